@@ -1,0 +1,113 @@
+/**
+ * The vocabulary every module shares: what an agent tried to do (an action), the facts a protocol
+ * parsed out of it, and the verdict the gateway reached.
+ *
+ * @module
+ */
+
+/** Protocol families an endpoint can belong to. Rules never mix families. */
+export type ProtocolFamily = "https" | "postgres" | "kubernetes";
+
+/** The two final answers the gateway can give. */
+export type Decision = "allow" | "deny";
+
+/** `observe` records the would-be verdict and allows; `enforce` applies it. */
+export type Mode = "enforce" | "observe";
+
+/** Who is acting: an enrolled agent and the profile it was enrolled with. */
+export interface AgentFacts {
+  name: string;
+  profile: string;
+}
+
+/** HTTP facts (DESIGN.md §4). Method, scheme and host are lowercase. */
+export interface HttpFacts {
+  method: string;
+  scheme: string;
+  host: string;
+  port: bigint;
+  path: string;
+  raw_path: string;
+  query: Record<string, string[]>;
+  headers: Record<string, string[]>;
+  body: string;
+  body_json: unknown;
+  body_truncated: boolean;
+}
+
+/** SQL facts (DESIGN.md §4). Verbs are lowercase. */
+export interface SqlFacts {
+  verb: string;
+  verbs: string[];
+  tables: string[];
+  functions: string[];
+  statement: string;
+  statement_count: bigint;
+  database: string;
+  user: string;
+  dynamic: boolean;
+  params: string[];
+}
+
+/** Kubernetes request-info facts (DESIGN.md §4). */
+export interface K8sFacts {
+  verb: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  api_group: string;
+  api_version: string;
+  is_resource_request: boolean;
+  params: Record<string, string[]>;
+}
+
+/** The fact families, keyed by their CEL variable name. */
+export interface Facts {
+  http?: HttpFacts;
+  sql?: SqlFacts;
+  k8s?: K8sFacts;
+}
+
+/**
+ * One thing an agent tried to do, ready to be decided.
+ *
+ * `unknown` names facts the protocol could not establish (`"http.body"` when the body was
+ * truncated, `"sql.*"` when the statement did not parse). A rule that reads an unknown fact
+ * denies: the gateway never guesses.
+ */
+export interface Action {
+  protocol: ProtocolFamily;
+  /** Endpoint name, or `null` when no endpoint claims the target. */
+  endpoint: string | null;
+  agent: AgentFacts;
+  /** `kind.name` of the gateway-held credential this action would use, if any. */
+  credential?: string;
+  facts: Facts;
+  unknown?: readonly string[];
+  /** One-line human summary for receipts, e.g. `DROP TABLE users` or `POST /repos/x/y/pulls`. */
+  summary: string;
+}
+
+/** What the rules concluded, before modes are applied. */
+export type Outcome =
+  | { kind: "allow"; rule: string | null }
+  | { kind: "deny"; rule: string | null; reason: string; detail?: string }
+  | { kind: "approve"; rule: string; chain: string[]; reason: string };
+
+/**
+ * The final answer for an action after modes are applied.
+ *
+ * `decision` is what the gateway does; `wouldBe` is what enforce mode would have done, so observe
+ * mode can report denials it let through.
+ */
+export interface Verdict {
+  decision: Decision;
+  wouldBe: Decision;
+  mode: Mode;
+  rule: string | null;
+  /** Reason safe to show the agent: generic for internal failures. */
+  reason: string;
+  /** Operator-only detail (evaluation errors and the like); never sent to the agent. */
+  detail?: string;
+}

@@ -1,0 +1,10 @@
+/**
+ * Shared vocabulary: actions, facts, outcomes, verdicts, receipts and error classes.
+ * Imports nothing from the rest of `src/`.
+ *
+ * @module
+ */
+
+export * from "./action.ts";
+export * from "./errors.ts";
+export * from "./receipt.ts";
