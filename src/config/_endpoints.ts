@@ -1,0 +1,82 @@
+/**
+ * Reads `endpoint "<protocol>" NAME { … }` blocks.
+ *
+ * @module
+ */
+
+import type { ProtocolFamily } from "../core/mod.ts";
+import { type BlockReader, listenAddress } from "./_fields.ts";
+import type { Endpoint } from "./types.ts";
+
+const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
+
+/** Reads one endpoint block of a known protocol family. */
+export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockReader): Endpoint {
+  const source = r.source;
+  let endpoint: Endpoint;
+  switch (protocol) {
+    case "https": {
+      const hosts = r.stringList("hosts") ?? [];
+      if (!r.has("hosts")) r.problem("missing required attribute 'hosts'");
+      else if (hosts.length === 0) r.problem("'hosts' needs at least one host", "hosts");
+      for (const h of hosts) {
+        if (!HOST_PATTERN.test(h)) {
+          r.problem(`'hosts' entry "${h}" is not a host name or *.suffix wildcard`, "hosts");
+        }
+      }
+      endpoint = {
+        protocol,
+        name,
+        source,
+        hosts: hosts.map((h) => h.toLowerCase()),
+        upstream: r.has("upstream") ? listenAddress(r, "upstream", "") : undefined,
+        caCert: pem(r, "ca_cert"),
+      };
+      break;
+    }
+    case "postgres": {
+      const host = r.has("host") ? listenAddress(r, "host", "") : "";
+      if (!r.has("host")) r.problem("missing required attribute 'host' (host:port)");
+      const listen = r.has("listen") ? listenAddress(r, "listen", "") : "";
+      if (!r.has("listen")) r.problem("missing required attribute 'listen' (host:port)");
+      endpoint = {
+        protocol,
+        name,
+        source,
+        host,
+        listen,
+        sslmode: r.oneOf("sslmode", ["disable", "prefer", "require", "verify-full"], "prefer"),
+        caCert: pem(r, "ca_cert"),
+      };
+      break;
+    }
+    case "kubernetes": {
+      const server = r.required("server") ?? "";
+      if (server && !/^https:\/\/[^/\s]+\/?$/.test(server)) {
+        r.problem(
+          `'server' must be an https:// URL such as https://10.0.0.1:6443, got "${server}"`,
+          "server",
+        );
+      }
+      endpoint = {
+        protocol,
+        name,
+        source,
+        server,
+        listen: r.has("listen") ? listenAddress(r, "listen", "") : undefined,
+        caCert: pem(r, "ca_cert"),
+      };
+      break;
+    }
+  }
+  r.reportUnknown();
+  return endpoint;
+}
+
+function pem(r: BlockReader, field: string): string | undefined {
+  const v = r.string(field);
+  if (v !== undefined && !v.includes("-----BEGIN CERTIFICATE-----")) {
+    r.problem(`'${field}' must be a PEM certificate, e.g. "<<file:ca.pem>>"`, field);
+  }
+  return v;
+}

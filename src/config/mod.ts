@@ -1,0 +1,11 @@
+/**
+ * HCL config: text → typed, validated {@linkcode Config}, with every problem located.
+ *
+ * @module
+ */
+
+export { hclProblems, loadConfig, loadConfigText } from "./load.ts";
+export { HostMatcher } from "./hosts.ts";
+export { defaultDefaults, defaultGateway, validateConfig } from "./validate.ts";
+export { parseDuration, parseSize } from "./_fields.ts";
+export * from "./types.ts";

@@ -1,0 +1,371 @@
+/**
+ * Turns parsed HCL files into a typed {@linkcode Config}, collecting every problem with its line.
+ *
+ * @module
+ */
+
+import type { ConfigProblem, ProtocolFamily } from "../core/mod.ts";
+import type { BlockReader, ConfigFile } from "./_fields.ts";
+import { collectBlocks, type FoundBlock } from "./_blocks.ts";
+import { BlockReader as Reader, listenAddress } from "./_fields.ts";
+import { readEndpoint } from "./_endpoints.ts";
+import { readApprover, readCredential } from "./_credentials.ts";
+import {
+  type Approver,
+  type Config,
+  type Credential,
+  CREDENTIAL_KINDS,
+  type DefaultsConfig,
+  type Endpoint,
+  type GatewayConfig,
+  type Profile,
+  type Rule,
+} from "./types.ts";
+
+const TOP_LEVEL = new Set([
+  "schema_version",
+  "gateway",
+  "defaults",
+  "endpoint",
+  "credential",
+  "profile",
+  "approver",
+  "rule",
+]);
+
+const ENDPOINT_KINDS: ProtocolFamily[] = ["https", "postgres", "kubernetes"];
+const APPROVER_KINDS = ["llm_approver", "human_approver", "webhook_approver"];
+
+/** Result of validation: a config when there were no problems. */
+export type ValidationResult =
+  | { ok: true; config: Config }
+  | { ok: false; problems: ConfigProblem[] };
+
+/** Validates and merges parsed files (one config) into a {@linkcode Config}. */
+export function validateConfig(path: string, files: ConfigFile[]): ValidationResult {
+  const problems: ConfigProblem[] = [];
+  const blocks: FoundBlock[] = [];
+  let schemaVersionSeen = false;
+
+  for (const file of files) {
+    const top = new Reader(file, [], 0, file.json, problems);
+    for (const key of Object.keys(file.json)) {
+      if (!TOP_LEVEL.has(key)) {
+        top.problem(`unknown block or attribute '${key}'`, key);
+        continue;
+      }
+      if (key === "schema_version") {
+        schemaVersionSeen = true;
+        const v = top.integer("schema_version", 1);
+        if (v !== 1) top.problem(`unsupported schema_version ${v}: this build reads 1`, key);
+        continue;
+      }
+      const labels = { gateway: 0, defaults: 0, profile: 1, rule: 1 }[key as string] ?? 2;
+      blocks.push(...collectBlocks(file, key, labels, file.json[key], problems));
+    }
+  }
+  if (!schemaVersionSeen) {
+    problems.push({
+      file: files[0]?.file ?? path,
+      line: 1,
+      message: "missing 'schema_version = 1'",
+    });
+  }
+
+  const byType = (t: string) => blocks.filter((b) => b.type === t);
+  const gateway = single(byType("gateway"), problems, readGateway, defaultGateway());
+  const defaults = single(byType("defaults"), problems, readDefaults, defaultDefaults());
+
+  const endpoints = new Map<string, Endpoint>();
+  for (const b of byType("endpoint")) {
+    const [protocol, name] = b.labels;
+    if (!ENDPOINT_KINDS.includes(protocol as ProtocolFamily)) {
+      b.reader.problem(
+        `unknown endpoint protocol "${protocol}": use ${
+          ENDPOINT_KINDS.map((k) => `"${k}"`).join(", ")
+        }`,
+      );
+      continue;
+    }
+    const endpoint = readEndpoint(protocol as ProtocolFamily, name, b.reader);
+    const existing = endpoints.get(name);
+    if (existing) {
+      b.reader.problem(
+        `duplicate endpoint name '${name}' (first defined at ${existing.source.file}:${existing.source.line})`,
+      );
+      continue;
+    }
+    endpoints.set(name, endpoint);
+  }
+
+  const endpointOf = (b: BlockReader, field: string, kind: string, name: string) => {
+    const e = endpoints.get(name);
+    if (!e || e.protocol !== kind) {
+      b.problem(`'${field}' refers to undefined endpoint '${kind}.${name}'`, field);
+      return undefined;
+    }
+    return e;
+  };
+
+  const credentials = new Map<string, Credential>();
+  for (const b of byType("credential")) {
+    const [kind, name] = b.labels;
+    if (!(kind in CREDENTIAL_KINDS)) {
+      b.reader.problem(
+        `unknown credential kind "${kind}": use one of ${Object.keys(CREDENTIAL_KINDS).join(", ")}`,
+      );
+      continue;
+    }
+    const c = readCredential(kind, name, b.reader, endpointOf);
+    addUnique(credentials, `${kind}.${name}`, c, b.reader, "credential");
+  }
+
+  const approvers = new Map<string, Approver>();
+  for (const b of byType("approver")) {
+    const [kind, name] = b.labels;
+    if (!APPROVER_KINDS.includes(kind)) {
+      b.reader.problem(`unknown approver kind "${kind}": use one of ${APPROVER_KINDS.join(", ")}`);
+      continue;
+    }
+    const a = readApprover(kind as Approver["kind"], name, b.reader, credentials);
+    addUnique(approvers, `${kind}.${name}`, a, b.reader, "approver");
+  }
+
+  const profiles = new Map<string, Profile>();
+  for (const b of byType("profile")) {
+    const [name] = b.labels;
+    const r = b.reader;
+    const eps = (r.refList("endpoints", ENDPOINT_KINDS) ?? [])
+      .filter((ref) => endpointOf(r, "endpoints", ref.kind, ref.name)).map((ref) => ref.name);
+    const creds = (r.refList("credentials", Object.keys(CREDENTIAL_KINDS)) ?? [])
+      .map((ref) => `${ref.kind}.${ref.name}`)
+      .filter((key) => {
+        if (credentials.has(key)) return true;
+        r.problem(`'credentials' refers to undefined credential '${key}'`, "credentials");
+        return false;
+      });
+    r.reportUnknown();
+    addUnique(
+      profiles,
+      name,
+      { name, endpoints: eps, credentials: creds, source: r.source },
+      r,
+      "profile",
+    );
+  }
+
+  const rules: Rule[] = [];
+  const ruleNames = new Map<string, Rule>();
+  for (const b of byType("rule")) {
+    const rule = readRule(b.labels[0], b.reader, rules.length, endpointOf, approvers, credentials);
+    if (!rule) continue;
+    const existing = ruleNames.get(rule.name);
+    if (existing) {
+      b.reader.problem(
+        `duplicate rule name '${rule.name}' (first defined at ${existing.source.file}:${existing.source.line})`,
+      );
+      continue;
+    }
+    ruleNames.set(rule.name, rule);
+    rules.push(rule);
+  }
+
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+  return {
+    ok: true,
+    config: {
+      path,
+      files: files.map((f) => f.file),
+      gateway,
+      defaults,
+      endpoints,
+      credentials,
+      profiles,
+      approvers,
+      rules,
+    },
+  };
+}
+
+function readRule(
+  name: string,
+  r: BlockReader,
+  order: number,
+  endpointOf: (r: BlockReader, f: string, k: string, n: string) => Endpoint | undefined,
+  approvers: Map<string, Approver>,
+  credentials: Map<string, Credential>,
+): Rule | undefined {
+  const single = r.ref("endpoint", ENDPOINT_KINDS);
+  const many = r.refList("endpoints", ENDPOINT_KINDS);
+  if (single && many) r.problem("set 'endpoint' or 'endpoints', not both", "endpoints");
+  const refs = single ? [single] : many ?? [];
+  if (!single && !many) r.problem("missing required attribute 'endpoint'");
+  const field = single ? "endpoint" : "endpoints";
+  const found = refs.map((ref) => endpointOf(r, field, ref.kind, ref.name)).filter((e) =>
+    e !== undefined
+  );
+  const families = [...new Set(found.map((e) => e.protocol))];
+  if (families.length > 1) {
+    r.problem(
+      `rule mixes protocol families (${
+        families.join(", ")
+      }): facts differ per family, so write one rule per family`,
+      field,
+    );
+  }
+  const priority = r.integer("priority", 0);
+  const condition = r.string("condition", "true") ?? "true";
+  const verdictRaw = r.has("verdict") ? r.oneOf("verdict", ["allow", "deny"], "deny") : null;
+  const approveRefs = r.refList("approve", APPROVER_KINDS);
+  const approve: string[] = [];
+  for (const ref of approveRefs ?? []) {
+    const key = `${ref.kind}.${ref.name}`;
+    if (approvers.has(key)) approve.push(key);
+    else r.problem(`'approve' refers to undefined approver '${key}'`, "approve");
+  }
+  if (verdictRaw && approveRefs) r.problem("set 'verdict' or 'approve', not both", "approve");
+  if (!verdictRaw && !approveRefs) r.problem("needs 'verdict = \"allow\"|\"deny\"' or 'approve'");
+  if (approveRefs && approveRefs.length === 0) {
+    r.problem("'approve' needs at least one approver", "approve");
+  }
+  const credRef = r.ref("credential", Object.keys(CREDENTIAL_KINDS));
+  let credential: string | null = null;
+  if (credRef) {
+    credential = `${credRef.kind}.${credRef.name}`;
+    const cred = credentials.get(credential);
+    if (!cred) {
+      r.problem(`'credential' refers to undefined credential '${credential}'`, "credential");
+    } else if (found.length > 0 && !found.some((e) => cred.endpoints.includes(e.name))) {
+      r.problem(`credential '${credential}' is not bound to this rule's endpoint`, "credential");
+    }
+  }
+  const mode = r.has("mode") ? r.oneOf("mode", ["enforce", "observe"], "enforce") : null;
+  const reason = r.string("reason", "") ?? "";
+  r.reportUnknown();
+  if (found.length === 0 || families.length !== 1) return undefined;
+  return {
+    name,
+    endpoints: found.map((e) => e.name),
+    family: families[0],
+    priority,
+    condition,
+    conditionSource: r.sourceOf("condition"),
+    verdict: verdictRaw,
+    approve,
+    reason: reason || (verdictRaw === "allow" ? "allowed by rule" : `denied by rule '${name}'`),
+    mode,
+    credential,
+    order,
+    source: r.source,
+  };
+}
+
+function readGateway(r: BlockReader): GatewayConfig {
+  const d = defaultGateway();
+  const g: GatewayConfig = {
+    stateDir: r.string("state_dir", d.stateDir) ?? d.stateDir,
+    proxyListen: listenAddress(r, "proxy_listen", d.proxyListen),
+    adminListen: listenAddress(r, "admin_listen", d.adminListen),
+    mode: r.oneOf("mode", ["enforce", "observe"], "enforce"),
+    limits: d.limits,
+  };
+  const limits = r.raw("limits");
+  if (limits !== undefined) {
+    const bodies = Array.isArray(limits) ? limits : [limits];
+    for (const body of bodies) {
+      // Nested block: reuse the reader machinery with the limits path.
+      const lr = r.nested("limits", body);
+      g.limits = {
+        bodyBufferBytes: lr.size("body_buffer", d.limits.bodyBufferBytes),
+        receiptQueue: lr.integer("receipt_queue", d.limits.receiptQueue),
+        headerTimeoutMs: lr.duration("header_timeout", d.limits.headerTimeoutMs),
+      };
+      lr.reportUnknown();
+    }
+  }
+  r.reportUnknown();
+  return g;
+}
+
+function readDefaults(r: BlockReader): DefaultsConfig {
+  const d = defaultDefaults();
+  const out: DefaultsConfig = {
+    unknownHost: r.oneOf("unknown_host", ["deny", "passthrough"], d.unknownHost),
+    noMatch: r.oneOf("no_match", ["deny", "allow"], d.noMatch),
+    humanTimeoutMs: r.duration("human_timeout", d.humanTimeoutMs),
+    humanOnTimeout: r.oneOf("human_on_timeout", ["deny", "allow"], d.humanOnTimeout),
+    llmFailMode: r.oneOf("llm_fail_mode", ["closed", "open"], d.llmFailMode),
+    llmCacheTtlMs: r.duration("llm_cache_ttl", d.llmCacheTtlMs),
+    misplacedPlaceholder: r.oneOf(
+      "misplaced_placeholder",
+      ["deny", "allow"],
+      d.misplacedPlaceholder,
+    ),
+  };
+  r.reportUnknown();
+  return out;
+}
+
+/** Gateway settings used when the block or a field is absent. */
+export function defaultGateway(): GatewayConfig {
+  return {
+    stateDir: "./state",
+    proxyListen: "127.0.0.1:8080",
+    adminListen: "127.0.0.1:8081",
+    mode: "enforce",
+    limits: { bodyBufferBytes: 1024 * 1024, receiptQueue: 10_000, headerTimeoutMs: 10_000 },
+  };
+}
+
+/** Defaults used when the block or a field is absent: every choice fails closed. */
+export function defaultDefaults(): DefaultsConfig {
+  return {
+    unknownHost: "deny",
+    noMatch: "deny",
+    humanTimeoutMs: 600_000,
+    humanOnTimeout: "deny",
+    llmFailMode: "closed",
+    llmCacheTtlMs: 300_000,
+    misplacedPlaceholder: "deny",
+  };
+}
+
+function single<T>(
+  found: FoundBlock[],
+  problems: ConfigProblem[],
+  read: (r: BlockReader) => T,
+  fallback: T,
+): T {
+  if (found.length === 0) return fallback;
+  for (const extra of found.slice(1)) {
+    problems.push({
+      file: extra.file.file,
+      line: extra.reader.source.line,
+      message: `${extra.type}: defined more than once (first at ${found[0].file.file}:${
+        found[0].reader.source.line
+      })`,
+    });
+  }
+  return read(found[0].reader);
+}
+
+function addUnique<T extends { source: { file: string; line: number } }>(
+  map: Map<string, T>,
+  key: string,
+  value: T,
+  r: BlockReader,
+  what: string,
+): void {
+  const existing = map.get(key);
+  if (existing) {
+    r.problem(
+      `duplicate ${what} '${key}' (first defined at ${existing.source.file}:${existing.source.line})`,
+    );
+    return;
+  }
+  map.set(key, value);
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+}
