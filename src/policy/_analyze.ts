@@ -1,0 +1,157 @@
+/**
+ * Static analysis of a compiled condition: which facts it reads (so a rule reading an unknown
+ * fact denies) and which cheap guards it implies (so most rules are skipped without running CEL).
+ *
+ * @module
+ */
+
+import type { ASTNode } from "@marcbachmann/cel-js";
+import { FACT_SCHEMA } from "./_facts.ts";
+
+// deno-lint-ignore no-explicit-any
+type Node = any;
+
+const FACT_VARIABLES = new Set(Object.keys(FACT_SCHEMA));
+
+/**
+ * Facts a condition reads, as `family.field`, or `family.*` when the whole family object is used
+ * (passed to a function, indexed dynamically).
+ */
+export function factReads(ast: ASTNode): Set<string> {
+  const reads = new Set<string>();
+  const walk = (node: Node, parentUsesField: boolean) => {
+    if (node === null || typeof node !== "object" || !("op" in node)) return;
+    if (node.op === "id") {
+      if (FACT_VARIABLES.has(node.args) && !parentUsesField) reads.add(`${node.args}.*`);
+      return;
+    }
+    if (node.op === "." || node.op === ".?") {
+      const [target, field] = node.args;
+      if (target?.op === "id" && FACT_VARIABLES.has(target.args)) {
+        reads.add(`${target.args}.${field}`);
+        return;
+      }
+      walk(target, false);
+      return;
+    }
+    if (node.op === "[]" || node.op === "[?]") {
+      const [target, index] = node.args;
+      if (
+        target?.op === "id" && FACT_VARIABLES.has(target.args) && index?.op === "value" &&
+        typeof index.args === "string"
+      ) {
+        reads.add(`${target.args}.${index.args}`);
+        return;
+      }
+    }
+    if (node.op === "value") return;
+    const visitAll = (v: unknown) => {
+      if (Array.isArray(v)) v.forEach(visitAll);
+      else if (v !== null && typeof v === "object" && "op" in (v as object)) walk(v, false);
+    };
+    visitAll(node.args);
+  };
+  walk(ast, false);
+  return reads;
+}
+
+/** Whether a rule reading `reads` depends on any of the action's `unknown` facts. */
+export function readsUnknown(reads: Set<string>, unknown: readonly string[]): string | null {
+  for (const u of unknown) {
+    const [family, field] = u.split(".", 2);
+    for (const r of reads) {
+      const [rf, rfield] = r.split(".", 2);
+      if (rf !== family) continue;
+      if (field === "*" || rfield === "*" || rfield === field) return u;
+    }
+  }
+  return null;
+}
+
+/**
+ * A guard: a plain-JS test implied by one of the condition's top-level `&&` terms. When a guard
+ * is false the condition is false (CEL's `false && x` is false even if `x` errors), so skipping
+ * the rule is exact. A guard returns `true` whenever it cannot decide (fact missing, not a
+ * string), leaving the verdict to CEL: guards may only skip, never match.
+ */
+export interface Guard {
+  /** The fact the guard reads, `family.field`. */
+  fact: string;
+  test: (ctx: FactsView) => boolean;
+}
+
+/** Raw facts by CEL variable name. */
+export type FactsView = Record<string, Record<string, unknown> | undefined>;
+
+/** Extracts guards from the condition's top-level conjunction. */
+export function extractGuards(ast: ASTNode): Guard[] {
+  const guards: Guard[] = [];
+  const conjuncts: Node[] = [];
+  const split = (node: Node) => {
+    if (node?.op === "&&") node.args.forEach(split);
+    else conjuncts.push(node);
+  };
+  split(ast);
+  for (const term of conjuncts) {
+    const guard = guardFor(term);
+    if (guard) guards.push(guard);
+  }
+  return guards;
+}
+
+function stringFact(node: Node): [string, string] | null {
+  if (node?.op !== ".") return null;
+  const [target, field] = node.args;
+  if (target?.op !== "id" || !FACT_VARIABLES.has(target.args)) return null;
+  const schema = FACT_SCHEMA[target.args as keyof typeof FACT_SCHEMA] as Record<string, string>;
+  return schema[field] === "string" ? [target.args, field] : null;
+}
+
+function stringLiteral(node: Node): string | null {
+  return node?.op === "value" && typeof node.args === "string" ? node.args : null;
+}
+
+function read(ctx: FactsView, fact: [string, string]) {
+  const v = ctx[fact[0]]?.[fact[1]];
+  return typeof v === "string" ? v : undefined;
+}
+
+function guardFor(term: Node): Guard | null {
+  const test = guardTest(term);
+  return test ? { fact: test[0].join("."), test: test[1] } : null;
+}
+
+function guardTest(term: Node): [[string, string], (ctx: FactsView) => boolean] | null {
+  if (term?.op === "==") {
+    const [l, r] = term.args;
+    const fact = stringFact(l) ?? stringFact(r);
+    const lit = stringLiteral(r) ?? stringLiteral(l);
+    if (!fact || lit === null) return null;
+    return [fact, (ctx) => {
+      const v = read(ctx, fact);
+      return v === undefined || v === lit;
+    }];
+  }
+  if (term?.op === "in") {
+    const [l, r] = term.args;
+    const fact = stringFact(l);
+    if (!fact || r?.op !== "list") return null;
+    const items = (r.args as Node[]).map(stringLiteral);
+    if (items.some((x) => x === null)) return null;
+    const set = new Set(items as string[]);
+    return [fact, (ctx) => {
+      const v = read(ctx, fact);
+      return v === undefined || set.has(v);
+    }];
+  }
+  if (term?.op === "rcall") {
+    const [name, receiver, args] = term.args as [string, Node, Node[]];
+    const fact = stringFact(receiver);
+    const lit = args.length === 1 ? stringLiteral(args[0]) : null;
+    if (!fact || lit === null) return null;
+    if (name === "startsWith") return [fact, (ctx) => read(ctx, fact)?.startsWith(lit) ?? true];
+    if (name === "endsWith") return [fact, (ctx) => read(ctx, fact)?.endsWith(lit) ?? true];
+    if (name === "contains") return [fact, (ctx) => read(ctx, fact)?.includes(lit) ?? true];
+  }
+  return null;
+}

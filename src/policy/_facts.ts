@@ -1,0 +1,153 @@
+/**
+ * The CEL environments rules are checked and evaluated in: one per protocol family, each declaring
+ * exactly the facts of DESIGN.md §4 (plus `agent`), so a typo such as `http.methd` fails at load.
+ *
+ * @module
+ */
+
+import { Environment } from "@marcbachmann/cel-js";
+import type { Facts, ProtocolFamily } from "../core/mod.ts";
+
+// Registered types are classes so the evaluator reads fields directly; plain objects would be
+// converted on every variable lookup. Facts are wrapped once per action, not once per rule.
+class HttpFactsValue {
+  constructor(init: object) {
+    Object.assign(this, init);
+  }
+}
+class SqlFactsValue {
+  constructor(init: object) {
+    Object.assign(this, init);
+  }
+}
+class K8sFactsValue {
+  constructor(init: object) {
+    Object.assign(this, init);
+  }
+}
+class AgentValue {
+  constructor(init: object) {
+    Object.assign(this, init);
+  }
+}
+/** Namespace object for `sets.contains(...)` and friends. */
+class Sets {}
+
+/** Field types per fact family, as CEL type names. */
+export const FACT_SCHEMA = {
+  http: {
+    method: "string",
+    scheme: "string",
+    host: "string",
+    port: "int",
+    path: "string",
+    raw_path: "string",
+    query: "map<string, list<string>>",
+    headers: "map<string, list<string>>",
+    body: "string",
+    body_json: "dyn",
+    body_truncated: "bool",
+    placeholders: "list<string>",
+    misplaced_placeholders: "list<string>",
+  },
+  sql: {
+    verb: "string",
+    verbs: "list<string>",
+    tables: "list<string>",
+    functions: "list<string>",
+    statement: "string",
+    statement_count: "int",
+    database: "string",
+    user: "string",
+    dynamic: "bool",
+    params: "list<string>",
+  },
+  k8s: {
+    verb: "string",
+    resource: "string",
+    subresource: "string",
+    namespace: "string",
+    name: "string",
+    api_group: "string",
+    api_version: "string",
+    is_resource_request: "bool",
+    params: "map<string, list<string>>",
+  },
+  agent: { name: "string", profile: "string" },
+} as const;
+
+/** Fact variables visible to rules of each family. */
+export const FAMILY_VARIABLES: Record<ProtocolFamily, (keyof typeof FACT_SCHEMA)[]> = {
+  https: ["http", "agent"],
+  postgres: ["sql", "agent"],
+  kubernetes: ["k8s", "http", "agent"],
+};
+
+const CLASSES = {
+  http: { name: "HttpFacts", ctor: HttpFactsValue },
+  sql: { name: "SqlFacts", ctor: SqlFactsValue },
+  k8s: { name: "K8sFacts", ctor: K8sFactsValue },
+  agent: { name: "Agent", ctor: AgentValue },
+};
+
+const cache = new Map<ProtocolFamily, Environment>();
+
+/** The (cached) CEL environment for a protocol family. */
+export function environmentFor(family: ProtocolFamily): Environment {
+  let env = cache.get(family);
+  if (env) return env;
+  env = new Environment({ homogeneousAggregateLiterals: false });
+  for (const variable of FAMILY_VARIABLES[family]) {
+    const { name, ctor } = CLASSES[variable];
+    env.registerType(name, { ctor, fields: { ...FACT_SCHEMA[variable] } });
+    env.registerVariable(variable, name);
+  }
+  registerSets(env);
+  cache.set(family, env);
+  return env;
+}
+
+function registerSets(env: Environment): void {
+  env.registerType("Sets", Sets);
+  env.registerConstant("sets", "Sets", new Sets());
+  const fn = (name: string, handler: (a: unknown[], b: unknown[]) => boolean) =>
+    env.registerFunction({
+      name,
+      receiverType: "Sets",
+      returnType: "bool",
+      params: [{ name: "a", type: "list" }, { name: "b", type: "list" }],
+      handler: (_sets: Sets, a: unknown[], b: unknown[]) => handler(a, b),
+    });
+  // sets.contains(a, b): every element of b is in a.
+  fn("contains", (a, b) => b.every((x) => a.some((y) => same(x, y))));
+  // sets.intersects(a, b): some element is in both.
+  fn("intersects", (a, b) => b.some((x) => a.some((y) => same(x, y))));
+  // sets.equivalent(a, b): same elements, ignoring order and duplicates.
+  fn(
+    "equivalent",
+    (a, b) =>
+      a.every((x) => b.some((y) => same(x, y))) && b.every((x) => a.some((y) => same(x, y))),
+  );
+}
+
+function same(x: unknown, y: unknown): boolean {
+  // CEL compares ints (BigInt) and doubles (number) by value.
+  if (typeof x === "bigint" && typeof y === "number") return Number(x) === y;
+  if (typeof x === "number" && typeof y === "bigint") return x === Number(y);
+  return x === y;
+}
+
+/** Wraps an action's facts as the registered CEL types. Done once per action. */
+export function factsContext(
+  family: ProtocolFamily,
+  facts: Facts,
+  agent: { name: string; profile: string },
+): Record<string, unknown> {
+  const ctx: Record<string, unknown> = { agent: new AgentValue(agent) };
+  for (const variable of FAMILY_VARIABLES[family]) {
+    if (variable === "agent") continue;
+    const value = facts[variable];
+    if (value) ctx[variable] = new CLASSES[variable].ctor(value);
+  }
+  return ctx;
+}

@@ -1,0 +1,17 @@
+/**
+ * Rules engine: CEL conditions compiled once at load, decided per action. Pure: no I/O.
+ *
+ * @module
+ */
+
+export { type CompiledRule, compilePolicy, compileRule } from "./compile.ts";
+export {
+  APPROVAL_REQUIRED,
+  type Evaluation,
+  EVALUATION_FAILED,
+  NO_MATCH,
+  Policy,
+  verdictOf,
+} from "./policy.ts";
+export { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
+export { completeFacts } from "./complete.ts";
