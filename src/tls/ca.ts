@@ -1,0 +1,346 @@
+// The gateway CA: a self-signed ECDSA P-256 root kept in the state directory. Agents trust its
+// certificate; the gateway signs per-host leaf certificates with its key to terminate TLS.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { join } from "node:path";
+import {
+  addDays,
+  BACKDATE_MS,
+  certificateFingerprint,
+  EC_KEY_ALGORITHM,
+  encodePem,
+  nowSeconds,
+  randomSerial,
+  SIGNING_ALGORITHM,
+  toHex,
+} from "./_x509.ts";
+
+/** File name of the CA certificate inside the state directory (PEM, mode 0644). */
+export const CA_CERT_FILE = "ca.pem";
+
+/** File name of the CA private key inside the state directory (PKCS#8 PEM, mode 0600). */
+export const CA_KEY_FILE = "ca.key";
+
+/** The gateway's certificate authority, as created by {@linkcode createGatewayCa} or loaded. */
+export interface GatewayCa {
+  /** The CA certificate as PEM: what agents and their tools install as a trusted root. */
+  readonly certPem: string;
+  /** The parsed CA certificate. */
+  readonly cert: x509.X509Certificate;
+  /** The CA signing key (ECDSA P-256, usage `sign`). Not extractable: it never leaves the key file. */
+  readonly privateKey: CryptoKey;
+  /** SHA-256 of the certificate's DER encoding, lowercase hex, so operators can compare it out of band. */
+  readonly fingerprint: string;
+}
+
+/** Options for {@linkcode createGatewayCa}. */
+export interface CreateGatewayCaOptions {
+  /**
+   * Subject common name of the CA certificate.
+   * @default {"clawpatrol gateway CA"}
+   */
+  commonName?: string;
+  /**
+   * Days the CA certificate stays valid.
+   * @default {3650}
+   */
+  validDays?: number;
+  /**
+   * Replace an existing `ca.pem`/`ca.key`. Agents that trusted the old CA stop trusting the gateway.
+   * @default {false}
+   */
+  force?: boolean;
+}
+
+/** Key usages the CA needs: it signs certificates and, later, CRLs. */
+const CA_KEY_USAGES = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+
+/**
+ * Generates a new gateway CA and writes it to `<stateDir>/ca.pem` and `<stateDir>/ca.key`.
+ *
+ * The certificate is self-signed ECDSA P-256 with a random serial, basicConstraints CA:true
+ * (pathLen 0, critical), keyUsage keyCertSign|cRLSign (critical) and a subjectKeyIdentifier.
+ * The key file is created with mode 0600 from the start, so it is never readable by others, even
+ * for a moment. `stateDir` is created (mode 0700) when missing.
+ *
+ * @throws {Deno.errors.AlreadyExists} when either file exists and `force` is not set.
+ * @throws {RangeError} when `validDays` is not a positive integer or `commonName` is empty.
+ *
+ * @example
+ * ```ts
+ * const ca = await createGatewayCa("./state");
+ * console.log(`Gateway CA ${ca.fingerprint} written to ./state/ca.pem`);
+ * ```
+ */
+export async function createGatewayCa(
+  stateDir: string,
+  options: CreateGatewayCaOptions = {},
+): Promise<GatewayCa> {
+  const { commonName = "clawpatrol gateway CA", validDays = 3650, force = false } = options;
+  if (!Number.isInteger(validDays) || validDays <= 0) {
+    throw new RangeError(
+      `Cannot create gateway CA: validDays must be a positive integer, got '${validDays}'`,
+    );
+  }
+  if (commonName.trim() === "") {
+    throw new RangeError("Cannot create gateway CA: commonName is empty");
+  }
+  const certPath = join(stateDir, CA_CERT_FILE);
+  const keyPath = join(stateDir, CA_KEY_FILE);
+  if (!force) {
+    for (const path of [certPath, keyPath]) {
+      if (await exists(path)) throw alreadyExists(path);
+    }
+  }
+
+  const keys = await crypto.subtle.generateKey(EC_KEY_ALGORITHM, true, ["sign", "verify"]);
+  const now = nowSeconds();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [commonName] }, { O: ["clawpatrol"] }],
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: addDays(now, validDays),
+    signingAlgorithm: SIGNING_ALGORITHM,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(CA_KEY_USAGES, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const certPem = encodePem(cert.rawData, "CERTIFICATE");
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  const keyPem = new TextEncoder().encode(encodePem(pkcs8.buffer, "PRIVATE KEY"));
+  // The returned key is re-imported non-extractable, so later code cannot export it again.
+  const privateKey = await importSigningKey(pkcs8, keyPath);
+
+  await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // Key first: a crash between the two writes leaves a key without a certificate, which load rejects.
+  try {
+    await writeFileAtomically(keyPath, keyPem, 0o600, force);
+  } finally {
+    keyPem.fill(0);
+  }
+  await writeFileAtomically(certPath, new TextEncoder().encode(certPem), 0o644, force);
+
+  return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
+}
+
+/**
+ * Loads the gateway CA written by {@linkcode createGatewayCa} from `stateDir`.
+ *
+ * Errors name the file at fault and never include key material. A key file that group or others
+ * may access is refused, with the `chmod 600` to run.
+ *
+ * @throws {Deno.errors.NotFound} when `ca.pem` or `ca.key` is missing.
+ * @throws {SyntaxError} when a file is not the PEM it should be.
+ * @throws {Error} when the key file is too open, the certificate is not a CA, or key and certificate
+ * do not belong together.
+ *
+ * @example
+ * ```ts
+ * const ca = await loadGatewayCa("./state");
+ * console.log(ca.fingerprint);
+ * ```
+ */
+export async function loadGatewayCa(stateDir: string): Promise<GatewayCa> {
+  const certPath = join(stateDir, CA_CERT_FILE);
+  const keyPath = join(stateDir, CA_KEY_FILE);
+
+  const certPem = await readCaFile(certPath);
+  const cert = parseCertificate(certPem, certPath);
+  const basicConstraints = cert.getExtension(x509.BasicConstraintsExtension);
+  const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
+  if (
+    !basicConstraints?.ca || !keyUsage || (keyUsage.usages & x509.KeyUsageFlags.keyCertSign) === 0
+  ) {
+    throw new Error(`Cannot load gateway CA: '${certPath}' is not a CA certificate`);
+  }
+
+  const privateKey = await importSigningKey(await readPrivateKeyFile(keyPath), keyPath);
+  if (!(await keyMatchesCertificate(privateKey, cert))) {
+    throw new Error(`Cannot load gateway CA: '${keyPath}' is not the key of '${certPath}'`);
+  }
+  return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+function alreadyExists(path: string): Deno.errors.AlreadyExists {
+  return new Deno.errors.AlreadyExists(
+    `Cannot create gateway CA: '${path}' already exists (use force to replace it)`,
+  );
+}
+
+/**
+ * Writes `data` to a temporary file created with `mode`, then moves it into place: readers never
+ * see a half-written file, and the file never exists with wider permissions than `mode`.
+ * Without `overwrite`, the final step is a hard link, which fails if `path` appeared meanwhile.
+ */
+async function writeFileAtomically(
+  path: string,
+  data: Uint8Array,
+  mode: number,
+  overwrite: boolean,
+): Promise<void> {
+  const tmp = `${path}.tmp-${toHex(crypto.getRandomValues(new Uint8Array(6)))}`;
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+  try {
+    try {
+      // The umask may have narrowed `mode` (never widened it); make public files exactly `mode`.
+      if (mode & 0o077) await Deno.chmod(tmp, mode);
+      let written = 0;
+      while (written < data.length) written += await file.write(data.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    if (overwrite) {
+      await Deno.rename(tmp, path);
+    } else {
+      try {
+        await Deno.link(tmp, path);
+      } catch (err) {
+        if (err instanceof Deno.errors.AlreadyExists) throw alreadyExists(path);
+        throw err;
+      }
+    }
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
+
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw readError(err, path);
+  }
+}
+
+function readError(err: unknown, path: string): Error {
+  if (err instanceof Deno.errors.NotFound) {
+    return new Deno.errors.NotFound(
+      `Cannot load gateway CA: '${path}' does not exist (run 'clawpatrol init' to create it)`,
+    );
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new Error(`Cannot load gateway CA: cannot read '${path}': ${reason}`);
+}
+
+function parseCertificate(pem: string, path: string): x509.X509Certificate {
+  const der = decodePemBlock(pem, "CERTIFICATE");
+  if (der) {
+    try {
+      return new x509.X509Certificate(der);
+    } catch {
+      // Fall through to the uniform message below.
+    }
+  }
+  throw new SyntaxError(`Cannot load gateway CA: '${path}' is not a PEM certificate`);
+}
+
+/**
+ * Reads the key file after checking its mode on the open handle (no window between check and
+ * read). Returns the PKCS#8 DER; the caller imports it.
+ */
+async function readPrivateKeyFile(path: string): Promise<Uint8Array<ArrayBuffer>> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    throw readError(err, path);
+  }
+  let text: string;
+  try {
+    const info = await file.stat();
+    // mode is null on Windows, where POSIX permission bits do not apply.
+    if (info.mode !== null && (info.mode & 0o077) !== 0) {
+      const octal = (info.mode & 0o777).toString(8).padStart(4, "0");
+      throw new Error(
+        `Refusing to load gateway CA key '${path}': group or others can access it (mode ${octal}); ` +
+          `run 'chmod 600 ${path}'`,
+      );
+    }
+    if (!info.isFile) throw new Error(`Cannot load gateway CA: '${path}' is not a regular file`);
+    text = new TextDecoder().decode(await readAll(file));
+  } finally {
+    file.close();
+  }
+  const der = decodePemBlock(text, "PRIVATE KEY");
+  if (!der) {
+    throw new SyntaxError(`Cannot load gateway CA: '${path}' is not a PKCS#8 PEM private key`);
+  }
+  return der;
+}
+
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(16 * 1024);
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+    chunk.fill(0);
+  }
+  buf.fill(0);
+  return out;
+}
+
+/** DER of the single PEM block labelled `label`, or null when there is not exactly one. */
+function decodePemBlock(text: string, label: string): Uint8Array<ArrayBuffer> | null {
+  if (!x509.PemConverter.isPem(text)) return null;
+  let blocks;
+  try {
+    blocks = x509.PemConverter.decodeWithHeaders(text);
+  } catch {
+    return null;
+  }
+  const matching = blocks.filter((b) => b.type === label);
+  if (matching.length !== 1 || blocks.length !== 1) return null;
+  return new Uint8Array(matching[0].rawData);
+}
+
+/** Imports PKCS#8 DER as a non-extractable ECDSA P-256 signing key; zeroes the DER afterwards. */
+async function importSigningKey(der: Uint8Array<ArrayBuffer>, path: string): Promise<CryptoKey> {
+  try {
+    return await crypto.subtle.importKey("pkcs8", der, EC_KEY_ALGORITHM, false, ["sign"]);
+  } catch {
+    // The WebCrypto error text is dropped on purpose: it has nothing for the operator, and the
+    // rule is that nothing derived from key bytes reaches a message.
+    throw new SyntaxError(
+      `Cannot load gateway CA: '${path}' is not an ECDSA P-256 PKCS#8 private key`,
+    );
+  } finally {
+    der.fill(0);
+  }
+}
+
+/** Signs a random challenge with `key` and verifies it with the certificate's public key. */
+async function keyMatchesCertificate(key: CryptoKey, cert: x509.X509Certificate): Promise<boolean> {
+  const challenge = crypto.getRandomValues(new Uint8Array(32));
+  const signature = await crypto.subtle.sign(SIGNING_ALGORITHM, key, challenge);
+  let publicKey: CryptoKey;
+  try {
+    publicKey = await cert.publicKey.export(EC_KEY_ALGORITHM, ["verify"]);
+  } catch {
+    return false;
+  }
+  return await crypto.subtle.verify(SIGNING_ALGORITHM, publicKey, signature, challenge);
+}
