@@ -1,0 +1,219 @@
+/**
+ * The stored form of a receipt: schema, input validation, canonical serialisation and the chain
+ * hash. Shared by the store (which writes hashes) and verify (which recomputes them), so the two
+ * can never disagree about what a row's hash covers.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { ApprovalStage, Receipt, ReceiptInput } from "../core/mod.ts";
+
+/** `prev_hash` of the first receipt. */
+export const GENESIS_HASH = "0".repeat(64);
+
+/** A validated receipt awaiting its place in the chain. */
+export interface PendingRow {
+  id: string;
+  time: string;
+  agent: string | null;
+  profile: string | null;
+  endpoint: string | null;
+  protocol: string;
+  summary: string;
+  facts: string;
+  rule: string | null;
+  mode: string;
+  verdict: string;
+  would_be: string;
+  reason: string;
+  approvals: string;
+  upstream_status: number | null;
+  bytes_in: number;
+  bytes_out: number;
+  latency_ms: number;
+}
+
+/** One row of the `receipts` table. */
+export interface StoredRow extends PendingRow {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+export const INSERT_SQL = `INSERT INTO receipts (seq, id, time, agent, profile, endpoint, protocol,
+  summary, facts, rule, mode, verdict, would_be, reason, approvals, upstream_status, bytes_in,
+  bytes_out, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+  ?, ?, ?, ?)`;
+
+/** The values of {@linkcode INSERT_SQL}, in order. */
+export function insertValues(r: StoredRow): (string | number | null)[] {
+  return [
+    r.seq,
+    r.id,
+    r.time,
+    r.agent,
+    r.profile,
+    r.endpoint,
+    r.protocol,
+    r.summary,
+    r.facts,
+    r.rule,
+    r.mode,
+    r.verdict,
+    r.would_be,
+    r.reason,
+    r.approvals,
+    r.upstream_status,
+    r.bytes_in,
+    r.bytes_out,
+    r.latency_ms,
+    r.prev_hash,
+    r.hash,
+  ];
+}
+
+/**
+ * The canonical form a hash covers: every column except `hash`, as `JSON.stringify` of an object
+ * whose keys are in sorted order. Facts and approvals enter as their stored JSON text.
+ */
+export function canonicalRow(r: Omit<StoredRow, "hash">): string {
+  return JSON.stringify({
+    agent: r.agent,
+    approvals: r.approvals,
+    bytes_in: r.bytes_in,
+    bytes_out: r.bytes_out,
+    endpoint: r.endpoint,
+    facts: r.facts,
+    id: r.id,
+    latency_ms: r.latency_ms,
+    mode: r.mode,
+    prev_hash: r.prev_hash,
+    profile: r.profile,
+    protocol: r.protocol,
+    reason: r.reason,
+    rule: r.rule,
+    seq: r.seq,
+    summary: r.summary,
+    time: r.time,
+    upstream_status: r.upstream_status,
+    verdict: r.verdict,
+    would_be: r.would_be,
+  });
+}
+
+/** `sha256hex(prev_hash ‖ canonical(row))`. */
+export function rowHash(r: Omit<StoredRow, "hash">): string {
+  return createHash("sha256").update(r.prev_hash).update(canonicalRow(r)).digest("hex");
+}
+
+const PROTOCOLS = new Set(["https", "postgres", "kubernetes", "gateway"]);
+const MODES = new Set(["enforce", "observe"]);
+const DECISIONS = new Set(["allow", "deny"]);
+
+// SQLite stores UTF-8 and node:sqlite cuts text at the first NUL, so a lone surrogate or a NUL
+// would read back different from what was hashed (and a NUL would hide the rest of a summary
+// from the log). Both become U+FFFD before the row is hashed.
+function text(field: string, value: unknown): string {
+  if (typeof value !== "string") throw fieldError(field, value);
+  const wellFormed = value.toWellFormed();
+  return wellFormed.includes("\0") ? wellFormed.replaceAll("\0", "\uFFFD") : wellFormed;
+}
+
+function optionalText(field: string, value: unknown): string | null {
+  return value === null ? null : text(field, value);
+}
+
+function oneOf(field: string, value: unknown, allowed: Set<string>): string {
+  if (typeof value !== "string" || !allowed.has(value)) throw fieldError(field, value);
+  return value;
+}
+
+function count(field: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw fieldError(field, value);
+  return value as number;
+}
+
+function fieldError(field: string, value: unknown): TypeError {
+  const shown = typeof value === "string" ? `'${value}'` : String(value);
+  return new TypeError(`Cannot record receipt: invalid ${field} ${shown}`);
+}
+
+// CEL integers are BigInt, which JSON.stringify rejects. They are stored as JSON numbers, or as
+// decimal strings where a number would lose precision.
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value !== "bigint") return value;
+  return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER
+    ? Number(value)
+    : value.toString();
+}
+
+function json(field: string, value: unknown): string {
+  try {
+    return JSON.stringify(value, jsonReplacer) ?? "null";
+  } catch (error) {
+    throw new TypeError(`Cannot record receipt: ${field} are not serialisable: ${error}`);
+  }
+}
+
+/**
+ * Validates and serialises a receipt input. Everything that could make the insert fail is
+ * rejected here, so a malformed input throws to its caller instead of wedging the queue.
+ */
+export function toPendingRow(id: string, input: ReceiptInput): PendingRow {
+  const time = input.time;
+  if (!(time instanceof Date) || Number.isNaN(time.getTime())) throw fieldError("time", time);
+  if (!Array.isArray(input.approvals)) throw fieldError("approvals", input.approvals);
+  const status = input.upstreamStatus;
+  if (status !== null && !Number.isSafeInteger(status)) throw fieldError("upstreamStatus", status);
+  if (typeof input.latencyMs !== "number" || !Number.isFinite(input.latencyMs)) {
+    throw fieldError("latencyMs", input.latencyMs);
+  }
+  return {
+    id,
+    time: time.toISOString(),
+    agent: optionalText("agent", input.agent),
+    profile: optionalText("profile", input.profile),
+    endpoint: optionalText("endpoint", input.endpoint),
+    protocol: oneOf("protocol", input.protocol, PROTOCOLS),
+    summary: text("summary", input.summary),
+    facts: json("facts", input.facts),
+    rule: optionalText("rule", input.rule),
+    mode: oneOf("mode", input.mode, MODES),
+    verdict: oneOf("verdict", input.verdict, DECISIONS),
+    would_be: oneOf("wouldBe", input.wouldBe, DECISIONS),
+    reason: text("reason", input.reason),
+    approvals: json("approvals", input.approvals),
+    upstream_status: status,
+    bytes_in: count("bytesIn", input.bytesIn),
+    bytes_out: count("bytesOut", input.bytesOut),
+    latency_ms: input.latencyMs,
+  };
+}
+
+/** Turns a stored row back into the {@linkcode Receipt} callers see. */
+export function toReceipt(r: StoredRow): Receipt {
+  return {
+    id: r.id,
+    seq: r.seq,
+    time: new Date(r.time),
+    agent: r.agent,
+    profile: r.profile,
+    endpoint: r.endpoint,
+    protocol: r.protocol as Receipt["protocol"],
+    summary: r.summary,
+    facts: JSON.parse(r.facts),
+    rule: r.rule,
+    mode: r.mode as Receipt["mode"],
+    verdict: r.verdict as Receipt["verdict"],
+    wouldBe: r.would_be as Receipt["wouldBe"],
+    reason: r.reason,
+    approvals: JSON.parse(r.approvals) as ApprovalStage[],
+    upstreamStatus: r.upstream_status,
+    bytesIn: r.bytes_in,
+    bytesOut: r.bytes_out,
+    latencyMs: r.latency_ms,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Test fixtures shared by this folder's tests.
+ *
+ * @module
+ */
+
+import type { ReceiptInput } from "../core/mod.ts";
+
+/** A complete receipt input with every field set; override what a test cares about. */
+export function receiptInput(overrides: Partial<ReceiptInput> = {}): ReceiptInput {
+  return {
+    time: new Date("2025-06-01T12:00:00.123Z"),
+    agent: "oncall-bot-1",
+    profile: "oncall-bot",
+    endpoint: "postgres.pg",
+    protocol: "postgres",
+    summary: "DROP TABLE users",
+    facts: { sql: { verb: "drop", verbs: ["drop"], tables: ["users"], dynamic: false } },
+    rule: "pg-no-ddl",
+    mode: "enforce",
+    verdict: "deny",
+    wouldBe: "deny",
+    reason: "Schema changes land via migration PR, not via the agent",
+    approvals: [
+      { approver: "llm.judge", decision: "deny", who: "llm:small", reason: "DDL", latencyMs: 412 },
+    ],
+    upstreamStatus: null,
+    bytesIn: 27,
+    bytesOut: 0,
+    latencyMs: 1.75,
+    ...overrides,
+  };
+}
+
+/** Runs `fn` with a fresh temporary directory and removes it afterwards. */
+export async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_audit_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Receipts: one tamper-evident row per decided action, in `state_dir/receipts.db` (DESIGN.md §6).
+ *
+ * @example
+ * ```ts
+ * import { queryReceipts, ReceiptStore, verifyChain } from "./src/audit/mod.ts";
+ *
+ * const store = ReceiptStore.open("./state/receipts.db");
+ * const id = store.record(input); // throws AuditUnavailableError: deny
+ * await store.flushed();
+ * queryReceipts(store, { verdict: "deny", limit: 20 });
+ * verifyChain(store.path); // { ok: true, rows: … }
+ * await store.close();
+ * ```
+ *
+ * @module
+ */
+
+export { ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
+export { queryReceipts, type ReceiptFilter } from "./query.ts";
+export { type ChainVerification, verifyChain } from "./verify.ts";
+export { RECEIPT_ID_PATTERN } from "./_id.ts";

@@ -1,0 +1,263 @@
+import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { AuditUnavailableError } from "../core/mod.ts";
+import { RECEIPT_ID_PATTERN } from "./_id.ts";
+import { GENESIS_HASH } from "./_row.ts";
+import { receiptInput, withTempDir } from "./_testing.ts";
+import { queryReceipts } from "./query.ts";
+import { ReceiptStore } from "./store.ts";
+import { verifyChain } from "./verify.ts";
+
+function countRows(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM receipts").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+function storedIds(path: string): string[] {
+  return queryReceipts(path).map((r) => r.id);
+}
+
+Deno.test("record() returns unique, time-ordered ids before the receipts are committed", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const ids = Array.from({ length: 300 }, () => store.record(receiptInput()));
+    equal(countRows(store.path), 0);
+    equal(store.queued, 300);
+    for (const id of ids) match(id, RECEIPT_ID_PATTERN);
+    equal(new Set(ids).size, ids.length);
+    deepStrictEqual([...ids].sort(), ids);
+    await store.flushed();
+    equal(store.queued, 0);
+    deepStrictEqual(storedIds(store.path), ids);
+    await store.close();
+  });
+});
+
+Deno.test("record() round-trips every field of the receipt", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const full = receiptInput({ upstreamStatus: 201, mode: "observe", wouldBe: "deny" });
+    const sparse = receiptInput({
+      agent: null,
+      profile: null,
+      endpoint: null,
+      rule: null,
+      protocol: "gateway",
+      facts: null,
+      approvals: [],
+      verdict: "allow",
+      bytesIn: 0,
+      latencyMs: 0,
+    });
+    const ids = [store.record(full), store.record(sparse)];
+    await store.close();
+    const [first, second] = queryReceipts(store.path);
+    deepStrictEqual(first, {
+      ...full,
+      id: ids[0],
+      seq: 1,
+      prevHash: GENESIS_HASH,
+      hash: first.hash,
+    });
+    deepStrictEqual(second, {
+      ...sparse,
+      id: ids[1],
+      seq: 2,
+      prevHash: first.hash,
+      hash: second.hash,
+    });
+    match(first.hash, /^[0-9a-f]{64}$/);
+  });
+});
+
+Deno.test("record() stores BigInt facts and text SQLite cannot hold verbatim, chain intact", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    store.record(receiptInput({
+      summary: "SELECT 1\0; DROP TABLE users \ud800",
+      facts: { http: { port: 443n, huge: 2n ** 70n, body: "a\0b" } },
+    }));
+    await store.close();
+    const [receipt] = queryReceipts(store.path);
+    equal(receipt.summary, "SELECT 1\uFFFD; DROP TABLE users \uFFFD");
+    deepStrictEqual(receipt.facts, {
+      http: { port: 443, huge: "1180591620717411303424", body: "a\0b" },
+    });
+    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 1 });
+  });
+});
+
+Deno.test("record() rejects a malformed input with TypeError and queues nothing", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const bad = [
+      { time: new Date(NaN) },
+      { verdict: "maybe" as "deny" },
+      { bytesIn: -1 },
+      { latencyMs: Infinity },
+      { agent: 7 as unknown as string },
+      { facts: cyclic },
+    ];
+    for (const override of bad) throws(() => store.record(receiptInput(override)), TypeError);
+    equal(store.queued, 0);
+    await store.close();
+    equal(countRows(store.path), 0);
+  });
+});
+
+Deno.test("the hash chain continues across close and reopen", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/receipts.db`;
+    const first = ReceiptStore.open(path);
+    for (let i = 0; i < 3; i++) first.record(receiptInput({ reason: `first ${i}` }));
+    await first.close();
+    const second = ReceiptStore.open(path);
+    for (let i = 0; i < 2; i++) second.record(receiptInput({ reason: `second ${i}` }));
+    await second.close();
+    const rows = queryReceipts(path);
+    deepStrictEqual(rows.map((r) => r.seq), [1, 2, 3, 4, 5]);
+    equal(rows[0].prevHash, GENESIS_HASH);
+    for (let i = 1; i < rows.length; i++) equal(rows[i].prevHash, rows[i - 1].hash);
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 5 });
+  });
+});
+
+Deno.test("two stores appending to one database keep a single chain", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/receipts.db`;
+    const a = ReceiptStore.open(path);
+    const b = ReceiptStore.open(path);
+    for (let i = 0; i < 5; i++) {
+      a.record(receiptInput({ agent: "a" }));
+      await a.flushed();
+      b.record(receiptInput({ agent: "b" }));
+      await b.flushed();
+    }
+    await Promise.all([a.close(), b.close()]);
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 10 });
+  });
+});
+
+Deno.test("record() throws AuditUnavailableError once the queue is full", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`, { maxQueue: 3 });
+    const ids = [1, 2, 3].map(() => store.record(receiptInput()));
+    throws(() => store.record(receiptInput()), AuditUnavailableError);
+    await store.flushed();
+    ids.push(store.record(receiptInput()));
+    await store.close();
+    deepStrictEqual(storedIds(store.path), ids);
+  });
+});
+
+Deno.test("a failed flush keeps receipts queued, reports the error and retries", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/receipts.db`;
+    const errors: Error[] = [];
+    const store = ReceiptStore.open(path, {
+      maxQueue: 4,
+      busyTimeoutMs: 0,
+      onError: (e) => errors.push(e),
+    });
+    const locker = new DatabaseSync(path);
+    locker.exec("BEGIN IMMEDIATE"); // another writer holds the lock: every flush fails
+    const ids = [1, 2, 3, 4].map(() => store.record(receiptInput()));
+    await rejects(store.flushed(), AuditUnavailableError);
+    ok(errors.length >= 1);
+    match(errors[0].message, /Cannot write 4 receipts .*locked/);
+    equal(store.queued, 4);
+    throws(() => store.record(receiptInput()), (e: unknown) => {
+      ok(e instanceof AuditUnavailableError);
+      match(e.message, /queue is full.*locked/);
+      return true;
+    });
+    locker.exec("COMMIT");
+    locker.close();
+    // The backoff timer retries on its own; no flushed() call needed.
+    for (let waited = 0; store.queued > 0 && waited < 3000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    equal(store.queued, 0);
+    equal(countRows(path), 4);
+    ids.push(store.record(receiptInput()));
+    await store.close();
+    deepStrictEqual(storedIds(path), ids);
+  });
+});
+
+Deno.test("close() commits every queued receipt across several batches", async () => {
+  await withTempDir(async (dir) => {
+    const batches: number[] = [];
+    const store = ReceiptStore.open(`${dir}/receipts.db`, {
+      maxBatch: 500,
+      onFlush: ({ rows }) => batches.push(rows),
+    });
+    for (let i = 0; i < 1200; i++) store.record(receiptInput({ bytesOut: i }));
+    await store.close();
+    deepStrictEqual(batches, [500, 500, 200]);
+    equal(countRows(store.path), 1200);
+    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 1200 });
+  });
+});
+
+Deno.test("close() rejects, naming the unwritten receipts, when the final flush fails", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/receipts.db`;
+    const store = ReceiptStore.open(path, { busyTimeoutMs: 0 });
+    const locker = new DatabaseSync(path);
+    locker.exec("BEGIN IMMEDIATE");
+    store.record(receiptInput());
+    store.record(receiptInput());
+    await rejects(store.close(), (e: unknown) => {
+      ok(e instanceof AuditUnavailableError);
+      match(e.message, /with 2 receipts unwritten/);
+      return true;
+    });
+    locker.exec("ROLLBACK");
+    locker.close();
+  });
+});
+
+Deno.test("record() after close() throws AuditUnavailableError", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const closing = store.close();
+    throws(() => store.record(receiptInput()), AuditUnavailableError);
+    await closing;
+    throws(() => store.record(receiptInput()), AuditUnavailableError);
+    await store.close(); // idempotent
+  });
+});
+
+Deno.test("open() puts the database in WAL mode", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const db = new DatabaseSync(store.path);
+    deepStrictEqual({ ...db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
+    db.close();
+    await store.close();
+  });
+});
+
+Deno.test("open() refuses a database written by a newer schema version", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/receipts.db`;
+    await ReceiptStore.open(path).close();
+    const db = new DatabaseSync(path);
+    db.exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    db.close();
+    throws(() => ReceiptStore.open(path), /Cannot open receipts database .*schema version '2'/);
+  });
+});
+
+Deno.test("open() rejects invalid options with RangeError", () => {
+  throws(() => ReceiptStore.open(":memory:", { maxQueue: 0 }), RangeError);
+  throws(() => ReceiptStore.open(":memory:", { maxBatch: 1.5 }), RangeError);
+  throws(() => ReceiptStore.open(":memory:", { busyTimeoutMs: -1 }), RangeError);
+});

@@ -1,0 +1,128 @@
+import { deepStrictEqual, equal, match, throws } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { rowHash, type StoredRow } from "./_row.ts";
+import { receiptInput, withTempDir } from "./_testing.ts";
+import { ReceiptStore } from "./store.ts";
+import { verifyChain } from "./verify.ts";
+
+/** Writes `n` receipts and returns the database path. */
+async function seeded(dir: string, n: number): Promise<string> {
+  const store = ReceiptStore.open(`${dir}/receipts.db`);
+  for (let i = 1; i <= n; i++) store.record(receiptInput({ reason: `reason ${i}`, bytesOut: i }));
+  await store.close();
+  return store.path;
+}
+
+/** Runs `fn` against a separate read-write connection, as a tamperer would. */
+function tamper(path: string, fn: (db: DatabaseSync) => void): void {
+  const db = new DatabaseSync(path);
+  try {
+    fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("verifyChain() passes an intact database", async () => {
+  await withTempDir(async (dir) => {
+    deepStrictEqual(verifyChain(await seeded(dir, 50)), { ok: true, rows: 50 });
+  });
+});
+
+Deno.test("verifyChain() passes an empty database", async () => {
+  await withTempDir(async (dir) => {
+    deepStrictEqual(verifyChain(await seeded(dir, 0)), { ok: true, rows: 0 });
+  });
+});
+
+Deno.test("verifyChain() reports the first edited receipt", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 6);
+    tamper(path, (db) => {
+      db.exec("UPDATE receipts SET reason = 'nothing to see' WHERE seq = 3");
+      db.exec("UPDATE receipts SET verdict = 'allow' WHERE seq = 5");
+    });
+    const result = verifyChain(path);
+    equal(result.ok, false);
+    if (result.ok) return;
+    deepStrictEqual([result.brokenSeq, result.rows], [3, 2]);
+    match(result.problem, /edited/);
+  });
+});
+
+Deno.test("verifyChain() catches an edit to the stored facts JSON", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 3);
+    tamper(path, (db) => db.exec(`UPDATE receipts SET facts = '{}' WHERE seq = 2`));
+    const result = verifyChain(path);
+    deepStrictEqual(result.ok ? undefined : result.brokenSeq, 2);
+  });
+});
+
+Deno.test("verifyChain() reports a deleted middle receipt at its successor", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 5);
+    tamper(path, (db) => db.exec("DELETE FROM receipts WHERE seq = 3"));
+    const result = verifyChain(path);
+    equal(result.ok, false);
+    if (result.ok) return;
+    deepStrictEqual([result.brokenSeq, result.rows], [4, 2]);
+    match(result.problem, /seq jumps from 2 to 4/);
+  });
+});
+
+Deno.test("verifyChain() reports a deleted first receipt", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 3);
+    tamper(path, (db) => db.exec("DELETE FROM receipts WHERE seq = 1"));
+    const result = verifyChain(path);
+    deepStrictEqual(result.ok ? undefined : [result.brokenSeq, result.rows], [2, 0]);
+  });
+});
+
+Deno.test("verifyChain() catches a deletion hidden by renumbering", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 5);
+    tamper(path, (db) => {
+      db.exec("DELETE FROM receipts WHERE seq = 3");
+      db.exec("UPDATE receipts SET seq = seq - 1 WHERE seq > 3");
+    });
+    const result = verifyChain(path);
+    deepStrictEqual(result.ok ? undefined : result.brokenSeq, 3);
+  });
+});
+
+Deno.test("verifyChain() reports the successor of an edited receipt whose hash was recomputed", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 5);
+    tamper(path, (db) => {
+      const row = db.prepare("SELECT * FROM receipts WHERE seq = 3").get() as unknown as StoredRow;
+      const forged = { ...row, reason: "approved by ops" };
+      db.prepare("UPDATE receipts SET reason = ?, hash = ? WHERE seq = 3")
+        .run(forged.reason, rowHash(forged));
+    });
+    const result = verifyChain(path);
+    equal(result.ok, false);
+    if (result.ok) return;
+    deepStrictEqual([result.brokenSeq, result.rows], [4, 3]);
+    match(result.problem, /prev_hash does not match the hash of receipt 3/);
+  });
+});
+
+Deno.test("verifyChain() reads a database while a store is writing to it", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    for (let i = 0; i < 10; i++) store.record(receiptInput());
+    await store.flushed();
+    store.record(receiptInput()); // queued, not yet committed
+    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 10 });
+    await store.close();
+    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 11 });
+  });
+});
+
+Deno.test("verifyChain() throws for a missing database", async () => {
+  await withTempDir((dir) => {
+    throws(() => verifyChain(`${dir}/nope.db`), /Cannot read receipts database/);
+  });
+});
