@@ -7,6 +7,7 @@
 
 import type { ASTNode } from "@marcbachmann/cel-js";
 import { FACT_SCHEMA } from "./_facts.ts";
+import { literalPrefix } from "./_regex.ts";
 
 // deno-lint-ignore no-explicit-any
 type Node = any;
@@ -55,14 +56,22 @@ export function factReads(ast: ASTNode): Set<string> {
   return reads;
 }
 
+/**
+ * Facts derived from another: when the source is unknown, so are they. `body_json` is parsed
+ * from `body`; a truncated body may parse as (different) JSON or not at all.
+ */
+const DERIVED: Record<string, string[]> = { "http.body": ["http.body_json"] };
+
 /** Whether a rule reading `reads` depends on any of the action's `unknown` facts. */
 export function readsUnknown(reads: Set<string>, unknown: readonly string[]): string | null {
   for (const u of unknown) {
-    const [family, field] = u.split(".", 2);
-    for (const r of reads) {
-      const [rf, rfield] = r.split(".", 2);
-      if (rf !== family) continue;
-      if (field === "*" || rfield === "*" || rfield === field) return u;
+    for (const fact of [u, ...(DERIVED[u] ?? [])]) {
+      const [family, field] = fact.split(".", 2);
+      for (const r of reads) {
+        const [rf, rfield] = r.split(".", 2);
+        if (rf !== family) continue;
+        if (field === "*" || rfield === "*" || rfield === field) return u;
+      }
     }
   }
   return null;
@@ -75,8 +84,8 @@ export function readsUnknown(reads: Set<string>, unknown: readonly string[]): st
  * string), leaving the verdict to CEL: guards may only skip, never match.
  */
 export interface Guard {
-  /** The fact the guard reads, `family.field`. */
-  fact: string;
+  /** The facts the guard reads, `family.field`. */
+  facts: string[];
   test: (ctx: FactsView) => boolean;
 }
 
@@ -117,8 +126,56 @@ function read(ctx: FactsView, fact: [string, string]) {
 }
 
 function guardFor(term: Node): Guard | null {
+  if (term?.op === "&&") {
+    // Inside a disjunction: any guarded conjunct may veto its branch.
+    const parts = term.args.map(guardFor).filter((g: Guard | null) => g !== null) as Guard[];
+    if (parts.length === 0) return null;
+    return {
+      facts: parts.flatMap((g) => g.facts),
+      test: (ctx) => parts.every((g) => g.test(ctx)),
+    };
+  }
+  if (term?.op === "||") {
+    // A disjunction can only be skipped when every branch can.
+    const l = guardFor(term.args[0]);
+    const r = guardFor(term.args[1]);
+    if (!l || !r) return null;
+    return { facts: [...l.facts, ...r.facts], test: (ctx) => l.test(ctx) || r.test(ctx) };
+  }
   const test = guardTest(term);
-  return test ? { fact: test[0].join("."), test: test[1] } : null;
+  return test ? { facts: [test[0].join(".")], test: test[1] } : null;
+}
+
+/**
+ * Values a string fact must take for the condition to hold, from top-level `F == 'x'` and
+ * `F in ['x', 'y']` terms. Used to index rules by, say, HTTP method.
+ */
+export function requiredValues(ast: ASTNode): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const conjuncts: Node[] = [];
+  const split = (node: Node) => {
+    if (node?.op === "&&") node.args.forEach(split);
+    else conjuncts.push(node);
+  };
+  split(ast);
+  for (const term of conjuncts) {
+    let fact: [string, string] | null = null;
+    let values: (string | null)[] = [];
+    if (term?.op === "==") {
+      fact = stringFact(term.args[0]) ?? stringFact(term.args[1]);
+      values = [stringLiteral(term.args[1]) ?? stringLiteral(term.args[0])];
+    } else if (term?.op === "in" && term.args[1]?.op === "list") {
+      fact = stringFact(term.args[0]);
+      values = (term.args[1].args as Node[]).map(stringLiteral);
+    }
+    if (!fact || values.some((v) => v === null)) continue;
+    const key = fact.join(".");
+    const set = new Set(values as string[]);
+    const prev = out.get(key);
+    // Two terms on the same fact: both must hold.
+    out.set(key, prev ? new Set([...prev].filter((v) => set.has(v))) : set);
+  }
+  return out;
 }
 
 function guardTest(term: Node): [[string, string], (ctx: FactsView) => boolean] | null {
@@ -152,6 +209,44 @@ function guardTest(term: Node): [[string, string], (ctx: FactsView) => boolean] 
     if (name === "startsWith") return [fact, (ctx) => read(ctx, fact)?.startsWith(lit) ?? true];
     if (name === "endsWith") return [fact, (ctx) => read(ctx, fact)?.endsWith(lit) ?? true];
     if (name === "contains") return [fact, (ctx) => read(ctx, fact)?.includes(lit) ?? true];
+    if (name === "matches" || name === "re_match") {
+      const prefix = literalPrefix(lit);
+      if (prefix) return [fact, (ctx) => read(ctx, fact)?.startsWith(prefix) ?? true];
+    }
   }
   return null;
+}
+
+/** A necessary condition on one string fact, usable as an index key. */
+export type Constraint =
+  | { kind: "eq"; fact: string; values: string[] }
+  | { kind: "prefix" | "suffix"; fact: string; value: string };
+
+/** Index-able constraints from the condition's top-level conjunction. */
+export function indexConstraints(ast: ASTNode): Constraint[] {
+  const out: Constraint[] = [];
+  for (const [fact, values] of requiredValues(ast)) {
+    out.push({ kind: "eq", fact, values: [...values] });
+  }
+  const conjuncts: Node[] = [];
+  const split = (node: Node) => {
+    if (node?.op === "&&") node.args.forEach(split);
+    else conjuncts.push(node);
+  };
+  split(ast);
+  for (const term of conjuncts) {
+    if (term?.op !== "rcall") continue;
+    const [name, receiver, args] = term.args as [string, Node, Node[]];
+    const fact = stringFact(receiver);
+    const lit = args.length === 1 ? stringLiteral(args[0]) : null;
+    if (!fact || lit === null) continue;
+    const key = fact.join(".");
+    if (name === "startsWith") out.push({ kind: "prefix", fact: key, value: lit });
+    else if (name === "endsWith") out.push({ kind: "suffix", fact: key, value: lit });
+    else if (name === "matches" || name === "re_match") {
+      const prefix = literalPrefix(lit);
+      if (prefix) out.push({ kind: "prefix", fact: key, value: prefix });
+    }
+  }
+  return out;
 }

@@ -7,6 +7,7 @@
 
 import { Environment } from "@marcbachmann/cel-js";
 import type { Facts, ProtocolFamily } from "../core/mod.ts";
+import { compiledPattern } from "./_regex.ts";
 
 // Registered types are classes so the evaluator reads fields directly; plain objects would be
 // converted on every variable lookup. Facts are wrapped once per action, not once per rule.
@@ -103,6 +104,11 @@ export function environmentFor(family: ProtocolFamily): Environment {
     env.registerVariable(variable, name);
   }
   registerSets(env);
+  // Target of literal `matches()` calls after rewriting: same semantics, cached RegExp.
+  env.registerFunction(
+    "string.re_match(string): bool",
+    (s: string, pattern: string) => compiledPattern(pattern).test(s),
+  );
   cache.set(family, env);
   return env;
 }
@@ -130,11 +136,57 @@ function registerSets(env: Environment): void {
   );
 }
 
+/** CEL equality for set elements: numbers by value across int/uint/double, aggregates deeply. */
 function same(x: unknown, y: unknown): boolean {
-  // CEL compares ints (BigInt) and doubles (number) by value.
-  if (typeof x === "bigint" && typeof y === "number") return Number(x) === y;
-  if (typeof x === "number" && typeof y === "bigint") return x === Number(y);
-  return x === y;
+  if (x === y) return true;
+  const nx = numeric(x);
+  const ny = numeric(y);
+  if (nx !== undefined || ny !== undefined) {
+    // Loose equality between a BigInt and a number compares exact values: converting the
+    // BigInt with Number() would round 2^53 + 1 to 2^53.
+    // deno-lint-ignore eqeqeq
+    return nx !== undefined && ny !== undefined && nx == ny;
+  }
+  if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false;
+  if (Array.isArray(x) || Array.isArray(y)) {
+    return Array.isArray(x) && Array.isArray(y) && x.length === y.length &&
+      x.every((v, i) => same(v, y[i]));
+  }
+  if (x instanceof Uint8Array || y instanceof Uint8Array) {
+    return x instanceof Uint8Array && y instanceof Uint8Array && x.length === y.length &&
+      x.every((b, i) => b === y[i]);
+  }
+  if (x instanceof Date || y instanceof Date) {
+    return x instanceof Date && y instanceof Date && x.getTime() === y.getTime();
+  }
+  const ex = entries(x);
+  const ey = entries(y);
+  if (ex && ey) {
+    if (ex.size !== ey.size) return false;
+    for (const [k, v] of ex) if (!ey.has(k) || !same(v, ey.get(k))) return false;
+    return true;
+  }
+  // Other CEL values (durations, types) keep their state private: compare their rendering.
+  return !ex && !ey && Object.getPrototypeOf(x) === Object.getPrototypeOf(y) &&
+    String(x) === String(y);
+}
+
+function numeric(v: unknown): bigint | number | undefined {
+  if (typeof v === "bigint" || typeof v === "number") return v;
+  // cel-js uints are objects whose valueOf() is a BigInt.
+  if (v !== null && typeof v === "object" && v.constructor?.name === "UnsignedInt") {
+    const value = v.valueOf();
+    if (typeof value === "bigint") return value;
+  }
+  return undefined;
+}
+
+/** A CEL map's entries, keys as strings, for a Map or a plain object; `null` for anything else. */
+function entries(v: object): Map<string, unknown> | null {
+  if (v instanceof Map) return new Map([...v].map(([k, val]) => [String(k), val]));
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) return new Map(Object.entries(v));
+  return null;
 }
 
 /** Wraps an action's facts as the registered CEL types. Done once per action. */

@@ -23,7 +23,7 @@ const LOWERCASE_VALUES = new Set([
 const LOWERCASE_LISTS = new Set(["sql.verbs"]);
 /** Map facts whose keys are always lowercase. */
 const LOWERCASE_KEYS = new Set(["http.headers"]);
-const ITERATING_MACROS = new Set(["exists", "all", "exists_one", "filter", "map"]);
+const ITERATING_MACROS = new Set(["exists", "all", "exists_one", "existsOne", "filter", "map"]);
 const STRING_TESTS = new Set(["startsWith", "endsWith", "contains"]);
 
 /** Byte ranges of literals to lowercase in the condition source. */
@@ -40,7 +40,13 @@ export function lowercaseLiterals(source: string, ast: ASTNode): string {
   if (edits.length === 0) return source;
   edits.sort((a, b) => b.start - a.start);
   let out = source;
-  for (const e of edits) out = out.slice(0, e.start) + quote(e.value) + out.slice(e.end);
+  let previous = -1;
+  for (const e of edits) {
+    // The same literal can be reached twice (compared with two lowercase facts): edit it once.
+    if (e.start === previous) continue;
+    previous = e.start;
+    out = out.slice(0, e.start) + quote(e.value) + out.slice(e.end);
+  }
   return out;
 }
 
@@ -63,9 +69,16 @@ function isLowercaseValue(node: Node, scope: Set<string>): boolean {
   return node?.op === "[]" && isLowercaseList(node.args[0]);
 }
 
+/** A list value whose elements are all lowercase: `sql.verbs`, or a filter over lowercase elements. */
 function isLowercaseList(node: Node): boolean {
   const p = path(node);
-  return p !== null && LOWERCASE_LISTS.has(p);
+  if (p !== null) return LOWERCASE_LISTS.has(p);
+  return node?.op === "rcall" && node.args[0] === "filter" && hasLowercaseElements(node.args[1]);
+}
+
+/** What `in` and the macros iterate is lowercase: list elements, or a map's keys. */
+function hasLowercaseElements(node: Node): boolean {
+  return isLowercaseList(node) || LOWERCASE_KEYS.has(path(node) ?? "");
 }
 
 function lowerLiteral(node: Node, edits: Edit[]): void {
@@ -82,16 +95,17 @@ function visit(node: Node, scope: Set<string>, edits: Edit[]): void {
   switch (node.op) {
     case "==":
     case "!=": {
+      // fact == 'A' / sql.verbs == ['A', 'B']
       const [l, r] = node.args;
-      if (isLowercaseValue(l, scope)) lowerLiteral(r, edits);
-      if (isLowercaseValue(r, scope)) lowerLiteral(l, edits);
+      if (isLowercaseValue(l, scope) || isLowercaseList(l)) lowerLiteral(r, edits);
+      if (isLowercaseValue(r, scope) || isLowercaseList(r)) lowerLiteral(l, edits);
       break;
     }
     case "in": {
       const [l, r] = node.args;
       // fact in ['A', 'B'] / 'A' in sql.verbs / 'X-Foo' in http.headers
       if (isLowercaseValue(l, scope)) lowerLiteral(r, edits);
-      if (isLowercaseList(r) || LOWERCASE_KEYS.has(path(r) ?? "")) lowerLiteral(l, edits);
+      if (hasLowercaseElements(r)) lowerLiteral(l, edits);
       break;
     }
     case "[]": {
@@ -108,7 +122,8 @@ function visit(node: Node, scope: Set<string>, edits: Edit[]): void {
         if (isLowercaseList(args[0])) lowerLiteral(args[1], edits);
         if (isLowercaseList(args[1])) lowerLiteral(args[0], edits);
       }
-      if (ITERATING_MACROS.has(name) && isLowercaseList(receiver) && args[0]?.op === "id") {
+      // sql.verbs.exists(v, …) / http.headers.exists(k, …): the variable is lowercase.
+      if (ITERATING_MACROS.has(name) && hasLowercaseElements(receiver) && args[0]?.op === "id") {
         const inner = new Set(scope).add(args[0].args);
         visit(receiver, scope, edits);
         for (const a of args.slice(1)) visit(a, inner, edits);

@@ -9,7 +9,14 @@ import { ConfigError, type ConfigProblem, type Mode } from "../core/mod.ts";
 import type { Config, Rule } from "../config/mod.ts";
 import { environmentFor } from "./_facts.ts";
 import { lowercaseLiterals } from "./_lowercase.ts";
-import { extractGuards, factReads, type Guard } from "./_analyze.ts";
+import { rewriteMatches } from "./_regex.ts";
+import {
+  type Constraint,
+  extractGuards,
+  factReads,
+  type Guard,
+  indexConstraints,
+} from "./_analyze.ts";
 import { Policy } from "./policy.ts";
 
 /** A rule ready to evaluate. */
@@ -20,6 +27,8 @@ export interface CompiledRule {
   evaluate: (ctx: Record<string, unknown>) => unknown;
   reads: Set<string>;
   guards: Guard[];
+  /** Necessary conditions on string facts, for the per-endpoint index. */
+  constraints?: Constraint[];
 }
 
 /**
@@ -60,7 +69,13 @@ export function compileRule(rule: Rule, problems: ConfigProblem[]): CompiledRule
     });
   try {
     const first = env.parse(rule.condition);
-    const condition = lowercaseLiterals(rule.condition, first.ast);
+    const lowered = lowercaseLiterals(rule.condition, first.ast);
+    const rewritten = rewriteMatches(lowered, env.parse(lowered).ast);
+    if ("error" in rewritten) {
+      where(rewritten.error);
+      return null;
+    }
+    const condition = rewritten.source;
     const parsed = condition === rule.condition ? first : env.parse(condition);
     const checked = env.check(condition);
     if (!checked.valid) {
@@ -77,6 +92,7 @@ export function compileRule(rule: Rule, problems: ConfigProblem[]): CompiledRule
       evaluate: parsed as unknown as (ctx: Record<string, unknown>) => unknown,
       reads: factReads(parsed.ast),
       guards: extractGuards(parsed.ast),
+      constraints: indexConstraints(parsed.ast),
     };
   } catch (err) {
     where(firstLine((err as Error).message));

@@ -7,6 +7,7 @@
 import type { Action, Mode, Outcome, Verdict } from "../core/mod.ts";
 import { factsContext } from "./_facts.ts";
 import { type FactsView, readsUnknown } from "./_analyze.ts";
+import { RuleIndex } from "./_index.ts";
 import type { CompiledRule } from "./compile.ts";
 
 /** Agent-facing reason when a rule could not be evaluated; details go to the operator log. */
@@ -25,6 +26,7 @@ export interface Evaluation {
 /** Compiled rules, grouped per endpoint in evaluation order. */
 export class Policy {
   readonly #byEndpoint: Map<string, CompiledRule[]>;
+  readonly #indexes = new Map<string, RuleIndex>();
   readonly #noMatch: "allow" | "deny";
   readonly #gatewayMode: Mode;
 
@@ -32,6 +34,9 @@ export class Policy {
     this.#byEndpoint = byEndpoint;
     this.#noMatch = noMatch;
     this.#gatewayMode = mode;
+    for (const [endpoint, rules] of byEndpoint) {
+      this.#indexes.set(endpoint, new RuleIndex(rules.map((r) => r.constraints ?? [])));
+    }
   }
 
   /** Rules attached to an endpoint, in evaluation order. */
@@ -70,8 +75,13 @@ export class Policy {
       agent: action.agent as unknown as Record<string, unknown>,
     };
     const unknown = action.unknown ?? [];
+    const index = this.#indexes.get(action.endpoint!)!;
+    const usable = unknown.length === 0 || !readsUnknown(new Set(index.facts), unknown);
+    const positions = usable ? index.candidates(view) : null;
+    const count = positions ? positions.length : rules.length;
     let ctx: Record<string, unknown> | undefined;
-    for (const compiled of rules) {
+    for (let k = 0; k < count; k++) {
+      const compiled = rules[positions ? positions[k] : k];
       const { rule } = compiled;
       if (rule.credential !== null && rule.credential !== action.credential) continue;
       if (!guardsPass(compiled, view, unknown)) continue;
@@ -155,7 +165,7 @@ export class Policy {
 
 function guardsPass(compiled: CompiledRule, view: FactsView, unknown: readonly string[]): boolean {
   for (const guard of compiled.guards) {
-    if (unknown.length > 0 && readsUnknown(new Set([guard.fact]), unknown)) continue;
+    if (unknown.length > 0 && readsUnknown(new Set(guard.facts), unknown)) continue;
     if (!guard.test(view)) return false;
   }
   return true;
