@@ -9,7 +9,7 @@
 
 import type { ConfigProblem } from "../core/mod.ts";
 import { BlockReader, type ConfigFile } from "./_fields.ts";
-import { blockKey } from "./_locate.ts";
+import { attributeKey, blockKey, type LineIndex } from "./_locate.ts";
 
 /** One block found in a file, with its labels and a reader over its body. */
 export interface FoundBlock {
@@ -19,7 +19,23 @@ export interface FoundBlock {
   file: ConfigFile;
 }
 
-/** Collects every `type` block with exactly `labelCount` labels from one file. */
+/** Labels each top-level block type takes: `rule "x"` has one, `endpoint "https" "x"` two. */
+export const LABEL_COUNTS: Record<string, number> = {
+  gateway: 0,
+  defaults: 0,
+  profile: 1,
+  rule: 1,
+  endpoint: 2,
+  credential: 2,
+  approver: 2,
+};
+
+/**
+ * Collects every `type` block with exactly `labelCount` labels from one file, in the order they
+ * are written. hcl2json nests blocks under JSON objects keyed by label, and Go sorts object keys,
+ * so its order is alphabetical: the source lines restore declaration order, which rule
+ * tie-breaking depends on.
+ */
 export function collectBlocks(
   file: ConfigFile,
   type: string,
@@ -28,17 +44,14 @@ export function collectBlocks(
   problems: ConfigProblem[],
 ): FoundBlock[] {
   const found: FoundBlock[] = [];
+  const isAttribute = file.lines.attributes.has(attributeKey([], 0, type));
   const walk = (v: unknown, labels: string[]) => {
-    if (Array.isArray(v)) {
+    if (Array.isArray(v) && !isAttribute) {
       if (labels.length !== labelCount) {
-        const expected = labelCount === 0
-          ? "no labels"
-          : `${labelCount} label${labelCount > 1 ? "s" : ""}`;
-        const line = file.lines.blocks.get(blockKey([type, ...labels]))?.[0] ?? 0;
         problems.push({
           file: file.file,
-          line,
-          message: `${type}: expected ${expected}, e.g. ${example(type)}`,
+          line: file.lines.blocks.get(blockKey([type, ...labels]))?.[0] ?? 0,
+          message: wrongLabels(type, labelCount),
         });
         return;
       }
@@ -48,11 +61,13 @@ export function collectBlocks(
       });
       return;
     }
-    if (v !== null && typeof v === "object" && labels.length < labelCount) {
+    // Objects deeper than the expected labels are blocks with too many labels, unless the whole
+    // value is an attribute (`rule = { … }`).
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && !isAttribute) {
       for (const [label, inner] of Object.entries(v)) walk(inner, [...labels, label]);
       return;
     }
-    const line = file.lines.attributes.get(`${blockKey([])}#0.${type}`) ??
+    const line = file.lines.attributes.get(attributeKey([], 0, type)) ??
       file.lines.blocks.get(blockKey([type, ...labels]))?.[0] ?? 0;
     problems.push({
       file: file.file,
@@ -61,7 +76,31 @@ export function collectBlocks(
     });
   };
   walk(value, []);
-  return found;
+  return found.sort((a, b) => a.reader.source.line - b.reader.source.line);
+}
+
+/**
+ * Problems for top-level blocks with the wrong number of labels, found from the text alone. Used
+ * when hcl2json refuses a file outright because blocks of one type mix label counts
+ * ("Unable to convert Block to JSON: rule.x"), which it reports without a line.
+ */
+export function labelProblems(file: string, index: LineIndex): ConfigProblem[] {
+  return index.topBlocks
+    .filter(({ path: [type, ...labels] }) =>
+      type in LABEL_COUNTS && labels.length !== LABEL_COUNTS[type]
+    )
+    .map(({ path: [type], line }) => ({
+      file,
+      line,
+      message: wrongLabels(type, LABEL_COUNTS[type]),
+    }));
+}
+
+function wrongLabels(type: string, labelCount: number): string {
+  const expected = labelCount === 0
+    ? "no labels"
+    : `${labelCount} label${labelCount > 1 ? "s" : ""}`;
+  return `${type}: expected ${expected}, e.g. ${example(type)}`;
 }
 
 function example(type: string): string {

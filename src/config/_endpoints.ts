@@ -6,6 +6,7 @@
 
 import type { ProtocolFamily } from "../core/mod.ts";
 import { type BlockReader, listenAddress } from "./_fields.ts";
+import type { FoundBlock } from "./_blocks.ts";
 import type { Endpoint } from "./types.ts";
 
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
@@ -79,4 +80,30 @@ function pem(r: BlockReader, field: string): string | undefined {
     r.problem(`'${field}' must be a PEM certificate, e.g. "<<file:ca.pem>>"`, field);
   }
   return v;
+}
+
+/**
+ * Reports a host (or wildcard) claimed by two https endpoints: only the first would ever match,
+ * so the second endpoint's rules and credentials would silently never apply.
+ */
+export function reportSharedHosts(
+  endpoints: Map<string, Endpoint>,
+  blocks: FoundBlock[],
+): void {
+  const claimed = new Map<string, Endpoint>();
+  for (const e of endpoints.values()) {
+    if (e.protocol !== "https") continue;
+    const reader = blocks.find((b) => b.reader.source === e.source)?.reader;
+    for (const host of new Set(e.hosts)) {
+      const owner = claimed.get(host);
+      if (!owner) {
+        claimed.set(host, e);
+      } else if (owner !== e) {
+        reader?.problem(
+          `host "${host}" is already claimed by endpoint '${owner.name}' (${owner.source.file}:${owner.source.line})`,
+          "hosts",
+        );
+      }
+    }
+  }
 }

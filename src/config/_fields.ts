@@ -6,7 +6,7 @@
  */
 
 import type { ConfigProblem } from "../core/mod.ts";
-import { attributeKey, blockKey, type LineIndex } from "./_locate.ts";
+import { attributeKey, blockKey, firstBlockLine, type LineIndex } from "./_locate.ts";
 import type { Ref, Source } from "./types.ts";
 
 /** The parsed text of one config file. */
@@ -14,6 +14,8 @@ export interface ConfigFile {
   file: string;
   json: Record<string, unknown>;
   lines: LineIndex;
+  /** Files pulled in with `<<file:…>>`, as resolved paths. */
+  includes?: string[];
 }
 
 const REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)\}$/;
@@ -58,6 +60,7 @@ export class BlockReader {
   /** Line of an attribute, or of the block when the attribute is absent or unlocated. */
   lineOf(name: string): number {
     return this.#file.lines.attributes.get(attributeKey(this.#path, this.#occurrence, name)) ??
+      firstBlockLine(this.#file.lines, [...this.#path, name], this.source.line) ??
       this.source.line;
   }
 
@@ -76,9 +79,9 @@ export class BlockReader {
   }
 
   /** A reader over a nested block such as `limits { … }` inside `gateway`. */
-  nested(name: string, body: unknown): BlockReader {
+  nested(name: string, body: unknown, occurrence = 0): BlockReader {
     this.#used.add(name);
-    return new BlockReader(this.#file, [...this.#path, name], 0, body, this.#problems);
+    return new BlockReader(this.#file, [...this.#path, name], occurrence, body, this.#problems);
   }
 
   has(name: string): boolean {
@@ -97,11 +100,12 @@ export class BlockReader {
       this.problem(`'${name}' must be a string, got ${describe(v)}`, name);
       return fallback;
     }
-    if (v.includes("${")) {
+    const literal = templateLiteral(v);
+    if (literal === null) {
       this.problem(`'${name}' must be a plain string: interpolation is not supported`, name);
       return fallback;
     }
-    return v;
+    return literal;
   }
 
   required(name: string): string | undefined {
@@ -225,6 +229,27 @@ export class BlockReader {
       if (!this.#used.has(name)) this.problem(`unknown attribute or block '${name}'`, name);
     }
   }
+}
+
+/**
+ * hcl2json hands strings back as HCL templates: a literal `${` arrives escaped as `$${`, a literal
+ * `%{` as `%%{`, and an interpolation or directive arrives as-is. Returns the literal text, or
+ * `null` when the string interpolates (the config has no variables, so that is a mistake).
+ */
+export function templateLiteral(v: string): string | null {
+  let out = "";
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if ((c === "$" || c === "%") && v[i + 1] === c && v[i + 2] === "{") {
+      out += c + "{";
+      i += 2;
+    } else if ((c === "$" || c === "%") && v[i + 1] === "{") {
+      return null;
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 /** `host:port` with a numeric port; exported for endpoint readers. */

@@ -15,6 +15,8 @@ export interface LineIndex {
   blocks: Map<string, number[]>;
   /** Line of an attribute, keyed by `blockKey + "#" + occurrence + "." + name`. */
   attributes: Map<string, number>;
+  /** Every top-level block header in file order: its type and labels, and its line. */
+  topBlocks: { path: string[]; line: number }[];
 }
 
 /** Key for a block path such as `["rule", "pg-no-ddl"]` or `["gateway", "limits"]`. */
@@ -27,6 +29,26 @@ export function attributeKey(path: readonly string[], occurrence: number, name: 
   return `${blockKey(path)}#${occurrence}.${name}`;
 }
 
+/**
+ * First header line, at or after `after`, of a block at `path` or below it (`path` may stop short
+ * of the labels: `["listener"]` finds `listener "x" { … }`).
+ */
+export function firstBlockLine(
+  index: LineIndex,
+  path: readonly string[],
+  after = 0,
+): number | undefined {
+  const key = blockKey(path);
+  let best: number | undefined;
+  for (const [k, lines] of index.blocks) {
+    if (k !== key && !k.startsWith(key + "\u0000")) continue;
+    for (const line of lines) {
+      if (line >= after && (best === undefined || line < best)) best = line;
+    }
+  }
+  return best;
+}
+
 interface Frame {
   path: string[];
   occurrence: number;
@@ -34,7 +56,7 @@ interface Frame {
 
 /** Scans HCL text and indexes the line of each block header and attribute. */
 export function indexLines(text: string): LineIndex {
-  const index: LineIndex = { blocks: new Map(), attributes: new Map() };
+  const index: LineIndex = { blocks: new Map(), attributes: new Map(), topBlocks: [] };
   const stack: Frame[] = [{ path: [], occurrence: 0 }];
   let i = 0;
   let line = 1;
@@ -56,17 +78,23 @@ export function indexLines(text: string): LineIndex {
         i++;
         return;
       }
+      // `$${` and `%%{` are escapes for a literal `${` / `%{`, not template openings.
+      if ((c === "$" || c === "%") && text[i + 1] === c && text[i + 2] === "{") {
+        i += 3;
+        continue;
+      }
       if ((c === "$" || c === "%") && text[i + 1] === "{") {
         i += 2;
-        skipNested("}");
+        skipNested();
         continue;
       }
       i++;
     }
   };
 
-  const skipNested = (close: string) => {
-    // Skips to the matching close bracket, honouring strings and inner brackets.
+  const skipNested = () => {
+    // Skips to the matching close bracket, honouring strings, heredocs, comments (a quote or
+    // bracket in a comment inside a multi-line list must not count) and inner brackets.
     let depth = 1;
     while (i < text.length && depth > 0) {
       const c = text[i];
@@ -74,12 +102,26 @@ export function indexLines(text: string): LineIndex {
         skipString();
         continue;
       }
+      if (c === "#" || (c === "/" && text[i + 1] === "/")) {
+        skipLineComment();
+        continue;
+      }
+      if (c === "/" && text[i + 1] === "*") {
+        skipBlockComment();
+        continue;
+      }
+      if (c === "<" && text[i + 1] === "<" && skipHeredoc()) continue;
       if (c === "\n") line++;
       if (c === "{" || c === "[" || c === "(") depth++;
       else if (c === "}" || c === "]" || c === ")") depth--;
       i++;
     }
-    void close;
+  };
+
+  const skipLineComment = () => {
+    // Stops at the newline so the caller counts it.
+    const end = text.indexOf("\n", i);
+    i = end === -1 ? text.length : end;
   };
 
   const skipHeredoc = (): boolean => {
@@ -91,8 +133,12 @@ export function indexLines(text: string): LineIndex {
     while (i < text.length) {
       const end = text.indexOf("\n", i);
       const row = text.slice(i, end === -1 ? text.length : end);
+      if (row.trim() === marker) {
+        // Stop at the newline ending the marker line: the caller counts it.
+        i = end === -1 ? text.length : end;
+        return true;
+      }
       i = end === -1 ? text.length : end + 1;
-      if (row.trim() === marker) return true;
       line++;
     }
     return true;
@@ -108,7 +154,7 @@ export function indexLines(text: string): LineIndex {
       else if (c === "<" && text[i + 1] === "<" && skipHeredoc()) return;
       else if (c === "{" || c === "[" || c === "(") {
         i++;
-        skipNested(c);
+        skipNested();
       } else if (c === "#" || (c === "/" && text[i + 1] === "/")) return;
       else if (c === "/" && text[i + 1] === "*") skipBlockComment();
       else i++;
@@ -135,8 +181,7 @@ export function indexLines(text: string): LineIndex {
       continue;
     }
     if (c === "#" || (c === "/" && text[i + 1] === "/")) {
-      const end = text.indexOf("\n", i);
-      i = end === -1 ? text.length : end;
+      skipLineComment();
       continue;
     }
     if (c === "/" && text[i + 1] === "*") {
@@ -167,6 +212,7 @@ export function indexLines(text: string): LineIndex {
       const lines = index.blocks.get(key) ?? [];
       lines.push(statementLine);
       index.blocks.set(key, lines);
+      if (stack.length === 1) index.topBlocks.push({ path, line: statementLine });
       stack.push({ path, occurrence: lines.length - 1 });
       words = [];
       i++;

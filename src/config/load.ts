@@ -9,7 +9,8 @@ import { parse as hclToJson } from "@cdktf/hcl2json";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, type ConfigProblem } from "../core/mod.ts";
 import type { ConfigFile } from "./_fields.ts";
-import { indexLines } from "./_locate.ts";
+import { attributeKey, indexLines, type LineIndex } from "./_locate.ts";
+import { labelProblems } from "./_blocks.ts";
 import type { Config } from "./types.ts";
 import { validateConfig } from "./validate.ts";
 
@@ -29,14 +30,15 @@ const MAX_INCLUDE_BYTES = 1024 * 1024;
 export async function loadConfig(path: string): Promise<Config> {
   const problems: ConfigProblem[] = [];
   const files: ConfigFile[] = [];
+  let unreadable = false;
   for (const file of await listConfigFiles(path, problems)) {
     const parsed = await parseFile(file, problems);
     if (parsed) files.push(parsed);
+    else unreadable = true;
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  const result = validateConfig(path, files);
-  if (!result.ok) throw new ConfigError(result.problems);
-  return result.config;
+  // Validating without a file's blocks would report every reference into it as dangling.
+  if (unreadable || files.length === 0) throw new ConfigError(problems);
+  return validated(path, files, problems);
 }
 
 /** Parses HCL text that is not on disk (tests, `clawpatrol check -`). */
@@ -44,10 +46,20 @@ export async function loadConfigText(name: string, text: string, baseDir = "."):
   const problems: ConfigProblem[] = [];
   const file = await parseText(name, text, baseDir, problems);
   if (!file) throw new ConfigError(problems);
-  const result = validateConfig(name, [file]);
-  if (!result.ok) throw new ConfigError([...problems, ...result.problems]);
-  if (problems.length > 0) throw new ConfigError(problems);
-  return result.config;
+  return validated(name, [file], problems);
+}
+
+/** Validates parsed files, reporting include failures and validation problems together. */
+function validated(path: string, files: ConfigFile[], includeProblems: ConfigProblem[]): Config {
+  const result = validateConfig(path, files);
+  if (result.ok && includeProblems.length === 0) return result.config;
+  // A failed include leaves its `<<file:…>>` text in place: what validation then says about that
+  // attribute ("must be a PEM certificate") is noise on top of the real problem.
+  const failed = new Set(includeProblems.map((p) => `${p.file}:${p.line}`));
+  const rest = result.ok ? [] : result.problems.filter((p) => !failed.has(`${p.file}:${p.line}`));
+  throw new ConfigError(
+    [...includeProblems, ...rest].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line),
+  );
 }
 
 async function listConfigFiles(path: string, problems: ConfigProblem[]): Promise<string[]> {
@@ -66,13 +78,26 @@ async function listConfigFiles(path: string, problems: ConfigProblem[]): Promise
   if (!info.isDirectory) return [path];
   const names: string[] = [];
   for await (const entry of Deno.readDir(path)) {
-    if (entry.isFile && entry.name.endsWith(".hcl")) names.push(join(path, entry.name));
+    // Dotfiles are editor droppings (`.#gateway.hcl` locks) or Kubernetes ConfigMap internals.
+    if (!entry.name.endsWith(".hcl") || entry.name.startsWith(".")) continue;
+    const full = join(path, entry.name);
+    // ConfigMap volumes and conf.d layouts are symlinks: follow them. A dangling one is kept so
+    // reading it fails loudly: silently dropping a file could drop deny rules.
+    if (entry.isFile || (entry.isSymlink && !await isDirectory(full))) names.push(full);
   }
   names.sort();
   if (names.length === 0) {
     problems.push({ file: path, line: 0, message: "Config directory holds no .hcl files" });
   }
   return names;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 async function parseFile(file: string, problems: ConfigProblem[]): Promise<ConfigFile | null> {
@@ -93,14 +118,23 @@ async function parseText(
   problems: ConfigProblem[],
 ): Promise<ConfigFile | null> {
   let json: Record<string, unknown>;
+  const lines = indexLines(text);
   try {
     json = await hclToJson(file, text) as Record<string, unknown>;
   } catch (err) {
-    problems.push(...hclProblems(file, String((err as Error).message ?? err)));
+    const message = String((err as Error).message ?? err);
+    let found = hclProblems(file, message);
+    // hcl2json refuses blocks of one type with differing label counts, without a line.
+    if (found.every((p) => p.line === 0) && /convert block/.test(message)) {
+      const located = labelProblems(file, lines);
+      if (located.length > 0) found = located;
+    }
+    problems.push(...found.sort((a, b) => a.line - b.line));
     return null;
   }
-  await resolveIncludes(json, file, text, baseDir, problems);
-  return { file, json, lines: indexLines(text) };
+  const includes: string[] = [];
+  await resolveIncludes(json, [], { file, lines, baseDir, includes }, problems);
+  return { file, json, lines, includes };
 }
 
 /** Splits hcl2json's `parse config: [f:2,5-3,1: Summary; Detail. f:4,1-2: …]` into problems. */
@@ -128,40 +162,62 @@ export function hclProblems(file: string, message: string): ConfigProblem[] {
   return found;
 }
 
+interface IncludeContext {
+  file: string;
+  lines: LineIndex;
+  baseDir: string;
+  /** Files read so far, for hot reload to watch. */
+  includes: string[];
+}
+
 async function resolveIncludes(
   node: Record<string, unknown> | unknown[],
-  file: string,
-  text: string,
-  baseDir: string,
+  path: (string | number)[],
+  ctx: IncludeContext,
   problems: ConfigProblem[],
 ): Promise<void> {
   for (const key of Object.keys(node)) {
+    const at = [...path, Array.isArray(node) ? Number(key) : key];
     const value = (node as Record<string, unknown>)[key];
     if (typeof value === "string") {
       const m = INCLUDE.exec(value);
       if (!m) continue;
-      const target = resolve(baseDir, m[1]);
+      const target = resolve(ctx.baseDir, m[1]);
       try {
         const info = await Deno.stat(target);
+        if (!info.isFile) throw new Error("not a file");
         if (info.size > MAX_INCLUDE_BYTES) {
           throw new Error(`larger than ${MAX_INCLUDE_BYTES} bytes`);
         }
         (node as Record<string, unknown>)[key] = await Deno.readTextFile(target);
+        if (!ctx.includes.includes(target)) ctx.includes.push(target);
       } catch (err) {
         const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
         problems.push({
-          file,
-          line: lineOfText(text, value),
+          file: ctx.file,
+          line: lineOfValue(ctx.lines, at),
           message: `Cannot include '${m[1]}' (${target}): ${why}`,
         });
       }
     } else if (value !== null && typeof value === "object") {
-      await resolveIncludes(value as Record<string, unknown>, file, text, baseDir, problems);
+      await resolveIncludes(value as Record<string, unknown>, at, ctx, problems);
     }
   }
 }
 
-function lineOfText(text: string, needle: string): number {
-  const at = text.indexOf(needle);
-  return at < 0 ? 0 : text.slice(0, at).split("\n").length;
+/**
+ * Line of the attribute holding the value at a hcl2json path such as
+ * `["endpoint", "https", "billing", 0, "ca_cert"]`: block labels, the block's occurrence, then the
+ * attribute name (and, for a list item, its index). Tries the deepest block first.
+ */
+function lineOfValue(lines: LineIndex, path: (string | number)[]): number {
+  for (let j = path.length - 2; j >= 0; j--) {
+    const occurrence = path[j];
+    const name = path[j + 1];
+    if (typeof occurrence !== "number" || typeof name !== "string") continue;
+    const blockPath = path.slice(0, j).filter((p): p is string => typeof p === "string");
+    const line = lines.attributes.get(attributeKey(blockPath, occurrence, name));
+    if (line !== undefined) return line;
+  }
+  return lines.attributes.get(attributeKey([], 0, String(path[0]))) ?? 0;
 }

@@ -6,9 +6,10 @@
 
 import type { ConfigProblem, ProtocolFamily } from "../core/mod.ts";
 import type { BlockReader, ConfigFile } from "./_fields.ts";
-import { collectBlocks, type FoundBlock } from "./_blocks.ts";
+import { collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_blocks.ts";
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
-import { readEndpoint } from "./_endpoints.ts";
+import { readEndpoint, reportSharedHosts } from "./_endpoints.ts";
+import { APPROVER_KINDS, ENDPOINT_KINDS, readRule } from "./_rules.ts";
 import { readApprover, readCredential } from "./_credentials.ts";
 import {
   type Approver,
@@ -20,6 +21,7 @@ import {
   type GatewayConfig,
   type Profile,
   type Rule,
+  type Source,
 } from "./types.ts";
 
 const TOP_LEVEL = new Set([
@@ -32,9 +34,6 @@ const TOP_LEVEL = new Set([
   "approver",
   "rule",
 ]);
-
-const ENDPOINT_KINDS: ProtocolFamily[] = ["https", "postgres", "kubernetes"];
-const APPROVER_KINDS = ["llm_approver", "human_approver", "webhook_approver"];
 
 /** Result of validation: a config when there were no problems. */
 export type ValidationResult =
@@ -60,8 +59,7 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
         if (v !== 1) top.problem(`unsupported schema_version ${v}: this build reads 1`, key);
         continue;
       }
-      const labels = { gateway: 0, defaults: 0, profile: 1, rule: 1 }[key as string] ?? 2;
-      blocks.push(...collectBlocks(file, key, labels, file.json[key], problems));
+      blocks.push(...collectBlocks(file, key, LABEL_COUNTS[key], file.json[key], problems));
     }
   }
   if (!schemaVersionSeen) {
@@ -97,11 +95,19 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
     }
     endpoints.set(name, endpoint);
   }
+  reportSharedHosts(endpoints, byType("endpoint"));
 
   const endpointOf = (b: BlockReader, field: string, kind: string, name: string) => {
     const e = endpoints.get(name);
-    if (!e || e.protocol !== kind) {
+    if (!e) {
       b.problem(`'${field}' refers to undefined endpoint '${kind}.${name}'`, field);
+      return undefined;
+    }
+    if (e.protocol !== kind) {
+      b.problem(
+        `'${field}' refers to '${kind}.${name}', but '${name}' is a ${e.protocol} endpoint`,
+        field,
+      );
       return undefined;
     }
     return e;
@@ -155,19 +161,20 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
   }
 
   const rules: Rule[] = [];
-  const ruleNames = new Map<string, Rule>();
+  // Names are checked before validity so a duplicate of a broken rule is still reported.
+  const ruleNames = new Map<string, Source>();
   for (const b of byType("rule")) {
-    const rule = readRule(b.labels[0], b.reader, rules.length, endpointOf, approvers, credentials);
-    if (!rule) continue;
-    const existing = ruleNames.get(rule.name);
+    const name = b.labels[0];
+    const existing = ruleNames.get(name);
+    const rule = readRule(name, b.reader, rules.length, endpointOf, approvers, credentials);
     if (existing) {
       b.reader.problem(
-        `duplicate rule name '${rule.name}' (first defined at ${existing.source.file}:${existing.source.line})`,
+        `duplicate rule name '${name}' (first defined at ${existing.file}:${existing.line})`,
       );
       continue;
     }
-    ruleNames.set(rule.name, rule);
-    rules.push(rule);
+    ruleNames.set(name, b.reader.source);
+    if (rule) rules.push(rule);
   }
 
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
@@ -175,7 +182,7 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
     ok: true,
     config: {
       path,
-      files: files.map((f) => f.file),
+      files: [...new Set(files.flatMap((f) => [f.file, ...(f.includes ?? [])]))],
       gateway,
       defaults,
       endpoints,
@@ -184,79 +191,6 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
       approvers,
       rules,
     },
-  };
-}
-
-function readRule(
-  name: string,
-  r: BlockReader,
-  order: number,
-  endpointOf: (r: BlockReader, f: string, k: string, n: string) => Endpoint | undefined,
-  approvers: Map<string, Approver>,
-  credentials: Map<string, Credential>,
-): Rule | undefined {
-  const single = r.ref("endpoint", ENDPOINT_KINDS);
-  const many = r.refList("endpoints", ENDPOINT_KINDS);
-  if (single && many) r.problem("set 'endpoint' or 'endpoints', not both", "endpoints");
-  const refs = single ? [single] : many ?? [];
-  if (!single && !many) r.problem("missing required attribute 'endpoint'");
-  const field = single ? "endpoint" : "endpoints";
-  const found = refs.map((ref) => endpointOf(r, field, ref.kind, ref.name)).filter((e) =>
-    e !== undefined
-  );
-  const families = [...new Set(found.map((e) => e.protocol))];
-  if (families.length > 1) {
-    r.problem(
-      `rule mixes protocol families (${
-        families.join(", ")
-      }): facts differ per family, so write one rule per family`,
-      field,
-    );
-  }
-  const priority = r.integer("priority", 0);
-  const condition = r.string("condition", "true") ?? "true";
-  const verdictRaw = r.has("verdict") ? r.oneOf("verdict", ["allow", "deny"], "deny") : null;
-  const approveRefs = r.refList("approve", APPROVER_KINDS);
-  const approve: string[] = [];
-  for (const ref of approveRefs ?? []) {
-    const key = `${ref.kind}.${ref.name}`;
-    if (approvers.has(key)) approve.push(key);
-    else r.problem(`'approve' refers to undefined approver '${key}'`, "approve");
-  }
-  if (verdictRaw && approveRefs) r.problem("set 'verdict' or 'approve', not both", "approve");
-  if (!verdictRaw && !approveRefs) r.problem("needs 'verdict = \"allow\"|\"deny\"' or 'approve'");
-  if (approveRefs && approveRefs.length === 0) {
-    r.problem("'approve' needs at least one approver", "approve");
-  }
-  const credRef = r.ref("credential", Object.keys(CREDENTIAL_KINDS));
-  let credential: string | null = null;
-  if (credRef) {
-    credential = `${credRef.kind}.${credRef.name}`;
-    const cred = credentials.get(credential);
-    if (!cred) {
-      r.problem(`'credential' refers to undefined credential '${credential}'`, "credential");
-    } else if (found.length > 0 && !found.some((e) => cred.endpoints.includes(e.name))) {
-      r.problem(`credential '${credential}' is not bound to this rule's endpoint`, "credential");
-    }
-  }
-  const mode = r.has("mode") ? r.oneOf("mode", ["enforce", "observe"], "enforce") : null;
-  const reason = r.string("reason", "") ?? "";
-  r.reportUnknown();
-  if (found.length === 0 || families.length !== 1) return undefined;
-  return {
-    name,
-    endpoints: found.map((e) => e.name),
-    family: families[0],
-    priority,
-    condition,
-    conditionSource: r.sourceOf("condition"),
-    verdict: verdictRaw,
-    approve,
-    reason: reason || (verdictRaw === "allow" ? "allowed by rule" : `denied by rule '${name}'`),
-    mode,
-    credential,
-    order,
-    source: r.source,
   };
 }
 
@@ -272,16 +206,21 @@ function readGateway(r: BlockReader): GatewayConfig {
   const limits = r.raw("limits");
   if (limits !== undefined) {
     const bodies = Array.isArray(limits) ? limits : [limits];
-    for (const body of bodies) {
+    bodies.forEach((body, occurrence) => {
       // Nested block: reuse the reader machinery with the limits path.
-      const lr = r.nested("limits", body);
-      g.limits = {
+      const lr = r.nested("limits", body, occurrence);
+      if (occurrence > 0) lr.problem("defined more than once in one gateway block");
+      const read = {
         bodyBufferBytes: lr.size("body_buffer", d.limits.bodyBufferBytes),
         receiptQueue: lr.integer("receipt_queue", d.limits.receiptQueue),
         headerTimeoutMs: lr.duration("header_timeout", d.limits.headerTimeoutMs),
       };
+      if (read.receiptQueue < 1) {
+        lr.problem("'receipt_queue' must be at least 1", "receipt_queue");
+      }
+      if (occurrence === 0) g.limits = read;
       lr.reportUnknown();
-    }
+    });
   }
   r.reportUnknown();
   return g;
