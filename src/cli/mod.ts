@@ -3,12 +3,88 @@
  *
  * @module
  */
+
+import { ConfigError } from "../core/mod.ts";
+import { UsageError } from "./_args.ts";
+import { err } from "./_io.ts";
+import { checkCommand } from "./check.ts";
+import { helpCommand } from "./help.ts";
+import { initCommand } from "./init.ts";
+import { logCommand } from "./log.ts";
+import { serveCommand, startCommand } from "./serve.ts";
+import { testCommand } from "./test.ts";
 import { versionCommand } from "./version.ts";
 
-/** Runs one CLI invocation and returns the process exit code (0 ok, 1 failure, 2 usage/config). */
+const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
+  init: initCommand,
+  serve: serveCommand,
+  start: startCommand,
+  check: checkCommand,
+  test: testCommand,
+  log: logCommand,
+  version: versionCommand,
+  help: helpCommand,
+};
+
+/**
+ * Runs one CLI invocation and returns the process exit code (0 ok, 1 failure, 2 usage/config).
+ * Errors print as one line; `--debug` adds the stack.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runCli(Deno.args));
+ * ```
+ */
 export async function runCli(args: string[]): Promise<number> {
-  const [command] = args;
-  if (command === "version" || command === "--version") return await Promise.resolve(versionCommand());
-  console.error(`Unknown command '${command ?? ""}': run 'clawpatrol help'`);
-  return 2;
+  const debug = args.includes("--debug");
+  const index = args.findIndex((a) => !a.startsWith("-"));
+  // Global options may come before the command: `clawpatrol -c x.hcl check`.
+  const commandAt = findCommand(args);
+  const name = commandAt === -1 ? undefined : args[commandAt];
+  const rest = commandAt === -1
+    ? args
+    : [...args.slice(0, commandAt), ...args.slice(commandAt + 1)];
+  if (name === undefined) {
+    if (args.includes("--version")) return versionCommand();
+    if (index === -1 && (args.length === 0 || args.includes("-h") || args.includes("--help"))) {
+      helpCommand();
+      return args.length === 0 ? 2 : 0;
+    }
+  }
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) {
+    err(`Unknown command '${name ?? args.join(" ")}': run 'clawpatrol help'`);
+    return 2;
+  }
+  if (rest.includes("-h") || rest.includes("--help")) return helpCommand();
+  try {
+    return await command(rest);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const line of e.message.split("\n")) err(line);
+      err(`${e.problems.length} problem${e.problems.length === 1 ? "" : "s"} found`);
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      err(`Usage error: ${e.message}`);
+      return 2;
+    }
+    err(`Error: ${(e as Error).message ?? String(e)}`);
+    if (debug && e instanceof Error && e.stack) err(e.stack);
+    return 1;
+  }
+}
+
+/** Index of the command word, skipping global options and their values. */
+function findCommand(args: string[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-c" || a === "--config") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("-")) continue;
+    return i;
+  }
+  return -1;
 }

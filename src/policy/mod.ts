@@ -15,3 +15,4 @@ export {
 } from "./policy.ts";
 export { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
 export { completeFacts } from "./complete.ts";
+export { type ExpectedVerdict, type FixtureResult, replayCase } from "./fixtures.ts";

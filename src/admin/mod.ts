@@ -1,0 +1,7 @@
+/**
+ * Admin HTTP API.
+ *
+ * @module
+ */
+
+export { adminHandler, type AdminView } from "./server.ts";

@@ -1,0 +1,66 @@
+/**
+ * `clawpatrol init [DIR] [--force]`: writes a starter config, copies the starter packs, creates
+ * the state directory with the gateway CA and the vault key.
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import { loadAndCompile } from "../gateway/mod.ts";
+import { createState } from "../gateway/mod.ts";
+import { parseCommand, UsageError } from "./_args.ts";
+import { out } from "./_io.ts";
+import { PACKS_DIR, readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
+
+/** Writes the starter config into `dir`; returns the config path. Used by `init` and `start`. */
+export async function initialise(dir: string, force: boolean): Promise<string> {
+  const configPath = join(dir, "gateway.hcl");
+  if (!force && await exists(configPath)) {
+    throw new UsageError(`'${configPath}' already exists: pass --force to overwrite it`);
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const packs = await readPacks(STARTER_PACKS);
+  await Deno.writeTextFile(configPath, starterConfig(packs));
+  const rulesDir = join(dir, "rules");
+  await Deno.mkdir(rulesDir, { recursive: true });
+  for await (const entry of Deno.readDir(PACKS_DIR)) {
+    if (!entry.isFile || !entry.name.endsWith(".hcl")) continue;
+    const target = join(rulesDir, entry.name);
+    if (force || !(await exists(target))) {
+      await Deno.writeTextFile(target, await Deno.readTextFile(new URL(entry.name, PACKS_DIR)));
+    }
+  }
+  // The starter config must load as written; fail loudly here rather than at first serve.
+  const { config } = await loadAndCompile(configPath);
+  await createState(resolve(dir, config.gateway.stateDir), force);
+  return configPath;
+}
+
+/** Runs `clawpatrol init`. */
+export async function initCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(args, { force: { type: "boolean" } });
+  if (positionals.length > 1) throw new UsageError("init takes at most one directory");
+  const dir = resolve(positionals[0] ?? ".");
+  const configPath = await initialise(dir, values.force === true);
+  out(
+    `Created ${configPath}, starter packs in ${join(dir, "rules")}/, state in ${
+      join(dir, "state")
+    }/`,
+  );
+  out("");
+  out("Next steps:");
+  out(`  1. Review ${configPath}, then run: clawpatrol check -c ${configPath}`);
+  out(`  2. Start the gateway:             clawpatrol serve -c ${configPath}`);
+  out(`  3. Watch decisions as they land:  clawpatrol log --follow -c ${configPath}`);
+  return 0;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}

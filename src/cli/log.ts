@@ -1,0 +1,135 @@
+/**
+ * `clawpatrol log [--follow] [--json] [--verdict V] [--agent A] [--since T] [--limit N]` and
+ * `clawpatrol log verify`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Receipt } from "../core/mod.ts";
+import { parseDuration } from "../config/mod.ts";
+import { queryReceipts, type ReceiptFilter, verifyChain } from "../audit/mod.ts";
+import { loadAndCompile, RECEIPTS_FILE, resolveStateDir } from "../gateway/mod.ts";
+import { type GlobalOptions, parseCommand, UsageError } from "./_args.ts";
+import { out } from "./_io.ts";
+
+const FOLLOW_POLL_MS = 500;
+
+/** Runs `clawpatrol log` or `clawpatrol log verify`. */
+export async function logCommand(args: string[]): Promise<number> {
+  const { values, positionals, global } = parseCommand(args, {
+    follow: { type: "boolean", short: "f" },
+    json: { type: "boolean" },
+    verdict: { type: "string" },
+    agent: { type: "string" },
+    since: { type: "string" },
+    limit: { type: "string" },
+  });
+  const dbPath = await receiptsPath(global);
+  if (positionals[0] === "verify") {
+    if (positionals.length > 1) throw new UsageError("log verify takes no arguments");
+    return verify(dbPath);
+  }
+  if (positionals.length > 0) throw new UsageError(`unknown log subcommand '${positionals[0]}'`);
+  const filter: ReceiptFilter = {};
+  if (values.verdict !== undefined) {
+    if (values.verdict !== "allow" && values.verdict !== "deny") {
+      throw new UsageError(`--verdict must be allow or deny, got '${values.verdict}'`);
+    }
+    filter.verdict = values.verdict;
+  }
+  if (typeof values.agent === "string") filter.agent = values.agent;
+  if (typeof values.since === "string") filter.since = parseSince(values.since);
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new UsageError(`--limit must be a positive whole number, got '${values.limit}'`);
+  }
+  await assertExists(dbPath);
+  const print = (r: Receipt) => out(values.json ? toJsonLine(r) : toTextLine(r));
+  let last = 0;
+  for (const r of queryReceipts(dbPath, { ...filter, limit })) {
+    print(r);
+    last = r.seq;
+  }
+  if (!values.follow) return 0;
+  let stop = false;
+  const onSignal = () => (stop = true);
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    while (!stop) {
+      await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+      for (const r of queryReceipts(dbPath, { ...filter, afterSeq: last, limit: 1000 })) {
+        print(r);
+        last = r.seq;
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  return 0;
+}
+
+function verify(dbPath: string): number {
+  const result = verifyChain(dbPath);
+  if (result.ok) {
+    out(`${dbPath}: ok: ${result.rows} receipts, hash chain intact`);
+    return 0;
+  }
+  out(
+    `${dbPath}: BROKEN at receipt seq ${result.brokenSeq}: ${result.problem} (${result.rows} receipts verified before it)`,
+  );
+  return 1;
+}
+
+async function receiptsPath(global: GlobalOptions): Promise<string> {
+  const { config } = await loadAndCompile(global.config);
+  const isDir = (await Deno.stat(global.config)).isDirectory;
+  return join(resolveStateDir(global.config, config.gateway.stateDir, isDir), RECEIPTS_FILE);
+}
+
+async function assertExists(path: string): Promise<void> {
+  try {
+    await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(`No receipts yet: '${path}' does not exist (start the gateway first)`);
+    }
+    throw e;
+  }
+}
+
+/** `--since`: an ISO time, or a duration ago such as `10m` or `2h`. */
+export function parseSince(value: string): Date {
+  const ago = parseDuration(value);
+  if (ago !== null && !/^\d+$/.test(value)) return new Date(Date.now() - ago);
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) {
+    throw new UsageError(
+      `--since must be an ISO time (2026-01-31T12:00:00Z) or a duration such as 10m, got '${value}'`,
+    );
+  }
+  return new Date(t);
+}
+
+function toTextLine(r: Receipt): string {
+  const verdict = r.verdict === r.wouldBe ? r.verdict : `${r.verdict}(would ${r.wouldBe})`;
+  return [
+    r.time.toISOString(),
+    verdict.padEnd(5),
+    r.agent ?? "-",
+    r.endpoint ?? "-",
+    r.rule ?? "-",
+    JSON.stringify(r.summary),
+    r.reason ? `reason=${JSON.stringify(r.reason)}` : "",
+    r.id,
+  ].filter(Boolean).join(" ");
+}
+
+function toJsonLine(r: Receipt): string {
+  return JSON.stringify(
+    { ...r, time: r.time.toISOString() },
+    (_k, v) => typeof v === "bigint" ? Number(v) : v,
+  );
+}

@@ -1,0 +1,205 @@
+/**
+ * Composition root: builds everything from a config, starts listeners, hot-reloads the config,
+ * stops cleanly.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Config } from "../config/mod.ts";
+import { loadConfig } from "../config/mod.ts";
+import { ConfigError } from "../core/mod.ts";
+import { compilePolicy, type Policy } from "../policy/mod.ts";
+import { ReceiptStore } from "../audit/mod.ts";
+import { loadGatewayCa } from "../tls/mod.ts";
+import { adminHandler } from "../admin/mod.ts";
+import { Guard } from "./guard.ts";
+import type { Logger } from "./log.ts";
+import { checkStateDir, RECEIPTS_FILE, resolveStateDir } from "./state.ts";
+import { watchConfig } from "./reload.ts";
+
+/** Options for {@linkcode Gateway.start}. */
+export interface GatewayOptions {
+  log: Logger;
+  version: string;
+  /** Watch the config files and reload on change. @default {true} */
+  watch?: boolean;
+  /** Quiet period after the last file event before reloading. @default {200} */
+  reloadDebounceMs?: number;
+}
+
+/** A config and the policy compiled from it: swapped as one unit on reload. */
+interface Loaded {
+  config: Config;
+  policy: Policy;
+  loadedAt: Date;
+}
+
+/** Loads a config and compiles its policy; throws ConfigError with every problem. */
+export async function loadAndCompile(path: string): Promise<Loaded> {
+  const config = await loadConfig(path);
+  const policy = compilePolicy(config);
+  return { config, policy, loadedAt: new Date() };
+}
+
+/** The running gateway. */
+export class Gateway {
+  readonly guard: Guard;
+  readonly stateDir: string;
+  readonly adminAddress: Deno.NetAddr;
+  #loaded: Loaded;
+  readonly #receipts: ReceiptStore;
+  readonly #admin: Deno.HttpServer<Deno.NetAddr>;
+  readonly #log: Logger;
+  readonly #stopWatching: () => void;
+  readonly #configPath: string;
+  #reloads = 0;
+  #reloadFailures = 0;
+
+  private constructor(
+    configPath: string,
+    loaded: Loaded,
+    stateDir: string,
+    receipts: ReceiptStore,
+    options: GatewayOptions,
+  ) {
+    this.#configPath = configPath;
+    this.#loaded = loaded;
+    this.stateDir = stateDir;
+    this.#receipts = receipts;
+    this.#log = options.log;
+    this.guard = new Guard(() => this.#loaded.policy, receipts, options.log);
+    const [host, port] = splitHostPort(loaded.config.gateway.adminListen);
+    this.#admin = Deno.serve(
+      {
+        hostname: host,
+        port,
+        onListen: () => {},
+      },
+      adminHandler({
+        version: options.version,
+        metrics: () => this.#metrics(),
+        status: () => this.#status(),
+      }),
+    );
+    this.adminAddress = this.#admin.addr;
+    this.#stopWatching = options.watch === false ? () => {} : watchConfig(
+      loaded.config.files.length > 0 ? loaded.config.files : [configPath],
+      configPath,
+      options.reloadDebounceMs ?? 200,
+      () => this.reload(),
+    );
+  }
+
+  /**
+   * Loads the config, opens state and starts listeners.
+   *
+   * @throws {ConfigError} when the config is invalid; Error when state cannot be opened.
+   */
+  static async start(configPath: string, options: GatewayOptions): Promise<Gateway> {
+    const loaded = await loadAndCompile(configPath);
+    const isDir = (await Deno.stat(configPath)).isDirectory;
+    const stateDir = resolveStateDir(configPath, loaded.config.gateway.stateDir, isDir);
+    await checkStateDir(stateDir);
+    await loadGatewayCa(stateDir);
+    const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
+      maxQueue: loaded.config.gateway.limits.receiptQueue,
+      onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
+    });
+    try {
+      const gateway = new Gateway(configPath, loaded, stateDir, receipts, options);
+      options.log.log(
+        "info",
+        `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
+      );
+      return gateway;
+    } catch (err) {
+      await receipts.close();
+      throw err;
+    }
+  }
+
+  /** The config in force. */
+  get config(): Config {
+    return this.#loaded.config;
+  }
+
+  /** The policy in force. */
+  get policy(): Policy {
+    return this.#loaded.policy;
+  }
+
+  /**
+   * Reloads the config. An invalid edit keeps the old config and logs every problem; a valid
+   * one is swapped in atomically (one assignment between actions).
+   */
+  async reload(): Promise<boolean> {
+    try {
+      const next = await loadAndCompile(this.#configPath);
+      const restartNeeded = restartOnlySettings(this.#loaded.config, next.config);
+      this.#loaded = next;
+      this.#reloads++;
+      this.#log.log(
+        "info",
+        `config reloaded: ${next.config.endpoints.size} endpoints, ${next.config.rules.length} rules`,
+      );
+      for (const setting of restartNeeded) {
+        this.#log.log("warn", `'${setting}' changed: takes effect after a restart`);
+      }
+      return true;
+    } catch (err) {
+      this.#reloadFailures++;
+      if (err instanceof ConfigError) {
+        this.#log.log("error", `config reload rejected, keeping the previous config:`);
+        for (const line of err.message.split("\n")) this.#log.log("error", `  ${line}`);
+      } else {
+        this.#log.log("error", `config reload failed, keeping the previous config: ${err}`);
+      }
+      return false;
+    }
+  }
+
+  /** Stops listeners, flushes receipts. */
+  async stop(): Promise<void> {
+    this.#stopWatching();
+    await this.#admin.shutdown();
+    await this.#receipts.close();
+    this.#log.log("info", "stopped");
+  }
+
+  #metrics(): Record<string, number> {
+    return {
+      clawpatrol_config_reloads_total: this.#reloads,
+      clawpatrol_config_reload_failures_total: this.#reloadFailures,
+      clawpatrol_rules: this.#loaded.config.rules.length,
+      clawpatrol_endpoints: this.#loaded.config.endpoints.size,
+      clawpatrol_receipts_queued: this.#receipts.queued,
+    };
+  }
+
+  #status(): Record<string, unknown> {
+    const { config, loadedAt } = this.#loaded;
+    return {
+      mode: config.gateway.mode,
+      endpoints: [...config.endpoints.keys()],
+      rules: config.rules.length,
+      profiles: [...config.profiles.keys()],
+      loaded_at: loadedAt.toISOString(),
+    };
+  }
+}
+
+function restartOnlySettings(old: Config, next: Config): string[] {
+  const changed: string[] = [];
+  if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
+  if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
+  if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
+  return changed;
+}
+
+/** Splits `host:port` (IPv6 in brackets). */
+export function splitHostPort(address: string): [string, number] {
+  const at = address.lastIndexOf(":");
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+  return [host, Number(address.slice(at + 1))];
+}
