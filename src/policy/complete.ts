@@ -36,12 +36,12 @@ export function completeFacts(
     const given = partial[variable] ?? {};
     const facts: Record<string, unknown> = {};
     for (const [field, type] of Object.entries(schema)) {
-      facts[field] = field in given
+      facts[field] = Object.hasOwn(given, field)
         ? coerce(`${variable}.${field}`, type, given[field])
         : zero(type);
     }
     for (const field of Object.keys(given)) {
-      if (!(field in schema)) throw new TypeError(`Unknown fact '${variable}.${field}'`);
+      if (!Object.hasOwn(schema, field)) throw new TypeError(`Unknown fact '${variable}.${field}'`);
     }
     out[variable] = facts;
   }
@@ -86,13 +86,16 @@ function coerce(name: string, type: string, v: unknown): unknown {
       return name === "sql.verbs" ? (v as string[]).map((x) => x.toLowerCase()) : v;
     case "map<string, list<string>>": {
       if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
-      const m: Record<string, string[]> = {};
+      // A Map, not an object, so keys such as `__proto__` or `constructor` stay plain keys.
+      const m = new Map<string, string[]>();
       for (const [k, val] of Object.entries(v as object)) {
         const list = Array.isArray(val) ? val : [val];
         if (list.some((x) => typeof x !== "string")) fail();
-        m[name === "http.headers" ? k.toLowerCase() : k] = list as string[];
+        // Header names are case-insensitive (RFC 9110 §5.1): `X-A` and `x-a` are one field.
+        const key = name === "http.headers" ? k.toLowerCase() : k;
+        m.set(key, [...(m.get(key) ?? []), ...(list as string[])]);
       }
-      return m;
+      return Object.fromEntries(m);
     }
   }
   return v;
