@@ -13,7 +13,7 @@ LAUNCHER_PERMISSIONS='--no-prompt
 --allow-net
 --allow-read="$lib,$cwd,$config_dir,/etc/ssl"
 --allow-write="$cwd,$config_dir"
---allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG'
+--allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH'
 
 DENO_NPM_SPEC="deno@2"
 DENO_INSTALLER_URL="https://deno.land/install.sh"

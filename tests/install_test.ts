@@ -150,6 +150,16 @@ Deno.test("install.sh --launcher installs a clawpatrol that runs from any direct
     const elsewhere = await run(bin, ["version"], project, s.env);
     assert.equal(elsewhere.code, 0, explain(elsewhere));
     assert.match(elsewhere.stdout, /^clawpatrol \d+\.\d+\.\d+/);
+
+    // The real work runs under the launcher's narrow permissions: init writes config and state
+    // in the cwd, check loads it (HCL WASM, CEL) without asking for more.
+    const project2 = join(s.root, "gateway-home");
+    await Deno.mkdir(project2);
+    const init = await run(bin, ["init"], project2, s.env);
+    assert.equal(init.code, 0, explain(init));
+    const check = await run(bin, ["check"], project2, s.env);
+    assert.equal(check.code, 0, explain(check));
+    assert.match(check.stdout, /gateway\.hcl: ok: 3 endpoints/);
   });
 });
 
