@@ -33,6 +33,10 @@ export interface HttpFacts {
   body: string;
   body_json: unknown;
   body_truncated: boolean;
+  /** Credential placeholders found in the request (names), wherever they appeared. */
+  placeholders: string[];
+  /** Placeholders found somewhere their credential does not allow (never substituted). */
+  misplaced_placeholders: string[];
 }
 
 /** SQL facts (DESIGN.md §4). Verbs are lowercase. */

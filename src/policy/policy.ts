@@ -17,10 +17,14 @@ export const NO_MATCH = "no rule allows this request";
 /** Agent-facing reason for a rule that holds for approval while approvals are not wired. */
 export const APPROVAL_REQUIRED = "approval required";
 
-/** An outcome plus the mode that applies to it (the matched rule's, or the gateway's). */
+/**
+ * The outcome in force, the mode it was reached in, and the outcome of an observe-mode rule that
+ * matched first (what enforce mode would do once that rule is promoted).
+ */
 export interface Evaluation {
   outcome: Outcome;
   mode: Mode;
+  observed?: Outcome;
 }
 
 /** Compiled rules, grouped per endpoint in evaluation order. */
@@ -80,66 +84,28 @@ export class Policy {
     const positions = usable ? index.candidates(view) : null;
     const count = positions ? positions.length : rules.length;
     let ctx: Record<string, unknown> | undefined;
+    const context = () => (ctx ??= factsContext(rules[0].rule.family, action.facts, action.agent));
+    // The first observe-mode rule that matches is recorded as the would-be outcome; evaluation
+    // then continues over enforced rules only, so trialling a rule never weakens one in force.
+    let observed: Outcome | undefined;
     for (let k = 0; k < count; k++) {
       const compiled = rules[positions ? positions[k] : k];
       const { rule } = compiled;
       if (rule.credential !== null && rule.credential !== action.credential) continue;
+      const observing = rule.mode === "observe";
+      if (observing && observed) continue;
       if (!guardsPass(compiled, view, unknown)) continue;
-      const mode: Mode = this.#modeOf(rule.mode);
-      if (unknown.length > 0) {
-        const missing = readsUnknown(compiled.reads, unknown);
-        if (missing) {
-          return {
-            outcome: {
-              kind: "deny",
-              rule: rule.name,
-              reason: EVALUATION_FAILED,
-              detail: `rule '${rule.name}' reads ${missing}, which could not be established`,
-            },
-            mode,
-          };
-        }
+      const outcome = matchRule(compiled, context, unknown);
+      if (!outcome) continue;
+      if (observing) {
+        observed = outcome;
+        continue;
       }
-      ctx ??= factsContext(rule.family, action.facts, action.agent);
-      let result: unknown;
-      try {
-        result = compiled.evaluate(ctx);
-      } catch (err) {
-        return {
-          outcome: {
-            kind: "deny",
-            rule: rule.name,
-            reason: EVALUATION_FAILED,
-            detail: `rule '${rule.name}' failed: ${(err as Error).message.split("\n")[0]}`,
-          },
-          mode,
-        };
-      }
-      if (result === false) continue;
-      if (result !== true) {
-        return {
-          outcome: {
-            kind: "deny",
-            rule: rule.name,
-            reason: EVALUATION_FAILED,
-            detail: `rule '${rule.name}' returned a non-boolean value`,
-          },
-          mode,
-        };
-      }
-      if (rule.approve.length > 0) {
-        return {
-          outcome: {
-            kind: "approve",
-            rule: rule.name,
-            chain: rule.approve,
-            reason: APPROVAL_REQUIRED,
-          },
-          mode,
-        };
-      }
-      if (rule.verdict === "allow") return { outcome: { kind: "allow", rule: rule.name }, mode };
-      return { outcome: { kind: "deny", rule: rule.name, reason: rule.reason }, mode };
+      return { outcome, mode: this.#gatewayMode, ...(observed ? { observed } : {}) };
+    }
+    if (observed) {
+      // The observe rule matched and nothing enforced did: it allows, as observe mode promises.
+      return { outcome: { kind: "allow", rule: observed.rule }, mode: "observe", observed };
     }
     const outcome: Outcome = this.#noMatch === "allow"
       ? { kind: "allow", rule: null }
@@ -153,14 +119,46 @@ export class Policy {
    * {@linkcode verdictOf}).
    */
   decide(action: Action): Verdict {
-    const { outcome, mode } = this.evaluate(action);
-    return verdictOf(outcome, mode);
+    const { outcome, mode, observed } = this.evaluate(action);
+    return verdictOf(outcome, mode, observed);
   }
+}
 
-  #modeOf(ruleMode: Mode | null): Mode {
-    // A gateway in observe mode is a global dry run: no rule can make it block.
-    return this.#gatewayMode === "observe" ? "observe" : ruleMode ?? "enforce";
+/**
+ * Runs one rule that passed its credential predicate and guards: its outcome when it matches (or
+ * cannot be evaluated, which denies), `null` when its condition is false.
+ */
+function matchRule(
+  compiled: CompiledRule,
+  context: () => Record<string, unknown>,
+  unknown: readonly string[],
+): Outcome | null {
+  const { rule } = compiled;
+  const failed = (detail: string): Outcome => ({
+    kind: "deny",
+    rule: rule.name,
+    reason: EVALUATION_FAILED,
+    detail,
+  });
+  if (unknown.length > 0) {
+    const missing = readsUnknown(compiled.reads, unknown);
+    if (missing) {
+      return failed(`rule '${rule.name}' reads ${missing}, which could not be established`);
+    }
   }
+  let result: unknown;
+  try {
+    result = compiled.evaluate(context());
+  } catch (err) {
+    return failed(`rule '${rule.name}' failed: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (result === false) return null;
+  if (result !== true) return failed(`rule '${rule.name}' returned a non-boolean value`);
+  if (rule.approve.length > 0) {
+    return { kind: "approve", rule: rule.name, chain: rule.approve, reason: APPROVAL_REQUIRED };
+  }
+  if (rule.verdict === "allow") return { kind: "allow", rule: rule.name };
+  return { kind: "deny", rule: rule.name, reason: rule.reason };
 }
 
 function guardsPass(compiled: CompiledRule, view: FactsView, unknown: readonly string[]): boolean {
@@ -171,17 +169,31 @@ function guardsPass(compiled: CompiledRule, view: FactsView, unknown: readonly s
   return true;
 }
 
-/** Applies a mode to an outcome: observe records the would-be decision and allows. */
-export function verdictOf(outcome: Outcome, mode: Mode): Verdict {
-  const wouldBe = outcome.kind === "allow" ? "allow" : "deny";
-  const reason = outcome.kind === "allow" ? "allowed" : outcome.reason;
-  const detail = outcome.kind === "deny" ? outcome.detail : undefined;
+/**
+ * Applies a mode to an outcome. In observe mode (the gateway's) the decision is allow and the
+ * would-be decision is recorded; an `observed` outcome (an observe-mode rule that matched first)
+ * supplies the would-be decision while the enforced outcome decides.
+ */
+export function verdictOf(outcome: Outcome, mode: Mode, observed?: Outcome): Verdict {
+  const decisionOf = (o: Outcome) => o.kind === "allow" ? "allow" : "deny";
+  const shadow = observed ?? outcome;
+  // The observe rule itself allowed the action: nothing enforced matched after it.
+  const observeAllowed = observed !== undefined && outcome.rule === observed.rule;
+  const reasonOf = (o: Outcome) => o.kind === "allow" ? "allowed" : o.reason;
+  const details: string[] = [];
+  if (outcome.kind === "deny" && outcome.detail) details.push(outcome.detail);
+  if (observed?.kind === "deny" && observed.detail && observed !== outcome) {
+    details.push(observed.detail);
+  }
+  if (observed && !observeAllowed) {
+    details.push(`observe rule '${observed.rule}' would ${observed.kind}`);
+  }
   return {
-    decision: mode === "observe" ? "allow" : wouldBe,
-    wouldBe,
-    mode,
+    decision: mode === "observe" ? "allow" : decisionOf(outcome),
+    wouldBe: decisionOf(shadow),
+    mode: observeAllowed ? "observe" : mode,
     rule: outcome.rule,
-    reason,
-    ...(detail ? { detail } : {}),
+    reason: observeAllowed ? reasonOf(observed) : reasonOf(outcome),
+    ...(details.length > 0 ? { detail: details.join("; ") } : {}),
   };
 }

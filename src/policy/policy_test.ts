@@ -410,6 +410,30 @@ Deno.test("decide() allows what an observe-mode rule would deny, recording the w
   assertEquals([other.decision, other.mode], ["deny", "enforce"]);
 });
 
+Deno.test("decide() never lets an observe-mode rule weaken an enforced deny below it", async () => {
+  const policy = await policyOf(
+    rule("trial-allow", {
+      endpoint: "https.github",
+      priority: 100,
+      condition: "http.method == 'delete'",
+      verdict: "allow",
+      mode: "observe",
+    }) +
+      rule("no-delete", {
+        endpoint: "https.github",
+        condition: "http.method == 'delete'",
+        verdict: "deny",
+        reason: "deletes are off",
+      }),
+  );
+  const verdict = policy.decide(http({ method: "delete" }));
+  assertEquals(
+    [verdict.decision, verdict.wouldBe, verdict.mode, verdict.rule, verdict.reason],
+    ["deny", "allow", "enforce", "no-delete", "deletes are off"],
+  );
+  assertEquals(verdict.detail, "observe rule 'trial-allow' would allow");
+});
+
 Deno.test("decide() allows an observe-mode rule that fails to evaluate, recording a deny", async () => {
   const policy = await policyOf(
     rule("flaky", {
