@@ -11,7 +11,7 @@ import { ConfigError, type ConfigProblem } from "../core/mod.ts";
 import type { ConfigFile } from "./_fields.ts";
 import { attributeKey, indexLines, type LineIndex } from "./_locate.ts";
 import { labelProblems } from "./_blocks.ts";
-import type { Config } from "./types.ts";
+import type { Config, Rule } from "./types.ts";
 import { validateConfig } from "./validate.ts";
 
 const INCLUDE = /^<<file:([^>]+)>>$/;
@@ -27,7 +27,7 @@ const MAX_INCLUDE_BYTES = 1024 * 1024;
  * ```
  * @throws {ConfigError} with every problem found, each with file and line.
  */
-export async function loadConfig(path: string): Promise<Config> {
+export async function loadConfig(path: string, options: LoadOptions = {}): Promise<Config> {
   const problems: ConfigProblem[] = [];
   const files: ConfigFile[] = [];
   let unreadable = false;
@@ -38,27 +38,50 @@ export async function loadConfig(path: string): Promise<Config> {
   }
   // Validating without a file's blocks would report every reference into it as dangling.
   if (unreadable || files.length === 0) throw new ConfigError(problems);
-  return validated(path, files, problems);
+  return validated(path, files, problems, options);
+}
+
+/** Options for {@linkcode loadConfig}. */
+export interface LoadOptions {
+  /**
+   * Extra checks over every rule that was read, run even when other blocks have problems, so a
+   * rule's CEL typo is reported together with structural mistakes (the policy compiler plugs in
+   * here; config itself knows nothing of CEL).
+   */
+  checkRules?: (rules: Rule[]) => ConfigProblem[];
 }
 
 /** Parses HCL text that is not on disk (tests, `clawpatrol check -`). */
-export async function loadConfigText(name: string, text: string, baseDir = "."): Promise<Config> {
+export async function loadConfigText(
+  name: string,
+  text: string,
+  baseDir = ".",
+  options: LoadOptions = {},
+): Promise<Config> {
   const problems: ConfigProblem[] = [];
   const file = await parseText(name, text, baseDir, problems);
   if (!file) throw new ConfigError(problems);
-  return validated(name, [file], problems);
+  return validated(name, [file], problems, options);
 }
 
 /** Validates parsed files, reporting include failures and validation problems together. */
-function validated(path: string, files: ConfigFile[], includeProblems: ConfigProblem[]): Config {
+function validated(
+  path: string,
+  files: ConfigFile[],
+  includeProblems: ConfigProblem[],
+  options: LoadOptions,
+): Config {
   const result = validateConfig(path, files);
-  if (result.ok && includeProblems.length === 0) return result.config;
+  const ruleProblems = options.checkRules?.(result.ok ? result.config.rules : result.rules) ?? [];
+  if (result.ok && includeProblems.length === 0 && ruleProblems.length === 0) return result.config;
   // A failed include leaves its `<<file:…>>` text in place: what validation then says about that
   // attribute ("must be a PEM certificate") is noise on top of the real problem.
   const failed = new Set(includeProblems.map((p) => `${p.file}:${p.line}`));
   const rest = result.ok ? [] : result.problems.filter((p) => !failed.has(`${p.file}:${p.line}`));
   throw new ConfigError(
-    [...includeProblems, ...rest].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line),
+    [...includeProblems, ...rest, ...ruleProblems].sort((a, b) =>
+      a.file.localeCompare(b.file) || a.line - b.line
+    ),
   );
 }
 

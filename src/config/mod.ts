@@ -4,7 +4,7 @@
  * @module
  */
 
-export { hclProblems, loadConfig, loadConfigText } from "./load.ts";
+export { hclProblems, loadConfig, loadConfigText, type LoadOptions } from "./load.ts";
 export { HostMatcher } from "./hosts.ts";
 export { defaultDefaults, defaultGateway, validateConfig } from "./validate.ts";
 export { parseDuration, parseSize } from "./_fields.ts";

@@ -38,7 +38,7 @@ const TOP_LEVEL = new Set([
 /** Result of validation: a config when there were no problems. */
 export type ValidationResult =
   | { ok: true; config: Config }
-  | { ok: false; problems: ConfigProblem[] };
+  | { ok: false; problems: ConfigProblem[]; rules: Rule[] };
 
 /** Validates and merges parsed files (one config) into a {@linkcode Config}. */
 export function validateConfig(path: string, files: ConfigFile[]): ValidationResult {
@@ -177,7 +177,7 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
     if (rule) rules.push(rule);
   }
 
-  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems), rules };
   return {
     ok: true,
     config: {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { loadConfig } from "../config/mod.ts";
 import { ConfigError } from "../core/mod.ts";
-import { compilePolicy, type Policy } from "../policy/mod.ts";
+import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
 import { loadGatewayCa } from "../tls/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
@@ -37,7 +37,7 @@ interface Loaded {
 
 /** Loads a config and compiles its policy; throws ConfigError with every problem. */
 export async function loadAndCompile(path: string): Promise<Loaded> {
-  const config = await loadConfig(path);
+  const config = await loadConfig(path, { checkRules: checkRuleConditions });
   const policy = compilePolicy(config);
   return { config, policy, loadedAt: new Date() };
 }

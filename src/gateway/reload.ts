@@ -4,6 +4,8 @@
  * @module
  */
 
+import { basename, dirname, join, resolve } from "node:path";
+
 /**
  * Watches `files` (and the config directory, so new files and editors' rename-on-save are seen)
  * and calls `onChange` once edits have been quiet for `debounceMs`. Returns a stop function.
@@ -14,9 +16,35 @@ export function watchConfig(
   debounceMs: number,
   onChange: () => Promise<unknown>,
 ): () => void {
+  // Editors (and `sed -i`) save by writing a new file and renaming it over the old one: a watch
+  // on the file itself stays on the replaced inode and misses every later edit. So watch the
+  // directories, and pick out events for the config's files (or any .hcl in a config directory).
+  const paths = [configPath, ...files].map((f) => resolve(f));
+  let configDir: string | undefined;
+  try {
+    if (Deno.statSync(configPath).isDirectory) configDir = resolve(configPath);
+  } catch {
+    // Gone already: watch its directory anyway.
+  }
+  const dirs = new Set(paths.map((f) => f === configDir ? f : dirname(f)));
+  // Events name files by their real path; the config may be reached through a symlinked dir.
+  const real = (path: string) => {
+    try {
+      return join(Deno.realPathSync(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
+  };
+  const wanted = new Set(paths.flatMap((f) => [f, real(f)]));
+  const configDirs = new Set(configDir ? [configDir, real(configDir)] : []);
+  const relevant = (path: string) => {
+    const p = resolve(path);
+    return wanted.has(p) ||
+      (configDirs.has(dirname(p)) && p.endsWith(".hcl") && !basename(p).startsWith("."));
+  };
   let watcher: Deno.FsWatcher;
   try {
-    watcher = Deno.watchFs([...new Set([configPath, ...files])], { recursive: false });
+    watcher = Deno.watchFs([...dirs], { recursive: false });
   } catch {
     return () => {};
   }
@@ -26,7 +54,7 @@ export function watchConfig(
   (async () => {
     try {
       for await (const event of watcher) {
-        if (event.kind === "access" || stopped) continue;
+        if (event.kind === "access" || stopped || !event.paths.some(relevant)) continue;
         clearTimeout(timer);
         timer = setTimeout(() => {
           // Reloads run one at a time, in order.

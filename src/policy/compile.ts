@@ -58,8 +58,37 @@ export function compilePolicy(config: Config): Policy {
   return new Policy(byEndpoint, config.defaults.noMatch, config.gateway.mode as Mode);
 }
 
+/** Compiled rules by config object, so checking at load and building the policy compile once. */
+const compiledCache = new WeakMap<
+  Rule,
+  { compiled: CompiledRule | null; problems: ConfigProblem[] }
+>();
+
+/**
+ * Checks every rule's condition, returning the problems. Plugs into `loadConfig`'s
+ * `checkRules` so CEL mistakes are reported together with structural ones.
+ */
+export function checkRuleConditions(rules: Rule[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const rule of rules) compileRule(rule, problems);
+  return problems;
+}
+
 /** Compiles one rule, or records why it cannot be compiled. */
 export function compileRule(rule: Rule, problems: ConfigProblem[]): CompiledRule | null {
+  const cached = compiledCache.get(rule);
+  if (cached) {
+    problems.push(...cached.problems);
+    return cached.compiled;
+  }
+  const own: ConfigProblem[] = [];
+  const compiled = compileUncached(rule, own);
+  compiledCache.set(rule, { compiled, problems: own });
+  problems.push(...own);
+  return compiled;
+}
+
+function compileUncached(rule: Rule, problems: ConfigProblem[]): CompiledRule | null {
   const env = environmentFor(rule.family);
   const where = (message: string) =>
     problems.push({

@@ -4,7 +4,7 @@
  * @module
  */
 
-export { type CompiledRule, compilePolicy, compileRule } from "./compile.ts";
+export { checkRuleConditions, type CompiledRule, compilePolicy, compileRule } from "./compile.ts";
 export {
   APPROVAL_REQUIRED,
   type Evaluation,
