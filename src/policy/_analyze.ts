@@ -95,12 +95,7 @@ export type FactsView = Record<string, Record<string, unknown> | undefined>;
 /** Extracts guards from the condition's top-level conjunction. */
 export function extractGuards(ast: ASTNode): Guard[] {
   const guards: Guard[] = [];
-  const conjuncts: Node[] = [];
-  const split = (node: Node) => {
-    if (node?.op === "&&") node.args.forEach(split);
-    else conjuncts.push(node);
-  };
-  split(ast);
+  const conjuncts = topLevelConjuncts(ast);
   for (const term of conjuncts) {
     const guard = guardFor(term);
     if (guard) guards.push(guard);
@@ -152,12 +147,7 @@ function guardFor(term: Node): Guard | null {
  */
 export function requiredValues(ast: ASTNode): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  const conjuncts: Node[] = [];
-  const split = (node: Node) => {
-    if (node?.op === "&&") node.args.forEach(split);
-    else conjuncts.push(node);
-  };
-  split(ast);
+  const conjuncts = topLevelConjuncts(ast);
   for (const term of conjuncts) {
     let fact: [string, string] | null = null;
     let values: (string | null)[] = [];
@@ -228,12 +218,7 @@ export function indexConstraints(ast: ASTNode): Constraint[] {
   for (const [fact, values] of requiredValues(ast)) {
     out.push({ kind: "eq", fact, values: [...values] });
   }
-  const conjuncts: Node[] = [];
-  const split = (node: Node) => {
-    if (node?.op === "&&") node.args.forEach(split);
-    else conjuncts.push(node);
-  };
-  split(ast);
+  const conjuncts = topLevelConjuncts(ast);
   for (const term of conjuncts) {
     if (term?.op !== "rcall") continue;
     const [name, receiver, args] = term.args as [string, Node, Node[]];
@@ -248,5 +233,16 @@ export function indexConstraints(ast: ASTNode): Constraint[] {
       if (prefix) out.push({ kind: "prefix", fact: key, value: prefix });
     }
   }
+  return out;
+}
+
+/** The terms of a condition's top-level `&&` chain (the whole condition when there is none). */
+function topLevelConjuncts(ast: Node): Node[] {
+  const out: Node[] = [];
+  const split = (node: Node) => {
+    if (node?.op === "&&") node.args.forEach(split);
+    else out.push(node);
+  };
+  split(ast);
   return out;
 }
