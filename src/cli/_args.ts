@@ -52,7 +52,8 @@ export function parseCommand<T extends OptionSpec>(
   } catch (err) {
     throw new UsageError((err as Error).message.split("\n")[0].replace(/\. To specify.*$/, ""));
   }
-  const env = Deno.env.get("CLAWPATROL_CONFIG");
+  // An empty CLAWPATROL_CONFIG (`export CLAWPATROL_CONFIG=`) means unset, not the path "".
+  const env = Deno.env.get("CLAWPATROL_CONFIG") || undefined;
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const config = (values.config as string | undefined) ?? env;
   return {

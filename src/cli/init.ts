@@ -32,7 +32,9 @@ export async function initialise(dir: string, force: boolean): Promise<string> {
   }
   // The starter config must load as written; fail loudly here rather than at first serve.
   const { config } = await loadAndCompile(configPath);
-  await createState(resolve(dir, config.gateway.stateDir), force);
+  // --force rewrites the config and packs only: a new CA would break every agent's trust in it,
+  // and a new vault key would make stored credentials undecryptable. Missing files are created.
+  await createState(resolve(dir, config.gateway.stateDir), false);
   return configPath;
 }
 

@@ -1,0 +1,199 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { queryReceipts, ReceiptStore } from "../audit/mod.ts";
+import { loadConfigText } from "../config/mod.ts";
+import type { Action } from "../core/mod.ts";
+import { compilePolicy, completeFacts, type Policy } from "../policy/mod.ts";
+import { AUDIT_UNAVAILABLE, Guard, INTERNAL_ERROR } from "./guard.ts";
+import { MemoryLogger } from "./log.ts";
+
+const TOKEN = "ghp_guard_test_0123456789abcdef";
+
+async function policyOf(mode: "enforce" | "observe" = "enforce"): Promise<Policy> {
+  return compilePolicy(
+    await loadConfigText(
+      "guard_test.hcl",
+      `schema_version = 1
+gateway {
+  mode = "${mode}"
+}
+endpoint "https" "github" {
+  hosts = ["api.github.com"]
+}
+rule "github-reads" {
+  endpoint  = https.github
+  condition = "http.method == 'get'"
+  verdict   = "allow"
+}
+rule "github-no-deletes" {
+  endpoint  = https.github
+  condition = "http.method == 'delete'"
+  verdict   = "deny"
+  reason    = "No deletes"
+}
+`,
+    ),
+  );
+}
+
+function action(method: string, path = "/repos/acme/api"): Action {
+  return {
+    protocol: "https",
+    endpoint: "github",
+    agent: { name: "bot", profile: "default" },
+    facts: completeFacts("https", {
+      http: {
+        method,
+        host: "api.github.com",
+        path,
+        headers: { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": TOKEN, Accept: "*/*" },
+      },
+    }),
+    summary: `${method} ${path}`,
+  };
+}
+
+/** A guard over a fresh store in a temp dir; the store is closed and the dir removed after. */
+async function withGuard(
+  fn: (ctx: { guard: Guard; store: ReceiptStore; log: MemoryLogger }) => Promise<void> | void,
+  options: { policy?: () => Policy; maxQueue?: number } = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_guard_" });
+  const store = ReceiptStore.open(join(dir, "receipts.db"), { maxQueue: options.maxQueue });
+  const log = new MemoryLogger();
+  const policy = await policyOf();
+  try {
+    await fn({ guard: new Guard(options.policy ?? (() => policy), store, log), store, log });
+  } finally {
+    await store.close().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("decide() records exactly one receipt per action, matching its verdict", async () => {
+  await withGuard(async ({ guard, store }) => {
+    const decided = [action("GET"), action("DELETE"), action("GET", "/user")].map((a) =>
+      guard.decide(a)
+    );
+    await store.flushed();
+    const rows = queryReceipts(store);
+    equal(rows.length, 3);
+    deepEqual(rows.map((r) => r.id), decided.map((d) => d.receipt));
+    deepEqual(rows.map((r) => r.verdict), ["allow", "deny", "allow"]);
+    deepEqual(rows.map((r) => r.rule), ["github-reads", "github-no-deletes", "github-reads"]);
+    equal(rows[1].reason, "No deletes");
+    equal(rows[1].summary, "DELETE /repos/acme/api");
+    equal(rows[0].agent, "bot");
+    equal(rows[0].endpoint, "github");
+    equal(decided[1].verdict.decision, "deny");
+  });
+});
+
+Deno.test("decide() denies with AUDIT_UNAVAILABLE, never allows, when the receipt queue is full", async () => {
+  await withGuard(async ({ guard, store, log }) => {
+    // Fill the one-slot queue synchronously: the flush timer has not run yet.
+    ok(guard.decide(action("GET")).receipt);
+    const { verdict, receipt } = guard.decide(action("GET"));
+    equal(receipt, null);
+    equal(verdict.decision, "deny");
+    equal(verdict.wouldBe, "deny");
+    equal(verdict.reason, AUDIT_UNAVAILABLE);
+    equal(verdict.rule, "github-reads");
+    const errors = log.messages("error");
+    equal(errors.length, 1);
+    ok(errors[0].startsWith("receipt not recorded, denying: Receipt queue is full"), errors[0]);
+    await store.flushed();
+    equal(queryReceipts(store).length, 1, "the refused action left no receipt");
+  }, { maxQueue: 1 });
+});
+
+Deno.test("decide() denies with AUDIT_UNAVAILABLE when the receipt store is closed", async () => {
+  await withGuard(async ({ guard, store, log }) => {
+    await store.close();
+    const { verdict, receipt } = guard.decide(action("GET"));
+    equal(receipt, null);
+    equal(verdict.decision, "deny");
+    equal(verdict.reason, AUDIT_UNAVAILABLE);
+    ok(log.messages("error").some((m) => m.includes("is closed")), log.messages().join("\n"));
+  });
+});
+
+Deno.test("decide() denies with AUDIT_UNAVAILABLE in observe mode too", async () => {
+  const observe = await policyOf("observe");
+  await withGuard(async ({ guard, store }) => {
+    await store.close();
+    const { verdict, receipt } = guard.decide(action("DELETE"));
+    equal(receipt, null);
+    equal(verdict.decision, "deny");
+  }, { policy: () => observe });
+});
+
+Deno.test("decide() denies with INTERNAL_ERROR, and records it, when the policy throws", async () => {
+  await withGuard(async ({ guard, store, log }) => {
+    const { verdict, receipt } = guard.decide(action("GET"));
+    equal(verdict.decision, "deny");
+    equal(verdict.reason, INTERNAL_ERROR);
+    equal(verdict.rule, null);
+    ok(receipt);
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    equal(row.id, receipt);
+    equal(row.verdict, "deny");
+    ok(row.reason.startsWith(INTERNAL_ERROR), row.reason);
+    ok(log.messages("warn").some((m) => m.includes("policy exploded")), "operator sees detail");
+  }, {
+    policy: () => {
+      throw new Error("policy exploded");
+    },
+  });
+});
+
+Deno.test("decide() stores credential headers redacted; the token never reaches the receipt row", async () => {
+  await withGuard(async ({ guard, store }) => {
+    guard.decide(action("GET"));
+    guard.decide(action("DELETE"));
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    const headers = (row.facts as { http: { headers: Record<string, string[]> } }).http.headers;
+    deepEqual(headers.authorization, ["Bearer [redacted]"]);
+    deepEqual(headers["x-api-key"], ["[redacted]"]);
+    deepEqual(headers.accept, ["*/*"], "other headers are kept");
+
+    const db = new DatabaseSync(store.path, { readOnly: true });
+    try {
+      const raw = JSON.stringify(db.prepare("SELECT * FROM receipts").all());
+      equal(raw.includes(TOKEN), false, "token found in a receipt row");
+      ok(raw.includes("Bearer [redacted]"));
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("decide() in observe mode allows a deny but records verdict allow, would-be deny", async () => {
+  const observe = await policyOf("observe");
+  await withGuard(async ({ guard, store }) => {
+    const { verdict, receipt } = guard.decide(action("DELETE"));
+    equal(verdict.decision, "allow");
+    equal(verdict.wouldBe, "deny");
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    equal(row.id, receipt);
+    equal(row.verdict, "allow");
+    equal(row.wouldBe, "deny");
+    equal(row.mode, "observe");
+    equal(row.rule, "github-no-deletes");
+  }, { policy: () => observe });
+});
+
+Deno.test("decide() reads the policy on every call, so a swapped policy applies at once", async () => {
+  const enforce = await policyOf("enforce");
+  const observe = await policyOf("observe");
+  let current = enforce;
+  await withGuard(({ guard }) => {
+    equal(guard.decide(action("DELETE")).verdict.decision, "deny");
+    current = observe;
+    equal(guard.decide(action("DELETE")).verdict.decision, "allow");
+  }, { policy: () => current });
+});

@@ -1,0 +1,263 @@
+/**
+ * Helpers for the end-to-end tests: run the CLI as a real subprocess, temp directories, an
+ * init'ed gateway directory, and a long-running `serve` whose log can be waited on.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { initialise } from "../src/cli/init.ts";
+
+/** The repository root and the CLI entry point, as file paths. */
+export const REPO = new URL("..", import.meta.url).pathname;
+export const MAIN = join(REPO, "main.ts");
+
+/** What one CLI run produced. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode cli}. */
+export interface CliOptions {
+  cwd?: string;
+  /** Extra environment; `NO_COLOR=1` is always set, `CLAWPATROL_CONFIG` only when given here. */
+  env?: Record<string, string>;
+  /** Kill the process after this long. @default {30_000} */
+  timeoutMs?: number;
+}
+
+/** The child's environment: ours without CLAWPATROL_CONFIG, plus NO_COLOR and `extra`. */
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env = Deno.env.toObject();
+  // A CLAWPATROL_CONFIG in the developer's shell must not leak into a test that means the default.
+  delete env.CLAWPATROL_CONFIG;
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+function cliCommand(args: string[], options: CliOptions): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, ...args],
+    cwd: options.cwd,
+    env: childEnv(options.env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
+ * Runs `clawpatrol ARGS…` to completion as a subprocess.
+ *
+ * @example
+ * ```ts
+ * const { code, stdout } = await cli(["version"]);
+ * ```
+ */
+export async function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = cliCommand(args, options).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, options.timeoutMs ?? 30_000);
+  try {
+    const out = await child.output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards whatever happens. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T> | T): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_e2e_" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Writes the starter config into `dir` (as `clawpatrol init` does, in-process for speed) with the
+ * admin API on a random port, so tests never collide. Returns the config path.
+ */
+export async function initDir(dir: string): Promise<string> {
+  const configPath = await initialise(dir, false);
+  await useRandomAdminPort(configPath);
+  return configPath;
+}
+
+/** Rewrites `admin_listen` to `127.0.0.1:0`. */
+export async function useRandomAdminPort(configPath: string): Promise<void> {
+  const text = await Deno.readTextFile(configPath);
+  const next = text.replace(/admin_listen\s*=\s*"[^"]*"/, 'admin_listen = "127.0.0.1:0"');
+  if (next === text) throw new Error(`No admin_listen in '${configPath}'`);
+  await Deno.writeTextFile(configPath, next);
+}
+
+/** Resolves with `value`, or rejects after `ms` naming what was awaited. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `check` every `intervalMs` until it returns a value other than undefined, or times out. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/**
+ * A long-running CLI subprocess (`serve`, `start`) whose stderr log is collected line by line.
+ * Always `await stop()` (or `kill()`), even after a failed assertion.
+ */
+export class Running {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  readonly #pumped: Promise<void>;
+  readonly #status: Promise<Deno.CommandStatus>;
+  #listeners: (() => void)[] = [];
+  #exited = false;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.#pumped = this.#pump(child.stderr);
+    // stdout is unused by serve; drain it so the child never blocks on a full pipe.
+    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    this.#status = child.status.then((s) => {
+      this.#exited = true;
+      this.#notify();
+      return s;
+    });
+  }
+
+  /** Spawns `clawpatrol ARGS…`. */
+  static spawn(args: string[], options: CliOptions = {}): Running {
+    return new Running(cliCommand(args, options).spawn());
+  }
+
+  /** The whole log so far. */
+  get log(): string {
+    return this.lines.join("\n");
+  }
+
+  /** Waits for a log line matching `pattern`; fails if the process exits first or time runs out. */
+  async waitFor(pattern: RegExp, timeoutMs = 15_000, from = 0): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      for (const line of this.lines.slice(from)) {
+        const m = line.match(pattern);
+        if (m) return m;
+      }
+      if (this.#exited) {
+        await this.#pumped;
+        const m = this.lines.slice(from).map((l) => l.match(pattern)).find((x) => x);
+        if (m) return m;
+        throw new Error(`Process exited before logging ${pattern}; log:\n${this.log}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`Timed out waiting for ${pattern}; log:\n${this.log}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, 1000));
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#listeners.push(done);
+      });
+    }
+  }
+
+  /** Waits for the "serving" line and returns the admin API base URL. */
+  async adminUrl(timeoutMs = 15_000): Promise<string> {
+    const m = await this.waitFor(/serving: .* admin on (http:\/\/[\d.]+:\d+)/, timeoutMs);
+    return m[1];
+  }
+
+  /** Sends `signal` and waits (bounded) for the exit status. */
+  async stop(signal: Deno.Signal = "SIGTERM", timeoutMs = 10_000): Promise<Deno.CommandStatus> {
+    if (!this.#exited) {
+      try {
+        this.child.kill(signal);
+      } catch {
+        // Exited in between.
+      }
+    }
+    try {
+      return await this.status(timeoutMs);
+    } catch (err) {
+      this.kill();
+      await this.#status;
+      throw err;
+    }
+  }
+
+  /** Waits (bounded) for the process to exit on its own; collects the rest of its log. */
+  async status(timeoutMs = 10_000): Promise<Deno.CommandStatus> {
+    const status = await withTimeout(this.#status, timeoutMs, "the process to exit");
+    await withTimeout(this.#pumped, timeoutMs, "the log to close");
+    return status;
+  }
+
+  /** Kills the process outright (cleanup after a failure); never throws. */
+  kill(): void {
+    if (this.#exited) return;
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Kills if still running and waits for everything to close: for `finally` blocks. */
+  async dispose(): Promise<void> {
+    this.kill();
+    await this.#status;
+    await this.#pumped;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let pending = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      pending += decoder.decode(chunk, { stream: true });
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      this.lines.push(...parts);
+      this.#notify();
+    }
+    if (pending) this.lines.push(pending);
+    this.#notify();
+  }
+
+  #notify(): void {
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const l of listeners) l();
+  }
+}

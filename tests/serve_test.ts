@@ -1,0 +1,153 @@
+// `clawpatrol serve` and `start` as real subprocesses: health, metrics, hot reload (good and bad
+// edits, editors' rename-on-save), clean shutdown, and refusing a state dir others can read.
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { cli, eventually, initDir, Running, withTempDir } from "./_helpers.ts";
+
+const RULE = (name: string) => `
+rule "${name}" {
+  endpoint  = https.github
+  condition = "http.path == '/${name}'"
+  verdict   = "deny"
+}
+`;
+
+async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return { status: res.status, body: await res.json() };
+}
+
+async function metric(base: string, name: string): Promise<number> {
+  const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  const text = await res.text();
+  const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
+  if (!m) throw new Error(`No ${name} in /metrics:\n${text}`);
+  return Number(m[1]);
+}
+
+/** Runs `serve` on an init'ed temp dir; always stops it and removes the dir. */
+async function withServe(fn: (gw: Running, base: string, config: string) => Promise<void>) {
+  await withTempDir(async (dir) => {
+    const config = await initDir(dir);
+    const gw = Running.spawn(["serve", "-c", config]);
+    try {
+      const base = await gw.adminUrl();
+      await fn(gw, base, config);
+    } finally {
+      await gw.dispose();
+    }
+  });
+}
+
+Deno.test("serve answers /healthz, /status and /metrics, and stops cleanly on SIGTERM", async () => {
+  await withServe(async (gw, base) => {
+    const health = await getJson(`${base}/healthz`);
+    equal(health.status, 200);
+    equal(health.body.status, "ok");
+    match(String(health.body.version), /^\d+\.\d+\.\d+$/);
+
+    const status = await getJson(`${base}/status`);
+    equal(status.status, 200);
+    equal(status.body.mode, "enforce");
+    deepEqual(status.body.endpoints, ["github", "anthropic", "openai"]);
+    const rules = status.body.rules as number;
+    ok(rules > 0);
+
+    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    match(res.headers.get("content-type") ?? "", /^text\/plain/);
+    const text = await res.text();
+    match(text, /^# TYPE clawpatrol_rules gauge$/m);
+    equal(await metric(base, "clawpatrol_rules"), rules);
+
+    const status2 = await gw.stop("SIGTERM", 5_000);
+    equal(status2.code, 0, gw.log);
+    match(gw.log, / info +stopped$/m);
+    await ok(
+      await fetch(`${base}/healthz`).then(() => false, () => true),
+      "admin API still answering after stop",
+    );
+  });
+});
+
+Deno.test("serve hot-reloads a valid edit and rejects an invalid one, keeping the old rules", async () => {
+  await withServe(async (gw, base, config) => {
+    const before = await metric(base, "clawpatrol_rules");
+    await Deno.writeTextFile(config, RULE("extra"), { append: true });
+    await eventually(
+      "the new rule count",
+      async () => await metric(base, "clawpatrol_rules") === before + 1 ? true : undefined,
+    );
+    await gw.waitFor(new RegExp(`config reloaded: 3 endpoints, ${before + 1} rules`), 5_000);
+    equal(await metric(base, "clawpatrol_config_reloads_total"), 1);
+
+    // An invalid edit: a rule with an unknown verdict and no endpoint, at a known line.
+    const text = await Deno.readTextFile(config);
+    const badLine = text.split("\n").length;
+    const from = gw.lines.length;
+    await Deno.writeTextFile(config, `rule "broken" { verdict = "maybe" }\n`, { append: true });
+    await gw.waitFor(/config reload rejected, keeping the previous config/, 10_000, from);
+    await gw.waitFor(new RegExp(`gateway\\.hcl:${badLine}: rule "broken": .*"maybe"`), 5_000, from);
+    equal(await metric(base, "clawpatrol_config_reload_failures_total"), 1);
+    equal(await metric(base, "clawpatrol_rules"), before + 1);
+    equal((await getJson(`${base}/healthz`)).status, 200, "still serving after a bad edit");
+  });
+});
+
+Deno.test("serve keeps reloading after editors' rename-on-save", async () => {
+  await withServe(async (_gw, base, config) => {
+    const before = await metric(base, "clawpatrol_rules");
+    // Save twice the way vim and `sed -i` do: write a new file, rename it over the config. The
+    // second save only lands if the watch survived the first rename.
+    for (const [i, name] of ["saved1", "saved2"].entries()) {
+      const tmp = `${config}.tmp`;
+      await Deno.writeTextFile(tmp, (await Deno.readTextFile(config)) + RULE(name));
+      await Deno.rename(tmp, config);
+      await eventually(
+        `rule count ${before + i + 1} after save ${i + 1}`,
+        async () => await metric(base, "clawpatrol_rules") === before + i + 1 ? true : undefined,
+      );
+    }
+  });
+});
+
+Deno.test("start in an empty directory creates the config and then serves", async () => {
+  // start must write the starter config, whose admin API listens on 127.0.0.1:8081.
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port: 8081 }).close();
+  } catch {
+    throw new Error("Port 127.0.0.1:8081 is busy: `start` serves the starter config there");
+  }
+  await withTempDir(async (dir) => {
+    const config = join(dir, "gw", "gateway.hcl");
+    const gw = Running.spawn(["start", "-c", config]);
+    try {
+      const base = await gw.adminUrl(20_000);
+      equal(base, "http://127.0.0.1:8081");
+      equal((await getJson(`${base}/healthz`)).status, 200);
+      match(gw.log, /No config at .*gateway\.hcl: running 'clawpatrol init /);
+      equal((await Deno.stat(join(dir, "gw", "state", "ca.key"))).mode! & 0o777, 0o600);
+      equal((await gw.stop()).code, 0, gw.log);
+    } finally {
+      await gw.dispose();
+    }
+    const check = await cli(["check", "-c", config]);
+    equal(check.code, 0, check.stderr);
+  });
+});
+
+Deno.test("serve refuses a state directory other users can read, with the chmod that fixes it", async () => {
+  await withTempDir(async (dir) => {
+    const config = await initDir(dir);
+    const state = join(dir, "state");
+    await Deno.chmod(state, 0o755);
+    const gw = Running.spawn(["serve", "-c", config]);
+    try {
+      const status = await gw.status(15_000);
+      equal(status.code, 1, gw.log);
+      match(gw.log, new RegExp(`chmod 700 ${state.replaceAll(".", "\\.")}`));
+      equal(gw.log.includes("serving"), false);
+    } finally {
+      await gw.dispose();
+    }
+  });
+});
