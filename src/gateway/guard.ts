@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Action, Verdict } from "../core/mod.ts";
+import type { Action, Facts, Verdict } from "../core/mod.ts";
 import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
-import { redactFacts } from "../credentials/mod.ts";
+import { REDACTED, redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
 
 /** A decided action: the verdict and the receipt that records it (`null`: could not record). */
@@ -56,6 +56,16 @@ export class Guard {
         "enforce",
       );
     }
+    let facts: Facts | undefined;
+    try {
+      facts = redactFacts(action.facts);
+      // An evaluation error can quote the fact it choked on, a credential header included.
+      if (verdict.detail) {
+        verdict = { ...verdict, detail: scrub(verdict.detail, action.facts, facts) };
+      }
+    } catch (err) {
+      if (verdict.detail) verdict = { ...verdict, detail: `(detail withheld: ${err})` };
+    }
     if (verdict.detail) {
       this.#log.log("warn", `deny detail: ${verdict.detail}`, {
         agent: action.agent.name,
@@ -73,7 +83,7 @@ export class Guard {
         protocol: action.protocol,
         summary: action.summary,
         facts: {
-          ...redactFacts(action.facts),
+          ...(facts ?? redactFacts(action.facts)),
           ...(action.unknown?.length ? { unknown: action.unknown } : {}),
         },
         rule: verdict.rule,
@@ -104,4 +114,21 @@ export class Guard {
     }
     return { verdict, receipt };
   }
+}
+
+/** Replaces in `text` every header value that redaction hid (and its part after the scheme). */
+function scrub(text: string, raw: Facts, redacted: Facts): string {
+  const safe = redacted.http?.headers ?? {};
+  const secrets: string[] = [];
+  for (const [name, values] of Object.entries(raw.http?.headers ?? {})) {
+    values.forEach((value, i) => {
+      if (safe[name]?.[i] === value) return;
+      secrets.push(value, value.replace(/^\S+\s+/, ""));
+    });
+  }
+  // Longest first, so a token inside a longer value is not left half-replaced.
+  for (const secret of secrets.filter(Boolean).sort((a, b) => b.length - a.length)) {
+    text = text.replaceAll(secret, REDACTED);
+  }
+  return text;
 }

@@ -197,3 +197,34 @@ Deno.test("decide() reads the policy on every call, so a swapped policy applies 
     equal(guard.decide(action("DELETE")).verdict.decision, "allow");
   }, { policy: () => current });
 });
+
+Deno.test("decide() keeps a credential out of the deny detail it logs and records", async () => {
+  // A rule that builds a regex from the Authorization header: the evaluation error quotes it.
+  const leaky = compilePolicy(
+    await loadConfigText(
+      "leaky.hcl",
+      `schema_version = 1
+endpoint "https" "github" {
+  hosts = ["api.github.com"]
+}
+rule "leaky" {
+  endpoint  = https.github
+  condition = "http.path.matches(http.headers['authorization'][0] + '(')"
+  verdict   = "allow"
+}
+`,
+    ),
+  );
+  await withGuard(async ({ guard, store, log }) => {
+    const { verdict } = guard.decide(action("GET"));
+    equal(verdict.decision, "deny");
+    ok(verdict.detail, "the operator still gets a detail");
+    equal(verdict.detail.includes(TOKEN), false, verdict.detail);
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    equal(row.reason.includes(TOKEN), false, row.reason);
+    ok(row.reason.includes("[redacted]"), row.reason);
+    const logged = JSON.stringify(log.lines);
+    equal(logged.includes(TOKEN), false, logged);
+  }, { policy: () => leaky });
+});
