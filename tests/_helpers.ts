@@ -133,12 +133,16 @@ export async function eventually<T>(
 }
 
 /**
- * A long-running CLI subprocess (`serve`, `start`) whose stderr log is collected line by line.
+ * A long-running CLI subprocess (`serve`, `start`, `log --follow`) whose output is collected line
+ * by line.
  * Always `await stop()` (or `kill()`), even after a failed assertion.
  */
 export class Running {
   readonly child: Deno.ChildProcess;
+  /** stderr (the operator log), line by line. */
   readonly lines: string[] = [];
+  /** stdout, line by line. */
+  readonly out: string[] = [];
   readonly #pumped: Promise<void>;
   readonly #status: Promise<Deno.CommandStatus>;
   #listeners: (() => void)[] = [];
@@ -146,9 +150,11 @@ export class Running {
 
   private constructor(child: Deno.ChildProcess) {
     this.child = child;
-    this.#pumped = this.#pump(child.stderr);
-    // stdout is unused by serve; drain it so the child never blocks on a full pipe.
-    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    // Both pipes are drained continuously, so the child never blocks on a full one.
+    this.#pumped = Promise.all([
+      this.#pump(child.stderr, this.lines),
+      this.#pump(child.stdout, this.out),
+    ]).then(() => {});
     this.#status = child.status.then((s) => {
       this.#exited = true;
       this.#notify();
@@ -166,19 +172,27 @@ export class Running {
     return this.lines.join("\n");
   }
 
-  /** Waits for a log line matching `pattern`; fails if the process exits first or time runs out. */
-  async waitFor(pattern: RegExp, timeoutMs = 15_000, from = 0): Promise<RegExpMatchArray> {
+  /**
+   * Waits for a line matching `pattern` (from line `from` on) in the log, or in stdout with
+   * `stream: "stdout"`; fails if the process exits first or time runs out.
+   */
+  async waitFor(
+    pattern: RegExp,
+    timeoutMs = 15_000,
+    from = 0,
+    stream: "stderr" | "stdout" = "stderr",
+  ): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
+    const lines = stream === "stderr" ? this.lines : this.out;
+    const find = () => lines.slice(from).map((l) => l.match(pattern)).find((m) => m);
     while (true) {
-      for (const line of this.lines.slice(from)) {
-        const m = line.match(pattern);
-        if (m) return m;
-      }
+      const m = find();
+      if (m) return m;
       if (this.#exited) {
         await this.#pumped;
-        const m = this.lines.slice(from).map((l) => l.match(pattern)).find((x) => x);
-        if (m) return m;
-        throw new Error(`Process exited before logging ${pattern}; log:\n${this.log}`);
+        const last = find();
+        if (last) return last;
+        throw new Error(`Process exited before printing ${pattern}; log:\n${this.log}`);
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`Timed out waiting for ${pattern}; log:\n${this.log}`);
@@ -241,17 +255,17 @@ export class Running {
     await this.#pumped;
   }
 
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #pump(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
     let pending = "";
     const decoder = new TextDecoder();
     for await (const chunk of stream) {
       pending += decoder.decode(chunk, { stream: true });
       const parts = pending.split("\n");
       pending = parts.pop()!;
-      this.lines.push(...parts);
+      into.push(...parts);
       this.#notify();
     }
-    if (pending) this.lines.push(pending);
+    if (pending) into.push(pending);
     this.#notify();
   }
 

@@ -6,7 +6,7 @@ import { DatabaseSync } from "node:sqlite";
 import { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { completeFacts } from "../src/policy/mod.ts";
 import type { Action } from "../src/core/mod.ts";
-import { cli, initDir, withTempDir } from "./_helpers.ts";
+import { cli, initDir, Running, withTempDir } from "./_helpers.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
 const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "");
@@ -74,6 +74,16 @@ Deno.test("init --force rewrites the config but keeps the gateway CA and vault k
     // Regenerating these would silently break every agent's trust in the CA and make the vault's
     // stored credentials undecryptable.
     deepEqual(await keep(), before);
+  });
+});
+
+Deno.test("start with a config not named gateway.hcl refuses before writing anything", async () => {
+  await withTempDir(async (dir) => {
+    const r = await cli(["start", "-c", join(dir, "other.hcl")]);
+    equal(r.code, 2);
+    equal(lines(r.stderr).length, 1, r.stderr);
+    match(r.stderr, /^Usage error: No config at .*other\.hcl.* start with -c .*gateway\.hcl$/m);
+    deepEqual([...Deno.readDirSync(dir)], [], "start wrote files before refusing");
   });
 });
 
@@ -379,6 +389,33 @@ Deno.test("log prints receipts as text and JSON, filtered by verdict, agent, lim
     match(bad.stderr, /^Usage error: --since must be .*'nonsense'/);
     equal(badVerdict.code, 2);
     match(badVerdict.stderr, /^Usage error: --verdict must be allow or deny/);
+  });
+});
+
+Deno.test("log --follow prints receipts as they are committed and exits 0 on SIGTERM", async () => {
+  await withReceipts(async (config, ids) => {
+    const follow = Running.spawn(["log", "--follow", "-c", config]);
+    try {
+      await follow.waitFor(new RegExp(`${ids.at(-1)!.id}$`), 15_000, 0, "stdout");
+      equal(follow.out.filter((l) => l.trim()).length, ids.length);
+      const gateway = await Gateway.start(config, {
+        log: new MemoryLogger(),
+        version: "test",
+        watch: false,
+      });
+      let id: string | null;
+      try {
+        id = gateway.guard.decide(githubAction("bot-c", "GET", "/rate_limit")).receipt;
+      } finally {
+        await gateway.stop();
+      }
+      ok(id);
+      const hit = await follow.waitFor(new RegExp(`bot-c .*${id}$`), 5_000, 0, "stdout");
+      match(hit.input!, /^\S+ allow +bot-c github github-reads "GET \/rate_limit"/);
+      equal((await follow.stop("SIGTERM", 5_000)).code, 0);
+    } finally {
+      await follow.dispose();
+    }
   });
 });
 

@@ -93,8 +93,8 @@ Deno.test("serve hot-reloads a valid edit and rejects an invalid one, keeping th
   });
 });
 
-Deno.test("serve keeps reloading after editors' rename-on-save", async () => {
-  await withServe(async (_gw, base, config) => {
+Deno.test("serve keeps reloading after editors' rename-on-save, and stops on SIGINT", async () => {
+  await withServe(async (gw, base, config) => {
     const before = await metric(base, "clawpatrol_rules");
     // Save twice the way vim and `sed -i` do: write a new file, rename it over the config. The
     // second save only lands if the watch survived the first rename.
@@ -107,6 +107,8 @@ Deno.test("serve keeps reloading after editors' rename-on-save", async () => {
         async () => await metric(base, "clawpatrol_rules") === before + i + 1 ? true : undefined,
       );
     }
+    equal((await gw.stop("SIGINT", 5_000)).code, 0, gw.log);
+    match(gw.log, / info +stopped$/m);
   });
 });
 
@@ -149,5 +151,22 @@ Deno.test("serve refuses a state directory other users can read, with the chmod 
     } finally {
       await gw.dispose();
     }
+  });
+});
+
+Deno.test("serve names admin_listen when its port is taken", async () => {
+  await withTempDir(async (dir) => {
+    const config = await initDir(dir);
+    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const address = `127.0.0.1:${taken.addr.port}`;
+    const text = await Deno.readTextFile(config);
+    await Deno.writeTextFile(config, text.replace('"127.0.0.1:0"', `"${address}"`));
+    const r = await cli(["serve", "-c", config]);
+    equal(r.code, 1, r.stderr);
+    match(
+      r.stderr,
+      new RegExp(`^Error: Cannot listen on gateway\\.admin_listen '${address}': `, "m"),
+    );
+    match(r.stderr, /in use/i);
   });
 });

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Gateway } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, StderrLogger } from "./_io.ts";
@@ -27,11 +27,16 @@ export async function startCommand(args: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     const dir = dirname(resolve(global.config));
-    err(`No config at ${global.config}: running 'clawpatrol init ${dir}' first`);
-    const created = await initialise(dir, false);
-    if (resolve(created) !== resolve(global.config)) {
-      throw new UsageError(`init writes gateway.hcl; start with -c ${created}`);
+    // Refuse before writing anything: init always names the file gateway.hcl.
+    if (basename(global.config) !== "gateway.hcl") {
+      throw new UsageError(
+        `No config at ${global.config}, and init writes gateway.hcl: start with -c ${
+          join(dir, "gateway.hcl")
+        }`,
+      );
     }
+    err(`No config at ${global.config}: running 'clawpatrol init ${dir}' first`);
+    await initialise(dir, false);
   }
   return await serve(global.config, global.debug);
 }

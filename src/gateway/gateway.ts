@@ -69,19 +69,28 @@ export class Gateway {
     this.#receipts = receipts;
     this.#log = options.log;
     this.guard = new Guard(() => this.#loaded.policy, receipts, options.log);
-    const [host, port] = splitHostPort(loaded.config.gateway.adminListen);
-    this.#admin = Deno.serve(
-      {
-        hostname: host,
-        port,
-        onListen: () => {},
-      },
-      adminHandler({
-        version: options.version,
-        metrics: () => this.#metrics(),
-        status: () => this.#status(),
-      }),
-    );
+    const adminListen = loaded.config.gateway.adminListen;
+    const [host, port] = splitHostPort(adminListen);
+    try {
+      this.#admin = Deno.serve(
+        {
+          hostname: host,
+          port,
+          onListen: () => {},
+        },
+        adminHandler({
+          version: options.version,
+          metrics: () => this.#metrics(),
+          status: () => this.#status(),
+        }),
+      );
+    } catch (err) {
+      // The bare OS error ("Address already in use") does not say which setting to change.
+      throw new Error(
+        `Cannot listen on gateway.admin_listen '${adminListen}': ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     this.adminAddress = this.#admin.addr;
     this.#stopWatching = options.watch === false ? () => {} : watchConfig(
       loaded.config.files.length > 0 ? loaded.config.files : [configPath],
