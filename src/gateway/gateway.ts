@@ -54,6 +54,7 @@ export class Gateway {
   readonly #stopWatching: () => void;
   readonly #configPath: string;
   #reloads = 0;
+  #stopping: Promise<void> | undefined;
   #reloadFailures = 0;
 
   private constructor(
@@ -168,12 +169,15 @@ export class Gateway {
     }
   }
 
-  /** Stops listeners, flushes receipts. */
-  async stop(): Promise<void> {
-    this.#stopWatching();
-    await this.#admin.shutdown();
-    await this.#receipts.close();
-    this.#log.log("info", "stopped");
+  /** Stops listeners, flushes receipts. Calling it again waits for the same stop. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#stopWatching();
+      await this.#admin.shutdown();
+      await this.#receipts.close();
+      this.#log.log("info", "stopped");
+    })();
+    return this.#stopping;
   }
 
   #metrics(): Record<string, number> {
