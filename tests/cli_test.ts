@@ -1,6 +1,6 @@
 // The CLI end to end, as a real subprocess: init, check, usage errors, version, config lookup,
 // and `log` / `log verify` over receipts written by an in-process gateway.
-import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
@@ -419,12 +419,14 @@ Deno.test("log --follow prints receipts as they are committed and exits 0 on SIG
   });
 });
 
-Deno.test("log before any receipt exists exits 1 saying so", async () => {
+Deno.test("log and log verify before any receipt exists exit 1 saying so", async () => {
   await withTempDir(async (dir) => {
     const config = await initDir(dir);
-    const r = await cli(["log", "-c", config]);
-    equal(r.code, 1);
-    match(r.stderr, /No receipts yet/);
-    notEqual(r.stderr.includes("    at "), true);
+    for (const args of [["log"], ["log", "verify"]]) {
+      const r = await cli([...args, "-c", config]);
+      equal(r.code, 1, args.join(" "));
+      deepEqual(lines(r.stderr).length, 1, r.stderr);
+      match(r.stderr, /^Error: No receipts yet: '.*receipts\.db' does not exist/);
+    }
   });
 });

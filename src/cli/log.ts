@@ -28,6 +28,7 @@ export async function logCommand(args: string[]): Promise<number> {
   const dbPath = await receiptsPath(global);
   if (positionals[0] === "verify") {
     if (positionals.length > 1) throw new UsageError("log verify takes no arguments");
+    await assertExists(dbPath);
     return verify(dbPath);
   }
   if (positionals.length > 0) throw new UsageError(`unknown log subcommand '${positionals[0]}'`);
