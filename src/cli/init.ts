@@ -7,7 +7,8 @@
 
 import { join, resolve } from "node:path";
 import { loadAndCompile } from "../gateway/mod.ts";
-import { createState } from "../gateway/mod.ts";
+import { createState, stateDirOf } from "../gateway/mod.ts";
+import { pathExists } from "../core/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { out } from "./_io.ts";
 import { PACKS_DIR, readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
@@ -15,7 +16,7 @@ import { PACKS_DIR, readPacks, STARTER_PACKS, starterConfig } from "./_starter.t
 /** Writes the starter config into `dir`; returns the config path. Used by `init` and `start`. */
 export async function initialise(dir: string, force: boolean): Promise<string> {
   const configPath = join(dir, "gateway.hcl");
-  if (!force && await exists(configPath)) {
+  if (!force && await pathExists(configPath)) {
     throw new UsageError(`'${configPath}' already exists: pass --force to overwrite it`);
   }
   await Deno.mkdir(dir, { recursive: true });
@@ -26,7 +27,7 @@ export async function initialise(dir: string, force: boolean): Promise<string> {
   for await (const entry of Deno.readDir(PACKS_DIR)) {
     if (!entry.isFile || !entry.name.endsWith(".hcl")) continue;
     const target = join(rulesDir, entry.name);
-    if (force || !(await exists(target))) {
+    if (force || !(await pathExists(target))) {
       await Deno.writeTextFile(target, await Deno.readTextFile(new URL(entry.name, PACKS_DIR)));
     }
   }
@@ -34,7 +35,7 @@ export async function initialise(dir: string, force: boolean): Promise<string> {
   const { config } = await loadAndCompile(configPath);
   // --force rewrites the config and packs only: a new CA would break every agent's trust in it,
   // and a new vault key would make stored credentials undecryptable. Missing files are created.
-  await createState(resolve(dir, config.gateway.stateDir), false);
+  await createState(await stateDirOf(config), false);
   return configPath;
 }
 
@@ -55,14 +56,4 @@ export async function initCommand(args: string[]): Promise<number> {
   out(`  2. Start the gateway:             clawpatrol serve -c ${configPath}`);
   out(`  3. Watch decisions as they land:  clawpatrol log --follow -c ${configPath}`);
   return 0;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Receipt } from "../core/mod.ts";
 import { parseDuration } from "../config/mod.ts";
 import { queryReceipts, type ReceiptFilter, verifyChain } from "../audit/mod.ts";
-import { loadAndCompile, RECEIPTS_FILE, resolveStateDir } from "../gateway/mod.ts";
+import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { type GlobalOptions, parseCommand, UsageError } from "./_args.ts";
 import { out } from "./_io.ts";
 
@@ -86,8 +86,7 @@ function verify(dbPath: string): number {
 
 async function receiptsPath(global: GlobalOptions): Promise<string> {
   const { config } = await loadAndCompile(global.config);
-  const isDir = (await Deno.stat(global.config)).isDirectory;
-  return join(resolveStateDir(global.config, config.gateway.stateDir, isDir), RECEIPTS_FILE);
+  return join(await stateDirOf(config), RECEIPTS_FILE);
 }
 
 async function assertExists(path: string): Promise<void> {

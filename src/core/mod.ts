@@ -8,3 +8,4 @@
 export * from "./action.ts";
 export * from "./errors.ts";
 export * from "./receipt.ts";
+export * from "./fs.ts";

@@ -15,7 +15,7 @@ import { loadGatewayCa } from "../tls/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
-import { checkStateDir, RECEIPTS_FILE, resolveStateDir } from "./state.ts";
+import { checkStateDir, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { watchConfig } from "./reload.ts";
 
 /** Options for {@linkcode Gateway.start}. */
@@ -108,8 +108,7 @@ export class Gateway {
    */
   static async start(configPath: string, options: GatewayOptions): Promise<Gateway> {
     const loaded = await loadAndCompile(configPath);
-    const isDir = (await Deno.stat(configPath)).isDirectory;
-    const stateDir = resolveStateDir(configPath, loaded.config.gateway.stateDir, isDir);
+    const stateDir = await stateDirOf(loaded.config);
     await checkStateDir(stateDir);
     await loadGatewayCa(stateDir);
     const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {

@@ -7,10 +7,4 @@
 export { Gateway, type GatewayOptions, loadAndCompile, splitHostPort } from "./gateway.ts";
 export { AUDIT_UNAVAILABLE, type Decided, Guard, INTERNAL_ERROR } from "./guard.ts";
 export { type Logger, type LogLevel, MemoryLogger } from "./log.ts";
-export {
-  checkStateDir,
-  createState,
-  MASTER_KEY_FILE,
-  RECEIPTS_FILE,
-  resolveStateDir,
-} from "./state.ts";
+export { checkStateDir, createState, MASTER_KEY_FILE, RECEIPTS_FILE, stateDirOf } from "./state.ts";

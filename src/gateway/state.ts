@@ -6,20 +6,21 @@
 
 import { join, resolve } from "node:path";
 import { createGatewayCa } from "../tls/mod.ts";
+import { pathExists } from "../core/mod.ts";
+import type { Config } from "../config/mod.ts";
 
 /** File name of the vault's key-encryption key inside the state directory. */
 export const MASTER_KEY_FILE = "master.key";
 /** File name of the receipts database inside the state directory. */
 export const RECEIPTS_FILE = "receipts.db";
 
-/** Resolves `state_dir` relative to the config file's directory, not the process's cwd. */
-export function resolveStateDir(
-  configPath: string,
-  stateDir: string,
-  isDirectory: boolean,
-): string {
-  const base = isDirectory ? configPath : join(configPath, "..");
-  return resolve(base, stateDir);
+/**
+ * The config's `state_dir`, resolved relative to the config (its directory, or the config
+ * directory itself), never to the process's cwd.
+ */
+export async function stateDirOf(config: Config): Promise<string> {
+  const isDirectory = (await Deno.stat(config.path)).isDirectory;
+  return resolve(isDirectory ? config.path : join(config.path, ".."), config.gateway.stateDir);
 }
 
 /**
@@ -30,13 +31,13 @@ export async function createState(stateDir: string, force = false): Promise<stri
   await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
   await Deno.chmod(stateDir, 0o700);
   const created: string[] = [];
-  const caExists = await exists(join(stateDir, "ca.pem"));
+  const caExists = await pathExists(join(stateDir, "ca.pem"));
   if (!caExists || force) {
     await createGatewayCa(stateDir, { force });
     created.push(join(stateDir, "ca.pem"), join(stateDir, "ca.key"));
   }
   const keyPath = join(stateDir, MASTER_KEY_FILE);
-  if (!(await exists(keyPath)) || force) {
+  if (!(await pathExists(keyPath)) || force) {
     const key = crypto.getRandomValues(new Uint8Array(32));
     // Created 0600 from the first byte: the key is never briefly readable by others.
     const file = await Deno.open(keyPath, {
@@ -77,15 +78,5 @@ export async function checkStateDir(stateDir: string): Promise<void> {
         (info.mode & 0o777).toString(8)
       }): run 'chmod 700 ${stateDir}'`,
     );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
   }
 }

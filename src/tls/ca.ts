@@ -3,6 +3,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
+import { pathExists } from "../core/mod.ts";
 import {
   addDays,
   BACKDATE_MS,
@@ -89,7 +90,7 @@ export async function createGatewayCa(
   const keyPath = join(stateDir, CA_KEY_FILE);
   if (!force) {
     for (const path of [certPath, keyPath]) {
-      if (await exists(path)) throw alreadyExists(path);
+      if (await pathExists(path)) throw alreadyExists(path);
     }
   }
 
@@ -162,16 +163,6 @@ export async function loadGatewayCa(stateDir: string): Promise<GatewayCa> {
     throw new Error(`Cannot load gateway CA: '${keyPath}' is not the key of '${certPath}'`);
   }
   return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 function alreadyExists(path: string): Deno.errors.AlreadyExists {
