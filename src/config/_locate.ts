@@ -102,20 +102,21 @@ export function indexLines(text: string): LineIndex {
         skipString();
         continue;
       }
-      if (c === "#" || (c === "/" && text[i + 1] === "/")) {
-        skipLineComment();
-        continue;
-      }
-      if (c === "/" && text[i + 1] === "*") {
-        skipBlockComment();
-        continue;
-      }
+      if (skipComment()) continue;
       if (c === "<" && text[i + 1] === "<" && skipHeredoc()) continue;
       if (c === "\n") line++;
       if (c === "{" || c === "[" || c === "(") depth++;
       else if (c === "}" || c === "]" || c === ")") depth--;
       i++;
     }
+  };
+
+  // Skips a line or block comment at `i`; false when there is none.
+  const skipComment = (): boolean => {
+    if (text[i] === "#" || (text[i] === "/" && text[i + 1] === "/")) skipLineComment();
+    else if (text[i] === "/" && text[i + 1] === "*") skipBlockComment();
+    else return false;
+    return true;
   };
 
   const skipLineComment = () => {
@@ -180,14 +181,7 @@ export function indexLines(text: string): LineIndex {
       i++;
       continue;
     }
-    if (c === "#" || (c === "/" && text[i + 1] === "/")) {
-      skipLineComment();
-      continue;
-    }
-    if (c === "/" && text[i + 1] === "*") {
-      skipBlockComment();
-      continue;
-    }
+    if (skipComment()) continue;
     if (words.length === 0) statementLine = line;
     if (c === '"') {
       const start = i;
