@@ -16,7 +16,7 @@
  * @module
  */
 
-export { ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
+export { type ReceiptReservation, ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
 export { queryReceipts, type ReceiptFilter } from "./query.ts";
 export { type ChainVerification, verifyChain } from "./verify.ts";
 export { RECEIPT_ID_PATTERN } from "./_id.ts";

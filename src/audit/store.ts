@@ -46,6 +46,13 @@ interface Waiter {
 const RETRY_FIRST_MS = 10;
 const RETRY_MAX_MS = 1000;
 
+/** A receipt whose id exists before its outcome is known; see {@linkcode ReceiptStore.reserve}. */
+export interface ReceiptReservation {
+  readonly id: string;
+  /** Queues the row under the reserved id. Throws TypeError when called twice or for bad input. */
+  complete(input: ReceiptInput): void;
+}
+
 /**
  * Writes receipts off the request path. `record()` validates the input, assigns an id and queues
  * the row; a timer commits queued rows in batches, one transaction (one fsync) per batch, and
@@ -70,6 +77,7 @@ export class ReceiptStore {
   readonly #onError: (error: Error) => void;
   readonly #onFlush: (info: { rows: number; durationMs: number }) => void;
   #queue: PendingRow[] = [];
+  #reserved = 0;
   #recorded = 0;
   #committed = 0;
   #waiters: Waiter[] = [];
@@ -142,14 +150,62 @@ export class ReceiptStore {
    * ```
    */
   record(input: ReceiptInput): string {
+    this.#ensureRoom();
+    return this.#enqueue(this.#ids.next(), input);
+  }
+
+  /**
+   * Reserves a receipt for an action whose outcome is not known yet (an allowed request still
+   * being forwarded): the id exists now and the place in the queue is held, so completing it
+   * later cannot fail for lack of room. Throws like `record()` when there is no room, and the
+   * caller must then deny. The row is written when `complete()` is called; until then it counts
+   * against `maxQueue`.
+   *
+   * @example
+   * ```ts
+   * const receipt = store.reserve();
+   * // … forward the request …
+   * receipt.complete({ ...input, upstreamStatus: 200, bytesOut: 512 });
+   * ```
+   */
+  reserve(): ReceiptReservation {
+    this.#ensureRoom();
+    const id = this.#ids.next();
+    this.#reserved++;
+    let done = false;
+    return {
+      id,
+      complete: (input: ReceiptInput) => {
+        if (done) throw new TypeError(`Receipt '${id}' was already completed`);
+        done = true;
+        this.#reserved--;
+        this.#enqueue(id, input);
+      },
+    };
+  }
+
+  /** Receipts reserved and not yet completed. */
+  get reserved(): number {
+    return this.#reserved;
+  }
+
+  #ensureRoom(): void {
     if (this.#closed) throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
-    if (this.#queue.length >= this.#maxQueue) {
+    if (this.#queue.length + this.#reserved >= this.#maxQueue) {
       const why = this.#lastError ? message(this.#lastError) : "writes are not keeping up";
       throw new AuditUnavailableError(
-        `Receipt queue is full: ${this.#queue.length} receipts not yet written: ${why}`,
+        `Receipt queue is full: ${this.#queue.length} receipts not yet written, ${this.#reserved} in flight: ${why}`,
       );
     }
-    const row = toPendingRow(this.#ids.next(), input);
+  }
+
+  // A completed reservation is written even after close() began: its room was held, and an
+  // action that was forwarded must not lose its receipt. Only a closed database refuses it.
+  #enqueue(id: string, input: ReceiptInput): string {
+    const row = toPendingRow(id, input);
+    if (!this.#db.isOpen) {
+      throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
+    }
     this.#queue.push(row);
     this.#recorded++;
     if (this.#timer === undefined) this.#schedule(0);
@@ -193,7 +249,11 @@ export class ReceiptStore {
    */
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= this.flushed().then(
+    // Loop: a reservation completed while the last flush ran adds rows that must be written too.
+    const drain = async () => {
+      do await this.flushed(); while (this.#queue.length > 0);
+    };
+    this.#closing ??= drain().then(
       () => this.#shutdown(),
       (error) => {
         const lost = this.#queue.length;

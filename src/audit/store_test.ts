@@ -261,3 +261,52 @@ Deno.test("open() rejects invalid options with RangeError", () => {
   throws(() => ReceiptStore.open(":memory:", { maxBatch: 1.5 }), RangeError);
   throws(() => ReceiptStore.open(":memory:", { busyTimeoutMs: -1 }), RangeError);
 });
+
+Deno.test("reserve() holds queue room: a full queue refuses record() until the reservation completes", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`, { maxQueue: 2 });
+    const held = store.reserve();
+    match(held.id, RECEIPT_ID_PATTERN);
+    const first = store.record(receiptInput());
+    equal(store.reserved, 1);
+    throws(() => store.record(receiptInput()), AuditUnavailableError);
+    throws(() => store.reserve(), AuditUnavailableError);
+    await store.flushed();
+    // The reservation still holds its place after the flush.
+    const second = store.record(receiptInput());
+    throws(() => store.record(receiptInput()), AuditUnavailableError);
+    held.complete(receiptInput({ verdict: "allow", upstreamStatus: 201, bytesOut: 99 }));
+    equal(store.reserved, 0);
+    await store.close();
+    const rows = queryReceipts(store.path);
+    deepStrictEqual(rows.map((r) => r.id), [first, second, held.id]);
+    equal(rows[2].upstreamStatus, 201);
+    equal(rows[2].bytesOut, 99);
+    deepStrictEqual(verifyChain(store.path).ok, true);
+  });
+});
+
+Deno.test("a reservation completes once; a second complete() throws TypeError", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const held = store.reserve();
+    held.complete(receiptInput());
+    throws(() => held.complete(receiptInput()), TypeError);
+    await store.close();
+    equal(countRows(store.path), 1);
+  });
+});
+
+Deno.test("a reservation completed after close() began is still written; after the database closed it throws", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const early = store.reserve();
+    const late = store.reserve();
+    const closing = store.close();
+    throws(() => store.reserve(), AuditUnavailableError);
+    early.complete(receiptInput());
+    await closing;
+    throws(() => late.complete(receiptInput()), AuditUnavailableError);
+    deepStrictEqual(storedIds(store.path), [early.id]);
+  });
+});

@@ -5,44 +5,100 @@
  * @module
  */
 
-import type { Action, Facts, Verdict } from "../core/mod.ts";
+import type {
+  Action,
+  AgentFacts,
+  Facts,
+  ProtocolFamily,
+  ReceiptInput,
+  Verdict,
+} from "../core/mod.ts";
 import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
 import { REDACTED, redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
 
-/** A decided action: the verdict and the receipt that records it (`null`: could not record). */
+/** What happened after an allowed action was forwarded, for its receipt. */
+export interface ExchangeResult {
+  /** Status the upstream answered, or the gateway's own (502) when upstream failed. */
+  upstreamStatus: number | null;
+  /** Bytes the agent sent (body, after the head). */
+  bytesIn: number;
+  /** Bytes relayed back to the agent (body, after the head). */
+  bytesOut: number;
+  /** Why the exchange ended abnormally (upstream down, client gone); recorded on the receipt. */
+  error?: string;
+}
+
+/**
+ * A decided action: the verdict and the receipt that records it (`null`: could not record).
+ *
+ * An allowed action's receipt is reserved at decision time and written by `finish()`, so it
+ * carries the upstream status, bytes and latency. A denied action's receipt is written at once
+ * and `finish()` does nothing.
+ */
 export interface Decided {
   verdict: Verdict;
   receipt: string | null;
+  /** Call exactly once when the exchange is over (later calls are ignored). */
+  finish(result: ExchangeResult): void;
 }
+
+/** A decision the gateway takes itself, without rules: authentication, unknown hosts, bad input. */
+export interface GatewayEvent {
+  protocol: ProtocolFamily;
+  endpoint: string | null;
+  agent: AgentFacts | null;
+  summary: string;
+  /** Agent-facing reason; also what the receipt records. */
+  reason: string;
+  facts?: Facts;
+}
+
+/** Called once per decision, for metrics. */
+export type DecisionObserver = (
+  protocol: ProtocolFamily,
+  verdict: Verdict,
+  decisionMs: number,
+) => void;
 
 /** Agent-facing reason when the gateway itself failed; the detail goes to the operator log. */
 export const INTERNAL_ERROR = "the gateway could not decide this request";
 /** Agent-facing reason when receipts cannot be recorded: nothing is forwarded unrecorded. */
 export const AUDIT_UNAVAILABLE = "the gateway cannot record decisions right now";
 
+const NOTHING = () => {};
+
 /** Decides actions against the current policy and records every decision. */
 export class Guard {
   #policy: () => Policy;
   #receipts: ReceiptStore;
   #log: Logger;
+  #observe: DecisionObserver;
 
   /** `policy` is read on every call, so hot reload swaps it atomically between actions. */
-  constructor(policy: () => Policy, receipts: ReceiptStore, log: Logger) {
+  constructor(
+    policy: () => Policy,
+    receipts: ReceiptStore,
+    log: Logger,
+    observe: DecisionObserver = NOTHING,
+  ) {
     this.#policy = policy;
     this.#receipts = receipts;
     this.#log = log;
+    this.#observe = observe;
   }
 
   /**
-   * Decides one action and records its receipt. Never throws: internal failures deny.
+   * Decides one action and reserves or records its receipt. Never throws: internal failures deny.
    *
    * @example
    * ```ts
-   * const { verdict, receipt } = guard.decide(action);
-   * if (verdict.decision === "deny") return deny(verdict.reason, receipt);
+   * const decided = guard.decide(action);
+   * if (decided.verdict.decision === "deny") return deny(decided.verdict.reason, decided.receipt);
+   * // … forward, then:
+   * decided.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 512 });
    * ```
    */
   decide(action: Action): Decided {
@@ -73,46 +129,161 @@ export class Guard {
         rule: verdict.rule,
       });
     }
-    let receipt: string | null = null;
+    const input = (): ReceiptInput => ({
+      time: new Date(),
+      agent: action.agent.name,
+      profile: action.agent.profile,
+      endpoint: action.endpoint,
+      protocol: action.protocol,
+      summary: action.summary,
+      facts: {
+        ...(facts ?? redactFacts(action.facts)),
+        ...(action.unknown?.length ? { unknown: action.unknown } : {}),
+      },
+      rule: verdict.rule,
+      mode: verdict.mode,
+      verdict: verdict.decision,
+      wouldBe: verdict.wouldBe,
+      reason: verdict.detail ? `${verdict.reason} (${verdict.detail})` : verdict.reason,
+      approvals: [],
+      upstreamStatus: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      latencyMs: performance.now() - started,
+    });
+    const decided = this.#receipt(verdict, input, started, action.agent.name, action.endpoint);
+    this.#observe(action.protocol, decided.verdict, performance.now() - started);
+    return decided;
+  }
+
+  /**
+   * Records a deny the gateway decided itself (no rule involved) and returns the receipt id, or
+   * `null` when it could not be recorded (the caller denies either way).
+   *
+   * @example
+   * ```ts
+   * const receipt = guard.refuse({ protocol: "https", endpoint: null, agent: null,
+   *   summary: "CONNECT evil.example:443", reason: "proxy authentication required" });
+   * ```
+   */
+  refuse(event: GatewayEvent): string | null {
+    const started = performance.now();
+    const verdict: Verdict = {
+      decision: "deny",
+      wouldBe: "deny",
+      mode: "enforce",
+      rule: null,
+      reason: event.reason,
+    };
+    const decided = this.#receipt(
+      verdict,
+      () => this.#eventInput(event, verdict, started),
+      started,
+      event.agent?.name ?? null,
+      event.endpoint,
+    );
+    this.#observe(event.protocol, decided.verdict, performance.now() - started);
+    return decided.receipt;
+  }
+
+  /**
+   * Lets through traffic that no rule covers by configuration (`unknown_host = "passthrough"`).
+   * The receipt is reserved now and written by `finish()` with the byte counts; when no receipt
+   * can be reserved the verdict is a deny.
+   */
+  pass(event: GatewayEvent): Decided {
+    const started = performance.now();
+    const verdict: Verdict = {
+      decision: "allow",
+      wouldBe: "allow",
+      mode: "enforce",
+      rule: null,
+      reason: event.reason,
+    };
+    const decided = this.#receipt(
+      verdict,
+      () => this.#eventInput(event, verdict, started),
+      started,
+      event.agent?.name ?? null,
+      event.endpoint,
+    );
+    this.#observe(event.protocol, decided.verdict, performance.now() - started);
+    return decided;
+  }
+
+  #eventInput(event: GatewayEvent, verdict: Verdict, started: number): ReceiptInput {
+    return {
+      time: new Date(),
+      agent: event.agent?.name ?? null,
+      profile: event.agent?.profile ?? null,
+      endpoint: event.endpoint,
+      protocol: event.protocol,
+      summary: event.summary,
+      facts: event.facts ? redactFacts(event.facts) : {},
+      rule: null,
+      mode: "enforce",
+      verdict: verdict.decision,
+      wouldBe: verdict.wouldBe,
+      reason: event.reason,
+      approvals: [],
+      upstreamStatus: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      latencyMs: performance.now() - started,
+    };
+  }
+
+  /** Writes a deny's receipt now, or reserves an allow's; never forwards what cannot be recorded. */
+  #receipt(
+    verdict: Verdict,
+    input: () => ReceiptInput,
+    started: number,
+    agent: string | null,
+    endpoint: string | null,
+  ): Decided {
     try {
-      receipt = this.#receipts.record({
-        time: new Date(),
-        agent: action.agent.name,
-        profile: action.agent.profile,
-        endpoint: action.endpoint,
-        protocol: action.protocol,
-        summary: action.summary,
-        facts: {
-          ...(facts ?? redactFacts(action.facts)),
-          ...(action.unknown?.length ? { unknown: action.unknown } : {}),
-        },
-        rule: verdict.rule,
-        mode: verdict.mode,
-        verdict: verdict.decision,
-        wouldBe: verdict.wouldBe,
-        reason: verdict.detail ? `${verdict.reason} (${verdict.detail})` : verdict.reason,
-        approvals: [],
-        upstreamStatus: null,
-        bytesIn: 0,
-        bytesOut: 0,
-        latencyMs: performance.now() - started,
-      });
+      if (verdict.decision === "deny") {
+        return { verdict, receipt: this.#receipts.record(input()), finish: NOTHING };
+      }
+      const reservation = this.#receipts.reserve();
+      const base = input();
+      let finished = false;
+      const finish = (result: ExchangeResult) => {
+        if (finished) return;
+        finished = true;
+        try {
+          reservation.complete({
+            ...base,
+            upstreamStatus: result.upstreamStatus,
+            bytesIn: result.bytesIn,
+            bytesOut: result.bytesOut,
+            latencyMs: performance.now() - started,
+            reason: result.error ? `${base.reason} (${result.error})` : base.reason,
+          });
+        } catch (err) {
+          this.#log.log("error", `receipt ${reservation.id} not written: ${err}`, {
+            agent,
+            endpoint,
+          });
+        }
+      };
+      return { verdict, receipt: reservation.id, finish };
     } catch (err) {
       // Never forward what cannot be recorded.
       const why = err instanceof AuditUnavailableError ? err.message : String(err);
-      this.#log.log("error", `receipt not recorded, denying: ${why}`, {
-        agent: action.agent.name,
-        endpoint: action.endpoint,
-      });
-      verdict = {
-        decision: "deny",
-        wouldBe: "deny",
-        mode: "enforce",
-        rule: verdict.rule,
-        reason: AUDIT_UNAVAILABLE,
+      this.#log.log("error", `receipt not recorded, denying: ${why}`, { agent, endpoint });
+      return {
+        verdict: {
+          decision: "deny",
+          wouldBe: "deny",
+          mode: "enforce",
+          rule: verdict.rule,
+          reason: AUDIT_UNAVAILABLE,
+        },
+        receipt: null,
+        finish: NOTHING,
       };
     }
-    return { verdict, receipt };
   }
 }
 

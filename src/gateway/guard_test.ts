@@ -76,10 +76,12 @@ Deno.test("decide() records exactly one receipt per action, matching its verdict
     const decided = [action("GET"), action("DELETE"), action("GET", "/user")].map((a) =>
       guard.decide(a)
     );
+    for (const d of decided) d.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
     await store.flushed();
-    const rows = queryReceipts(store);
-    equal(rows.length, 3);
-    deepEqual(rows.map((r) => r.id), decided.map((d) => d.receipt));
+    // A deny is written at once; an allow when its exchange finishes: order rows by decision.
+    const byId = new Map(queryReceipts(store).map((r) => [r.id, r]));
+    equal(byId.size, 3);
+    const rows = decided.map((d) => byId.get(d.receipt!)!);
     deepEqual(rows.map((r) => r.verdict), ["allow", "deny", "allow"]);
     deepEqual(rows.map((r) => r.rule), ["github-reads", "github-no-deletes", "github-reads"]);
     equal(rows[1].reason, "No deletes");
@@ -92,8 +94,9 @@ Deno.test("decide() records exactly one receipt per action, matching its verdict
 
 Deno.test("decide() denies with AUDIT_UNAVAILABLE, never allows, when the receipt queue is full", async () => {
   await withGuard(async ({ guard, store, log }) => {
-    // Fill the one-slot queue synchronously: the flush timer has not run yet.
-    ok(guard.decide(action("GET")).receipt);
+    // Fill the one-slot queue: an allowed action holds its receipt's place until finished.
+    const first = guard.decide(action("GET"));
+    ok(first.receipt);
     const { verdict, receipt } = guard.decide(action("GET"));
     equal(receipt, null);
     equal(verdict.decision, "deny");
@@ -103,6 +106,7 @@ Deno.test("decide() denies with AUDIT_UNAVAILABLE, never allows, when the receip
     const errors = log.messages("error");
     equal(errors.length, 1);
     ok(errors[0].startsWith("receipt not recorded, denying: Receipt queue is full"), errors[0]);
+    first.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
     await store.flushed();
     equal(queryReceipts(store).length, 1, "the refused action left no receipt");
   }, { maxQueue: 1 });
@@ -151,10 +155,10 @@ Deno.test("decide() denies with INTERNAL_ERROR, and records it, when the policy 
 
 Deno.test("decide() stores credential headers redacted; the token never reaches the receipt row", async () => {
   await withGuard(async ({ guard, store }) => {
-    guard.decide(action("GET"));
+    guard.decide(action("GET")).finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
     guard.decide(action("DELETE"));
     await store.flushed();
-    const [row] = queryReceipts(store);
+    const [row] = queryReceipts(store).filter((r) => r.verdict === "allow");
     const headers = (row.facts as { http: { headers: Record<string, string[]> } }).http.headers;
     deepEqual(headers.authorization, ["Bearer [redacted]"]);
     deepEqual(headers["x-api-key"], ["[redacted]"]);
@@ -174,9 +178,10 @@ Deno.test("decide() stores credential headers redacted; the token never reaches 
 Deno.test("decide() in observe mode allows a deny but records verdict allow, would-be deny", async () => {
   const observe = await policyOf("observe");
   await withGuard(async ({ guard, store }) => {
-    const { verdict, receipt } = guard.decide(action("DELETE"));
+    const { verdict, receipt, finish } = guard.decide(action("DELETE"));
     equal(verdict.decision, "allow");
     equal(verdict.wouldBe, "deny");
+    finish({ upstreamStatus: 204, bytesIn: 0, bytesOut: 0 });
     await store.flushed();
     const [row] = queryReceipts(store);
     equal(row.id, receipt);
@@ -227,4 +232,90 @@ rule "leaky" {
     const logged = JSON.stringify(log.lines);
     equal(logged.includes(TOKEN), false, logged);
   }, { policy: () => leaky });
+});
+
+Deno.test("an allowed action's receipt is written by finish() with upstream status, bytes and latency", async () => {
+  await withGuard(async ({ guard, store }) => {
+    const decided = guard.decide(action("GET"));
+    ok(decided.receipt);
+    await store.flushed();
+    equal(queryReceipts(store).length, 0, "written before the exchange ended");
+    await new Promise((r) => setTimeout(r, 20));
+    decided.finish({ upstreamStatus: 502, bytesIn: 10, bytesOut: 0, error: "upstream refused" });
+    decided.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
+    await store.flushed();
+    const rows = queryReceipts(store);
+    equal(rows.length, 1, "a second finish() must not write a second receipt");
+    equal(rows[0].id, decided.receipt);
+    equal(rows[0].upstreamStatus, 502);
+    equal(rows[0].bytesIn, 10);
+    ok(rows[0].latencyMs >= 15, `latency ${rows[0].latencyMs} covers the exchange`);
+    ok(rows[0].reason.endsWith("(upstream refused)"), rows[0].reason);
+  });
+});
+
+Deno.test("refuse() records a rule-less deny naming the reason and agent", async () => {
+  await withGuard(async ({ guard, store }) => {
+    const receipt = guard.refuse({
+      protocol: "https",
+      endpoint: null,
+      agent: { name: "bot", profile: "p" },
+      summary: "CONNECT evil.example:443",
+      reason: "no endpoint claims evil.example",
+    });
+    ok(receipt);
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    equal(row.id, receipt);
+    equal(row.verdict, "deny");
+    equal(row.rule, null);
+    equal(row.agent, "bot");
+    equal(row.summary, "CONNECT evil.example:443");
+  });
+});
+
+Deno.test("pass() reserves an allow receipt finished with byte counts; a full queue turns it into a deny", async () => {
+  await withGuard(async ({ guard, store }) => {
+    const event = {
+      protocol: "https" as const,
+      endpoint: null,
+      agent: { name: "bot", profile: "p" },
+      summary: "CONNECT example.org:443 (passthrough)",
+      reason: "unknown host passed through",
+    };
+    const passed = guard.pass(event);
+    equal(passed.verdict.decision, "allow");
+    const refused = guard.pass(event);
+    equal(refused.verdict.decision, "deny");
+    equal(refused.verdict.reason, AUDIT_UNAVAILABLE);
+    passed.finish({ upstreamStatus: null, bytesIn: 100, bytesOut: 2000 });
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    equal(row.verdict, "allow");
+    equal(row.bytesOut, 2000);
+  }, { maxQueue: 1 });
+});
+
+Deno.test("the decision observer sees every verdict with its protocol", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_guard_" });
+  const store = ReceiptStore.open(join(dir, "receipts.db"));
+  const policy = await policyOf();
+  const seen: string[] = [];
+  const guard = new Guard(() => policy, store, new MemoryLogger(), (protocol, verdict, ms) => {
+    ok(ms >= 0);
+    seen.push(`${protocol}:${verdict.decision}:${verdict.rule}`);
+  });
+  try {
+    guard.decide(action("GET")).finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
+    guard.decide(action("DELETE"));
+    guard.refuse({ protocol: "https", endpoint: null, agent: null, summary: "x", reason: "y" });
+    deepEqual(seen, [
+      "https:allow:github-reads",
+      "https:deny:github-no-deletes",
+      "https:deny:null",
+    ]);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
