@@ -32,6 +32,7 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         hosts: hosts.map((h) => h.toLowerCase()),
         upstream: r.has("upstream") ? listenAddress(r, "upstream", "") : undefined,
         caCert: pem(r, "ca_cert"),
+        allowEncodedSlash: r.boolean("allow_encoded_slash", false),
       };
       break;
     }

@@ -140,6 +140,16 @@ export class BlockReader {
     return v as string[];
   }
 
+  boolean(name: string, fallback: boolean): boolean {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (typeof v !== "boolean") {
+      this.problem(`'${name}' must be true or false, got ${describe(v)}`, name);
+      return fallback;
+    }
+    return v;
+  }
+
   integer(name: string, fallback: number): number {
     const v = this.raw(name);
     if (v === undefined) return fallback;

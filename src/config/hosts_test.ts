@@ -3,7 +3,13 @@ import { HostMatcher } from "./hosts.ts";
 import type { HttpsEndpoint } from "./types.ts";
 
 function endpoint(name: string, ...hosts: string[]): HttpsEndpoint {
-  return { protocol: "https", name, hosts, source: { file: "t.hcl", line: 1 } };
+  return {
+    protocol: "https",
+    name,
+    hosts,
+    allowEncodedSlash: false,
+    source: { file: "t.hcl", line: 1 },
+  };
 }
 
 Deno.test("HostMatcher.match() prefers an exact host over a wildcard that also covers it", () => {

@@ -60,8 +60,15 @@ interface EndpointBase {
 export interface HttpsEndpoint extends EndpointBase {
   protocol: "https";
   hosts: string[];
+  /** `host:port` to dial instead of the request's host; SNI and Host stay the request's. */
   upstream?: string;
+  /** PEM roots for verifying the upstream, instead of the system roots. */
   caCert?: string;
+  /**
+   * Pass `%2F`/`%5C` in paths through (still encoded) instead of rejecting them. Off by default:
+   * servers disagree on whether an encoded slash separates segments, which lets paths evade rules.
+   */
+  allowEncodedSlash: boolean;
 }
 
 /** `endpoint "postgres" NAME`. */

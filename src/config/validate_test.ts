@@ -22,6 +22,7 @@ defaults {
 endpoint "https" "gh" {
   hosts   = ["api.github.com", "not a host"]
   upstrem = "10.0.0.1:443"
+  allow_encoded_slash = "yes"
 }
 endpoint "postgres" "pg" {
   host   = "db.internal:5432"
@@ -99,6 +100,7 @@ const cases: [needle: string, message: RegExp, nth?: number][] = [
   ["colour", /^defaults: unknown attribute or block 'colour'/],
   ['"not a host"', /'hosts' entry "not a host" is not a host name/],
   ["upstrem", /unknown attribute or block 'upstrem'/],
+  ["allow_encoded_slash", /'allow_encoded_slash' must be true or false, got "yes"/],
   ["listen = 15432", /'listen' must be a string, got number 15432/],
   ['endpoint "ftp" "old"', /unknown endpoint protocol "ftp"/],
   ['endpoint "https" "gh"', /duplicate endpoint name 'gh' \(first defined at t\.hcl:16\)/, 1],
