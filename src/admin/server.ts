@@ -5,17 +5,29 @@
  * @module
  */
 
+import type { Metrics } from "./metrics.ts";
+
 /** What the admin API reads from the running gateway. */
 export interface AdminView {
   /** Version string. */
   version: string;
-  /** Counters and gauges, rendered in Prometheus text format. */
-  metrics(): Record<string, number>;
+  /** The gateway's metrics registry, rendered on `GET /metrics`. */
+  metrics: Metrics;
   /** Summary of the loaded config (rules, endpoints, last reload). */
   status(): Record<string, unknown>;
 }
 
-/** Builds the admin request handler. */
+/**
+ * Builds the admin request handler.
+ *
+ * @example
+ * ```ts
+ * import { adminHandler, Metrics } from "./mod.ts";
+ *
+ * const handler = adminHandler({ version: "1.0.0", metrics: new Metrics(), status: () => ({}) });
+ * const res = handler(new Request("http://127.0.0.1/metrics"));
+ * ```
+ */
 export function adminHandler(view: AdminView): (req: Request) => Response {
   return (req) => {
     const url = new URL(req.url);
@@ -27,16 +39,10 @@ export function adminHandler(view: AdminView): (req: Request) => Response {
         return json({ status: "ok", version: view.version }, 200);
       case "/status":
         return json(view.status(), 200);
-      case "/metrics": {
-        const lines: string[] = [];
-        for (const [name, value] of Object.entries(view.metrics())) {
-          lines.push(`# TYPE ${name} ${name.endsWith("_total") ? "counter" : "gauge"}`);
-          lines.push(`${name} ${value}`);
-        }
-        return new Response(lines.join("\n") + "\n", {
-          headers: { "content-type": "text/plain; version=0.0.4" },
+      case "/metrics":
+        return new Response(view.metrics.render(), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
-      }
       default:
         return json({ error: "not found" }, 404);
     }

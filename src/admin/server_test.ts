@@ -1,12 +1,15 @@
 import { deepEqual, equal, match } from "node:assert/strict";
+import { Metrics } from "./metrics.ts";
 import { adminHandler } from "./server.ts";
+
+const metrics = new Metrics();
+metrics.gaugeFn("clawpatrol_rules", "Rules loaded.", () => 7);
+const reloads = metrics.counter("clawpatrol_config_reloads_total", "Config reloads.");
+let reloadsSoFar = 0;
 
 const handler = adminHandler({
   version: "9.9.9",
-  metrics: () => ({
-    clawpatrol_rules: 7,
-    clawpatrol_config_reloads_total: 2,
-  }),
+  metrics,
   status: () => ({ mode: "observe", rules: 7 }),
 });
 
@@ -26,20 +29,35 @@ Deno.test("admin /status returns the gateway's view as JSON", async () => {
   deepEqual(await res.json(), { mode: "observe", rules: 7 });
 });
 
-Deno.test("admin /metrics renders Prometheus text with counter and gauge types", async () => {
+Deno.test("admin /metrics renders the registry as Prometheus text 0.0.4", async () => {
   const res = get("/metrics");
   equal(res.status, 200);
-  match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   equal(
     await res.text(),
     [
+      "# HELP clawpatrol_rules Rules loaded.",
       "# TYPE clawpatrol_rules gauge",
       "clawpatrol_rules 7",
+      "# HELP clawpatrol_config_reloads_total Config reloads.",
       "# TYPE clawpatrol_config_reloads_total counter",
-      "clawpatrol_config_reloads_total 2",
+      `clawpatrol_config_reloads_total ${reloadsSoFar}`,
       "",
     ].join("\n"),
   );
+});
+
+Deno.test("admin /metrics shows a counter increment in the following scrape", async () => {
+  const scrape = async () => {
+    const text = await get("/metrics").text();
+    return Number(/^clawpatrol_config_reloads_total (\S+)$/m.exec(text)?.[1]);
+  };
+  const before = await scrape();
+  reloads.inc();
+  reloads.inc(undefined, 2);
+  reloadsSoFar += 3;
+  equal(await scrape(), before + 3);
+  match(await get("/metrics").text(), /^clawpatrol_rules 7$/m);
 });
 
 Deno.test("admin answers 404 JSON for an unknown path", async () => {
