@@ -16,6 +16,7 @@ import { adminHandler } from "../admin/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, RECEIPTS_FILE, stateDirOf } from "./state.ts";
+import { GatewayMetrics } from "./_metrics.ts";
 import { watchConfig } from "./reload.ts";
 
 /** Options for {@linkcode Gateway.start}. */
@@ -53,9 +54,8 @@ export class Gateway {
   readonly #log: Logger;
   readonly #stopWatching: () => void;
   readonly #configPath: string;
-  #reloads = 0;
+  readonly metrics: GatewayMetrics;
   #stopping: Promise<void> | undefined;
-  #reloadFailures = 0;
 
   private constructor(
     configPath: string,
@@ -69,7 +69,13 @@ export class Gateway {
     this.stateDir = stateDir;
     this.#receipts = receipts;
     this.#log = options.log;
-    this.guard = new Guard(() => this.#loaded.policy, receipts, options.log);
+    this.metrics = new GatewayMetrics({
+      rules: () => this.#loaded.config.rules.length,
+      endpoints: () => this.#loaded.config.endpoints.size,
+      receiptsQueued: () => receipts.queued,
+      receiptsInFlight: () => receipts.reserved,
+    });
+    this.guard = new Guard(() => this.#loaded.policy, receipts, options.log, this.metrics.decided);
     const adminListen = loaded.config.gateway.adminListen;
     const [host, port] = splitHostPort(adminListen);
     try {
@@ -81,7 +87,7 @@ export class Gateway {
         },
         adminHandler({
           version: options.version,
-          metrics: () => this.#metrics(),
+          metrics: this.metrics.registry,
           status: () => this.#status(),
         }),
       );
@@ -147,7 +153,7 @@ export class Gateway {
       const next = await loadAndCompile(this.#configPath);
       const restartNeeded = restartOnlySettings(this.#loaded.config, next.config);
       this.#loaded = next;
-      this.#reloads++;
+      this.metrics.reloads.inc();
       this.#log.log(
         "info",
         `config reloaded: ${next.config.endpoints.size} endpoints, ${next.config.rules.length} rules`,
@@ -157,7 +163,7 @@ export class Gateway {
       }
       return true;
     } catch (err) {
-      this.#reloadFailures++;
+      this.metrics.reloadFailures.inc();
       if (err instanceof ConfigError) {
         this.#log.log("error", `config reload rejected, keeping the previous config:`);
         for (const line of err.message.split("\n")) this.#log.log("error", `  ${line}`);
@@ -177,16 +183,6 @@ export class Gateway {
       this.#log.log("info", "stopped");
     })();
     return this.#stopping;
-  }
-
-  #metrics(): Record<string, number> {
-    return {
-      clawpatrol_config_reloads_total: this.#reloads,
-      clawpatrol_config_reload_failures_total: this.#reloadFailures,
-      clawpatrol_rules: this.#loaded.config.rules.length,
-      clawpatrol_endpoints: this.#loaded.config.endpoints.size,
-      clawpatrol_receipts_queued: this.#receipts.queued,
-    };
   }
 
   #status(): Record<string, unknown> {

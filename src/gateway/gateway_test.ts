@@ -75,7 +75,11 @@ Deno.test("Gateway.start serves the admin API on the bound port and logs it", as
 
 Deno.test("Gateway.stop commits every receipt decided before it", async () => {
   await withGateway(async ({ gateway, log }) => {
-    const ids = Array.from({ length: 20 }, () => gateway.guard.decide(action("GET")).receipt);
+    const ids = Array.from({ length: 20 }, () => {
+      const decided = gateway.guard.decide(action("GET"));
+      decided.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
+      return decided.receipt;
+    });
     await gateway.stop();
     const rows = queryReceipts(join(gateway.stateDir, RECEIPTS_FILE));
     equal(rows.length, 20);

@@ -1,0 +1,76 @@
+/**
+ * The gateway's metric set: what `/metrics` exports and the hooks that feed it.
+ *
+ * @module
+ */
+
+import {
+  type Counter,
+  DECISION_LATENCY_BUCKETS_SECONDS,
+  type Gauge,
+  type Histogram,
+  Metrics,
+} from "../admin/mod.ts";
+import type { ProtocolFamily, Verdict } from "../core/mod.ts";
+
+/** Live readings the metric set polls at scrape time. */
+export interface GatewayReadings {
+  rules(): number;
+  endpoints(): number;
+  receiptsQueued(): number;
+  receiptsInFlight(): number;
+}
+
+/** Every metric the gateway exports, registered once per gateway. */
+export class GatewayMetrics {
+  readonly registry = new Metrics();
+  readonly reloads: Counter;
+  readonly reloadFailures: Counter;
+  readonly #actions: Counter;
+  readonly #latency: Histogram;
+  /** Open agent connections by protocol (`https` counts proxy client connections). */
+  readonly connections: Gauge;
+
+  constructor(readings: GatewayReadings) {
+    const m = this.registry;
+    this.#actions = m.counter(
+      "clawpatrol_actions_total",
+      "Decided actions by protocol, verdict and rule (rule is empty for gateway decisions).",
+      ["protocol", "verdict", "rule"],
+    );
+    this.#latency = m.histogram(
+      "clawpatrol_decision_seconds",
+      "Time to decide an action (rules and receipt), in seconds.",
+      DECISION_LATENCY_BUCKETS_SECONDS,
+      ["protocol"],
+    );
+    this.connections = m.gauge(
+      "clawpatrol_open_connections",
+      "Agent connections currently open, by protocol.",
+      ["protocol"],
+    );
+    this.reloads = m.counter("clawpatrol_config_reloads_total", "Config reloads applied.");
+    this.reloadFailures = m.counter(
+      "clawpatrol_config_reload_failures_total",
+      "Config reloads rejected (the previous config stayed in force).",
+    );
+    m.gaugeFn("clawpatrol_rules", "Rules in the config in force.", readings.rules);
+    m.gaugeFn("clawpatrol_endpoints", "Endpoints in the config in force.", readings.endpoints);
+    m.gaugeFn(
+      "clawpatrol_receipts_queued",
+      "Receipts waiting to be committed to the receipts database.",
+      readings.receiptsQueued,
+    );
+    m.gaugeFn(
+      "clawpatrol_receipts_in_flight",
+      "Receipts reserved for allowed actions still being forwarded.",
+      readings.receiptsInFlight,
+    );
+  }
+
+  /** The guard's decision observer. */
+  readonly decided = (protocol: ProtocolFamily, verdict: Verdict, decisionMs: number): void => {
+    this.#actions.inc({ protocol, verdict: verdict.decision, rule: verdict.rule ?? "" });
+    this.#latency.observe(decisionMs / 1000, { protocol });
+  };
+}
