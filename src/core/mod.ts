@@ -9,3 +9,4 @@ export * from "./action.ts";
 export * from "./errors.ts";
 export * from "./receipt.ts";
 export * from "./fs.ts";
+export * from "./guard.ts";

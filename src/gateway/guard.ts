@@ -7,8 +7,11 @@
 
 import type {
   Action,
-  AgentFacts,
+  ActionGuard,
+  Decided,
+  ExchangeResult,
   Facts,
+  GatewayEvent,
   ProtocolFamily,
   ReceiptInput,
   Verdict,
@@ -18,43 +21,6 @@ import type { ReceiptStore } from "../audit/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
 import { REDACTED, redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
-
-/** What happened after an allowed action was forwarded, for its receipt. */
-export interface ExchangeResult {
-  /** Status the upstream answered, or the gateway's own (502) when upstream failed. */
-  upstreamStatus: number | null;
-  /** Bytes the agent sent (body, after the head). */
-  bytesIn: number;
-  /** Bytes relayed back to the agent (body, after the head). */
-  bytesOut: number;
-  /** Why the exchange ended abnormally (upstream down, client gone); recorded on the receipt. */
-  error?: string;
-}
-
-/**
- * A decided action: the verdict and the receipt that records it (`null`: could not record).
- *
- * An allowed action's receipt is reserved at decision time and written by `finish()`, so it
- * carries the upstream status, bytes and latency. A denied action's receipt is written at once
- * and `finish()` does nothing.
- */
-export interface Decided {
-  verdict: Verdict;
-  receipt: string | null;
-  /** Call exactly once when the exchange is over (later calls are ignored). */
-  finish(result: ExchangeResult): void;
-}
-
-/** A decision the gateway takes itself, without rules: authentication, unknown hosts, bad input. */
-export interface GatewayEvent {
-  protocol: ProtocolFamily;
-  endpoint: string | null;
-  agent: AgentFacts | null;
-  summary: string;
-  /** Agent-facing reason; also what the receipt records. */
-  reason: string;
-  facts?: Facts;
-}
 
 /** Called once per decision, for metrics. */
 export type DecisionObserver = (
@@ -71,7 +37,7 @@ export const AUDIT_UNAVAILABLE = "the gateway cannot record decisions right now"
 const NOTHING = () => {};
 
 /** Decides actions against the current policy and records every decision. */
-export class Guard {
+export class Guard implements ActionGuard {
   #policy: () => Policy;
   #receipts: ReceiptStore;
   #log: Logger;

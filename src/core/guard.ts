@@ -1,0 +1,55 @@
+/**
+ * The guard protocols call (DESIGN.md §2): protocols never import policy, approvals or audit;
+ * they receive an {@linkcode ActionGuard} and ask it for every decision.
+ *
+ * @module
+ */
+
+import type { Action, AgentFacts, Facts, ProtocolFamily, Verdict } from "./action.ts";
+
+/** What happened after an allowed action was forwarded, for its receipt. */
+export interface ExchangeResult {
+  /** Status the upstream answered, or the gateway's own (502) when upstream failed. */
+  upstreamStatus: number | null;
+  /** Bytes the agent sent (body, after the head). */
+  bytesIn: number;
+  /** Bytes relayed back to the agent (body, after the head). */
+  bytesOut: number;
+  /** Why the exchange ended abnormally (upstream down, client gone); recorded on the receipt. */
+  error?: string;
+}
+
+/**
+ * A decided action: the verdict and the receipt that records it (`null`: could not record).
+ *
+ * An allowed action's receipt is reserved at decision time and written by `finish()`, so it
+ * carries the upstream status, bytes and latency. A denied action's receipt is written at once
+ * and `finish()` does nothing.
+ */
+export interface Decided {
+  verdict: Verdict;
+  receipt: string | null;
+  /** Call exactly once when the exchange is over (later calls are ignored). */
+  finish(result: ExchangeResult): void;
+}
+
+/** A decision the gateway takes itself, without rules: authentication, unknown hosts, bad input. */
+export interface GatewayEvent {
+  protocol: ProtocolFamily;
+  endpoint: string | null;
+  agent: AgentFacts | null;
+  summary: string;
+  /** Agent-facing reason; also what the receipt records. */
+  reason: string;
+  facts?: Facts;
+}
+
+/** Decides actions and records every decision; never throws, fails closed. */
+export interface ActionGuard {
+  /** Runs the rules for one action; an allowed action's receipt is written by `finish()`. */
+  decide(action: Action): Decided;
+  /** Records a deny the gateway took itself; returns the receipt id or `null`. */
+  refuse(event: GatewayEvent): string | null;
+  /** Lets through traffic no rule covers by configuration; a deny when it cannot be recorded. */
+  pass(event: GatewayEvent): Decided;
+}
