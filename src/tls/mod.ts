@@ -22,3 +22,4 @@ export {
   loadGatewayCa,
 } from "./ca.ts";
 export { LEAF_VALID_DAYS, type LeafCertificate, mintLeaf } from "./leaf.ts";
+export { LeafCache, type LeafCacheOptions } from "./cache.ts";
