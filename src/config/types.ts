@@ -37,6 +37,10 @@ export interface GatewayConfig {
     receiptQueue: number;
     /** Time a client gets to send its request headers. */
     headerTimeoutMs: number;
+    /** Time a kept-alive agent connection may sit idle between requests. */
+    idleTimeoutMs: number;
+    /** Time to wait for an upstream's response headers (LLM APIs can think for minutes). */
+    upstreamTimeoutMs: number;
   };
 }
 

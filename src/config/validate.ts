@@ -214,6 +214,8 @@ function readGateway(r: BlockReader): GatewayConfig {
         bodyBufferBytes: lr.size("body_buffer", d.limits.bodyBufferBytes),
         receiptQueue: lr.integer("receipt_queue", d.limits.receiptQueue),
         headerTimeoutMs: lr.duration("header_timeout", d.limits.headerTimeoutMs),
+        idleTimeoutMs: lr.duration("idle_timeout", d.limits.idleTimeoutMs),
+        upstreamTimeoutMs: lr.duration("upstream_timeout", d.limits.upstreamTimeoutMs),
       };
       if (read.receiptQueue < 1) {
         lr.problem("'receipt_queue' must be at least 1", "receipt_queue");
@@ -252,7 +254,13 @@ export function defaultGateway(): GatewayConfig {
     proxyListen: "127.0.0.1:8080",
     adminListen: "127.0.0.1:8081",
     mode: "enforce",
-    limits: { bodyBufferBytes: 1024 * 1024, receiptQueue: 10_000, headerTimeoutMs: 10_000 },
+    limits: {
+      bodyBufferBytes: 1024 * 1024,
+      receiptQueue: 10_000,
+      headerTimeoutMs: 10_000,
+      idleTimeoutMs: 120_000,
+      upstreamTimeoutMs: 600_000,
+    },
   };
 }
 

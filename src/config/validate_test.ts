@@ -254,12 +254,14 @@ Deno.test("loadConfigText() rejects malformed sizes on their line", async () => 
 Deno.test("loadConfigText() reads gateway limits and keeps defaults for those left out", async () => {
   const config = await loadConfigText(
     "t.hcl",
-    `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n  }\n}\n`,
+    `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n    idle_timeout = "1m"\n  }\n}\n`,
   );
   deepStrictEqual(config.gateway.limits, {
     bodyBufferBytes: defaultGateway().limits.bodyBufferBytes,
     receiptQueue: 5,
     headerTimeoutMs: 2000,
+    idleTimeoutMs: 60_000,
+    upstreamTimeoutMs: defaultGateway().limits.upstreamTimeoutMs,
   });
 });
 
