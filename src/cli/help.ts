@@ -20,6 +20,18 @@ Commands:
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]
                          [--agent NAME] [--since 10m|ISO-TIME] [--limit N]
   log verify             check the receipts' hash chain; reports the first broken row
+  agent add NAME --profile PROFILE
+                         enrol an agent; prints its token once, as the last line of stdout
+  agent list [--json]    enrolled agents: name, profile, created, rotated, status (never tokens)
+  agent revoke NAME      the agent's token stops working; the name is never reused
+  agent rotate NAME      a new token, printed once as the last line; the old one stops working
+  env --agent NAME [--token T]
+                         shell exports for the agent (proxy with its credentials, CA bundle,
+                         credential placeholders): eval "$(clawpatrol env --agent NAME)"
+  run --agent NAME [--token T] -- COMMAND [ARGS...]
+                         run COMMAND with that environment; exits with its exit code
+                         token: --token, else $CLAWPATROL_AGENT_TOKEN, else a prompt (env also
+                         reads one line of stdin when it is not a terminal)
   version                print the version
 
 Global options:

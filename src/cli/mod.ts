@@ -7,10 +7,13 @@
 import { ConfigError } from "../core/mod.ts";
 import { UsageError } from "./_args.ts";
 import { err } from "./_io.ts";
+import { agentCommand } from "./agent.ts";
 import { checkCommand } from "./check.ts";
+import { envCommand } from "./env.ts";
 import { helpCommand } from "./help.ts";
 import { initCommand } from "./init.ts";
 import { logCommand } from "./log.ts";
+import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
 import { testCommand } from "./test.ts";
 import { versionCommand } from "./version.ts";
@@ -22,6 +25,9 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   check: checkCommand,
   test: testCommand,
   log: logCommand,
+  agent: agentCommand,
+  env: envCommand,
+  run: runCommand,
   version: versionCommand,
   help: helpCommand,
 };
@@ -36,17 +42,20 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
  * ```
  */
 export async function runCli(args: string[]): Promise<number> {
-  const debug = args.includes("--debug");
-  const index = args.findIndex((a) => !a.startsWith("-"));
+  // Everything after `--` belongs to a child command (`clawpatrol run … -- CMD --help`): options
+  // and the command word are only looked for before it.
+  const own = beforeSeparator(args);
+  const debug = own.includes("--debug");
+  const index = own.findIndex((a) => !a.startsWith("-"));
   // Global options may come before the command: `clawpatrol -c x.hcl check`.
-  const commandAt = findCommand(args);
+  const commandAt = findCommand(own);
   const name = commandAt === -1 ? undefined : args[commandAt];
   const rest = commandAt === -1
     ? args
     : [...args.slice(0, commandAt), ...args.slice(commandAt + 1)];
   if (name === undefined) {
-    if (args.includes("--version")) return versionCommand();
-    if (index === -1 && (args.length === 0 || args.includes("-h") || args.includes("--help"))) {
+    if (own.includes("--version")) return versionCommand();
+    if (index === -1 && (args.length === 0 || own.includes("-h") || own.includes("--help"))) {
       helpCommand();
       return args.length === 0 ? 2 : 0;
     }
@@ -56,7 +65,8 @@ export async function runCli(args: string[]): Promise<number> {
     err(`Unknown command '${name ?? args.join(" ")}': run 'clawpatrol help'`);
     return 2;
   }
-  if (rest.includes("-h") || rest.includes("--help")) return helpCommand();
+  const restOwn = beforeSeparator(rest);
+  if (restOwn.includes("-h") || restOwn.includes("--help")) return helpCommand();
   try {
     return await command(rest);
   } catch (e) {
@@ -73,6 +83,12 @@ export async function runCli(args: string[]): Promise<number> {
     if (debug && e instanceof Error && e.stack) err(e.stack);
     return 1;
   }
+}
+
+/** The arguments before the first `--`. */
+function beforeSeparator(args: string[]): string[] {
+  const at = args.indexOf("--");
+  return at === -1 ? args : args.slice(0, at);
 }
 
 /** Index of the command word, skipping global options and their values. */

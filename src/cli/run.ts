@@ -1,0 +1,109 @@
+/**
+ * `clawpatrol run --agent NAME [--token T] -- COMMAND [ARGS...]`: runs a command with the agent's
+ * environment (the one `clawpatrol env` prints) and exits with its exit code.
+ *
+ * @module
+ */
+
+import { parseCommand, UsageError } from "./_args.ts";
+import {
+  agentEnvironment,
+  authenticateAgent,
+  openAgents,
+  readToken,
+  TOKEN_ENV,
+} from "./_agent_env.ts";
+import { err } from "./_io.ts";
+
+const USAGE = "clawpatrol run --agent NAME [--token T] -- COMMAND [ARGS...]";
+
+/** Signals passed on to the child. SIGINT is not: a terminal's Ctrl-C already reaches it. */
+const FORWARDED: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
+
+/**
+ * Runs `clawpatrol run`. Everything after `--` goes to the command untouched. The token comes
+ * from `--token`, `$CLAWPATROL_AGENT_TOKEN` or a prompt that does not echo, never from stdin
+ * (that belongs to the command), and `CLAWPATROL_AGENT_TOKEN` is removed from the command's
+ * environment. Exit code: the command's; 128+N when a signal N ended it; 127 when it was not found.
+ *
+ * @example
+ * ```ts
+ * const code = await runCommand(["--agent", "oncall-bot", "--", "curl", "https://api.github.com"]);
+ * ```
+ */
+export async function runCommand(args: string[]): Promise<number> {
+  const separator = args.indexOf("--");
+  const own = separator === -1 ? args : args.slice(0, separator);
+  const command = separator === -1 ? [] : args.slice(separator + 1);
+  const { values, positionals, global } = parseCommand(own, {
+    agent: { type: "string", short: "a" },
+    token: { type: "string" },
+  });
+  if (positionals.length > 0 || command.length === 0) {
+    throw new UsageError(`run needs the command after '--': ${USAGE}`);
+  }
+  const name = values.agent;
+  if (typeof name !== "string" || name === "") {
+    throw new UsageError(`run needs --agent NAME: ${USAGE}`);
+  }
+  const opened = await openAgents(global);
+  const token = await readToken(name, {
+    given: values.token as string | undefined,
+    fromStdin: false,
+  });
+  if (token === null) {
+    err("Interrupted");
+    return 130;
+  }
+  const agent = authenticateAgent(opened.registry, name, token);
+  const env = Object.fromEntries(await agentEnvironment(opened, agent, token));
+  // The child inherits this process's environment; the token already travels in the proxy URL.
+  Deno.env.delete(TOKEN_ENV);
+  return await spawn(command, env);
+}
+
+async function spawn(command: string[], env: Record<string, string>): Promise<number> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      env,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      err(`Error: Command not found: '${command[0]}'`);
+      return 127;
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      err(`Error: Cannot run '${command[0]}': permission denied`);
+      return 126;
+    }
+    throw e;
+  }
+  const forward = FORWARDED.map((signal) => {
+    const listener = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    };
+    Deno.addSignalListener(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
+  });
+  // Ctrl-C goes to the whole foreground process group: the child decides what it means, and
+  // this process stays to report the child's exit code.
+  const ignoreInterrupt = () => {};
+  Deno.addSignalListener("SIGINT", ignoreInterrupt);
+  try {
+    const status = await child.status;
+    // Deno reports a signal death as code 128+N already, like a shell.
+    return status.code;
+  } finally {
+    for (const remove of forward) remove();
+    Deno.removeSignalListener("SIGINT", ignoreInterrupt);
+  }
+}
