@@ -7,13 +7,15 @@ set -eu
 # The launcher's Deno permissions: the one place they are defined. `$lib`, `$cwd` and
 # `$config_dir` are expanded by the launcher at run time (the installed app, the directory
 # clawpatrol runs in, the directory holding its config); state lives beside the config.
-# /etc/ssl: system CA bundles for upstream TLS.
+# /etc/ssl, /etc/pki: system CA bundles for upstream TLS and the agents' CA bundle (`env`, `run`).
+# --allow-run: `clawpatrol run -- COMMAND` starts the user's command.
 # shellcheck disable=SC2016 # expanded by the launcher, not here
 LAUNCHER_PERMISSIONS='--no-prompt
 --allow-net
---allow-read="$lib,$cwd,$config_dir,/etc/ssl"
+--allow-read="$lib,$cwd,$config_dir,/etc/ssl,/etc/pki"
 --allow-write="$cwd,$config_dir"
---allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH'
+--allow-run
+--allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,CLAWPATROL_AGENT_TOKEN'
 
 DENO_NPM_SPEC="deno@2"
 DENO_INSTALLER_URL="https://deno.land/install.sh"
