@@ -11,12 +11,15 @@ import { loadConfig } from "../config/mod.ts";
 import { ConfigError } from "../core/mod.ts";
 import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
-import { loadGatewayCa } from "../tls/mod.ts";
+import { LeafCache, loadGatewayCa } from "../tls/mod.ts";
+import { AgentRegistry } from "../agents/mod.ts";
+import { HttpProxy, type HttpProxyContext } from "../protocols/http/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { GatewayMetrics } from "./_metrics.ts";
+import { HttpRoutes } from "./_routes.ts";
 import { watchConfig } from "./reload.ts";
 
 /** Options for {@linkcode Gateway.start}. */
@@ -33,6 +36,7 @@ export interface GatewayOptions {
 interface Loaded {
   config: Config;
   policy: Policy;
+  routes: HttpRoutes;
   loadedAt: Date;
 }
 
@@ -40,7 +44,7 @@ interface Loaded {
 export async function loadAndCompile(path: string): Promise<Loaded> {
   const config = await loadConfig(path, { checkRules: checkRuleConditions });
   const policy = compilePolicy(config);
-  return { config, policy, loadedAt: new Date() };
+  return { config, policy, routes: new HttpRoutes(config), loadedAt: new Date() };
 }
 
 /** The running gateway. */
@@ -55,6 +59,7 @@ export class Gateway {
   readonly #stopWatching: () => void;
   readonly #configPath: string;
   readonly metrics: GatewayMetrics;
+  #proxy: HttpProxy | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -116,21 +121,69 @@ export class Gateway {
     const loaded = await loadAndCompile(configPath);
     const stateDir = await stateDirOf(loaded.config);
     await checkStateDir(stateDir);
-    await loadGatewayCa(stateDir);
+    const ca = await loadGatewayCa(stateDir);
+    const agents = AgentRegistry.open(stateDir, {
+      onError: (err) => options.log.log("error", `agents: ${err.message}`),
+    });
     const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
       maxQueue: loaded.config.gateway.limits.receiptQueue,
       onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
     });
+    let gateway: Gateway;
     try {
-      const gateway = new Gateway(configPath, loaded, stateDir, receipts, options);
-      options.log.log(
-        "info",
-        `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
-      );
-      return gateway;
+      gateway = new Gateway(configPath, loaded, stateDir, receipts, options);
     } catch (err) {
       await receipts.close();
       throw err;
+    }
+    try {
+      await gateway.#startProxy(agents, new LeafCache(ca));
+    } catch (err) {
+      await gateway.stop();
+      throw err;
+    }
+    const proxy = gateway.proxyAddress;
+    options.log.log(
+      "info",
+      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
+    );
+    return gateway;
+  }
+
+  /** The forward proxy's address (agents' HTTPS_PROXY). */
+  get proxyAddress(): { hostname: string; port: number } {
+    if (!this.#proxy) throw new Error("The proxy is not running");
+    return this.#proxy.address;
+  }
+
+  async #startProxy(agents: AgentRegistry, leaves: LeafCache): Promise<void> {
+    const log = this.#log;
+    const context: HttpProxyContext = {
+      guard: this.guard,
+      authenticate: (name, token) => agents.authenticate(name, token),
+      route: (agent, host) => this.#loaded.routes.route(agent, host),
+      leaf: (host) => leaves.get(host),
+      limits: () => {
+        const l = this.#loaded.config.gateway.limits;
+        return {
+          bodyBufferBytes: l.bodyBufferBytes,
+          headerTimeoutMs: l.headerTimeoutMs,
+          idleTimeoutMs: l.idleTimeoutMs,
+          upstreamTimeoutMs: l.upstreamTimeoutMs,
+        };
+      },
+      log: (level, message, fields) => log.log(level, message, fields),
+      connections: (delta) => this.metrics.connections.inc({ protocol: "https" }, delta),
+    };
+    const listen = this.#loaded.config.gateway.proxyListen;
+    const [host, port] = splitHostPort(listen);
+    try {
+      this.#proxy = await HttpProxy.listen(host, port, context);
+    } catch (err) {
+      throw new Error(
+        `Cannot listen on gateway.proxy_listen '${listen}': ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -178,6 +231,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#stopWatching();
+      // The proxy first: closing it finishes every open exchange's receipt.
+      await this.#proxy?.close();
       await this.#admin.shutdown();
       await this.#receipts.close();
       this.#log.log("info", "stopped");

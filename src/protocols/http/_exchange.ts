@@ -1,0 +1,450 @@
+/**
+ * One request/response exchange on an agent connection: read the body (up to the buffer limit),
+ * build facts, ask the guard, then forward to the upstream and stream the response back, or
+ * answer with the deny shape. Every path ends in exactly one receipt.
+ *
+ * @module
+ */
+
+import type { AgentFacts, Decided } from "../../core/mod.ts";
+import type { HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import { httpFacts, MethodRejected, PathRejected } from "./facts.ts";
+import { CONTINUE, RECEIPT_HEADER, reply } from "./_respond.ts";
+import { type ByteReader, concat, pump, type SocketStream, StreamClosed } from "./_stream.ts";
+import { UpstreamError, type UpstreamLease, type UpstreamPool } from "./_upstream.ts";
+import {
+  BodyReader,
+  encodeChunk,
+  type Framing,
+  headerValues,
+  HttpParseError,
+  LAST_CHUNK,
+  parseResponseHead,
+  requestFraming,
+  type RequestHead,
+  responseFraming,
+  type ResponseHead,
+  serializeRequestHead,
+  serializeResponseHead,
+  stripHopByHop,
+  wantsClose,
+} from "./_wire.ts";
+
+/** Where one request goes, as established by the connection (CONNECT target or absolute URL). */
+export interface RequestTarget {
+  agent: AgentFacts;
+  scheme: "http" | "https";
+  host: string;
+  port: number;
+  /** Origin-form target to normalise (`/path?query`). */
+  target: string;
+  /** The endpoint whose rules decide, or `null` for passthrough (no rules, `pass()`). */
+  endpoint: HttpEndpointRoute | null;
+}
+
+/** Whether the agent connection can carry another request after this one. */
+export type After = "keep" | "close";
+
+/** Runs one exchange. Never throws: failures become the protocol's error response. */
+export async function exchange(
+  client: SocketStream,
+  head: RequestHead,
+  req: RequestTarget,
+  ctx: HttpProxyContext,
+  pool: UpstreamPool,
+): Promise<After> {
+  const limits = ctx.limits();
+  const clientClose = wantsClose(head.version, head.headers);
+  let framing: Framing;
+  try {
+    framing = requestFraming(head);
+  } catch (err) {
+    return await refuse(client, ctx, req, head, err as HttpParseError, true);
+  }
+  const upgrade = isUpgrade(head);
+  if (upgrade && framing.kind !== "none") {
+    return await refuse(client, ctx, req, head, bad(400, "Upgrade request with a body"), true);
+  }
+  const expect = headerValues(head.headers, "expect");
+  if (expect.length > 0) {
+    if (expect.length > 1 || expect[0].toLowerCase() !== "100-continue") {
+      return await refuse(client, ctx, req, head, bad(417, "Unsupported Expect"), true);
+    }
+    // The gateway decides on the body, so it asks for it instead of passing the wait upstream.
+    if (framing.kind !== "none") await client.write(CONTINUE).catch(() => {});
+  }
+
+  // Buffer the body up to the limit; the rest streams after the decision.
+  const body = new BodyReader(framing);
+  const buffered: Uint8Array[] = [];
+  let bufferedBytes = 0;
+  while (!body.done && bufferedBytes < limits.bodyBufferBytes) {
+    const chunk = await client.read();
+    if (chunk === null) return "close"; // The agent gave up before the request was complete.
+    let r;
+    try {
+      r = body.push(chunk);
+    } catch (err) {
+      return await refuse(client, ctx, req, head, asParseError(err), true);
+    }
+    for (const d of r.data) {
+      buffered.push(d);
+      bufferedBytes += d.length;
+    }
+    if (r.consumed < chunk.length) client.unread(chunk.subarray(r.consumed));
+  }
+  const truncated = !body.done;
+  const all = concat(buffered, bufferedBytes);
+  const seen = all.length > limits.bodyBufferBytes ? all.subarray(0, limits.bodyBufferBytes) : all;
+
+  let facts;
+  try {
+    facts = httpFacts({
+      method: head.method,
+      scheme: req.scheme,
+      host: req.host,
+      port: req.port,
+      target: req.target,
+      headers: head.headers,
+      body: seen,
+      bodyTruncated: truncated,
+      allowEncodedSlash: req.endpoint?.allowEncodedSlash ?? false,
+    });
+  } catch (err) {
+    if (err instanceof PathRejected || err instanceof MethodRejected) {
+      return await refuse(client, ctx, req, head, bad(400, err.message), truncated);
+    }
+    ctx.log("error", `facts failed: ${err}`, { agent: req.agent.name });
+    return await refuse(client, ctx, req, head, bad(400, "request could not be parsed"), true);
+  }
+
+  const decided: Decided = req.endpoint
+    ? ctx.guard.decide({
+      protocol: "https",
+      endpoint: req.endpoint.name,
+      agent: req.agent,
+      facts: { http: facts.facts },
+      unknown: facts.unknown,
+      summary: facts.summary,
+    })
+    : ctx.guard.pass({
+      protocol: "https",
+      endpoint: null,
+      agent: req.agent,
+      summary: `${facts.summary} (passthrough)`,
+      reason: "no endpoint claims this host; defaults.unknown_host = passthrough",
+      facts: { http: facts.facts },
+    });
+  if (decided.verdict.decision === "deny") {
+    const close = clientClose || truncated;
+    await reply(client, {
+      status: 403,
+      error: "denied",
+      reason: decided.verdict.reason,
+      rule: decided.verdict.rule,
+      receipt: decided.receipt,
+      close,
+    });
+    return close ? "close" : "keep";
+  }
+
+  // Forward exactly what was decided: canonical method, normalised target, our Host.
+  const hostHeader = defaultPort(req.scheme) === req.port ? req.host : `${req.host}:${req.port}`;
+  const outHeaders: [string, string][] = [["Host", hostHeader]];
+  for (const h of stripHopByHop(head.headers, upgrade ? ["upgrade"] : [])) {
+    const name = h[0].toLowerCase();
+    if (name === "host" || name === "expect") continue;
+    outHeaders.push(h);
+  }
+  if (framing.kind === "chunked") outHeaders.push(["Transfer-Encoding", "chunked"]);
+  if (upgrade) outHeaders.push(["Connection", "Upgrade"]);
+  const requestHead = serializeRequestHead(facts.method, facts.upstreamTarget, outHeaders);
+  const bodyBytes = framing.kind === "chunked"
+    ? (all.length > 0 ? encodeChunk(all) : new Uint8Array(0))
+    : all;
+  const first = concat(
+    [
+      requestHead,
+      bodyBytes,
+      ...(framing.kind === "chunked" && !truncated ? [LAST_CHUNK] : []),
+    ].filter((b) => b.length > 0),
+  );
+  const started = performance.now();
+  let bytesIn = all.length;
+  let bytesOut = 0;
+
+  const dialTarget = upstreamOf(req);
+  let lease: UpstreamLease | undefined;
+  let response: ResponseHead | undefined;
+  for (let attempt = 0; attempt < 2 && !response; attempt++) {
+    try {
+      lease = await pool.acquire(dialTarget);
+    } catch (err) {
+      return await upstreamFailed(client, decided, err, bytesIn, truncated || clientClose);
+    }
+    try {
+      await lease.stream.write(first);
+      if (truncated) bytesIn += await streamRest(client, body, lease, framing);
+      response = await readResponseHead(lease.stream, head.method, limits.upstreamTimeoutMs);
+    } catch (err) {
+      lease.stream.destroy();
+      // A pooled connection the upstream closed while idle fails before any response byte:
+      // resend once on a fresh one, which is safe because nothing reached the upstream's app.
+      const retry = lease.reused && !truncated && err instanceof StreamClosed;
+      if (retry) continue;
+      return await upstreamFailed(client, decided, err, bytesIn, true);
+    }
+  }
+  if (!lease || !response) {
+    return await upstreamFailed(client, decided, new StreamClosed(), bytesIn, true);
+  }
+
+  if (upgrade && response.status === 101) {
+    const headers = stripHopByHop(response.headers, ["upgrade"]);
+    headers.push(["Connection", "Upgrade"], [RECEIPT_HEADER, decided.receipt ?? ""]);
+    try {
+      await client.write(
+        serializeResponseHead(101, response.reason || "Switching Protocols", headers),
+      );
+    } catch {
+      lease.stream.destroy();
+      decided.finish({ upstreamStatus: 101, bytesIn, bytesOut, error: "agent closed" });
+      return "close";
+    }
+    // From here the connection carries another protocol (WebSocket frames): relay both ways.
+    const [up, down] = await Promise.all([pump(client, lease.stream), pump(lease.stream, client)]);
+    lease.stream.destroy();
+    client.destroy();
+    decided.finish({ upstreamStatus: 101, bytesIn: bytesIn + up, bytesOut: down });
+    return "close";
+  }
+
+  let respFraming: Framing;
+  try {
+    respFraming = responseFraming(head.method, response);
+  } catch (err) {
+    lease.stream.destroy();
+    return await upstreamFailed(client, decided, err, bytesIn, true);
+  }
+  // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives.
+  const chunkOut = respFraming.kind === "chunked" ||
+    (respFraming.kind === "close" && head.version === "HTTP/1.1");
+  const closeOut = clientClose || (respFraming.kind === "close" && !chunkOut);
+  const headers = stripHopByHop(response.headers);
+  if (chunkOut) headers.push(["Transfer-Encoding", "chunked"]);
+  if (decided.receipt) headers.push([RECEIPT_HEADER, decided.receipt]);
+  if (closeOut) headers.push(["Connection", "close"]);
+  try {
+    await client.write(serializeResponseHead(response.status, response.reason, headers));
+  } catch {
+    lease.stream.destroy();
+    decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut, error: "agent closed" });
+    return "close";
+  }
+
+  const reader = new BodyReader(respFraming);
+  let upstreamClean = reader.done;
+  try {
+    while (!reader.done) {
+      const chunk = await lease.stream.read();
+      if (chunk === null) {
+        upstreamClean = respFraming.kind === "close";
+        if (!upstreamClean) throw new UpstreamError("protocol", "upstream closed mid-response");
+        break;
+      }
+      const r = reader.push(chunk);
+      for (const d of r.data) {
+        bytesOut += d.length;
+        await client.write(chunkOut ? encodeChunk(d) : d);
+      }
+      // Bytes after the response's end are a protocol violation: never reuse that connection.
+      if (r.consumed < chunk.length) {
+        throw new UpstreamError("protocol", "upstream sent extra bytes");
+      }
+      if (reader.done) upstreamClean = true;
+    }
+    if (chunkOut) await client.write(LAST_CHUNK);
+  } catch (err) {
+    lease.stream.destroy();
+    const agentGone = err instanceof StreamClosed;
+    decided.finish({
+      upstreamStatus: response.status,
+      bytesIn,
+      bytesOut,
+      error: agentGone ? "agent closed mid-response" : describe(err),
+    });
+    // Headers were sent: the only honest signal left for a broken body is closing.
+    client.destroy();
+    return "close";
+  }
+  if (
+    upstreamClean && respFraming.kind !== "close" && !wantsClose(response.version, response.headers)
+  ) {
+    pool.release(lease);
+  } else {
+    lease.stream.destroy();
+  }
+  decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut });
+  void started;
+  if (closeOut) {
+    client.closeWrite();
+    return "close";
+  }
+  return "keep";
+}
+
+function isUpgrade(head: RequestHead): boolean {
+  if (headerValues(head.headers, "upgrade").length === 0) return false;
+  return headerValues(head.headers, "connection").some((v) =>
+    v.split(",").some((t) => t.trim().toLowerCase() === "upgrade")
+  );
+}
+
+function defaultPort(scheme: "http" | "https"): number {
+  return scheme === "https" ? 443 : 80;
+}
+
+function upstreamOf(req: RequestTarget) {
+  const override = req.endpoint?.upstream;
+  let dialHost = req.host;
+  let dialPort = req.port;
+  if (override) {
+    const at = override.lastIndexOf(":");
+    dialHost = override.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+    dialPort = Number(override.slice(at + 1));
+  }
+  return {
+    dialHost,
+    dialPort,
+    serverName: req.host,
+    tls: req.scheme === "https",
+    caCert: req.endpoint?.caCert,
+  };
+}
+
+/** Streams the body past the buffer limit to the upstream, re-framed like the first part. */
+async function streamRest(
+  client: SocketStream,
+  body: BodyReader,
+  lease: UpstreamLease,
+  framing: Framing,
+): Promise<number> {
+  let bytes = 0;
+  while (!body.done) {
+    const chunk = await client.read();
+    if (chunk === null) throw new StreamClosed("agent closed mid-body");
+    const r = body.push(chunk);
+    for (const d of r.data) {
+      bytes += d.length;
+      await lease.stream.write(framing.kind === "chunked" ? encodeChunk(d) : d);
+    }
+    if (r.consumed < chunk.length) client.unread(chunk.subarray(r.consumed));
+  }
+  if (framing.kind === "chunked") await lease.stream.write(LAST_CHUNK);
+  return bytes;
+}
+
+/** Reads the final response head, skipping interim 1xx responses (other than 101). */
+async function readResponseHead(
+  upstream: ByteReader,
+  method: string,
+  timeoutMs: number,
+): Promise<ResponseHead> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new UpstreamError("timeout", "upstream did not answer in time")),
+      timeoutMs,
+    );
+  });
+  try {
+    let buf: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const chunk = await Promise.race([upstream.read(), deadline]);
+      if (chunk === null) {
+        if (buf.length === 0) throw new StreamClosed("upstream closed before responding");
+        throw new UpstreamError("protocol", "upstream closed mid-response head");
+      }
+      buf = buf.length === 0 ? chunk : concat([buf, chunk]);
+      let head: ResponseHead | null;
+      try {
+        head = parseResponseHead(buf);
+      } catch (err) {
+        throw new UpstreamError(
+          "protocol",
+          `malformed upstream response: ${(err as Error).message}`,
+        );
+      }
+      if (!head) continue;
+      buf = buf.subarray(head.headBytes);
+      if (head.status >= 100 && head.status < 200 && head.status !== 101) continue;
+      upstream.unread(buf);
+      void method;
+      return head;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function upstreamFailed(
+  client: SocketStream,
+  decided: Decided,
+  err: unknown,
+  bytesIn: number,
+  close: boolean,
+): Promise<After> {
+  const timeout = err instanceof UpstreamError && err.kind === "timeout";
+  const status = timeout ? 504 : 502;
+  const reason = describe(err);
+  decided.finish({ upstreamStatus: status, bytesIn, bytesOut: 0, error: reason });
+  await reply(client, {
+    status,
+    error: timeout ? "upstream_timeout" : "bad_gateway",
+    reason,
+    receipt: decided.receipt,
+    close,
+  });
+  return close ? "close" : "keep";
+}
+
+function describe(err: unknown): string {
+  if (err instanceof UpstreamError) return err.message;
+  if (err instanceof StreamClosed) return `upstream ${err.message}`;
+  if (err instanceof HttpParseError) return `malformed upstream response: ${err.message}`;
+  return "upstream failed";
+}
+
+function bad(status: number, message: string): HttpParseError {
+  return new HttpParseError(status as 400, message);
+}
+
+function asParseError(err: unknown): HttpParseError {
+  return err instanceof HttpParseError ? err : bad(400, "malformed request body");
+}
+
+/** Answers a request the gateway refuses before rules (malformed, ambiguous), with a receipt. */
+async function refuse(
+  client: SocketStream,
+  ctx: HttpProxyContext,
+  req: RequestTarget,
+  head: RequestHead,
+  err: HttpParseError,
+  close: boolean,
+): Promise<After> {
+  const receipt = ctx.guard.refuse({
+    protocol: "https",
+    endpoint: req.endpoint?.name ?? null,
+    agent: req.agent,
+    summary: `${head.method.slice(0, 16)} ${req.host}${req.target.split("?")[0].slice(0, 120)}`,
+    reason: err.message,
+  });
+  await reply(client, {
+    status: err.status,
+    error: "bad_request",
+    reason: err.message,
+    receipt,
+    close,
+  });
+  return close ? "close" : "keep";
+}

@@ -1,0 +1,84 @@
+/**
+ * Responses the gateway itself sends an agent: denials (DESIGN.md §5), proxy-auth challenges and
+ * protocol errors. JSON bodies, so agents and their tools can tell why.
+ *
+ * @module
+ */
+
+import type { ByteWriter } from "./_stream.ts";
+import { serializeResponseHead } from "./_wire.ts";
+
+/** Header naming the receipt of the decision, on every response the gateway decided. */
+export const RECEIPT_HEADER = "X-Clawpatrol-Receipt";
+
+const REASONS: Record<number, string> = {
+  200: "Connection Established",
+  400: "Bad Request",
+  403: "Forbidden",
+  405: "Method Not Allowed",
+  407: "Proxy Authentication Required",
+  408: "Request Timeout",
+  414: "URI Too Long",
+  417: "Expectation Failed",
+  421: "Misdirected Request",
+  431: "Request Header Fields Too Large",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};
+
+/** What a gateway-made response says. */
+export interface GatewayReply {
+  status: number;
+  /** Machine-readable kind: `denied`, `proxy_authentication_required`, `bad_request`, … */
+  error: string;
+  reason: string;
+  rule?: string | null;
+  receipt: string | null;
+  /** Close the connection after this response. */
+  close: boolean;
+  headers?: [string, string][];
+}
+
+/** The wire bytes of a gateway-made JSON response. */
+export function replyBytes(reply: GatewayReply): Uint8Array {
+  const body = new TextEncoder().encode(
+    JSON.stringify({
+      error: reply.error,
+      reason: reply.reason,
+      ...(reply.rule !== undefined ? { rule: reply.rule } : {}),
+      receipt: reply.receipt,
+    }) + "\n",
+  );
+  const headers: [string, string][] = [
+    ["Content-Type", "application/json"],
+    ["Content-Length", String(body.length)],
+    ...(reply.receipt ? [[RECEIPT_HEADER, reply.receipt] as [string, string]] : []),
+    ...(reply.headers ?? []),
+    ...(reply.close ? [["Connection", "close"] as [string, string]] : []),
+  ];
+  const head = serializeResponseHead(reply.status, REASONS[reply.status] ?? "Error", headers);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** Sends a gateway-made response; a client already gone is not an error. */
+export async function reply(to: ByteWriter, r: GatewayReply): Promise<void> {
+  try {
+    await to.write(replyBytes(r));
+  } catch {
+    // The agent hung up; the receipt already records the decision.
+  }
+  if (r.close) to.closeWrite();
+}
+
+/** `200 Connection Established` for a CONNECT the gateway accepted. */
+export const CONNECT_ESTABLISHED: Uint8Array = new TextEncoder().encode(
+  "HTTP/1.1 200 Connection Established\r\n\r\n",
+);
+
+/** `100 Continue`, sent before reading a body the client holds back (`Expect: 100-continue`). */
+export const CONTINUE: Uint8Array = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");

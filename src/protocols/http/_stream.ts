@@ -1,0 +1,248 @@
+/**
+ * Pull-style byte streams over node sockets (the agent side) and Deno connections (the upstream
+ * side), so one exchange loop can read and write both with backpressure.
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+
+/** Reads a byte stream chunk by chunk; `null` at end of stream. */
+export interface ByteReader {
+  read(): Promise<Uint8Array | null>;
+  /** Puts bytes back in front of the stream (bytes read past the end of one message). */
+  unread(bytes: Uint8Array): void;
+}
+
+/** Writes a byte stream; `write` resolves once the bytes are handed to the OS (backpressure). */
+export interface ByteWriter {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Half-closes: no more writes, reads continue. */
+  closeWrite(): void;
+  /** Closes both directions at once. */
+  destroy(): void;
+}
+
+/** A stream closed while an operation waited on it. */
+export class StreamClosed extends Error {
+  constructor(message = "connection closed") {
+    super(message);
+    this.name = "StreamClosed";
+  }
+}
+
+// Past this many unread bytes the socket is paused, so a fast sender cannot fill memory.
+const HIGH_WATER = 256 * 1024;
+
+/** A node socket (plain or TLS) as a ByteReader/ByteWriter. */
+export class SocketStream implements ByteReader, ByteWriter {
+  readonly socket: Socket;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  #timedOut = false;
+  readonly #onData = (data: Uint8Array) => {
+    this.#chunks.push(data);
+    this.#queued += data.length;
+    if (this.#queued > HIGH_WATER) this.socket.pause();
+    this.#notify();
+  };
+  readonly #onEnd = () => {
+    this.#ended = true;
+    this.#notify();
+  };
+  readonly #onError = (err: Error) => {
+    this.#error ??= err;
+    this.#ended = true;
+    this.#notify();
+  };
+  readonly #onClose = () => {
+    this.#closed = true;
+    this.#ended = true;
+    this.#notify();
+  };
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  /** Whether the socket closed (both directions). */
+  get closed(): boolean {
+    return this.#closed || this.socket.destroyed;
+  }
+
+  /** Wakes a pending `read()` with `null` without ending the stream (a caller's timeout). */
+  wakeWithTimeout(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    if (wake) {
+      this.#timedOut = true;
+      wake();
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      if (this.#timedOut) {
+        this.#timedOut = false;
+        return null;
+      }
+    }
+    const chunk = this.#chunks.shift()!;
+    this.#queued -= chunk.length;
+    if (this.#queued <= HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+    return chunk;
+  }
+
+  unread(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#chunks.unshift(bytes);
+    this.#queued += bytes.length;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.socket.destroyed || this.socket.writableEnded) {
+      return Promise.reject(new StreamClosed());
+    }
+    if (this.socket.write(bytes)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.socket.off("drain", done);
+        this.socket.off("close", done);
+        if (this.socket.destroyed) reject(new StreamClosed());
+        else resolve();
+      };
+      this.socket.on("drain", done);
+      this.socket.on("close", done);
+    });
+  }
+
+  closeWrite(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /**
+   * Stops reading and gives the socket back, with the bytes read but not consumed, so another
+   * layer (TLS) can take over the connection.
+   */
+  detach(): { socket: Socket; pending: Uint8Array[] } {
+    this.socket.off("data", this.#onData);
+    this.socket.off("end", this.#onEnd);
+    this.socket.off("close", this.#onClose);
+    // Keep an error listener: an unhandled 'error' event would crash the process.
+    this.socket.off("error", this.#onError);
+    this.socket.on("error", () => {});
+    this.socket.pause();
+    const pending = this.#chunks;
+    this.#chunks = [];
+    this.#queued = 0;
+    return { socket: this.socket, pending };
+  }
+}
+
+const READ_SIZE = 64 * 1024;
+
+/** A Deno connection (TCP or TLS) as a ByteReader/ByteWriter. */
+export class ConnStream implements ByteReader, ByteWriter {
+  readonly conn: Deno.Conn | Deno.TlsConn;
+  #pending: Uint8Array[] = [];
+  #closed = false;
+
+  constructor(conn: Deno.Conn | Deno.TlsConn) {
+    this.conn = conn;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    if (this.#pending.length > 0) return this.#pending.shift()!;
+    if (this.#closed) return null;
+    const buf = new Uint8Array(READ_SIZE);
+    let n: number | null;
+    try {
+      n = await this.conn.read(buf);
+    } catch (err) {
+      if (this.#closed) return null;
+      throw err;
+    }
+    if (n === null) return null;
+    return buf.subarray(0, n);
+  }
+
+  unread(bytes: Uint8Array): void {
+    if (bytes.length > 0) this.#pending.unshift(bytes);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) throw new StreamClosed();
+    let off = 0;
+    while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
+  }
+
+  closeWrite(): void {
+    this.conn.closeWrite().catch(() => {});
+  }
+
+  destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+}
+
+/** Concatenates chunks into one array (no copy for a single chunk). */
+export function concat(chunks: Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total ?? chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/**
+ * Copies one stream into another until it ends, then half-closes the destination. Returns the
+ * bytes copied. Used for passthrough tunnels and upgraded (WebSocket) connections.
+ */
+export async function pump(from: ByteReader, to: ByteWriter): Promise<number> {
+  let bytes = 0;
+  try {
+    for (;;) {
+      const chunk = await from.read();
+      if (chunk === null) break;
+      bytes += chunk.length;
+      await to.write(chunk);
+    }
+  } catch {
+    // Either side failing ends the relay; the caller closes both.
+  }
+  to.closeWrite();
+  return bytes;
+}

@@ -1,0 +1,179 @@
+/**
+ * Connections to upstream servers: dialled (plain or TLS, verified against the system roots or
+ * the endpoint's CA), pooled per target for keep-alive, and classified on failure so the agent
+ * gets a clear 502.
+ *
+ * @module
+ */
+
+import { ConnStream } from "./_stream.ts";
+
+/** Where and how to reach an upstream. */
+export interface UpstreamTarget {
+  /** Address to dial. */
+  dialHost: string;
+  dialPort: number;
+  /** Name used for SNI and certificate verification (the request's host). */
+  serverName: string;
+  tls: boolean;
+  /** PEM roots replacing the system roots. */
+  caCert?: string;
+}
+
+/** A failure to reach or trust the upstream; `message` is safe to show the agent. */
+export class UpstreamError extends Error {
+  readonly kind: "connect" | "tls" | "timeout" | "protocol";
+  constructor(kind: UpstreamError["kind"], message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UpstreamError";
+    this.kind = kind;
+  }
+}
+
+/** A connection taken from the pool; `reused` tells whether it served a request before. */
+export interface UpstreamLease {
+  stream: ConnStream;
+  reused: boolean;
+  key: string;
+}
+
+interface Idle {
+  stream: ConnStream;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Options for {@linkcode UpstreamPool}. */
+export interface UpstreamPoolOptions {
+  /** Idle connections kept per target. @default {32} */
+  maxIdlePerTarget?: number;
+  /** How long an idle connection is kept. @default {30_000} */
+  idleTimeoutMs?: number;
+  /** Time allowed for TCP connect plus TLS handshake. @default {10_000} */
+  connectTimeoutMs?: number;
+}
+
+/** Keep-alive pool of upstream connections keyed by dial address, SNI and trust roots. */
+export class UpstreamPool {
+  readonly #idle = new Map<string, Idle[]>();
+  readonly #maxIdle: number;
+  readonly #idleTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  #closed = false;
+
+  constructor(options: UpstreamPoolOptions = {}) {
+    this.#maxIdle = options.maxIdlePerTarget ?? 32;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  }
+
+  /** An idle connection to `target`, or a new one. Throws UpstreamError. */
+  async acquire(target: UpstreamTarget): Promise<UpstreamLease> {
+    const key = keyOf(target);
+    const idle = this.#idle.get(key);
+    while (idle && idle.length > 0) {
+      const { stream, timer } = idle.pop()!;
+      clearTimeout(timer);
+      if (!stream.closed) return { stream, reused: true, key };
+    }
+    return { stream: await this.#dial(target), reused: false, key };
+  }
+
+  /** Returns a connection whose last response ended cleanly, for the next request. */
+  release(lease: UpstreamLease): void {
+    if (this.#closed || lease.stream.closed) return lease.stream.destroy();
+    const list = this.#idle.get(lease.key) ?? [];
+    if (list.length >= this.#maxIdle) return lease.stream.destroy();
+    const entry: Idle = {
+      stream: lease.stream,
+      timer: setTimeout(() => {
+        const at = list.indexOf(entry);
+        if (at >= 0) list.splice(at, 1);
+        lease.stream.destroy();
+      }, this.#idleTimeoutMs),
+    };
+    list.push(entry);
+    this.#idle.set(lease.key, list);
+  }
+
+  /** Closes every idle connection; later releases close their connection. */
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#idle.values()) {
+      for (const { stream, timer } of list) {
+        clearTimeout(timer);
+        stream.destroy();
+      }
+    }
+    this.#idle.clear();
+  }
+
+  async #dial(target: UpstreamTarget): Promise<ConnStream> {
+    const where = `${target.serverName}${
+      target.dialHost === target.serverName ? "" : ` via ${target.dialHost}`
+    }:${target.dialPort}`;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let tcp: Deno.TcpConn | undefined;
+    let timedOut = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new UpstreamError("timeout", `upstream ${where} did not answer in time`));
+      }, this.#connectTimeoutMs);
+    });
+    try {
+      tcp = await Promise.race([
+        Deno.connect({ hostname: target.dialHost, port: target.dialPort }),
+        deadline,
+      ]);
+    } catch (err) {
+      clearTimeout(timer);
+      if (err instanceof UpstreamError) throw err;
+      throw new UpstreamError("connect", `cannot connect to upstream ${where}`, { cause: err });
+    }
+    if (!target.tls) {
+      clearTimeout(timer);
+      tcp.setNoDelay(true);
+      return new ConnStream(tcp);
+    }
+    tcp.setNoDelay(true);
+    try {
+      const conn = await Promise.race([
+        Deno.startTls(tcp, {
+          hostname: target.serverName,
+          caCerts: target.caCert ? [target.caCert] : undefined,
+        }),
+        deadline,
+      ]);
+      // startTls is lazy: the handshake (and certificate check) happens here, not on first read.
+      await Promise.race([conn.handshake(), deadline]);
+      clearTimeout(timer);
+      return new ConnStream(conn);
+    } catch (err) {
+      clearTimeout(timer);
+      try {
+        tcp.close();
+      } catch {
+        // startTls took ownership of the connection and may have closed it.
+      }
+      if (err instanceof UpstreamError || timedOut) throw err;
+      throw new UpstreamError(
+        "tls",
+        `TLS with upstream ${where} failed: ${tlsReason(err)}`,
+        { cause: err },
+      );
+    }
+  }
+}
+
+function keyOf(t: UpstreamTarget): string {
+  return `${t.tls ? "tls" : "tcp"}|${t.dialHost}|${t.dialPort}|${t.serverName}|${t.caCert ?? ""}`;
+}
+
+/** The certificate problem in rustls' words, without addresses or stack. */
+function tlsReason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const m = /invalid peer certificate: (\w+)/i.exec(text);
+  if (m) return `certificate not trusted (${m[1]})`;
+  if (/NotValidForName|CertNotValidForName/i.test(text)) return "certificate does not match host";
+  return "handshake failed";
+}

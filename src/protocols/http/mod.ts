@@ -1,0 +1,31 @@
+/**
+ * HTTP(S): the forward proxy agents use through `HTTPS_PROXY`, with TLS interception for hosts
+ * an endpoint claims, HTTP facts and strict HTTP/1.1 parsing.
+ *
+ * @example
+ * ```ts
+ * import { HttpProxy } from "./src/protocols/http/mod.ts";
+ *
+ * const proxy = await HttpProxy.listen("127.0.0.1", 8080, context);
+ * await proxy.close();
+ * ```
+ *
+ * @module
+ */
+
+export { HttpProxy, PROXY_AUTH_REQUIRED } from "./proxy.ts";
+export type {
+  HostRoute,
+  HttpEndpointRoute,
+  HttpProxyContext,
+  HttpProxyLimits,
+  ProxyLogLevel,
+} from "./context.ts";
+export { RECEIPT_HEADER } from "./_respond.ts";
+export {
+  httpFacts,
+  type HttpRequestFacts,
+  type HttpRequestInput,
+  MethodRejected,
+  PathRejected,
+} from "./facts.ts";

@@ -1,0 +1,606 @@
+/**
+ * The forward proxy on `gateway.proxy_listen`: authenticates agents, terminates TLS for hosts an
+ * endpoint claims (CONNECT), relays or refuses the rest per `defaults.unknown_host`, and proxies
+ * absolute-form `http://` requests. Each request is decided on its own by the guard.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+import type { AgentFacts } from "../../core/mod.ts";
+import type { HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import { exchange } from "./_exchange.ts";
+import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
+import { ConnStream, pump, SocketStream } from "./_stream.ts";
+import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";
+import { UpstreamPool } from "./_upstream.ts";
+import {
+  DEFAULT_HEAD_LIMITS,
+  headerValues,
+  HttpParseError,
+  parseRequestHead,
+  type RequestHead,
+} from "./_wire.ts";
+
+/** Reason given to an agent without valid proxy credentials. */
+export const PROXY_AUTH_REQUIRED = "proxy authentication required: NAME:TOKEN of an enrolled agent";
+
+/** The running forward proxy. */
+export class HttpProxy {
+  readonly #server: net.Server;
+  readonly #ctx: HttpProxyContext;
+  readonly #pool = new UpstreamPool();
+  readonly #sockets = new Set<net.Socket>();
+  readonly #work = new Set<Promise<unknown>>();
+  readonly #contexts = new WeakMap<object, tls.SecureContext>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(server: net.Server, ctx: HttpProxyContext) {
+    this.#server = server;
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Starts listening on `host:port`.
+   *
+   * @example
+   * ```ts
+   * const proxy = await HttpProxy.listen("127.0.0.1", 8080, context);
+   * // … later
+   * await proxy.close();
+   * ```
+   */
+  static listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
+    const server = net.createServer({ noDelay: true });
+    const proxy = new HttpProxy(server, ctx);
+    server.on("connection", (socket) => proxy.#accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        server.on("error", (err) => ctx.log("error", `proxy listener: ${err.message}`));
+        resolve(proxy);
+      });
+    });
+  }
+
+  /** The address the proxy listens on. */
+  get address(): { hostname: string; port: number } {
+    const a = this.#server.address() as net.AddressInfo;
+    return { hostname: a.address, port: a.port };
+  }
+
+  /** Stops accepting, closes every agent connection and waits for their receipts. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      for (const socket of this.#sockets) socket.destroy();
+      await Promise.allSettled([...this.#work]);
+      this.#pool.close();
+      await closed;
+    })();
+    return this.#closing;
+  }
+
+  #track<T>(work: Promise<T>): void {
+    this.#work.add(work);
+    work.finally(() => this.#work.delete(work)).catch(() => {});
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closing) return void socket.destroy();
+    this.#sockets.add(socket);
+    this.#ctx.connections?.(1);
+    socket.setNoDelay(true);
+    socket.on("close", () => {
+      this.#sockets.delete(socket);
+      this.#ctx.connections?.(-1);
+    });
+    this.#track(this.#serveProxyConnection(new SocketStream(socket)));
+  }
+
+  /** Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. */
+  async #serveProxyConnection(client: SocketStream): Promise<void> {
+    try {
+      for (;;) {
+        const head = await this.#readHead(client, null);
+        if (!head) break;
+        const agent = this.#authenticate(head);
+        if (head.method === "CONNECT") {
+          await this.#connect(client, head, agent);
+          return; // The socket now belongs to the tunnel (or was closed).
+        }
+        const after = await this.#absolute(client, head, agent);
+        if (after === "close") break;
+      }
+      client.closeWrite();
+    } catch (err) {
+      this.#ctx.log("error", `proxy connection failed: ${err}`);
+      client.destroy();
+    }
+  }
+
+  #authenticate(head: RequestHead): { agent: AgentFacts; name: string; token: string } | null {
+    const creds = basicCredentials(headerValues(head.headers, "proxy-authorization"));
+    if (!creds) return null;
+    const agent = this.#ctx.authenticate(creds.name, creds.token);
+    return agent ? { agent, ...creds } : null;
+  }
+
+  async #challenge(client: SocketStream, summary: string): Promise<void> {
+    const receipt = this.#ctx.guard.refuse({
+      protocol: "https",
+      endpoint: null,
+      agent: null,
+      summary,
+      reason: PROXY_AUTH_REQUIRED,
+    });
+    await reply(client, {
+      status: 407,
+      error: "proxy_authentication_required",
+      reason: PROXY_AUTH_REQUIRED,
+      receipt,
+      close: true,
+      headers: [["Proxy-Authenticate", 'Basic realm="clawpatrol"']],
+    });
+  }
+
+  async #connect(
+    client: SocketStream,
+    head: RequestHead,
+    auth: { agent: AgentFacts; name: string; token: string } | null,
+  ): Promise<void> {
+    const target = parseAuthority(head.target, null);
+    const summary = `CONNECT ${head.target.slice(0, 200)}`;
+    if (!auth) return await this.#challenge(client, summary);
+    const { agent } = auth;
+    if (!target) {
+      return await this.#gatewayDeny(
+        client,
+        agent,
+        null,
+        summary,
+        400,
+        "bad_request",
+        "CONNECT target must be host:port",
+      );
+    }
+    const route = this.#ctx.route(agent, target.host);
+    if (route.kind === "outside_profile") {
+      return await this.#gatewayDeny(
+        client,
+        agent,
+        route.endpoint,
+        summary,
+        403,
+        "denied",
+        `endpoint '${route.endpoint}' is not in profile '${agent.profile}'`,
+      );
+    }
+    if (route.kind === "unknown") {
+      if (route.unknownHost === "passthrough") {
+        return await this.#passthrough(client, agent, target, summary);
+      }
+      return await this.#gatewayDeny(
+        client,
+        agent,
+        null,
+        summary,
+        403,
+        "denied",
+        `no endpoint claims host '${target.host}' (defaults.unknown_host = deny)`,
+      );
+    }
+    let context: tls.SecureContext;
+    try {
+      const leaf = await this.#ctx.leaf(target.host);
+      context = this.#contexts.get(leaf) ??
+        tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
+      this.#contexts.set(leaf, context);
+    } catch (err) {
+      this.#ctx.log("error", `cannot mint a certificate for ${target.host}: ${err}`);
+      return await this.#gatewayDeny(
+        client,
+        agent,
+        route.endpoint.name,
+        summary,
+        502,
+        "bad_gateway",
+        "the gateway could not set up TLS for this host",
+      );
+    }
+    try {
+      await client.write(CONNECT_ESTABLISHED);
+    } catch {
+      return;
+    }
+    const { socket, pending } = client.detach();
+    for (const chunk of pending.reverse()) socket.unshift(chunk);
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+    const limits = this.#ctx.limits();
+    const handshake = setTimeout(() => secure.destroy(), limits.headerTimeoutMs);
+    await new Promise<void>((resolve) => {
+      secure.once("secure", () => {
+        clearTimeout(handshake);
+        const stream = new SocketStream(secure);
+        this.#serveTunnel(stream, auth, target, route.endpoint).finally(resolve);
+      });
+      secure.once("error", (err) => {
+        clearTimeout(handshake);
+        this.#ctx.guard.refuse({
+          protocol: "https",
+          endpoint: route.endpoint.name,
+          agent,
+          summary,
+          reason: `TLS handshake with the agent failed: ${err.message.slice(0, 200)}`,
+        });
+        secure.destroy();
+        resolve();
+      });
+      secure.once("close", () => {
+        clearTimeout(handshake);
+        resolve();
+      });
+    });
+  }
+
+  /** Requests inside a terminated tunnel; each is re-authenticated and decided on its own. */
+  async #serveTunnel(
+    client: SocketStream,
+    auth: { agent: AgentFacts; name: string; token: string },
+    target: { host: string; port: number },
+    endpoint: HttpEndpointRoute,
+  ): Promise<void> {
+    try {
+      for (;;) {
+        const head = await this.#readHead(client, auth.agent);
+        if (!head) break;
+        // A revoked or rotated agent loses its open tunnels at the next request.
+        const agent = this.#ctx.authenticate(auth.name, auth.token);
+        const summary = `${head.method.slice(0, 16)} ${target.host}${
+          head.target.split("?")[0].slice(0, 200)
+        }`;
+        if (!agent) {
+          await this.#gatewayDeny(
+            client,
+            auth.agent,
+            endpoint.name,
+            summary,
+            403,
+            "denied",
+            "agent credentials are no longer valid",
+          );
+          break;
+        }
+        let origin = head.target;
+        const absolute = parseAbsoluteTarget(head.target);
+        if (absolute) {
+          if (
+            absolute.host !== target.host || absolute.port !== target.port ||
+            absolute.scheme !== "https"
+          ) {
+            await this.#gatewayDeny(
+              client,
+              agent,
+              endpoint.name,
+              summary,
+              400,
+              "bad_request",
+              "request target does not match the CONNECT target",
+            );
+            break;
+          }
+          origin = absolute.target;
+        } else if (!head.target.startsWith("/")) {
+          await this.#gatewayDeny(
+            client,
+            agent,
+            endpoint.name,
+            summary,
+            400,
+            "bad_request",
+            "request target must be a path inside a tunnel",
+          );
+          break;
+        }
+        const hosts = headerValues(head.headers, "host");
+        if (hosts.length !== 1 || !hostMatches(hosts[0], target, 443)) {
+          // RFC 9112 §3.2: exactly one Host; and it must name the tunnel's host, or the
+          // upstream could route the request somewhere the rules never looked at.
+          await this.#gatewayDeny(
+            client,
+            agent,
+            endpoint.name,
+            summary,
+            400,
+            "bad_request",
+            "Host header does not match the CONNECT target",
+          );
+          break;
+        }
+        // The config may have been reloaded since the tunnel opened.
+        const route = this.#ctx.route(agent, target.host);
+        if (route.kind !== "endpoint") {
+          await this.#gatewayDeny(
+            client,
+            agent,
+            endpoint.name,
+            summary,
+            403,
+            "denied",
+            "this host is no longer reachable for this agent",
+          );
+          break;
+        }
+        const after = await exchange(
+          client,
+          head,
+          {
+            agent,
+            scheme: "https",
+            host: target.host,
+            port: target.port,
+            target: origin,
+            endpoint: route.endpoint,
+          },
+          this.#ctx,
+          this.#pool,
+        );
+        if (after === "close") break;
+      }
+      client.closeWrite();
+    } catch (err) {
+      this.#ctx.log("error", `tunnel failed: ${err}`, { agent: auth.name });
+      client.destroy();
+    }
+  }
+
+  /** An absolute-form `http://` request to the proxy. */
+  async #absolute(
+    client: SocketStream,
+    head: RequestHead,
+    auth: { agent: AgentFacts } | null,
+  ): Promise<"keep" | "close"> {
+    const absolute = parseAbsoluteTarget(head.target);
+    const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
+    if (!auth) {
+      await this.#challenge(client, summary);
+      return "close";
+    }
+    const { agent } = auth;
+    if (!absolute) {
+      await this.#gatewayDeny(
+        client,
+        agent,
+        null,
+        summary,
+        400,
+        "bad_request",
+        "a proxy request needs an absolute http:// target, or CONNECT",
+      );
+      return "close";
+    }
+    if (absolute.scheme !== "http") {
+      await this.#gatewayDeny(
+        client,
+        agent,
+        null,
+        summary,
+        400,
+        "bad_request",
+        "use CONNECT for https:// targets",
+      );
+      return "close";
+    }
+    const hosts = headerValues(head.headers, "host");
+    if (
+      hosts.length > 1 || (hosts.length === 0 && head.version === "HTTP/1.1") ||
+      (hosts.length === 1 && !hostMatches(hosts[0], absolute, 80))
+    ) {
+      await this.#gatewayDeny(
+        client,
+        agent,
+        null,
+        summary,
+        400,
+        "bad_request",
+        "Host header does not match the request target",
+      );
+      return "close";
+    }
+    const route = this.#ctx.route(agent, absolute.host);
+    if (route.kind === "outside_profile") {
+      await this.#gatewayDeny(
+        client,
+        agent,
+        route.endpoint,
+        summary,
+        403,
+        "denied",
+        `endpoint '${route.endpoint}' is not in profile '${agent.profile}'`,
+      );
+      return "close";
+    }
+    if (route.kind === "unknown" && route.unknownHost === "deny") {
+      await this.#gatewayDeny(
+        client,
+        agent,
+        null,
+        summary,
+        403,
+        "denied",
+        `no endpoint claims host '${absolute.host}' (defaults.unknown_host = deny)`,
+      );
+      return "close";
+    }
+    return await exchange(
+      client,
+      head,
+      {
+        agent,
+        scheme: "http",
+        host: absolute.host,
+        port: absolute.port,
+        target: absolute.target,
+        endpoint: route.kind === "endpoint" ? route.endpoint : null,
+      },
+      this.#ctx,
+      this.#pool,
+    );
+  }
+
+  /** A blind TCP relay to a host no endpoint claims (`unknown_host = "passthrough"`). */
+  async #passthrough(
+    client: SocketStream,
+    agent: AgentFacts,
+    target: { host: string; port: number },
+    summary: string,
+  ): Promise<void> {
+    const decided = this.#ctx.guard.pass({
+      protocol: "https",
+      endpoint: null,
+      agent,
+      summary: `${summary} (passthrough)`,
+      reason: "no endpoint claims this host; defaults.unknown_host = passthrough",
+    });
+    if (decided.verdict.decision === "deny") {
+      await reply(client, {
+        status: 403,
+        error: "denied",
+        reason: decided.verdict.reason,
+        rule: null,
+        receipt: decided.receipt,
+        close: true,
+      });
+      return;
+    }
+    let upstream: ConnStream;
+    try {
+      upstream = new ConnStream(await Deno.connect({ hostname: target.host, port: target.port }));
+    } catch {
+      const reason = `cannot connect to ${target.host}:${target.port}`;
+      decided.finish({ upstreamStatus: 502, bytesIn: 0, bytesOut: 0, error: reason });
+      await reply(client, {
+        status: 502,
+        error: "bad_gateway",
+        reason,
+        receipt: decided.receipt,
+        close: true,
+      });
+      return;
+    }
+    try {
+      await client.write(CONNECT_ESTABLISHED);
+    } catch {
+      upstream.destroy();
+      decided.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "agent closed" });
+      return;
+    }
+    const [bytesIn, bytesOut] = await Promise.all([pump(client, upstream), pump(upstream, client)]);
+    upstream.destroy();
+    client.destroy();
+    decided.finish({ upstreamStatus: null, bytesIn, bytesOut });
+  }
+
+  /** A deny the gateway decides without rules: receipt, then the JSON shape. */
+  async #gatewayDeny(
+    client: SocketStream,
+    agent: AgentFacts | null,
+    endpoint: string | null,
+    summary: string,
+    status: number,
+    error: string,
+    reason: string,
+  ): Promise<void> {
+    const receipt = this.#ctx.guard.refuse({ protocol: "https", endpoint, agent, summary, reason });
+    await reply(client, {
+      status,
+      error,
+      reason,
+      ...(status === 403 ? { rule: null } : {}),
+      receipt,
+      close: true,
+    });
+  }
+
+  /**
+   * Reads one request head: the connection may idle (kept alive) up to `idleTimeoutMs` before
+   * the first byte, then has `headerTimeoutMs` to finish the head (slow clients are cut off).
+   * Returns `null` when the connection ended or idled out; answers parse errors itself.
+   */
+  async #readHead(client: SocketStream, agent: AgentFacts | null): Promise<RequestHead | null> {
+    const limits = this.#ctx.limits();
+    let buf: Uint8Array = new Uint8Array(0);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let expired = false;
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        expired = true;
+        client.wakeWithTimeout();
+      }, ms);
+    };
+    arm(limits.idleTimeoutMs);
+    try {
+      for (;;) {
+        const chunk = await client.read();
+        if (expired) {
+          if (buf.length === 0) return null;
+          const receipt = this.#ctx.guard.refuse({
+            protocol: "https",
+            endpoint: null,
+            agent,
+            summary: "incomplete request head",
+            reason: "request head not received in time",
+          });
+          await reply(client, {
+            status: 408,
+            error: "request_timeout",
+            reason: "request head not received in time",
+            receipt,
+            close: true,
+          });
+          return null;
+        }
+        if (chunk === null) return null;
+        if (buf.length === 0) arm(limits.headerTimeoutMs);
+        buf = buf.length === 0 ? chunk : concatTwo(buf, chunk);
+        let head: RequestHead | null;
+        try {
+          head = parseRequestHead(buf, DEFAULT_HEAD_LIMITS);
+        } catch (err) {
+          if (!(err instanceof HttpParseError)) throw err;
+          const receipt = this.#ctx.guard.refuse({
+            protocol: "https",
+            endpoint: null,
+            agent,
+            summary: "malformed request",
+            reason: `malformed request: ${err.message}`,
+          });
+          await reply(client, {
+            status: err.status,
+            error: "bad_request",
+            reason: err.message,
+            receipt,
+            close: true,
+          });
+          return null;
+        }
+        if (head) {
+          client.unread(buf.subarray(head.headBytes));
+          return head;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function concatTwo(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
