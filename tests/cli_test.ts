@@ -303,8 +303,11 @@ async function withReceipts(
           ["bot-b", "PUT", "/repos/acme/api/branches/main/protection"],
         ]
       ) {
-        const { verdict, receipt } = gateway.guard.decide(githubAction(agent, method, path));
+        const { verdict, receipt, finish } = gateway.guard.decide(
+          githubAction(agent, method, path),
+        );
         ok(receipt, `no receipt for ${method} ${path}`);
+        finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
         ids.push({ id: receipt, decision: verdict.decision });
       }
     } finally {

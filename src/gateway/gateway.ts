@@ -233,6 +233,7 @@ export class Gateway {
       this.#stopWatching();
       // The proxy first: closing it finishes every open exchange's receipt.
       await this.#proxy?.close();
+      this.guard.finishOpen();
       await this.#admin.shutdown();
       await this.#receipts.close();
       this.#log.log("info", "stopped");

@@ -42,6 +42,7 @@ export class Guard implements ActionGuard {
   #receipts: ReceiptStore;
   #log: Logger;
   #observe: DecisionObserver;
+  readonly #open = new Set<(result: ExchangeResult) => void>();
 
   /** `policy` is read on every call, so hot reload swaps it atomically between actions. */
   constructor(
@@ -177,6 +178,21 @@ export class Guard implements ActionGuard {
     return decided;
   }
 
+  /** Allowed actions whose exchange has not finished yet. */
+  get open(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * Writes the receipt of every allowed action still open, marked as cut short. Called on
+   * shutdown after the listeners closed, so no forwarded action goes unrecorded.
+   */
+  finishOpen(reason = "gateway stopped before the exchange ended"): void {
+    for (const finish of [...this.#open]) {
+      finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
+    }
+  }
+
   #eventInput(event: GatewayEvent, verdict: Verdict, started: number): ReceiptInput {
     return {
       time: new Date(),
@@ -217,6 +233,7 @@ export class Guard implements ActionGuard {
       const finish = (result: ExchangeResult) => {
         if (finished) return;
         finished = true;
+        this.#open.delete(finish);
         try {
           reservation.complete({
             ...base,
@@ -233,6 +250,7 @@ export class Guard implements ActionGuard {
           });
         }
       };
+      this.#open.add(finish);
       return { verdict, receipt: reservation.id, finish };
     } catch (err) {
       // Never forward what cannot be recorded.

@@ -319,3 +319,20 @@ Deno.test("the decision observer sees every verdict with its protocol", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("finishOpen() writes the receipt of every allowed action still open, marked cut short", async () => {
+  await withGuard(async ({ guard, store }) => {
+    const open = guard.decide(action("GET"));
+    guard.decide(action("GET")).finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
+    equal(guard.open, 1);
+    guard.finishOpen();
+    equal(guard.open, 0);
+    open.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });
+    await store.flushed();
+    const rows = queryReceipts(store);
+    equal(rows.length, 2);
+    const cut = rows.find((r) => r.id === open.receipt)!;
+    ok(cut.reason.endsWith("(gateway stopped before the exchange ended)"), cut.reason);
+    equal(cut.upstreamStatus, null);
+  });
+});
