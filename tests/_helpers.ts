@@ -94,11 +94,12 @@ export async function initDir(dir: string): Promise<string> {
   return configPath;
 }
 
-/** Rewrites `admin_listen` to `127.0.0.1:0`. */
+/** Rewrites `admin_listen` and `proxy_listen` to `127.0.0.1:0`, so parallel tests never collide. */
 export async function useRandomAdminPort(configPath: string): Promise<void> {
   const text = await Deno.readTextFile(configPath);
-  const next = text.replace(/admin_listen\s*=\s*"[^"]*"/, 'admin_listen = "127.0.0.1:0"');
+  let next = text.replace(/admin_listen\s*=\s*"[^"]*"/, 'admin_listen = "127.0.0.1:0"');
   if (next === text) throw new Error(`No admin_listen in '${configPath}'`);
+  next = next.replace(/proxy_listen\s*=\s*"[^"]*"/, 'proxy_listen = "127.0.0.1:0"');
   await Deno.writeTextFile(configPath, next);
 }
 

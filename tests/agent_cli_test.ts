@@ -344,7 +344,7 @@ Deno.test("env with a wrong token exits 1 without printing anything or echoing t
 
 Deno.test("env reads the token from $CLAWPATROL_AGENT_TOKEN, else one line of stdin; none is exit 2", async () => {
   await withTempDir(async (dir) => {
-    await initDir(dir);
+    await proxyOn8080(await initDir(dir));
     const token = await addAgent(dir, "bot");
     const fromEnv = await cli(["env", "--agent", "bot"], {
       cwd: dir,
@@ -385,7 +385,7 @@ Deno.test("run passes the child's exit code through, and 128+N for a signal", as
 
 Deno.test("run gives the child the agent's environment but not CLAWPATROL_AGENT_TOKEN", async () => {
   await withTempDir(async (dir) => {
-    await initDir(dir);
+    await proxyOn8080(await initDir(dir));
     const token = await addAgent(dir, "a");
     const script = 'printf "%s|%s|%s|%s\\n" "$HTTPS_PROXY" "${CLAWPATROL_AGENT_TOKEN-unset}" ' +
       '"$CLAWPATROL_AGENT" "$KEEP_ME"';
@@ -465,3 +465,12 @@ Deno.test("--help before -- still prints the usage, which lists agent, env and r
   match(r.stdout, /env --agent NAME/);
   match(r.stdout, /run --agent NAME \[--token T\] -- COMMAND/);
 });
+
+/** initDir() picks a random proxy port; `env` tests want the starter's fixed one. */
+async function proxyOn8080(config: string): Promise<void> {
+  const text = await Deno.readTextFile(config);
+  await Deno.writeTextFile(
+    config,
+    text.replace(/proxy_listen\s*=\s*"[^"]*"/, 'proxy_listen = "127.0.0.1:8080"'),
+  );
+}
