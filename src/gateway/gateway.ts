@@ -187,6 +187,18 @@ export class Gateway {
     }
   }
 
+  /**
+   * Resolves once no allowed exchange is open (up to `timeoutMs`) and every receipt decided so
+   * far is committed. For tests and orderly shutdown.
+   */
+  async settled(timeoutMs = 5_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.guard.open > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await this.#receipts.flushed();
+  }
+
   /** The config in force. */
   get config(): Config {
     return this.#loaded.config;
