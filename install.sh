@@ -188,6 +188,8 @@ take_next=0
 for arg in "$@"; do
   if [ "$take_next" = 1 ]; then config=$arg; take_next=0; continue; fi
   case $arg in
+    # Everything after `--` belongs to the command `clawpatrol run` starts, not to us.
+    --) break ;;
     --config | -c) take_next=1 ;;
     --config=*) config=${arg#--config=} ;;
   esac
