@@ -152,19 +152,26 @@ Deno.test("serve refuses a state directory other users can read, with the chmod 
   });
 });
 
-Deno.test("serve names admin_listen when its port is taken", async () => {
-  await withTempDir(async (dir) => {
-    const config = await initDir(dir);
-    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const address = `127.0.0.1:${taken.addr.port}`;
-    const text = await Deno.readTextFile(config);
-    await Deno.writeTextFile(config, text.replace('"127.0.0.1:0"', `"${address}"`));
-    const r = await cli(["serve", "-c", config]);
-    equal(r.code, 1, r.stderr);
-    match(
-      r.stderr,
-      new RegExp(`^Error: Cannot listen on gateway\\.admin_listen '${address}': `, "m"),
-    );
-    match(r.stderr, /in use/i);
+for (const setting of ["admin_listen", "proxy_listen"]) {
+  Deno.test(`serve names ${setting} when its port is taken`, async () => {
+    await withTempDir(async (dir) => {
+      const config = await initDir(dir);
+      using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const address = `127.0.0.1:${taken.addr.port}`;
+      const text = await Deno.readTextFile(config);
+      const edited = text.replace(
+        new RegExp(`${setting}\\s*=\\s*"[^"]*"`),
+        `${setting} = "${address}"`,
+      );
+      ok(edited !== text, `no ${setting} in the starter config`);
+      await Deno.writeTextFile(config, edited);
+      const r = await cli(["serve", "-c", config]);
+      equal(r.code, 1, r.stderr);
+      match(
+        r.stderr,
+        new RegExp(`^Error: Cannot listen on gateway\\.${setting} '${address}': `, "m"),
+      );
+      match(r.stderr, /in use/i);
+    });
   });
-});
+}
