@@ -1,0 +1,83 @@
+import { deepEqual, equal } from "node:assert/strict";
+import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";
+
+Deno.test("parseAuthority() reads host:port, lowercases, strips trailing dots and brackets IPv6", () => {
+  deepEqual(parseAuthority("API.GitHub.com:443", null), { host: "api.github.com", port: 443 });
+  deepEqual(parseAuthority("api.github.com.:443", null), { host: "api.github.com", port: 443 });
+  deepEqual(parseAuthority("[::1]:8443", null), { host: "::1", port: 8443 });
+  deepEqual(parseAuthority("example.org", 80), { host: "example.org", port: 80 });
+});
+
+Deno.test("parseAuthority() refuses what is not a plain host and port", () => {
+  for (
+    const bad of [
+      "example.org", // CONNECT needs a port
+      "example.org:0",
+      "example.org:65536",
+      "example.org:+443",
+      "example.org:44 3",
+      "user@example.org:443",
+      "exa mple.org:443",
+      ":443",
+      "[::1:443",
+      "[zz]:443",
+      "256.1.1.1:443",
+      "a..b:443",
+      "-a.example:443",
+    ]
+  ) {
+    equal(parseAuthority(bad, null), null, bad);
+  }
+});
+
+Deno.test("parseAbsoluteTarget() splits scheme, authority and origin-form target", () => {
+  deepEqual(parseAbsoluteTarget("http://Example.org/a/b?x=1"), {
+    scheme: "http",
+    host: "example.org",
+    port: 80,
+    target: "/a/b?x=1",
+  });
+  deepEqual(parseAbsoluteTarget("https://example.org:8443"), {
+    scheme: "https",
+    host: "example.org",
+    port: 8443,
+    target: "/",
+  });
+  deepEqual(parseAbsoluteTarget("http://example.org?q"), {
+    scheme: "http",
+    host: "example.org",
+    port: 80,
+    target: "/?q",
+  });
+});
+
+Deno.test("parseAbsoluteTarget() refuses userinfo, other schemes and origin-form", () => {
+  for (
+    const bad of ["http://user:pw@example.org/", "ftp://example.org/", "/just/a/path", "http:///x"]
+  ) {
+    equal(parseAbsoluteTarget(bad), null, bad);
+  }
+});
+
+Deno.test("hostMatches() compares host and port, with the scheme's default port", () => {
+  const target = { host: "api.test", port: 443 };
+  equal(hostMatches("api.test", target, 443), true);
+  equal(hostMatches("API.test.:443", target, 443), true);
+  equal(hostMatches("api.test:8443", target, 443), false);
+  equal(hostMatches("evil.test", target, 443), false);
+  equal(hostMatches("api.test@evil.test", target, 443), false);
+});
+
+Deno.test("basicCredentials() decodes one Basic NAME:TOKEN and nothing else", () => {
+  deepEqual(basicCredentials([`Basic ${btoa("bot:cpat_x:y")}`]), {
+    name: "bot",
+    token: "cpat_x:y",
+  });
+  deepEqual(basicCredentials([`basic ${btoa("bot:t")}`]), { name: "bot", token: "t" });
+  equal(basicCredentials([]), null);
+  equal(basicCredentials([`Basic ${btoa("bot:t")}`, `Basic ${btoa("bot:t")}`]), null);
+  equal(basicCredentials([`Bearer ${btoa("bot:t")}`]), null);
+  equal(basicCredentials(["Basic !!!"]), null);
+  equal(basicCredentials([`Basic ${btoa(":t")}`]), null);
+  equal(basicCredentials([`Basic ${btoa("no-colon")}`]), null);
+});
