@@ -161,10 +161,6 @@ Deno.test("CONNECT to a host no endpoint claims relays bytes blindly when unknow
 Deno.test({
   name:
     "passthrough relays a half-close: what the upstream sends after the agent's FIN still reaches the agent",
-  // BUG: the proxy listener is `net.createServer({ noDelay: true })` without `allowHalfOpen: true`,
-  // so node ends the agent socket's write side as soon as the agent half-closes. The echoed bytes
-  // are dropped (the agent reads EOF and nothing else), yet the receipt records bytesOut = 5.
-  ignore: true,
   fn: async () => {
     const echo = echoServer();
     try {
@@ -188,10 +184,6 @@ Deno.test({
 
 Deno.test({
   name: "a proxy request followed by a half-close still gets its response",
-  // BUG: same cause as above (no `allowHalfOpen` on the proxy listener): a client that sends a
-  // complete request and then shuts down its write side (`nc -N`, HTTP/1.0 tools) reads EOF and
-  // no response, although the upstream answered and the receipt says upstreamStatus 200.
-  ignore: true,
   fn: async () => {
     const plain = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },

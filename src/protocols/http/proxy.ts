@@ -52,7 +52,9 @@ export class HttpProxy {
    * ```
    */
   static listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
-    const server = net.createServer({ noDelay: true });
+    // allowHalfOpen: an agent that half-closes after its request (nc -N, HTTP/1.0 tools, a
+    // passthrough client) still gets the response; the proxy closes its side when done.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
     const proxy = new HttpProxy(server, ctx);
     server.on("connection", (socket) => proxy.#accept(socket));
     return new Promise((resolve, reject) => {
