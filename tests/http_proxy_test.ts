@@ -675,3 +675,29 @@ Deno.test("a client that stalls mid-head gets 408 after header_timeout while oth
     });
   });
 });
+
+Deno.test("a plain http:// request to a host an https endpoint claims is refused, never sent in cleartext", async () => {
+  await withProxy({}, async (fx) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: fx.proxyPort });
+    try {
+      const auth = btoa(`${fx.agent}:${fx.token}`);
+      await conn.write(
+        new TextEncoder().encode(
+          `GET http://api.test/a HTTP/1.1\r\nHost: api.test\r\nProxy-Authorization: Basic ${auth}\r\n\r\n`,
+        ),
+      );
+      const buf = new Uint8Array(4096);
+      const n = await conn.read(buf);
+      const text = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+      match(text, /^HTTP\/1\.1 400 /);
+      match(text, /takes https only/);
+      equal(fx.seen.length, 0);
+      const rows = await fx.receipts();
+      equal(rows.length, 1);
+      equal(rows[0].verdict, "deny");
+      equal(rows[0].endpoint, "api");
+    } finally {
+      conn.close();
+    }
+  });
+});

@@ -42,6 +42,9 @@ export interface RequestTarget {
   endpoint: HttpEndpointRoute | null;
 }
 
+const FRAMING = new Set(["content-length", "transfer-encoding"]);
+const SET_BY_GATEWAY = new Set(["host", "expect", "content-length", "transfer-encoding"]);
+
 /** Whether the agent connection can carry another request after this one. */
 export type After = "keep" | "close";
 
@@ -79,7 +82,10 @@ export async function exchange(
   const buffered: Uint8Array[] = [];
   let bufferedBytes = 0;
   while (!body.done && bufferedBytes < limits.bodyBufferBytes) {
-    const chunk = await client.read();
+    const chunk = await readWithin(client, limits.headerTimeoutMs);
+    if (chunk === "timeout") {
+      return await refuse(client, ctx, req, head, bad(408, BODY_TIMEOUT), true);
+    }
     if (chunk === null) return "close"; // The agent gave up before the request was complete.
     let r;
     try {
@@ -153,9 +159,13 @@ export async function exchange(
   const outHeaders: [string, string][] = [["Host", hostHeader]];
   for (const h of stripHopByHop(head.headers, upgrade ? ["upgrade"] : [])) {
     const name = h[0].toLowerCase();
-    if (name === "host" || name === "expect") continue;
+    // Framing headers are always the gateway's own, matching the bytes it sends: an agent that
+    // names Content-Length in Connection must not get a body forwarded without its length
+    // (the upstream would read the body as a second, undecided request).
+    if (SET_BY_GATEWAY.has(name)) continue;
     outHeaders.push(h);
   }
+  if (framing.kind === "length") outHeaders.push(["Content-Length", String(framing.length)]);
   if (framing.kind === "chunked") outHeaders.push(["Transfer-Encoding", "chunked"]);
   if (upgrade) outHeaders.push(["Connection", "Upgrade"]);
   const requestHead = serializeRequestHead(facts.method, facts.upstreamTarget, outHeaders);
@@ -184,10 +194,23 @@ export async function exchange(
     }
     try {
       await lease.stream.write(first);
-      if (truncated) bytesIn += await streamRest(client, body, lease, framing);
+      if (truncated) {
+        bytesIn += await streamRest(client, body, lease, framing, limits.headerTimeoutMs);
+      }
       response = await readResponseHead(lease.stream, head.method, limits.upstreamTimeoutMs);
     } catch (err) {
       lease.stream.destroy();
+      if (err instanceof BodyTimeout) {
+        decided.finish({ upstreamStatus: null, bytesIn, bytesOut: 0, error: BODY_TIMEOUT });
+        await reply(client, {
+          status: 408,
+          error: "request_timeout",
+          reason: BODY_TIMEOUT,
+          receipt: decided.receipt,
+          close: true,
+        });
+        return "close";
+      }
       // A pooled connection the upstream closed while idle fails before any response byte:
       // resend once on a fresh one, which is safe because nothing reached the upstream's app.
       const retry = lease.reused && !truncated && err instanceof StreamClosed;
@@ -230,7 +253,16 @@ export async function exchange(
   const chunkOut = respFraming.kind === "chunked" ||
     (respFraming.kind === "close" && head.version === "HTTP/1.1");
   const closeOut = clientClose || (respFraming.kind === "close" && !chunkOut);
-  const headers = stripHopByHop(response.headers);
+  const headers = stripHopByHop(response.headers).filter(([name]) =>
+    !FRAMING.has(name.toLowerCase())
+  );
+  const length = headerValues(response.headers, "content-length")[0];
+  // HEAD and 304 keep the length the upstream announced; bodies keep the length they carry.
+  if (respFraming.kind === "length") {
+    headers.push(["Content-Length", String(respFraming.length)]);
+  } else if (respFraming.kind === "none" && length !== undefined) {
+    headers.push(["Content-Length", length.trim()]);
+  }
   if (chunkOut) headers.push(["Transfer-Encoding", "chunked"]);
   if (decided.receipt) headers.push([RECEIPT_HEADER, decided.receipt]);
   if (closeOut) headers.push(["Connection", "close"]);
@@ -293,8 +325,40 @@ export async function exchange(
   return "keep";
 }
 
+/**
+ * A WebSocket upgrade. Other upgrades (h2c above all) are not relayed: after a 101 the gateway
+ * passes bytes through undecided, so only a protocol whose opening request was decided may
+ * follow. Their Upgrade header is dropped as hop-by-hop and the request goes on as plain HTTP.
+ */
+/** Agent-facing reason when a request body stalls. */
+const BODY_TIMEOUT = "request body not received in time";
+
+class BodyTimeout extends Error {}
+
+/**
+ * One read of the agent's body, or "timeout" when nothing arrives for `stallMs`: a client that
+ * stops mid-body (slowloris on the body) must not hold a connection and a decision forever.
+ */
+async function readWithin(
+  client: SocketStream,
+  stallMs: number,
+): Promise<Uint8Array | null | "timeout"> {
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    client.wakeWithTimeout();
+  }, stallMs);
+  try {
+    const chunk = await client.read();
+    return expired ? "timeout" : chunk;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function isUpgrade(head: RequestHead): boolean {
-  if (headerValues(head.headers, "upgrade").length === 0) return false;
+  const upgrade = headerValues(head.headers, "upgrade");
+  if (upgrade.length !== 1 || upgrade[0].trim().toLowerCase() !== "websocket") return false;
   return headerValues(head.headers, "connection").some((v) =>
     v.split(",").some((t) => t.trim().toLowerCase() === "upgrade")
   );
@@ -318,6 +382,9 @@ function upstreamOf(req: RequestTarget) {
     dialPort,
     serverName: req.host,
     tls: req.scheme === "https",
+    // Upstream connections are never shared between agents: a misbehaving upstream that sends
+    // an extra response can then only confuse the agent that provoked it.
+    owner: req.agent.name,
     caCert: req.endpoint?.caCert,
   };
 }
@@ -328,10 +395,12 @@ async function streamRest(
   body: BodyReader,
   lease: UpstreamLease,
   framing: Framing,
+  stallMs: number,
 ): Promise<number> {
   let bytes = 0;
   while (!body.done) {
-    const chunk = await client.read();
+    const chunk = await readWithin(client, stallMs);
+    if (chunk === "timeout") throw new BodyTimeout();
     if (chunk === null) throw new StreamClosed("agent closed mid-body");
     const r = body.push(chunk);
     for (const d of r.data) {
@@ -441,7 +510,7 @@ async function refuse(
   });
   await reply(client, {
     status: err.status,
-    error: "bad_request",
+    error: (err.status as number) === 408 ? "request_timeout" : "bad_request",
     reason: err.message,
     receipt,
     close,

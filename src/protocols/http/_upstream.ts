@@ -18,6 +18,8 @@ export interface UpstreamTarget {
   tls: boolean;
   /** PEM roots replacing the system roots. */
   caCert?: string;
+  /** Connections are pooled per owner (the agent): never reused across owners. */
+  owner?: string;
 }
 
 /** A failure to reach or trust the upstream; `message` is safe to show the agent. */
@@ -166,7 +168,9 @@ export class UpstreamPool {
 }
 
 function keyOf(t: UpstreamTarget): string {
-  return `${t.tls ? "tls" : "tcp"}|${t.dialHost}|${t.dialPort}|${t.serverName}|${t.caCert ?? ""}`;
+  return `${t.owner ?? ""}|${t.tls ? "tls" : "tcp"}|${t.dialHost}|${t.dialPort}|${t.serverName}|${
+    t.caCert ?? ""
+  }`;
 }
 
 /** The certificate problem in rustls' words, without addresses or stack. */

@@ -221,7 +221,16 @@ export class HttpProxy {
     for (const chunk of pending.reverse()) socket.unshift(chunk);
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
     const limits = this.#ctx.limits();
-    const handshake = setTimeout(() => secure.destroy(), limits.headerTimeoutMs);
+    const handshake = setTimeout(() => {
+      this.#ctx.guard.refuse({
+        protocol: "https",
+        endpoint: route.endpoint.name,
+        agent,
+        summary,
+        reason: "TLS handshake with the agent not completed in time",
+      });
+      secure.destroy();
+    }, limits.headerTimeoutMs);
     await new Promise<void>((resolve) => {
       secure.once("secure", () => {
         clearTimeout(handshake);
@@ -424,6 +433,20 @@ export class HttpProxy {
       );
       return "close";
     }
+    if (route.kind === "endpoint") {
+      // Cleartext to an https endpoint would carry its traffic (and, once injected, its
+      // credentials) unencrypted to the upstream: refuse and point at https.
+      await this.#gatewayDeny(
+        client,
+        agent,
+        route.endpoint.name,
+        summary,
+        400,
+        "bad_request",
+        `endpoint '${route.endpoint.name}' takes https only: use https://${absolute.host}`,
+      );
+      return "close";
+    }
     if (route.kind === "unknown" && route.unknownHost === "deny") {
       await this.#gatewayDeny(
         client,
@@ -445,7 +468,7 @@ export class HttpProxy {
         host: absolute.host,
         port: absolute.port,
         target: absolute.target,
-        endpoint: route.kind === "endpoint" ? route.endpoint : null,
+        endpoint: null,
       },
       this.#ctx,
       this.#pool,
