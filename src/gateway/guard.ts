@@ -134,23 +134,7 @@ export class Guard implements ActionGuard {
    * ```
    */
   refuse(event: GatewayEvent): string | null {
-    const started = performance.now();
-    const verdict: Verdict = {
-      decision: "deny",
-      wouldBe: "deny",
-      mode: "enforce",
-      rule: null,
-      reason: event.reason,
-    };
-    const decided = this.#receipt(
-      verdict,
-      () => this.#eventInput(event, verdict, started),
-      started,
-      event.agent?.name ?? null,
-      event.endpoint,
-    );
-    this.#observe(event.protocol, decided.verdict, performance.now() - started);
-    return decided.receipt;
+    return this.#gatewayDecision(event, "deny").receipt;
   }
 
   /**
@@ -159,10 +143,15 @@ export class Guard implements ActionGuard {
    * can be reserved the verdict is a deny.
    */
   pass(event: GatewayEvent): Decided {
+    return this.#gatewayDecision(event, "allow");
+  }
+
+  /** A rule-less decision: receipt written (deny) or reserved (allow), observed for metrics. */
+  #gatewayDecision(event: GatewayEvent, decision: "allow" | "deny"): Decided {
     const started = performance.now();
     const verdict: Verdict = {
-      decision: "allow",
-      wouldBe: "allow",
+      decision,
+      wouldBe: decision,
       mode: "enforce",
       rule: null,
       reason: event.reason,

@@ -9,7 +9,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { AgentFacts } from "../../core/mod.ts";
-import type { HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import type { HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, SocketStream } from "./_stream.ts";
@@ -169,31 +169,20 @@ export class HttpProxy {
       );
     }
     const route = this.#ctx.route(agent, target.host);
-    if (route.kind === "outside_profile") {
+    const refused = routeRefusal(route, agent, target.host);
+    if (refused) {
       return await this.#gatewayDeny(
         client,
         agent,
-        route.endpoint,
+        refused.endpoint,
         summary,
         403,
         "denied",
-        `endpoint '${route.endpoint}' is not in profile '${agent.profile}'`,
+        refused.reason,
       );
     }
-    if (route.kind === "unknown") {
-      if (route.unknownHost === "passthrough") {
-        return await this.#passthrough(client, agent, target, summary);
-      }
-      return await this.#gatewayDeny(
-        client,
-        agent,
-        null,
-        summary,
-        403,
-        "denied",
-        `no endpoint claims host '${target.host}' (defaults.unknown_host = deny)`,
-      );
-    }
+    // Refused routes returned above: what is left is an endpoint or an unknown host to relay.
+    if (route.kind !== "endpoint") return await this.#passthrough(client, agent, target, summary);
     let context: tls.SecureContext;
     try {
       const leaf = await this.#ctx.leaf(target.host);
@@ -421,15 +410,16 @@ export class HttpProxy {
       return "close";
     }
     const route = this.#ctx.route(agent, absolute.host);
-    if (route.kind === "outside_profile") {
+    const refused = routeRefusal(route, agent, absolute.host);
+    if (refused) {
       await this.#gatewayDeny(
         client,
         agent,
-        route.endpoint,
+        refused.endpoint,
         summary,
         403,
         "denied",
-        `endpoint '${route.endpoint}' is not in profile '${agent.profile}'`,
+        refused.reason,
       );
       return "close";
     }
@@ -444,18 +434,6 @@ export class HttpProxy {
         400,
         "bad_request",
         `endpoint '${route.endpoint.name}' takes https only: use https://${absolute.host}`,
-      );
-      return "close";
-    }
-    if (route.kind === "unknown" && route.unknownHost === "deny") {
-      await this.#gatewayDeny(
-        client,
-        agent,
-        null,
-        summary,
-        403,
-        "denied",
-        `no endpoint claims host '${absolute.host}' (defaults.unknown_host = deny)`,
       );
       return "close";
     }
@@ -621,6 +599,27 @@ export class HttpProxy {
       clearTimeout(timer);
     }
   }
+}
+
+/** Why a route refuses the agent (outside its profile, or an unknown host under `deny`), or `null`. */
+function routeRefusal(
+  route: HostRoute,
+  agent: AgentFacts,
+  host: string,
+): { endpoint: string | null; reason: string } | null {
+  if (route.kind === "outside_profile") {
+    return {
+      endpoint: route.endpoint,
+      reason: `endpoint '${route.endpoint}' is not in profile '${agent.profile}'`,
+    };
+  }
+  if (route.kind === "unknown" && route.unknownHost === "deny") {
+    return {
+      endpoint: null,
+      reason: `no endpoint claims host '${host}' (defaults.unknown_host = deny)`,
+    };
+  }
+  return null;
 }
 
 function concatTwo(a: Uint8Array, b: Uint8Array): Uint8Array {
