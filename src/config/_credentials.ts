@@ -78,6 +78,14 @@ export function readCredential(
       }
       settings[key] = v;
     }
+    const placeholder = settings.placeholder;
+    if (typeof placeholder === "string" && !/^[\x21-\x7e]{6,200}$/.test(placeholder)) {
+      // Short or spaced placeholders would match ordinary text in bodies and headers.
+      r.problem(
+        "'placeholder' must be 6 to 200 printable characters without spaces",
+        "placeholder",
+      );
+    }
     if ("inject" in settings && !["always", "placeholder"].includes(settings.inject as string)) {
       r.problem(`'inject' must be "always" or "placeholder", got "${settings.inject}"`, "inject");
     }

@@ -6,6 +6,6 @@
 
 export { hclProblems, loadConfig, loadConfigText, type LoadOptions } from "./load.ts";
 export { HostMatcher } from "./hosts.ts";
-export { defaultDefaults, defaultGateway, validateConfig } from "./validate.ts";
+export { defaultDefaults, defaultGateway, placeholderOf, validateConfig } from "./validate.ts";
 export { parseDuration, parseSize } from "./_fields.ts";
 export * from "./types.ts";

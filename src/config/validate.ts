@@ -123,6 +123,24 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
       continue;
     }
     const c = readCredential(kind, name, b.reader, endpointOf);
+    // The vault stores values by name, and facts report placeholders by name: both must
+    // identify one credential whatever its kind.
+    const sameName = [...credentials.values()].find((o) => o.name === name && o.kind !== kind);
+    if (sameName) {
+      b.reader.problem(
+        `credential name '${name}' is already used by credential "${sameName.kind}" "${name}" (${sameName.source.file}:${sameName.source.line}): names must be unique across kinds`,
+      );
+    }
+    const placeholder = placeholderOf(c);
+    const samePlaceholder = [...credentials.values()].find((o) =>
+      o.name !== name && placeholderOf(o) === placeholder
+    );
+    if (samePlaceholder) {
+      b.reader.problem(
+        `placeholder "${placeholder}" is already used by credential "${samePlaceholder.kind}" "${samePlaceholder.name}": each placeholder must name one credential`,
+        "placeholder",
+      );
+    }
     addUnique(credentials, `${kind}.${name}`, c, b.reader, "credential");
   }
 
@@ -245,6 +263,12 @@ function readDefaults(r: BlockReader): DefaultsConfig {
   };
   r.reportUnknown();
   return out;
+}
+
+/** The string an agent sends in place of the credential's secret. */
+export function placeholderOf(credential: Credential): string {
+  const custom = credential.settings.placeholder;
+  return typeof custom === "string" ? custom : `{{${credential.name}}}`;
 }
 
 /** Gateway settings used when the block or a field is absent. */

@@ -740,3 +740,28 @@ Deno.test("loadConfigText() reports a repeated limits block and a receipt queue 
   // The second block's own mistakes point into the second block.
   assertProblem(problems, lineOf(text, "body_buffer"), /'body_buffer' must be a size/);
 });
+
+Deno.test("loadConfigText() refuses two credentials sharing a placeholder or a name across kinds", async () => {
+  const text = `${ENDPOINTS}
+credential "header_token" "gh_pat" {
+  endpoint = https.gh
+  header   = "X-Token"
+}
+credential "bearer_token" "custom" {
+  endpoint    = https.ghe
+  placeholder = "{{ghe_pat}}"
+}
+credential "bearer_token" "short" {
+  endpoint    = https.ghe
+  placeholder = "ab cd"
+}
+`;
+  const problems = await problemsOf(text);
+  assertProblem(problems, lineOf(text, `"header_token" "gh_pat"`), /name 'gh_pat' is already used/);
+  assertProblem(
+    problems,
+    lineOf(text, `placeholder = "{{ghe_pat}}"`),
+    /already used by credential "bearer_token" "ghe_pat"/,
+  );
+  assertProblem(problems, lineOf(text, `placeholder = "ab cd"`), /6 to 200 printable/);
+});

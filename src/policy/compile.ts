@@ -55,7 +55,9 @@ export function compilePolicy(config: Config): Policy {
     // Higher priority first; equal priorities keep declaration order (sort is stable).
     rules.sort((a, b) => b.rule.priority - a.rule.priority || a.rule.order - b.rule.order);
   }
-  return new Policy(byEndpoint, config.defaults.noMatch, config.gateway.mode as Mode);
+  return new Policy(byEndpoint, config.defaults.noMatch, config.gateway.mode as Mode, {
+    misplacedPlaceholder: config.defaults.misplacedPlaceholder,
+  });
 }
 
 /** Compiled rules by config object, so checking at load and building the policy compile once. */

@@ -9,8 +9,10 @@ export {
   APPROVAL_REQUIRED,
   type Evaluation,
   EVALUATION_FAILED,
+  misplacedPlaceholderReason,
   NO_MATCH,
   Policy,
+  type PolicyOptions,
   verdictOf,
 } from "./policy.ts";
 export { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";

@@ -17,6 +17,22 @@ export const NO_MATCH = "no rule allows this request";
 /** Agent-facing reason for a rule that holds for approval while approvals are not wired. */
 export const APPROVAL_REQUIRED = "approval required";
 
+/** Agent-facing reason when a placeholder appears where its credential cannot be substituted. */
+export function misplacedPlaceholderReason(names: readonly string[]): string {
+  const list = names.map((n) => `'${n}'`).join(", ");
+  return `placeholder for credential ${list} used where the gateway does not substitute it`;
+}
+
+/** Options for {@linkcode Policy}. */
+export interface PolicyOptions {
+  /**
+   * Verdict for a request carrying a placeholder in a place its credential is not substituted
+   * (another endpoint, a location outside `substitute_in`, a credential outside the profile).
+   * @default {"deny"}
+   */
+  misplacedPlaceholder?: "allow" | "deny";
+}
+
 /**
  * The outcome in force, the mode it was reached in, and the outcome of an observe-mode rule that
  * matched first (what enforce mode would do once that rule is promoted).
@@ -33,11 +49,18 @@ export class Policy {
   readonly #indexes = new Map<string, RuleIndex>();
   readonly #noMatch: "allow" | "deny";
   readonly #gatewayMode: Mode;
+  readonly #misplaced: "allow" | "deny";
 
-  constructor(byEndpoint: Map<string, CompiledRule[]>, noMatch: "allow" | "deny", mode: Mode) {
+  constructor(
+    byEndpoint: Map<string, CompiledRule[]>,
+    noMatch: "allow" | "deny",
+    mode: Mode,
+    options: PolicyOptions = {},
+  ) {
     this.#byEndpoint = byEndpoint;
     this.#noMatch = noMatch;
     this.#gatewayMode = mode;
+    this.#misplaced = options.misplacedPlaceholder ?? "deny";
     for (const [endpoint, rules] of byEndpoint) {
       this.#indexes.set(endpoint, new RuleIndex(rules.map((r) => r.constraints ?? [])));
     }
@@ -69,6 +92,15 @@ export class Policy {
           reason: "endpoint not configured",
           detail: `no endpoint named '${action.endpoint}' in this config`,
         },
+        mode: this.#gatewayMode,
+      };
+    }
+    // A placeholder where it is not substituted is either a confused tool or an attempt to make
+    // the upstream (or a log it keeps) reveal which secret the gateway holds: no rule overrides it.
+    const misplaced = action.facts.http?.misplaced_placeholders ?? [];
+    if (misplaced.length > 0 && this.#misplaced === "deny") {
+      return {
+        outcome: { kind: "deny", rule: null, reason: misplacedPlaceholderReason(misplaced) },
         mode: this.#gatewayMode,
       };
     }

@@ -521,3 +521,29 @@ Deno.test("verdictOf() keeps operator detail out of allows and into denies", () 
   const allow = verdictOf({ kind: "allow", rule: null }, "enforce");
   assertEquals("detail" in allow, false);
 });
+
+// Misplaced placeholders ---------------------------------------------------------------------
+
+Deno.test("decide() denies a misplaced placeholder before any rule, even an allow-all", async () => {
+  const policy = await policyOf(ALLOW_ALL);
+  const verdict = policy.decide(http({ method: "get", misplaced_placeholders: ["gh_bot"] }));
+  assertEquals([verdict.decision, verdict.rule], ["deny", null]);
+  assertMatch(verdict.reason, /'gh_bot'/);
+  // The same request without the misplaced placeholder is allowed by the rule.
+  assertEquals(
+    policy.decide(http({ method: "get", misplaced_placeholders: [] })).decision,
+    "allow",
+  );
+});
+
+Deno.test("decide() leaves misplaced placeholders to the rules when defaults.misplaced_placeholder = allow", async () => {
+  const policy = await policyOf(`defaults {\n  misplaced_placeholder = "allow"\n}\n` + ALLOW_ALL);
+  const verdict = policy.decide(http({ method: "get", misplaced_placeholders: ["gh_bot"] }));
+  assertEquals([verdict.decision, verdict.rule], ["allow", "allow-all"]);
+});
+
+Deno.test("decide() in observe mode records a misplaced placeholder as a would-be deny", async () => {
+  const policy = await policyOf(`gateway {\n  mode = "observe"\n}\n` + ALLOW_ALL);
+  const verdict = policy.decide(http({ method: "get", misplaced_placeholders: ["gh_pat"] }));
+  assertEquals([verdict.decision, verdict.wouldBe], ["allow", "deny"]);
+});
