@@ -7,7 +7,12 @@
  */
 
 import type { AgentFacts, Decided } from "../../core/mod.ts";
-import type { HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import type {
+  HttpEndpointRoute,
+  HttpProxyContext,
+  HttpRequestParts,
+  ResponseScrubber,
+} from "./context.ts";
 import { httpFacts, MethodRejected, PathRejected } from "./facts.ts";
 import { CONTINUE, RECEIPT_HEADER, reply } from "./_respond.ts";
 import { type ByteReader, concat, pump, type SocketStream, StreamClosed } from "./_stream.ts";
@@ -124,6 +129,43 @@ export async function exchange(
     return await refuse(client, ctx, req, head, bad(400, "request could not be parsed"), true);
   }
 
+  // Placeholders are found before the decision (rules and receipts see where they sat) and
+  // secrets swapped in after it, so a denied request never has a secret in it.
+  const parts: HttpRequestParts = {
+    headers: forwardable(head, upgrade),
+    target: facts.upstreamTarget,
+    body: all,
+    bodyTruncated: truncated,
+    contentType: headerValues(head.headers, "content-type")[0],
+  };
+  const credentials = ctx.credentials
+    ? await ctx.credentials(req.agent, req.endpoint?.name ?? null, parts)
+    : null;
+  if (credentials) {
+    facts.facts.placeholders = credentials.placeholders;
+    facts.facts.misplaced_placeholders = credentials.misplaced;
+    if (credentials.refusal !== null) {
+      const receipt = ctx.guard.refuse({
+        protocol: "https",
+        endpoint: req.endpoint?.name ?? null,
+        agent: req.agent,
+        summary: facts.summary,
+        reason: credentials.refusal,
+        facts: { http: facts.facts },
+      });
+      const close = clientClose || truncated;
+      await reply(client, {
+        status: 403,
+        error: "denied",
+        reason: credentials.refusal,
+        rule: null,
+        receipt,
+        close,
+      });
+      return close ? "close" : "keep";
+    }
+  }
+
   const decided: Decided = req.endpoint
     ? ctx.guard.decide({
       protocol: "https",
@@ -154,24 +196,46 @@ export async function exchange(
     return close ? "close" : "keep";
   }
 
-  // Forward exactly what was decided: canonical method, normalised target, our Host.
+  // Forward exactly what was decided: canonical method, normalised target, our Host, and the
+  // credentials the gateway holds in place of their placeholders.
+  let out = parts;
+  let scrubber: ResponseScrubber | null = null;
+  if (credentials) {
+    try {
+      out = credentials.apply();
+      scrubber = credentials.scrubber();
+    } catch (err) {
+      ctx.log("error", `credential injection failed: ${(err as Error).message}`, {
+        agent: req.agent.name,
+      });
+      return await upstreamFailed(
+        client,
+        decided,
+        new UpstreamError("protocol", "credential injection failed"),
+        0,
+        true,
+      );
+    }
+  }
   const hostHeader = defaultPort(req.scheme) === req.port ? req.host : `${req.host}:${req.port}`;
   const outHeaders: [string, string][] = [["Host", hostHeader]];
-  for (const h of stripHopByHop(head.headers, upgrade ? ["upgrade"] : [])) {
-    const name = h[0].toLowerCase();
-    // Framing headers are always the gateway's own, matching the bytes it sends: an agent that
-    // names Content-Length in Connection must not get a body forwarded without its length
-    // (the upstream would read the body as a second, undecided request).
-    if (SET_BY_GATEWAY.has(name)) continue;
+  for (const h of out.headers) {
+    // A response the gateway must scrub has to arrive uncompressed: ask for identity.
+    if (scrubber && h[0].toLowerCase() === "accept-encoding") continue;
     outHeaders.push(h);
   }
-  if (framing.kind === "length") outHeaders.push(["Content-Length", String(framing.length)]);
+  const sentBody = out.body;
+  if (framing.kind === "length") {
+    // Substitution may change the buffered part's length; the rest streams unchanged.
+    const length = framing.length - all.length + sentBody.length;
+    outHeaders.push(["Content-Length", String(length)]);
+  }
   if (framing.kind === "chunked") outHeaders.push(["Transfer-Encoding", "chunked"]);
   if (upgrade) outHeaders.push(["Connection", "Upgrade"]);
-  const requestHead = serializeRequestHead(facts.method, facts.upstreamTarget, outHeaders);
+  const requestHead = serializeRequestHead(facts.method, out.target, outHeaders);
   const bodyBytes = framing.kind === "chunked"
-    ? (all.length > 0 ? encodeChunk(all) : new Uint8Array(0))
-    : all;
+    ? (sentBody.length > 0 ? encodeChunk(sentBody) : new Uint8Array(0))
+    : sentBody;
   const first = concat(
     [
       requestHead,
@@ -223,7 +287,8 @@ export async function exchange(
   }
 
   if (upgrade && response.status === 101) {
-    const headers = stripHopByHop(response.headers, ["upgrade"]);
+    const headers = stripHopByHop(response.headers, ["upgrade"])
+      .map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
     headers.push(["Connection", "Upgrade"], [RECEIPT_HEADER, decided.receipt ?? ""]);
     try {
       await client.write(
@@ -249,16 +314,24 @@ export async function exchange(
     lease.stream.destroy();
     return await upstreamFailed(client, decided, err, bytesIn, true);
   }
-  // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives.
-  const chunkOut = respFraming.kind === "chunked" ||
-    (respFraming.kind === "close" && head.version === "HTTP/1.1");
-  const closeOut = clientClose || (respFraming.kind === "close" && !chunkOut);
+  const scrubBody = scrubber !== null && respFraming.kind !== "none";
+  if (scrubBody && !identityEncoded(response.headers)) {
+    // Compressed bytes cannot be searched for an echoed secret: refuse rather than pass them.
+    lease.stream.destroy();
+    const why = "upstream sent a compressed response the gateway cannot check for credentials";
+    return await upstreamFailed(client, decided, new UpstreamError("protocol", why), bytesIn, true);
+  }
+  // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives;
+  // so are scrubbed bodies, whose length changes when a secret is replaced.
+  const reframe = respFraming.kind === "close" || (scrubBody && respFraming.kind === "length");
+  const chunkOut = respFraming.kind === "chunked" || (reframe && head.version === "HTTP/1.1");
+  const closeOut = clientClose || (reframe && !chunkOut);
   const headers = stripHopByHop(response.headers).filter(([name]) =>
     !FRAMING.has(name.toLowerCase())
-  );
+  ).map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
   const length = headerValues(response.headers, "content-length")[0];
   // HEAD and 304 keep the length the upstream announced; bodies keep the length they carry.
-  if (respFraming.kind === "length") {
+  if (respFraming.kind === "length" && !scrubBody) {
     headers.push(["Content-Length", String(respFraming.length)]);
   } else if (respFraming.kind === "none" && length !== undefined) {
     headers.push(["Content-Length", length.trim()]);
@@ -286,14 +359,23 @@ export async function exchange(
       }
       const r = reader.push(chunk);
       for (const d of r.data) {
-        bytesOut += d.length;
-        await client.write(chunkOut ? encodeChunk(d) : d);
+        const safe = scrubBody ? scrubber!.push(d) : d;
+        if (safe.length === 0) continue; // An empty chunk would end a chunked body.
+        bytesOut += safe.length;
+        await client.write(chunkOut ? encodeChunk(safe) : safe);
       }
       // Bytes after the response's end are a protocol violation: never reuse that connection.
       if (r.consumed < chunk.length) {
         throw new UpstreamError("protocol", "upstream sent extra bytes");
       }
       if (reader.done) upstreamClean = true;
+    }
+    if (scrubBody) {
+      const tail = scrubber!.end();
+      if (tail.length > 0) {
+        bytesOut += tail.length;
+        await client.write(chunkOut ? encodeChunk(tail) : tail);
+      }
     }
     if (chunkOut) await client.write(LAST_CHUNK);
   } catch (err) {
@@ -361,6 +443,26 @@ function isUpgrade(head: RequestHead): boolean {
   if (upgrade.length !== 1 || upgrade[0].trim().toLowerCase() !== "websocket") return false;
   return headerValues(head.headers, "connection").some((v) =>
     v.split(",").some((t) => t.trim().toLowerCase() === "upgrade")
+  );
+}
+
+/** Headers the agent sent that may be forwarded: no hop-by-hop, no framing, no Host. */
+function forwardable(head: RequestHead, upgrade: boolean): [string, string][] {
+  const kept: [string, string][] = [];
+  for (const h of stripHopByHop(head.headers, upgrade ? ["upgrade"] : [])) {
+    // Framing headers are always the gateway's own, matching the bytes it sends: an agent that
+    // names Content-Length in Connection must not get a body forwarded without its length
+    // (the upstream would read the body as a second, undecided request).
+    if (SET_BY_GATEWAY.has(h[0].toLowerCase())) continue;
+    kept.push(h);
+  }
+  return kept;
+}
+
+/** No Content-Encoding, or only `identity`. */
+function identityEncoded(headers: [string, string][]): boolean {
+  return headerValues(headers, "content-encoding").every((v) =>
+    v.split(",").every((t) => t.trim() === "" || t.trim().toLowerCase() === "identity")
   );
 }
 

@@ -37,6 +37,46 @@ export interface HttpProxyLimits {
   upstreamTimeoutMs: number;
 }
 
+/** A request as credential injection sees it: the form the proxy will forward. */
+export interface HttpRequestParts {
+  /** Headers to forward (hop-by-hop, Host and framing headers already removed). */
+  headers: [string, string][];
+  /** Origin-form target to forward: normalised path plus `?query`. */
+  target: string;
+  /** The buffered body (a prefix when `bodyTruncated`). */
+  body: Uint8Array;
+  /** More body bytes stream after `body`; they are never scanned or rewritten. */
+  bodyTruncated: boolean;
+  contentType?: string;
+}
+
+/** Replaces secrets an upstream echoes back, before the agent sees them. One per response. */
+export interface ResponseScrubber {
+  /** Bytes safe to send now (a tail that could start a secret is held back). */
+  push(chunk: Uint8Array): Uint8Array;
+  /** The held-back tail, scrubbed. */
+  end(): Uint8Array;
+  /** A scrubbed header value. */
+  text(value: string): string;
+}
+
+/** What the gateway's credentials do for one request. */
+export interface HttpCredentialUse {
+  /** Credentials whose placeholder appears in the request (names). */
+  placeholders: string[];
+  /** Placeholders found where they are not substituted (names). */
+  misplaced: string[];
+  /**
+   * Set when the request must be refused before rules: a secret it needs is unavailable, or
+   * passthrough traffic carries a placeholder. Agent-facing, never contains a secret.
+   */
+  refusal: string | null;
+  /** The request with secrets swapped in. Only for an allowed request. */
+  apply(): HttpRequestParts;
+  /** A scrubber for the response, or `null` when the endpoint holds no secrets to scrub. */
+  scrubber(): ResponseScrubber | null;
+}
+
 /** Operator log levels. */
 export type ProxyLogLevel = "debug" | "info" | "warn" | "error";
 
@@ -51,6 +91,15 @@ export interface HttpProxyContext {
   leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
   limits(): HttpProxyLimits;
   log(level: ProxyLogLevel, message: string, fields?: Record<string, unknown>): void;
+  /**
+   * Finds placeholders in a request and prepares the secrets to swap in (endpoint `null`:
+   * passthrough). Never throws: problems come back as `refusal`. Absent: no credentials.
+   */
+  credentials?(
+    agent: AgentFacts,
+    endpoint: string | null,
+    request: HttpRequestParts,
+  ): Promise<HttpCredentialUse>;
   /** Called with +1/-1 as agent connections open and close. */
   connections?(delta: number): void;
 }

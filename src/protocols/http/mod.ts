@@ -16,10 +16,13 @@
 export { HttpProxy, PROXY_AUTH_REQUIRED } from "./proxy.ts";
 export type {
   HostRoute,
+  HttpCredentialUse,
   HttpEndpointRoute,
   HttpProxyContext,
   HttpProxyLimits,
+  HttpRequestParts,
   ProxyLogLevel,
+  ResponseScrubber,
 } from "./context.ts";
 export { RECEIPT_HEADER } from "./_respond.ts";
 export {
