@@ -127,6 +127,36 @@ export async function createGatewayCa(
   return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
 }
 
+/** Options for {@linkcode loadGatewayCa}. */
+export interface LoadGatewayCaOptions {
+  /** The CA key as PKCS#8 PEM (from the vault) instead of `ca.key`. */
+  privateKeyPem?: string;
+  /**
+   * Where `privateKeyPem` came from, for error messages.
+   * @default {"the vault"}
+   */
+  privateKeySource?: string;
+}
+
+/**
+ * Reads `<stateDir>/ca.key` as PEM text, refusing a file group or others can access: for moving
+ * the key into the vault.
+ *
+ * @example
+ * ```ts
+ * const pem = await readGatewayCaKey("./state");
+ * ```
+ */
+export async function readGatewayCaKey(stateDir: string): Promise<string> {
+  const path = join(stateDir, CA_KEY_FILE);
+  const der = await readPrivateKeyFile(path);
+  try {
+    return encodePem(der.buffer, "PRIVATE KEY");
+  } finally {
+    der.fill(0);
+  }
+}
+
 /**
  * Loads the gateway CA written by {@linkcode createGatewayCa} from `stateDir`.
  *
@@ -144,9 +174,14 @@ export async function createGatewayCa(
  * console.log(ca.fingerprint);
  * ```
  */
-export async function loadGatewayCa(stateDir: string): Promise<GatewayCa> {
+export async function loadGatewayCa(
+  stateDir: string,
+  options: LoadGatewayCaOptions = {},
+): Promise<GatewayCa> {
   const certPath = join(stateDir, CA_CERT_FILE);
-  const keyPath = join(stateDir, CA_KEY_FILE);
+  const keyPath = options.privateKeyPem === undefined
+    ? join(stateDir, CA_KEY_FILE)
+    : options.privateKeySource ?? "the vault";
 
   const certPem = await readCaFile(certPath);
   const cert = parseCertificate(certPem, certPath);
@@ -158,7 +193,10 @@ export async function loadGatewayCa(stateDir: string): Promise<GatewayCa> {
     throw new Error(`Cannot load gateway CA: '${certPath}' is not a CA certificate`);
   }
 
-  const privateKey = await importSigningKey(await readPrivateKeyFile(keyPath), keyPath);
+  const der = options.privateKeyPem === undefined
+    ? await readPrivateKeyFile(keyPath)
+    : pkcs8Of(options.privateKeyPem, keyPath);
+  const privateKey = await importSigningKey(der, keyPath);
   if (!(await keyMatchesCertificate(privateKey, cert))) {
     throw new Error(`Cannot load gateway CA: '${keyPath}' is not the key of '${certPath}'`);
   }
@@ -269,6 +307,14 @@ async function readPrivateKeyFile(path: string): Promise<Uint8Array<ArrayBuffer>
   const der = decodePemBlock(text, "PRIVATE KEY");
   if (!der) {
     throw new SyntaxError(`Cannot load gateway CA: '${path}' is not a PKCS#8 PEM private key`);
+  }
+  return der;
+}
+
+function pkcs8Of(pem: string, source: string): Uint8Array<ArrayBuffer> {
+  const der = decodePemBlock(pem, "PRIVATE KEY");
+  if (!der) {
+    throw new SyntaxError(`Cannot load gateway CA: the key in ${source} is not a PKCS#8 PEM key`);
   }
   return der;
 }

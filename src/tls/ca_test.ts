@@ -2,7 +2,13 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CA_CERT_FILE, CA_KEY_FILE, createGatewayCa, loadGatewayCa } from "./ca.ts";
+import {
+  CA_CERT_FILE,
+  CA_KEY_FILE,
+  createGatewayCa,
+  loadGatewayCa,
+  readGatewayCaKey,
+} from "./ca.ts";
 import { toHex } from "./_x509.ts";
 
 async function withStateDir(fn: (stateDir: string) => Promise<void>): Promise<void> {
@@ -267,5 +273,37 @@ Deno.test("loadGatewayCa() rejects a certificate that is not a CA", async () => 
     });
     await Deno.writeTextFile(join(stateDir, CA_CERT_FILE), notCa.toString("pem"));
     await assert.rejects(loadGatewayCa(stateDir), /is not a CA certificate/);
+  });
+});
+
+Deno.test("loadGatewayCa() takes the key as PEM (from the vault) once ca.key is gone", async () => {
+  await withStateDir(async (stateDir) => {
+    const created = await createGatewayCa(stateDir);
+    const pem = await readGatewayCaKey(stateDir);
+    await Deno.remove(join(stateDir, CA_KEY_FILE));
+    const loaded = await loadGatewayCa(stateDir, { privateKeyPem: pem });
+    assert.equal(loaded.fingerprint, created.fingerprint);
+
+    // Another CA's key, or text that is not a key, is refused without echoing it.
+    const other = join(stateDir, "..", "other");
+    await createGatewayCa(other);
+    const foreign = await readGatewayCaKey(other);
+    await assert.rejects(
+      loadGatewayCa(stateDir, { privateKeyPem: foreign }),
+      /the vault' is not the key of/,
+    );
+    await assert.rejects(loadGatewayCa(stateDir, { privateKeyPem: "garbage" }), (err: Error) => {
+      assert.match(err.message, /the key in the vault is not a PKCS#8 PEM key/);
+      assert.ok(!err.message.includes("garbage"));
+      return true;
+    });
+  });
+});
+
+Deno.test("readGatewayCaKey() refuses a key file others can read", async () => {
+  await withStateDir(async (stateDir) => {
+    await createGatewayCa(stateDir);
+    await Deno.chmod(join(stateDir, CA_KEY_FILE), 0o640);
+    await assert.rejects(readGatewayCaKey(stateDir), /chmod 600/);
   });
 });

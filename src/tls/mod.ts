@@ -20,6 +20,8 @@ export {
   type CreateGatewayCaOptions,
   type GatewayCa,
   loadGatewayCa,
+  type LoadGatewayCaOptions,
+  readGatewayCaKey,
 } from "./ca.ts";
 export { LEAF_VALID_DAYS, type LeafCertificate, mintLeaf } from "./leaf.ts";
 export { LeafCache, type LeafCacheOptions } from "./cache.ts";
