@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { AgentRegistry } from "../agents/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import type { Config } from "../config/mod.ts";
+import { type Config, placeholderOf } from "../config/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
 import { type GlobalOptions, UsageError } from "./_args.ts";
@@ -250,8 +250,7 @@ export async function agentEnvironment(
       );
       continue;
     }
-    const placeholder = credential.settings.placeholder;
-    vars.push([name, typeof placeholder === "string" ? placeholder : `{{${credential.name}}}`]);
+    vars.push([name, placeholderOf(credential)]);
     taken.add(name);
   }
   return vars;

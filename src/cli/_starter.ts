@@ -17,7 +17,7 @@ export function starterConfig(packs: { name: string; text: string }[]): string {
 schema_version = 1
 
 gateway {
-  # CA, vault key and receipts live here; created by 'clawpatrol init' with mode 0700.
+  # CA, vault and receipts live here; created by 'clawpatrol init' with mode 0700.
   state_dir    = "./state"
   # HTTP forward proxy agents use as HTTPS_PROXY.
   proxy_listen = "127.0.0.1:8080"
@@ -47,6 +47,14 @@ endpoint "https" "openai" {
   hosts = ["api.openai.com"]
 }
 
+# The real token lives in the vault ('clawpatrol vault set github_pat'); agents get the
+# placeholder {{github_pat}} in GITHUB_TOKEN and the gateway swaps the token in on allowed
+# requests to GitHub only. Anywhere else the placeholder is denied.
+credential "bearer_token" "github_pat" {
+  endpoint = https.github
+  env      = "GITHUB_TOKEN"
+}
+
 # Requests held for approval wait in the CLI queue until Slack is configured.
 approver "human_approver" "ops" {
   timeout = "10m"
@@ -54,7 +62,8 @@ approver "human_approver" "ops" {
 
 # What an agent enrolled with this profile may reach.
 profile "default" {
-  endpoints = [https.github, https.anthropic, https.openai]
+  endpoints   = [https.github, https.anthropic, https.openai]
+  credentials = [bearer_token.github_pat]
 }
 `;
   const body = packs.map((p) => `\n# ---- from rules/${p.name} ----\n${p.text.trim()}\n`).join("");
