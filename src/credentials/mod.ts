@@ -5,3 +5,26 @@
  */
 
 export { REDACTED, redactFacts } from "./redact.ts";
+export {
+  DEFAULT_SLOT,
+  MAX_VALUE_BYTES,
+  type UnlockKind,
+  Vault,
+  VAULT_FILE,
+  type VaultEntry,
+  VaultError,
+  type VaultErrorOptions,
+} from "./vault.ts";
+export { openVault, type OpenVaultOptions, PENDING_KEY_SUFFIX } from "./_open.ts";
+export {
+  checkPrivate,
+  encodeMasterKey,
+  generateMasterKey,
+  type KeySource,
+  MASTER_KEY_ENV,
+  MASTER_KEY_FILE,
+  parseMasterKey,
+  readKeyFile,
+  writeKeyFile,
+  type WriteKeyFileOptions,
+} from "./_keys.ts";
