@@ -25,6 +25,22 @@ Commands:
   agent list [--json]    enrolled agents: name, profile, created, rotated, status (never tokens)
   agent revoke NAME      the agent's token stops working; the name is never reused
   agent rotate NAME      a new token, printed once as the last line; the old one stops working
+  vault set NAME [--slot S]
+                         store a credential's value, read from stdin (one trailing newline
+                         dropped) or typed at a prompt that does not echo; never from arguments
+  vault list [--json]    stored values: name, slot, updated, fingerprint (never the values)
+  vault rm NAME [--slot S]
+                         remove a credential's value (every slot unless --slot)
+  vault rotate-key [--to-passphrase | --to-key] [--new-key-stdin]
+                         re-encrypt the vault's root key under a new random master.key or a
+                         new passphrase (asked twice); stored values are unchanged. With
+                         CLAWPATROL_MASTER_KEY set, pass the new base64 key with
+                         --new-key-stdin, then update the variable
+                         vault unlock: CLAWPATROL_MASTER_KEY (base64 of 32 bytes), else
+                         state/master.key, or a passphrase asked on the terminal; with
+                         --passphrase-stdin the first line of stdin is the passphrase (then,
+                         for set, the rest is the value; for rotate-key, the next line is the
+                         new passphrase, then the new key for --new-key-stdin)
   env --agent NAME [--token T]
                          shell exports for the agent (proxy with its credentials, CA bundle,
                          credential placeholders): eval "$(clawpatrol env --agent NAME)"

@@ -16,6 +16,7 @@ import { logCommand } from "./log.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
 import { testCommand } from "./test.ts";
+import { vaultCommand } from "./vault.ts";
 import { versionCommand } from "./version.ts";
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   test: testCommand,
   log: logCommand,
   agent: agentCommand,
+  vault: vaultCommand,
   env: envCommand,
   run: runCommand,
   version: versionCommand,

@@ -81,15 +81,11 @@ export async function openVault(stateDir: string, options: OpenVaultOptions = {}
     }
     return Vault.open(path, { kind: "passphrase", passphrase: await askPassphrase(options) });
   }
-  const source = await keySource(stateDir, options.envKey, false);
   try {
-    return await Vault.open(path, source);
+    return await Vault.open(path, await keySource(stateDir, options.envKey, false));
   } catch (err) {
     const pending = join(stateDir, MASTER_KEY_FILE + PENDING_KEY_SUFFIX);
-    if (
-      err instanceof VaultError && options.envKey === undefined &&
-      /does not match/.test(err.message) && await pathExists(pending)
-    ) {
+    if (err instanceof VaultError && options.envKey === undefined && await pathExists(pending)) {
       throw new VaultError(
         `${err.message}; '${pending}' is left from an interrupted 'clawpatrol vault rotate-key': ` +
           `if it is the new key, run 'mv ${pending} ${join(stateDir, MASTER_KEY_FILE)}'`,
