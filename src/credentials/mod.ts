@@ -28,3 +28,11 @@ export {
   writeKeyFile,
   type WriteKeyFileOptions,
 } from "./_keys.ts";
+export {
+  HttpInjector,
+  type HttpRequestParts,
+  type InjectableCredential,
+  type InjectionPlan,
+  type SubstituteLocation,
+} from "./http_inject.ts";
+export { Scrubber, scrubForms } from "./scrub.ts";

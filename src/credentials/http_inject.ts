@@ -1,0 +1,384 @@
+/**
+ * HTTP credential injection: finds placeholders in a request, decides where each may be
+ * substituted, and swaps in secrets. Pure: the gateway fetches the secrets a plan needs.
+ *
+ * Security invariant: a secret only goes where its credential is usable (bound to the endpoint
+ * and held by the agent's profile) and its location is allowed. Everything else is reported as
+ * misplaced and left exactly as the agent sent it.
+ *
+ * @module
+ */
+
+import { latin1, type PlaceholderMatch, PlaceholderSet } from "./_placeholders.ts";
+import {
+  type BodyEscape,
+  type CompiledCredential,
+  type HeaderEdit,
+  LOCATIONS,
+  render,
+  type RequestEdits,
+} from "./_http_render.ts";
+import { planQuery } from "./_http_query.ts";
+
+/** Where in a request a placeholder sits. */
+export type SubstituteLocation = "header" | "query" | "path" | "body";
+
+/** One https credential as the injector needs it (built from config by the gateway). */
+export interface InjectableCredential {
+  /** `kind.name`, e.g. `"bearer_token.github_pat"`. */
+  ref: string;
+  /** The credential's name, as facts report it: `"github_pat"`. */
+  name: string;
+  kind: "bearer_token" | "header_token" | "basic_auth" | "query_token";
+  /** Endpoint names it is bound to. */
+  endpoints: string[];
+  /** `{{name}}` by default, or a custom token-shaped string. */
+  placeholder: string;
+  /** Locations the placeholder is substituted in, besides the kind's own. @default {["header"]} */
+  substituteIn: SubstituteLocation[];
+  /** `"always"`: set the credential even when the agent sent no placeholder. @default {"placeholder"} */
+  inject: "always" | "placeholder";
+  /** header_token: the header name. */
+  header?: string;
+  /** header_token: the value prefix, e.g. `"Token "`. */
+  prefix?: string;
+  /** basic_auth: the user name. */
+  username?: string;
+  /** query_token: the query parameter name. */
+  param?: string;
+}
+
+/** A request as the proxy will forward it. */
+export interface HttpRequestParts {
+  /** Request headers as they will be forwarded (hop-by-hop and Host already removed). */
+  headers: [string, string][];
+  /** Origin-form target to forward: normalised path plus optional `?query`. */
+  target: string;
+  /** The buffered body (possibly only a prefix). */
+  body: Uint8Array;
+  /** More body bytes stream after `body`; they are never scanned or rewritten. */
+  bodyTruncated: boolean;
+  /** The request's content type, which picks the escaping of secrets put into the body. */
+  contentType?: string;
+}
+
+/** What injection will do to one request, and the secrets it needs to do it. */
+export interface InjectionPlan {
+  /** Names of credentials whose placeholder appears anywhere in the request (sorted, unique). */
+  placeholders: string[];
+  /** Names found somewhere they will not be substituted (sorted, unique). */
+  misplaced: string[];
+  /** Why each misplaced placeholder is left alone, for the operator; never a secret. Sorted. */
+  misplacedDetail: string[];
+  /** Refs whose secret `apply()` needs: substituted, or injected with `inject = "always"`. */
+  needs: string[];
+  /** Refs of every credential bound to the endpoint: responses are scrubbed of their secrets. */
+  scrub: string[];
+  /**
+   * The request with secrets swapped in. `secrets` maps ref → value for every ref in `needs`.
+   * Never mutates its input (an unchanged body is returned as the same array).
+   *
+   * @throws {Error} naming the credential (never a value) when a needed secret is missing or
+   * cannot go where it is needed (a line break or NUL bound for a header).
+   */
+  apply(secrets: ReadonlyMap<string, string>): HttpRequestParts;
+}
+
+const NATIVE: Record<InjectableCredential["kind"], SubstituteLocation> = {
+  bearer_token: "header",
+  header_token: "header",
+  basic_auth: "header",
+  query_token: "query",
+};
+
+interface EndpointTable {
+  /** Credentials bound to the endpoint, in configuration order. */
+  bound: CompiledCredential[];
+  scrub: string[];
+}
+
+const NO_TABLE: EndpointTable = { bound: [], scrub: [] };
+const BASIC = /^(basic)[ \t]+([A-Za-z0-9+/]+=*)[ \t]*$/i;
+const FORM_TYPE = "application/x-www-form-urlencoded";
+
+/**
+ * Plans credential injection for requests to https endpoints. Built once per configuration; the
+ * per-endpoint tables are computed up front so {@linkcode HttpInjector.plan} does no setup.
+ *
+ * @example
+ * ```ts
+ * const injector = new HttpInjector([githubPat]); // placeholder "{{github_pat}}", endpoint "github"
+ * const plan = injector.plan("github", new Set([githubPat.ref]), {
+ *   headers: [["Authorization", "Bearer {{github_pat}}"]],
+ *   target: "/user",
+ *   body: new Uint8Array(),
+ *   bodyTruncated: false,
+ * });
+ * plan.needs; // ["bearer_token.github_pat"]
+ * plan.apply(new Map([[githubPat.ref, "ghp_x"]])).headers; // [["Authorization", "Bearer ghp_x"]]
+ * ```
+ */
+export class HttpInjector {
+  readonly #credentials: CompiledCredential[];
+  readonly #placeholders: PlaceholderSet;
+  readonly #tables = new Map<string, EndpointTable>();
+
+  /**
+   * @param credentials every https credential in the configuration.
+   * @throws {TypeError} when two credentials share a ref or a placeholder, or a placeholder is
+   * empty: a placeholder must name exactly one credential.
+   */
+  constructor(credentials: InjectableCredential[]) {
+    const byPlaceholder = new Map<string, string>();
+    const refs = new Set<string>();
+    this.#credentials = credentials.map((c, id) => {
+      if (refs.has(c.ref)) throw new TypeError(`Credential '${c.ref}' is listed twice`);
+      refs.add(c.ref);
+      const other = byPlaceholder.get(c.placeholder);
+      if (other !== undefined) {
+        throw new TypeError(
+          `Credentials '${other}' and '${c.ref}' share the placeholder '${c.placeholder}'`,
+        );
+      }
+      byPlaceholder.set(c.placeholder, c.ref);
+      const allowed = new Set<SubstituteLocation>([...c.substituteIn, NATIVE[c.kind]]);
+      const ownHeader = c.kind === "header_token"
+        ? (c.header ?? "").toLowerCase()
+        : c.kind === "query_token"
+        ? null
+        : "authorization";
+      return {
+        id,
+        c,
+        allowed,
+        allowedText: LOCATIONS.filter((l) => allowed.has(l)).join(", "),
+        ownHeader: ownHeader === "" ? null : ownHeader,
+        ownHeaderName: c.kind === "header_token" ? c.header ?? "" : "Authorization",
+      };
+    });
+    this.#placeholders = new PlaceholderSet(credentials.map((c) => c.placeholder));
+    for (const cc of this.#credentials) {
+      for (const endpoint of new Set(cc.c.endpoints)) {
+        let table = this.#tables.get(endpoint);
+        if (!table) this.#tables.set(endpoint, table = { bound: [], scrub: [] });
+        table.bound.push(cc);
+        table.scrub.push(cc.c.ref);
+      }
+    }
+  }
+
+  /**
+   * Finds every placeholder in `request` and decides, for a request to `endpoint` by an agent
+   * whose profile holds the credential refs in `held`, what is substituted, injected, misplaced
+   * and scrubbed. Never mutates `request`.
+   */
+  plan(endpoint: string, held: ReadonlySet<string>, request: HttpRequestParts): InjectionPlan {
+    const table = this.#tables.get(endpoint) ?? NO_TABLE;
+    const creds = this.#credentials;
+    const set = this.#placeholders;
+    // Plain arrays, not typed ones: allocating a typed array costs more than this whole plan.
+    const usable: number[] = [];
+    let anyUsable = false;
+    for (const cc of table.bound) {
+      if (held.has(cc.c.ref)) {
+        usable[cc.id] = 1;
+        anyUsable = true;
+      }
+    }
+    const found: number[] = [];
+    const misplaced: number[] = [];
+    let details: Set<string> | null = null;
+    /** Records a found placeholder; true when it will be substituted where it sits. */
+    const classify = (m: PlaceholderMatch, where: SubstituteLocation): boolean => {
+      const cc = creds[m.id];
+      found[m.id] = 1;
+      if (usable[m.id] === 1 && cc.allowed.has(where)) return true;
+      misplaced[m.id] = 1;
+      (details ??= new Set()).add(misplacedWhy(cc, where, endpoint, usable[m.id] === 1));
+      return false;
+    };
+
+    // Headers. The header a usable credential occupies belongs to the gateway: the agent's own
+    // value is dropped unless it carries a placeholder to substitute, and only one survives.
+    const ownHeaders = anyUsable ? ownHeaderNames(table.bound, usable) : null;
+    const keptOwn = new Set<string>();
+    let headerEdits: (HeaderEdit | undefined)[] | null = null;
+    const headers = request.headers;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i];
+      let lname: string | null = null;
+      let edit: HeaderEdit | undefined;
+      const raw = set.find(value);
+      if (raw.length > 0) {
+        const subs = raw.filter((m) => classify(m, "header"));
+        if (subs.length > 0) {
+          lname = name.toLowerCase();
+          const basic = lname === "authorization" ? basicAuthMatch(subs, creds) : undefined;
+          edit = basic ? { op: "basic", id: basic.id } : { op: "substitute", edits: subs };
+        }
+      } else if (name.length === 13 && (lname = name.toLowerCase()) === "authorization") {
+        const basic = BASIC.exec(value);
+        const decoded = basic ? decodeBase64(basic[2]) : null;
+        if (basic && decoded !== null) {
+          const subs = set.find(decoded).filter((m) => classify(m, "header"));
+          if (subs.length > 0) {
+            const own = basicAuthMatch(subs, creds);
+            edit = own
+              ? { op: "basic", id: own.id }
+              : { op: "basicDecoded", scheme: basic[1], decoded, edits: subs };
+          }
+        }
+      }
+      if (ownHeaders !== null) {
+        lname ??= name.toLowerCase();
+        if (ownHeaders.has(lname)) {
+          if (edit === undefined || keptOwn.has(lname)) edit = { op: "drop" };
+          else keptOwn.add(lname);
+        }
+      }
+      if (edit !== undefined) (headerEdits ??= [])[i] = edit;
+    }
+
+    // Target: path and query, as written or %-encoded.
+    const target = request.target;
+    const q = target.indexOf("?");
+    const path = q < 0 ? target : target.slice(0, q);
+    const query = q < 0 ? "" : target.slice(q + 1);
+    const pathEdits = set.findDecoded(path).filter((m) => classify(m, "path"));
+    const queryEdits = query === ""
+      ? []
+      : set.findDecoded(query).filter((m) => classify(m, "query"));
+
+    // Body: only the buffered prefix; escaping follows the content type.
+    const body = request.body;
+    const escape = bodyEscape(request.contentType);
+    let bodyEdits: PlaceholderMatch[] = [];
+    if (body.length > 0) {
+      const text = latin1(body);
+      const matches = escape === "form" ? set.findDecoded(text) : set.find(text);
+      bodyEdits = matches.filter((m) => classify(m, "body"));
+    }
+
+    // inject = "always" for usable credentials whose placeholder the agent did not send.
+    const added: number[] = [];
+    const alwaysParams: CompiledCredential[] = [];
+    const queryTokens: CompiledCredential[] = [];
+    if (anyUsable) {
+      const addedNames = new Set<string>();
+      for (const cc of table.bound) {
+        if (usable[cc.id] !== 1) continue;
+        if (cc.c.kind === "query_token") {
+          if (cc.c.param) queryTokens.push(cc);
+          if (cc.c.inject === "always" && found[cc.id] !== 1 && cc.c.param) alwaysParams.push(cc);
+          continue;
+        }
+        if (cc.c.inject !== "always" || found[cc.id] === 1 || cc.ownHeader === null) continue;
+        // An own header already carrying another usable credential's placeholder is the
+        // agent's explicit choice; never add a second one.
+        if (keptOwn.has(cc.ownHeader) || addedNames.has(cc.ownHeader)) continue;
+        addedNames.add(cc.ownHeader);
+        added.push(cc.id);
+      }
+    }
+    const querySegments = queryTokens.length > 0
+      ? planQuery(query, queryEdits, queryTokens, alwaysParams)
+      : null;
+
+    const edits: RequestEdits = {
+      headerEdits,
+      added,
+      path,
+      pathEdits,
+      query,
+      queryEdits,
+      querySegments,
+      bodyEdits,
+      escape,
+    };
+    const needs = neededIds(edits, creds.length);
+    return {
+      placeholders: names(creds, found),
+      misplaced: names(creds, misplaced),
+      misplacedDetail: details === null ? [] : [...details as Set<string>].sort(),
+      needs: needs.map((id) => creds[id].c.ref).sort(),
+      scrub: [...table.scrub],
+      apply: (secrets) => render(request, edits, creds, needs, secrets),
+    };
+  }
+}
+
+function misplacedWhy(
+  cc: CompiledCredential,
+  where: SubstituteLocation,
+  endpoint: string,
+  usable: boolean,
+): string {
+  const name = cc.c.name;
+  if (!cc.c.endpoints.includes(endpoint)) {
+    return endpoint === ""
+      ? `${name}: the host is not an endpoint`
+      : `${name}: not bound to endpoint '${endpoint}'`;
+  }
+  if (!usable) return `${name}: not in the agent's profile`;
+  return `${name} in ${where} (substitute_in allows ${cc.allowedText})`;
+}
+
+/** Lowercase names of the headers usable credentials occupy, or null when there are none. */
+function ownHeaderNames(bound: CompiledCredential[], usable: number[]): Set<string> | null {
+  let names: Set<string> | null = null;
+  for (const cc of bound) {
+    if (usable[cc.id] === 1 && cc.ownHeader !== null) (names ??= new Set()).add(cc.ownHeader);
+  }
+  return names;
+}
+
+/** A basic_auth credential's placeholder among `subs`: the header is rebuilt from config. */
+function basicAuthMatch(
+  subs: PlaceholderMatch[],
+  creds: CompiledCredential[],
+): PlaceholderMatch | undefined {
+  return subs.find((m) => creds[m.id].c.kind === "basic_auth");
+}
+
+/** The decoded bytes as a latin1 string, or null when `b64` is not base64. */
+function decodeBase64(b64: string): string | null {
+  try {
+    return atob(b64);
+  } catch {
+    return null;
+  }
+}
+
+function bodyEscape(contentType: string | undefined): BodyEscape {
+  if (contentType === undefined) return "raw";
+  const semi = contentType.indexOf(";");
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (type === "application/json" || (type.endsWith("+json") && type.includes("/"))) {
+    return "json";
+  }
+  return type === FORM_TYPE ? "form" : "raw";
+}
+
+/** Credential ids whose secret the edits put into the request, in id order. */
+function neededIds(edits: RequestEdits, n: number): number[] {
+  const need: number[] = [];
+  for (const e of edits.headerEdits ?? []) {
+    if (e === undefined || e.op === "drop") continue;
+    if (e.op === "basic") need[e.id] = 1;
+    else for (const m of e.edits) need[m.id] = 1;
+  }
+  for (const id of edits.added) need[id] = 1;
+  for (const m of edits.pathEdits) need[m.id] = 1;
+  for (const m of edits.queryEdits) need[m.id] = 1;
+  for (const s of edits.querySegments ?? []) if (s.op === "set") need[s.id] = 1;
+  for (const m of edits.bodyEdits) need[m.id] = 1;
+  const ids: number[] = [];
+  for (let id = 0; id < n; id++) if (need[id] === 1) ids.push(id);
+  return ids;
+}
+
+function names(creds: CompiledCredential[], flags: number[]): string[] {
+  const out: string[] = [];
+  for (let id = 0; id < flags.length; id++) if (flags[id] === 1) out.push(creds[id].c.name);
+  return out.length > 1 ? out.sort() : out;
+}
