@@ -473,6 +473,26 @@ Deno.test("damage found after opening surfaces as a VaultError from get() and li
   });
 });
 
+Deno.test("a vault file truncated while open fails get(), list() and set() with VaultError", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, VAULT_FILE);
+    const source = keySource();
+    const writer = await Vault.create(path, source);
+    for (let i = 0; i < 100; i++) await writer.set(`n${i}`, DEFAULT_SLOT, "x".repeat(500));
+    writer.close();
+    const vault = await Vault.open(path, source);
+    try {
+      await Deno.truncate(path, Math.floor((await Deno.stat(path)).size / 2));
+      const damagedError = (e: Error) => e instanceof VaultError && /is damaged: /.test(e.message);
+      await rejects(() => vault.get("n99"), damagedError);
+      throws(() => vault.list(), damagedError);
+      await rejects(() => vault.set("n1", DEFAULT_SLOT, "y"), damagedError);
+    } finally {
+      vault.close();
+    }
+  });
+});
+
 Deno.test("names and slots holding NUL are refused (they would make the AAD ambiguous)", async () => {
   await withDir(async (dir) => {
     const vault = await Vault.create(join(dir, VAULT_FILE), keySource());
