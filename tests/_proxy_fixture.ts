@@ -16,6 +16,7 @@ import { AgentRegistry } from "../src/agents/mod.ts";
 import { queryReceipts } from "../src/audit/mod.ts";
 import type { Receipt } from "../src/core/mod.ts";
 import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
+import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { createGatewayCa, loadGatewayCa, mintLeaf } from "../src/tls/mod.ts";
 
 /** One request as the upstream saw it. */
@@ -61,6 +62,14 @@ export interface ProxyFixtureOptions {
   limits?: string;
   /** Upstream handler; default echoes method, path, selected headers and body as JSON. */
   handler?: (req: Request) => Response | Promise<Response>;
+  /** Credential blocks (and anything else) appended to the config. */
+  credentials?: string;
+  /** Credential references added to profile `bots`. */
+  botCredentials?: string[];
+  /** Lines inside `defaults { … }`. */
+  defaults?: string;
+  /** Secrets stored in the vault (name → value) before the gateway starts. */
+  secrets?: Record<string, string>;
 }
 
 /** Default rules: reads allowed, deletes denied, POST allowed only on /echo. */
@@ -181,6 +190,7 @@ ${options.limits ?? ""}
 }
 defaults {
   unknown_host = "${options.unknownHost ?? "deny"}"
+${options.defaults ?? ""}
 }
 endpoint "https" "api" {
   hosts    = ["api.test", "*.api.test"]
@@ -208,16 +218,25 @@ endpoint "https" "slashes" {
   allow_encoded_slash = true
 }
 profile "bots" {
-  endpoints = [https.api, https.badcert, https.down, https.slashes]
+  endpoints   = [https.api, https.badcert, https.down, https.slashes]
+  credentials = [${(options.botCredentials ?? []).join(", ")}]
 }
 profile "others" {
   endpoints = [https.other]
 }
+${options.credentials ?? ""}
 ${options.rules ?? DEFAULT_RULES}
 `,
   );
   const stateDir = join(dir, "state");
   await createState(stateDir, false);
+  if (options.secrets) {
+    const vault = await openVault(stateDir);
+    for (const [name, value] of Object.entries(options.secrets)) {
+      await vault.set(name, DEFAULT_SLOT, value);
+    }
+    vault.close();
+  }
   const registry = AgentRegistry.open(stateDir);
   const token = registry.add("bot", "bots");
   const log = new MemoryLogger();

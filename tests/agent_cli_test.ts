@@ -51,16 +51,13 @@ async function sourced(exports: string, names: string[]): Promise<Record<string,
   return Object.fromEntries(names.map((n, i) => [n, values[i]]));
 }
 
+// github_pat (env GITHUB_TOKEN) comes with the starter config.
 const CREDENTIALS = `
-credential "bearer_token" "github_pat" {
-  endpoint = https.github
-  env      = "GITHUB_TOKEN"
-}
 credential "header_token" "openai_key" {
   endpoint    = https.openai
   header      = "authorization"
   env         = "OPENAI_API_KEY"
-  placeholder = "it's '$(touch pwned)' \`id\` {{openai_key}}"
+  placeholder = "it's'$(id>pwned)'\`id\`{{openai_key}}"
 }
 credential "bearer_token" "no_env" {
   endpoint = https.anthropic
@@ -266,7 +263,7 @@ Deno.test("env prints export lines for the proxy, CA bundle and credential place
     equal(v.NODE_EXTRA_CA_CERTS, join(state, "ca.pem"));
     equal(v.GITHUB_TOKEN, "{{github_pat}}", "default placeholder: the credential's name");
     // Quotes, $(…) and backticks reach the variable literally, and nothing was executed.
-    equal(v.OPENAI_API_KEY, "it's '$(touch pwned)' `id` {{openai_key}}");
+    equal(v.OPENAI_API_KEY, "it's'$(id>pwned)'`id`{{openai_key}}");
     equal(await Deno.stat(join(dir, "pwned")).then(() => true, () => false), false);
 
     const bundle = await Deno.readTextFile(join(state, "ca-bundle.pem"));

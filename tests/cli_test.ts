@@ -24,7 +24,9 @@ Deno.test("init in an empty directory writes the config, rule packs and a privat
     const state = join(dir, "state");
     equal(await mode(state), 0o700);
     ok((await Deno.readTextFile(join(state, "ca.pem"))).includes("BEGIN CERTIFICATE"));
-    equal(await mode(join(state, "ca.key")), 0o600);
+    // The CA key lives sealed in the vault, never as a file.
+    equal(await Deno.stat(join(state, "ca.key")).then(() => true, () => false), false);
+    equal(await mode(join(state, "vault.db")), 0o600);
     equal(await mode(join(state, "master.key")), 0o600);
     // 32 random bytes, base64.
     equal(atob((await Deno.readTextFile(join(state, "master.key"))).trim()).length, 32);
@@ -63,7 +65,7 @@ Deno.test("init --force rewrites the config but keeps the gateway CA and vault k
     const state = join(dir, "state");
     const keep = async () => ({
       ca: await Deno.readTextFile(join(state, "ca.pem")),
-      caKey: await Deno.readTextFile(join(state, "ca.key")),
+      vault: await Deno.readFile(join(state, "vault.db")),
       master: await Deno.readTextFile(join(state, "master.key")),
     });
     const before = await keep();

@@ -125,7 +125,7 @@ Deno.test("start in an empty directory creates the config and then serves", asyn
       equal(base, "http://127.0.0.1:8081");
       equal((await getJson(`${base}/healthz`)).status, 200);
       match(gw.log, /No config at .*gateway\.hcl: running 'clawpatrol init /);
-      equal((await Deno.stat(join(dir, "gw", "state", "ca.key"))).mode! & 0o777, 0o600);
+      equal((await Deno.stat(join(dir, "gw", "state", "vault.db"))).mode! & 0o777, 0o600);
       equal((await gw.stop()).code, 0, gw.log);
     } finally {
       await gw.dispose();

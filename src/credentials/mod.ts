@@ -1,5 +1,5 @@
 /**
- * Credentials: redaction now; the vault and placeholder injection arrive with issue 4.
+ * Credentials: the encrypted vault, HTTP placeholder injection, response scrubbing and redaction.
  *
  * @module
  */

@@ -11,13 +11,16 @@ import { loadConfig } from "../config/mod.ts";
 import { ConfigError } from "../core/mod.ts";
 import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
-import { LeafCache, loadGatewayCa } from "../tls/mod.ts";
+import { LeafCache } from "../tls/mod.ts";
+import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
 import { AgentRegistry } from "../agents/mod.ts";
 import { HttpProxy, type HttpProxyContext } from "../protocols/http/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
-import { checkStateDir, RECEIPTS_FILE, stateDirOf } from "./state.ts";
+import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
+import { HttpCredentials } from "./_http_credentials.ts";
+import { SecretCache } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
 import { watchConfig } from "./reload.ts";
@@ -30,6 +33,8 @@ export interface GatewayOptions {
   watch?: boolean;
   /** Quiet period after the last file event before reloading. @default {200} */
   reloadDebounceMs?: number;
+  /** How to unlock the vault (passphrase prompt, `CLAWPATROL_MASTER_KEY`); default: master.key. */
+  vault?: OpenVaultOptions;
 }
 
 /** A config and the policy compiled from it: swapped as one unit on reload. */
@@ -59,6 +64,9 @@ export class Gateway {
   readonly #stopWatching: () => void;
   readonly #configPath: string;
   readonly metrics: GatewayMetrics;
+  readonly #vault: Vault;
+  readonly #secrets: SecretCache;
+  #credentials: HttpCredentials;
   #proxy: HttpProxy | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -67,9 +75,13 @@ export class Gateway {
     loaded: Loaded,
     stateDir: string,
     receipts: ReceiptStore,
+    vault: Vault,
     options: GatewayOptions,
   ) {
     this.#configPath = configPath;
+    this.#vault = vault;
+    this.#secrets = new SecretCache(vault);
+    this.#credentials = new HttpCredentials(loaded.config, this.#secrets, options.log);
     this.#loaded = loaded;
     this.stateDir = stateDir;
     this.#receipts = receipts;
@@ -121,7 +133,15 @@ export class Gateway {
     const loaded = await loadAndCompile(configPath);
     const stateDir = await stateDirOf(loaded.config);
     await checkStateDir(stateDir);
-    const ca = await loadGatewayCa(stateDir);
+    // A state directory from before the vault gets one, keyed by its existing master.key.
+    const vault = await openVault(stateDir, { ...options.vault, create: true });
+    let ca;
+    try {
+      ca = await openGatewayCa(stateDir, vault);
+    } catch (err) {
+      vault.close();
+      throw err;
+    }
     const agents = AgentRegistry.open(stateDir, {
       onError: (err) => options.log.log("error", `agents: ${err.message}`),
     });
@@ -131,9 +151,10 @@ export class Gateway {
     });
     let gateway: Gateway;
     try {
-      gateway = new Gateway(configPath, loaded, stateDir, receipts, options);
+      gateway = new Gateway(configPath, loaded, stateDir, receipts, vault, options);
     } catch (err) {
       await receipts.close();
+      vault.close();
       throw err;
     }
     try {
@@ -173,6 +194,7 @@ export class Gateway {
         };
       },
       log: (level, message, fields) => log.log(level, message, fields),
+      credentials: (agent, endpoint, request) => this.#credentials.use(agent, endpoint, request),
       connections: (delta) => this.metrics.connections.inc({ protocol: "https" }, delta),
     };
     const listen = this.#loaded.config.gateway.proxyListen;
@@ -218,6 +240,7 @@ export class Gateway {
       const next = await loadAndCompile(this.#configPath);
       const restartNeeded = restartOnlySettings(this.#loaded.config, next.config);
       this.#loaded = next;
+      this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
       this.metrics.reloads.inc();
       this.#log.log(
         "info",
@@ -248,6 +271,8 @@ export class Gateway {
       this.guard.finishOpen();
       await this.#admin.shutdown();
       await this.#receipts.close();
+      this.#secrets.clear();
+      this.#vault.close();
       this.#log.log("info", "stopped");
     })();
     return this.#stopping;

@@ -5,12 +5,25 @@
  */
 
 import { join, resolve } from "node:path";
-import { createGatewayCa } from "../tls/mod.ts";
+import {
+  CA_CERT_FILE,
+  CA_KEY_FILE,
+  createGatewayCa,
+  type GatewayCa,
+  loadGatewayCa,
+  readGatewayCaKey,
+} from "../tls/mod.ts";
+import {
+  MASTER_KEY_FILE,
+  openVault,
+  type OpenVaultOptions,
+  type Vault,
+  VAULT_FILE,
+} from "../credentials/mod.ts";
 import { pathExists } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 
-/** File name of the vault's key-encryption key inside the state directory. */
-export const MASTER_KEY_FILE = "master.key";
+export { MASTER_KEY_FILE, VAULT_FILE };
 /** File name of the receipts database inside the state directory. */
 export const RECEIPTS_FILE = "receipts.db";
 
@@ -23,38 +36,82 @@ export async function stateDirOf(config: Config): Promise<string> {
   return resolve(isDirectory ? config.path : join(config.path, ".."), config.gateway.stateDir);
 }
 
+/** Vault entry holding the gateway CA's private key (no configured credential can be named so). */
+export const CA_KEY_ENTRY = { name: "@gateway", slot: "ca_key" } as const;
+
 /**
- * Creates the state directory (0700), the gateway CA (key 0600) and the vault key (0600).
- * Existing files are kept unless `force`; returns which files were created.
+ * Creates the state directory (0700), the gateway CA and the vault (with its key file unless the
+ * vault is passphrase- or env-keyed), then moves the CA key into the vault. Existing files are
+ * kept unless `force` (which only replaces the CA); returns which files were created.
  */
-export async function createState(stateDir: string, force = false): Promise<string[]> {
+export async function createState(
+  stateDir: string,
+  force = false,
+  vaultOptions: OpenVaultOptions = {},
+): Promise<string[]> {
   await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
   await Deno.chmod(stateDir, 0o700);
   const created: string[] = [];
-  const caExists = await pathExists(join(stateDir, "ca.pem"));
-  if (!caExists || force) {
+  const newCa = force || !(await pathExists(join(stateDir, CA_CERT_FILE)));
+  if (newCa) {
     await createGatewayCa(stateDir, { force });
-    created.push(join(stateDir, "ca.pem"), join(stateDir, "ca.key"));
+    created.push(join(stateDir, CA_CERT_FILE));
   }
-  const keyPath = join(stateDir, MASTER_KEY_FILE);
-  if (!(await pathExists(keyPath)) || force) {
-    const key = crypto.getRandomValues(new Uint8Array(32));
-    // Created 0600 from the first byte: the key is never briefly readable by others.
-    const file = await Deno.open(keyPath, {
-      write: true,
-      create: true,
-      truncate: true,
-      mode: 0o600,
-    });
-    try {
-      await Deno.chmod(keyPath, 0o600);
-      await file.write(new TextEncoder().encode(btoa(String.fromCharCode(...key)) + "\n"));
-    } finally {
-      file.close();
-    }
-    created.push(keyPath);
+  const keyFile = join(stateDir, MASTER_KEY_FILE);
+  const vaultFile = join(stateDir, VAULT_FILE);
+  const hadKey = await pathExists(keyFile);
+  const hadVault = await pathExists(vaultFile);
+  const vault = await openVault(stateDir, { ...vaultOptions, create: vaultOptions.create ?? true });
+  try {
+    if (!hadVault) created.push(vaultFile);
+    if (!hadKey && await pathExists(keyFile)) created.push(keyFile);
+    // A replaced CA must replace the vaulted key too, or the two would no longer match.
+    if (newCa) vault.remove(CA_KEY_ENTRY.name, CA_KEY_ENTRY.slot);
+    await openGatewayCa(stateDir, vault);
+  } finally {
+    vault.close();
   }
   return created;
+}
+
+/**
+ * Loads the gateway CA with its key from the vault. A state directory from before the vault
+ * still has `ca.key`: its key is checked against the certificate, sealed into the vault, and the
+ * file is overwritten and removed, so the key exists only encrypted.
+ */
+export async function openGatewayCa(stateDir: string, vault: Vault): Promise<GatewayCa> {
+  const keyFile = join(stateDir, CA_KEY_FILE);
+  const sealed = await vault.get(CA_KEY_ENTRY.name, CA_KEY_ENTRY.slot);
+  const onDisk = await pathExists(keyFile);
+  if (sealed !== null) {
+    const ca = await loadGatewayCa(stateDir, { privateKeyPem: sealed });
+    // A leftover key file (a restored backup) is removed once the vault's copy is known good.
+    if (onDisk) await shred(keyFile);
+    return ca;
+  }
+  if (!onDisk) {
+    throw new Error(
+      `The gateway CA key is neither in the vault nor in '${keyFile}': run 'clawpatrol init --force' to create a new CA (agents must then trust the new ${CA_CERT_FILE})`,
+    );
+  }
+  const pem = await readGatewayCaKey(stateDir);
+  const ca = await loadGatewayCa(stateDir, { privateKeyPem: pem, privateKeySource: keyFile });
+  await vault.set(CA_KEY_ENTRY.name, CA_KEY_ENTRY.slot, pem);
+  await shred(keyFile);
+  return ca;
+}
+
+/** Overwrites a key file with zeros before removing it, so its blocks do not keep the key. */
+async function shred(path: string): Promise<void> {
+  const size = (await Deno.stat(path)).size;
+  const file = await Deno.open(path, { write: true });
+  try {
+    await file.write(new Uint8Array(size));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.remove(path);
 }
 
 /**

@@ -1,0 +1,101 @@
+/**
+ * Secrets from the vault, decrypted on demand and kept in memory only briefly: a value unused for
+ * `idleMs` is dropped, and every value is dropped as soon as the vault changes on disk (another
+ * process ran `clawpatrol vault set` or `rm`).
+ *
+ * @module
+ */
+
+import { DEFAULT_SLOT, type Vault } from "../credentials/mod.ts";
+
+/** Options for {@linkcode SecretCache}. */
+export interface SecretCacheOptions {
+  /**
+   * A decrypted value unused this long is forgotten.
+   * @default {60_000}
+   */
+  idleMs?: number;
+  /**
+   * How often the vault is asked whether it changed (a cheap SQLite pragma).
+   * @default {250}
+   */
+  changeCheckMs?: number;
+}
+
+interface Entry {
+  value: string;
+  usedAt: number;
+}
+
+/** Decrypted secrets by credential name, over one open vault. */
+export class SecretCache {
+  readonly #vault: Vault;
+  readonly #entries = new Map<string, Entry>();
+  readonly #idleMs: number;
+  readonly #changeCheckMs: number;
+  #version: number;
+  #checkedAt = 0;
+  #sweep: ReturnType<typeof setInterval> | undefined;
+
+  constructor(vault: Vault, options: SecretCacheOptions = {}) {
+    this.#vault = vault;
+    this.#idleMs = options.idleMs ?? 60_000;
+    this.#changeCheckMs = options.changeCheckMs ?? 250;
+    this.#version = vault.version();
+  }
+
+  /**
+   * The secret stored for `name`, or `null` when the vault has none.
+   *
+   * @throws {VaultError} when the stored row fails authentication (tampered, or another key).
+   */
+  async get(name: string): Promise<string | null> {
+    const now = performance.now();
+    if (now - this.#checkedAt >= this.#changeCheckMs) {
+      this.#checkedAt = now;
+      const version = this.#vault.version();
+      if (version !== this.#version) {
+        this.#version = version;
+        this.#entries.clear();
+      }
+    }
+    const hit = this.#entries.get(name);
+    if (hit) {
+      hit.usedAt = now;
+      return hit.value;
+    }
+    const value = await this.#vault.get(name, DEFAULT_SLOT);
+    if (value === null) return null;
+    this.#entries.set(name, { value, usedAt: now });
+    this.#scheduleSweep();
+    return value;
+  }
+
+  /** Forgets every decrypted value (reload, shutdown). */
+  clear(): void {
+    this.#entries.clear();
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  /** Number of values held decrypted right now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #scheduleSweep(): void {
+    if (this.#sweep !== undefined) return;
+    this.#sweep = setInterval(() => {
+      const now = performance.now();
+      for (const [name, entry] of this.#entries) {
+        if (now - entry.usedAt >= this.#idleMs) this.#entries.delete(name);
+      }
+      if (this.#entries.size === 0) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+    }, Math.max(50, Math.min(this.#idleMs, 10_000)));
+    // The sweep must never keep a stopping gateway (or a test) alive.
+    Deno.unrefTimer(this.#sweep as unknown as number);
+  }
+}
