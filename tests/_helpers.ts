@@ -26,6 +26,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** Kill the process after this long. @default {30_000} */
   timeoutMs?: number;
+  /** Written to the child's stdin, which is then closed (default: no stdin). */
+  input?: string;
 }
 
 /** The child's environment: ours without CLAWPATROL_CONFIG, plus NO_COLOR and `extra`. */
@@ -42,10 +44,22 @@ function cliCommand(args: string[], options: CliOptions): Deno.Command {
     cwd: options.cwd,
     env: childEnv(options.env),
     clearEnv: true,
-    stdin: "null",
+    stdin: options.input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/** Spawns the CLI and feeds `options.input` to its stdin. */
+function spawnCli(args: string[], options: CliOptions): Deno.ChildProcess {
+  const child = cliCommand(args, options).spawn();
+  if (options.input !== undefined) {
+    const writer = child.stdin.getWriter();
+    writer.write(new TextEncoder().encode(options.input))
+      .then(() => writer.close())
+      .catch(() => {}); // The child may exit without reading: not the test's concern here.
+  }
+  return child;
 }
 
 /**
@@ -57,7 +71,7 @@ function cliCommand(args: string[], options: CliOptions): Deno.Command {
  * ```
  */
 export async function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const child = cliCommand(args, options).spawn();
+  const child = spawnCli(args, options);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -165,7 +179,7 @@ export class Running {
 
   /** Spawns `clawpatrol ARGS…`. */
   static spawn(args: string[], options: CliOptions = {}): Running {
-    return new Running(cliCommand(args, options).spawn());
+    return new Running(spawnCli(args, options));
   }
 
   /** The whole log so far. */

@@ -10,6 +10,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { cli } from "./_helpers.ts";
+import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { type ProxyFixture, type ProxyFixtureOptions, withProxy } from "./_proxy_fixture.ts";
 
 const API_TOKEN = "ghp_REALsecretVALUE_0123456789abcdef";
@@ -313,3 +314,25 @@ async function fetchVia(
     client.close();
   }
 }
+
+Deno.test("a value changed with the vault while the gateway runs is used from the next request on", async () => {
+  await withProxy(options(), async (fx) => {
+    const headers = { authorization: "Bearer {{api_token}}" };
+    equal((await fetchVia(fx, "https://api.test/one", { headers })).status, 200);
+    equal(fx.seen.at(-1)!.headers.get("authorization"), `Bearer ${API_TOKEN}`);
+
+    // What `clawpatrol vault set` does: another connection to the same vault file.
+    const rotated = "ghp_ROTATEDsecret_fedcba9876543210";
+    const vault = await openVault(join(fx.dir, "state"));
+    try {
+      await vault.set("api_token", DEFAULT_SLOT, rotated);
+    } finally {
+      vault.close();
+    }
+    await new Promise((r) => setTimeout(r, 400)); // The gateway checks for changes every 250 ms.
+    const res = await fetchVia(fx, "https://api.test/two", { headers });
+    equal(res.status, 200);
+    equal(fx.seen.at(-1)!.headers.get("authorization"), `Bearer ${rotated}`);
+    ok(!res.body.includes(rotated), "the rotated value was echoed back unscrubbed");
+  });
+});

@@ -11,10 +11,16 @@ import { createState, stateDirOf } from "../gateway/mod.ts";
 import { pathExists } from "../core/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { out } from "./_io.ts";
+import { vaultUnlock } from "./_vault_unlock.ts";
+import type { OpenVaultOptions } from "../credentials/mod.ts";
 import { PACKS_DIR, readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
 
 /** Writes the starter config into `dir`; returns the config path. Used by `init` and `start`. */
-export async function initialise(dir: string, force: boolean): Promise<string> {
+export async function initialise(
+  dir: string,
+  force: boolean,
+  vault: OpenVaultOptions = {},
+): Promise<string> {
   const configPath = join(dir, "gateway.hcl");
   if (!force && await pathExists(configPath)) {
     throw new UsageError(`'${configPath}' already exists: pass --force to overwrite it`);
@@ -35,16 +41,25 @@ export async function initialise(dir: string, force: boolean): Promise<string> {
   const { config } = await loadAndCompile(configPath);
   // --force rewrites the config and packs only: a new CA would break every agent's trust in it,
   // and a new vault key would make stored credentials undecryptable. Missing files are created.
-  await createState(await stateDirOf(config), false);
+  await createState(await stateDirOf(config), false, vault);
   return configPath;
 }
 
 /** Runs `clawpatrol init`. */
 export async function initCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(args, { force: { type: "boolean" } });
+  const { values, positionals } = parseCommand(args, {
+    force: { type: "boolean" },
+    passphrase: { type: "boolean" },
+    "passphrase-stdin": { type: "boolean" },
+  });
   if (positionals.length > 1) throw new UsageError("init takes at most one directory");
   const dir = resolve(positionals[0] ?? ".");
-  const configPath = await initialise(dir, values.force === true);
+  const passphraseStdin = values["passphrase-stdin"] === true;
+  const vault = vaultUnlock({
+    passphraseStdin,
+    createWithPassphrase: passphraseStdin || values.passphrase === true,
+  });
+  const configPath = await initialise(dir, values.force === true, vault);
   out(
     `Created ${configPath}, starter packs in ${join(dir, "rules")}/, state in ${
       join(dir, "state")

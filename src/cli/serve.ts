@@ -9,19 +9,25 @@ import { Gateway } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, StderrLogger } from "./_io.ts";
 import { initialise } from "./init.ts";
+import { vaultUnlock } from "./_vault_unlock.ts";
+import type { OpenVaultOptions } from "../credentials/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** Runs `clawpatrol serve`: until SIGINT/SIGTERM, then stops cleanly. */
 export async function serveCommand(args: string[]): Promise<number> {
-  const { positionals, global } = parseCommand(args, {});
+  const { values, positionals, global } = parseCommand(args, UNLOCK_OPTIONS);
   if (positionals.length > 0) throw new UsageError("serve takes no arguments (use -c CONFIG)");
-  return await serve(global.config, global.debug);
+  const vault = vaultUnlock({ passphraseStdin: values["passphrase-stdin"] === true });
+  return await serve(global.config, global.debug, vault);
 }
+
+const UNLOCK_OPTIONS = { "passphrase-stdin": { type: "boolean" } } as const;
 
 /** Runs `clawpatrol start`: `init` beside the config when it does not exist yet, then serve. */
 export async function startCommand(args: string[]): Promise<number> {
-  const { positionals, global } = parseCommand(args, {});
+  const { values, positionals, global } = parseCommand(args, UNLOCK_OPTIONS);
   if (positionals.length > 0) throw new UsageError("start takes no arguments (use -c CONFIG)");
+  const passphraseStdin = values["passphrase-stdin"] === true;
   try {
     await Deno.stat(global.config);
   } catch (e) {
@@ -36,14 +42,20 @@ export async function startCommand(args: string[]): Promise<number> {
       );
     }
     err(`No config at ${global.config}: running 'clawpatrol init ${dir}' first`);
-    await initialise(dir, false);
+    const created = vaultUnlock({ passphraseStdin, createWithPassphrase: passphraseStdin });
+    await initialise(dir, false, created);
+    return await serve(global.config, global.debug, created);
   }
-  return await serve(global.config, global.debug);
+  return await serve(global.config, global.debug, vaultUnlock({ passphraseStdin }));
 }
 
-async function serve(configPath: string, debug: boolean): Promise<number> {
+async function serve(
+  configPath: string,
+  debug: boolean,
+  vault: OpenVaultOptions,
+): Promise<number> {
   const log = new StderrLogger(debug);
-  const gateway = await Gateway.start(configPath, { log, version: VERSION });
+  const gateway = await Gateway.start(configPath, { log, version: VERSION, vault });
   const stopped = new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();
     Deno.addSignalListener("SIGINT", stop);
