@@ -12,9 +12,13 @@ export const USAGE = `clawpatrol: a security firewall for AI agents
 Usage: clawpatrol COMMAND [options]
 
 Commands:
-  init [DIR] [--force]   write a starter gateway.hcl, rule packs and state/ (CA, vault key)
-  serve                  run the gateway; reloads the config when it changes
-  start                  init when no config exists, then serve
+  init [DIR] [--force] [--passphrase | --passphrase-stdin]
+                         write a starter gateway.hcl, rule packs and state/ (CA, vault with
+                         its master.key, or protected by a passphrase instead)
+  serve [--passphrase-stdin]
+                         run the gateway; reloads the config when it changes
+  start [--passphrase-stdin]
+                         init when no config exists, then serve
   check                  validate the config: a summary, or every problem with file:line
   test FIXTURE...        replay rule fixtures; [--require-coverage] fails on unexercised rules
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]
