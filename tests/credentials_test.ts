@@ -282,6 +282,13 @@ Deno.test("a compressed response from a credential-bound endpoint is refused, no
 Deno.test("a credential with no value in the vault refuses the request with a receipt and a clear log line", async () => {
   const secrets = { api_basic: BASIC_PASSWORD, api_key: QUERY_KEY, api_always: ALWAYS_KEY };
   await withProxy(options({ secrets }), async (fx) => {
+    // Warned at start, before any request needs it.
+    ok(
+      fx.log.messages("warn").some((m) =>
+        m === "credential 'api_token' has no value in the vault: requests that need it are refused"
+      ),
+      fx.log.messages().join("\n"),
+    );
     const res = await fetchVia(fx, "https://api.test/x", {
       headers: { authorization: "Bearer {{api_token}}" },
     });

@@ -163,6 +163,7 @@ export class Gateway {
       await gateway.stop();
       throw err;
     }
+    gateway.#warnMissingSecrets();
     const proxy = gateway.proxyAddress;
     options.log.log(
       "info",
@@ -246,6 +247,7 @@ export class Gateway {
         "info",
         `config reloaded: ${next.config.endpoints.size} endpoints, ${next.config.rules.length} rules`,
       );
+      this.#warnMissingSecrets();
       for (const setting of restartNeeded) {
         this.#log.log("warn", `'${setting}' changed: takes effect after a restart`);
       }
@@ -276,6 +278,25 @@ export class Gateway {
       this.#log.log("info", "stopped");
     })();
     return this.#stopping;
+  }
+
+  /** Names every configured credential the vault holds no value for (listing decrypts nothing). */
+  #warnMissingSecrets(): void {
+    let stored: Set<string>;
+    try {
+      stored = new Set(this.#vault.list().map((e) => e.name));
+    } catch (err) {
+      this.#log.log("error", `vault: ${(err as Error).message}`);
+      return;
+    }
+    for (const credential of this.#loaded.config.credentials.values()) {
+      if (stored.has(credential.name)) continue;
+      this.#log.log(
+        "warn",
+        `credential '${credential.name}' has no value in the vault: requests that need it are refused`,
+        { fix: `clawpatrol vault set ${credential.name}` },
+      );
+    }
   }
 
   #status(): Record<string, unknown> {
