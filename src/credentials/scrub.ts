@@ -139,10 +139,30 @@ export class Scrubber {
   push(chunk: Uint8Array): Uint8Array {
     if (!this.active) return chunk;
     const buf = this.#held.length === 0 ? chunk : concat([this.#held, chunk]);
-    const { out, consumed } = this.#scan(buf, buf.length - this.#holdBytes);
+    const { out, consumed } = this.#scan(buf, buf.length - this.#pendingPrefix(buf));
     // A copy: callers may reuse the chunk's buffer once push() returns.
     this.#held = consumed === buf.length ? EMPTY : buf.slice(consumed);
     return out;
+  }
+
+  /**
+   * Length of the longest tail of `buf` that is a proper prefix of some form: only those bytes
+   * wait for the next chunk. Holding back a fixed length instead would delay the end of every
+   * streamed event (SSE tokens from an LLM API) until the next one arrives.
+   */
+  #pendingPrefix(buf: Uint8Array): number {
+    const tail = latin1(buf.subarray(Math.max(0, buf.length - this.#holdBytes)));
+    let hold = 0;
+    for (const { bytes: form } of this.#forms) {
+      const first = form.charCodeAt(0);
+      for (let p = Math.max(0, tail.length - (form.length - 1)); p < tail.length - hold; p++) {
+        if (tail.charCodeAt(p) === first && form.startsWith(tail.slice(p))) {
+          hold = tail.length - p;
+          break;
+        }
+      }
+    }
+    return hold;
   }
 
   /** The held-back tail, scrubbed. Call once after the last `push()`. */
