@@ -343,3 +343,58 @@ Deno.test("a value changed with the vault while the gateway runs is used from th
     ok(!res.body.includes(rotated), "the rotated value was echoed back unscrubbed");
   });
 });
+
+Deno.test("a streamed response from a credential-bound endpoint reaches the agent event by event, scrubbed", async () => {
+  let firstSeen!: () => void;
+  const seenByAgent = new Promise<void>((resolve) => firstSeen = resolve);
+  const stream = () =>
+    new Response(
+      new ReadableStream({
+        async start(controller) {
+          const enc = new TextEncoder();
+          controller.enqueue(enc.encode(`data: {"token":"${API_TOKEN}"}\n\n`));
+          // The second event is sent only once the agent holds the first: a gateway that
+          // buffered (or held back a fixed tail) would leave the agent waiting here.
+          const waited = await Promise.race([
+            seenByAgent.then(() => "ok"),
+            new Promise((r) => setTimeout(() => r("timeout"), 5_000)),
+          ]);
+          controller.enqueue(enc.encode(`data: ${waited}\n\n`));
+          controller.close();
+        },
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  await withProxy(options({ handler: stream }), async (fx) => {
+    const client = Deno.createHttpClient({
+      proxy: {
+        url: `http://127.0.0.1:${fx.proxyPort}`,
+        basicAuth: { username: fx.agent, password: fx.token },
+      },
+      caCerts: [await Deno.readTextFile(fx.caFile)],
+    });
+    try {
+      const res = await fetch("https://api.test/stream", {
+        headers: { authorization: "Bearer {{api_token}}" },
+        client,
+      });
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("\n\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      equal(text, 'data: {"token":"{{api_token}}"}\n\n');
+      firstSeen();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      equal(text, 'data: {"token":"{{api_token}}"}\n\ndata: ok\n\n');
+    } finally {
+      client.close();
+    }
+  });
+});
