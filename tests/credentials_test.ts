@@ -241,6 +241,11 @@ Deno.test("a placeholder in the body of a header-only credential is denied; the 
     equal(res.status, 403);
     match(res.body, /placeholder for credential 'api_token'/);
     equal(fx.seen.length, 0);
+    // The operator log says where it sat and why it was not substituted.
+    ok(
+      fx.log.messages("warn").some((m) => /misplaced placeholder: api_token in body/.test(m)),
+      fx.log.messages().join("\n"),
+    );
   });
 });
 

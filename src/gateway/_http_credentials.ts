@@ -65,6 +65,13 @@ export class HttpCredentials {
   ): Promise<HttpCredentialUse> {
     const held = this.#held.get(agent.profile) ?? NONE;
     const plan = this.#injector.plan(endpoint ?? "", held, request);
+    if (plan.misplaced.length > 0) {
+      // The agent sees only which credential; the operator also learns where and why.
+      this.#log.log("warn", `misplaced placeholder: ${plan.misplacedDetail.join("; ")}`, {
+        agent: agent.name,
+        endpoint: endpoint ?? "(passthrough)",
+      });
+    }
     let refusal: string | null = null;
     // Passthrough traffic meets no rule, so the misplaced-placeholder default is applied here.
     if (endpoint === null && plan.misplaced.length > 0 && this.#misplacedDeny) {
