@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { pathExists } from "../core/mod.ts";
+import { pathExists, shredFile, zeroFile } from "../core/mod.ts";
 import {
   DEFAULT_SLOT,
   generateMasterKey,
@@ -377,7 +377,7 @@ async function rotateKey(ctx: Context, options: RotateOptions): Promise<number> 
       await vault.rotateKey({ kind: "passphrase", passphrase });
       if (current === "key") {
         const hadKeyFile = await pathExists(keyFile);
-        if (hadKeyFile) await shred(keyFile);
+        if (hadKeyFile) await shredFile(keyFile);
         out(
           `The vault is now passphrase-protected${
             hadKeyFile ? `; ${keyFile} is deleted` : ""
@@ -410,7 +410,7 @@ async function rotateKey(ctx: Context, options: RotateOptions): Promise<number> 
       const pending = keyFile + PENDING_KEY_SUFFIX;
       await writeKeyFile(pending, key, { overwrite: true });
       await vault.rotateKey({ kind: "key", key, origin: `'${keyFile}'` });
-      if (await pathExists(keyFile)) await zero(keyFile);
+      if (await pathExists(keyFile)) await zeroFile(keyFile);
       await Deno.rename(pending, keyFile);
       out(
         `${
@@ -435,21 +435,4 @@ async function readNewKey(ctx: Context): Promise<Uint8Array> {
   const line = await (ctx.stdin ?? new StdinReader()).line();
   if (line === null) throw new UsageError("stdin ended before the new key (base64 of 32 bytes)");
   return parseMasterKey(line, "stdin");
-}
-
-/** Overwrites a key file's bytes with zeros in place, so its blocks stop holding the key. */
-async function zero(path: string): Promise<void> {
-  const size = (await Deno.stat(path)).size;
-  const file = await Deno.open(path, { write: true });
-  try {
-    await file.write(new Uint8Array(size));
-    await file.sync();
-  } finally {
-    file.close();
-  }
-}
-
-async function shred(path: string): Promise<void> {
-  await zero(path);
-  await Deno.remove(path);
 }

@@ -20,7 +20,7 @@ import {
   type Vault,
   VAULT_FILE,
 } from "../credentials/mod.ts";
-import { pathExists } from "../core/mod.ts";
+import { pathExists, shredFile } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 
 export { MASTER_KEY_FILE, VAULT_FILE };
@@ -86,7 +86,7 @@ export async function openGatewayCa(stateDir: string, vault: Vault): Promise<Gat
   if (sealed !== null) {
     const ca = await loadGatewayCa(stateDir, { privateKeyPem: sealed });
     // A leftover key file (a restored backup) is removed once the vault's copy is known good.
-    if (onDisk) await shred(keyFile);
+    if (onDisk) await shredFile(keyFile);
     return ca;
   }
   if (!onDisk) {
@@ -97,21 +97,8 @@ export async function openGatewayCa(stateDir: string, vault: Vault): Promise<Gat
   const pem = await readGatewayCaKey(stateDir);
   const ca = await loadGatewayCa(stateDir, { privateKeyPem: pem, privateKeySource: keyFile });
   await vault.set(CA_KEY_ENTRY.name, CA_KEY_ENTRY.slot, pem);
-  await shred(keyFile);
+  await shredFile(keyFile);
   return ca;
-}
-
-/** Overwrites a key file with zeros before removing it, so its blocks do not keep the key. */
-async function shred(path: string): Promise<void> {
-  const size = (await Deno.stat(path)).size;
-  const file = await Deno.open(path, { write: true });
-  try {
-    await file.write(new Uint8Array(size));
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  await Deno.remove(path);
 }
 
 /**
