@@ -22,7 +22,10 @@ export interface CliResult {
 /** Options for {@linkcode cli}. */
 export interface CliOptions {
   cwd?: string;
-  /** Extra environment; `NO_COLOR=1` is always set, `CLAWPATROL_CONFIG` only when given here. */
+  /**
+   * Extra environment; `NO_COLOR=1` is always set, `CLAWPATROL_CONFIG`, `CLAWPATROL_AGENT_TOKEN` and
+   * `CLAWPATROL_MASTER_KEY` only when given here.
+   */
   env?: Record<string, string>;
   /** Kill the process after this long. @default {30_000} */
   timeoutMs?: number;
@@ -30,11 +33,14 @@ export interface CliOptions {
   input?: string;
 }
 
-/** The child's environment: ours without CLAWPATROL_CONFIG, plus NO_COLOR and `extra`. */
+/** The child's environment: ours without clawpatrol's settings, plus NO_COLOR and `extra`. */
 function childEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env = Deno.env.toObject();
-  // A CLAWPATROL_CONFIG in the developer's shell must not leak into a test that means the default.
+  // Settings in the developer's shell must not leak into a test: the config it means is the
+  // default, and tokens or keys are passed explicitly where a test wants them.
   delete env.CLAWPATROL_CONFIG;
+  delete env.CLAWPATROL_AGENT_TOKEN;
+  delete env.CLAWPATROL_MASTER_KEY;
   return { ...env, NO_COLOR: "1", ...extra };
 }
 

@@ -4,7 +4,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { AgentRegistry } from "../src/agents/mod.ts";
 import { proxyAddress, shellQuote, SYSTEM_ROOTS } from "../src/cli/_agent_env.ts";
-import { cli, initDir, MAIN, withTempDir } from "./_helpers.ts";
+import { cli, initDir, withTempDir } from "./_helpers.ts";
 
 const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "");
 const TOKEN = /^cpat_[A-Za-z0-9_-]{43}$/;
@@ -16,28 +16,6 @@ async function addAgent(dir: string, name: string, profile = "default"): Promise
   const token = lines(r.stdout).at(-1)!;
   match(token, TOKEN);
   return token;
-}
-
-/** Runs the CLI with `input` on stdin (the helper's `cli` gives the child no stdin). */
-async function cliWithStdin(args: string[], cwd: string, input: string) {
-  const env = Deno.env.toObject();
-  delete env.CLAWPATROL_CONFIG;
-  delete env.CLAWPATROL_AGENT_TOKEN;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    cwd,
-    env: { ...env, NO_COLOR: "1" },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
 /** Sources `exports` in a real `sh` and returns the values of `names`, one per line. */
@@ -349,7 +327,10 @@ Deno.test("env reads the token from $CLAWPATROL_AGENT_TOKEN, else one line of st
     });
     equal(fromEnv.code, 0, fromEnv.stderr);
     ok(fromEnv.stdout.includes(`'http://bot:${token}@127.0.0.1:8080'`));
-    const fromStdin = await cliWithStdin(["env", "--agent", "bot"], dir, `${token}\nignored\n`);
+    const fromStdin = await cli(["env", "--agent", "bot"], {
+      cwd: dir,
+      input: `${token}\nignored\n`,
+    });
     equal(fromStdin.code, 0, fromStdin.stderr);
     deepEqual(fromStdin.stdout, fromEnv.stdout);
     const none = await cli(["env", "--agent", "bot"], { cwd: dir }); // stdin: /dev/null

@@ -15,31 +15,9 @@ import { cli, type CliResult, initDir, MAIN, withTempDir } from "./_helpers.ts";
 
 const SECRET = "ghp_VAULTCLI0123456789abcdefghijklmnopq";
 
-/** Runs the CLI with `input` on stdin (the helper's `cli` gives the child no stdin). */
-async function cliWithStdin(
-  args: string[],
-  cwd: string,
-  input: string,
-  env: Record<string, string> = {},
-): Promise<CliResult> {
-  const base = Deno.env.toObject();
-  delete base.CLAWPATROL_CONFIG;
-  delete base.CLAWPATROL_MASTER_KEY;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    cwd,
-    env: { ...base, NO_COLOR: "1", ...env },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+/** The CLI in `cwd` with `input` on stdin. */
+function cliWithStdin(args: string[], cwd: string, input: string, env?: Record<string, string>) {
+  return cli(args, { cwd, input, env });
 }
 
 /** Asserts `secret` is in neither stream of `r`. */
