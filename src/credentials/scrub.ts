@@ -99,7 +99,18 @@ export class Scrubber {
   /** String forms for {@linkcode text}, longest first, including UTF-8-as-latin1 variants. */
   readonly #textForms: Array<[string, string]>;
 
-  constructor(forms: Array<[form: string, replacement: string]>) {
+  /**
+   * Compiles `forms`; or, given another scrubber, shares its compiled forms and starts with
+   * nothing held (one scrubber per response, forms compiled once per set of secrets).
+   */
+  constructor(forms: Array<[form: string, replacement: string]> | Scrubber) {
+    if (forms instanceof Scrubber) {
+      this.#forms = forms.#forms;
+      this.active = forms.active;
+      this.#holdBytes = forms.#holdBytes;
+      this.#textForms = forms.#textForms;
+      return;
+    }
     const seen = new Set<string>();
     const list: Form[] = [];
     for (const [form, replacement] of forms) {

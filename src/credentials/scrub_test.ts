@@ -198,3 +198,11 @@ Deno.test("Scrubber: any chunk split gives the same output as one pass (property
     deepEqual(concat(parts), whole, `chunked input ${JSON.stringify(text)}`);
   }
 });
+
+Deno.test("Scrubber built from another shares its forms but none of its held bytes", () => {
+  const first = new Scrubber([["ghp_abc123", "P"]]);
+  equal(dec.decode(first.push(enc.encode("x ghp_ab"))), "x ");
+  const second = new Scrubber(first);
+  equal(dec.decode(concat([second.push(enc.encode("c123 ghp_abc123")), second.end()])), "c123 P");
+  equal(dec.decode(concat([first.push(enc.encode("c123")), first.end()])), "P");
+});

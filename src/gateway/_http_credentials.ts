@@ -23,10 +23,10 @@ import type { SecretCache } from "./_secrets.ts";
 const HTTP_KINDS = new Set(["bearer_token", "header_token", "basic_auth", "query_token"]);
 const NONE: ReadonlySet<string> = new Set();
 
-/** Scrub forms computed once per secret value. */
-interface Forms {
-  value: string;
-  forms: Array<[string, string]>;
+/** A scrubber compiled for the secret values an endpoint's responses are scrubbed of. */
+interface CompiledScrubber {
+  values: (string | null)[];
+  template: Scrubber | null;
 }
 
 /** Credential injection for HTTPS endpoints under one config. */
@@ -37,7 +37,12 @@ export class HttpCredentials {
   readonly #misplacedDeny: boolean;
   readonly #secrets: SecretCache;
   readonly #log: Logger;
-  readonly #forms = new Map<string, Forms>();
+  /**
+   * By endpoint. Holds secret values, so it is emptied whenever the secret cache forgets any:
+   * a value never outlives the cache's own idle limit here.
+   */
+  readonly #scrubbers = new Map<string, CompiledScrubber>();
+  readonly #unsubscribe: () => void;
 
   constructor(config: Config, secrets: SecretCache, log: Logger) {
     for (const [ref, credential] of config.credentials) {
@@ -50,6 +55,18 @@ export class HttpCredentials {
     this.#misplacedDeny = config.defaults.misplacedPlaceholder === "deny";
     this.#secrets = secrets;
     this.#log = log;
+    this.#unsubscribe = secrets.onForget(() => this.#scrubbers.clear());
+  }
+
+  /** Stops following the secret cache (the config was replaced) and drops compiled scrubbers. */
+  close(): void {
+    this.#unsubscribe();
+    this.#scrubbers.clear();
+  }
+
+  /** Endpoints with a compiled scrubber in memory (for tests). */
+  get compiledScrubbers(): number {
+    return this.#scrubbers.size;
   }
 
   /** Whether any HTTPS credential is configured (no hook work otherwise). */
@@ -84,32 +101,54 @@ export class HttpCredentials {
       if (typeof value === "string") values.set(ref, value);
       else refusal = value.refusal;
     }
-    const forms: Array<[string, string]> = [];
-    if (refusal === null) {
+    let template: Scrubber | null = null;
+    if (refusal === null && plan.scrub.length > 0) {
+      const scrubbed: (string | null)[] = [];
       for (const ref of plan.scrub) {
-        const value = values.get(ref) ?? await this.#secret(ref, agent);
+        const value = values.get(ref) ?? await this.#secret(ref, agent, "scrub");
         // A secret the vault does not hold cannot be echoed: nothing to scrub for it.
-        if (typeof value === "string") forms.push(...this.#formsOf(ref, value));
+        scrubbed.push(typeof value === "string" ? value : null);
       }
+      template = this.#scrubberFor(endpoint ?? "", plan.scrub, scrubbed);
     }
     return {
       placeholders: plan.placeholders,
       misplaced: plan.misplaced,
       refusal,
       apply: () => plan.apply(values),
-      scrubber: () => forms.length > 0 ? new Scrubber(forms) : null,
+      scrubber: () => template ? new Scrubber(template) : null,
     };
   }
 
-  async #secret(ref: string, agent: AgentFacts): Promise<string | { refusal: string }> {
+  /** The compiled scrubber for these values, compiled again only when a value changed. */
+  #scrubberFor(endpoint: string, refs: string[], values: (string | null)[]): Scrubber | null {
+    const known = this.#scrubbers.get(endpoint);
+    if (known && known.values.every((v, i) => v === values[i])) return known.template;
+    const forms = refs.flatMap((ref, i) => {
+      const value = values[i];
+      return value === null ? [] : scrubForms(this.#byRef.get(ref)!, value);
+    });
+    const template = forms.length > 0 ? new Scrubber(forms) : null;
+    this.#scrubbers.set(endpoint, { values, template });
+    return template;
+  }
+
+  async #secret(
+    ref: string,
+    agent: AgentFacts,
+    purpose: "inject" | "scrub" = "inject",
+  ): Promise<string | { refusal: string }> {
     const name = this.#byRef.get(ref)?.name ?? ref;
     try {
       const value = await this.#secrets.get(name);
       if (value !== null) return value;
-      this.#log.log("warn", `credential '${name}' has no value in the vault`, {
-        agent: agent.name,
-        fix: `clawpatrol vault set ${name}`,
-      });
+      // Only a request that needs the value is refused and logged; start-up already warned.
+      if (purpose === "inject") {
+        this.#log.log("warn", `credential '${name}' has no value in the vault`, {
+          agent: agent.name,
+          fix: `clawpatrol vault set ${name}`,
+        });
+      }
       return { refusal: `credential '${name}' is not available on the gateway` };
     } catch (err) {
       // VaultError messages name the credential and never carry a value.
@@ -118,14 +157,6 @@ export class HttpCredentials {
       });
       return { refusal: `credential '${name}' is not available on the gateway` };
     }
-  }
-
-  #formsOf(ref: string, value: string): Array<[string, string]> {
-    const known = this.#forms.get(ref);
-    if (known && known.value === value) return known.forms;
-    const forms = scrubForms(this.#byRef.get(ref)!, value);
-    this.#forms.set(ref, { value, forms });
-    return forms;
   }
 }
 

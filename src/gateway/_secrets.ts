@@ -36,6 +36,7 @@ export class SecretCache {
   #version: number;
   #checkedAt = 0;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  readonly #forgetListeners = new Set<() => void>();
 
   constructor(vault: Vault, options: SecretCacheOptions = {}) {
     this.#vault = vault;
@@ -56,7 +57,7 @@ export class SecretCache {
       const version = this.#vault.version();
       if (version !== this.#version) {
         this.#version = version;
-        this.#entries.clear();
+        this.#forget(() => this.#entries.clear());
       }
     }
     const hit = this.#entries.get(name);
@@ -71,9 +72,18 @@ export class SecretCache {
     return value;
   }
 
+  /**
+   * Calls `listener` whenever values are forgotten, so whatever was derived from them (a
+   * compiled scrubber) is dropped too. Returns the unsubscribe function.
+   */
+  onForget(listener: () => void): () => void {
+    this.#forgetListeners.add(listener);
+    return () => this.#forgetListeners.delete(listener);
+  }
+
   /** Forgets every decrypted value (reload, shutdown). */
   clear(): void {
-    this.#entries.clear();
+    this.#forget(() => this.#entries.clear());
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#sweep = undefined;
   }
@@ -83,13 +93,17 @@ export class SecretCache {
     return this.#entries.size;
   }
 
+  #forget(drop: () => void): void {
+    drop();
+    for (const listener of this.#forgetListeners) listener();
+  }
+
   #scheduleSweep(): void {
     if (this.#sweep !== undefined) return;
     this.#sweep = setInterval(() => {
       const now = performance.now();
-      for (const [name, entry] of this.#entries) {
-        if (now - entry.usedAt >= this.#idleMs) this.#entries.delete(name);
-      }
+      const idle = [...this.#entries].filter(([, entry]) => now - entry.usedAt >= this.#idleMs);
+      if (idle.length > 0) this.#forget(() => idle.forEach(([name]) => this.#entries.delete(name)));
       if (this.#entries.size === 0) {
         clearInterval(this.#sweep);
         this.#sweep = undefined;

@@ -20,10 +20,13 @@ Deno.test("SecretCache forgets a value left unused for idleMs", async () => {
   await withVault(async (vault) => {
     await vault.set("gh", DEFAULT_SLOT, "one");
     const cache = new SecretCache(vault, { idleMs: 60 });
+    let forgotten = 0;
+    cache.onForget(() => forgotten++);
     equal(await cache.get("gh"), "one");
     equal(cache.size, 1);
     await new Promise((r) => setTimeout(r, 250));
     equal(cache.size, 0, "an idle value is still held decrypted");
+    equal(forgotten, 1, "listeners were not told the value was forgotten");
     cache.clear();
   });
 });
@@ -32,11 +35,14 @@ Deno.test("SecretCache drops every value when another process writes the vault",
   await withVault(async (vault, stateDir) => {
     await vault.set("gh", DEFAULT_SLOT, "one");
     const cache = new SecretCache(vault, { changeCheckMs: 0 });
+    let forgotten = 0;
+    cache.onForget(() => forgotten++);
     equal(await cache.get("gh"), "one");
     const other = await openVault(stateDir);
     await other.set("gh", DEFAULT_SLOT, "two");
     other.close();
     equal(await cache.get("gh"), "two");
+    equal(forgotten, 1);
     equal(await cache.get("absent"), null);
     cache.clear();
     equal(cache.size, 0);

@@ -241,6 +241,7 @@ export class Gateway {
       const next = await loadAndCompile(this.#configPath);
       const restartNeeded = restartOnlySettings(this.#loaded.config, next.config);
       this.#loaded = next;
+      this.#credentials.close();
       this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
       this.metrics.reloads.inc();
       this.#log.log(
@@ -273,6 +274,7 @@ export class Gateway {
       this.guard.finishOpen();
       await this.#admin.shutdown();
       await this.#receipts.close();
+      this.#credentials.close();
       this.#secrets.clear();
       this.#vault.close();
       this.#log.log("info", "stopped");
