@@ -403,3 +403,38 @@ Deno.test("a streamed response from a credential-bound endpoint reaches the agen
     }
   });
 });
+
+Deno.test("a secret that cannot go in a header fails closed: 502 with a receipt, nothing forwarded, nothing leaked", async () => {
+  const secrets = {
+    api_token: "line1\r\nX-Injected: yes",
+    api_basic: BASIC_PASSWORD,
+    api_key: QUERY_KEY,
+    api_always: ALWAYS_KEY,
+  };
+  await withProxy(options({ secrets }), async (fx) => {
+    const res = await fetchVia(fx, "https://api.test/crlf", {
+      headers: { authorization: "Bearer {{api_token}}" },
+    });
+    equal(res.status, 502);
+    equal(fx.seen.length, 0, "a request with a header-breaking secret reached the upstream");
+    ok(!res.body.includes("line1") && !res.body.includes("X-Injected"));
+    ok(!JSON.stringify(fx.log.lines).includes("X-Injected"), "the secret reached the log");
+    const receipt = (await fx.receipts()).find((r) => r.summary.includes("/crlf"));
+    ok(receipt);
+    equal(receipt.upstreamStatus, 502);
+  });
+});
+
+Deno.test("passthrough traffic carrying a placeholder is refused before it leaves", async () => {
+  await withProxy(options({ unknownHost: "passthrough" }), async (fx) => {
+    const res = await fetchVia(fx, "http://unclaimed.test/x", {
+      headers: { authorization: "Bearer {{api_token}}" },
+    });
+    equal(res.status, 403);
+    match(res.body, /placeholder for credential 'api_token'/);
+    const receipt = (await fx.receipts()).find((r) => r.summary.includes("unclaimed.test"));
+    ok(receipt);
+    equal(receipt.verdict, "deny");
+    equal(receipt.endpoint, null);
+  });
+});
