@@ -55,12 +55,14 @@ async function serve(
   vault: OpenVaultOptions,
 ): Promise<number> {
   const log = new StderrLogger(debug);
-  const gateway = await Gateway.start(configPath, { log, version: VERSION, vault });
+  // Listen for signals before anything says "serving": a SIGTERM sent as soon as that line
+  // appears must stop the gateway cleanly, not kill it with the default action.
   const stopped = new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
   });
+  const gateway = await Gateway.start(configPath, { log, version: VERSION, vault });
   await stopped;
   log.log("info", "shutting down");
   await gateway.stop();
