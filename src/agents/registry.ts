@@ -116,6 +116,8 @@ export class AgentRegistry {
   readonly #refreshIntervalMs: number;
   readonly #lockStaleMs: number;
   #entries = new Map<string, Entry>();
+  /** Active agents by token digest (hex), for protocols that carry only a token (Postgres). */
+  #byDigest = new Map<string, Entry>();
   #signature = "missing";
   #checkedAt = 0;
 
@@ -162,6 +164,31 @@ export class AgentRegistry {
       const presented = sha256(token);
       const matches = timingSafeEqual(presented, entry?.hash ?? DUMMY_HASH);
       if (!entry || !matches || entry.record.revokedAt !== null) return null;
+      return { name: entry.record.name, profile: entry.record.profile };
+    } catch (err) {
+      this.#report(err);
+      return null;
+    }
+  }
+
+  /**
+   * The agent whose token this is, when it is active; `null` otherwise. Never throws. For
+   * protocols where the token is the only credential (a Postgres password): the token carries
+   * 256 random bits, so looking its digest up in a map reveals nothing a guesser could use.
+   *
+   * @example
+   * ```ts
+   * const agent = registry.authenticateToken(password);
+   * ```
+   */
+  authenticateToken(token: string): AgentFacts | null {
+    try {
+      this.#maybeReload();
+      if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+        return null;
+      }
+      const entry = this.#byDigest.get(sha256(token).toString("hex"));
+      if (!entry || entry.record.revokedAt !== null) return null;
       return { name: entry.record.name, profile: entry.record.profile };
     } catch (err) {
       this.#report(err);
@@ -324,6 +351,12 @@ export class AgentRegistry {
       entries.set(record.name, { record, hash: Buffer.from(record.tokenSha256, "hex") });
     }
     this.#entries = entries;
+    this.#byDigest = new Map(
+      [...entries.values()].filter((e) => e.record.revokedAt === null).map((e) => [
+        e.record.tokenSha256.toLowerCase(),
+        e,
+      ]),
+    );
     this.#signature = signature;
   }
 

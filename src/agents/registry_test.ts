@@ -104,6 +104,30 @@ Deno.test("authenticate() returns null for a wrong token, unknown name, revoked 
   });
 });
 
+Deno.test("authenticateToken() finds the agent by token alone; revoked, rotated or wrong tokens get null", async () => {
+  await withStateDir((dir) => {
+    const registry = AgentRegistry.open(dir);
+    const token = registry.add("bot", "default");
+    const other = registry.add("other", "ops");
+    assert.deepEqual(registry.authenticateToken(token), { name: "bot", profile: "default" });
+    assert.deepEqual(registry.authenticateToken(other), { name: "other", profile: "ops" });
+    assert.equal(registry.authenticateToken(token.slice(0, -1)), null);
+    assert.equal(registry.authenticateToken(""), null);
+    assert.equal(registry.authenticateToken("x".repeat(100_000)), null);
+    // deno-lint-ignore no-explicit-any
+    assert.equal((registry as any).authenticateToken(null), null);
+    const rotated = registry.rotate("other");
+    assert.equal(registry.authenticateToken(other), null, "the rotated-away token");
+    assert.deepEqual(registry.authenticateToken(rotated), { name: "other", profile: "ops" });
+    registry.revoke("bot");
+    assert.equal(registry.authenticateToken(token), null, "revoked");
+    // Another process's change is seen too.
+    const second = AgentRegistry.open(dir, { refreshIntervalMs: 0 });
+    const late = registry.add("late", "default");
+    assert.deepEqual(second.authenticateToken(late), { name: "late", profile: "default" });
+  });
+});
+
 Deno.test("rotate() issues a new token and the old one stops working", async () => {
   await withStateDir((dir) => {
     const registry = AgentRegistry.open(dir);

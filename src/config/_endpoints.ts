@@ -49,6 +49,7 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         listen,
         sslmode: r.oneOf("sslmode", ["disable", "prefer", "require", "verify-full"], "prefer"),
         caCert: pem(r, "ca_cert"),
+        listenTls: r.boolean("listen_tls", true),
       };
       break;
     }

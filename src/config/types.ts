@@ -82,6 +82,8 @@ export interface PostgresEndpoint extends EndpointBase {
   listen: string;
   sslmode: "disable" | "prefer" | "require" | "verify-full";
   caCert?: string;
+  /** Answer agents' SSLRequest with TLS (a gateway-minted certificate); `false` answers `N`. */
+  listenTls: boolean;
 }
 
 /** `endpoint "kubernetes" NAME`. */

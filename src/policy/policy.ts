@@ -71,6 +71,16 @@ export class Policy {
     return this.#byEndpoint.get(endpoint) ?? [];
   }
 
+  /**
+   * Whether any rule on the endpoint reads `fact` (`family.field`), directly or through the
+   * whole family object. Lets a protocol collect a costly fact only when a rule can see it.
+   */
+  reads(endpoint: string, fact: string): boolean {
+    return (this.#byEndpoint.get(endpoint) ?? []).some((r) =>
+      readsUnknown(r.reads, [fact]) !== null
+    );
+  }
+
   /** Number of compiled rule attachments (a rule on two endpoints counts twice). */
   get size(): number {
     let n = 0;

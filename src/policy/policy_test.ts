@@ -547,3 +547,23 @@ Deno.test("decide() in observe mode records a misplaced placeholder as a would-b
   const verdict = policy.decide(http({ method: "get", misplaced_placeholders: ["gh_pat"] }));
   assertEquals([verdict.decision, verdict.wouldBe], ["allow", "deny"]);
 });
+
+Deno.test("reads() tells whether any rule on an endpoint reads a fact, directly or via the family", async () => {
+  const policy = await policyOf(
+    rule("by-param", {
+      endpoint: "postgres.pg",
+      condition: "sql.params.exists(p, p == 'x')",
+      verdict: "deny",
+    }) +
+      rule("by-verb", {
+        endpoint: "kubernetes.k8s",
+        condition: "k8s.verb == 'get'",
+        verdict: "deny",
+      }),
+  );
+  assert(policy.reads("pg", "sql.params"));
+  assert(!policy.reads("k8s", "sql.params"));
+  assert(policy.reads("k8s", "k8s.verb"));
+  assert(!policy.reads("k8s", "k8s.name"));
+  assert(!policy.reads("nowhere", "sql.params"));
+});
