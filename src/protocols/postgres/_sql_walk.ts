@@ -1,0 +1,352 @@
+/**
+ * Walks one libpg-query (PostgreSQL 18) statement AST and collects its facts. Private helper of
+ * `sql_facts.ts`: the AST is plain JSON, so the walk is generic (every object and array) and only
+ * a handful of node shapes are special-cased, which keeps it correct for node types it has never
+ * seen.
+ *
+ * @module
+ */
+
+type Obj = Record<string, unknown>;
+type Scope = ReadonlySet<string>;
+
+/** Facts of one statement, before the caller adds the statement text. */
+export interface WalkFacts {
+  verb: string;
+  verbs: string[];
+  tables: string[];
+  functions: string[];
+  dynamic: boolean;
+}
+
+const EMPTY_SCOPE: Scope = new Set();
+
+/** Statements that can run SQL the parser cannot see (bodies, prepared plans, server programs). */
+const DYNAMIC = new Set([
+  "DoStmt",
+  "ExecuteStmt",
+  "CreateFunctionStmt",
+  "CreateTrigStmt",
+  "RuleStmt",
+  "CreateEventTrigStmt",
+  "LoadStmt",
+]);
+
+/**
+ * Node types whose verb is not their name without `Stmt`, lowercased. The rest come from that
+ * rule: SelectStmt, InsertStmt, UpdateStmt, DeleteStmt, MergeStmt, CopyStmt, TruncateStmt,
+ * DoStmt, ExecuteStmt, PrepareStmt, DeallocateStmt, ExplainStmt, ListenStmt, UnlistenStmt,
+ * NotifyStmt, LockStmt, CallStmt, DiscardStmt, CommentStmt, ReindexStmt, ClusterStmt,
+ * CheckPointStmt, LoadStmt (the tests pin each of them).
+ */
+const FIXED_VERBS: Record<string, string> = {
+  RenameStmt: "alter",
+  ReplicaIdentityStmt: "alter",
+  DefineStmt: "create",
+  IndexStmt: "create",
+  ViewStmt: "create",
+  CompositeTypeStmt: "create",
+  RuleStmt: "create",
+  ImportForeignSchemaStmt: "import",
+  VariableShowStmt: "show",
+  RefreshMatViewStmt: "refresh",
+  DeclareCursorStmt: "declare",
+  ClosePortalStmt: "close",
+  ConstraintsSetStmt: "set",
+  SecLabelStmt: "security_label",
+  ReassignOwnedStmt: "reassign",
+};
+
+const TRANSACTION_VERBS: Record<string, string> = {
+  TRANS_STMT_BEGIN: "begin",
+  TRANS_STMT_START: "begin",
+  TRANS_STMT_COMMIT: "commit",
+  TRANS_STMT_ROLLBACK: "rollback",
+  TRANS_STMT_SAVEPOINT: "savepoint",
+  TRANS_STMT_RELEASE: "release",
+  TRANS_STMT_ROLLBACK_TO: "rollback_to",
+  TRANS_STMT_PREPARE: "prepare_transaction",
+  TRANS_STMT_COMMIT_PREPARED: "commit_prepared",
+  TRANS_STMT_ROLLBACK_PREPARED: "rollback_prepared",
+};
+
+/** Object kinds whose name lists (DROP, COMMENT ON, ...) name a relation. */
+const RELATION_KINDS = new Set([
+  "OBJECT_TABLE",
+  "OBJECT_VIEW",
+  "OBJECT_MATVIEW",
+  "OBJECT_INDEX",
+  "OBJECT_SEQUENCE",
+  "OBJECT_FOREIGN_TABLE",
+]);
+/** Object kinds named `relation.object` (`DROP TRIGGER tr ON t` gives `[t, tr]`). */
+const ON_RELATION_KINDS = new Set(["OBJECT_TRIGGER", "OBJECT_RULE", "OBJECT_POLICY"]);
+const FUNCTION_KINDS = new Set([
+  "OBJECT_FUNCTION",
+  "OBJECT_PROCEDURE",
+  "OBJECT_ROUTINE",
+  "OBJECT_AGGREGATE",
+]);
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The `sval`s of a list of `{String:{sval}}` nodes, or null when it is anything else. */
+function stringList(list: unknown): string[] | null {
+  if (!Array.isArray(list) || list.length === 0) return null;
+  const out: string[] = [];
+  for (const item of list) {
+    const s = isObj(item) && isObj(item.String) ? item.String.sval : undefined;
+    if (typeof s !== "string") return null;
+    out.push(s);
+  }
+  return out;
+}
+
+function isStmtKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c >= 65 && c <= 90 && key.length > 4 && key.endsWith("Stmt");
+}
+
+/**
+ * The lowercase verb for a statement node. Unmapped node types fall back to prefix rules
+ * (`Create*` → create, `Alter*` → alter, `Drop*` → drop) and then to the node name without
+ * `Stmt`, lowercased (`FrobnicateStmt` → `frobnicate`), so a new parser node still gets a verb.
+ *
+ * @example
+ * ```ts
+ * verbFor("VariableSetStmt", { kind: "VAR_SET_VALUE", name: "role" }); // "set_role"
+ * ```
+ */
+export function verbFor(type: string, node: Obj): string {
+  const fixed = FIXED_VERBS[type];
+  if (fixed !== undefined) return fixed;
+  switch (type) {
+    case "GrantStmt":
+    case "GrantRoleStmt":
+      return node.is_grant === true ? "grant" : "revoke";
+    case "VacuumStmt":
+      return node.is_vacuumcmd === true ? "vacuum" : "analyze";
+    case "FetchStmt":
+      return node.ismove === true ? "move" : "fetch";
+    case "TransactionStmt": {
+      const kind = String(node.kind ?? "");
+      return TRANSACTION_VERBS[kind] ??
+        (kind.replace(/^TRANS_STMT_/, "").toLowerCase() || "transaction");
+    }
+    case "VariableSetStmt": {
+      const name = node.name;
+      if (node.kind === "VAR_RESET" || node.kind === "VAR_RESET_ALL") {
+        if (name === "role") return "reset_role";
+        if (name === "session_authorization") return "reset_session_authorization";
+        return "reset";
+      }
+      if (name === "role") return "set_role";
+      if (name === "session_authorization") return "set_session_authorization";
+      return "set";
+    }
+  }
+  if (type.startsWith("Create")) return "create";
+  if (type.startsWith("Alter")) return "alter";
+  if (type.startsWith("Drop")) return "drop";
+  return type.replace(/Stmt$/, "").toLowerCase();
+}
+
+/** Accumulates one statement's facts, deduplicating in first-seen order. */
+class Collector {
+  readonly verbs: string[] = [];
+  readonly tables: string[] = [];
+  readonly functions: string[] = [];
+  dynamic = false;
+  readonly #seenVerbs = new Set<string>();
+  readonly #seenTables = new Set<string>();
+  readonly #seenFunctions = new Set<string>();
+
+  verb(v: string): void {
+    if (this.#seenVerbs.has(v)) return;
+    this.#seenVerbs.add(v);
+    this.verbs.push(v);
+  }
+
+  /** Adds `a.b.c`, `b.c` and `c`: rules can match any qualification level. */
+  table(parts: readonly string[]): void {
+    addQualified(parts, this.tables, this.#seenTables);
+  }
+
+  fn(parts: readonly string[]): void {
+    addQualified(parts, this.functions, this.#seenFunctions);
+  }
+}
+
+function addQualified(parts: readonly string[], out: string[], seen: Set<string>): void {
+  for (let i = 0; i < parts.length; i++) {
+    const name = parts.slice(i).join(".");
+    if (seen.has(name)) continue;
+    seen.add(name);
+    out.push(name);
+  }
+}
+
+function relationParts(rv: Obj): string[] {
+  const parts: string[] = [];
+  for (const p of [rv.catalogname, rv.schemaname, rv.relname]) {
+    if (typeof p === "string" && p !== "") parts.push(p);
+  }
+  return parts;
+}
+
+/** A relation referenced by a `{RangeVar}` node: an unqualified CTE name in scope is no table. */
+function rangeRef(c: Collector, rv: Obj, scope: Scope): void {
+  const unqualified = !rv.schemaname && !rv.catalogname;
+  if (unqualified && typeof rv.relname === "string" && scope.has(rv.relname)) return;
+  c.table(relationParts(rv));
+}
+
+/**
+ * Objects a utility statement names by lists rather than RangeVars: `DROP TABLE a.b`,
+ * `DROP TRIGGER tr ON t`, `DROP FUNCTION f(int)`, `COMMENT ON TABLE t`, `ALTER FUNCTION f() ...`.
+ */
+function namedObjects(c: Collector, type: string, node: Obj): void {
+  let kind = node.removeType ?? node.objtype ?? node.objectType ?? node.renameType;
+  if (type === "CreateCastStmt") kind = "OBJECT_FUNCTION";
+  if (typeof kind !== "string") return;
+  const objects = Array.isArray(node.objects)
+    ? node.objects
+    : [node.object, node.func].filter((o) => o !== undefined);
+  for (const o of objects) {
+    if (!isObj(o)) continue;
+    if (FUNCTION_KINDS.has(kind)) {
+      // ObjectWithArgs comes wrapped in lists and bare in AlterFunctionStmt.func.
+      const owa = isObj(o.ObjectWithArgs) ? o.ObjectWithArgs : o;
+      const name = stringList(owa.objname);
+      if (name) c.fn(name);
+    } else if (isObj(o.List)) {
+      const name = stringList(o.List.items);
+      if (!name) continue;
+      if (RELATION_KINDS.has(kind)) c.table(name);
+      else if (ON_RELATION_KINDS.has(kind) && name.length > 1) c.table(name.slice(0, -1));
+    }
+  }
+}
+
+/** Verbs a statement performs beyond its own: SELECT INTO, ON CONFLICT DO UPDATE, MERGE actions. */
+function impliedVerbs(c: Collector, type: string, node: Obj): void {
+  if (type === "SelectStmt" && isObj(node.intoClause)) c.verb("create");
+  if (type === "InsertStmt") {
+    const oc = node.onConflictClause;
+    if (isObj(oc) && oc.action === "ONCONFLICT_UPDATE") c.verb("update");
+  }
+  if (type === "MergeStmt" && Array.isArray(node.mergeWhenClauses)) {
+    for (const w of node.mergeWhenClauses) {
+      const cmd = isObj(w) && isObj(w.MergeWhenClause) ? w.MergeWhenClause.commandType : undefined;
+      if (cmd === "CMD_UPDATE" || cmd === "CMD_INSERT" || cmd === "CMD_DELETE") {
+        c.verb(cmd.slice(4).toLowerCase());
+      }
+    }
+  }
+}
+
+/** One pending step of the walk: an AST object, a statement node, or a `{RangeVar}` reference. */
+type Work =
+  | { kind: "obj"; node: Obj; scope: Scope; field: string }
+  | { kind: "stmt"; type: string; node: Obj; scope: Scope }
+  | { kind: "range"; node: Obj; scope: Scope };
+
+/**
+ * Depth-first walk with an explicit stack: a 100 KB `UNION ALL` chain nests thousands of levels
+ * deep, which would overflow the JS call stack if walked recursively. Children are pushed in
+ * reverse so facts come out in source order.
+ */
+function walk(c: Collector, first: Work): void {
+  const stack: Work[] = [first];
+  let work: Work | undefined;
+  while ((work = stack.pop()) !== undefined) {
+    if (work.kind === "range") rangeRef(c, work.node, work.scope);
+    else if (work.kind === "stmt") {
+      const { type, node } = work;
+      c.verb(verbFor(type, node));
+      if (DYNAMIC.has(type) || (type === "CopyStmt" && node.is_program === true)) c.dynamic = true;
+      impliedVerbs(c, type, node);
+      namedObjects(c, type, node);
+      stack.push({ kind: "obj", node, scope: work.scope, field: "" });
+    } else visitObject(c, work.node, work.scope, work.field, stack);
+  }
+}
+
+/** Pushes `v`'s objects (arrays flattened) in reverse so they pop in order. */
+function pushValue(stack: Work[], v: unknown, scope: Scope, field: string): void {
+  if (Array.isArray(v)) {
+    for (let i = v.length - 1; i >= 0; i--) pushValue(stack, v[i], scope, field);
+  } else if (isObj(v)) {
+    stack.push({ kind: "obj", node: v, scope, field });
+  }
+}
+
+/** `field` is the key this object hangs under in its parent (to spot INSERT's VALUES list). */
+function visitObject(c: Collector, obj: Obj, scope: Scope, field: string, stack: Work[]): void {
+  // Bare RangeVars (DML targets, COPY, ALTER TABLE, CREATE ...) always name a real relation:
+  // even `WITH t AS (...) DELETE FROM t` deletes from the table t.
+  if (typeof obj.relname === "string") c.table(relationParts(obj));
+  // FuncCall, CallStmt.funccall, and the functions CREATE FUNCTION/TRIGGER name.
+  if (Array.isArray(obj.funcname)) {
+    const name = stringList(obj.funcname);
+    if (name) c.fn(name);
+  }
+  const w = isObj(obj.withClause) ? obj.withClause : undefined;
+  const ctes = w && Array.isArray(w.ctes) ? w.ctes : [];
+  const names = ctes.map((x) => {
+    const name = isObj(x) && isObj(x.CommonTableExpr) ? x.CommonTableExpr.ctename : undefined;
+    return typeof name === "string" ? name : "";
+  });
+  const inner = names.length > 0 ? new Set([...scope, ...names]) : scope;
+  const keys = Object.keys(obj);
+  for (let k = keys.length - 1; k >= 0; k--) {
+    const key = keys[k];
+    if (key === "withClause") continue;
+    const v = obj[key];
+    if (typeof v !== "object" || v === null) continue;
+    if (key === "RangeVar" && isObj(v)) {
+      stack.push({ kind: "range", node: v, scope: inner });
+    } else if (isStmtKey(key) && isObj(v)) {
+      // INSERT ... VALUES wraps its rows in a SelectStmt; that reads nothing, so no "select".
+      if (key === "SelectStmt" && field === "selectStmt" && v.valuesLists && !v.fromClause) {
+        stack.push({ kind: "obj", node: v, scope: inner, field: key });
+      } else {
+        stack.push({ kind: "stmt", type: key, node: v, scope: inner });
+      }
+    } else {
+      pushValue(stack, v, inner, key);
+    }
+  }
+  // Pushed last so CTE bodies pop first, in definition order. A plain WITH's query sees only
+  // the CTEs before it; WITH RECURSIVE sees them all.
+  for (let i = ctes.length - 1; i >= 0; i--) {
+    const s = w?.recursive === true ? inner : new Set([...scope, ...names.slice(0, i)]);
+    pushValue(stack, ctes[i], s, "ctes");
+  }
+}
+
+/**
+ * Collects the facts of one top-level statement node (`stmts[i].stmt` of a parse result, e.g.
+ * `{ SelectStmt: {...} }`).
+ *
+ * @example
+ * ```ts
+ * collectFacts({ DropStmt: { removeType: "OBJECT_TABLE", objects: [] } }).verb; // "drop"
+ * ```
+ */
+export function collectFacts(stmt: Obj): WalkFacts {
+  const c = new Collector();
+  const type = Object.keys(stmt)[0];
+  if (type === undefined) throw new Error("empty statement node");
+  const node = stmt[type];
+  walk(c, { kind: "stmt", type, node: isObj(node) ? node : {}, scope: EMPTY_SCOPE });
+  return {
+    verb: c.verbs[0],
+    verbs: c.verbs,
+    tables: c.tables,
+    functions: c.functions,
+    dynamic: c.dynamic,
+  };
+}
