@@ -15,6 +15,12 @@ import { LeafCache } from "../tls/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
 import { AgentRegistry } from "../agents/mod.ts";
 import { HttpProxy, type HttpProxyContext } from "../protocols/http/mod.ts";
+import {
+  loadSqlParser,
+  type PostgresContext,
+  PostgresListener,
+  SqlAnalyzer,
+} from "../protocols/postgres/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
@@ -23,6 +29,7 @@ import { HttpCredentials } from "./_http_credentials.ts";
 import { SecretCache } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
+import { PostgresLogins } from "./_pg_logins.ts";
 import { watchConfig } from "./reload.ts";
 
 /** Options for {@linkcode Gateway.start}. */
@@ -67,7 +74,9 @@ export class Gateway {
   readonly #vault: Vault;
   readonly #secrets: SecretCache;
   #credentials: HttpCredentials;
+  #pg: PostgresLogins;
   #proxy: HttpProxy | undefined;
+  readonly #pgListeners: PostgresListener[] = [];
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -82,6 +91,7 @@ export class Gateway {
     this.#vault = vault;
     this.#secrets = new SecretCache(vault);
     this.#credentials = new HttpCredentials(loaded.config, this.#secrets, options.log);
+    this.#pg = new PostgresLogins(loaded.config, loaded.policy, this.#secrets);
     this.#loaded = loaded;
     this.stateDir = stateDir;
     this.#receipts = receipts;
@@ -158,18 +168,70 @@ export class Gateway {
       throw err;
     }
     try {
-      await gateway.#startProxy(agents, new LeafCache(ca));
+      const leaves = new LeafCache(ca);
+      await gateway.#startProxy(agents, leaves);
+      await gateway.#startPostgres(agents, leaves);
     } catch (err) {
       await gateway.stop();
       throw err;
     }
     gateway.#warnMissingSecrets();
     const proxy = gateway.proxyAddress;
+    const pg = gateway.#pgListeners.map((l) =>
+      `, postgres ${l.endpoint} on ${l.address.hostname}:${l.address.port}`
+    ).join("");
     options.log.log(
       "info",
-      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
+      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${pg}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
     );
     return gateway;
+  }
+
+  /** Where each postgres endpoint listens (agents' host:port). */
+  get postgresAddresses(): Map<string, { hostname: string; port: number }> {
+    return new Map(this.#pgListeners.map((l) => [l.endpoint, l.address]));
+  }
+
+  async #startPostgres(agents: AgentRegistry, leaves: LeafCache): Promise<void> {
+    const endpoints = this.#pg.endpoints();
+    if (endpoints.length === 0) return;
+    // The parser is WASM: loaded once, only when some endpoint needs it.
+    await loadSqlParser();
+    const analyzer = new SqlAnalyzer();
+    const log = this.#log;
+    const context: PostgresContext = {
+      guard: this.guard,
+      authenticate: (token) => agents.authenticateToken(token),
+      route: (endpoint) => this.#pg.route(endpoint),
+      login: (agent, endpoint, user, database) => this.#pg.login(agent, endpoint, user, database),
+      leaf: (host) => leaves.get(host),
+      limits: () => {
+        const l = this.#loaded.config.gateway.limits;
+        return {
+          maxMessageBytes: l.bodyBufferBytes,
+          startupTimeoutMs: l.headerTimeoutMs,
+          connectTimeoutMs: l.headerTimeoutMs,
+        };
+      },
+      readsParams: (endpoint) => this.#pg.readsParams(endpoint),
+      log: (level, message, fields) => log.log(level, message, fields),
+      connections: (delta) => this.metrics.connections.inc({ protocol: "postgres" }, delta),
+    };
+    for (const endpoint of endpoints) {
+      const [host, port] = splitHostPort(endpoint.listen);
+      try {
+        this.#pgListeners.push(
+          await PostgresListener.listen(endpoint.name, host, port, context, analyzer),
+        );
+      } catch (err) {
+        throw new Error(
+          `Cannot listen on endpoint "postgres" "${endpoint.name}" listen '${endpoint.listen}': ${
+            (err as Error).message
+          }`,
+          { cause: err },
+        );
+      }
+    }
   }
 
   /** The forward proxy's address (agents' HTTPS_PROXY). */
@@ -243,6 +305,7 @@ export class Gateway {
       this.#loaded = next;
       this.#credentials.close();
       this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
+      this.#pg = new PostgresLogins(next.config, next.policy, this.#secrets);
       this.metrics.reloads.inc();
       this.#log.log(
         "info",
@@ -269,8 +332,9 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#stopWatching();
-      // The proxy first: closing it finishes every open exchange's receipt.
+      // The listeners first: closing them finishes every open exchange's receipt.
       await this.#proxy?.close();
+      await Promise.all(this.#pgListeners.map((l) => l.close()));
       this.guard.finishOpen();
       await this.#admin.shutdown();
       await this.#receipts.close();
@@ -318,6 +382,14 @@ function restartOnlySettings(old: Config, next: Config): string[] {
   if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
   if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
   if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
+  // Postgres listeners are bound at start: a new endpoint or a moved listen waits for a restart.
+  for (const e of next.endpoints.values()) {
+    if (e.protocol !== "postgres") continue;
+    const before = old.endpoints.get(e.name);
+    if (before?.protocol !== "postgres" || before.listen !== e.listen) {
+      changed.push(`endpoint "postgres" "${e.name}" listen`);
+    }
+  }
   return changed;
 }
 

@@ -1,0 +1,144 @@
+/**
+ * Turns SQL text into actions and decides them: one action per statement, so a rule written as
+ * `sql.verb == 'select'` cannot be dodged by `select 1; drop table t`. Any deny denies the whole
+ * message.
+ *
+ * @module
+ */
+
+import type { ActionGuard, AgentFacts, Decided, SqlFacts } from "../../core/mod.ts";
+import type { SqlAnalyzer, StatementFacts } from "./sql_facts.ts";
+
+/** Who is running SQL where: fixed for a session. */
+export interface SqlSession {
+  endpoint: string;
+  agent: AgentFacts;
+  /** `kind.name` of the credential the session logged in with. */
+  credential: string;
+  database: string;
+  user: string;
+}
+
+/** A denied message: what the agent is told. */
+export interface Denial {
+  reason: string;
+  rule: string | null;
+  receipt: string | null;
+  /** Why the statement could not be analysed, when that is why it was denied. */
+  hint?: string;
+}
+
+/** The outcome for one message: allowed actions still to finish, or a denial. */
+export interface SqlDecision {
+  /** Allowed actions, finished by the caller once the upstream answered. Empty on a denial. */
+  decided: Decided[];
+  denial: Denial | null;
+}
+
+/** Facts a statement the parser rejected leaves unknown: rules reading them deny. */
+const UNPARSED = ["sql.verb", "sql.verbs", "sql.tables", "sql.functions", "sql.dynamic"];
+const SUMMARY_CHARS = 200;
+
+/** Options for one decision. */
+export interface DecideOptions {
+  /** Bind parameters (text), `null` when some were binary (then `sql.params` is unknown). */
+  params?: string[] | null;
+  /** Prefix for the receipt summary (`startup: `). */
+  summaryPrefix?: string;
+}
+
+/**
+ * Decides every statement in `sql`. An empty query (only comments or `;`) is no action.
+ *
+ * @example
+ * ```ts
+ * const { denial, decided } = decideSql(guard, analyzer, session, "select 1; drop table t");
+ * ```
+ */
+export function decideSql(
+  guard: ActionGuard,
+  analyzer: SqlAnalyzer,
+  session: SqlSession,
+  sql: string,
+  options: DecideOptions = {},
+): SqlDecision {
+  const analysis = analyzer.analyze(sql);
+  const params = options.params === undefined ? [] : options.params;
+  const unknown = params === null ? ["sql.params"] : [];
+  const decide = (facts: StatementFacts, count: number, extraUnknown: string[]) =>
+    guard.decide({
+      protocol: "postgres",
+      endpoint: session.endpoint,
+      agent: session.agent,
+      credential: session.credential,
+      facts: { sql: sqlFacts(facts, count, session, params ?? []) },
+      unknown: extraUnknown.length || unknown.length ? [...extraUnknown, ...unknown] : undefined,
+      summary: summarize((options.summaryPrefix ?? "") + facts.statement),
+    });
+  if (!analysis.ok) {
+    const decided = decide(
+      { verb: "", verbs: [], tables: [], functions: [], statement: sql, dynamic: false },
+      1,
+      UNPARSED,
+    );
+    if (decided.verdict.decision === "allow") return { decided: [decided], denial: null };
+    return { decided: [], denial: { ...denialOf(decided), hint: parseHint(analysis.error) } };
+  }
+  const count = analysis.statements.length;
+  const decided = analysis.statements.map((s) => decide(s, count, []));
+  const denied = decided.find((d) => d.verdict.decision === "deny");
+  if (!denied) return { decided, denial: null };
+  for (const d of decided) {
+    if (d.verdict.decision === "allow") {
+      d.finish({
+        upstreamStatus: null,
+        bytesIn: 0,
+        bytesOut: 0,
+        error: "not run: another statement in the same message was denied",
+      });
+    }
+  }
+  return { decided: [], denial: denialOf(denied) };
+}
+
+function sqlFacts(
+  s: StatementFacts,
+  count: number,
+  session: SqlSession,
+  params: string[],
+): SqlFacts {
+  return {
+    verb: s.verb,
+    verbs: s.verbs as string[],
+    tables: s.tables as string[],
+    functions: s.functions as string[],
+    statement: s.statement,
+    statement_count: BigInt(count),
+    database: session.database,
+    user: session.user,
+    dynamic: s.dynamic,
+    params,
+  };
+}
+
+function denialOf(d: Decided): Denial {
+  return { reason: d.verdict.reason, rule: d.verdict.rule, receipt: d.receipt };
+}
+
+function parseHint(error: string): string {
+  return `the gateway could not parse this statement: ${error}`;
+}
+
+/** One line, at most SUMMARY_CHARS characters: receipts and logs stay readable. */
+export function summarize(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length <= SUMMARY_CHARS ? line : line.slice(0, SUMMARY_CHARS - 1) + "…";
+}
+
+/** The text of the ErrorResponse a denied statement gets (DESIGN.md §5). */
+export function denialMessage(denial: Denial): { message: string; detail: string; hint?: string } {
+  const detail = denial.receipt === null
+    ? "no receipt could be written"
+    : `receipt ${denial.receipt}${denial.rule ? `, rule ${denial.rule}` : ""}`;
+  return { message: `denied by clawpatrol: ${denial.reason}`, detail, hint: denial.hint };
+}

@@ -1,0 +1,170 @@
+/**
+ * The server-to-agent direction: bytes pass through untouched (no per-message copies for
+ * DataRow streams) while the relay watches message boundaries for ReadyForQuery and
+ * ErrorResponse, and swaps the upstream's answer to a gateway-injected probe for the gateway's
+ * own denial.
+ *
+ * @module
+ */
+
+import { parseErrorFields } from "./_backend.ts";
+import { ProtocolError } from "./_frontend.ts";
+
+const ERROR = 0x45; // 'E'
+const READY = 0x5a; // 'Z'
+/** Servers never send messages this large; a length beyond it means the stream is corrupt. */
+const MAX_BACKEND_MESSAGE = 1 << 30;
+
+/** An ErrorResponse to put in place of the upstream's answer to a denial probe. */
+export interface Replacement {
+  /** Bytes that appear only in the upstream's error for this probe (the probe's name). */
+  marker: string;
+  /** The gateway's ErrorResponse, sent instead. */
+  frame: Uint8Array;
+}
+
+/** What the relay reports to the session. */
+export interface RelayHooks {
+  /** The replacement expected before the next ReadyForQuery, if any. */
+  pending(): Replacement | null;
+  /** The pending replacement was used (or the probe's error otherwise answered). */
+  replaced(): void;
+  /** A ReadyForQuery passed, with the transaction status it reported. */
+  ready(status: "I" | "T" | "E"): void;
+  /** An ErrorResponse passed (or was replaced), with its SQLSTATE. */
+  error(code: string): void;
+}
+
+/** Scans server bytes frame by frame; returns what to send to the agent. */
+export class BackendRelay {
+  readonly #hooks: RelayHooks;
+  readonly #header = new Uint8Array(5);
+  #headerLength = 0;
+  /** The first bytes of a split header were held back (a replacement was pending). */
+  #headerDeferred = false;
+  #type = 0;
+  #remaining = 0;
+  /** Body parts of a frame the relay reads (ErrorResponse, ReadyForQuery). */
+  #body: Uint8Array[] | null = null;
+  /** The current frame is held back until it is known whether it gets replaced. */
+  #holding = false;
+
+  constructor(hooks: RelayHooks) {
+    this.#hooks = hooks;
+  }
+
+  /** Feeds server bytes; returns the bytes to forward (usually `chunk` itself). */
+  push(chunk: Uint8Array): Uint8Array {
+    const out: Uint8Array[] = [];
+    // Start of the range of `chunk` still to forward; -1 while a held frame swallows bytes.
+    let from = this.#holding ? -1 : 0;
+    // Where the current header began in this chunk; -1 when it began in an earlier chunk.
+    let frameStart = -1;
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.#headerLength < 5) {
+        if (this.#headerLength === 0) frameStart = i;
+        const take = Math.min(5 - this.#headerLength, chunk.length - i);
+        this.#header.set(chunk.subarray(i, i + take), this.#headerLength);
+        this.#headerLength += take;
+        i += take;
+        if (this.#headerLength < 5) break;
+        from = this.#startFrame(chunk, out, from, frameStart, i);
+        if (this.#remaining === 0) from = this.#endFrame(out, from, i);
+        continue;
+      }
+      const take = Math.min(this.#remaining, chunk.length - i);
+      this.#body?.push(chunk.subarray(i, i + take));
+      i += take;
+      this.#remaining -= take;
+      if (this.#remaining === 0) from = this.#endFrame(out, from, i);
+    }
+    if (from >= 0) {
+      let end = chunk.length;
+      const splitHeader = this.#headerLength > 0 && this.#headerLength < 5;
+      if (splitHeader && frameStart >= 0 && this.#hooks.pending() !== null) {
+        // Hold a split header's first bytes back while a replacement is pending, so the
+        // frame can still be swapped whole.
+        end = frameStart;
+        this.#headerDeferred = true;
+      } else if (splitHeader && frameStart < 0 && this.#headerDeferred) {
+        end = from; // More bytes of a header already held back.
+      }
+      if (end > from) out.push(chunk.subarray(from, end));
+    }
+    if (out.length === 1) return out[0];
+    return concat(out);
+  }
+
+  /** A header completed at `i`; returns where forwarding resumes (-1: holding). */
+  #startFrame(
+    chunk: Uint8Array,
+    out: Uint8Array[],
+    from: number,
+    frameStart: number,
+    i: number,
+  ): number {
+    const h = this.#header;
+    this.#type = h[0];
+    const length = ((h[1] << 24) | (h[2] << 16) | (h[3] << 8) | h[4]) >>> 0;
+    if (length < 4 || length > MAX_BACKEND_MESSAGE) {
+      throw new ProtocolError(`server sent a message with invalid length ${length}`, "08P01");
+    }
+    this.#remaining = length - 4;
+    // A header whose first bytes were already forwarded can no longer be swapped.
+    const headerUnsent = frameStart >= 0 || this.#headerDeferred;
+    const deferred = this.#headerDeferred;
+    this.#headerDeferred = false;
+    this.#holding = this.#type === ERROR && headerUnsent && this.#hooks.pending() !== null;
+    this.#body = this.#holding || this.#type === ERROR || this.#type === READY ? [] : null;
+    if (this.#holding) {
+      if (from >= 0 && frameStart > from) out.push(chunk.subarray(from, frameStart));
+      return -1;
+    }
+    if (deferred) {
+      // The held-back header goes out whole; this chunk's share of it is not sent again.
+      if (from >= 0 && frameStart > from) out.push(chunk.subarray(from, frameStart));
+      out.push(h.slice());
+      return i;
+    }
+    return from;
+  }
+
+  /** A frame completed at `i`; returns where forwarding resumes. */
+  #endFrame(out: Uint8Array[], from: number, i: number): number {
+    const body = this.#body ? concat(this.#body) : null;
+    this.#headerLength = 0;
+    this.#body = null;
+    if (this.#type === READY && body) {
+      const status = String.fromCharCode(body[0] ?? 0x49);
+      this.#hooks.ready(status === "T" || status === "E" ? status : "I");
+      return from;
+    }
+    if (this.#type !== ERROR || !body) return from;
+    const fields = parseErrorFields(body);
+    this.#hooks.error(fields.get("C") ?? "XX000");
+    if (!this.#holding) return from;
+    this.#holding = false;
+    const replacement = this.#hooks.pending();
+    if (replacement && (fields.get("M") ?? "").includes(replacement.marker)) {
+      this.#hooks.replaced();
+      out.push(replacement.frame);
+    } else {
+      out.push(this.#header.slice(), body);
+    }
+    return i;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,241 @@
+/**
+ * The agent side of a Postgres connection up to a resolved login: SSLRequest (TLS with a
+ * gateway-minted certificate, or `N`), GSSENCRequest (`N`), CancelRequest, the StartupMessage,
+ * and a cleartext password request whose answer is the agent's token.
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+import tls from "node:tls";
+import type { AgentFacts } from "../../core/mod.ts";
+import type { LoginRefusal, PostgresContext, PostgresLogin, PostgresRoute } from "./context.ts";
+import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
+import { authenticationCleartextPassword, negotiateProtocolVersion } from "./_backend.ts";
+import { SocketReader, StartupAborted } from "./_reader.ts";
+
+const SSL_YES = new Uint8Array([0x53]); // 'S'
+const SSL_NO = new Uint8Array([0x4e]); // 'N'
+
+/** A startup the gateway refuses: answered with a FATAL ErrorResponse and a receipt. */
+export class StartupRefused extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly agent: AgentFacts | null = null,
+    readonly user = "",
+  ) {
+    super(message);
+    this.name = "StartupRefused";
+  }
+}
+
+/** An agent that completed startup and authentication. */
+export interface StartedSession {
+  kind: "session";
+  socket: Socket;
+  /** Holds any bytes the agent sent after its password (a pipelined first query). */
+  decoder: FrontendDecoder;
+  agent: AgentFacts;
+  login: PostgresLogin;
+  /** Startup parameters other than user and database, in the agent's order. */
+  params: [string, string][];
+  /** The protocol minor version the agent asked for (answered with NegotiateProtocolVersion). */
+  minor: number;
+  tls: boolean;
+}
+
+/** A CancelRequest: the connection carries nothing else. */
+export interface CancelPacket {
+  kind: "cancel";
+  pid: number;
+  secret: Uint8Array;
+}
+
+/** Where the startup stands when it fails, so the caller can answer over the right socket. */
+export interface StartupState {
+  socket: Socket;
+  decoder: FrontendDecoder;
+}
+
+/**
+ * Runs the startup phase. Throws StartupRefused (answer FATAL), ProtocolError (answer FATAL)
+ * or StartupAborted (just close). `state.socket` follows the TLS upgrade.
+ */
+export async function startup(
+  state: StartupState,
+  route: PostgresRoute,
+  ctx: PostgresContext,
+  deadline: Promise<never>,
+): Promise<StartedSession | CancelPacket> {
+  let reader = new SocketReader(state.socket, deadline);
+  let secured = false;
+  let asked = false;
+  try {
+    for (;;) {
+      const packet = await nextPacket(reader, state.decoder);
+      if (packet.kind === "cancel") {
+        return { kind: "cancel", pid: packet.pid, secret: packet.secret };
+      }
+      if (packet.kind === "gssenc_request") {
+        await write(state.socket, SSL_NO);
+        continue;
+      }
+      if (packet.kind === "ssl_request") {
+        if (asked) throw new ProtocolError("SSLRequest sent twice", "08P01");
+        asked = true;
+        if (!route.listenTls) {
+          await write(state.socket, SSL_NO);
+          continue;
+        }
+        // Bytes sent after SSLRequest but before the handshake would be read as if they came
+        // over TLS (CVE-2021-23214): the client must wait for the answer.
+        if (state.decoder.buffered > 0 || reader.detach().length > 0) {
+          throw new ProtocolError("received unencrypted data after SSL request", "08P01");
+        }
+        await write(state.socket, SSL_YES);
+        state.socket = await secure(state.socket, ctx, deadline);
+        secured = true;
+        reader = new SocketReader(state.socket, deadline);
+        continue;
+      }
+      return await authenticate(state, reader, packet, route, ctx, secured);
+    }
+  } finally {
+    // Whatever happens next (relay or FATAL) reads the socket its own way.
+    for (const chunk of reader.detach()) state.decoder.push(chunk);
+  }
+}
+
+async function nextPacket(reader: SocketReader, decoder: FrontendDecoder) {
+  for (;;) {
+    const packet = decoder.nextStartup();
+    if (packet) return packet;
+    decoder.push(await reader.read());
+  }
+}
+
+async function secure(
+  socket: Socket,
+  ctx: PostgresContext,
+  deadline: Promise<never>,
+): Promise<Socket> {
+  // The leaf names the address the agent dialled (127.0.0.1, ::1), so verify-full clients that
+  // trust the gateway CA accept it.
+  const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
+  const leaf = await ctx.leaf(host);
+  const secured = new tls.TLSSocket(socket, {
+    isServer: true,
+    secureContext: tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem }),
+  });
+  // A failed handshake (garbage instead of a ClientHello) ends the connection: there is no
+  // channel left to answer on.
+  await Promise.race([
+    new Promise<void>((resolve, reject) => {
+      secured.once("secure", resolve);
+      secured.on("error", () => {
+        secured.destroy();
+        reject(new StartupAborted("tls"));
+      });
+      secured.once("close", () => reject(new StartupAborted("closed")));
+    }),
+    deadline,
+  ]);
+  return secured;
+}
+
+async function authenticate(
+  state: StartupState,
+  reader: SocketReader,
+  packet: { kind: "startup"; major: number; minor: number; params: [string, string][] },
+  route: PostgresRoute,
+  ctx: PostgresContext,
+  secured: boolean,
+): Promise<StartedSession> {
+  if (packet.major !== 3) {
+    throw new StartupRefused(
+      "0A000",
+      `unsupported frontend protocol ${packet.major}.${packet.minor}: the gateway speaks 3.0`,
+    );
+  }
+  let user = "";
+  let database = "";
+  const params: [string, string][] = [];
+  for (const [key, value] of packet.params) {
+    if (key === "user") user = value;
+    else if (key === "database") database = value;
+    else if (key === "replication") {
+      if (value !== "false" && value !== "0" && value !== "off" && value !== "no") {
+        throw new StartupRefused(
+          "28000",
+          "replication connections are not allowed through clawpatrol",
+        );
+      }
+    } else params.push([key, value]);
+  }
+  if (user === "") {
+    throw new StartupRefused("28000", "no PostgreSQL user name specified in startup packet");
+  }
+  database ||= user;
+  const extensions = params.filter(([k]) => k.startsWith("_pq_.")).map(([k]) => k);
+  if (packet.minor > 0 || extensions.length > 0) {
+    // Newer clients ask for 3.x and protocol extensions: the gateway offers 3.0 and none.
+    await write(state.socket, negotiateProtocolVersion(0, extensions));
+  }
+  await write(state.socket, authenticationCleartextPassword());
+  const token = await readPassword(reader, state.decoder);
+  const agent = ctx.authenticate(token);
+  if (!agent) {
+    // PostgreSQL's own wording: says nothing about whether the user or the token was wrong.
+    throw new StartupRefused(
+      "28P01",
+      `password authentication failed for user "${user}"`,
+      null,
+      user,
+    );
+  }
+  const login = await ctx.login(agent, route.name, user, database);
+  if (isRefusal(login)) {
+    if (login.fix) ctx.log("warn", `postgres login refused: ${login.reason}`, { fix: login.fix });
+    throw new StartupRefused(login.code, login.reason, agent, user);
+  }
+  return {
+    kind: "session",
+    socket: state.socket,
+    decoder: state.decoder,
+    agent,
+    login,
+    params,
+    minor: packet.minor,
+    tls: secured,
+  };
+}
+
+function isRefusal(v: PostgresLogin | LoginRefusal): v is LoginRefusal {
+  return "reason" in v;
+}
+
+async function readPassword(reader: SocketReader, decoder: FrontendDecoder): Promise<string> {
+  for (;;) {
+    const message = decoder.next();
+    if (message) {
+      if (message.type !== "password") {
+        throw new ProtocolError(`expected a password message, got ${message.type}`, "08P01");
+      }
+      const end = message.data.indexOf(0);
+      if (end !== message.data.length - 1) {
+        throw new ProtocolError("malformed password message", "08P01");
+      }
+      return new TextDecoder().decode(message.data.subarray(0, end));
+    }
+    decoder.push(await reader.read());
+  }
+}
+
+/** Writes and waits until the bytes are handed over (or the socket fails). */
+export function write(socket: Socket, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) return reject(new StartupAborted("closed"));
+    socket.write(bytes, (err) => err ? reject(new StartupAborted("closed")) : resolve());
+  });
+}

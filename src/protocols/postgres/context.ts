@@ -1,0 +1,76 @@
+/**
+ * What the Postgres gateway needs from the rest of the gateway, as narrow callbacks (DESIGN.md
+ * §2): this module never imports config, policy, audit, credentials or agents.
+ *
+ * @module
+ */
+
+import type { ActionGuard, AgentFacts } from "../../core/mod.ts";
+
+/** A `postgres` endpoint as the listener sees it, read per connection so reloads apply. */
+export interface PostgresRoute {
+  name: string;
+  /** The real database: `host:port`. */
+  upstreamHost: string;
+  upstreamPort: number;
+  sslmode: "disable" | "prefer" | "require" | "verify-full";
+  /** PEM roots for `verify-full` (default: the system roots). */
+  caCert?: string;
+  /** Answer agents' SSLRequest with TLS; `false` answers `N`. */
+  listenTls: boolean;
+}
+
+/** The upstream login a credential resolves to. The password never leaves the session. */
+export interface PostgresLogin {
+  /** `kind.name` of the credential, for facts and receipts. */
+  credential: string;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** Why an agent may not log in; `reason` is agent-facing and names no secret. */
+export interface LoginRefusal {
+  reason: string;
+  /** SQLSTATE to answer with (28000 invalid authorization, 28P01 wrong password…). */
+  code: string;
+  /** Operator-only hint (e.g. the command that fixes it). */
+  fix?: string;
+}
+
+/** Limits read per connection. */
+export interface PostgresLimits {
+  /** Largest message an agent may send; beyond it the session ends with 54000. */
+  maxMessageBytes: number;
+  /** Time an agent has to finish TLS, startup and password. */
+  startupTimeoutMs: number;
+  /** Time to connect, negotiate TLS and log in to the upstream. */
+  connectTimeoutMs: number;
+}
+
+/** Operator log levels. */
+export type PostgresLogLevel = "debug" | "info" | "warn" | "error";
+
+/** The callbacks the gateway hands the Postgres listeners. */
+export interface PostgresContext {
+  guard: ActionGuard;
+  /** The agent whose token is `password`, or `null`. */
+  authenticate(password: string): AgentFacts | null;
+  /** The endpoint under the config in force; `null` once a reload removed it. */
+  route(endpoint: string): PostgresRoute | null;
+  /** Resolves agent + endpoint + requested user/database to an upstream login. Never throws. */
+  login(
+    agent: AgentFacts,
+    endpoint: string,
+    user: string,
+    database: string,
+  ): Promise<PostgresLogin | LoginRefusal>;
+  /** A certificate for `host`, signed by the gateway CA (cached). */
+  leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
+  limits(): PostgresLimits;
+  /** Whether any rule on the endpoint reads `sql.params` (then decisions wait for Bind). */
+  readsParams(endpoint: string): boolean;
+  log(level: PostgresLogLevel, message: string, fields?: Record<string, unknown>): void;
+  /** Called with +1/-1 as agent connections open and close. */
+  connections?(delta: number): void;
+}

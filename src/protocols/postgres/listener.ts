@@ -1,0 +1,371 @@
+/**
+ * One listener per `postgres` endpoint: runs each agent's startup, logs in upstream with the
+ * credential's real password, and hands the pair to a {@linkcode PostgresSession}. Every
+ * refusal is a FATAL ErrorResponse the client understands plus a receipt.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import { timingSafeEqual } from "node:crypto";
+import type { AgentFacts } from "../../core/mod.ts";
+import type { PostgresContext, PostgresRoute } from "./context.ts";
+import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
+import {
+  authenticationOk,
+  backendKeyData,
+  errorResponse,
+  parameterStatus,
+  readyForQuery,
+} from "./_backend.ts";
+import { StartupAborted, startupDeadline } from "./_reader.ts";
+import { type StartedSession, startup, StartupRefused } from "./_startup.ts";
+import { startupSettings } from "./_settings.ts";
+import { decideSql, denialMessage, type SqlSession } from "./_decide.ts";
+import {
+  cancelUpstream,
+  connectUpstream,
+  UpstreamError,
+  type UpstreamSession,
+  type UpstreamTarget,
+} from "./_upstream.ts";
+import { PostgresSession } from "./session.ts";
+import type { SqlAnalyzer } from "./sql_facts.ts";
+
+/** The gateway's cancel key for a session, and what it maps to upstream. */
+interface CancelEntry {
+  secret: Uint8Array;
+  target: UpstreamTarget;
+  upstreamKey: { pid: number; secret: Uint8Array } | null;
+}
+
+/** Accepts agents for one endpoint. */
+export class PostgresListener {
+  readonly endpoint: string;
+  readonly #server: net.Server;
+  readonly #ctx: PostgresContext;
+  readonly #analyzer: SqlAnalyzer;
+  readonly #sockets = new Set<net.Socket>();
+  readonly #work = new Set<Promise<unknown>>();
+  readonly #cancelKeys = new Map<number, CancelEntry>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    endpoint: string,
+    server: net.Server,
+    ctx: PostgresContext,
+    analyzer: SqlAnalyzer,
+  ) {
+    this.endpoint = endpoint;
+    this.#server = server;
+    this.#ctx = ctx;
+    this.#analyzer = analyzer;
+  }
+
+  /**
+   * Listens on `host:port` for the endpoint named `endpoint`.
+   *
+   * @example
+   * ```ts
+   * const listener = await PostgresListener.listen("pg", "127.0.0.1", 15432, ctx, analyzer);
+   * await listener.close();
+   * ```
+   */
+  static listen(
+    endpoint: string,
+    host: string,
+    port: number,
+    ctx: PostgresContext,
+    analyzer: SqlAnalyzer,
+  ): Promise<PostgresListener> {
+    const server = net.createServer({ noDelay: true });
+    const listener = new PostgresListener(endpoint, server, ctx, analyzer);
+    server.on("connection", (socket) => listener.#accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        server.on(
+          "error",
+          (err) => ctx.log("error", `postgres listener ${endpoint}: ${err.message}`),
+        );
+        resolve(listener);
+      });
+    });
+  }
+
+  /** The address agents connect to. */
+  get address(): { hostname: string; port: number } {
+    const a = this.#server.address() as net.AddressInfo;
+    return { hostname: a.address, port: a.port };
+  }
+
+  /** Stops accepting, closes every session and waits for their receipts. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      for (const socket of this.#sockets) socket.destroy();
+      await Promise.allSettled([...this.#work]);
+      await closed;
+    })();
+    return this.#closing;
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closing) return void socket.destroy();
+    this.#sockets.add(socket);
+    this.#ctx.connections?.(1);
+    socket.setNoDelay(true);
+    socket.on("error", () => {}); // Each phase reports failures its own way.
+    socket.on("close", () => {
+      this.#sockets.delete(socket);
+      this.#ctx.connections?.(-1);
+    });
+    const work = this.#serve(socket).catch((err) => {
+      this.#ctx.log("error", `postgres connection failed: ${(err as Error)?.stack ?? err}`);
+      socket.destroy();
+    });
+    this.#work.add(work);
+    work.finally(() => this.#work.delete(work));
+  }
+
+  async #serve(socket: net.Socket): Promise<void> {
+    const route = this.#ctx.route(this.endpoint);
+    const limits = this.#ctx.limits();
+    const state = {
+      socket,
+      decoder: new FrontendDecoder({ maxMessageBytes: limits.maxMessageBytes }),
+    };
+    if (!route) {
+      return this.#refuse(state.socket, null, "08006", "this endpoint is no longer configured");
+    }
+    const { deadline, cancel } = startupDeadline(limits.startupTimeoutMs);
+    let started: StartedSession;
+    try {
+      const result = await startup(state, route, this.#ctx, deadline);
+      if (result.kind === "cancel") {
+        socket.destroy();
+        return this.#cancel(result.pid, result.secret);
+      }
+      started = result;
+    } catch (err) {
+      cancel();
+      return this.#startupFailed(state.socket, err);
+    }
+    const sql: SqlSession = {
+      endpoint: this.endpoint,
+      agent: started.agent,
+      credential: started.login.credential,
+      database: started.login.database,
+      user: started.login.user,
+    };
+    let upstream: UpstreamSession;
+    try {
+      this.#decideSettings(started, sql);
+      const target = upstreamTarget(route, limits.connectTimeoutMs);
+      upstream = await Promise.race([
+        connectUpstream(target, {
+          user: started.login.user,
+          password: started.login.password,
+          database: started.login.database,
+          params: started.params.filter(([k]) => !k.startsWith("_pq_.")),
+        }),
+        deadline,
+      ]);
+      cancel();
+      this.#relay(started, upstream, target, sql);
+    } catch (err) {
+      cancel();
+      return this.#startupFailed(started.socket, err, started.agent, sql.user);
+    }
+  }
+
+  /** Startup parameters that set server settings are decided like the SET they amount to. */
+  #decideSettings(started: StartedSession, sql: SqlSession): void {
+    const settings = startupSettings(started.params);
+    if (settings.refusal) {
+      throw new StartupRefused("42501", settings.refusal, started.agent, sql.user);
+    }
+    for (const statement of settings.statements) {
+      const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, sql, statement, {
+        summaryPrefix: "startup: ",
+      });
+      if (denial) throw new StartupDenied(denialMessage(denial));
+      // A setting applies at login: its receipt is complete once the login succeeds.
+      for (const d of decided) d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
+    }
+  }
+
+  #relay(
+    started: StartedSession,
+    upstream: UpstreamSession,
+    target: UpstreamTarget,
+    sql: SqlSession,
+  ): void {
+    const pid = this.#newPid();
+    const secret = crypto.getRandomValues(new Uint8Array(4));
+    this.#cancelKeys.set(pid, { secret, target, upstreamKey: upstream.backendKey });
+    const parts: Uint8Array[] = [authenticationOk()];
+    for (const [name, value] of upstream.parameters) parts.push(parameterStatus(name, value));
+    parts.push(...upstream.notices, backendKeyData(pid, secret), readyForQuery(upstream.status));
+    const session = new PostgresSession(
+      started.socket,
+      upstream.socket,
+      started.decoder,
+      this.#ctx,
+      this.#analyzer,
+      sql,
+    );
+    session.onClose = () => this.#cancelKeys.delete(pid);
+    session.onAbandoned = () => {
+      if (upstream.backendKey) void cancelUpstream(target, upstream.backendKey);
+    };
+    this.#ctx.log("info", `postgres session opened`, {
+      agent: sql.agent.name,
+      endpoint: sql.endpoint,
+      user: sql.user,
+      database: sql.database,
+      tls: started.tls,
+    });
+    session.start(concat(parts), upstream.pending, upstream.status);
+    const done = session.done;
+    this.#work.add(done);
+    done.finally(() => this.#work.delete(done));
+  }
+
+  #newPid(): number {
+    for (;;) {
+      // Positive 31-bit, never a real backend's pid on this host by design of the range.
+      const pid = (crypto.getRandomValues(new Uint32Array(1))[0] & 0x7fffffff) || 1;
+      if (!this.#cancelKeys.has(pid)) return pid;
+    }
+  }
+
+  async #cancel(pid: number, secret: Uint8Array): Promise<void> {
+    const entry = this.#cancelKeys.get(pid);
+    const matches = entry && entry.secret.length === secret.length &&
+      timingSafeEqual(entry.secret, secret);
+    if (!entry || !matches || !entry.upstreamKey) {
+      this.#ctx.log("warn", "postgres cancel request with an unknown key ignored", {
+        endpoint: this.endpoint,
+      });
+      return;
+    }
+    this.#ctx.log("info", "postgres cancel request forwarded", { endpoint: this.endpoint });
+    await cancelUpstream(entry.target, entry.upstreamKey);
+  }
+
+  #startupFailed(
+    socket: net.Socket,
+    err: unknown,
+    agent: AgentFacts | null = null,
+    user = "",
+  ): void {
+    if (err instanceof StartupAborted) {
+      // A client that hangs up during startup is routine (psql asking for a password does);
+      // a stalled or garbled handshake is worth a receipt.
+      if (err.why !== "closed") {
+        this.#ctx.guard.refuse({
+          protocol: "postgres",
+          endpoint: this.endpoint,
+          agent,
+          summary: "startup",
+          reason: err.message,
+        });
+        if (err.why === "timeout") {
+          socket.end(errorResponse({ severity: "FATAL", code: "08P01", message: err.message }));
+        }
+      }
+      socket.destroy();
+      return;
+    }
+    if (err instanceof StartupRefused) {
+      return this.#refuse(socket, err.agent ?? agent, err.code, err.message, err.user || user);
+    }
+    if (err instanceof StartupDenied) {
+      socket.end(
+        errorResponse({ severity: "FATAL", code: "42501", ...err.text }),
+        () => socket.destroy(),
+      );
+      return;
+    }
+    if (err instanceof ProtocolError) {
+      return this.#refuse(socket, agent, err.code, err.message, user);
+    }
+    if (err instanceof UpstreamError) {
+      this.#ctx.log("warn", `postgres upstream login failed: ${err.message}`, {
+        endpoint: this.endpoint,
+        kind: err.kind,
+      });
+      return this.#refuse(socket, agent, err.sqlstate, upstreamMessage(err), user);
+    }
+    this.#ctx.log("error", `postgres startup failed: ${(err as Error)?.stack ?? err}`);
+    this.#refuse(socket, agent, "XX000", "internal gateway error", user);
+  }
+
+  #refuse(
+    socket: net.Socket,
+    agent: AgentFacts | null,
+    code: string,
+    reason: string,
+    user = "",
+  ): void {
+    const receipt = this.#ctx.guard.refuse({
+      protocol: "postgres",
+      endpoint: this.endpoint,
+      agent,
+      summary: user ? `login as ${user}` : "login",
+      reason,
+    });
+    const detail = receipt ? `receipt ${receipt}` : undefined;
+    if (!socket.destroyed) {
+      socket.end(
+        errorResponse({ severity: "FATAL", code, message: reason, detail }),
+        () => socket.destroy(),
+      );
+    }
+  }
+}
+
+/** A startup setting a rule denied: the receipt is already written. */
+class StartupDenied extends Error {
+  constructor(readonly text: { message: string; detail: string; hint?: string }) {
+    super(text.message);
+  }
+}
+
+function upstreamMessage(err: UpstreamError): string {
+  switch (err.kind) {
+    case "auth":
+      return "the upstream database refused the gateway's login for this credential";
+    case "unavailable":
+    case "timeout":
+      return "the upstream database is unavailable";
+    case "tls":
+      return "could not establish TLS with the upstream database";
+    default:
+      return `the upstream database refused the connection (${err.sqlstate})`;
+  }
+}
+
+function upstreamTarget(route: PostgresRoute, connectTimeoutMs: number): UpstreamTarget {
+  return {
+    host: route.upstreamHost,
+    port: route.upstreamPort,
+    sslmode: route.sslmode,
+    caCert: route.caCert,
+    connectTimeoutMs,
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+/**
+ * Postgres: a listener per `postgres` endpoint that speaks the wire protocol to agents, decides
+ * every statement with facts from the real PostgreSQL parser, and logs in upstream with the
+ * credential's real password.
+ *
+ * @example
+ * ```ts
+ * import { loadSqlParser, PostgresListener, SqlAnalyzer } from "./src/protocols/postgres/mod.ts";
+ *
+ * await loadSqlParser();
+ * const listener = await PostgresListener.listen("pg", "127.0.0.1", 15432, ctx, new SqlAnalyzer());
+ * await listener.close();
+ * ```
+ *
+ * @module
+ */
+
+export { PostgresListener } from "./listener.ts";
+export type {
+  LoginRefusal,
+  PostgresContext,
+  PostgresLimits,
+  PostgresLogin,
+  PostgresLogLevel,
+  PostgresRoute,
+} from "./context.ts";
+export {
+  loadSqlParser,
+  type SqlAnalysis,
+  SqlAnalyzer,
+  sqlParserReady,
+  type StatementFacts,
+} from "./sql_facts.ts";

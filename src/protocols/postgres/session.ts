@@ -1,0 +1,420 @@
+/**
+ * One agent's Postgres session after login: every message the agent sends is decoded and, for
+ * statements, decided before it is forwarded; the server's answers stream back untouched
+ * except where a denial stands in for them.
+ *
+ * A denial never desynchronises the protocol: the gateway sends the upstream a probe (Describe
+ * of a statement that does not exist), which fails exactly like the denied statement would have
+ * (aborting a transaction block, discarding the rest of an extended-query batch until Sync), and
+ * swaps the probe's error for its own. The ReadyForQuery the agent then gets is the upstream's,
+ * so it carries the true transaction status.
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+import type { Decided } from "../../core/mod.ts";
+import type { PostgresContext } from "./context.ts";
+import { type FrontendDecoder, type FrontendMessage, ProtocolError } from "./_frontend.ts";
+import { errorResponse } from "./_backend.ts";
+import { describeStatement, sync, terminate } from "./_encode.ts";
+import { BackendRelay, type Replacement } from "./_relay.ts";
+import { decideSql, type Denial, denialMessage, type SqlSession } from "./_decide.ts";
+import type { SqlAnalyzer } from "./sql_facts.ts";
+
+/** Answers still owed by the upstream, one per Sync / Query / FunctionCall forwarded. */
+interface Pending {
+  decided: Decided[];
+  replacement: Replacement | null;
+  error: string | null;
+}
+
+/** What the session reports when it ends. */
+export interface SessionEnd {
+  reason: string;
+}
+
+/** Relays one logged-in session until either side closes. */
+export class PostgresSession {
+  readonly #agent: Socket;
+  readonly #upstream: Socket;
+  readonly #decoder: FrontendDecoder;
+  readonly #ctx: PostgresContext;
+  readonly #analyzer: SqlAnalyzer;
+  readonly #sql: SqlSession;
+  readonly #relay: BackendRelay;
+  readonly #inflight: Pending[] = [];
+  /** The batch being built since the last sync point. */
+  #batch: Pending = { decided: [], replacement: null, error: null };
+  /** After a denial inside an extended-query batch: drop messages until Sync. */
+  #discarding = false;
+  /** Statement text per prepared statement name, when decisions wait for Bind. */
+  readonly #prepared = new Map<string, string>();
+  #status: "I" | "T" | "E" = "I";
+  #closed = false;
+  readonly #done: Promise<void>;
+  #resolveDone!: () => void;
+  /** Called once when the session ends (cancel-key bookkeeping). */
+  onClose: () => void = () => {};
+  /** Called when the agent leaves while a statement may still run upstream. */
+  onAbandoned: () => void = () => {};
+
+  constructor(
+    agent: Socket,
+    upstream: Socket,
+    decoder: FrontendDecoder,
+    ctx: PostgresContext,
+    analyzer: SqlAnalyzer,
+    sql: SqlSession,
+  ) {
+    this.#agent = agent;
+    this.#upstream = upstream;
+    this.#decoder = decoder;
+    this.#ctx = ctx;
+    this.#analyzer = analyzer;
+    this.#sql = sql;
+    this.#done = new Promise((resolve) => this.#resolveDone = resolve);
+    this.#relay = new BackendRelay({
+      pending: () => (this.#inflight[0] ?? this.#batch).replacement,
+      replaced: () => (this.#inflight[0] ?? this.#batch).replacement = null,
+      ready: (status) => this.#ready(status),
+      error: (code) => {
+        const p = this.#inflight[0] ?? this.#batch;
+        p.error ??= code;
+      },
+    });
+  }
+
+  /** Resolves when both sockets are closed. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** The transaction status the upstream last reported. */
+  get status(): "I" | "T" | "E" {
+    return this.#status;
+  }
+
+  /**
+   * Starts relaying. `greeting` goes to the agent first (AuthenticationOk … ReadyForQuery),
+   * `pending` holds server bytes read past the login.
+   */
+  start(greeting: Uint8Array, pending: Uint8Array, status: "I" | "T" | "E"): void {
+    this.#status = status;
+    const agent = this.#agent;
+    const upstream = this.#upstream;
+    agent.on("error", () => this.close("client connection failed"));
+    upstream.on("error", () => this.close("upstream connection failed"));
+    agent.on("close", () => this.#agentLost());
+    upstream.on("close", () => this.#upstreamLost());
+    agent.on("end", () => this.#agentLost());
+    upstream.on("end", () => this.#upstreamLost());
+    agent.on("drain", () => upstream.resume());
+    upstream.on("drain", () => agent.resume());
+    agent.on("data", (chunk: Uint8Array) => this.#fromAgent(chunk));
+    upstream.on("data", (chunk: Uint8Array) => this.#fromUpstream(chunk));
+    this.#toAgent(greeting);
+    if (pending.length > 0) this.#fromUpstream(pending);
+    // Bytes the agent pipelined behind its password are already in the decoder.
+    this.#fromAgent(new Uint8Array(0));
+    agent.resume();
+    upstream.resume();
+  }
+
+  #toAgent(bytes: Uint8Array): void {
+    if (bytes.length === 0 || this.#closed) return;
+    if (!this.#agent.write(bytes)) this.#upstream.pause();
+  }
+
+  #toUpstream(bytes: Uint8Array): void {
+    if (bytes.length === 0 || this.#closed) return;
+    if (!this.#upstream.write(bytes)) this.#agent.pause();
+  }
+
+  #fromUpstream(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    let out: Uint8Array;
+    try {
+      out = this.#relay.push(chunk);
+    } catch (err) {
+      this.#ctx.log(
+        "error",
+        `postgres upstream sent a malformed stream: ${(err as Error).message}`,
+      );
+      this.#fatal("08P01", "the upstream database sent a malformed message");
+      return;
+    }
+    this.#toAgent(out);
+  }
+
+  #fromAgent(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    if (chunk.length > 0) this.#decoder.push(chunk);
+    const out: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const message = this.#decoder.next();
+        if (!message) break;
+        this.#handle(message, out);
+        if (this.#closed) return;
+      }
+    } catch (err) {
+      this.#flush(out);
+      if (err instanceof ProtocolError) this.#protocolError(err);
+      else this.#internalError(err);
+      return;
+    }
+    this.#flush(out);
+  }
+
+  #flush(out: Uint8Array[]): void {
+    if (out.length === 1) this.#toUpstream(out[0]);
+    else if (out.length > 1) {
+      let n = 0;
+      for (const b of out) n += b.length;
+      const joined = new Uint8Array(n);
+      let at = 0;
+      for (const b of out) {
+        joined.set(b, at);
+        at += b.length;
+      }
+      this.#toUpstream(joined);
+    }
+  }
+
+  #handle(m: FrontendMessage, out: Uint8Array[]): void {
+    if (this.#discarding) {
+      if (m.type === "sync") {
+        this.#discarding = false;
+        out.push(m.raw);
+        this.#syncPoint();
+      } else if (m.type === "flush") {
+        out.push(m.raw); // Lets a client waiting for the error (Flush, not Sync) see it.
+      } else if (m.type === "terminate") {
+        this.#terminate(out);
+      }
+      return;
+    }
+    switch (m.type) {
+      case "query": {
+        const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, this.#sql, m.sql);
+        if (denial) {
+          this.#probe(out, denial, true);
+          return;
+        }
+        this.#batch.decided.push(...decided);
+        out.push(m.raw);
+        this.#syncPoint();
+        return;
+      }
+      case "parse": {
+        if (this.#ctx.readsParams(this.#sql.endpoint)) {
+          // Rules read Bind parameters: the statement is decided at Bind. Parse runs nothing.
+          this.#prepared.set(m.name, m.sql);
+          out.push(m.raw);
+          return;
+        }
+        this.#prepared.delete(m.name);
+        const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, this.#sql, m.sql);
+        if (denial) return this.#probe(out, denial, false);
+        this.#batch.decided.push(...decided);
+        out.push(m.raw);
+        return;
+      }
+      case "bind": {
+        const sql = this.#prepared.get(m.statement);
+        if (sql !== undefined && this.#ctx.readsParams(this.#sql.endpoint)) {
+          const params = bindParams(m.params, m.paramFormats);
+          const { decided, denial } = decideSql(
+            this.#ctx.guard,
+            this.#analyzer,
+            this.#sql,
+            sql,
+            { params },
+          );
+          if (denial) return this.#probe(out, denial, false);
+          this.#batch.decided.push(...decided);
+        }
+        out.push(m.raw);
+        return;
+      }
+      case "close":
+        if (m.target === "S") this.#prepared.delete(m.name);
+        out.push(m.raw);
+        return;
+      case "sync":
+        out.push(m.raw);
+        this.#syncPoint();
+        return;
+      case "function_call": {
+        // The fast-path function interface runs a function by OID: no SQL to decide.
+        const receipt = this.#ctx.guard.refuse({
+          protocol: "postgres",
+          endpoint: this.#sql.endpoint,
+          agent: this.#sql.agent,
+          summary: `FunctionCall oid ${m.oid}`,
+          reason: "the function call protocol is not allowed through clawpatrol",
+        });
+        this.#probe(out, {
+          reason: "the function call protocol is not allowed through clawpatrol",
+          rule: null,
+          receipt,
+        }, true);
+        return;
+      }
+      case "terminate":
+        this.#terminate(out);
+        return;
+      case "password":
+        throw new ProtocolError("unexpected password message after login", "08P01");
+      default:
+        // Execute, Describe, Flush and COPY data run nothing that was not decided at Parse
+        // (or Query, for COPY): they pass as they are.
+        out.push(m.raw);
+    }
+  }
+
+  /**
+   * Fails the upstream the way the denied message would have: a Describe of a statement that
+   * cannot exist (the marker), plus Sync for a message that was its own sync point.
+   */
+  #probe(out: Uint8Array[], denial: Denial, syncNow: boolean): void {
+    const marker = `clawpatrol_denied_${crypto.randomUUID().replaceAll("-", "")}`;
+    const text = denialMessage(denial);
+    this.#batch.replacement = {
+      marker,
+      frame: errorResponse({ severity: "ERROR", code: "42501", ...text }),
+    };
+    out.push(describeStatement(marker));
+    if (syncNow) {
+      out.push(sync());
+      this.#syncPoint();
+    } else {
+      this.#discarding = true;
+    }
+  }
+
+  #syncPoint(): void {
+    this.#inflight.push(this.#batch);
+    this.#batch = { decided: [], replacement: null, error: null };
+  }
+
+  #ready(status: "I" | "T" | "E"): void {
+    this.#status = status;
+    const done = this.#inflight.shift();
+    if (!done) return;
+    for (const d of done.decided) {
+      d.finish({
+        upstreamStatus: null,
+        bytesIn: 0,
+        bytesOut: 0,
+        error: done.error ? `upstream error ${done.error}` : undefined,
+      });
+    }
+  }
+
+  #terminate(out: Uint8Array[]): void {
+    out.push(terminate());
+    this.#flush(out);
+    out.length = 0;
+    endThenDestroy(this.#upstream);
+    endThenDestroy(this.#agent);
+    this.close("client terminated the session", false);
+  }
+
+  #agentLost(): void {
+    if (this.#closed) return;
+    // Work still owed an answer may be a long statement: ask the upstream to cancel it
+    // rather than let it run on for a client that is gone.
+    if (this.#inflight.length > 0) this.onAbandoned();
+    this.close("client disconnected");
+  }
+
+  #protocolError(err: ProtocolError): void {
+    const receipt = this.#ctx.guard.refuse({
+      protocol: "postgres",
+      endpoint: this.#sql.endpoint,
+      agent: this.#sql.agent,
+      summary: "malformed message",
+      reason: err.message,
+    });
+    this.#fatal(err.code, err.message, receipt);
+  }
+
+  #internalError(err: unknown): void {
+    this.#ctx.log("error", `postgres session failed: ${(err as Error)?.stack ?? err}`);
+    const receipt = this.#ctx.guard.refuse({
+      protocol: "postgres",
+      endpoint: this.#sql.endpoint,
+      agent: this.#sql.agent,
+      summary: "internal error",
+      reason: "internal gateway error",
+    });
+    this.#fatal("XX000", "internal gateway error", receipt);
+  }
+
+  #upstreamLost(): void {
+    if (this.#closed) return;
+    this.#fatal("08006", "the connection to the upstream database was lost");
+  }
+
+  /** Sends a FATAL error to the agent and ends both connections. */
+  #fatal(code: string, message: string, receipt: string | null = null): void {
+    if (this.#closed) return;
+    const detail = receipt ? `receipt ${receipt}` : undefined;
+    endThenDestroy(this.#agent, errorResponse({ severity: "FATAL", code, message, detail }));
+    endThenDestroy(this.#upstream, terminate());
+    this.close(message, false);
+  }
+
+  /**
+   * Ends the session: open actions are finished with `reason`; sockets are destroyed unless
+   * the caller already ended them gracefully.
+   */
+  close(reason: string, destroy = true): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const open = [...this.#inflight, this.#batch];
+    this.#inflight.length = 0;
+    for (const p of open) {
+      for (const d of p.decided) {
+        d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
+      }
+    }
+    if (destroy) {
+      this.#agent.destroy();
+      this.#upstream.destroy();
+    }
+    this.#ctx.log("debug", `postgres session ended: ${reason}`, {
+      agent: this.#sql.agent.name,
+      endpoint: this.#sql.endpoint,
+    });
+    this.onClose();
+    this.#resolveDone();
+  }
+}
+
+/** Sends the last bytes, then closes once they are flushed (or at once if the socket failed). */
+function endThenDestroy(socket: Socket, last?: Uint8Array): void {
+  if (socket.destroyed) return;
+  const destroy = () => socket.destroy();
+  if (last) socket.end(last, destroy);
+  else socket.end(destroy);
+  // A peer that stops reading must not keep the socket forever.
+  const timer = setTimeout(destroy, 5_000);
+  socket.once("close", () => clearTimeout(timer));
+}
+
+/** Text-format Bind parameters; `null` when any is binary (their text is unknown). */
+function bindParams(params: (Uint8Array | null)[], formats: number[]): string[] | null {
+  const decoder = new TextDecoder();
+  const out: string[] = [];
+  for (let i = 0; i < params.length; i++) {
+    // One format code applies to all parameters; none means text.
+    const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
+    if (format !== 0) return null;
+    const p = params[i];
+    out.push(p === null ? "" : decoder.decode(p));
+  }
+  return out;
+}
