@@ -1,0 +1,595 @@
+import { AssertionError, deepEqual, equal, ok, rejects } from "node:assert/strict";
+import type { Socket } from "node:net";
+import { createGatewayCa } from "../../tls/mod.ts";
+import { type PgCluster, postgresAvailable, startPostgres } from "../../../tests/_postgres.ts";
+import {
+  cancelUpstream,
+  connectUpstream,
+  UpstreamError,
+  type UpstreamErrorKind,
+  type UpstreamSession,
+  type UpstreamTarget,
+} from "./_upstream.ts";
+
+const ignore = !postgresAvailable();
+if (ignore) console.warn("PostgreSQL 15 binaries not found: skipping _upstream_test.ts");
+
+const USER = "agent_scram";
+// Non-ASCII and a mapped-to-nothing character: both sides must apply the same SASLprep.
+const PASSWORD = "p\u00e4ss\u00adw\u00f6rd-ok";
+
+function target(pg: { port: number }, extra: Partial<UpstreamTarget> = {}): UpstreamTarget {
+  return { host: "127.0.0.1", port: pg.port, sslmode: "disable", connectTimeoutMs: 5000, ...extra };
+}
+
+function login(user = USER, password = PASSWORD, database = "postgres") {
+  return { user, password, database, params: [] as [string, string][] };
+}
+
+/** Result of one simple Query sent over the raw session socket. */
+interface QueryResult {
+  rows: string[][];
+  sqlstate?: string;
+  status: string;
+}
+
+/** Sends a Query and reads to ReadyForQuery with a private framing loop, then pauses again. */
+function query(session: UpstreamSession, sql: string): Promise<QueryResult> {
+  const { socket } = session;
+  const text = new TextEncoder().encode(`${sql}\0`);
+  const msg = new Uint8Array(5 + text.length);
+  msg[0] = 0x51; // 'Q'
+  new DataView(msg.buffer).setInt32(1, 4 + text.length);
+  msg.set(text, 5);
+  return new Promise((resolve, reject) => {
+    let buf = session.pending;
+    session.pending = new Uint8Array(0);
+    const result: QueryResult = { rows: [], status: "" };
+    const onData = (chunk: Uint8Array) => {
+      const next = new Uint8Array(buf.length + chunk.length);
+      next.set(buf);
+      next.set(chunk, buf.length);
+      buf = next;
+      while (buf.length >= 5) {
+        const view = new DataView(buf.buffer, buf.byteOffset);
+        const length = view.getInt32(1);
+        if (buf.length < length + 1) return;
+        const type = String.fromCharCode(buf[0]);
+        const body = buf.subarray(5, length + 1);
+        buf = buf.subarray(length + 1);
+        if (type === "D") result.rows.push(dataRow(body));
+        if (type === "E") result.sqlstate = errorCode(body);
+        if (type === "Z") {
+          result.status = String.fromCharCode(body[0]);
+          socket.pause();
+          socket.off("data", onData).off("close", onClose);
+          session.pending = buf;
+          return resolve(result);
+        }
+      }
+    };
+    const onClose = () => reject(new Error("server closed the session"));
+    socket.on("data", onData).on("close", onClose);
+    socket.write(msg);
+    socket.resume();
+  });
+}
+
+function dataRow(body: Uint8Array): string[] {
+  const view = new DataView(body.buffer, body.byteOffset);
+  const row: string[] = [];
+  let offset = 2;
+  for (let i = 0; i < view.getInt16(0); i++) {
+    const n = view.getInt32(offset);
+    offset += 4;
+    row.push(new TextDecoder().decode(body.subarray(offset, offset + Math.max(n, 0))));
+    offset += Math.max(n, 0);
+  }
+  return row;
+}
+
+function errorCode(body: Uint8Array): string | undefined {
+  const fields = new TextDecoder().decode(body).split("\0");
+  return fields.find((f) => f.startsWith("C"))?.slice(1);
+}
+
+/** Ends the session and waits for the socket to close, so no resource outlives the test. */
+async function close(socket: Socket): Promise<void> {
+  if (socket.destroyed && socket.closed) return;
+  const closed = new Promise((resolve) => socket.once("close", resolve));
+  socket.destroy();
+  await closed;
+}
+
+async function assertUpstreamError(
+  attempt: Promise<unknown>,
+  kind: UpstreamErrorKind,
+  sqlstate: string,
+  message?: RegExp,
+): Promise<UpstreamError> {
+  let caught: unknown;
+  await rejects(attempt.catch((err) => {
+    caught = err;
+    throw err;
+  }));
+  ok(caught instanceof UpstreamError, `not an UpstreamError: ${caught}`);
+  equal(caught.kind, kind, caught.message);
+  equal(caught.sqlstate, sqlstate, caught.message);
+  if (message) ok(message.test(caught.message), caught.message);
+  return caught;
+}
+
+async function withCluster(
+  options: Parameters<typeof startPostgres>[0],
+  fn: (pg: PgCluster) => Promise<void>,
+): Promise<void> {
+  const pg = await startPostgres(options);
+  try {
+    await fn(pg);
+  } finally {
+    await pg.stop();
+  }
+}
+
+Deno.test(
+  { name: "connectUpstream() logs in to a SCRAM cluster without TLS", ignore },
+  async (t) => {
+    await withCluster({}, async (pg) => {
+      await pg.addUser(USER, PASSWORD);
+
+      await t.step("SCRAM login hands over a working, paused session", async () => {
+        const params: [string, string][] = [["application_name", "agent-x"], ["user", "cp_super"]];
+        const session = await connectUpstream(target(pg), { ...login(), params });
+        try {
+          equal(session.tls, false);
+          equal(session.status, "I");
+          ok(session.backendKey && session.backendKey.pid > 0);
+          equal(session.backendKey.secret.length, 4);
+          ok(
+            session.parameters.some(([name, value]) =>
+              name === "server_version" && value.startsWith("15")
+            ),
+          );
+          equal(session.socket.listenerCount("data"), 0);
+          equal(session.socket.isPaused(), true);
+          deepEqual(await query(session, "SELECT 1"), { rows: [["1"]], status: "I" });
+          // The smuggled `user` parameter was dropped; application_name passed through.
+          deepEqual(
+            (await query(session, "SELECT current_user, current_setting('application_name')")).rows,
+            [[
+              USER,
+              "agent-x",
+            ]],
+          );
+        } finally {
+          await close(session.socket);
+        }
+      });
+
+      await t.step(
+        "a wrong password is an auth error that names neither password nor user",
+        async () => {
+          const err = await assertUpstreamError(
+            connectUpstream(target(pg), login(USER, "wrong-secret-123")),
+            "auth",
+            "28P01",
+          );
+          ok(!err.message.includes("wrong-secret-123") && !err.message.includes(USER), err.message);
+        },
+      );
+
+      await t.step("a missing database is rejected with 3D000", async () => {
+        await assertUpstreamError(
+          connectUpstream(target(pg), login(USER, PASSWORD, "no_such_db")),
+          "rejected",
+          "3D000",
+          /database does not exist/,
+        );
+      });
+
+      await t.step("sslmode=require against a server without SSL is a TLS error", async () => {
+        await assertUpstreamError(
+          connectUpstream(target(pg, { sslmode: "require" }), login()),
+          "tls",
+          "08001",
+          /does not support SSL/,
+        );
+      });
+
+      await t.step("sslmode=prefer falls back to plain TCP", async () => {
+        const session = await connectUpstream(target(pg, { sslmode: "prefer" }), login());
+        equal(session.tls, false);
+        deepEqual((await query(session, "SELECT 2")).rows, [["2"]]);
+        await close(session.socket);
+      });
+
+      await t.step("an aborted signal stops the attempt", async () => {
+        await assertUpstreamError(
+          connectUpstream(target(pg), login(), AbortSignal.abort()),
+          "timeout",
+          "08001",
+          /aborted/,
+        );
+      });
+
+      await t.step("cancelUpstream() cancels a running query", async () => {
+        const session = await connectUpstream(target(pg), login());
+        try {
+          const started = Date.now();
+          const running = query(session, "SELECT pg_sleep(10)");
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await cancelUpstream(target(pg), session.backendKey!);
+          const result = await running;
+          equal(result.sqlstate, "57014");
+          ok(Date.now() - started < 5000, `cancel took ${Date.now() - started} ms`);
+        } finally {
+          await close(session.socket);
+        }
+      });
+    });
+  },
+);
+
+Deno.test(
+  { name: "connectUpstream() answers md5 and cleartext password requests", ignore },
+  async (t) => {
+    await t.step("md5", () =>
+      withCluster({ hba: "md5" }, async (pg) => {
+        await pg.addUser("agent_md5", "md5-pw", "md5");
+        const session = await connectUpstream(target(pg), login("agent_md5", "md5-pw"));
+        deepEqual((await query(session, "SELECT current_user")).rows, [["agent_md5"]]);
+        await close(session.socket);
+        await assertUpstreamError(
+          connectUpstream(target(pg), login("agent_md5", "nope")),
+          "auth",
+          "28P01",
+        );
+      }));
+    await t.step("password (cleartext)", () =>
+      withCluster({ hba: "password" }, async (pg) => {
+        await pg.addUser(USER, PASSWORD);
+        const session = await connectUpstream(target(pg), login());
+        deepEqual((await query(session, "SELECT 3")).rows, [["3"]]);
+        await close(session.socket);
+      }));
+  },
+);
+
+Deno.test({ name: "connectUpstream() over TLS follows libpq's sslmode", ignore }, async (t) => {
+  await withCluster({ ssl: true }, async (pg) => {
+    await pg.addUser(USER, PASSWORD);
+    const sslQuery = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+    for (const sslmode of ["prefer", "require"] as const) {
+      await t.step(`sslmode=${sslmode} encrypts without verifying`, async () => {
+        const session = await connectUpstream(target(pg, { sslmode }), login());
+        equal(session.tls, true);
+        deepEqual((await query(session, sslQuery)).rows, [["t"]]);
+        await close(session.socket);
+      });
+    }
+
+    for (const host of ["127.0.0.1", "localhost"]) {
+      await t.step(`verify-full with the cluster's CA accepts ${host}`, async () => {
+        const session = await connectUpstream(
+          target(pg, { host, sslmode: "verify-full", caCert: pg.caCertPem }),
+          login(),
+        );
+        equal(session.tls, true);
+        deepEqual((await query(session, sslQuery)).rows, [["t"]]);
+        await close(session.socket);
+      });
+    }
+
+    await t.step("verify-full with another CA fails certificate verification", async () => {
+      const dir = await Deno.makeTempDir();
+      const other = await createGatewayCa(dir).finally(() => Deno.remove(dir, { recursive: true }));
+      await assertUpstreamError(
+        connectUpstream(target(pg, { sslmode: "verify-full", caCert: other.certPem }), login()),
+        "tls",
+        "08001",
+        /certificate verify failed/,
+      );
+    });
+
+    await t.step("verify-full with system roots rejects the private CA", async () => {
+      await assertUpstreamError(
+        connectUpstream(target(pg, { sslmode: "verify-full" }), login()),
+        "tls",
+        "08001",
+        /certificate verify failed/,
+      );
+    });
+
+    await t.step("cancelUpstream() cancels over TLS", async () => {
+      const tlsTarget = target(pg, { sslmode: "verify-full", caCert: pg.caCertPem });
+      const session = await connectUpstream(tlsTarget, login());
+      try {
+        const running = query(session, "SELECT pg_sleep(10)");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await cancelUpstream(tlsTarget, session.backendKey!);
+        equal((await running).sqlstate, "57014");
+      } finally {
+        await close(session.socket);
+      }
+    });
+  });
+});
+
+Deno.test(
+  { name: "connectUpstream() verify-full rejects a certificate for another host", ignore },
+  async () => {
+    await withCluster({ ssl: true, certHosts: ["db.example.internal"] }, async (pg) => {
+      await pg.addUser(USER, PASSWORD);
+      await assertUpstreamError(
+        connectUpstream(target(pg, { sslmode: "verify-full", caCert: pg.caCertPem }), login()),
+        "tls",
+        "08001",
+        /hostname mismatch/,
+      );
+      // The same certificate is fine when nothing checks the name.
+      const session = await connectUpstream(target(pg, { sslmode: "require" }), login());
+      await close(session.socket);
+    });
+  },
+);
+
+/** A one-connection fake PostgreSQL server with its own minimal framing. */
+interface FakeIo {
+  read(n: number): Promise<Uint8Array>;
+  /** A frontend message after startup: type byte, int32 length, body. */
+  message(): Promise<{ type: string; body: Uint8Array }>;
+  send(type: string, ...parts: (string | Uint8Array | number)[]): Promise<void>;
+  raw(bytes: Uint8Array): Promise<void>;
+}
+
+async function fakeServer(
+  script: (io: FakeIo) => Promise<void>,
+  fn: (port: number) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let failure: unknown;
+  const served = (async () => {
+    const conn = await listener.accept();
+    let buf = new Uint8Array(0);
+    const io: FakeIo = {
+      async read(n) {
+        while (buf.length < n) {
+          const chunk = new Uint8Array(4096);
+          const got = await conn.read(chunk);
+          if (got === null) throw new Error("client closed");
+          const next = new Uint8Array(buf.length + got);
+          next.set(buf);
+          next.set(chunk.subarray(0, got), buf.length);
+          buf = next;
+        }
+        const out = buf.slice(0, n);
+        buf = buf.subarray(n);
+        return out;
+      },
+      async message() {
+        const head = await io.read(5);
+        const length = new DataView(head.buffer).getInt32(1);
+        return { type: String.fromCharCode(head[0]), body: await io.read(length - 4) };
+      },
+      async send(type, ...parts) {
+        const bytes = parts.map((p) =>
+          typeof p === "string"
+            ? new TextEncoder().encode(p)
+            : typeof p === "number"
+            ? new Uint8Array(new Int32Array([p]).buffer).reverse()
+            : p
+        );
+        const body = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+        bytes.reduce((offset, b) => (body.set(b, offset), offset + b.length), 0);
+        const msg = new Uint8Array(5 + body.length);
+        msg[0] = type.charCodeAt(0);
+        new DataView(msg.buffer).setInt32(1, 4 + body.length);
+        msg.set(body, 5);
+        await io.raw(msg);
+      },
+      async raw(bytes) {
+        await conn.write(bytes);
+      },
+    };
+    try {
+      await script(io);
+      await io.read(1 << 20).catch(() => {}); // hold the connection until the client goes
+    } catch (err) {
+      // The client hanging up mid-script is what most of these tests expect; a failed assertion
+      // about what the client sent is not.
+      if (err instanceof AssertionError) failure = err;
+    } finally {
+      conn.close();
+    }
+  })();
+  let clientFailure: unknown;
+  try {
+    await fn((listener.addr as Deno.NetAddr).port);
+  } catch (err) {
+    clientFailure = err ?? new Error("client failed");
+  } finally {
+    listener.close();
+    await served;
+  }
+  // The server's assertion explains more than the client's reaction to it.
+  if (failure ?? clientFailure) throw failure ?? clientFailure;
+}
+
+/** Reads the StartupMessage (no type byte) and returns its parameters. */
+async function startup(io: FakeIo): Promise<Map<string, string>> {
+  const head = await io.read(4);
+  const body = await io.read(new DataView(head.buffer).getInt32(0) - 4);
+  const fields = new TextDecoder().decode(body.subarray(4)).split("\0");
+  const params = new Map<string, string>();
+  for (let i = 0; fields[i]; i += 2) params.set(fields[i], fields[i + 1]);
+  return params;
+}
+
+Deno.test("connectUpstream() reports nothing listening as unavailable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await assertUpstreamError(connectUpstream(target({ port }), login()), "unavailable", "08001");
+});
+
+Deno.test("connectUpstream() times out on a server that never answers", async () => {
+  await fakeServer(async (io) => void await startup(io), async (port) => {
+    const started = Date.now();
+    await assertUpstreamError(
+      connectUpstream(target({ port }, { connectTimeoutMs: 300 }), login()),
+      "timeout",
+      "08001",
+      /within 300 ms/,
+    );
+    const elapsed = Date.now() - started;
+    ok(elapsed >= 290 && elapsed < 2000, `timed out after ${elapsed} ms`);
+  });
+});
+
+Deno.test("connectUpstream() refuses a SCRAM server that cannot prove the password", async () => {
+  const script = async (io: FakeIo) => {
+    await startup(io);
+    await io.send("R", 10, "SCRAM-SHA-256\0\0");
+    const first = new TextDecoder().decode((await io.message()).body);
+    const nonce = first.match(/r=([^,]+)/)![1];
+    await io.send("R", 11, `r=${nonce}fake,s=${btoa("0123456789abcdef")},i=4096`);
+    await io.message(); // client-final with a proof a real server would check
+    await io.send("R", 12, `v=${btoa("x".repeat(32))}`);
+    await io.send("R", 0);
+    await io.send("Z", "I");
+  };
+  await fakeServer(script, async (port) => {
+    const err = await assertUpstreamError(
+      connectUpstream(target({ port }), login()),
+      "auth",
+      "28000",
+    );
+    ok(/signature/.test(err.message) && !err.message.includes(PASSWORD), err.message);
+  });
+});
+
+Deno.test("connectUpstream() refuses a server that skips SCRAM's final step", async () => {
+  const script = async (io: FakeIo) => {
+    await startup(io);
+    await io.send("R", 10, "SCRAM-SHA-256\0\0");
+    const nonce = new TextDecoder().decode((await io.message()).body).match(/r=([^,]+)/)![1];
+    await io.send("R", 11, `r=${nonce}fake,s=${btoa("salt")},i=4096`);
+    await io.message();
+    await io.send("R", 0);
+    await io.send("Z", "I");
+  };
+  await fakeServer(script, async (port) => {
+    await assertUpstreamError(
+      connectUpstream(target({ port }), login()),
+      "auth",
+      "28000",
+      /without proving/,
+    );
+  });
+});
+
+Deno.test("connectUpstream() refuses bytes that arrive between 'S' and the TLS handshake", async () => {
+  const script = async (io: FakeIo) => {
+    await io.read(8); // SSLRequest
+    // CVE-2021-23222: a man in the middle appends a plaintext answer to the 'S'.
+    await io.raw(new Uint8Array([0x53, 0x52, 0, 0, 0, 8, 0, 0, 0, 0]));
+  };
+  await fakeServer(script, async (port) => {
+    await assertUpstreamError(
+      connectUpstream(target({ port }, { sslmode: "require" }), login()),
+      "protocol",
+      "08P01",
+      /before the TLS handshake/,
+    );
+  });
+});
+
+Deno.test("connectUpstream() keeps bytes that follow the first ReadyForQuery", async () => {
+  const script = async (io: FakeIo) => {
+    const params = await startup(io);
+    equal(params.get("user"), USER);
+    equal(params.get("database"), "postgres");
+    equal(params.get("application_name"), "x");
+    equal(params.has("replication"), false);
+    await io.send("R", 3); // cleartext
+    equal(new TextDecoder().decode((await io.message()).body), `${PASSWORD}\0`);
+    await io.send("R", 0);
+    await io.send("S", "server_version\x0015.0\0");
+    await io.send("K", 4242, new Uint8Array([1, 2, 3, 4]));
+    await io.send("N", "SWARNING\0Mhello\0\0");
+    await io.raw(new Uint8Array([0x5a, 0, 0, 0, 5, 0x49, 0x4e, 0, 0, 0, 4])); // Z, then a NoData
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await io.send("A", 7, "chan\0payload\0"); // NotificationResponse while the session sits paused
+  };
+  await fakeServer(script, async (port) => {
+    const params: [string, string][] = [["application_name", "x"], ["replication", "database"]];
+    const session = await connectUpstream(target({ port }), { ...login(), params });
+    deepEqual(session.parameters, [["server_version", "15.0"]]);
+    deepEqual(session.backendKey, { pid: 4242, secret: new Uint8Array([1, 2, 3, 4]) });
+    equal(session.notices.length, 1);
+    equal(session.notices[0][0], 0x4e);
+    deepEqual(session.pending, new Uint8Array([0x4e, 0, 0, 0, 4]));
+    // Bytes that arrive after the hand-over wait in the paused socket for the new owner.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const later = new Promise<Uint8Array>((resolve) => session.socket.once("data", resolve));
+    session.socket.resume();
+    equal(new TextDecoder().decode((await later).subarray(9)), "chan\0payload\0");
+    await close(session.socket);
+  });
+});
+
+for (
+  const [name, request, pattern] of [
+    ["GSSAPI", [7], /unsupported authentication method/],
+    ["SCRAM-SHA-256-PLUS only", [10, "SCRAM-SHA-256-PLUS\0\0"], /no supported SASL mechanism/],
+  ] as const
+) {
+  Deno.test(`connectUpstream() refuses ${name} authentication`, async () => {
+    await fakeServer(async (io) => {
+      await startup(io);
+      await io.send("R", ...request);
+    }, async (port) => {
+      await assertUpstreamError(
+        connectUpstream(target({ port }), login()),
+        "auth",
+        "28000",
+        pattern,
+      );
+    });
+  });
+}
+
+Deno.test("connectUpstream() reports the SQLSTATE of an error sent just before the server hangs up", async () => {
+  await fakeServer(async (io) => {
+    await startup(io);
+    await io.send("E", `SFATAL\0C28P01\0Mpassword authentication failed for user "${USER}"\0\0`);
+    throw new Error("hang up at once");
+  }, async (port) => {
+    const err = await assertUpstreamError(
+      connectUpstream(target({ port }), login()),
+      "auth",
+      "28P01",
+    );
+    ok(!err.message.includes(USER), err.message);
+  });
+});
+
+Deno.test("connectUpstream() refuses an oversized message during login", async () => {
+  await fakeServer(async (io) => {
+    await startup(io);
+    await io.raw(new Uint8Array([0x52, 0x40, 0, 0, 0])); // 'R' claiming 1 GiB
+  }, async (port) => {
+    await assertUpstreamError(connectUpstream(target({ port }), login()), "protocol", "08P01");
+  });
+});
+
+Deno.test("cancelUpstream() never throws", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const key = { pid: 1, secret: new Uint8Array(4) };
+  await cancelUpstream(target({ port }), key);
+  await cancelUpstream(target({ port: 0 }), key);
+  await cancelUpstream(target({ port }, { sslmode: "verify-full" }), key);
+});
