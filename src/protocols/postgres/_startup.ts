@@ -137,7 +137,9 @@ async function secure(
         secured.destroy();
         reject(new StartupAborted("tls"));
       });
-      secured.once("close", () => reject(new StartupAborted("closed")));
+      // After 'S' the client owes a handshake: closing instead is a failed handshake too
+      // (the TLS layer may close without an error event when fed garbage).
+      secured.once("close", () => reject(new StartupAborted("tls")));
     }),
     deadline,
   ]);
