@@ -7,16 +7,21 @@
  * ```yaml
  * - name: drop table is denied
  *   endpoint: db
- *   facts: { sql: { verbs: [drop], statement: "DROP TABLE users" } }
+ *   facts: { sql: { statement: "select 1; DROP TABLE users" } }
  *   expect: { verdict: deny, rule: pg-no-ddl }
  * ```
+ *
+ * For SQL, `statement` alone is enough: the real PostgreSQL parser derives verbs, tables,
+ * functions and `dynamic` for each statement, and the case is decided statement by statement as
+ * the gateway would. Facts written out explicitly are used as given.
  *
  * @module
  */
 
 import { parse as parseYaml } from "yaml";
 import { loadAndCompile } from "../gateway/mod.ts";
-import { replayCase } from "../policy/mod.ts";
+import { type FactsDeriver, replayCase } from "../policy/mod.ts";
+import { loadSqlParser, SqlAnalyzer } from "../protocols/postgres/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 
@@ -27,6 +32,7 @@ export async function testCommand(args: string[]): Promise<number> {
   });
   if (positionals.length === 0) throw new UsageError("test needs at least one fixture file");
   const { config, policy } = await loadAndCompile(global.config);
+  const derive = await sqlDeriver(config.endpoints.values());
   const exercised = new Set<string>();
   let passed = 0;
   let failed = 0;
@@ -43,7 +49,7 @@ export async function testCommand(args: string[]): Promise<number> {
       return 2;
     }
     cases.forEach((raw, i) => {
-      const result = replayCase(config, policy, raw, i);
+      const result = replayCase(config, policy, raw, i, derive);
       if (result.rule) exercised.add(result.rule);
       if (result.ok) {
         passed++;
@@ -68,4 +74,39 @@ export async function testCommand(args: string[]): Promise<number> {
   }
   if (failed > 0) return 1;
   return values["require-coverage"] === true && unexercised.length > 0 ? 1 : 0;
+}
+
+/** Facts the SQL parser derives, so a fixture can give just the statement. */
+const DERIVED_SQL = ["verb", "verbs", "tables", "functions", "dynamic", "statement_count"];
+
+async function sqlDeriver(endpoints: Iterable<{ protocol: string }>): Promise<FactsDeriver> {
+  if (![...endpoints].some((e) => e.protocol === "postgres")) return () => null;
+  // The parser is WASM (~100 ms to load): only configs with a postgres endpoint pay for it.
+  await loadSqlParser();
+  const analyzer = new SqlAnalyzer();
+  return (family, facts) => {
+    const sql = facts.sql;
+    if (family !== "postgres" || typeof sql?.statement !== "string") return null;
+    if (DERIVED_SQL.some((f) => f in sql)) return null;
+    const analysis = analyzer.analyze(sql.statement);
+    // The gateway decides unparseable SQL with the parser's facts unknown: so does the fixture.
+    if (!analysis.ok) {
+      return [{ facts, unknown: DERIVED_SQL.slice(0, 5).map((f) => `sql.${f}`) }];
+    }
+    return analysis.statements.map((s) => ({
+      facts: {
+        ...facts,
+        sql: {
+          ...sql,
+          verb: s.verb,
+          verbs: [...s.verbs],
+          tables: [...s.tables],
+          functions: [...s.functions],
+          dynamic: s.dynamic,
+          statement: s.statement,
+          statement_count: analysis.statements.length,
+        },
+      },
+    }));
+  };
 }

@@ -5,13 +5,28 @@
  * @module
  */
 
-import type { Action, ProtocolFamily } from "../core/mod.ts";
+import type { Action, Outcome, ProtocolFamily } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { completeFacts } from "./complete.ts";
 import type { Policy } from "./policy.ts";
 
 /** What a fixture expects: `approve` means the rule holds the action for approval. */
 export type ExpectedVerdict = "allow" | "deny" | "approve";
+
+/** Facts for one action a fixture stands for, and the facts the protocol could not establish. */
+export interface DerivedFacts {
+  facts: Record<string, Record<string, unknown>>;
+  unknown?: string[];
+}
+
+/**
+ * Derives facts the way a protocol would, from what a fixture gives (the SQL facts of each
+ * statement in `sql.statement`): one entry per action, or `null` to use the facts as given.
+ */
+export type FactsDeriver = (
+  family: ProtocolFamily,
+  facts: Record<string, Record<string, unknown>>,
+) => DerivedFacts[] | null;
 
 /** One replayed fixture case. */
 export interface FixtureResult {
@@ -44,7 +59,13 @@ const CASE_FIELDS = new Set([
  * }).ok;
  * ```
  */
-export function replayCase(config: Config, policy: Policy, raw: unknown, index = 0): FixtureResult {
+export function replayCase(
+  config: Config,
+  policy: Policy,
+  raw: unknown,
+  index = 0,
+  derive?: FactsDeriver,
+): FixtureResult {
   const fallbackName = `case ${index + 1}`;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return { name: fallbackName, ok: false, rule: null, problem: "a case must be a mapping" };
@@ -72,25 +93,33 @@ export function replayCase(config: Config, policy: Policy, raw: unknown, index =
     name: typeof agentRaw.name === "string" ? agentRaw.name : "fixture-agent",
     profile: typeof agentRaw.profile === "string" ? agentRaw.profile : "fixture-profile",
   };
-  let action: Action;
-  try {
-    const facts = completeFacts(
-      endpoint.protocol as ProtocolFamily,
-      (c.facts ?? {}) as Record<string, Record<string, unknown>>,
-    );
-    action = {
-      protocol: endpoint.protocol,
-      endpoint: endpoint.name,
-      agent,
-      credential: typeof c.credential === "string" ? c.credential : undefined,
-      facts,
-      unknown: Array.isArray(c.unknown) ? c.unknown.map(String) : undefined,
-      summary: name,
-    };
-  } catch (err) {
-    return bad((err as Error).message);
+  const given = (c.facts ?? {}) as Record<string, Record<string, unknown>>;
+  const derived = derive?.(endpoint.protocol as ProtocolFamily, given) ?? [{ facts: given }];
+  const caseUnknown = Array.isArray(c.unknown) ? c.unknown.map(String) : [];
+  // A message of several statements is decided statement by statement; the first deny wins,
+  // then the first hold for approval, as the gateway does.
+  let outcome: Outcome | undefined;
+  for (const { facts, unknown } of derived) {
+    const allUnknown = [...caseUnknown, ...(unknown ?? [])];
+    let action: Action;
+    try {
+      action = {
+        protocol: endpoint.protocol,
+        endpoint: endpoint.name,
+        agent,
+        credential: typeof c.credential === "string" ? c.credential : undefined,
+        facts: completeFacts(endpoint.protocol as ProtocolFamily, facts),
+        unknown: allUnknown.length > 0 ? allUnknown : undefined,
+        summary: name,
+      };
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+    const next = policy.evaluate(action).outcome;
+    if (!outcome || rank(next) > rank(outcome)) outcome = next;
+    if (next.kind === "deny") break;
   }
-  const { outcome } = policy.evaluate(action);
+  outcome ??= { kind: "allow", rule: null };
   const got: ExpectedVerdict = outcome.kind;
   const problems: string[] = [];
   if (got !== verdict) problems.push(`expected ${verdict}, got ${got}`);
@@ -102,4 +131,8 @@ export function replayCase(config: Config, policy: Policy, raw: unknown, index =
     return { name, ok: false, rule: outcome.rule, problem: problems.join("; ") + detail };
   }
   return { name, ok: true, rule: outcome.rule };
+}
+
+function rank(o: Outcome): number {
+  return o.kind === "deny" ? 2 : o.kind === "approve" ? 1 : 0;
 }

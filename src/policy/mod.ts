@@ -17,4 +17,10 @@ export {
 } from "./policy.ts";
 export { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
 export { completeFacts } from "./complete.ts";
-export { type ExpectedVerdict, type FixtureResult, replayCase } from "./fixtures.ts";
+export {
+  type DerivedFacts,
+  type ExpectedVerdict,
+  type FactsDeriver,
+  type FixtureResult,
+  replayCase,
+} from "./fixtures.ts";
