@@ -71,6 +71,24 @@ Deno.test({
           },
         );
 
+        await t.step(
+          "client encodings other than UTF-8 are refused, however they are set",
+          async () => {
+            const startup = await fx.psql("select 1;\n", { env: { PGCLIENTENCODING: "SJIS" } });
+            assert.match(startup.stderr, /client_encoding 'SJIS' is not supported/);
+            const set = await fx.psql("set client_encoding to 'LATIN1';\nselect 'alive';\n");
+            assert.match(set.stderr, /client_encoding must stay UTF8/);
+            assert.match(set.stdout, /^alive$/m);
+            // Disguised from the text check: the server's ParameterStatus gives it away.
+            const hidden = await fx.psql(
+              "select set_config(chr(99) || 'lient_encoding', 'LATIN1', false);\nselect 'never';\n",
+              { endpoint: "pgrw" },
+            );
+            assert.match(hidden.stderr, /FATAL: {2}client_encoding must stay UTF8/);
+            assert.doesNotMatch(hidden.stdout, /never/);
+          },
+        );
+
         await t.step("a wrong agent token is refused with 28P01 and a receipt", async () => {
           const r = await fx.psql("select 1;\n", { password: "cpat_wrong" });
           assert.notEqual(r.code, 0);

@@ -85,6 +85,18 @@ export function decideSql(
     return { decided: [], denial: { ...denialOf(decided), hint: parseHint(analysis.error) } };
   }
   const count = analysis.statements.length;
+  const encoding = analysis.statements.find(changesEncoding);
+  if (encoding) {
+    // Refused before any rule: the gateway reads SQL as UTF-8 and must keep doing so.
+    const receipt = guard.refuse({
+      protocol: "postgres",
+      endpoint: session.endpoint,
+      agent: session.agent,
+      summary: summarize((options.summaryPrefix ?? "") + encoding.statement),
+      reason: ENCODING_REASON,
+    });
+    return { decided: [], denial: { reason: ENCODING_REASON, rule: null, receipt } };
+  }
   const decided = analysis.statements.map((s) => decide(s, count, []));
   const denied = decided.find((d) => d.verdict.decision === "deny");
   if (!denied) return { decided, denial: null };
@@ -99,6 +111,15 @@ export function decideSql(
     }
   }
   return { decided: [], denial: denialOf(denied) };
+}
+
+const ENCODING_REASON = "client_encoding must stay UTF8 through clawpatrol";
+
+/** `SET client_encoding` / `SET NAMES` / `set_config('client_encoding', …)` to anything but UTF-8. */
+function changesEncoding(s: StatementFacts): boolean {
+  const sets = s.verb === "set" || s.functions.includes("set_config");
+  if (!sets || !/client_encoding|\bnames\b/i.test(s.statement)) return false;
+  return !/utf-?8|unicode/i.test(s.statement);
 }
 
 function sqlFacts(

@@ -100,3 +100,20 @@ Deno.test("summaries are one line and bounded; denial text follows DESIGN.md §5
     hint: undefined,
   });
 });
+
+Deno.test("decideSql: changing client_encoding away from UTF-8 is refused before any rule", () => {
+  const { guard, actions } = fakeGuard();
+  const analyzer = new SqlAnalyzer();
+  for (
+    const sql of [
+      "set client_encoding to 'SJIS'",
+      "SET NAMES 'LATIN1'",
+      "select set_config('client_encoding', 'GBK', false)",
+    ]
+  ) {
+    const r = decideSql(guard, analyzer, session, sql);
+    assert.match(r.denial?.reason ?? "", /client_encoding must stay UTF8/, sql);
+  }
+  assert.equal(actions.length, 0, "no rule saw them");
+  assert.equal(decideSql(guard, analyzer, session, "set client_encoding to 'UTF8'").denial, null);
+});

@@ -7,11 +7,12 @@
  * @module
  */
 
-import { parseErrorFields } from "./_backend.ts";
+import { parseErrorFields, parseParameterStatus } from "./_backend.ts";
 import { ProtocolError } from "./_frontend.ts";
 
 const ERROR = 0x45; // 'E'
 const READY = 0x5a; // 'Z'
+const PARAMETER_STATUS = 0x53; // 'S'
 /** Servers never send messages this large; a length beyond it means the stream is corrupt. */
 const MAX_BACKEND_MESSAGE = 1 << 30;
 
@@ -33,6 +34,8 @@ export interface RelayHooks {
   ready(status: "I" | "T" | "E"): void;
   /** An ErrorResponse passed (or was replaced), with its SQLSTATE. */
   error(code: string): void;
+  /** A ParameterStatus passed (the server reports a setting changed). */
+  parameter?(name: string, value: string): void;
 }
 
 /** Scans server bytes frame by frame; returns what to send to the agent. */
@@ -116,7 +119,8 @@ export class BackendRelay {
     const deferred = this.#headerDeferred;
     this.#headerDeferred = false;
     this.#holding = this.#type === ERROR && headerUnsent && this.#hooks.pending() !== null;
-    this.#body = this.#holding || this.#type === ERROR || this.#type === READY ? [] : null;
+    const t = this.#type;
+    this.#body = this.#holding || t === ERROR || t === READY || t === PARAMETER_STATUS ? [] : null;
     if (this.#holding) {
       if (from >= 0 && frameStart > from) out.push(chunk.subarray(from, frameStart));
       return -1;
@@ -138,6 +142,11 @@ export class BackendRelay {
     if (this.#type === READY && body) {
       const status = String.fromCharCode(body[0] ?? 0x49);
       this.#hooks.ready(status === "T" || status === "E" ? status : "I");
+      return from;
+    }
+    if (this.#type === PARAMETER_STATUS && body) {
+      const [name, value] = parseParameterStatus(body);
+      this.#hooks.parameter?.(name, value);
       return from;
     }
     if (this.#type !== ERROR || !body) return from;

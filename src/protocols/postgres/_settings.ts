@@ -21,6 +21,22 @@ const COSMETIC = new Set([
 
 const SETTING_NAME = /^[a-z_][a-z0-9_$]*(\.[a-z_][a-z0-9_$]*)?$/i;
 
+/**
+ * The gateway decodes SQL as UTF-8. Under another client encoding the server would read the same
+ * bytes differently (multibyte characters that swallow a quote or backslash), so the rules would
+ * judge a different statement than the one that runs.
+ */
+export function isUtf8Encoding(value: string): boolean {
+  return /^\s*'?(utf-?8|unicode)'?\s*$/i.test(value);
+}
+
+/** Why a client_encoding setting is refused, or `null` when it is UTF-8. */
+function encodingRefusal(name: string, value: string): string | null {
+  return name.toLowerCase() === "client_encoding" && !isUtf8Encoding(value)
+    ? `client_encoding '${value}' is not supported through clawpatrol: use UTF8`
+    : null;
+}
+
 /** How the startup parameters split. */
 export interface StartupSettings {
   /** `SET` statements to decide, one per setting, in the agent's order. */
@@ -46,12 +62,16 @@ export function startupSettings(params: [string, string][]): StartupSettings {
       const parsed = parseOptions(value);
       if (typeof parsed === "string") return { statements, refusal: parsed };
       for (const [name, v] of parsed) {
+        const encoding = encodingRefusal(name, v);
+        if (encoding) return { statements, refusal: encoding };
         const statement = setStatement(name, v);
         if (!statement) return { statements, refusal: `'${name}' is not a setting name` };
         statements.push(statement);
       }
       continue;
     }
+    const encoding = encodingRefusal(key, value);
+    if (encoding) return { statements, refusal: encoding };
     if (COSMETIC.has(key.toLowerCase())) continue;
     const statement = setStatement(key, value);
     if (!statement) return { statements, refusal: `startup parameter '${key}' is not a setting` };

@@ -40,3 +40,10 @@ Deno.test("parseOptions: whitespace splits, backslash escapes a space", () => {
   assert.deepEqual(parseOptions("  -c  a=1\t-c b=two\\ words "), [["a", "1"], ["b", "two words"]]);
   assert.deepEqual(parseOptions(""), []);
 });
+
+Deno.test("startup settings: a client_encoding other than UTF-8 is refused", () => {
+  assert.equal(startupSettings([["client_encoding", "UTF8"]]).refusal, null);
+  assert.equal(startupSettings([["client_encoding", "utf-8"]]).refusal, null);
+  assert.match(startupSettings([["client_encoding", "SJIS"]]).refusal!, /use UTF8/);
+  assert.match(startupSettings([["options", "-c client_encoding=GBK"]]).refusal!, /use UTF8/);
+});

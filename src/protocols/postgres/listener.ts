@@ -168,7 +168,14 @@ export class PostgresListener {
           user: started.login.user,
           password: started.login.password,
           database: started.login.database,
-          params: started.params.filter(([k]) => !k.startsWith("_pq_.")),
+          // Always UTF8, whatever the agent asked for (startup refused anything else): without
+          // it the database's own encoding would apply.
+          params: [
+            ...started.params.filter(([k]) =>
+              !k.startsWith("_pq_.") && k.toLowerCase() !== "client_encoding"
+            ),
+            ["client_encoding", "UTF8"],
+          ],
         }),
         deadline,
       ]);

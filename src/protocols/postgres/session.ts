@@ -21,6 +21,7 @@ import { describeStatement, sync, terminate } from "./_encode.ts";
 import { BackendRelay, type Replacement } from "./_relay.ts";
 import { decideSql, type Denial, denialMessage, type SqlSession } from "./_decide.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
+import { isUtf8Encoding } from "./_settings.ts";
 
 /** Answers still owed by the upstream, one per Sync / Query / FunctionCall forwarded. */
 interface Pending {
@@ -81,6 +82,16 @@ export class PostgresSession {
       error: (code) => {
         const p = this.#inflight[0] ?? this.#batch;
         p.error ??= code;
+      },
+      parameter: (name, value) => {
+        // However it was changed (a function, a SET the text check missed), the session cannot
+        // be judged any more: end it rather than decide SQL under the wrong encoding.
+        if (name.toLowerCase() === "client_encoding" && !isUtf8Encoding(value)) {
+          this.#ctx.log("warn", `postgres session changed client_encoding to ${value}: closed`);
+          queueMicrotask(() =>
+            this.#fatal("0A000", "client_encoding must stay UTF8 through clawpatrol")
+          );
+        }
       },
     });
   }
