@@ -85,6 +85,24 @@ Deno.test({
           },
         );
 
+        await t.step(
+          "with parameter rules, Bind to a SQL-PREPAREd statement is refused",
+          async () => {
+            const c = await login("pgparams");
+            await c.send(query("prepare sqlp(text) as select $1"));
+            assert.equal(types(await c.untilReady()), "C Z");
+            await c.send(bytes(
+              serialize.bind({ statement: "sqlp", values: ["x"] }),
+              serialize.execute({}),
+              serialize.sync(),
+            ));
+            const seen = await c.untilReady();
+            assert.equal(types(seen), "E Z");
+            assert.match(seen[0].message!, /did not see prepared/);
+            c.close();
+          },
+        );
+
         await t.step("FunctionCall is denied with a receipt; the session continues", async () => {
           const c = await login();
           await c.send(FUNCTION_CALL);

@@ -9,6 +9,7 @@
 
 import { parseErrorFields, parseParameterStatus } from "./_backend.ts";
 import { ProtocolError } from "./_frontend.ts";
+import { joinBytes } from "./_sockets.ts";
 
 const ERROR = 0x45; // 'E'
 const READY = 0x5a; // 'Z'
@@ -96,7 +97,7 @@ export class BackendRelay {
       if (end > from) out.push(chunk.subarray(from, end));
     }
     if (out.length === 1) return out[0];
-    return concat(out);
+    return joinBytes(out);
   }
 
   /** A header completed at `i`; returns where forwarding resumes (-1: holding). */
@@ -136,7 +137,7 @@ export class BackendRelay {
 
   /** A frame completed at `i`; returns where forwarding resumes. */
   #endFrame(out: Uint8Array[], from: number, i: number): number {
-    const body = this.#body ? concat(this.#body) : null;
+    const body = this.#body ? joinBytes(this.#body) : null;
     this.#headerLength = 0;
     this.#body = null;
     if (this.#type === READY && body) {
@@ -163,17 +164,4 @@ export class BackendRelay {
     }
     return i;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

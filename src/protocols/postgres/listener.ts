@@ -31,6 +31,7 @@ import {
 } from "./_upstream.ts";
 import { PostgresSession } from "./session.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
+import { joinBytes } from "./_sockets.ts";
 
 /** The gateway's cancel key for a session, and what it maps to upstream. */
 interface CancelEntry {
@@ -234,7 +235,7 @@ export class PostgresListener {
       database: sql.database,
       tls: started.tls,
     });
-    session.start(concat(parts), upstream.pending, upstream.status);
+    session.start(joinBytes(parts), upstream.pending, upstream.status);
     const done = session.done;
     this.#work.add(done);
     done.finally(() => this.#work.delete(done));
@@ -363,16 +364,4 @@ function upstreamTarget(route: PostgresRoute, connectTimeoutMs: number): Upstrea
     caCert: route.caCert,
     connectTimeoutMs,
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

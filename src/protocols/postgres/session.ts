@@ -19,7 +19,8 @@ import { type FrontendDecoder, type FrontendMessage, ProtocolError } from "./_fr
 import { errorResponse } from "./_backend.ts";
 import { describeStatement, sync, terminate } from "./_encode.ts";
 import { BackendRelay, type Replacement } from "./_relay.ts";
-import { decideSql, type Denial, denialMessage, type SqlSession } from "./_decide.ts";
+import { bindParams, decideSql, type Denial, denialMessage, type SqlSession } from "./_decide.ts";
+import { endThenDestroy, joinBytes } from "./_sockets.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
 import { isUtf8Encoding } from "./_settings.ts";
 
@@ -179,18 +180,7 @@ export class PostgresSession {
   }
 
   #flush(out: Uint8Array[]): void {
-    if (out.length === 1) this.#toUpstream(out[0]);
-    else if (out.length > 1) {
-      let n = 0;
-      for (const b of out) n += b.length;
-      const joined = new Uint8Array(n);
-      let at = 0;
-      for (const b of out) {
-        joined.set(b, at);
-        at += b.length;
-      }
-      this.#toUpstream(joined);
-    }
+    if (out.length > 0) this.#toUpstream(joinBytes(out));
   }
 
   #handle(m: FrontendMessage, out: Uint8Array[]): void {
@@ -219,22 +209,33 @@ export class PostgresSession {
         return;
       }
       case "parse": {
+        // Kept for Bind-time decisions, also after a reload turns them on mid-session.
+        this.#prepared.set(m.name, m.sql);
         if (this.#ctx.readsParams(this.#sql.endpoint)) {
           // Rules read Bind parameters: the statement is decided at Bind. Parse runs nothing.
-          this.#prepared.set(m.name, m.sql);
           out.push(m.raw);
           return;
         }
-        this.#prepared.delete(m.name);
         const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, this.#sql, m.sql);
-        if (denial) return this.#probe(out, denial, false);
+        if (denial) {
+          this.#prepared.delete(m.name);
+          return this.#probe(out, denial, false);
+        }
         this.#batch.decided.push(...decided);
         out.push(m.raw);
         return;
       }
       case "bind": {
-        const sql = this.#prepared.get(m.statement);
-        if (sql !== undefined && this.#ctx.readsParams(this.#sql.endpoint)) {
+        if (this.#ctx.readsParams(this.#sql.endpoint)) {
+          const sql = this.#prepared.get(m.statement);
+          if (sql === undefined) {
+            // Prepared by SQL PREPARE (decided then, without parameters) or never seen:
+            // parameter rules cannot be applied, so the Bind is refused.
+            const reason =
+              "parameters of a statement the gateway did not see prepared cannot be checked";
+            const receipt = this.#refuse(`Bind to statement "${m.statement}"`, reason);
+            return this.#probe(out, { reason, rule: null, receipt }, false);
+          }
           const params = bindParams(m.params, m.paramFormats);
           const { decided, denial } = decideSql(
             this.#ctx.guard,
@@ -259,18 +260,9 @@ export class PostgresSession {
         return;
       case "function_call": {
         // The fast-path function interface runs a function by OID: no SQL to decide.
-        const receipt = this.#ctx.guard.refuse({
-          protocol: "postgres",
-          endpoint: this.#sql.endpoint,
-          agent: this.#sql.agent,
-          summary: `FunctionCall oid ${m.oid}`,
-          reason: "the function call protocol is not allowed through clawpatrol",
-        });
-        this.#probe(out, {
-          reason: "the function call protocol is not allowed through clawpatrol",
-          rule: null,
-          receipt,
-        }, true);
+        const reason = "the function call protocol is not allowed through clawpatrol";
+        const receipt = this.#refuse(`FunctionCall oid ${m.oid}`, reason);
+        this.#probe(out, { reason, rule: null, receipt }, true);
         return;
       }
       case "terminate":
@@ -303,6 +295,17 @@ export class PostgresSession {
     } else {
       this.#discarding = true;
     }
+  }
+
+  /** A gateway decision without rules, with its receipt. */
+  #refuse(summary: string, reason: string): string | null {
+    return this.#ctx.guard.refuse({
+      protocol: "postgres",
+      endpoint: this.#sql.endpoint,
+      agent: this.#sql.agent,
+      summary,
+      reason,
+    });
   }
 
   #syncPoint(): void {
@@ -342,25 +345,12 @@ export class PostgresSession {
   }
 
   #protocolError(err: ProtocolError): void {
-    const receipt = this.#ctx.guard.refuse({
-      protocol: "postgres",
-      endpoint: this.#sql.endpoint,
-      agent: this.#sql.agent,
-      summary: "malformed message",
-      reason: err.message,
-    });
-    this.#fatal(err.code, err.message, receipt);
+    this.#fatal(err.code, err.message, this.#refuse("malformed message", err.message));
   }
 
   #internalError(err: unknown): void {
     this.#ctx.log("error", `postgres session failed: ${(err as Error)?.stack ?? err}`);
-    const receipt = this.#ctx.guard.refuse({
-      protocol: "postgres",
-      endpoint: this.#sql.endpoint,
-      agent: this.#sql.agent,
-      summary: "internal error",
-      reason: "internal gateway error",
-    });
+    const receipt = this.#refuse("internal error", "internal gateway error");
     this.#fatal("XX000", "internal gateway error", receipt);
   }
 
@@ -403,29 +393,4 @@ export class PostgresSession {
     this.onClose();
     this.#resolveDone();
   }
-}
-
-/** Sends the last bytes, then closes once they are flushed (or at once if the socket failed). */
-function endThenDestroy(socket: Socket, last?: Uint8Array): void {
-  if (socket.destroyed) return;
-  const destroy = () => socket.destroy();
-  if (last) socket.end(last, destroy);
-  else socket.end(destroy);
-  // A peer that stops reading must not keep the socket forever.
-  const timer = setTimeout(destroy, 5_000);
-  socket.once("close", () => clearTimeout(timer));
-}
-
-/** Text-format Bind parameters; `null` when any is binary (their text is unknown). */
-function bindParams(params: (Uint8Array | null)[], formats: number[]): string[] | null {
-  const decoder = new TextDecoder();
-  const out: string[] = [];
-  for (let i = 0; i < params.length; i++) {
-    // One format code applies to all parameters; none means text.
-    const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
-    if (format !== 0) return null;
-    const p = params[i];
-    out.push(p === null ? "" : decoder.decode(p));
-  }
-  return out;
 }
