@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
 import { FUNCTION_CALL, RawPg, serialize, types } from "./_pg_raw.ts";
-import { cancelRequest, query, sslRequest } from "../src/protocols/postgres/_encode.ts";
+import {
+  cancelRequest,
+  passwordMessage,
+  query,
+  sslRequest,
+  startupMessage,
+} from "../src/protocols/postgres/_encode.ts";
 
 const ignore = !postgresAvailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -167,6 +173,28 @@ Deno.test({
             const receipt = (await fx.receipts()).find((r) => r.summary === "select pg_sleep(29)");
             assert.equal(receipt?.verdict, "allow");
             assert.match(receipt?.reason ?? "", /client disconnected/);
+          },
+        );
+
+        await t.step(
+          "a client gone before the upstream login finished leaves no upstream session",
+          async () => {
+            const c = await RawPg.open(fx.port());
+            await c.send(bytes(
+              startupMessage([["user", "agent_ro"], ["database", "postgres"]]),
+              passwordMessage(fx.token),
+            ));
+            c.close();
+            const count = () =>
+              cluster.sql(
+                "select count(*) from pg_stat_activity where usename = 'agent_ro' and datname = 'postgres'",
+              );
+            let n = "1\n";
+            for (let i = 0; i < 50 && n !== "0\n"; i++) {
+              await sleep(100);
+              n = await count();
+            }
+            assert.equal(n, "0\n");
           },
         );
 

@@ -131,6 +131,9 @@ export class PostgresSession {
     this.#fromAgent(new Uint8Array(0));
     agent.resume();
     upstream.resume();
+    // Either side may have gone while the upstream login ran (no listener saw it then).
+    if (agent.destroyed || agent.readableEnded) this.#agentLost();
+    else if (upstream.destroyed || upstream.readableEnded) this.#upstreamLost();
   }
 
   #toAgent(bytes: Uint8Array): void {
