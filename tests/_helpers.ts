@@ -296,3 +296,11 @@ export class Running {
     for (const l of listeners) l();
   }
 }
+
+/** A loopback port nothing listens on (bound, then released): an upstream that is down. */
+export function closedPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}

@@ -10,6 +10,8 @@
  * - `pgrw`: everything allowed; credential `pg_rw` (user `agent_rw`, database owner).
  * - `pgparams`: a rule reads `sql.params` (denies the parameter value 'forbidden').
  * - `pgdown`: nothing listens upstream. `pgbadpw`: the vault holds a wrong password.
+ * - `pgtls`: sslmode = require against the cluster, which has no TLS. `pgunset`: the vault holds
+ *   no value for its credential. `pglocked`: the credential only opens database `postgres`.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import type { Receipt } from "../src/core/mod.ts";
 import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import type { PgCluster } from "./_postgres.ts";
+import { closedPort } from "./_helpers.ts";
 
 export const RO_PASSWORD = "ro-Upstream-Secret-7f3a9c";
 export const RW_PASSWORD = "rw-Upstream-Secret-2b8e1d";
@@ -68,7 +71,8 @@ rule "params-forbidden" {
   reason    = "forbidden parameter"
 }
 rule "params-rest" {
-  endpoints = [postgres.pgparams, postgres.pgdown, postgres.pgbadpw]
+  endpoints = [postgres.pgparams, postgres.pgdown, postgres.pgbadpw, postgres.pgtls,
+               postgres.pgunset, postgres.pglocked]
   condition = "true"
   verdict   = "allow"
 }
@@ -112,14 +116,10 @@ const ENDPOINT_USERS: Record<string, string> = {
   pgparams: "agent_ro",
   pgdown: "agent_ro",
   pgbadpw: "agent_ro",
+  pgtls: "agent_ro",
+  pgunset: "agent_ro",
+  pglocked: "agent_ro",
 };
-
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Runs `fn` against a fresh gateway in front of `pg`; tears the gateway down after. */
 export async function withPgGateway(
@@ -129,8 +129,8 @@ export async function withPgGateway(
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_pg_" });
   const upstream = `127.0.0.1:${pg.port}`;
-  const endpoint = (name: string, host = upstream) =>
-    `endpoint "postgres" "${name}" {\n  host = "${host}"\n  listen = "127.0.0.1:0"\n  sslmode = "disable"\n}\n`;
+  const endpoint = (name: string, host = upstream, sslmode = "disable") =>
+    `endpoint "postgres" "${name}" {\n  host = "${host}"\n  listen = "127.0.0.1:0"\n  sslmode = "${sslmode}"\n}\n`;
   const credential = (name: string, ep: string, user: string) =>
     `credential "postgres_credential" "${name}" {\n  endpoint = postgres.${ep}\n  user = "${user}"\n}\n`;
   const config = join(dir, "gateway.hcl");
@@ -147,13 +147,23 @@ ${options.limits ?? ""}
 }
 ${endpoint("pg")}${endpoint("pgrw")}${endpoint("pgparams")}${
       endpoint("pgdown", `127.0.0.1:${closedPort()}`)
-    }${endpoint("pgbadpw")}
+    }${endpoint("pgbadpw")}${endpoint("pgtls", upstream, "require")}${endpoint("pgunset")}${
+      endpoint("pglocked")
+    }
 ${credential("pg_ro", "pg", "agent_ro")}${credential("pg_rw", "pgrw", "agent_rw")}${
       credential("pg_params", "pgparams", "agent_ro")
-    }${credential("pg_down", "pgdown", "agent_ro")}${credential("pg_badpw", "pgbadpw", "agent_ro")}
+    }${credential("pg_down", "pgdown", "agent_ro")}${
+      credential("pg_badpw", "pgbadpw", "agent_ro")
+    }${credential("pg_tls", "pgtls", "agent_ro")}${credential("pg_unset", "pgunset", "agent_ro")}
+credential "postgres_credential" "pg_locked" {
+  endpoint = postgres.pglocked
+  user     = "agent_ro"
+  database = "postgres"
+}
 profile "bots" {
   credentials = [postgres_credential.pg_ro, postgres_credential.pg_rw, postgres_credential.pg_params,
-                 postgres_credential.pg_down, postgres_credential.pg_badpw]
+                 postgres_credential.pg_down, postgres_credential.pg_badpw, postgres_credential.pg_tls,
+                 postgres_credential.pg_unset, postgres_credential.pg_locked]
 }
 profile "nobody" {
   endpoints = []
@@ -171,6 +181,8 @@ ${options.extra ?? ""}
     pg_params: RO_PASSWORD,
     pg_down: RO_PASSWORD,
     pg_badpw: "not-the-password",
+    pg_tls: RO_PASSWORD,
+    pg_locked: RO_PASSWORD,
   };
   for (const [name, value] of Object.entries(secrets)) await vault.set(name, DEFAULT_SLOT, value);
   vault.close();

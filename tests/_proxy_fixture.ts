@@ -18,6 +18,7 @@ import type { Receipt } from "../src/core/mod.ts";
 import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { createGatewayCa, loadGatewayCa, mintLeaf } from "../src/tls/mod.ts";
+import { closedPort } from "./_helpers.ts";
 
 /** One request as the upstream saw it. */
 export interface SeenRequest {
@@ -116,14 +117,6 @@ async function echo(req: Request): Promise<Response> {
     host: req.headers.get("host"),
     body: await req.text(),
   });
-}
-
-/** A port nothing listens on (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /**

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
 import { FUNCTION_CALL, RawPg, serialize, types } from "./_pg_raw.ts";
+import { joinBytes } from "../src/protocols/postgres/_sockets.ts";
 import {
   cancelRequest,
   passwordMessage,
@@ -20,15 +21,7 @@ import {
 const ignore = !postgresAvailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function bytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const bytes = (...parts: Uint8Array[]) => joinBytes(parts);
 
 Deno.test({
   name: "postgres gateway wire protocol",

@@ -164,16 +164,17 @@ export function denialMessage(denial: Denial): { message: string; detail: string
   return { message: `denied by clawpatrol: ${denial.reason}`, detail, hint: denial.hint };
 }
 
+const PARAM_TEXT = new TextDecoder();
+
 /** Text-format Bind parameters; `null` when any is binary (their text is unknown). */
 export function bindParams(params: (Uint8Array | null)[], formats: number[]): string[] | null {
-  const decoder = new TextDecoder();
   const out: string[] = [];
   for (let i = 0; i < params.length; i++) {
     // One format code applies to all parameters; none means text.
     const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
     if (format !== 0) return null;
     const p = params[i];
-    out.push(p === null ? "" : decoder.decode(p));
+    out.push(p === null ? "" : PARAM_TEXT.decode(p));
   }
   return out;
 }

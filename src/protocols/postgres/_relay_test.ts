@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BackendRelay, type Replacement } from "./_relay.ts";
 import { errorResponse, readyForQuery } from "./_backend.ts";
 import { Writer } from "./_encode.ts";
+import { joinBytes } from "./_sockets.ts";
 
 const dataRow = (text: string) => {
   const v = new TextEncoder().encode(text);
@@ -9,15 +10,7 @@ const dataRow = (text: string) => {
 };
 const commandComplete = (tag: string) => new Writer("C").cstring(tag).finish();
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = joinBytes;
 
 /** A session stand-in: a queue of replacements, one per expected ReadyForQuery. */
 function harness(replacements: (Replacement | null)[]) {

@@ -5,8 +5,6 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import {
   authenticate,
-  concat,
-  int32s,
   type LoginResult,
   MAX_MESSAGE_BYTES,
   type Message,
@@ -14,6 +12,8 @@ import {
   UpstreamError,
   type UpstreamLogin,
 } from "./_upstream_login.ts";
+import { cancelRequest, sslRequest } from "./_encode.ts";
+import { joinBytes } from "./_sockets.ts";
 
 export { UpstreamError, type UpstreamErrorKind, type UpstreamLogin } from "./_upstream_login.ts";
 
@@ -42,7 +42,7 @@ export interface UpstreamSession extends LoginResult {
   tls: boolean;
 }
 
-const SSL_REQUEST = int32s(8, 80877103);
+const SSL_REQUEST = sslRequest();
 const CERT_ERRORS = /CERT|UNABLE_TO|SELF_SIGNED|ALTNAME|HOSTNAME|VERIFY/;
 type Phase = "connect" | "tls" | "login";
 
@@ -51,7 +51,7 @@ class Attempt {
   readonly tcp: net.Socket;
   socket: net.Socket;
   tls = false;
-  #buffer = new Uint8Array(0);
+  #buffer: Uint8Array = new Uint8Array(0);
   #phase: Phase = "connect";
   #error: UpstreamError | null = null;
   #rejectFailed!: (err: UpstreamError) => void;
@@ -59,7 +59,7 @@ class Attempt {
   #wake: (() => void) | null = null;
   readonly #timer: ReturnType<typeof setTimeout>;
   readonly #onData = (chunk: Uint8Array) => {
-    this.#buffer = concat(this.#buffer, chunk);
+    this.#buffer = joinBytes([this.#buffer, chunk]);
     this.#wake?.();
   };
   readonly #onError = (err: Error & { code?: string }) => this.fail(this.#socketError(err));
@@ -294,7 +294,7 @@ export async function cancelUpstream(
     attempt = new Attempt({ ...target, sslmode: encrypted ? target.sslmode : "disable" });
     await attempt.connected();
     if (encrypted) await attempt.negotiateTls();
-    attempt.send(concat(int32s(12 + key.secret.length, 80877102, key.pid), key.secret));
+    attempt.send(cancelRequest(key.pid, key.secret));
     for (;;) await attempt.read(); // ends when the server closes the connection
   } catch {
     // Best effort by contract.

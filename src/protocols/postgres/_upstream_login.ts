@@ -2,6 +2,13 @@
 // requests (cleartext, md5, SCRAM-SHA-256) and the parameters up to the first ReadyForQuery
 // (protocol §55.2.1). _upstream.ts owns the connection; this file owns what is said on it.
 import { md5Password, ScramClient, ScramError } from "./_scram.ts";
+import {
+  passwordMessage,
+  saslInitialResponse,
+  saslResponse,
+  startupMessage as encodeStartup,
+} from "./_encode.ts";
+import { parseErrorFields } from "./_backend.ts";
 
 /** Who to log in as. */
 export interface UpstreamLogin {
@@ -42,7 +49,6 @@ export interface Message {
 
 /** Login messages are small; a longer one is a broken or hostile server. */
 export const MAX_MESSAGE_BYTES = 1 << 20;
-const PROTOCOL_3_0 = 196608;
 // `replication` would turn the session into a walsender that takes BASE_BACKUP and friends, past
 // the SQL rules; user and database come from the credential, never from the agent.
 const DROPPED_PARAMS = new Set(["user", "database", "replication"]);
@@ -114,9 +120,9 @@ export async function authenticate(attempt: LoginIo, login: UpstreamLogin): Prom
         }
         authenticated = true;
       } else if (code === 3) {
-        attempt.send(message("p", cstring(login.password)));
+        attempt.send(passwordMessage(login.password));
       } else if (code === 5 && body.length === 8) {
-        attempt.send(message("p", cstring(md5Password(login.user, login.password, body.slice(4)))));
+        attempt.send(passwordMessage(md5Password(login.user, login.password, body.slice(4))));
       } else if (code === 10 && !scram) {
         const mechanisms = new TextDecoder().decode(body.subarray(4)).split("\0").filter(Boolean);
         if (!mechanisms.includes("SCRAM-SHA-256")) {
@@ -126,13 +132,13 @@ export async function authenticate(attempt: LoginIo, login: UpstreamLogin): Prom
         }
         scram = new ScramClient(login.password);
         const first = new TextEncoder().encode(scram.clientFirst());
-        attempt.send(message("p", cstring("SCRAM-SHA-256"), int32s(first.length), first));
+        attempt.send(saslInitialResponse("SCRAM-SHA-256", first));
       } else if (code === 11 && scram && scramStep === 0) {
         scramStep = 1;
         const final = await attempt.until(
           scram.clientFinal(new TextDecoder().decode(body.subarray(4))).catch(scramFailed),
         );
-        attempt.send(message("p", new TextEncoder().encode(final)));
+        attempt.send(saslResponse(new TextEncoder().encode(final)));
       } else if (code === 12 && scram && scramStep === 1) {
         await scram.verifyServerFinal(new TextDecoder().decode(body.subarray(4))).catch(
           scramFailed,
@@ -178,12 +184,11 @@ function scramFailed(err: unknown): never {
 /** An ErrorResponse during login, reduced to its SQLSTATE: the message text names the user. */
 function loginRejected(body: Uint8Array): UpstreamError {
   let sqlstate = "08P01";
-  for (let i = 0; i < body.length && body[i] !== 0;) {
-    const end = body.indexOf(0, i + 1);
-    if (end < 0) break;
-    const value = new TextDecoder().decode(body.subarray(i + 1, end));
-    if (body[i] === 0x43 /* 'C' */ && /^[0-9A-Z]{5}$/.test(value)) sqlstate = value;
-    i = end + 1;
+  try {
+    const code = parseErrorFields(body).get("C") ?? "";
+    if (/^[0-9A-Z]{5}$/.test(code)) sqlstate = code;
+  } catch {
+    // A malformed ErrorResponse is still a refusal; its code stays unknown.
   }
   const known = KNOWN_SQLSTATES[sqlstate];
   const detail = known ? `SQLSTATE ${sqlstate}: ${known}` : `SQLSTATE ${sqlstate}`;
@@ -217,51 +222,5 @@ export function startupMessage(login: UpstreamLogin): Uint8Array {
       "08P01",
     );
   }
-  const body = concat(
-    int32s(PROTOCOL_3_0),
-    ...pairs.flatMap(([n, v]) => [cstring(n), cstring(v)]),
-    new Uint8Array(1),
-  );
-  return concat(int32s(body.length + 4), body);
-}
-
-function message(type: string, ...parts: Uint8Array[]): Uint8Array {
-  const body = concat(...parts);
-  return concat(new Uint8Array([type.charCodeAt(0)]), int32s(body.length + 4), body);
-}
-
-function cstring(text: string): Uint8Array {
-  return new TextEncoder().encode(`${text}\0`);
-}
-
-/**
- * Big-endian int32s, back to back.
- *
- * @example
- * ```ts
- * int32s(8, 80877103); // SSLRequest
- * ```
- */
-export function int32s(...values: number[]): Uint8Array {
-  const out = new Uint8Array(values.length * 4);
-  values.forEach((v, i) => new DataView(out.buffer).setInt32(i * 4, v));
-  return out;
-}
-
-/**
- * One new array holding `parts` in order.
- *
- * @example
- * ```ts
- * concat(int32s(16, 80877102, pid), secret); // CancelRequest
- * ```
- */
-export function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return encodeStartup(pairs);
 }

@@ -1,14 +1,20 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   authenticate,
-  concat,
-  int32s,
   type LoginIo,
   type Message,
   startupMessage,
   UpstreamError,
   type UpstreamErrorKind,
 } from "./_upstream_login.ts";
+import { joinBytes } from "./_sockets.ts";
+
+const concat = (...parts: Uint8Array[]) => joinBytes(parts);
+const int32s = (v: number) => {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setInt32(0, v);
+  return out;
+};
 
 const LOGIN = { user: "agent_ro", password: "hunter2-secret", database: "app", params: [] };
 
