@@ -123,6 +123,35 @@ Deno.test({
           assert.doesNotMatch(r.stderr, /not-the-password/);
         });
 
+        await t.step("upstream TLS required but not offered: a clean error", async () => {
+          const r = await fx.psql("select 1;\n", { endpoint: "pgtls" });
+          assert.match(r.stderr, /FATAL: {2}could not establish TLS with the upstream database/);
+        });
+
+        await t.step("a credential without a vault value is refused, naming it", async () => {
+          const r = await fx.psql("select 1;\n", { endpoint: "pgunset" });
+          assert.match(r.stderr, /credential 'pg_unset' has no value in the gateway's vault/);
+          assert.ok(fx.log.lines.some((l) => l.fields?.fix === "clawpatrol vault set pg_unset"));
+        });
+
+        await t.step("a credential locked to one database refuses another", async () => {
+          const denied = await fx.psql("select 1;\n", { endpoint: "pglocked" });
+          assert.match(denied.stderr, /only connects to database "postgres"/);
+          const ok = await fx.psql("select current_database();\n", {
+            endpoint: "pglocked",
+            database: "postgres",
+          });
+          assert.equal(ok.stdout, "postgres\n", ok.stderr);
+        });
+
+        await t.step("an agent whose profile holds no credential here is refused", async () => {
+          const token = fx.registry.add("loner", "nobody");
+          const r = await fx.psql("select 1;\n", { password: token });
+          assert.match(r.stderr, /agent 'loner' \(profile 'nobody'\) holds no credential/);
+          const receipts = await fx.receipts();
+          assert.ok(receipts.some((x) => x.agent === "loner" && x.verdict === "deny"));
+        });
+
         await t.step("receipts record the allowed SELECT and the denied DROP", async () => {
           const receipts = await fx.receipts();
           const select = receipts.find((x) => x.summary === "select name from users order by id");
