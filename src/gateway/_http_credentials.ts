@@ -20,7 +20,14 @@ import { misplacedPlaceholderReason } from "../policy/mod.ts";
 import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";
 
-const HTTP_KINDS = new Set(["bearer_token", "header_token", "basic_auth", "query_token"]);
+const HTTP_KINDS = new Set([
+  "bearer_token",
+  "header_token",
+  "basic_auth",
+  "query_token",
+  // Kubernetes requests are HTTP: the cluster's token goes in as a bearer token.
+  "k8s_bearer_token",
+]);
 const NONE: ReadonlySet<string> = new Set();
 
 /** A scrubber compiled for the secret values an endpoint's responses are scrubbed of. */
@@ -165,14 +172,17 @@ export function injectable(ref: string, credential: Credential): InjectableCrede
   const s = credential.settings;
   const text = (key: string) => typeof s[key] === "string" ? s[key] as string : undefined;
   const where = Array.isArray(s.substitute_in) ? s.substitute_in : ["header"];
+  // kubectl's bearer token is the agent's clawpatrol token (dropped at the listener), never a
+  // placeholder: the cluster's token is set on every request the agent's profile holds it for.
+  const kubernetes = credential.kind === "k8s_bearer_token";
   return {
     ref,
     name: credential.name,
-    kind: credential.kind as InjectableCredential["kind"],
+    kind: kubernetes ? "bearer_token" : credential.kind as InjectableCredential["kind"],
     endpoints: credential.endpoints,
     placeholder: placeholderOf(credential),
     substituteIn: where as SubstituteLocation[],
-    inject: text("inject") === "always" ? "always" : "placeholder",
+    inject: kubernetes || text("inject") === "always" ? "always" : "placeholder",
     header: text("header"),
     prefix: text("prefix"),
     username: text("username"),

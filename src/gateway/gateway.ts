@@ -21,6 +21,7 @@ import {
   PostgresListener,
   SqlAnalyzer,
 } from "../protocols/postgres/mod.ts";
+import { type KubernetesContext, KubernetesListener } from "../protocols/kubernetes/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
@@ -77,6 +78,7 @@ export class Gateway {
   #pg: PostgresLogins;
   #proxy: HttpProxy | undefined;
   readonly #pgListeners: PostgresListener[] = [];
+  readonly #k8sListeners: KubernetesListener[] = [];
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -171,6 +173,7 @@ export class Gateway {
       const leaves = new LeafCache(ca);
       await gateway.#startProxy(agents, leaves);
       await gateway.#startPostgres(agents, leaves);
+      await gateway.#startKubernetes(agents, leaves);
     } catch (err) {
       await gateway.stop();
       throw err;
@@ -180,9 +183,12 @@ export class Gateway {
     const pg = gateway.#pgListeners.map((l) =>
       `, postgres ${l.endpoint} on ${l.address.hostname}:${l.address.port}`
     ).join("");
+    const k8s = gateway.#k8sListeners.map((l) =>
+      `, kubernetes ${l.endpoint} on https://${l.address.hostname}:${l.address.port}`
+    ).join("");
     options.log.log(
       "info",
-      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${pg}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
+      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${pg}${k8s}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
     );
     return gateway;
   }
@@ -234,6 +240,51 @@ export class Gateway {
     }
   }
 
+  /** Where each kubernetes endpoint with `listen` listens (kubeconfig server addresses). */
+  get kubernetesAddresses(): Map<string, { hostname: string; port: number }> {
+    return new Map(this.#k8sListeners.map((l) => [l.endpoint, l.address]));
+  }
+
+  async #startKubernetes(agents: AgentRegistry, leaves: LeafCache): Promise<void> {
+    const log = this.#log;
+    const context: KubernetesContext = {
+      guard: this.guard,
+      authenticateToken: (token) => agents.authenticateToken(token),
+      route: (agent, endpoint) => this.#loaded.routes.kubernetes(agent, endpoint),
+      leaf: (host) => leaves.get(host),
+      limits: () => this.#httpLimits(),
+      log: (level, message, fields) => log.log(level, message, fields),
+      credentials: (agent, endpoint, request) => this.#credentials.use(agent, endpoint, request),
+      connections: (delta) => this.metrics.connections.inc({ protocol: "kubernetes" }, delta),
+    };
+    for (const endpoint of this.#loaded.config.endpoints.values()) {
+      if (endpoint.protocol !== "kubernetes" || !endpoint.listen) continue;
+      const [host, port] = splitHostPort(endpoint.listen);
+      try {
+        this.#k8sListeners.push(
+          await KubernetesListener.listen(endpoint.name, host, port, context),
+        );
+      } catch (err) {
+        throw new Error(
+          `Cannot listen on endpoint "kubernetes" "${endpoint.name}" listen '${endpoint.listen}': ${
+            (err as Error).message
+          }`,
+          { cause: err },
+        );
+      }
+    }
+  }
+
+  #httpLimits() {
+    const l = this.#loaded.config.gateway.limits;
+    return {
+      bodyBufferBytes: l.bodyBufferBytes,
+      headerTimeoutMs: l.headerTimeoutMs,
+      idleTimeoutMs: l.idleTimeoutMs,
+      upstreamTimeoutMs: l.upstreamTimeoutMs,
+    };
+  }
+
   /** The forward proxy's address (agents' HTTPS_PROXY). */
   get proxyAddress(): { hostname: string; port: number } {
     if (!this.#proxy) throw new Error("The proxy is not running");
@@ -247,15 +298,7 @@ export class Gateway {
       authenticate: (name, token) => agents.authenticate(name, token),
       route: (agent, host) => this.#loaded.routes.route(agent, host),
       leaf: (host) => leaves.get(host),
-      limits: () => {
-        const l = this.#loaded.config.gateway.limits;
-        return {
-          bodyBufferBytes: l.bodyBufferBytes,
-          headerTimeoutMs: l.headerTimeoutMs,
-          idleTimeoutMs: l.idleTimeoutMs,
-          upstreamTimeoutMs: l.upstreamTimeoutMs,
-        };
-      },
+      limits: () => this.#httpLimits(),
       log: (level, message, fields) => log.log(level, message, fields),
       credentials: (agent, endpoint, request) => this.#credentials.use(agent, endpoint, request),
       connections: (delta) => this.metrics.connections.inc({ protocol: "https" }, delta),
@@ -335,6 +378,7 @@ export class Gateway {
       // The listeners first: closing them finishes every open exchange's receipt.
       await this.#proxy?.close();
       await Promise.all(this.#pgListeners.map((l) => l.close()));
+      await Promise.all(this.#k8sListeners.map((l) => l.close()));
       this.guard.finishOpen();
       await this.#admin.shutdown();
       await this.#receipts.close();
@@ -382,12 +426,13 @@ function restartOnlySettings(old: Config, next: Config): string[] {
   if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
   if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
   if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
-  // Postgres listeners are bound at start: a new endpoint or a moved listen waits for a restart.
+  // Postgres and Kubernetes listeners are bound at start: a new endpoint or a moved listen waits
+  // for a restart.
   for (const e of next.endpoints.values()) {
-    if (e.protocol !== "postgres") continue;
+    if (e.protocol === "https" || !e.listen) continue;
     const before = old.endpoints.get(e.name);
-    if (before?.protocol !== "postgres" || before.listen !== e.listen) {
-      changed.push(`endpoint "postgres" "${e.name}" listen`);
+    if (before?.protocol !== e.protocol || before.listen !== e.listen) {
+      changed.push(`endpoint "${e.protocol}" "${e.name}" listen`);
     }
   }
   return changed;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { AgentFacts, Decided } from "../../core/mod.ts";
+import type { AgentFacts, Decided, Facts } from "../../core/mod.ts";
 import type {
   HttpEndpointRoute,
   HttpProxyContext,
@@ -14,7 +14,7 @@ import type {
   ResponseScrubber,
 } from "./context.ts";
 import { httpFacts, MethodRejected, PathRejected } from "./facts.ts";
-import { CONTINUE, RECEIPT_HEADER, reply } from "./_respond.ts";
+import { CONTINUE, RECEIPT_HEADER, reply, type ReplyShape } from "./_respond.ts";
 import { type ByteReader, concat, pump, type SocketStream, StreamClosed } from "./_stream.ts";
 import { UpstreamError, type UpstreamLease, type UpstreamPool } from "./_upstream.ts";
 import {
@@ -50,6 +50,9 @@ export interface RequestTarget {
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
 const SET_BY_GATEWAY = new Set(["host", "expect", "content-length", "transfer-encoding"]);
 
+/** What one exchange needs from the gateway (a subset of the proxy's context). */
+export type ExchangeContext = Pick<HttpProxyContext, "guard" | "limits" | "log" | "credentials">;
+
 /** Whether the agent connection can carry another request after this one. */
 export type After = "keep" | "close";
 
@@ -58,10 +61,13 @@ export async function exchange(
   client: SocketStream,
   head: RequestHead,
   req: RequestTarget,
-  ctx: HttpProxyContext,
+  ctx: ExchangeContext,
   pool: UpstreamPool,
 ): Promise<After> {
   const limits = ctx.limits();
+  const flavor = req.endpoint?.flavor;
+  const protocol = flavor?.protocol ?? "https";
+  const shape = flavor?.replyShape;
   const clientClose = wantsClose(head.version, head.headers);
   let framing: Framing;
   try {
@@ -69,7 +75,7 @@ export async function exchange(
   } catch (err) {
     return await refuse(client, ctx, req, head, err as HttpParseError, true);
   }
-  const upgrade = isUpgrade(head);
+  const upgrade = isUpgrade(head, flavor?.upgrades ?? WEBSOCKET_ONLY);
   if (upgrade && framing.kind !== "none") {
     return await refuse(client, ctx, req, head, bad(400, "Upgrade request with a body"), true);
   }
@@ -132,7 +138,7 @@ export async function exchange(
   // Placeholders are found before the decision (rules and receipts see where they sat) and
   // secrets swapped in after it, so a denied request never has a secret in it.
   const parts: HttpRequestParts = {
-    headers: forwardable(head, upgrade),
+    headers: forwardable(head, upgrade, flavor?.dropHeaders ?? []),
     target: facts.upstreamTarget,
     body: all,
     bodyTruncated: truncated,
@@ -146,7 +152,7 @@ export async function exchange(
     facts.facts.misplaced_placeholders = credentials.misplaced;
     if (credentials.refusal !== null) {
       const receipt = ctx.guard.refuse({
-        protocol: "https",
+        protocol,
         endpoint: req.endpoint?.name ?? null,
         agent: req.agent,
         summary: facts.summary,
@@ -161,19 +167,39 @@ export async function exchange(
         rule: null,
         receipt,
         close,
+        shape,
       });
       return close ? "close" : "keep";
     }
   }
 
+  // Another HTTP-based protocol adds its facts on top of http's (after placeholders were found,
+  // so rules see them); a request it cannot make sense of is refused, never decided blind.
+  let actionFacts: Facts = { http: facts.facts };
+  let unknown: readonly string[] = facts.unknown;
+  let summary = facts.summary;
+  if (flavor) {
+    try {
+      const composed = flavor.facts(facts.facts);
+      actionFacts = composed.facts;
+      unknown = [...facts.unknown, ...(composed.unknown ?? [])];
+      summary = composed.summary;
+    } catch (err) {
+      ctx.log("warn", `${protocol} facts failed: ${(err as Error).message}`, {
+        agent: req.agent.name,
+      });
+      return await refuse(client, ctx, req, head, bad(400, "request could not be parsed"), true);
+    }
+  }
+
   const decided: Decided = req.endpoint
     ? ctx.guard.decide({
-      protocol: "https",
+      protocol,
       endpoint: req.endpoint.name,
       agent: req.agent,
-      facts: { http: facts.facts },
-      unknown: facts.unknown,
-      summary: facts.summary,
+      facts: actionFacts,
+      unknown,
+      summary,
     })
     : ctx.guard.pass({
       protocol: "https",
@@ -192,6 +218,7 @@ export async function exchange(
       rule: decided.verdict.rule,
       receipt: decided.receipt,
       close,
+      shape,
     });
     return close ? "close" : "keep";
   }
@@ -214,6 +241,7 @@ export async function exchange(
         new UpstreamError("protocol", "credential injection failed"),
         0,
         true,
+        shape,
       );
     }
   }
@@ -254,7 +282,7 @@ export async function exchange(
     try {
       lease = await pool.acquire(dialTarget);
     } catch (err) {
-      return await upstreamFailed(client, decided, err, bytesIn, truncated || clientClose);
+      return await upstreamFailed(client, decided, err, bytesIn, truncated || clientClose, shape);
     }
     try {
       await lease.stream.write(first);
@@ -272,6 +300,7 @@ export async function exchange(
           reason: BODY_TIMEOUT,
           receipt: decided.receipt,
           close: true,
+          shape,
         });
         return "close";
       }
@@ -279,11 +308,11 @@ export async function exchange(
       // resend once on a fresh one, which is safe because nothing reached the upstream's app.
       const retry = lease.reused && !truncated && err instanceof StreamClosed;
       if (retry) continue;
-      return await upstreamFailed(client, decided, err, bytesIn, true);
+      return await upstreamFailed(client, decided, err, bytesIn, true, shape);
     }
   }
   if (!lease || !response) {
-    return await upstreamFailed(client, decided, new StreamClosed(), bytesIn, true);
+    return await upstreamFailed(client, decided, new StreamClosed(), bytesIn, true, shape);
   }
 
   if (upgrade && response.status === 101) {
@@ -312,14 +341,21 @@ export async function exchange(
     respFraming = responseFraming(head.method, response);
   } catch (err) {
     lease.stream.destroy();
-    return await upstreamFailed(client, decided, err, bytesIn, true);
+    return await upstreamFailed(client, decided, err, bytesIn, true, shape);
   }
   const scrubBody = scrubber !== null && respFraming.kind !== "none";
   if (scrubBody && !identityEncoded(response.headers)) {
     // Compressed bytes cannot be searched for an echoed secret: refuse rather than pass them.
     lease.stream.destroy();
     const why = "upstream sent a compressed response the gateway cannot check for credentials";
-    return await upstreamFailed(client, decided, new UpstreamError("protocol", why), bytesIn, true);
+    return await upstreamFailed(
+      client,
+      decided,
+      new UpstreamError("protocol", why),
+      bytesIn,
+      true,
+      shape,
+    );
   }
   // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives;
   // so are scrubbed bodies, whose length changes when a secret is replaced.
@@ -407,11 +443,6 @@ export async function exchange(
   return "keep";
 }
 
-/**
- * A WebSocket upgrade. Other upgrades (h2c above all) are not relayed: after a 101 the gateway
- * passes bytes through undecided, so only a protocol whose opening request was decided may
- * follow. Their Upgrade header is dropped as hop-by-hop and the request goes on as plain HTTP.
- */
 /** Agent-facing reason when a request body stalls. */
 const BODY_TIMEOUT = "request body not received in time";
 
@@ -438,18 +469,31 @@ async function readWithin(
   }
 }
 
-function isUpgrade(head: RequestHead): boolean {
+const WEBSOCKET_ONLY = ["websocket"];
+
+/**
+ * An upgrade the endpoint's protocol relays (WebSocket; SPDY/3.1 for Kubernetes exec). Other
+ * upgrades (h2c above all) are not relayed: after a 101 the gateway passes bytes through
+ * undecided, so only a protocol whose opening request was decided may follow. Their Upgrade
+ * header is dropped as hop-by-hop and the request goes on as plain HTTP.
+ */
+function isUpgrade(head: RequestHead, allowed: readonly string[]): boolean {
   const upgrade = headerValues(head.headers, "upgrade");
-  if (upgrade.length !== 1 || upgrade[0].trim().toLowerCase() !== "websocket") return false;
+  if (upgrade.length !== 1 || !allowed.includes(upgrade[0].trim().toLowerCase())) return false;
   return headerValues(head.headers, "connection").some((v) =>
     v.split(",").some((t) => t.trim().toLowerCase() === "upgrade")
   );
 }
 
 /** Headers the agent sent that may be forwarded: no hop-by-hop, no framing, no Host. */
-function forwardable(head: RequestHead, upgrade: boolean): [string, string][] {
+function forwardable(
+  head: RequestHead,
+  upgrade: boolean,
+  dropped: readonly string[],
+): [string, string][] {
   const kept: [string, string][] = [];
   for (const h of stripHopByHop(head.headers, upgrade ? ["upgrade"] : [])) {
+    if (dropped.includes(h[0].toLowerCase())) continue;
     // Framing headers are always the gateway's own, matching the bytes it sends: an agent that
     // names Content-Length in Connection must not get a body forwarded without its length
     // (the upstream would read the body as a second, undecided request).
@@ -564,6 +608,7 @@ async function upstreamFailed(
   err: unknown,
   bytesIn: number,
   close: boolean,
+  shape: ReplyShape | undefined,
 ): Promise<After> {
   const timeout = err instanceof UpstreamError && err.kind === "timeout";
   const status = timeout ? 504 : 502;
@@ -575,6 +620,7 @@ async function upstreamFailed(
     reason,
     receipt: decided.receipt,
     close,
+    shape,
   });
   return close ? "close" : "keep";
 }
@@ -597,14 +643,14 @@ function asParseError(err: unknown): HttpParseError {
 /** Answers a request the gateway refuses before rules (malformed, ambiguous), with a receipt. */
 async function refuse(
   client: SocketStream,
-  ctx: HttpProxyContext,
+  ctx: ExchangeContext,
   req: RequestTarget,
   head: RequestHead,
   err: HttpParseError,
   close: boolean,
 ): Promise<After> {
   const receipt = ctx.guard.refuse({
-    protocol: "https",
+    protocol: req.endpoint?.flavor?.protocol ?? "https",
     endpoint: req.endpoint?.name ?? null,
     agent: req.agent,
     summary: `${head.method.slice(0, 16)} ${req.host}${req.target.split("?")[0].slice(0, 120)}`,
@@ -616,6 +662,7 @@ async function refuse(
     reason: err.message,
     receipt,
     close,
+    shape: req.endpoint?.flavor?.replyShape,
   });
   return close ? "close" : "keep";
 }

@@ -14,6 +14,7 @@ export const RECEIPT_HEADER = "X-Clawpatrol-Receipt";
 const REASONS: Record<number, string> = {
   200: "Connection Established",
   400: "Bad Request",
+  401: "Unauthorized",
   403: "Forbidden",
   405: "Method Not Allowed",
   407: "Proxy Authentication Required",
@@ -39,18 +40,63 @@ export interface GatewayReply {
   /** Close the connection after this response. */
   close: boolean;
   headers?: [string, string][];
+  /**
+   * Body shape: the gateway's JSON (default), or a Kubernetes `Status` object so kubectl prints
+   * `Error from server (Forbidden): …` like any apiserver refusal.
+   */
+  shape?: ReplyShape;
+}
+
+/** How gateway-made response bodies look to the agent's tools. */
+export type ReplyShape = "json" | "k8s_status";
+
+/** apiserver `StatusReason` per HTTP status (k8s.io/apimachinery metav1 StatusReason values). */
+const K8S_REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  408: "Timeout",
+  413: "RequestEntityTooLarge",
+  414: "RequestEntityTooLarge",
+  415: "UnsupportedMediaType",
+  417: "BadRequest",
+  429: "TooManyRequests",
+  431: "RequestEntityTooLarge",
+  502: "ServiceUnavailable",
+  503: "ServiceUnavailable",
+  504: "Timeout",
+};
+
+function replyBody(reply: GatewayReply): string {
+  if (reply.shape === "k8s_status") {
+    const tags = [
+      ...(reply.receipt ? [`receipt ${reply.receipt}`] : []),
+      ...(reply.rule ? [`rule ${reply.rule}`] : []),
+    ];
+    const prefix = reply.status === 403 ? "denied by clawpatrol" : "clawpatrol";
+    return JSON.stringify({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: `${prefix}: ${reply.reason}${tags.length > 0 ? ` (${tags.join(", ")})` : ""}`,
+      reason: K8S_REASONS[reply.status] ?? "InternalError",
+      code: reply.status,
+    });
+  }
+  return JSON.stringify({
+    error: reply.error,
+    reason: reply.reason,
+    ...(reply.rule !== undefined ? { rule: reply.rule } : {}),
+    receipt: reply.receipt,
+  });
 }
 
 /** The wire bytes of a gateway-made JSON response. */
 export function replyBytes(reply: GatewayReply): Uint8Array {
-  const body = new TextEncoder().encode(
-    JSON.stringify({
-      error: reply.error,
-      reason: reply.reason,
-      ...(reply.rule !== undefined ? { rule: reply.rule } : {}),
-      receipt: reply.receipt,
-    }) + "\n",
-  );
+  const body = new TextEncoder().encode(replyBody(reply) + "\n");
   const headers: [string, string][] = [
     ["Content-Type", "application/json"],
     ["Content-Length", String(body.length)],

@@ -5,7 +5,30 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts } from "../../core/mod.ts";
+import type { ActionGuard, AgentFacts, Facts, HttpFacts, ProtocolFamily } from "../../core/mod.ts";
+import type { ReplyShape } from "./_respond.ts";
+
+/**
+ * What turns plain HTTPS handling into another HTTP-based protocol (Kubernetes): its own facts
+ * on top of http's, its deny shape, and the upgrades it may relay after a decision.
+ */
+export interface ExchangeFlavor {
+  protocol: ProtocolFamily;
+  /**
+   * The action's facts and summary from the request's http facts (and raw body). May throw:
+   * the request is then refused as unparseable (fail closed).
+   */
+  facts(http: HttpFacts): { facts: Facts; unknown?: string[]; summary: string };
+  /** Body shape of gateway-made responses. */
+  replyShape: ReplyShape;
+  /** `Upgrade` protocols (lowercase) relayed once the opening request is allowed. */
+  upgrades: readonly string[];
+  /**
+   * Request headers (lowercase) never forwarded, whatever the credentials: on Kubernetes the
+   * agent's own token rides in Authorization and must not reach the cluster.
+   */
+  dropHeaders: readonly string[];
+}
 
 /** An `https` endpoint as the proxy sees it. */
 export interface HttpEndpointRoute {
@@ -15,6 +38,8 @@ export interface HttpEndpointRoute {
   /** PEM roots that verify the upstream instead of the system roots. */
   caCert?: string;
   allowEncodedSlash: boolean;
+  /** Set for endpoints of another HTTP-based protocol (a Kubernetes API reached by CONNECT). */
+  flavor?: ExchangeFlavor;
 }
 
 /** Where a host leads for one agent. */

@@ -15,6 +15,7 @@
 
 export { HttpProxy, PROXY_AUTH_REQUIRED } from "./proxy.ts";
 export type {
+  ExchangeFlavor,
   HostRoute,
   HttpCredentialUse,
   HttpEndpointRoute,
@@ -32,3 +33,12 @@ export {
   MethodRejected,
   PathRejected,
 } from "./facts.ts";
+
+// For protocols carried over HTTP (kubernetes): one exchange, one request head, the connection
+// stream and the gateway-made responses, so they share the proxy's parsing and forwarding.
+export { type After, exchange, type ExchangeContext, type RequestTarget } from "./_exchange.ts";
+export { type HeadScope, readHead } from "./_read_head.ts";
+export { reply, type ReplyShape } from "./_respond.ts";
+export { SocketStream } from "./_stream.ts";
+export { UpstreamPool } from "./_upstream.ts";
+export { headerValues, type RequestHead } from "./_wire.ts";

@@ -9,19 +9,14 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { AgentFacts } from "../../core/mod.ts";
-import type { HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import type { ExchangeFlavor, HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, SocketStream } from "./_stream.ts";
 import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";
 import { UpstreamPool } from "./_upstream.ts";
-import {
-  DEFAULT_HEAD_LIMITS,
-  headerValues,
-  HttpParseError,
-  parseRequestHead,
-  type RequestHead,
-} from "./_wire.ts";
+import { headerValues, type RequestHead } from "./_wire.ts";
+import { readHead } from "./_read_head.ts";
 
 /** Reason given to an agent without valid proxy credentials. */
 export const PROXY_AUTH_REQUIRED = "proxy authentication required: NAME:TOKEN of an enrolled agent";
@@ -106,7 +101,7 @@ export class HttpProxy {
   async #serveProxyConnection(client: SocketStream): Promise<void> {
     try {
       for (;;) {
-        const head = await this.#readHead(client, null);
+        const head = await readHead(client, this.#ctx, null);
         if (!head) break;
         const agent = this.#authenticate(head);
         if (head.method === "CONNECT") {
@@ -252,9 +247,13 @@ export class HttpProxy {
     target: { host: string; port: number },
     endpoint: HttpEndpointRoute,
   ): Promise<void> {
+    const flavor = endpoint.flavor;
+    const scope = flavor
+      ? { protocol: flavor.protocol, endpoint: endpoint.name, shape: flavor.replyShape }
+      : undefined;
     try {
       for (;;) {
-        const head = await this.#readHead(client, auth.agent);
+        const head = await readHead(client, this.#ctx, auth.agent, scope);
         if (!head) break;
         // A revoked or rotated agent loses its open tunnels at the next request.
         const agent = this.#ctx.authenticate(auth.name, auth.token);
@@ -270,6 +269,7 @@ export class HttpProxy {
             403,
             "denied",
             "agent credentials are no longer valid",
+            flavor,
           );
           break;
         }
@@ -288,6 +288,7 @@ export class HttpProxy {
               400,
               "bad_request",
               "request target does not match the CONNECT target",
+              flavor,
             );
             break;
           }
@@ -301,6 +302,7 @@ export class HttpProxy {
             400,
             "bad_request",
             "request target must be a path inside a tunnel",
+            flavor,
           );
           break;
         }
@@ -316,6 +318,7 @@ export class HttpProxy {
             400,
             "bad_request",
             "Host header does not match the CONNECT target",
+            flavor,
           );
           break;
         }
@@ -330,6 +333,7 @@ export class HttpProxy {
             403,
             "denied",
             "this host is no longer reachable for this agent",
+            flavor,
           );
           break;
         }
@@ -515,8 +519,10 @@ export class HttpProxy {
     status: number,
     error: string,
     reason: string,
+    flavor?: ExchangeFlavor,
   ): Promise<void> {
-    const receipt = this.#ctx.guard.refuse({ protocol: "https", endpoint, agent, summary, reason });
+    const protocol = flavor?.protocol ?? "https";
+    const receipt = this.#ctx.guard.refuse({ protocol, endpoint, agent, summary, reason });
     await reply(client, {
       status,
       error,
@@ -524,80 +530,8 @@ export class HttpProxy {
       ...(status === 403 ? { rule: null } : {}),
       receipt,
       close: true,
+      shape: flavor?.replyShape,
     });
-  }
-
-  /**
-   * Reads one request head: the connection may idle (kept alive) up to `idleTimeoutMs` before
-   * the first byte, then has `headerTimeoutMs` to finish the head (slow clients are cut off).
-   * Returns `null` when the connection ended or idled out; answers parse errors itself.
-   */
-  async #readHead(client: SocketStream, agent: AgentFacts | null): Promise<RequestHead | null> {
-    const limits = this.#ctx.limits();
-    let buf: Uint8Array = new Uint8Array(0);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let expired = false;
-    const arm = (ms: number) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        expired = true;
-        client.wakeWithTimeout();
-      }, ms);
-    };
-    arm(limits.idleTimeoutMs);
-    try {
-      for (;;) {
-        const chunk = await client.read();
-        if (expired) {
-          if (buf.length === 0) return null;
-          const receipt = this.#ctx.guard.refuse({
-            protocol: "https",
-            endpoint: null,
-            agent,
-            summary: "incomplete request head",
-            reason: "request head not received in time",
-          });
-          await reply(client, {
-            status: 408,
-            error: "request_timeout",
-            reason: "request head not received in time",
-            receipt,
-            close: true,
-          });
-          return null;
-        }
-        if (chunk === null) return null;
-        if (buf.length === 0) arm(limits.headerTimeoutMs);
-        buf = buf.length === 0 ? chunk : concatTwo(buf, chunk);
-        let head: RequestHead | null;
-        try {
-          head = parseRequestHead(buf, DEFAULT_HEAD_LIMITS);
-        } catch (err) {
-          if (!(err instanceof HttpParseError)) throw err;
-          const receipt = this.#ctx.guard.refuse({
-            protocol: "https",
-            endpoint: null,
-            agent,
-            summary: "malformed request",
-            reason: `malformed request: ${err.message}`,
-          });
-          await reply(client, {
-            status: err.status,
-            error: "bad_request",
-            reason: err.message,
-            receipt,
-            close: true,
-          });
-          return null;
-        }
-        if (head) {
-          client.unread(buf.subarray(head.headBytes));
-          return head;
-        }
-      }
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }
 
@@ -620,11 +554,4 @@ function routeRefusal(
     };
   }
   return null;
-}
-
-function concatTwo(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -1,0 +1,77 @@
+/**
+ * Kubernetes facts: the apiserver's request info (`k8s.*`) composed with the request's http
+ * facts, and the flavor that turns the HTTP exchange into a Kubernetes one (Status-shaped
+ * denials, exec/attach/port-forward upgrades, the agent's token never forwarded).
+ *
+ * @module
+ */
+
+import { parse as parseYaml } from "yaml";
+import type { Facts, HttpFacts, K8sFacts } from "../../core/mod.ts";
+import type { ExchangeFlavor } from "../http/mod.ts";
+import { requestInfo } from "./request_info.ts";
+
+/** Server-side apply bodies are YAML (`kubectl apply --server-side`). */
+const APPLY_PATCH_YAML = "application/apply-patch+yaml";
+
+/**
+ * The facts and receipt summary of one Kubernetes API request.
+ *
+ * `http.body_json` also holds a server-side-apply YAML body, so a rule such as "no privileged
+ * pods" reads `http.body_json.spec` whatever form kubectl sent the object in.
+ *
+ * @example
+ * ```ts
+ * const { facts, summary } = kubernetesFacts(http);
+ * facts.k8s!.verb; // "delete"
+ * summary; // "delete namespaces prod"
+ * ```
+ */
+export function kubernetesFacts(
+  http: HttpFacts,
+): { facts: Facts; unknown?: string[]; summary: string } {
+  const k8s = requestInfo({ method: http.method, path: http.path, query: http.query });
+  const unknown: string[] = [];
+  if (http.body_json === null && !http.body_truncated && isApplyYaml(http.headers)) {
+    try {
+      // A bounded alias count keeps a YAML "billion laughs" body from expanding.
+      http.body_json = parseYaml(http.body, { maxAliasCount: 50 }) ?? null;
+    } catch {
+      // An unparseable body is not guessed at: rules that read it deny.
+      unknown.push("http.body_json");
+    }
+  }
+  return { facts: { http, k8s }, unknown, summary: summarize(k8s, http) };
+}
+
+/** `kubectl`-like one-liner: `delete namespaces prod`, `exec pods/exec web-1 -n default`. */
+export function summarize(k8s: K8sFacts, http: Pick<HttpFacts, "method" | "path">): string {
+  if (!k8s.is_resource_request) return `${http.method.toUpperCase()} ${http.path.slice(0, 200)}`;
+  const resource = k8s.subresource ? `${k8s.resource}/${k8s.subresource}` : k8s.resource;
+  const group = k8s.api_group ? `.${k8s.api_group}` : "";
+  const parts = [k8s.verb, `${resource}${group}`];
+  if (k8s.name) parts.push(k8s.name);
+  if (k8s.namespace && !(k8s.resource === "namespaces" && k8s.name === k8s.namespace)) {
+    parts.push(`-n ${k8s.namespace}`);
+  }
+  const command = k8s.verb === "exec" ? k8s.params.command ?? [] : [];
+  if (command.length > 0) parts.push("--", ...command);
+  return parts.join(" ").slice(0, 300);
+}
+
+function isApplyYaml(headers: Record<string, string[]>): boolean {
+  const type = headers["content-type"]?.[0]?.split(";")[0].trim().toLowerCase();
+  return type === APPLY_PATCH_YAML;
+}
+
+/** The exchange flavor for Kubernetes endpoints, on their own listener or reached by CONNECT. */
+export const KUBERNETES_FLAVOR: ExchangeFlavor = Object.freeze({
+  protocol: "kubernetes",
+  facts: kubernetesFacts,
+  replyShape: "k8s_status",
+  // kubectl exec/attach/port-forward: WebSocket (kubectl ≥ 1.30) or SPDY/3.1 (older, and the
+  // fallback). Both are decided at the upgrade request, then relayed.
+  upgrades: Object.freeze(["websocket", "spdy/3.1"]),
+  // The agent's bearer token is its clawpatrol token: never the cluster's business.
+  dropHeaders: Object.freeze(["authorization"]),
+});

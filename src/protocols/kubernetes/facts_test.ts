@@ -1,0 +1,76 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import type { HttpFacts } from "../../core/mod.ts";
+import { kubernetesFacts, summarize } from "./facts.ts";
+
+function http(over: Partial<HttpFacts>): HttpFacts {
+  return {
+    method: "get",
+    scheme: "https",
+    host: "10.0.0.1",
+    port: 6443n,
+    path: "/",
+    raw_path: "/",
+    query: {},
+    headers: {},
+    body: "",
+    body_json: null,
+    body_truncated: false,
+    placeholders: [],
+    misplaced_placeholders: [],
+    ...over,
+  };
+}
+
+Deno.test("kubernetesFacts() composes request info with the http facts", () => {
+  const h = http({ method: "delete", path: "/api/v1/namespaces/prod" });
+  const { facts, summary } = kubernetesFacts(h);
+  assertEquals(facts.http, h);
+  assertEquals(
+    [facts.k8s!.verb, facts.k8s!.resource, facts.k8s!.name, facts.k8s!.is_resource_request],
+    ["delete", "namespaces", "prod", true],
+  );
+  assertEquals(summary, "delete namespaces prod");
+});
+
+Deno.test("kubernetesFacts() exposes a server-side-apply YAML body as body_json", () => {
+  const yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n" +
+    "  - name: c\n    securityContext:\n      privileged: true\n";
+  const { facts, unknown } = kubernetesFacts(http({
+    method: "patch",
+    path: "/api/v1/namespaces/scratch/pods/p",
+    headers: { "content-type": ["application/apply-patch+yaml"] },
+    body: yaml,
+  }));
+  assertEquals(unknown, []);
+  const body = facts.http!.body_json as { spec: { containers: { securityContext: unknown }[] } };
+  assertEquals(body.spec.containers[0].securityContext, { privileged: true });
+});
+
+Deno.test("kubernetesFacts() marks an unparseable apply body unknown instead of guessing", () => {
+  const { facts, unknown } = kubernetesFacts(http({
+    method: "patch",
+    path: "/api/v1/namespaces/scratch/pods/p",
+    headers: { "content-type": ["application/apply-patch+yaml"] },
+    body: "spec: [unclosed",
+  }));
+  assertEquals(unknown, ["http.body_json"]);
+  assertEquals(facts.http!.body_json, null);
+});
+
+Deno.test("summarize() reads like the kubectl command", () => {
+  const info = (path: string, method = "get", query: Record<string, string[]> = {}) => {
+    const h = http({ method, path, query });
+    return summarize(kubernetesFacts(h).facts.k8s!, h);
+  };
+  assertEquals(info("/api/v1/namespaces/default/pods"), "list pods -n default");
+  assertEquals(info("/api/v1/secrets"), "list secrets");
+  assertEquals(
+    info("/api/v1/namespaces/default/pods/web-1/exec", "get", { command: ["ls", "-l"] }),
+    "exec pods/exec web-1 -n default -- ls -l",
+  );
+  assertEquals(
+    info("/apis/apps/v1/namespaces/prod/deployments/api", "delete"),
+    "delete deployments.apps api -n prod",
+  );
+  assertEquals(info("/version"), "GET /version");
+});

@@ -1,0 +1,252 @@
+/**
+ * One TLS listener per `kubernetes` endpoint with `listen`: kubectl points its kubeconfig here,
+ * trusting the gateway CA, with its clawpatrol token as bearer token. Every request is
+ * authenticated, decided on Kubernetes facts, and forwarded to the API server with the
+ * gateway-held credential; refusals are `Status` objects kubectl prints as server errors.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+import type { AgentFacts } from "../../core/mod.ts";
+import {
+  exchange,
+  headerValues,
+  type HeadScope,
+  readHead,
+  reply,
+  type RequestHead,
+  SocketStream,
+  UpstreamPool,
+} from "../http/mod.ts";
+import type { KubernetesContext } from "./context.ts";
+
+/** Agent-facing reason for a request without a valid agent token. */
+export const TOKEN_REQUIRED = "a valid clawpatrol agent token is required as the bearer token";
+
+/** Accepts kubectl (and any Kubernetes client) for one endpoint. */
+export class KubernetesListener {
+  readonly endpoint: string;
+  readonly #server: net.Server;
+  readonly #ctx: KubernetesContext;
+  readonly #pool = new UpstreamPool();
+  readonly #sockets = new Set<net.Socket>();
+  readonly #work = new Set<Promise<unknown>>();
+  readonly #contexts = new WeakMap<object, tls.SecureContext>();
+  readonly #scope: HeadScope;
+  #closing: Promise<void> | undefined;
+
+  private constructor(endpoint: string, server: net.Server, ctx: KubernetesContext) {
+    this.endpoint = endpoint;
+    this.#server = server;
+    this.#ctx = ctx;
+    this.#scope = { protocol: "kubernetes", endpoint, shape: "k8s_status" };
+  }
+
+  /**
+   * Listens on `host:port` for the endpoint named `endpoint`.
+   *
+   * @example
+   * ```ts
+   * const listener = await KubernetesListener.listen("k8s", "127.0.0.1", 16443, ctx);
+   * await listener.close();
+   * ```
+   */
+  static listen(
+    endpoint: string,
+    host: string,
+    port: number,
+    ctx: KubernetesContext,
+  ): Promise<KubernetesListener> {
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
+    const listener = new KubernetesListener(endpoint, server, ctx);
+    server.on("connection", (socket) => listener.#accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        server.on(
+          "error",
+          (err) => ctx.log("error", `kubernetes listener ${endpoint}: ${err.message}`),
+        );
+        resolve(listener);
+      });
+    });
+  }
+
+  /** The address agents connect to. */
+  get address(): { hostname: string; port: number } {
+    const a = this.#server.address() as net.AddressInfo;
+    return { hostname: a.address, port: a.port };
+  }
+
+  /** Stops accepting, closes every agent connection and waits for their receipts. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      for (const socket of this.#sockets) socket.destroy();
+      await Promise.allSettled([...this.#work]);
+      this.#pool.close();
+      await closed;
+    })();
+    return this.#closing;
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closing) return void socket.destroy();
+    this.#sockets.add(socket);
+    this.#ctx.connections?.(1);
+    socket.setNoDelay(true);
+    socket.on("close", () => {
+      this.#sockets.delete(socket);
+      this.#ctx.connections?.(-1);
+    });
+    const work = this.#serve(socket).catch((err) => {
+      this.#ctx.log("error", `kubernetes connection failed: ${err}`, { endpoint: this.endpoint });
+      socket.destroy();
+    });
+    this.#work.add(work);
+    work.finally(() => this.#work.delete(work));
+  }
+
+  async #serve(socket: net.Socket): Promise<void> {
+    const secure = await this.#handshake(socket);
+    if (!secure) return;
+    const client = new SocketStream(secure);
+    try {
+      for (;;) {
+        const head = await readHead(client, this.#ctx, null, this.#scope);
+        if (!head) break;
+        const after = await this.#request(client, head);
+        if (after === "close") break;
+      }
+      client.closeWrite();
+    } catch (err) {
+      this.#ctx.log("error", `kubernetes connection failed: ${err}`, { endpoint: this.endpoint });
+      client.destroy();
+    }
+  }
+
+  /** TLS with a leaf for the address the agent dialled; a failed handshake gets a receipt. */
+  async #handshake(socket: net.Socket): Promise<tls.TLSSocket | null> {
+    const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
+    let context: tls.SecureContext;
+    try {
+      const leaf = await this.#ctx.leaf(host);
+      context = this.#contexts.get(leaf) ??
+        tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
+      this.#contexts.set(leaf, context);
+    } catch (err) {
+      this.#ctx.log("error", `cannot mint a certificate for ${host}: ${err}`);
+      this.#refuse(null, "TLS handshake", "the gateway could not set up TLS");
+      socket.destroy();
+      return null;
+    }
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+    const limits = this.#ctx.limits();
+    return await new Promise((resolve) => {
+      // Garbage instead of a ClientHello, or a client that never finishes: no channel is left
+      // to answer on, so the receipt is the only trace.
+      const fail = (reason: string) => {
+        clearTimeout(timer);
+        this.#refuse(null, "TLS handshake", reason);
+        secure.destroy();
+        resolve(null);
+      };
+      const timer = setTimeout(
+        () => fail("TLS handshake with the agent not completed in time"),
+        limits.headerTimeoutMs,
+      );
+      secure.once("secure", () => {
+        clearTimeout(timer);
+        resolve(secure);
+      });
+      secure.once("error", (err) => fail(`TLS handshake with the agent failed: ${err.message}`));
+      secure.once("close", () => {
+        clearTimeout(timer);
+        resolve(null);
+      });
+    });
+  }
+
+  async #request(client: SocketStream, head: RequestHead): Promise<"keep" | "close"> {
+    const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
+    const agent = this.#authenticate(head);
+    if (!agent) {
+      return await this.#deny(client, null, summary, 401, "unauthorized", TOKEN_REQUIRED);
+    }
+    if (!head.target.startsWith("/")) {
+      return await this.#deny(
+        client,
+        agent,
+        summary,
+        400,
+        "bad_request",
+        "request target must be a path",
+      );
+    }
+    const route = this.#ctx.route(agent, this.endpoint);
+    if (route.kind === "refused") {
+      return await this.#deny(client, agent, summary, 403, "denied", route.reason);
+    }
+    // The agent's token never reaches the facts, the receipt or the cluster.
+    const stripped: RequestHead = {
+      ...head,
+      headers: head.headers.filter(([name]) => name.toLowerCase() !== "authorization"),
+    };
+    return await exchange(
+      client,
+      stripped,
+      {
+        agent,
+        scheme: "https",
+        host: route.server.host,
+        port: route.server.port,
+        target: head.target,
+        endpoint: route.endpoint,
+      },
+      this.#ctx,
+      this.#pool,
+    );
+  }
+
+  #authenticate(head: RequestHead): AgentFacts | null {
+    const values = headerValues(head.headers, "authorization");
+    if (values.length !== 1) return null;
+    const match = /^bearer +(\S+) *$/i.exec(values[0]);
+    return match ? this.#ctx.authenticateToken(match[1]) : null;
+  }
+
+  #refuse(agent: AgentFacts | null, summary: string, reason: string): string | null {
+    return this.#ctx.guard.refuse({
+      protocol: "kubernetes",
+      endpoint: this.endpoint,
+      agent,
+      summary,
+      reason,
+    });
+  }
+
+  async #deny(
+    client: SocketStream,
+    agent: AgentFacts | null,
+    summary: string,
+    status: number,
+    error: string,
+    reason: string,
+  ): Promise<"close"> {
+    const receipt = this.#refuse(agent, summary, reason);
+    // The request body (if any) was not read: the connection cannot carry another request.
+    await reply(client, {
+      status,
+      error,
+      reason,
+      ...(status === 403 ? { rule: null } : {}),
+      receipt,
+      close: true,
+      shape: "k8s_status",
+    });
+    return "close";
+  }
+}
