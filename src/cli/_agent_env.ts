@@ -1,7 +1,7 @@
 /**
- * What `env` and `run` share: opening the agent registry from the config, reading an agent's
- * token without echoing it, checking it, and building the agent's environment (proxy, CA bundle,
- * credential placeholders).
+ * What `env`, `run` and `kubeconfig` share: opening the agent registry from the config, reading an
+ * agent's token without echoing it, checking it, and building the agent's environment (proxy, CA
+ * bundle, kubeconfig, credential placeholders).
  *
  * @module
  */
@@ -9,11 +9,18 @@
 import { join } from "node:path";
 import { AgentRegistry } from "../agents/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import { type Config, placeholderOf } from "../config/mod.ts";
+import { type Config, type KubernetesEndpoint, placeholderOf } from "../config/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
 import { type GlobalOptions, UsageError } from "./_args.ts";
 import { err } from "./_io.ts";
+import {
+  type KubeCluster,
+  kubeconfigFile,
+  kubeconfigYaml,
+  reachableKubernetes,
+  writePrivateFile,
+} from "./_kubeconfig.ts";
 
 /** Environment variable `env` and `run` read the token from when `--token` is not given. */
 export const TOKEN_ENV = "CLAWPATROL_AGENT_TOKEN";
@@ -92,12 +99,38 @@ export function proxyAddress(listen: string): string {
   return `${host.includes(":") ? `[${host}]` : host}:${listen.slice(at + 1)}`;
 }
 
+/**
+ * The gateway's forward proxy as the agent reaches it, with its proxy credentials:
+ * `http://NAME:TOKEN@HOST:PORT`.
+ *
+ * @example
+ * ```ts
+ * agentProxyUrl(config, "oncall-bot", token); // "http://oncall-bot:cpat_…@127.0.0.1:8080"
+ * ```
+ */
+export function agentProxyUrl(config: Config, agent: string, token: string): string {
+  return `http://${encodeURIComponent(agent)}:${encodeURIComponent(token)}@${
+    proxyAddress(config.gateway.proxyListen)
+  }`;
+}
+
 /** Options for {@linkcode readToken}. */
 export interface ReadTokenOptions {
   /** `--token`, when given. */
   given?: string;
   /** Read one line from stdin when it is not a terminal (`env`; never `run`: stdin is the child's). */
   fromStdin: boolean;
+  /**
+   * Read stdin before looking at `$CLAWPATROL_AGENT_TOKEN` (`kubeconfig --token-stdin`, an
+   * explicit choice); a terminal still gets the prompt that does not echo.
+   * @default {false}
+   */
+  stdinFirst?: boolean;
+  /**
+   * How to supply a token, for the error when there is none and no terminal to prompt on.
+   * @default {"pass --token or set CLAWPATROL_AGENT_TOKEN"}
+   */
+  howToPass?: string;
 }
 
 /**
@@ -111,12 +144,14 @@ export interface ReadTokenOptions {
  * ```
  */
 export async function readToken(agent: string, options: ReadTokenOptions): Promise<string | null> {
-  let token = options.given ?? (Deno.env.get(TOKEN_ENV) || undefined);
+  let token = options.given ??
+    (options.stdinFirst ? undefined : Deno.env.get(TOKEN_ENV) || undefined);
   if (token === undefined) {
     if (!Deno.stdin.isTerminal()) {
-      if (!options.fromStdin) {
+      if (!options.fromStdin && !options.stdinFirst) {
+        const how = options.howToPass ?? `pass --token or set ${TOKEN_ENV}`;
         throw new UsageError(
-          `no token for agent '${agent}': pass --token or set ${TOKEN_ENV} (stdin is not a terminal to prompt on)`,
+          `no token for agent '${agent}': ${how} (stdin is not a terminal to prompt on)`,
         );
       }
       token = await readLine();
@@ -197,8 +232,65 @@ export function authenticateAgent(
 }
 
 /**
- * The agent's environment, in output order: identity, proxy, CA trust, then one placeholder per
- * credential of its profile that sets `env`. Writes `state_dir/ca-bundle.pem` on the way.
+ * The clusters of the agent's kubeconfig, one per endpoint: an endpoint with `listen` is the
+ * gateway's Kubernetes listener there (which checks the agent's bearer token); one without is its
+ * real `server`, reached by CONNECT through the forward proxy with the agent's proxy credentials.
+ * Either way the gateway terminates TLS, so the gateway CA is what kubectl must trust.
+ *
+ * @example
+ * ```ts
+ * kubeClusters(config, endpoints, "oncall-bot", token);
+ * // [{ endpoint: "k8s-prod", server: "https://127.0.0.1:16443" }, …]
+ * ```
+ */
+export function kubeClusters(
+  config: Config,
+  endpoints: KubernetesEndpoint[],
+  agent: string,
+  token: string,
+): KubeCluster[] {
+  return endpoints.map((e) =>
+    e.listen !== undefined
+      ? { endpoint: e.name, server: `https://${proxyAddress(e.listen)}` }
+      : { endpoint: e.name, server: e.server, proxyUrl: agentProxyUrl(config, agent, token) }
+  );
+}
+
+/** Options for {@linkcode writeAgentKubeconfig}. */
+export interface WriteAgentKubeconfigOptions {
+  /** The kubernetes endpoints to include, the first as current context. */
+  endpoints: KubernetesEndpoint[];
+  /** Where to write. @default {state_dir/kubeconfig-<agent>.yaml} */
+  path?: string;
+}
+
+/**
+ * Writes the agent's kubeconfig (0600: it holds the token) and returns its path.
+ *
+ * @example
+ * ```ts
+ * const path = await writeAgentKubeconfig(opened, agent, token, { endpoints });
+ * ```
+ */
+export async function writeAgentKubeconfig(
+  opened: OpenedAgents,
+  agent: AgentFacts,
+  token: string,
+  options: WriteAgentKubeconfigOptions,
+): Promise<string> {
+  const { config, stateDir } = opened;
+  const caPem = await readGatewayCa(join(stateDir, CA_CERT_FILE));
+  const path = options.path ?? kubeconfigFile(stateDir, agent.name);
+  const clusters = kubeClusters(config, options.endpoints, agent.name, token);
+  await writePrivateFile(path, kubeconfigYaml(clusters, { agent: agent.name, token, caPem }));
+  return path;
+}
+
+/**
+ * The agent's environment, in output order: identity, proxy, CA trust, `KUBECONFIG` when its
+ * profile reaches a kubernetes endpoint, then one placeholder per credential of its profile that
+ * sets `env`. Writes `state_dir/ca-bundle.pem` (and `state_dir/kubeconfig-<agent>.yaml`) on the
+ * way.
  *
  * @example
  * ```ts
@@ -221,9 +313,9 @@ export async function agentEnvironment(
   }
   const caPath = join(stateDir, CA_CERT_FILE);
   const bundlePath = await writeCaBundle(stateDir, caPath);
-  const proxy = `http://${encodeURIComponent(agent.name)}:${encodeURIComponent(token)}@${
-    proxyAddress(config.gateway.proxyListen)
-  }`;
+  const proxy = agentProxyUrl(config, agent.name, token);
+  const kubernetes = reachableKubernetes(config, profile);
+  const noProxy = noProxyFor(kubernetes);
   const vars: [string, string][] = [
     ["CLAWPATROL_AGENT", agent.name],
     // curl reads only the lowercase http_proxy; other tools prefer the uppercase names.
@@ -231,12 +323,18 @@ export async function agentEnvironment(
     ["HTTP_PROXY", proxy],
     ["https_proxy", proxy],
     ["http_proxy", proxy],
-    ["NO_PROXY", NO_PROXY],
-    ["no_proxy", NO_PROXY],
+    ["NO_PROXY", noProxy],
+    ["no_proxy", noProxy],
     ...BUNDLE_VARS.map((name): [string, string] => [name, bundlePath]),
     // Node adds these to its built-in roots rather than replacing them: the gateway CA alone.
     ["NODE_EXTRA_CA_CERTS", caPath],
   ];
+  if (kubernetes.length > 0) {
+    vars.push([
+      "KUBECONFIG",
+      await writeAgentKubeconfig(opened, agent, token, { endpoints: kubernetes }),
+    ]);
+  }
   const taken = new Set(vars.map(([name]) => name));
   for (const key of profile.credentials) {
     const credential = config.credentials.get(key);
@@ -257,19 +355,38 @@ export async function agentEnvironment(
 }
 
 /**
- * Writes system roots + the gateway CA to `state_dir/ca-bundle.pem` (0644, atomically: a tool
- * starting meanwhile never reads half a bundle) and returns its path.
+ * `NO_PROXY` plus the hosts of the gateway's Kubernetes listeners that are not loopback: kubectl
+ * honours `HTTPS_PROXY`, and a listener must be dialled directly, not tunnelled to.
  */
-async function writeCaBundle(stateDir: string, caPath: string): Promise<string> {
-  let gatewayCa: string;
+function noProxyFor(endpoints: KubernetesEndpoint[]): string {
+  const hosts = NO_PROXY.split(",");
+  for (const e of endpoints) {
+    if (e.listen === undefined) continue;
+    const address = proxyAddress(e.listen);
+    const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+    if (!hosts.includes(host)) hosts.push(host);
+  }
+  return hosts.join(",");
+}
+
+/** The gateway CA (PEM), or an error saying to run `init` when it is missing. */
+async function readGatewayCa(caPath: string): Promise<string> {
   try {
-    gatewayCa = await Deno.readTextFile(caPath);
+    return await Deno.readTextFile(caPath);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new Error(`Gateway CA '${caPath}' is missing: run 'clawpatrol init'`);
     }
     throw e;
   }
+}
+
+/**
+ * Writes system roots + the gateway CA to `state_dir/ca-bundle.pem` (0644, atomically: a tool
+ * starting meanwhile never reads half a bundle) and returns its path.
+ */
+async function writeCaBundle(stateDir: string, caPath: string): Promise<string> {
+  const gatewayCa = await readGatewayCa(caPath);
   let roots = "";
   for (const path of SYSTEM_ROOTS) {
     try {

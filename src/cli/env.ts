@@ -1,6 +1,7 @@
 /**
  * `clawpatrol env --agent NAME [--token T]`: POSIX shell `export` lines that point a shell's tools
- * at the gateway as that agent (`eval "$(clawpatrol env --agent NAME)"`).
+ * at the gateway as that agent (`eval "$(clawpatrol env --agent NAME)"`), kubectl included
+ * (`KUBECONFIG`) when its profile reaches a kubernetes endpoint.
  *
  * @module
  */

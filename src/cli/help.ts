@@ -51,7 +51,16 @@ Commands:
   run --agent NAME [--token T] -- COMMAND [ARGS...]
                          run COMMAND with that environment; exits with its exit code
                          token: --token, else $CLAWPATROL_AGENT_TOKEN, else a prompt (env also
-                         reads one line of stdin when it is not a terminal)
+                         reads one line of stdin when it is not a terminal); when the agent's
+                         profile reaches a kubernetes endpoint, both set KUBECONFIG to
+                         state/kubeconfig-NAME.yaml
+  kubeconfig --agent NAME [--endpoint E] [--output PATH] [--token-stdin]
+                         write a kubeconfig (0600) for kubectl through the gateway as the
+                         agent: a context clawpatrol-ENDPOINT per kubernetes endpoint its
+                         profile reaches (or just E); default state/kubeconfig-NAME.yaml, its
+                         path the last line of stdout. Token: one line of stdin with
+                         --token-stdin, else $CLAWPATROL_AGENT_TOKEN, else a prompt; never
+                         an argument
   version                print the version
 
 Global options:

@@ -12,6 +12,7 @@ import { checkCommand } from "./check.ts";
 import { envCommand } from "./env.ts";
 import { helpCommand } from "./help.ts";
 import { initCommand } from "./init.ts";
+import { kubeconfigCommand } from "./kubeconfig.ts";
 import { logCommand } from "./log.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   vault: vaultCommand,
   env: envCommand,
   run: runCommand,
+  kubeconfig: kubeconfigCommand,
   version: versionCommand,
   help: helpCommand,
 };

@@ -15,7 +15,11 @@ import {
   scrubForms,
   type SubstituteLocation,
 } from "../credentials/mod.ts";
-import type { HttpCredentialUse, HttpRequestParts } from "../protocols/http/mod.ts";
+import type {
+  ClientCertificate,
+  HttpCredentialUse,
+  HttpRequestParts,
+} from "../protocols/http/mod.ts";
 import { misplacedPlaceholderReason } from "../policy/mod.ts";
 import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";
@@ -30,6 +34,9 @@ const HTTP_KINDS = new Set([
 ]);
 const NONE: ReadonlySet<string> = new Set();
 
+/** Vault slots of an `mtls_credential`: `vault set NAME --slot cert` and `--slot key`. */
+export const MTLS_SLOTS = { cert: "cert", key: "key" } as const;
+
 /** A scrubber compiled for the secret values an endpoint's responses are scrubbed of. */
 interface CompiledScrubber {
   values: (string | null)[];
@@ -41,6 +48,8 @@ export class HttpCredentials {
   readonly #injector: HttpInjector;
   readonly #byRef = new Map<string, InjectableCredential>();
   readonly #held = new Map<string, ReadonlySet<string>>();
+  /** `mtls_credential`s by endpoint: `[ref, name]`, in configuration order. */
+  readonly #mtls = new Map<string, [string, string][]>();
   readonly #misplacedDeny: boolean;
   readonly #secrets: SecretCache;
   readonly #log: Logger;
@@ -54,6 +63,12 @@ export class HttpCredentials {
   constructor(config: Config, secrets: SecretCache, log: Logger) {
     for (const [ref, credential] of config.credentials) {
       if (HTTP_KINDS.has(credential.kind)) this.#byRef.set(ref, injectable(ref, credential));
+      if (credential.kind !== "mtls_credential") continue;
+      for (const endpoint of credential.endpoints) {
+        const list = this.#mtls.get(endpoint) ?? [];
+        list.push([ref, credential.name]);
+        this.#mtls.set(endpoint, list);
+      }
     }
     this.#injector = new HttpInjector([...this.#byRef.values()]);
     for (const profile of config.profiles.values()) {
@@ -108,6 +123,12 @@ export class HttpCredentials {
       if (typeof value === "string") values.set(ref, value);
       else refusal = value.refusal;
     }
+    let clientCertificate: ClientCertificate | null = null;
+    if (refusal === null && endpoint !== null) {
+      const cert = await this.#clientCertificate(endpoint, held, agent);
+      if (cert && "refusal" in cert) refusal = cert.refusal;
+      else clientCertificate = cert;
+    }
     let template: Scrubber | null = null;
     if (refusal === null && plan.scrub.length > 0) {
       const scrubbed: (string | null)[] = [];
@@ -124,7 +145,24 @@ export class HttpCredentials {
       refusal,
       apply: () => plan.apply(values),
       scrubber: () => template ? new Scrubber(template) : null,
+      clientCertificate,
     };
+  }
+
+  /** The first `mtls_credential` on `endpoint` the profile holds, read from its two slots. */
+  async #clientCertificate(
+    endpoint: string,
+    held: ReadonlySet<string>,
+    agent: AgentFacts,
+  ): Promise<ClientCertificate | { refusal: string } | null> {
+    const found = this.#mtls.get(endpoint)?.find(([ref]) => held.has(ref));
+    if (!found) return null;
+    const name = found[1];
+    const certPem = await this.#secret(found[0], agent, "inject", MTLS_SLOTS.cert, name);
+    if (typeof certPem !== "string") return certPem;
+    const keyPem = await this.#secret(found[0], agent, "inject", MTLS_SLOTS.key, name);
+    if (typeof keyPem !== "string") return keyPem;
+    return { certPem, keyPem };
   }
 
   /** The compiled scrubber for these values, compiled again only when a value changed. */
@@ -144,16 +182,19 @@ export class HttpCredentials {
     ref: string,
     agent: AgentFacts,
     purpose: "inject" | "scrub" = "inject",
+    slot?: string,
+    knownName?: string,
   ): Promise<string | { refusal: string }> {
-    const name = this.#byRef.get(ref)?.name ?? ref;
+    const name = knownName ?? this.#byRef.get(ref)?.name ?? ref;
     try {
-      const value = await this.#secrets.get(name);
+      const value = await this.#secrets.get(name, slot);
       if (value !== null) return value;
       // Only a request that needs the value is refused and logged; start-up already warned.
       if (purpose === "inject") {
-        this.#log.log("warn", `credential '${name}' has no value in the vault`, {
+        const where = slot ? ` slot '${slot}'` : "";
+        this.#log.log("warn", `credential '${name}'${where} has no value in the vault`, {
           agent: agent.name,
-          fix: `clawpatrol vault set ${name}`,
+          fix: `clawpatrol vault set ${name}${slot ? ` --slot ${slot}` : ""}`,
         });
       }
       return { refusal: `credential '${name}' is not available on the gateway` };

@@ -46,11 +46,11 @@ export class SecretCache {
   }
 
   /**
-   * The secret stored for `name`, or `null` when the vault has none.
+   * The secret stored for `name` (in `slot`), or `null` when the vault has none.
    *
    * @throws {VaultError} when the stored row fails authentication (tampered, or another key).
    */
-  async get(name: string): Promise<string | null> {
+  async get(name: string, slot: string = DEFAULT_SLOT): Promise<string | null> {
     const now = performance.now();
     if (now - this.#checkedAt >= this.#changeCheckMs) {
       this.#checkedAt = now;
@@ -60,14 +60,16 @@ export class SecretCache {
         this.#forget(() => this.#entries.clear());
       }
     }
-    const hit = this.#entries.get(name);
+    // NUL cannot occur in credential or slot names, so keys never collide.
+    const key = slot === DEFAULT_SLOT ? name : `${name}\0${slot}`;
+    const hit = this.#entries.get(key);
     if (hit) {
       hit.usedAt = now;
       return hit.value;
     }
-    const value = await this.#vault.get(name, DEFAULT_SLOT);
+    const value = await this.#vault.get(name, slot);
     if (value === null) return null;
-    this.#entries.set(name, { value, usedAt: now });
+    this.#entries.set(key, { value, usedAt: now });
     this.#scheduleSweep();
     return value;
   }

@@ -8,6 +8,7 @@
 
 import type { AgentFacts, Decided, Facts } from "../../core/mod.ts";
 import type {
+  ClientCertificate,
   HttpEndpointRoute,
   HttpProxyContext,
   HttpRequestParts,
@@ -275,7 +276,7 @@ export async function exchange(
   let bytesIn = all.length;
   let bytesOut = 0;
 
-  const dialTarget = upstreamOf(req);
+  const dialTarget = upstreamOf(req, credentials?.clientCertificate ?? undefined);
   let lease: UpstreamLease | undefined;
   let response: ResponseHead | undefined;
   for (let attempt = 0; attempt < 2 && !response; attempt++) {
@@ -514,7 +515,7 @@ function defaultPort(scheme: "http" | "https"): number {
   return scheme === "https" ? 443 : 80;
 }
 
-function upstreamOf(req: RequestTarget) {
+function upstreamOf(req: RequestTarget, clientCert: ClientCertificate | undefined) {
   const override = req.endpoint?.upstream;
   let dialHost = req.host;
   let dialPort = req.port;
@@ -532,6 +533,7 @@ function upstreamOf(req: RequestTarget) {
     // an extra response can then only confuse the agent that provoked it.
     owner: req.agent.name,
     caCert: req.endpoint?.caCert,
+    clientCert,
   };
 }
 

@@ -20,6 +20,8 @@ export interface UpstreamTarget {
   caCert?: string;
   /** Connections are pooled per owner (the agent): never reused across owners. */
   owner?: string;
+  /** Presented to the upstream during the handshake (mutual TLS). */
+  clientCert?: { certPem: string; keyPem: string };
 }
 
 /** A failure to reach or trust the upstream; `message` is safe to show the agent. */
@@ -109,6 +111,54 @@ export class UpstreamPool {
     this.#idle.clear();
   }
 
+  /**
+   * TLS presenting a client certificate. Deno.startTls cannot present one, and Deno.connectTls
+   * dials the name it verifies: so the upstream must be dialled by that name.
+   */
+  async #dialMutualTls(
+    target: UpstreamTarget,
+    where: string,
+    deadline: Promise<never>,
+  ): Promise<ConnStream> {
+    if (target.dialHost !== target.serverName) {
+      throw new UpstreamError(
+        "tls",
+        `a client certificate needs upstream ${where} dialled by the name it is verified as`,
+      );
+    }
+    let conn: Deno.TlsConn;
+    try {
+      conn = await Promise.race([
+        Deno.connectTls({
+          hostname: target.serverName,
+          port: target.dialPort,
+          caCerts: target.caCert ? [target.caCert] : undefined,
+          cert: target.clientCert!.certPem,
+          key: target.clientCert!.keyPem,
+        }),
+        deadline,
+      ]);
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err;
+      if (err instanceof Deno.errors.ConnectionRefused || err instanceof Deno.errors.NotFound) {
+        throw new UpstreamError("connect", `cannot connect to upstream ${where}`, { cause: err });
+      }
+      throw new UpstreamError("tls", `TLS with upstream ${where} failed: ${tlsReason(err)}`, {
+        cause: err,
+      });
+    }
+    try {
+      await Promise.race([conn.handshake(), deadline]);
+      return new ConnStream(conn);
+    } catch (err) {
+      conn.close();
+      if (err instanceof UpstreamError) throw err;
+      throw new UpstreamError("tls", `TLS with upstream ${where} failed: ${tlsReason(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
   async #dial(target: UpstreamTarget): Promise<ConnStream> {
     const where = `${target.serverName}${
       target.dialHost === target.serverName ? "" : ` via ${target.dialHost}`
@@ -122,6 +172,13 @@ export class UpstreamPool {
         reject(new UpstreamError("timeout", `upstream ${where} did not answer in time`));
       }, this.#connectTimeoutMs);
     });
+    if (target.tls && target.clientCert) {
+      try {
+        return await this.#dialMutualTls(target, where, deadline);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     try {
       tcp = await Promise.race([
         Deno.connect({ hostname: target.dialHost, port: target.dialPort }),
@@ -168,9 +225,11 @@ export class UpstreamPool {
 }
 
 function keyOf(t: UpstreamTarget): string {
+  // The certificate (public) is part of the key: a rotated client certificate gets new
+  // connections instead of riding on ones authenticated with the old one.
   return `${t.owner ?? ""}|${t.tls ? "tls" : "tcp"}|${t.dialHost}|${t.dialPort}|${t.serverName}|${
     t.caCert ?? ""
-  }`;
+  }|${t.clientCert?.certPem ?? ""}`;
 }
 
 /** The certificate problem in rustls' words, without addresses or stack. */

@@ -100,6 +100,14 @@ export interface HttpCredentialUse {
   apply(): HttpRequestParts;
   /** A scrubber for the response, or `null` when the endpoint holds no secrets to scrub. */
   scrubber(): ResponseScrubber | null;
+  /** The client certificate to present to the upstream (an mTLS credential), if any. */
+  clientCertificate?: ClientCertificate | null;
+}
+
+/** A PEM certificate chain and its private key, presented to an upstream during TLS. */
+export interface ClientCertificate {
+  certPem: string;
+  keyPem: string;
 }
 
 /** Operator log levels. */

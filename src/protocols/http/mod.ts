@@ -15,6 +15,7 @@
 
 export { HttpProxy, PROXY_AUTH_REQUIRED } from "./proxy.ts";
 export type {
+  ClientCertificate,
   ExchangeFlavor,
   HostRoute,
   HttpCredentialUse,
