@@ -28,7 +28,12 @@ async function packRuleNames(): Promise<string[]> {
 
 Deno.test("the starter packs' fixtures all pass and exercise every rule", async () => {
   const files = await fixtureFiles();
-  ok(files.length >= 5, `expected a fixture per pack, found ${files.length}`);
+  // Every pack but base.hcl (endpoints and approvers only) has its fixtures under the same name.
+  for await (const e of Deno.readDir(RULES)) {
+    if (!e.name.endsWith(".hcl") || e.name === "base.hcl") continue;
+    const fixture = join(FIXTURES, e.name.replace(/\.hcl$/, ".yaml"));
+    ok(files.includes(fixture), `${e.name} has no fixtures: ${fixture}`);
+  }
   const r = await cli(["-c", RULES, "test", ...files, "--require-coverage"]);
   equal(r.code, 0, r.stdout + r.stderr);
   match(r.stdout, /^\d+ passed, 0 failed$/m);
@@ -84,6 +89,113 @@ Deno.test("a fixture naming an unknown endpoint or fact field fails clearly", as
     match(r.stdout, /^FAIL .*unknown\.yaml: endpoint typo: .*no endpoint named 'gihtub'/m);
     match(r.stdout, /^FAIL .*unknown\.yaml: fact field typo: .*Unknown fact 'http\.methd'/m);
     match(r.stdout, /^0 passed, 2 failed$/m);
+  });
+});
+
+Deno.test("a kubernetes fixture given as a request gets the gateway's k8s facts", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "requests.yaml");
+    // Each verdict depends on a derived fact no case spells out: the namespace and the
+    // deletecollection verb of a DELETE without a name, exec from a WebSocket GET, the secrets
+    // resource behind a /watch/ path, the pod spec in a body.
+    await Deno.writeTextFile(
+      file,
+      `- name: deletecollection in prod
+  endpoint: cluster
+  request: { method: delete, path: /api/v1/namespaces/prod/pods, query: { labelSelector: a=b } }
+  expect: { verdict: deny, rule: k8s-protected-deletes }
+- name: websocket exec
+  endpoint: cluster
+  request: { method: GET, path: /api/v1/namespaces/dev/pods/p/exec, query: { command: [sh] } }
+  expect: { verdict: approve, rule: k8s-interactive }
+- name: legacy watch path
+  endpoint: cluster
+  request: { method: GET, path: /api/v1/watch/secrets }
+  expect: { verdict: deny, rule: k8s-no-secrets }
+- name: privileged pod body
+  endpoint: cluster
+  request:
+    method: POST
+    path: /api/v1/namespaces/dev/pods
+    body: { spec: { containers: [{ securityContext: { privileged: true } }] } }
+  expect: { verdict: deny, rule: k8s-no-privileged-pods }
+- name: facts.http alone is a request too
+  endpoint: cluster
+  facts: { http: { method: DELETE, path: /api/v1/namespaces/scratch } }
+  expect: { verdict: deny, rule: k8s-protected-deletes }
+- name: an explicit k8s fact wins over the derived one
+  endpoint: cluster
+  request: { method: GET, path: /api/v1/namespaces/dev/configmaps }
+  facts: { k8s: { resource: secrets } }
+  expect: { verdict: deny, rule: k8s-no-secrets }
+- name: an explicit http fact wins over the request
+  endpoint: cluster
+  request: { method: GET, path: /api/v1/namespaces/prod/pods/p }
+  facts: { http: { method: DELETE } }
+  expect: { verdict: deny, rule: k8s-protected-deletes }
+- name: an https endpoint takes a request too
+  endpoint: github
+  request: { method: DELETE, path: /repos/acme/api }
+  expect: { verdict: deny, rule: github-destructive }
+`,
+    );
+    const r = await cli(["-c", RULES, "test", file]);
+    equal(r.code, 0, r.stdout + r.stderr);
+    match(r.stdout, /^8 passed, 0 failed$/m);
+  });
+});
+
+Deno.test("a misspelt or ill-typed request field fails its case clearly", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "bad_requests.yaml");
+    const cases: [string, string][] = [
+      ["verb typo", "request: { method: GET, path: /api/v1/pods, verb: list }"],
+      ["unquoted flag", "request: { method: GET, path: /api/v1/pods, query: { watch: true } }"],
+      ["query in path", "request: { method: GET, path: /api/v1/pods?watch=1 }"],
+      ["no method", "request: { path: /api/v1/pods }"],
+      ["scalar body", "request: { method: POST, path: /api/v1/namespaces/a/pods, body: pod }"],
+      ["not a mapping", "request: GET /api/v1/pods"],
+    ];
+    await Deno.writeTextFile(
+      file,
+      cases.map(([name, request]) =>
+        `- name: ${name}
+  endpoint: cluster
+  ${request}
+  expect: { verdict: allow }
+`
+      ).join("") +
+        `- name: request on postgres
+  endpoint: db
+  request: { method: GET, path: / }
+  expect: { verdict: allow }
+`,
+    );
+    const r = await cli(["-c", RULES, "test", file]);
+    equal(r.code, 1, r.stdout + r.stderr);
+    const problems = Object.fromEntries(
+      r.stdout.split("\n").filter((l) => l.startsWith("FAIL ")).map((l) => {
+        const [, name, problem] = /^FAIL [^:]+: ([^:]+): (.*)$/.exec(l)!;
+        return [name, problem];
+      }),
+    );
+    equal(
+      problems["verb typo"],
+      "unknown field 'request.verb' (fields: method, path, query, body)",
+    );
+    match(
+      problems["unquoted flag"],
+      /^'request\.query\.watch' must be a string or a list of strings, got true/,
+    );
+    match(problems["query in path"], /^'request\.path' must not hold a query/);
+    match(problems["no method"], /^'request\.method' \(an HTTP method such as GET\) is required$/);
+    match(problems["scalar body"], /^'request\.body' must be a mapping or a list/);
+    match(problems["not a mapping"], /^'request' must be a mapping/);
+    match(
+      problems["request on postgres"],
+      /^'request' needs an endpoint with http facts: 'db' is postgres$/,
+    );
+    match(r.stdout, /^0 passed, 7 failed$/m);
   });
 });
 

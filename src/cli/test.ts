@@ -15,13 +15,32 @@
  * functions and `dynamic` for each statement, and the case is decided statement by statement as
  * the gateway would. Facts written out explicitly are used as given.
  *
+ * For Kubernetes (and HTTPS), a case may give the request instead of facts:
+ *
+ * ```yaml
+ * - name: watching secrets is denied
+ *   endpoint: cluster
+ *   request:
+ *     method: GET # any case; becomes http.method, lowercase
+ *     path: /api/v1/namespaces/default/secrets # no query here
+ *     query: { watch: "true" } # optional: a string or a list of strings per parameter
+ *     body: { spec: { hostPID: true } } # optional mapping or list: http.body_json (and http.body)
+ *   expect: { verdict: deny, rule: k8s-no-secrets }
+ * ```
+ *
+ * On a kubernetes endpoint, `k8s.*` is then derived from `http.method`, `path` and `query` with
+ * the gateway's own apiserver RequestInfo logic (so is a case that gives those `facts.http`
+ * fields itself). `facts.http` and `facts.k8s` fields given alongside win over the request and
+ * the derived facts, field by field. A misspelt or ill-typed `request` field fails the case.
+ *
  * @module
  */
 
 import { parse as parseYaml } from "yaml";
 import { loadAndCompile } from "../gateway/mod.ts";
-import { type FactsDeriver, replayCase } from "../policy/mod.ts";
+import { type DerivedFacts, type FactsDeriver, replayCase } from "../policy/mod.ts";
 import { loadSqlParser, SqlAnalyzer } from "../protocols/postgres/mod.ts";
+import { requestInfo } from "../protocols/kubernetes/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 
@@ -32,7 +51,9 @@ export async function testCommand(args: string[]): Promise<number> {
   });
   if (positionals.length === 0) throw new UsageError("test needs at least one fixture file");
   const { config, policy } = await loadAndCompile(global.config);
-  const derive = await sqlDeriver(config.endpoints.values());
+  const sql = await sqlDeriver(config.endpoints.values());
+  const derive: FactsDeriver = (family, facts) =>
+    family === "kubernetes" ? kubernetesDerived(facts) : sql(family, facts);
   const exercised = new Set<string>();
   let passed = 0;
   let failed = 0;
@@ -74,6 +95,26 @@ export async function testCommand(args: string[]): Promise<number> {
   }
   if (failed > 0) return 1;
   return values["require-coverage"] === true && unexercised.length > 0 ? 1 : 0;
+}
+
+/**
+ * The `k8s` facts of the request in the case's `http` facts, as the gateway derives them, under
+ * any `k8s` fields the case gives. `null` (facts as given) when there is no request, or when its
+ * fields are ill-typed: completing the facts then reports them.
+ */
+function kubernetesDerived(facts: Record<string, Record<string, unknown>>): DerivedFacts[] | null {
+  const http = facts.http;
+  if (typeof http?.method !== "string" || typeof http.path !== "string") return null;
+  const query: Record<string, string[]> = Object.create(null);
+  const given = http.query ?? {};
+  if (given === null || typeof given !== "object" || Array.isArray(given)) return null;
+  for (const [name, value] of Object.entries(given)) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v !== "string")) return null;
+    query[name] = values as string[];
+  }
+  const k8s = requestInfo({ method: http.method, path: http.path, query });
+  return [{ facts: { ...facts, k8s: { ...k8s, ...facts.k8s } } }];
 }
 
 /** Facts the SQL parser derives, so a fixture can give just the statement. */

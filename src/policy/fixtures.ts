@@ -8,6 +8,7 @@
 import type { Action, Outcome, ProtocolFamily } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { completeFacts } from "./complete.ts";
+import { FAMILY_VARIABLES } from "./_facts.ts";
 import type { Policy } from "./policy.ts";
 
 /** What a fixture expects: `approve` means the rule holds the action for approval. */
@@ -21,7 +22,9 @@ export interface DerivedFacts {
 
 /**
  * Derives facts the way a protocol would, from what a fixture gives (the SQL facts of each
- * statement in `sql.statement`): one entry per action, or `null` to use the facts as given.
+ * statement in `sql.statement`, the `k8s` facts of an API request's `http` facts): one entry per
+ * action, or `null` to use the facts as given. A deriver that throws fails the case with the
+ * error's message.
  */
 export type FactsDeriver = (
   family: ProtocolFamily,
@@ -46,10 +49,20 @@ const CASE_FIELDS = new Set([
   "facts",
   "unknown",
   "expect",
+  "request",
 ]);
+
+const REQUEST_FIELDS = new Set(["method", "path", "query", "body"]);
+
+// RFC 9110 §5.6.2 token: what the gateway accepts as a method.
+const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
  * Replays one fixture case (a parsed YAML mapping) against the policy.
+ *
+ * A case for an endpoint that sees `http` facts (https, kubernetes) may give the request instead
+ * of facts: `request: {method, path, query, body}` becomes `http.method`, `path`, `raw_path`,
+ * `query`, and `body_json` (with `body` its JSON text). `facts.http` fields, where given, win.
  *
  * @example
  * ```ts
@@ -93,8 +106,22 @@ export function replayCase(
     name: typeof agentRaw.name === "string" ? agentRaw.name : "fixture-agent",
     profile: typeof agentRaw.profile === "string" ? agentRaw.profile : "fixture-profile",
   };
-  const given = (c.facts ?? {}) as Record<string, Record<string, unknown>>;
-  const derived = derive?.(endpoint.protocol as ProtocolFamily, given) ?? [{ facts: given }];
+  const family = endpoint.protocol as ProtocolFamily;
+  let given = (c.facts ?? {}) as Record<string, Record<string, unknown>>;
+  if ("request" in c) {
+    if (!FAMILY_VARIABLES[family].includes("http")) {
+      return bad(`'request' needs an endpoint with http facts: '${endpoint.name}' is ${family}`);
+    }
+    const request = requestFacts(c.request);
+    if (typeof request === "string") return bad(request);
+    given = { ...given, http: { ...request, ...given.http } };
+  }
+  let derived: DerivedFacts[];
+  try {
+    derived = derive?.(family, given) ?? [{ facts: given }];
+  } catch (err) {
+    return bad((err as Error).message);
+  }
   const caseUnknown = Array.isArray(c.unknown) ? c.unknown.map(String) : [];
   // A message of several statements is decided statement by statement; the first deny wins,
   // then the first hold for approval, as the gateway does.
@@ -108,7 +135,7 @@ export function replayCase(
         endpoint: endpoint.name,
         agent,
         credential: typeof c.credential === "string" ? c.credential : undefined,
-        facts: completeFacts(endpoint.protocol as ProtocolFamily, facts),
+        facts: completeFacts(family, facts),
         unknown: allUnknown.length > 0 ? allUnknown : undefined,
         summary: name,
       };
@@ -131,6 +158,56 @@ export function replayCase(
     return { name, ok: false, rule: outcome.rule, problem: problems.join("; ") + detail };
   }
   return { name, ok: true, rule: outcome.rule };
+}
+
+/**
+ * The `http` facts of a fixture's `request:`, or what is wrong with it. Strict, like the facts:
+ * a misspelt field or a number where a string belongs would otherwise test another request.
+ */
+function requestFacts(raw: unknown): Record<string, unknown> | string {
+  if (!isMapping(raw)) return "'request' must be a mapping: {method, path, query, body}";
+  for (const key of Object.keys(raw)) {
+    if (!REQUEST_FIELDS.has(key)) {
+      return `unknown field 'request.${key}' (fields: method, path, query, body)`;
+    }
+  }
+  const { method, path, query, body } = raw;
+  if (typeof method !== "string" || !METHOD_TOKEN.test(method)) {
+    return "'request.method' (an HTTP method such as GET) is required";
+  }
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    return "'request.path' (an absolute path such as /api/v1/pods) is required";
+  }
+  if (/[?#]/.test(path)) return "'request.path' must not hold a query: give it as 'request.query'";
+  // A null prototype, so a parameter named `__proto__` stays a parameter.
+  const params: Record<string, string[]> = Object.create(null);
+  if (query !== undefined) {
+    if (!isMapping(query)) {
+      return "'request.query' must map each parameter to a string or a list of strings";
+    }
+    for (const [name, value] of Object.entries(query)) {
+      const values = Array.isArray(value) ? value : [value];
+      if (values.some((v) => typeof v !== "string")) {
+        return `'request.query.${name}' must be a string or a list of strings, got ${
+          JSON.stringify(value)
+        } (quote it)`;
+      }
+      params[name] = values as string[];
+    }
+  }
+  const facts: Record<string, unknown> = { method, path, raw_path: path, query: params };
+  if (body !== undefined) {
+    if (body === null || typeof body !== "object") {
+      return "'request.body' must be a mapping or a list: the JSON document the client sends";
+    }
+    facts.body = JSON.stringify(body);
+    facts.body_json = body;
+  }
+  return facts;
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 function rank(o: Outcome): number {
