@@ -77,6 +77,8 @@ export async function exchange(
     return await refuse(client, ctx, req, head, err as HttpParseError, true);
   }
   const upgrade = isUpgrade(head, flavor?.upgrades ?? WEBSOCKET_ONLY);
+  // kubectl's SPDY exec is a POST with `Content-Length: 0`: no body, so nothing to smuggle.
+  if (upgrade && framing.kind === "length" && framing.length === 0) framing = { kind: "none" };
   if (upgrade && framing.kind !== "none") {
     return await refuse(client, ctx, req, head, bad(400, "Upgrade request with a body"), true);
   }

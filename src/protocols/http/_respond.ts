@@ -64,24 +64,37 @@ const K8S_REASONS: Record<number, string> = {
   417: "BadRequest",
   429: "TooManyRequests",
   431: "RequestEntityTooLarge",
-  502: "ServiceUnavailable",
-  503: "ServiceUnavailable",
-  504: "Timeout",
 };
 
+/** The one-line message a Kubernetes client shows: reason, receipt and rule. */
+function k8sMessage(reply: GatewayReply): string {
+  const tags = [
+    ...(reply.receipt ? [`receipt ${reply.receipt}`] : []),
+    ...(reply.rule ? [`rule ${reply.rule}`] : []),
+  ];
+  const prefix = reply.status === 403 ? "denied by clawpatrol" : "clawpatrol";
+  return `${prefix}: ${reply.reason}${tags.length > 0 ? ` (${tags.join(", ")})` : ""}`;
+}
+
+/**
+ * Upstream failures (5xx) go to Kubernetes clients as plain text: client-go keeps a server's
+ * message on its discovery path (every kubectl command starts with discovery) only for a
+ * `text/plain` body, and shows it for 5xx on every other path too. A Status there would read
+ * `an error on the server ("unknown")`.
+ */
+function k8sPlainText(reply: GatewayReply): boolean {
+  return reply.shape === "k8s_status" && reply.status >= 500;
+}
+
 function replyBody(reply: GatewayReply): string {
+  if (k8sPlainText(reply)) return k8sMessage(reply);
   if (reply.shape === "k8s_status") {
-    const tags = [
-      ...(reply.receipt ? [`receipt ${reply.receipt}`] : []),
-      ...(reply.rule ? [`rule ${reply.rule}`] : []),
-    ];
-    const prefix = reply.status === 403 ? "denied by clawpatrol" : "clawpatrol";
     return JSON.stringify({
       kind: "Status",
       apiVersion: "v1",
       metadata: {},
       status: "Failure",
-      message: `${prefix}: ${reply.reason}${tags.length > 0 ? ` (${tags.join(", ")})` : ""}`,
+      message: k8sMessage(reply),
       reason: K8S_REASONS[reply.status] ?? "InternalError",
       code: reply.status,
     });
@@ -94,11 +107,11 @@ function replyBody(reply: GatewayReply): string {
   });
 }
 
-/** The wire bytes of a gateway-made JSON response. */
+/** The wire bytes of a gateway-made response. */
 export function replyBytes(reply: GatewayReply): Uint8Array {
   const body = new TextEncoder().encode(replyBody(reply) + "\n");
   const headers: [string, string][] = [
-    ["Content-Type", "application/json"],
+    ["Content-Type", k8sPlainText(reply) ? "text/plain; charset=utf-8" : "application/json"],
     ["Content-Length", String(body.length)],
     ...(reply.receipt ? [[RECEIPT_HEADER, reply.receipt] as [string, string]] : []),
     ...(reply.headers ?? []),

@@ -32,17 +32,11 @@ Deno.test("replyBytes() answers a Kubernetes deny as a Forbidden Status naming r
   });
 });
 
-Deno.test("replyBytes() maps gateway errors to apiserver reasons in the Status shape", () => {
-  const cases: [number, string][] = [
-    [401, "Unauthorized"],
-    [400, "BadRequest"],
-    [
-      502,
-      "ServiceUnavailable",
-    ],
-    [504, "Timeout"],
-    [599, "InternalError"],
-  ];
+Deno.test("replyBytes() maps gateway refusals to apiserver reasons in the Status shape", () => {
+  const cases: [number, string][] = [[401, "Unauthorized"], [400, "BadRequest"], [
+    408,
+    "Timeout",
+  ], [499, "InternalError"]];
   for (const [status, reason] of cases) {
     const { body } = parse(replyBytes({
       status,
@@ -54,6 +48,22 @@ Deno.test("replyBytes() maps gateway errors to apiserver reasons in the Status s
     }));
     assertEquals([body.reason, body.code, body.message], [reason, status, "clawpatrol: why"]);
   }
+});
+
+Deno.test("replyBytes() sends Kubernetes clients upstream failures as text kubectl shows", () => {
+  const text = new TextDecoder().decode(replyBytes({
+    status: 502,
+    error: "bad_gateway",
+    reason: "cannot connect to upstream 10.0.0.1:6443",
+    receipt: "rcpt_3",
+    close: true,
+    shape: "k8s_status",
+  }));
+  assertStringIncludes(text, "Content-Type: text/plain; charset=utf-8");
+  assertStringIncludes(
+    text,
+    "\r\n\r\nclawpatrol: cannot connect to upstream 10.0.0.1:6443 (receipt rcpt_3)\n",
+  );
 });
 
 Deno.test("replyBytes() keeps the gateway's JSON shape by default", () => {

@@ -1,0 +1,139 @@
+/**
+ * The Kubernetes listener at the byte level: garbage instead of TLS, malformed and stalled
+ * requests each get a receipt (and a Status where a channel is left), and the listener keeps
+ * serving everyone else.
+ */
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { withK8sGateway } from "./_k8s_fixture.ts";
+
+async function readAll(conn: Deno.Conn, limitMs = 5_000): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(16 * 1024);
+  const timer = setTimeout(() => conn.close(), limitMs);
+  try {
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+}
+
+async function tlsTo(url: string, caPem: string): Promise<Deno.TlsConn> {
+  const u = new URL(url);
+  return await Deno.connectTls({ hostname: u.hostname, port: Number(u.port), caCerts: [caPem] });
+}
+
+async function listPods(url: string, caPem: string, token: string): Promise<number> {
+  const client = Deno.createHttpClient({ caCerts: [caPem] });
+  try {
+    const res = await fetch(`${url}/api/v1/namespaces/default/pods`, {
+      client,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await res.body?.cancel();
+    return res.status;
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test({
+  name: "kubernetes listener: garbage instead of TLS gets a receipt and others are still served",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const u = new URL(fx.url());
+      const conn = await Deno.connect({ hostname: u.hostname, port: Number(u.port) });
+      await conn.write(new TextEncoder().encode("GET /api/v1/pods HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await readAll(conn);
+      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 200);
+      const receipts = await fx.receipts();
+      assert(receipts.some((r) => r.reason.startsWith("TLS handshake with the agent failed")));
+    }),
+});
+
+Deno.test({
+  name: "kubernetes listener: a malformed request gets a BadRequest Status and a receipt",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const conn = await tlsTo(fx.url(), fx.caPem);
+      await conn.write(
+        new TextEncoder().encode("GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"),
+      );
+      const text = await readAll(conn);
+      assert(text.startsWith("HTTP/1.1 400"), text);
+      const body = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
+      assertEquals([body.kind, body.reason, body.code], ["Status", "BadRequest", 400]);
+      const receipts = await fx.receipts();
+      assert(
+        receipts.some((r) => r.protocol === "kubernetes" && r.summary === "malformed request"),
+      );
+      assertEquals(fx.api.requests.length, 0);
+    }),
+});
+
+Deno.test({
+  name: "kubernetes listener: a request smuggled behind a body length is decided on its own",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const conn = await tlsTo(fx.url(), fx.caPem);
+      const auth = `Authorization: Bearer ${fx.token}\r\n`;
+      await conn.write(new TextEncoder().encode(
+        `GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n${auth}` +
+          `Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n` +
+          `GET /api/v1/secrets HTTP/1.1\r\nHost: x\r\n${auth}\r\n`,
+      ));
+      const text = await readAll(conn);
+      assert(text.startsWith("HTTP/1.1 400"), text);
+      assert(!fx.api.requests.some((r) => r.path.includes("secrets")));
+    }),
+});
+
+Deno.test({
+  name: "kubernetes listener: a stalled head gets a Timeout Status after header_timeout",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const conn = await tlsTo(fx.url(), fx.caPem);
+      await conn.write(new TextEncoder().encode("GET /api/v1/pods HTTP/1.1\r\nHost: x\r\n"));
+      // Another agent is served while this one stalls.
+      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 200);
+      const text = await readAll(conn, 10_000);
+      assert(text.startsWith("HTTP/1.1 408"), text);
+      const body = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
+      assertEquals([body.kind, body.reason], ["Status", "Timeout"]);
+      const receipts = await fx.receipts();
+      assert(receipts.some((r) => r.reason === "request head not received in time"));
+    }, { limits: 'header_timeout = "500ms"' }),
+});
+
+Deno.test({
+  name: "kubernetes listener: an agent outside the endpoint's profile is refused with Forbidden",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const outsider = fx.registry.add("outsider", "nobody");
+      await new Promise((r) => setTimeout(r, 1_100)); // The registry is re-read within a second.
+      assertEquals(await listPods(fx.url(), fx.caPem, outsider), 403);
+      assertEquals(fx.api.requests.length, 0);
+      const receipts = await fx.receipts();
+      assert(receipts.some((r) => r.agent === "outsider" && r.reason.includes("not in profile")));
+    }),
+});
