@@ -1,0 +1,111 @@
+/**
+ * An `mtls_credential`: the gateway presents the client certificate from the vault (slots `cert`
+ * and `key`) to the API server, and refuses with a receipt when the vault lacks it.
+ */
+
+import "reflect-metadata";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { AgentRegistry } from "../src/agents/mod.ts";
+import { queryReceipts } from "../src/audit/mod.ts";
+import { openVault } from "../src/credentials/mod.ts";
+import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
+import { CA_CERT_FILE } from "../src/tls/mod.ts";
+import { startFakeApiServer } from "./_k8s_apiserver.ts";
+import { mintTestCa, mintTestCertificate } from "./_test_ca.ts";
+
+async function get(url: string, caPem: string, token: string): Promise<[number, string]> {
+  const client = Deno.createHttpClient({ caCerts: [caPem] });
+  try {
+    const res = await fetch(url, { client, headers: { authorization: `Bearer ${token}` } });
+    return [res.status, await res.text()];
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test({
+  name:
+    "an mtls_credential presents the vault's client certificate; without it the gateway refuses",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const clientCa = await mintTestCa("cluster client CA");
+    const agentCert = await mintTestCertificate(clientCa, {
+      commonName: "clawpatrol-agents",
+      hosts: [],
+      usage: "client",
+    });
+    const api = await startFakeApiServer({ clientCaPem: clientCa.certPem });
+    const dir = await Deno.makeTempDir({ prefix: "clawpatrol_k8s_mtls_" });
+    try {
+      await Deno.writeTextFile(join(dir, "api-ca.pem"), api.caPem);
+      const config = join(dir, "gateway.hcl");
+      const endpoint = (name: string) =>
+        `endpoint "kubernetes" "${name}" {\n  server = "${api.url}"\n  listen = "127.0.0.1:0"\n  ca_cert = "<<file:api-ca.pem>>"\n}\n`;
+      await Deno.writeTextFile(
+        config,
+        `schema_version = 1
+gateway {
+  state_dir    = "./state"
+  proxy_listen = "127.0.0.1:0"
+  admin_listen = "127.0.0.1:0"
+}
+${endpoint("mtls")}${endpoint("nocert")}
+credential "mtls_credential" "cluster_cert" {
+  endpoint = kubernetes.mtls
+}
+credential "mtls_credential" "missing_cert" {
+  endpoint = kubernetes.nocert
+}
+profile "ops" {
+  credentials = [mtls_credential.cluster_cert, mtls_credential.missing_cert]
+}
+rule "all" {
+  endpoints = [kubernetes.mtls, kubernetes.nocert]
+  condition = "true"
+  verdict   = "allow"
+}
+`,
+      );
+      const stateDir = join(dir, "state");
+      await createState(stateDir, false);
+      const vault = await openVault(stateDir);
+      await vault.set("cluster_cert", "cert", agentCert.certPem);
+      await vault.set("cluster_cert", "key", agentCert.keyPem);
+      vault.close();
+      const token = AgentRegistry.open(stateDir).add("bot", "ops");
+      const log = new MemoryLogger();
+      const gateway = await Gateway.start(config, { log, version: "test", watch: false });
+      try {
+        const ca = await Deno.readTextFile(join(stateDir, CA_CERT_FILE));
+        const at = (name: string) => {
+          const a = gateway.kubernetesAddresses.get(name)!;
+          return `https://${a.hostname}:${a.port}/api/v1/namespaces/default/pods`;
+        };
+        const [status, body] = await get(at("mtls"), ca, token);
+        assertEquals(status, 200, body);
+        const seen = api.requests.at(-1)!;
+        assertEquals(seen.clientCommonName, "clawpatrol-agents");
+        assertEquals(seen.authorization, null); // the agent's token stayed at the gateway
+
+        const [refused, text] = await get(at("nocert"), ca, token);
+        assertEquals(refused, 403);
+        assert(text.includes("credential 'missing_cert' is not available on the gateway"), text);
+        assertEquals(api.requests.length, 1);
+        assert(log.messages("warn").some((m) => m.includes("'missing_cert' slot 'cert'")));
+
+        await gateway.settled();
+        const receipts = queryReceipts(join(stateDir, "receipts.db"));
+        assert(receipts.some((r) => r.endpoint === "nocert" && r.verdict === "deny"));
+        const all = JSON.stringify(receipts) + log.messages().join("\n");
+        assert(!all.includes("PRIVATE KEY"), "the client key leaked");
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      await api.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
