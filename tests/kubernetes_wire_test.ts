@@ -137,3 +137,44 @@ Deno.test({
       assert(receipts.some((r) => r.agent === "outsider" && r.reason.includes("not in profile")));
     }),
 });
+
+Deno.test({
+  name: "kubernetes listener: a reload applies to the next request; a removed endpoint refuses",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 200);
+      const path = `${fx.dir}/gateway.hcl`;
+      const original = await Deno.readTextFile(path);
+      // Pods become off limits: the open listener decides with the new rules at once.
+      await Deno.writeTextFile(
+        path,
+        original.replace(
+          "condition = \"k8s.resource == 'secrets'\"",
+          "condition = \"k8s.resource in ['secrets', 'pods']\"",
+        ),
+      );
+      assert(await fx.gateway.reload());
+      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 403);
+      // The endpoint (and everything naming it) is gone: its listener refuses until a restart.
+      const without = original
+        .replace(/endpoint "kubernetes" "cluster" \{[^}]*\}/, "")
+        .replace(/credential "k8s_bearer_token" "k8s_token" \{[^}]*\}/, "")
+        .replace("credentials = [k8s_bearer_token.k8s_token]", "")
+        .replace(
+          /rule "k8s-(no-secrets|no-privileged|exec-outside-default|protected-deletes)" \{[^}]*\}/g,
+          "",
+        )
+        .replace(
+          "endpoints = [kubernetes.cluster, kubernetes.down",
+          "endpoints = [kubernetes.down",
+        );
+      await Deno.writeTextFile(path, without);
+      assert(await fx.gateway.reload(), fx.log.messages("error").join("\n"));
+      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 403);
+      const receipts = await fx.receipts();
+      assert(receipts.some((r) => r.reason === "endpoint 'cluster' is no longer configured"));
+      assertEquals(fx.api.requests.length, 1);
+    }),
+});
