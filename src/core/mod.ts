@@ -10,3 +10,4 @@ export * from "./errors.ts";
 export * from "./receipt.ts";
 export * from "./fs.ts";
 export * from "./guard.ts";
+export * from "./listener.ts";

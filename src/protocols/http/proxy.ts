@@ -6,9 +6,8 @@
  * @module
  */
 
-import net from "node:net";
 import tls from "node:tls";
-import type { AgentFacts } from "../../core/mod.ts";
+import { type AgentFacts, TcpListener } from "../../core/mod.ts";
 import type { ExchangeFlavor, HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
@@ -23,16 +22,12 @@ export const PROXY_AUTH_REQUIRED = "proxy authentication required: NAME:TOKEN of
 
 /** The running forward proxy. */
 export class HttpProxy {
-  readonly #server: net.Server;
   readonly #ctx: HttpProxyContext;
   readonly #pool = new UpstreamPool();
-  readonly #sockets = new Set<net.Socket>();
-  readonly #work = new Set<Promise<unknown>>();
   readonly #contexts = new WeakMap<object, tls.SecureContext>();
-  #closing: Promise<void> | undefined;
+  #tcp!: TcpListener;
 
-  private constructor(server: net.Server, ctx: HttpProxyContext) {
-    this.#server = server;
+  private constructor(ctx: HttpProxyContext) {
     this.#ctx = ctx;
   }
 
@@ -46,55 +41,28 @@ export class HttpProxy {
    * await proxy.close();
    * ```
    */
-  static listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
-    // allowHalfOpen: an agent that half-closes after its request (nc -N, HTTP/1.0 tools, a
-    // passthrough client) still gets the response; the proxy closes its side when done.
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
-    const proxy = new HttpProxy(server, ctx);
-    server.on("connection", (socket) => proxy.#accept(socket));
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        server.on("error", (err) => ctx.log("error", `proxy listener: ${err.message}`));
-        resolve(proxy);
-      });
+  static async listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
+    const proxy = new HttpProxy(ctx);
+    proxy.#tcp = await TcpListener.open(host, port, {
+      serve: (socket) => proxy.#serveProxyConnection(new SocketStream(socket)),
+      onError: (err) => ctx.log("error", `proxy listener: ${(err as Error)?.message ?? err}`),
+      connections: ctx.connections,
+      // An agent that half-closes after its request (nc -N, HTTP/1.0 tools, a passthrough
+      // client) still gets the response; the proxy closes its side when done.
+      allowHalfOpen: true,
     });
+    return proxy;
   }
 
   /** The address the proxy listens on. */
   get address(): { hostname: string; port: number } {
-    const a = this.#server.address() as net.AddressInfo;
-    return { hostname: a.address, port: a.port };
+    return this.#tcp.address;
   }
 
   /** Stops accepting, closes every agent connection and waits for their receipts. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      for (const socket of this.#sockets) socket.destroy();
-      await Promise.allSettled([...this.#work]);
-      this.#pool.close();
-      await closed;
-    })();
-    return this.#closing;
-  }
-
-  #track<T>(work: Promise<T>): void {
-    this.#work.add(work);
-    work.finally(() => this.#work.delete(work)).catch(() => {});
-  }
-
-  #accept(socket: net.Socket): void {
-    if (this.#closing) return void socket.destroy();
-    this.#sockets.add(socket);
-    this.#ctx.connections?.(1);
-    socket.setNoDelay(true);
-    socket.on("close", () => {
-      this.#sockets.delete(socket);
-      this.#ctx.connections?.(-1);
-    });
-    this.#track(this.#serveProxyConnection(new SocketStream(socket)));
+  async close(): Promise<void> {
+    await this.#tcp.close();
+    this.#pool.close();
   }
 
   /** Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. */

@@ -7,9 +7,9 @@
  * @module
  */
 
-import net from "node:net";
+import type net from "node:net";
 import tls from "node:tls";
-import type { AgentFacts } from "../../core/mod.ts";
+import { type AgentFacts, TcpListener } from "../../core/mod.ts";
 import {
   exchange,
   headerValues,
@@ -28,18 +28,14 @@ export const TOKEN_REQUIRED = "a valid clawpatrol agent token is required as the
 /** Accepts kubectl (and any Kubernetes client) for one endpoint. */
 export class KubernetesListener {
   readonly endpoint: string;
-  readonly #server: net.Server;
   readonly #ctx: KubernetesContext;
   readonly #pool = new UpstreamPool();
-  readonly #sockets = new Set<net.Socket>();
-  readonly #work = new Set<Promise<unknown>>();
   readonly #contexts = new WeakMap<object, tls.SecureContext>();
   readonly #scope: HeadScope;
-  #closing: Promise<void> | undefined;
+  #tcp!: TcpListener;
 
-  private constructor(endpoint: string, server: net.Server, ctx: KubernetesContext) {
+  private constructor(endpoint: string, ctx: KubernetesContext) {
     this.endpoint = endpoint;
-    this.#server = server;
     this.#ctx = ctx;
     this.#scope = { protocol: "kubernetes", endpoint, shape: "k8s_status" };
   }
@@ -53,61 +49,31 @@ export class KubernetesListener {
    * await listener.close();
    * ```
    */
-  static listen(
+  static async listen(
     endpoint: string,
     host: string,
     port: number,
     ctx: KubernetesContext,
   ): Promise<KubernetesListener> {
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
-    const listener = new KubernetesListener(endpoint, server, ctx);
-    server.on("connection", (socket) => listener.#accept(socket));
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        server.on(
-          "error",
-          (err) => ctx.log("error", `kubernetes listener ${endpoint}: ${err.message}`),
-        );
-        resolve(listener);
-      });
+    const listener = new KubernetesListener(endpoint, ctx);
+    listener.#tcp = await TcpListener.open(host, port, {
+      serve: (socket) => listener.#serve(socket),
+      onError: (err) => ctx.log("error", `kubernetes listener ${endpoint}: ${err}`),
+      connections: ctx.connections,
+      allowHalfOpen: true,
     });
+    return listener;
   }
 
   /** The address agents connect to. */
   get address(): { hostname: string; port: number } {
-    const a = this.#server.address() as net.AddressInfo;
-    return { hostname: a.address, port: a.port };
+    return this.#tcp.address;
   }
 
   /** Stops accepting, closes every agent connection and waits for their receipts. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      for (const socket of this.#sockets) socket.destroy();
-      await Promise.allSettled([...this.#work]);
-      this.#pool.close();
-      await closed;
-    })();
-    return this.#closing;
-  }
-
-  #accept(socket: net.Socket): void {
-    if (this.#closing) return void socket.destroy();
-    this.#sockets.add(socket);
-    this.#ctx.connections?.(1);
-    socket.setNoDelay(true);
-    socket.on("close", () => {
-      this.#sockets.delete(socket);
-      this.#ctx.connections?.(-1);
-    });
-    const work = this.#serve(socket).catch((err) => {
-      this.#ctx.log("error", `kubernetes connection failed: ${err}`, { endpoint: this.endpoint });
-      socket.destroy();
-    });
-    this.#work.add(work);
-    work.finally(() => this.#work.delete(work));
+  async close(): Promise<void> {
+    await this.#tcp.close();
+    this.#pool.close();
   }
 
   async #serve(socket: net.Socket): Promise<void> {

@@ -6,9 +6,9 @@
  * @module
  */
 
-import net from "node:net";
+import type net from "node:net";
 import { timingSafeEqual } from "node:crypto";
-import type { AgentFacts } from "../../core/mod.ts";
+import { type AgentFacts, TcpListener } from "../../core/mod.ts";
 import type { PostgresContext, PostgresRoute } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import {
@@ -43,22 +43,13 @@ interface CancelEntry {
 /** Accepts agents for one endpoint. */
 export class PostgresListener {
   readonly endpoint: string;
-  readonly #server: net.Server;
   readonly #ctx: PostgresContext;
   readonly #analyzer: SqlAnalyzer;
-  readonly #sockets = new Set<net.Socket>();
-  readonly #work = new Set<Promise<unknown>>();
   readonly #cancelKeys = new Map<number, CancelEntry>();
-  #closing: Promise<void> | undefined;
+  #tcp!: TcpListener;
 
-  private constructor(
-    endpoint: string,
-    server: net.Server,
-    ctx: PostgresContext,
-    analyzer: SqlAnalyzer,
-  ) {
+  private constructor(endpoint: string, ctx: PostgresContext, analyzer: SqlAnalyzer) {
     this.endpoint = endpoint;
-    this.#server = server;
     this.#ctx = ctx;
     this.#analyzer = analyzer;
   }
@@ -72,62 +63,31 @@ export class PostgresListener {
    * await listener.close();
    * ```
    */
-  static listen(
+  static async listen(
     endpoint: string,
     host: string,
     port: number,
     ctx: PostgresContext,
     analyzer: SqlAnalyzer,
   ): Promise<PostgresListener> {
-    const server = net.createServer({ noDelay: true });
-    const listener = new PostgresListener(endpoint, server, ctx, analyzer);
-    server.on("connection", (socket) => listener.#accept(socket));
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        server.on(
-          "error",
-          (err) => ctx.log("error", `postgres listener ${endpoint}: ${err.message}`),
-        );
-        resolve(listener);
-      });
+    const listener = new PostgresListener(endpoint, ctx, analyzer);
+    listener.#tcp = await TcpListener.open(host, port, {
+      serve: (socket) => listener.#serve(socket),
+      onError: (err) =>
+        ctx.log("error", `postgres listener ${endpoint}: ${(err as Error)?.stack ?? err}`),
+      connections: ctx.connections,
     });
+    return listener;
   }
 
   /** The address agents connect to. */
   get address(): { hostname: string; port: number } {
-    const a = this.#server.address() as net.AddressInfo;
-    return { hostname: a.address, port: a.port };
+    return this.#tcp.address;
   }
 
   /** Stops accepting, closes every session and waits for their receipts. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      for (const socket of this.#sockets) socket.destroy();
-      await Promise.allSettled([...this.#work]);
-      await closed;
-    })();
-    return this.#closing;
-  }
-
-  #accept(socket: net.Socket): void {
-    if (this.#closing) return void socket.destroy();
-    this.#sockets.add(socket);
-    this.#ctx.connections?.(1);
-    socket.setNoDelay(true);
-    socket.on("error", () => {}); // Each phase reports failures its own way.
-    socket.on("close", () => {
-      this.#sockets.delete(socket);
-      this.#ctx.connections?.(-1);
-    });
-    const work = this.#serve(socket).catch((err) => {
-      this.#ctx.log("error", `postgres connection failed: ${(err as Error)?.stack ?? err}`);
-      socket.destroy();
-    });
-    this.#work.add(work);
-    work.finally(() => this.#work.delete(work));
+    return this.#tcp.close();
   }
 
   async #serve(socket: net.Socket): Promise<void> {
@@ -236,9 +196,7 @@ export class PostgresListener {
       tls: started.tls,
     });
     session.start(joinBytes(parts), upstream.pending, upstream.status);
-    const done = session.done;
-    this.#work.add(done);
-    done.finally(() => this.#work.delete(done));
+    this.#tcp.track(session.done);
   }
 
   #newPid(): number {
