@@ -6,7 +6,8 @@
  * `Status` that ends the command), 4 resize; v5 adds 255, "close this channel" (stdin EOF).
  *
  * What the fake "runs": `echo ARGS…` prints its arguments, `false` exits 1, `cat` with stdin
- * echoes stdin until EOF (v5 only: v4 cannot signal EOF), anything else prints its command line.
+ * echoes stdin until EOF (v5 only: v4 cannot signal EOF, so there it ends after 5 s), anything
+ * else prints its command line.
  *
  * @module
  */
@@ -38,7 +39,7 @@ export function rejectUpgrade(socket: Duplex, body: KubeObject): void {
 
 /**
  * Completes the WebSocket handshake for an exec request and runs the fake command. Returns
- * false (having answered 400) when the client offers no channel protocol we speak.
+ * false, having written nothing, when the client offers no channel protocol we speak.
  */
 export function serveExec(
   headers: Record<string, string | string[] | undefined>,
@@ -57,7 +58,8 @@ export function serveExec(
   );
 
   const command = params.getAll("command");
-  const interactive = params.get("stdin") === "true" || params.get("stdin") === "1";
+  // Only `cat` reads stdin; every other fake command ends at once, as `echo` would.
+  const cat = command[0] === "cat" && ["true", "1"].includes(params.get("stdin") ?? "");
   const timers: ReturnType<typeof setTimeout>[] = [];
   let finished = false;
   const finish = (exitCode: number) => {
@@ -67,7 +69,7 @@ export function serveExec(
     socket.write(frame(8, new Uint8Array([0x03, 0xe8]))); // close, 1000 normal closure
     timers.push(setTimeout(() => socket.destroy(), CLOSE_GRACE_MS));
   };
-  if (interactive) timers.push(setTimeout(() => finish(0), STDIN_LIMIT_MS));
+  if (cat) timers.push(setTimeout(() => finish(0), STDIN_LIMIT_MS));
 
   let buffered: Uint8Array = head;
   const onData = (chunk: Uint8Array) => {
@@ -79,7 +81,7 @@ export function serveExec(
         socket.end();
       } else if (f.opcode === 9) {
         socket.write(frame(10, f.payload));
-      } else if (f.opcode === 2 && f.payload[0] === STDIN && command[0] === "cat") {
+      } else if (f.opcode === 2 && f.payload[0] === STDIN && cat) {
         socket.write(frame(2, concat(new Uint8Array([STDOUT]), f.payload.subarray(1))));
       } else if (f.opcode === 2 && f.payload[0] === CLOSE_SIGNAL && f.payload[1] === STDIN) {
         finish(0);
@@ -90,7 +92,7 @@ export function serveExec(
   socket.on("error", () => socket.destroy());
   socket.on("close", () => timers.forEach(clearTimeout));
 
-  if (!interactive) {
+  if (!cat) {
     const [name, ...args] = command;
     const out = name === "echo" ? args.join(" ") : command.join(" ");
     if (name !== "false") socket.write(frame(2, channel(STDOUT, `${out}\n`)));

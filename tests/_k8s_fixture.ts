@@ -15,14 +15,14 @@
 import "reflect-metadata";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { AgentRegistry } from "../src/agents/mod.ts";
+import type { AgentRegistry } from "../src/agents/mod.ts";
 import { queryReceipts } from "../src/audit/mod.ts";
 import type { Receipt } from "../src/core/mod.ts";
-import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
-import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
+import type { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { CA_CERT_FILE } from "../src/tls/mod.ts";
 import { type FakeApiServer, startFakeApiServer } from "./_k8s_apiserver.ts";
 import { closedPort } from "./_helpers.ts";
+import { gatewayHeader, startTestGateway } from "./_gateway.ts";
 
 /** Whether the real kubectl is installed (the kubectl tests are skipped otherwise). */
 export const kubectlAvailable = (() => {
@@ -114,19 +114,9 @@ export async function withK8sGateway(
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_k8s_" });
   try {
     await Deno.writeTextFile(join(dir, "apiserver-ca.pem"), api.caPem);
-    const config = join(dir, "gateway.hcl");
-    await Deno.writeTextFile(
-      config,
-      `schema_version = 1
-gateway {
-  state_dir    = "./state"
-  proxy_listen = "127.0.0.1:0"
-  admin_listen = "127.0.0.1:0"
-  limits {
-${options.limits ?? ""}
-  }
-}
-endpoint "kubernetes" "cluster" {
+    const { gateway, log, registry, token } = await startTestGateway(
+      dir,
+      `${gatewayHeader(options.limits)}endpoint "kubernetes" "cluster" {
   server  = "${api.url}"
   listen  = "127.0.0.1:0"
   ca_cert = "<<file:apiserver-ca.pem>>"
@@ -152,16 +142,10 @@ profile "nobody" {
 }
 ${RULES}
 `,
+      { k8s_token: api.token },
+      { name: "bot", profile: "ops" },
     );
     const stateDir = join(dir, "state");
-    await createState(stateDir, false);
-    const vault = await openVault(stateDir);
-    await vault.set("k8s_token", DEFAULT_SLOT, api.token);
-    vault.close();
-    const registry = AgentRegistry.open(stateDir);
-    const token = registry.add("bot", "ops");
-    const log = new MemoryLogger();
-    const gateway = await Gateway.start(config, { log, version: "test", watch: false });
     const caPem = await Deno.readTextFile(join(stateDir, CA_CERT_FILE));
     const url = (endpoint = "cluster") => {
       const a = gateway.kubernetesAddresses.get(endpoint)!;

@@ -1,6 +1,7 @@
 /**
- * The fake API server's data: discovery documents, the in-memory object store with its seed
- * objects, `Status` bodies and `Table` conversion. No I/O: tests/_k8s_apiserver.ts serves it.
+ * The fake API server's data: the served resources, the in-memory object store with its seed
+ * objects, `Status` bodies, selectors, merge patch and `Table` conversion. No I/O:
+ * tests/_k8s_apiserver.ts serves it.
  *
  * @module
  */
@@ -19,8 +20,6 @@ export interface ResourceInfo {
   namespaced: boolean;
   shortNames: string[];
 }
-
-const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /** Every resource the store serves. */
 export const RESOURCES: ResourceInfo[] = [
@@ -42,95 +41,6 @@ export const RESOURCES: ResourceInfo[] = [
 /** `apiVersion` of objects in a group: `v1` for core, `apps/v1` for apps. */
 export function apiVersionOf(info: ResourceInfo): string {
   return info.group ? `${info.group}/${info.version}` : info.version;
-}
-
-// Subresources kubectl looks for in discovery (exec, logs, scale…); served by the API server.
-const SUBRESOURCES: Record<string, KubeObject[]> = {
-  "": [
-    { name: "pods/log", kind: "Pod", verbs: ["get"] },
-    { name: "pods/exec", kind: "PodExecOptions", verbs: ["create", "get"] },
-    { name: "pods/attach", kind: "PodAttachOptions", verbs: ["create", "get"] },
-    { name: "pods/portforward", kind: "PodPortForwardOptions", verbs: ["create", "get"] },
-    { name: "pods/status", kind: "Pod", verbs: ["get", "patch", "update"] },
-  ],
-  apps: [
-    {
-      name: "deployments/scale",
-      group: "autoscaling",
-      version: "v1",
-      kind: "Scale",
-      verbs: ["get", "patch", "update"],
-    },
-  ],
-};
-
-/**
- * The legacy (unaggregated) discovery document for `path`, or undefined. kubectl 1.32 asks for
- * aggregated discovery first but falls back to these when the reply is plain application/json.
- */
-export function discovery(path: string, serverAddress: string): KubeObject | undefined {
-  const apps = { groupVersion: "apps/v1", version: "v1" };
-  switch (path) {
-    case "/api":
-      return {
-        kind: "APIVersions",
-        versions: ["v1"],
-        serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }],
-      };
-    case "/apis":
-      return {
-        kind: "APIGroupList",
-        apiVersion: "v1",
-        groups: [{ name: "apps", versions: [apps], preferredVersion: apps }],
-      };
-    case "/apis/apps":
-      return {
-        kind: "APIGroup",
-        apiVersion: "v1",
-        name: "apps",
-        versions: [apps],
-        preferredVersion: apps,
-      };
-    case "/api/v1":
-      return resourceList("");
-    case "/apis/apps/v1":
-      return resourceList("apps");
-    case "/version":
-      return {
-        major: "1",
-        minor: "32",
-        gitVersion: "v1.32.0-clawpatrol-fake",
-        gitCommit: "0000000000000000000000000000000000000000",
-        gitTreeState: "clean",
-        buildDate: "2025-01-01T00:00:00Z",
-        goVersion: "go1.23.0",
-        compiler: "gc",
-        platform: "linux/amd64",
-      };
-  }
-  return undefined;
-}
-
-function resourceList(group: string): KubeObject {
-  const resources = RESOURCES.filter((r) => r.group === group).map((r) => ({
-    name: r.resource,
-    singularName: r.kind.toLowerCase(),
-    namespaced: r.namespaced,
-    kind: r.kind,
-    verbs: r.resource === "namespaces" ? VERBS.filter((v) => v !== "deletecollection") : VERBS,
-    shortNames: r.shortNames,
-  }));
-  const subresources = SUBRESOURCES[group].map((s) => ({
-    singularName: "",
-    namespaced: true,
-    ...s,
-  }));
-  return {
-    kind: "APIResourceList",
-    apiVersion: "v1",
-    groupVersion: group ? `${group}/v1` : "v1",
-    resources: [...resources, ...subresources],
-  };
 }
 
 /** A `Status` failure body, the shape kubectl turns into `Error from server (Reason): message`. */
@@ -161,14 +71,13 @@ export function notFound(resource: string, name: string): KubeObject {
 export class ObjectStore {
   #objects = new Map<string, KubeObject>();
   #resourceVersion = 1000;
-  readonly #started = Date.now();
+  #podCount = 0;
 
   constructor() {
     for (const ns of ["default", "prod", "scratch", "kube-system"]) {
       this.create(info("namespaces"), undefined, {
         metadata: { name: ns },
         spec: { finalizers: ["kubernetes"] },
-        status: { phase: "Active" },
       });
     }
     const pods: [string, string, string][] = [
@@ -178,7 +87,7 @@ export class ObjectStore {
       ["scratch", "p", "scratch"],
       ["kube-system", "coredns-1", "coredns"],
     ];
-    pods.forEach(([ns, name, app], i) => this.create(info("pods"), ns, pod(name, app, i)));
+    for (const [ns, name, app] of pods) this.create(info("pods"), ns, pod(name, app));
     this.create(info("secrets"), "default", {
       metadata: { name: "db-password" },
       type: "Opaque",
@@ -240,6 +149,11 @@ export class ObjectStore {
       creationTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString()
         .replace(".000Z", "Z"),
     };
+    // Defaults a real cluster fills in: a created pod "runs" at once (so logs and exec work on
+    // it), a secret is Opaque, a namespace Active.
+    if (r.resource === "pods" && !obj.status?.phase) obj.status = podStatus(obj, ++this.#podCount);
+    if (r.resource === "secrets" && !obj.type) obj.type = "Opaque";
+    if (r.resource === "namespaces" && !obj.status?.phase) obj.status = { phase: "Active" };
     return this.put(r, ns, obj);
   }
 
@@ -266,11 +180,6 @@ export class ObjectStore {
   #suffix(): string {
     return crypto.randomUUID().slice(0, 5);
   }
-
-  /** Seconds since the store was seeded, for `Age` cells. */
-  get uptimeS(): number {
-    return (Date.now() - this.#started) / 1000;
-  }
 }
 
 /** The resource named `resource` in any group (kubectl paths always name the group too). */
@@ -280,16 +189,26 @@ export function info(resource: string, group?: string): ResourceInfo {
   return r;
 }
 
-function pod(name: string, app: string, i: number): KubeObject {
+function pod(name: string, app: string): KubeObject {
   const image = app === "coredns" ? "coredns/coredns:1.11.1" : `example/${app}:1.0`;
   return {
     metadata: { name, labels: { app } },
     spec: { containers: [{ name: app, image }], nodeName: "node-1" },
-    status: {
-      phase: "Running",
-      podIP: `10.244.0.${10 + i}`,
-      containerStatuses: [{ name: app, image, ready: true, restartCount: 0, started: true }],
-    },
+  };
+}
+
+function podStatus(pod: KubeObject, n: number): KubeObject {
+  const containers: KubeObject[] = pod.spec?.containers ?? [];
+  return {
+    phase: "Running",
+    podIP: `10.244.${n >> 8}.${n & 0xff}`,
+    containerStatuses: containers.map((c) => ({
+      name: c.name,
+      image: c.image,
+      ready: true,
+      restartCount: 0,
+      started: true,
+    })),
   };
 }
 
@@ -349,7 +268,11 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
  * A `meta.k8s.io/v1` Table for `objects`, what kubectl's `get` asks for (`Accept: …;as=Table`).
  * Each row carries the object's metadata, from which kubectl adds the NAMESPACE column for `-A`.
  */
-export function toTable(r: ResourceInfo, objects: KubeObject[], store: ObjectStore): KubeObject {
+export function toTable(
+  r: ResourceInfo,
+  objects: KubeObject[],
+  resourceVersion: string,
+): KubeObject {
   const columns: [string, (o: KubeObject) => unknown][] = [["Name", (o) => o.metadata.name]];
   const extra: Record<string, [string, (o: KubeObject) => unknown][]> = {
     pods: [
@@ -360,6 +283,11 @@ export function toTable(r: ResourceInfo, objects: KubeObject[], store: ObjectSto
       ["Status", (o) => o.status?.phase ?? "Pending"],
       ["Restarts", () => 0],
     ],
+    services: [
+      ["Type", (o) => o.spec?.type ?? "ClusterIP"],
+      ["Cluster-IP", (o) => o.spec?.clusterIP ?? "<none>"],
+    ],
+    configmaps: [["Data", (o) => Object.keys(o.data ?? {}).length]],
     secrets: [
       ["Type", (o) => o.type ?? "Opaque"],
       ["Data", (o) => Object.keys(o.data ?? {}).length],
@@ -371,17 +299,22 @@ export function toTable(r: ResourceInfo, objects: KubeObject[], store: ObjectSto
       ["Available", (o) => o.status?.availableReplicas ?? 0],
     ],
   };
-  columns.push(...(extra[r.resource] ?? []), ["Age", () => age(store.uptimeS)]);
+  // Only `-o wide` shows these (priority 1), after AGE, as on a real server.
+  const wide: [string, (o: KubeObject) => unknown][] = r.resource !== "pods" ? [] : [
+    ["IP", (o) => o.status?.podIP ?? "<none>"],
+    ["Node", (o) => o.spec?.nodeName ?? "<none>"],
+  ];
+  columns.push(...(extra[r.resource] ?? []), ["Age", age], ...wide);
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
-    metadata: { resourceVersion: store.resourceVersion },
+    metadata: { resourceVersion },
     columnDefinitions: columns.map(([name]) => ({
       name,
       type: name === "Restarts" || name === "Data" ? "integer" : "string",
       format: name === "Name" ? "name" : "",
       description: "",
-      priority: 0,
+      priority: wide.some(([w]) => w === name) ? 1 : 0,
     })),
     rows: objects.map((o) => ({
       cells: columns.map(([, cell]) => cell(o)),
@@ -390,8 +323,10 @@ export function toTable(r: ResourceInfo, objects: KubeObject[], store: ObjectSto
   };
 }
 
-// The seed objects are as old as the server; the real server would print e.g. `5m` the same way.
-function age(seconds: number): string {
+/** `AGE` from creationTimestamp, formatted roughly like the real server (`42s`, `5m`, `3h`). */
+function age(obj: KubeObject): string {
+  const seconds = Math.max(0, (Date.now() - Date.parse(obj.metadata?.creationTimestamp)) / 1000) ||
+    0;
   if (seconds < 120) return `${Math.floor(seconds)}s`;
   if (seconds < 7200) return `${Math.floor(seconds / 60)}m`;
   return `${Math.floor(seconds / 3600)}h`;

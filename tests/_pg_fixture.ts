@@ -25,6 +25,7 @@ import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import type { PgCluster } from "./_postgres.ts";
 import { closedPort } from "./_helpers.ts";
+import { gatewayHeader } from "./_gateway.ts";
 
 export const RO_PASSWORD = "ro-Upstream-Secret-7f3a9c";
 export const RW_PASSWORD = "rw-Upstream-Secret-2b8e1d";
@@ -136,16 +137,7 @@ export async function withPgGateway(
   const config = join(dir, "gateway.hcl");
   await Deno.writeTextFile(
     config,
-    `schema_version = 1
-gateway {
-  state_dir    = "./state"
-  proxy_listen = "127.0.0.1:0"
-  admin_listen = "127.0.0.1:0"
-  limits {
-${options.limits ?? ""}
-  }
-}
-${endpoint("pg")}${endpoint("pgrw")}${endpoint("pgparams")}${
+    `${gatewayHeader(options.limits)}${endpoint("pg")}${endpoint("pgrw")}${endpoint("pgparams")}${
       endpoint("pgdown", `127.0.0.1:${closedPort()}`)
     }${endpoint("pgbadpw")}${endpoint("pgtls", upstream, "require")}${endpoint("pgunset")}${
       endpoint("pglocked")

@@ -19,6 +19,7 @@ import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { createGatewayCa, loadGatewayCa, mintLeaf } from "../src/tls/mod.ts";
 import { closedPort } from "./_helpers.ts";
+import { gatewayHeader } from "./_gateway.ts";
 
 /** One request as the upstream saw it. */
 export interface SeenRequest {
@@ -172,16 +173,7 @@ export async function withProxy(
   const config = join(dir, "gateway.hcl");
   await Deno.writeTextFile(
     config,
-    `schema_version = 1
-gateway {
-  state_dir    = "./state"
-  proxy_listen = "127.0.0.1:0"
-  admin_listen = "127.0.0.1:0"
-  limits {
-${options.limits ?? ""}
-  }
-}
-defaults {
+    `${gatewayHeader(options.limits)}defaults {
   unknown_host = "${options.unknownHost ?? "deny"}"
 ${options.defaults ?? ""}
 }

@@ -6,13 +6,11 @@
 import "reflect-metadata";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { AgentRegistry } from "../src/agents/mod.ts";
 import { queryReceipts } from "../src/audit/mod.ts";
-import { openVault } from "../src/credentials/mod.ts";
-import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { CA_CERT_FILE } from "../src/tls/mod.ts";
 import { startFakeApiServer } from "./_k8s_apiserver.ts";
 import { mintTestCa, mintTestCertificate } from "./_test_ca.ts";
+import { gatewayHeader, startTestGateway } from "./_gateway.ts";
 
 async function get(url: string, caPem: string, token: string): Promise<[number, string]> {
   const client = Deno.createHttpClient({ caCerts: [caPem] });
@@ -40,18 +38,12 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "clawpatrol_k8s_mtls_" });
     try {
       await Deno.writeTextFile(join(dir, "api-ca.pem"), api.caPem);
-      const config = join(dir, "gateway.hcl");
       const endpoint = (name: string) =>
         `endpoint "kubernetes" "${name}" {\n  server = "${api.url}"\n  listen = "127.0.0.1:0"\n  ca_cert = "<<file:api-ca.pem>>"\n}\n`;
-      await Deno.writeTextFile(
-        config,
-        `schema_version = 1
-gateway {
-  state_dir    = "./state"
-  proxy_listen = "127.0.0.1:0"
-  admin_listen = "127.0.0.1:0"
-}
-${endpoint("mtls")}${endpoint("nocert")}
+      const stateDir = join(dir, "state");
+      const { gateway, log, token } = await startTestGateway(
+        dir,
+        `${gatewayHeader()}${endpoint("mtls")}${endpoint("nocert")}
 credential "mtls_credential" "cluster_cert" {
   endpoint = kubernetes.mtls
 }
@@ -67,16 +59,12 @@ rule "all" {
   verdict   = "allow"
 }
 `,
+        [
+          ["cluster_cert", "cert", agentCert.certPem],
+          ["cluster_cert", "key", agentCert.keyPem],
+        ],
+        { name: "bot", profile: "ops" },
       );
-      const stateDir = join(dir, "state");
-      await createState(stateDir, false);
-      const vault = await openVault(stateDir);
-      await vault.set("cluster_cert", "cert", agentCert.certPem);
-      await vault.set("cluster_cert", "key", agentCert.keyPem);
-      vault.close();
-      const token = AgentRegistry.open(stateDir).add("bot", "ops");
-      const log = new MemoryLogger();
-      const gateway = await Gateway.start(config, { log, version: "test", watch: false });
       try {
         const ca = await Deno.readTextFile(join(stateDir, CA_CERT_FILE));
         const at = (name: string) => {
