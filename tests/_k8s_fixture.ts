@@ -4,7 +4,8 @@
  *
  * Endpoints:
  * - `cluster`: the fake API server, its token held by credential `k8s_token`. Policy: secrets
- *   denied, deletes of namespaces and in prod/kube-system denied, privileged pods denied, exec
+ *   denied, deletes of namespaces and in prod/kube-system denied, privileged pods and
+ *   deployments denied (and those whose body the gateway cannot read), exec
  *   outside `default` denied, everything else allowed.
  * - `down`: nothing listens upstream. `wrongca`: the fake server, but verified against the
  *   system roots (which do not include its CA).
@@ -45,7 +46,7 @@ rule "k8s-no-secrets" {
 rule "k8s-no-privileged" {
   endpoint  = kubernetes.cluster
   priority  = 150
-  condition = "k8s.verb in ['create', 'update', 'patch'] && k8s.resource == 'pods' && http.body_json.spec.containers.exists(c, 'securityContext' in c && 'privileged' in c.securityContext && c.securityContext.privileged == true)"
+  condition = "k8s.verb in ['create', 'update', 'patch'] && k8s.resource in ['pods', 'deployments'] && (k8s.resource == 'pods' ? http.body_json.spec : http.body_json.spec.template.spec).containers.exists(c, 'securityContext' in c && 'privileged' in c.securityContext && c.securityContext.privileged == true)"
   verdict   = "deny"
   reason    = "Privileged pods are not allowed"
 }

@@ -149,6 +149,26 @@ Deno.test({
       includes(bad.stderr, "Privileged pods are not allowed");
       assert(!fx.api.requests.some((r) => r.method === "POST" && r.path.endsWith("/pods")));
 
+      // kubectl create deployment sends the object as protobuf: a body the gateway cannot read
+      // fails the rule that reads it, closed; a plain `kubectl run` pod (JSON) passes it.
+      const opaque = await fx.kubectl([
+        "create",
+        "deployment",
+        "opaque",
+        "-n",
+        "scratch",
+        "--image=busybox",
+      ]);
+      assert(opaque.code !== 0);
+      includes(opaque.stderr, "denied by clawpatrol: policy could not evaluate this request");
+      assert(!fx.api.requests.some((r) => r.method === "POST" && r.path.endsWith("/deployments")));
+      const receipt = (await fx.receipts()).find((r) =>
+        r.summary.startsWith("create deployments.apps -n scratch")
+      );
+      assertEquals([receipt?.verdict, receipt?.rule], ["deny", "k8s-no-privileged"]);
+      const run = await fx.kubectl(["run", "plain-run", "-n", "scratch", "--image=busybox"]);
+      assertEquals(run.code, 0, run.stderr);
+
       const good = await fx.kubectl(["apply", "-f", "-", "--validate=false"], {
         stdin: POD("plain", false),
       });

@@ -11,14 +11,15 @@ import type { Facts, HttpFacts, K8sFacts } from "../../core/mod.ts";
 import type { ExchangeFlavor } from "../http/mod.ts";
 import { requestInfo } from "./request_info.ts";
 
-/** Server-side apply bodies are YAML (`kubectl apply --server-side`). */
-const APPLY_PATCH_YAML = "application/apply-patch+yaml";
+/** YAML media types the apiserver decodes: `application/yaml` and server-side apply's. */
+const YAML_TYPES = new Set(["application/yaml", "application/apply-patch+yaml"]);
 
 /**
  * The facts and receipt summary of one Kubernetes API request.
  *
- * `http.body_json` also holds a server-side-apply YAML body, so a rule such as "no privileged
- * pods" reads `http.body_json.spec` whatever form kubectl sent the object in.
+ * `http.body_json` also holds a YAML body (`kubectl apply --server-side`, `application/yaml`),
+ * so a rule such as "no privileged pods" reads `http.body_json.spec` whatever form kubectl sent
+ * the object in; a body in any other form (protobuf) leaves it unknown, so such a rule denies.
  *
  * @example
  * ```ts
@@ -32,12 +33,17 @@ export function kubernetesFacts(
 ): { facts: Facts; unknown?: string[]; summary: string } {
   const k8s = requestInfo({ method: http.method, path: http.path, query: http.query });
   const unknown: string[] = [];
-  if (http.body_json === null && !http.body_truncated && isApplyYaml(http.headers)) {
-    try {
-      // A bounded alias count keeps a YAML "billion laughs" body from expanding.
-      http.body_json = parseYaml(http.body, { maxAliasCount: 50 }) ?? null;
-    } catch {
-      // An unparseable body is not guessed at: rules that read it deny.
+  if (http.body_json === null && http.body !== "" && !http.body_truncated) {
+    if (YAML_TYPES.has(mediaType(http.headers))) {
+      try {
+        // A bounded alias count keeps a YAML "billion laughs" body from expanding.
+        http.body_json = parseYaml(http.body, { maxAliasCount: 50 }) ?? null;
+      } catch {
+        unknown.push("http.body_json");
+      }
+    } else {
+      // The apiserver also takes protobuf (kubectl sends it for `create namespace`, `create
+      // deployment`…): an object the gateway cannot read must not pass a rule as "no spec".
       unknown.push("http.body_json");
     }
   }
@@ -59,9 +65,8 @@ export function summarize(k8s: K8sFacts, http: Pick<HttpFacts, "method" | "path"
   return parts.join(" ").slice(0, 300);
 }
 
-function isApplyYaml(headers: Record<string, string[]>): boolean {
-  const type = headers["content-type"]?.[0]?.split(";")[0].trim().toLowerCase();
-  return type === APPLY_PATCH_YAML;
+function mediaType(headers: Record<string, string[]>): string {
+  return headers["content-type"]?.[0]?.split(";")[0].trim().toLowerCase() ?? "";
 }
 
 /** The exchange flavor for Kubernetes endpoints, on their own listener or reached by CONNECT. */

@@ -74,3 +74,27 @@ Deno.test("summarize() reads like the kubectl command", () => {
   );
   assertEquals(info("/version"), "GET /version");
 });
+
+Deno.test("kubernetesFacts() reads an application/yaml create body too", () => {
+  const { facts, unknown } = kubernetesFacts(http({
+    method: "post",
+    path: "/api/v1/namespaces/scratch/pods",
+    headers: { "content-type": ["application/yaml"] },
+    body: "kind: Pod\nspec:\n  hostPID: true\n",
+  }));
+  assertEquals(unknown, []);
+  assertEquals((facts.http!.body_json as { spec: unknown }).spec, { hostPID: true });
+});
+
+Deno.test("kubernetesFacts() leaves a protobuf body unknown, so body rules deny instead of passing", () => {
+  const { facts, unknown } = kubernetesFacts(http({
+    method: "post",
+    path: "/apis/apps/v1/namespaces/scratch/deployments",
+    headers: { "content-type": ["application/vnd.kubernetes.protobuf"] },
+    body: "k8s\u0000\n\u0012\n\u0007apps/v1",
+  }));
+  assertEquals(unknown, ["http.body_json"]);
+  assertEquals(facts.http!.body_json, null);
+  // A request without a body has nothing unknown about it.
+  assertEquals(kubernetesFacts(http({ path: "/api/v1/pods" })).unknown, []);
+});
