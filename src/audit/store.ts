@@ -4,36 +4,45 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { AuditUnavailableError, type ReceiptInput } from "../core/mod.ts";
 import { ReceiptIdGenerator } from "./_id.ts";
-import { migrate } from "./_schema.ts";
+import { type PendingRow, toPendingRow } from "./_row.ts";
 import {
-  GENESIS_HASH,
-  INSERT_SQL,
-  insertValues,
-  type PendingRow,
-  rowHash,
-  type StoredRow,
-  toPendingRow,
-} from "./_row.ts";
+  type FromWriter,
+  openDatabase,
+  ReceiptWriter,
+  type ToWriter,
+  WRITER_WORKER_NAME,
+  type WriterConfig,
+} from "./_writer.ts";
+// For `deno compile` only: outside the writer worker the module does nothing (see its header).
+import "./_writer_worker.ts";
 
 /** Options for {@linkcode ReceiptStore.open}. */
 export interface ReceiptStoreOptions {
   /** Most receipts held in memory awaiting commit; past it `record()` throws. @default {10_000} */
   maxQueue?: number;
-  /** Most receipts per transaction; bounds how long one flush blocks the event loop. @default {500} */
+  /** Most receipts per transaction; bounds how long one commit holds the write lock. @default {500} */
   maxBatch?: number;
   /**
    * SQLite `synchronous` level. `"full"` fsyncs the WAL at every commit and survives power loss;
    * `"normal"` survives a process crash only. @default {"full"}
    */
   synchronous?: "full" | "normal";
-  /** How long a flush waits on another writer's lock before giving up and retrying later. @default {10} */
+  /** How long a commit waits on another writer's lock before giving up and retrying later. @default {10} */
   busyTimeoutMs?: number;
-  /** Told about every failed flush. The receipts stay queued and are retried with backoff. */
+  /**
+   * Write from a Web Worker, so the inserts, the hash chain and each commit's fsync never block
+   * this thread's event loop. `false` writes on this thread, from a timer, in the same batches.
+   * @default {true}
+   */
+  worker?: boolean;
+  /**
+   * Told about every failed commit (the receipts stay queued and are retried with backoff), and
+   * about a writer that stopped (the store then refuses every receipt).
+   */
   onError?: (error: Error) => void;
-  /** Told about every committed batch (for metrics). */
+  /** Told about every committed batch (for metrics); `durationMs` is the writer's time on it. */
   onFlush?: (info: { rows: number; durationMs: number }) => void;
 }
 
@@ -43,8 +52,8 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-const RETRY_FIRST_MS = 10;
-const RETRY_MAX_MS = 1000;
+// Set by ReceiptStore's static block, the one place that can read its private #worker.
+let workerOf: (store: ReceiptStore) => Worker | undefined;
 
 /** A receipt whose id exists before its outcome is known; see {@linkcode ReceiptStore.reserve}. */
 export interface ReceiptReservation {
@@ -55,51 +64,73 @@ export interface ReceiptReservation {
 
 /**
  * Writes receipts off the request path. `record()` validates the input, assigns an id and queues
- * the row; a timer commits queued rows in batches, one transaction (one fsync) per batch, and
- * computes the hash chain inside that transaction.
+ * the row; once per timer tick the queued rows go to a writer in a Web Worker, which commits
+ * them in batches, one transaction (one fsync) per batch, and computes the hash chain inside
+ * that transaction. If the worker dies, the store fails closed: every later `record()` throws.
  *
  * @example
  * ```ts
  * const store = ReceiptStore.open(`${stateDir}/receipts.db`, { onError: (e) => log.error(e) });
+ * await store.ready(); // the writer is up
  * const id = store.record(input); // throws AuditUnavailableError: deny, never forward unrecorded
  * await store.close();
  * ```
  */
 export class ReceiptStore {
+  static {
+    workerOf = (store) => store.#worker;
+  }
+
   /** Path of the database file. */
   readonly path: string;
-  readonly #db: DatabaseSync;
-  readonly #insert: StatementSync;
-  readonly #head: StatementSync;
   readonly #ids = new ReceiptIdGenerator();
   readonly #maxQueue: number;
-  readonly #maxBatch: number;
   readonly #onError: (error: Error) => void;
   readonly #onFlush: (info: { rows: number; durationMs: number }) => void;
-  #queue: PendingRow[] = [];
+  readonly #worker: Worker | undefined;
+  readonly #local: ReceiptWriter | undefined;
+  readonly #ready = Promise.withResolvers<void>();
+  // Rows not yet handed to the worker; sent together once per timer tick.
+  #unsent: PendingRow[] = [];
+  #sendTimer: ReturnType<typeof setTimeout> | undefined;
   #reserved = 0;
   #recorded = 0;
   #committed = 0;
   #waiters: Waiter[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #failures = 0;
   #lastError: Error | undefined;
+  #stopped: Error | undefined;
   #closed = false;
+  #writerClosing = false;
+  #writerClosed: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(path: string, db: DatabaseSync, options: ReceiptStoreOptions) {
+  private constructor(path: string, options: ReceiptStoreOptions, config: WriterConfig) {
     this.path = path;
-    this.#db = db;
-    this.#insert = db.prepare(INSERT_SQL);
-    this.#head = db.prepare("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1");
     this.#maxQueue = options.maxQueue ?? 10_000;
-    this.#maxBatch = options.maxBatch ?? 500;
     this.#onError = options.onError ?? (() => {});
     this.#onFlush = options.onFlush ?? (() => {});
+    // Nobody has to call ready(); a writer that fails to start is also reported via onError.
+    this.#ready.promise.catch(() => {});
+    if (options.worker ?? true) {
+      const url = new URL("./_writer_worker.ts", import.meta.url).href;
+      const worker = new Worker(url, { type: "module", name: WRITER_WORKER_NAME });
+      worker.onmessage = (event: MessageEvent<FromWriter>) => this.#receive(event.data);
+      // preventDefault: a dead writer must fail the store closed, not crash the gateway.
+      worker.onerror = (event) => {
+        event.preventDefault();
+        this.#stop(event.message);
+      };
+      worker.onmessageerror = () => this.#stop("a message from the writer could not be read");
+      this.#worker = worker;
+    } else {
+      this.#local = new ReceiptWriter((message) => this.#receive(message));
+    }
+    this.#post({ type: "open", config });
   }
 
   /**
-   * Opens (creating if missing) the receipts database at `path`, in WAL mode.
+   * Opens (creating if missing) the receipts database at `path`, in WAL mode, and starts its
+   * writer. Errors about the database itself (path, schema version) throw here.
    *
    * @example
    * ```ts
@@ -110,39 +141,43 @@ export class ReceiptStore {
     integerOption("maxQueue", options.maxQueue, 1);
     integerOption("maxBatch", options.maxBatch, 1);
     integerOption("busyTimeoutMs", options.busyTimeoutMs, 0);
-    let db: DatabaseSync | undefined;
-    try {
-      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10 });
-      const { journal_mode } = db.prepare("PRAGMA journal_mode = WAL").get() as {
-        journal_mode: string;
-      };
-      if (journal_mode !== "wal") throw new Error(`journal_mode is '${journal_mode}', not 'wal'`);
-      // FULL: in WAL mode NORMAL already survives a process crash, but a power loss or kernel
-      // panic can lose the last commits, and a receipt may be all that shows what an agent did.
-      // FULL adds one fsync of the WAL per commit. Commits happen in batches from a timer, never
-      // inside record(), so that is one fsync per batch (about 0.3 ms on this VM's disk, see
-      // bench/audit_bench.ts), and batches grow under load, so the cost per receipt falls as the
-      // rate rises. NORMAL remains an option for disks where fsync is slow.
-      db.exec(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-      migrate(db);
-      return new ReceiptStore(path, db, options);
-    } catch (error) {
-      if (db?.isOpen) db.close();
-      throw new Error(`Cannot open receipts database '${path}': ${message(error)}`, {
-        cause: error,
-      });
-    }
+    const synchronous = options.synchronous === "normal" ? "normal" : "full";
+    const busyTimeoutMs = options.busyTimeoutMs ?? 10;
+    // Opened and migrated here, so a bad database fails open() itself rather than the writer
+    // later; the writer then opens its own connection.
+    openDatabase(path, { synchronous, busyTimeoutMs }).close();
+    return new ReceiptStore(path, options, {
+      path,
+      synchronous,
+      busyTimeoutMs,
+      maxBatch: options.maxBatch ?? 500,
+    });
+  }
+
+  /**
+   * Resolves once the writer runs and has opened the database. Rejects when it cannot, e.g. the
+   * worker's module is not readable under the process's permissions; the gateway waits for this
+   * at startup so such a store fails there, not at the first receipt.
+   *
+   * @example
+   * ```ts
+   * const store = ReceiptStore.open(path);
+   * await store.ready();
+   * ```
+   */
+  ready(): Promise<void> {
+    return this.#ready.promise;
   }
 
   /** Receipts recorded but not yet committed. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#recorded - this.#committed;
   }
 
   /**
    * Queues a receipt and returns its public id at once; the row is committed shortly after.
-   * Throws `AuditUnavailableError` when the queue is full or the store is closed, and
-   * `TypeError` for a malformed input: either way the caller must deny the action.
+   * Throws `AuditUnavailableError` when the queue is full, the store is closed or its writer
+   * stopped, and `TypeError` for a malformed input: either way the caller must deny the action.
    *
    * @example
    * ```ts
@@ -191,30 +226,110 @@ export class ReceiptStore {
 
   #ensureRoom(): void {
     if (this.#closed) throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
-    if (this.#queue.length + this.#reserved >= this.#maxQueue) {
+    if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
+    if (this.queued + this.#reserved >= this.#maxQueue) {
       const why = this.#lastError ? message(this.#lastError) : "writes are not keeping up";
       throw new AuditUnavailableError(
-        `Receipt queue is full: ${this.#queue.length} receipts not yet written, ${this.#reserved} in flight: ${why}`,
+        `Receipt queue is full: ${this.queued} receipts not yet written, ${this.#reserved} in flight: ${why}`,
       );
     }
   }
 
   // A completed reservation is written even after close() began: its room was held, and an
-  // action that was forwarded must not lose its receipt. Only a closed database refuses it.
+  // action that was forwarded must not lose its receipt. Only a closed or stopped writer refuses.
   #enqueue(id: string, input: ReceiptInput): string {
     const row = toPendingRow(id, input);
-    if (!this.#db.isOpen) {
+    if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
+    if (this.#writerClosing) {
       throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
     }
-    this.#queue.push(row);
     this.#recorded++;
-    if (this.#timer === undefined) this.#schedule(0);
+    if (this.#local) {
+      this.#local.handle({ type: "rows", rows: [row] });
+    } else {
+      this.#unsent.push(row);
+      this.#sendTimer ??= setTimeout(this.#send, 0);
+    }
     return row.id;
+  }
+
+  // One message per tick however many receipts it recorded, and as one JSON string: posting a
+  // string costs this thread far less than cloning an array of objects (bench/audit_bench.ts).
+  #send = (): void => {
+    clearTimeout(this.#sendTimer);
+    this.#sendTimer = undefined;
+    if (this.#unsent.length === 0 || this.#stopped) return;
+    const json = JSON.stringify(this.#unsent);
+    this.#unsent = [];
+    this.#post({ type: "rows", json });
+  };
+
+  #post(message: ToWriter): void {
+    if (this.#worker) this.#worker.postMessage(message);
+    else this.#local!.handle(message);
+  }
+
+  #receive(message: FromWriter): void {
+    switch (message.type) {
+      case "opened":
+        this.#ready.resolve();
+        return;
+      case "openFailed": {
+        const error = new Error(`Cannot start the receipt writer: ${message.error}`);
+        this.#ready.reject(error);
+        this.#onError(error);
+        return;
+      }
+      case "committed":
+        this.#committed += message.rows;
+        this.#lastError = undefined;
+        while (this.#waiters.length > 0 && this.#waiters[0].target <= this.#committed) {
+          this.#waiters.shift()!.resolve();
+        }
+        this.#onFlush({ rows: message.rows, durationMs: message.durationMs });
+        return;
+      case "failed": {
+        const error = new Error(
+          `Cannot write ${message.rows} receipts to '${this.path}' (${this.queued} queued): ${message.error}`,
+        );
+        this.#lastError = error;
+        this.#rejectWaiters(new AuditUnavailableError(error.message));
+        this.#onError(error);
+        return;
+      }
+      case "closed":
+        this.#writerClosed?.();
+        return;
+    }
+  }
+
+  // The writer is gone with whatever it held: fail closed from now on, and say how much was lost.
+  #stop(detail: string): void {
+    if (this.#stopped) return;
+    const error = new Error(
+      `Receipt writer for '${this.path}' stopped with ${this.queued} receipts unwritten: ${detail}`,
+    );
+    this.#stopped = error;
+    this.#worker?.terminate();
+    clearTimeout(this.#sendTimer);
+    this.#sendTimer = undefined;
+    this.#unsent = [];
+    this.#ready.reject(error);
+    this.#rejectWaiters(new AuditUnavailableError(error.message));
+    this.#writerClosed?.();
+    this.#onError(error);
+  }
+
+  #rejectWaiters(error: AuditUnavailableError): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(error);
   }
 
   /**
    * Resolves once every receipt recorded before the call is committed. Rejects with
-   * `AuditUnavailableError` if a flush fails first (the receipts stay queued and are retried).
+   * `AuditUnavailableError` if a commit fails first (the receipts stay queued and are retried)
+   * or the writer stopped.
    *
    * @example
    * ```ts
@@ -225,7 +340,8 @@ export class ReceiptStore {
   flushed(): Promise<void> {
     const target = this.#recorded;
     if (this.#committed >= target) return Promise.resolve();
-    if (!this.#db.isOpen) {
+    if (this.#stopped) return Promise.reject(new AuditUnavailableError(this.#stopped.message));
+    if (this.#writerClosing) {
       return Promise.reject(
         new AuditUnavailableError(`Receipt store '${this.path}' closed with receipts unwritten`),
       );
@@ -233,14 +349,17 @@ export class ReceiptStore {
     const done = new Promise<void>((resolve, reject) => {
       this.#waiters.push({ target, resolve, reject });
     });
-    // A caller waiting now should not sit out a retry backoff.
-    this.#schedule(0);
+    this.#send();
+    // A caller waiting now should not sit out a retry backoff. Once closing, a failed commit
+    // is not retried: close() reports it instead.
+    this.#post({ type: "flush", retry: !this.#closed });
     return done;
   }
 
   /**
-   * Stops accepting receipts, commits the queue and closes the database. Rejects with
-   * `AuditUnavailableError` (naming how many receipts were lost) if the last flush fails.
+   * Stops accepting receipts, commits the queue, closes the database and ends the writer.
+   * Rejects with `AuditUnavailableError` (naming how many receipts were lost) if the last commit
+   * fails or the writer stopped.
    *
    * @example
    * ```ts
@@ -249,15 +368,15 @@ export class ReceiptStore {
    */
   close(): Promise<void> {
     this.#closed = true;
-    // Loop: a reservation completed while the last flush ran adds rows that must be written too.
+    // Loop: a reservation completed while the last commit ran adds rows that must be written too.
     const drain = async () => {
-      do await this.flushed(); while (this.#queue.length > 0);
+      do await this.flushed(); while (this.queued > 0);
     };
     this.#closing ??= drain().then(
       () => this.#shutdown(),
-      (error) => {
-        const lost = this.#queue.length;
-        this.#shutdown();
+      async (error) => {
+        const lost = this.queued;
+        await this.#shutdown();
         throw new AuditUnavailableError(
           `Closed receipt store '${this.path}' with ${lost} receipts unwritten: ${message(error)}`,
         );
@@ -266,85 +385,26 @@ export class ReceiptStore {
     return this.#closing;
   }
 
-  #shutdown(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#db.close();
-  }
-
-  #schedule(delayMs: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#flush();
-    }, delayMs);
-  }
-
-  #flush(): void {
-    if (this.#queue.length === 0 || !this.#db.isOpen) return;
-    const batch = this.#queue.slice(0, this.#maxBatch);
-    const started = performance.now();
-    try {
-      this.#commit(batch);
-    } catch (error) {
-      this.#failed(batch.length, error);
-      return;
+  async #shutdown(): Promise<void> {
+    this.#writerClosing = true;
+    clearTimeout(this.#sendTimer);
+    this.#sendTimer = undefined;
+    if (!this.#stopped) {
+      const closed = new Promise<void>((resolve) => this.#writerClosed = resolve);
+      this.#post({ type: "close" });
+      await closed;
     }
-    this.#queue.splice(0, batch.length);
-    this.#committed += batch.length;
-    this.#failures = 0;
-    this.#lastError = undefined;
-    while (this.#waiters.length > 0 && this.#waiters[0].target <= this.#committed) {
-      this.#waiters.shift()!.resolve();
-    }
-    if (this.#queue.length > 0) this.#schedule(0);
-    this.#onFlush({ rows: batch.length, durationMs: performance.now() - started });
+    // Terminated, not left idle: a live worker would keep a finished process (or test) running.
+    this.#worker?.terminate();
   }
+}
 
-  // The chain head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
-  // so seq and prev_hash are right even after a restart or if another process appended rows.
-  // Hashing happens here rather than in record() because seq and prev_hash only exist here.
-  #commit(batch: PendingRow[]): void {
-    // A transaction left open by a failed ROLLBACK would make every BEGIN fail; end it first.
-    if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const head = this.#head.get() as { seq: number; hash: string } | undefined;
-      let seq = head?.seq ?? 0;
-      let prevHash = head?.hash ?? GENESIS_HASH;
-      for (const pending of batch) {
-        const row = { ...pending, seq: ++seq, prev_hash: prevHash } as StoredRow;
-        row.hash = prevHash = rowHash(row);
-        this.#insert.run(...insertValues(row));
-      }
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      try {
-        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      } catch {
-        // The commit error is the one worth reporting; the next attempt retries the rollback.
-      }
-      throw error;
-    }
-  }
-
-  #failed(rows: number, cause: unknown): void {
-    const error = new Error(
-      `Cannot write ${rows} receipts to '${this.path}' (${this.#queue.length} queued): ${
-        message(cause)
-      }`,
-      { cause },
-    );
-    this.#lastError = error;
-    this.#failures++;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w.reject(new AuditUnavailableError(error.message));
-    if (!this.#closed) {
-      this.#schedule(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#failures - 1)));
-    }
-    this.#onError(error);
-  }
+/**
+ * The writer worker of `store`, for this folder's tests (mod.ts does not export it): they make
+ * it crash to check that the store then fails closed.
+ */
+export function writerWorkerOf(store: ReceiptStore): Worker | undefined {
+  return workerOf(store);
 }
 
 function integerOption(name: string, value: number | undefined, min: number): void {

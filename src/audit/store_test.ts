@@ -5,7 +5,7 @@ import { RECEIPT_ID_PATTERN } from "./_id.ts";
 import { GENESIS_HASH } from "./_row.ts";
 import { receiptInput, withTempDir } from "./_testing.ts";
 import { queryReceipts } from "./query.ts";
-import { ReceiptStore } from "./store.ts";
+import { ReceiptStore, type ReceiptStoreOptions, writerWorkerOf } from "./store.ts";
 import { verifyChain } from "./verify.ts";
 
 function countRows(path: string): number {
@@ -21,25 +21,38 @@ function storedIds(path: string): string[] {
   return queryReceipts(path).map((r) => r.id);
 }
 
-Deno.test("record() returns unique, time-ordered ids before the receipts are committed", async () => {
-  await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
-    const ids = Array.from({ length: 300 }, () => store.record(receiptInput()));
-    equal(countRows(store.path), 0);
-    equal(store.queued, 300);
-    for (const id of ids) match(id, RECEIPT_ID_PATTERN);
-    equal(new Set(ids).size, ids.length);
-    deepStrictEqual([...ids].sort(), ids);
-    await store.flushed();
-    equal(store.queued, 0);
-    deepStrictEqual(storedIds(store.path), ids);
-    await store.close();
-  });
-});
+type Open = (path: string, options?: ReceiptStoreOptions) => ReceiptStore;
 
-Deno.test("record() round-trips every field of the receipt", async () => {
+/** Registers `fn` once per writer: every behaviour must hold with and without the worker. */
+function storeTest(name: string, fn: (open: Open) => Promise<void>): void {
+  for (const worker of [true, false]) {
+    Deno.test(`${name} [${worker ? "worker" : "in-process"}]`, () =>
+      fn((path, options) => ReceiptStore.open(path, { ...options, worker })));
+  }
+}
+
+storeTest(
+  "record() returns unique, time-ordered ids before the receipts are committed",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const store = open(`${dir}/receipts.db`);
+      const ids = Array.from({ length: 300 }, () => store.record(receiptInput()));
+      equal(countRows(store.path), 0);
+      equal(store.queued, 300);
+      for (const id of ids) match(id, RECEIPT_ID_PATTERN);
+      equal(new Set(ids).size, ids.length);
+      deepStrictEqual([...ids].sort(), ids);
+      await store.flushed();
+      equal(store.queued, 0);
+      deepStrictEqual(storedIds(store.path), ids);
+      await store.close();
+    });
+  },
+);
+
+storeTest("record() round-trips every field of the receipt", async (open) => {
   await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const store = open(`${dir}/receipts.db`);
     const full = receiptInput({ upstreamStatus: 201, mode: "observe", wouldBe: "deny" });
     const sparse = receiptInput({
       agent: null,
@@ -74,26 +87,29 @@ Deno.test("record() round-trips every field of the receipt", async () => {
   });
 });
 
-Deno.test("record() stores BigInt facts and text SQLite cannot hold verbatim, chain intact", async () => {
-  await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
-    store.record(receiptInput({
-      summary: "SELECT 1\0; DROP TABLE users \ud800",
-      facts: { http: { port: 443n, huge: 2n ** 70n, body: "a\0b" } },
-    }));
-    await store.close();
-    const [receipt] = queryReceipts(store.path);
-    equal(receipt.summary, "SELECT 1\uFFFD; DROP TABLE users \uFFFD");
-    deepStrictEqual(receipt.facts, {
-      http: { port: 443, huge: "1180591620717411303424", body: "a\0b" },
+storeTest(
+  "record() stores BigInt facts and text SQLite cannot hold verbatim, chain intact",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const store = open(`${dir}/receipts.db`);
+      store.record(receiptInput({
+        summary: "SELECT 1\0; DROP TABLE users \ud800",
+        facts: { http: { port: 443n, huge: 2n ** 70n, body: "a\0b" } },
+      }));
+      await store.close();
+      const [receipt] = queryReceipts(store.path);
+      equal(receipt.summary, "SELECT 1\uFFFD; DROP TABLE users \uFFFD");
+      deepStrictEqual(receipt.facts, {
+        http: { port: 443, huge: "1180591620717411303424", body: "a\0b" },
+      });
+      deepStrictEqual(verifyChain(store.path), { ok: true, rows: 1 });
     });
-    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 1 });
-  });
-});
+  },
+);
 
-Deno.test("record() rejects a malformed input with TypeError and queues nothing", async () => {
+storeTest("record() rejects a malformed input with TypeError and queues nothing", async (open) => {
   await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const store = open(`${dir}/receipts.db`);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     const bad = [
@@ -111,13 +127,13 @@ Deno.test("record() rejects a malformed input with TypeError and queues nothing"
   });
 });
 
-Deno.test("the hash chain continues across close and reopen", async () => {
+storeTest("the hash chain continues across close and reopen", async (open) => {
   await withTempDir(async (dir) => {
     const path = `${dir}/receipts.db`;
-    const first = ReceiptStore.open(path);
+    const first = open(path);
     for (let i = 0; i < 3; i++) first.record(receiptInput({ reason: `first ${i}` }));
     await first.close();
-    const second = ReceiptStore.open(path);
+    const second = open(path);
     for (let i = 0; i < 2; i++) second.record(receiptInput({ reason: `second ${i}` }));
     await second.close();
     const rows = queryReceipts(path);
@@ -128,11 +144,11 @@ Deno.test("the hash chain continues across close and reopen", async () => {
   });
 });
 
-Deno.test("two stores appending to one database keep a single chain", async () => {
+storeTest("two stores appending to one database keep a single chain", async (open) => {
   await withTempDir(async (dir) => {
     const path = `${dir}/receipts.db`;
-    const a = ReceiptStore.open(path);
-    const b = ReceiptStore.open(path);
+    const a = open(path);
+    const b = open(path);
     for (let i = 0; i < 5; i++) {
       a.record(receiptInput({ agent: "a" }));
       await a.flushed();
@@ -144,9 +160,9 @@ Deno.test("two stores appending to one database keep a single chain", async () =
   });
 });
 
-Deno.test("record() throws AuditUnavailableError once the queue is full", async () => {
+storeTest("record() throws AuditUnavailableError once the queue is full", async (open) => {
   await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`, { maxQueue: 3 });
+    const store = open(`${dir}/receipts.db`, { maxQueue: 3 });
     const ids = [1, 2, 3].map(() => store.record(receiptInput()));
     throws(() => store.record(receiptInput()), AuditUnavailableError);
     await store.flushed();
@@ -156,11 +172,11 @@ Deno.test("record() throws AuditUnavailableError once the queue is full", async 
   });
 });
 
-Deno.test("a failed flush keeps receipts queued, reports the error and retries", async () => {
+storeTest("a failed flush keeps receipts queued, reports the error and retries", async (open) => {
   await withTempDir(async (dir) => {
     const path = `${dir}/receipts.db`;
     const errors: Error[] = [];
-    const store = ReceiptStore.open(path, {
+    const store = open(path, {
       maxQueue: 4,
       busyTimeoutMs: 0,
       onError: (e) => errors.push(e),
@@ -191,10 +207,10 @@ Deno.test("a failed flush keeps receipts queued, reports the error and retries",
   });
 });
 
-Deno.test("close() commits every queued receipt across several batches", async () => {
+storeTest("close() commits every queued receipt across several batches", async (open) => {
   await withTempDir(async (dir) => {
     const batches: number[] = [];
-    const store = ReceiptStore.open(`${dir}/receipts.db`, {
+    const store = open(`${dir}/receipts.db`, {
       maxBatch: 500,
       onFlush: ({ rows }) => batches.push(rows),
     });
@@ -206,27 +222,30 @@ Deno.test("close() commits every queued receipt across several batches", async (
   });
 });
 
-Deno.test("close() rejects, naming the unwritten receipts, when the final flush fails", async () => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/receipts.db`;
-    const store = ReceiptStore.open(path, { busyTimeoutMs: 0 });
-    const locker = new DatabaseSync(path);
-    locker.exec("BEGIN IMMEDIATE");
-    store.record(receiptInput());
-    store.record(receiptInput());
-    await rejects(store.close(), (e: unknown) => {
-      ok(e instanceof AuditUnavailableError);
-      match(e.message, /with 2 receipts unwritten/);
-      return true;
+storeTest(
+  "close() rejects, naming the unwritten receipts, when the final flush fails",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/receipts.db`;
+      const store = open(path, { busyTimeoutMs: 0 });
+      const locker = new DatabaseSync(path);
+      locker.exec("BEGIN IMMEDIATE");
+      store.record(receiptInput());
+      store.record(receiptInput());
+      await rejects(store.close(), (e: unknown) => {
+        ok(e instanceof AuditUnavailableError);
+        match(e.message, /with 2 receipts unwritten/);
+        return true;
+      });
+      locker.exec("ROLLBACK");
+      locker.close();
     });
-    locker.exec("ROLLBACK");
-    locker.close();
-  });
-});
+  },
+);
 
-Deno.test("record() after close() throws AuditUnavailableError", async () => {
+storeTest("record() after close() throws AuditUnavailableError", async (open) => {
   await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const store = open(`${dir}/receipts.db`);
     const closing = store.close();
     throws(() => store.record(receiptInput()), AuditUnavailableError);
     await closing;
@@ -235,9 +254,9 @@ Deno.test("record() after close() throws AuditUnavailableError", async () => {
   });
 });
 
-Deno.test("open() puts the database in WAL mode", async () => {
+storeTest("open() puts the database in WAL mode", async (open) => {
   await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const store = open(`${dir}/receipts.db`);
     const db = new DatabaseSync(store.path);
     deepStrictEqual({ ...db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
     db.close();
@@ -262,33 +281,36 @@ Deno.test("open() rejects invalid options with RangeError", () => {
   throws(() => ReceiptStore.open(":memory:", { busyTimeoutMs: -1 }), RangeError);
 });
 
-Deno.test("reserve() holds queue room: a full queue refuses record() until the reservation completes", async () => {
-  await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`, { maxQueue: 2 });
-    const held = store.reserve();
-    match(held.id, RECEIPT_ID_PATTERN);
-    const first = store.record(receiptInput());
-    equal(store.reserved, 1);
-    throws(() => store.record(receiptInput()), AuditUnavailableError);
-    throws(() => store.reserve(), AuditUnavailableError);
-    await store.flushed();
-    // The reservation still holds its place after the flush.
-    const second = store.record(receiptInput());
-    throws(() => store.record(receiptInput()), AuditUnavailableError);
-    held.complete(receiptInput({ verdict: "allow", upstreamStatus: 201, bytesOut: 99 }));
-    equal(store.reserved, 0);
-    await store.close();
-    const rows = queryReceipts(store.path);
-    deepStrictEqual(rows.map((r) => r.id), [first, second, held.id]);
-    equal(rows[2].upstreamStatus, 201);
-    equal(rows[2].bytesOut, 99);
-    deepStrictEqual(verifyChain(store.path).ok, true);
-  });
-});
+storeTest(
+  "reserve() holds queue room: a full queue refuses record() until the reservation completes",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const store = open(`${dir}/receipts.db`, { maxQueue: 2 });
+      const held = store.reserve();
+      match(held.id, RECEIPT_ID_PATTERN);
+      const first = store.record(receiptInput());
+      equal(store.reserved, 1);
+      throws(() => store.record(receiptInput()), AuditUnavailableError);
+      throws(() => store.reserve(), AuditUnavailableError);
+      await store.flushed();
+      // The reservation still holds its place after the flush.
+      const second = store.record(receiptInput());
+      throws(() => store.record(receiptInput()), AuditUnavailableError);
+      held.complete(receiptInput({ verdict: "allow", upstreamStatus: 201, bytesOut: 99 }));
+      equal(store.reserved, 0);
+      await store.close();
+      const rows = queryReceipts(store.path);
+      deepStrictEqual(rows.map((r) => r.id), [first, second, held.id]);
+      equal(rows[2].upstreamStatus, 201);
+      equal(rows[2].bytesOut, 99);
+      deepStrictEqual(verifyChain(store.path).ok, true);
+    });
+  },
+);
 
-Deno.test("a reservation completes once; a second complete() throws TypeError", async () => {
+storeTest("a reservation completes once; a second complete() throws TypeError", async (open) => {
   await withTempDir(async (dir) => {
-    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const store = open(`${dir}/receipts.db`);
     const held = store.reserve();
     held.complete(receiptInput());
     throws(() => held.complete(receiptInput()), TypeError);
@@ -297,16 +319,139 @@ Deno.test("a reservation completes once; a second complete() throws TypeError", 
   });
 });
 
-Deno.test("a reservation completed after close() began is still written; after the database closed it throws", async () => {
+storeTest(
+  "a reservation completed after close() began is still written; after the database closed it throws",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const store = open(`${dir}/receipts.db`);
+      const early = store.reserve();
+      const late = store.reserve();
+      const closing = store.close();
+      throws(() => store.reserve(), AuditUnavailableError);
+      early.complete(receiptInput());
+      await closing;
+      throws(() => late.complete(receiptInput()), AuditUnavailableError);
+      deepStrictEqual(storedIds(store.path), [early.id]);
+    });
+  },
+);
+
+Deno.test("the worker commits receipts while this thread is blocked, and the chain verifies", async () => {
   await withTempDir(async (dir) => {
     const store = ReceiptStore.open(`${dir}/receipts.db`);
-    const early = store.reserve();
-    const late = store.reserve();
-    const closing = store.close();
+    await store.ready();
+    for (let i = 0; i < 1000; i++) store.record(receiptInput({ bytesOut: i }));
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the batch is posted on this tick
+    // Never yield: an in-process writer could not commit now, its timer never fires.
+    const until = Date.now() + 10_000;
+    while (countRows(store.path) < 1000 && Date.now() < until) {
+      // spin
+    }
+    equal(countRows(store.path), 1000);
+    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 1000 });
+    await store.flushed();
+    equal(store.queued, 0);
+    await store.close();
+  });
+});
+
+Deno.test("a writer worker that dies fails the store closed: onError, then every receipt is refused", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/receipts.db`;
+    const errors: Error[] = [];
+    const store = ReceiptStore.open(path, { onError: (e) => errors.push(e) });
+    await store.ready();
+    store.record(receiptInput());
+    await store.flushed();
+    const held = store.reserve();
+    store.record(receiptInput()); // not sent before this tick ends
+    // An unknown message makes the writer throw outside any handler, as a bug in it would. The
+    // worker takes messages in order, so it dies before the row that flushed() sends reaches it.
+    writerWorkerOf(store)!.postMessage({ type: "bogus" });
+    const waiting = store.flushed();
+    await rejects(waiting, AuditUnavailableError);
+    equal(errors.length, 1);
+    match(errors[0].message, /Receipt writer for .* stopped with 1 receipts unwritten: .*bogus/);
+    throws(() => store.record(receiptInput()), AuditUnavailableError);
     throws(() => store.reserve(), AuditUnavailableError);
-    early.complete(receiptInput());
-    await closing;
-    throws(() => late.complete(receiptInput()), AuditUnavailableError);
-    deepStrictEqual(storedIds(store.path), [early.id]);
+    throws(() => held.complete(receiptInput()), AuditUnavailableError);
+    await rejects(store.flushed(), AuditUnavailableError);
+    await rejects(store.close(), /with 1 receipts unwritten/);
+    equal(countRows(path), 1);
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 1 });
+  });
+});
+
+const REPO = new URL("../..", import.meta.url);
+
+/** Runs `script` in a child Deno with the given flags; fails the test if it runs past 30 s. */
+async function runChild(
+  dir: string,
+  script: string,
+  flags: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const file = `${dir}/child.ts`;
+  await Deno.writeTextFile(file, script);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-lock", ...flags, file, dir],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+const CHILD_IMPORTS = `
+import { ReceiptStore } from "${new URL("./mod.ts", import.meta.url).href}";
+import { receiptInput } from "${new URL("./_testing.ts", import.meta.url).href}";
+`;
+
+Deno.test("a writer worker that cannot load its module makes ready() reject and record() throw", async () => {
+  await withTempDir(async (dir) => {
+    // Read and write on the state directory only: the worker's module file is not readable.
+    const { code, stdout } = await runChild(
+      dir,
+      `${CHILD_IMPORTS}
+      const errors: string[] = [];
+      const store = ReceiptStore.open(Deno.args[0] + "/receipts.db", {
+        onError: (e) => errors.push(e.message),
+      });
+      const ready = await store.ready().then(() => "ready", (e) => e.message);
+      let record = "recorded";
+      try {
+        store.record(receiptInput());
+      } catch (e) {
+        record = e.name;
+      }
+      await store.close();
+      console.log(JSON.stringify({ ready, record, errors }));
+      `,
+      [`--allow-read=${dir}`, `--allow-write=${dir}`],
+    );
+    equal(code, 0);
+    const result = JSON.parse(stdout);
+    match(result.ready, /Receipt writer .* stopped .*Requires read access to .*_writer_worker\.ts/);
+    equal(result.record, "AuditUnavailableError");
+    equal(result.errors.length, 1);
+  });
+});
+
+Deno.test("close() ends the writer worker, so a process that closes its store exits", async () => {
+  await withTempDir(async (dir) => {
+    const { code, stdout, stderr } = await runChild(
+      dir,
+      `${CHILD_IMPORTS}
+      const store = ReceiptStore.open(Deno.args[0] + "/receipts.db");
+      for (let i = 0; i < 10; i++) store.record(receiptInput());
+      await store.close();
+      console.log("closed");
+      `,
+      ["-A"],
+    );
+    equal(code, 0, stderr);
+    equal(stdout.trim(), "closed");
+    equal(countRows(`${dir}/receipts.db`), 10);
   });
 });

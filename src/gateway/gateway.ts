@@ -163,6 +163,8 @@ export class Gateway {
     });
     let gateway: Gateway;
     try {
+      // The receipt writer runs in a worker; fail startup, not every later action, if it cannot.
+      await receipts.ready();
       gateway = new Gateway(configPath, loaded, stateDir, receipts, vault, options);
     } catch (err) {
       await receipts.close();

@@ -1,0 +1,231 @@
+/**
+ * The receipt writer: commits validated rows in batches, one transaction (one fsync) per batch,
+ * computing the hash chain inside it. It runs in `_writer_worker.ts` so SQLite, hashing and fsync
+ * stay off the gateway's event loop, or on the calling thread when a store is opened with
+ * `worker: false`. Either way it speaks only the messages below, so both modes share one code path.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { migrate } from "./_schema.ts";
+import {
+  GENESIS_HASH,
+  INSERT_SQL,
+  insertValues,
+  type PendingRow,
+  rowHash,
+  type StoredRow,
+} from "./_row.ts";
+
+/** How the writer opens the database. */
+export interface WriterConfig {
+  path: string;
+  synchronous: "full" | "normal";
+  busyTimeoutMs: number;
+  maxBatch: number;
+}
+
+/** Messages from the store to the writer, in the order the store sends them. */
+export type ToWriter =
+  | { type: "open"; config: WriterConfig }
+  // `json` (a JSON array of rows) crosses to a worker: one string is much cheaper to post than
+  // an array of objects. `rows` is for the in-process writer, which needs no copy.
+  | { type: "rows"; json: string }
+  | { type: "rows"; rows: PendingRow[] }
+  // Commit now, skipping any retry backoff. `retry: false` once the store is closing: a failed
+  // commit is then reported and not retried, so close() can settle.
+  | { type: "flush"; retry: boolean }
+  | { type: "close" };
+
+/** Messages from the writer to the store. */
+export type FromWriter =
+  | { type: "opened" }
+  | { type: "openFailed"; error: string }
+  | { type: "committed"; rows: number; durationMs: number }
+  // The rows stay queued in the writer and are retried with backoff.
+  | { type: "failed"; rows: number; error: string }
+  | { type: "closed" };
+
+/** The writer worker's `name`; its entry module acts only in a worker of this name. */
+export const WRITER_WORKER_NAME = "clawpatrol-receipt-writer";
+
+const RETRY_FIRST_MS = 10;
+const RETRY_MAX_MS = 1000;
+
+/**
+ * Opens (creating if missing) the receipts database in WAL mode at the requested `synchronous`
+ * level and migrates it. The store calls this on its own thread first, so a bad path or schema
+ * fails `ReceiptStore.open()` synchronously, before any writer starts.
+ */
+export function openDatabase(
+  path: string,
+  options: { synchronous: "full" | "normal"; busyTimeoutMs: number },
+): DatabaseSync {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
+    const { journal_mode } = db.prepare("PRAGMA journal_mode = WAL").get() as {
+      journal_mode: string;
+    };
+    if (journal_mode !== "wal") throw new Error(`journal_mode is '${journal_mode}', not 'wal'`);
+    setSynchronous(db, options.synchronous);
+    migrate(db);
+    return db;
+  } catch (error) {
+    if (db?.isOpen) db.close();
+    throw new Error(`Cannot open receipts database '${path}': ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+// FULL: in WAL mode NORMAL already survives a process crash, but a power loss or kernel panic
+// can lose the last commits, and a receipt may be all that shows what an agent did. FULL adds
+// one fsync of the WAL per commit, that is one per batch, and batches grow under load, so the
+// cost per receipt falls as the rate rises; it is paid on the writer's thread, not the event
+// loop's. NORMAL remains an option for disks where fsync is slow.
+function setSynchronous(db: DatabaseSync, level: "full" | "normal"): void {
+  db.exec(`PRAGMA synchronous = ${level === "normal" ? "NORMAL" : "FULL"}`);
+}
+
+/**
+ * The writing end: handles {@linkcode ToWriter} messages and answers with {@linkcode FromWriter}
+ * through `post`. A message it does not know throws, which kills a worker and makes the store
+ * fail closed: a confused writer must not go on appending to the chain.
+ */
+export class ReceiptWriter {
+  readonly #post: (message: FromWriter) => void;
+  #config: WriterConfig | undefined;
+  #db: DatabaseSync | undefined;
+  #insert: StatementSync | undefined;
+  #head: StatementSync | undefined;
+  #queue: PendingRow[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  #retry = true;
+  #closed = false;
+
+  constructor(post: (message: FromWriter) => void) {
+    this.#post = post;
+  }
+
+  /** Acts on one message from the store. */
+  handle(message: ToWriter): void {
+    switch (message.type) {
+      case "open":
+        this.#config = message.config;
+        try {
+          this.#open();
+        } catch (error) {
+          // Not fatal: the next commit opens again. The store reports it and its ready() rejects.
+          this.#post({ type: "openFailed", error: errorMessage(error) });
+          return;
+        }
+        this.#post({ type: "opened" });
+        return;
+      case "rows": {
+        if (this.#closed) throw new Error("Receipt writer received rows after close");
+        const rows = "rows" in message ? message.rows : JSON.parse(message.json) as PendingRow[];
+        for (const row of rows) this.#queue.push(row);
+        if (this.#timer === undefined) this.#schedule(0);
+        return;
+      }
+      case "flush":
+        this.#retry = message.retry;
+        if (!this.#closed) this.#schedule(0);
+        return;
+      case "close":
+        this.#closed = true;
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        if (this.#db?.isOpen) this.#db.close();
+        this.#post({ type: "closed" });
+        return;
+      default:
+        throw new TypeError(
+          `Unknown receipt writer message '${(message as { type?: unknown }).type}'`,
+        );
+    }
+  }
+
+  // Only the connection and its statements: the store's thread already set WAL and migrated, and
+  // taking the write lock here would make a busy database fail the writer's start.
+  #open(): void {
+    const config = this.#config!;
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
+      setSynchronous(db, config.synchronous);
+      this.#insert = db.prepare(INSERT_SQL);
+      this.#head = db.prepare("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1");
+      this.#db = db;
+    } catch (error) {
+      if (db?.isOpen) db.close();
+      throw new Error(`Cannot open receipts database '${config.path}': ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  #schedule(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+    }, delayMs);
+  }
+
+  #flush(): void {
+    if (this.#queue.length === 0 || this.#closed) return;
+    const batch = this.#queue.slice(0, this.#config!.maxBatch);
+    const started = performance.now();
+    try {
+      if (this.#db === undefined) this.#open();
+      this.#commit(batch);
+    } catch (error) {
+      this.#failures++;
+      if (this.#retry) {
+        this.#schedule(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#failures - 1)));
+      }
+      this.#post({ type: "failed", rows: batch.length, error: errorMessage(error) });
+      return;
+    }
+    this.#queue.splice(0, batch.length);
+    this.#failures = 0;
+    if (this.#queue.length > 0) this.#schedule(0);
+    this.#post({ type: "committed", rows: batch.length, durationMs: performance.now() - started });
+  }
+
+  // The chain head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
+  // so seq and prev_hash are right even after a restart or if another process appended rows.
+  // Hashing happens here rather than in record() because seq and prev_hash only exist here.
+  #commit(batch: PendingRow[]): void {
+    const db = this.#db!;
+    // A transaction left open by a failed ROLLBACK would make every BEGIN fail; end it first.
+    if (db.isTransaction) db.exec("ROLLBACK");
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const head = this.#head!.get() as { seq: number; hash: string } | undefined;
+      let seq = head?.seq ?? 0;
+      let prevHash = head?.hash ?? GENESIS_HASH;
+      for (const pending of batch) {
+        const row = { ...pending, seq: ++seq, prev_hash: prevHash } as StoredRow;
+        row.hash = prevHash = rowHash(row);
+        this.#insert!.run(...insertValues(row));
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      try {
+        if (db.isTransaction) db.exec("ROLLBACK");
+      } catch {
+        // The commit error is the one worth reporting; the next attempt retries the rollback.
+      }
+      throw error;
+    }
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
