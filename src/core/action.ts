@@ -97,7 +97,14 @@ export interface Action {
 export type Outcome =
   | { kind: "allow"; rule: string | null }
   | { kind: "deny"; rule: string | null; reason: string; detail?: string }
-  | { kind: "approve"; rule: string; chain: string[]; reason: string };
+  | {
+    kind: "approve";
+    rule: string;
+    chain: string[];
+    reason: string;
+    /** The rule's own `reason`, shown to approvers. */
+    because?: string;
+  };
 
 /**
  * The final answer for an action after modes are applied.

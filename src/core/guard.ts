@@ -31,6 +31,21 @@ export interface Decided {
   receipt: string | null;
   /** Call exactly once when the exchange is over (later calls are ignored). */
   finish(result: ExchangeResult): void;
+  /**
+   * Set when a rule holds the action for an approval chain: the verdict above is a provisional
+   * deny without a receipt, and this settles (never rejects) with the final decision. A caller
+   * that cannot wait simply keeps the deny, and aborts `signal` to drop the approval.
+   */
+  held?: Promise<Decided>;
+}
+
+/** Options for {@linkcode ActionGuard.decide}. */
+export interface DecideOptions {
+  /**
+   * Aborted when the agent went away: a held action's approval is cancelled and its receipt
+   * says so.
+   */
+  signal?: AbortSignal;
 }
 
 /** A decision the gateway takes itself, without rules: authentication, unknown hosts, bad input. */
@@ -47,7 +62,7 @@ export interface GatewayEvent {
 /** Decides actions and records every decision; never throws, fails closed. */
 export interface ActionGuard {
   /** Runs the rules for one action; an allowed action's receipt is written by `finish()`. */
-  decide(action: Action): Decided;
+  decide(action: Action, options?: DecideOptions): Decided;
   /** Records a deny the gateway took itself; returns the receipt id or `null`. */
   refuse(event: GatewayEvent): string | null;
   /** Lets through traffic no rule covers by configuration; a deny when it cannot be recorded. */

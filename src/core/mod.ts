@@ -11,3 +11,4 @@ export * from "./receipt.ts";
 export * from "./fs.ts";
 export * from "./guard.ts";
 export * from "./listener.ts";
+export * from "./approval.ts";

@@ -9,7 +9,8 @@ import type { Decision, Mode, ProtocolFamily } from "./action.ts";
 /** One stage of an approval chain as recorded on the receipt. */
 export interface ApprovalStage {
   approver: string;
-  decision: Decision;
+  /** `pass`: a deny-only judge let the next stage decide. */
+  decision: Decision | "pass";
   /** Who decided: `llm:<model>`, `slack:<user>`, `cli:<operator>`, `webhook:<name>`. */
   who: string;
   reason: string;

@@ -23,6 +23,7 @@ import {
 } from "../protocols/postgres/mod.ts";
 import { type KubernetesContext, KubernetesListener } from "../protocols/kubernetes/mod.ts";
 import { adminHandler } from "../admin/mod.ts";
+import { ApprovalQueue, Approvals } from "../approvals/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
@@ -75,6 +76,9 @@ export class Gateway {
   readonly #vault: Vault;
   readonly #secrets: SecretCache;
   #credentials: HttpCredentials;
+  /** Requests held for a human: one queue for the gateway's life, across reloads. */
+  readonly approvalQueue = new ApprovalQueue();
+  #approvals: Approvals;
   #pg: PostgresLogins;
   #proxy: HttpProxy | undefined;
   readonly #pgListeners: PostgresListener[] = [];
@@ -94,6 +98,7 @@ export class Gateway {
     this.#secrets = new SecretCache(vault);
     this.#credentials = new HttpCredentials(loaded.config, this.#secrets, options.log);
     this.#pg = new PostgresLogins(loaded.config, loaded.policy, this.#secrets);
+    this.#approvals = this.#buildApprovals(loaded.config, options.log);
     this.#loaded = loaded;
     this.stateDir = stateDir;
     this.#receipts = receipts;
@@ -104,7 +109,13 @@ export class Gateway {
       receiptsQueued: () => receipts.queued,
       receiptsInFlight: () => receipts.reserved,
     });
-    this.guard = new Guard(() => this.#loaded.policy, receipts, options.log, this.metrics.decided);
+    this.guard = new Guard(
+      () => this.#loaded.policy,
+      receipts,
+      options.log,
+      this.metrics.decided,
+      () => this.#approvals,
+    );
     const adminListen = loaded.config.gateway.adminListen;
     const [host, port] = splitHostPort(adminListen);
     try {
@@ -351,6 +362,7 @@ export class Gateway {
       this.#credentials.close();
       this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
       this.#pg = new PostgresLogins(next.config, next.policy, this.#secrets);
+      this.#approvals = this.#buildApprovals(next.config, this.#log);
       this.metrics.reloads.inc();
       this.#log.log(
         "info",
@@ -390,6 +402,15 @@ export class Gateway {
       this.#log.log("info", "stopped");
     })();
     return this.#stopping;
+  }
+
+  #buildApprovals(config: Config, log: Logger): Approvals {
+    return new Approvals(config, {
+      queue: this.approvalQueue,
+      secret: (name, slot) => this.#secrets.get(name, slot),
+      fetch: globalThis.fetch,
+      log: (level, message, fields) => log.log(level, message, fields as Record<string, unknown>),
+    });
   }
 
   /** Names every configured credential the vault holds no value for (listing decrypts nothing). */

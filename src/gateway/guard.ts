@@ -8,16 +8,20 @@
 import type {
   Action,
   ActionGuard,
+  ApprovalStage,
   Decided,
+  DecideOptions,
   ExchangeResult,
   Facts,
   GatewayEvent,
+  Outcome,
   ProtocolFamily,
   ReceiptInput,
   Verdict,
 } from "../core/mod.ts";
 import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
+import type { Approvals } from "../approvals/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
 import { REDACTED, redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
@@ -33,6 +37,8 @@ export type DecisionObserver = (
 export const INTERNAL_ERROR = "the gateway could not decide this request";
 /** Agent-facing reason when receipts cannot be recorded: nothing is forwarded unrecorded. */
 export const AUDIT_UNAVAILABLE = "the gateway cannot record decisions right now";
+/** Provisional reason while an action waits for its approval chain. */
+export const AWAITING_APPROVAL = "waiting for approval";
 
 const NOTHING = () => {};
 
@@ -43,18 +49,26 @@ export class Guard implements ActionGuard {
   #log: Logger;
   #observe: DecisionObserver;
   readonly #open = new Set<(result: ExchangeResult) => void>();
+  readonly #approvals: () => Approvals | null;
+  /** Chains running now: aborted on shutdown so each held action still gets its receipt. */
+  readonly #held = new Set<AbortController>();
 
-  /** `policy` is read on every call, so hot reload swaps it atomically between actions. */
+  /**
+   * `policy` (and `approvals`) are read on every call, so hot reload swaps them atomically
+   * between actions. Without approvals, a rule that asks for approval denies.
+   */
   constructor(
     policy: () => Policy,
     receipts: ReceiptStore,
     log: Logger,
     observe: DecisionObserver = NOTHING,
+    approvals: () => Approvals | null = () => null,
   ) {
     this.#policy = policy;
     this.#receipts = receipts;
     this.#log = log;
     this.#observe = observe;
+    this.#approvals = approvals;
   }
 
   /**
@@ -68,11 +82,15 @@ export class Guard implements ActionGuard {
    * decided.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 512 });
    * ```
    */
-  decide(action: Action): Decided {
+  decide(action: Action, options: DecideOptions = {}): Decided {
     const started = performance.now();
     let verdict: Verdict;
+    let approve: Extract<Outcome, { kind: "approve" }> | null = null;
     try {
-      verdict = this.#policy().decide(action);
+      const { outcome, mode, observed } = this.#policy().evaluate(action);
+      verdict = verdictOf(outcome, mode, observed);
+      // Held only when the approval decides: in observe mode the action goes through anyway.
+      if (outcome.kind === "approve" && verdict.decision === "deny") approve = outcome;
     } catch (err) {
       verdict = verdictOf(
         { kind: "deny", rule: null, reason: INTERNAL_ERROR, detail: String(err) },
@@ -118,9 +136,93 @@ export class Guard implements ActionGuard {
       bytesOut: 0,
       latencyMs: performance.now() - started,
     });
+    const approvals = approve ? this.#approvals() : null;
+    if (approve && approvals) {
+      return this.#hold(action, approve, approvals, verdict, input, started, options.signal);
+    }
     const decided = this.#receipt(verdict, input, started, action.agent.name, action.endpoint);
     this.#observe(action.protocol, decided.verdict, performance.now() - started);
     return decided;
+  }
+
+  /**
+   * Runs the rule's approval chain while the protocol holds the action. The returned verdict is
+   * a provisional deny; `held` settles with the final decision and its receipt (with every
+   * stage on it).
+   */
+  #hold(
+    action: Action,
+    approve: Extract<Outcome, { kind: "approve" }>,
+    approvals: Approvals,
+    verdict: Verdict,
+    input: () => ReceiptInput,
+    started: number,
+    signal: AbortSignal | undefined,
+  ): Decided {
+    const controller = new AbortController();
+    const cancel = () => controller.abort(signal?.reason);
+    if (signal?.aborted) cancel();
+    else signal?.addEventListener("abort", cancel, { once: true });
+    this.#held.add(controller);
+    const held = (async (): Promise<Decided> => {
+      const base = input();
+      let final: Verdict;
+      let stages: ApprovalStage[] = [];
+      try {
+        const result = await approvals.run(
+          action,
+          approve.rule,
+          approve.because ?? approve.reason,
+          approve.chain,
+          base.facts as Facts,
+          controller.signal,
+        );
+        stages = result.stages;
+        final = {
+          decision: result.decision,
+          wouldBe: result.decision,
+          mode: verdict.mode,
+          rule: approve.rule,
+          reason: result.decision === "allow" ? "allowed" : result.reason,
+        };
+      } catch (err) {
+        final = { ...verdict, reason: INTERNAL_ERROR };
+        this.#log.log("error", `approval chain failed: ${err}`, { rule: approve.rule });
+      } finally {
+        this.#held.delete(controller);
+        signal?.removeEventListener("abort", cancel);
+      }
+      const approved = stages.filter((s) => s.decision === "allow").map((s) => s.who);
+      const decided = this.#receipt(
+        final,
+        () => ({
+          ...base,
+          verdict: final.decision,
+          wouldBe: final.wouldBe,
+          reason: final.decision === "allow" && approved.length > 0
+            ? `approved by ${approved.join(", ")}`
+            : final.reason,
+          approvals: stages,
+          latencyMs: performance.now() - started,
+        }),
+        started,
+        action.agent.name,
+        action.endpoint,
+      );
+      this.#observe(action.protocol, decided.verdict, performance.now() - started);
+      return decided;
+    })();
+    return {
+      verdict: { ...verdict, reason: AWAITING_APPROVAL },
+      receipt: null,
+      finish: NOTHING,
+      held,
+    };
+  }
+
+  /** Actions waiting for an approval chain right now. */
+  get held(): number {
+    return this.#held.size;
   }
 
   /**
@@ -177,6 +279,7 @@ export class Guard implements ActionGuard {
    * shutdown after the listeners closed, so no forwarded action goes unrecorded.
    */
   finishOpen(reason = "gateway stopped before the exchange ended"): void {
+    for (const controller of [...this.#held]) controller.abort(new Error("gateway stopping"));
     for (const finish of [...this.#open]) {
       finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
     }

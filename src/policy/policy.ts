@@ -197,7 +197,13 @@ function matchRule(
   if (result === false) return null;
   if (result !== true) return failed(`rule '${rule.name}' returned a non-boolean value`);
   if (rule.approve.length > 0) {
-    return { kind: "approve", rule: rule.name, chain: rule.approve, reason: APPROVAL_REQUIRED };
+    return {
+      kind: "approve",
+      rule: rule.name,
+      chain: rule.approve,
+      reason: APPROVAL_REQUIRED,
+      because: rule.reason,
+    };
   }
   if (rule.verdict === "allow") return { kind: "allow", rule: rule.name };
   return { kind: "deny", rule: rule.name, reason: rule.reason };

@@ -185,6 +185,7 @@ Deno.test("decide() holds an approve rule as a deny with 'approval required', ca
     rule: "github-writes",
     chain: ["human_approver.ops"],
     reason: APPROVAL_REQUIRED,
+    because: "denied by rule 'github-writes'",
   });
   const verdict = policy.decide(action);
   assertEquals(verdict.decision, "deny");

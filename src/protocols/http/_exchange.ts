@@ -195,7 +195,7 @@ export async function exchange(
     }
   }
 
-  const decided: Decided = req.endpoint
+  let decided: Decided = req.endpoint
     ? ctx.guard.decide({
       protocol,
       endpoint: req.endpoint.name,
@@ -203,7 +203,7 @@ export async function exchange(
       facts: actionFacts,
       unknown,
       summary,
-    })
+    }, { signal: client.goneSignal() })
     : ctx.guard.pass({
       protocol: "https",
       endpoint: null,
@@ -212,6 +212,8 @@ export async function exchange(
       reason: "no endpoint claims this host; defaults.unknown_host = passthrough",
       facts: { http: facts.facts },
     });
+  // Held for approval: the agent simply waits; if it goes away, the approval is cancelled.
+  if (decided.held) decided = await decided.held;
   if (decided.verdict.decision === "deny") {
     const close = clientClose || truncated;
     await reply(client, {

@@ -44,6 +44,7 @@ export class SocketStream implements ByteReader, ByteWriter {
   #wake: (() => void) | undefined;
   #closed = false;
   #timedOut = false;
+  #gone: AbortController | undefined;
   readonly #onData = (data: Uint8Array) => {
     this.#chunks.push(data);
     this.#queued += data.length;
@@ -53,16 +54,19 @@ export class SocketStream implements ByteReader, ByteWriter {
   readonly #onEnd = () => {
     this.#ended = true;
     this.#notify();
+    this.#gone?.abort(new StreamClosed("agent closed the connection"));
   };
   readonly #onError = (err: Error) => {
     this.#error ??= err;
     this.#ended = true;
     this.#notify();
+    this.#gone?.abort(new StreamClosed("agent connection failed"));
   };
   readonly #onClose = () => {
     this.#closed = true;
     this.#ended = true;
     this.#notify();
+    this.#gone?.abort(new StreamClosed("agent closed the connection"));
   };
 
   constructor(socket: Socket) {
@@ -71,6 +75,18 @@ export class SocketStream implements ByteReader, ByteWriter {
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
+  }
+
+  /**
+   * Aborted once the agent stops sending or the connection ends: what a request held for
+   * approval listens to, so an agent that gave up cancels its approval.
+   */
+  goneSignal(): AbortSignal {
+    if (!this.#gone) {
+      this.#gone = new AbortController();
+      if (this.#ended || this.closed) this.#gone.abort(new StreamClosed("agent went away"));
+    }
+    return this.#gone.signal;
   }
 
   /** Whether the socket closed (both directions). */

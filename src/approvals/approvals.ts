@@ -1,0 +1,91 @@
+/**
+ * The approvers of one loaded config, and the entry point the guard calls to run a rule's
+ * chain for a held action.
+ *
+ * @module
+ */
+
+import type { Action, ApprovalRequest, Approver, Facts } from "../core/mod.ts";
+import type { Approver as ApproverConfig, Config } from "../config/mod.ts";
+import { type ChainDefaults, type ChainResult, runChain } from "./chain.ts";
+import { HumanApprover } from "./human.ts";
+import type { ApprovalQueue } from "./queue.ts";
+import { approvalRequest } from "./request.ts";
+
+/** What approvers may use: the queue, secrets from the vault, the network. */
+export interface ApproverDeps {
+  queue: ApprovalQueue;
+  /** A vault value (`null`: not set). Never logged. */
+  secret(name: string, slot?: string): Promise<string | null>;
+  fetch: typeof fetch;
+  log(level: "debug" | "info" | "warn" | "error", message: string, fields?: object): void;
+  /** The config's chain defaults (LLM cache TTL, timeouts). */
+  defaults: Config["defaults"];
+}
+
+/** Builds one kind of approver from its config block. */
+export type ApproverFactory = (config: ApproverConfig, deps: ApproverDeps) => Approver;
+
+const FACTORIES = new Map<string, ApproverFactory>([
+  ["human_approver", (config, deps) => new HumanApprover(config, deps.queue)],
+]);
+
+/** Registers the factory for an approver kind (the LLM and webhook modules call this). */
+export function registerApprover(kind: ApproverConfig["kind"], factory: ApproverFactory): void {
+  FACTORIES.set(kind, factory);
+}
+
+/** A held action's chain outcome, with the request approvers saw. */
+export interface HeldOutcome extends ChainResult {
+  request: ApprovalRequest;
+}
+
+/** Approvers of one config; rebuilt on reload (a held request keeps the chain it started with). */
+export class Approvals {
+  readonly #approvers = new Map<string, Approver>();
+  readonly #defaults: ChainDefaults;
+
+  constructor(config: Config, deps: Omit<ApproverDeps, "defaults">) {
+    const d = config.defaults;
+    this.#defaults = {
+      humanTimeoutMs: d.humanTimeoutMs,
+      humanOnTimeout: d.humanOnTimeout,
+      llmFailMode: d.llmFailMode,
+    };
+    for (const [ref, approver] of config.approvers) {
+      const factory = FACTORIES.get(approver.kind);
+      this.#approvers.set(
+        ref,
+        factory ? factory(approver, { ...deps, defaults: d }) : unavailable(ref, approver),
+      );
+    }
+  }
+
+  /**
+   * Runs `chain` (approver refs) for `action`, held by `rule`. Never rejects: an unknown approver
+   * or any failure is a deny naming the stage.
+   */
+  async run(
+    action: Action,
+    rule: string,
+    reason: string,
+    chain: readonly string[],
+    facts: Facts,
+    signal: AbortSignal,
+  ): Promise<HeldOutcome> {
+    const request = approvalRequest(action, rule, reason, facts);
+    const approvers = chain.map((ref) => this.#approvers.get(ref) ?? unavailable(ref, null));
+    const result = await runChain(approvers, request, signal, this.#defaults);
+    return { ...result, request };
+  }
+}
+
+/** An approver this build cannot run: its stage denies (fail closed), saying why. */
+function unavailable(ref: string, config: ApproverConfig | null): Approver {
+  return {
+    ref,
+    kind: config?.kind ?? "human_approver",
+    timeoutMs: config?.timeoutMs ?? null,
+    decide: () => Promise.reject(new Error(`approver '${ref}' is not available`)),
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * Approval chains: rules with `approve = [...]` hold the action while approvers decide (LLM
+ * judge, humans through Slack or the CLI queue, webhooks); every stage must allow.
+ *
+ * @example
+ * ```ts
+ * import { ApprovalQueue, Approvals } from "./src/approvals/mod.ts";
+ *
+ * const queue = new ApprovalQueue();
+ * const approvals = new Approvals(config, { queue, secret, fetch, log });
+ * const held = await approvals.run(action, "github-writes", "needs a human", ["human_approver.ops"], facts, signal);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Approvals,
+  type ApproverDeps,
+  type ApproverFactory,
+  type HeldOutcome,
+  registerApprover,
+} from "./approvals.ts";
+export { type ChainDefaults, type ChainResult, runChain } from "./chain.ts";
+export { HumanApprover } from "./human.ts";
+export {
+  ApprovalQueue,
+  type DecideResult,
+  type PendingApproval,
+  type QueueEvent,
+  type WaitOptions,
+} from "./queue.ts";
+export { approvalRequest, canonicalJson, fingerprint } from "./request.ts";
