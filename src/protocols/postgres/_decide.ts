@@ -35,6 +35,12 @@ export interface SqlDecision {
   denial: Denial | null;
 }
 
+/**
+ * A decision now, or (when a rule holds a statement for approval) one that settles once the
+ * approval chain has decided. The promise never rejects.
+ */
+export type SqlOutcome = SqlDecision | { held: Promise<SqlDecision> };
+
 /** Facts a statement the parser rejected leaves unknown: rules reading them deny. */
 const UNPARSED = ["sql.verb", "sql.verbs", "sql.tables", "sql.functions", "sql.dynamic"];
 const SUMMARY_CHARS = 200;
@@ -45,6 +51,8 @@ export interface DecideOptions {
   params?: string[] | null;
   /** Prefix for the receipt summary (`startup: `). */
   summaryPrefix?: string;
+  /** Aborted when the agent goes away: cancels statements held for approval. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -52,7 +60,8 @@ export interface DecideOptions {
  *
  * @example
  * ```ts
- * const { denial, decided } = decideSql(guard, analyzer, session, "select 1; drop table t");
+ * const outcome = decideSql(guard, analyzer, session, "select 1; drop table t");
+ * const { denial, decided } = "held" in outcome ? await outcome.held : outcome;
  * ```
  */
 export function decideSql(
@@ -61,10 +70,15 @@ export function decideSql(
   session: SqlSession,
   sql: string,
   options: DecideOptions = {},
-): SqlDecision {
+): SqlOutcome {
   const analysis = analyzer.analyze(sql);
   const params = options.params === undefined ? [] : options.params;
   const unknown = params === null ? ["sql.params"] : [];
+  // One signal for the message's held statements: the agent leaving, or a sibling denied.
+  const holds = new AbortController();
+  const gone = () => holds.abort(options.signal?.reason);
+  if (options.signal?.aborted) gone();
+  else options.signal?.addEventListener("abort", gone, { once: true });
   const decide = (facts: StatementFacts, count: number, extraUnknown: string[]) =>
     guard.decide({
       protocol: "postgres",
@@ -74,15 +88,21 @@ export function decideSql(
       facts: { sql: sqlFacts(facts, count, session, params ?? []) },
       unknown: extraUnknown.length || unknown.length ? [...extraUnknown, ...unknown] : undefined,
       summary: summarize((options.summaryPrefix ?? "") + facts.statement),
-    });
+    }, { signal: holds.signal });
+  const settle = (decided: Decided[], hint?: string): SqlDecision => {
+    options.signal?.removeEventListener("abort", gone);
+    return settleMessage(decided, hint);
+  };
   if (!analysis.ok) {
     const decided = decide(
       { verb: "", verbs: [], tables: [], functions: [], statement: sql, dynamic: false },
       1,
       UNPARSED,
     );
-    if (decided.verdict.decision === "allow") return { decided: [decided], denial: null };
-    return { decided: [], denial: { ...denialOf(decided), hint: parseHint(analysis.error) } };
+    const hint = parseHint(analysis.error);
+    return decided.held
+      ? { held: decided.held.then((d) => settle([d], hint)) }
+      : settle([decided], hint);
   }
   const count = analysis.statements.length;
   const encoding = analysis.statements.find(changesEncoding);
@@ -98,6 +118,16 @@ export function decideSql(
     return { decided: [], denial: { reason: ENCODING_REASON, rule: null, receipt } };
   }
   const decided = analysis.statements.map((s) => decide(s, count, []));
+  if (!decided.some((d) => d.held)) return settle(decided);
+  if (decided.some((d) => !d.held && d.verdict.decision === "deny")) {
+    // A sibling is denied outright: nothing in the message runs, so nobody need approve.
+    holds.abort(new Error("another statement in the same message was denied"));
+  }
+  return { held: Promise.all(decided.map((d) => d.held ?? d)).then((all) => settle(all)) };
+}
+
+/** Any deny denies the whole message; its allowed siblings are recorded as not run. */
+function settleMessage(decided: Decided[], hint?: string): SqlDecision {
   const denied = decided.find((d) => d.verdict.decision === "deny");
   if (!denied) return { decided, denial: null };
   for (const d of decided) {
@@ -110,7 +140,8 @@ export function decideSql(
       });
     }
   }
-  return { decided: [], denial: denialOf(denied) };
+  const denial = denialOf(denied);
+  return { decided: [], denial: hint === undefined ? denial : { ...denial, hint } };
 }
 
 const ENCODING_REASON = "client_encoding must stay UTF8 through clawpatrol";

@@ -34,6 +34,13 @@ function fakeGuard() {
   return { guard, actions, finished };
 }
 
+/** decideSql for guards that never hold: the decision itself. */
+function decideNow(...args: Parameters<typeof decideSql>) {
+  const outcome = decideSql(...args);
+  if ("held" in outcome) throw new Error("unexpectedly held");
+  return outcome;
+}
+
 const session: SqlSession = {
   endpoint: "pg",
   agent: { name: "bot", profile: "bots" },
@@ -44,7 +51,7 @@ const session: SqlSession = {
 
 Deno.test("decideSql: one action per statement, each with its own facts", () => {
   const { guard, actions } = fakeGuard();
-  const r = decideSql(guard, new SqlAnalyzer(), session, "select 1; select * from users");
+  const r = decideNow(guard, new SqlAnalyzer(), session, "select 1; select * from users");
   assert.equal(r.denial, null);
   assert.equal(r.decided.length, 2);
   assert.deepEqual(actions.map((a) => a.facts.sql!.statement), ["select 1", "select * from users"]);
@@ -55,7 +62,7 @@ Deno.test("decideSql: one action per statement, each with its own facts", () => 
 
 Deno.test("decideSql: one denied statement denies the message; allowed ones are closed as not run", () => {
   const { guard, finished } = fakeGuard();
-  const r = decideSql(guard, new SqlAnalyzer(), session, "select 1; drop table t");
+  const r = decideNow(guard, new SqlAnalyzer(), session, "select 1; drop table t");
   assert.deepEqual(r.decided, []);
   assert.equal(r.denial?.receipt, "rcpt_1");
   assert.equal(r.denial?.rule, "no-drop");
@@ -65,7 +72,7 @@ Deno.test("decideSql: one denied statement denies the message; allowed ones are 
 
 Deno.test("decideSql: unparseable SQL leaves the facts unknown and the hint names the parser error", () => {
   const { guard, actions } = fakeGuard();
-  const r = decideSql(guard, new SqlAnalyzer(), session, "selec 1");
+  const r = decideNow(guard, new SqlAnalyzer(), session, "selec 1");
   assert.ok(actions[0].unknown?.includes("sql.verbs"));
   assert.match(
     r.denial?.hint ?? "",
@@ -75,16 +82,16 @@ Deno.test("decideSql: unparseable SQL leaves the facts unknown and the hint name
 
 Deno.test("decideSql: binary Bind parameters make sql.params unknown", () => {
   const { guard, actions } = fakeGuard();
-  decideSql(guard, new SqlAnalyzer(), session, "select $1", { params: null });
+  decideNow(guard, new SqlAnalyzer(), session, "select $1", { params: null });
   assert.deepEqual(actions[0].unknown, ["sql.params"]);
-  decideSql(guard, new SqlAnalyzer(), session, "select $1", { params: ["x"] });
+  decideNow(guard, new SqlAnalyzer(), session, "select $1", { params: ["x"] });
   assert.deepEqual(actions[1].facts.sql!.params, ["x"]);
   assert.equal(actions[1].unknown, undefined);
 });
 
 Deno.test("decideSql: an empty query is no action", () => {
   const { guard, actions } = fakeGuard();
-  assert.deepEqual(decideSql(guard, new SqlAnalyzer(), session, " ; -- nothing"), {
+  assert.deepEqual(decideNow(guard, new SqlAnalyzer(), session, " ; -- nothing"), {
     decided: [],
     denial: null,
   });
@@ -111,9 +118,90 @@ Deno.test("decideSql: changing client_encoding away from UTF-8 is refused before
       "select set_config('client_encoding', 'GBK', false)",
     ]
   ) {
-    const r = decideSql(guard, analyzer, session, sql);
+    const r = decideNow(guard, analyzer, session, sql);
     assert.match(r.denial?.reason ?? "", /client_encoding must stay UTF8/, sql);
   }
   assert.equal(actions.length, 0, "no rule saw them");
-  assert.equal(decideSql(guard, analyzer, session, "set client_encoding to 'UTF8'").denial, null);
+  assert.equal(decideNow(guard, analyzer, session, "set client_encoding to 'UTF8'").denial, null);
+});
+
+/** A guard that holds `update` statements for approval until `release` is called. */
+function holdingGuard() {
+  const signals: AbortSignal[] = [];
+  let release!: (decision: "allow" | "deny") => void;
+  const verdict = (decision: "allow" | "deny", reason: string) => ({
+    decision,
+    wouldBe: decision,
+    mode: "enforce" as const,
+    rule: decision === "deny" ? "r" : null,
+    reason,
+  });
+  const guard: ActionGuard = {
+    decide(action, options): Decided {
+      const verbs = action.facts.sql!.verbs;
+      if (verbs.includes("drop")) {
+        return { verdict: verdict("deny", "no drops"), receipt: "rcpt_d", finish: () => {} };
+      }
+      if (!verbs.includes("update")) {
+        return { verdict: verdict("allow", ""), receipt: "rcpt_a", finish: () => {} };
+      }
+      signals.push(options!.signal!);
+      const held = new Promise<Decided>((resolve) => {
+        release = (d) =>
+          resolve({
+            verdict: verdict(d, d === "deny" ? "denied by ops" : ""),
+            receipt: "rcpt_h",
+            finish: () => {},
+          });
+        options!.signal!.addEventListener("abort", () => release("deny"));
+      });
+      return { verdict: verdict("deny", "waiting"), receipt: null, finish: () => {}, held };
+    },
+    refuse: () => null,
+    pass: () => {
+      throw new Error("unused");
+    },
+  };
+  return { guard, signals, release: (d: "allow" | "deny") => release(d) };
+}
+
+Deno.test("decideSql: a statement held for approval settles the message once approved", async () => {
+  const { guard, release } = holdingGuard();
+  const outcome = decideSql(guard, new SqlAnalyzer(), session, "select 1; update t set x = 1");
+  assert.ok("held" in outcome);
+  release("allow");
+  const decision = await outcome.held;
+  assert.equal(decision.denial, null);
+  assert.equal(decision.decided.length, 2);
+});
+
+Deno.test("decideSql: a held statement denied by its approver denies the whole message", async () => {
+  const { guard, release } = holdingGuard();
+  const outcome = decideSql(guard, new SqlAnalyzer(), session, "update t set x = 1");
+  assert.ok("held" in outcome);
+  release("deny");
+  const decision = await outcome.held;
+  assert.equal(decision.denial?.reason, "denied by ops");
+});
+
+Deno.test("decideSql: a sibling denied outright cancels the held statement's approval", async () => {
+  const { guard, signals } = holdingGuard();
+  const outcome = decideSql(guard, new SqlAnalyzer(), session, "update t set x = 1; drop table t");
+  assert.ok("held" in outcome);
+  assert.equal(signals[0].aborted, true);
+  const decision = await outcome.held;
+  assert.ok(decision.denial);
+});
+
+Deno.test("decideSql: the agent going away cancels a held statement", async () => {
+  const { guard, signals } = holdingGuard();
+  const gone = new AbortController();
+  const outcome = decideSql(guard, new SqlAnalyzer(), session, "update t set x = 1", {
+    signal: gone.signal,
+  });
+  assert.ok("held" in outcome);
+  assert.equal(signals[0].aborted, false);
+  gone.abort(new Error("agent went away"));
+  assert.equal(signals[0].aborted, true);
+  assert.ok((await outcome.held).denial);
 });

@@ -122,7 +122,7 @@ export class PostgresListener {
     };
     let upstream: UpstreamSession;
     try {
-      this.#decideSettings(started, sql);
+      await this.#decideSettings(started, sql);
       const target = upstreamTarget(route, limits.connectTimeoutMs);
       upstream = await Promise.race([
         connectUpstream(target, {
@@ -149,19 +149,32 @@ export class PostgresListener {
   }
 
   /** Startup parameters that set server settings are decided like the SET they amount to. */
-  #decideSettings(started: StartedSession, sql: SqlSession): void {
+  async #decideSettings(started: StartedSession, sql: SqlSession): Promise<void> {
     const settings = startupSettings(started.params);
     if (settings.refusal) {
       throw new StartupRefused("42501", settings.refusal, started.agent, sql.user);
     }
-    for (const statement of settings.statements) {
-      const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, sql, statement, {
-        summaryPrefix: "startup: ",
-      });
-      if (denial) throw new StartupDenied(denialMessage(denial));
-      // A setting applies at login: its receipt is complete once the login succeeds.
-      for (const d of decided) d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
+    const gone = new AbortController();
+    const lost = () => gone.abort(new Error("agent went away"));
+    started.socket.once("close", lost);
+    try {
+      for (const statement of settings.statements) {
+        await this.#decideSetting(sql, statement, gone.signal);
+      }
+    } finally {
+      started.socket.off("close", lost);
     }
+  }
+
+  async #decideSetting(sql: SqlSession, statement: string, signal: AbortSignal): Promise<void> {
+    const outcome = decideSql(this.#ctx.guard, this.#analyzer, sql, statement, {
+      summaryPrefix: "startup: ",
+      signal,
+    });
+    const { decided, denial } = "held" in outcome ? await outcome.held : outcome;
+    if (denial) throw new StartupDenied(denialMessage(denial));
+    // A setting applies at login: its receipt is complete once the login succeeds.
+    for (const d of decided) d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
   }
 
   #relay(

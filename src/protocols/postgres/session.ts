@@ -19,7 +19,15 @@ import { type FrontendDecoder, type FrontendMessage, ProtocolError } from "./_fr
 import { errorResponse } from "./_backend.ts";
 import { describeStatement, sync, terminate } from "./_encode.ts";
 import { BackendRelay, type Replacement } from "./_relay.ts";
-import { bindParams, decideSql, type Denial, denialMessage, type SqlSession } from "./_decide.ts";
+import {
+  bindParams,
+  decideSql,
+  type Denial,
+  denialMessage,
+  type SqlDecision,
+  type SqlOutcome,
+  type SqlSession,
+} from "./_decide.ts";
 import { endThenDestroy, joinBytes } from "./_sockets.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
 import { isUtf8Encoding } from "./_settings.ts";
@@ -35,6 +43,9 @@ interface Pending {
 export interface SessionEnd {
   reason: string;
 }
+
+/** Bytes an agent may pipeline behind a held statement before its socket is paused. */
+const HOLD_BUFFER_BYTES = 1 << 20;
 
 /** Relays one logged-in session until either side closes. */
 export class PostgresSession {
@@ -54,6 +65,10 @@ export class PostgresSession {
   readonly #prepared = new Map<string, string>();
   #status: "I" | "T" | "E" = "I";
   #closed = false;
+  /** Set while a message waits for its approval chain. */
+  #holding = false;
+  /** Aborted when the session ends: cancels a held statement's approval. */
+  readonly #gone = new AbortController();
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
   /** Called once when the session ends (cancel-key bookkeeping). */
@@ -165,13 +180,23 @@ export class PostgresSession {
   #fromAgent(chunk: Uint8Array): void {
     if (this.#closed) return;
     if (chunk.length > 0) this.#decoder.push(chunk);
+    if (this.#holding) {
+      // Messages behind a held one wait in the decoder; past a bound, in the agent's socket.
+      if (this.#decoder.buffered > HOLD_BUFFER_BYTES) this.#agent.pause();
+      return;
+    }
     const out: Uint8Array[] = [];
     try {
       for (;;) {
         const message = this.#decoder.next();
         if (!message) break;
-        this.#handle(message, out);
+        const held = this.#handle(message, out);
         if (this.#closed) return;
+        if (held) {
+          this.#flush(out);
+          this.#hold(held);
+          return;
+        }
       }
     } catch (err) {
       this.#flush(out);
@@ -186,7 +211,48 @@ export class PostgresSession {
     if (out.length > 0) this.#toUpstream(joinBytes(out));
   }
 
-  #handle(m: FrontendMessage, out: Uint8Array[]): void {
+  /**
+   * A statement is held for approval: the session waits at it (later messages stay queued), then
+   * sends what the decision produced and carries on with the queue.
+   */
+  #hold(held: Promise<Uint8Array[]>): void {
+    this.#holding = true;
+    held.then((out) => {
+      if (this.#closed) return;
+      this.#holding = false;
+      this.#flush(out);
+      this.#agent.resume();
+      this.#fromAgent(new Uint8Array(0));
+    }).catch((err) => this.#internalError(err));
+  }
+
+  /** Applies `outcome` now, or once its approval settles (then to a fresh output list). */
+  #whenDecided(
+    outcome: SqlOutcome,
+    out: Uint8Array[],
+    apply: (decision: SqlDecision, out: Uint8Array[]) => void,
+  ): Promise<Uint8Array[]> | void {
+    if (!("held" in outcome)) return apply(outcome, out);
+    return outcome.held.then((decision) => {
+      const later: Uint8Array[] = [];
+      if (!this.#closed) apply(decision, later);
+      else {
+        for (const d of decision.decided) {
+          d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "session ended" });
+        }
+      }
+      return later;
+    });
+  }
+
+  #decide(sql: string, params?: string[] | null): SqlOutcome {
+    return decideSql(this.#ctx.guard, this.#analyzer, this.#sql, sql, {
+      ...(params === undefined ? {} : { params }),
+      signal: this.#gone.signal,
+    });
+  }
+
+  #handle(m: FrontendMessage, out: Uint8Array[]): Promise<Uint8Array[]> | void {
     if (this.#discarding) {
       if (m.type === "sync") {
         this.#discarding = false;
@@ -200,17 +266,13 @@ export class PostgresSession {
       return;
     }
     switch (m.type) {
-      case "query": {
-        const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, this.#sql, m.sql);
-        if (denial) {
-          this.#probe(out, denial, true);
-          return;
-        }
-        this.#batch.decided.push(...decided);
-        out.push(m.raw);
-        this.#syncPoint();
-        return;
-      }
+      case "query":
+        return this.#whenDecided(this.#decide(m.sql), out, ({ decided, denial }, o) => {
+          if (denial) return this.#probe(o, denial, true);
+          this.#batch.decided.push(...decided);
+          o.push(m.raw);
+          this.#syncPoint();
+        });
       case "parse": {
         // Kept for Bind-time decisions, also after a reload turns them on mid-session.
         this.#prepared.set(m.name, m.sql);
@@ -219,14 +281,14 @@ export class PostgresSession {
           out.push(m.raw);
           return;
         }
-        const { decided, denial } = decideSql(this.#ctx.guard, this.#analyzer, this.#sql, m.sql);
-        if (denial) {
-          this.#prepared.delete(m.name);
-          return this.#probe(out, denial, false);
-        }
-        this.#batch.decided.push(...decided);
-        out.push(m.raw);
-        return;
+        return this.#whenDecided(this.#decide(m.sql), out, ({ decided, denial }, o) => {
+          if (denial) {
+            this.#prepared.delete(m.name);
+            return this.#probe(o, denial, false);
+          }
+          this.#batch.decided.push(...decided);
+          o.push(m.raw);
+        });
       }
       case "bind": {
         if (this.#ctx.readsParams(this.#sql.endpoint)) {
@@ -240,15 +302,11 @@ export class PostgresSession {
             return this.#probe(out, { reason, rule: null, receipt }, false);
           }
           const params = bindParams(m.params, m.paramFormats);
-          const { decided, denial } = decideSql(
-            this.#ctx.guard,
-            this.#analyzer,
-            this.#sql,
-            sql,
-            { params },
-          );
-          if (denial) return this.#probe(out, denial, false);
-          this.#batch.decided.push(...decided);
+          return this.#whenDecided(this.#decide(sql, params), out, ({ decided, denial }, o) => {
+            if (denial) return this.#probe(o, denial, false);
+            this.#batch.decided.push(...decided);
+            o.push(m.raw);
+          });
         }
         out.push(m.raw);
         return;
@@ -378,6 +436,8 @@ export class PostgresSession {
   close(reason: string, destroy = true): void {
     if (this.#closed) return;
     this.#closed = true;
+    // A statement still held for approval is cancelled: nobody is left to run it for.
+    this.#gone.abort(new Error(reason));
     const open = [...this.#inflight, this.#batch];
     this.#inflight.length = 0;
     for (const p of open) {
