@@ -109,7 +109,7 @@ export interface KubectlResult {
 /** Runs `fn` against a fresh gateway in front of a fresh fake API server; tears both down. */
 export async function withK8sGateway(
   fn: (fx: K8sFixture) => Promise<void>,
-  options: { limits?: string } = {},
+  options: { limits?: string; rules?: string } = {},
 ): Promise<void> {
   const api = await startFakeApiServer();
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_k8s_" });
@@ -141,6 +141,7 @@ profile "ops" {
 profile "nobody" {
   endpoints = []
 }
+${options.rules ?? ""}
 ${RULES}
 `,
       { k8s_token: api.token },

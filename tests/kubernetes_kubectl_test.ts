@@ -6,6 +6,7 @@
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { kubectlAvailable, runKubectl, withK8sGateway } from "./_k8s_fixture.ts";
+import { eventually } from "./_helpers.ts";
 
 const ignore = !kubectlAvailable;
 
@@ -235,5 +236,40 @@ Deno.test({
       });
       includes(secrets.stderr, "Error from server (Forbidden)");
       for (const r of fx.api.requests) assertEquals(r.authorization, `Bearer ${fx.api.token}`);
+    }),
+});
+
+Deno.test({
+  name: "kubectl exec held for approval runs once the operator approves",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const run = fx.kubectl(["exec", "web-1", "-n", "default", "--", "echo", "approved"]);
+      const pending = await eventually("the exec in the approval queue", () => {
+        const list = fx.gateway.approvalQueue.list();
+        return list.length === 1 ? list[0] : undefined;
+      });
+      assertEquals(pending.request.protocol, "kubernetes");
+      includes(pending.request.summary, "exec pods/exec web-1 -n default -- echo approved");
+      assert(!fx.api.requests.some((r) => r.path.endsWith("/exec")), "exec reached the cluster");
+      fx.gateway.approvalQueue.decide(pending.request.id, "allow", "cli:ops");
+      const result = await run;
+      assertEquals(result.code, 0, result.stderr);
+      includes(result.stdout, "approved");
+      const receipt = (await fx.receipts()).find((r) => r.rule === "k8s-exec-needs-approval")!;
+      assertEquals([receipt.verdict, receipt.approvals[0]?.who], ["allow", "cli:ops"]);
+    }, {
+      rules: `
+approver "human_approver" "ops" {
+  timeout = "30s"
+}
+rule "k8s-exec-needs-approval" {
+  endpoint  = kubernetes.cluster
+  priority  = 300
+  condition = "k8s.verb == 'exec' && k8s.namespace == 'default'"
+  approve   = [human_approver.ops]
+}`,
     }),
 });
