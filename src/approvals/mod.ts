@@ -30,4 +30,5 @@ export {
   type QueueEvent,
   type WaitOptions,
 } from "./queue.ts";
+export { LlmApprover, type LlmApproverOptions } from "./llm.ts";
 export { approvalRequest, canonicalJson, fingerprint } from "./request.ts";
