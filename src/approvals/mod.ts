@@ -23,6 +23,7 @@ export {
 } from "./approvals.ts";
 export { type ChainDefaults, type ChainResult, runChain } from "./chain.ts";
 export { HumanApprover } from "./human.ts";
+export { LlmApprover, type LlmApproverOptions } from "./llm.ts";
 export {
   ApprovalQueue,
   type DecideResult,
@@ -30,5 +31,5 @@ export {
   type QueueEvent,
   type WaitOptions,
 } from "./queue.ts";
-export { LlmApprover, type LlmApproverOptions } from "./llm.ts";
 export { approvalRequest, canonicalJson, fingerprint } from "./request.ts";
+export { handleWebhookCallback, WEBHOOK_CALLBACK_PATH, WebhookApprover } from "./webhook.ts";
