@@ -1,6 +1,8 @@
 import { deepEqual, equal, match } from "node:assert/strict";
+import { ApprovalQueue } from "../approvals/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { adminHandler } from "./server.ts";
+import { hashAdminToken } from "./token.ts";
 
 const metrics = new Metrics();
 metrics.gaugeFn("clawpatrol_rules", "Rules loaded.", () => 7);
@@ -11,26 +13,28 @@ const handler = adminHandler({
   version: "9.9.9",
   metrics,
   status: () => ({ mode: "observe", rules: 7 }),
+  approvals: new ApprovalQueue(),
+  adminTokenHash: hashAdminToken("cpadm_unused"),
 });
 
 const get = (path: string, method = "GET") =>
   handler(new Request(`http://127.0.0.1${path}`, { method }));
 
 Deno.test("admin /healthz answers 200 JSON with status ok and the version", async () => {
-  const res = get("/healthz");
+  const res = await get("/healthz");
   equal(res.status, 200);
   match(res.headers.get("content-type") ?? "", /^application\/json/);
   deepEqual(await res.json(), { status: "ok", version: "9.9.9" });
 });
 
 Deno.test("admin /status returns the gateway's view as JSON", async () => {
-  const res = get("/status");
+  const res = await get("/status");
   equal(res.status, 200);
   deepEqual(await res.json(), { mode: "observe", rules: 7 });
 });
 
 Deno.test("admin /metrics renders the registry as Prometheus text 0.0.4", async () => {
-  const res = get("/metrics");
+  const res = await get("/metrics");
   equal(res.status, 200);
   equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   equal(
@@ -49,7 +53,7 @@ Deno.test("admin /metrics renders the registry as Prometheus text 0.0.4", async 
 
 Deno.test("admin /metrics shows a counter increment in the following scrape", async () => {
   const scrape = async () => {
-    const text = await get("/metrics").text();
+    const text = await (await get("/metrics")).text();
     return Number(/^clawpatrol_config_reloads_total (\S+)$/m.exec(text)?.[1]);
   };
   const before = await scrape();
@@ -57,26 +61,26 @@ Deno.test("admin /metrics shows a counter increment in the following scrape", as
   reloads.inc(undefined, 2);
   reloadsSoFar += 3;
   equal(await scrape(), before + 3);
-  match(await get("/metrics").text(), /^clawpatrol_rules 7$/m);
+  match(await (await get("/metrics")).text(), /^clawpatrol_rules 7$/m);
 });
 
 Deno.test("admin answers 404 JSON for an unknown path", async () => {
-  const res = get("/nope");
+  const res = await get("/nope");
   equal(res.status, 404);
   deepEqual(await res.json(), { error: "not found" });
 });
 
 Deno.test("admin answers 405 to POST, even on a known path", async () => {
   for (const path of ["/healthz", "/metrics", "/nope"]) {
-    const res = get(path, "POST");
+    const res = await get(path, "POST");
     equal(res.status, 405, path);
     deepEqual(await res.json(), { error: "method not allowed" });
   }
-  equal(get("/healthz", "DELETE").status, 405);
+  equal((await get("/healthz", "DELETE")).status, 405);
 });
 
 Deno.test("admin answers HEAD like GET", async () => {
-  const res = get("/healthz", "HEAD");
+  const res = await get("/healthz", "HEAD");
   equal(res.status, 200);
   await res.body?.cancel();
 });

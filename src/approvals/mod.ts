@@ -32,4 +32,11 @@ export {
   type WaitOptions,
 } from "./queue.ts";
 export { approvalRequest, canonicalJson, fingerprint } from "./request.ts";
+export {
+  SLACK_INTERACTIVITY_PATH,
+  SlackNotifier,
+  type SlackNotifierOptions,
+  type SlackRoute,
+  slackRoutes,
+} from "./slack.ts";
 export { handleWebhookCallback, WEBHOOK_CALLBACK_PATH, WebhookApprover } from "./webhook.ts";

@@ -29,6 +29,14 @@ Commands:
   agent list [--json]    enrolled agents: name, profile, created, rotated, status (never tokens)
   agent revoke NAME      the agent's token stops working; the name is never reused
   agent rotate NAME      a new token, printed once as the last line; the old one stops working
+  approvals list [--json]
+                         requests held for a human (rule approve = [human_approver.X]): id,
+                         age, agent, endpoint, rule, summary
+  approvals approve ID [--reason TEXT]
+  approvals deny ID [--reason TEXT]
+                         decide a held request as cli:$USER through the admin API
+                         (gateway.admin_listen, or --admin-url URL); admin token from
+                         $CLAWPATROL_ADMIN_TOKEN, else state/admin.token (mode 0600)
   vault set NAME [--slot S]
                          store a credential's value, read from stdin (one trailing newline
                          dropped) or typed at a prompt that does not echo; never from arguments

@@ -8,6 +8,7 @@ import { ConfigError } from "../core/mod.ts";
 import { UsageError } from "./_args.ts";
 import { err } from "./_io.ts";
 import { agentCommand } from "./agent.ts";
+import { approvalsCommand } from "./approvals.ts";
 import { checkCommand } from "./check.ts";
 import { envCommand } from "./env.ts";
 import { helpCommand } from "./help.ts";
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   test: testCommand,
   log: logCommand,
   agent: agentCommand,
+  approvals: approvalsCommand,
   vault: vaultCommand,
   env: envCommand,
   run: runCommand,

@@ -22,8 +22,15 @@ import {
   SqlAnalyzer,
 } from "../protocols/postgres/mod.ts";
 import { type KubernetesContext, KubernetesListener } from "../protocols/kubernetes/mod.ts";
-import { adminHandler } from "../admin/mod.ts";
-import { ApprovalQueue, Approvals } from "../approvals/mod.ts";
+import { adminHandler, ensureAdminToken } from "../admin/mod.ts";
+import {
+  ApprovalQueue,
+  Approvals,
+  handleWebhookCallback,
+  SLACK_INTERACTIVITY_PATH,
+  SlackNotifier,
+  WEBHOOK_CALLBACK_PATH,
+} from "../approvals/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
@@ -79,6 +86,8 @@ export class Gateway {
   /** Requests held for a human: one queue for the gateway's life, across reloads. */
   readonly approvalQueue = new ApprovalQueue();
   #approvals: Approvals;
+  /** Posts held requests to Slack and takes clicks back; idle without Slack configured. */
+  readonly #slack: SlackNotifier;
   #pg: PostgresLogins;
   #proxy: HttpProxy | undefined;
   readonly #pgListeners: PostgresListener[] = [];
@@ -96,6 +105,11 @@ export class Gateway {
     this.#configPath = configPath;
     this.#vault = vault;
     this.#secrets = new SecretCache(vault);
+    this.#slack = new SlackNotifier(this.approvalQueue, {
+      secret: (name, slot) => this.#secrets.get(name, slot),
+      log: (level, message, fields) =>
+        options.log.log(level, message, fields as Record<string, unknown>),
+    });
     this.#credentials = new HttpCredentials(loaded.config, this.#secrets, options.log);
     this.#pg = new PostgresLogins(loaded.config, loaded.policy, this.#secrets);
     this.#approvals = this.#buildApprovals(loaded.config, options.log);
@@ -116,6 +130,12 @@ export class Gateway {
       this.metrics.decided,
       () => this.#approvals,
     );
+    // Read (or, for a state dir from before admin tokens, created) once at start; only the hash
+    // stays in memory.
+    const adminTokenHash = ensureAdminToken(stateDir, {
+      onCreated: (path) =>
+        options.log.log("info", `created admin token ${path} for 'clawpatrol approvals'`),
+    }).hash;
     const adminListen = loaded.config.gateway.adminListen;
     const [host, port] = splitHostPort(adminListen);
     try {
@@ -129,6 +149,13 @@ export class Gateway {
           version: options.version,
           metrics: this.metrics.registry,
           status: () => this.#status(),
+          approvals: this.approvalQueue,
+          adminTokenHash,
+          log: (level, message, fields) => options.log.log(level, message, fields),
+          signedRoutes: new Map([
+            [WEBHOOK_CALLBACK_PATH, handleWebhookCallback],
+            [SLACK_INTERACTIVITY_PATH, (req: Request) => this.#slack.handleInteractivity(req)],
+          ]),
         }),
       );
     } catch (err) {
@@ -177,6 +204,7 @@ export class Gateway {
       // The receipt writer runs in a worker; fail startup, not every later action, if it cannot.
       await receipts.ready();
       gateway = new Gateway(configPath, loaded, stateDir, receipts, vault, options);
+      await gateway.#configureSlack(loaded.config);
     } catch (err) {
       await receipts.close();
       vault.close();
@@ -363,6 +391,7 @@ export class Gateway {
       this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
       this.#pg = new PostgresLogins(next.config, next.policy, this.#secrets);
       this.#approvals = this.#buildApprovals(next.config, this.#log);
+      await this.#configureSlack(next.config);
       this.metrics.reloads.inc();
       this.#log.log(
         "info",
@@ -394,6 +423,7 @@ export class Gateway {
       await Promise.all(this.#pgListeners.map((l) => l.close()));
       await Promise.all(this.#k8sListeners.map((l) => l.close()));
       this.guard.finishOpen();
+      await this.#slack.stop();
       await this.#admin.shutdown();
       await this.#receipts.close();
       this.#credentials.close();
@@ -402,6 +432,15 @@ export class Gateway {
       this.#log.log("info", "stopped");
     })();
     return this.#stopping;
+  }
+
+  /** Slack trouble (a vault error, say) is logged: held requests still go to the CLI queue. */
+  async #configureSlack(config: Config): Promise<void> {
+    try {
+      await this.#slack.configure(config);
+    } catch (err) {
+      this.#log.log("error", `Slack: ${(err as Error).message}`);
+    }
   }
 
   #buildApprovals(config: Config, log: Logger): Approvals {

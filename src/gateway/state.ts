@@ -1,5 +1,6 @@
 /**
- * The state directory: gateway CA, vault key, receipts. Created by `init` with mode 0700.
+ * The state directory: gateway CA, vault key, admin token, receipts. Created by `init` with mode
+ * 0700.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import {
 } from "../credentials/mod.ts";
 import { pathExists, shredFile } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
+import { ensureAdminToken } from "../admin/mod.ts";
 
 export { MASTER_KEY_FILE, VAULT_FILE };
 /** File name of the receipts database inside the state directory. */
@@ -40,9 +42,10 @@ export async function stateDirOf(config: Config): Promise<string> {
 export const CA_KEY_ENTRY = { name: "@gateway", slot: "ca_key" } as const;
 
 /**
- * Creates the state directory (0700), the gateway CA and the vault (with its key file unless the
- * vault is passphrase- or env-keyed), then moves the CA key into the vault. Existing files are
- * kept unless `force` (which only replaces the CA); returns which files were created.
+ * Creates the state directory (0700), the gateway CA, the vault (with its key file unless the
+ * vault is passphrase- or env-keyed) and the admin token (`admin.token`, 0600), then moves the CA
+ * key into the vault. Existing files are kept unless `force` (which only replaces the CA; the
+ * admin token is never replaced); returns which files were created.
  */
 export async function createState(
   stateDir: string,
@@ -71,6 +74,8 @@ export async function createState(
   } finally {
     vault.close();
   }
+  const adminToken = ensureAdminToken(stateDir);
+  if (adminToken.created) created.push(adminToken.path);
   return created;
 }
 
