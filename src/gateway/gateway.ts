@@ -14,14 +14,9 @@ import { ReceiptStore } from "../audit/mod.ts";
 import { LeafCache } from "../tls/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
 import { AgentRegistry } from "../agents/mod.ts";
-import { HttpProxy, type HttpProxyContext } from "../protocols/http/mod.ts";
-import {
-  loadSqlParser,
-  type PostgresContext,
-  PostgresListener,
-  SqlAnalyzer,
-} from "../protocols/postgres/mod.ts";
-import { type KubernetesContext, KubernetesListener } from "../protocols/kubernetes/mod.ts";
+import type { HttpProxy } from "../protocols/http/mod.ts";
+import type { PostgresListener } from "../protocols/postgres/mod.ts";
+import type { KubernetesListener } from "../protocols/kubernetes/mod.ts";
 import { adminHandler, ensureAdminToken } from "../admin/mod.ts";
 import {
   ApprovalQueue,
@@ -40,6 +35,13 @@ import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
 import { PostgresLogins } from "./_pg_logins.ts";
 import { watchConfig } from "./reload.ts";
+import {
+  type ListenerDeps,
+  splitHostPort,
+  startKubernetes,
+  startPostgres,
+  startProxy,
+} from "./_listeners.ts";
 
 /** Options for {@linkcode Gateway.start}. */
 export interface GatewayOptions {
@@ -211,10 +213,20 @@ export class Gateway {
       throw err;
     }
     try {
-      const leaves = new LeafCache(ca);
-      await gateway.#startProxy(agents, leaves);
-      await gateway.#startPostgres(agents, leaves);
-      await gateway.#startKubernetes(agents, leaves);
+      const deps: ListenerDeps = {
+        guard: gateway.guard,
+        agents,
+        leaves: new LeafCache(ca),
+        log: options.log,
+        metrics: gateway.metrics,
+        config: () => gateway.#loaded.config,
+        routes: () => gateway.#loaded.routes,
+        credentials: () => gateway.#credentials,
+        postgres: () => gateway.#pg,
+      };
+      gateway.#proxy = await startProxy(deps);
+      gateway.#pgListeners.push(...await startPostgres(deps));
+      gateway.#k8sListeners.push(...await startKubernetes(deps));
     } catch (err) {
       await gateway.stop();
       throw err;
@@ -239,121 +251,15 @@ export class Gateway {
     return new Map(this.#pgListeners.map((l) => [l.endpoint, l.address]));
   }
 
-  async #startPostgres(agents: AgentRegistry, leaves: LeafCache): Promise<void> {
-    const endpoints = this.#pg.endpoints();
-    if (endpoints.length === 0) return;
-    // The parser is WASM: loaded once, only when some endpoint needs it.
-    await loadSqlParser();
-    const analyzer = new SqlAnalyzer();
-    const log = this.#log;
-    const context: PostgresContext = {
-      guard: this.guard,
-      authenticate: (token) => agents.authenticateToken(token),
-      route: (endpoint) => this.#pg.route(endpoint),
-      login: (agent, endpoint, user, database) => this.#pg.login(agent, endpoint, user, database),
-      leaf: (host) => leaves.get(host),
-      limits: () => {
-        const l = this.#loaded.config.gateway.limits;
-        return {
-          maxMessageBytes: l.bodyBufferBytes,
-          startupTimeoutMs: l.headerTimeoutMs,
-          connectTimeoutMs: l.headerTimeoutMs,
-        };
-      },
-      readsParams: (endpoint) => this.#pg.readsParams(endpoint),
-      log: (level, message, fields) => log.log(level, message, fields),
-      connections: (delta) => this.metrics.connections.inc({ protocol: "postgres" }, delta),
-    };
-    for (const endpoint of endpoints) {
-      const [host, port] = splitHostPort(endpoint.listen);
-      try {
-        this.#pgListeners.push(
-          await PostgresListener.listen(endpoint.name, host, port, context, analyzer),
-        );
-      } catch (err) {
-        throw new Error(
-          `Cannot listen on endpoint "postgres" "${endpoint.name}" listen '${endpoint.listen}': ${
-            (err as Error).message
-          }`,
-          { cause: err },
-        );
-      }
-    }
-  }
-
   /** Where each kubernetes endpoint with `listen` listens (kubeconfig server addresses). */
   get kubernetesAddresses(): Map<string, { hostname: string; port: number }> {
     return new Map(this.#k8sListeners.map((l) => [l.endpoint, l.address]));
-  }
-
-  async #startKubernetes(agents: AgentRegistry, leaves: LeafCache): Promise<void> {
-    const log = this.#log;
-    const context: KubernetesContext = {
-      guard: this.guard,
-      authenticateToken: (token) => agents.authenticateToken(token),
-      route: (agent, endpoint) => this.#loaded.routes.kubernetes(agent, endpoint),
-      leaf: (host) => leaves.get(host),
-      limits: () => this.#httpLimits(),
-      log: (level, message, fields) => log.log(level, message, fields),
-      credentials: (agent, endpoint, request) => this.#credentials.use(agent, endpoint, request),
-      connections: (delta) => this.metrics.connections.inc({ protocol: "kubernetes" }, delta),
-    };
-    for (const endpoint of this.#loaded.config.endpoints.values()) {
-      if (endpoint.protocol !== "kubernetes" || !endpoint.listen) continue;
-      const [host, port] = splitHostPort(endpoint.listen);
-      try {
-        this.#k8sListeners.push(
-          await KubernetesListener.listen(endpoint.name, host, port, context),
-        );
-      } catch (err) {
-        throw new Error(
-          `Cannot listen on endpoint "kubernetes" "${endpoint.name}" listen '${endpoint.listen}': ${
-            (err as Error).message
-          }`,
-          { cause: err },
-        );
-      }
-    }
-  }
-
-  #httpLimits() {
-    const l = this.#loaded.config.gateway.limits;
-    return {
-      bodyBufferBytes: l.bodyBufferBytes,
-      headerTimeoutMs: l.headerTimeoutMs,
-      idleTimeoutMs: l.idleTimeoutMs,
-      upstreamTimeoutMs: l.upstreamTimeoutMs,
-    };
   }
 
   /** The forward proxy's address (agents' HTTPS_PROXY). */
   get proxyAddress(): { hostname: string; port: number } {
     if (!this.#proxy) throw new Error("The proxy is not running");
     return this.#proxy.address;
-  }
-
-  async #startProxy(agents: AgentRegistry, leaves: LeafCache): Promise<void> {
-    const log = this.#log;
-    const context: HttpProxyContext = {
-      guard: this.guard,
-      authenticate: (name, token) => agents.authenticate(name, token),
-      route: (agent, host) => this.#loaded.routes.route(agent, host),
-      leaf: (host) => leaves.get(host),
-      limits: () => this.#httpLimits(),
-      log: (level, message, fields) => log.log(level, message, fields),
-      credentials: (agent, endpoint, request) => this.#credentials.use(agent, endpoint, request),
-      connections: (delta) => this.metrics.connections.inc({ protocol: "https" }, delta),
-    };
-    const listen = this.#loaded.config.gateway.proxyListen;
-    const [host, port] = splitHostPort(listen);
-    try {
-      this.#proxy = await HttpProxy.listen(host, port, context);
-    } catch (err) {
-      throw new Error(
-        `Cannot listen on gateway.proxy_listen '${listen}': ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
   }
 
   /**
@@ -498,11 +404,4 @@ function restartOnlySettings(old: Config, next: Config): string[] {
     }
   }
   return changed;
-}
-
-/** Splits `host:port` (IPv6 in brackets). */
-export function splitHostPort(address: string): [string, number] {
-  const at = address.lastIndexOf(":");
-  const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-  return [host, Number(address.slice(at + 1))];
 }
