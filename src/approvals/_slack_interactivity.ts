@@ -13,6 +13,7 @@ import {
   slackSignedHeaders,
   verifySlackSignature,
 } from "./_slack_signature.ts";
+import { readLimited } from "./_read_limited.ts";
 
 /** Where Slack posts clicks when the app uses an HTTP Request URL (on the admin listener). */
 export const SLACK_INTERACTIVITY_PATH = "/slack/interactivity";
@@ -57,7 +58,7 @@ export class SlackInteractivity {
       log("warn", `Slack: refused an interaction: signature ${signed}`);
       return unauthorized();
     }
-    const body = await readLimited(req, MAX_INTERACTION_BYTES);
+    const body = await readLimited(req.body, MAX_INTERACTION_BYTES);
     if (body === null) return new Response("payload too large\n", { status: 413 });
     this.#forget(now);
     if (this.#seen.has(signed.signature)) {
@@ -97,32 +98,4 @@ export class SlackInteractivity {
 
 function unauthorized(): Response {
   return new Response("invalid Slack signature\n", { status: 401 });
-}
-
-async function readLimited(req: Request, limit: number): Promise<Uint8Array | null> {
-  if (!req.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = req.body.getReader();
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > limit) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }

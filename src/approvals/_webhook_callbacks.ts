@@ -9,12 +9,12 @@
 
 import type { Decision, StageDecision } from "../core/mod.ts";
 import {
-  readLimited,
   REPLAY_WINDOW_SECONDS,
   type SignatureProblem,
   signedHeaders,
   verifyWebhook,
 } from "./_webhook_signature.ts";
+import { readLimited } from "./_read_limited.ts";
 
 /** Largest callback body accepted. */
 export const MAX_CALLBACK_BYTES = 64 * 1024;

@@ -116,38 +116,3 @@ async function hmac(
   data.set(rest, prefix.length);
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
 }
-
-/**
- * Reads a body of at most `limit` bytes; `null` when it is larger (reading stops there, so an
- * oversized body costs at most `limit` bytes of memory).
- */
-export async function readLimited(
-  body: ReadableStream<Uint8Array> | null,
-  limit: number,
-): Promise<Uint8Array | null> {
-  if (!body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = body.getReader();
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > limit) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}

@@ -1,6 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
-  readLimited,
   SIGNATURE_HEADER,
   signedHeaders,
   signWebhook,
@@ -8,6 +7,7 @@ import {
   verifyWebhook,
   webhookKey,
 } from "./_webhook_signature.ts";
+import { readLimited } from "./_read_limited.ts";
 
 const BODY = '{"id":"apr_1","decision":"allow"}';
 

@@ -17,7 +17,6 @@ import type { Approver as ApproverConfig } from "../config/mod.ts";
 import { type ApproverDeps, registerApprover } from "./approvals.ts";
 import { decisionOf, WebhookCallbacks } from "./_webhook_callbacks.ts";
 import {
-  readLimited,
   SIGNATURE_HEADER,
   signWebhook,
   TIMESTAMP_HEADER,
@@ -32,6 +31,7 @@ export {
   TIMESTAMP_HEADER,
   webhookKey,
 } from "./_webhook_signature.ts";
+import { readLimited } from "./_read_limited.ts";
 
 /** Where receivers post late decisions, on the admin API. */
 export const WEBHOOK_CALLBACK_PATH = "/approvals/webhook";
