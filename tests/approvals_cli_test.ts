@@ -11,6 +11,7 @@ import { createState } from "../src/gateway/mod.ts";
 import { cli, type CliResult, closedPort, eventually, Running, withTempDir } from "./_helpers.ts";
 import { gatewayHeader } from "./_gateway.ts";
 import { DEFAULT_RULES, withProxy } from "./_proxy_fixture.ts";
+import { curlOutcome, curlPost } from "./_curl.ts";
 
 const HELD_RULE = `
 approver "human_approver" "ops" {
@@ -27,26 +28,6 @@ rule "writes-need-approval" {
 const ID = /\b(apr_[A-Za-z0-9]+)\b/;
 
 /** curl POST https://api.test/write through the gateway's proxy, as a running child. */
-function curlPost(proxyUrl: string, caFile: string): Deno.ChildProcess {
-  return new Deno.Command("curl", {
-    args: [
-      ...["-sS", "-o", "-", "-w", "\n%{http_code}", "-m", "25"],
-      ...["--proxy", proxyUrl, "--cacert", caFile],
-      ...["-X", "POST", "-d", "payload", "https://api.test/write"],
-    ],
-    clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function outcome(child: Deno.ChildProcess): Promise<{ status: number; body: string }> {
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout);
-  const at = text.lastIndexOf("\n");
-  return { status: Number(text.slice(at + 1)), body: text.slice(0, at) };
-}
 
 /** Runs `clawpatrol approvals ARGS…` until `list` shows one held request; returns its line. */
 async function heldLine(args: string[], env: Record<string, string>, cwd?: string) {
@@ -70,7 +51,7 @@ Deno.test("curl held by the rule goes through once 'clawpatrol approvals approve
     const token = (await Deno.readTextFile(join(state, "admin.token"))).trim();
     const adminUrl = `http://127.0.0.1:${fx.gateway.adminAddress.port}`;
     const env = { CLAWPATROL_ADMIN_TOKEN: token, USER: "alice", LOGNAME: "not-alice" };
-    const curl = curlPost(fx.proxyUrl, fx.caFile);
+    const curl = curlPost(fx);
     try {
       const line = await heldLine(["--admin-url", adminUrl], env, fx.dir);
       const id = line.match(ID)![1];
@@ -97,7 +78,7 @@ Deno.test("curl held by the rule goes through once 'clawpatrol approvals approve
       match(approve.stdout, new RegExp(`^Approved ${id} as cli:alice`));
       ok(!(approve.stdout + approve.stderr).includes(token), "the CLI printed the token");
 
-      const result = await outcome(curl);
+      const result = await curlOutcome(curl);
       equal(result.status, 200, result.body);
       deepEqual(fx.seen.map((r) => [r.method, r.target, r.body]), [["POST", "/write", "payload"]]);
       const receipt = (await fx.receipts()).find((r) => r.rule === "writes-need-approval")!;
@@ -186,13 +167,13 @@ Deno.test("serve creates a missing admin.token (0600); 'approvals deny' run besi
     // On the gateway host: the token comes from state/admin.token, found through the config.
     const args = ["-c", config, "--admin-url", adminUrl];
     const env = { USER: "bob" };
-    const curl = curlPost(proxyUrl, caFile);
+    const curl = curlPost({ proxyUrl, caFile });
     try {
       const id = (await heldLine(args, env)).match(ID)![1];
       const deny = await cli(["approvals", "deny", id, "--reason", "not today", ...args], { env });
       equal(deny.code, 0, deny.stderr);
       match(deny.stdout, new RegExp(`^Denied ${id} as cli:bob`));
-      const result = await outcome(curl);
+      const result = await curlOutcome(curl);
       equal(result.status, 403, result.body);
       const body = JSON.parse(result.body);
       deepEqual([body.error, body.reason, body.rule], [

@@ -6,6 +6,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { DEFAULT_RULES, type ProxyFixture, withProxy } from "./_proxy_fixture.ts";
 import { eventually } from "./_helpers.ts";
+import { curlOutcome, curlPost } from "./_curl.ts";
 
 const held = (approver: string) => `
 ${approver}
@@ -16,41 +17,6 @@ rule "writes-need-approval" {
   reason    = "writes need a human"
 }
 ${DEFAULT_RULES}`;
-
-/** curl POST through the proxy, as a running child (killable). */
-function curlPost(fx: ProxyFixture, maxSeconds = 20): Deno.ChildProcess {
-  return new Deno.Command("curl", {
-    args: [
-      "-sS",
-      "-o",
-      "-",
-      "-w",
-      "\n%{http_code}",
-      "-m",
-      String(maxSeconds),
-      "--proxy",
-      fx.proxyUrl,
-      "--cacert",
-      fx.caFile,
-      "-X",
-      "POST",
-      "-d",
-      "payload",
-      "https://api.test/write",
-    ],
-    clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function outcome(child: Deno.ChildProcess): Promise<{ status: number; body: string }> {
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout);
-  const at = text.lastIndexOf("\n");
-  return { status: Number(text.slice(at + 1)), body: text.slice(0, at) };
-}
 
 async function pendingOne(fx: ProxyFixture) {
   return await eventually("a held request in the approval queue", () => {
@@ -75,7 +41,7 @@ Deno.test("a held POST waits for the operator's approval, then reaches the upstr
         fx.gateway.approvalQueue.decide(pending.request.id, "allow", "cli:tester"),
         "decided",
       );
-      const result = await outcome(curl);
+      const result = await curlOutcome(curl);
       assertEquals(result.status, 200, result.body);
       assertEquals(fx.seen.map((r) => r.method), ["POST"]);
       const receipts = await fx.receipts();
@@ -96,7 +62,7 @@ Deno.test("a held POST denied by the operator gets 403 with the reason; nothing 
       const curl = curlPost(fx);
       const pending = await pendingOne(fx);
       fx.gateway.approvalQueue.decide(pending.request.id, "deny", "cli:tester", "not today");
-      const result = await outcome(curl);
+      const result = await curlOutcome(curl);
       assertEquals(result.status, 403);
       const body = JSON.parse(result.body);
       assertEquals([body.error, body.reason, body.rule], [
@@ -115,7 +81,7 @@ Deno.test("a held request times out as a deny naming the stage (human_on_timeout
   await withProxy(
     { rules: held(`approver "human_approver" "ops" {\n  timeout = "300ms"\n}`) },
     async (fx) => {
-      const result = await outcome(curlPost(fx));
+      const result = await curlOutcome(curlPost(fx));
       assertEquals(result.status, 403);
       assertEquals(
         JSON.parse(result.body).reason,
@@ -133,7 +99,7 @@ Deno.test("defaults.human_on_timeout = allow lets a timed-out request through, o
     defaults: `human_on_timeout = "allow"`,
     rules: held(`approver "human_approver" "ops" {\n  timeout = "300ms"\n}`),
   }, async (fx) => {
-    const result = await outcome(curlPost(fx));
+    const result = await curlOutcome(curlPost(fx));
     assertEquals(result.status, 200, result.body);
     const receipt = (await fx.receipts()).find((r) => r.rule === "writes-need-approval")!;
     assertEquals(receipt.verdict, "allow");
@@ -145,9 +111,9 @@ Deno.test("an agent that disconnects while held cancels its approval", async () 
   await withProxy(
     { rules: held(`approver "human_approver" "ops" {\n  timeout = "30s"\n}`) },
     async (fx) => {
-      const curl = curlPost(fx, 1); // curl gives up after one second
+      const curl = curlPost(fx, { maxSeconds: 1 }); // curl gives up after one second
       await pendingOne(fx);
-      await outcome(curl);
+      await curlOutcome(curl);
       await eventually(
         "the cancelled approval leaving the queue",
         () => fx.gateway.approvalQueue.list().length === 0 || undefined,

@@ -10,6 +10,7 @@ import { SLACK_INTERACTIVITY_PATH, SlackNotifier } from "../src/approvals/slack.
 import { clickPayload, type FakeMessage, FakeSlack, interactivityRequest } from "./_slack_fakes.ts";
 import { DEFAULT_RULES, type ProxyFixture, withProxy } from "./_proxy_fixture.ts";
 import { eventually, withTimeout } from "./_helpers.ts";
+import { curlOutcome, curlPost } from "./_curl.ts";
 
 const SIGNING = "slack-signing-secret-e2e-5f1c";
 
@@ -79,39 +80,6 @@ async function withSlackGateway(
 }
 
 /** curl POST through the proxy, as a running child. */
-function curlPost(fx: ProxyFixture): Deno.ChildProcess {
-  return new Deno.Command("curl", {
-    args: [
-      "-sS",
-      "-o",
-      "-",
-      "-w",
-      "\n%{http_code}",
-      "-m",
-      "20",
-      "--proxy",
-      fx.proxyUrl,
-      "--cacert",
-      fx.caFile,
-      "-X",
-      "POST",
-      "-d",
-      "ship it",
-      "https://api.test/write?dry_run=false",
-    ],
-    clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function outcome(child: Deno.ChildProcess): Promise<{ status: number; body: string }> {
-  const out = await withTimeout(child.output(), 25_000, "curl");
-  const text = new TextDecoder().decode(out.stdout);
-  const at = text.lastIndexOf("\n");
-  return { status: Number(text.slice(at + 1)), body: text.slice(0, at) };
-}
 
 function posted(fake: FakeSlack): Promise<FakeMessage> {
   return eventually("the Slack message", () => fake.messages.values().next().value);
@@ -121,7 +89,7 @@ const blocksText = (m: FakeMessage) => JSON.stringify(m.blocks);
 
 Deno.test("curl held by the gateway is approved by a Slack click over Socket Mode", async () => {
   await withSlackGateway("30s", async ({ fx, fake, slack }) => {
-    const curl = curlPost(fx);
+    const curl = curlPost(fx, { body: "ship it", url: "https://api.test/write?dry_run=false" });
     const message = await posted(fake);
     const [pending] = fx.gateway.approvalQueue.list();
     const text = blocksText(message);
@@ -132,7 +100,7 @@ Deno.test("curl held by the gateway is approved by a Slack click over Socket Mod
     );
     equal(fx.seen.length, 0, "the upstream saw the request before it was approved");
     await fake.interactive(clickPayload(message, "U1", "approve"));
-    const result = await outcome(curl);
+    const result = await withTimeout(curlOutcome(curl), 25_000, "curl");
     equal(result.status, 200, result.body);
     equal(fx.seen.map((r) => [r.method, r.target, r.body]), [[
       "POST",
@@ -151,7 +119,7 @@ Deno.test("curl held by the gateway is approved by a Slack click over Socket Mod
 
 Deno.test("curl held by the gateway is denied by a signed Slack click on the interactivity endpoint", async () => {
   await withSlackGateway("30s", async ({ fx, fake, slack }) => {
-    const curl = curlPost(fx);
+    const curl = curlPost(fx, { body: "ship it", url: "https://api.test/write?dry_run=false" });
     const message = await posted(fake);
     const url = `http://127.0.0.1:${fx.gateway.adminAddress.port}${SLACK_INTERACTIVITY_PATH}`;
     const forged = await interactivityRequest(
@@ -162,7 +130,7 @@ Deno.test("curl held by the gateway is denied by a signed Slack click on the int
     equal((await slack.handleInteractivity(forged)).status, 401);
     const req = await interactivityRequest(url, SIGNING, clickPayload(message, "U2", "deny"));
     equal((await slack.handleInteractivity(req)).status, 200);
-    const result = await outcome(curl);
+    const result = await withTimeout(curlOutcome(curl), 25_000, "curl");
     equal(result.status, 403);
     const body = JSON.parse(result.body);
     equal([body.error, body.reason], ["denied", "denied by slack:U2"]);
@@ -176,10 +144,10 @@ Deno.test("curl held by the gateway is denied by a signed Slack click on the int
 
 Deno.test("a Slack click by someone not on the list is ignored; the request times out and the message says so", async () => {
   await withSlackGateway("1500ms", async ({ fx, fake, slack, logs }) => {
-    const curl = curlPost(fx);
+    const curl = curlPost(fx, { body: "ship it", url: "https://api.test/write?dry_run=false" });
     const message = await posted(fake);
     await fake.interactive(clickPayload(message, "U9", "approve"));
-    const result = await outcome(curl);
+    const result = await withTimeout(curlOutcome(curl), 25_000, "curl");
     equal(result.status, 403);
     equal(
       JSON.parse(result.body).reason,

@@ -8,6 +8,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { handleWebhookCallback, WEBHOOK_CALLBACK_PATH } from "../src/approvals/mod.ts";
 import { DEFAULT_RULES, type ProxyFixture, withProxy } from "./_proxy_fixture.ts";
 import { eventually } from "./_helpers.ts";
+import { curlOutcome, curlPost } from "./_curl.ts";
 
 const SECRET = "whsec_e2e_5f1d0c2a";
 
@@ -68,27 +69,6 @@ ${DEFAULT_RULES}`;
   }
 }
 
-function curlPost(fx: ProxyFixture): Deno.ChildProcess {
-  return new Deno.Command("curl", {
-    args: [
-      ["-sS", "-o", "-", "-w", "\n%{http_code}", "-m", "20"],
-      ["--proxy", fx.proxyUrl, "--cacert", fx.caFile],
-      ["-X", "POST", "-d", "payload", "https://api.test/write"],
-    ].flat(),
-    clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function outcome(child: Deno.ChildProcess): Promise<{ status: number; body: string }> {
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout);
-  const at = text.lastIndexOf("\n");
-  return { status: Number(text.slice(at + 1)), body: text.slice(0, at) };
-}
-
 async function heldReceipt(fx: ProxyFixture) {
   return await eventually(
     "the held request's receipt",
@@ -116,7 +96,7 @@ Deno.test("a held POST is allowed when the webhook answers allow; the receipt na
     fx,
     received,
   ) => {
-    const result = await outcome(curlPost(fx));
+    const result = await curlOutcome(curlPost(fx));
     assertEquals(result.status, 200, result.body);
     assertEquals(fx.seen.map((r) => r.method), ["POST"]);
     assertEquals(received.length, 1);
@@ -136,7 +116,7 @@ Deno.test("a held POST is denied with the webhook's reason when it answers deny"
   await withWebhook(() => Response.json({ decision: "deny", reason: "change freeze" }), async (
     fx,
   ) => {
-    const result = await outcome(curlPost(fx));
+    const result = await curlOutcome(curlPost(fx));
     assertEquals(result.status, 403);
     const body = JSON.parse(result.body);
     assertEquals([body.error, body.reason, body.rule], [
@@ -174,7 +154,7 @@ Deno.test("after a 202 the request waits: a badly signed callback is refused, a 
     const replay = good.clone();
     const accepted = await handleWebhookCallback(good);
     assertEquals([accepted.status, await accepted.json()], [200, { status: "accepted" }]);
-    const result = await outcome(curl);
+    const result = await curlOutcome(curl);
     assertEquals(result.status, 200, result.body);
     assertEquals(fx.seen.map((r) => r.method), ["POST"]);
     const again = await handleWebhookCallback(replay);
@@ -195,7 +175,7 @@ Deno.test("after a 202 the request waits: a badly signed callback is refused, a 
 
 Deno.test("a held POST is denied when the webhook answers 500", async () => {
   await withWebhook(() => new Response("boom", { status: 500 }), async (fx) => {
-    const result = await outcome(curlPost(fx));
+    const result = await curlOutcome(curlPost(fx));
     assertEquals(result.status, 403);
     assertEquals(
       JSON.parse(result.body).reason,
@@ -210,7 +190,7 @@ Deno.test("a held POST is denied when the webhook answers 500", async () => {
 
 Deno.test("a 202 never followed by a callback times out as a deny; a late callback is refused", async () => {
   await withWebhook(() => new Response(null, { status: 202 }), async (fx, received) => {
-    const result = await outcome(curlPost(fx));
+    const result = await curlOutcome(curlPost(fx));
     assertEquals(result.status, 403);
     assertEquals(
       JSON.parse(result.body).reason,
