@@ -181,7 +181,11 @@ function quantile(sorted: Float64Array, p: number): number {
  * 95% interval for median(b) − median(a), resampling whole rounds (a and b of one round stay
  * together, so noise they shared stays shared).
  */
-function pairedMedianDiffCi(a: number[], b: number[], resamples = 400): [number, number] {
+export function pairedMedianDiffCi(
+  a: number[],
+  b: number[],
+  resamples = 400,
+): [number, number] {
   const n = a.length;
   if (n === 0) return [NaN, NaN];
   const ra = new Float64Array(n), rb = new Float64Array(n);

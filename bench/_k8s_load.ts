@@ -8,6 +8,7 @@
  */
 
 import { type Path, Wire } from "./_http_load.ts";
+import { pairedMedianDiffCi } from "./_http_inject.ts";
 
 const enc = new TextEncoder();
 
@@ -214,26 +215,8 @@ export async function interleavedSingle(
     direct,
     gateway,
     addedUs: gateway.p50Us - direct.p50Us,
-    ci95Us: pairedCi(samples[0], samples[1]),
+    ci95Us: pairedMedianDiffCi(samples[0], samples[1]),
     errors,
     ...(firstError ? { firstError } : {}),
   };
-}
-
-/** 95% interval of median(b) − median(a), resampling whole rounds. */
-function pairedCi(a: number[], b: number[], resamples = 400): [number, number] {
-  const n = a.length;
-  if (n === 0) return [NaN, NaN];
-  const ra = new Float64Array(n), rb = new Float64Array(n);
-  const diffs = new Float64Array(resamples);
-  for (let k = 0; k < resamples; k++) {
-    for (let i = 0; i < n; i++) {
-      const j = Math.floor(Math.random() * n);
-      ra[i] = a[j];
-      rb[i] = b[j];
-    }
-    diffs[k] = quantile(rb.sort(), 0.5) - quantile(ra.sort(), 0.5);
-  }
-  diffs.sort();
-  return [quantile(diffs, 0.025), quantile(diffs, 0.975)];
 }
