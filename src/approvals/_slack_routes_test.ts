@@ -11,7 +11,6 @@ defaults {
   human_on_timeout = "allow"
 }
 credential "slack_tokens" "slack" {}
-credential "api_key" "other" {}
 approver "human_approver" "ops" {
   slack_channel = "C0123"
   credential    = slack_tokens.slack
@@ -19,7 +18,6 @@ approver "human_approver" "ops" {
 }
 approver "human_approver" "dbas" {
   slack_channel = "#dbas"
-  credential    = api_key.other
 }
 approver "human_approver" "cli_only" {}
 approver "human_approver" "open" {

@@ -150,7 +150,53 @@ export function readApprover(
     }
     settings.credential = key;
   }
+  checkApproverCredential(kind, settings, r);
   const timeoutMs = r.has("timeout") ? r.duration("timeout", 0) : null;
   r.reportUnknown();
   return { kind, name, timeoutMs, settings, source: r.source };
+}
+
+/** The credential kind each approver kind reads its secret from. */
+const APPROVER_CREDENTIAL: Record<Approver["kind"], string> = {
+  llm_approver: "api_key",
+  human_approver: "slack_tokens",
+  webhook_approver: "webhook_secret",
+};
+
+/**
+ * An approver that cannot work as configured is a load error, not a deny at the first held
+ * request: a webhook needs its signing secret, a hosted LLM API its key.
+ */
+function checkApproverCredential(
+  kind: Approver["kind"],
+  settings: Record<string, string | number | string[]>,
+  r: BlockReader,
+): void {
+  const ref = typeof settings.credential === "string" ? settings.credential : undefined;
+  const want = APPROVER_CREDENTIAL[kind];
+  if (ref && !ref.startsWith(`${want}.`)) {
+    const article = /^[aeiou]/.test(want) ? "an" : "a";
+    r.problem(
+      `'credential' of a ${kind} must be ${article} ${want} credential, got '${ref}'`,
+      "credential",
+    );
+  }
+  if (kind === "webhook_approver" && !ref) {
+    r.problem(
+      `missing required attribute 'credential' (a webhook_secret: requests are signed with it)`,
+    );
+  }
+  if (kind === "llm_approver") {
+    const url = settings.base_url;
+    if (typeof url === "string" && !/^https?:\/\/\S+$/.test(url)) {
+      r.problem(`'base_url' must be an http(s) URL, got "${url}"`, "base_url");
+    }
+    if (!ref && url === undefined) {
+      r.problem(
+        `missing required attribute 'credential' (an api_key for the ${
+          settings.provider ?? "hosted"
+        } API; omit it only with a local 'base_url')`,
+      );
+    }
+  }
 }

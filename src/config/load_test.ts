@@ -200,10 +200,12 @@ Deno.test("loadConfig() resolves <<file:…>> relative to the including file's d
   hosts   = ["b.internal"]
   ca_cert = "<<file:certs/ca.pem>>"
 }
+credential "api_key" "anthropic" {}
 approver "llm_approver" "judge" {
-  provider = "anthropic"
-  model    = "m"
-  policy   = "<<file:../policy.txt>>"
+  provider   = "anthropic"
+  model      = "m"
+  policy     = "<<file:../policy.txt>>"
+  credential = api_key.anthropic
 }
 `,
     "etc/certs/ca.pem": pem,
@@ -277,7 +279,7 @@ Deno.test("loadConfigText() resolves includes against the base directory it is g
   await withDir({ "policy.txt": "be careful" }, async (dir) => {
     const config = await loadConfigText(
       "stdin",
-      `${HEAD}approver "llm_approver" "j" {\n  provider = "openai"\n  model = "m"\n  policy = "<<file:policy.txt>>"\n}\n`,
+      `${HEAD}approver "llm_approver" "j" {\n  provider = "openai"\n  model = "m"\n  policy = "<<file:policy.txt>>"\n  base_url = "http://127.0.0.1:11434/v1"\n}\n`,
       dir,
     );
     equal(config.approvers.get("llm_approver.j")?.settings.policy, "be careful");
