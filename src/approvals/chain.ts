@@ -35,8 +35,11 @@ export interface ChainResult {
   stages: ApprovalStage[];
 }
 
-/** Why a stage ended without an answer. */
-class StageEnded extends Error {
+/**
+ * Why a stage ended without an answer; the abort reason a stage's approver (and the queue's
+ * `gone` event) sees.
+ */
+export class StageEnded extends Error {
   constructor(readonly kind: "timeout" | "cancelled", message: string) {
     super(message);
   }
@@ -102,7 +105,7 @@ async function runStage(
     if (signal.aborted) cancel();
     else signal.addEventListener("abort", cancel, { once: true });
   });
-  ended.catch(() => stage.abort());
+  ended.catch((err) => stage.abort(err));
   try {
     const answer = await Promise.race([approver.decide(request, stage.signal), ended]);
     return checked(answer, approver);

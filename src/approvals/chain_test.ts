@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { ApprovalRequest, Approver, StageDecision } from "../core/mod.ts";
-import { type ChainDefaults, runChain } from "./chain.ts";
+import { type ChainDefaults, runChain, StageEnded } from "./chain.ts";
 
 const REQUEST: ApprovalRequest = {
   id: "apr_1",
@@ -154,4 +154,19 @@ Deno.test("runChain() cancelled by the caller denies and tells the running stage
   assertEquals(r.decision, "deny");
   assert(r.reason.includes("cancelled: the agent went away"));
   assert(waiting.signals[0].aborted);
+});
+
+Deno.test("runChain() tells the stage why it ended: timeout or cancelled", async () => {
+  const slow = approver("human_approver.ops", never, 20);
+  await runChain([slow], REQUEST, live(), DEFAULTS);
+  const reason = slow.signals[0].reason;
+  assert(reason instanceof StageEnded);
+  assertEquals(reason.kind, "timeout");
+  const gone = new AbortController();
+  const waiting = approver("human_approver.ops", never);
+  const result = runChain([waiting], REQUEST, gone.signal, DEFAULTS);
+  await new Promise((r) => setTimeout(r, 5));
+  gone.abort();
+  await result;
+  assertEquals((waiting.signals[0].reason as StageEnded).kind, "cancelled");
 });

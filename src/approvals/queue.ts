@@ -83,7 +83,7 @@ export class ApprovalQueue {
       const abort = () => {
         if (this.#waiting.get(request.id) !== entry) return;
         this.#waiting.delete(request.id);
-        this.#emit({ kind: "gone", pending });
+        this.#emit({ kind: "gone", pending, reason: signal.reason });
         reject(signal.reason);
       };
       signal.addEventListener("abort", abort, { once: true });
@@ -153,5 +153,8 @@ export type QueueEvent =
   | { kind: "held"; pending: PendingApproval }
   | { kind: "vote"; pending: PendingApproval }
   | { kind: "settled"; pending: PendingApproval; decision: StageDecision }
-  /** The stage ended without a decision (timeout, or the agent went away). */
-  | { kind: "gone"; pending: PendingApproval };
+  /**
+   * The stage ended without a decision: `reason` is the abort reason (a `StageEnded` from the
+   * chain says whether it timed out or was cancelled).
+   */
+  | { kind: "gone"; pending: PendingApproval; reason?: unknown };

@@ -55,8 +55,12 @@ Deno.test("ApprovalQueue ignores Slack users outside the approvers list; a deny 
 Deno.test("ApprovalQueue drops a request whose stage was aborted", async () => {
   const queue = new ApprovalQueue();
   const gone = new AbortController();
+  const reasons: unknown[] = [];
+  queue.subscribe((e) => e.kind === "gone" && reasons.push(e.reason));
   const waiting = queue.wait(request("apr_g"), "human_approver.ops", gone.signal);
-  gone.abort(new Error("agent went away"));
+  const why = new Error("agent went away");
+  gone.abort(why);
+  assertEquals(reasons, [why]);
   await rejects(waiting, /agent went away/);
   assertEquals(queue.list(), []);
   assertEquals(queue.decide("apr_g", "allow", "cli:ann"), "unknown");

@@ -37,6 +37,7 @@ export {
   SLACK_TIMESTAMP_HEADER,
   slackSignature,
 } from "./_slack_signature.ts";
+import { StageEnded } from "./chain.ts";
 
 /** Options for {@linkcode SlackNotifier}. */
 export interface SlackNotifierOptions {
@@ -391,9 +392,12 @@ function statusOf(event: QueueEvent, route: SlackRoute): MessageStatus {
         ? { kind: "approved", who: event.decision.who, reason: event.decision.reason }
         : { kind: "denied", who: event.decision.who, reason: event.decision.reason };
     case "gone": {
-      // The queue does not say why the stage ended; one that lasted its whole timeout timed out.
-      const elapsed = Date.now() - event.pending.since.getTime();
-      return elapsed + 250 >= route.timeoutMs
+      const why = event.reason instanceof StageEnded ? event.reason.kind : null;
+      // Without the chain's reason (another caller), one that lasted its timeout timed out.
+      const timedOut = why !== null
+        ? why === "timeout"
+        : Date.now() - event.pending.since.getTime() + 250 >= route.timeoutMs;
+      return timedOut
         ? { kind: "timed_out", afterMs: route.timeoutMs, outcome: route.onTimeout }
         : { kind: "cancelled" };
     }
