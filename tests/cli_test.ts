@@ -79,6 +79,23 @@ Deno.test("init --force rewrites the config but keeps the gateway CA and vault k
   });
 });
 
+Deno.test("init --force points at starter packs an earlier release left behind, keeping them", async () => {
+  await withTempDir(async (dir) => {
+    equal((await cli(["init", dir])).code, 0);
+    const retired = join(dir, "rules", "k8s_secrets.hcl");
+    await Deno.writeTextFile(retired, "# an older pack, perhaps edited\n");
+    const r = await cli(["init", dir, "--force"]);
+    equal(r.code, 0, r.stderr);
+    match(
+      r.stderr,
+      /Warning: .*k8s_secrets\.hcl is a starter pack from an earlier release; its rules now live in kubernetes\.hcl/,
+    );
+    equal(await Deno.readTextFile(retired), "# an older pack, perhaps edited\n");
+    const fresh = await cli(["init", join(dir, "other")]);
+    equal(fresh.stderr.includes("Warning"), false, fresh.stderr);
+  });
+});
+
 Deno.test("start with a config not named gateway.hcl refuses before writing anything", async () => {
   await withTempDir(async (dir) => {
     const r = await cli(["start", "-c", join(dir, "other.hcl")]);

@@ -10,7 +10,7 @@ import { loadAndCompile } from "../gateway/mod.ts";
 import { createState, stateDirOf } from "../gateway/mod.ts";
 import { pathExists } from "../core/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
-import { out } from "./_io.ts";
+import { err, out } from "./_io.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
 import type { OpenVaultOptions } from "../credentials/mod.ts";
 import { PACKS_DIR, readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
@@ -60,6 +60,11 @@ export async function initCommand(args: string[]): Promise<number> {
     createWithPassphrase: passphraseStdin || values.passphrase === true,
   });
   const configPath = await initialise(dir, values.force === true, vault);
+  for (const retired of await retiredPacks(join(dir, "rules"))) {
+    err(
+      `Warning: ${retired.file} is a starter pack from an earlier release; its rules now live in ${retired.now}: remove it (loading rules/ with both fails on duplicate rule names)`,
+    );
+  }
   out(
     `Created ${configPath}, starter packs in ${join(dir, "rules")}/, state in ${
       join(dir, "state")
@@ -71,4 +76,22 @@ export async function initCommand(args: string[]): Promise<number> {
   out(`  2. Start the gateway:             clawpatrol serve -c ${configPath}`);
   out(`  3. Watch decisions as they land:  clawpatrol log --follow -c ${configPath}`);
   return 0;
+}
+
+/** Starter packs earlier releases wrote and where their rules went. */
+const RETIRED_PACKS: Record<string, string> = {
+  "k8s_secrets.hcl": "kubernetes.hcl",
+  "k8s_workloads.hcl": "kubernetes.hcl",
+};
+
+/**
+ * Retired packs still in `rulesDir`. They are the user's files now (perhaps edited), so init
+ * points at them instead of deleting them.
+ */
+export async function retiredPacks(rulesDir: string): Promise<{ file: string; now: string }[]> {
+  const found: { file: string; now: string }[] = [];
+  for (const [name, now] of Object.entries(RETIRED_PACKS)) {
+    if (await pathExists(join(rulesDir, name))) found.push({ file: join(rulesDir, name), now });
+  }
+  return found;
 }
