@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, RO_PASSWORD, withPgGateway } from "./_pg_fixture.ts";
+import { eventually } from "./_helpers.ts";
 
 const ignore = !postgresAvailable();
 
@@ -146,7 +147,12 @@ Deno.test({
 
         await t.step("an agent whose profile holds no credential here is refused", async () => {
           const token = fx.registry.add("loner", "nobody");
-          const r = await fx.psql("select 1;\n", { password: token });
+          // The running gateway picks up a new agent within a second: until then the token is
+          // unknown (a plain 28P01), which is not what this step is about.
+          const r = await eventually("the gateway to know agent 'loner'", async () => {
+            const attempt = await fx.psql("select 1;\n", { password: token });
+            return attempt.stderr.includes("holds no credential") ? attempt : undefined;
+          });
           assert.match(r.stderr, /agent 'loner' \(profile 'nobody'\) holds no credential/);
           const receipts = await fx.receipts();
           assert.ok(receipts.some((x) => x.agent === "loner" && x.verdict === "deny"));
