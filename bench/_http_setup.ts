@@ -7,7 +7,6 @@
  */
 
 import "reflect-metadata";
-import tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { AgentRegistry } from "../src/agents/mod.ts";
@@ -23,6 +22,7 @@ import {
   sleep,
   spawnChild,
 } from "./_child.ts";
+import { authorizationOf, startResponder } from "./_responder.ts";
 
 /** Host of endpoint `api`: no credentials. Every table row but the injection ones uses it. */
 export const HOST = "api.test";
@@ -37,7 +37,6 @@ export const RULES = 100;
 
 const SELF = import.meta.filename!;
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** Each rule reads facts a real policy reads; none matches the bench's requests but the last two. */
 function ruleCondition(i: number): string {
@@ -121,43 +120,16 @@ async function serveUpstream(dir: string): Promise<void> {
   // forwarded without the header is caught too.
   const expected = `Bearer ${SECRET}`;
   let injected = 0;
-  // A minimal HTTP/1.1 responder on node:tls rather than Deno.serve: Deno.serve's TLS sockets
-  // keep Nagle on, so a response written just after TLS 1.3 session tickets waits ~40 ms for a
-  // delayed ACK. That would punish every path that opens fresh upstream connections (direct,
-  // mitmproxy) but not the gateway, which pools them. It is also cheaper per request, so the
-  // upstream takes less of the two cores from whatever is being measured.
   const listen = async (host: string, authorization?: string) => {
     const leaf = await mintLeaf(ca, host);
-    const server = tls.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (socket) => {
-      socket.setNoDelay(true);
-      let pending = new Uint8Array(0);
-      socket.on("data", (chunk: Uint8Array) => {
-        const joined = new Uint8Array(pending.length + chunk.length);
-        joined.set(pending);
-        joined.set(chunk, pending.length);
-        pending = joined;
-        for (;;) {
-          const text = dec.decode(pending.subarray(0, Math.min(pending.length, 8192)));
-          const end = text.indexOf("\r\n\r\n");
-          if (end < 0) return;
-          const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
-          if (pending.length < end + 4 + length) return;
-          pending = pending.subarray(end + 4 + length);
-          if (authorization !== undefined) {
-            const sent = /\r\nauthorization:[ \t]*([^\r]*)/i.exec(text.slice(0, end))?.[1];
-            if (sent === authorization) injected++;
-            else if (sent !== undefined) {
-              socket.write(unauthorized);
-              continue;
-            }
-          }
-          socket.write(text.startsWith("POST") ? respond(JSON.stringify({ length })) : getResponse);
-        }
-      });
-      socket.on("error", () => socket.destroy());
+    return await startResponder(leaf.certPem, leaf.keyPem, ({ head, length }) => {
+      if (authorization !== undefined) {
+        const sent = authorizationOf(head);
+        if (sent === authorization) injected++;
+        else if (sent !== undefined) return unauthorized;
+      }
+      return head.startsWith("POST") ? respond(JSON.stringify({ length })) : getResponse;
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return server;
   };
   const servers = [await listen(HOST), await listen(KEYED_HOST, expected)];
   const [port, keyedPort] = servers.map((s) => (s.address() as AddressInfo).port);

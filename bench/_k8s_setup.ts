@@ -8,7 +8,6 @@
  */
 
 import "reflect-metadata";
-import tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -19,6 +18,7 @@ import { CA_CERT_FILE } from "../src/tls/mod.ts";
 import { mintTestCa, mintTestCertificate } from "../tests/_test_ca.ts";
 import { type Child, ROOT, serveCommands, spawnChild } from "./_child.ts";
 import { cannedBodies } from "./_k8s_bodies.ts";
+import { authorizationOf, startResponder } from "./_responder.ts";
 
 /** The gateway's `kubernetes` endpoint. */
 export const ENDPOINT = "k8s-prod";
@@ -29,7 +29,6 @@ export const FILLER_RULES = 50;
 
 const SELF = import.meta.filename!;
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** What the API server stand-in has seen, by kind of request. */
 export interface UpstreamCounts {
@@ -118,8 +117,7 @@ function statusResponse(code: number, reason: string, message: string): Uint8Arr
  * 127.0.0.1 from its own test CA, answering the bench's four paths with canned bytes when the
  * request carries its token, 401 otherwise, 404 for anything else. Not the fake API server: that
  * one builds every response with JSON.stringify through node:https, ~8–12k req/s on this VM, so
- * it would take a large share of the two cores from the gateway and cap the direct column. Not
- * Deno.serve either, for the reason bench/_http_setup.ts gives (Nagle on its TLS sockets).
+ * it would take a large share of the two cores from the gateway and cap the direct column.
  */
 async function serveUpstream(): Promise<void> {
   const ca = await mintTestCa("clawpatrol bench Kubernetes API CA");
@@ -135,37 +133,16 @@ async function serveUpstream(): Promise<void> {
     "the server could not find the requested resource",
   );
   const expected = `Bearer ${token}`;
-  const server = tls.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (socket) => {
-    socket.setNoDelay(true);
-    let pending = new Uint8Array(0);
-    socket.on("data", (chunk: Uint8Array) => {
-      const joined = new Uint8Array(pending.length + chunk.length);
-      joined.set(pending);
-      joined.set(chunk, pending.length);
-      pending = joined;
-      for (;;) {
-        const text = dec.decode(pending.subarray(0, Math.min(pending.length, 16384)));
-        const end = text.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        const head = text.slice(0, end);
-        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        if (pending.length < end + 4 + length) return;
-        pending = pending.subarray(end + 4 + length);
-        const target = head.slice(head.indexOf(" ") + 1, head.indexOf(" HTTP/"));
-        const path = target.split("?")[0];
-        if (/\/secrets(\/|$)/.test(path)) counts.secrets++;
-        if (/\r\nauthorization:[ \t]*([^\r]*)/i.exec(head)?.[1] !== expected) {
-          counts.unauthorized++;
-          socket.write(unauthorized);
-          continue;
-        }
-        counts.authorized++;
-        socket.write(canned.get(path) ?? notFound);
-      }
-    });
-    socket.on("error", () => socket.destroy());
+  const server = await startResponder(leaf.certPem, leaf.keyPem, ({ head, target }) => {
+    const path = target.split("?")[0];
+    if (/\/secrets(\/|$)/.test(path)) counts.secrets++;
+    if (authorizationOf(head) !== expected) {
+      counts.unauthorized++;
+      return unauthorized;
+    }
+    counts.authorized++;
+    return canned.get(path) ?? notFound;
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   const date = new Date().toUTCString();
   for (const [path, body] of cannedBodies(`127.0.0.1:${port}`)) {
