@@ -6,6 +6,7 @@
  */
 
 import type { DecideResult, PendingApproval } from "../approvals/mod.ts";
+import { readLimited } from "../core/mod.ts";
 
 /** The approval queue as the admin API sees it (the gateway's {@linkcode ApprovalQueue}). */
 export interface AdminApprovals {
@@ -73,27 +74,8 @@ export async function readDecisionBody(req: Request): Promise<DecisionBody> {
     await req.body?.cancel();
     throw new BodyError(413, `body too large: at most ${MAX_BODY_BYTES} bytes`);
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body) {
-    const reader = req.body.getReader();
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > MAX_BODY_BYTES) {
-        await reader.cancel();
-        throw new BodyError(413, `body too large: at most ${MAX_BODY_BYTES} bytes`);
-      }
-      chunks.push(value);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
+  const bytes = await readLimited(req.body, MAX_BODY_BYTES);
+  if (bytes === null) throw new BodyError(413, `body too large: at most ${MAX_BODY_BYTES} bytes`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));

@@ -13,7 +13,7 @@ import {
   slackSignedHeaders,
   verifySlackSignature,
 } from "./_slack_signature.ts";
-import { readLimited } from "./_read_limited.ts";
+import { readLimited } from "../core/mod.ts";
 
 /** Where Slack posts clicks when the app uses an HTTP Request URL (on the admin listener). */
 export const SLACK_INTERACTIVITY_PATH = "/slack/interactivity";

@@ -14,7 +14,7 @@ import {
   signedHeaders,
   verifyWebhook,
 } from "./_webhook_signature.ts";
-import { readLimited } from "./_read_limited.ts";
+import { readLimited } from "../core/mod.ts";
 
 /** Largest callback body accepted. */
 export const MAX_CALLBACK_BYTES = 64 * 1024;

@@ -7,7 +7,7 @@ import {
   verifyWebhook,
   webhookKey,
 } from "./_webhook_signature.ts";
-import { readLimited } from "./_read_limited.ts";
+import { readLimited } from "../core/mod.ts";
 
 const BODY = '{"id":"apr_1","decision":"allow"}';
 

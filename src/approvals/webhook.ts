@@ -31,7 +31,7 @@ export {
   TIMESTAMP_HEADER,
   webhookKey,
 } from "./_webhook_signature.ts";
-import { readLimited } from "./_read_limited.ts";
+import { readLimited } from "../core/mod.ts";
 
 /** Where receivers post late decisions, on the admin API. */
 export const WEBHOOK_CALLBACK_PATH = "/approvals/webhook";

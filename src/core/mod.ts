@@ -12,3 +12,4 @@ export * from "./fs.ts";
 export * from "./guard.ts";
 export * from "./listener.ts";
 export * from "./approval.ts";
+export * from "./body.ts";

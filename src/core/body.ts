@@ -1,6 +1,7 @@
 /**
- * Bounded body reading for what approvals receive from outside (webhook replies and callbacks,
- * Slack interactivity requests): an oversized body is refused without being held in memory.
+ * Bounded body reading for what the gateway receives outside the proxied protocols (admin API
+ * decisions, webhook replies and callbacks, Slack interactivity requests): an oversized body is
+ * refused without being held in memory.
  *
  * @module
  */
