@@ -10,6 +10,7 @@ import tls from "node:tls";
 import { type AgentFacts, TcpListener } from "../../core/mod.ts";
 import type { ExchangeFlavor, HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
+import { acceptTls, ServerContexts } from "./_tls_accept.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, SocketStream } from "./_stream.ts";
 import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";
@@ -24,7 +25,7 @@ export const PROXY_AUTH_REQUIRED = "proxy authentication required: NAME:TOKEN of
 export class HttpProxy {
   readonly #ctx: HttpProxyContext;
   readonly #pool = new UpstreamPool();
-  readonly #contexts = new WeakMap<object, tls.SecureContext>();
+  readonly #contexts = new ServerContexts();
   #tcp!: TcpListener;
 
   private constructor(ctx: HttpProxyContext) {
@@ -148,10 +149,7 @@ export class HttpProxy {
     if (route.kind !== "endpoint") return await this.#passthrough(client, agent, target, summary);
     let context: tls.SecureContext;
     try {
-      const leaf = await this.#ctx.leaf(target.host);
-      context = this.#contexts.get(leaf) ??
-        tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
-      this.#contexts.set(leaf, context);
+      context = this.#contexts.for(await this.#ctx.leaf(target.host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${target.host}: ${err}`);
       return await this.#gatewayDeny(
@@ -171,41 +169,18 @@ export class HttpProxy {
     }
     const { socket, pending } = client.detach();
     for (const chunk of pending.reverse()) socket.unshift(chunk);
-    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
-    const limits = this.#ctx.limits();
-    const handshake = setTimeout(() => {
+    const accepted = await acceptTls(socket, context, this.#ctx.limits().headerTimeoutMs);
+    if (accepted.kind === "failed") {
       this.#ctx.guard.refuse({
         protocol: "https",
         endpoint: route.endpoint.name,
         agent,
         summary,
-        reason: "TLS handshake with the agent not completed in time",
+        reason: accepted.reason,
       });
-      secure.destroy();
-    }, limits.headerTimeoutMs);
-    await new Promise<void>((resolve) => {
-      secure.once("secure", () => {
-        clearTimeout(handshake);
-        const stream = new SocketStream(secure);
-        this.#serveTunnel(stream, auth, target, route.endpoint).finally(resolve);
-      });
-      secure.once("error", (err) => {
-        clearTimeout(handshake);
-        this.#ctx.guard.refuse({
-          protocol: "https",
-          endpoint: route.endpoint.name,
-          agent,
-          summary,
-          reason: `TLS handshake with the agent failed: ${err.message.slice(0, 200)}`,
-        });
-        secure.destroy();
-        resolve();
-      });
-      secure.once("close", () => {
-        clearTimeout(handshake);
-        resolve();
-      });
-    });
+    }
+    if (accepted.kind !== "secure") return;
+    await this.#serveTunnel(new SocketStream(accepted.socket), auth, target, route.endpoint);
   }
 
   /** Requests inside a terminated tunnel; each is re-authenticated and decided on its own. */

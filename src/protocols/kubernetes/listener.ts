@@ -8,15 +8,17 @@
  */
 
 import type net from "node:net";
-import tls from "node:tls";
+import type tls from "node:tls";
 import { type AgentFacts, TcpListener } from "../../core/mod.ts";
 import {
+  acceptTls,
   exchange,
   headerValues,
   type HeadScope,
   readHead,
   reply,
   type RequestHead,
+  ServerContexts,
   SocketStream,
   UpstreamPool,
 } from "../http/mod.ts";
@@ -30,7 +32,7 @@ export class KubernetesListener {
   readonly endpoint: string;
   readonly #ctx: KubernetesContext;
   readonly #pool = new UpstreamPool();
-  readonly #contexts = new WeakMap<object, tls.SecureContext>();
+  readonly #contexts = new ServerContexts();
   readonly #scope: HeadScope;
   #tcp!: TcpListener;
 
@@ -99,41 +101,18 @@ export class KubernetesListener {
     const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
     let context: tls.SecureContext;
     try {
-      const leaf = await this.#ctx.leaf(host);
-      context = this.#contexts.get(leaf) ??
-        tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
-      this.#contexts.set(leaf, context);
+      context = this.#contexts.for(await this.#ctx.leaf(host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${host}: ${err}`);
       this.#refuse(null, "TLS handshake", "the gateway could not set up TLS");
       socket.destroy();
       return null;
     }
-    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
-    const limits = this.#ctx.limits();
-    return await new Promise((resolve) => {
-      // Garbage instead of a ClientHello, or a client that never finishes: no channel is left
-      // to answer on, so the receipt is the only trace.
-      const fail = (reason: string) => {
-        clearTimeout(timer);
-        this.#refuse(null, "TLS handshake", reason);
-        secure.destroy();
-        resolve(null);
-      };
-      const timer = setTimeout(
-        () => fail("TLS handshake with the agent not completed in time"),
-        limits.headerTimeoutMs,
-      );
-      secure.once("secure", () => {
-        clearTimeout(timer);
-        resolve(secure);
-      });
-      secure.once("error", (err) => fail(`TLS handshake with the agent failed: ${err.message}`));
-      secure.once("close", () => {
-        clearTimeout(timer);
-        resolve(null);
-      });
-    });
+    const accepted = await acceptTls(socket, context, this.#ctx.limits().headerTimeoutMs);
+    // Garbage instead of a ClientHello, or a client that never finishes: no channel is left to
+    // answer on, so the receipt is the only trace.
+    if (accepted.kind === "failed") this.#refuse(null, "TLS handshake", accepted.reason);
+    return accepted.kind === "secure" ? accepted.socket : null;
   }
 
   async #request(client: SocketStream, head: RequestHead): Promise<"keep" | "close"> {

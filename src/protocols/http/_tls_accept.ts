@@ -1,0 +1,72 @@
+/**
+ * Server-side TLS towards agents with gateway-minted leaves: the forward proxy's intercepted
+ * tunnels and the Kubernetes listeners terminate TLS the same way.
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+import tls from "node:tls";
+
+/**
+ * SecureContexts by leaf: building one parses the key and certificate, so it happens once per
+ * minted leaf, not once per connection. Leaves are keys, so a re-minted leaf gets a new context
+ * and an unused one is collected with its leaf.
+ */
+export class ServerContexts {
+  readonly #byLeaf = new WeakMap<object, tls.SecureContext>();
+
+  /** The context for `leaf`, built on first use. */
+  for(leaf: { certPem: string; keyPem: string }): tls.SecureContext {
+    let context = this.#byLeaf.get(leaf);
+    if (!context) {
+      context = tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
+      this.#byLeaf.set(leaf, context);
+    }
+    return context;
+  }
+}
+
+/** How a server handshake ended. */
+export type Accepted =
+  | { kind: "secure"; socket: tls.TLSSocket }
+  /** Garbage instead of a ClientHello, or too slow: the caller records why (agent-safe text). */
+  | { kind: "failed"; reason: string }
+  /** The agent left before finishing. */
+  | { kind: "closed" };
+
+/** Runs the server side of a TLS handshake on `socket`, within `timeoutMs`. */
+export function acceptTls(
+  socket: Socket,
+  context: tls.SecureContext,
+  timeoutMs: number,
+): Promise<Accepted> {
+  const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+  // Whoever reads the secure socket next reports its errors; until then none may go unheard.
+  secure.on("error", () => {});
+  return new Promise((resolve) => {
+    const settle = (result: Accepted) => {
+      clearTimeout(timer);
+      secure.off("secure", onSecure);
+      secure.off("error", onError);
+      secure.off("close", onClose);
+      if (result.kind !== "secure") secure.destroy();
+      resolve(result);
+    };
+    const onSecure = () => settle({ kind: "secure", socket: secure });
+    const onError = (err: Error) =>
+      settle({
+        kind: "failed",
+        reason: `TLS handshake with the agent failed: ${err.message.slice(0, 200)}`,
+      });
+    const onClose = () => settle({ kind: "closed" });
+    const timer = setTimeout(
+      () =>
+        settle({ kind: "failed", reason: "TLS handshake with the agent not completed in time" }),
+      timeoutMs,
+    );
+    secure.once("secure", onSecure);
+    secure.once("error", onError);
+    secure.once("close", onClose);
+  });
+}
