@@ -13,3 +13,4 @@ export * from "./guard.ts";
 export * from "./listener.ts";
 export * from "./approval.ts";
 export * from "./body.ts";
+export * from "./tls_accept.ts";

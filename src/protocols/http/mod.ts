@@ -41,6 +41,5 @@ export { type After, exchange, type ExchangeContext, type RequestTarget } from "
 export { type HeadScope, readHead } from "./_read_head.ts";
 export { reply, type ReplyShape } from "./_respond.ts";
 export { SocketStream } from "./_stream.ts";
-export { type Accepted, acceptTls, ServerContexts } from "./_tls_accept.ts";
 export { UpstreamPool } from "./_upstream.ts";
 export { headerValues, type RequestHead } from "./_wire.ts";

@@ -7,10 +7,9 @@
  */
 
 import tls from "node:tls";
-import { type AgentFacts, TcpListener } from "../../core/mod.ts";
+import { acceptTls, type AgentFacts, ServerContexts, TcpListener } from "../../core/mod.ts";
 import type { ExchangeFlavor, HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
-import { acceptTls, ServerContexts } from "./_tls_accept.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, SocketStream } from "./_stream.ts";
 import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";

@@ -9,16 +9,14 @@
 
 import type net from "node:net";
 import type tls from "node:tls";
-import { type AgentFacts, TcpListener } from "../../core/mod.ts";
+import { acceptTls, type AgentFacts, ServerContexts, TcpListener } from "../../core/mod.ts";
 import {
-  acceptTls,
   exchange,
   headerValues,
   type HeadScope,
   readHead,
   reply,
   type RequestHead,
-  ServerContexts,
   SocketStream,
   UpstreamPool,
 } from "../http/mod.ts";

@@ -1,6 +1,7 @@
 /**
  * Server-side TLS towards agents with gateway-minted leaves: the forward proxy's intercepted
- * tunnels and the Kubernetes listeners terminate TLS the same way.
+ * tunnels and the Kubernetes listeners terminate TLS the same way, and every protocol (Postgres
+ * too) builds one SecureContext per leaf rather than per connection.
  *
  * @module
  */
