@@ -43,18 +43,22 @@ Deno.test({
       const stateDir = join(dir, "state");
       const { gateway, log, token } = await startTestGateway(
         dir,
-        `${gatewayHeader()}${endpoint("mtls")}${endpoint("nocert")}
+        `${gatewayHeader()}${endpoint("mtls")}${endpoint("nocert")}${endpoint("badcert")}
 credential "mtls_credential" "cluster_cert" {
   endpoint = kubernetes.mtls
 }
 credential "mtls_credential" "missing_cert" {
   endpoint = kubernetes.nocert
 }
+credential "mtls_credential" "garbled_cert" {
+  endpoint = kubernetes.badcert
+}
 profile "ops" {
-  credentials = [mtls_credential.cluster_cert, mtls_credential.missing_cert]
+  credentials = [mtls_credential.cluster_cert, mtls_credential.missing_cert,
+                 mtls_credential.garbled_cert]
 }
 rule "all" {
-  endpoints = [kubernetes.mtls, kubernetes.nocert]
+  endpoints = [kubernetes.mtls, kubernetes.nocert, kubernetes.badcert]
   condition = "true"
   verdict   = "allow"
 }
@@ -62,6 +66,8 @@ rule "all" {
         [
           ["cluster_cert", "cert", agentCert.certPem],
           ["cluster_cert", "key", agentCert.keyPem],
+          ["garbled_cert", "cert", "-----BEGIN CERTIFICATE-----\nnot a certificate\n"],
+          ["garbled_cert", "key", "-----BEGIN PRIVATE KEY-----\nGARBLEDSECRETKEY\n"],
         ],
         { name: "bot", profile: "ops" },
       );
@@ -83,11 +89,18 @@ rule "all" {
         assertEquals(api.requests.length, 1);
         assert(log.messages("warn").some((m) => m.includes("'missing_cert' slot 'cert'")));
 
+        // A vault value that is no certificate fails the upstream TLS, closed, with a receipt.
+        const [broken, brokenText] = await get(at("badcert"), ca, token);
+        assertEquals(broken, 502, brokenText);
+        assertEquals(api.requests.length, 1);
+
         await gateway.settled();
         const receipts = queryReceipts(join(stateDir, "receipts.db"));
         assert(receipts.some((r) => r.endpoint === "nocert" && r.verdict === "deny"));
+        assert(receipts.some((r) => r.endpoint === "badcert" && r.upstreamStatus === 502));
         const all = JSON.stringify(receipts) + log.messages().join("\n");
         assert(!all.includes("PRIVATE KEY"), "the client key leaked");
+        assert(!all.includes("GARBLEDSECRETKEY") && !brokenText.includes("GARBLED"));
       } finally {
         await gateway.stop();
       }
