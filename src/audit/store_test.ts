@@ -279,7 +279,43 @@ Deno.test("open() rejects invalid options with RangeError", () => {
   throws(() => ReceiptStore.open(":memory:", { maxQueue: 0 }), RangeError);
   throws(() => ReceiptStore.open(":memory:", { maxBatch: 1.5 }), RangeError);
   throws(() => ReceiptStore.open(":memory:", { busyTimeoutMs: -1 }), RangeError);
+  throws(() => ReceiptStore.open(":memory:", { commitIntervalMs: -5 }), RangeError);
+  throws(() => ReceiptStore.open(":memory:", { sendIntervalMs: 0.5 }), RangeError);
 });
+
+storeTest(
+  "group commit: a steady stream of receipts shares one commit per interval; an idle store commits at once",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const commits: number[] = [];
+      const store = open(`${dir}/receipts.db`, {
+        commitIntervalMs: 250,
+        sendIntervalMs: 20,
+        onFlush: ({ rows }) => commits.push(rows),
+      });
+      await store.ready();
+      // Idle: the first receipt is committed without waiting out any interval.
+      const began = performance.now();
+      store.record(receiptInput());
+      while (commits.length === 0) await new Promise((r) => setTimeout(r, 5));
+      ok(performance.now() - began < 200, `idle commit took ${performance.now() - began} ms`);
+      // A receipt every ~5 ms for ~400 ms: a commit per tick would be ~80 commits.
+      const streamStart = performance.now();
+      let sent = 0;
+      while (performance.now() - streamStart < 400) {
+        store.record(receiptInput());
+        sent++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await store.flushed();
+      const streamCommits = commits.slice(1);
+      ok(streamCommits.length <= 4, `${streamCommits.length} commits for ${sent} receipts`);
+      equal(streamCommits.reduce((a, b) => a + b, 0), sent);
+      equal(countRows(store.path), sent + 1);
+      await store.close();
+    });
+  },
+);
 
 storeTest(
   "reserve() holds queue room: a full queue refuses record() until the reservation completes",
