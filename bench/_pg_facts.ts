@@ -1,6 +1,8 @@
 /**
  * SQL facts cost for bench/postgres.ts: `SqlAnalyzer.analyze()` on typical statements, uncached
- * (a unique trailing comment per call, so every call parses and walks) and cached (one text).
+ * (a unique trailing comment per call, so every call parses and walks), with a new constant
+ * every call (`aid = 17`, then `aid = 18`: the statement's shape is known, so no parse; what
+ * `pgbench -M simple` and clients that inline values send) and cached (one text).
  *
  * Uncached calls are timed one by one (a call is ~10–100 µs; the clock costs ~0.2 µs). A cached
  * call is a Map lookup well under the clock's own cost, so each cached sample is the mean of a
@@ -29,7 +31,14 @@ const CACHED_BATCH = 100;
 export interface FactsRow {
   name: string;
   uncached: { p50: number; p99: number };
+  /** A text seen before apart from its constants. */
+  shaped: { p50: number; p99: number };
   cached: { p50: number; p99: number };
+}
+
+/** `sql` with its parameters (and LIMIT) inlined as the constant `n`. */
+function withConstant(sql: string, n: number): string {
+  return sql.replace(/\$\d+|LIMIT \d+/g, (m) => m.startsWith("$") ? String(n) : `LIMIT ${n}`);
 }
 
 /** The `q` quantile (0..1) of `xs`, nearest rank. */
@@ -55,9 +64,14 @@ export async function measureFacts(samples: number): Promise<FactsRow[]> {
 
   // The gateway's own default cache size; the unique texts churn through it as they would.
   const uncachedAnalyzer = new SqlAnalyzer();
+  const shapedAnalyzer = new SqlAnalyzer();
   const cachedAnalyzer = new SqlAnalyzer();
-  for (const [, sql] of entries) check(cachedAnalyzer.analyze(sql));
+  for (const [, sql] of entries) {
+    check(cachedAnalyzer.analyze(sql));
+    check(shapedAnalyzer.analyze(withConstant(sql, 1)));
+  }
   const uncached = entries.map(() => new Array<number>(samples));
+  const shaped = entries.map(() => new Array<number>(samples));
   const cached = entries.map(() => new Array<number>(samples));
   let n = 0;
   for (let i = 0; i < samples; i++) {
@@ -69,6 +83,11 @@ export async function measureFacts(samples: number): Promise<FactsRow[]> {
       const r = uncachedAnalyzer.analyze(text);
       uncached[s][i] = (performance.now() - t) * 1000;
       check(r);
+      const inlined = withConstant(sql, n + 2);
+      t = performance.now();
+      const shapedResult = shapedAnalyzer.analyze(inlined);
+      shaped[s][i] = (performance.now() - t) * 1000;
+      check(shapedResult);
       t = performance.now();
       for (let b = 0; b < CACHED_BATCH; b++) cachedAnalyzer.analyze(sql);
       cached[s][i] = (performance.now() - t) * 1000 / CACHED_BATCH;
@@ -78,9 +97,14 @@ export async function measureFacts(samples: number): Promise<FactsRow[]> {
   if (hits !== 0 || misses !== samples * entries.length) {
     throw new Error(`SQL facts bench: 'uncached' hit the cache (${hits} hits, ${misses} misses)`);
   }
+  const { shapeHits } = shapedAnalyzer.stats;
+  if (shapeHits !== samples * entries.length) {
+    throw new Error(`SQL facts bench: only ${shapeHits} of the new-constant calls hit a shape`);
+  }
   return entries.map(([name], s) => ({
     name,
     uncached: { p50: quantile(uncached[s], 0.5), p99: quantile(uncached[s], 0.99) },
+    shaped: { p50: quantile(shaped[s], 0.5), p99: quantile(shaped[s], 0.99) },
     cached: { p50: quantile(cached[s], 0.5), p99: quantile(cached[s], 0.99) },
   }));
 }

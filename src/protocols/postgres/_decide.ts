@@ -74,11 +74,22 @@ export function decideSql(
   const analysis = analyzer.analyze(sql);
   const params = options.params === undefined ? [] : options.params;
   const unknown = params === null ? ["sql.params"] : [];
-  // One signal for the message's held statements: the agent leaving, or a sibling denied.
-  const holds = new AbortController();
-  const gone = () => holds.abort(options.signal?.reason);
-  if (options.signal?.aborted) gone();
-  else options.signal?.addEventListener("abort", gone, { once: true });
+  // One signal for the message's held statements: the agent leaving, or a sibling denied. Made
+  // only when a statement is actually held (the guard reads it then), so the common path
+  // allocates no controller and registers no listener.
+  let holds: AbortController | undefined;
+  const gone = () => holds!.abort(options.signal?.reason);
+  const decideOptions = {
+    get signal(): AbortSignal {
+      if (!holds) {
+        holds = new AbortController();
+        if (options.signal?.aborted) gone();
+        else options.signal?.addEventListener("abort", gone, { once: true });
+      }
+      return holds.signal;
+    },
+  };
+  const prefix = options.summaryPrefix ?? "";
   const decide = (facts: StatementFacts, count: number, extraUnknown: string[]) =>
     guard.decide({
       protocol: "postgres",
@@ -87,10 +98,10 @@ export function decideSql(
       credential: session.credential,
       facts: { sql: sqlFacts(facts, count, session, params ?? []) },
       unknown: extraUnknown.length || unknown.length ? [...extraUnknown, ...unknown] : undefined,
-      summary: summarize((options.summaryPrefix ?? "") + facts.statement),
-    }, { signal: holds.signal });
+      summary: prefix === "" ? statementSummary(facts) : summarize(prefix + facts.statement),
+    }, decideOptions);
   const settle = (decided: Decided[], hint?: string): SqlDecision => {
-    options.signal?.removeEventListener("abort", gone);
+    if (holds) options.signal?.removeEventListener("abort", gone);
     return settleMessage(decided, hint);
   };
   if (!analysis.ok) {
@@ -121,7 +132,7 @@ export function decideSql(
   if (!decided.some((d) => d.held)) return settle(decided);
   if (decided.some((d) => !d.held && d.verdict.decision === "deny")) {
     // A sibling is denied outright: nothing in the message runs, so nobody need approve.
-    holds.abort(new Error("another statement in the same message was denied"));
+    holds?.abort(new Error("another statement in the same message was denied"));
   }
   return { held: Promise.all(decided.map((d) => d.held ?? d)).then((all) => settle(all)) };
 }
@@ -179,6 +190,18 @@ function denialOf(d: Decided): Denial {
 
 function parseHint(error: string): string {
   return `the gateway could not parse this statement: ${error}`;
+}
+
+/** Summaries of analysed statements, kept with the cached analysis they come from. */
+const summaries = new WeakMap<StatementFacts, string>();
+
+function statementSummary(facts: StatementFacts): string {
+  let summary = summaries.get(facts);
+  if (summary === undefined) {
+    summary = summarize(facts.statement);
+    summaries.set(facts, summary);
+  }
+  return summary;
 }
 
 /** One line, at most SUMMARY_CHARS characters: receipts and logs stay readable. */

@@ -18,6 +18,7 @@
  */
 
 import { hasSqlDetails, loadModule, parseSync } from "libpg-query";
+import { literalShape } from "./_literal_shape.ts";
 import { Lru } from "./_lru.ts";
 import { collectFacts } from "./_sql_walk.ts";
 
@@ -90,6 +91,12 @@ const decoder = new TextDecoder();
 export interface SqlAnalyzerOptions {
   /** Distinct query texts kept in the LRU cache (default 2000; 0 disables the cache). */
   cacheEntries?: number;
+  /**
+   * Distinct single-statement shapes (the text with its constants blanked, see
+   * `_literal_shape.ts`) whose facts are kept, so `... where id = 2` reuses the parse of
+   * `... where id = 1` (default 2000; 0 disables it).
+   */
+  shapeEntries?: number;
   /** Texts longer than this many UTF-8 bytes are parsed but not cached (default 64 KiB). */
   maxCachedTextBytes?: number;
 }
@@ -110,20 +117,32 @@ export interface SqlAnalyzerOptions {
  */
 export class SqlAnalyzer {
   readonly #cache: Lru<string, SqlAnalysis>;
+  /** Facts of single-statement texts by shape; the statement text is the caller's own. */
+  readonly #shapes: Lru<string, StatementFacts>;
   readonly #maxCachedTextBytes: number;
   #hits = 0;
+  #shapeHits = 0;
   #misses = 0;
 
   constructor(options: SqlAnalyzerOptions = {}) {
     const max = options.maxCachedTextBytes ?? 64 * 1024;
     if (!(max >= 0)) throw new RangeError(`maxCachedTextBytes must be >= 0, got ${max}`);
     this.#cache = new Lru(options.cacheEntries ?? 2000);
+    this.#shapes = new Lru(options.shapeEntries ?? 2000);
     this.#maxCachedTextBytes = max;
   }
 
-  /** Cache statistics for benches/metrics (a snapshot). */
-  get stats(): { hits: number; misses: number; size: number } {
-    return { hits: this.#hits, misses: this.#misses, size: this.#cache.size };
+  /**
+   * Cache statistics for benches/metrics (a snapshot): `hits` on the exact text, `shapeHits` on
+   * a text of the same shape, `misses` parsed.
+   */
+  get stats(): { hits: number; shapeHits: number; misses: number; size: number } {
+    return {
+      hits: this.#hits,
+      shapeHits: this.#shapeHits,
+      misses: this.#misses,
+      size: this.#cache.size,
+    };
   }
 
   /**
@@ -141,9 +160,27 @@ export class SqlAnalyzer {
       this.#hits++;
       return cached;
     }
+    const fits = this.#fitsCache(sql);
+    const shape = fits ? literalShape(sql) : null;
+    if (shape !== null) {
+      const facts = this.#shapes.get(shape);
+      if (facts !== undefined) {
+        this.#shapeHits++;
+        return freezeOk([{ ...facts, statement: cleanStatement(sql) }]);
+      }
+    }
     this.#misses++;
     const { analysis, cacheable } = analyzeText(sql);
-    if (cacheable && this.#fitsCache(sql)) this.#cache.set(sql, analysis);
+    if (!cacheable || !fits) return analysis;
+    this.#cache.set(sql, analysis);
+    // Shapes keep one statement spanning the whole text, so any text of that shape is one
+    // statement with that same span (its `;` and comments are where this one's are).
+    if (
+      shape !== null && analysis.ok && analysis.statements.length === 1 &&
+      analysis.statements[0].statement === cleanStatement(sql)
+    ) {
+      this.#shapes.set(shape, analysis.statements[0]);
+    }
     return analysis;
   }
 

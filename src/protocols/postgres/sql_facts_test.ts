@@ -323,27 +323,29 @@ Deno.test("sql facts: nesting deeper than the parser allows is an error, not a c
 Deno.test("sql facts: the cache counts hits and misses", () => {
   const a = new SqlAnalyzer();
   const first = a.analyze("select 1");
-  deepEqual(a.stats, { hits: 0, misses: 1, size: 1 });
+  deepEqual(a.stats, { hits: 0, shapeHits: 0, misses: 1, size: 1 });
   const second = a.analyze("select 1");
-  deepEqual(a.stats, { hits: 1, misses: 1, size: 1 });
+  deepEqual(a.stats, { hits: 1, shapeHits: 0, misses: 1, size: 1 });
   ok(first === second, "a hit returns the cached object");
   a.analyze("selec 1");
   a.analyze("selec 1");
-  deepEqual(a.stats, { hits: 2, misses: 2, size: 2 });
+  deepEqual(a.stats, { hits: 2, shapeHits: 0, misses: 2, size: 2 });
+  a.analyze("select 2");
+  deepEqual(a.stats, { hits: 2, shapeHits: 1, misses: 2, size: 2 });
 });
 
 Deno.test("sql facts: the cache evicts beyond cacheEntries", () => {
   const a = new SqlAnalyzer({ cacheEntries: 2 });
-  a.analyze("select 1");
-  a.analyze("select 2");
-  a.analyze("select 1"); // refreshes "select 1"
-  a.analyze("select 3"); // evicts "select 2"
+  a.analyze("select a from t");
+  a.analyze("select b from t");
+  a.analyze("select a from t"); // refreshes "select a"
+  a.analyze("select c from t"); // evicts "select b"
   equal(a.stats.size, 2);
   const hits = a.stats.hits;
-  a.analyze("select 1");
+  a.analyze("select a from t");
   equal(a.stats.hits, hits + 1);
-  a.analyze("select 2");
-  equal(a.stats.hits, hits + 1, "select 2 was evicted");
+  a.analyze("select b from t");
+  equal(a.stats.hits, hits + 1, "select b was evicted");
 });
 
 Deno.test("sql facts: long texts are parsed but not cached", () => {

@@ -1,0 +1,214 @@
+/**
+ * The shape of a SQL text with its literals blanked: the text itself, with every string and
+ * number constant replaced by a marker for its kind. Two texts of the same shape differ only in
+ * constant values, so PostgreSQL's lexer gives them the same token types in the same order and
+ * the parser the same tree apart from those values; statement facts never read a constant's
+ * value (`_sql_walk.ts` reads identifiers, node types and flags), so texts of one shape have one
+ * set of facts. That is what lets `SqlAnalyzer` parse `... WHERE aid = 1` once and reuse the
+ * facts for `aid = 2`, the common case for agents and drivers that inline values.
+ *
+ * The scanner is deliberately partial: wherever its reading of the text could differ from
+ * PostgreSQL's, or a literal's value could change how the text tokenises, it returns `null`
+ * and the caller parses the text in full. That covers dollar quoting, E'', B'', X'', N'', U&''
+ * and U&"" (whose UESCAPE is a string that changes what the identifier is), backslashes outside
+ * standard strings, numbers written unlike plain decimal (`0x1F`, `1_000`, `.5`, `1abc`),
+ * non-ASCII text and control characters. Whitespace and comments are kept as they are, so
+ * string continuation (`'a'` newline `'b'`) is the same in both texts.
+ *
+ * @module
+ */
+
+/** Marks a blanked constant; control characters never survive into a shape otherwise. */
+const MARK = "\u0001";
+/** Largest integer PostgreSQL lexes as an integer constant; larger ones are numeric. */
+const INT4_MAX = "2147483647";
+
+function isIdentStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95; // a-z A-Z _
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isIdentChar(c: number): boolean {
+  return isIdentStart(c) || isDigit(c) || c === 36; // $
+}
+
+/** Tab, newline, form feed, carriage return: the only control characters SQL text may hold. */
+function isAllowedControl(c: number): boolean {
+  return c === 9 || c === 10 || c === 12 || c === 13;
+}
+
+/**
+ * `sql` with each constant replaced by a kind marker, or `null` when the text holds anything
+ * the scanner does not read exactly like PostgreSQL does.
+ *
+ * @example
+ * ```ts
+ * literalShape("select * from t where id = 42 and name = 'bob'");
+ * // "select * from t where id = \u0001i and name = \u0001s"
+ * literalShape("select $$x$$"); // null
+ * ```
+ */
+export function literalShape(sql: string): string | null {
+  let out = "";
+  let from = 0; // Start of the text not yet copied to `out`.
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return null;
+    if (isIdentStart(c)) {
+      while (i < n && isIdentChar(sql.charCodeAt(i))) i++;
+      continue;
+    }
+    if (isDigit(c)) {
+      const end = numberEnd(sql, i);
+      if (end < 0) return null;
+      out += sql.slice(from, i) + MARK + numberKind(sql.slice(i, end));
+      i = from = end;
+      continue;
+    }
+    switch (c) {
+      case 39: { // '
+        const prev = i > 0 ? sql.charCodeAt(i - 1) : 32;
+        // E'', B'', X'', N'' (an identifier character right before) and U&'' read differently.
+        if (isIdentChar(prev) || prev === 38) return null;
+        const end = stringEnd(sql, i);
+        if (end < 0) return null;
+        out += sql.slice(from, i) + MARK + "s";
+        i = from = end;
+        continue;
+      }
+      case 34: { // "
+        if (i > 0 && sql.charCodeAt(i - 1) === 38) return null; // U&"…" UESCAPE '…'
+        const end = quotedEnd(sql, i);
+        if (end < 0) return null;
+        i = end;
+        continue;
+      }
+      case 45: // -
+        if (sql.charCodeAt(i + 1) === 45) {
+          while (i < n && sql.charCodeAt(i) !== 10 && sql.charCodeAt(i) !== 13) {
+            const k = sql.charCodeAt(i);
+            if (k >= 127 || (k < 32 && !isAllowedControl(k))) return null;
+            i++;
+          }
+          continue;
+        }
+        break;
+      case 47: // /
+        if (sql.charCodeAt(i + 1) === 42) {
+          const end = blockCommentEnd(sql, i);
+          if (end < 0) return null;
+          i = end;
+          continue;
+        }
+        break;
+      case 36: { // $: a parameter ($1) is kept; anything else may open a dollar quote.
+        let j = i + 1;
+        while (j < n && isDigit(sql.charCodeAt(j))) j++;
+        if (j === i + 1 || (j < n && isIdentChar(sql.charCodeAt(j)))) return null;
+        i = j;
+        continue;
+      }
+      case 46: // .
+        if (isDigit(sql.charCodeAt(i + 1))) return null; // .5
+        break;
+      case 92: // \
+        return null;
+    }
+    i++;
+  }
+  return from === 0 ? sql : out + sql.slice(from);
+}
+
+/** End of a plain decimal number starting at `i`, or -1 when it is written any other way. */
+function numberEnd(sql: string, i: number): number {
+  const n = sql.length;
+  while (i < n && isDigit(sql.charCodeAt(i))) i++;
+  if (sql.charCodeAt(i) === 46) { // .
+    if (!isDigit(sql.charCodeAt(i + 1))) return -1; // `1.` and `1..` lex in ways best left alone
+    i++;
+    while (i < n && isDigit(sql.charCodeAt(i))) i++;
+  }
+  const e = sql.charCodeAt(i);
+  if (e === 101 || e === 69) { // e E
+    i++;
+    const sign = sql.charCodeAt(i);
+    if (sign === 43 || sign === 45) i++;
+    if (!isDigit(sql.charCodeAt(i))) return -1;
+    while (i < n && isDigit(sql.charCodeAt(i))) i++;
+  }
+  if (i < n) {
+    const next = sql.charCodeAt(i);
+    // 0x1F, 1_000, 12abc, 1.2.3, 1'x' and 1"x" are junk, other bases or other tokens.
+    if (isIdentChar(next) || next === 46 || next === 39 || next === 34) return -1;
+  }
+  return i;
+}
+
+/** `i` for an integer PostgreSQL lexes as int4, `f` for a numeric constant. */
+function numberKind(text: string): "i" | "f" {
+  if (!/^\d+$/.test(text)) return "f";
+  const digits = text.replace(/^0+(?=\d)/, "");
+  if (digits.length !== INT4_MAX.length) return digits.length < INT4_MAX.length ? "i" : "f";
+  return digits <= INT4_MAX ? "i" : "f";
+}
+
+/** End of a standard string opened at `i` (quotes doubled inside), or -1 (open, backslash). */
+function stringEnd(sql: string, i: number): number {
+  const n = sql.length;
+  for (let j = i + 1; j < n; j++) {
+    const c = sql.charCodeAt(j);
+    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
+    // A backslash is plain text here only while standard_conforming_strings is on.
+    if (c === 92) return -1;
+    if (c === 39) {
+      if (sql.charCodeAt(j + 1) === 39) {
+        j++;
+        continue;
+      }
+      return j + 1;
+    }
+  }
+  return -1;
+}
+
+/** End of a quoted identifier opened at `i`, or -1 when it is not closed. */
+function quotedEnd(sql: string, i: number): number {
+  const n = sql.length;
+  for (let j = i + 1; j < n; j++) {
+    const c = sql.charCodeAt(j);
+    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
+    if (c === 34) {
+      if (sql.charCodeAt(j + 1) === 34) {
+        j++;
+        continue;
+      }
+      return j + 1;
+    }
+  }
+  return -1;
+}
+
+/** End of a block comment opened at `i`; they nest in PostgreSQL. -1 when not closed. */
+function blockCommentEnd(sql: string, i: number): number {
+  const n = sql.length;
+  let depth = 0;
+  let j = i;
+  while (j < n) {
+    const c = sql.charCodeAt(j);
+    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
+    if (c === 47 && sql.charCodeAt(j + 1) === 42) {
+      depth++;
+      j += 2;
+    } else if (c === 42 && sql.charCodeAt(j + 1) === 47) {
+      depth--;
+      j += 2;
+      if (depth === 0) return j;
+    } else j++;
+  }
+  return -1;
+}
