@@ -35,6 +35,8 @@ export interface GatewayConfig {
     bodyBufferBytes: number;
     /** Receipts waiting to be written before new actions are denied. */
     receiptQueue: number;
+    /** Least time between two receipt commits under load (group commit); 0 commits every tick. */
+    receiptCommitIntervalMs: number;
     /** Time a client gets to send its request headers. */
     headerTimeoutMs: number;
     /** Time a kept-alive agent connection may sit idle between requests. */

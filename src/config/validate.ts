@@ -231,12 +231,20 @@ function readGateway(r: BlockReader): GatewayConfig {
       const read = {
         bodyBufferBytes: lr.size("body_buffer", d.limits.bodyBufferBytes),
         receiptQueue: lr.integer("receipt_queue", d.limits.receiptQueue),
+        receiptCommitIntervalMs: lr.duration(
+          "receipt_commit_interval",
+          d.limits.receiptCommitIntervalMs,
+        ),
         headerTimeoutMs: lr.duration("header_timeout", d.limits.headerTimeoutMs),
         idleTimeoutMs: lr.duration("idle_timeout", d.limits.idleTimeoutMs),
         upstreamTimeoutMs: lr.duration("upstream_timeout", d.limits.upstreamTimeoutMs),
       };
       if (read.receiptQueue < 1) {
         lr.problem("'receipt_queue' must be at least 1", "receipt_queue");
+      }
+      // It bounds how long a forwarded action's receipt may wait in memory for its fsync.
+      if (read.receiptCommitIntervalMs > MAX_COMMIT_INTERVAL_MS) {
+        lr.problem("'receipt_commit_interval' must be at most 1s", "receipt_commit_interval");
       }
       if (occurrence === 0) g.limits = read;
       lr.reportUnknown();
@@ -271,6 +279,8 @@ export function placeholderOf(credential: Credential): string {
   return typeof custom === "string" ? custom : `{{${credential.name}}}`;
 }
 
+const MAX_COMMIT_INTERVAL_MS = 1_000;
+
 /** Gateway settings used when the block or a field is absent. */
 export function defaultGateway(): GatewayConfig {
   return {
@@ -281,6 +291,7 @@ export function defaultGateway(): GatewayConfig {
     limits: {
       bodyBufferBytes: 1024 * 1024,
       receiptQueue: 10_000,
+      receiptCommitIntervalMs: 50,
       headerTimeoutMs: 10_000,
       idleTimeoutMs: 120_000,
       upstreamTimeoutMs: 600_000,

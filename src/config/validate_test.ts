@@ -254,11 +254,12 @@ Deno.test("loadConfigText() rejects malformed sizes on their line", async () => 
 Deno.test("loadConfigText() reads gateway limits and keeps defaults for those left out", async () => {
   const config = await loadConfigText(
     "t.hcl",
-    `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n    idle_timeout = "1m"\n  }\n}\n`,
+    `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n    idle_timeout = "1m"\n    receipt_commit_interval = "5ms"\n  }\n}\n`,
   );
   deepStrictEqual(config.gateway.limits, {
     bodyBufferBytes: defaultGateway().limits.bodyBufferBytes,
     receiptQueue: 5,
+    receiptCommitIntervalMs: 5,
     headerTimeoutMs: 2000,
     idleTimeoutMs: 60_000,
     upstreamTimeoutMs: defaultGateway().limits.upstreamTimeoutMs,
@@ -782,10 +783,11 @@ approver "human_approver" "ops" {
   equal(problems.some((p) => p.line === lineOf(text, '"local"')), false);
 });
 
-Deno.test("loadConfigText() reports a repeated limits block and a receipt queue below 1", async () => {
+Deno.test("loadConfigText() reports a repeated limits block, a receipt queue below 1 and a long commit interval", async () => {
   const text = `${HEAD}gateway {
   limits {
     receipt_queue = 0
+    receipt_commit_interval = "2s"
   }
   limits {
     body_buffer = "lots"
@@ -794,6 +796,11 @@ Deno.test("loadConfigText() reports a repeated limits block and a receipt queue 
 `;
   const problems = await problemsOf(text);
   assertProblem(problems, lineOf(text, "receipt_queue"), /'receipt_queue' must be at least 1/);
+  assertProblem(
+    problems,
+    lineOf(text, "receipt_commit_interval"),
+    /'receipt_commit_interval' must be at most 1s/,
+  );
   assertProblem(problems, lineOf(text, "limits {", 1), /^gateway\.limits: defined more than once/);
   // The second block's own mistakes point into the second block.
   assertProblem(problems, lineOf(text, "body_buffer"), /'body_buffer' must be a size/);

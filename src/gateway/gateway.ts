@@ -199,6 +199,7 @@ export class Gateway {
     });
     const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
       maxQueue: loaded.config.gateway.limits.receiptQueue,
+      commitIntervalMs: loaded.config.gateway.limits.receiptCommitIntervalMs,
       onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
     });
     let gateway: Gateway;
