@@ -150,9 +150,62 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 
 function json(field: string, value: unknown): string {
   try {
+    return toJson(value) ?? "null";
+  } catch {
+    // Nested deeper than this function's recursion goes (or cyclic): V8's own serialiser has
+    // the last word, so a deep request body is recorded whenever JSON.stringify can.
+  }
+  try {
     return JSON.stringify(value, jsonReplacer) ?? "null";
   } catch (error) {
     throw new TypeError(`Cannot record receipt: ${field} are not serialisable: ${error}`);
+  }
+}
+
+const plainPrototypes = new Set<unknown>([Object.prototype, null]);
+
+/**
+ * `JSON.stringify(value, jsonReplacer)`, same output, without the replacer: a replacer function
+ * takes V8 off its fast path, and every receipt's facts hold a BigInt (`sql.statement_count`)
+ * or none at all, so this is on every decision's path. Anything but plain data (a `toJSON`
+ * method, a class instance) goes to JSON.stringify itself.
+ */
+function toJson(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null";
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return toJson(jsonReplacer("", value));
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) {
+          out += (i === 0 ? "" : ",") + (toJson(value[i]) ?? "null");
+        }
+        return out + "]";
+      }
+      const record = value as Record<string, unknown>;
+      if (
+        typeof record.toJSON === "function" || !plainPrototypes.has(Object.getPrototypeOf(value))
+      ) {
+        return JSON.stringify(value, jsonReplacer);
+      }
+      let out = "{";
+      for (const key in record) {
+        if (!Object.hasOwn(record, key)) continue;
+        const item = toJson(record[key]);
+        if (item === undefined) continue;
+        out += (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + item;
+      }
+      return out + "}";
+    }
+    default:
+      return undefined; // undefined, functions and symbols, as JSON.stringify leaves them out
   }
 }
 

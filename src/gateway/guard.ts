@@ -121,10 +121,7 @@ export class Guard implements ActionGuard {
       endpoint: action.endpoint,
       protocol: action.protocol,
       summary: action.summary,
-      facts: {
-        ...(facts ?? redactFacts(action.facts)),
-        ...(action.unknown?.length ? { unknown: action.unknown } : {}),
-      },
+      facts: withUnknown(facts ?? redactFacts(action.facts), action.unknown),
       rule: verdict.rule,
       mode: verdict.mode,
       verdict: verdict.decision,
@@ -361,6 +358,11 @@ export class Guard implements ActionGuard {
       };
     }
   }
+}
+
+/** The receipt's facts: `unknown` added when some could not be derived, else `facts` itself. */
+function withUnknown(facts: Facts, unknown: readonly string[] | undefined): unknown {
+  return unknown?.length ? { ...facts, unknown } : facts;
 }
 
 /** Replaces in `text` every header value that redaction hid (and its part after the scheme). */
