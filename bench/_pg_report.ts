@@ -7,8 +7,8 @@
 
 import type { FactsRow } from "./_pg_facts.ts";
 
-/** The three ways pgbench reaches the database. */
-export const TARGETS = ["direct", "gateway", "pgbouncer"] as const;
+/** The ways pgbench reaches the database: `relay` is a bare TCP relay, the floor. */
+export const TARGETS = ["direct", "gateway", "pgbouncer", "relay"] as const;
 export type TargetName = typeof TARGETS[number];
 
 /** One pgbench run. */
@@ -89,7 +89,7 @@ export function report(info: RunInfo, results: Results, facts: FactsRow[]): {
   out.push(
     `pgbench -S (select-only), ${info.clients} clients, -j ${info.threads}, ` +
       `-T ${info.seconds} s, scale ${info.scale}, ${info.rounds} round(s) of ` +
-      `direct → gateway → pgbouncer per workload.`,
+      `direct → gateway → pgbouncer → bare relay per workload.`,
   );
   out.push(...info.notes);
   out.push("");
@@ -121,11 +121,14 @@ export function report(info: RunInfo, results: Results, facts: FactsRow[]): {
     const haveBouncer = cells.pgbouncer.length > 0;
     const vsBouncer = haveBouncer ? ratios(cells.gateway, cells.pgbouncer) : null;
     const bouncerVsDirect = haveBouncer ? ratios(cells.pgbouncer, cells.direct) : null;
+    const haveRelay = cells.relay.length > 0;
     ratioRows.push([
       `-S -M ${mode}`,
       ratioText(vsDirect),
       vsBouncer ? ratioText(vsBouncer) : "–",
       bouncerVsDirect ? ratioText(bouncerVsDirect) : "–",
+      haveRelay ? ratioText(ratios(cells.relay, cells.direct)) : "–",
+      haveRelay ? ratioText(ratios(cells.gateway, cells.relay)) : "–",
     ]);
     verdict(
       vsDirect.median >= GOALS.vsDirect,
@@ -144,9 +147,11 @@ export function report(info: RunInfo, results: Results, facts: FactsRow[]): {
       "gateway/direct, median (min..max)",
       "gateway/pgbouncer",
       "pgbouncer/direct",
+      "bare relay/direct",
+      "gateway/bare relay",
     ],
     ratioRows,
-    [false, true, true, true],
+    [false, true, true, true, true, true],
   ));
   out.push("");
   out.push(

@@ -15,13 +15,16 @@
  * - gateway:   pgbench → gateway (token as password; facts, rules, a receipt per statement)
  *              → PostgreSQL
  * - pgbouncer: pgbench → pgbouncer (session pooling) → PostgreSQL
+ * - relay:     pgbench → a bare TCP relay (`relay_floor.ts`'s Deno.Conn relay, its own process:
+ *              no parsing, no decisions, no receipts) → PostgreSQL. The floor: what any proxy
+ *              written for this runtime pays on this machine before doing any work
  *
  * Workload: `pgbench -n -S` (select-only: the read policy denies pgbench's TPC-B writes, by
  * design) with `-M simple` (one Query message per statement, its literal differs every time so
  * the gateway's facts cache misses: the uncached path) and `-M extended` (Parse/Bind/Describe/
  * Execute/Sync with the same `$1` text: the cached path), 8 clients, `-j 2`, `-T` seconds.
- * After a short unmeasured warm-up of every target, each round runs direct, gateway, pgbouncer
- * back to back for each workload, so drift on this shared machine hits all three alike.
+ * After a short unmeasured warm-up of every target, each round runs direct, gateway, pgbouncer,
+ * relay back to back for each workload, so drift on this shared machine hits them all alike.
  *
  * How to read it: absolute TPS on a shared 2-core box are noise; read the ratios, which are taken
  * per round from runs made next to each other (median over rounds, with min..max). pgbench, the
@@ -45,6 +48,7 @@
 
 import { postgresAvailable, startPostgres } from "../tests/_postgres.ts";
 import { pgbouncerAvailable, startPgbouncer } from "./_pg_bouncer.ts";
+import { startBareRelay } from "./_pg_relay.ts";
 import { measureFacts } from "./_pg_facts.ts";
 import { type Cell, report, type Results, type RunInfo, TARGETS } from "./_pg_report.ts";
 import {
@@ -206,6 +210,10 @@ async function main(): Promise<number> {
     } else {
       say("pgbouncer not found at /usr/sbin/pgbouncer: its column is skipped");
     }
+    say("starting the bare relay (Deno.Conn, no parsing: the floor)");
+    const relay = await startBareRelay(cluster.port, direct);
+    cleanups.push({ what: "bare relay stop", run: () => relay.stop() });
+    targets.push({ target: relay.target, pid: relay.pid });
 
     // Transactions pgbench completed through the gateway, to compare with its receipts.
     let throughGateway = 0;
@@ -220,7 +228,7 @@ async function main(): Promise<number> {
     }
 
     const results: Results = new Map(
-      MODES.map((mode) => [mode, { direct: [], gateway: [], pgbouncer: [] }]),
+      MODES.map((mode) => [mode, { direct: [], gateway: [], pgbouncer: [], relay: [] }]),
     );
     for (let round = 1; round <= options.rounds; round++) {
       for (const mode of MODES) {
