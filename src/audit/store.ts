@@ -77,9 +77,10 @@ export interface ReceiptReservation {
 
 /**
  * Writes receipts off the request path. `record()` validates the input, assigns an id and queues
- * the row; every few ms (sendIntervalMs) the queued rows go to a writer in a Web Worker, which commits
- * them in batches, one transaction (one fsync) per batch, and computes the hash chain inside
- * that transaction. If the worker dies, the store fails closed: every later `record()` throws.
+ * the row; every few ms (`sendIntervalMs`) the queued rows go to a writer in a Web Worker, which
+ * commits them in batches (group commit, at most one per `commitIntervalMs` under load), one
+ * transaction (one fsync) per batch, and computes the hash chain inside that transaction. If
+ * the worker dies, the store fails closed: every later `record()` throws.
  *
  * @example
  * ```ts
