@@ -1,8 +1,10 @@
 /**
  * SQL facts cost for bench/postgres.ts: `SqlAnalyzer.analyze()` on typical statements, uncached
- * (a unique trailing comment per call, so every call parses and walks), with a new constant
- * every call (`aid = 17`, then `aid = 18`: the statement's shape is known, so no parse; what
- * `pgbench -M simple` and clients that inline values send) and cached (one text).
+ * (a unique trailing comment per call, so every call parses and walks); the parser alone on those
+ * same texts (libpg-query's `parseSync`: the floor under the uncached path, the rest being the
+ * walk); with a new constant every call (`aid = 17`, then `aid = 18`: the statement's shape is
+ * known, so no parse; what `pgbench -M simple` and clients that inline values send); and cached
+ * (one text).
  *
  * Uncached calls are timed one by one (a call is ~10–100 µs; the clock costs ~0.2 µs). A cached
  * call is a Map lookup well under the clock's own cost, so each cached sample is the mean of a
@@ -11,6 +13,7 @@
  * @module
  */
 
+import { parseSync } from "libpg-query";
 import { loadSqlParser, SqlAnalyzer } from "../src/protocols/postgres/mod.ts";
 
 /** The statements measured, as the gateway sees them. */
@@ -31,6 +34,8 @@ const CACHED_BATCH = 100;
 export interface FactsRow {
   name: string;
   uncached: { p50: number; p99: number };
+  /** libpg-query's `parseSync` alone on the same unique texts: the floor under `uncached`. */
+  parser: { p50: number; p99: number };
   /** A text seen before apart from its constants. */
   shaped: { p50: number; p99: number };
   cached: { p50: number; p99: number };
@@ -71,6 +76,7 @@ export async function measureFacts(samples: number): Promise<FactsRow[]> {
     check(shapedAnalyzer.analyze(withConstant(sql, 1)));
   }
   const uncached = entries.map(() => new Array<number>(samples));
+  const parser = entries.map(() => new Array<number>(samples));
   const shaped = entries.map(() => new Array<number>(samples));
   const cached = entries.map(() => new Array<number>(samples));
   let n = 0;
@@ -83,6 +89,9 @@ export async function measureFacts(samples: number): Promise<FactsRow[]> {
       const r = uncachedAnalyzer.analyze(text);
       uncached[s][i] = (performance.now() - t) * 1000;
       check(r);
+      t = performance.now();
+      parseSync(`${text} `);
+      parser[s][i] = (performance.now() - t) * 1000;
       const inlined = withConstant(sql, n + 2);
       t = performance.now();
       const shapedResult = shapedAnalyzer.analyze(inlined);
@@ -104,6 +113,7 @@ export async function measureFacts(samples: number): Promise<FactsRow[]> {
   return entries.map(([name], s) => ({
     name,
     uncached: { p50: quantile(uncached[s], 0.5), p99: quantile(uncached[s], 0.99) },
+    parser: { p50: quantile(parser[s], 0.5), p99: quantile(parser[s], 0.99) },
     shaped: { p50: quantile(shaped[s], 0.5), p99: quantile(shaped[s], 0.99) },
     cached: { p50: quantile(cached[s], 0.5), p99: quantile(cached[s], 0.99) },
   }));

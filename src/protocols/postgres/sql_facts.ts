@@ -161,7 +161,9 @@ export class SqlAnalyzer {
       return cached;
     }
     const fits = this.#fitsCache(sql);
-    const shape = fits ? literalShape(sql) : null;
+    // A text without constants is its own shape: the exact cache above already answered for it.
+    let shape = fits ? literalShape(sql) : null;
+    if (shape === sql) shape = null;
     if (shape !== null) {
       const facts = this.#shapes.get(shape);
       if (facts !== undefined) {
