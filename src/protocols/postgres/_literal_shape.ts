@@ -75,7 +75,7 @@ export function literalShape(sql: string): string | null {
         const prev = i > 0 ? sql.charCodeAt(i - 1) : 32;
         // E'', B'', X'', N'' (an identifier character right before) and U&'' read differently.
         if (isIdentChar(prev) || prev === 38) return null;
-        const end = stringEnd(sql, i);
+        const end = quotedEnd(sql, i);
         if (end < 0) return null;
         out += sql.slice(from, i) + MARK + "s";
         i = from = end;
@@ -157,33 +157,20 @@ function numberKind(text: string): "i" | "f" {
   return digits <= INT4_MAX ? "i" : "f";
 }
 
-/** End of a standard string opened at `i` (quotes doubled inside), or -1 (open, backslash). */
-function stringEnd(sql: string, i: number): number {
-  const n = sql.length;
-  for (let j = i + 1; j < n; j++) {
-    const c = sql.charCodeAt(j);
-    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
-    // A backslash is plain text here only while standard_conforming_strings is on.
-    if (c === 92) return -1;
-    if (c === 39) {
-      if (sql.charCodeAt(j + 1) === 39) {
-        j++;
-        continue;
-      }
-      return j + 1;
-    }
-  }
-  return -1;
-}
-
-/** End of a quoted identifier opened at `i`, or -1 when it is not closed. */
+/**
+ * End of a string (`'`) or quoted identifier (`"`) opened at `i`, the quote doubled inside, or -1
+ * when it is not closed or holds what the scanner does not read: a backslash in a string is
+ * plain text only while standard_conforming_strings is on.
+ */
 function quotedEnd(sql: string, i: number): number {
+  const quote = sql.charCodeAt(i);
   const n = sql.length;
   for (let j = i + 1; j < n; j++) {
     const c = sql.charCodeAt(j);
     if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
-    if (c === 34) {
-      if (sql.charCodeAt(j + 1) === 34) {
+    if (c === 92 && quote === 39) return -1;
+    if (c === quote) {
+      if (sql.charCodeAt(j + 1) === quote) {
         j++;
         continue;
       }
