@@ -35,12 +35,13 @@ export async function startBareRelay(upstreamPort: number, direct: Target): Prom
   };
   try {
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const first = await Promise.race([
       reader.read(),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error("bare relay did not start in 30 s")), 30_000)
-      ),
-    ]);
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("bare relay did not start in 30 s")), 30_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     reader.releaseLock();
     const port = Number(first.value?.trim());
     if (!Number.isInteger(port) || port <= 0) {

@@ -35,9 +35,12 @@ function isIdentChar(c: number): boolean {
   return isIdentStart(c) || isDigit(c) || c === 36; // $
 }
 
-/** Tab, newline, form feed, carriage return: the only control characters SQL text may hold. */
-function isAllowedControl(c: number): boolean {
-  return c === 9 || c === 10 || c === 12 || c === 13;
+/**
+ * Non-ASCII, DEL, or a control character other than tab, newline, form feed and carriage
+ * return: text the scanner does not read (the caller parses it in full).
+ */
+function isUnread(c: number): boolean {
+  return c >= 127 || (c < 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13);
 }
 
 /**
@@ -58,7 +61,7 @@ export function literalShape(sql: string): string | null {
   const n = sql.length;
   while (i < n) {
     const c = sql.charCodeAt(i);
-    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return null;
+    if (isUnread(c)) return null;
     if (isIdentStart(c)) {
       while (i < n && isIdentChar(sql.charCodeAt(i))) i++;
       continue;
@@ -92,7 +95,7 @@ export function literalShape(sql: string): string | null {
         if (sql.charCodeAt(i + 1) === 45) {
           while (i < n && sql.charCodeAt(i) !== 10 && sql.charCodeAt(i) !== 13) {
             const k = sql.charCodeAt(i);
-            if (k >= 127 || (k < 32 && !isAllowedControl(k))) return null;
+            if (isUnread(k)) return null;
             i++;
           }
           continue;
@@ -167,7 +170,7 @@ function quotedEnd(sql: string, i: number): number {
   const n = sql.length;
   for (let j = i + 1; j < n; j++) {
     const c = sql.charCodeAt(j);
-    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
+    if (isUnread(c)) return -1;
     if (c === 92 && quote === 39) return -1;
     if (c === quote) {
       if (sql.charCodeAt(j + 1) === quote) {
@@ -187,7 +190,7 @@ function blockCommentEnd(sql: string, i: number): number {
   let j = i;
   while (j < n) {
     const c = sql.charCodeAt(j);
-    if (c >= 127 || (c < 32 && !isAllowedControl(c))) return -1;
+    if (isUnread(c)) return -1;
     if (c === 47 && sql.charCodeAt(j + 1) === 42) {
       depth++;
       j += 2;
