@@ -1,4 +1,9 @@
-# Postgres: read freely, write with approval, never change the schema or run dynamic code.
+# Postgres: plain reads allowed, writes with approval; no schema changes, no dynamic SQL, no
+# session setting changes, no functions with effects outside the query.
+#
+# The gateway itself refuses (before these rules) any change to the settings it pins:
+# standard_conforming_strings, backslash_quote, client_encoding, search_path, role and
+# session_authorization, and any Bind or EXECUTE of a statement it did not see prepared.
 
 rule "pg-no-ddl" {
   endpoint  = postgres.db
@@ -11,16 +16,34 @@ rule "pg-no-ddl" {
 rule "pg-no-dynamic" {
   endpoint  = postgres.db
   priority  = 100
-  # DO blocks, EXECUTE and COPY ... PROGRAM hide what they run from the parser.
+  # DO blocks, EXECUTE, COPY ... PROGRAM and functions that run query text hide what they run.
   condition = "sql.dynamic"
   verdict   = "deny"
   reason    = "Dynamic SQL and server-side programs are not allowed"
 }
 
+rule "pg-no-settings" {
+  endpoint  = postgres.db
+  priority  = 90
+  # Timeouts and transaction characteristics are harmless; any other setting stays as logged in.
+  condition = "!sql.settings.all(s, s in ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable', 'application_name', 'all'])"
+  verdict   = "deny"
+  reason    = "Session settings stay as the gateway logged in"
+}
+
+rule "pg-session-limits" {
+  endpoint  = postgres.db
+  priority  = 10
+  condition = "sql.verbs.all(v, v in ['set', 'reset']) && sql.settings.all(s, s in ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable', 'application_name', 'all'])"
+  verdict   = "allow"
+}
+
 rule "pg-reads" {
   endpoint  = postgres.db
   priority  = 10
-  condition = "sql.verbs.all(v, v in ['select', 'show', 'explain', 'begin', 'commit', 'rollback', 'set'])"
+  # Read verbs only, and every function, operator and type a PostgreSQL built-in without effects
+  # outside the query (no files, large objects, processes, locks, sequences, settings).
+  condition = "sql.read_only"
   verdict   = "allow"
 }
 

@@ -125,7 +125,7 @@ const ENDPOINT_USERS: Record<string, string> = {
 /** Runs `fn` against a fresh gateway in front of `pg`; tears the gateway down after. */
 export async function withPgGateway(
   pg: PgCluster,
-  options: { limits?: string; extra?: string },
+  options: { limits?: string; extra?: string; secrets?: Record<string, string> },
   fn: (fx: PgFixture) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_pg_" });
@@ -175,6 +175,7 @@ ${options.extra ?? ""}
     pg_badpw: "not-the-password",
     pg_tls: RO_PASSWORD,
     pg_locked: RO_PASSWORD,
+    ...options.secrets,
   };
   for (const [name, value] of Object.entries(secrets)) await vault.set(name, DEFAULT_SLOT, value);
   vault.close();

@@ -149,7 +149,7 @@ Deno.test({
         );
 
         await t.step(
-          "startup options that change role or search_path are decided like SQL",
+          "startup options are decided like SQL; role and search_path are refused outright",
           async () => {
             const denied = await fx.psql("select 1;\n", { env: { PGOPTIONS: "-c role=cp_super" } });
             assert.match(denied.stderr, /FATAL: {2}denied by clawpatrol/);
@@ -159,11 +159,17 @@ Deno.test({
             assert.match(path.stderr, /denied by clawpatrol/);
             const switches = await fx.psql("select 1;\n", { env: { PGOPTIONS: "-F" } });
             assert.match(switches.stderr, /option '-F' is not allowed/);
-            const rw = await fx.psql("show search_path;\n", {
+            // Even where every statement is allowed: the gateway pins search_path.
+            const pinned = await fx.psql("select 1;\n", {
               endpoint: "pgrw",
               env: { PGOPTIONS: "-c search_path=public,pg_catalog" },
             });
-            assert.equal(rw.stdout, "public,pg_catalog\n", rw.stderr);
+            assert.match(pinned.stderr, /FATAL: {2}denied by clawpatrol: changing search_path/);
+            const rw = await fx.psql("show statement_timeout;\n", {
+              endpoint: "pgrw",
+              env: { PGOPTIONS: "-c statement_timeout=5s" },
+            });
+            assert.equal(rw.stdout, "5s\n", rw.stderr);
             const receipts = await fx.receipts();
             assert.ok(receipts.some((r) => r.summary === "startup: SET role TO 'cp_super'"));
           },

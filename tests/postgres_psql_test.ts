@@ -80,9 +80,16 @@ Deno.test({
             const set = await fx.psql("set client_encoding to 'LATIN1';\nselect 'alive';\n");
             assert.match(set.stderr, /client_encoding must stay UTF8/);
             assert.match(set.stdout, /^alive$/m);
-            // Disguised from the text check: the server's ParameterStatus gives it away.
+            const computed = await fx.psql(
+              "select set_config(chr(99) || 'lient_encoding', 'LATIN1', false);\nselect 'alive';\n",
+              { endpoint: "pgrw" },
+            );
+            assert.match(computed.stderr, /setting name computed at run time/);
+            assert.match(computed.stdout, /^alive$/m);
+            // Hidden in a DO block (allowed on pgrw): the server's ParameterStatus gives it away.
             const hidden = await fx.psql(
-              "select set_config(chr(99) || 'lient_encoding', 'LATIN1', false);\nselect 'never';\n",
+              "do $$ begin perform set_config('client_encoding', 'LATIN1', false); end $$;\n" +
+                "select 'never';\n",
               { endpoint: "pgrw" },
             );
             assert.match(hidden.stderr, /FATAL: {2}client_encoding must stay UTF8/);

@@ -85,19 +85,27 @@ Deno.test({
         );
 
         await t.step(
-          "with parameter rules, Bind to a SQL-PREPAREd statement is refused",
+          "with parameter rules, a Bind to a SQL-PREPAREd statement is decided with its parameters",
           async () => {
             const c = await login("pgparams");
             await c.send(query("prepare sqlp(text) as select $1"));
             assert.equal(types(await c.untilReady()), "C Z");
-            await c.send(bytes(
-              serialize.bind({ statement: "sqlp", values: ["x"] }),
-              serialize.execute({}),
-              serialize.sync(),
-            ));
-            const seen = await c.untilReady();
-            assert.equal(types(seen), "E Z");
-            assert.match(seen[0].message!, /did not see prepared/);
+            const bind = (value: string, statement = "sqlp") =>
+              bytes(
+                serialize.bind({ statement, values: [value] }),
+                serialize.execute({}),
+                serialize.sync(),
+              );
+            await c.send(bind("x"));
+            assert.equal(types(await c.untilReady()), "2 D C Z");
+            await c.send(bind("forbidden"));
+            const denied = await c.untilReady();
+            assert.equal(types(denied), "E Z");
+            assert.match(denied[0].message!, /forbidden parameter/);
+            await c.send(bind("x", "never_prepared"));
+            const unknown = await c.untilReady();
+            assert.equal(types(unknown), "E Z");
+            assert.match(unknown[0].message!, /was not prepared through clawpatrol/);
             c.close();
           },
         );

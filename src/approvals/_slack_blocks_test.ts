@@ -95,6 +95,8 @@ Deno.test("approvalMessage() keeps agent-controlled text out of mrkdwn, so it ca
           user: "agent",
           dynamic: false,
           params: ["<!here>"],
+          read_only: false,
+          settings: [],
         },
       },
     }),

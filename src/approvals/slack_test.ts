@@ -123,6 +123,8 @@ const SQL: SqlFacts = {
   user: "agent_rw",
   dynamic: false,
   params: [],
+  read_only: false,
+  settings: [],
 };
 
 const ACTION: Action = {

@@ -118,7 +118,16 @@ function kubernetesDerived(facts: Record<string, Record<string, unknown>>): Deri
 }
 
 /** Facts the SQL parser derives, so a fixture can give just the statement. */
-const DERIVED_SQL = ["verb", "verbs", "tables", "functions", "dynamic", "statement_count"];
+const DERIVED_SQL = [
+  "verb",
+  "verbs",
+  "tables",
+  "functions",
+  "dynamic",
+  "settings",
+  "read_only",
+  "statement_count",
+];
 
 async function sqlDeriver(endpoints: Iterable<{ protocol: string }>): Promise<FactsDeriver> {
   if (![...endpoints].some((e) => e.protocol === "postgres")) return () => null;
@@ -132,7 +141,7 @@ async function sqlDeriver(endpoints: Iterable<{ protocol: string }>): Promise<Fa
     const analysis = analyzer.analyze(sql.statement);
     // The gateway decides unparseable SQL with the parser's facts unknown: so does the fixture.
     if (!analysis.ok) {
-      return [{ facts, unknown: DERIVED_SQL.slice(0, 5).map((f) => `sql.${f}`) }];
+      return [{ facts, unknown: DERIVED_SQL.slice(0, 7).map((f) => `sql.${f}`) }];
     }
     return analysis.statements.map((s) => ({
       facts: {
@@ -144,10 +153,13 @@ async function sqlDeriver(endpoints: Iterable<{ protocol: string }>): Promise<Fa
           tables: [...s.tables],
           functions: [...s.functions],
           dynamic: s.dynamic,
+          settings: [...s.settings],
+          read_only: s.readOnly,
           statement: s.statement,
           statement_count: analysis.statements.length,
         },
       },
+      ...(s.unknown.length > 0 ? { unknown: [...s.unknown] } : {}),
     }));
   };
 }

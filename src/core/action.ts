@@ -51,6 +51,10 @@ export interface SqlFacts {
   user: string;
   dynamic: boolean;
   params: string[];
+  /** A plain read: see `sql_facts.ts` `StatementFacts.readOnly`. */
+  read_only: boolean;
+  /** Settings the statement may change, lowercase (`"*"`: computed at run time). */
+  settings: string[];
 }
 
 /** Kubernetes request-info facts (DESIGN.md §4). */

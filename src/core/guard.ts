@@ -17,6 +17,12 @@ export interface ExchangeResult {
   bytesOut: number;
   /** Why the exchange ended abnormally (upstream down, client gone); recorded on the receipt. */
   error?: string;
+  /**
+   * The action was allowed but never forwarded (another statement of the same message was
+   * denied): its receipt records a deny, with the rule's allow as the would-be verdict, so no
+   * `allow` receipt stands for something that did not run.
+   */
+  notRun?: boolean;
 }
 
 /**

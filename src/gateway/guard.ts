@@ -326,6 +326,7 @@ export class Guard implements ActionGuard {
         try {
           reservation.complete({
             ...base,
+            ...(result.notRun ? { verdict: "deny" as const } : {}),
             upstreamStatus: result.upstreamStatus,
             bytesIn: result.bytesIn,
             bytesOut: result.bytesOut,

@@ -62,6 +62,8 @@ export const FACT_SCHEMA = {
     user: "string",
     dynamic: "bool",
     params: "list<string>",
+    read_only: "bool",
+    settings: "list<string>",
   },
   k8s: {
     verb: "string",

@@ -42,7 +42,15 @@ export interface SqlDecision {
 export type SqlOutcome = SqlDecision | { held: Promise<SqlDecision> };
 
 /** Facts a statement the parser rejected leaves unknown: rules reading them deny. */
-const UNPARSED = ["sql.verb", "sql.verbs", "sql.tables", "sql.functions", "sql.dynamic"];
+const UNPARSED = [
+  "sql.verb",
+  "sql.verbs",
+  "sql.tables",
+  "sql.functions",
+  "sql.dynamic",
+  "sql.settings",
+  "sql.read_only",
+];
 const SUMMARY_CHARS = 200;
 
 /** Options for one decision. */
@@ -90,7 +98,7 @@ export function decideSql(
     },
   };
   const prefix = options.summaryPrefix ?? "";
-  const decide = (facts: StatementFacts, count: number, extraUnknown: string[]) =>
+  const decide = (facts: StatementFacts, count: number, extraUnknown: readonly string[]) =>
     guard.decide({
       protocol: "postgres",
       endpoint: session.endpoint,
@@ -106,7 +114,19 @@ export function decideSql(
   };
   if (!analysis.ok) {
     const decided = decide(
-      { verb: "", verbs: [], tables: [], functions: [], statement: sql, dynamic: false },
+      {
+        verb: "",
+        verbs: [],
+        tables: [],
+        functions: [],
+        statement: sql,
+        dynamic: false,
+        settings: [],
+        readOnly: false,
+        unknown: [],
+        refusal: null,
+        preparedOps: [],
+      },
       1,
       UNPARSED,
     );
@@ -116,19 +136,20 @@ export function decideSql(
       : settle([decided], hint);
   }
   const count = analysis.statements.length;
-  const encoding = analysis.statements.find(changesEncoding);
-  if (encoding) {
-    // Refused before any rule: the gateway reads SQL as UTF-8 and must keep doing so.
+  const pinned = analysis.statements.find((s) => s.refusal !== null);
+  if (pinned) {
+    // Refused before any rule: the session would stop being read the way the server runs it.
+    const reason = pinned.refusal!;
     const receipt = guard.refuse({
       protocol: "postgres",
       endpoint: session.endpoint,
       agent: session.agent,
-      summary: summarize((options.summaryPrefix ?? "") + encoding.statement),
-      reason: ENCODING_REASON,
+      summary: summarize(prefix + pinned.statement),
+      reason,
     });
-    return { decided: [], denial: { reason: ENCODING_REASON, rule: null, receipt } };
+    return { decided: [], denial: { reason, rule: null, receipt } };
   }
-  const decided = analysis.statements.map((s) => decide(s, count, []));
+  const decided = analysis.statements.map((s) => decide(s, count, s.unknown));
   if (!decided.some((d) => d.held)) return settle(decided);
   if (decided.some((d) => !d.held && d.verdict.decision === "deny")) {
     // A sibling is denied outright: nothing in the message runs, so nobody need approve.
@@ -148,20 +169,12 @@ function settleMessage(decided: Decided[], hint?: string): SqlDecision {
         bytesIn: 0,
         bytesOut: 0,
         error: "not run: another statement in the same message was denied",
+        notRun: true,
       });
     }
   }
   const denial = denialOf(denied);
   return { decided: [], denial: hint === undefined ? denial : { ...denial, hint } };
-}
-
-const ENCODING_REASON = "client_encoding must stay UTF8 through clawpatrol";
-
-/** `SET client_encoding` / `SET NAMES` / `set_config('client_encoding', …)` to anything but UTF-8. */
-function changesEncoding(s: StatementFacts): boolean {
-  const sets = s.verb === "set" || s.functions.includes("set_config");
-  if (!sets || !/client_encoding|\bnames\b/i.test(s.statement)) return false;
-  return !/utf-?8|unicode/i.test(s.statement);
 }
 
 function sqlFacts(
@@ -181,6 +194,8 @@ function sqlFacts(
     user: session.user,
     dynamic: s.dynamic,
     params,
+    read_only: s.readOnly,
+    settings: s.settings as string[],
   };
 }
 

@@ -7,6 +7,10 @@
  * @module
  */
 
+import { verbFor } from "./_sql_verbs.ts";
+
+export { verbFor };
+
 type Obj = Record<string, unknown>;
 type Scope = ReadonlySet<string>;
 
@@ -17,6 +21,30 @@ export interface WalkFacts {
   tables: string[];
   functions: string[];
   dynamic: boolean;
+  /** Every function call, in source order, with its name parts and argument nodes. */
+  calls: FunctionCall[];
+  /** Every `VariableSetStmt` (SET, RESET, and the SET inside ALTER SYSTEM/ROLE/DATABASE). */
+  settingChanges: Obj[];
+  /** Operator names (`["="]`, `["public", "==="]`): each one calls a function. */
+  operators: string[][];
+  /** Type names cast to or declared (`["pg_catalog", "int4"]`): casts run input functions. */
+  types: string[][];
+  /** `FOR UPDATE`/`FOR SHARE` and kin: the read takes row locks. */
+  locksRows: boolean;
+  /** Prepared statements it defines, runs or drops (SQL PREPARE/EXECUTE/DEALLOCATE, DISCARD). */
+  preparedOps: PreparedOp[];
+}
+
+/** One use of the session's prepared statements; `name` null is every one (DEALLOCATE ALL). */
+export interface PreparedOp {
+  op: "prepare" | "execute" | "deallocate";
+  name: string | null;
+}
+
+/** A function call found in the statement. */
+export interface FunctionCall {
+  name: string[];
+  args: unknown[];
 }
 
 const EMPTY_SCOPE: Scope = new Set();
@@ -31,44 +59,6 @@ const DYNAMIC = new Set([
   "CreateEventTrigStmt",
   "LoadStmt",
 ]);
-
-/**
- * Node types whose verb is not their name without `Stmt`, lowercased. The rest come from that
- * rule: SelectStmt, InsertStmt, UpdateStmt, DeleteStmt, MergeStmt, CopyStmt, TruncateStmt,
- * DoStmt, ExecuteStmt, PrepareStmt, DeallocateStmt, ExplainStmt, ListenStmt, UnlistenStmt,
- * NotifyStmt, LockStmt, CallStmt, DiscardStmt, CommentStmt, ReindexStmt, ClusterStmt,
- * CheckPointStmt, LoadStmt (the tests pin each of them).
- */
-const FIXED_VERBS: Record<string, string> = {
-  RenameStmt: "alter",
-  ReplicaIdentityStmt: "alter",
-  DefineStmt: "create",
-  IndexStmt: "create",
-  ViewStmt: "create",
-  CompositeTypeStmt: "create",
-  RuleStmt: "create",
-  ImportForeignSchemaStmt: "import",
-  VariableShowStmt: "show",
-  RefreshMatViewStmt: "refresh",
-  DeclareCursorStmt: "declare",
-  ClosePortalStmt: "close",
-  ConstraintsSetStmt: "set",
-  SecLabelStmt: "security_label",
-  ReassignOwnedStmt: "reassign",
-};
-
-const TRANSACTION_VERBS: Record<string, string> = {
-  TRANS_STMT_BEGIN: "begin",
-  TRANS_STMT_START: "begin",
-  TRANS_STMT_COMMIT: "commit",
-  TRANS_STMT_ROLLBACK: "rollback",
-  TRANS_STMT_SAVEPOINT: "savepoint",
-  TRANS_STMT_RELEASE: "release",
-  TRANS_STMT_ROLLBACK_TO: "rollback_to",
-  TRANS_STMT_PREPARE: "prepare_transaction",
-  TRANS_STMT_COMMIT_PREPARED: "commit_prepared",
-  TRANS_STMT_ROLLBACK_PREPARED: "rollback_prepared",
-};
 
 /** Object kinds whose name lists (DROP, COMMENT ON, ...) name a relation. */
 const RELATION_KINDS = new Set([
@@ -109,56 +99,18 @@ function isStmtKey(key: string): boolean {
   return c >= 65 && c <= 90 && key.length > 4 && key.endsWith("Stmt");
 }
 
-/**
- * The lowercase verb for a statement node. Unmapped node types fall back to prefix rules
- * (`Create*` → create, `Alter*` → alter, `Drop*` → drop) and then to the node name without
- * `Stmt`, lowercased (`FrobnicateStmt` → `frobnicate`), so a new parser node still gets a verb.
- *
- * @example
- * ```ts
- * verbFor("VariableSetStmt", { kind: "VAR_SET_VALUE", name: "role" }); // "set_role"
- * ```
- */
-export function verbFor(type: string, node: Obj): string {
-  const fixed = FIXED_VERBS[type];
-  if (fixed !== undefined) return fixed;
-  switch (type) {
-    case "GrantStmt":
-    case "GrantRoleStmt":
-      return node.is_grant === true ? "grant" : "revoke";
-    case "VacuumStmt":
-      return node.is_vacuumcmd === true ? "vacuum" : "analyze";
-    case "FetchStmt":
-      return node.ismove === true ? "move" : "fetch";
-    case "TransactionStmt": {
-      const kind = String(node.kind ?? "");
-      return TRANSACTION_VERBS[kind] ??
-        (kind.replace(/^TRANS_STMT_/, "").toLowerCase() || "transaction");
-    }
-    case "VariableSetStmt": {
-      const name = node.name;
-      if (node.kind === "VAR_RESET" || node.kind === "VAR_RESET_ALL") {
-        if (name === "role") return "reset_role";
-        if (name === "session_authorization") return "reset_session_authorization";
-        return "reset";
-      }
-      if (name === "role") return "set_role";
-      if (name === "session_authorization") return "set_session_authorization";
-      return "set";
-    }
-  }
-  if (type.startsWith("Create")) return "create";
-  if (type.startsWith("Alter")) return "alter";
-  if (type.startsWith("Drop")) return "drop";
-  return type.replace(/Stmt$/, "").toLowerCase();
-}
-
 /** Accumulates one statement's facts, deduplicating in first-seen order. */
 class Collector {
   readonly verbs: string[] = [];
   readonly tables: string[] = [];
   readonly functions: string[] = [];
   dynamic = false;
+  readonly calls: FunctionCall[] = [];
+  readonly settingChanges: Obj[] = [];
+  readonly operators: string[][] = [];
+  readonly types: string[][] = [];
+  locksRows = false;
+  readonly preparedOps: PreparedOp[] = [];
   readonly #seenVerbs = new Set<string>();
   readonly #seenTables = new Set<string>();
   readonly #seenFunctions = new Set<string>();
@@ -247,6 +199,35 @@ function impliedVerbs(c: Collector, type: string, node: Obj): void {
   }
 }
 
+/**
+ * Records what the read-only and settings facts need: ALTER SYSTEM/ROLE/DATABASE carry their
+ * SET bare (not wrapped as a statement), operators and casts call functions too, and
+ * `FOR UPDATE` locks what it reads.
+ */
+function noteEffects(c: Collector, obj: Obj, field: string): void {
+  if (isObj(obj.setstmt)) c.settingChanges.push(obj.setstmt);
+  if (field === "A_Expr" && Array.isArray(obj.name)) {
+    const op = stringList(obj.name);
+    if (op) c.operators.push(op);
+  }
+  if (field === "TypeName" || field === "typeName") {
+    const t = stringList(obj.names);
+    if (t) c.types.push(t);
+  }
+  if (Array.isArray(obj.lockingClause) && obj.lockingClause.length > 0) c.locksRows = true;
+}
+
+function preparedOp(c: Collector, type: string, node: Obj): void {
+  const name = typeof node.name === "string" ? node.name : "";
+  if (type === "PrepareStmt") c.preparedOps.push({ op: "prepare", name });
+  else if (type === "ExecuteStmt") c.preparedOps.push({ op: "execute", name });
+  else if (type === "DeallocateStmt") {
+    c.preparedOps.push({ op: "deallocate", name: node.isall === true ? null : name });
+  } else if (type === "DiscardStmt" && node.target === "DISCARD_ALL") {
+    c.preparedOps.push({ op: "deallocate", name: null });
+  }
+}
+
 /** One pending step of the walk: an AST object, a statement node, or a `{RangeVar}` reference. */
 type Work =
   | { kind: "obj"; node: Obj; scope: Scope; field: string }
@@ -266,6 +247,8 @@ function walk(c: Collector, first: Work): void {
     else if (work.kind === "stmt") {
       const { type, node } = work;
       c.verb(verbFor(type, node));
+      if (type === "VariableSetStmt") c.settingChanges.push(node);
+      preparedOp(c, type, node);
       if (DYNAMIC.has(type) || (type === "CopyStmt" && node.is_program === true)) c.dynamic = true;
       impliedVerbs(c, type, node);
       namedObjects(c, type, node);
@@ -291,8 +274,15 @@ function visitObject(c: Collector, obj: Obj, scope: Scope, field: string, stack:
   // FuncCall, CallStmt.funccall, and the functions CREATE FUNCTION/TRIGGER name.
   if (Array.isArray(obj.funcname)) {
     const name = stringList(obj.funcname);
-    if (name) c.fn(name);
+    if (name) {
+      c.fn(name);
+      // Only FuncCall nodes call; CREATE FUNCTION and triggers merely name a function.
+      if (field === "FuncCall" || field === "funccall") {
+        c.calls.push({ name, args: Array.isArray(obj.args) ? obj.args : [] });
+      }
+    }
   }
+  noteEffects(c, obj, field);
   const w = isObj(obj.withClause) ? obj.withClause : undefined;
   const ctes = w && Array.isArray(w.ctes) ? w.ctes : [];
   const names = ctes.map((x) => {
@@ -348,5 +338,11 @@ export function collectFacts(stmt: Obj): WalkFacts {
     tables: c.tables,
     functions: c.functions,
     dynamic: c.dynamic,
+    calls: c.calls,
+    settingChanges: c.settingChanges,
+    operators: c.operators,
+    types: c.types,
+    locksRows: c.locksRows,
+    preparedOps: c.preparedOps,
   };
 }

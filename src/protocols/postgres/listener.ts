@@ -21,6 +21,8 @@ import {
 import { StartupAborted, startupDeadline } from "./_reader.ts";
 import { type StartedSession, startup, StartupRefused } from "./_startup.ts";
 import { startupSettings } from "./_settings.ts";
+import { serverSettingRefusal } from "./_pinned.ts";
+import { terminate } from "./_encode.ts";
 import { decideSql, denialMessage, type SqlSession } from "./_decide.ts";
 import {
   cancelUpstream,
@@ -141,6 +143,11 @@ export class PostgresListener {
         deadline,
       ]);
       cancel();
+      const unusable = upstreamSettingRefusal(upstream);
+      if (unusable) {
+        upstream.socket.end(terminate(), () => upstream.socket.destroy());
+        throw new StartupRefused("0A000", unusable, started.agent, sql.user);
+      }
       this.#relay(started, upstream, target, sql);
     } catch (err) {
       cancel();
@@ -311,6 +318,18 @@ class StartupDenied extends Error {
   constructor(readonly text: { message: string; detail: string; hint?: string }) {
     super(text.message);
   }
+}
+
+/**
+ * Why the logged-in upstream session cannot be judged (a server, database or role default such
+ * as `standard_conforming_strings = off`), or null.
+ */
+function upstreamSettingRefusal(upstream: UpstreamSession): string | null {
+  for (const [name, value] of upstream.parameters) {
+    const refusal = serverSettingRefusal(name, value);
+    if (refusal) return refusal;
+  }
+  return null;
 }
 
 function upstreamMessage(err: UpstreamError): string {

@@ -13,12 +13,12 @@
  */
 
 import type { Socket } from "node:net";
-import type { Decided } from "../../core/mod.ts";
 import type { PostgresContext } from "./context.ts";
 import { type FrontendDecoder, type FrontendMessage, ProtocolError } from "./_frontend.ts";
 import { errorResponse } from "./_backend.ts";
 import { describeStatement, sync, terminate } from "./_encode.ts";
-import { BackendRelay, type Replacement } from "./_relay.ts";
+import { BackendRelay } from "./_relay.ts";
+import { Batches } from "./_batches.ts";
 import {
   bindParams,
   decideSql,
@@ -30,14 +30,8 @@ import {
 } from "./_decide.ts";
 import { endThenDestroy, joinBytes } from "./_sockets.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
-import { isUtf8Encoding } from "./_settings.ts";
-
-/** Answers still owed by the upstream, one per Sync / Query / FunctionCall forwarded. */
-interface Pending {
-  decided: Decided[];
-  replacement: Replacement | null;
-  error: string | null;
-}
+import { serverSettingRefusal } from "./_pinned.ts";
+import { notPreparedHere, PreparedStatements, trackPrepared, unknownExecute } from "./_prepared.ts";
 
 /** What the session reports when it ends. */
 export interface SessionEnd {
@@ -56,13 +50,11 @@ export class PostgresSession {
   readonly #analyzer: SqlAnalyzer;
   readonly #sql: SqlSession;
   readonly #relay: BackendRelay;
-  readonly #inflight: Pending[] = [];
-  /** The batch being built since the last sync point. */
-  #batch: Pending = { decided: [], replacement: null, error: null };
+  readonly #batches = new Batches();
   /** After a denial inside an extended-query batch: drop messages until Sync. */
   #discarding = false;
-  /** Statement text per prepared statement name, when decisions wait for Bind. */
-  readonly #prepared = new Map<string, string>();
+  /** The prepared statements the gateway saw defined: a Bind or EXECUTE may name no other. */
+  readonly #prepared = new PreparedStatements();
   #status: "I" | "T" | "E" = "I";
   #closed = false;
   /** Set while a message waits for its approval chain. */
@@ -92,20 +84,18 @@ export class PostgresSession {
     this.#sql = sql;
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#relay = new BackendRelay({
-      pending: () => (this.#inflight[0] ?? this.#batch).replacement,
-      replaced: () => (this.#inflight[0] ?? this.#batch).replacement = null,
+      pending: () => this.#batches.answering.replacement,
+      replaced: () => this.#batches.answering.replacement = null,
       ready: (status) => this.#ready(status),
-      error: (code) => {
-        const p = this.#inflight[0] ?? this.#batch;
-        p.error ??= code;
-      },
+      error: (code) => this.#batches.answering.error ??= code,
       parameter: (name, value) => {
-        // However it was changed (a function, a SET the text check missed), the session cannot
-        // be judged any more: end it rather than decide SQL under the wrong encoding.
-        if (name.toLowerCase() === "client_encoding" && !isUtf8Encoding(value)) {
-          this.#ctx.log("warn", `postgres session changed client_encoding to ${value}: closed`);
+        // However it was changed (a function, a reload of the server's configuration), the
+        // session cannot be judged any more: end it rather than decide SQL read another way.
+        const refusal = serverSettingRefusal(name, value, true);
+        if (refusal) {
+          this.#ctx.log("warn", `postgres session changed ${name} to ${value}: closed`);
           queueMicrotask(() =>
-            this.#fatal("0A000", "client_encoding must stay UTF8 through clawpatrol")
+            this.#fatal("0A000", refusal, this.#refuse(`server reported ${name}`, refusal))
           );
         }
       },
@@ -266,45 +256,47 @@ export class PostgresSession {
       return;
     }
     switch (m.type) {
-      case "query":
+      case "query": {
+        // A simple Query drops the unnamed prepared statement on the server too.
+        this.#prepared.drop("");
+        const unknown = this.#unknownExecute(m.sql);
+        if (unknown) return this.#probe(out, unknown, true);
         return this.#whenDecided(this.#decide(m.sql), out, ({ decided, denial }, o) => {
           if (denial) return this.#probe(o, denial, true);
-          this.#batch.decided.push(...decided);
+          this.#batches.building.decided.push(...decided);
+          this.#trackPrepared(m.sql);
           o.push(m.raw);
           this.#syncPoint();
         });
+      }
       case "parse": {
-        // Kept for Bind-time decisions, also after a reload turns them on mid-session.
-        this.#prepared.set(m.name, m.sql);
         if (this.#ctx.readsParams(this.#sql.endpoint)) {
           // Rules read Bind parameters: the statement is decided at Bind. Parse runs nothing.
+          this.#defined(m.name, m.sql);
           out.push(m.raw);
           return;
         }
         return this.#whenDecided(this.#decide(m.sql), out, ({ decided, denial }, o) => {
-          if (denial) {
-            this.#prepared.delete(m.name);
-            return this.#probe(o, denial, false);
-          }
-          this.#batch.decided.push(...decided);
+          if (denial) return this.#probe(o, denial, false);
+          this.#batches.building.decided.push(...decided);
+          this.#defined(m.name, m.sql);
           o.push(m.raw);
         });
       }
       case "bind": {
+        const prepared = this.#prepared.get(m.statement);
+        if (prepared === undefined) {
+          // Prepared out of the gateway's sight (or never): what it runs is unknown.
+          const reason = notPreparedHere(m.statement);
+          const receipt = this.#refuse(`Bind to statement "${m.statement}"`, reason);
+          return this.#probe(out, { reason, rule: null, receipt }, false);
+        }
         if (this.#ctx.readsParams(this.#sql.endpoint)) {
-          const sql = this.#prepared.get(m.statement);
-          if (sql === undefined) {
-            // Prepared by SQL PREPARE (decided then, without parameters) or never seen:
-            // parameter rules cannot be applied, so the Bind is refused.
-            const reason =
-              "parameters of a statement the gateway did not see prepared cannot be checked";
-            const receipt = this.#refuse(`Bind to statement "${m.statement}"`, reason);
-            return this.#probe(out, { reason, rule: null, receipt }, false);
-          }
+          const sql = prepared.sql;
           const params = bindParams(m.params, m.paramFormats);
           return this.#whenDecided(this.#decide(sql, params), out, ({ decided, denial }, o) => {
             if (denial) return this.#probe(o, denial, false);
-            this.#batch.decided.push(...decided);
+            this.#batches.building.decided.push(...decided);
             o.push(m.raw);
           });
         }
@@ -312,7 +304,7 @@ export class PostgresSession {
         return;
       }
       case "close":
-        if (m.target === "S") this.#prepared.delete(m.name);
+        if (m.target === "S") this.#prepared.drop(m.name);
         out.push(m.raw);
         return;
       case "sync":
@@ -338,6 +330,29 @@ export class PostgresSession {
     }
   }
 
+  #defined(name: string, sql: string): void {
+    this.#prepared.define(name, sql);
+    this.#batches.building.defined.push(name);
+  }
+
+  /** Keeps the prepared statement model in step with an allowed Query's PREPARE/DEALLOCATE. */
+  #trackPrepared(sql: string): void {
+    const analysis = this.#analyzer.analyze(sql);
+    if (analysis.ok) {
+      trackPrepared(analysis.statements, this.#prepared, (n, text) => this.#defined(n, text));
+    }
+  }
+
+  /** A refusal, with its receipt, for an `EXECUTE` of a statement the gateway did not see. */
+  #unknownExecute(sql: string): Denial | null {
+    const analysis = this.#analyzer.analyze(sql);
+    // Unparseable text is decided (and denied) as such.
+    const unknown = analysis.ok ? unknownExecute(analysis.statements, this.#prepared) : null;
+    if (!unknown) return null;
+    const reason = notPreparedHere(unknown.name);
+    return { reason, rule: null, receipt: this.#refuse(unknown.statement, reason) };
+  }
+
   /**
    * Fails the upstream the way the denied message would have: a Describe of a statement that
    * cannot exist (the marker), plus Sync for a message that was its own sync point.
@@ -345,7 +360,7 @@ export class PostgresSession {
   #probe(out: Uint8Array[], denial: Denial, syncNow: boolean): void {
     const marker = `clawpatrol_denied_${crypto.randomUUID().replaceAll("-", "")}`;
     const text = denialMessage(denial);
-    this.#batch.replacement = {
+    this.#batches.building.replacement = {
       marker,
       frame: errorResponse({ severity: "ERROR", code: "42501", ...text }),
     };
@@ -370,22 +385,13 @@ export class PostgresSession {
   }
 
   #syncPoint(): void {
-    this.#inflight.push(this.#batch);
-    this.#batch = { decided: [], replacement: null, error: null };
+    this.#batches.syncPoint();
   }
 
   #ready(status: "I" | "T" | "E"): void {
     this.#status = status;
-    const done = this.#inflight.shift();
-    if (!done) return;
-    for (const d of done.decided) {
-      d.finish({
-        upstreamStatus: null,
-        bytesIn: 0,
-        bytesOut: 0,
-        error: done.error ? `upstream error ${done.error}` : undefined,
-      });
-    }
+    const done = this.#batches.answered();
+    if (done?.error) this.#prepared.failed(done.defined);
   }
 
   #terminate(out: Uint8Array[]): void {
@@ -401,7 +407,7 @@ export class PostgresSession {
     if (this.#closed) return;
     // Work still owed an answer may be a long statement: ask the upstream to cancel it
     // rather than let it run on for a client that is gone.
-    if (this.#inflight.length > 0) this.onAbandoned();
+    if (this.#batches.waiting) this.onAbandoned();
     this.close("client disconnected");
   }
 
@@ -438,13 +444,7 @@ export class PostgresSession {
     this.#closed = true;
     // A statement still held for approval is cancelled: nobody is left to run it for.
     this.#gone.abort(new Error(reason));
-    const open = [...this.#inflight, this.#batch];
-    this.#inflight.length = 0;
-    for (const p of open) {
-      for (const d of p.decided) {
-        d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
-      }
-    }
+    this.#batches.abandon(reason);
     if (destroy) {
       this.#agent.destroy();
       this.#upstream.destroy();

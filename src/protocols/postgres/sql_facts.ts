@@ -20,7 +20,8 @@
 import { hasSqlDetails, loadModule, parseSync } from "libpg-query";
 import { literalShape } from "./_literal_shape.ts";
 import { Lru } from "./_lru.ts";
-import { collectFacts } from "./_sql_walk.ts";
+import { collectFacts, type PreparedOp } from "./_sql_walk.ts";
+import { effectsOf } from "./_sql_effects.ts";
 
 /** Facts for one statement of a query string. */
 export interface StatementFacts {
@@ -36,7 +37,29 @@ export interface StatementFacts {
   statement: string;
   /** True when the statement can run SQL the parser cannot see. */
   dynamic: boolean;
+  /**
+   * Settings the statement may change (SET, RESET, `set_config`, the SET of ALTER SYSTEM/ROLE/
+   * DATABASE), lowercase; `"*"` when a name is computed at run time, `"all"` for RESET ALL.
+   */
+  settings: string[];
+  /**
+   * True only for a plain read: read verbs only, no row locks, no dynamic SQL, no setting
+   * changes, and every function, operator and type it uses is a PostgreSQL built-in the catalog
+   * marks immutable or stable with no effect outside the query (`_pg_functions.ts`).
+   */
+  readOnly: boolean;
+  /** Facts the analysis could not establish (`sql.tables` for `table_to_xml(name_expr, …)`). */
+  unknown: string[];
+  /**
+   * Why the gateway refuses this statement before any rule, or null: it changes a setting the
+   * gateway pins (`_pinned.ts`).
+   */
+  refusal: string | null;
+  /** Prepared statements it defines, runs or drops, for the session's model of them. */
+  preparedOps: readonly PreparedOp[];
 }
+
+export type { PreparedOp };
 
 /** The outcome of analysing one query string. Cached results are deeply frozen. */
 export type SqlAnalysis =
@@ -179,7 +202,8 @@ export class SqlAnalyzer {
     // statement with that same span (its `;` and comments are where this one's are).
     if (
       shape !== null && analysis.ok && analysis.statements.length === 1 &&
-      analysis.statements[0].statement === cleanStatement(sql)
+      analysis.statements[0].statement === cleanStatement(sql) &&
+      !readsConstants.has(analysis.statements[0])
     ) {
       this.#shapes.set(shape, analysis.statements[0]);
     }
@@ -240,16 +264,91 @@ function statementsOf(sql: string, tree: unknown): StatementFacts[] {
     const len = typeof r.stmt_len === "number" && r.stmt_len > 0 ? r.stmt_len : undefined;
     const end = len === undefined ? undefined : loc + len;
     const text = bytes ? decoder.decode(bytes.subarray(loc, end)) : sql.slice(loc, end);
-    const facts = collectFacts(r.stmt as Record<string, unknown>);
-    return {
-      verb: facts.verb,
-      verbs: facts.verbs,
-      tables: facts.tables,
-      functions: facts.functions,
-      statement: cleanStatement(text),
-      dynamic: facts.dynamic,
-    };
+    const facts = factsOf(r.stmt as Record<string, unknown>, 0);
+    const out = { ...facts, statement: cleanStatement(text) };
+    if (constantDependent.has(facts)) readsConstants.add(out);
+    return out;
   });
+}
+
+/** Facts that depend on the statement's string constants: never reused for another shape. */
+const readsConstants = new WeakSet<object>();
+/** The same, for facts before their statement text is added. */
+const constantDependent = new WeakSet<object>();
+
+/** How deep query texts inside query texts are followed before the gateway gives up on them. */
+const MAX_QUERY_TEXT_DEPTH = 4;
+
+/**
+ * One statement's facts, with the facts of every constant query text it runs merged in
+ * (`select query_to_xml('delete from t returning 1', …)` deletes from t).
+ */
+function factsOf(stmt: Record<string, unknown>, depth: number): Omit<StatementFacts, "statement"> {
+  const walked = collectFacts(stmt);
+  const effects = effectsOf(walked);
+  const out = {
+    verb: walked.verb,
+    verbs: walked.verbs,
+    tables: walked.tables,
+    functions: walked.functions,
+    dynamic: walked.dynamic || effects.dynamic,
+    settings: effects.settings,
+    readOnly: effects.readOnly,
+    unknown: effects.unknown,
+    refusal: effects.refusal,
+    preparedOps: walked.preparedOps,
+  };
+  if (effects.readsConstants) constantDependent.add(out);
+  for (const parts of effects.relations) addUnique(out.tables, qualifiedForms(parts));
+  for (const text of effects.queryTexts) {
+    const inner = depth < MAX_QUERY_TEXT_DEPTH ? nestedFacts(text, depth + 1) : null;
+    if (inner === null) {
+      // Unparseable or too deep: whatever it runs is unknown to the gateway.
+      out.dynamic = true;
+      out.readOnly = false;
+      addUnique(out.unknown, ["sql.tables"]);
+      continue;
+    }
+    for (const f of inner) {
+      addUnique(out.verbs, f.verbs);
+      addUnique(out.tables, f.tables);
+      addUnique(out.functions, f.functions);
+      addUnique(out.settings, f.settings);
+      addUnique(out.unknown, f.unknown);
+      out.dynamic ||= f.dynamic;
+      out.readOnly &&= f.readOnly;
+      out.refusal ??= f.refusal;
+      // A name defined or dropped out of the gateway's sight would desync its model of them.
+      if (f.preparedOps.length > 0) {
+        out.refusal ??=
+          "prepared statements used inside a query text are not allowed through clawpatrol";
+      }
+      if (constantDependent.has(f)) constantDependent.add(out);
+    }
+  }
+  return out;
+}
+
+/** Facts of a query text a function runs, or null when the parser rejects it. */
+function nestedFacts(text: string, depth: number): Omit<StatementFacts, "statement">[] | null {
+  if (text.includes("\0")) return null;
+  let tree: unknown;
+  try {
+    tree = parseSync(text);
+  } catch {
+    return null;
+  }
+  const stmts = (tree as { stmts?: unknown }).stmts ?? [];
+  if (!Array.isArray(stmts)) return null;
+  return stmts.map((raw) => factsOf((raw as { stmt: Record<string, unknown> }).stmt, depth));
+}
+
+function qualifiedForms(parts: readonly string[]): string[] {
+  return parts.map((_, i) => parts.slice(i).join("."));
+}
+
+function addUnique(into: string[], items: readonly string[]): void {
+  for (const item of items) if (!into.includes(item)) into.push(item);
 }
 
 function cleanStatement(text: string): string {
@@ -262,6 +361,9 @@ function freezeOk(statements: StatementFacts[]): SqlAnalysis {
     Object.freeze(s.verbs);
     Object.freeze(s.tables);
     Object.freeze(s.functions);
+    Object.freeze(s.settings);
+    Object.freeze(s.unknown);
+    Object.freeze(s.preparedOps);
     Object.freeze(s);
   }
   return Object.freeze({

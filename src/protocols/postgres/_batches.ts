@@ -1,0 +1,79 @@
+/**
+ * The session's outstanding batches: what was forwarded since each sync point (Sync, Query,
+ * FunctionCall) and is still owed a ReadyForQuery. Each batch holds the allowed actions to finish
+ * when the server answers, the denial frame standing in for the gateway's probe, the first error
+ * the server reported, and the prepared statements it defined.
+ *
+ * @module
+ */
+
+import type { Decided } from "../../core/mod.ts";
+import type { Replacement } from "./_relay.ts";
+
+/** Answers still owed by the upstream, one per Sync / Query / FunctionCall forwarded. */
+export interface Batch {
+  decided: Decided[];
+  replacement: Replacement | null;
+  error: string | null;
+  /** Prepared statement names defined in this batch, forgotten if the server reports an error. */
+  defined: string[];
+}
+
+function newBatch(): Batch {
+  return { decided: [], replacement: null, error: null, defined: [] };
+}
+
+/** Batches in flight, oldest first, and the one being built. */
+export class Batches {
+  readonly #inflight: Batch[] = [];
+  /** The batch being built since the last sync point. */
+  #building: Batch = newBatch();
+
+  /** The batch the server is answering now: the oldest in flight, else the one being built. */
+  get answering(): Batch {
+    return this.#inflight[0] ?? this.#building;
+  }
+
+  /** The batch being built. */
+  get building(): Batch {
+    return this.#building;
+  }
+
+  /** Whether anything forwarded is still owed an answer. */
+  get waiting(): boolean {
+    return this.#inflight.length > 0;
+  }
+
+  /** The batch being built is complete (a sync point was forwarded). */
+  syncPoint(): void {
+    this.#inflight.push(this.#building);
+    this.#building = newBatch();
+  }
+
+  /** ReadyForQuery arrived: the oldest batch is answered; its actions are finished. */
+  answered(): Batch | undefined {
+    const done = this.#inflight.shift();
+    if (!done) return undefined;
+    for (const d of done.decided) {
+      d.finish({
+        upstreamStatus: null,
+        bytesIn: 0,
+        bytesOut: 0,
+        error: done.error ? `upstream error ${done.error}` : undefined,
+      });
+    }
+    return done;
+  }
+
+  /** The session ended: every open action is finished with `reason`. */
+  abandon(reason: string): void {
+    const open = [...this.#inflight, this.#building];
+    this.#inflight.length = 0;
+    this.#building = newBatch();
+    for (const p of open) {
+      for (const d of p.decided) {
+        d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
+      }
+    }
+  }
+}
