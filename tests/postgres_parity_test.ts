@@ -141,6 +141,44 @@ Deno.test({
         );
 
         await t.step(
+          "a role's default search_path that shadows a built-in makes its calls no plain read",
+          async () => {
+            await fx.pg.sql(
+              `CREATE SCHEMA evil;
+             CREATE FUNCTION evil.lower(integer) RETURNS text LANGUAGE sql
+               AS $$ DELETE FROM public.users WHERE id = 3; SELECT 'gotcha' $$;
+             GRANT USAGE ON SCHEMA evil TO agent_ro;
+             ALTER ROLE agent_ro SET search_path = evil, public;`,
+              "app",
+            );
+            try {
+              const out = await psql("select lower(5);\nselect lower('ADA');\n", "pgstrict");
+              assert.match(out.stderr, /denied by clawpatrol/);
+              assert.doesNotMatch(out.stdout, /gotcha|ada/, "no call by the shadowed name ran");
+              await usersIntact(fx);
+              const qualified = await psql("select pg_catalog.lower('ADA');\n", "pgstrict");
+              assert.equal(qualified.stdout.trim(), "ada", qualified.stderr);
+            } finally {
+              await fx.pg.sql("ALTER ROLE agent_ro RESET ALL; DROP SCHEMA evil CASCADE;", "app");
+            }
+          },
+        );
+
+        await t.step("a role default that switches role refuses the login", async () => {
+          await fx.pg.sql(
+            "CREATE ROLE powerful; GRANT powerful TO agent_ro; ALTER ROLE agent_ro SET role = powerful;",
+            "app",
+          );
+          try {
+            const out = await psql("select current_user;\n", "pgset");
+            assert.match(out.stderr, /FATAL: +the database runs this session as role 'powerful'/);
+            assert.doesNotMatch(out.stdout, /powerful/);
+          } finally {
+            await fx.pg.sql("ALTER ROLE agent_ro RESET ALL; DROP ROLE powerful;", "app");
+          }
+        });
+
+        await t.step(
           "strict read-only: side effects in a SELECT are denied and change nothing",
           async () => {
             const attempts = [

@@ -63,6 +63,12 @@ export class BackendFramer {
     return this.#queue.length;
   }
 
+  /** Removes and returns every buffered byte (a partial message included), for a new owner. */
+  drain(): Uint8Array {
+    const n = this.#queue.length;
+    return n === 0 ? new Uint8Array(0) : this.#queue.take(n);
+  }
+
   /** The next message, or null until it is complete. Throws {@linkcode ProtocolError}. */
   next(): BackendFrame | null {
     if (this.#failed) throw this.#failed;

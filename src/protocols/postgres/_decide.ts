@@ -17,6 +17,11 @@ export interface SqlSession {
   credential: string;
   database: string;
   user: string;
+  /**
+   * Function names a schema on the session's search path defines besides `pg_catalog` (read
+   * at login): a call by such a name may not be the built-in, so it is no plain read.
+   */
+  shadowing?: ReadonlySet<string>;
 }
 
 /** A denied message: what the agent is told. */
@@ -126,6 +131,7 @@ export function decideSql(
         unknown: [],
         refusal: null,
         preparedOps: [],
+        unqualifiedFunctions: [],
       },
       1,
       UNPARSED,
@@ -194,9 +200,15 @@ function sqlFacts(
     user: session.user,
     dynamic: s.dynamic,
     params,
-    read_only: s.readOnly,
+    read_only: s.readOnly && !shadowed(s, session),
     settings: s.settings as string[],
   };
+}
+
+function shadowed(s: StatementFacts, session: SqlSession): boolean {
+  const names = session.shadowing;
+  return names !== undefined && names.size > 0 &&
+    s.unqualifiedFunctions.some((f) => names.has(f));
 }
 
 function denialOf(d: Decided): Denial {

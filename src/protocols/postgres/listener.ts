@@ -22,6 +22,7 @@ import { StartupAborted, startupDeadline } from "./_reader.ts";
 import { type StartedSession, startup, StartupRefused } from "./_startup.ts";
 import { startupSettings } from "./_settings.ts";
 import { serverSettingRefusal } from "./_pinned.ts";
+import { probeRefusal, probeSession } from "./_session_probe.ts";
 import { terminate } from "./_encode.ts";
 import { decideSql, denialMessage, type SqlSession } from "./_decide.ts";
 import {
@@ -148,6 +149,7 @@ export class PostgresListener {
         upstream.socket.end(terminate(), () => upstream.socket.destroy());
         throw new StartupRefused("0A000", unusable, started.agent, sql.user);
       }
+      await this.#probe(upstream, sql, started, limits.connectTimeoutMs);
       this.#relay(started, upstream, target, sql);
     } catch (err) {
       cancel();
@@ -182,6 +184,32 @@ export class PostgresListener {
     if (denial) throw new StartupDenied(denialMessage(denial));
     // A setting applies at login: its receipt is complete once the login succeeds.
     for (const d of decided) d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
+  }
+
+  /**
+   * Reads the defaults the server does not report (search_path, role) from the upstream before
+   * the agent's first message; a session that cannot be judged is refused.
+   */
+  async #probe(
+    upstream: UpstreamSession,
+    sql: SqlSession,
+    started: StartedSession,
+    timeoutMs: number,
+  ): Promise<void> {
+    let probed;
+    try {
+      probed = await probeSession(upstream.socket, upstream.pending, timeoutMs);
+    } catch (err) {
+      upstream.socket.destroy();
+      throw new UpstreamError("protocol", (err as Error).message, "08000");
+    }
+    upstream.pending = probed.pending;
+    const refusal = probeRefusal(probed.probe);
+    if (refusal) {
+      upstream.socket.end(terminate(), () => upstream.socket.destroy());
+      throw new StartupRefused("0A000", refusal, started.agent, sql.user);
+    }
+    sql.shadowing = probed.probe.shadowing;
   }
 
   #relay(

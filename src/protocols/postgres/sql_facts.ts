@@ -55,6 +55,8 @@ export interface StatementFacts {
    * gateway pins (`_pinned.ts`).
    */
   refusal: string | null;
+  /** Functions called by a bare name, which the session's search_path resolves. */
+  unqualifiedFunctions: string[];
   /** Prepared statements it defines, runs or drops, for the session's model of them. */
   preparedOps: readonly PreparedOp[];
 }
@@ -297,6 +299,9 @@ function factsOf(stmt: Record<string, unknown>, depth: number): Omit<StatementFa
     unknown: effects.unknown,
     refusal: effects.refusal,
     preparedOps: walked.preparedOps,
+    unqualifiedFunctions: [
+      ...new Set(walked.calls.filter((c) => c.name.length === 1).map((c) => c.name[0])),
+    ],
   };
   if (effects.readsConstants) constantDependent.add(out);
   for (const parts of effects.relations) addUnique(out.tables, qualifiedForms(parts));
@@ -313,6 +318,7 @@ function factsOf(stmt: Record<string, unknown>, depth: number): Omit<StatementFa
       addUnique(out.verbs, f.verbs);
       addUnique(out.tables, f.tables);
       addUnique(out.functions, f.functions);
+      addUnique(out.unqualifiedFunctions, f.unqualifiedFunctions);
       addUnique(out.settings, f.settings);
       addUnique(out.unknown, f.unknown);
       out.dynamic ||= f.dynamic;
@@ -364,6 +370,7 @@ function freezeOk(statements: StatementFacts[]): SqlAnalysis {
     Object.freeze(s.settings);
     Object.freeze(s.unknown);
     Object.freeze(s.preparedOps);
+    Object.freeze(s.unqualifiedFunctions);
     Object.freeze(s);
   }
   return Object.freeze({
