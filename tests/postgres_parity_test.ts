@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
 import pg from "pg";
 import postgres from "postgres";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
@@ -61,7 +62,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
-    const cluster = await startPostgres();
+    // Every statement the server runs goes to its log: the ground truth for "never ran".
+    const cluster = await startPostgres({ settings: { log_statement: "'all'" } });
     try {
       await prepareCluster(cluster);
       const extra = EXTRA.replaceAll("HOST", `127.0.0.1:${cluster.port}`);
@@ -344,6 +346,48 @@ Deno.test({
             await usersIntact(fx);
           },
         );
+
+        await t.step(
+          "psql -c: each message is one Query; the lexing attack is refused the same way",
+          async () => {
+            const pgsetDsn = `host=127.0.0.1 port=${fx.port("pgset")} user=agent_ro dbname=app ` +
+              "sslmode=disable";
+            const run = (...commands: string[]) =>
+              new Deno.Command("psql", {
+                args: ["-X", "-At", ...commands.flatMap((c) => ["-c", c]), pgsetDsn],
+                env: { PGPASSWORD: parityToken, PGCONNECT_TIMEOUT: "10" },
+                stdout: "piped",
+                stderr: "piped",
+              }).output();
+            const out = await run(
+              "select set_config('standard_conforming_strings','off',false)",
+              "select 'a\\' , $$' ; drop table users; -- $$",
+            );
+            assert.match(
+              new TextDecoder().decode(out.stderr),
+              /changing standard_conforming_strings/,
+            );
+            await usersIntact(fx);
+          },
+        );
+
+        await t.step("the server log shows none of the refused statements ran", async () => {
+          const log = await Deno.readTextFile(join(dirname(cluster.dataDir), "server.log"));
+          assert.match(log, /statement: select count\(\*\) from users/, "log_statement is on");
+          for (
+            const never of [
+              /statement: .*set_config\('standard_conforming_strings'/i,
+              /statement: drop table users/i,
+              /statement: set search_path = evil/i,
+              /statement: select lower\(5\)/i,
+              /statement: .*query_to_xml\('delete/i,
+              /statement: .*pg_terminate_backend/i,
+              /statement: .*marker_select/i,
+            ]
+          ) {
+            assert.doesNotMatch(log, never);
+          }
+        });
       });
     } finally {
       await cluster.stop();
