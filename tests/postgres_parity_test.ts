@@ -160,8 +160,32 @@ Deno.test({
               await usersIntact(fx);
               const qualified = await psql("select pg_catalog.lower('ADA');\n", "pgstrict");
               assert.equal(qualified.stdout.trim(), "ada", qualified.stderr);
+              // An operator the path shadows: its function deletes rows.
+              await fx.pg.sql(
+                `CREATE FUNCTION evil.sneaky_eq(integer, numeric) RETURNS boolean LANGUAGE sql
+                   AS $$ DELETE FROM public.users WHERE id = 3; SELECT true $$;
+                 CREATE OPERATOR evil.= (LEFTARG = integer, RIGHTARG = numeric,
+                   FUNCTION = evil.sneaky_eq);`,
+                "app",
+              );
+              const op = await psql("select count(*) from users where id = 2.0;\n", "pgstrict");
+              assert.match(op.stderr, /denied by clawpatrol/);
+              await usersIntact(fx);
             } finally {
               await fx.pg.sql("ALTER ROLE agent_ro RESET ALL; DROP SCHEMA evil CASCADE;", "app");
+            }
+          },
+        );
+
+        await t.step(
+          "an extension's immutable overloads on the path do not make built-in calls suspect",
+          async () => {
+            await fx.pg.sql("CREATE EXTENSION citext;", "app");
+            try {
+              const out = await psql("select lower('ADA'), 1 = 1;\n", "pgstrict");
+              assert.equal(out.stdout.trim(), "ada|t", out.stderr);
+            } finally {
+              await fx.pg.sql("DROP EXTENSION citext;", "app");
             }
           },
         );

@@ -18,8 +18,8 @@ export interface SqlSession {
   database: string;
   user: string;
   /**
-   * Function names a schema on the session's search path defines besides `pg_catalog` (read
-   * at login): a call by such a name may not be the built-in, so it is no plain read.
+   * Function, operator and type names a schema on the session's search path defines besides
+   * `pg_catalog` (read at login): a bare use of one may not be the built-in, so no plain read.
    */
   shadowing?: ReadonlySet<string>;
 }
@@ -131,7 +131,7 @@ export function decideSql(
         unknown: [],
         refusal: null,
         preparedOps: [],
-        unqualifiedFunctions: [],
+        unqualifiedNames: [],
       },
       1,
       UNPARSED,
@@ -208,7 +208,7 @@ function sqlFacts(
 function shadowed(s: StatementFacts, session: SqlSession): boolean {
   const names = session.shadowing;
   return names !== undefined && names.size > 0 &&
-    s.unqualifiedFunctions.some((f) => names.has(f));
+    s.unqualifiedNames.some((f) => names.has(f));
 }
 
 function denialOf(d: Decided): Denial {

@@ -3,9 +3,10 @@
  * settings the server does not report (ParameterStatus) but that change what statements mean:
  * server, database and role defaults set outside the gateway.
  *
- * - `search_path`: a function in a schema on the path can take a call the rules read as the
- *   built-in of that name (same signature earlier on the path, or a better-matching signature
- *   anywhere on it). Every such name is collected, and a statement calling one is no plain read.
+ * - `search_path`: a function or operator in a schema on the path can take a call the rules
+ *   read as the built-in of that name (same signature earlier on the path, or a better-matching
+ *   signature anywhere on it), and a type there can take a bare type name. Every such name is
+ *   collected, and a statement using one by its bare name is no plain read.
  * - `role`: a default `role` makes the session run as someone other than the credential's user.
  * - `backslash_quote`: only decides whether `\'` is an error, never how text splits (with
  *   standard_conforming_strings on, which login already requires); read for the record.
@@ -20,19 +21,36 @@ import { query } from "./_encode.ts";
 /** The session as the server set it up. */
 export interface SessionProbe {
   searchPath: string;
-  /** Function names visible on the search path outside `pg_catalog`, as spelled in `pg_proc`. */
+  /**
+   * Names of functions, operators and types visible on the search path outside `pg_catalog`
+   * that could take a bare reference meant for a built-in (see the probe's query).
+   */
   shadowing: ReadonlySet<string>;
   currentUser: string;
   sessionUser: string;
 }
 
-// Every name is schema-qualified: the probe must not itself call a function the path shadows.
+// Every name and operator is schema-qualified: the probe must not itself call something the
+// path shadows. A candidate shadows unless it is an extension's member (installed by a
+// superuser) whose function is immutable or stable and not parallel unsafe, the criteria the
+// built-ins are held to; types shadow by name alone (a domain's CHECK may call anything).
+const EQ = "OPERATOR(pg_catalog.=)";
+const ON_PATH = `n.nspname ${EQ} ANY (pg_catalog.current_schemas(false)) ` +
+  `AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'`;
+const TRUSTED = `(p.provolatile ${EQ} ANY ('{i,s}'::"char"[]) ` +
+  `AND p.proparallel OPERATOR(pg_catalog.<>) 'u'::"char" AND EXISTS (SELECT FROM ` +
+  `pg_catalog.pg_depend d WHERE d.classid ${EQ} 'pg_catalog.pg_proc'::pg_catalog.regclass ` +
+  `AND d.objid ${EQ} p.oid AND d.deptype ${EQ} 'e'::"char"))`;
 const PROBE_SQL = "SELECT pg_catalog.current_setting('search_path'), " +
   "current_user, session_user, " + // keywords, not functions: nothing to shadow
-  "(SELECT pg_catalog.json_agg(DISTINCT p.proname)::text FROM pg_catalog.pg_proc p " +
-  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace " +
-  "WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false)) " +
-  "AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog')";
+  "(SELECT pg_catalog.json_agg(DISTINCT x.name)::text FROM (" +
+  `SELECT p.proname AS name FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ` +
+  `ON n.oid ${EQ} p.pronamespace WHERE ${ON_PATH} AND NOT ${TRUSTED} ` +
+  `UNION SELECT o.oprname FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ` +
+  `ON n.oid ${EQ} o.oprnamespace JOIN pg_catalog.pg_proc p ON p.oid ${EQ} o.oprcode ` +
+  `WHERE ${ON_PATH} AND NOT ${TRUSTED} ` +
+  `UNION SELECT t.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ` +
+  `ON n.oid ${EQ} t.typnamespace WHERE ${ON_PATH}) x)`;
 
 const decoder = new TextDecoder();
 

@@ -55,8 +55,8 @@ export interface StatementFacts {
    * gateway pins (`_pinned.ts`).
    */
   refusal: string | null;
-  /** Functions called by a bare name, which the session's search_path resolves. */
-  unqualifiedFunctions: string[];
+  /** Functions, operators and types used by a bare name, which the search_path resolves. */
+  unqualifiedNames: string[];
   /** Prepared statements it defines, runs or drops, for the session's model of them. */
   preparedOps: readonly PreparedOp[];
 }
@@ -299,9 +299,7 @@ function factsOf(stmt: Record<string, unknown>, depth: number): Omit<StatementFa
     unknown: effects.unknown,
     refusal: effects.refusal,
     preparedOps: walked.preparedOps,
-    unqualifiedFunctions: [
-      ...new Set(walked.calls.filter((c) => c.name.length === 1).map((c) => c.name[0])),
-    ],
+    unqualifiedNames: bareNames(walked),
   };
   if (effects.readsConstants) constantDependent.add(out);
   for (const parts of effects.relations) addUnique(out.tables, qualifiedForms(parts));
@@ -318,7 +316,7 @@ function factsOf(stmt: Record<string, unknown>, depth: number): Omit<StatementFa
       addUnique(out.verbs, f.verbs);
       addUnique(out.tables, f.tables);
       addUnique(out.functions, f.functions);
-      addUnique(out.unqualifiedFunctions, f.unqualifiedFunctions);
+      addUnique(out.unqualifiedNames, f.unqualifiedNames);
       addUnique(out.settings, f.settings);
       addUnique(out.unknown, f.unknown);
       out.dynamic ||= f.dynamic;
@@ -349,6 +347,16 @@ function nestedFacts(text: string, depth: number): Omit<StatementFacts, "stateme
   return stmts.map((raw) => factsOf((raw as { stmt: Record<string, unknown> }).stmt, depth));
 }
 
+/** Names the statement uses unqualified: calls, operators and types. */
+function bareNames(w: ReturnType<typeof collectFacts>): string[] {
+  const names = new Set<string>();
+  for (const c of w.calls) if (c.name.length === 1) names.add(c.name[0]);
+  for (const list of [w.operators, w.types]) {
+    for (const n of list) if (n.length === 1) names.add(n[0]);
+  }
+  return [...names];
+}
+
 function qualifiedForms(parts: readonly string[]): string[] {
   return parts.map((_, i) => parts.slice(i).join("."));
 }
@@ -370,7 +378,7 @@ function freezeOk(statements: StatementFacts[]): SqlAnalysis {
     Object.freeze(s.settings);
     Object.freeze(s.unknown);
     Object.freeze(s.preparedOps);
-    Object.freeze(s.unqualifiedFunctions);
+    Object.freeze(s.unqualifiedNames);
     Object.freeze(s);
   }
   return Object.freeze({
