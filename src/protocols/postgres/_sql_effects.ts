@@ -47,12 +47,20 @@ export interface Effects {
 
 /**
  * Verbs of statements that read and change nothing. Transaction control is included: it changes
- * no data itself, and whatever ran inside the transaction was decided on its own.
+ * no data itself, and whatever ran inside the transaction was decided on its own. `EXECUTE` is
+ * not: the walk marks it dynamic.
  */
 const READ_VERBS = new Set([
   "select",
   "show",
   "explain",
+  // A cursor or prepared statement over a read (its body's verbs are checked with it).
+  "declare",
+  "fetch",
+  "move",
+  "close",
+  "prepare",
+  "deallocate",
   "begin",
   "commit",
   "rollback",

@@ -114,6 +114,15 @@ Deno.test("read_only: plain reads of built-ins only", () => {
     "begin",
     "explain select * from t",
     "select now() - interval '1 day'",
+    "select * from t where x between 1 and 2 and y not between symmetric 3 and 4",
+    "select * from t where a in (1, 2) and b like 'x%' and c is distinct from d",
+    "select nullif(a, 1), coalesce(a, 2), extract(year from d), substring(s from 1 for 2) from t",
+    "select row_number() over (order by b), sum(x) filter (where y > 0) from t group by a",
+    "select c.relname from pg_catalog.pg_class c where c.relname OPERATOR(pg_catalog.~) '^u' " +
+    "COLLATE pg_catalog.default and pg_catalog.pg_table_is_visible(c.oid)",
+    "declare c cursor for select * from t",
+    "fetch 10 from c",
+    "prepare p as select 1",
   ];
   for (const sql of reads) equal(one(sql).readOnly, true, sql);
   const notReads = [
@@ -128,6 +137,11 @@ Deno.test("read_only: plain reads of built-ins only", () => {
     "select set_config('work_mem', '1GB', false)",
     "do $$ begin end $$",
     "explain analyze delete from t",
+    "select * from t for share",
+    "select * from t order by x using operator(public.<<<)",
+    "declare c cursor for select * from t for update",
+    "prepare p as delete from t",
+    "execute p",
   ];
   for (const sql of notReads) equal(one(sql).readOnly, false, sql);
 });

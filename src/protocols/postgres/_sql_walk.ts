@@ -207,7 +207,17 @@ function impliedVerbs(c: Collector, type: string, node: Obj): void {
 function noteEffects(c: Collector, obj: Obj, field: string): void {
   if (isObj(obj.setstmt)) c.settingChanges.push(obj.setstmt);
   if (field === "A_Expr" && Array.isArray(obj.name)) {
-    const op = stringList(obj.name);
+    // BETWEEN carries its keywords as the name; it compares with >= and <= (or < and > negated).
+    if (typeof obj.kind === "string" && obj.kind.includes("BETWEEN")) {
+      c.operators.push([">="], ["<="], ["<"], [">"]);
+    } else {
+      const op = stringList(obj.name);
+      if (op) c.operators.push(op);
+    }
+  }
+  // ORDER BY … USING op.
+  if (field === "SortBy" && Array.isArray(obj.useOp)) {
+    const op = stringList(obj.useOp);
     if (op) c.operators.push(op);
   }
   if (field === "TypeName" || field === "typeName") {
