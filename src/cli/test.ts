@@ -160,6 +160,7 @@ async function sqlDeriver(endpoints: Iterable<{ protocol: string }>): Promise<Fa
         },
       },
       ...(s.unknown.length > 0 ? { unknown: [...s.unknown] } : {}),
+      ...(s.refusal !== null ? { refusal: s.refusal } : {}),
     }));
   };
 }

@@ -18,6 +18,8 @@ export type ExpectedVerdict = "allow" | "deny" | "approve";
 export interface DerivedFacts {
   facts: Record<string, Record<string, unknown>>;
   unknown?: string[];
+  /** The gateway refuses this action before any rule (a pinned Postgres setting): why. */
+  refusal?: string;
 }
 
 /**
@@ -126,7 +128,11 @@ export function replayCase(
   // A message of several statements is decided statement by statement; the first deny wins,
   // then the first hold for approval, as the gateway does.
   let outcome: Outcome | undefined;
-  for (const { facts, unknown } of derived) {
+  for (const { facts, unknown, refusal } of derived) {
+    if (refusal !== undefined) {
+      outcome = { kind: "deny", rule: null, reason: refusal };
+      break;
+    }
     const allUnknown = [...caseUnknown, ...(unknown ?? [])];
     let action: Action;
     try {
