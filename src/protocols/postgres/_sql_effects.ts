@@ -216,6 +216,19 @@ function isCatalogType(t: readonly string[]): boolean {
   return name !== null && PG_CATALOG_TYPES.has(name);
 }
 
+const WRITE_VERBS = new Set(["update", "insert", "delete", "merge"]);
+const SETTINGS_VIEW_REFUSAL = "writing to pg_settings changes session settings (its rules call " +
+  "set_config()), which is not allowed through clawpatrol";
+
+/**
+ * `UPDATE pg_settings SET setting = …` changes the setting through the view's rewrite rule
+ * (the only catalog view with rules), whatever the command tag says. Any write in a statement
+ * that names pg_settings counts: a table of that name elsewhere is refused too, failing closed.
+ */
+function writesSettingsView(w: WalkFacts): boolean {
+  return w.tables.includes("pg_settings") && w.verbs.some((v) => WRITE_VERBS.has(v));
+}
+
 /**
  * The effects of one statement's walk.
  *
@@ -236,6 +249,10 @@ export function effectsOf(w: WalkFacts): Effects {
     refusal: null,
   };
   for (const node of w.settingChanges) settingChange(node, e);
+  if (writesSettingsView(w)) {
+    e.settings.push("*");
+    e.refusal ??= SETTINGS_VIEW_REFUSAL;
+  }
   // Whether a SET is refused depends on its value (client_encoding 'UTF8' or not).
   if (w.settingChanges.length > 0) e.readsConstants = true;
   let readOnly = !w.dynamic && !w.locksRows && w.verbs.every((v) => READ_VERBS.has(v));

@@ -55,6 +55,8 @@ Deno.test("pinned settings are refused before any rule; harmless ones and resets
     "set client_encoding = 'SJIS'",
     "select set_config('client_encoding', current_setting('x'), false)",
     "alter system set standard_conforming_strings = off",
+    "update pg_settings set setting = '' where name = 'search_path'",
+    "UPDATE pg_catalog.pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
   ];
   for (const sql of refused) ok(one(sql).refusal !== null, `${sql} should be refused`);
   match(one("set search_path = x").refusal!, /search_path.*which function or table/);
