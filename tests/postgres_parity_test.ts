@@ -253,6 +253,18 @@ Deno.test({
                 sql.find((s) => s.type === "E")?.message ?? "",
                 /"also_unseen" was not prepared/,
               );
+              // The same through Parse: the EXECUTE inside is refused before anything runs.
+              await raw.send(
+                serialize.parse({ text: "execute also_unseen" }),
+                serialize.bind({ values: [] }),
+                serialize.execute({}),
+                serialize.sync(),
+              );
+              const parsed = await raw.untilReady();
+              assert.match(
+                parsed.find((s) => s.type === "E")?.message ?? "",
+                /"also_unseen" was not/,
+              );
               // A statement prepared through the gateway runs, by SQL and by the protocol.
               await raw.send(serialize.query("prepare p as select count(*) from users"));
               assert.ok(!(await raw.untilReady()).some((s) => s.type === "E"));

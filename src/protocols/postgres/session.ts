@@ -270,6 +270,8 @@ export class PostgresSession {
         });
       }
       case "parse": {
+        const unknown = this.#unknownExecute(m.sql);
+        if (unknown) return this.#probe(out, unknown, false);
         if (this.#ctx.readsParams(this.#sql.endpoint)) {
           // Rules read Bind parameters: the statement is decided at Bind. Parse runs nothing.
           this.#defined(m.name, m.sql);
