@@ -109,7 +109,7 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T> | T): Promi
  * admin API on a random port, so tests never collide. Returns the config path.
  */
 export async function initDir(dir: string): Promise<string> {
-  const configPath = await initialise(dir, false);
+  const configPath = await initialise(dir);
   await useRandomAdminPort(configPath);
   return configPath;
 }

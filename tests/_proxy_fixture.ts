@@ -72,6 +72,8 @@ export interface ProxyFixtureOptions {
   defaults?: string;
   /** Secrets stored in the vault (name → value) before the gateway starts. */
   secrets?: Record<string, string>;
+  /** Attribute lines added inside `endpoint "https" "api" { … }` (e.g. `ports = [443, 8443]`). */
+  apiAttributes?: string;
 }
 
 /** Default rules: reads allowed, deletes denied, POST allowed only on /echo. */
@@ -181,6 +183,7 @@ endpoint "https" "api" {
   hosts    = ["api.test", "*.api.test"]
   upstream = "127.0.0.1:${upstream.addr.port}"
   ca_cert  = "<<file:upstream-ca.pem>>"
+${options.apiAttributes ?? ""}
 }
 endpoint "https" "other" {
   hosts    = ["other.test"]

@@ -212,6 +212,23 @@ Deno.test({
 });
 
 Deno.test({
+  name: "kubectl verifies the listener's certificate when its server is https://localhost:PORT",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      // The listener is 127.0.0.1; kubectl checks the leaf against the name in `server`.
+      const server = fx.url().replace("//127.0.0.1:", "//localhost:");
+      const pods = await fx.kubectl(["get", "pods", "-n", "default"], {
+        cluster: { server, "certificate-authority-data": btoa(fx.caPem) },
+      });
+      assertEquals(pods.code, 0, pods.stderr);
+      includes(pods.stdout, "web-1");
+    }),
+});
+
+Deno.test({
   name: "kubectl through the forward proxy by the API server's host is decided the same way",
   ignore,
   sanitizeResources: false,

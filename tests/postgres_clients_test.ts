@@ -5,10 +5,12 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import pg from "pg";
 import postgres from "postgres";
 import { pgbench, postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
+import { CA_CERT_FILE } from "../src/tls/mod.ts";
 
 const ignore = !postgresAvailable();
 
@@ -119,6 +121,31 @@ Deno.test({
               ) => [...(results[i] as PromiseFulfilledResult<unknown[]>).value];
               assert.deepEqual(rows(2), [{ b: "two" }]);
               assert.deepEqual(rows(3), [{ n: 3 }]);
+            } finally {
+              await sql.end();
+            }
+          },
+        );
+
+        await t.step(
+          "npm:postgres verifies the gateway's certificate at host=localhost",
+          async () => {
+            // The listener is 127.0.0.1; the driver checks the leaf against the name it dialled.
+            const sql = postgres({
+              host: "localhost",
+              port: fx.port(),
+              user: "agent_ro",
+              pass: fx.token,
+              database: "app",
+              max: 1,
+              ssl: {
+                ca: await Deno.readTextFile(join(fx.dir, "state", CA_CERT_FILE)),
+                rejectUnauthorized: true,
+              },
+              onnotice: () => {},
+            });
+            try {
+              assert.deepEqual([...await sql`select count(*)::int as n from users`], [{ n: 3 }]);
             } finally {
               await sql.end();
             }

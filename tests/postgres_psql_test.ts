@@ -4,6 +4,8 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CA_CERT_FILE } from "../src/tls/mod.ts";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, RO_PASSWORD, withPgGateway } from "./_pg_fixture.ts";
 import { eventually } from "./_helpers.ts";
@@ -36,6 +38,21 @@ Deno.test({
           assert.match(r.stdout, /^3\n/);
           assert.match(r.stdout, /SSL connection \(protocol: TLSv1\.3/);
         });
+
+        await t.step(
+          "sslmode=verify-full to host=localhost accepts the gateway's certificate",
+          async () => {
+            // libpq checks the leaf against the name it dialled; the listener is 127.0.0.1.
+            const ca = join(fx.dir, "state", CA_CERT_FILE);
+            const r = await fx.psql("select count(*) from users;\n\\conninfo\n", {
+              conninfo: `host=localhost sslmode=verify-full sslrootcert=${ca}`,
+            });
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(r.stdout, /^3\n/);
+            assert.match(r.stdout, /host "localhost"/);
+            assert.match(r.stdout, /SSL connection \(protocol: TLSv1\.3/);
+          },
+        );
 
         const attacks = [
           "DROP TABLE users",

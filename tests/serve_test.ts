@@ -2,7 +2,7 @@
 // edits, editors' rename-on-save), clean shutdown, and refusing a state dir others can read.
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { cli, eventually, initDir, Running, withTempDir } from "./_helpers.ts";
+import { cli, closedPort, eventually, initDir, Running, withTempDir } from "./_helpers.ts";
 
 const RULE = (name: string) => `
 rule "${name}" {
@@ -111,18 +111,24 @@ Deno.test("serve keeps reloading after editors' rename-on-save, and stops on SIG
 });
 
 Deno.test("start in an empty directory creates the config and then serves", async () => {
-  // start must write the starter config, whose admin API listens on 127.0.0.1:8081.
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port: 8081 }).close();
-  } catch {
-    throw new Error("Port 127.0.0.1:8081 is busy: `start` serves the starter config there");
-  }
+  // Port 0 for both listeners: the starter's 8080/8081 may be anyone's on a shared machine.
   await withTempDir(async (dir) => {
     const config = join(dir, "gw", "gateway.hcl");
-    const gw = Running.spawn(["start", "-c", config]);
+    const gw = Running.spawn([
+      "start",
+      "-c",
+      config,
+      "--proxy-listen",
+      "127.0.0.1:0",
+      "--admin-listen",
+      "127.0.0.1:0",
+    ]);
     try {
       const base = await gw.adminUrl(20_000);
-      equal(base, "http://127.0.0.1:8081");
+      match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const written = await Deno.readTextFile(config);
+      match(written, /^ {2}proxy_listen = "127\.0\.0\.1:0"$/m);
+      match(written, /^ {2}admin_listen = "127\.0\.0\.1:0"$/m);
       equal((await getJson(`${base}/healthz`)).status, 200);
       match(gw.log, /No config at .*gateway\.hcl: running 'clawpatrol init /);
       equal((await Deno.stat(join(dir, "gw", "state", "vault.db"))).mode! & 0o777, 0o600);
@@ -132,6 +138,37 @@ Deno.test("start in an empty directory creates the config and then serves", asyn
     }
     const check = await cli(["check", "-c", config]);
     equal(check.code, 0, check.stderr);
+  });
+});
+
+Deno.test("init and start refuse a listen flag that is not host:port, before writing anything", async () => {
+  await withTempDir(async (dir) => {
+    // Quotes would break out of the HCL string the address is written into.
+    for (const bad of ["8080", '127.0.0.1:1" mode = "observe', "127.0.0.1:65536"]) {
+      const init = await cli(["init", dir, "--proxy-listen", bad]);
+      equal(init.code, 2, init.stderr);
+      match(init.stderr, /^Usage error: --proxy-listen must be host:port, got '/m);
+      const start = await cli(["start", "-c", join(dir, "gateway.hcl"), "--admin-listen", bad]);
+      equal(start.code, 2, start.stderr);
+      match(start.stderr, /^Usage error: --admin-listen must be host:port, got '/m);
+    }
+    deepEqual([...Deno.readDirSync(dir)], [], "a refused flag wrote files");
+  });
+});
+
+Deno.test("start with an existing config serves its listen addresses and says the flags do not apply", async () => {
+  await withTempDir(async (dir) => {
+    const config = await initDir(dir);
+    const unused = `127.0.0.1:${closedPort()}`;
+    const gw = Running.spawn(["start", "-c", config, "--admin-listen", unused]);
+    try {
+      const base = await gw.adminUrl();
+      ok(base !== `http://${unused}`, "the flag overrode the config");
+      match(gw.log, /Note: .*gateway\.hcl exists; its own proxy_listen and admin_listen apply/);
+      equal((await gw.stop()).code, 0, gw.log);
+    } finally {
+      await gw.dispose();
+    }
   });
 });
 

@@ -27,6 +27,7 @@ function request(body = "payload"): ApprovalRequest {
         body_truncated: false,
         placeholders: [],
         misplaced_placeholders: [],
+        unknown_placeholders: [],
       },
     },
     createdAt: new Date(0),

@@ -20,6 +20,7 @@ const HTTP: HttpFacts = {
   body_truncated: false,
   placeholders: [],
   misplaced_placeholders: [],
+  unknown_placeholders: [],
 };
 
 function pending(request: Partial<ApprovalRequest> = {}, quorum = 1): PendingApproval {

@@ -88,6 +88,7 @@ function request(fingerprint = "a".repeat(64), body = "payload"): ApprovalReques
         body_truncated: false,
         placeholders: [],
         misplaced_placeholders: [],
+        unknown_placeholders: [],
       },
     },
     createdAt: new Date(),

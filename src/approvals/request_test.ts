@@ -20,6 +20,7 @@ function action(over: Partial<HttpFacts> = {}, agent = "bot"): Action {
     body_truncated: false,
     placeholders: [],
     misplaced_placeholders: [],
+    unknown_placeholders: [],
     ...over,
   };
   return {

@@ -10,8 +10,19 @@ export const STARTER_PACKS = ["github_writes.hcl", "llm_apis.hcl"];
 /** The directory holding the starter packs shipped with this build. */
 export const PACKS_DIR = new URL("../../rules/", import.meta.url);
 
+/** Where the starter config puts the gateway's own listeners. */
+export interface StarterListen {
+  /** `gateway.proxy_listen`, already checked to be `host:port`. @default {"127.0.0.1:8080"} */
+  proxyListen?: string;
+  /** `gateway.admin_listen`, already checked to be `host:port`. @default {"127.0.0.1:8081"} */
+  adminListen?: string;
+}
+
 /** Renders the starter `gateway.hcl`: settings, endpoints, a profile, then the packs' rules. */
-export function starterConfig(packs: { name: string; text: string }[]): string {
+export function starterConfig(
+  packs: { name: string; text: string }[],
+  listen: StarterListen = {},
+): string {
   const head = `# clawpatrol gateway config. Reference: README.md ("Config reference").
 # Check it with 'clawpatrol check'; the running gateway reloads it when you save.
 schema_version = 1
@@ -20,9 +31,9 @@ gateway {
   # CA, vault and receipts live here; created by 'clawpatrol init' with mode 0700.
   state_dir    = "./state"
   # HTTP forward proxy agents use as HTTPS_PROXY.
-  proxy_listen = "127.0.0.1:8080"
+  proxy_listen = "${listen.proxyListen ?? "127.0.0.1:8080"}"
   # Admin API: /healthz, /status, /metrics. Keep it on loopback.
-  admin_listen = "127.0.0.1:8081"
+  admin_listen = "${listen.adminListen ?? "127.0.0.1:8081"}"
   # "observe" decides and records but never blocks: a safe way to trial new rules.
   mode         = "enforce"
 }

@@ -13,12 +13,16 @@ Usage: clawpatrol COMMAND [options]
 
 Commands:
   init [DIR] [--force] [--passphrase | --passphrase-stdin]
+       [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT]
                          write a starter gateway.hcl, rule packs and state/ (CA, vault with
-                         its master.key, or protected by a passphrase instead)
+                         its master.key, or protected by a passphrase instead); the proxy
+                         listens on 127.0.0.1:8080 and the admin API on 127.0.0.1:8081
+                         unless the flags say otherwise
   serve [--passphrase-stdin]
                          run the gateway; reloads the config when it changes
-  start [--passphrase-stdin]
-                         init when no config exists, then serve
+  start [--passphrase-stdin] [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT]
+                         init when no config exists (the flags go into the config it
+                         writes), then serve
   check                  validate the config: a summary, or every problem with file:line
   test FIXTURE...        replay rule fixtures; [--require-coverage] fails on unexercised rules
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]

@@ -13,21 +13,40 @@ import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
 import type { OpenVaultOptions } from "../credentials/mod.ts";
-import { PACKS_DIR, readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
+import { isHostPort } from "../config/mod.ts";
+import {
+  PACKS_DIR,
+  readPacks,
+  STARTER_PACKS,
+  starterConfig,
+  type StarterListen,
+} from "./_starter.ts";
 
-/** Writes the starter config into `dir`; returns the config path. Used by `init` and `start`. */
-export async function initialise(
-  dir: string,
-  force: boolean,
-  vault: OpenVaultOptions = {},
-): Promise<string> {
+/** Options for {@linkcode initialise}. */
+export interface InitialiseOptions extends StarterListen {
+  /** Overwrite an existing config (and starter packs). @default {false} */
+  force?: boolean;
+  /** How to create the vault. @default {{}} (a master.key file) */
+  vault?: OpenVaultOptions;
+}
+
+/**
+ * Writes the starter config into `dir`; returns the config path. Used by `init` and `start`.
+ *
+ * @example
+ * ```ts
+ * const config = await initialise("./gw", { adminListen: "127.0.0.1:9081" });
+ * ```
+ */
+export async function initialise(dir: string, options: InitialiseOptions = {}): Promise<string> {
+  const { force = false, vault = {} } = options;
   const configPath = join(dir, "gateway.hcl");
   if (!force && await pathExists(configPath)) {
     throw new UsageError(`'${configPath}' already exists: pass --force to overwrite it`);
   }
   await Deno.mkdir(dir, { recursive: true });
   const packs = await readPacks(STARTER_PACKS);
-  await Deno.writeTextFile(configPath, starterConfig(packs));
+  await Deno.writeTextFile(configPath, starterConfig(packs, options));
   const rulesDir = join(dir, "rules");
   await Deno.mkdir(rulesDir, { recursive: true });
   for await (const entry of Deno.readDir(PACKS_DIR)) {
@@ -45,21 +64,50 @@ export async function initialise(
   return configPath;
 }
 
+/** `--proxy-listen` and `--admin-listen`: where the config `init` or `start` writes listens. */
+export const LISTEN_OPTIONS = {
+  "proxy-listen": { type: "string" },
+  "admin-listen": { type: "string" },
+} as const;
+
+/**
+ * The starter listen addresses given on the command line. Checked before anything is written:
+ * they go into the config text as is.
+ *
+ * @throws {UsageError} when one is not `host:port`.
+ */
+export function starterListen(values: Record<string, unknown>): StarterListen {
+  const listen: StarterListen = {};
+  for (
+    const [flag, key] of [["proxy-listen", "proxyListen"], ["admin-listen", "adminListen"]] as const
+  ) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || !isHostPort(value)) {
+      throw new UsageError(`--${flag} must be host:port, got '${value}'`);
+    }
+    listen[key] = value;
+  }
+  return listen;
+}
+
 /** Runs `clawpatrol init`. */
 export async function initCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseCommand(args, {
     force: { type: "boolean" },
     passphrase: { type: "boolean" },
     "passphrase-stdin": { type: "boolean" },
+    ...LISTEN_OPTIONS,
   });
   if (positionals.length > 1) throw new UsageError("init takes at most one directory");
+  const listen = starterListen(values);
   const dir = resolve(positionals[0] ?? ".");
   const passphraseStdin = values["passphrase-stdin"] === true;
   const vault = vaultUnlock({
     passphraseStdin,
     createWithPassphrase: passphraseStdin || values.passphrase === true,
   });
-  const configPath = await initialise(dir, values.force === true, vault);
+  const configPath = await initialise(dir, { force: values.force === true, vault, ...listen });
   for (const retired of await retiredPacks(join(dir, "rules"))) {
     err(
       `Warning: ${retired.file} is a starter pack from an earlier release; its rules now live in ${retired.now}: remove it (loading rules/ with both fails on duplicate rule names)`,

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { Gateway } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, StderrLogger } from "./_io.ts";
-import { initialise } from "./init.ts";
+import { initialise, LISTEN_OPTIONS, starterListen } from "./init.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
 import type { OpenVaultOptions } from "../credentials/mod.ts";
 import { VERSION } from "./version.ts";
@@ -23,11 +23,18 @@ export async function serveCommand(args: string[]): Promise<number> {
 
 const UNLOCK_OPTIONS = { "passphrase-stdin": { type: "boolean" } } as const;
 
-/** Runs `clawpatrol start`: `init` beside the config when it does not exist yet, then serve. */
+/**
+ * Runs `clawpatrol start`: `init` beside the config when it does not exist yet, then serve.
+ * `--proxy-listen`/`--admin-listen` go into the config it writes; an existing one keeps its own.
+ */
 export async function startCommand(args: string[]): Promise<number> {
-  const { values, positionals, global } = parseCommand(args, UNLOCK_OPTIONS);
+  const { values, positionals, global } = parseCommand(args, {
+    ...UNLOCK_OPTIONS,
+    ...LISTEN_OPTIONS,
+  });
   if (positionals.length > 0) throw new UsageError("start takes no arguments (use -c CONFIG)");
   const passphraseStdin = values["passphrase-stdin"] === true;
+  const listen = starterListen(values);
   try {
     await Deno.stat(global.config);
   } catch (e) {
@@ -43,8 +50,14 @@ export async function startCommand(args: string[]): Promise<number> {
     }
     err(`No config at ${global.config}: running 'clawpatrol init ${dir}' first`);
     const created = vaultUnlock({ passphraseStdin, createWithPassphrase: passphraseStdin });
-    await initialise(dir, false, created);
+    await initialise(dir, { vault: created, ...listen });
     return await serve(global.config, global.debug, created);
+  }
+  if (Object.keys(listen).length > 0) {
+    // The config is the one source of listen addresses: a flag that silently lost would mislead.
+    err(
+      `Note: ${global.config} exists; its own proxy_listen and admin_listen apply, not the flags`,
+    );
   }
   return await serve(global.config, global.debug, vaultUnlock({ passphraseStdin }));
 }

@@ -33,6 +33,8 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         upstream: r.has("upstream") ? listenAddress(r, "upstream", "") : undefined,
         caCert: pem(r, "ca_cert"),
         allowEncodedSlash: r.boolean("allow_encoded_slash", false),
+        ports: ports(r),
+        unknownPlaceholders: r.oneOf("unknown_placeholders", ["deny", "allow"], "deny"),
       };
       break;
     }
@@ -68,12 +70,27 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         server,
         listen: r.has("listen") ? listenAddress(r, "listen", "") : undefined,
         caCert: pem(r, "ca_cert"),
+        unknownPlaceholders: r.oneOf("unknown_placeholders", ["deny", "allow"], "deny"),
       };
       break;
     }
   }
   r.reportUnknown();
   return endpoint;
+}
+
+/** Default `ports` of an https endpoint: the port HTTPS clients use when a URL names none. */
+const HTTPS_PORTS = [443];
+
+/** `ports = [443, 8443]`: each 1-65535, at least one; sorted and deduplicated. */
+function ports(r: BlockReader): number[] {
+  const list = r.integerList("ports");
+  if (list === undefined) return [...HTTPS_PORTS];
+  if (list.length === 0) r.problem("'ports' needs at least one port", "ports");
+  const bad = list.find((p) => p < 1 || p > 65535);
+  if (bad !== undefined) r.problem(`'ports' entry ${bad} is not a port (1-65535)`, "ports");
+  if (list.length === 0 || bad !== undefined) return [...HTTPS_PORTS];
+  return [...new Set(list)].sort((a, b) => a - b);
 }
 
 function pem(r: BlockReader, field: string): string | undefined {

@@ -160,6 +160,22 @@ export class BlockReader {
     return v;
   }
 
+  /** A list of whole numbers, e.g. `ports = [443, 8443]`. */
+  integerList(name: string): number[] | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) {
+      this.problem(`'${name}' must be a list of whole numbers, got ${describe(v)}`, name);
+      return undefined;
+    }
+    const bad = v.findIndex((x) => typeof x !== "number" || !Number.isInteger(x));
+    if (bad >= 0) {
+      this.problem(`'${name}' entries must be whole numbers, got ${describe(v[bad])}`, name);
+      return undefined;
+    }
+    return v as number[];
+  }
+
   /** A duration: a number of seconds, or a string such as `"500ms"`, `"30s"`, `"10m"`, `"1h"`. */
   duration(name: string, fallbackMs: number): number {
     const v = this.raw(name);
@@ -262,12 +278,27 @@ export function templateLiteral(v: string): string | null {
   return out;
 }
 
+/**
+ * Whether `value` is `host:port` as listen and upstream settings take it: a DNS name or IPv4
+ * address, or an IPv6 address in brackets, and a port up to 65535. Nothing else (no quotes, no
+ * `${`), so a checked value can be written into HCL as is.
+ *
+ * @example
+ * ```ts
+ * isHostPort("127.0.0.1:8080"); // true
+ * isHostPort("8080"); // false
+ * ```
+ */
+export function isHostPort(value: string): boolean {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  return m !== null && Number(m[2]) <= 65535;
+}
+
 /** `host:port` with a numeric port; exported for endpoint readers. */
 export function listenAddress(r: BlockReader, field: string, fallback: string): string {
   const v = r.string(field);
   if (v === undefined) return fallback;
-  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
-  if (!m || Number(m[2]) > 65535) {
+  if (!isHostPort(v)) {
     r.problem(`'${field}' must be host:port, got "${v}"`, field);
     return fallback;
   }

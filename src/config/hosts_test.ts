@@ -8,6 +8,8 @@ function endpoint(name: string, ...hosts: string[]): HttpsEndpoint {
     name,
     hosts,
     allowEncodedSlash: false,
+    ports: [443],
+    unknownPlaceholders: "deny",
     source: { file: "t.hcl", line: 1 },
   };
 }

@@ -7,5 +7,5 @@
 export { hclProblems, loadConfig, loadConfigText, type LoadOptions } from "./load.ts";
 export { HostMatcher } from "./hosts.ts";
 export { defaultDefaults, defaultGateway, placeholderOf, validateConfig } from "./validate.ts";
-export { parseDuration, parseSize } from "./_fields.ts";
+export { isHostPort, parseDuration, parseSize } from "./_fields.ts";
 export * from "./types.ts";

@@ -75,7 +75,22 @@ export interface HttpsEndpoint extends EndpointBase {
    * servers disagree on whether an encoded slash separates segments, which lets paths evade rules.
    */
   allowEncodedSlash: boolean;
+  /**
+   * Ports the endpoint claims its hosts on (sorted, unique; default `[443]`). A CONNECT (or
+   * absolute-form request) to one of its hosts on another port is refused: without `upstream`
+   * the gateway would dial that port, so a host claim must not open every service on the host.
+   */
+  ports: number[];
+  /** What a `{{…}}`-shaped text naming no credential does: refused, or forwarded as text. */
+  unknownPlaceholders: UnknownPlaceholders;
 }
+
+/**
+ * `unknown_placeholders` on an endpoint: `"deny"` refuses a request carrying placeholder-shaped
+ * text that names no configured credential (a typo or a removed credential would otherwise
+ * reach the upstream as is); `"allow"` forwards it, for upstreams that use `{{…}}` themselves.
+ */
+export type UnknownPlaceholders = "deny" | "allow";
 
 /** `endpoint "postgres" NAME`. */
 export interface PostgresEndpoint extends EndpointBase {
@@ -94,6 +109,8 @@ export interface KubernetesEndpoint extends EndpointBase {
   server: string;
   listen?: string;
   caCert?: string;
+  /** As on https endpoints; the API server's port is the only one claimed for CONNECT. */
+  unknownPlaceholders: UnknownPlaceholders;
 }
 
 /** Any endpoint; `protocol` tells which. */

@@ -37,6 +37,8 @@ export interface HttpFacts {
   placeholders: string[];
   /** Placeholders found somewhere their credential does not allow (never substituted). */
   misplaced_placeholders: string[];
+  /** Placeholder-shaped texts (`{{…}}`) naming no configured credential, as written. */
+  unknown_placeholders: string[];
 }
 
 /** SQL facts (DESIGN.md §4). Verbs are lowercase. */

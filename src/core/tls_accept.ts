@@ -36,13 +36,28 @@ export type Accepted =
   /** The agent left before finishing. */
   | { kind: "closed" };
 
-/** Runs the server side of a TLS handshake on `socket`, within `timeoutMs`. */
+/**
+ * What the gateway speaks inside the TLS it terminates here: HTTP/1.1 only. Selecting it by ALPN
+ * (RFC 7301) tells a client that offers h2 first to fall back, instead of leaving it to guess
+ * from a handshake that named no protocol. Not used for Postgres: libpq 17's direct SSL
+ * negotiation requires ALPN "postgresql", and its SSLRequest path needs none.
+ */
+const ALPN_PROTOCOLS = ["http/1.1"];
+
+/**
+ * Runs the server side of an HTTP/1.1 TLS handshake on `socket` (ALPN `http/1.1`), within
+ * `timeoutMs`.
+ */
 export function acceptTls(
   socket: Socket,
   context: tls.SecureContext,
   timeoutMs: number,
 ): Promise<Accepted> {
-  const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+  const secure = new tls.TLSSocket(socket, {
+    isServer: true,
+    secureContext: context,
+    ALPNProtocols: ALPN_PROTOCOLS,
+  });
   // Whoever reads the secure socket next reports its errors; until then none may go unheard.
   secure.on("error", () => {});
   return new Promise((resolve) => {

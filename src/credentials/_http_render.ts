@@ -15,6 +15,19 @@ export const LOCATIONS: readonly SubstituteLocation[] = ["header", "query", "pat
 /** How a secret is written into the body. */
 export type BodyEscape = "json" | "form" | "raw";
 
+const FORM_TYPE = "application/x-www-form-urlencoded";
+
+/** The escaping a request's content type calls for: JSON, form (%-encoding) or none. */
+export function bodyEscape(contentType: string | undefined): BodyEscape {
+  if (contentType === undefined) return "raw";
+  const semi = contentType.indexOf(";");
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (type === "application/json" || (type.endsWith("+json") && type.includes("/"))) {
+    return "json";
+  }
+  return type === FORM_TYPE ? "form" : "raw";
+}
+
 /** A credential with what the injector precomputes for it. */
 export interface CompiledCredential {
   /** Index in the injector's list (and in its placeholder set). */

@@ -117,7 +117,7 @@ function leftmostLongest(found: PlaceholderMatch[]): PlaceholderMatch[] {
  * which no placeholder contains); `rawIndex[k]` is where decoded character `k` starts in `s`,
  * and `rawIndex[text.length] === s.length`.
  */
-function percentDecode(s: string): { text: string; rawIndex: Uint32Array } {
+export function percentDecode(s: string): { text: string; rawIndex: Uint32Array } {
   const rawIndex = new Uint32Array(s.length + 1);
   const bytes = new Uint8Array(s.length);
   let k = 0;

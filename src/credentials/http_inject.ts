@@ -11,7 +11,7 @@
 
 import { latin1, type PlaceholderMatch, PlaceholderSet } from "./_placeholders.ts";
 import {
-  type BodyEscape,
+  bodyEscape,
   type CompiledCredential,
   type HeaderEdit,
   LOCATIONS,
@@ -19,6 +19,7 @@ import {
   type RequestEdits,
 } from "./_http_render.ts";
 import { planQuery } from "./_http_query.ts";
+import { UnknownPlaceholders } from "./_unknown_placeholders.ts";
 
 /** Where in a request a placeholder sits. */
 export type SubstituteLocation = "header" | "query" | "path" | "body";
@@ -70,6 +71,13 @@ export interface InjectionPlan {
   misplaced: string[];
   /** Why each misplaced placeholder is left alone, for the operator; never a secret. Sorted. */
   misplacedDetail: string[];
+  /**
+   * Placeholder-shaped texts (`{{…}}`, see `_unknown_placeholders.ts`) that name no configured
+   * credential, as written (sorted, unique). Looked for in headers (Basic credentials decoded),
+   * and in the path, query or body only when a credential bound to the endpoint substitutes
+   * there: elsewhere the endpoint never substitutes, so such text is the request's own data.
+   */
+  unknown: string[];
   /** Refs whose secret `apply()` needs: substituted, or injected with `inject = "always"`. */
   needs: string[];
   /** Refs of every credential bound to the endpoint: responses are scrubbed of their secrets. */
@@ -95,11 +103,12 @@ interface EndpointTable {
   /** Credentials bound to the endpoint, in configuration order. */
   bound: CompiledCredential[];
   scrub: string[];
+  /** Where unknown placeholders are looked for: headers, plus where bound credentials go. */
+  scan: Set<SubstituteLocation>;
 }
 
-const NO_TABLE: EndpointTable = { bound: [], scrub: [] };
+const NO_TABLE: EndpointTable = { bound: [], scrub: [], scan: new Set(["header"]) };
 const BASIC = /^(basic)[ \t]+([A-Za-z0-9+/]+=*)[ \t]*$/i;
-const FORM_TYPE = "application/x-www-form-urlencoded";
 
 /**
  * Plans credential injection for requests to https endpoints. Built once per configuration; the
@@ -160,9 +169,12 @@ export class HttpInjector {
     for (const cc of this.#credentials) {
       for (const endpoint of new Set(cc.c.endpoints)) {
         let table = this.#tables.get(endpoint);
-        if (!table) this.#tables.set(endpoint, table = { bound: [], scrub: [] });
+        if (!table) {
+          this.#tables.set(endpoint, table = { bound: [], scrub: [], scan: new Set(["header"]) });
+        }
         table.bound.push(cc);
         table.scrub.push(cc.c.ref);
+        for (const where of cc.allowed) table.scan.add(where);
       }
     }
   }
@@ -187,6 +199,7 @@ export class HttpInjector {
     }
     const found: number[] = [];
     const misplaced: number[] = [];
+    const unknown = new UnknownPlaceholders();
     let details: Set<string> | null = null;
     /** Records a found placeholder; true when it will be substituted where it sits. */
     const classify = (m: PlaceholderMatch, where: SubstituteLocation): boolean => {
@@ -209,6 +222,7 @@ export class HttpInjector {
       let lname: string | null = null;
       let edit: HeaderEdit | undefined;
       const raw = set.find(value);
+      unknown.scan(value, raw);
       if (raw.length > 0) {
         const subs = raw.filter((m) => classify(m, "header"));
         if (subs.length > 0) {
@@ -220,7 +234,9 @@ export class HttpInjector {
         const basic = BASIC.exec(value);
         const decoded = basic ? decodeBase64(basic[2]) : null;
         if (basic && decoded !== null) {
-          const subs = set.find(decoded).filter((m) => classify(m, "header"));
+          const inner = set.find(decoded);
+          unknown.scan(decoded, inner);
+          const subs = inner.filter((m) => classify(m, "header"));
           if (subs.length > 0) {
             const own = basicAuthMatch(subs, creds);
             edit = own
@@ -244,10 +260,12 @@ export class HttpInjector {
     const q = target.indexOf("?");
     const path = q < 0 ? target : target.slice(0, q);
     const query = q < 0 ? "" : target.slice(q + 1);
-    const pathEdits = set.findDecoded(path).filter((m) => classify(m, "path"));
-    const queryEdits = query === ""
-      ? []
-      : set.findDecoded(query).filter((m) => classify(m, "query"));
+    const inPath = set.findDecoded(path);
+    if (table.scan.has("path")) unknown.scan(path, inPath, true);
+    const pathEdits = inPath.filter((m) => classify(m, "path"));
+    const inQuery = query === "" ? [] : set.findDecoded(query);
+    if (table.scan.has("query")) unknown.scan(query, inQuery, true);
+    const queryEdits = inQuery.filter((m) => classify(m, "query"));
 
     // Body: only the buffered prefix; escaping follows the content type.
     const body = request.body;
@@ -256,6 +274,7 @@ export class HttpInjector {
     if (body.length > 0) {
       const text = latin1(body);
       const matches = escape === "form" ? set.findDecoded(text) : set.find(text);
+      if (table.scan.has("body")) unknown.scan(text, matches, escape === "form");
       bodyEdits = matches.filter((m) => classify(m, "body"));
     }
 
@@ -300,6 +319,7 @@ export class HttpInjector {
       placeholders: names(creds, found),
       misplaced: names(creds, misplaced),
       misplacedDetail: details === null ? [] : [...details as Set<string>].sort(),
+      unknown: unknown.list(),
       needs: needs.map((id) => creds[id].c.ref).sort(),
       scrub: [...table.scrub],
       apply: (secrets) => render(request, edits, creds, needs, secrets),
@@ -347,16 +367,6 @@ function decodeBase64(b64: string): string | null {
   } catch {
     return null;
   }
-}
-
-function bodyEscape(contentType: string | undefined): BodyEscape {
-  if (contentType === undefined) return "raw";
-  const semi = contentType.indexOf(";");
-  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  if (type === "application/json" || (type.endsWith("+json") && type.includes("/"))) {
-    return "json";
-  }
-  return type === FORM_TYPE ? "form" : "raw";
 }
 
 /** Credential ids whose secret the edits put into the request, in id order. */

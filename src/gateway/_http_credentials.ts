@@ -142,6 +142,7 @@ export class HttpCredentials {
     return {
       placeholders: plan.placeholders,
       misplaced: plan.misplaced,
+      unknown: plan.unknown,
       refusal,
       apply: () => plan.apply(values),
       scrubber: () => template ? new Scrubber(template) : null,

@@ -42,7 +42,7 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
   const context: HttpProxyContext = {
     guard: deps.guard,
     authenticate: (name, token) => deps.agents.authenticate(name, token),
-    route: (agent, host) => deps.routes().route(agent, host),
+    route: (agent, host, port) => deps.routes().route(agent, host, port),
     leaf: (host) => deps.leaves.get(host),
     limits: () => httpLimits(deps.config()),
     log: (level, message, fields) => deps.log.log(level, message, fields),

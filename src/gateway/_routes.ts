@@ -29,7 +29,7 @@ export class HttpRoutes {
   readonly #reachable = new Map<string, Set<string>>();
   /** Kubernetes endpoints by name, and by their API server's host (for CONNECT). */
   readonly #kubernetes = new Map<string, KubernetesTarget>();
-  readonly #kubernetesHosts = new Map<string, string>();
+  readonly #kubernetesHosts = new Map<string, string[]>();
 
   constructor(config: Config) {
     this.#config = config;
@@ -41,9 +41,9 @@ export class HttpRoutes {
       if (e.protocol !== "kubernetes") continue;
       const target = kubernetesTarget(e);
       this.#kubernetes.set(e.name, target);
-      if (!this.#kubernetesHosts.has(target.server.host)) {
-        this.#kubernetesHosts.set(target.server.host, e.name);
-      }
+      const names = this.#kubernetesHosts.get(target.server.host) ?? [];
+      names.push(e.name);
+      this.#kubernetesHosts.set(target.server.host, names);
     }
     for (const profile of config.profiles.values()) {
       const names = new Set(profile.endpoints);
@@ -55,31 +55,49 @@ export class HttpRoutes {
   }
 
   /**
-   * Routes `host` for `agent`. An agent whose profile is no longer in the config reaches no
-   * endpoint (fail closed).
+   * Routes `host:port` for `agent`. An endpoint claims its hosts only on its ports (an https
+   * endpoint's `ports`, a Kubernetes endpoint's API server port); a claimed host on another
+   * port is refused, never treated as unknown. An agent whose profile is no longer in the
+   * config reaches no endpoint (fail closed).
    */
-  route(agent: AgentFacts, host: string): HostRoute {
-    const kubernetes = this.#kubernetesHosts.get(normaliseHost(host));
-    if (kubernetes !== undefined) {
-      if (!this.#reachable.get(agent.profile)?.has(kubernetes)) {
-        return { kind: "outside_profile", endpoint: kubernetes };
+  route(agent: AgentFacts, host: string, port: number): HostRoute {
+    const kubernetes = this.#kubernetesHosts.get(normaliseHost(host)) ?? [];
+    const https = this.#hosts.match(host);
+    // A Kubernetes API server and an https endpoint may share a host on different ports.
+    const name = kubernetes.find((k) => this.#kubernetes.get(k)!.server.port === port) ??
+      (https?.ports.includes(port) ? https.name : undefined);
+    if (name === undefined) {
+      const claimant = kubernetes[0] ?? https?.name;
+      if (claimant === undefined) {
+        return { kind: "unknown", unknownHost: this.#config.defaults.unknownHost };
       }
-      return { kind: "endpoint", endpoint: this.#kubernetes.get(kubernetes)!.route };
+      if (!this.#reachable.get(agent.profile)?.has(claimant)) {
+        return { kind: "outside_profile", endpoint: claimant };
+      }
+      return { kind: "unclaimed_port", endpoint: claimant, ports: this.#portsOf(claimant) };
     }
-    const endpoint = this.#hosts.match(host);
-    if (!endpoint) return { kind: "unknown", unknownHost: this.#config.defaults.unknownHost };
-    if (!this.#reachable.get(agent.profile)?.has(endpoint.name)) {
-      return { kind: "outside_profile", endpoint: endpoint.name };
+    if (!this.#reachable.get(agent.profile)?.has(name)) {
+      return { kind: "outside_profile", endpoint: name };
     }
+    const target = this.#kubernetes.get(name);
+    if (target) return { kind: "endpoint", endpoint: target.route };
     return {
       kind: "endpoint",
       endpoint: {
-        name: endpoint.name,
-        upstream: endpoint.upstream,
-        caCert: endpoint.caCert,
-        allowEncodedSlash: endpoint.allowEncodedSlash,
+        name: https!.name,
+        upstream: https!.upstream,
+        caCert: https!.caCert,
+        allowEncodedSlash: https!.allowEncodedSlash,
       },
     };
+  }
+
+  /** The ports an endpoint claims its hosts on. */
+  #portsOf(name: string): readonly number[] {
+    const target = this.#kubernetes.get(name);
+    if (target) return [target.server.port];
+    const e = this.#config.endpoints.get(name);
+    return e?.protocol === "https" ? e.ports : [];
   }
 
   /** Where Kubernetes endpoint `endpoint`'s listener sends `agent`'s requests. */

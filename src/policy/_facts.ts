@@ -50,6 +50,7 @@ export const FACT_SCHEMA = {
     body_truncated: "bool",
     placeholders: "list<string>",
     misplaced_placeholders: "list<string>",
+    unknown_placeholders: "list<string>",
   },
   sql: {
     verb: "string",

@@ -55,8 +55,12 @@ export function compilePolicy(config: Config): Policy {
     // Higher priority first; equal priorities keep declaration order (sort is stable).
     rules.sort((a, b) => b.rule.priority - a.rule.priority || a.rule.order - b.rule.order);
   }
+  const allowUnknown = [...config.endpoints.values()].filter((e) =>
+    e.protocol !== "postgres" && e.unknownPlaceholders === "allow"
+  );
   return new Policy(byEndpoint, config.defaults.noMatch, config.gateway.mode as Mode, {
     misplacedPlaceholder: config.defaults.misplacedPlaceholder,
+    allowUnknownPlaceholders: new Set(allowUnknown.map((e) => e.name)),
   });
 }
 

@@ -18,6 +18,7 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
     body_truncated: false,
     placeholders: [],
     misplaced_placeholders: [],
+    unknown_placeholders: [],
   });
   assertEquals(facts.sql, undefined);
   assertEquals(Object.keys(completeFacts("postgres", {}).sql!), Object.keys(FACT_SCHEMA.sql));

@@ -13,6 +13,7 @@ export {
   NO_MATCH,
   Policy,
   type PolicyOptions,
+  unknownPlaceholderReason,
   verdictOf,
 } from "./policy.ts";
 export { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";

@@ -23,6 +23,27 @@ export function misplacedPlaceholderReason(names: readonly string[]): string {
   return `placeholder for credential ${list} used where the gateway does not substitute it`;
 }
 
+/** How many unknown placeholders a reason names before it counts the rest. */
+const UNKNOWN_NAMED = 3;
+
+/**
+ * Agent-facing reason when a request carries placeholder-shaped text naming no credential. Names
+ * the texts the agent sent (never a secret: none of them is a configured placeholder).
+ *
+ * @example
+ * ```ts
+ * unknownPlaceholderReason(["{{nope}}"]);
+ * // "placeholder '{{nope}}' names no credential configured on the gateway"
+ * ```
+ */
+export function unknownPlaceholderReason(texts: readonly string[]): string {
+  const named = texts.slice(0, UNKNOWN_NAMED).map((t) => `'${t}'`).join(", ");
+  const more = texts.length > UNKNOWN_NAMED ? ` and ${texts.length - UNKNOWN_NAMED} more` : "";
+  return texts.length === 1
+    ? `placeholder ${named} names no credential configured on the gateway`
+    : `placeholders ${named}${more} name no credential configured on the gateway`;
+}
+
 /** Options for {@linkcode Policy}. */
 export interface PolicyOptions {
   /**
@@ -31,6 +52,12 @@ export interface PolicyOptions {
    * @default {"deny"}
    */
   misplacedPlaceholder?: "allow" | "deny";
+  /**
+   * Endpoints whose `unknown_placeholders = "allow"`: placeholder-shaped text naming no
+   * credential is left to their rules. Every other endpoint denies it before any rule.
+   * @default {new Set()}
+   */
+  allowUnknownPlaceholders?: ReadonlySet<string>;
 }
 
 /**
@@ -50,6 +77,7 @@ export class Policy {
   readonly #noMatch: "allow" | "deny";
   readonly #gatewayMode: Mode;
   readonly #misplaced: "allow" | "deny";
+  readonly #allowUnknown: ReadonlySet<string>;
 
   constructor(
     byEndpoint: Map<string, CompiledRule[]>,
@@ -61,6 +89,7 @@ export class Policy {
     this.#noMatch = noMatch;
     this.#gatewayMode = mode;
     this.#misplaced = options.misplacedPlaceholder ?? "deny";
+    this.#allowUnknown = options.allowUnknownPlaceholders ?? new Set();
     for (const [endpoint, rules] of byEndpoint) {
       this.#indexes.set(endpoint, new RuleIndex(rules.map((r) => r.constraints ?? [])));
     }
@@ -111,6 +140,21 @@ export class Policy {
     if (misplaced.length > 0 && this.#misplaced === "deny") {
       return {
         outcome: { kind: "deny", rule: null, reason: misplacedPlaceholderReason(misplaced) },
+        mode: this.#gatewayMode,
+      };
+    }
+    // An agent expecting a secret where it wrote `{{…}}` would otherwise send the literal text
+    // upstream, and an unexpected upstream answer would be all that told anyone.
+    const unknownTexts = action.facts.http?.unknown_placeholders ?? [];
+    if (unknownTexts.length > 0 && !this.#allowUnknown.has(action.endpoint!)) {
+      return {
+        outcome: {
+          kind: "deny",
+          rule: null,
+          reason: unknownPlaceholderReason(unknownTexts),
+          detail: `endpoint '${action.endpoint}' has unknown_placeholders = "deny"; set it to ` +
+            `"allow" if its upstream expects such text`,
+        },
         mode: this.#gatewayMode,
       };
     }

@@ -2,7 +2,7 @@
 // terminates an agent's TLS connection.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import type { GatewayCa } from "./ca.ts";
 import {
   addDays,
@@ -30,10 +30,27 @@ export const LEAF_VALID_DAYS = 7;
 // RFC 1123 labels; underscores allowed because real hostnames carry them (e.g. `_dmarc`-style).
 const DNS_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
+// 127.0.0.0/8 and ::1 (IPv4-mapped spellings included): addresses that only ever reach this host.
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+// Every spelling an agent on this host may use for a loopback listener: libpq's verify-full,
+// postgres.js and kubectl check the name they dialled (often `localhost`), not the address.
+const LOOPBACK_NAMES: x509.JsonGeneralName[] = [
+  { type: "dns", value: "localhost" },
+  { type: "ip", value: "127.0.0.1" },
+  { type: "ip", value: "::1" },
+];
+
 /**
  * Mints a leaf certificate for `host` (a DNS name or an IP address) signed by the gateway CA:
  * ECDSA P-256, subjectAltName for the host, extendedKeyUsage serverAuth, valid for
  * {@linkcode LEAF_VALID_DAYS} days (clipped to the CA's own expiry).
+ *
+ * A loopback host (`localhost`, 127.0.0.0/8, `::1`) also gets `DNS:localhost`, `IP:127.0.0.1`
+ * and `IP:::1`, so a client of a loopback listener verifies whichever of them it dialled. These
+ * all name this host and nothing else; any other host gets exactly its own name.
  *
  * @throws {TypeError} when `host` is neither a DNS name nor an IP address.
  * @throws {RangeError} when the CA has expired.
@@ -46,7 +63,7 @@ const DNS_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
  * ```
  */
 export async function mintLeaf(ca: GatewayCa, host: string): Promise<LeafCertificate> {
-  const name = subjectAltName(host);
+  const names = subjectAltNames(host);
   const now = nowSeconds();
   if (ca.cert.notAfter <= now) {
     throw new RangeError(
@@ -60,7 +77,7 @@ export async function mintLeaf(ca: GatewayCa, host: string): Promise<LeafCertifi
   const keys = await crypto.subtle.generateKey(EC_KEY_ALGORITHM, true, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: [{ CN: [name.value] }],
+    subject: [{ CN: [names[0].value] }],
     issuer: ca.cert.subjectName,
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter,
@@ -71,7 +88,7 @@ export async function mintLeaf(ca: GatewayCa, host: string): Promise<LeafCertifi
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([name]),
+      new x509.SubjectAlternativeNameExtension(names),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ...(caKeyId ? [new x509.AuthorityKeyIdentifierExtension(caKeyId)] : []),
     ],
@@ -80,6 +97,16 @@ export async function mintLeaf(ca: GatewayCa, host: string): Promise<LeafCertifi
   const keyPem = encodePem(pkcs8.buffer, "PRIVATE KEY");
   pkcs8.fill(0);
   return { certPem: encodePem(cert.rawData, "CERTIFICATE"), keyPem, notAfter };
+}
+
+/** The SAN entries for `host`, its own first; a loopback host adds the other loopback names. */
+function subjectAltNames(host: string): x509.JsonGeneralName[] {
+  const own = subjectAltName(host);
+  const loopback = own.type === "ip"
+    ? LOOPBACK.check(own.value, isIP(own.value) === 6 ? "ipv6" : "ipv4")
+    : own.value === "localhost";
+  if (!loopback) return [own];
+  return [own, ...LOOPBACK_NAMES.filter((n) => n.type !== own.type || n.value !== own.value)];
 }
 
 /** The SAN entry for `host`: an IP address (brackets around IPv6 allowed) or a DNS name. */

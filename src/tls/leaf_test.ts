@@ -58,11 +58,75 @@ Deno.test("mintLeaf() does not verify against a different CA", async () => {
   });
 });
 
-Deno.test("mintLeaf() puts IP addresses in an IP SAN", async () => {
+Deno.test("mintLeaf() puts IP addresses in an IP SAN, and nothing else for a non-loopback one", async () => {
   await withCa(async (ca) => {
-    for (const [host, ip] of [["127.0.0.1", "127.0.0.1"], ["::1", "::1"], ["[::1]", "::1"]]) {
+    for (
+      const [host, ip] of [
+        ["10.0.0.5", "10.0.0.5"],
+        ["fd00::5", "fd00::5"],
+        ["[fd00::5]", "fd00::5"],
+        ["128.0.0.1", "128.0.0.1"],
+        ["::2", "::2"],
+      ]
+    ) {
       const cert = new x509.X509Certificate((await mintLeaf(ca, host)).certPem);
       assert.deepEqual(sanOf(cert), [{ type: "ip", value: ip }], host);
+    }
+  });
+});
+
+Deno.test("mintLeaf() names every loopback spelling on a leaf for a loopback host", async () => {
+  await withCa(async (ca) => {
+    const localhost = { type: "dns", value: "localhost" };
+    const v4 = { type: "ip", value: "127.0.0.1" };
+    const v6 = { type: "ip", value: "::1" };
+    const cases: [string, string, { type: string; value: string }[]][] = [
+      ["127.0.0.1", "CN=127.0.0.1", [v4, localhost, v6]],
+      ["::1", "CN=::1", [v6, localhost, v4]],
+      ["[::1]", "CN=::1", [v6, localhost, v4]],
+      ["LocalHost.", "CN=localhost", [localhost, v4, v6]],
+      // Still this host: the address itself stays first, the usual spellings follow.
+      ["127.0.0.2", "CN=127.0.0.2", [{ type: "ip", value: "127.0.0.2" }, localhost, v4, v6]],
+    ];
+    for (const [host, subject, names] of cases) {
+      const cert = new x509.X509Certificate((await mintLeaf(ca, host)).certPem);
+      assert.equal(cert.subject, subject, host);
+      assert.deepEqual(sanOf(cert), names, host);
+    }
+    // A name that merely starts like localhost is someone else's.
+    const other = new x509.X509Certificate((await mintLeaf(ca, "localhost.example")).certPem);
+    assert.deepEqual(sanOf(other), [{ type: "dns", value: "localhost.example" }]);
+  });
+});
+
+Deno.test("node:tls accepts a leaf minted for 127.0.0.1 when it dials localhost or ::1", async () => {
+  await withCa(async (ca) => {
+    const leaf = await mintLeaf(ca, "127.0.0.1");
+    const server = tls.createServer(
+      { cert: leaf.certPem, key: leaf.keyPem },
+      (socket) => socket.end("ok"),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    // servername (or the IP checked in its place) is what the client verifies against the SANs.
+    const verify = (checked: string) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = tls.connect({
+          host: "127.0.0.1",
+          port,
+          ca: [ca.certPem],
+          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(checked, cert),
+        }, () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.on("error", reject);
+      });
+    try {
+      for (const name of ["127.0.0.1", "localhost", "::1"]) await verify(name);
+      await assert.rejects(verify("10.0.0.5"), /altnames|IP/i);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

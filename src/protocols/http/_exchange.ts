@@ -153,6 +153,7 @@ export async function exchange(
   if (credentials) {
     facts.facts.placeholders = credentials.placeholders;
     facts.facts.misplaced_placeholders = credentials.misplaced;
+    facts.facts.unknown_placeholders = credentials.unknown;
     if (credentials.refusal !== null) {
       const receipt = ctx.guard.refuse({
         protocol,

@@ -80,6 +80,42 @@ export function hostMatches(hostHeader: string, target: Authority, defaultPort: 
   return parsed !== null && parsed.host === target.host && parsed.port === target.port;
 }
 
+/**
+ * The origin-form target of a request inside a CONNECT tunnel to `tunnel`, or why it is refused.
+ * An absolute-form target must name the tunnel itself (https, same host and port); anything else
+ * must be a path. Exactly one `Host` (RFC 9112 §3.2), naming the tunnel: otherwise the upstream
+ * could route the request somewhere the rules never looked at.
+ *
+ * @example
+ * ```ts
+ * tunnelOrigin("/a?b", ["api.test"], { host: "api.test", port: 443 }); // { origin: "/a?b" }
+ * tunnelOrigin("/a", ["evil.test"], { host: "api.test", port: 443 }).problem;
+ * // "Host header does not match the CONNECT target"
+ * ```
+ */
+export function tunnelOrigin(
+  target: string,
+  hosts: string[],
+  tunnel: Authority,
+): { origin: string } | { problem: string } {
+  let origin = target;
+  const absolute = parseAbsoluteTarget(target);
+  if (absolute) {
+    if (
+      absolute.host !== tunnel.host || absolute.port !== tunnel.port || absolute.scheme !== "https"
+    ) {
+      return { problem: "request target does not match the CONNECT target" };
+    }
+    origin = absolute.target;
+  } else if (!target.startsWith("/")) {
+    return { problem: "request target must be a path inside a tunnel" };
+  }
+  if (hosts.length !== 1 || !hostMatches(hosts[0], tunnel, 443)) {
+    return { problem: "Host header does not match the CONNECT target" };
+  }
+  return { origin };
+}
+
 /** Decodes `Proxy-Authorization: Basic base64(name:token)`; `null` when absent or malformed. */
 export function basicCredentials(values: string[]): { name: string; token: string } | null {
   if (values.length !== 1) return null;

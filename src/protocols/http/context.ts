@@ -42,11 +42,16 @@ export interface HttpEndpointRoute {
   flavor?: ExchangeFlavor;
 }
 
-/** Where a host leads for one agent. */
+/** Where a host and port lead for one agent. */
 export type HostRoute =
   | { kind: "endpoint"; endpoint: HttpEndpointRoute }
   /** An endpoint claims the host, but the agent's profile does not include it. */
   | { kind: "outside_profile"; endpoint: string }
+  /**
+   * An endpoint claims the host, but not on this port. Refused whatever `unknown_host` says: the
+   * host is not unknown, and relaying it blindly would open every other service it runs.
+   */
+  | { kind: "unclaimed_port"; endpoint: string; ports: readonly number[] }
   /** No endpoint claims the host: `defaults.unknown_host` says what happens. */
   | { kind: "unknown"; unknownHost: "deny" | "passthrough" };
 
@@ -91,6 +96,8 @@ export interface HttpCredentialUse {
   placeholders: string[];
   /** Placeholders found where they are not substituted (names). */
   misplaced: string[];
+  /** Placeholder-shaped texts (`{{…}}`) that name no configured credential, as written. */
+  unknown: string[];
   /**
    * Set when the request must be refused before rules: a secret it needs is unavailable, or
    * passthrough traffic carries a placeholder. Agent-facing, never contains a secret.
@@ -118,8 +125,8 @@ export interface HttpProxyContext {
   guard: ActionGuard;
   /** The agent for a `NAME:TOKEN` pair, or `null`. Called for every request. */
   authenticate(name: string, token: string): AgentFacts | null;
-  /** Where `host` leads for `agent` under the config in force. */
-  route(agent: AgentFacts, host: string): HostRoute;
+  /** Where `host:port` leads for `agent` under the config in force. */
+  route(agent: AgentFacts, host: string, port: number): HostRoute;
   /** A leaf certificate for `host`, signed by the gateway CA (cached). */
   leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
   limits(): HttpProxyLimits;

@@ -134,6 +134,7 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
     body_truncated: truncated,
     placeholders: [],
     misplaced_placeholders: [],
+    unknown_placeholders: [],
   };
   const defaultPort = scheme === "https" ? 443 : 80;
   const authority = input.port === defaultPort ? host : `${host}:${input.port}`;

@@ -13,7 +13,8 @@
  * @module
  */
 
-export { HttpProxy, PROXY_AUTH_REQUIRED } from "./proxy.ts";
+export { HttpProxy } from "./proxy.ts";
+export { PROXY_AUTH_REQUIRED } from "./_proxy_auth.ts";
 export type {
   ClientCertificate,
   ExchangeFlavor,

@@ -8,17 +8,17 @@
 
 import tls from "node:tls";
 import { acceptTls, type AgentFacts, ServerContexts, TcpListener } from "../../core/mod.ts";
-import type { ExchangeFlavor, HostRoute, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import type { ExchangeFlavor, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
+import { passthrough } from "./_passthrough.ts";
+import { authenticate, challenge, type ProxyAuth } from "./_proxy_auth.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
-import { ConnStream, pump, SocketStream } from "./_stream.ts";
-import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";
+import { routeRefusal } from "./_route_refusal.ts";
+import { SocketStream } from "./_stream.ts";
+import { hostMatches, parseAbsoluteTarget, parseAuthority, tunnelOrigin } from "./_target.ts";
 import { UpstreamPool } from "./_upstream.ts";
 import { headerValues, type RequestHead } from "./_wire.ts";
 import { readHead } from "./_read_head.ts";
-
-/** Reason given to an agent without valid proxy credentials. */
-export const PROXY_AUTH_REQUIRED = "proxy authentication required: NAME:TOKEN of an enrolled agent";
 
 /** The running forward proxy. */
 export class HttpProxy {
@@ -71,7 +71,7 @@ export class HttpProxy {
       for (;;) {
         const head = await readHead(client, this.#ctx, null);
         if (!head) break;
-        const agent = this.#authenticate(head);
+        const agent = authenticate(this.#ctx, head);
         if (head.method === "CONNECT") {
           await this.#connect(client, head, agent);
           return; // The socket now belongs to the tunnel (or was closed).
@@ -86,39 +86,14 @@ export class HttpProxy {
     }
   }
 
-  #authenticate(head: RequestHead): { agent: AgentFacts; name: string; token: string } | null {
-    const creds = basicCredentials(headerValues(head.headers, "proxy-authorization"));
-    if (!creds) return null;
-    const agent = this.#ctx.authenticate(creds.name, creds.token);
-    return agent ? { agent, ...creds } : null;
-  }
-
-  async #challenge(client: SocketStream, summary: string): Promise<void> {
-    const receipt = this.#ctx.guard.refuse({
-      protocol: "https",
-      endpoint: null,
-      agent: null,
-      summary,
-      reason: PROXY_AUTH_REQUIRED,
-    });
-    await reply(client, {
-      status: 407,
-      error: "proxy_authentication_required",
-      reason: PROXY_AUTH_REQUIRED,
-      receipt,
-      close: true,
-      headers: [["Proxy-Authenticate", 'Basic realm="clawpatrol"']],
-    });
-  }
-
   async #connect(
     client: SocketStream,
     head: RequestHead,
-    auth: { agent: AgentFacts; name: string; token: string } | null,
+    auth: ProxyAuth | null,
   ): Promise<void> {
     const target = parseAuthority(head.target, null);
     const summary = `CONNECT ${head.target.slice(0, 200)}`;
-    if (!auth) return await this.#challenge(client, summary);
+    if (!auth) return await challenge(client, this.#ctx, summary);
     const { agent } = auth;
     if (!target) {
       return await this.#gatewayDeny(
@@ -131,8 +106,8 @@ export class HttpProxy {
         "CONNECT target must be host:port",
       );
     }
-    const route = this.#ctx.route(agent, target.host);
-    const refused = routeRefusal(route, agent, target.host);
+    const route = this.#ctx.route(agent, target.host, target.port);
+    const refused = routeRefusal(route, agent, target);
     if (refused) {
       return await this.#gatewayDeny(
         client,
@@ -145,7 +120,9 @@ export class HttpProxy {
       );
     }
     // Refused routes returned above: what is left is an endpoint or an unknown host to relay.
-    if (route.kind !== "endpoint") return await this.#passthrough(client, agent, target, summary);
+    if (route.kind !== "endpoint") {
+      return await passthrough(client, this.#ctx, agent, target, summary);
+    }
     let context: tls.SecureContext;
     try {
       context = this.#contexts.for(await this.#ctx.leaf(target.host));
@@ -185,7 +162,7 @@ export class HttpProxy {
   /** Requests inside a terminated tunnel; each is re-authenticated and decided on its own. */
   async #serveTunnel(
     client: SocketStream,
-    auth: { agent: AgentFacts; name: string; token: string },
+    auth: ProxyAuth,
     target: { host: string; port: number },
     endpoint: HttpEndpointRoute,
   ): Promise<void> {
@@ -215,27 +192,8 @@ export class HttpProxy {
           );
           break;
         }
-        let origin = head.target;
-        const absolute = parseAbsoluteTarget(head.target);
-        if (absolute) {
-          if (
-            absolute.host !== target.host || absolute.port !== target.port ||
-            absolute.scheme !== "https"
-          ) {
-            await this.#gatewayDeny(
-              client,
-              agent,
-              endpoint.name,
-              summary,
-              400,
-              "bad_request",
-              "request target does not match the CONNECT target",
-              flavor,
-            );
-            break;
-          }
-          origin = absolute.target;
-        } else if (!head.target.startsWith("/")) {
+        const checked = tunnelOrigin(head.target, headerValues(head.headers, "host"), target);
+        if ("problem" in checked) {
           await this.#gatewayDeny(
             client,
             agent,
@@ -243,29 +201,13 @@ export class HttpProxy {
             summary,
             400,
             "bad_request",
-            "request target must be a path inside a tunnel",
-            flavor,
-          );
-          break;
-        }
-        const hosts = headerValues(head.headers, "host");
-        if (hosts.length !== 1 || !hostMatches(hosts[0], target, 443)) {
-          // RFC 9112 §3.2: exactly one Host; and it must name the tunnel's host, or the
-          // upstream could route the request somewhere the rules never looked at.
-          await this.#gatewayDeny(
-            client,
-            agent,
-            endpoint.name,
-            summary,
-            400,
-            "bad_request",
-            "Host header does not match the CONNECT target",
+            checked.problem,
             flavor,
           );
           break;
         }
         // The config may have been reloaded since the tunnel opened.
-        const route = this.#ctx.route(agent, target.host);
+        const route = this.#ctx.route(agent, target.host, target.port);
         if (route.kind !== "endpoint") {
           await this.#gatewayDeny(
             client,
@@ -287,7 +229,7 @@ export class HttpProxy {
             scheme: "https",
             host: target.host,
             port: target.port,
-            target: origin,
+            target: checked.origin,
             endpoint: route.endpoint,
           },
           this.#ctx,
@@ -311,7 +253,7 @@ export class HttpProxy {
     const absolute = parseAbsoluteTarget(head.target);
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     if (!auth) {
-      await this.#challenge(client, summary);
+      await challenge(client, this.#ctx, summary);
       return "close";
     }
     const { agent } = auth;
@@ -355,8 +297,12 @@ export class HttpProxy {
       );
       return "close";
     }
-    const route = this.#ctx.route(agent, absolute.host);
-    const refused = routeRefusal(route, agent, absolute.host);
+    const route = this.#ctx.route(agent, absolute.host, absolute.port);
+    // Plain http:// on the default port to a host an endpoint claims is most likely a URL
+    // missing its "s": say so (below) rather than that port 80 is not the endpoint's.
+    const cleartext = route.kind === "endpoint" ||
+      (route.kind === "unclaimed_port" && absolute.port === 80);
+    const refused = cleartext ? null : routeRefusal(route, agent, absolute);
     if (refused) {
       await this.#gatewayDeny(
         client,
@@ -369,17 +315,18 @@ export class HttpProxy {
       );
       return "close";
     }
-    if (route.kind === "endpoint") {
+    if (route.kind === "endpoint" || route.kind === "unclaimed_port") {
       // Cleartext to an https endpoint would carry its traffic (and, once injected, its
       // credentials) unencrypted to the upstream: refuse and point at https.
+      const name = route.kind === "endpoint" ? route.endpoint.name : route.endpoint;
       await this.#gatewayDeny(
         client,
         agent,
-        route.endpoint.name,
+        name,
         summary,
         400,
         "bad_request",
-        `endpoint '${route.endpoint.name}' takes https only: use https://${absolute.host}`,
+        `endpoint '${name}' takes https only: use https://${absolute.host}`,
       );
       return "close";
     }
@@ -397,59 +344,6 @@ export class HttpProxy {
       this.#ctx,
       this.#pool,
     );
-  }
-
-  /** A blind TCP relay to a host no endpoint claims (`unknown_host = "passthrough"`). */
-  async #passthrough(
-    client: SocketStream,
-    agent: AgentFacts,
-    target: { host: string; port: number },
-    summary: string,
-  ): Promise<void> {
-    const decided = this.#ctx.guard.pass({
-      protocol: "https",
-      endpoint: null,
-      agent,
-      summary: `${summary} (passthrough)`,
-      reason: "no endpoint claims this host; defaults.unknown_host = passthrough",
-    });
-    if (decided.verdict.decision === "deny") {
-      await reply(client, {
-        status: 403,
-        error: "denied",
-        reason: decided.verdict.reason,
-        rule: null,
-        receipt: decided.receipt,
-        close: true,
-      });
-      return;
-    }
-    let upstream: ConnStream;
-    try {
-      upstream = new ConnStream(await Deno.connect({ hostname: target.host, port: target.port }));
-    } catch {
-      const reason = `cannot connect to ${target.host}:${target.port}`;
-      decided.finish({ upstreamStatus: 502, bytesIn: 0, bytesOut: 0, error: reason });
-      await reply(client, {
-        status: 502,
-        error: "bad_gateway",
-        reason,
-        receipt: decided.receipt,
-        close: true,
-      });
-      return;
-    }
-    try {
-      await client.write(CONNECT_ESTABLISHED);
-    } catch {
-      upstream.destroy();
-      decided.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "agent closed" });
-      return;
-    }
-    const [bytesIn, bytesOut] = await Promise.all([pump(client, upstream), pump(upstream, client)]);
-    upstream.destroy();
-    client.destroy();
-    decided.finish({ upstreamStatus: null, bytesIn, bytesOut });
   }
 
   /** A deny the gateway decides without rules: receipt, then the JSON shape. */
@@ -475,25 +369,4 @@ export class HttpProxy {
       shape: flavor?.replyShape,
     });
   }
-}
-
-/** Why a route refuses the agent (outside its profile, or an unknown host under `deny`), or `null`. */
-function routeRefusal(
-  route: HostRoute,
-  agent: AgentFacts,
-  host: string,
-): { endpoint: string | null; reason: string } | null {
-  if (route.kind === "outside_profile") {
-    return {
-      endpoint: route.endpoint,
-      reason: `endpoint '${route.endpoint}' is not in profile '${agent.profile}'`,
-    };
-  }
-  if (route.kind === "unknown" && route.unknownHost === "deny") {
-    return {
-      endpoint: null,
-      reason: `no endpoint claims host '${host}' (defaults.unknown_host = deny)`,
-    };
-  }
-  return null;
 }

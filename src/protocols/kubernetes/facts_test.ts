@@ -17,6 +17,7 @@ function http(over: Partial<HttpFacts>): HttpFacts {
     body_truncated: false,
     placeholders: [],
     misplaced_placeholders: [],
+    unknown_placeholders: [],
     ...over,
   };
 }

@@ -1,0 +1,134 @@
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { loadConfigText } from "./load.ts";
+import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
+import type { HttpsEndpoint, KubernetesEndpoint } from "./types.ts";
+
+Deno.test("loadConfigText() reads an https endpoint's ports sorted and unique, 443 when absent", async () => {
+  const config = await loadConfigText(
+    "t.hcl",
+    `${HEAD}endpoint "https" "plain" {
+  hosts = ["plain.test"]
+}
+endpoint "https" "alt" {
+  hosts = ["alt.test"]
+  ports = [8443, 443, 8443]
+}
+`,
+  );
+  deepStrictEqual((config.endpoints.get("plain") as HttpsEndpoint).ports, [443]);
+  deepStrictEqual((config.endpoints.get("alt") as HttpsEndpoint).ports, [443, 8443]);
+});
+
+Deno.test("loadConfigText() reports ports that are not 1-65535 whole numbers, and ports on Kubernetes endpoints, on their line", async () => {
+  const text = `${HEAD}endpoint "https" "a" {
+  hosts = ["a.test"]
+  ports = [443, 0]
+}
+endpoint "https" "b" {
+  hosts = ["b.test"]
+  ports = [65536]
+}
+endpoint "https" "c" {
+  hosts = ["c.test"]
+  ports = []
+}
+endpoint "https" "d" {
+  hosts = ["d.test"]
+  ports = ["443"]
+}
+endpoint "https" "e" {
+  hosts = ["e.test"]
+  ports = 443
+}
+endpoint "https" "f" {
+  hosts = ["f.test"]
+  ports = [44.3]
+}
+endpoint "kubernetes" "k8s" {
+  server = "https://10.0.0.1:6443"
+  ports  = [6443]
+}
+`;
+  const problems = await problemsOf(text);
+  assertProblem(
+    problems,
+    lineOf(text, "ports", 0),
+    /endpoint "https" "a": 'ports' entry 0 is not a port \(1-65535\)/,
+  );
+  assertProblem(problems, lineOf(text, "ports", 1), /'ports' entry 65536 is not a port/);
+  assertProblem(problems, lineOf(text, "ports", 2), /'ports' needs at least one port/);
+  assertProblem(
+    problems,
+    lineOf(text, "ports", 3),
+    /'ports' entries must be whole numbers, got "443"/,
+  );
+  assertProblem(
+    problems,
+    lineOf(text, "ports", 4),
+    /'ports' must be a list of whole numbers, got number 443/,
+  );
+  assertProblem(
+    problems,
+    lineOf(text, "ports", 5),
+    /'ports' entries must be whole numbers, got number 44.3/,
+  );
+  // A Kubernetes endpoint claims its server's port only: nothing to configure.
+  assertProblem(
+    problems,
+    lineOf(text, "ports", 6),
+    /endpoint "kubernetes" "k8s": unknown attribute or block 'ports'/,
+  );
+  equal(problems.length, 7, problems.map((p) => p.message).join("\n"));
+});
+
+Deno.test("loadConfigText() reads unknown_placeholders on https and kubernetes endpoints, deny when absent", async () => {
+  const config = await loadConfigText(
+    "t.hcl",
+    `${HEAD}endpoint "https" "strict" {
+  hosts = ["strict.test"]
+}
+endpoint "https" "templates" {
+  hosts                = ["templates.test"]
+  unknown_placeholders = "allow"
+}
+endpoint "kubernetes" "k8s" {
+  server               = "https://10.0.0.1:6443"
+  unknown_placeholders = "allow"
+}
+endpoint "kubernetes" "k8s-strict" {
+  server = "https://10.0.0.2:6443"
+}
+`,
+  );
+  const https = (name: string) => config.endpoints.get(name) as HttpsEndpoint;
+  const k8s = (name: string) => config.endpoints.get(name) as KubernetesEndpoint;
+  equal(https("strict").unknownPlaceholders, "deny");
+  equal(https("templates").unknownPlaceholders, "allow");
+  equal(k8s("k8s").unknownPlaceholders, "allow");
+  equal(k8s("k8s-strict").unknownPlaceholders, "deny");
+});
+
+Deno.test("loadConfigText() rejects other unknown_placeholders values, and the attribute on postgres endpoints", async () => {
+  const text = `${HEAD}endpoint "https" "a" {
+  hosts                = ["a.test"]
+  unknown_placeholders = "passthrough"
+}
+endpoint "postgres" "pg" {
+  host                 = "db.internal:5432"
+  listen               = "127.0.0.1:15432"
+  unknown_placeholders = "allow"
+}
+`;
+  const problems = await problemsOf(text);
+  assertProblem(
+    problems,
+    lineOf(text, "unknown_placeholders", 0),
+    /'unknown_placeholders' must be one of "deny", "allow", got "passthrough"/,
+  );
+  assertProblem(
+    problems,
+    lineOf(text, "unknown_placeholders", 1),
+    /endpoint "postgres" "pg": unknown attribute or block 'unknown_placeholders'/,
+  );
+  ok(problems.length === 2, problems.map((p) => p.message).join("\n"));
+});

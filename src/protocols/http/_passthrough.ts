@@ -1,0 +1,66 @@
+/**
+ * The blind TCP relay for CONNECT to a host no endpoint claims (`unknown_host = "passthrough"`):
+ * nothing inside is parsed or decided, so the receipt records only where it went and the bytes.
+ *
+ * @module
+ */
+
+import type { AgentFacts } from "../../core/mod.ts";
+import type { HttpProxyContext } from "./context.ts";
+import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
+import { ConnStream, pump, type SocketStream } from "./_stream.ts";
+import type { Authority } from "./_target.ts";
+
+/** Relays `client` to `target` until either side closes; one receipt with the byte counts. */
+export async function passthrough(
+  client: SocketStream,
+  ctx: Pick<HttpProxyContext, "guard">,
+  agent: AgentFacts,
+  target: Authority,
+  summary: string,
+): Promise<void> {
+  const decided = ctx.guard.pass({
+    protocol: "https",
+    endpoint: null,
+    agent,
+    summary: `${summary} (passthrough)`,
+    reason: "no endpoint claims this host; defaults.unknown_host = passthrough",
+  });
+  if (decided.verdict.decision === "deny") {
+    await reply(client, {
+      status: 403,
+      error: "denied",
+      reason: decided.verdict.reason,
+      rule: null,
+      receipt: decided.receipt,
+      close: true,
+    });
+    return;
+  }
+  let upstream: ConnStream;
+  try {
+    upstream = new ConnStream(await Deno.connect({ hostname: target.host, port: target.port }));
+  } catch {
+    const reason = `cannot connect to ${target.host}:${target.port}`;
+    decided.finish({ upstreamStatus: 502, bytesIn: 0, bytesOut: 0, error: reason });
+    await reply(client, {
+      status: 502,
+      error: "bad_gateway",
+      reason,
+      receipt: decided.receipt,
+      close: true,
+    });
+    return;
+  }
+  try {
+    await client.write(CONNECT_ESTABLISHED);
+  } catch {
+    upstream.destroy();
+    decided.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "agent closed" });
+    return;
+  }
+  const [bytesIn, bytesOut] = await Promise.all([pump(client, upstream), pump(upstream, client)]);
+  upstream.destroy();
+  client.destroy();
+  decided.finish({ upstreamStatus: null, bytesIn, bytesOut });
+}
