@@ -5,26 +5,10 @@ import {
   type InjectableCredential,
   type InjectionPlan,
 } from "./http_inject.ts";
+import { credential } from "./_inject_fixture_test.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function credential(
-  name: string,
-  over: Partial<InjectableCredential> = {},
-): InjectableCredential {
-  const kind = over.kind ?? "bearer_token";
-  return {
-    ref: `${kind}.${name}`,
-    name,
-    kind,
-    endpoints: ["github"],
-    placeholder: `{{${name}}}`,
-    substituteIn: ["header"],
-    inject: "placeholder",
-    ...over,
-  };
-}
 
 interface RequestOptions {
   headers?: [string, string][];

@@ -1,21 +1,8 @@
 import { deepStrictEqual } from "node:assert/strict";
 import { HttpInjector, type HttpRequestParts, type InjectableCredential } from "./http_inject.ts";
+import { credential } from "./_inject_fixture_test.ts";
 
 const enc = new TextEncoder();
-
-function credential(name: string, over: Partial<InjectableCredential> = {}): InjectableCredential {
-  const kind = over.kind ?? "bearer_token";
-  return {
-    ref: `${kind}.${name}`,
-    name,
-    kind,
-    endpoints: ["github"],
-    placeholder: `{{${name}}}`,
-    substituteIn: ["header"],
-    inject: "placeholder",
-    ...over,
-  };
-}
 
 function request(
   headers: [string, string][],
