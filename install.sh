@@ -153,7 +153,26 @@ done
 for d in src rules; do
   if [ -d "$src_dir/$d" ]; then cp -R "$src_dir/$d" "$stage_dir/$d"; fi
 done
-if [ -d "$stage_dir/src" ]; then find "$stage_dir/src" -name '*_test.ts' -type f -exec rm -f {} +; fi
+# Tests and benches are not part of the app (and import npm packages the app does not need).
+if [ -d "$stage_dir/src" ]; then
+  find "$stage_dir/src" \( -name '*_test.ts' -o -name '*_bench.ts' \) -type f -exec rm -f {} +
+fi
+
+# Deno installs every package the lock pins, not only those main.ts reaches (denoland/deno#27627),
+# and the checkout's lock also pins what tests and benches import (npm:pg, npm:postgres,
+# npm:pg-protocol). Listed as workspace dependencies that deno.json does not declare, those
+# specifiers are pruned by `deno install` below, with every package only they need; the versions
+# of everything else stay as tested.
+# shellcheck disable=SC2016 # JavaScript, not shell
+PRUNE_LOCK='const lock = JSON.parse(Deno.readTextFileSync("deno.lock"));
+const declared = lock.workspace?.dependencies ?? [];
+const extra = Object.keys(lock.specifiers ?? {}).filter((s) => !declared.includes(s));
+lock.workspace = { ...lock.workspace, dependencies: [...declared, ...extra].sort() };
+Deno.writeTextFileSync("deno.lock", JSON.stringify(lock, null, 2) + "\n");'
+if [ -f "$stage_dir/deno.lock" ]; then
+  (cd "$stage_dir" && "$deno_bin" eval --no-config --no-lock "$PRUNE_LOCK") ||
+    die "cannot drop test-only packages from $stage_dir/deno.lock"
+fi
 
 say "fetching npm dependencies (deno install)"
 (cd "$stage_dir" && "$deno_bin" install --quiet) || die "deno install failed in $stage_dir"

@@ -5,7 +5,9 @@
  * @module
  */
 
-import { serialize } from "pg-protocol";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import { serialize } from "npm:pg-protocol@1.16.1";
 import {
   type BackendFrame,
   BackendFramer,

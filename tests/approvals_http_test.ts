@@ -51,6 +51,18 @@ Deno.test("a held POST waits for the operator's approval, then reaches the upstr
         ["human_approver.ops", "allow", "cli:tester"],
       ]);
       assertEquals(receipt.upstreamStatus, 200);
+      // The wait is exported as its own histogram, beside the decision latency.
+      const { port } = fx.gateway.adminAddress;
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert(metrics.includes("# TYPE clawpatrol_decision_seconds histogram"), metrics);
+      assert(metrics.includes("# HELP clawpatrol_approval_wait_seconds "), metrics);
+      assert(metrics.includes("# TYPE clawpatrol_approval_wait_seconds histogram"), metrics);
+      assert(
+        metrics.includes(
+          'clawpatrol_approval_wait_seconds_count{protocol="https",verdict="allow"} 1',
+        ),
+        metrics,
+      );
     },
   );
 });

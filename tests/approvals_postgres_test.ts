@@ -4,7 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import pgDriver from "pg";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import pgDriver from "npm:pg@8.23.1";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { type PgFixture, prepareCluster, withPgGateway } from "./_pg_fixture.ts";
 import { eventually } from "./_helpers.ts";

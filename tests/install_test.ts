@@ -163,6 +163,28 @@ Deno.test("install.sh --launcher installs a clawpatrol that runs from any direct
   });
 });
 
+/** npm packages only tests and benches import: an install must not fetch them. */
+const TEST_ONLY_PACKAGES = /^(pg|postgres|pg-protocol)@/;
+
+Deno.test("install.sh installs only the npm packages main.ts reaches, not the test drivers", async () => {
+  await withSandbox(async (s) => {
+    const installed = await install(s, "--launcher");
+    assert.equal(installed.code, 0, explain(installed));
+    const lib = join(s.prefix, "lib", "clawpatrol");
+    // The production module graph, resolved as the launcher runs it (the installed config and lock).
+    const info = await run(Deno.execPath(), ["info", "--json", "main.ts"], lib, s.env);
+    assert.equal(info.code, 0, explain(info));
+    const packages = Object.keys(JSON.parse(info.stdout).npmPackages);
+    assert.ok(packages.includes("libpg-query@18.1.5"), packages.join(" "));
+    assert.deepEqual(packages.filter((p) => TEST_ONLY_PACKAGES.test(p)), []);
+    const fetched = await listDir(join(lib, "node_modules", ".deno"));
+    assert.deepEqual(fetched.filter((p) => TEST_ONLY_PACKAGES.test(p)), []);
+    assert.doesNotMatch(await Deno.readTextFile(join(lib, "deno.lock")), /"npm:(pg|postgres)[@-]/);
+    const benches = await run("find", [join(lib, "src"), "-name", "*_bench.ts"], s.work, s.env);
+    assert.equal(benches.stdout, "", "benches are not installed");
+  });
+});
+
 Deno.test("install.sh re-run upgrades an existing install in place", async () => {
   await withSandbox(async (s) => {
     assert.equal((await install(s, "--launcher")).code, 0);

@@ -6,8 +6,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import pg from "pg";
-import postgres from "postgres";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import pg from "npm:pg@8.23.1";
+// deno-lint-ignore no-import-prefix
+import postgres from "npm:postgres@3.4.9";
 import { pgbench, postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
 import { CA_CERT_FILE } from "../src/tls/mod.ts";

@@ -8,8 +8,11 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import pg from "pg";
-import postgres from "postgres";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import pg from "npm:pg@8.23.1";
+// deno-lint-ignore no-import-prefix
+import postgres from "npm:postgres@3.4.9";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { type PgFixture, prepareCluster, RO_PASSWORD, withPgGateway } from "./_pg_fixture.ts";
 import { RawPg, serialize } from "./_pg_raw.ts";

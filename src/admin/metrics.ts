@@ -86,7 +86,7 @@ export interface Histogram {
 
 /**
  * Histogram buckets for decision latency, in seconds: policy decisions take well under a
- * millisecond, approvals by an LLM or a human take seconds to minutes.
+ * millisecond; the upper buckets catch a stalled gateway. Approval waits are not decision latency.
  *
  * @example
  * ```ts

@@ -41,6 +41,7 @@ import { loadAndCompile } from "../gateway/mod.ts";
 import { type DerivedFacts, type FactsDeriver, replayCase } from "../policy/mod.ts";
 import { loadSqlParser, SqlAnalyzer } from "../protocols/postgres/mod.ts";
 import { requestInfo } from "../protocols/kubernetes/mod.ts";
+import { pathForms } from "../protocols/http/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 
@@ -52,8 +53,12 @@ export async function testCommand(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError("test needs at least one fixture file");
   const { config, policy } = await loadAndCompile(global.config);
   const sql = await sqlDeriver(config.endpoints.values());
-  const derive: FactsDeriver = (family, facts) =>
-    family === "kubernetes" ? kubernetesDerived(facts) : sql(family, facts);
+  const derive: FactsDeriver = (family, facts) => {
+    const http = family === "postgres" ? facts : withPathForms(facts);
+    return family === "kubernetes"
+      ? kubernetesDerived(http) ?? [{ facts: http }]
+      : sql(family, http) ?? [{ facts: http }];
+  };
   const exercised = new Set<string>();
   let passed = 0;
   let failed = 0;
@@ -115,6 +120,22 @@ function kubernetesDerived(facts: Record<string, Record<string, unknown>>): Deri
   }
   const k8s = requestInfo({ method: http.method, path: http.path, query });
   return [{ facts: { ...facts, k8s: { ...k8s, ...facts.k8s } } }];
+}
+
+/**
+ * `http.canonical_path` and `http.path_anomalies` of the case's `http.path`, as the gateway
+ * derives them, unless the case gives them.
+ */
+function withPathForms(
+  facts: Record<string, Record<string, unknown>>,
+): Record<string, Record<string, unknown>> {
+  const http = facts.http;
+  if (typeof http?.path !== "string") return facts;
+  const forms = pathForms(http.path);
+  return {
+    ...facts,
+    http: { canonical_path: forms.canonicalPath, path_anomalies: forms.anomalies, ...http },
+  };
 }
 
 /** Facts the SQL parser derives, so a fixture can give just the statement. */

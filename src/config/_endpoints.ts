@@ -33,6 +33,9 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         upstream: r.has("upstream") ? listenAddress(r, "upstream", "") : undefined,
         caCert: pem(r, "ca_cert"),
         allowEncodedSlash: r.boolean("allow_encoded_slash", false),
+        allowDoubleEncoding: r.boolean("allow_double_encoding", false),
+        allowPathParams: r.boolean("allow_path_params", false),
+        allowMethodOverride: r.boolean("allow_method_override", false),
         ports: ports(r),
         unknownPlaceholders: r.oneOf("unknown_placeholders", ["deny", "allow"], "deny"),
       };

@@ -132,3 +132,37 @@ endpoint "postgres" "pg" {
   );
   ok(problems.length === 2, problems.map((p) => p.message).join("\n"));
 });
+
+Deno.test("loadConfigText() reads allow_double_encoding, allow_path_params and allow_method_override, false by default, and reports non-booleans on their line", async () => {
+  const config = await loadConfigText(
+    "t.hcl",
+    `${HEAD}endpoint "https" "plain" {
+  hosts = ["plain.test"]
+}
+endpoint "https" "lax" {
+  hosts                 = ["lax.test"]
+  allow_double_encoding = true
+  allow_path_params     = true
+  allow_method_override = true
+}
+`,
+  );
+  const flags = (e: HttpsEndpoint) => [
+    e.allowDoubleEncoding,
+    e.allowPathParams,
+    e.allowMethodOverride,
+  ];
+  deepStrictEqual(flags(config.endpoints.get("plain") as HttpsEndpoint), [false, false, false]);
+  deepStrictEqual(flags(config.endpoints.get("lax") as HttpsEndpoint), [true, true, true]);
+  const text = `${HEAD}endpoint "https" "a" {
+  hosts                 = ["a.test"]
+  allow_double_encoding = "yes"
+  allow_path_params     = 1
+  allow_method_override = "true"
+}
+`;
+  const problems = await problemsOf(text);
+  for (const name of ["allow_double_encoding", "allow_path_params", "allow_method_override"]) {
+    assertProblem(problems, lineOf(text, name), new RegExp(`'${name}' must be true or false`));
+  }
+});

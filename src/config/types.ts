@@ -76,6 +76,22 @@ export interface HttpsEndpoint extends EndpointBase {
    */
   allowEncodedSlash: boolean;
   /**
+   * Forward paths with double-encoded escapes (`%2561`) instead of refusing them. Off by
+   * default: a server that decodes twice routes `/%2561dmin` to `/admin`.
+   */
+  allowDoubleEncoding: boolean;
+  /**
+   * Forward paths with `;` path parameters instead of refusing them. Off by default: Tomcat and
+   * Spring strip them, so `/;/admin` and `/x;a=1/../admin` reach another path than rules saw.
+   */
+  allowPathParams: boolean;
+  /**
+   * Forward requests whose `X-HTTP-Method-Override`-style header or `_method` parameter names
+   * another method. Off by default: Rails, Express and ASP.NET run the named method; with it on,
+   * rules must read `http.effective_method`.
+   */
+  allowMethodOverride: boolean;
+  /**
    * Ports the endpoint claims its hosts on (sorted, unique; default `[443]`). A CONNECT (or
    * absolute-form request) to one of its hosts on another port is refused: without `upstream`
    * the gateway would dial that port, so a host claim must not open every service on the host.

@@ -28,6 +28,18 @@ export interface HttpFacts {
   port: bigint;
   path: string;
   raw_path: string;
+  /**
+   * The path as the most lenient router sees it: %-decoded until stable, NFKC, `;` parameters
+   * removed, segments trimmed and lowercased, dot and empty segments resolved, no trailing slash.
+   */
+  canonical_path: string;
+  /**
+   * What about the path some upstream may route differently: `double_encoded`, `path_params`,
+   * `encoded_slash`, `encoded_space`, `non_ascii`.
+   */
+  path_anomalies: string[];
+  /** The method an override header or `_method` parameter names (lowercase), else `method`. */
+  effective_method: string;
   query: Record<string, string[]>;
   headers: Record<string, string[]>;
   body: string;

@@ -13,6 +13,26 @@ import {
 } from "../admin/mod.ts";
 import type { ProtocolFamily, Verdict } from "../core/mod.ts";
 
+/**
+ * Buckets for `clawpatrol_approval_wait_seconds`, 100 ms to an hour: an LLM judge or a webhook
+ * answers in seconds, a human in minutes (`human_timeout` defaults to 10 minutes).
+ */
+export const APPROVAL_WAIT_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.1,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  120,
+  300,
+  600,
+  1800,
+  3600,
+]);
+
 /** Live readings the metric set polls at scrape time. */
 export interface GatewayReadings {
   rules(): number;
@@ -28,6 +48,7 @@ export class GatewayMetrics {
   readonly reloadFailures: Counter;
   readonly #actions: Counter;
   readonly #latency: Histogram;
+  readonly #approvalWait: Histogram;
   /** Open agent connections by protocol (`https` counts proxy client connections). */
   readonly connections: Gauge;
 
@@ -40,9 +61,15 @@ export class GatewayMetrics {
     );
     this.#latency = m.histogram(
       "clawpatrol_decision_seconds",
-      "Time to decide an action (rules and receipt), in seconds.",
+      "Time the gateway spent deciding an action (rules and receipt; not approval waits), in seconds.",
       DECISION_LATENCY_BUCKETS_SECONDS,
       ["protocol"],
+    );
+    this.#approvalWait = m.histogram(
+      "clawpatrol_approval_wait_seconds",
+      "Time held actions waited for their approval chain, by protocol and final verdict, in seconds.",
+      APPROVAL_WAIT_BUCKETS_SECONDS,
+      ["protocol", "verdict"],
     );
     this.connections = m.gauge(
       "clawpatrol_open_connections",
@@ -68,9 +95,20 @@ export class GatewayMetrics {
     );
   }
 
-  /** The guard's decision observer. */
-  readonly decided = (protocol: ProtocolFamily, verdict: Verdict, decisionMs: number): void => {
+  /**
+   * The guard's decision observer: one call per action, with the approval wait apart from the
+   * decision time, so minutes spent waiting for a human do not swamp decision latency.
+   */
+  readonly decided = (
+    protocol: ProtocolFamily,
+    verdict: Verdict,
+    decisionMs: number,
+    approvalWaitMs: number | null = null,
+  ): void => {
     this.#actions.inc({ protocol, verdict: verdict.decision, rule: verdict.rule ?? "" });
     this.#latency.observe(decisionMs / 1000, { protocol });
+    if (approvalWaitMs !== null) {
+      this.#approvalWait.observe(approvalWaitMs / 1000, { protocol, verdict: verdict.decision });
+    }
   };
 }

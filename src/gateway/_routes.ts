@@ -88,6 +88,9 @@ export class HttpRoutes {
         upstream: https!.upstream,
         caCert: https!.caCert,
         allowEncodedSlash: https!.allowEncodedSlash,
+        allowDoubleEncoding: https!.allowDoubleEncoding,
+        allowPathParams: https!.allowPathParams,
+        allowMethodOverride: https!.allowMethodOverride,
       },
     };
   }

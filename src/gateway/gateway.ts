@@ -125,13 +125,11 @@ export class Gateway {
       receiptsQueued: () => receipts.queued,
       receiptsInFlight: () => receipts.reserved,
     });
-    this.guard = new Guard(
-      () => this.#loaded.policy,
-      receipts,
-      options.log,
-      this.metrics.decided,
-      () => this.#approvals,
-    );
+    this.guard = new Guard(() => this.#loaded.policy, receipts, {
+      log: options.log,
+      observe: this.metrics.decided,
+      approvals: () => this.#approvals,
+    });
     // Read (or, for a state dir from before admin tokens, created) once at start; only the hash
     // stays in memory.
     const adminTokenHash = ensureAdminToken(stateDir, {

@@ -23,15 +23,35 @@ import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
 import type { Approvals } from "../approvals/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
-import { REDACTED, redactFacts } from "../credentials/mod.ts";
+import { redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
+import { scrubDetail } from "./_scrub.ts";
 
-/** Called once per decision, for metrics. */
+/**
+ * Called once per decided action, for metrics. `decisionMs` is the gateway's own work; for an action
+ * held for approval, `approvalWaitMs` is the time from hand-over to the chain's outcome (else null).
+ */
 export type DecisionObserver = (
   protocol: ProtocolFamily,
   verdict: Verdict,
   decisionMs: number,
+  approvalWaitMs: number | null,
 ) => void;
+
+/** What the guard needs of the approval chains: running one. */
+export type ApprovalRunner = Pick<Approvals, "run">;
+
+/** Collaborators of a {@linkcode Guard} besides its policy and receipt store. */
+export interface GuardOptions {
+  /** Operator log for deny details and internal failures. */
+  log: Logger;
+  /** Metrics hook. @default {no-op} */
+  observe?: DecisionObserver;
+  /** Read per held action; without approvals a rule that asks for approval denies. @default {none} */
+  approvals?: () => ApprovalRunner | null;
+  /** Monotonic clock in milliseconds (tests pass a fake one). @default {performance.now} */
+  now?: () => number;
+}
 
 /** Agent-facing reason when the gateway itself failed; the detail goes to the operator log. */
 export const INTERNAL_ERROR = "the gateway could not decide this request";
@@ -48,27 +68,23 @@ export class Guard implements ActionGuard {
   #receipts: ReceiptStore;
   #log: Logger;
   #observe: DecisionObserver;
+  readonly #now: () => number;
   readonly #open = new Set<(result: ExchangeResult) => void>();
-  readonly #approvals: () => Approvals | null;
+  readonly #approvals: () => ApprovalRunner | null;
   /** Chains running now: aborted on shutdown so each held action still gets its receipt. */
   readonly #held = new Set<AbortController>();
 
   /**
-   * `policy` (and `approvals`) are read on every call, so hot reload swaps them atomically
-   * between actions. Without approvals, a rule that asks for approval denies.
+   * `policy` (and `options.approvals`) are read on every call, so hot reload swaps them
+   * atomically between actions.
    */
-  constructor(
-    policy: () => Policy,
-    receipts: ReceiptStore,
-    log: Logger,
-    observe: DecisionObserver = NOTHING,
-    approvals: () => Approvals | null = () => null,
-  ) {
+  constructor(policy: () => Policy, receipts: ReceiptStore, options: GuardOptions) {
     this.#policy = policy;
     this.#receipts = receipts;
-    this.#log = log;
-    this.#observe = observe;
-    this.#approvals = approvals;
+    this.#log = options.log;
+    this.#observe = options.observe ?? NOTHING;
+    this.#approvals = options.approvals ?? (() => null);
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /**
@@ -83,7 +99,7 @@ export class Guard implements ActionGuard {
    * ```
    */
   decide(action: Action, options: DecideOptions = {}): Decided {
-    const started = performance.now();
+    const started = this.#now();
     let verdict: Verdict;
     let approve: Extract<Outcome, { kind: "approve" }> | null = null;
     try {
@@ -102,7 +118,7 @@ export class Guard implements ActionGuard {
       facts = redactFacts(action.facts);
       // An evaluation error can quote the fact it choked on, a credential header included.
       if (verdict.detail) {
-        verdict = { ...verdict, detail: scrub(verdict.detail, action.facts, facts) };
+        verdict = { ...verdict, detail: scrubDetail(verdict.detail, action.facts, facts) };
       }
     } catch (err) {
       if (verdict.detail) verdict = { ...verdict, detail: `(detail withheld: ${err})` };
@@ -131,14 +147,14 @@ export class Guard implements ActionGuard {
       upstreamStatus: null,
       bytesIn: 0,
       bytesOut: 0,
-      latencyMs: performance.now() - started,
+      latencyMs: this.#now() - started,
     });
     const approvals = approve ? this.#approvals() : null;
     if (approve && approvals) {
       return this.#hold(action, approve, approvals, verdict, input, started, options.signal);
     }
     const decided = this.#receipt(verdict, input, started, action.agent.name, action.endpoint);
-    this.#observe(action.protocol, decided.verdict, performance.now() - started);
+    this.#observe(action.protocol, decided.verdict, this.#now() - started, null);
     return decided;
   }
 
@@ -150,7 +166,7 @@ export class Guard implements ActionGuard {
   #hold(
     action: Action,
     approve: Extract<Outcome, { kind: "approve" }>,
-    approvals: Approvals,
+    approvals: ApprovalRunner,
     verdict: Verdict,
     input: () => ReceiptInput,
     started: number,
@@ -165,6 +181,8 @@ export class Guard implements ActionGuard {
       const base = input();
       let final: Verdict;
       let stages: ApprovalStage[] = [];
+      const handedOver = this.#now();
+      let waitMs = 0;
       try {
         const result = await approvals.run(
           action,
@@ -186,6 +204,8 @@ export class Guard implements ActionGuard {
         final = { ...verdict, reason: INTERNAL_ERROR };
         this.#log.log("error", `approval chain failed: ${err}`, { rule: approve.rule });
       } finally {
+        // Whatever ended the chain (an answer, a timeout, cancellation, a failure) ends the wait.
+        waitMs = this.#now() - handedOver;
         this.#held.delete(controller);
         signal?.removeEventListener("abort", cancel);
       }
@@ -200,13 +220,14 @@ export class Guard implements ActionGuard {
             ? `approved by ${approved.join(", ")}`
             : final.reason,
           approvals: stages,
-          latencyMs: performance.now() - started,
+          latencyMs: this.#now() - started,
         }),
         started,
         action.agent.name,
         action.endpoint,
       );
-      this.#observe(action.protocol, decided.verdict, performance.now() - started);
+      // The human's minutes are the approval wait, not decision latency.
+      this.#observe(action.protocol, decided.verdict, this.#now() - started - waitMs, waitMs);
       return decided;
     })();
     return {
@@ -247,7 +268,7 @@ export class Guard implements ActionGuard {
 
   /** A rule-less decision: receipt written (deny) or reserved (allow), observed for metrics. */
   #gatewayDecision(event: GatewayEvent, decision: "allow" | "deny"): Decided {
-    const started = performance.now();
+    const started = this.#now();
     const verdict: Verdict = {
       decision,
       wouldBe: decision,
@@ -262,7 +283,7 @@ export class Guard implements ActionGuard {
       event.agent?.name ?? null,
       event.endpoint,
     );
-    this.#observe(event.protocol, decided.verdict, performance.now() - started);
+    this.#observe(event.protocol, decided.verdict, this.#now() - started, null);
     return decided;
   }
 
@@ -300,7 +321,7 @@ export class Guard implements ActionGuard {
       upstreamStatus: null,
       bytesIn: 0,
       bytesOut: 0,
-      latencyMs: performance.now() - started,
+      latencyMs: this.#now() - started,
     };
   }
 
@@ -330,7 +351,7 @@ export class Guard implements ActionGuard {
             upstreamStatus: result.upstreamStatus,
             bytesIn: result.bytesIn,
             bytesOut: result.bytesOut,
-            latencyMs: performance.now() - started,
+            latencyMs: this.#now() - started,
             reason: result.error ? `${base.reason} (${result.error})` : base.reason,
           });
         } catch (err) {
@@ -364,21 +385,4 @@ export class Guard implements ActionGuard {
 /** The receipt's facts: `unknown` added when some could not be derived, else `facts` itself. */
 function withUnknown(facts: Facts, unknown: readonly string[] | undefined): unknown {
   return unknown?.length ? { ...facts, unknown } : facts;
-}
-
-/** Replaces in `text` every header value that redaction hid (and its part after the scheme). */
-function scrub(text: string, raw: Facts, redacted: Facts): string {
-  const safe = redacted.http?.headers ?? {};
-  const secrets: string[] = [];
-  for (const [name, values] of Object.entries(raw.http?.headers ?? {})) {
-    values.forEach((value, i) => {
-      if (safe[name]?.[i] === value) return;
-      secrets.push(value, value.replace(/^\S+\s+/, ""));
-    });
-  }
-  // Longest first, so a token inside a longer value is not left half-replaced.
-  for (const secret of secrets.filter(Boolean).sort((a, b) => b.length - a.length)) {
-    text = text.replaceAll(secret, REDACTED);
-  }
-  return text;
 }

@@ -64,7 +64,7 @@ async function withGuard(
   const log = new MemoryLogger();
   const policy = await policyOf();
   try {
-    await fn({ guard: new Guard(options.policy ?? (() => policy), store, log), store, log });
+    await fn({ guard: new Guard(options.policy ?? (() => policy), store, { log }), store, log });
   } finally {
     await store.close().catch(() => {});
     await Deno.remove(dir, { recursive: true });
@@ -301,9 +301,13 @@ Deno.test("the decision observer sees every verdict with its protocol", async ()
   const store = ReceiptStore.open(join(dir, "receipts.db"));
   const policy = await policyOf();
   const seen: string[] = [];
-  const guard = new Guard(() => policy, store, new MemoryLogger(), (protocol, verdict, ms) => {
-    ok(ms >= 0);
-    seen.push(`${protocol}:${verdict.decision}:${verdict.rule}`);
+  const guard = new Guard(() => policy, store, {
+    log: new MemoryLogger(),
+    observe: (protocol, verdict, ms, waitMs) => {
+      ok(ms >= 0);
+      equal(waitMs, null);
+      seen.push(`${protocol}:${verdict.decision}:${verdict.rule}`);
+    },
   });
   try {
     guard.decide(action("GET")).finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });

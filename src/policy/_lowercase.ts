@@ -14,13 +14,15 @@ import type { ASTNode } from "@marcbachmann/cel-js";
 /** Facts whose values are always lowercase. */
 const LOWERCASE_VALUES = new Set([
   "http.method",
+  "http.effective_method",
+  "http.canonical_path",
   "http.scheme",
   "http.host",
   "sql.verb",
   "k8s.verb",
 ]);
 /** List facts whose elements are always lowercase. */
-const LOWERCASE_LISTS = new Set(["sql.verbs"]);
+const LOWERCASE_LISTS = new Set(["sql.verbs", "http.path_anomalies"]);
 /** Map facts whose keys are always lowercase. */
 const LOWERCASE_KEYS = new Set(["http.headers"]);
 const ITERATING_MACROS = new Set(["exists", "all", "exists_one", "existsOne", "filter", "map"]);

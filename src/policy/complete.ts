@@ -9,7 +9,15 @@
 import type { Facts, ProtocolFamily } from "../core/mod.ts";
 import { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
 
-const LOWERCASE = new Set(["http.method", "http.scheme", "http.host", "sql.verb", "k8s.verb"]);
+const LOWERCASE = new Set([
+  "http.method",
+  "http.effective_method",
+  "http.canonical_path",
+  "http.scheme",
+  "http.host",
+  "sql.verb",
+  "k8s.verb",
+]);
 
 /**
  * Fills every fact field of the family's variables with its zero value unless given.
@@ -44,6 +52,10 @@ export function completeFacts(
       if (!Object.hasOwn(schema, field)) throw new TypeError(`Unknown fact '${variable}.${field}'`);
     }
     out[variable] = facts;
+  }
+  // No override given: the request's own method is the one that runs, as the protocol says.
+  if (out.http && !Object.hasOwn(partial.http ?? {}, "effective_method")) {
+    out.http.effective_method = out.http.method;
   }
   if (out.http && typeof out.http.body === "string" && out.http.body_json === null) {
     try {

@@ -11,6 +11,9 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
     port: 0n,
     path: "",
     raw_path: "",
+    canonical_path: "",
+    path_anomalies: [],
+    effective_method: "",
     query: {},
     headers: {},
     body: "",
@@ -23,6 +26,17 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
   assertEquals(facts.sql, undefined);
   assertEquals(Object.keys(completeFacts("postgres", {}).sql!), Object.keys(FACT_SCHEMA.sql));
   assertEquals(completeFacts("postgres", {}).sql!.statement_count, 0n);
+});
+
+Deno.test("completeFacts() takes http.effective_method from http.method unless the case gives it", () => {
+  assertEquals(completeFacts("https", { http: { method: "GET" } }).http!.effective_method, "get");
+  const overridden = completeFacts("https", {
+    http: { method: "GET", effective_method: "DELETE", canonical_path: "/ADMIN" },
+  });
+  assertEquals(
+    [overridden.http!.effective_method, overridden.http!.canonical_path],
+    ["delete", "/admin"],
+  );
 });
 
 Deno.test("completeFacts() gives kubernetes actions both k8s and http facts", () => {

@@ -15,7 +15,7 @@ import type {
   ResponseScrubber,
 } from "./context.ts";
 import { httpFacts, MethodRejected, PathRejected } from "./facts.ts";
-import { CONTINUE, RECEIPT_HEADER, reply, type ReplyShape } from "./_respond.ts";
+import { clientReplyShape, CONTINUE, RECEIPT_HEADER, reply, type ReplyShape } from "./_respond.ts";
 import { type ByteReader, concat, pump, type SocketStream, StreamClosed } from "./_stream.ts";
 import { UpstreamError, type UpstreamLease, type UpstreamPool } from "./_upstream.ts";
 import {
@@ -68,7 +68,7 @@ export async function exchange(
   const limits = ctx.limits();
   const flavor = req.endpoint?.flavor;
   const protocol = flavor?.protocol ?? "https";
-  const shape = flavor?.replyShape;
+  const shape = flavor?.replyShape ?? clientReplyShape(head.headers);
   const clientClose = wantsClose(head.version, head.headers);
   let framing: Framing;
   try {
@@ -129,6 +129,9 @@ export async function exchange(
       body: seen,
       bodyTruncated: truncated,
       allowEncodedSlash: req.endpoint?.allowEncodedSlash ?? false,
+      allowDoubleEncoding: req.endpoint?.allowDoubleEncoding,
+      allowPathParams: req.endpoint?.allowPathParams,
+      allowMethodOverride: req.endpoint?.allowMethodOverride,
     });
   } catch (err) {
     if (err instanceof PathRejected || err instanceof MethodRejected) {
@@ -669,7 +672,7 @@ async function refuse(
     reason: err.message,
     receipt,
     close,
-    shape: req.endpoint?.flavor?.replyShape,
+    shape: req.endpoint?.flavor?.replyShape ?? clientReplyShape(head.headers),
   });
   return close ? "close" : "keep";
 }

@@ -197,7 +197,15 @@ function checkDotParameters(target: string, segment: string): void {
   }
 }
 
-function reject(target: string, why: string): PathRejected {
+/**
+ * A {@linkcode PathRejected} for `target` with the reason `why`, the target shown safely.
+ *
+ * @example
+ * ```ts
+ * reject("/;/admin", "path parameters").message; // "Cannot forward path '/;/admin': path parameters"
+ * ```
+ */
+export function reject(target: string, why: string): PathRejected {
   // The message goes back to the client and into logs: escape anything not visible ASCII.
   const clipped = target.length > 200 ? target.slice(0, 200) + "..." : target;
   const shown = clipped.replace(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { clientReply, type ClientShape } from "./_client_reply.ts";
 import type { ByteWriter } from "./_stream.ts";
 import { serializeResponseHead } from "./_wire.ts";
 
@@ -41,14 +42,17 @@ export interface GatewayReply {
   close: boolean;
   headers?: [string, string][];
   /**
-   * Body shape: the gateway's JSON (default), or a Kubernetes `Status` object so kubectl prints
-   * `Error from server (Forbidden): …` like any apiserver refusal.
+   * Body shape: the gateway's JSON (default), a Kubernetes `Status` object so kubectl prints
+   * `Error from server (Forbidden): …` like any apiserver refusal, or the shape a recognised tool
+   * shows (git, npm, pip, AWS: `_client_reply.ts`).
    */
   shape?: ReplyShape;
 }
 
 /** How gateway-made response bodies look to the agent's tools. */
-export type ReplyShape = "json" | "k8s_status";
+export type ReplyShape = "json" | "k8s_status" | ClientShape;
+
+export { clientReplyShape } from "./_client_reply.ts";
 
 /** apiserver `StatusReason` per HTTP status (k8s.io/apimachinery metav1 StatusReason values). */
 const K8S_REASONS: Record<number, string> = {
@@ -86,10 +90,17 @@ function k8sPlainText(reply: GatewayReply): boolean {
   return reply.shape === "k8s_status" && reply.status >= 500;
 }
 
-function replyBody(reply: GatewayReply): string {
-  if (k8sPlainText(reply)) return k8sMessage(reply);
+function replyBody(
+  reply: GatewayReply,
+): { contentType: string; body: string; statusText?: string } {
+  if (k8sPlainText(reply)) {
+    return { contentType: "text/plain; charset=utf-8", body: k8sMessage(reply) + "\n" };
+  }
+  if (reply.shape !== undefined && reply.shape !== "json" && reply.shape !== "k8s_status") {
+    return clientReply(reply, reply.shape);
+  }
   if (reply.shape === "k8s_status") {
-    return JSON.stringify({
+    const body = JSON.stringify({
       kind: "Status",
       apiVersion: "v1",
       metadata: {},
@@ -98,26 +109,33 @@ function replyBody(reply: GatewayReply): string {
       reason: K8S_REASONS[reply.status] ?? "InternalError",
       code: reply.status,
     });
+    return { contentType: "application/json", body: body + "\n" };
   }
-  return JSON.stringify({
+  const body = JSON.stringify({
     error: reply.error,
     reason: reply.reason,
     ...(reply.rule !== undefined ? { rule: reply.rule } : {}),
     receipt: reply.receipt,
   });
+  return { contentType: "application/json", body: body + "\n" };
 }
 
 /** The wire bytes of a gateway-made response. */
 export function replyBytes(reply: GatewayReply): Uint8Array {
-  const body = new TextEncoder().encode(replyBody(reply) + "\n");
+  const shaped = replyBody(reply);
+  const body = new TextEncoder().encode(shaped.body);
   const headers: [string, string][] = [
-    ["Content-Type", k8sPlainText(reply) ? "text/plain; charset=utf-8" : "application/json"],
+    ["Content-Type", shaped.contentType],
     ["Content-Length", String(body.length)],
     ...(reply.receipt ? [[RECEIPT_HEADER, reply.receipt] as [string, string]] : []),
     ...(reply.headers ?? []),
     ...(reply.close ? [["Connection", "close"] as [string, string]] : []),
   ];
-  const head = serializeResponseHead(reply.status, REASONS[reply.status] ?? "Error", headers);
+  const head = serializeResponseHead(
+    reply.status,
+    shaped.statusText ?? REASONS[reply.status] ?? "Error",
+    headers,
+  );
   const out = new Uint8Array(head.length + body.length);
   out.set(head);
   out.set(body, head.length);

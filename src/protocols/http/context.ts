@@ -38,6 +38,12 @@ export interface HttpEndpointRoute {
   /** PEM roots that verify the upstream instead of the system roots. */
   caCert?: string;
   allowEncodedSlash: boolean;
+  /** Forward double-encoded path escapes (`%2561`). @default {false} */
+  allowDoubleEncoding?: boolean;
+  /** Forward `;` path parameters. @default {false} */
+  allowPathParams?: boolean;
+  /** Forward method overrides naming another method (rules see `effective_method`). @default {false} */
+  allowMethodOverride?: boolean;
   /** Set for endpoints of another HTTP-based protocol (a Kubernetes API reached by CONNECT). */
   flavor?: ExchangeFlavor;
 }

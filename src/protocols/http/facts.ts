@@ -6,12 +6,23 @@
  */
 
 import type { HttpFacts } from "../../core/mod.ts";
-import { normaliseTarget, PathRejected } from "./_path.ts";
+import { normaliseTarget, PathRejected, reject } from "./_path.ts";
+import {
+  effectiveMethod,
+  methodOverrides,
+  overrideMayHide,
+  pathForms,
+  pathRefusal,
+  type RequestFormOptions,
+} from "./_request_forms.ts";
 
 export { PathRejected };
 
-/** A request as the wire parser hands it over. */
-export interface HttpRequestInput {
+/**
+ * A request as the wire parser hands it over. `allowDoubleEncoding`, `allowPathParams` and
+ * `allowMethodOverride` (default `false`) let through forms otherwise refused (`_request_forms.ts`).
+ */
+export interface HttpRequestInput extends RequestFormOptions {
   /** The method as sent on the wire. */
   method: string;
   scheme: "http" | "https";
@@ -104,20 +115,36 @@ const utf8 = new TextDecoder("utf-8", { fatal: false });
  * summary; // "POST api.github.com/repos/x/y/pulls"
  * upstreamTarget; // "/repos/x/y/pulls?draft=true"
  * ```
- * @throws {PathRejected} for a target that fails normalisation.
+ * @throws {PathRejected} for a target that fails normalisation, or (unless allowed) has
+ * double-encoded escapes or `;` path parameters.
  * @throws {MethodRejected} for a method that is not a token, or an extension method that is not
- * all uppercase.
+ * all uppercase; for a method override naming another method (unless allowed), conflicting
+ * overrides, or an override that is not a method.
  */
 export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
   const method = forwardedMethod(input.method);
   const { path, rawPath, query } = normaliseTarget(input.target, {
     allowEncodedSlash: input.allowEncodedSlash ?? false,
   });
+  // Forms some upstreams route differently from what rules see are refused before any rule.
+  const forms = pathForms(path);
+  const pathProblem = pathRefusal(forms.anomalies, input);
+  if (pathProblem !== null) throw reject(input.target.split("?")[0], pathProblem);
   const scheme = input.scheme.toLowerCase();
   const host = canonicalHost(input.host);
   const headers = headerMap(input.headers);
   const body = utf8.decode(input.body);
   const truncated = input.bodyTruncated;
+  // A prefix of a JSON document does not parse, and guessing its shape would let a rule
+  // decide on half a request: the rule reads an unknown fact and denies instead.
+  const json = truncated ? null : bodyJson(body, headers["content-type"]);
+  const query_ = queryMap(query);
+  const contentType = headers["content-type"];
+  const overrides = methodOverrides({ headers, query: query_, body, body_json: json, contentType });
+  const effective = effectiveMethod(method.toLowerCase(), overrides, input);
+  if (effective.refusal !== null) {
+    throw new MethodRejected(`Cannot forward method '${method}': ${effective.refusal}`);
+  }
   const facts: HttpFacts = {
     method: method.toLowerCase(),
     scheme,
@@ -125,12 +152,13 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
     port: BigInt(input.port),
     path,
     raw_path: rawPath,
-    query: queryMap(query),
+    canonical_path: forms.canonicalPath,
+    path_anomalies: forms.anomalies,
+    effective_method: effective.method,
+    query: query_,
     headers,
     body,
-    // A prefix of a JSON document does not parse, and guessing its shape would let a rule
-    // decide on half a request: the rule reads an unknown fact and denies instead.
-    body_json: truncated ? null : bodyJson(body, headers["content-type"]),
+    body_json: json,
     body_truncated: truncated,
     placeholders: [],
     misplaced_placeholders: [],
@@ -142,7 +170,10 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
   if (summary.length > SUMMARY_MAX) summary = summary.slice(0, SUMMARY_MAX - 3) + "...";
   return {
     facts,
-    unknown: truncated ? ["http.body", "http.body_json"] : [],
+    unknown: !truncated ? [] : overrideMayHide(contentType)
+      // A `_method` past the buffer limit would go unseen: rules on the effective method deny.
+      ? ["http.body", "http.body_json", "http.effective_method"]
+      : ["http.body", "http.body_json"],
     summary,
     upstreamTarget: query === "" ? path : `${path}?${query}`,
     method,

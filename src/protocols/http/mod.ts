@@ -36,6 +36,8 @@ export {
   PathRejected,
 } from "./facts.ts";
 
+export { type PathAnomaly, type PathForms, pathForms } from "./_request_forms.ts";
+
 // For protocols carried over HTTP (kubernetes): one exchange, one request head, the connection
 // stream and the gateway-made responses, so they share the proxy's parsing and forwarding.
 export { type After, exchange, type ExchangeContext, type RequestTarget } from "./_exchange.ts";

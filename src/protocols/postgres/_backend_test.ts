@@ -1,6 +1,8 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { Parser } from "pg-protocol/dist/parser.js";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import { Parser } from "npm:pg-protocol@1.16.1/dist/parser.js";
 import {
   authenticationCleartextPassword,
   authenticationOk,

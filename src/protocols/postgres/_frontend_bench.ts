@@ -6,7 +6,9 @@
  * Run: deno bench -A src/protocols/postgres/_frontend_bench.ts
  */
 
-import { serialize } from "pg-protocol";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import { serialize } from "npm:pg-protocol@1.16.1";
 import { FrontendDecoder } from "./_frontend.ts";
 
 const TRANSACTIONS = 1000;

@@ -1,6 +1,8 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { serialize } from "pg-protocol";
+// Test-only drivers are named here, not in deno.json, so installs never fetch them.
+// deno-lint-ignore no-import-prefix
+import { serialize } from "npm:pg-protocol@1.16.1";
 import {
   FrontendDecoder,
   type FrontendMessage,
