@@ -18,7 +18,8 @@
  * `as=Table` and gets one (a plain list would print NAME and AGE only); `/openapi/v2` and `/v3`
  * are 404, so `apply` and `create -f` need `--validate=false`; `create namespace|secret|…`
  * POSTs protobuf, decoded by tests/_k8s_protobuf.ts; `get -w` exits 0 when the watch ends;
- * `exec` uses a WebSocket with v5.channel.k8s.io (SPDY, its fallback, is refused).
+ * `exec` uses a WebSocket with v5.channel.k8s.io (SPDY, its fallback, is refused); with
+ * `exec: "spdy"` it is the other way round, as on an API server before 1.30 (tests/_k8s_spdy.ts).
  *
  * @example
  * ```ts
@@ -41,6 +42,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { rejectUpgrade, serveExec } from "./_k8s_exec.ts";
+import { serveSpdyExec } from "./_k8s_spdy.ts";
 import { info, notFound, ObjectStore, status } from "./_k8s_objects.ts";
 import { type Context, handle, send } from "./_k8s_routes.ts";
 import { mintTestCa, mintTestCertificate } from "./_test_ca.ts";
@@ -87,6 +89,11 @@ export interface FakeApiServerOptions {
    * `--client-ca-file`): such a request needs no token.
    */
   clientCaPem?: string;
+  /**
+   * The exec transport served; the other is refused with 400 (kubectl falls back from a refused
+   * WebSocket to SPDY). @default {"websocket"}
+   */
+  exec?: "websocket" | "spdy";
 }
 
 const MAX_BODY = 4 << 20;
@@ -180,14 +187,18 @@ export async function startFakeApiServer(
     }
     const [ns, name] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
     if (!store.get(info("pods"), ns, name)) return rejectUpgrade(socket, notFound("pods", name));
-    // SPDY (kubectl's fallback) and WebSocket without a channel protocol are refused plainly.
-    if (!serveExec(req.headers, url.searchParams, socket, head)) {
+    // The transport not served, and a WebSocket without a channel protocol, are refused plainly.
+    const spdy = options.exec === "spdy";
+    const serve = spdy ? serveSpdyExec : serveExec;
+    if (!serve(req.headers, url.searchParams, socket, head)) {
       rejectUpgrade(
         socket,
         status(
           400,
           "BadRequest",
-          "Only WebSocket exec with v5.channel.k8s.io or v4.channel.k8s.io",
+          spdy
+            ? "Only SPDY/3.1 exec with v4.channel.k8s.io"
+            : "Only WebSocket exec with v5.channel.k8s.io or v4.channel.k8s.io",
         ),
       );
     }

@@ -21,7 +21,11 @@ import { queryReceipts } from "../src/audit/mod.ts";
 import type { Receipt } from "../src/core/mod.ts";
 import type { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { CA_CERT_FILE } from "../src/tls/mod.ts";
-import { type FakeApiServer, startFakeApiServer } from "./_k8s_apiserver.ts";
+import {
+  type FakeApiServer,
+  type FakeApiServerOptions,
+  startFakeApiServer,
+} from "./_k8s_apiserver.ts";
 import { closedPort } from "./_helpers.ts";
 import { gatewayHeader, startTestGateway } from "./_gateway.ts";
 
@@ -109,9 +113,9 @@ export interface KubectlResult {
 /** Runs `fn` against a fresh gateway in front of a fresh fake API server; tears both down. */
 export async function withK8sGateway(
   fn: (fx: K8sFixture) => Promise<void>,
-  options: { limits?: string; rules?: string } = {},
+  options: { limits?: string; rules?: string; api?: FakeApiServerOptions } = {},
 ): Promise<void> {
-  const api = await startFakeApiServer();
+  const api = await startFakeApiServer(options.api);
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_k8s_" });
   try {
     await Deno.writeTextFile(join(dir, "apiserver-ca.pem"), api.caPem);

@@ -11,6 +11,7 @@ import { type ChainDefaults, type ChainResult, runChain } from "./chain.ts";
 import { HumanApprover } from "./human.ts";
 import type { ApprovalQueue } from "./queue.ts";
 import { approvalRequest } from "./request.ts";
+import { ApprovalReuse, fallbackKey } from "./reuse.ts";
 
 /** What approvers may use: the queue, secrets from the vault, the network. */
 export interface ApproverDeps {
@@ -38,14 +39,30 @@ export function registerApprover(kind: ApproverConfig["kind"], factory: Approver
 /** A held action's chain outcome, with the request approvers saw. */
 export interface HeldOutcome extends ChainResult {
   request: ApprovalRequest;
+  /**
+   * Set when no chain ran because the decision on the same command's other upgrade attempt
+   * was reused: how receipts say so (`reused for the SPDY fallback of the same command`).
+   */
+  reused?: string;
+  /**
+   * Tell the chain how the allowed exchange ended: an upgrade that went through (101) ran the
+   * command, so its approval covers no fallback; any other end arms it for one.
+   */
+  exchanged?(upgraded: boolean): void;
 }
 
 /** Approvers of one config; rebuilt on reload (a held request keeps the chain it started with). */
 export class Approvals {
   readonly #approvers = new Map<string, Approver>();
   readonly #defaults: ChainDefaults;
+  readonly #reuse: ApprovalReuse;
 
-  constructor(config: Config, deps: Omit<ApproverDeps, "defaults">) {
+  constructor(
+    config: Config,
+    deps: Omit<ApproverDeps, "defaults">,
+    reuse: ApprovalReuse = new ApprovalReuse(),
+  ) {
+    this.#reuse = reuse;
     const d = config.defaults;
     this.#defaults = {
       humanTimeoutMs: d.humanTimeoutMs,
@@ -63,7 +80,9 @@ export class Approvals {
 
   /**
    * Runs `chain` (approver refs) for `action`, held by `rule`. Never rejects: an unknown approver
-   * or any failure is a deny naming the stage.
+   * or any failure is a deny naming the stage. The fallback of an upgrade decided moments ago
+   * (kubectl's SPDY retry of a WebSocket exec) gets that decision again, once, instead of a
+   * second request (see `reuse.ts`).
    */
   async run(
     action: Action,
@@ -74,9 +93,27 @@ export class Approvals {
     signal: AbortSignal,
   ): Promise<HeldOutcome> {
     const request = approvalRequest(action, rule, reason, facts);
+    const key = fallbackKey(action, rule, chain);
+    const reused = key ? this.#reuse.take(key) : null;
+    if (reused) {
+      const stages = reused.stages.map((s) => ({
+        ...s,
+        reason: `${s.reason} (${reused.note}, request ${reused.requestId})`,
+        latencyMs: 0,
+      }));
+      const why = `${reused.reason} (${reused.note})`;
+      return { decision: reused.decision, reason: why, stages, request, reused: reused.note };
+    }
     const approvers = chain.map((ref) => this.#approvers.get(ref) ?? unavailable(ref, null));
     const result = await runChain(approvers, request, signal, this.#defaults);
-    return { ...result, request };
+    // A cancelled chain (the agent went away) decided nothing an operator said: not reused.
+    if (!key || signal.aborted) return { ...result, request };
+    const ticket = this.#reuse.remember(key, { ...result, requestId: request.id });
+    return {
+      ...result,
+      request,
+      exchanged: (upgraded) => upgraded ? ticket.revoke() : ticket.arm(),
+    };
   }
 }
 

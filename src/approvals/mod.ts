@@ -33,6 +33,15 @@ export {
 } from "./queue.ts";
 export { approvalRequest, canonicalJson, fingerprint } from "./request.ts";
 export {
+  ApprovalReuse,
+  type ApprovalReuseOptions,
+  type FallbackKey,
+  fallbackKey,
+  REUSE_WINDOW_MS,
+  type ReusedDecision,
+  type ReuseTicket,
+} from "./reuse.ts";
+export {
   SLACK_INTERACTIVITY_PATH,
   SlackNotifier,
   type SlackNotifierOptions,

@@ -5,24 +5,39 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import type { InjectableCredential } from "./http_inject.ts";
 import { latin1 } from "./_placeholders.ts";
+import { FormIndex } from "./_scrub_index.ts";
+import {
+  base64Utf8,
+  encodedForms,
+  type FormContext,
+  htmlEscaped,
+  jsonEscaped,
+  uriEncoded,
+} from "./_scrub_forms.ts";
+
+export { base64Utf8, jsonEscaped };
 
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
 /**
  * The forms of `secret` that must never reach the agent, each with what replaces it: the raw
- * secret (→ the placeholder), its percent-encoding (→ the encoded placeholder), its JSON string
- * escaping (→ the escaped placeholder) and, for `basic_auth`, `base64(username:secret)` (→
- * `base64(username:placeholder)`). Longest first; forms equal to another are left out. An empty
- * secret has no forms (it would match everywhere).
+ * secret and every encoding an upstream plausibly echoes it in (see {@linkcode encodedForms}:
+ * percent-encoded, JSON-escaped, HTML character references, hex, base64/base64url at every
+ * alignment, case-folded where safe) and, for `basic_auth`, `base64(username:secret)`. Each is
+ * replaced by the placeholder written for the form's context: %-encoded for a %-form,
+ * JSON-escaped for a JSON form, HTML-escaped for an HTML form, `base64(username:placeholder)`
+ * for a Basic credential, as is otherwise. Longest first; a form equal to an earlier one is left
+ * out. An empty secret has no forms (it would match everywhere). Computed once per secret value:
+ * callers keep the compiled {@linkcode Scrubber} and build per-response ones from it.
  *
  * @example
  * ```ts
- * scrubForms(githubPat, 'ab"c');
- * // [['ab\\"c', "{{github_pat}}"], ["ab%22c", "%7B%7Bgithub_pat%7D%7D"], ['ab"c', "{{github_pat}}"]]
+ * const forms = scrubForms(githubPat, "ghp_abc123XYZ");
+ * forms.some(([f]) => f === "6768705f616263313233585a5a"); // hex: true
+ * forms.find(([f]) => f === "ghp_abc123XYZ")![1]; // "{{github_pat}}"
  * ```
  */
 export function scrubForms(
@@ -32,38 +47,25 @@ export function scrubForms(
   if (secret === "") return [];
   const placeholder = credential.placeholder;
   const forms: Array<[string, string]> = [[secret, placeholder]];
+  const seen = new Set([secret]);
   const add = (form: string | null, replacement: string | null) => {
-    if (form === null || replacement === null || form === "") return;
-    if (!forms.some(([f]) => f === form)) forms.push([form, replacement]);
+    if (form === null || replacement === null || form === "" || seen.has(form)) return;
+    seen.add(form);
+    forms.push([form, replacement]);
   };
-  add(uriEncoded(secret), uriEncoded(placeholder));
-  add(jsonEscaped(secret), jsonEscaped(placeholder));
   if (credential.kind === "basic_auth") {
     const user = credential.username ?? "";
     add(base64Utf8(`${user}:${secret}`), base64Utf8(`${user}:${placeholder}`));
   }
+  const replacements: Record<FormContext, string | null> = {
+    plain: placeholder,
+    percent: uriEncoded(placeholder),
+    json: jsonEscaped(placeholder),
+    html: htmlEscaped(placeholder),
+  };
+  for (const [form, context] of encodedForms(secret)) add(form, replacements[context]);
   // Stable: equal lengths keep the order above.
   return forms.sort((a, b) => b[0].length - a[0].length);
-}
-
-function uriEncoded(s: string): string | null {
-  try {
-    return encodeURIComponent(s);
-  } catch {
-    // A lone surrogate cannot be percent-encoded, so it cannot appear that way either.
-    return null;
-  }
-}
-
-/** The JSON string escaping of `s`, without the quotes. */
-export function jsonEscaped(s: string): string {
-  const quoted = JSON.stringify(s);
-  return quoted.slice(1, quoted.length - 1);
-}
-
-/** Standard base64 of the UTF-8 bytes of `s`. */
-export function base64Utf8(s: string): string {
-  return Buffer.from(utf8.encode(s)).toString("base64");
 }
 
 interface Form {
@@ -93,11 +95,14 @@ export class Scrubber {
   /** False when there are no forms: `push()` returns its input and callers may skip work. */
   readonly active: boolean;
   readonly #forms: Form[];
+  /** The forms' bytes (as latin1 strings), indexed for one-pass matching; ids index `#forms`. */
+  readonly #index: FormIndex;
   /** Bytes that might begin a form completed by the next chunk. */
   readonly #holdBytes: number;
   #held: Uint8Array = EMPTY;
   /** String forms for {@linkcode text}, longest first, including UTF-8-as-latin1 variants. */
   readonly #textForms: Array<[string, string]>;
+  readonly #textIndex: FormIndex;
 
   /**
    * Compiles `forms`; or, given another scrubber, shares its compiled forms and starts with
@@ -106,6 +111,8 @@ export class Scrubber {
   constructor(forms: Array<[form: string, replacement: string]> | Scrubber) {
     if (forms instanceof Scrubber) {
       this.#forms = forms.#forms;
+      this.#index = forms.#index;
+      this.#textIndex = forms.#textIndex;
       this.active = forms.active;
       this.#holdBytes = forms.#holdBytes;
       this.#textForms = forms.#textForms;
@@ -127,6 +134,7 @@ export class Scrubber {
     }
     list.sort((a, b) => b.bytes.length - a.bytes.length);
     this.#forms = list;
+    this.#index = new FormIndex(list.map((f) => f.bytes));
     this.active = list.length > 0;
     this.#holdBytes = list.length > 0 ? list[0].bytes.length - 1 : 0;
     const textForms: Array<[string, string]> = [];
@@ -144,6 +152,7 @@ export class Scrubber {
       }
     }
     this.#textForms = textForms.sort((a, b) => b[0].length - a[0].length);
+    this.#textIndex = new FormIndex(this.#textForms.map(([t]) => t));
   }
 
   /** Scrubs `chunk` and returns the bytes safe to send now; a possible form prefix is held. */
@@ -162,18 +171,8 @@ export class Scrubber {
    * streamed event (SSE tokens from an LLM API) until the next one arrives.
    */
   #pendingPrefix(buf: Uint8Array): number {
-    const tail = latin1(buf.subarray(Math.max(0, buf.length - this.#holdBytes)));
-    let hold = 0;
-    for (const { bytes: form } of this.#forms) {
-      const first = form.charCodeAt(0);
-      for (let p = Math.max(0, tail.length - (form.length - 1)); p < tail.length - hold; p++) {
-        if (tail.charCodeAt(p) === first && form.startsWith(tail.slice(p))) {
-          hold = tail.length - p;
-          break;
-        }
-      }
-    }
-    return hold;
+    const from = Math.max(0, buf.length - this.#holdBytes);
+    return this.#index.pendingPrefix(latin1(buf.subarray(from)), 0);
   }
 
   /** The held-back tail, scrubbed. Call once after the last `push()`. */
@@ -187,22 +186,17 @@ export class Scrubber {
   /** `s` with every form replaced (a header value, or any whole string). */
   text(s: string): string {
     if (!this.active) return s;
+    const index = this.#textIndex;
     let out = "";
     let cursor = 0;
-    const next = this.#textForms.map(([t]) => s.indexOf(t));
-    for (;;) {
-      let best = -1;
-      let bestAt = s.length;
-      for (let j = 0; j < next.length; j++) {
-        if (next[j] >= 0 && next[j] < cursor) next[j] = s.indexOf(this.#textForms[j][0], cursor);
-        if (next[j] >= 0 && next[j] < bestAt) {
-          best = j;
-          bestAt = next[j];
-        }
+    for (let i = 0; i < s.length;) {
+      const id = index.at(s, i);
+      if (id < 0) {
+        i++;
+        continue;
       }
-      if (best < 0) break;
-      out += s.slice(cursor, bestAt) + this.#textForms[best][1];
-      cursor = bestAt + this.#textForms[best][0].length;
+      out += s.slice(cursor, i) + this.#textForms[id][1];
+      i = cursor = i + this.#textForms[id][0].length;
     }
     return cursor === 0 ? s : out + s.slice(cursor);
   }
@@ -214,27 +208,16 @@ export class Scrubber {
    */
   #scan(buf: Uint8Array, limit: number): { out: Uint8Array; consumed: number } {
     const forms = this.#forms;
+    const index = this.#index;
     const s = latin1(buf);
     const pieces: Uint8Array[] = [];
     let replaced = false;
     let cursor = 0;
-    const next = forms.map((f) => s.indexOf(f.bytes));
-    for (;;) {
-      let best = -1;
-      let bestAt = limit;
-      for (let j = 0; j < forms.length; j++) {
-        if (next[j] >= 0 && next[j] < cursor) next[j] = s.indexOf(forms[j].bytes, cursor);
-        // Strict `<`: forms are longest first, so the longest wins a tie.
-        if (next[j] >= 0 && next[j] < bestAt) {
-          best = j;
-          bestAt = next[j];
-        }
-      }
-      if (best < 0) break;
-      if (bestAt > cursor) pieces.push(buf.subarray(cursor, bestAt));
-      pieces.push(forms[best].replacement);
+    for (let m = index.find(buf, s, 0, limit); m; m = index.find(buf, s, cursor, limit)) {
+      if (m.at > cursor) pieces.push(buf.subarray(cursor, m.at));
+      pieces.push(forms[m.id].replacement);
       replaced = true;
-      cursor = bestAt + forms[best].bytes.length;
+      cursor = m.at + forms[m.id].bytes.length;
     }
     const stop = Math.max(cursor, limit);
     if (stop > cursor) pieces.push(buf.subarray(cursor, stop));

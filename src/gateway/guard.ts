@@ -21,7 +21,7 @@ import type {
 } from "../core/mod.ts";
 import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
-import type { Approvals } from "../approvals/mod.ts";
+import type { Approvals, HeldOutcome } from "../approvals/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
 import { redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
@@ -181,6 +181,7 @@ export class Guard implements ActionGuard {
       const base = input();
       let final: Verdict;
       let stages: ApprovalStage[] = [];
+      let reused: string | undefined, exchanged: HeldOutcome["exchanged"];
       const handedOver = this.#now();
       let waitMs = 0;
       try {
@@ -193,6 +194,8 @@ export class Guard implements ActionGuard {
           controller.signal,
         );
         stages = result.stages;
+        reused = result.reused;
+        exchanged = result.exchanged;
         final = {
           decision: result.decision,
           wouldBe: result.decision,
@@ -216,8 +219,9 @@ export class Guard implements ActionGuard {
           ...base,
           verdict: final.decision,
           wouldBe: final.wouldBe,
+          // A decision reused for a fallback says so, so the trail shows one approval, two uses.
           reason: final.decision === "allow" && approved.length > 0
-            ? `approved by ${approved.join(", ")}`
+            ? `approved by ${approved.join(", ")}${reused ? ` (${reused})` : ""}`
             : final.reason,
           approvals: stages,
           latencyMs: this.#now() - started,
@@ -228,7 +232,10 @@ export class Guard implements ActionGuard {
       );
       // The human's minutes are the approval wait, not decision latency.
       this.#observe(action.protocol, decided.verdict, this.#now() - started - waitMs, waitMs);
-      return decided;
+      if (!exchanged || decided.verdict.decision !== "allow") return decided;
+      // Whether the approved upgrade ran (101) decides if its fallback may reuse the approval.
+      const [report, finish] = [exchanged, decided.finish];
+      return { ...decided, finish: (r) => (report(r.upstreamStatus === 101), finish(r)) };
     })();
     return {
       verdict: { ...verdict, reason: AWAITING_APPROVAL },

@@ -1,0 +1,152 @@
+/**
+ * The scrubber's multi-pattern matcher: a fixed set of forms, found leftmost-longest in one pass
+ * over the text whatever their number. A secret has a few dozen forms, so searching for each in
+ * turn (`indexOf` per form) would cost a pass per form; here every position costs one lookup of
+ * its first two characters in a bitmap, and only positions whose pair starts some form are
+ * compared with the forms that start with it.
+ *
+ * @module
+ */
+
+/** The two characters at `i` as a 16-bit key (low bytes only: a collision only costs a compare). */
+function pairKey(s: string, i: number): number {
+  return ((s.charCodeAt(i) & 0xff) << 8) | (s.charCodeAt(i + 1) & 0xff);
+}
+
+/** A 16-bit hash of the three bytes `pair << 8 | third`, for the second-level filter. */
+function tripleHash(pair: number, third: number): number {
+  return Math.imul((pair << 8) | third, 0x9e3779b1) >>> 16;
+}
+
+/**
+ * Forms indexed by their first two characters.
+ *
+ * @example
+ * ```ts
+ * const index = new FormIndex(["abcd", "ab"]);
+ * index.at("xabcd", 1); // 0: "abcd", the longest form at 1
+ * index.pendingPrefix("xxabc", 0); // 3: "abc" may begin "abcd"
+ * ```
+ */
+export class FormIndex {
+  /** The forms, longest first (ids are indexes into this list). */
+  readonly forms: readonly string[];
+  /** One bit per pair key that starts some form of two or more characters. */
+  readonly #pairBits = new Uint8Array(65536 / 8);
+  /**
+   * One bit per hash of the first three characters of each longer form: in text full of hex
+   * or base64, many pairs start some form, and this second look rules most of them out cheaply.
+   */
+  readonly #tripleBits = new Uint8Array(65536 / 8);
+  /** Pair keys that are a whole two-character form (the triple filter does not apply). */
+  readonly #shortPairs = new Set<number>();
+  /** Ids by pair key, longest first. */
+  readonly #byPair = new Map<number, number[]>();
+  /** One-character forms by character. */
+  readonly #single = new Map<string, number>();
+  /** First characters of the forms of two or more characters. */
+  readonly #firsts = new Set<string>();
+  /** Length of the longest form. */
+  readonly longest: number;
+
+  /** Indexes `forms`, which must be non-empty strings sorted longest first. */
+  constructor(forms: readonly string[]) {
+    this.forms = forms;
+    this.longest = forms.length > 0 ? forms[0].length : 0;
+    forms.forEach((form, id) => {
+      if (form.length === 1) {
+        if (!this.#single.has(form)) this.#single.set(form, id);
+        return;
+      }
+      const key = pairKey(form, 0);
+      this.#pairBits[key >>> 3] |= 1 << (key & 7);
+      if (form.length === 2) this.#shortPairs.add(key);
+      else {
+        const h = tripleHash(key, form.charCodeAt(2) & 0xff);
+        this.#tripleBits[h >>> 3] |= 1 << (h & 7);
+      }
+      const ids = this.#byPair.get(key);
+      if (ids) ids.push(id);
+      else this.#byPair.set(key, [id]);
+      this.#firsts.add(form[0]);
+    });
+  }
+
+  /** Id of the longest form that occurs in `s` at `i`, or -1. */
+  at(s: string, i: number): number {
+    if (i + 1 < s.length) {
+      const key = pairKey(s, i);
+      if (this.#pairBits[key >>> 3] & (1 << (key & 7))) {
+        for (const id of this.#byPair.get(key)!) {
+          if (s.startsWith(this.forms[id], i)) return id;
+        }
+      }
+    }
+    if (this.#single.size === 0) return -1;
+    return this.#single.get(s[i]) ?? -1;
+  }
+
+  /**
+   * The leftmost form starting in `[from, limit)` of `bytes` (whose latin1 string is `s`), the
+   * longest one at that position: the per-response hot loop, so it reads the pair key straight
+   * from the bytes and compares strings only where the bitmap says a form may start.
+   */
+  find(
+    bytes: Uint8Array,
+    s: string,
+    from: number,
+    limit: number,
+  ): { at: number; id: number } | null {
+    if (this.#single.size > 0) return this.#findWithSingles(bytes, s, from, limit);
+    const bits = this.#pairBits;
+    const triples = this.#tripleBits;
+    const end = Math.min(limit, bytes.length - 1);
+    // The key slides: each step shifts in one byte.
+    let key = bytes[from];
+    for (let i = from; i < end; i++) {
+      key = ((key << 8) | bytes[i + 1]) & 0xffff;
+      if ((bits[key >>> 3] & (1 << (key & 7))) === 0) continue;
+      const h = i + 2 < bytes.length ? tripleHash(key, bytes[i + 2]) : -1;
+      if (h >= 0 && (triples[h >>> 3] & (1 << (h & 7))) === 0 && !this.#shortPairs.has(key)) {
+        continue;
+      }
+      for (const id of this.#byPair.get(key)!) {
+        if (s.startsWith(this.forms[id], i)) return { at: i, id };
+      }
+    }
+    return null;
+  }
+
+  /** {@linkcode find} for a set with one-character forms (a one-character secret): rare, slow. */
+  #findWithSingles(
+    bytes: Uint8Array,
+    s: string,
+    from: number,
+    limit: number,
+  ): { at: number; id: number } | null {
+    for (let i = from; i < Math.min(limit, bytes.length); i++) {
+      const id = this.at(s, i);
+      if (id >= 0) return { at: i, id };
+    }
+    return null;
+  }
+
+  /**
+   * Length of the longest tail of `s`, starting at `from` or later, that is a proper prefix of
+   * some form (it may be completed by text not seen yet).
+   */
+  pendingPrefix(s: string, from: number): number {
+    for (let p = Math.max(0, from); p < s.length; p++) {
+      const rest = s.length - p;
+      if (rest === 1) return this.#firsts.has(s[p]) ? 1 : 0;
+      const key = pairKey(s, p);
+      if (!(this.#pairBits[key >>> 3] & (1 << (key & 7)))) continue;
+      const tail = s.slice(p);
+      for (const id of this.#byPair.get(key)!) {
+        const form = this.forms[id];
+        if (form.length > rest && form.startsWith(tail)) return rest;
+      }
+    }
+    return 0;
+  }
+}
