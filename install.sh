@@ -9,6 +9,7 @@ set -eu
 # clawpatrol runs in, the directory holding its config); state lives beside the config.
 # /etc/ssl, /etc/pki: system CA bundles for upstream TLS and the agents' CA bundle (`env`, `run`).
 # --allow-run: `clawpatrol run -- COMMAND` starts the user's command.
+# NODE_ENV: read (only) by the GraphQL parser (npm:graphql) when it loads.
 # shellcheck disable=SC2016 # expanded by the launcher, not here
 LAUNCHER_PERMISSIONS='--no-prompt
 --allow-net
@@ -16,7 +17,7 @@ LAUNCHER_PERMISSIONS='--no-prompt
 --allow-write="$cwd,$config_dir"
 --allow-run
 --allow-sys=osRelease
---allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,USER,LOGNAME,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID'
+--allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,USER,LOGNAME,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID,NODE_ENV'
 
 DENO_NPM_SPEC="deno@2"
 DENO_INSTALLER_URL="https://deno.land/install.sh"

@@ -19,6 +19,8 @@ interface StoredRecord {
   name: string;
   profile: string;
   token_sha256: string;
+  /** SCRAM-SHA-256 verifier of the token (agents enrolled or rotated since Postgres SCRAM). */
+  scram_sha256?: string;
   created_at: string;
   rotated_at: string | null;
   revoked_at: string | null;
@@ -81,6 +83,11 @@ function parseAgents(text: string): AgentRecord[] {
     if (typeof r.token_sha256 !== "string" || !/^[0-9a-f]{64}$/.test(r.token_sha256)) {
       throw new Error(`${where} ('${r.name}'): token_sha256 must be 64 lowercase hex digits`);
     }
+    if (
+      r.scram_sha256 !== undefined && !/^SCRAM-SHA-256\$[0-9A-Za-z+/=:$]+$/.test(r.scram_sha256)
+    ) {
+      throw new Error(`${where} ('${r.name}'): scram_sha256 is not a SCRAM-SHA-256 verifier`);
+    }
     if (typeof r.created_at !== "string") {
       throw new Error(`${where} ('${r.name}'): created_at must be a string`);
     }
@@ -93,6 +100,7 @@ function parseAgents(text: string): AgentRecord[] {
       name: r.name,
       profile: r.profile,
       tokenSha256: r.token_sha256,
+      ...(r.scram_sha256 === undefined ? {} : { scramSha256: r.scram_sha256 }),
       createdAt: r.created_at,
       rotatedAt: r.rotated_at ?? null,
       revokedAt: r.revoked_at ?? null,
@@ -109,6 +117,7 @@ export function writeAgentsFile(path: string, records: AgentRecord[]): void {
     name: r.name,
     profile: r.profile,
     token_sha256: r.tokenSha256,
+    ...(r.scramSha256 === undefined ? {} : { scram_sha256: r.scramSha256 }),
     created_at: r.createdAt,
     rotated_at: r.rotatedAt,
     revoked_at: r.revokedAt,

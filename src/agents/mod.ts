@@ -19,6 +19,7 @@ export {
   AgentRegistry,
   type AgentRegistryOptions,
   AGENTS_FILE,
+  type AgentScramVerifiers,
   isAgentName,
   TOKEN_PREFIX,
 } from "./registry.ts";

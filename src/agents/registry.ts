@@ -12,6 +12,9 @@ import { join } from "node:path";
 import type { AgentFacts } from "../core/mod.ts";
 import { AGENT_NAME_PATTERN, fileSignature, readAgentsFile, writeAgentsFile } from "./_file.ts";
 import { withFileLock } from "./_lock.ts";
+import { type AgentScramVerifiers, scramVerifier, scramVerifiersOf } from "./_scram.ts";
+
+export type { AgentScramVerifiers } from "./_scram.ts";
 
 /** File name of the agent registry inside the state directory (JSON, mode 0600). */
 export const AGENTS_FILE = "agents.json";
@@ -25,6 +28,11 @@ export interface AgentRecord {
   profile: string;
   /** SHA-256 of the token, lowercase hex. */
   tokenSha256: string;
+  /**
+   * SCRAM-SHA-256 verifier of the token (PostgreSQL's format), for Postgres SCRAM logins.
+   * Absent for agents enrolled before the gateway offered SCRAM, until their token is rotated.
+   */
+  scramSha256?: string;
   /** ISO 8601 times. */
   createdAt: string;
   rotatedAt: string | null;
@@ -118,6 +126,7 @@ export class AgentRegistry {
   #entries = new Map<string, Entry>();
   /** Active agents by token digest (hex), for protocols that carry only a token (Postgres). */
   #byDigest = new Map<string, Entry>();
+  #scram: AgentScramVerifiers | null = null;
   #signature = "missing";
   #checkedAt = 0;
 
@@ -197,6 +206,21 @@ export class AgentRegistry {
   }
 
   /**
+   * The SCRAM verifiers of every active agent, or `null` when some active agent has none
+   * (enrolled before SCRAM; `rotate` gives it one): SCRAM cannot be offered before the agent is
+   * known, so one such agent means cleartext for all.
+   *
+   * @example
+   * ```ts
+   * const verifiers = registry.scramVerifiers(); // null: ask for a cleartext password
+   * ```
+   */
+  scramVerifiers(): AgentScramVerifiers | null {
+    this.#maybeReload();
+    return this.#scram;
+  }
+
+  /**
    * Re-reads the file now, whatever the refresh interval. A file that no longer parses keeps
    * the previous contents and is reported through `onError`.
    *
@@ -260,6 +284,7 @@ export class AgentRegistry {
         name,
         profile,
         tokenSha256: sha256(token).toString("hex"),
+        scramSha256: scramVerifier(token),
         createdAt: this.#now().toISOString(),
         rotatedAt: null,
         revokedAt: null,
@@ -297,6 +322,7 @@ export class AgentRegistry {
     this.#mutate((records) => {
       const record = this.#active(records, name);
       record.tokenSha256 = sha256(token).toString("hex");
+      record.scramSha256 = scramVerifier(token);
       record.rotatedAt = this.#now().toISOString();
     });
     return token;
@@ -357,6 +383,7 @@ export class AgentRegistry {
         e,
       ]),
     );
+    this.#scram = scramVerifiersOf([...this.#byDigest.values()].map((e) => e.record));
     this.#signature = signature;
   }
 

@@ -28,6 +28,7 @@ function request(body = "payload"): ApprovalRequest {
         body,
         body_json: { duplicated: body },
         body_truncated: false,
+        graphql: { operation_types: [], operation_name: "", fields: [] },
         placeholders: [],
         misplaced_placeholders: [],
         unknown_placeholders: [],

@@ -21,6 +21,7 @@ const HTTP: HttpFacts = {
   body: '{"title":"<!channel> fix"}',
   body_json: null,
   body_truncated: false,
+  graphql: { operation_types: [], operation_name: "", fields: [] },
   placeholders: [],
   misplaced_placeholders: [],
   unknown_placeholders: [],

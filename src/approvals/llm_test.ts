@@ -89,6 +89,7 @@ function request(fingerprint = "a".repeat(64), body = "payload"): ApprovalReques
         body,
         body_json: undefined,
         body_truncated: false,
+        graphql: { operation_types: [], operation_name: "", fields: [] },
         placeholders: [],
         misplaced_placeholders: [],
         unknown_placeholders: [],

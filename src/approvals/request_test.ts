@@ -21,6 +21,7 @@ function action(over: Partial<HttpFacts> = {}, agent = "bot"): Action {
     body: '{"title":"x"}',
     body_json: { title: "x" },
     body_truncated: false,
+    graphql: { operation_types: [], operation_name: "", fields: [] },
     placeholders: [],
     misplaced_placeholders: [],
     unknown_placeholders: [],

@@ -41,7 +41,7 @@ import { loadAndCompile } from "../gateway/mod.ts";
 import { type DerivedFacts, type FactsDeriver, replayCase } from "../policy/mod.ts";
 import { loadSqlParser, SqlAnalyzer } from "../protocols/postgres/mod.ts";
 import { requestInfo } from "../protocols/kubernetes/mod.ts";
-import { pathForms } from "../protocols/http/mod.ts";
+import { graphqlFacts, pathForms } from "../protocols/http/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 
@@ -54,10 +54,13 @@ export async function testCommand(args: string[]): Promise<number> {
   const { config, policy } = await loadAndCompile(global.config);
   const sql = await sqlDeriver(config.endpoints.values());
   const derive: FactsDeriver = (family, facts) => {
-    const http = family === "postgres" ? facts : withPathForms(facts);
-    return family === "kubernetes"
+    if (family === "postgres") return sql(family, facts) ?? [{ facts }];
+    const { facts: http, unknown } = withGraphql(withPathForms(facts));
+    const derived = family === "kubernetes"
       ? kubernetesDerived(http) ?? [{ facts: http }]
-      : sql(family, http) ?? [{ facts: http }];
+      : [{ facts: http }];
+    if (unknown.length === 0) return derived;
+    return derived.map((d) => ({ ...d, unknown: [...(d.unknown ?? []), ...unknown] }));
   };
   const exercised = new Set<string>();
   let passed = 0;
@@ -136,6 +139,37 @@ function withPathForms(
     ...facts,
     http: { canonical_path: forms.canonicalPath, path_anomalies: forms.anomalies, ...http },
   };
+}
+
+/**
+ * `http.graphql` of the case's request (its `query` parameters and JSON body), with the
+ * gateway's own parser, unless the case gives it; GraphQL the gateway could not read leaves
+ * `http.graphql` unknown, as it would at the gateway.
+ */
+function withGraphql(
+  facts: Record<string, Record<string, unknown>>,
+): { facts: Record<string, Record<string, unknown>>; unknown: string[] } {
+  const http = facts.http;
+  if (!http || "graphql" in http) return { facts, unknown: [] };
+  const query: Record<string, string[]> = Object.create(null);
+  const given = http.query ?? {};
+  if (given !== null && typeof given === "object" && !Array.isArray(given)) {
+    for (const [name, value] of Object.entries(given)) {
+      query[name] = (Array.isArray(value) ? value : [value]).map(String);
+    }
+  }
+  let json = http.body_json ?? null;
+  if (json === null && typeof http.body === "string" && http.body !== "") {
+    try {
+      json = JSON.parse(http.body);
+    } catch {
+      // Not JSON: no GraphQL body, as at the gateway.
+    }
+  }
+  const graphql = graphqlFacts({ query, body_json: json });
+  if (graphql === null) return { facts, unknown: [] };
+  if (graphql === "unknown") return { facts, unknown: ["http.graphql"] };
+  return { facts: { ...facts, http: { ...http, graphql } }, unknown: [] };
 }
 
 /** Facts the SQL parser derives, so a fixture can give just the statement. */

@@ -45,12 +45,27 @@ export interface HttpFacts {
   body: string;
   body_json: unknown;
   body_truncated: boolean;
+  /**
+   * The GraphQL operations the request carries (a JSON body with a `query` string, a batch of
+   * those, or `?query=`); empty lists and `""` when it carries none.
+   */
+  graphql: GraphqlFacts;
   /** Credential placeholders found in the request (names), wherever they appeared. */
   placeholders: string[];
   /** Placeholders found somewhere their credential does not allow (never substituted). */
   misplaced_placeholders: string[];
   /** Placeholder-shaped texts (`{{…}}`) naming no configured credential, as written. */
   unknown_placeholders: string[];
+}
+
+/** `http.graphql`: what a GraphQL request would run. */
+export interface GraphqlFacts {
+  /** `query`, `mutation` or `subscription` for every operation in the document(s), in order. */
+  operation_types: string[];
+  /** The operation the server runs: `operationName`, or the only operation's name, else `""`. */
+  operation_name: string;
+  /** Top-level field names (not aliases) of the operation the server runs, e.g. `createIssue`. */
+  fields: string[];
 }
 
 /** SQL facts (DESIGN.md §4). Verbs are lowercase. */

@@ -68,6 +68,7 @@ export async function startPostgres(deps: ListenerDeps): Promise<PostgresListene
   const context: PostgresContext = {
     guard: deps.guard,
     authenticate: (token) => deps.agents.authenticateToken(token),
+    scramVerifiers: () => deps.agents.scramVerifiers(),
     route: (endpoint) => deps.postgres().route(endpoint),
     login: (agent, endpoint, user, database) =>
       deps.postgres().login(agent, endpoint, user, database),

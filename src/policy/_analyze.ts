@@ -57,10 +57,10 @@ export function factReads(ast: ASTNode): Set<string> {
 }
 
 /**
- * Facts derived from another: when the source is unknown, so are they. `body_json` is parsed
- * from `body`; a truncated body may parse as (different) JSON or not at all.
+ * Facts derived from another: when the source is unknown, so are they. `body_json` and
+ * `graphql` are parsed from `body`; a truncated body may parse as (different) JSON or not at all.
  */
-const DERIVED: Record<string, string[]> = { "http.body": ["http.body_json"] };
+const DERIVED: Record<string, string[]> = { "http.body": ["http.body_json", "http.graphql"] };
 
 /** Whether a rule reading `reads` depends on any of the action's `unknown` facts. */
 export function readsUnknown(reads: Set<string>, unknown: readonly string[]): string | null {

@@ -16,6 +16,11 @@ class HttpFactsValue {
     Object.assign(this, init);
   }
 }
+class GraphqlFactsValue {
+  constructor(init: object) {
+    Object.assign(this, init);
+  }
+}
 class SqlFactsValue {
   constructor(init: object) {
     Object.assign(this, init);
@@ -34,6 +39,19 @@ class AgentValue {
 /** Namespace object for `sets.contains(...)` and friends. */
 class Sets {}
 
+/**
+ * Fields of `http.graphql`, a registered message type rather than `dyn` (unlike `body_json`,
+ * its shape is fixed): `http.graphql.operation_typs` is a load error, not a runtime deny.
+ */
+export const GRAPHQL_SCHEMA = {
+  operation_types: "list<string>",
+  operation_name: "string",
+  fields: "list<string>",
+} as const;
+
+/** CEL type name of `http.graphql`. */
+export const GRAPHQL_TYPE = "GraphqlFacts";
+
 /** Field types per fact family, as CEL type names. */
 export const FACT_SCHEMA = {
   http: {
@@ -51,6 +69,7 @@ export const FACT_SCHEMA = {
     body: "string",
     body_json: "dyn",
     body_truncated: "bool",
+    graphql: GRAPHQL_TYPE,
     placeholders: "list<string>",
     misplaced_placeholders: "list<string>",
     unknown_placeholders: "list<string>",
@@ -104,6 +123,9 @@ export function environmentFor(family: ProtocolFamily): Environment {
   let env = cache.get(family);
   if (env) return env;
   env = new Environment({ homogeneousAggregateLiterals: false });
+  if (FAMILY_VARIABLES[family].includes("http")) {
+    env.registerType(GRAPHQL_TYPE, { ctor: GraphqlFactsValue, fields: { ...GRAPHQL_SCHEMA } });
+  }
   for (const variable of FAMILY_VARIABLES[family]) {
     const { name, ctor } = CLASSES[variable];
     env.registerType(name, { ctor, fields: { ...FACT_SCHEMA[variable] } });
@@ -205,7 +227,11 @@ export function factsContext(
   for (const variable of FAMILY_VARIABLES[family]) {
     if (variable === "agent") continue;
     const value = facts[variable];
-    if (value) ctx[variable] = new CLASSES[variable].ctor(value);
+    if (!value) continue;
+    // The evaluator accepts only the registered class for a message-typed field.
+    ctx[variable] = variable === "http"
+      ? new HttpFactsValue({ ...value, graphql: new GraphqlFactsValue(facts.http!.graphql) })
+      : new CLASSES[variable].ctor(value);
   }
   return ctx;
 }

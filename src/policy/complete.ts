@@ -7,7 +7,7 @@
  */
 
 import type { Facts, ProtocolFamily } from "../core/mod.ts";
-import { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
+import { FACT_SCHEMA, FAMILY_VARIABLES, GRAPHQL_SCHEMA, GRAPHQL_TYPE } from "./_facts.ts";
 
 const LOWERCASE = new Set([
   "http.method",
@@ -72,6 +72,7 @@ function zero(type: string): unknown {
   if (type === "int") return 0n;
   if (type === "bool") return false;
   if (type === "dyn") return null;
+  if (type === GRAPHQL_TYPE) return { operation_types: [], operation_name: "", fields: [] };
   if (type.startsWith("list")) return [];
   return {};
 }
@@ -93,6 +94,23 @@ function coerce(name: string, type: string, v: unknown): unknown {
       return v;
     case "dyn":
       return v;
+    case GRAPHQL_TYPE: {
+      if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
+      const given = v as Record<string, unknown>;
+      for (const field of Object.keys(given)) {
+        if (!Object.hasOwn(GRAPHQL_SCHEMA, field)) {
+          throw new TypeError(`Unknown fact '${name}.${field}'`);
+        }
+      }
+      const out: Record<string, unknown> = {};
+      for (const [field, fieldType] of Object.entries(GRAPHQL_SCHEMA)) {
+        const path = `${name}.${field}`;
+        out[field] = Object.hasOwn(given, field)
+          ? coerce(path, fieldType, given[field])
+          : zero(fieldType);
+      }
+      return out;
+    }
     case "list<string>":
       if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) fail();
       return name === "sql.verbs" ? (v as string[]).map((x) => x.toLowerCase()) : v;

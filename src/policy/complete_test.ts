@@ -19,6 +19,7 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
     body: "",
     body_json: null,
     body_truncated: false,
+    graphql: { operation_types: [], operation_name: "", fields: [] },
     placeholders: [],
     misplaced_placeholders: [],
     unknown_placeholders: [],
@@ -26,6 +27,23 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
   assertEquals(facts.sql, undefined);
   assertEquals(Object.keys(completeFacts("postgres", {}).sql!), Object.keys(FACT_SCHEMA.sql));
   assertEquals(completeFacts("postgres", {}).sql!.statement_count, 0n);
+});
+
+Deno.test("completeFacts() checks http.graphql field by field and fills what is missing", () => {
+  const facts = completeFacts("https", { http: { graphql: { operation_types: ["query"] } } });
+  assertEquals(facts.http!.graphql, {
+    operation_types: ["query"],
+    operation_name: "",
+    fields: [],
+  });
+  assertThrows(
+    () => completeFacts("https", { http: { graphql: { operation_typs: ["query"] } } }),
+    /Unknown fact 'http\.graphql\.operation_typs'/,
+  );
+  assertThrows(
+    () => completeFacts("https", { http: { graphql: { fields: "createIssue" } } }),
+    /Fact 'http\.graphql\.fields' must be list<string>/,
+  );
 });
 
 Deno.test("completeFacts() takes http.effective_method from http.method unless the case gives it", () => {

@@ -6,6 +6,7 @@
  */
 
 import type { HttpFacts } from "../../core/mod.ts";
+import { graphqlFacts, noGraphql } from "./_graphql.ts";
 import { normaliseTarget, PathRejected, reject } from "./_path.ts";
 import {
   effectiveMethod,
@@ -42,7 +43,10 @@ export interface HttpRequestInput extends RequestFormOptions {
 /** Facts for one request, plus what the proxy must forward so upstream sees what rules saw. */
 export interface HttpRequestFacts {
   facts: HttpFacts;
-  /** Facts that could not be established: `["http.body", "http.body_json"]` for a truncated body. */
+  /**
+   * Facts that could not be established: `["http.body", "http.body_json", "http.graphql"]` for a
+   * truncated body, `["http.graphql"]` for GraphQL that does not parse or names no one operation.
+   */
   unknown: string[];
   /** `METHOD host path`, no query (queries can carry secrets), at most 200 characters. */
   summary: string;
@@ -145,6 +149,8 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
   if (effective.refusal !== null) {
     throw new MethodRejected(`Cannot forward method '${method}': ${effective.refusal}`);
   }
+  // A truncated body's GraphQL is already unknown: `http.body` unknown implies `http.graphql`.
+  const graphql = truncated ? "unknown" : graphqlFacts({ query: query_, body_json: json });
   const facts: HttpFacts = {
     method: method.toLowerCase(),
     scheme,
@@ -160,6 +166,7 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
     body,
     body_json: json,
     body_truncated: truncated,
+    graphql: graphql === null || graphql === "unknown" ? noGraphql() : graphql,
     placeholders: [],
     misplaced_placeholders: [],
     unknown_placeholders: [],
@@ -168,12 +175,14 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
   const authority = input.port === defaultPort ? host : `${host}:${input.port}`;
   let summary = `${method} ${authority}${path}`;
   if (summary.length > SUMMARY_MAX) summary = summary.slice(0, SUMMARY_MAX - 3) + "...";
+  const unknown = !truncated ? [] : overrideMayHide(contentType)
+    // A `_method` past the buffer limit would go unseen: rules on the effective method deny.
+    ? ["http.body", "http.body_json", "http.effective_method"]
+    : ["http.body", "http.body_json"];
+  if (graphql === "unknown") unknown.push("http.graphql");
   return {
     facts,
-    unknown: !truncated ? [] : overrideMayHide(contentType)
-      // A `_method` past the buffer limit would go unseen: rules on the effective method deny.
-      ? ["http.body", "http.body_json", "http.effective_method"]
-      : ["http.body", "http.body_json"],
+    unknown,
     summary,
     upstreamTarget: query === "" ? path : `${path}?${query}`,
     method,

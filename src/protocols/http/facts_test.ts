@@ -182,7 +182,7 @@ Deno.test("httpFacts() marks body and body_json unknown when the body was trunca
     bodyTruncated: true,
   }));
   // A JSON body's unseen rest could hold a `_method`: the effective method is unknown too.
-  assertEquals(unknown, ["http.body", "http.body_json", "http.effective_method"]);
+  assertEquals(unknown, ["http.body", "http.body_json", "http.effective_method", "http.graphql"]);
   assertEquals(facts.body_truncated, true);
   assertEquals(facts.body, '{"a":1}');
   assertEquals(facts.body_json, null);

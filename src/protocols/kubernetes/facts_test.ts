@@ -18,6 +18,7 @@ function http(over: Partial<HttpFacts>): HttpFacts {
     body: "",
     body_json: null,
     body_truncated: false,
+    graphql: { operation_types: [], operation_name: "", fields: [] },
     placeholders: [],
     misplaced_placeholders: [],
     unknown_placeholders: [],

@@ -1,7 +1,8 @@
 /**
  * The agent side of a Postgres connection up to a resolved login: SSLRequest (TLS with a
  * gateway-minted certificate, or `N`), GSSENCRequest (`N`), CancelRequest, the StartupMessage,
- * and a cleartext password request whose answer is the agent's token.
+ * and the agent's login with its token: SCRAM-SHA-256 (with channel binding over TLS) when every
+ * agent has a SCRAM verifier, a cleartext password request otherwise.
  *
  * @module
  */
@@ -13,6 +14,13 @@ import type { LoginRefusal, PostgresContext, PostgresLogin, PostgresRoute } from
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import { authenticationCleartextPassword, negotiateProtocolVersion } from "./_backend.ts";
 import { SocketReader, StartupAborted } from "./_reader.ts";
+import {
+  authenticationSasl,
+  authenticationSaslData,
+  parseSaslInitialResponse,
+  ScramServer,
+  tlsServerEndPoint,
+} from "./_scram_server.ts";
 
 /** One SecureContext per minted leaf, shared by every agent connection that uses it. */
 const CONTEXTS = new ServerContexts();
@@ -73,6 +81,7 @@ export async function startup(
 ): Promise<StartedSession | CancelPacket> {
   let reader = new SocketReader(state.socket, deadline);
   let secured = false;
+  let endPoint: Uint8Array | null = null;
   let asked = false;
   try {
     for (;;) {
@@ -97,12 +106,12 @@ export async function startup(
           throw new ProtocolError("received unencrypted data after SSL request", "08P01");
         }
         await write(state.socket, SSL_YES);
-        state.socket = await secure(state.socket, ctx, deadline);
+        ({ socket: state.socket, endPoint } = await secure(state.socket, ctx, deadline));
         secured = true;
         reader = new SocketReader(state.socket, deadline);
         continue;
       }
-      return await authenticate(state, reader, packet, route, ctx, secured);
+      return await authenticate(state, reader, packet, route, ctx, secured, endPoint);
     }
   } finally {
     // Whatever happens next (relay or FATAL) reads the socket its own way.
@@ -122,7 +131,7 @@ async function secure(
   socket: Socket,
   ctx: PostgresContext,
   deadline: Promise<never>,
-): Promise<Socket> {
+): Promise<{ socket: Socket; endPoint: Uint8Array | null }> {
   // The leaf names the address the agent dialled (127.0.0.1, ::1), so verify-full clients that
   // trust the gateway CA accept it.
   const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
@@ -146,7 +155,7 @@ async function secure(
     }),
     deadline,
   ]);
-  return secured;
+  return { socket: secured, endPoint: tlsServerEndPoint(leaf.certPem) };
 }
 
 async function authenticate(
@@ -156,6 +165,7 @@ async function authenticate(
   route: PostgresRoute,
   ctx: PostgresContext,
   secured: boolean,
+  endPoint: Uint8Array | null,
 ): Promise<StartedSession> {
   if (packet.major !== 3) {
     throw new StartupRefused(
@@ -187,9 +197,10 @@ async function authenticate(
     // Newer clients ask for 3.x and protocol extensions: the gateway offers 3.0 and none.
     await write(state.socket, negotiateProtocolVersion(0, extensions));
   }
-  await write(state.socket, authenticationCleartextPassword());
-  const token = await readPassword(reader, state.decoder);
-  const agent = ctx.authenticate(token);
+  const verifiers = ctx.scramVerifiers?.() ?? null;
+  const agent = verifiers
+    ? await scramLogin(state, reader, new ScramServer(verifiers, endPoint), ctx)
+    : await cleartextLogin(state, reader, ctx);
   if (!agent) {
     // PostgreSQL's own wording: says nothing about whether the user or the token was wrong.
     throw new StartupRefused(
@@ -220,18 +231,62 @@ function isRefusal(v: PostgresLogin | LoginRefusal): v is LoginRefusal {
   return "reason" in v;
 }
 
-async function readPassword(reader: SocketReader, decoder: FrontendDecoder): Promise<string> {
+async function cleartextLogin(
+  state: StartupState,
+  reader: SocketReader,
+  ctx: PostgresContext,
+): Promise<AgentFacts | null> {
+  await write(state.socket, authenticationCleartextPassword());
+  const token = passwordOf(await readResponse(reader, state.decoder));
+  if (token === null) throw new ProtocolError("malformed password message", "08P01");
+  return ctx.authenticate(token);
+}
+
+async function scramLogin(
+  state: StartupState,
+  reader: SocketReader,
+  scram: ScramServer,
+  ctx: PostgresContext,
+): Promise<AgentFacts | null> {
+  await write(state.socket, authenticationSasl(scram.mechanisms));
+  const initial = await readResponse(reader, state.decoder);
+  // A bare PasswordMessage (one string, NUL only at its end) cannot be a SASLInitialResponse,
+  // which always carries a 4-byte length after the mechanism. Minimal clients answer any request
+  // with the password: accepting it is the cleartext login every agent had before SCRAM, and
+  // does not weaken SCRAM for clients that use it (they never send the token).
+  const token = passwordOf(initial);
+  if (token !== null && !scram.mechanisms.includes(token)) return ctx.authenticate(token);
+  const serverFirst = scram.serverFirst(parseSaslInitialResponse(initial));
+  await write(state.socket, authenticationSaslData(11, serverFirst));
+  const final = await readResponse(reader, state.decoder);
+  let clientFinal: string;
+  try {
+    clientFinal = new TextDecoder("utf-8", { fatal: true }).decode(final);
+  } catch {
+    throw new ProtocolError("malformed SCRAM message: invalid UTF-8", "08P01");
+  }
+  const outcome = scram.serverFinal(clientFinal);
+  if (!outcome) return null;
+  // AuthenticationOk follows with the rest of the login (listener.ts) once upstream is ready.
+  await write(state.socket, authenticationSaslData(12, outcome.serverFinal));
+  return outcome.agent;
+}
+
+/** The string of a PasswordMessage body, or `null` when the body is not exactly one string. */
+function passwordOf(data: Uint8Array): string | null {
+  const end = data.indexOf(0);
+  return end === data.length - 1 ? new TextDecoder().decode(data.subarray(0, end)) : null;
+}
+
+/** The body of the agent's next 'p' message (password, SASLInitialResponse or SASLResponse). */
+async function readResponse(reader: SocketReader, decoder: FrontendDecoder): Promise<Uint8Array> {
   for (;;) {
     const message = decoder.next();
     if (message) {
       if (message.type !== "password") {
         throw new ProtocolError(`expected a password message, got ${message.type}`, "08P01");
       }
-      const end = message.data.indexOf(0);
-      if (end !== message.data.length - 1) {
-        throw new ProtocolError("malformed password message", "08P01");
-      }
-      return new TextDecoder().decode(message.data.subarray(0, end));
+      return message.data;
     }
     decoder.push(await reader.read());
   }

@@ -48,6 +48,16 @@ export interface PostgresLimits {
   connectTimeoutMs: number;
 }
 
+/**
+ * The SCRAM-SHA-256 verifiers of every active agent: one salt and iteration count (sent before
+ * the agent is known) and each agent's StoredKey and ServerKey (RFC 5802 §3).
+ */
+export interface PostgresScramVerifiers {
+  salt: Uint8Array;
+  iterations: number;
+  keys: { agent: AgentFacts; storedKey: Uint8Array; serverKey: Uint8Array }[];
+}
+
 /** Operator log levels. */
 export type PostgresLogLevel = "debug" | "info" | "warn" | "error";
 
@@ -56,6 +66,11 @@ export interface PostgresContext {
   guard: ActionGuard;
   /** The agent whose token is `password`, or `null`. */
   authenticate(password: string): AgentFacts | null;
+  /**
+   * Verifiers for SCRAM logins; `null` (or no callback) when some agent has none, and agents are
+   * asked for a cleartext password instead.
+   */
+  scramVerifiers?(): PostgresScramVerifiers | null;
   /** The endpoint under the config in force; `null` once a reload removed it. */
   route(endpoint: string): PostgresRoute | null;
   /** Resolves agent + endpoint + requested user/database to an upstream login. Never throws. */
