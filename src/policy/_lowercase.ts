@@ -11,8 +11,8 @@
 
 import type { ASTNode } from "@marcbachmann/cel-js";
 
-/** Facts whose values are always lowercase. */
-const LOWERCASE_VALUES = new Set([
+/** Facts whose values are always lowercase (fixtures' values are folded to match). */
+export const LOWERCASE_VALUES: ReadonlySet<string> = new Set([
   "http.method",
   "http.effective_method",
   "http.canonical_path",

@@ -8,16 +8,7 @@
 
 import type { Facts, ProtocolFamily } from "../core/mod.ts";
 import { FACT_SCHEMA, FAMILY_VARIABLES, GRAPHQL_SCHEMA, GRAPHQL_TYPE } from "./_facts.ts";
-
-const LOWERCASE = new Set([
-  "http.method",
-  "http.effective_method",
-  "http.canonical_path",
-  "http.scheme",
-  "http.host",
-  "sql.verb",
-  "k8s.verb",
-]);
+import { LOWERCASE_VALUES } from "./_lowercase.ts";
 
 /**
  * Fills every fact field of the family's variables with its zero value unless given.
@@ -84,7 +75,7 @@ function coerce(name: string, type: string, v: unknown): unknown {
   switch (type) {
     case "string":
       if (typeof v !== "string") fail();
-      return LOWERCASE.has(name) ? (v as string).toLowerCase() : v;
+      return LOWERCASE_VALUES.has(name) ? (v as string).toLowerCase() : v;
     case "int":
       if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
       if (typeof v === "bigint") return v;
