@@ -79,7 +79,7 @@ export interface DecideOptions {
  */
 export function decideSql(
   guard: ActionGuard,
-  analyzer: SqlAnalyzer,
+  analyzer: Pick<SqlAnalyzer, "analyze">,
   session: SqlSession,
   sql: string,
   options: DecideOptions = {},

@@ -29,7 +29,7 @@ import {
   type SqlSession,
 } from "./_decide.ts";
 import { endThenDestroy, joinBytes } from "./_sockets.ts";
-import type { SqlAnalyzer } from "./sql_facts.ts";
+import { lastTextMemo, type SqlAnalyzer } from "./sql_facts.ts";
 import { serverSettingRefusal } from "./_pinned.ts";
 import { notPreparedHere, PreparedStatements, trackPrepared, unknownExecute } from "./_prepared.ts";
 
@@ -47,7 +47,8 @@ export class PostgresSession {
   readonly #upstream: Socket;
   readonly #decoder: FrontendDecoder;
   readonly #ctx: PostgresContext;
-  readonly #analyzer: SqlAnalyzer;
+  /** Behind a one-text memo: the prepared checks and the decision read the same message. */
+  readonly #analyzer: Pick<SqlAnalyzer, "analyze">;
   readonly #sql: SqlSession;
   readonly #relay: BackendRelay;
   readonly #batches = new Batches();
@@ -80,7 +81,7 @@ export class PostgresSession {
     this.#upstream = upstream;
     this.#decoder = decoder;
     this.#ctx = ctx;
-    this.#analyzer = analyzer;
+    this.#analyzer = lastTextMemo(analyzer);
     this.#sql = sql;
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#relay = new BackendRelay({

@@ -20,8 +20,8 @@
 import { hasSqlDetails, loadModule, parseSync } from "libpg-query";
 import { literalShape } from "./_literal_shape.ts";
 import { Lru } from "./_lru.ts";
-import { collectFacts, type PreparedOp } from "./_sql_walk.ts";
-import { effectsOf } from "./_sql_effects.ts";
+import type { PreparedOp } from "./_sql_walk.ts";
+import { dependsOnConstants, factsOf } from "./_statement_facts.ts";
 
 /** Facts for one statement of a query string. */
 export interface StatementFacts {
@@ -221,6 +221,31 @@ export class SqlAnalyzer {
   }
 }
 
+/**
+ * `analyzer` with a one-text memo in front: a session reads each message's analysis several
+ * times (prepared-statement checks, then the decision), and a text too large for the analyser's
+ * own cache would otherwise be parsed each time.
+ *
+ * @example
+ * ```ts
+ * const perSession = lastTextMemo(analyzer);
+ * perSession.analyze(sql) === perSession.analyze(sql); // true
+ * ```
+ */
+export function lastTextMemo(analyzer: Pick<SqlAnalyzer, "analyze">): Pick<SqlAnalyzer, "analyze"> {
+  let lastSql: string | null = null;
+  let last: SqlAnalysis | null = null;
+  return {
+    analyze(sql: string): SqlAnalysis {
+      if (last === null || sql !== lastSql) {
+        last = analyzer.analyze(sql);
+        lastSql = sql;
+      }
+      return last;
+    },
+  };
+}
+
 function failure(error: string): SqlAnalysis {
   return Object.freeze({ ok: false as const, error });
 }
@@ -266,105 +291,15 @@ function statementsOf(sql: string, tree: unknown): StatementFacts[] {
     const len = typeof r.stmt_len === "number" && r.stmt_len > 0 ? r.stmt_len : undefined;
     const end = len === undefined ? undefined : loc + len;
     const text = bytes ? decoder.decode(bytes.subarray(loc, end)) : sql.slice(loc, end);
-    const facts = factsOf(r.stmt as Record<string, unknown>, 0);
+    const facts = factsOf(r.stmt as Record<string, unknown>);
     const out = { ...facts, statement: cleanStatement(text) };
-    if (constantDependent.has(facts)) readsConstants.add(out);
+    if (dependsOnConstants(facts)) readsConstants.add(out);
     return out;
   });
 }
 
 /** Facts that depend on the statement's string constants: never reused for another shape. */
 const readsConstants = new WeakSet<object>();
-/** The same, for facts before their statement text is added. */
-const constantDependent = new WeakSet<object>();
-
-/** How deep query texts inside query texts are followed before the gateway gives up on them. */
-const MAX_QUERY_TEXT_DEPTH = 4;
-
-/**
- * One statement's facts, with the facts of every constant query text it runs merged in
- * (`select query_to_xml('delete from t returning 1', …)` deletes from t).
- */
-function factsOf(stmt: Record<string, unknown>, depth: number): Omit<StatementFacts, "statement"> {
-  const walked = collectFacts(stmt);
-  const effects = effectsOf(walked);
-  const out = {
-    verb: walked.verb,
-    verbs: walked.verbs,
-    tables: walked.tables,
-    functions: walked.functions,
-    dynamic: walked.dynamic || effects.dynamic,
-    settings: effects.settings,
-    readOnly: effects.readOnly,
-    unknown: effects.unknown,
-    refusal: effects.refusal,
-    preparedOps: walked.preparedOps,
-    unqualifiedNames: bareNames(walked),
-  };
-  if (effects.readsConstants) constantDependent.add(out);
-  for (const parts of effects.relations) addUnique(out.tables, qualifiedForms(parts));
-  for (const text of effects.queryTexts) {
-    const inner = depth < MAX_QUERY_TEXT_DEPTH ? nestedFacts(text, depth + 1) : null;
-    if (inner === null) {
-      // Unparseable or too deep: whatever it runs is unknown to the gateway.
-      out.dynamic = true;
-      out.readOnly = false;
-      addUnique(out.unknown, ["sql.tables"]);
-      continue;
-    }
-    for (const f of inner) {
-      addUnique(out.verbs, f.verbs);
-      addUnique(out.tables, f.tables);
-      addUnique(out.functions, f.functions);
-      addUnique(out.unqualifiedNames, f.unqualifiedNames);
-      addUnique(out.settings, f.settings);
-      addUnique(out.unknown, f.unknown);
-      out.dynamic ||= f.dynamic;
-      out.readOnly &&= f.readOnly;
-      out.refusal ??= f.refusal;
-      // A name defined or dropped out of the gateway's sight would desync its model of them.
-      if (f.preparedOps.length > 0) {
-        out.refusal ??=
-          "prepared statements used inside a query text are not allowed through clawpatrol";
-      }
-      if (constantDependent.has(f)) constantDependent.add(out);
-    }
-  }
-  return out;
-}
-
-/** Facts of a query text a function runs, or null when the parser rejects it. */
-function nestedFacts(text: string, depth: number): Omit<StatementFacts, "statement">[] | null {
-  if (text.includes("\0")) return null;
-  let tree: unknown;
-  try {
-    tree = parseSync(text);
-  } catch {
-    return null;
-  }
-  const stmts = (tree as { stmts?: unknown }).stmts ?? [];
-  if (!Array.isArray(stmts)) return null;
-  return stmts.map((raw) => factsOf((raw as { stmt: Record<string, unknown> }).stmt, depth));
-}
-
-/** Names the statement uses unqualified: calls, operators and types. */
-function bareNames(w: ReturnType<typeof collectFacts>): string[] {
-  const names = new Set<string>();
-  for (const c of w.calls) if (c.name.length === 1) names.add(c.name[0]);
-  for (const list of [w.operators, w.types]) {
-    for (const n of list) if (n.length === 1) names.add(n[0]);
-  }
-  return [...names];
-}
-
-function qualifiedForms(parts: readonly string[]): string[] {
-  return parts.map((_, i) => parts.slice(i).join("."));
-}
-
-function addUnique(into: string[], items: readonly string[]): void {
-  for (const item of items) if (!into.includes(item)) into.push(item);
-}
-
 function cleanStatement(text: string): string {
   const t = text.trim();
   return t.endsWith(";") ? t.slice(0, -1).trimEnd() : t;

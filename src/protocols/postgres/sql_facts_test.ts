@@ -1,5 +1,6 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import {
+  lastTextMemo,
   loadSqlParser,
   type SqlAnalysis,
   SqlAnalyzer,
@@ -411,4 +412,14 @@ Deno.test("sql walk: unknown node types still get a verb", () => {
       dynamic: false,
     },
   );
+});
+
+Deno.test("lastTextMemo() parses a text read twice in a row once, also when too large to cache", () => {
+  const analyzer = new SqlAnalyzer({ cacheEntries: 0, shapeEntries: 0 });
+  const memo = lastTextMemo(analyzer);
+  const first = memo.analyze("select 1");
+  equal(memo.analyze("select 1"), first);
+  equal(analyzer.stats.misses, 1);
+  memo.analyze("select 2");
+  equal(analyzer.stats.misses, 2);
 });
