@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { HealthReport } from "../core/mod.ts";
 import type { Metrics } from "./metrics.ts";
 import { adminTokenMatches } from "./token.ts";
 import { type AdminApprovals, approvalJson, BodyError, readDecisionBody } from "./_approvals.ts";
@@ -18,6 +19,11 @@ export interface AdminView {
   version: string;
   /** The gateway's metrics registry, rendered on `GET /metrics`. */
   metrics: Metrics;
+  /**
+   * The gateway's problems right now; `/healthz` answers 503 while any is `unhealthy` (failing
+   * closed) and 200 with the problems listed while only `degraded`. @default {always ok}
+   */
+  health?: () => HealthReport;
   /** Summary of the loaded config (rules, endpoints, last reload). */
   status(): Record<string, unknown>;
   /** Requests held for a human, decided through `/approvals/ID/approve|deny`. */
@@ -68,8 +74,15 @@ export function adminHandler(view: AdminView): (req: Request) => Promise<Respons
       return json({ error: "method not allowed" }, 405);
     }
     switch (path) {
-      case "/healthz":
-        return json({ status: "ok", version: view.version }, 200);
+      case "/healthz": {
+        const report = view.health?.() ?? { status: "ok", problems: [] };
+        if (report.status === "ok") return json({ status: "ok", version: view.version }, 200);
+        const code = report.status === "unhealthy" ? 503 : 200;
+        return json(
+          { status: report.status, version: view.version, problems: report.problems },
+          code,
+        );
+      }
       case "/status":
         return json(view.status(), 200);
       case "/metrics":

@@ -1,4 +1,5 @@
 import { deepEqual, equal, match } from "node:assert/strict";
+import { Health } from "../core/mod.ts";
 import { ApprovalQueue } from "../approvals/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { adminHandler } from "./server.ts";
@@ -83,4 +84,32 @@ Deno.test("admin answers HEAD like GET", async () => {
   const res = await get("/healthz", "HEAD");
   equal(res.status, 200);
   await res.body?.cancel();
+});
+
+Deno.test("admin /healthz reports problems: 503 while unhealthy, 200 while only degraded", async () => {
+  const health = new Health();
+  const handler = adminHandler({
+    version: "9.9.9",
+    metrics: new Metrics(),
+    status: () => ({}),
+    approvals: new ApprovalQueue(),
+    adminTokenHash: new Uint8Array(32),
+    health: () => health.report(),
+  });
+  const probe = async () => {
+    const res = await handler(new Request("http://127.0.0.1/healthz"));
+    return { code: res.status, body: await res.json() };
+  };
+  health.set("accept", "degraded", "too many open files");
+  let r = await probe();
+  equal(r.code, 200);
+  equal(r.body.status, "degraded");
+  equal(r.body.problems[0].cause, "too many open files");
+  health.set("receipts", "unhealthy", "disk full");
+  r = await probe();
+  equal(r.code, 503);
+  equal(r.body.status, "unhealthy");
+  health.clear("receipts");
+  health.clear("accept");
+  deepEqual((await probe()).body, { status: "ok", version: "9.9.9" });
 });

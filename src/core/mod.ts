@@ -14,3 +14,4 @@ export * from "./listener.ts";
 export * from "./approval.ts";
 export * from "./body.ts";
 export * from "./tls_accept.ts";
+export * from "./health.ts";

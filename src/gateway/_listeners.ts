@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Health } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 import type { AgentRegistry } from "../agents/mod.ts";
 import type { LeafCache } from "../tls/mod.ts";
@@ -27,6 +28,8 @@ import type { PostgresLogins } from "./_pg_logins.ts";
 /** What the listeners share; getters return what is in force now. */
 export interface ListenerDeps {
   guard: Guard;
+  /** Where listeners report problems (accept backing off) for `/healthz`. */
+  health: Health;
   agents: AgentRegistry;
   leaves: LeafCache;
   log: Logger;

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { loadConfig } from "../config/mod.ts";
-import { ConfigError } from "../core/mod.ts";
+import { ConfigError, Health } from "../core/mod.ts";
 import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
 import { LeafCache } from "../tls/mod.ts";
@@ -74,6 +74,8 @@ export async function loadAndCompile(path: string): Promise<Loaded> {
 export class Gateway {
   readonly guard: Guard;
   readonly stateDir: string;
+  /** Problems `/healthz` reports: receipts failing, listeners backing off. */
+  readonly health = new Health();
   readonly adminAddress: Deno.NetAddr;
   #loaded: Loaded;
   readonly #receipts: ReceiptStore;
@@ -147,6 +149,7 @@ export class Gateway {
         },
         adminHandler({
           version: options.version,
+          health: () => this.health.report(),
           metrics: this.metrics.registry,
           status: () => this.#status(),
           approvals: this.approvalQueue,
@@ -214,6 +217,7 @@ export class Gateway {
     try {
       const deps: ListenerDeps = {
         guard: gateway.guard,
+        health: gateway.health,
         agents,
         leaves: new LeafCache(ca),
         log: options.log,
