@@ -51,6 +51,16 @@ export class GatewayMetrics {
   readonly #approvalWait: Histogram;
   /** Open agent connections by protocol (`https` counts proxy client connections). */
   readonly connections: Gauge;
+  /** Failed accepts by protocol and cause (`EMFILE`, `ENFILE`, `ENOMEM`, …). */
+  readonly acceptErrors: Counter;
+  /** Connections closed unserved by protocol and cause (`agent_cap`, `unauthenticated_cap`, `handshake_timeout`). */
+  readonly connectionsRefused: Counter;
+  /** Upstream failures by protocol, endpoint and cause (`refused`, `reset`, `eof`, `timeout`, `tls`, …). */
+  readonly upstreamFailures: Counter;
+  /** Requests retried on a fresh upstream connection, by endpoint and cause. */
+  readonly upstreamRetries: Counter;
+  /** Agent sessions the gateway ended, by protocol and cause (`revoked`, `rotated`, …). */
+  readonly sessionsEnded: Counter;
 
   constructor(readings: GatewayReadings) {
     const m = this.registry;
@@ -75,6 +85,31 @@ export class GatewayMetrics {
       "clawpatrol_open_connections",
       "Agent connections currently open, by protocol.",
       ["protocol"],
+    );
+    this.acceptErrors = m.counter(
+      "clawpatrol_accept_errors_total",
+      "Failed accepts on agent listeners (the listener backs off and retries), by protocol and cause.",
+      ["protocol", "cause"],
+    );
+    this.connectionsRefused = m.counter(
+      "clawpatrol_connections_refused_total",
+      "Agent connections closed before being served, by protocol and cause.",
+      ["protocol", "cause"],
+    );
+    this.upstreamFailures = m.counter(
+      "clawpatrol_upstream_failures_total",
+      "Forwarded actions whose upstream failed, by protocol, endpoint and cause.",
+      ["protocol", "endpoint", "cause"],
+    );
+    this.upstreamRetries = m.counter(
+      "clawpatrol_upstream_retries_total",
+      "Requests retried once on a fresh upstream connection, by endpoint and cause.",
+      ["endpoint", "cause"],
+    );
+    this.sessionsEnded = m.counter(
+      "clawpatrol_sessions_ended_total",
+      "Open agent sessions the gateway ended, by protocol and cause.",
+      ["protocol", "cause"],
     );
     this.reloads = m.counter("clawpatrol_config_reloads_total", "Config reloads applied.");
     this.reloadFailures = m.counter(
