@@ -37,6 +37,18 @@ export interface GatewayConfig {
     receiptQueue: number;
     /** Least time between two receipt commits under load (group commit); 0 commits every tick. */
     receiptCommitIntervalMs: number;
+    /**
+     * Which allowed actions wait for their receipt to be on disk before being forwarded:
+     * `writes` (anything not provably read-only; provable reads are group-committed within
+     * `receiptCommitIntervalMs`) or `all`.
+     */
+    receiptDurability: "writes" | "all";
+    /** Most open connections one agent may hold per listener; past it new ones are closed. */
+    maxConnectionsPerAgent: number;
+    /** Most connections not yet authenticated (TLS, CONNECT, Postgres startup) per listener. */
+    maxUnauthenticatedConnections: number;
+    /** Time a new connection gets to finish TLS and authenticate before it is closed. */
+    handshakeTimeoutMs: number;
     /** Time a client gets to send its request headers. */
     headerTimeoutMs: number;
     /** Time a kept-alive agent connection may sit idle between requests. */

@@ -235,12 +235,33 @@ function readGateway(r: BlockReader): GatewayConfig {
           "receipt_commit_interval",
           d.limits.receiptCommitIntervalMs,
         ),
+        receiptDurability: lr.oneOf(
+          "receipt_durability",
+          ["writes", "all"],
+          d.limits.receiptDurability,
+        ),
+        maxConnectionsPerAgent: lr.integer(
+          "max_connections_per_agent",
+          d.limits.maxConnectionsPerAgent,
+        ),
+        maxUnauthenticatedConnections: lr.integer(
+          "max_unauthenticated_connections",
+          d.limits.maxUnauthenticatedConnections,
+        ),
+        handshakeTimeoutMs: lr.duration("handshake_timeout", d.limits.handshakeTimeoutMs),
         headerTimeoutMs: lr.duration("header_timeout", d.limits.headerTimeoutMs),
         idleTimeoutMs: lr.duration("idle_timeout", d.limits.idleTimeoutMs),
         upstreamTimeoutMs: lr.duration("upstream_timeout", d.limits.upstreamTimeoutMs),
       };
-      if (read.receiptQueue < 1) {
-        lr.problem("'receipt_queue' must be at least 1", "receipt_queue");
+      for (
+        const [field, value] of [
+          ["receipt_queue", read.receiptQueue],
+          ["max_connections_per_agent", read.maxConnectionsPerAgent],
+          ["max_unauthenticated_connections", read.maxUnauthenticatedConnections],
+          ["handshake_timeout", read.handshakeTimeoutMs],
+        ] as const
+      ) {
+        if (value < 1) lr.problem(`'${field}' must be at least 1`, field);
       }
       // It bounds how long a forwarded action's receipt may wait in memory for its fsync.
       if (read.receiptCommitIntervalMs > MAX_COMMIT_INTERVAL_MS) {
@@ -292,6 +313,10 @@ export function defaultGateway(): GatewayConfig {
       bodyBufferBytes: 1024 * 1024,
       receiptQueue: 10_000,
       receiptCommitIntervalMs: 50,
+      receiptDurability: "writes",
+      maxConnectionsPerAgent: 256,
+      maxUnauthenticatedConnections: 256,
+      handshakeTimeoutMs: 10_000,
       headerTimeoutMs: 10_000,
       idleTimeoutMs: 120_000,
       upstreamTimeoutMs: 600_000,

@@ -254,16 +254,40 @@ Deno.test("loadConfigText() rejects malformed sizes on their line", async () => 
 Deno.test("loadConfigText() reads gateway limits and keeps defaults for those left out", async () => {
   const config = await loadConfigText(
     "t.hcl",
-    `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n    idle_timeout = "1m"\n    receipt_commit_interval = "5ms"\n  }\n}\n`,
+    `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n    idle_timeout = "1m"\n    receipt_commit_interval = "5ms"\n    receipt_durability = "all"\n    max_connections_per_agent = 3\n    max_unauthenticated_connections = 4\n    handshake_timeout = "3s"\n  }\n}\n`,
   );
   deepStrictEqual(config.gateway.limits, {
     bodyBufferBytes: defaultGateway().limits.bodyBufferBytes,
     receiptQueue: 5,
     receiptCommitIntervalMs: 5,
+    receiptDurability: "all",
+    maxConnectionsPerAgent: 3,
+    maxUnauthenticatedConnections: 4,
+    handshakeTimeoutMs: 3000,
     headerTimeoutMs: 2000,
     idleTimeoutMs: 60_000,
     upstreamTimeoutMs: defaultGateway().limits.upstreamTimeoutMs,
   });
+});
+
+Deno.test("loadConfigText() refuses bad durability and connection limits on their lines", async () => {
+  const text = (field: string, value: string) =>
+    `${HEAD}gateway {\n  limits {\n    ${field} = ${value}\n  }\n}\n`;
+  assertProblem(
+    await problemsOf(text("receipt_durability", '"some"')),
+    4,
+    /receipt_durability/,
+  );
+  assertProblem(
+    await problemsOf(text("max_connections_per_agent", "0")),
+    4,
+    /'max_connections_per_agent' must be at least 1/,
+  );
+  assertProblem(
+    await problemsOf(text("max_unauthenticated_connections", "0")),
+    4,
+    /'max_unauthenticated_connections' must be at least 1/,
+  );
 });
 
 Deno.test("loadConfigText() accepts host:port listen addresses and rejects others", async () => {
