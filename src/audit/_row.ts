@@ -32,6 +32,11 @@ export interface PendingRow {
   bytes_in: number;
   bytes_out: number;
   latency_ms: number;
+  /**
+   * 1: written ahead of forwarding, its outcome in `outcomes` (none: the gateway stopped before
+   * the exchange ended). 0: the row says it all (a deny, or an outcome known before writing).
+   */
+  ahead: 0 | 1;
 }
 
 /** One row of the `receipts` table. */
@@ -43,8 +48,8 @@ export interface StoredRow extends PendingRow {
 
 export const INSERT_SQL = `INSERT INTO receipts (seq, id, time, agent, profile, endpoint, protocol,
   summary, facts, rule, mode, verdict, would_be, reason, approvals, upstream_status, bytes_in,
-  bytes_out, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-  ?, ?, ?, ?)`;
+  bytes_out, latency_ms, prev_hash, hash, ahead) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+  ?, ?, ?, ?, ?, ?, ?)`;
 
 /** The values of {@linkcode INSERT_SQL}, in order. */
 export function insertValues(r: StoredRow): (string | number | null)[] {
@@ -70,15 +75,18 @@ export function insertValues(r: StoredRow): (string | number | null)[] {
     r.latency_ms,
     r.prev_hash,
     r.hash,
+    r.ahead,
   ];
 }
 
 /**
  * The canonical form a hash covers: every column except `hash`, as `JSON.stringify` of an object
- * whose keys are in sorted order. Facts and approvals enter as their stored JSON text.
+ * whose keys are in sorted order. Facts and approvals enter as their stored JSON text. `ahead`
+ * enters only when set, so rows written before it existed keep their hashes.
  */
 export function canonicalRow(r: Omit<StoredRow, "hash">): string {
   return JSON.stringify({
+    ...(r.ahead === 1 ? { ahead: 1 } : {}),
     agent: r.agent,
     approvals: r.approvals,
     bytes_in: r.bytes_in,
@@ -241,11 +249,51 @@ export function toPendingRow(id: string, input: ReceiptInput): PendingRow {
     bytes_in: count("bytesIn", input.bytesIn),
     bytes_out: count("bytesOut", input.bytesOut),
     latency_ms: input.latencyMs,
+    ahead: 0,
   };
 }
 
-/** Turns a stored row back into the {@linkcode Receipt} callers see. */
-export function toReceipt(r: StoredRow): Receipt {
+/** An outcome as read back with its receipt (`o_` columns of the query's join). */
+export interface JoinedOutcome {
+  o_time: string | null;
+  o_upstream_status: number | null;
+  o_bytes_in: number | null;
+  o_bytes_out: number | null;
+  o_latency_ms: number | null;
+  o_error: string | null;
+  o_not_run: number | null;
+}
+
+/**
+ * Turns a stored row back into the {@linkcode Receipt} callers see. A row written ahead shows
+ * its outcome's status, bytes and latency, and its error in the reason, as a one-row receipt
+ * would.
+ */
+export function toReceipt(r: StoredRow & Partial<JoinedOutcome>): Receipt {
+  const receipt = storedReceipt(r);
+  if (r.ahead !== 1) return receipt;
+  if (r.o_time === null || r.o_time === undefined) return { ...receipt, outcome: null };
+  const outcome = {
+    time: new Date(r.o_time),
+    upstreamStatus: r.o_upstream_status ?? null,
+    bytesIn: r.o_bytes_in ?? 0,
+    bytesOut: r.o_bytes_out ?? 0,
+    latencyMs: r.o_latency_ms ?? 0,
+    error: r.o_error ?? null,
+    notRun: r.o_not_run === 1,
+  };
+  return {
+    ...receipt,
+    upstreamStatus: outcome.upstreamStatus,
+    bytesIn: outcome.bytesIn,
+    bytesOut: outcome.bytesOut,
+    latencyMs: outcome.latencyMs,
+    reason: outcome.error === null ? receipt.reason : `${receipt.reason} (${outcome.error})`,
+    outcome,
+  };
+}
+
+function storedReceipt(r: StoredRow): Receipt {
   return {
     id: r.id,
     seq: r.seq,

@@ -7,8 +7,11 @@
 
 import { DatabaseSync } from "node:sqlite";
 
-/** Bumped whenever the table layout or the canonical form changes. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped whenever the table layout or the canonical form changes. 2 added `outcomes`: an allowed
+ * action's receipt is written before it is forwarded, and what happened comes after.
+ */
+export const SCHEMA_VERSION = 2;
 
 // STRICT makes SQLite store exactly the types written, so a value reads back as the same JSON it
 // was hashed as (a REAL column never hands back a numeric string, and so on).
@@ -35,6 +38,26 @@ CREATE TABLE IF NOT EXISTS receipts (
   bytes_out INTEGER NOT NULL,
   latency_ms REAL NOT NULL,
   prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  ahead INTEGER NOT NULL DEFAULT 0
+) STRICT;
+`;
+
+// What happened to an allowed action whose receipt was written ahead of forwarding: append-only
+// and hash-chained like the receipts, so an outcome can be neither edited nor dropped from the
+// middle unnoticed. No row: the gateway stopped before the exchange ended (a crash).
+const OUTCOMES_SQL = `
+CREATE TABLE IF NOT EXISTS outcomes (
+  seq INTEGER PRIMARY KEY,
+  receipt TEXT NOT NULL UNIQUE,
+  time TEXT NOT NULL,
+  upstream_status INTEGER,
+  bytes_in INTEGER NOT NULL,
+  bytes_out INTEGER NOT NULL,
+  latency_ms REAL NOT NULL,
+  error TEXT,
+  not_run INTEGER NOT NULL,
+  prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 ) STRICT;
 `;
@@ -44,11 +67,19 @@ export function migrate(db: DatabaseSync): void {
   db.exec("BEGIN IMMEDIATE");
   try {
     db.exec(SCHEMA_SQL);
-    if (schemaVersion(db) === undefined) {
+    const version = schemaVersion(db);
+    if (version === undefined) {
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(
         String(SCHEMA_VERSION),
       );
+    } else if (version === "1") {
+      // Version 1 rows carry their outcome inline and stay valid as they are.
+      db.exec("ALTER TABLE receipts ADD COLUMN ahead INTEGER NOT NULL DEFAULT 0");
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(
+        String(SCHEMA_VERSION),
+      );
     }
+    db.exec(OUTCOMES_SQL);
     checkVersion(db);
     db.exec("COMMIT");
   } catch (error) {
@@ -66,13 +97,20 @@ export function openReadOnly(path: string): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path, { readOnly: true, timeout: 1000 });
-    checkVersion(db);
+    // A version 1 file (not yet opened by a newer gateway) reads fine: it has no outcomes.
+    if (schemaVersion(db) !== "1") checkVersion(db);
     return db;
   } catch (error) {
     if (db?.isOpen) db.close();
     const detail = error instanceof Error ? error.message : String(error);
     throw new Error(`Cannot read receipts database '${path}': ${detail}`, { cause: error });
   }
+}
+
+/** Whether `db` has the outcomes table (version 2 and later). */
+export function hasOutcomes(db: DatabaseSync): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outcomes'")
+    .get() !== undefined;
 }
 
 function schemaVersion(db: DatabaseSync): string | undefined {

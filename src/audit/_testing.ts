@@ -5,6 +5,7 @@
  */
 
 import type { ReceiptInput } from "../core/mod.ts";
+import type { OutcomeInput } from "./_outcome.ts";
 
 /** A complete receipt input with every field set; override what a test cares about. */
 export function receiptInput(overrides: Partial<ReceiptInput> = {}): ReceiptInput {
@@ -28,6 +29,20 @@ export function receiptInput(overrides: Partial<ReceiptInput> = {}): ReceiptInpu
     bytesIn: 27,
     bytesOut: 0,
     latencyMs: 1.75,
+    ...overrides,
+  };
+}
+
+/** An outcome of a completed exchange; override what a test cares about. */
+export function outcomeInput(overrides: Partial<OutcomeInput> = {}): OutcomeInput {
+  return {
+    time: new Date("2025-06-01T12:00:01.000Z"),
+    upstreamStatus: 200,
+    bytesIn: 10,
+    bytesOut: 512,
+    latencyMs: 31.5,
+    error: null,
+    notRun: false,
     ...overrides,
   };
 }

@@ -17,6 +17,21 @@ import {
   rowHash,
   type StoredRow,
 } from "./_row.ts";
+import {
+  INSERT_OUTCOME_SQL,
+  outcomeHash,
+  outcomeValues,
+  type PendingOutcome,
+  type StoredOutcome,
+} from "./_outcome.ts";
+
+/** What the writer appends: a receipt, or the outcome of one written earlier (or earlier in the batch). */
+export type QueuedRow = PendingRow | PendingOutcome;
+
+/** Whether `row` is an outcome (outcomes name their receipt; receipts have their own id). */
+export function isOutcome(row: QueuedRow): row is PendingOutcome {
+  return !("id" in row);
+}
 
 /** How the writer opens the database. */
 export interface WriterConfig {
@@ -33,8 +48,12 @@ export type ToWriter =
   | { type: "open"; config: WriterConfig }
   // `json` (a JSON array of rows) crosses to a worker: one string is much cheaper to post than
   // an array of objects. `rows` is for the in-process writer, which needs no copy.
-  | { type: "rows"; json: string }
-  | { type: "rows"; rows: PendingRow[] }
+  //
+  // `urgent`: some row's action waits for it to be durable before being forwarded, so commit at
+  // once instead of waiting out the group-commit interval (rows arriving during that commit's
+  // fsync still share the next one).
+  | { type: "rows"; json: string; urgent: boolean }
+  | { type: "rows"; rows: QueuedRow[]; urgent: boolean }
   // Commit now, skipping any retry backoff. `retry: false` once the store is closing: a failed
   // commit is then reported and not retried, so close() can settle.
   | { type: "flush"; retry: boolean }
@@ -66,6 +85,7 @@ export function openDatabase(
 ): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
+    private0600(path);
     db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
     const { journal_mode } = db.prepare("PRAGMA journal_mode = WAL").get() as {
       journal_mode: string;
@@ -79,6 +99,24 @@ export function openDatabase(
     throw new Error(`Cannot open receipts database '${path}': ${errorMessage(error)}`, {
       cause: error,
     });
+  }
+}
+
+/**
+ * Receipts hold facts of every action: readable by the gateway's user only. SQLite gives the
+ * -wal and -shm files the database file's mode, so creating it 0600 covers them; files from an
+ * older gateway are narrowed too.
+ */
+function private0600(path: string): void {
+  if (path === ":memory:" || path === "") return;
+  const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
+  file.close();
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if ((Deno.statSync(p).mode! & 0o077) !== 0) Deno.chmodSync(p, 0o600);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   }
 }
 
@@ -102,7 +140,9 @@ export class ReceiptWriter {
   #db: DatabaseSync | undefined;
   #insert: StatementSync | undefined;
   #head: StatementSync | undefined;
-  #queue: PendingRow[] = [];
+  #insertOutcome: StatementSync | undefined;
+  #outcomeHead: StatementSync | undefined;
+  #queue: QueuedRow[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
   /** When the last commit started (performance.now()); the next waits out the interval. */
@@ -130,9 +170,12 @@ export class ReceiptWriter {
         return;
       case "rows": {
         if (this.#closed) throw new Error("Receipt writer received rows after close");
-        const rows = "rows" in message ? message.rows : JSON.parse(message.json) as PendingRow[];
+        const rows = "rows" in message ? message.rows : JSON.parse(message.json) as QueuedRow[];
         for (const row of rows) this.#queue.push(row);
-        if (this.#timer === undefined) this.#schedule(this.#untilNextCommit());
+        // An urgent batch commits now unless a failure's backoff is running: retrying a full
+        // disk faster helps nobody, and the store denies meanwhile.
+        if (message.urgent && this.#failures === 0) this.#schedule(0);
+        else if (this.#timer === undefined) this.#schedule(this.#untilNextCommit());
         return;
       }
       case "flush":
@@ -163,6 +206,8 @@ export class ReceiptWriter {
       setSynchronous(db, config.synchronous);
       this.#insert = db.prepare(INSERT_SQL);
       this.#head = db.prepare("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1");
+      this.#insertOutcome = db.prepare(INSERT_OUTCOME_SQL);
+      this.#outcomeHead = db.prepare("SELECT seq, hash FROM outcomes ORDER BY seq DESC LIMIT 1");
       this.#db = db;
     } catch (error) {
       if (db?.isOpen) db.close();
@@ -215,7 +260,7 @@ export class ReceiptWriter {
   // The chain head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
   // so seq and prev_hash are right even after a restart or if another process appended rows.
   // Hashing happens here rather than in record() because seq and prev_hash only exist here.
-  #commit(batch: PendingRow[]): void {
+  #commit(batch: QueuedRow[]): void {
     const db = this.#db!;
     // A transaction left open by a failed ROLLBACK would make every BEGIN fail; end it first.
     if (db.isTransaction) db.exec("ROLLBACK");
@@ -224,7 +269,21 @@ export class ReceiptWriter {
       const head = this.#head!.get() as { seq: number; hash: string } | undefined;
       let seq = head?.seq ?? 0;
       let prevHash = head?.hash ?? GENESIS_HASH;
+      let outcomes: { seq: number; hash: string } | undefined;
       for (const pending of batch) {
+        if (isOutcome(pending)) {
+          outcomes ??= this.#outcomeHead!.get() as { seq: number; hash: string } | undefined ??
+            { seq: 0, hash: GENESIS_HASH };
+          const o = {
+            ...pending,
+            seq: outcomes.seq + 1,
+            prev_hash: outcomes.hash,
+          } as StoredOutcome;
+          o.hash = outcomeHash(o);
+          this.#insertOutcome!.run(...outcomeValues(o));
+          outcomes = o;
+          continue;
+        }
         const row = { ...pending, seq: ++seq, prev_hash: prevHash } as StoredRow;
         row.hash = prevHash = rowHash(row);
         this.#insert!.run(...insertValues(row));

@@ -6,7 +6,7 @@
 
 import type { SQLInputValue } from "node:sqlite";
 import type { Decision, Receipt } from "../core/mod.ts";
-import { openReadOnly } from "./_schema.ts";
+import { hasOutcomes, openReadOnly } from "./_schema.ts";
 import { type StoredRow, toReceipt } from "./_row.ts";
 import type { ReceiptStore } from "./store.ts";
 
@@ -85,12 +85,19 @@ export function queryReceipts(
 
   const db = openReadOnly(typeof source === "string" ? source : source.path);
   try {
+    // Each receipt written ahead with its outcome, if one was written.
+    if (hasOutcomes(db)) sql = `SELECT r.*, ${OUTCOME_COLUMNS} FROM (${sql}) r${OUTCOME_JOIN}`;
     const rows = db.prepare(sql).all(...params) as unknown as StoredRow[];
     return rows.map(toReceipt);
   } finally {
     db.close();
   }
 }
+
+const OUTCOME_COLUMNS = ["time", "upstream_status", "bytes_in", "bytes_out", "latency_ms", "error"]
+  .concat("not_run").map((c) => `o.${c} AS o_${c}`).join(", ");
+// Ordered again after the join: SQLite keeps the subquery's order in practice, not by promise.
+const OUTCOME_JOIN = " LEFT JOIN outcomes o ON o.receipt = r.id ORDER BY r.seq";
 
 function checkInteger(name: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {

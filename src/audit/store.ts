@@ -7,80 +7,41 @@
 import { AuditUnavailableError, type ReceiptInput } from "../core/mod.ts";
 import { ReceiptIdGenerator } from "./_id.ts";
 import { type PendingRow, toPendingRow } from "./_row.ts";
-import {
-  type FromWriter,
-  openDatabase,
-  ReceiptWriter,
-  type ToWriter,
-  WRITER_WORKER_NAME,
-  type WriterConfig,
-} from "./_writer.ts";
+import { type OutcomeInput, toPendingOutcome } from "./_outcome.ts";
+import { CommitTracker } from "./_commits.ts";
+import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from "./_writer.ts";
+import { WriterChannel } from "./_channel.ts";
+import { integerOption, type ReceiptStoreOptions } from "./_options.ts";
+
+export type { ReceiptStoreOptions } from "./_options.ts";
 // For `deno compile` only: outside the writer worker the module does nothing (see its header).
 import "./_writer_worker.ts";
-
-/** Options for {@linkcode ReceiptStore.open}. */
-export interface ReceiptStoreOptions {
-  /** Most receipts held in memory awaiting commit; past it `record()` throws. @default {10_000} */
-  maxQueue?: number;
-  /** Most receipts per transaction; bounds how long one commit holds the write lock. @default {500} */
-  maxBatch?: number;
-  /**
-   * SQLite `synchronous` level. `"full"` fsyncs the WAL at every commit and survives power loss;
-   * `"normal"` survives a process crash only. @default {"full"}
-   */
-  synchronous?: "full" | "normal";
-  /** How long a commit waits on another writer's lock before giving up and retrying later. @default {10} */
-  busyTimeoutMs?: number;
-  /**
-   * Group commit: while receipts keep coming, the writer commits at most once per this many
-   * ms, so one transaction and one fsync cover all of them (a commit per timer tick costs the
-   * writer several times more CPU per receipt under load). A writer that was idle commits at
-   * once, and `flushed()` / `close()` commit at once. This bounds how long a receipt can sit in
-   * memory before it is on disk. @default {10}
-   */
-  commitIntervalMs?: number;
-  /**
-   * Likewise for handing rows to the writer: at most one message per this many ms under load
-   * (each wakes the writer thread), at once after a quiet spell. @default {2}
-   */
-  sendIntervalMs?: number;
-  /**
-   * Write from a Web Worker, so the inserts, the hash chain and each commit's fsync never block
-   * this thread's event loop. `false` writes on this thread, from a timer, in the same batches.
-   * @default {true}
-   */
-  worker?: boolean;
-  /**
-   * Told about every failed commit (the receipts stay queued and are retried with backoff), and
-   * about a writer that stopped (the store then refuses every receipt).
-   */
-  onError?: (error: Error) => void;
-  /** Told about every committed batch (for metrics); `durationMs` is the writer's time on it. */
-  onFlush?: (info: { rows: number; durationMs: number }) => void;
-}
-
-interface Waiter {
-  target: number;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
 
 // Set by ReceiptStore's static block, the one place that can read its private #worker.
 let workerOf: (store: ReceiptStore) => Worker | undefined;
 
-/** A receipt whose id exists before its outcome is known; see {@linkcode ReceiptStore.reserve}. */
+/** An allowed action's receipt, written ahead; see {@linkcode ReceiptStore.reserve}. */
 export interface ReceiptReservation {
   readonly id: string;
-  /** Queues the row under the reserved id. Throws TypeError when called twice or for bad input. */
-  complete(input: ReceiptInput): void;
+  /**
+   * Resolves once the receipt is committed (asked for with `durable: true`; otherwise already
+   * resolved). Rejects with `AuditUnavailableError` when the commit fails first.
+   */
+  readonly durable: Promise<void>;
+  /** Records what happened. Throws TypeError when called twice or for bad input. */
+  complete(outcome: OutcomeInput): void;
 }
+
+export type { OutcomeInput } from "./_outcome.ts";
 
 /**
  * Writes receipts off the request path. `record()` validates the input, assigns an id and queues
  * the row; every few ms (`sendIntervalMs`) the queued rows go to a writer in a Web Worker, which
- * commits them in batches (group commit, at most one per `commitIntervalMs` under load), one
- * transaction (one fsync) per batch, and computes the hash chain inside that transaction. If
- * the worker dies, the store fails closed: every later `record()` throws.
+ * commits them in batches (group commit, at most one per `commitIntervalMs` under load, at once
+ * for rows someone waits on), one transaction (one fsync) per batch, and computes the hash chain
+ * inside that transaction. While commits fail, the writer is stopped, or rows wait longer than
+ * `stallMs`, the store fails closed: `record()` and `reserve()` throw, and resume by themselves
+ * once a commit succeeds.
  *
  * @example
  * ```ts
@@ -92,29 +53,24 @@ export interface ReceiptReservation {
  */
 export class ReceiptStore {
   static {
-    workerOf = (store) => store.#worker;
+    workerOf = (store) => store.#channel.worker;
   }
 
   /** Path of the database file. */
   readonly path: string;
   readonly #ids = new ReceiptIdGenerator();
   readonly #maxQueue: number;
+  readonly #stallMs: number;
   readonly #onError: (error: Error) => void;
   readonly #onFlush: (info: { rows: number; durationMs: number }) => void;
-  readonly #worker: Worker | undefined;
-  readonly #local: ReceiptWriter | undefined;
+  readonly #onHealth: (problem: string | null) => void;
+  readonly #channel: WriterChannel;
   readonly #ready = Promise.withResolvers<void>();
-  // Rows not yet handed to the worker; sent together at most once per send interval.
-  #unsent: PendingRow[] = [];
-  #sendTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #sendIntervalMs: number;
-  /** When rows last went to the writer (performance.now()). */
-  #lastSend = -Infinity;
+  readonly #commits = new CommitTracker();
   #reserved = 0;
-  #recorded = 0;
-  #committed = 0;
-  #waiters: Waiter[] = [];
-  #lastError: Error | undefined;
+  /** Why the last commit failed, until one succeeds: the store refuses meanwhile. */
+  #failing: Error | undefined;
+  #problem: string | null = null;
   #stopped: Error | undefined;
   #closed = false;
   #writerClosing = false;
@@ -124,31 +80,24 @@ export class ReceiptStore {
   private constructor(path: string, options: ReceiptStoreOptions, config: WriterConfig) {
     this.path = path;
     this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#stallMs = options.stallMs ?? Math.max(1000, 20 * config.commitIntervalMs);
     this.#onError = options.onError ?? (() => {});
     this.#onFlush = options.onFlush ?? (() => {});
-    this.#sendIntervalMs = options.sendIntervalMs ?? 2;
+    this.#onHealth = options.onHealth ?? (() => {});
     // Nobody has to call ready(); a writer that fails to start is also reported via onError.
     this.#ready.promise.catch(() => {});
-    if (options.worker ?? true) {
-      const url = new URL("./_writer_worker.ts", import.meta.url).href;
-      const worker = new Worker(url, { type: "module", name: WRITER_WORKER_NAME });
-      worker.onmessage = (event: MessageEvent<FromWriter>) => this.#receive(event.data);
-      // preventDefault: a dead writer must fail the store closed, not crash the gateway.
-      worker.onerror = (event) => {
-        event.preventDefault();
-        this.#stop(event.message);
-      };
-      worker.onmessageerror = () => this.#stop("a message from the writer could not be read");
-      this.#worker = worker;
-    } else {
-      this.#local = new ReceiptWriter((message) => this.#receive(message));
-    }
-    this.#post({ type: "open", config });
+    this.#channel = new WriterChannel({
+      worker: options.worker ?? true,
+      sendIntervalMs: options.sendIntervalMs ?? 2,
+      receive: (message) => this.#receive(message),
+      stopped: (detail) => this.#stop(detail),
+    });
+    this.#channel.post({ type: "open", config });
   }
 
   /**
-   * Opens (creating if missing) the receipts database at `path`, in WAL mode, and starts its
-   * writer. Errors about the database itself (path, schema version) throw here.
+   * Opens (creating if missing, mode 0600) the receipts database at `path`, in WAL mode, and
+   * starts its writer. Errors about the database itself (path, schema version) throw here.
    *
    * @example
    * ```ts
@@ -161,6 +110,7 @@ export class ReceiptStore {
     integerOption("busyTimeoutMs", options.busyTimeoutMs, 0);
     integerOption("commitIntervalMs", options.commitIntervalMs, 0);
     integerOption("sendIntervalMs", options.sendIntervalMs, 0);
+    integerOption("stallMs", options.stallMs, 1);
     const synchronous = options.synchronous === "normal" ? "normal" : "full";
     const busyTimeoutMs = options.busyTimeoutMs ?? 10;
     // Opened and migrated here, so a bad database fails open() itself rather than the writer
@@ -176,29 +126,33 @@ export class ReceiptStore {
   }
 
   /**
-   * Resolves once the writer runs and has opened the database. Rejects when it cannot, e.g. the
-   * worker's module is not readable under the process's permissions; the gateway waits for this
-   * at startup so such a store fails there, not at the first receipt.
-   *
-   * @example
-   * ```ts
-   * const store = ReceiptStore.open(path);
-   * await store.ready();
-   * ```
+   * Resolves once the writer runs and has opened the database. Rejects when it cannot (e.g. the
+   * worker's module is not readable under the process's permissions).
    */
   ready(): Promise<void> {
     return this.#ready.promise;
   }
 
-  /** Receipts recorded but not yet committed. */
+  /** Receipts and outcomes recorded but not yet committed. */
   get queued(): number {
-    return this.#recorded - this.#committed;
+    return this.#commits.queued;
+  }
+
+  /** Reservations whose outcome is not recorded yet (allowed actions still being forwarded). */
+  get reserved(): number {
+    return this.#reserved;
+  }
+
+  /** Why the store refuses receipts right now, or `null` when it takes them. */
+  problem(): string | null {
+    this.#checkStall();
+    return this.#problem;
   }
 
   /**
-   * Queues a receipt and returns its public id at once; the row is committed shortly after.
-   * Throws `AuditUnavailableError` when the queue is full, the store is closed or its writer
-   * stopped, and `TypeError` for a malformed input: either way the caller must deny the action.
+   * Queues a final receipt (a deny) and returns its public id at once. Throws
+   * `AuditUnavailableError` when the store refuses receipts (see the class), and `TypeError` for a
+   * malformed input: either way the caller must deny.
    *
    * @example
    * ```ts
@@ -207,94 +161,89 @@ export class ReceiptStore {
    */
   record(input: ReceiptInput): string {
     this.#ensureRoom();
-    return this.#enqueue(this.#ids.next(), input);
+    const row = toPendingRow(this.#ids.next(), input);
+    this.#enqueue(row, false);
+    return row.id;
   }
 
   /**
-   * Reserves a receipt for an action whose outcome is not known yet (an allowed request still
-   * being forwarded): the id exists now and the place in the queue is held, so completing it
-   * later cannot fail for lack of room. Throws like `record()` when there is no room, and the
-   * caller must then deny. The row is written when `complete()` is called; until then it counts
-   * against `maxQueue`.
+   * Writes an allowed action's receipt ahead of forwarding it: the row is queued now, and
+   * `complete()` adds what happened. With `durable`, the row is committed at once and
+   * `reservation.durable` says when it is on disk; the caller forwards only then. Throws like
+   * `record()`, and the caller must then deny.
    *
    * @example
    * ```ts
-   * const receipt = store.reserve();
+   * const receipt = store.reserve(decision, { durable: true });
+   * await receipt.durable; // rejects: deny, never forward unrecorded
    * // … forward the request …
-   * receipt.complete({ ...input, upstreamStatus: 200, bytesOut: 512 });
+   * receipt.complete({ ...outcome, upstreamStatus: 200, bytesOut: 512 });
    * ```
    */
-  reserve(): ReceiptReservation {
+  reserve(decision: ReceiptInput, options: { durable?: boolean } = {}): ReceiptReservation {
     this.#ensureRoom();
-    const id = this.#ids.next();
+    const row = toPendingRow(this.#ids.next(), decision);
+    row.ahead = 1;
+    // Read before the push: an in-process writer takes the row during it.
+    const sends = this.#channel.sends;
+    const number = this.#enqueue(row, options.durable === true);
     this.#reserved++;
     let done = false;
     return {
-      id,
-      complete: (input: ReceiptInput) => {
-        if (done) throw new TypeError(`Receipt '${id}' was already completed`);
+      id: row.id,
+      durable: options.durable ? this.#commits.waitFor(number) : Promise.resolve(),
+      complete: (outcome: OutcomeInput) => {
+        if (done) throw new TypeError(`Receipt '${row.id}' was already completed`);
+        const pending = toPendingOutcome(row.id, outcome);
         done = true;
         this.#reserved--;
-        this.#enqueue(id, input);
+        // Still in this process (no send since): one row says it all, as for version 1 rows.
+        if (this.#channel.sends === sends) mergeOutcome(row, outcome);
+        else this.#enqueue(pending, false);
       },
     };
-  }
-
-  /** Receipts reserved and not yet completed. */
-  get reserved(): number {
-    return this.#reserved;
   }
 
   #ensureRoom(): void {
     if (this.#closed) throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
     if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
+    this.#checkStall();
+    if (this.#problem !== null) throw new AuditUnavailableError(this.#problem);
     if (this.queued + this.#reserved >= this.#maxQueue) {
-      const why = this.#lastError ? message(this.#lastError) : "writes are not keeping up";
       throw new AuditUnavailableError(
-        `Receipt queue is full: ${this.queued} receipts not yet written, ${this.#reserved} in flight: ${why}`,
+        `Receipt queue is full: ${this.queued} rows not yet written, ${this.#reserved} in flight`,
       );
     }
   }
 
-  // A completed reservation is written even after close() began: its room was held, and an
-  // action that was forwarded must not lose its receipt. Only a closed or stopped writer refuses.
-  #enqueue(id: string, input: ReceiptInput): string {
-    const row = toPendingRow(id, input);
+  // Called on every receipt: a hung writer is noticed by the next action, not by a timer.
+  #checkStall(): void {
+    if (this.#problem !== null || this.#stopped) return;
+    const waited = this.#commits.oldestWaitMs();
+    if (waited > this.#stallMs) {
+      this.#setProblem(
+        `receipts are not being written: the oldest has waited ${Math.round(waited)} ms`,
+      );
+    }
+  }
+
+  #setProblem(problem: string | null): void {
+    if (problem === this.#problem) return;
+    const was = this.#problem;
+    this.#problem = problem;
+    if ((was === null) !== (problem === null)) this.#onHealth(problem);
+  }
+
+  // Outcomes are written even after close() began: the action was forwarded, so it must not
+  // lose its record. Only a stopped or closed writer refuses.
+  #enqueue(row: QueuedRow, urgent: boolean): number {
     if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
     if (this.#writerClosing) {
       throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
     }
-    this.#recorded++;
-    if (this.#local) {
-      this.#local.handle({ type: "rows", rows: [row] });
-    } else {
-      this.#unsent.push(row);
-      this.#sendTimer ??= setTimeout(this.#send, this.#untilNextSend());
-    }
-    return row.id;
-  }
-
-  #untilNextSend(): number {
-    const wait = this.#lastSend + this.#sendIntervalMs - performance.now();
-    return wait > 0 ? wait : 0;
-  }
-
-  // One message per send interval however many receipts it recorded, and as one JSON string:
-  // posting a string costs this thread far less than cloning an array of objects
-  // (bench/audit_bench.ts).
-  #send = (): void => {
-    clearTimeout(this.#sendTimer);
-    this.#sendTimer = undefined;
-    if (this.#unsent.length === 0 || this.#stopped) return;
-    this.#lastSend = performance.now();
-    const json = JSON.stringify(this.#unsent);
-    this.#unsent = [];
-    this.#post({ type: "rows", json });
-  };
-
-  #post(message: ToWriter): void {
-    if (this.#worker) this.#worker.postMessage(message);
-    else this.#local!.handle(message);
+    const number = this.#commits.recorded();
+    this.#channel.push(row, urgent);
+    return number;
   }
 
   #receive(message: FromWriter): void {
@@ -309,19 +258,19 @@ export class ReceiptStore {
         return;
       }
       case "committed":
-        this.#committed += message.rows;
-        this.#lastError = undefined;
-        while (this.#waiters.length > 0 && this.#waiters[0].target <= this.#committed) {
-          this.#waiters.shift()!.resolve();
-        }
+        this.#commits.committed(message.rows);
+        this.#failing = undefined;
+        if (!this.#stopped) this.#setProblem(null);
+        this.#checkStall();
         this.#onFlush({ rows: message.rows, durationMs: message.durationMs });
         return;
       case "failed": {
         const error = new Error(
           `Cannot write ${message.rows} receipts to '${this.path}' (${this.queued} queued): ${message.error}`,
         );
-        this.#lastError = error;
-        this.#rejectWaiters(new AuditUnavailableError(error.message));
+        this.#failing = error;
+        this.#setProblem(`receipts cannot be written: ${message.error}`);
+        this.#commits.rejectAll(new AuditUnavailableError(error.message));
         this.#onError(error);
         return;
       }
@@ -338,49 +287,33 @@ export class ReceiptStore {
       `Receipt writer for '${this.path}' stopped with ${this.queued} receipts unwritten: ${detail}`,
     );
     this.#stopped = error;
-    this.#worker?.terminate();
-    clearTimeout(this.#sendTimer);
-    this.#sendTimer = undefined;
-    this.#unsent = [];
+    this.#channel.terminate();
     this.#ready.reject(error);
-    this.#rejectWaiters(new AuditUnavailableError(error.message));
+    this.#commits.rejectAll(new AuditUnavailableError(error.message));
     this.#writerClosed?.();
+    this.#setProblem(error.message);
     this.#onError(error);
-  }
-
-  #rejectWaiters(error: AuditUnavailableError): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w.reject(error);
   }
 
   /**
    * Resolves once every receipt recorded before the call is committed. Rejects with
    * `AuditUnavailableError` if a commit fails first (the receipts stay queued and are retried)
    * or the writer stopped.
-   *
-   * @example
-   * ```ts
-   * store.record(input);
-   * await store.flushed(); // the row is now on disk
-   * ```
    */
   flushed(): Promise<void> {
-    const target = this.#recorded;
-    if (this.#committed >= target) return Promise.resolve();
+    const target = this.#commits.last;
+    if (this.queued === 0) return Promise.resolve();
     if (this.#stopped) return Promise.reject(new AuditUnavailableError(this.#stopped.message));
     if (this.#writerClosing) {
       return Promise.reject(
         new AuditUnavailableError(`Receipt store '${this.path}' closed with receipts unwritten`),
       );
     }
-    const done = new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ target, resolve, reject });
-    });
-    this.#send();
+    const done = this.#commits.waitFor(target);
+    this.#channel.send();
     // A caller waiting now should not sit out a retry backoff. Once closing, a failed commit
     // is not retried: close() reports it instead.
-    this.#post({ type: "flush", retry: !this.#closed });
+    this.#channel.post({ type: "flush", retry: !this.#closed });
     return done;
   }
 
@@ -388,15 +321,10 @@ export class ReceiptStore {
    * Stops accepting receipts, commits the queue, closes the database and ends the writer.
    * Rejects with `AuditUnavailableError` (naming how many receipts were lost) if the last commit
    * fails or the writer stopped.
-   *
-   * @example
-   * ```ts
-   * Deno.addSignalListener("SIGTERM", () => store.close());
-   * ```
    */
   close(): Promise<void> {
     this.#closed = true;
-    // Loop: a reservation completed while the last commit ran adds rows that must be written too.
+    // Loop: an outcome recorded while the last commit ran adds rows that must be written too.
     const drain = async () => {
       do await this.flushed(); while (this.queued > 0);
     };
@@ -415,16 +343,29 @@ export class ReceiptStore {
 
   async #shutdown(): Promise<void> {
     this.#writerClosing = true;
-    clearTimeout(this.#sendTimer);
-    this.#sendTimer = undefined;
+    this.#channel.cancel();
     if (!this.#stopped) {
       const closed = new Promise<void>((resolve) => this.#writerClosed = resolve);
-      this.#post({ type: "close" });
+      this.#channel.post({ type: "close" });
       await closed;
     }
-    // Terminated, not left idle: a live worker would keep a finished process (or test) running.
-    this.#worker?.terminate();
+    this.#channel.terminate();
   }
+}
+
+/**
+ * The outcome folded into a receipt row that has not left the process yet: the single-row form
+ * version 1 wrote. Not run means the action's record is a deny (its rule's allow is the would-be
+ * verdict), so no allow stands for something that never ran.
+ */
+function mergeOutcome(row: PendingRow, outcome: OutcomeInput): void {
+  row.ahead = 0;
+  row.upstream_status = outcome.upstreamStatus;
+  row.bytes_in = outcome.bytesIn;
+  row.bytes_out = outcome.bytesOut;
+  row.latency_ms = outcome.latencyMs;
+  if (outcome.error !== null) row.reason = `${row.reason} (${outcome.error.toWellFormed()})`;
+  if (outcome.notRun) row.verdict = "deny";
 }
 
 /**
@@ -433,14 +374,6 @@ export class ReceiptStore {
  */
 export function writerWorkerOf(store: ReceiptStore): Worker | undefined {
   return workerOf(store);
-}
-
-function integerOption(name: string, value: number | undefined, min: number): void {
-  if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) {
-    throw new RangeError(
-      `Invalid receipt store option ${name} '${value}': expected an integer >= ${min}`,
-    );
-  }
 }
 
 function message(error: unknown): string {

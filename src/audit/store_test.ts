@@ -3,7 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { AuditUnavailableError } from "../core/mod.ts";
 import { RECEIPT_ID_PATTERN } from "./_id.ts";
 import { GENESIS_HASH } from "./_row.ts";
-import { receiptInput, withTempDir } from "./_testing.ts";
+import { outcomeInput, receiptInput, withTempDir } from "./_testing.ts";
 import { queryReceipts } from "./query.ts";
 import { ReceiptStore, type ReceiptStoreOptions, writerWorkerOf } from "./store.ts";
 import { verifyChain } from "./verify.ts";
@@ -172,40 +172,44 @@ storeTest("record() throws AuditUnavailableError once the queue is full", async 
   });
 });
 
-storeTest("a failed flush keeps receipts queued, reports the error and retries", async (open) => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/receipts.db`;
-    const errors: Error[] = [];
-    const store = open(path, {
-      maxQueue: 4,
-      busyTimeoutMs: 0,
-      onError: (e) => errors.push(e),
+storeTest(
+  "a failed flush keeps receipts queued, refuses new ones, reports the error and retries",
+  async (open) => {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/receipts.db`;
+      const errors: Error[] = [];
+      const store = open(path, {
+        maxQueue: 4,
+        busyTimeoutMs: 0,
+        onError: (e) => errors.push(e),
+      });
+      const locker = new DatabaseSync(path);
+      locker.exec("BEGIN IMMEDIATE"); // another writer holds the lock: every flush fails
+      const ids = [1, 2, 3, 4].map(() => store.record(receiptInput()));
+      await rejects(store.flushed(), AuditUnavailableError);
+      ok(errors.length >= 1);
+      match(errors[0].message, /Cannot write 4 receipts .*locked/);
+      equal(store.queued, 4);
+      throws(() => store.record(receiptInput()), (e: unknown) => {
+        ok(e instanceof AuditUnavailableError);
+        // Refused at once, not when the queue fills: nothing is forwarded while receipts fail.
+        match(e.message, /receipts cannot be written: .*locked/);
+        return true;
+      });
+      locker.exec("COMMIT");
+      locker.close();
+      // The backoff timer retries on its own; no flushed() call needed.
+      for (let waited = 0; store.queued > 0 && waited < 3000; waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      equal(store.queued, 0);
+      equal(countRows(path), 4);
+      ids.push(store.record(receiptInput()));
+      await store.close();
+      deepStrictEqual(storedIds(path), ids);
     });
-    const locker = new DatabaseSync(path);
-    locker.exec("BEGIN IMMEDIATE"); // another writer holds the lock: every flush fails
-    const ids = [1, 2, 3, 4].map(() => store.record(receiptInput()));
-    await rejects(store.flushed(), AuditUnavailableError);
-    ok(errors.length >= 1);
-    match(errors[0].message, /Cannot write 4 receipts .*locked/);
-    equal(store.queued, 4);
-    throws(() => store.record(receiptInput()), (e: unknown) => {
-      ok(e instanceof AuditUnavailableError);
-      match(e.message, /queue is full.*locked/);
-      return true;
-    });
-    locker.exec("COMMIT");
-    locker.close();
-    // The backoff timer retries on its own; no flushed() call needed.
-    for (let waited = 0; store.queued > 0 && waited < 3000; waited += 20) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    equal(store.queued, 0);
-    equal(countRows(path), 4);
-    ids.push(store.record(receiptInput()));
-    await store.close();
-    deepStrictEqual(storedIds(path), ids);
-  });
-});
+  },
+);
 
 storeTest("close() commits every queued receipt across several batches", async (open) => {
   await withTempDir(async (dir) => {
@@ -269,9 +273,9 @@ Deno.test("open() refuses a database written by a newer schema version", async (
     const path = `${dir}/receipts.db`;
     await ReceiptStore.open(path).close();
     const db = new DatabaseSync(path);
-    db.exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    db.exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
     db.close();
-    throws(() => ReceiptStore.open(path), /Cannot open receipts database .*schema version '2'/);
+    throws(() => ReceiptStore.open(path), /Cannot open receipts database .*schema version '3'/);
   });
 });
 
@@ -317,61 +321,6 @@ storeTest(
   },
 );
 
-storeTest(
-  "reserve() holds queue room: a full queue refuses record() until the reservation completes",
-  async (open) => {
-    await withTempDir(async (dir) => {
-      const store = open(`${dir}/receipts.db`, { maxQueue: 2 });
-      const held = store.reserve();
-      match(held.id, RECEIPT_ID_PATTERN);
-      const first = store.record(receiptInput());
-      equal(store.reserved, 1);
-      throws(() => store.record(receiptInput()), AuditUnavailableError);
-      throws(() => store.reserve(), AuditUnavailableError);
-      await store.flushed();
-      // The reservation still holds its place after the flush.
-      const second = store.record(receiptInput());
-      throws(() => store.record(receiptInput()), AuditUnavailableError);
-      held.complete(receiptInput({ verdict: "allow", upstreamStatus: 201, bytesOut: 99 }));
-      equal(store.reserved, 0);
-      await store.close();
-      const rows = queryReceipts(store.path);
-      deepStrictEqual(rows.map((r) => r.id), [first, second, held.id]);
-      equal(rows[2].upstreamStatus, 201);
-      equal(rows[2].bytesOut, 99);
-      deepStrictEqual(verifyChain(store.path).ok, true);
-    });
-  },
-);
-
-storeTest("a reservation completes once; a second complete() throws TypeError", async (open) => {
-  await withTempDir(async (dir) => {
-    const store = open(`${dir}/receipts.db`);
-    const held = store.reserve();
-    held.complete(receiptInput());
-    throws(() => held.complete(receiptInput()), TypeError);
-    await store.close();
-    equal(countRows(store.path), 1);
-  });
-});
-
-storeTest(
-  "a reservation completed after close() began is still written; after the database closed it throws",
-  async (open) => {
-    await withTempDir(async (dir) => {
-      const store = open(`${dir}/receipts.db`);
-      const early = store.reserve();
-      const late = store.reserve();
-      const closing = store.close();
-      throws(() => store.reserve(), AuditUnavailableError);
-      early.complete(receiptInput());
-      await closing;
-      throws(() => late.complete(receiptInput()), AuditUnavailableError);
-      deepStrictEqual(storedIds(store.path), [early.id]);
-    });
-  },
-);
-
 Deno.test("the worker commits receipts while this thread is blocked, and the chain verifies", async () => {
   await withTempDir(async (dir) => {
     const store = ReceiptStore.open(`${dir}/receipts.db`);
@@ -399,7 +348,7 @@ Deno.test("a writer worker that dies fails the store closed: onError, then every
     await store.ready();
     store.record(receiptInput());
     await store.flushed();
-    const held = store.reserve();
+    const held = store.reserve(receiptInput({ verdict: "allow" }));
     store.record(receiptInput()); // not sent before this tick ends
     // An unknown message makes the writer throw outside any handler, as a bug in it would. The
     // worker takes messages in order, so it dies before the row that flushed() sends reaches it.
@@ -407,12 +356,12 @@ Deno.test("a writer worker that dies fails the store closed: onError, then every
     const waiting = store.flushed();
     await rejects(waiting, AuditUnavailableError);
     equal(errors.length, 1);
-    match(errors[0].message, /Receipt writer for .* stopped with 1 receipts unwritten: .*bogus/);
+    match(errors[0].message, /Receipt writer for .* stopped with 2 receipts unwritten: .*bogus/);
     throws(() => store.record(receiptInput()), AuditUnavailableError);
-    throws(() => store.reserve(), AuditUnavailableError);
-    throws(() => held.complete(receiptInput()), AuditUnavailableError);
+    throws(() => store.reserve(receiptInput()), AuditUnavailableError);
+    throws(() => held.complete(outcomeInput()), AuditUnavailableError);
     await rejects(store.flushed(), AuditUnavailableError);
-    await rejects(store.close(), /with 1 receipts unwritten/);
+    await rejects(store.close(), /with 2 receipts unwritten/);
     equal(countRows(path), 1);
     deepStrictEqual(verifyChain(path), { ok: true, rows: 1 });
   });

@@ -4,8 +4,10 @@
  * @module
  */
 
-import { openReadOnly } from "./_schema.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { hasOutcomes, openReadOnly } from "./_schema.ts";
 import { GENESIS_HASH, rowHash, type StoredRow } from "./_row.ts";
+import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
 
 /**
  * The outcome of {@linkcode verifyChain}. `rows` counts the receipts that verified before the
@@ -13,7 +15,14 @@ import { GENESIS_HASH, rowHash, type StoredRow } from "./_row.ts";
  */
 export type ChainVerification =
   | { ok: true; rows: number }
-  | { ok: false; rows: number; brokenSeq: number; problem: string };
+  | {
+    ok: false;
+    rows: number;
+    brokenSeq: number;
+    problem: string;
+    /** Set when the break is in the outcomes' chain; `brokenSeq` is then an outcome's seq. */
+    table?: "outcomes";
+  };
 
 /**
  * Walks every receipt in `seq` order, one row at a time, and reports the first that breaks the
@@ -46,10 +55,37 @@ export function verifyChain(dbPath: string): ChainVerification {
       prevSeq = row.seq;
       prevHash = row.hash;
     }
-    return { ok: true, rows: verified };
+    return verifyOutcomes(db) ?? { ok: true, rows: verified };
   } finally {
     db.close();
   }
+}
+
+/**
+ * The outcomes' own chain, checked the same way, plus: each names a receipt that was written
+ * ahead, and no receipt has two outcomes (the UNIQUE column already refuses that on insert).
+ */
+function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined {
+  if (!hasOutcomes(db)) return undefined;
+  const ahead = db.prepare("SELECT ahead FROM receipts WHERE id = ?");
+  let prevSeq = 0;
+  let prevHash = GENESIS_HASH;
+  for (const raw of db.prepare("SELECT * FROM outcomes ORDER BY seq").iterate()) {
+    const o = raw as unknown as StoredOutcome;
+    let problem: string | undefined;
+    if (o.seq !== prevSeq + 1) problem = `outcome seq jumps from ${prevSeq} to ${o.seq}: deleted`;
+    else if (o.prev_hash !== prevHash) problem = "prev_hash does not match the previous outcome";
+    else if (outcomeHash(o) !== o.hash) problem = "hash does not match the outcome: it was edited";
+    else if ((ahead.get(o.receipt) as { ahead: number } | undefined)?.ahead !== 1) {
+      problem = `outcome of '${o.receipt}', which is not a receipt written ahead`;
+    }
+    if (problem !== undefined) {
+      return { ok: false, rows: prevSeq, brokenSeq: o.seq, problem, table: "outcomes" };
+    }
+    prevSeq = o.seq;
+    prevHash = o.hash;
+  }
+  return undefined;
 }
 
 function check(row: StoredRow, prevSeq: number, prevHash: string): string | undefined {

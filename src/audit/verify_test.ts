@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, match, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { rowHash, type StoredRow } from "./_row.ts";
-import { receiptInput, withTempDir } from "./_testing.ts";
+import { outcomeInput, receiptInput, withTempDir } from "./_testing.ts";
 import { ReceiptStore } from "./store.ts";
 import { verifyChain } from "./verify.ts";
 
@@ -124,5 +124,50 @@ Deno.test("verifyChain() reads a database while a store is writing to it", async
 Deno.test("verifyChain() throws for a missing database", async () => {
   await withTempDir((dir) => {
     throws(() => verifyChain(`${dir}/nope.db`), /Cannot read receipts database/);
+  });
+});
+
+Deno.test("verifyChain() checks outcomes: an edited or deleted outcome breaks their chain", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    for (let i = 0; i < 3; i++) {
+      const r = store.reserve(receiptInput({ verdict: "allow", wouldBe: "allow" }), {
+        durable: true,
+      });
+      await r.durable;
+      r.complete(outcomeInput({ bytesOut: i }));
+    }
+    await store.close();
+    const path = store.path;
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 3 });
+    tamper(path, (db) => db.exec("UPDATE outcomes SET upstream_status = 500 WHERE seq = 2"));
+    const edited = verifyChain(path);
+    equal(edited.ok, false);
+    if (!edited.ok) {
+      equal(edited.table, "outcomes");
+      equal(edited.brokenSeq, 2);
+      match(edited.problem, /edited/);
+    }
+    tamper(path, (db) => db.exec("DELETE FROM outcomes WHERE seq = 2"));
+    const deleted = verifyChain(path);
+    equal(deleted.ok, false);
+    if (!deleted.ok) match(deleted.problem, /jumps from 1 to 3/);
+  });
+});
+
+Deno.test("verifyChain() keeps version 1 rows valid after the upgrade to outcomes", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 3);
+    // Back to a version 1 file: no outcomes table, no ahead column, the same hashes.
+    tamper(path, (db) => {
+      db.exec("DROP TABLE outcomes");
+      db.exec("ALTER TABLE receipts DROP COLUMN ahead");
+      db.exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    });
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 3 });
+    const store = ReceiptStore.open(path); // migrates to version 2
+    store.record(receiptInput());
+    await store.close();
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 4 });
   });
 });

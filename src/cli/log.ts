@@ -78,8 +78,9 @@ function verify(dbPath: string): number {
     out(`${dbPath}: ok: ${result.rows} receipts, hash chain intact`);
     return 0;
   }
+  const what = result.table === "outcomes" ? "outcome" : "receipt";
   out(
-    `${dbPath}: BROKEN at receipt seq ${result.brokenSeq}: ${result.problem} (${result.rows} receipts verified before it)`,
+    `${dbPath}: BROKEN at ${what} seq ${result.brokenSeq}: ${result.problem} (${result.rows} ${what}s verified before it)`,
   );
   return 1;
 }

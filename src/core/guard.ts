@@ -28,9 +28,9 @@ export interface ExchangeResult {
 /**
  * A decided action: the verdict and the receipt that records it (`null`: could not record).
  *
- * An allowed action's receipt is reserved at decision time and written by `finish()`, so it
- * carries the upstream status, bytes and latency. A denied action's receipt is written at once
- * and `finish()` does nothing.
+ * An allowed action's receipt is written at decision time, ahead of forwarding, and `finish()`
+ * adds its outcome (upstream status, bytes, latency). A denied action's receipt is written at
+ * once and `finish()` does nothing.
  */
 export interface Decided {
   verdict: Verdict;
@@ -38,9 +38,12 @@ export interface Decided {
   /** Call exactly once when the exchange is over (later calls are ignored). */
   finish(result: ExchangeResult): void;
   /**
-   * Set when a rule holds the action for an approval chain: the verdict above is a provisional
-   * deny without a receipt, and this settles (never rejects) with the final decision. A caller
-   * that cannot wait simply keeps the deny, and aborts `signal` to drop the approval.
+   * Set when the action must wait before it may be forwarded, and settles (never rejects) with
+   * the final decision; forward only what it settles with. Either a rule holds it for an
+   * approval chain (the verdict above is then a provisional deny without a receipt; abort
+   * `signal` to drop the approval), or an allowed action that can change state waits for its
+   * receipt to be on disk (the verdict above is the allow; it settles with a deny if the
+   * receipt cannot be written).
    */
   held?: Promise<Decided>;
 }

@@ -38,8 +38,30 @@ export interface ReceiptInput {
   latencyMs: number;
 }
 
-/** A stored receipt: the input plus its identity and place in the hash chain. */
+/** What happened to an allowed action whose receipt was written before it was forwarded. */
+export interface ReceiptOutcome {
+  time: Date;
+  upstreamStatus: number | null;
+  bytesIn: number;
+  bytesOut: number;
+  latencyMs: number;
+  /** Why the exchange ended abnormally (upstream failed, the agent went away), else null. */
+  error: string | null;
+  /** Allowed but never forwarded. */
+  notRun: boolean;
+}
+
+/**
+ * A stored receipt: the input plus its identity and place in the hash chain. For a receipt
+ * written ahead of forwarding, `upstreamStatus`, the byte counts, `latencyMs` and the reason's
+ * parenthesised error are taken from its outcome, as if written in one row.
+ */
 export interface Receipt extends ReceiptInput {
+  /**
+   * Set for receipts written ahead of forwarding: what happened, or `null` when the gateway
+   * stopped before the exchange ended (the action may have run; its result is unknown).
+   */
+  outcome?: ReceiptOutcome | null;
   /** Public id shown to agents (`rcpt_…`). */
   id: string;
   /** Position in the chain, starting at 1. */

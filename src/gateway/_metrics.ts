@@ -39,6 +39,8 @@ export interface GatewayReadings {
   endpoints(): number;
   receiptsQueued(): number;
   receiptsInFlight(): number;
+  /** 1 while receipts are being written, 0 while the store refuses them (every action denied). */
+  receiptsWritable(): number;
 }
 
 /** Every metric the gateway exports, registered once per gateway. */
@@ -122,6 +124,11 @@ export class GatewayMetrics {
       "clawpatrol_receipts_queued",
       "Receipts waiting to be committed to the receipts database.",
       readings.receiptsQueued,
+    );
+    m.gaugeFn(
+      "clawpatrol_receipts_writable",
+      "1 while receipts are written; 0 while they cannot be and every action is denied.",
+      readings.receiptsWritable,
     );
     m.gaugeFn(
       "clawpatrol_receipts_in_flight",

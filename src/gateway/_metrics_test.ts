@@ -7,6 +7,7 @@ const READINGS = {
   endpoints: () => 2,
   receiptsQueued: () => 0,
   receiptsInFlight: () => 0,
+  receiptsWritable: () => 1,
 };
 
 function verdict(decision: "allow" | "deny", rule: string | null): Verdict {

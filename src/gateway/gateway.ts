@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { loadConfig } from "../config/mod.ts";
-import { ConfigError, Health } from "../core/mod.ts";
+import { ConfigError, Health, type HealthReport } from "../core/mod.ts";
 import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
 import { LeafCache } from "../tls/mod.ts";
@@ -126,9 +126,11 @@ export class Gateway {
       endpoints: () => this.#loaded.config.endpoints.size,
       receiptsQueued: () => receipts.queued,
       receiptsInFlight: () => receipts.reserved,
+      receiptsWritable: () => receipts.problem() === null ? 1 : 0,
     });
     this.guard = new Guard(() => this.#loaded.policy, receipts, {
       log: options.log,
+      durability: () => this.#loaded.config.gateway.limits.receiptDurability,
       observe: this.metrics.decided,
       approvals: () => this.#approvals,
     });
@@ -149,7 +151,7 @@ export class Gateway {
         },
         adminHandler({
           version: options.version,
-          health: () => this.health.report(),
+          health: () => this.#healthReport(),
           metrics: this.metrics.registry,
           status: () => this.#status(),
           approvals: this.approvalQueue,
@@ -202,6 +204,12 @@ export class Gateway {
       maxQueue: loaded.config.gateway.limits.receiptQueue,
       commitIntervalMs: loaded.config.gateway.limits.receiptCommitIntervalMs,
       onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
+      // One line when the store starts refusing (every action is denied meanwhile), one when
+      // it recovers; each failed retry in between is an onError line.
+      onHealth: (problem) =>
+        problem === null
+          ? options.log.log("info", "receipts are being written again: actions are decided again")
+          : options.log.log("error", `denying every action: ${problem}`),
     });
     let gateway: Gateway;
     try {
@@ -378,6 +386,14 @@ export class Gateway {
         { fix: `clawpatrol vault set ${credential.name}` },
       );
     }
+  }
+
+  // The receipt store's state is read, not pushed: a hung writer shows on the next probe.
+  #healthReport(): HealthReport {
+    const problem = this.#receipts.problem();
+    if (problem === null) this.health.clear("receipts");
+    else this.health.set("receipts", "unhealthy", `${problem}: every action is denied`);
+    return this.health.report();
   }
 
   #status(): Record<string, unknown> {

@@ -11,7 +11,6 @@ import type {
   ApprovalStage,
   Decided,
   DecideOptions,
-  ExchangeResult,
   Facts,
   GatewayEvent,
   Outcome,
@@ -19,13 +18,14 @@ import type {
   ReceiptInput,
   Verdict,
 } from "../core/mod.ts";
-import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
 import type { Approvals, HeldOutcome } from "../approvals/mod.ts";
 import { type Policy, verdictOf } from "../policy/mod.ts";
 import { redactFacts } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
 import { scrubDetail } from "./_scrub.ts";
+import { type ReceiptDurability, waitsForDurableReceipt } from "./_durability.ts";
+import { ActionReceipts } from "./_action_receipts.ts";
 
 /**
  * Called once per decided action, for metrics. `decisionMs` is the gateway's own work; for an action
@@ -51,12 +51,13 @@ export interface GuardOptions {
   approvals?: () => ApprovalRunner | null;
   /** Monotonic clock in milliseconds (tests pass a fake one). @default {performance.now} */
   now?: () => number;
+  /** Read per action: which allowed actions wait for a durable receipt. @default {"writes"} */
+  durability?: () => ReceiptDurability;
 }
 
 /** Agent-facing reason when the gateway itself failed; the detail goes to the operator log. */
 export const INTERNAL_ERROR = "the gateway could not decide this request";
-/** Agent-facing reason when receipts cannot be recorded: nothing is forwarded unrecorded. */
-export const AUDIT_UNAVAILABLE = "the gateway cannot record decisions right now";
+export { AUDIT_UNAVAILABLE, NOT_FORWARDED } from "./_action_receipts.ts";
 /** Provisional reason while an action waits for its approval chain. */
 export const AWAITING_APPROVAL = "waiting for approval";
 
@@ -69,8 +70,9 @@ export class Guard implements ActionGuard {
   #log: Logger;
   #observe: DecisionObserver;
   readonly #now: () => number;
-  readonly #open = new Set<(result: ExchangeResult) => void>();
+  readonly #written: ActionReceipts;
   readonly #approvals: () => ApprovalRunner | null;
+  readonly #durability: () => ReceiptDurability;
   /** Chains running now: aborted on shutdown so each held action still gets its receipt. */
   readonly #held = new Set<AbortController>();
 
@@ -85,6 +87,8 @@ export class Guard implements ActionGuard {
     this.#observe = options.observe ?? NOTHING;
     this.#approvals = options.approvals ?? (() => null);
     this.#now = options.now ?? (() => performance.now());
+    this.#durability = options.durability ?? (() => "writes");
+    this.#written = new ActionReceipts(receipts, options.log, this.#now);
   }
 
   /**
@@ -153,7 +157,8 @@ export class Guard implements ActionGuard {
     if (approve && approvals) {
       return this.#hold(action, approve, approvals, verdict, input, started, options.signal);
     }
-    const decided = this.#receipt(verdict, input, started, action.agent.name, action.endpoint);
+    const durable = waitsForDurableReceipt(action, this.#durability());
+    const decided = this.#written.receipt(verdict, input, started, action, durable);
     this.#observe(action.protocol, decided.verdict, this.#now() - started, null);
     return decided;
   }
@@ -213,7 +218,7 @@ export class Guard implements ActionGuard {
         signal?.removeEventListener("abort", cancel);
       }
       const approved = stages.filter((s) => s.decision === "allow").map((s) => s.who);
-      const decided = this.#receipt(
+      const decided = this.#written.receipt(
         final,
         () => ({
           ...base,
@@ -227,15 +232,13 @@ export class Guard implements ActionGuard {
           latencyMs: this.#now() - started,
         }),
         started,
-        action.agent.name,
-        action.endpoint,
+        action,
+        waitsForDurableReceipt(action, this.#durability()),
       );
       // The human's minutes are the approval wait, not decision latency.
       this.#observe(action.protocol, decided.verdict, this.#now() - started - waitMs, waitMs);
-      if (!exchanged || decided.verdict.decision !== "allow") return decided;
-      // Whether the approved upgrade ran (101) decides if its fallback may reuse the approval.
-      const [report, finish] = [exchanged, decided.finish];
-      return { ...decided, finish: (r) => (report(r.upstreamStatus === 101), finish(r)) };
+      if (decided.held) return await this.#settled(decided.held, exchanged);
+      return this.#settled(decided, exchanged);
     })();
     return {
       verdict: { ...verdict, reason: AWAITING_APPROVAL },
@@ -243,6 +246,18 @@ export class Guard implements ActionGuard {
       finish: NOTHING,
       held,
     };
+  }
+
+  /** An approved action as the protocol gets it. */
+  async #settled(
+    pending: Decided | Promise<Decided>,
+    exchanged: HeldOutcome["exchanged"],
+  ): Promise<Decided> {
+    const decided = await pending;
+    if (!exchanged || decided.verdict.decision !== "allow") return decided;
+    // Whether the approved upgrade ran (101) decides if its fallback may reuse the approval.
+    const [report, finish] = [exchanged, decided.finish];
+    return { ...decided, finish: (r) => (report(r.upstreamStatus === 101), finish(r)) };
   }
 
   /** Actions waiting for an approval chain right now. */
@@ -283,12 +298,13 @@ export class Guard implements ActionGuard {
       rule: null,
       reason: event.reason,
     };
-    const decided = this.#receipt(
+    // What passes through is opaque bytes: it waits for a durable receipt like any write.
+    const decided = this.#written.receipt(
       verdict,
       () => this.#eventInput(event, verdict, started),
       started,
-      event.agent?.name ?? null,
-      event.endpoint,
+      { agent: event.agent, endpoint: event.endpoint },
+      true,
     );
     this.#observe(event.protocol, decided.verdict, this.#now() - started, null);
     return decided;
@@ -296,7 +312,7 @@ export class Guard implements ActionGuard {
 
   /** Allowed actions whose exchange has not finished yet. */
   get open(): number {
-    return this.#open.size;
+    return this.#written.open.size;
   }
 
   /**
@@ -305,7 +321,7 @@ export class Guard implements ActionGuard {
    */
   finishOpen(reason = "gateway stopped before the exchange ended"): void {
     for (const controller of [...this.#held]) controller.abort(new Error("gateway stopping"));
-    for (const finish of [...this.#open]) {
+    for (const finish of [...this.#written.open]) {
       finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
     }
   }
@@ -330,62 +346,6 @@ export class Guard implements ActionGuard {
       bytesOut: 0,
       latencyMs: this.#now() - started,
     };
-  }
-
-  /** Writes a deny's receipt now, or reserves an allow's; never forwards what cannot be recorded. */
-  #receipt(
-    verdict: Verdict,
-    input: () => ReceiptInput,
-    started: number,
-    agent: string | null,
-    endpoint: string | null,
-  ): Decided {
-    try {
-      if (verdict.decision === "deny") {
-        return { verdict, receipt: this.#receipts.record(input()), finish: NOTHING };
-      }
-      const reservation = this.#receipts.reserve();
-      const base = input();
-      let finished = false;
-      const finish = (result: ExchangeResult) => {
-        if (finished) return;
-        finished = true;
-        this.#open.delete(finish);
-        try {
-          reservation.complete({
-            ...base,
-            ...(result.notRun ? { verdict: "deny" as const } : {}),
-            upstreamStatus: result.upstreamStatus,
-            bytesIn: result.bytesIn,
-            bytesOut: result.bytesOut,
-            latencyMs: this.#now() - started,
-            reason: result.error ? `${base.reason} (${result.error})` : base.reason,
-          });
-        } catch (err) {
-          this.#log.log("error", `receipt ${reservation.id} not written: ${err}`, {
-            agent,
-            endpoint,
-          });
-        }
-      };
-      this.#open.add(finish);
-      return { verdict, receipt: reservation.id, finish };
-    } catch (err) {
-      // Never forward what cannot be recorded.
-      const why = err instanceof AuditUnavailableError ? err.message : String(err);
-      this.#log.log("error", `receipt not recorded, denying: ${why}`, { agent, endpoint });
-      return {
-        verdict: {
-          decision: "deny",
-          wouldBe: "deny",
-          mode: "enforce",
-          rule: verdict.rule,
-          reason: AUDIT_UNAVAILABLE,
-        },
-        receipt: null,
-        finish: NOTHING,
-      };
-    }
   }
 }
 

@@ -234,12 +234,14 @@ rule "leaky" {
   }, { policy: () => leaky });
 });
 
-Deno.test("an allowed action's receipt is written by finish() with upstream status, bytes and latency", async () => {
+Deno.test("an allowed action's receipt is written ahead; finish() adds status, bytes and latency", async () => {
   await withGuard(async ({ guard, store }) => {
     const decided = guard.decide(action("GET"));
     ok(decided.receipt);
     await store.flushed();
-    equal(queryReceipts(store).length, 0, "written before the exchange ended");
+    const [ahead] = queryReceipts(store);
+    equal(ahead.id, decided.receipt, "written before the exchange ended");
+    equal(ahead.outcome, null, "with no outcome yet");
     await new Promise((r) => setTimeout(r, 20));
     decided.finish({ upstreamStatus: 502, bytesIn: 10, bytesOut: 0, error: "upstream refused" });
     decided.finish({ upstreamStatus: 200, bytesIn: 0, bytesOut: 0 });

@@ -19,13 +19,15 @@ export async function passthrough(
   target: Authority,
   summary: string,
 ): Promise<void> {
-  const decided = ctx.guard.pass({
+  let decided = ctx.guard.pass({
     protocol: "https",
     endpoint: null,
     agent,
     summary: `${summary} (passthrough)`,
     reason: "no endpoint claims this host; defaults.unknown_host = passthrough",
   });
+  // Opaque bytes may change anything: they flow only once the receipt is on disk.
+  if (decided.held) decided = await decided.held;
   if (decided.verdict.decision === "deny") {
     await reply(client, {
       status: 403,

@@ -1,0 +1,106 @@
+/**
+ * The stored form of an outcome: what happened to an allowed action after its receipt was written
+ * ahead of forwarding. Validation, canonical form and chain hash, shared by the writer and verify.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+
+/** What a caller hands the store when an allowed action's exchange is over. */
+export interface OutcomeInput {
+  time: Date;
+  /** Status the upstream answered, the gateway's own (502) when upstream failed, else null. */
+  upstreamStatus: number | null;
+  bytesIn: number;
+  bytesOut: number;
+  /** From the decision to the end of the exchange. */
+  latencyMs: number;
+  /** Why the exchange ended abnormally (upstream down, agent went away), else null. */
+  error: string | null;
+  /** Allowed but never forwarded (a sibling statement was denied, the receipt was not durable). */
+  notRun: boolean;
+}
+
+/** A validated outcome awaiting its place in the outcome chain. */
+export interface PendingOutcome {
+  receipt: string;
+  time: string;
+  upstream_status: number | null;
+  bytes_in: number;
+  bytes_out: number;
+  latency_ms: number;
+  error: string | null;
+  not_run: 0 | 1;
+}
+
+/** One row of the `outcomes` table. */
+export interface StoredOutcome extends PendingOutcome {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+export const INSERT_OUTCOME_SQL = `INSERT INTO outcomes (seq, receipt, time, upstream_status,
+  bytes_in, bytes_out, latency_ms, error, not_run, prev_hash, hash)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/** The values of {@linkcode INSERT_OUTCOME_SQL}, in order. */
+export function outcomeValues(o: StoredOutcome): (string | number | null)[] {
+  return [
+    o.seq,
+    o.receipt,
+    o.time,
+    o.upstream_status,
+    o.bytes_in,
+    o.bytes_out,
+    o.latency_ms,
+    o.error,
+    o.not_run,
+    o.prev_hash,
+    o.hash,
+  ];
+}
+
+/** `sha256hex(prev_hash ‖ canonical(outcome))`, keys in sorted order as for receipts. */
+export function outcomeHash(o: Omit<StoredOutcome, "hash">): string {
+  const canonical = JSON.stringify({
+    bytes_in: o.bytes_in,
+    bytes_out: o.bytes_out,
+    error: o.error,
+    latency_ms: o.latency_ms,
+    not_run: o.not_run,
+    prev_hash: o.prev_hash,
+    receipt: o.receipt,
+    seq: o.seq,
+    time: o.time,
+    upstream_status: o.upstream_status,
+  });
+  return createHash("sha256").update(o.prev_hash).update(canonical).digest("hex");
+}
+
+/** Validates an outcome; throws TypeError for what the insert would choke on. */
+export function toPendingOutcome(receipt: string, input: OutcomeInput): PendingOutcome {
+  const bad = (field: string, value: unknown) =>
+    new TypeError(`Cannot record outcome of '${receipt}': invalid ${field} '${value}'`);
+  if (!(input.time instanceof Date) || Number.isNaN(input.time.getTime())) {
+    throw bad("time", input.time);
+  }
+  const status = input.upstreamStatus;
+  if (status !== null && !Number.isSafeInteger(status)) throw bad("upstreamStatus", status);
+  for (const [field, value] of [["bytesIn", input.bytesIn], ["bytesOut", input.bytesOut]]) {
+    if (!Number.isSafeInteger(value) || (value as number) < 0) throw bad(field as string, value);
+  }
+  if (!Number.isFinite(input.latencyMs)) throw bad("latencyMs", input.latencyMs);
+  const error = input.error === null ? null : input.error.toWellFormed().replaceAll("\0", "\uFFFD");
+  return {
+    receipt,
+    time: input.time.toISOString(),
+    upstream_status: status,
+    bytes_in: input.bytesIn,
+    bytes_out: input.bytesOut,
+    latency_ms: input.latencyMs,
+    error,
+    not_run: input.notRun ? 1 : 0,
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The guard's receipts for decided actions: a deny's written at once, an allow's written ahead of
+ * forwarding and completed with its outcome by `finish()`. Whatever fails here denies.
+ *
+ * @module
+ */
+
+import type { Decided, ExchangeResult, ReceiptInput, Verdict } from "../core/mod.ts";
+import { AuditUnavailableError } from "../core/mod.ts";
+import type { ReceiptStore } from "../audit/mod.ts";
+import type { Logger } from "./log.ts";
+
+/** Agent-facing reason when receipts cannot be recorded: nothing is forwarded unrecorded. */
+export const AUDIT_UNAVAILABLE = "the gateway cannot record decisions right now";
+/** Outcome error of an allowed action denied because its receipt could not be made durable. */
+export const NOT_FORWARDED = "not forwarded: its receipt could not be written";
+
+const NOTHING = () => {};
+
+/** Writes decided actions' receipts and tracks the allowed ones still open. */
+export class ActionReceipts {
+  readonly #store: ReceiptStore;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  /** `finish` of every allowed action whose exchange has not ended. */
+  readonly open = new Set<(result: ExchangeResult) => void>();
+
+  constructor(store: ReceiptStore, log: Logger, now: () => number) {
+    this.#store = store;
+    this.#log = log;
+    this.#now = now;
+  }
+
+  /**
+   * Writes a deny's receipt now, or an allow's ahead of forwarding (held until it is on disk when
+   * `durable`); never forwards what cannot be recorded.
+   */
+  receipt(
+    verdict: Verdict,
+    input: () => ReceiptInput,
+    started: number,
+    who: { agent: { name: string } | null; endpoint: string | null },
+    durable: boolean,
+  ): Decided {
+    const fields = { agent: who.agent?.name ?? null, endpoint: who.endpoint };
+    try {
+      if (verdict.decision === "deny") {
+        return { verdict, receipt: this.#store.record(input()), finish: NOTHING };
+      }
+      const reservation = this.#store.reserve(input(), { durable });
+      let finished = false;
+      const finish = (result: ExchangeResult) => {
+        if (finished) return;
+        finished = true;
+        this.open.delete(finish);
+        try {
+          reservation.complete({
+            time: new Date(),
+            upstreamStatus: result.upstreamStatus,
+            bytesIn: result.bytesIn,
+            bytesOut: result.bytesOut,
+            latencyMs: this.#now() - started,
+            error: result.error ?? null,
+            notRun: result.notRun === true,
+          });
+        } catch (err) {
+          this.#log.log("error", `outcome of ${reservation.id} not written: ${err}`, fields);
+        }
+      };
+      this.open.add(finish);
+      const decided: Decided = { verdict, receipt: reservation.id, finish };
+      if (!durable) return decided;
+      // Forwarded only once the decision is on disk; if it cannot get there, nothing runs.
+      const held = reservation.durable.then(() => decided, (err) => {
+        finish({
+          upstreamStatus: null,
+          bytesIn: 0,
+          bytesOut: 0,
+          error: NOT_FORWARDED,
+          notRun: true,
+        });
+        return this.#unrecorded(verdict, err, fields);
+      });
+      return { ...decided, held };
+    } catch (err) {
+      return this.#unrecorded(verdict, err, fields);
+    }
+  }
+
+  // Never forward what cannot be recorded.
+  #unrecorded(verdict: Verdict, err: unknown, fields: Record<string, unknown>): Decided {
+    const why = err instanceof AuditUnavailableError ? err.message : String(err);
+    this.#log.log("error", `receipt not recorded, denying: ${why}`, fields);
+    return {
+      verdict: {
+        decision: "deny",
+        wouldBe: "deny",
+        mode: "enforce",
+        rule: verdict.rule,
+        reason: AUDIT_UNAVAILABLE,
+      },
+      receipt: null,
+      finish: NOTHING,
+    };
+  }
+}
