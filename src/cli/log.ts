@@ -124,6 +124,8 @@ function toTextLine(r: Receipt): string {
     r.rule ?? "-",
     JSON.stringify(r.summary),
     r.reason ? `reason=${JSON.stringify(r.reason)}` : "",
+    // Written ahead, never completed: the gateway stopped while the action was in flight.
+    r.outcome === null ? "outcome=unknown(gateway stopped)" : "",
     r.id,
   ].filter(Boolean).join(" ");
 }
