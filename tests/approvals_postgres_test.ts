@@ -98,7 +98,7 @@ Deno.test({
           assert.equal((await pg.sql("select n from counters", "app")).trim(), "1");
         });
 
-        await t.step("npm:pg: a held Parse keeps the pipeline behind it in order", async () => {
+        await t.step("npm:pg: a held Execute keeps the pipeline behind it in order", async () => {
           const client = new pgDriver.Client({
             host: "127.0.0.1",
             port: fx.port("pgrw"),

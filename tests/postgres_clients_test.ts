@@ -56,7 +56,7 @@ Deno.test({
         });
 
         await t.step(
-          "npm:pg: a denied Parse errors with 42501 and the client stays usable",
+          "npm:pg: a denied statement errors with 42501 and the client stays usable",
           async () => {
             const c = client();
             await c.connect();
@@ -205,35 +205,38 @@ Deno.test({
           },
         );
 
-        await t.step("rules reading sql.params decide at Bind", async () => {
-          const c = client("pgparams");
-          await c.connect();
-          try {
-            const ok = await c.query({ text: "select $1::text as v", values: ["fine"] });
-            assert.equal(ok.rows[0].v, "fine");
-            await assert.rejects(
-              c.query({ text: "select $1::text as v", values: ["forbidden"] }),
-              /forbidden parameter/,
-            );
-            const again = await c.query({
-              name: "p",
-              text: "select $1::text as v",
-              values: ["also fine"],
-            });
-            assert.equal(again.rows[0].v, "also fine");
-            await assert.rejects(
-              c.query({ name: "p", text: "select $1::text as v", values: ["forbidden"] }),
-              /forbidden parameter/,
-            );
-          } finally {
-            await c.end();
-          }
-          const receipts = await fx.receipts();
-          const denied = receipts.find((r) => r.reason === "forbidden parameter");
-          assert.deepEqual((denied?.facts as { sql?: { params?: string[] } }).sql?.params, [
-            "forbidden",
-          ]);
-        });
+        await t.step(
+          "rules reading sql.params decide each Execute with its Bind's parameters",
+          async () => {
+            const c = client("pgparams");
+            await c.connect();
+            try {
+              const ok = await c.query({ text: "select $1::text as v", values: ["fine"] });
+              assert.equal(ok.rows[0].v, "fine");
+              await assert.rejects(
+                c.query({ text: "select $1::text as v", values: ["forbidden"] }),
+                /forbidden parameter/,
+              );
+              const again = await c.query({
+                name: "p",
+                text: "select $1::text as v",
+                values: ["also fine"],
+              });
+              assert.equal(again.rows[0].v, "also fine");
+              await assert.rejects(
+                c.query({ name: "p", text: "select $1::text as v", values: ["forbidden"] }),
+                /forbidden parameter/,
+              );
+            } finally {
+              await c.end();
+            }
+            const receipts = await fx.receipts();
+            const denied = receipts.find((r) => r.reason === "forbidden parameter");
+            assert.deepEqual((denied?.facts as { sql?: { params?: string[] } }).sql?.params, [
+              "forbidden",
+            ]);
+          },
+        );
       });
     } finally {
       await cluster.stop();

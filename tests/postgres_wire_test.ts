@@ -39,7 +39,7 @@ Deno.test({
         const bystander = await login();
 
         await t.step(
-          "a denied Parse in a pipeline: one error, one ReadyForQuery, in sync",
+          "a statement denied at its Execute in a pipeline: one error, one ReadyForQuery, in sync",
           async () => {
             const c = await login();
             await c.send(bytes(
@@ -52,11 +52,12 @@ Deno.test({
               serialize.execute({}),
               serialize.sync(),
             ));
+            // Parse and Bind run nothing: the Execute is the action, decided and denied.
             const first = await c.untilReady();
-            assert.equal(types(first), "E Z");
-            assert.equal(first[0].code, "42501");
-            assert.match(first[0].message!, /^denied by clawpatrol: Schema changes land/);
-            assert.equal(first[1].status, "I");
+            assert.equal(types(first), "1 2 E Z");
+            assert.equal(first[2].code, "42501");
+            assert.match(first[2].message!, /^denied by clawpatrol: Schema changes land/);
+            assert.equal(first[3].status, "I");
             const second = await c.untilReady();
             assert.equal(types(second), "1 2 D C Z");
             c.close();
@@ -85,7 +86,7 @@ Deno.test({
         );
 
         await t.step(
-          "with parameter rules, a Bind to a SQL-PREPAREd statement is decided with its parameters",
+          "with parameter rules, an Execute of a SQL-PREPAREd statement is decided with its Bind's parameters",
           async () => {
             const c = await login("pgparams");
             await c.send(query("prepare sqlp(text) as select $1"));
@@ -100,8 +101,8 @@ Deno.test({
             assert.equal(types(await c.untilReady()), "2 D C Z");
             await c.send(bind("forbidden"));
             const denied = await c.untilReady();
-            assert.equal(types(denied), "E Z");
-            assert.match(denied[0].message!, /forbidden parameter/);
+            assert.equal(types(denied), "2 E Z");
+            assert.match(denied[1].message!, /forbidden parameter/);
             await c.send(bind("x", "never_prepared"));
             const unknown = await c.untilReady();
             assert.equal(types(unknown), "E Z");

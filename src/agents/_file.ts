@@ -6,7 +6,7 @@
  */
 
 import { dirname, join } from "node:path";
-import type { AgentRecord } from "./registry.ts";
+import type { AgentRecord } from "./_record.ts";
 
 const SCHEMA_VERSION = 1;
 const AGENTS_TMP_PREFIX = "agents.json.tmp-";

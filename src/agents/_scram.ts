@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import type { AgentFacts } from "../core/mod.ts";
-import type { AgentRecord } from "./registry.ts";
+import type { AgentRecord } from "./_record.ts";
 
 /**
  * One salt for every agent. The server-first-message (which carries the salt) is sent before

@@ -20,6 +20,7 @@ export {
   type AgentRegistryOptions,
   AGENTS_FILE,
   type AgentScramVerifiers,
+  type AgentStanding,
   isAgentName,
   TOKEN_PREFIX,
 } from "./registry.ts";

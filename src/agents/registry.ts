@@ -7,65 +7,21 @@
  */
 
 import { Buffer } from "node:buffer";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import type { AgentFacts } from "../core/mod.ts";
-import { AGENT_NAME_PATTERN, fileSignature, readAgentsFile, writeAgentsFile } from "./_file.ts";
+import type { AgentRecord, AgentRegistryOptions, AgentStanding } from "./_record.ts";
+import { fileSignature, readAgentsFile, writeAgentsFile } from "./_file.ts";
+import { isAgentName, MAX_TOKEN_LENGTH, newToken, sha256 } from "./_token.ts";
 import { withFileLock } from "./_lock.ts";
 import { type AgentScramVerifiers, scramVerifier, scramVerifiersOf } from "./_scram.ts";
 
 export type { AgentScramVerifiers } from "./_scram.ts";
+export type { AgentRecord, AgentRegistryOptions, AgentStanding } from "./_record.ts";
+export { isAgentName, TOKEN_PREFIX } from "./_token.ts";
 
 /** File name of the agent registry inside the state directory (JSON, mode 0600). */
 export const AGENTS_FILE = "agents.json";
-
-/** Prefix of every agent token, so a leaked one is recognisable (secret scanners, logs). */
-export const TOKEN_PREFIX = "cpat_";
-
-/** One enrolled agent. The token itself is never stored, only its SHA-256. */
-export interface AgentRecord {
-  name: string;
-  profile: string;
-  /** SHA-256 of the token, lowercase hex. */
-  tokenSha256: string;
-  /**
-   * SCRAM-SHA-256 verifier of the token (PostgreSQL's format), for Postgres SCRAM logins.
-   * Absent for agents enrolled before the gateway offered SCRAM, until their token is rotated.
-   */
-  scramSha256?: string;
-  /** ISO 8601 times. */
-  createdAt: string;
-  rotatedAt: string | null;
-  revokedAt: string | null;
-}
-
-/** Options for {@linkcode AgentRegistry.open}. */
-export interface AgentRegistryOptions {
-  /**
-   * Told about problems found while reloading in the background (a file that no longer parses,
-   * an unreadable file); the previous contents stay in force.
-   * @default {() => {}}
-   */
-  onError?: (error: Error) => void;
-  /**
-   * Clock for the timestamps in records.
-   * @default {() => new Date()}
-   */
-  now?: () => Date;
-  /**
-   * How often, at most, `authenticate()` and `list()` check the file for changes.
-   * @default {100}
-   */
-  refreshIntervalMs?: number;
-  /**
-   * A lock file older than this is assumed left by a crashed process and removed.
-   * @default {10_000}
-   */
-  lockStaleMs?: number;
-}
-
-/** Tokens longer than this are refused before hashing: real ones are 48 characters. */
-const MAX_TOKEN_LENGTH = 512;
 
 /** Compared against when the name is unknown, so both paths do the same work. */
 const DUMMY_HASH = new Uint8Array(32);
@@ -73,31 +29,6 @@ const DUMMY_HASH = new Uint8Array(32);
 interface Entry {
   record: AgentRecord;
   hash: Uint8Array;
-}
-
-/**
- * Whether `name` is a valid agent name: 1 to 63 of `a-z 0-9 . _ -`, starting with a letter or
- * digit. Names travel in HTTP Basic auth as `NAME:TOKEN`, hence no `:` and no uppercase.
- *
- * @example
- * ```ts
- * isAgentName("oncall-bot"); // true
- * isAgentName("Bot:1"); // false
- * ```
- */
-export function isAgentName(name: string): boolean {
-  return typeof name === "string" && AGENT_NAME_PATTERN.test(name);
-}
-
-function sha256(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
-}
-
-/** 256 random bits, `cpat_` + base64url without padding. */
-function newToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const b64 = btoa(String.fromCharCode(...bytes));
-  return TOKEN_PREFIX + b64.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 /**
@@ -129,6 +60,12 @@ export class AgentRegistry {
   #scram: AgentScramVerifiers | null = null;
   #signature = "missing";
   #checkedAt = 0;
+  /**
+   * The token digest behind every AgentFacts handed out, so `standing()` can tell a session
+   * opened with a token that was rotated since. Weak: a session's facts live as long as it.
+   */
+  readonly #issued = new WeakMap<AgentFacts, string>();
+  readonly #watchers = new Set<() => void>();
 
   private constructor(path: string, options: AgentRegistryOptions) {
     this.path = path;
@@ -173,7 +110,7 @@ export class AgentRegistry {
       const presented = sha256(token);
       const matches = timingSafeEqual(presented, entry?.hash ?? DUMMY_HASH);
       if (!entry || !matches || entry.record.revokedAt !== null) return null;
-      return { name: entry.record.name, profile: entry.record.profile };
+      return this.#facts(entry);
     } catch (err) {
       this.#report(err);
       return null;
@@ -198,7 +135,7 @@ export class AgentRegistry {
       }
       const entry = this.#byDigest.get(sha256(token).toString("hex"));
       if (!entry || entry.record.revokedAt !== null) return null;
-      return { name: entry.record.name, profile: entry.record.profile };
+      return this.#facts(entry);
     } catch (err) {
       this.#report(err);
       return null;
@@ -218,6 +155,49 @@ export class AgentRegistry {
   scramVerifiers(): AgentScramVerifiers | null {
     this.#maybeReload();
     return this.#scram;
+  }
+
+  /**
+   * Whether `agent` (facts this registry handed out when the agent authenticated) may keep the
+   * sessions it opened: its token is neither revoked nor rotated since. Facts that did not come
+   * from this registry are judged by name only (revoked or not).
+   *
+   * @example
+   * ```ts
+   * if (registry.standing(session.agent) !== "active") session.end();
+   * ```
+   */
+  standing(agent: AgentFacts): AgentStanding {
+    this.#maybeReload();
+    const entry = this.#entries.get(agent.name);
+    if (!entry || entry.record.revokedAt !== null) return "revoked";
+    const issued = this.#issued.get(agent);
+    return issued === undefined || issued === entry.record.tokenSha256 ? "active" : "rotated";
+  }
+
+  /**
+   * Calls `onChange` (in a microtask) whenever the agents change, whoever changed them: the file
+   * is checked every `intervalMs`, so another process's `revoke` or `rotate` is seen within that
+   * time. Returns the function that stops watching.
+   *
+   * @example
+   * ```ts
+   * const stop = registry.watch(() => endRevokedSessions());
+   * stop();
+   * ```
+   */
+  watch(onChange: () => void, intervalMs = 200): () => void {
+    this.#watchers.add(onChange);
+    const timer = setInterval(() => {
+      this.#checkedAt = 0;
+      this.#maybeReload();
+    }, intervalMs);
+    // A watch alone never keeps the process alive.
+    Deno.unrefTimer(timer);
+    return () => {
+      clearInterval(timer);
+      this.#watchers.delete(onChange);
+    };
   }
 
   /**
@@ -384,7 +364,29 @@ export class AgentRegistry {
       ]),
     );
     this.#scram = scramVerifiersOf([...this.#byDigest.values()].map((e) => e.record));
+    // A SCRAM login yields the verifier's own facts: they stand for the token it was made from.
+    for (const key of this.#scram?.keys ?? []) {
+      this.#issued.set(key.agent, entries.get(key.agent.name)!.record.tokenSha256);
+    }
     this.#signature = signature;
+    // Later: a watcher may end sessions, which must not happen inside authenticate().
+    if (this.#watchers.size > 0) queueMicrotask(() => this.#changed());
+  }
+
+  #changed(): void {
+    for (const onChange of this.#watchers) {
+      try {
+        onChange();
+      } catch (err) {
+        this.#report(err);
+      }
+    }
+  }
+
+  #facts(entry: Entry): AgentFacts {
+    const facts = { name: entry.record.name, profile: entry.record.profile };
+    this.#issued.set(facts, entry.record.tokenSha256);
+    return facts;
   }
 
   #report(err: unknown): void {

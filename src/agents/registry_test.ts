@@ -327,3 +327,57 @@ Deno.test("concurrent adds from several processes all land (the lock serialises 
     assert.equal(names.length, 20, names.join(" "));
   });
 });
+
+Deno.test("standing() tells sessions their agent was revoked, or rotated since they logged in", async () => {
+  await withStateDir((dir) => {
+    const gateway = AgentRegistry.open(dir, { refreshIntervalMs: 0 });
+    const cli = AgentRegistry.open(dir);
+    const token = cli.add("bot", "default");
+    cli.add("other", "default");
+    const byName = gateway.authenticate("bot", token)!;
+    const byToken = gateway.authenticateToken(token)!;
+    const byScram = gateway.scramVerifiers()!.keys.find((k) => k.agent.name === "bot")!.agent;
+    const other = gateway.authenticateToken(cli.rotate("other"))!;
+    for (const agent of [byName, byToken, byScram, other]) {
+      assert.equal(gateway.standing(agent), "active");
+    }
+    const fresh = cli.rotate("bot");
+    for (const agent of [byName, byToken, byScram]) {
+      assert.equal(gateway.standing(agent), "rotated");
+    }
+    assert.equal(gateway.standing(other), "active", "another agent's change is not this one's");
+    const after = gateway.authenticateToken(fresh)!;
+    assert.equal(gateway.standing(after), "active");
+    cli.revoke("bot");
+    assert.equal(gateway.standing(after), "revoked");
+    // Facts the registry did not hand out are judged by name alone.
+    assert.equal(gateway.standing({ name: "bot", profile: "default" }), "revoked");
+    assert.equal(gateway.standing({ name: "other", profile: "default" }), "active");
+    assert.equal(gateway.standing({ name: "never", profile: "default" }), "revoked");
+  });
+});
+
+Deno.test("watch() reports another instance's revoke within its interval, until stopped", async () => {
+  await withStateDir(async (dir) => {
+    const gateway = AgentRegistry.open(dir);
+    const cli = AgentRegistry.open(dir);
+    cli.add("bot", "default");
+    let changes = 0;
+    const stop = gateway.watch(() => changes++, 20);
+    try {
+      await eventually("the new agent", () => changes > 0);
+      const seen = changes;
+      cli.revoke("bot");
+      const ms = await eventually("the revocation", () => changes > seen);
+      assert.ok(ms < 1_000, `seen after ${ms} ms`);
+    } finally {
+      stop();
+    }
+    // The interval is gone (the test's op sanitizer checks), and so is the callback.
+    const stopped = changes;
+    cli.add("later", "default");
+    gateway.refresh();
+    await Promise.resolve();
+    assert.equal(changes, stopped, "no calls after stop()");
+  });
+});

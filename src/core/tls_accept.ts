@@ -8,6 +8,7 @@
 
 import type { Socket } from "node:net";
 import tls from "node:tls";
+import { withoutBufferedBytes } from "./_agent_socket.ts";
 
 /**
  * SecureContexts by leaf: building one parses the key and certificate, so it happens once per
@@ -53,7 +54,7 @@ export function acceptTls(
   context: tls.SecureContext,
   timeoutMs: number,
 ): Promise<Accepted> {
-  const secure = new tls.TLSSocket(socket, {
+  const secure = new tls.TLSSocket(withoutBufferedBytes(socket), {
     isServer: true,
     secureContext: context,
     ALPNProtocols: ALPN_PROTOCOLS,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Health } from "../core/mod.ts";
+import { acceptFailureText, type Health, type ListenerHooks } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 import type { AgentRegistry } from "../agents/mod.ts";
 import type { LeafCache } from "../tls/mod.ts";
@@ -51,6 +51,11 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
     log: (level, message, fields) => deps.log.log(level, message, fields),
     credentials: (agent, endpoint, request) => deps.credentials().use(agent, endpoint, request),
     connections: (delta) => deps.metrics.connections.inc({ protocol: "https" }, delta),
+    upstreamFailed: ({ protocol, endpoint, cause }) =>
+      deps.metrics.upstreamFailures.inc({ protocol, endpoint: endpoint ?? "", cause }),
+    upstreamRetried: ({ endpoint, cause }) =>
+      deps.metrics.upstreamRetries.inc({ endpoint: endpoint ?? "", cause }),
+    listenerHooks: () => listenerHooks(deps, "https", "proxy"),
   };
   const listen = deps.config().gateway.proxyListen;
   const [host, port] = splitHostPort(listen);
@@ -87,6 +92,9 @@ export async function startPostgres(deps: ListenerDeps): Promise<PostgresListene
     readsParams: (endpoint) => deps.postgres().readsParams(endpoint),
     log: (level, message, fields) => deps.log.log(level, message, fields),
     connections: (delta) => deps.metrics.connections.inc({ protocol: "postgres" }, delta),
+    agentStanding: (agent) => deps.agents.standing(agent),
+    sessionEnded: (cause) => deps.metrics.sessionsEnded.inc({ protocol: "postgres", cause }),
+    listenerHooks: (endpoint) => listenerHooks(deps, "postgres", endpoint),
   };
   const listeners: PostgresListener[] = [];
   try {
@@ -116,6 +124,13 @@ export async function startKubernetes(deps: ListenerDeps): Promise<KubernetesLis
     log: (level, message, fields) => deps.log.log(level, message, fields),
     credentials: (agent, endpoint, request) => deps.credentials().use(agent, endpoint, request),
     connections: (delta) => deps.metrics.connections.inc({ protocol: "kubernetes" }, delta),
+    agentStanding: (agent) => deps.agents.standing(agent),
+    sessionEnded: (cause) => deps.metrics.sessionsEnded.inc({ protocol: "kubernetes", cause }),
+    upstreamFailed: ({ protocol, endpoint, cause }) =>
+      deps.metrics.upstreamFailures.inc({ protocol, endpoint: endpoint ?? "", cause }),
+    upstreamRetried: ({ endpoint, cause }) =>
+      deps.metrics.upstreamRetries.inc({ endpoint: endpoint ?? "", cause }),
+    listenerHooks: (endpoint) => listenerHooks(deps, "kubernetes", endpoint),
   };
   const listeners: KubernetesListener[] = [];
   try {
@@ -133,6 +148,44 @@ export async function startKubernetes(deps: ListenerDeps): Promise<KubernetesLis
     throw err;
   }
   return listeners;
+}
+
+/**
+ * Ends the open sessions of an agent revoked or rotated (by the CLI, from another process)
+ * whenever the agents file changes: Postgres sessions and Kubernetes connections never
+ * authenticate again by themselves. Returns the function that stops watching.
+ */
+export function watchAgents(
+  deps: ListenerDeps,
+  ...listeners: { endRevokedSessions(): void }[][]
+): () => void {
+  return deps.agents.watch(() => {
+    for (const l of listeners.flat()) l.endRevokedSessions();
+  });
+}
+
+/**
+ * One listener's caps (`gateway.limits`, read per connection) and reports: refusals and failed
+ * accepts counted; a burst of failed accepts logged once and shown on `/healthz` while it lasts.
+ */
+function listenerHooks(deps: ListenerDeps, protocol: string, name: string): ListenerHooks {
+  const component = `accept:${protocol}:${name}`;
+  return {
+    limits: () => deps.config().gateway.limits,
+    refused: (cause) => deps.metrics.connectionsRefused.inc({ protocol, cause }),
+    acceptFailed: (cause) => deps.metrics.acceptErrors.inc({ protocol, cause }),
+    acceptStalled: (cause) => {
+      deps.health.set(component, "degraded", acceptFailureText(cause));
+      deps.log.log("warn", `${protocol} listener ${name} ${acceptFailureText(cause)}: retrying`);
+    },
+    acceptRecovered: ({ failures, durationMs }, closing) => {
+      deps.health.clear(component);
+      const after = `${failures} failed accepts in ${durationMs} ms`;
+      if (!closing) {
+        deps.log.log("info", `${protocol} listener ${name} accepts again after ${after}`);
+      }
+    },
+  };
 }
 
 function httpLimits(config: Config): HttpProxyLimits {

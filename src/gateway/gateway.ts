@@ -35,12 +35,14 @@ import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
 import { PostgresLogins } from "./_pg_logins.ts";
 import { watchConfig } from "./reload.ts";
+import { AdminServer } from "./_admin_server.ts";
 import {
   type ListenerDeps,
   splitHostPort,
   startKubernetes,
   startPostgres,
   startProxy,
+  watchAgents,
 } from "./_listeners.ts";
 
 /** Options for {@linkcode Gateway.start}. */
@@ -79,9 +81,11 @@ export class Gateway {
   readonly adminAddress: Deno.NetAddr;
   #loaded: Loaded;
   readonly #receipts: ReceiptStore;
-  readonly #admin: Deno.HttpServer<Deno.NetAddr>;
+  readonly #admin: AdminServer;
   readonly #log: Logger;
   readonly #stopWatching: () => void;
+  /** Stops watching the agents file (revocations end open sessions). */
+  #stopWatchingAgents: () => void = () => {};
   readonly #configPath: string;
   readonly metrics: GatewayMetrics;
   readonly #vault: Vault;
@@ -143,12 +147,9 @@ export class Gateway {
     const adminListen = loaded.config.gateway.adminListen;
     const [host, port] = splitHostPort(adminListen);
     try {
-      this.#admin = Deno.serve(
-        {
-          hostname: host,
-          port,
-          onListen: () => {},
-        },
+      this.#admin = new AdminServer(
+        host,
+        port,
         adminHandler({
           version: options.version,
           health: () => this.#healthReport(),
@@ -162,6 +163,7 @@ export class Gateway {
             [SLACK_INTERACTIVITY_PATH, (req: Request) => this.#slack.handleInteractivity(req)],
           ]),
         }),
+        { log: options.log, health: this.health },
       );
     } catch (err) {
       // The bare OS error ("Address already in use") does not say which setting to change.
@@ -238,6 +240,8 @@ export class Gateway {
       gateway.#proxy = await startProxy(deps);
       gateway.#pgListeners.push(...await startPostgres(deps));
       gateway.#k8sListeners.push(...await startKubernetes(deps));
+      // Whatever `watch` says: a revoked agent's open sessions end.
+      gateway.#stopWatchingAgents = watchAgents(deps, gateway.#pgListeners, gateway.#k8sListeners);
     } catch (err) {
       await gateway.stop();
       throw err;
@@ -335,6 +339,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#stopWatching();
+      this.#stopWatchingAgents();
       // The listeners first: closing them finishes every open exchange's receipt.
       await this.#proxy?.close();
       await Promise.all(this.#pgListeners.map((l) => l.close()));

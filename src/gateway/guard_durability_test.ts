@@ -10,6 +10,8 @@ import { compilePolicy, completeFacts } from "../policy/mod.ts";
 import { AUDIT_UNAVAILABLE, Guard, NOT_FORWARDED } from "./guard.ts";
 import { MemoryLogger } from "./log.ts";
 import { provablyReads } from "./_durability.ts";
+import { decideSql } from "../protocols/postgres/_decide.ts";
+import { loadSqlParser, SqlAnalyzer } from "../protocols/postgres/sql_facts.ts";
 
 const CONFIG = `schema_version = 1
 endpoint "https" "api" {
@@ -126,4 +128,60 @@ Deno.test("a write whose receipt cannot be committed is denied and recorded as n
     equal(row.outcome?.notRun, true);
     match(row.reason, new RegExp(NOT_FORWARDED));
   });
+});
+
+Deno.test("a write denied with its message is recorded as deny, never allow, without waiting", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_guard_" });
+  const store = ReceiptStore.open(join(dir, "receipts.db"), { commitIntervalMs: 1000 });
+  const policy = compilePolicy(
+    await loadConfigText(
+      "t.hcl",
+      `schema_version = 1
+endpoint "postgres" "pg" {
+  host   = "db:5432"
+  listen = "127.0.0.1:15432"
+}
+rule "no-drop" {
+  endpoint  = postgres.pg
+  condition = "'drop' in sql.verbs"
+  verdict   = "deny"
+}
+rule "rest" {
+  endpoint  = postgres.pg
+  condition = "true"
+  verdict   = "allow"
+}
+`,
+    ),
+  );
+  try {
+    await loadSqlParser();
+    const guard = new Guard(() => policy, store, { log: new MemoryLogger() });
+    const session = {
+      endpoint: "pg",
+      agent: { name: "bot", profile: "default" },
+      credential: "postgres_credential.pg",
+      database: "app",
+      user: "app",
+    };
+    // Settled at once: the insert is not left waiting for a commit it no longer needs.
+    const outcome = decideSql(
+      guard,
+      new SqlAnalyzer(),
+      session,
+      "insert into t values (1); drop table t",
+    );
+    ok(!("held" in outcome));
+    ok(outcome.denial);
+    await store.flushed();
+    const rows = queryReceipts(store);
+    equal(rows.length, 2);
+    const insert = rows.find((r) => r.summary.startsWith("insert"))!;
+    equal(insert.verdict, "deny");
+    equal(insert.wouldBe, "allow");
+    match(insert.reason, /not run/);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

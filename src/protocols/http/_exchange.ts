@@ -15,9 +15,20 @@ import type {
   ResponseScrubber,
 } from "./context.ts";
 import { httpFacts, MethodRejected, PathRejected } from "./facts.ts";
-import { clientReplyShape, CONTINUE, RECEIPT_HEADER, reply, type ReplyShape } from "./_respond.ts";
-import { type ByteReader, concat, pump, type SocketStream, StreamClosed } from "./_stream.ts";
-import { UpstreamError, type UpstreamLease, type UpstreamPool } from "./_upstream.ts";
+import { clientReplyShape, CONTINUE, RECEIPT_HEADER, reply } from "./_respond.ts";
+import { concat, pump, type SocketStream, StreamClosed } from "./_stream.ts";
+import { UpstreamError, type UpstreamPool } from "./_upstream.ts";
+import { describeUpstreamFailure, isIdempotent } from "./_upstream_failure.ts";
+import {
+  AGENT_GONE,
+  AGENT_GONE_MID_BODY,
+  agentLeft,
+  gatewayFailed,
+  reportFailure,
+  reportRetry,
+  upstreamFailed,
+} from "./_upstream_report.ts";
+import { BODY_TIMEOUT, readWithin, sendUpstream } from "./_upstream_retry.ts";
 import {
   BodyReader,
   encodeChunk,
@@ -25,11 +36,9 @@ import {
   headerValues,
   HttpParseError,
   LAST_CHUNK,
-  parseResponseHead,
   requestFraming,
   type RequestHead,
   responseFraming,
-  type ResponseHead,
   serializeRequestHead,
   serializeResponseHead,
   stripHopByHop,
@@ -52,7 +61,10 @@ const FRAMING = new Set(["content-length", "transfer-encoding"]);
 const SET_BY_GATEWAY = new Set(["host", "expect", "content-length", "transfer-encoding"]);
 
 /** What one exchange needs from the gateway (a subset of the proxy's context). */
-export type ExchangeContext = Pick<HttpProxyContext, "guard" | "limits" | "log" | "credentials">;
+export type ExchangeContext = Pick<
+  HttpProxyContext,
+  "guard" | "limits" | "log" | "credentials" | "upstreamFailed" | "upstreamRetried"
+>;
 
 /** Whether the agent connection can carry another request after this one. */
 export type After = "keep" | "close";
@@ -217,6 +229,9 @@ export async function exchange(
       facts: { http: facts.facts },
     });
   // Held for approval: the agent simply waits; if it goes away, the approval is cancelled.
+  // An approval hold (provisional deny) can outlast the upstream's idle timeout; a wait for
+  // the receipt to be on disk (an allow, held) takes milliseconds and keeps pooled connections.
+  const approvalHold = decided.held !== undefined && decided.verdict.decision === "deny";
   if (decided.held) decided = await decided.held;
   if (decided.verdict.decision === "deny") {
     const close = clientClose || truncated;
@@ -244,14 +259,8 @@ export async function exchange(
       ctx.log("error", `credential injection failed: ${(err as Error).message}`, {
         agent: req.agent.name,
       });
-      return await upstreamFailed(
-        client,
-        decided,
-        new UpstreamError("protocol", "credential injection failed"),
-        0,
-        true,
-        shape,
-      );
+      const failure = new UpstreamError("protocol", "credential injection failed");
+      return await gatewayFailed(client, decided, { err: failure, bytesIn: 0, close: true, shape });
     }
   }
   const hostHeader = defaultPort(req.scheme) === req.port ? req.host : `${req.host}:${req.port}`;
@@ -280,49 +289,53 @@ export async function exchange(
       ...(framing.kind === "chunked" && !truncated ? [LAST_CHUNK] : []),
     ].filter((b) => b.length > 0),
   );
-  const started = performance.now();
   let bytesIn = all.length;
   let bytesOut = 0;
+  const scope = { protocol, endpoint: req.endpoint?.name ?? null, agent: req.agent.name };
+  const failed = (err: unknown, close: boolean, notResent?: string) =>
+    upstreamFailed(client, ctx, { decided, err, bytesIn, close, shape, scope, notResent });
 
-  const dialTarget = upstreamOf(req, credentials?.clientCertificate ?? undefined);
-  let lease: UpstreamLease | undefined;
-  let response: ResponseHead | undefined;
-  for (let attempt = 0; attempt < 2 && !response; attempt++) {
-    try {
-      lease = await pool.acquire(dialTarget);
-    } catch (err) {
-      return await upstreamFailed(client, decided, err, bytesIn, truncated || clientClose, shape);
-    }
-    try {
-      await lease.stream.write(first);
-      if (truncated) {
-        bytesIn += await streamRest(client, body, lease, framing, limits.headerTimeoutMs);
-      }
-      response = await readResponseHead(lease.stream, head.method, limits.upstreamTimeoutMs);
-    } catch (err) {
-      lease.stream.destroy();
-      if (err instanceof BodyTimeout) {
-        decided.finish({ upstreamStatus: null, bytesIn, bytesOut: 0, error: BODY_TIMEOUT });
-        await reply(client, {
-          status: 408,
-          error: "request_timeout",
-          reason: BODY_TIMEOUT,
-          receipt: decided.receipt,
-          close: true,
-          shape,
-        });
-        return "close";
-      }
-      // A pooled connection the upstream closed while idle fails before any response byte:
-      // resend once on a fresh one, which is safe because nothing reached the upstream's app.
-      const retry = lease.reused && !truncated && err instanceof StreamClosed;
-      if (retry) continue;
-      return await upstreamFailed(client, decided, err, bytesIn, true, shape);
-    }
+  const sent = await sendUpstream({
+    pool,
+    target: upstreamOf(req, credentials?.clientCertificate ?? undefined),
+    // A pooled connection is likeliest to have been closed by the upstream after a long
+    // approval wait, and a POST failing on one could not be resent.
+    fresh: approvalHold,
+    first,
+    firstHasBody: sentBody.length > 0,
+    client,
+    rest: truncated ? { body, framing } : null,
+    method: facts.method,
+    idempotent: isIdempotent(facts.method, facts.facts.effective_method),
+    stallMs: limits.headerTimeoutMs,
+    upstreamTimeoutMs: limits.upstreamTimeoutMs,
+    onRetry: (cause) => reportRetry(ctx, scope, cause),
+  });
+  bytesIn += sent.streamedBytes;
+  if (sent.kind === "body_timeout") {
+    decided.finish({ upstreamStatus: null, bytesIn, bytesOut: 0, error: BODY_TIMEOUT });
+    await reply(client, {
+      status: 408,
+      error: "request_timeout",
+      reason: BODY_TIMEOUT,
+      receipt: decided.receipt,
+      close: true,
+      shape,
+    });
+    return "close";
   }
-  if (!lease || !response) {
-    return await upstreamFailed(client, decided, new StreamClosed(), bytesIn, true, shape);
+  if (sent.kind === "agent_gone") {
+    // Part of the body was forwarded; the upstream got a cut request and no one is left to answer.
+    decided.finish({ upstreamStatus: null, bytesIn, bytesOut: 0, error: AGENT_GONE_MID_BODY });
+    client.destroy();
+    return "close";
   }
+  if (sent.kind === "failed") {
+    // A failed dial leaves the agent connection as clean as a deny does.
+    const close = sent.dialFailed ? truncated || clientClose : true;
+    return await failed(sent.error, close, sent.notResent);
+  }
+  const { lease, response } = sent;
 
   if (upgrade && response.status === 101) {
     const headers = stripHopByHop(response.headers, ["upgrade"])
@@ -334,7 +347,7 @@ export async function exchange(
       );
     } catch {
       lease.stream.destroy();
-      decided.finish({ upstreamStatus: 101, bytesIn, bytesOut, error: "agent closed" });
+      decided.finish({ upstreamStatus: 101, bytesIn, bytesOut, error: AGENT_GONE });
       return "close";
     }
     // From here the connection carries another protocol (WebSocket frames): relay both ways.
@@ -350,21 +363,14 @@ export async function exchange(
     respFraming = responseFraming(head.method, response);
   } catch (err) {
     lease.stream.destroy();
-    return await upstreamFailed(client, decided, err, bytesIn, true, shape);
+    return await failed(err, true);
   }
   const scrubBody = scrubber !== null && respFraming.kind !== "none";
   if (scrubBody && !identityEncoded(response.headers)) {
     // Compressed bytes cannot be searched for an echoed secret: refuse rather than pass them.
     lease.stream.destroy();
     const why = "upstream sent a compressed response the gateway cannot check for credentials";
-    return await upstreamFailed(
-      client,
-      decided,
-      new UpstreamError("protocol", why),
-      bytesIn,
-      true,
-      shape,
-    );
+    return await failed(new UpstreamError("protocol", why), true);
   }
   // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives;
   // so are scrubbed bodies, whose length changes when a secret is replaced.
@@ -388,7 +394,7 @@ export async function exchange(
     await client.write(serializeResponseHead(response.status, response.reason, headers));
   } catch {
     lease.stream.destroy();
-    decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut, error: "agent closed" });
+    decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut, error: AGENT_GONE });
     return "close";
   }
 
@@ -399,7 +405,11 @@ export async function exchange(
       const chunk = await lease.stream.read();
       if (chunk === null) {
         upstreamClean = respFraming.kind === "close";
-        if (!upstreamClean) throw new UpstreamError("protocol", "upstream closed mid-response");
+        if (!upstreamClean) {
+          throw new UpstreamError("protocol", "upstream closed mid-response", {
+            cause: new StreamClosed(),
+          });
+        }
         break;
       }
       const r = reader.push(chunk);
@@ -425,12 +435,14 @@ export async function exchange(
     if (chunkOut) await client.write(LAST_CHUNK);
   } catch (err) {
     lease.stream.destroy();
+    // Only writes to the agent throw StreamClosed here; the upstream's reads throw its errors.
     const agentGone = err instanceof StreamClosed;
+    if (!agentGone) reportFailure(ctx, scope, err);
     decided.finish({
       upstreamStatus: response.status,
       bytesIn,
       bytesOut,
-      error: agentGone ? "agent closed mid-response" : describe(err),
+      error: agentGone ? AGENT_GONE : describeUpstreamFailure(err),
     });
     // Headers were sent: the only honest signal left for a broken body is closing.
     client.destroy();
@@ -443,39 +455,18 @@ export async function exchange(
   } else {
     lease.stream.destroy();
   }
-  decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut });
-  void started;
+  const left = agentLeft(client);
+  decided.finish({
+    upstreamStatus: response.status,
+    bytesIn,
+    bytesOut,
+    ...(left ? { error: left } : {}),
+  });
   if (closeOut) {
     client.closeWrite();
     return "close";
   }
   return "keep";
-}
-
-/** Agent-facing reason when a request body stalls. */
-const BODY_TIMEOUT = "request body not received in time";
-
-class BodyTimeout extends Error {}
-
-/**
- * One read of the agent's body, or "timeout" when nothing arrives for `stallMs`: a client that
- * stops mid-body (slowloris on the body) must not hold a connection and a decision forever.
- */
-async function readWithin(
-  client: SocketStream,
-  stallMs: number,
-): Promise<Uint8Array | null | "timeout"> {
-  let expired = false;
-  const timer = setTimeout(() => {
-    expired = true;
-    client.wakeWithTimeout();
-  }, stallMs);
-  try {
-    const chunk = await client.read();
-    return expired ? "timeout" : chunk;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const WEBSOCKET_ONLY = ["websocket"];
@@ -543,103 +534,6 @@ function upstreamOf(req: RequestTarget, clientCert: ClientCertificate | undefine
     caCert: req.endpoint?.caCert,
     clientCert,
   };
-}
-
-/** Streams the body past the buffer limit to the upstream, re-framed like the first part. */
-async function streamRest(
-  client: SocketStream,
-  body: BodyReader,
-  lease: UpstreamLease,
-  framing: Framing,
-  stallMs: number,
-): Promise<number> {
-  let bytes = 0;
-  while (!body.done) {
-    const chunk = await readWithin(client, stallMs);
-    if (chunk === "timeout") throw new BodyTimeout();
-    if (chunk === null) throw new StreamClosed("agent closed mid-body");
-    const r = body.push(chunk);
-    for (const d of r.data) {
-      bytes += d.length;
-      await lease.stream.write(framing.kind === "chunked" ? encodeChunk(d) : d);
-    }
-    if (r.consumed < chunk.length) client.unread(chunk.subarray(r.consumed));
-  }
-  if (framing.kind === "chunked") await lease.stream.write(LAST_CHUNK);
-  return bytes;
-}
-
-/** Reads the final response head, skipping interim 1xx responses (other than 101). */
-async function readResponseHead(
-  upstream: ByteReader,
-  method: string,
-  timeoutMs: number,
-): Promise<ResponseHead> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new UpstreamError("timeout", "upstream did not answer in time")),
-      timeoutMs,
-    );
-  });
-  try {
-    let buf: Uint8Array = new Uint8Array(0);
-    for (;;) {
-      const chunk = await Promise.race([upstream.read(), deadline]);
-      if (chunk === null) {
-        if (buf.length === 0) throw new StreamClosed("upstream closed before responding");
-        throw new UpstreamError("protocol", "upstream closed mid-response head");
-      }
-      buf = buf.length === 0 ? chunk : concat([buf, chunk]);
-      let head: ResponseHead | null;
-      try {
-        head = parseResponseHead(buf);
-      } catch (err) {
-        throw new UpstreamError(
-          "protocol",
-          `malformed upstream response: ${(err as Error).message}`,
-        );
-      }
-      if (!head) continue;
-      buf = buf.subarray(head.headBytes);
-      if (head.status >= 100 && head.status < 200 && head.status !== 101) continue;
-      upstream.unread(buf);
-      void method;
-      return head;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function upstreamFailed(
-  client: SocketStream,
-  decided: Decided,
-  err: unknown,
-  bytesIn: number,
-  close: boolean,
-  shape: ReplyShape | undefined,
-): Promise<After> {
-  const timeout = err instanceof UpstreamError && err.kind === "timeout";
-  const status = timeout ? 504 : 502;
-  const reason = describe(err);
-  decided.finish({ upstreamStatus: status, bytesIn, bytesOut: 0, error: reason });
-  await reply(client, {
-    status,
-    error: timeout ? "upstream_timeout" : "bad_gateway",
-    reason,
-    receipt: decided.receipt,
-    close,
-    shape,
-  });
-  return close ? "close" : "keep";
-}
-
-function describe(err: unknown): string {
-  if (err instanceof UpstreamError) return err.message;
-  if (err instanceof StreamClosed) return `upstream ${err.message}`;
-  if (err instanceof HttpParseError) return `malformed upstream response: ${err.message}`;
-  return "upstream failed";
 }
 
 function bad(status: number, message: string): HttpParseError {

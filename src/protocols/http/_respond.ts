@@ -26,6 +26,7 @@ const REASONS: Record<number, string> = {
   431: "Request Header Fields Too Large",
   501: "Not Implemented",
   502: "Bad Gateway",
+  503: "Service Unavailable",
   504: "Gateway Timeout",
   505: "HTTP Version Not Supported",
 };

@@ -1,7 +1,8 @@
 /**
  * Connections to upstream servers: dialled (plain or TLS, verified against the system roots or
  * the endpoint's CA), pooled per target for keep-alive, and classified on failure so the agent
- * gets a clear 502.
+ * gets a clear 502. An idle pooled connection is watched, so one the upstream closed (its own
+ * keep-alive timeout) leaves the pool instead of failing the next request.
  *
  * @module
  */
@@ -46,6 +47,15 @@ interface Idle {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** Options for {@linkcode UpstreamPool.acquire}. */
+export interface AcquireOptions {
+  /**
+   * Dial a new connection even when an idle one is pooled: after a long wait (an approval) an
+   * idle connection is the likeliest to have been closed by the upstream. @default {false}
+   */
+  fresh?: boolean;
+}
+
 /** Options for {@linkcode UpstreamPool}. */
 export interface UpstreamPoolOptions {
   /** Idle connections kept per target. @default {32} */
@@ -71,9 +81,9 @@ export class UpstreamPool {
   }
 
   /** An idle connection to `target`, or a new one. Throws UpstreamError. */
-  async acquire(target: UpstreamTarget): Promise<UpstreamLease> {
+  async acquire(target: UpstreamTarget, options: AcquireOptions = {}): Promise<UpstreamLease> {
     const key = keyOf(target);
-    const idle = this.#idle.get(key);
+    const idle = options.fresh ? undefined : this.#idle.get(key);
     while (idle && idle.length > 0) {
       const { stream, timer } = idle.pop()!;
       clearTimeout(timer);
@@ -87,16 +97,36 @@ export class UpstreamPool {
     if (this.#closed || lease.stream.closed) return lease.stream.destroy();
     const list = this.#idle.get(lease.key) ?? [];
     if (list.length >= this.#maxIdle) return lease.stream.destroy();
+    const stream = lease.stream;
     const entry: Idle = {
-      stream: lease.stream,
+      stream,
       timer: setTimeout(() => {
         const at = list.indexOf(entry);
         if (at >= 0) list.splice(at, 1);
-        lease.stream.destroy();
+        stream.destroy();
       }, this.#idleTimeoutMs),
     };
     list.push(entry);
     this.#idle.set(lease.key, list);
+    if (stream instanceof WatchedConn) {
+      stream.watchIdle().then(() => {
+        // Whatever arrives on an idle connection ends it: the upstream's close or reset, or
+        // bytes no request asked for (a late or stray response would answer the next request).
+        // Once leased, the read belongs to the new holder, which sees what arrived.
+        const at = list.indexOf(entry);
+        if (at < 0) return;
+        list.splice(at, 1);
+        clearTimeout(entry.timer);
+        stream.destroy();
+      });
+    }
+  }
+
+  /** Idle connections held, over all targets. */
+  get idleCount(): number {
+    let n = 0;
+    for (const list of this.#idle.values()) n += list.length;
+    return n;
   }
 
   /** Closes every idle connection; later releases close their connection. */
@@ -149,7 +179,7 @@ export class UpstreamPool {
     }
     try {
       await Promise.race([conn.handshake(), deadline]);
-      return new ConnStream(conn);
+      return new WatchedConn(conn);
     } catch (err) {
       conn.close();
       if (err instanceof UpstreamError) throw err;
@@ -192,7 +222,7 @@ export class UpstreamPool {
     if (!target.tls) {
       clearTimeout(timer);
       tcp.setNoDelay(true);
-      return new ConnStream(tcp);
+      return new WatchedConn(tcp);
     }
     tcp.setNoDelay(true);
     try {
@@ -206,7 +236,7 @@ export class UpstreamPool {
       // startTls is lazy: the handshake (and certificate check) happens here, not on first read.
       await Promise.race([conn.handshake(), deadline]);
       clearTimeout(timer);
-      return new ConnStream(conn);
+      return new WatchedConn(conn);
     } catch (err) {
       clearTimeout(timer);
       try {
@@ -221,6 +251,28 @@ export class UpstreamPool {
         { cause: err },
       );
     }
+  }
+}
+
+/**
+ * An upstream connection that keeps one read pending while it sits idle in the pool, so the
+ * upstream closing it is noticed at once. That read is handed to the next holder's first read.
+ */
+class WatchedConn extends ConnStream {
+  #idleRead: Promise<Uint8Array | null> | undefined;
+
+  /** Starts the idle read; settles (never rejects) once something arrived or the read failed. */
+  watchIdle(): Promise<void> {
+    const read = super.read();
+    this.#idleRead = read;
+    return read.then(() => {}, () => {});
+  }
+
+  override read(): Promise<Uint8Array | null> {
+    const pending = this.#idleRead;
+    if (!pending) return super.read();
+    this.#idleRead = undefined;
+    return pending;
   }
 }
 

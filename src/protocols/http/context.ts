@@ -5,7 +5,14 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts, Facts, HttpFacts, ProtocolFamily } from "../../core/mod.ts";
+import type {
+  ActionGuard,
+  AgentFacts,
+  Facts,
+  HttpFacts,
+  ListenerHooks,
+  ProtocolFamily,
+} from "../../core/mod.ts";
 import type { ReplyShape } from "./_respond.ts";
 
 /**
@@ -123,6 +130,21 @@ export interface ClientCertificate {
   keyPem: string;
 }
 
+/**
+ * Why an upstream failed, for metrics and the operator log: connection refused, reset (also a
+ * broken pipe), closed without answering (`eof`), no answer in time, TLS, name resolution, or
+ * anything else (a malformed answer).
+ */
+export type UpstreamCause = "refused" | "reset" | "eof" | "timeout" | "tls" | "dns" | "other";
+
+/** One upstream failure (or retry) of a forwarded request. */
+export interface UpstreamFailure {
+  protocol: ProtocolFamily;
+  /** The endpoint, or `null` for passthrough traffic. */
+  endpoint: string | null;
+  cause: UpstreamCause;
+}
+
 /** Operator log levels. */
 export type ProxyLogLevel = "debug" | "info" | "warn" | "error";
 
@@ -148,4 +170,13 @@ export interface HttpProxyContext {
   ): Promise<HttpCredentialUse>;
   /** Called with +1/-1 as agent connections open and close. */
   connections?(delta: number): void;
+  /**
+   * Called once per forwarded request whose upstream failed: the agent got the gateway's
+   * 502/504, or a response cut short.
+   */
+  upstreamFailed?(failure: UpstreamFailure): void;
+  /** Called when a request is resent on a fresh connection because a reused one failed. */
+  upstreamRetried?(failure: UpstreamFailure): void;
+  /** Connection caps and handshake deadline, and where accept trouble goes. Absent: no caps. */
+  listenerHooks?(): ListenerHooks;
 }

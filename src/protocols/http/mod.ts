@@ -26,6 +26,7 @@ export type {
   HttpRequestParts,
   ProxyLogLevel,
   ResponseScrubber,
+  UpstreamFailure,
 } from "./context.ts";
 export { RECEIPT_HEADER } from "./_respond.ts";
 export {

@@ -7,7 +7,14 @@
  */
 
 import tls from "node:tls";
-import { acceptTls, type AgentFacts, ServerContexts, TcpListener } from "../../core/mod.ts";
+import {
+  acceptTls,
+  type Admission,
+  AGENT_CAP_REASON,
+  type AgentFacts,
+  ServerContexts,
+  TcpListener,
+} from "../../core/mod.ts";
 import type { ExchangeFlavor, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange } from "./_exchange.ts";
 import { passthrough } from "./_passthrough.ts";
@@ -44,12 +51,14 @@ export class HttpProxy {
   static async listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
     const proxy = new HttpProxy(ctx);
     proxy.#tcp = await TcpListener.open(host, port, {
-      serve: (socket) => proxy.#serveProxyConnection(new SocketStream(socket)),
+      serve: (socket, admission) =>
+        proxy.#serveProxyConnection(new SocketStream(socket), admission),
       onError: (err) => ctx.log("error", `proxy listener: ${(err as Error)?.message ?? err}`),
       connections: ctx.connections,
       // An agent that half-closes after its request (nc -N, HTTP/1.0 tools, a passthrough
       // client) still gets the response; the proxy closes its side when done.
       allowHalfOpen: true,
+      hooks: ctx.listenerHooks?.(),
     });
     return proxy;
   }
@@ -66,12 +75,25 @@ export class HttpProxy {
   }
 
   /** Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. */
-  async #serveProxyConnection(client: SocketStream): Promise<void> {
+  async #serveProxyConnection(client: SocketStream, admission: Admission): Promise<void> {
     try {
       for (;;) {
         const head = await readHead(client, this.#ctx, null);
         if (!head) break;
         const agent = authenticate(this.#ctx, head);
+        if (agent && !admission.authenticated(agent.agent.name)) {
+          const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
+          await this.#gatewayDeny(
+            client,
+            agent.agent,
+            null,
+            summary,
+            503,
+            "unavailable",
+            AGENT_CAP_REASON,
+          );
+          break;
+        }
         if (head.method === "CONNECT") {
           await this.#connect(client, head, agent);
           return; // The socket now belongs to the tunnel (or was closed).

@@ -5,13 +5,14 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts } from "../../core/mod.ts";
+import type { ActionGuard, AgentFacts, ListenerHooks } from "../../core/mod.ts";
 import type {
   HttpCredentialUse,
   HttpEndpointRoute,
   HttpProxyLimits,
   HttpRequestParts,
   ProxyLogLevel,
+  UpstreamFailure,
 } from "../http/mod.ts";
 
 /** Where a Kubernetes endpoint's requests go for one agent, under the config in force. */
@@ -45,4 +46,21 @@ export interface KubernetesContext {
   ): Promise<HttpCredentialUse>;
   /** Called with +1/-1 as agent connections open and close. */
   connections?(delta: number): void;
+  /**
+   * Whether the credentials `agent` authenticated with still hold: `revoked` or `rotated`
+   * closes its open connections (asked by the listener's `endRevokedSessions()`). Absent: always
+   * `active`.
+   */
+  agentStanding?(agent: AgentFacts): "active" | "revoked" | "rotated";
+  /** Called when the gateway closed an open connection, with why. */
+  sessionEnded?(cause: "revoked" | "rotated"): void;
+  /** Told about each upstream failure (the cluster unreachable, reset, timed out), for metrics. */
+  upstreamFailed?(failure: UpstreamFailure): void;
+  /** Told about each request retried once on a fresh connection to the cluster. */
+  upstreamRetried?(failure: UpstreamFailure): void;
+  /**
+   * Connection caps and handshake deadline for `endpoint`'s listener, and where its accept
+   * trouble goes. Absent: no caps.
+   */
+  listenerHooks?(endpoint: string): ListenerHooks;
 }

@@ -9,7 +9,14 @@
 
 import type net from "node:net";
 import type tls from "node:tls";
-import { acceptTls, type AgentFacts, ServerContexts, TcpListener } from "../../core/mod.ts";
+import {
+  acceptTls,
+  type Admission,
+  AGENT_CAP_REASON,
+  type AgentFacts,
+  ServerContexts,
+  TcpListener,
+} from "../../core/mod.ts";
 import {
   exchange,
   headerValues,
@@ -25,6 +32,14 @@ import type { KubernetesContext } from "./context.ts";
 /** Agent-facing reason for a request without a valid agent token. */
 export const TOKEN_REQUIRED = "a valid clawpatrol agent token is required as the bearer token";
 
+/** One agent connection, and the agent its latest request authenticated as. */
+interface Connection {
+  client: SocketStream;
+  agent: AgentFacts | null;
+  /** Ended by the gateway (agent revoked): its failing exchange is no error to log. */
+  ended: boolean;
+}
+
 /** Accepts kubectl (and any Kubernetes client) for one endpoint. */
 export class KubernetesListener {
   readonly endpoint: string;
@@ -32,6 +47,8 @@ export class KubernetesListener {
   readonly #pool = new UpstreamPool();
   readonly #contexts = new ServerContexts();
   readonly #scope: HeadScope;
+  /** Open agent connections, so those of an agent revoked or rotated since can be closed. */
+  readonly #open = new Set<Connection>();
   #tcp!: TcpListener;
 
   private constructor(endpoint: string, ctx: KubernetesContext) {
@@ -57,10 +74,11 @@ export class KubernetesListener {
   ): Promise<KubernetesListener> {
     const listener = new KubernetesListener(endpoint, ctx);
     listener.#tcp = await TcpListener.open(host, port, {
-      serve: (socket) => listener.#serve(socket),
+      serve: (socket, admission) => listener.#serve(socket, admission),
       onError: (err) => ctx.log("error", `kubernetes listener ${endpoint}: ${err}`),
       connections: ctx.connections,
       allowHalfOpen: true,
+      hooks: ctx.listenerHooks?.(endpoint),
     });
     return listener;
   }
@@ -70,27 +88,55 @@ export class KubernetesListener {
     return this.#tcp.address;
   }
 
+  /**
+   * Closes, each with a receipt, every open connection whose agent's credentials no longer hold
+   * (`ctx.agentStanding`), watches and exec streams included: called when the agents change.
+   */
+  endRevokedSessions(): void {
+    for (const conn of this.#open) {
+      if (conn.agent === null) continue;
+      const standing = this.#ctx.agentStanding?.(conn.agent) ?? "active";
+      if (standing === "active") continue;
+      const reason = standing === "revoked" ? "agent revoked" : "agent token rotated";
+      this.#refuse(conn.agent, "session ended", reason);
+      this.#ctx.log("info", `kubernetes connection closed: agent ${standing}`, {
+        agent: conn.agent.name,
+        endpoint: this.endpoint,
+      });
+      conn.ended = true;
+      this.#open.delete(conn);
+      conn.client.destroy();
+      this.#ctx.sessionEnded?.(standing);
+    }
+  }
+
   /** Stops accepting, closes every agent connection and waits for their receipts. */
   async close(): Promise<void> {
     await this.#tcp.close();
     this.#pool.close();
   }
 
-  async #serve(socket: net.Socket): Promise<void> {
+  async #serve(socket: net.Socket, admission: Admission): Promise<void> {
     const secure = await this.#handshake(socket);
     if (!secure) return;
     const client = new SocketStream(secure);
+    const conn: Connection = { client, agent: null, ended: false };
+    this.#open.add(conn);
     try {
       for (;;) {
         const head = await readHead(client, this.#ctx, null, this.#scope);
-        if (!head) break;
-        const after = await this.#request(client, head);
-        if (after === "close") break;
+        if (!head || conn.ended) break;
+        const after = await this.#request(conn, head, admission);
+        if (after === "close" || conn.ended) break;
       }
       client.closeWrite();
     } catch (err) {
-      this.#ctx.log("error", `kubernetes connection failed: ${err}`, { endpoint: this.endpoint });
+      if (!conn.ended) {
+        this.#ctx.log("error", `kubernetes connection failed: ${err}`, { endpoint: this.endpoint });
+      }
       client.destroy();
+    } finally {
+      this.#open.delete(conn);
     }
   }
 
@@ -113,11 +159,20 @@ export class KubernetesListener {
     return accepted.kind === "secure" ? accepted.socket : null;
   }
 
-  async #request(client: SocketStream, head: RequestHead): Promise<"keep" | "close"> {
+  async #request(
+    conn: Connection,
+    head: RequestHead,
+    admission: Admission,
+  ): Promise<"keep" | "close"> {
+    const client = conn.client;
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     const agent = this.#authenticate(head);
+    conn.agent = agent;
     if (!agent) {
       return await this.#deny(client, null, summary, 401, "unauthorized", TOKEN_REQUIRED);
+    }
+    if (!admission.authenticated(agent.name)) {
+      return await this.#deny(client, agent, summary, 503, "unavailable", AGENT_CAP_REASON);
     }
     if (!head.target.startsWith("/")) {
       return await this.#deny(

@@ -12,22 +12,29 @@ import type { Replacement } from "./_relay.ts";
 
 /** Answers still owed by the upstream, one per Sync / Query / FunctionCall forwarded. */
 export interface Batch {
+  /** Sequence number in the session, so the model can tell which portals a ReadyForQuery ends. */
+  seq: number;
   decided: Decided[];
   replacement: Replacement | null;
   error: string | null;
+  /**
+   * The first error was the one the gateway's denial probe provoked: every message forwarded
+   * before it ran (the server skips the rest of a batch after an error, probe included).
+   */
+  probed: boolean;
   /** Prepared statement names defined in this batch, forgotten if the server reports an error. */
   defined: string[];
 }
 
-function newBatch(): Batch {
-  return { decided: [], replacement: null, error: null, defined: [] };
+function newBatch(seq: number): Batch {
+  return { seq, decided: [], replacement: null, error: null, probed: false, defined: [] };
 }
 
 /** Batches in flight, oldest first, and the one being built. */
 export class Batches {
   readonly #inflight: Batch[] = [];
   /** The batch being built since the last sync point. */
-  #building: Batch = newBatch();
+  #building: Batch = newBatch(0);
 
   /** The batch the server is answering now: the oldest in flight, else the one being built. */
   get answering(): Batch {
@@ -47,7 +54,7 @@ export class Batches {
   /** The batch being built is complete (a sync point was forwarded). */
   syncPoint(): void {
     this.#inflight.push(this.#building);
-    this.#building = newBatch();
+    this.#building = newBatch(this.#building.seq + 1);
   }
 
   /** ReadyForQuery arrived: the oldest batch is answered; its actions are finished. */
@@ -69,7 +76,7 @@ export class Batches {
   abandon(reason: string): void {
     const open = [...this.#inflight, this.#building];
     this.#inflight.length = 0;
-    this.#building = newBatch();
+    this.#building = newBatch(this.#building.seq + 1);
     for (const p of open) {
       for (const d of p.decided) {
         d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });

@@ -158,8 +158,13 @@ export function decideSql(
   const decided = analysis.statements.map((s) => decide(s, count, s.unknown));
   if (!decided.some((d) => d.held)) return settle(decided);
   if (decided.some((d) => !d.held && d.verdict.decision === "deny")) {
-    // A sibling is denied outright: nothing in the message runs, so nobody need approve.
+    // A sibling is denied outright: nothing in the message runs, so nobody need approve, and an
+    // allowed write need not wait for its receipt's commit: it is closed now as not run, before
+    // its receipt leaves the process, so that receipt says deny, never allow.
     holds?.abort(new Error("another statement in the same message was denied"));
+    const now = decided.map((d) => d.verdict.decision === "allow" ? { ...d, held: undefined } : d);
+    if (!now.some((d) => d.held)) return settle(now);
+    return { held: Promise.all(now.map((d) => d.held ?? d)).then((all) => settle(all)) };
   }
   return { held: Promise.all(decided.map((d) => d.held ?? d)).then((all) => settle(all)) };
 }

@@ -1,5 +1,11 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { notPreparedHere, PreparedStatements, trackPrepared, unknownExecute } from "./_prepared.ts";
+import {
+  notPreparedHere,
+  Portals,
+  PreparedStatements,
+  trackPrepared,
+  unknownExecute,
+} from "./_prepared.ts";
 import type { PreparedOp } from "./_sql_walk.ts";
 
 const stmt = (statement: string, ...preparedOps: PreparedOp[]) => ({ statement, preparedOps });
@@ -68,4 +74,20 @@ Deno.test("notPreparedHere() names the statement", () => {
     notPreparedHere("s1"),
     'prepared statement "s1" was not prepared through clawpatrol in this session, so what it runs cannot be checked',
   );
+});
+
+Deno.test("Portals: known until closed, and forgotten when their transaction ends", () => {
+  const p = new Portals();
+  const portal = (sql: string, batch: number) => ({ sql, params: [], formats: [], batch });
+  p.bind("", portal("select 1", 0));
+  p.bind("named", portal("select 2", 1));
+  p.bind("later", portal("select 3", 2));
+  equal(p.get("named")?.sql, "select 2");
+  p.drop("");
+  equal(p.get(""), undefined);
+  // Idle after batch 1: portals bound in batch 2 (pipelined behind it) still exist.
+  p.transactionEnded(1);
+  equal(p.get("named"), undefined);
+  equal(p.get("later")?.sql, "select 3");
+  equal(p.size, 1);
 });

@@ -52,9 +52,19 @@ export class BackendRelay {
   #body: Uint8Array[] | null = null;
   /** The current frame is held back until it is known whether it gets replaced. */
   #holding = false;
+  /** The bytes returned so far end inside a frame. */
+  #midFrame = false;
 
   constructor(hooks: RelayHooks) {
     this.#hooks = hooks;
+  }
+
+  /**
+   * Whether the bytes returned so far end on a frame boundary, so the gateway may add a frame of
+   * its own (a FATAL error) without garbling the stream the agent reads.
+   */
+  get atBoundary(): boolean {
+    return !this.#midFrame;
   }
 
   /** Feeds server bytes; returns the bytes to forward (usually `chunk` itself). */
@@ -96,6 +106,8 @@ export class BackendRelay {
       }
       if (end > from) out.push(chunk.subarray(from, end));
     }
+    // A held frame or held-back header was not returned: only a frame being forwarded counts.
+    this.#midFrame = this.#headerLength > 0 && !this.#holding && !this.#headerDeferred;
     if (out.length === 1) return out[0];
     return joinBytes(out);
   }

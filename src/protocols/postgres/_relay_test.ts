@@ -134,3 +134,32 @@ Deno.test("relay: a corrupt length from the server is a protocol error", () => {
   const { relay: big } = harness([]);
   assert.throws(() => big.push(new Uint8Array([0x44, 0x7f, 0xff, 0xff, 0xff])), /invalid length/);
 });
+
+Deno.test("atBoundary is false only while a forwarded frame is incomplete", () => {
+  const { relay } = harness([null]);
+  assert.equal(relay.atBoundary, true);
+  const row = dataRow("a long enough value");
+  relay.push(row.subarray(0, 3)); // Part of the header.
+  assert.equal(relay.atBoundary, false, "a FATAL now would land inside the DataRow");
+  relay.push(row.subarray(3, 9));
+  assert.equal(relay.atBoundary, false);
+  relay.push(concat([row.subarray(9), commandComplete("SELECT 1")]));
+  assert.equal(relay.atBoundary, true);
+  relay.push(readyForQuery("I"));
+  assert.equal(relay.atBoundary, true);
+});
+
+Deno.test("atBoundary: a frame held for replacement was not forwarded, so it does not count", () => {
+  const marker = "clawpatrol_denied_x";
+  const { relay } = harness([{
+    marker,
+    frame: errorResponse({ severity: "ERROR", code: "42501", message: "no" }),
+  }]);
+  const error = errorResponse({
+    severity: "ERROR",
+    code: "26000",
+    message: `prepared statement "${marker}" does not exist`,
+  });
+  relay.push(error.subarray(0, 8));
+  assert.equal(relay.atBoundary, true);
+});

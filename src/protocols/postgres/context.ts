@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts } from "../../core/mod.ts";
+import type { ActionGuard, AgentFacts, ListenerHooks } from "../../core/mod.ts";
 
 /** A `postgres` endpoint as the listener sees it, read per connection so reloads apply. */
 export interface PostgresRoute {
@@ -88,4 +88,16 @@ export interface PostgresContext {
   log(level: PostgresLogLevel, message: string, fields?: Record<string, unknown>): void;
   /** Called with +1/-1 as agent connections open and close. */
   connections?(delta: number): void;
+  /**
+   * Whether the credentials `agent` logged in with still hold: `revoked` or `rotated` ends its
+   * open sessions (asked by the listener's `endRevokedSessions()`). Absent: always `active`.
+   */
+  agentStanding?(agent: AgentFacts): "active" | "revoked" | "rotated";
+  /** Called when the gateway ended an open session, with why. */
+  sessionEnded?(cause: "revoked" | "rotated"): void;
+  /**
+   * Connection caps and handshake deadline for `endpoint`'s listener, and where its accept
+   * trouble goes. Absent: no caps.
+   */
+  listenerHooks?(endpoint: string): ListenerHooks;
 }

@@ -7,8 +7,7 @@
  */
 
 import type net from "node:net";
-import { timingSafeEqual } from "node:crypto";
-import { type AgentFacts, TcpListener } from "../../core/mod.ts";
+import { type Admission, AGENT_CAP_REASON, type AgentFacts, TcpListener } from "../../core/mod.ts";
 import type { PostgresContext, PostgresRoute } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import {
@@ -35,20 +34,16 @@ import {
 import { PostgresSession } from "./session.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
 import { joinBytes } from "./_sockets.ts";
-
-/** The gateway's cancel key for a session, and what it maps to upstream. */
-interface CancelEntry {
-  secret: Uint8Array;
-  target: UpstreamTarget;
-  upstreamKey: { pid: number; secret: Uint8Array } | null;
-}
+import { CancelKeys } from "./_cancel_keys.ts";
 
 /** Accepts agents for one endpoint. */
 export class PostgresListener {
   readonly endpoint: string;
   readonly #ctx: PostgresContext;
   readonly #analyzer: SqlAnalyzer;
-  readonly #cancelKeys = new Map<number, CancelEntry>();
+  readonly #cancelKeys = new CancelKeys();
+  /** Logged-in sessions, so those of an agent revoked or rotated since can be ended. */
+  readonly #sessions = new Set<PostgresSession>();
   #tcp!: TcpListener;
 
   private constructor(endpoint: string, ctx: PostgresContext, analyzer: SqlAnalyzer) {
@@ -75,10 +70,13 @@ export class PostgresListener {
   ): Promise<PostgresListener> {
     const listener = new PostgresListener(endpoint, ctx, analyzer);
     listener.#tcp = await TcpListener.open(host, port, {
-      serve: (socket) => listener.#serve(socket),
+      serve: (socket, admission) => listener.#serve(socket, admission),
       onError: (err) =>
         ctx.log("error", `postgres listener ${endpoint}: ${(err as Error)?.stack ?? err}`),
       connections: ctx.connections,
+      hooks: ctx.listenerHooks?.(endpoint),
+      // Over the cap for connections not yet logged in: what a full server answers.
+      refusal: errorResponse({ severity: "FATAL", code: "53300", message: "too many connections" }),
     });
     return listener;
   }
@@ -88,12 +86,31 @@ export class PostgresListener {
     return this.#tcp.address;
   }
 
+  /**
+   * Ends, each with a receipt, every open session whose agent's credentials no longer hold
+   * (`ctx.agentStanding`): called when the agents change.
+   */
+  endRevokedSessions(): void {
+    for (const session of this.#sessions) this.#recheck(session);
+  }
+
+  #recheck(session: PostgresSession): void {
+    const standing = this.#ctx.agentStanding?.(session.agent) ?? "active";
+    if (standing === "active") return;
+    this.#ctx.log("info", `postgres session ended: agent ${standing}`, {
+      agent: session.agent.name,
+      endpoint: this.endpoint,
+    });
+    session.endForAgent(standing);
+    this.#ctx.sessionEnded?.(standing);
+  }
+
   /** Stops accepting, closes every session and waits for their receipts. */
   close(): Promise<void> {
     return this.#tcp.close();
   }
 
-  async #serve(socket: net.Socket): Promise<void> {
+  async #serve(socket: net.Socket, admission: Admission): Promise<void> {
     const route = this.#ctx.route(this.endpoint);
     const limits = this.#ctx.limits();
     const state = {
@@ -110,6 +127,9 @@ export class PostgresListener {
       if (result.kind === "cancel") {
         socket.destroy();
         return this.#cancel(result.pid, result.secret);
+      }
+      if (!admission.authenticated(result.agent.name)) {
+        throw new StartupRefused("53300", AGENT_CAP_REASON, result.agent, result.login.user);
       }
       started = result;
     } catch (err) {
@@ -218,9 +238,7 @@ export class PostgresListener {
     target: UpstreamTarget,
     sql: SqlSession,
   ): void {
-    const pid = this.#newPid();
-    const secret = crypto.getRandomValues(new Uint8Array(4));
-    this.#cancelKeys.set(pid, { secret, target, upstreamKey: upstream.backendKey });
+    const { pid, secret } = this.#cancelKeys.issue(target, upstream.backendKey);
     const parts: Uint8Array[] = [authenticationOk()];
     for (const [name, value] of upstream.parameters) parts.push(parameterStatus(name, value));
     parts.push(...upstream.notices, backendKeyData(pid, secret), readyForQuery(upstream.status));
@@ -232,7 +250,10 @@ export class PostgresListener {
       this.#analyzer,
       sql,
     );
-    session.onClose = () => this.#cancelKeys.delete(pid);
+    session.onClose = () => {
+      this.#cancelKeys.release(pid);
+      this.#sessions.delete(session);
+    };
     session.onAbandoned = () => {
       if (upstream.backendKey) void cancelUpstream(target, upstream.backendKey);
     };
@@ -243,30 +264,22 @@ export class PostgresListener {
       database: sql.database,
       tls: started.tls,
     });
+    this.#sessions.add(session);
     session.start(joinBytes(parts), upstream.pending, upstream.status);
     this.#tcp.track(session.done);
-  }
-
-  #newPid(): number {
-    for (;;) {
-      // Positive 31-bit, never a real backend's pid on this host by design of the range.
-      const pid = (crypto.getRandomValues(new Uint32Array(1))[0] & 0x7fffffff) || 1;
-      if (!this.#cancelKeys.has(pid)) return pid;
-    }
+    // Revoked or rotated during the login, before the session could be told.
+    this.#recheck(session);
   }
 
   async #cancel(pid: number, secret: Uint8Array): Promise<void> {
-    const entry = this.#cancelKeys.get(pid);
-    const matches = entry && entry.secret.length === secret.length &&
-      timingSafeEqual(entry.secret, secret);
-    if (!entry || !matches || !entry.upstreamKey) {
-      this.#ctx.log("warn", "postgres cancel request with an unknown key ignored", {
-        endpoint: this.endpoint,
-      });
-      return;
-    }
-    this.#ctx.log("info", "postgres cancel request forwarded", { endpoint: this.endpoint });
-    await cancelUpstream(entry.target, entry.upstreamKey);
+    const forwarded = await this.#cancelKeys.cancel(pid, secret);
+    this.#ctx.log(
+      forwarded ? "info" : "warn",
+      forwarded
+        ? "postgres cancel request forwarded"
+        : "postgres cancel request with an unknown key ignored",
+      { endpoint: this.endpoint },
+    );
   }
 
   #startupFailed(

@@ -7,31 +7,26 @@
  * of a statement that does not exist), which fails exactly like the denied statement would have
  * (aborting a transaction block, discarding the rest of an extended-query batch until Sync), and
  * swaps the probe's error for its own. The ReadyForQuery the agent then gets is the upstream's,
- * so it carries the true transaction status.
+ * so it carries the true transaction status. What each message becomes is _messages.ts's job;
+ * this file relays bytes, holds the queue while a statement waits for approval, and ends the
+ * session.
  *
  * @module
  */
 
 import type { Socket } from "node:net";
+import type { AgentFacts } from "../../core/mod.ts";
 import type { PostgresContext } from "./context.ts";
-import { type FrontendDecoder, type FrontendMessage, ProtocolError } from "./_frontend.ts";
+import { type FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import { errorResponse } from "./_backend.ts";
-import { describeStatement, sync, terminate } from "./_encode.ts";
+import { terminate } from "./_encode.ts";
 import { BackendRelay } from "./_relay.ts";
 import { Batches } from "./_batches.ts";
-import {
-  bindParams,
-  decideSql,
-  type Denial,
-  denialMessage,
-  type SqlDecision,
-  type SqlOutcome,
-  type SqlSession,
-} from "./_decide.ts";
+import { decideSql, type SqlOutcome, type SqlSession } from "./_decide.ts";
 import { endThenDestroy, joinBytes } from "./_sockets.ts";
 import { lastTextMemo, type SqlAnalyzer } from "./sql_facts.ts";
 import { serverSettingRefusal } from "./_pinned.ts";
-import { notPreparedHere, PreparedStatements, trackPrepared, unknownExecute } from "./_prepared.ts";
+import { MessageHandler } from "./_messages.ts";
 
 /** What the session reports when it ends. */
 export interface SessionEnd {
@@ -52,10 +47,7 @@ export class PostgresSession {
   readonly #sql: SqlSession;
   readonly #relay: BackendRelay;
   readonly #batches = new Batches();
-  /** After a denial inside an extended-query batch: drop messages until Sync. */
-  #discarding = false;
-  /** The prepared statements the gateway saw defined: a Bind or EXECUTE may name no other. */
-  readonly #prepared = new PreparedStatements();
+  readonly #messages: MessageHandler;
   #status: "I" | "T" | "E" = "I";
   #closed = false;
   /** Set while a message waits for its approval chain. */
@@ -84,9 +76,21 @@ export class PostgresSession {
     this.#analyzer = lastTextMemo(analyzer);
     this.#sql = sql;
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
+    this.#messages = new MessageHandler({
+      batches: this.#batches,
+      analyzer: this.#analyzer,
+      closed: () => this.#closed,
+      decide: (sql, params) => this.#decide(sql, params),
+      readsParams: () => this.#ctx.readsParams(this.#sql.endpoint),
+      refuse: (summary, reason) => this.#refuse(summary, reason),
+      terminate: (out) => this.#terminate(out),
+    });
     this.#relay = new BackendRelay({
       pending: () => this.#batches.answering.replacement,
-      replaced: () => this.#batches.answering.replacement = null,
+      replaced: () => {
+        this.#batches.answering.replacement = null;
+        this.#batches.answering.probed = true;
+      },
       ready: (status) => this.#ready(status),
       error: (code) => this.#batches.answering.error ??= code,
       parameter: (name, value) => {
@@ -106,6 +110,11 @@ export class PostgresSession {
   /** Resolves when both sockets are closed. */
   get done(): Promise<void> {
     return this.#done;
+  }
+
+  /** The agent the session logged in as. */
+  get agent(): AgentFacts {
+    return this.#sql.agent;
   }
 
   /** The transaction status the upstream last reported. */
@@ -181,7 +190,7 @@ export class PostgresSession {
       for (;;) {
         const message = this.#decoder.next();
         if (!message) break;
-        const held = this.#handle(message, out);
+        const held = this.#messages.handle(message, out);
         if (this.#closed) return;
         if (held) {
           this.#flush(out);
@@ -217,163 +226,11 @@ export class PostgresSession {
     }).catch((err) => this.#internalError(err));
   }
 
-  /** Applies `outcome` now, or once its approval settles (then to a fresh output list). */
-  #whenDecided(
-    outcome: SqlOutcome,
-    out: Uint8Array[],
-    apply: (decision: SqlDecision, out: Uint8Array[]) => void,
-  ): Promise<Uint8Array[]> | void {
-    if (!("held" in outcome)) return apply(outcome, out);
-    return outcome.held.then((decision) => {
-      const later: Uint8Array[] = [];
-      if (!this.#closed) apply(decision, later);
-      else {
-        for (const d of decision.decided) {
-          d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "session ended" });
-        }
-      }
-      return later;
-    });
-  }
-
   #decide(sql: string, params?: string[] | null): SqlOutcome {
     return decideSql(this.#ctx.guard, this.#analyzer, this.#sql, sql, {
       ...(params === undefined ? {} : { params }),
       signal: this.#gone.signal,
     });
-  }
-
-  #handle(m: FrontendMessage, out: Uint8Array[]): Promise<Uint8Array[]> | void {
-    if (this.#discarding) {
-      if (m.type === "sync") {
-        this.#discarding = false;
-        out.push(m.raw);
-        this.#syncPoint();
-      } else if (m.type === "flush") {
-        out.push(m.raw); // Lets a client waiting for the error (Flush, not Sync) see it.
-      } else if (m.type === "terminate") {
-        this.#terminate(out);
-      }
-      return;
-    }
-    switch (m.type) {
-      case "query": {
-        // A simple Query drops the unnamed prepared statement on the server too.
-        this.#prepared.drop("");
-        const unknown = this.#unknownExecute(m.sql);
-        if (unknown) return this.#probe(out, unknown, true);
-        return this.#whenDecided(this.#decide(m.sql), out, ({ decided, denial }, o) => {
-          if (denial) return this.#probe(o, denial, true);
-          this.#batches.building.decided.push(...decided);
-          this.#trackPrepared(m.sql);
-          o.push(m.raw);
-          this.#syncPoint();
-        });
-      }
-      case "parse": {
-        const unknown = this.#unknownExecute(m.sql);
-        if (unknown) return this.#probe(out, unknown, false);
-        if (this.#ctx.readsParams(this.#sql.endpoint)) {
-          // Rules read Bind parameters: the statement is decided at Bind. Parse runs nothing.
-          this.#defined(m.name, m.sql);
-          out.push(m.raw);
-          return;
-        }
-        return this.#whenDecided(this.#decide(m.sql), out, ({ decided, denial }, o) => {
-          if (denial) return this.#probe(o, denial, false);
-          this.#batches.building.decided.push(...decided);
-          this.#defined(m.name, m.sql);
-          o.push(m.raw);
-        });
-      }
-      case "bind": {
-        const prepared = this.#prepared.get(m.statement);
-        if (prepared === undefined) {
-          // Prepared out of the gateway's sight (or never): what it runs is unknown.
-          const reason = notPreparedHere(m.statement);
-          const receipt = this.#refuse(`Bind to statement "${m.statement}"`, reason);
-          return this.#probe(out, { reason, rule: null, receipt }, false);
-        }
-        if (this.#ctx.readsParams(this.#sql.endpoint)) {
-          const sql = prepared.sql;
-          const params = bindParams(m.params, m.paramFormats);
-          return this.#whenDecided(this.#decide(sql, params), out, ({ decided, denial }, o) => {
-            if (denial) return this.#probe(o, denial, false);
-            this.#batches.building.decided.push(...decided);
-            o.push(m.raw);
-          });
-        }
-        out.push(m.raw);
-        return;
-      }
-      case "close":
-        if (m.target === "S") this.#prepared.drop(m.name);
-        out.push(m.raw);
-        return;
-      case "sync":
-        out.push(m.raw);
-        this.#syncPoint();
-        return;
-      case "function_call": {
-        // The fast-path function interface runs a function by OID: no SQL to decide.
-        const reason = "the function call protocol is not allowed through clawpatrol";
-        const receipt = this.#refuse(`FunctionCall oid ${m.oid}`, reason);
-        this.#probe(out, { reason, rule: null, receipt }, true);
-        return;
-      }
-      case "terminate":
-        this.#terminate(out);
-        return;
-      case "password":
-        throw new ProtocolError("unexpected password message after login", "08P01");
-      default:
-        // Execute, Describe, Flush and COPY data run nothing that was not decided at Parse
-        // (or Query, for COPY): they pass as they are.
-        out.push(m.raw);
-    }
-  }
-
-  #defined(name: string, sql: string): void {
-    this.#prepared.define(name, sql);
-    this.#batches.building.defined.push(name);
-  }
-
-  /** Keeps the prepared statement model in step with an allowed Query's PREPARE/DEALLOCATE. */
-  #trackPrepared(sql: string): void {
-    const analysis = this.#analyzer.analyze(sql);
-    if (analysis.ok) {
-      trackPrepared(analysis.statements, this.#prepared, (n, text) => this.#defined(n, text));
-    }
-  }
-
-  /** A refusal, with its receipt, for an `EXECUTE` of a statement the gateway did not see. */
-  #unknownExecute(sql: string): Denial | null {
-    const analysis = this.#analyzer.analyze(sql);
-    // Unparseable text is decided (and denied) as such.
-    const unknown = analysis.ok ? unknownExecute(analysis.statements, this.#prepared) : null;
-    if (!unknown) return null;
-    const reason = notPreparedHere(unknown.name);
-    return { reason, rule: null, receipt: this.#refuse(unknown.statement, reason) };
-  }
-
-  /**
-   * Fails the upstream the way the denied message would have: a Describe of a statement that
-   * cannot exist (the marker), plus Sync for a message that was its own sync point.
-   */
-  #probe(out: Uint8Array[], denial: Denial, syncNow: boolean): void {
-    const marker = `clawpatrol_denied_${crypto.randomUUID().replaceAll("-", "")}`;
-    const text = denialMessage(denial);
-    this.#batches.building.replacement = {
-      marker,
-      frame: errorResponse({ severity: "ERROR", code: "42501", ...text }),
-    };
-    out.push(describeStatement(marker));
-    if (syncNow) {
-      out.push(sync());
-      this.#syncPoint();
-    } else {
-      this.#discarding = true;
-    }
   }
 
   /** A gateway decision without rules, with its receipt. */
@@ -387,14 +244,10 @@ export class PostgresSession {
     });
   }
 
-  #syncPoint(): void {
-    this.#batches.syncPoint();
-  }
-
   #ready(status: "I" | "T" | "E"): void {
     this.#status = status;
     const done = this.#batches.answered();
-    if (done?.error) this.#prepared.failed(done.defined);
+    if (done) this.#messages.answered(done, status);
   }
 
   #terminate(out: Uint8Array[]): void {
@@ -412,6 +265,20 @@ export class PostgresSession {
     // rather than let it run on for a client that is gone.
     if (this.#batches.waiting) this.onAbandoned();
     this.close("client disconnected");
+  }
+
+  /**
+   * Ends the session because the credentials its agent logged in with no longer hold (revoked,
+   * or rotated since), with a receipt. A statement still running upstream is cancelled: nobody
+   * may use its result.
+   */
+  endForAgent(cause: "revoked" | "rotated"): void {
+    if (this.#closed) return;
+    const reason = cause === "revoked" ? "agent revoked" : "agent token rotated";
+    const receipt = this.#refuse("session ended", reason);
+    if (this.#batches.waiting) this.onAbandoned();
+    // 57P01 (admin_shutdown): drivers treat it as the server ending the connection.
+    this.#fatal("57P01", `clawpatrol: agent credentials were ${cause}`, receipt);
   }
 
   #protocolError(err: ProtocolError): void {
@@ -433,7 +300,11 @@ export class PostgresSession {
   #fatal(code: string, message: string, receipt: string | null = null): void {
     if (this.#closed) return;
     const detail = receipt ? `receipt ${receipt}` : undefined;
-    endThenDestroy(this.#agent, errorResponse({ severity: "FATAL", code, message, detail }));
+    // In the middle of a server message an error frame would garble it: then just close.
+    const last = this.#relay.atBoundary
+      ? errorResponse({ severity: "FATAL", code, message, detail })
+      : undefined;
+    endThenDestroy(this.#agent, last);
     endThenDestroy(this.#upstream, terminate());
     this.close(message, false);
   }

@@ -1,0 +1,116 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { UpstreamPool, type UpstreamTarget } from "./_upstream.ts";
+
+/** A plain TCP server that hands each accepted connection to the test. */
+function server() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const waiting: ((c: Deno.Conn) => void)[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      const w = waiting.shift();
+      if (w) w(conn);
+      else accepted.push(conn);
+    }
+  })().catch(() => {});
+  return {
+    target: {
+      dialHost: "127.0.0.1",
+      dialPort: listener.addr.port,
+      serverName: "127.0.0.1",
+      tls: false,
+    } satisfies UpstreamTarget,
+    next: (): Promise<Deno.Conn> => {
+      const c = accepted.shift();
+      return c ? Promise.resolve(c) : new Promise((resolve) => waiting.push(resolve));
+    },
+    close: () => listener.close(),
+  };
+}
+
+/** Polls `check` each macrotask turn, at most `turns` times (a condition, not a sleep). */
+async function until(what: string, check: () => boolean, turns = 500): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`Gave up waiting for ${what}`);
+}
+
+Deno.test("UpstreamPool drops an idle connection as soon as the upstream closes it", async () => {
+  const up = server();
+  const pool = new UpstreamPool();
+  try {
+    const first = await pool.acquire(up.target);
+    assertEquals(first.reused, false);
+    const serverSide = await up.next();
+    pool.release(first);
+    assertEquals(pool.idleCount, 1);
+    serverSide.close(); // the upstream's own keep-alive timeout
+    await until("the pool to notice the close", () => pool.idleCount === 0);
+    const second = await pool.acquire(up.target);
+    assertEquals(second.reused, false, "a connection the upstream closed was leased again");
+    second.stream.destroy();
+    (await up.next()).close();
+  } finally {
+    pool.close();
+    up.close();
+  }
+});
+
+Deno.test("UpstreamPool hands a reused connection's first bytes to the new holder", async () => {
+  const up = server();
+  const pool = new UpstreamPool();
+  try {
+    const first = await pool.acquire(up.target);
+    const serverSide = await up.next();
+    pool.release(first); // idle, with its watching read pending
+    const again = await pool.acquire(up.target);
+    assertEquals(again.reused, true);
+    await serverSide.write(new TextEncoder().encode("answer"));
+    assertEquals(new TextDecoder().decode((await again.stream.read())!), "answer");
+    again.stream.destroy();
+    serverSide.close();
+  } finally {
+    pool.close();
+    up.close();
+  }
+});
+
+Deno.test("UpstreamPool drops an idle connection the upstream sends unasked-for bytes on", async () => {
+  const up = server();
+  const pool = new UpstreamPool();
+  try {
+    const first = await pool.acquire(up.target);
+    const serverSide = await up.next();
+    pool.release(first);
+    // A late or stray response must not be read as the answer to the next request.
+    await serverSide.write(new TextEncoder().encode("HTTP/1.1 408 Request Timeout\r\n\r\n"));
+    await until("the pool to drop the connection", () => pool.idleCount === 0);
+    assert(first.stream.closed);
+    serverSide.close();
+  } finally {
+    pool.close();
+    up.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire({ fresh: true }) dials even when an idle connection is pooled", async () => {
+  const up = server();
+  const pool = new UpstreamPool();
+  try {
+    const first = await pool.acquire(up.target);
+    const a = await up.next();
+    pool.release(first);
+    const fresh = await pool.acquire(up.target, { fresh: true });
+    const b = await up.next();
+    assertEquals(fresh.reused, false);
+    assertEquals(pool.idleCount, 1, "the idle connection stays for later requests");
+    fresh.stream.destroy();
+    a.close();
+    b.close();
+  } finally {
+    pool.close();
+    up.close();
+  }
+});
