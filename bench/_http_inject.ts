@@ -25,6 +25,7 @@ import type { HttpRequestParts } from "../src/protocols/http/mod.ts";
 import { ROOT } from "./_child.ts";
 import { CREDENTIAL, HOST, KEYED_HOST, SECRET } from "./_http_setup.ts";
 import { getRequest, MAX_ERRORS, type Path, type Wire } from "./_http_load.ts";
+import { PROTOCOLS } from "../src/protocols/registry.ts";
 
 const enc = new TextEncoder();
 
@@ -236,7 +237,7 @@ export interface MeasureHookOptions {
  */
 export async function measureHook(dir: string, options: MeasureHookOptions): Promise<HookCost> {
   const perBatch = options.perBatch ?? 200;
-  const config = await loadConfig(join(dir, "gateway.hcl"));
+  const config = await loadConfig(join(dir, "gateway.hcl"), { protocols: PROTOCOLS });
   const vault = await openVault(join(dir, "state"));
   const secrets = new SecretCache(vault);
   const problems: string[] = [];

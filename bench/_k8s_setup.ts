@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { AgentRegistry } from "../src/agents/mod.ts";
+import { concatBytes } from "../src/core/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { createState, Gateway, type LogLevel, RECEIPTS_FILE } from "../src/gateway/mod.ts";
 import { CA_CERT_FILE } from "../src/tls/mod.ts";
@@ -154,10 +155,7 @@ async function serveUpstream(): Promise<void> {
         `\r\nX-Kubernetes-Pf-Prioritylevel-Uid: ${crypto.randomUUID()}\r\nDate: ${date}\r\n` +
         `Content-Length: ${bytes.length}\r\n\r\n`,
     );
-    const response = new Uint8Array(head.length + bytes.length);
-    response.set(head);
-    response.set(bytes, head.length);
-    canned.set(path, response);
+    canned.set(path, concatBytes([head, bytes]));
   }
   console.log(JSON.stringify({ port, pid: Deno.pid, token, caPem: ca.certPem, sizes }));
   await serveCommands({ counts: () => ({ ...counts }) });

@@ -11,6 +11,7 @@
  */
 
 import tls from "node:tls";
+import { concatBytes } from "../src/core/mod.ts";
 
 const dec = new TextDecoder();
 
@@ -34,10 +35,7 @@ export async function startResponder(
     socket.setNoDelay(true);
     let pending = new Uint8Array(0);
     socket.on("data", (chunk: Uint8Array) => {
-      const joined = new Uint8Array(pending.length + chunk.length);
-      joined.set(pending);
-      joined.set(chunk, pending.length);
-      pending = joined;
+      pending = concatBytes([pending, chunk]);
       for (;;) {
         const text = dec.decode(pending.subarray(0, Math.min(pending.length, 16384)));
         const end = text.indexOf("\r\n\r\n");

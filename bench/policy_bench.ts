@@ -12,6 +12,7 @@
 import type { Action } from "../src/core/mod.ts";
 import { loadConfigText } from "../src/config/mod.ts";
 import { compilePolicy, completeFacts, type Policy } from "../src/policy/mod.ts";
+import { protocolOf, PROTOCOLS } from "../src/protocols/registry.ts";
 
 const METHODS = ["get", "post", "put", "patch", "delete"];
 
@@ -55,7 +56,7 @@ function actions(endpoints: number): Action[] {
       protocol: "https",
       endpoint: `e${e}`,
       agent: { name: "bot", profile: `p${k}` },
-      facts: completeFacts("https", {
+      facts: completeFacts(protocolOf("https")!, {
         http: {
           method: METHODS[k % METHODS.length],
           scheme: "https",
@@ -86,8 +87,10 @@ function measure(policy: Policy, acts: Action[]): { p50: number; p99: number } {
 }
 
 async function scenario(rules: number, endpoints: number) {
-  const config = await loadConfigText("bench.hcl", configText(rules, endpoints));
-  const policy = compilePolicy(config);
+  const config = await loadConfigText("bench.hcl", configText(rules, endpoints), {
+    protocols: PROTOCOLS,
+  });
+  const policy = compilePolicy(config, { protocols: PROTOCOLS });
   return { rules, endpoints, ...measure(policy, actions(endpoints)) };
 }
 

@@ -32,29 +32,6 @@ export function roundOf(marker: string): number {
   return Number(marker.split("-")[1]);
 }
 
-/** mulberry32: small, seedable, good enough to pick kill points and an action mix. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The seed in env `name` when set (to replay a failure), else a fresh random one. */
-export function seedFrom(name: string): number {
-  const given = Deno.env.get(name);
-  if (given !== undefined && given !== "") {
-    const seed = Number(given);
-    if (!Number.isInteger(seed) || seed < 0) throw new Error(`${name} must be a whole number`);
-    return seed;
-  }
-  return crypto.getRandomValues(new Uint32Array(1))[0];
-}
-
 /** A request as the HTTPS upstream received it. */
 export interface Seen {
   method: string;

@@ -41,6 +41,7 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { concatBytes } from "../src/core/mod.ts";
 import { rejectUpgrade, serveExec } from "./_k8s_exec.ts";
 import { serveSpdyExec } from "./_k8s_spdy.ts";
 import { info, notFound, ObjectStore, status } from "./_k8s_objects.ts";
@@ -241,11 +242,5 @@ async function readBody(req: IncomingMessage): Promise<Uint8Array> {
     if (size > MAX_BODY) throw new RangeError(`Request body over ${MAX_BODY} bytes`);
     chunks.push(chunk as Uint8Array);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }

@@ -14,6 +14,7 @@
 
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
+import { concatBytes } from "../src/core/mod.ts";
 import type { KubeObject } from "./_k8s_objects.ts";
 
 /** Subprotocols served, preferred first. */
@@ -73,7 +74,7 @@ export function serveExec(
 
   let buffered: Uint8Array = head;
   const onData = (chunk: Uint8Array) => {
-    buffered = concat(buffered, chunk);
+    buffered = concatBytes([buffered, chunk]);
     for (let f = parseFrame(buffered); f; f = parseFrame(buffered)) {
       buffered = buffered.subarray(f.size);
       if (f.opcode === 8) { // close: answer it, then hang up
@@ -82,7 +83,7 @@ export function serveExec(
       } else if (f.opcode === 9) {
         socket.write(frame(10, f.payload));
       } else if (f.opcode === 2 && f.payload[0] === STDIN && cat) {
-        socket.write(frame(2, concat(new Uint8Array([STDOUT]), f.payload.subarray(1))));
+        socket.write(frame(2, concatBytes([new Uint8Array([STDOUT]), f.payload.subarray(1)])));
       } else if (f.opcode === 2 && f.payload[0] === CLOSE_SIGNAL && f.payload[1] === STDIN) {
         finish(0);
       }
@@ -119,14 +120,7 @@ function exitStatus(command: string[], code: number): KubeObject {
 }
 
 function channel(id: number, text: string): Uint8Array {
-  return concat(new Uint8Array([id]), new TextEncoder().encode(text));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  return concatBytes([new Uint8Array([id]), new TextEncoder().encode(text)]);
 }
 
 /** An unmasked, final server frame (RFC 6455 §5.2). */
@@ -144,7 +138,7 @@ function frame(opcode: number, payload: Uint8Array): Uint8Array {
     (n >> 8) & 0xff,
     n & 0xff,
   ];
-  return concat(new Uint8Array(head), payload);
+  return concatBytes([new Uint8Array(head), payload]);
 }
 
 /** One client frame from the front of `buf` (unmasked), or undefined until it is complete. */

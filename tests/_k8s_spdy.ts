@@ -14,6 +14,7 @@
  */
 
 import type { Duplex } from "node:stream";
+import { concatBytes } from "../src/core/mod.ts";
 
 /** The channel protocol the fake speaks over SPDY. */
 export const SPDY_EXEC_PROTOCOL = "v4.channel.k8s.io";
@@ -86,7 +87,7 @@ export function serveSpdyExec(
 
   let buffered: Uint8Array = head;
   const onData = (chunk: Uint8Array) => {
-    buffered = concat(buffered, chunk);
+    buffered = concatBytes([buffered, chunk]);
     while (buffered.length >= 8) {
       const length = (buffered[5] << 16) | (buffered[6] << 8) | buffered[7];
       if (buffered.length < 8 + length) break;
@@ -98,7 +99,9 @@ export function serveSpdyExec(
         const id = new DataView(frame.buffer, frame.byteOffset + 8, 4).getUint32(0) & 0x7fffffff;
         const role = roles[streams.size];
         if (role) streams.set(role, id);
-        socket.write(control(SYN_REPLY, 0, concat(u32(id), headerBlock(headerBlocks++ === 0))));
+        socket.write(
+          control(SYN_REPLY, 0, concatBytes([u32(id), headerBlock(headerBlocks++ === 0)])),
+        );
         if (!done && streams.size === roles.length) run();
       } else if (type === PING) {
         socket.write(frame); // §2.6.5: the receiver echoes a PING as is
@@ -125,29 +128,23 @@ function headerBlock(first: boolean): Uint8Array {
 
 function control(type: number, flags: number, payload: Uint8Array): Uint8Array {
   const n = payload.length;
-  return concat(
+  return concatBytes([
     new Uint8Array([0x80, 0x03, type >> 8, type & 0xff, flags, n >> 16, (n >> 8) & 0xff, n & 0xff]),
     payload,
-  );
+  ]);
 }
 
 function data(id: number, payload: Uint8Array, flags: number): Uint8Array {
   const n = payload.length;
-  return concat(
-    concat(u32(id & 0x7fffffff), new Uint8Array([flags, n >> 16, (n >> 8) & 0xff, n & 0xff])),
+  return concatBytes([
+    u32(id & 0x7fffffff),
+    new Uint8Array([flags, n >> 16, (n >> 8) & 0xff, n & 0xff]),
     payload,
-  );
+  ]);
 }
 
 function u32(n: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, n);
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
   return out;
 }

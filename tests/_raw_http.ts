@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../src/core/mod.ts";
 import type { ProxyFixture } from "./_proxy_fixture.ts";
 
 const encoder = new TextEncoder();
@@ -81,7 +82,7 @@ export class RawConn {
       this.#eof = true;
       return false;
     }
-    this.#buf = concat(this.#buf, chunk.subarray(0, n));
+    this.#buf = concatBytes([this.#buf, chunk.subarray(0, n)]);
     return true;
   }
 
@@ -177,12 +178,7 @@ export class RawConn {
       for (let c = await this.readChunk(timeoutMs); c; c = await this.readChunk(timeoutMs)) {
         parts.push(c);
       }
-      body = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let off = 0;
-      for (const p of parts) {
-        body.set(p, off);
-        off += p.length;
-      }
+      body = concatBytes(parts);
     } else if (length !== null) {
       body = await this.readExactly(Number(length), timeoutMs);
     } else {
@@ -214,7 +210,7 @@ export function requestBytes(req: RawRequest): Uint8Array {
   for (const [k, v] of req.headers ?? []) lines.push(`${k}: ${v}`);
   if (body) lines.push(`Content-Length: ${body.length}`);
   const head = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
-  return body ? concat(head, body) : head;
+  return body ? concatBytes([head, body]) : head;
 }
 
 /** `Basic base64(name:token)` */
@@ -289,14 +285,6 @@ export async function sha256(data: Uint8Array): Promise<string> {
 
 const CRLF = encoder.encode("\r\n");
 const CRLFCRLF = encoder.encode("\r\n\r\n");
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 function indexOf(hay: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {

@@ -10,30 +10,12 @@
  * @module
  */
 
-/**
- * mulberry32, a tiny seeded PRNG: Math.random cannot be seeded, and a failure is only useful if
- * the same seed gives the same texts again.
- */
-export class Rng {
-  #s: number;
+import { SeededRng } from "./_rng.ts";
+
+/** The tests' seeded generator, with the generators' one piece of state: plain mode. */
+export class Rng extends SeededRng {
   /** While true, texts use plain ASCII constants and spaces: shapes the gateway caches. */
   plain = false;
-  constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  /** The next uint32. */
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** An integer in [0, n). */
-  int = (n: number): number => this.next() % n;
-  /** One element of `items`. */
-  pick = <T>(items: readonly T[]): T => items[this.int(items.length)];
-  /** True with probability `p`. */
-  chance = (p: number): boolean => this.next() / 4294967296 < p;
 }
 
 /** A catalog function: its name and argument types as `regtype` prints them. */

@@ -3,7 +3,8 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { AgentRegistry } from "../src/agents/mod.ts";
-import { proxyAddress, shellQuote, SYSTEM_ROOTS } from "../src/cli/_agent_env.ts";
+import { proxyAddress, shellQuote } from "../src/cli/_agent_env.ts";
+import { SYSTEM_ROOTS } from "../src/cli/_ca_bundle.ts";
 import { cli, initDir, withTempDir } from "./_helpers.ts";
 
 const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "");

@@ -7,6 +7,7 @@ import { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { completeFacts } from "../src/policy/mod.ts";
 import type { Action } from "../src/core/mod.ts";
 import { cli, initDir, Running, withTempDir } from "./_helpers.ts";
+import { protocolOf } from "../src/protocols/registry.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
 const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "");
@@ -292,7 +293,7 @@ function githubAction(agent: string, method: string, path: string): Action {
     protocol: "https",
     endpoint: "github",
     agent: { name: agent, profile: "default" },
-    facts: completeFacts("https", {
+    facts: completeFacts(protocolOf("https")!, {
       http: {
         method,
         host: "api.github.com",

@@ -1,6 +1,6 @@
 /**
- * Regenerates src/protocols/postgres/_pg_functions.ts from a throwaway PostgreSQL 15 and checks
- * the committed module is identical, so a changed generator or server is noticed.
+ * Regenerates src/protocols/postgres/_pg_functions.json from a throwaway PostgreSQL 15 and checks
+ * the committed data is identical, so a changed generator or server is noticed.
  */
 import { equal } from "node:assert/strict";
 import { join } from "node:path";
@@ -12,10 +12,10 @@ if (ignore) console.warn("PostgreSQL 15 binaries not found: skipping pg_function
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-Deno.test({ name: "_pg_functions.ts matches what the generator makes now", ignore }, async () => {
+Deno.test({ name: "_pg_functions.json matches what the generator makes now", ignore }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol-pgfn-" });
   try {
-    const out = join(dir, "_pg_functions.ts");
+    const out = join(dir, "_pg_functions.json");
     const run = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", join(ROOT, "tools/gen_pg_functions.ts"), "--out", out],
       cwd: ROOT,
@@ -24,7 +24,7 @@ Deno.test({ name: "_pg_functions.ts matches what the generator makes now", ignor
     }).output();
     equal(run.code, 0, new TextDecoder().decode(run.stderr));
     const committed = await Deno.readTextFile(
-      join(ROOT, "src/protocols/postgres/_pg_functions.ts"),
+      join(ROOT, "src/protocols/postgres/_pg_functions.json"),
     );
     // equal() on two 100 kB strings prints a useless diff: compare, then name the first change.
     const fresh = await Deno.readTextFile(out);

@@ -11,7 +11,7 @@ import pg from "npm:pg@8.23.1";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
 import { RawPg, serialize, types } from "./_pg_raw.ts";
-import { joinBytes } from "../src/protocols/postgres/_sockets.ts";
+import { joinBytes } from "../src/core/mod.ts";
 
 const ignore = !postgresAvailable();
 const bytes = (...parts: Uint8Array[]) => joinBytes(parts);

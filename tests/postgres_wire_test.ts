@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { postgresAvailable, startPostgres } from "./_postgres.ts";
 import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
 import { FUNCTION_CALL, RawPg, serialize, types } from "./_pg_raw.ts";
-import { joinBytes } from "../src/protocols/postgres/_sockets.ts";
+import { joinBytes } from "../src/core/mod.ts";
 import {
   cancelRequest,
   passwordMessage,

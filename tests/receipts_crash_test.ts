@@ -28,8 +28,6 @@ import {
   proxyClient,
   receiptMarkers,
   roundOf,
-  seededRandom,
-  seedFrom,
   send,
   serve,
   type Served,
@@ -37,6 +35,7 @@ import {
   verifyLog,
   WRITE_KINDS,
 } from "./_crash_load.ts";
+import { seededRandom, seedFrom } from "./_rng.ts";
 
 const SEED = seedFrom("CLAWPATROL_CRASH_SEED");
 const ROUNDS = Number(Deno.env.get("CLAWPATROL_CRASH_ROUNDS") || 10);

@@ -1,6 +1,7 @@
 /**
- * Generates `src/protocols/postgres/_pg_functions.ts`: which PostgreSQL built-in functions a
- * read-only statement may call, read from the catalog (`pg_proc`) of a throwaway PostgreSQL 15.
+ * Generates `src/protocols/postgres/_pg_functions.json`, the data `_pg_functions.ts` loads: which
+ * PostgreSQL built-in functions a read-only statement may call, read from the catalog (`pg_proc`)
+ * of a throwaway PostgreSQL 15.
  *
  * Usage: `deno run -A tools/gen_pg_functions.ts [--out PATH]`
  *
@@ -24,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { startPostgres } from "../tests/_postgres.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
-const DEFAULT_OUT = join(REPO_ROOT, "src/protocols/postgres/_pg_functions.ts");
+const DEFAULT_OUT = join(REPO_ROOT, "src/protocols/postgres/_pg_functions.json");
 const BITCODE_DIR = "/usr/lib/postgresql/15/lib/bitcode/postgres";
 
 /**
@@ -263,7 +264,7 @@ function classify(version: string, procs: Proc[]) {
 
 async function denoFmt(source: string): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--config", join(REPO_ROOT, "deno.json"), "--ext=ts", "-"],
+    args: ["fmt", "--config", join(REPO_ROOT, "deno.json"), "--ext=json", "-"],
     cwd: REPO_ROOT,
     stdin: "piped",
     stdout: "piped",

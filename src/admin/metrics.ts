@@ -16,8 +16,17 @@
  * @module
  */
 
-/** Label values of one series, keyed by label name. */
-export type MetricLabels = Readonly<Record<string, string>>;
+import {
+  braces,
+  checkBuckets,
+  checkLabelNames,
+  escapeHelp,
+  formatValue,
+  METRIC_NAME,
+} from "./_exposition.ts";
+import { type MetricLabels, type Series, SeriesSet } from "./_metric_series.ts";
+
+export type { MetricLabels } from "./_metric_series.ts";
 
 /**
  * A monotonically increasing count, one series per label set.
@@ -113,21 +122,6 @@ export const DECISION_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze
   120,
   600,
 ]);
-
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-/**
- * Most series one labelled metric holds, the `_other` fold included. Label values come from config
- * (rule names, agents, endpoints), so the real count is small; but a bug that passed a request path
- * or a host as a label would otherwise grow memory and every scrape without bound. Beyond the cap,
- * new label sets are counted in one series whose label values are all `_other`: totals stay right,
- * and an `_other` series in a scrape tells the operator something is off.
- */
-const MAX_SERIES = 1000;
-const OVERFLOW_VALUE = "_other";
-// Label values are names from config; a NUL in one would at worst merge two series, never leak.
-const KEY_SEPARATOR = "\u0000";
 
 /**
  * A registry of metrics, rendered together in the Prometheus text format. Families render in
@@ -358,154 +352,10 @@ interface Family {
   lines(out: string[]): void;
 }
 
-type Series<T> = T & {
-  readonly values: readonly string[];
-  /** `name="value",…` with values escaped, built once when the series is created. */
-  readonly pairs: string;
-};
-
-/** The series of one metric, keyed by their label values joined. */
-class SeriesSet<T> {
-  readonly #byKey = new Map<string, Series<T>>();
-  readonly #only: Series<T> | undefined;
-  readonly #overflowKey: string;
-
-  constructor(
-    readonly metric: string,
-    readonly labelNames: readonly string[],
-    readonly init: () => T,
-  ) {
-    this.#overflowKey = labelNames.map(() => OVERFLOW_VALUE).join(KEY_SEPARATOR);
-    if (labelNames.length === 0) this.#only = this.#add("", []);
-  }
-
-  get(labels: MetricLabels | undefined): Series<T> {
-    const names = this.labelNames;
-    if (this.#only !== undefined) {
-      if (labels !== undefined) { for (const name in labels) throw this.#unknown(name); }
-      return this.#only;
-    }
-    if (labels === undefined) throw this.#missing(names[0]);
-    let key = "";
-    for (let i = 0; i < names.length; i++) {
-      const value = labels[names[i]];
-      if (typeof value !== "string") throw this.#missing(names[i]);
-      key = i === 0 ? value : key + KEY_SEPARATOR + value;
-    }
-    let given = 0;
-    for (const _ in labels) given++;
-    if (given !== names.length) {
-      for (const name in labels) if (!names.includes(name)) throw this.#unknown(name);
-    }
-    return this.#byKey.get(key) ?? this.#admit(key, labels);
-  }
-
-  sorted(): Series<T>[] {
-    return [...this.#byKey.values()].sort((a, b) => compareValues(a.values, b.values));
-  }
-
-  #admit(key: string, labels: MetricLabels): Series<T> {
-    const room = this.#byKey.has(this.#overflowKey) ? MAX_SERIES : MAX_SERIES - 1;
-    if (this.#byKey.size < room) return this.#add(key, this.labelNames.map((n) => labels[n]));
-    return this.#byKey.get(this.#overflowKey) ??
-      this.#add(this.#overflowKey, this.labelNames.map(() => OVERFLOW_VALUE));
-  }
-
-  #add(key: string, values: readonly string[]): Series<T> {
-    const pairs = values.map((v, i) => `${this.labelNames[i]}="${escapeLabelValue(v)}"`).join(",");
-    const series: Series<T> = { ...this.init(), values, pairs };
-    this.#byKey.set(key, series);
-    return series;
-  }
-
-  #missing(label: string | undefined): TypeError {
-    return new TypeError(`Cannot record metric '${this.metric}': missing label '${label}'`);
-  }
-
-  #unknown(label: string): TypeError {
-    return new TypeError(`Cannot record metric '${this.metric}': unknown label '${label}'`);
-  }
-}
-
-function checkLabelNames(
-  metric: string,
-  labelNames: readonly string[],
-  histogram: boolean,
-): readonly string[] {
-  const seen = new Set<string>();
-  for (const label of labelNames) {
-    // Names starting with "__" are reserved for Prometheus' own use.
-    if (!LABEL_NAME.test(label) || label.startsWith("__")) {
-      throw new TypeError(
-        `Cannot register metric '${metric}': label name '${label}' must match ${LABEL_NAME.source} and not start with '__'`,
-      );
-    }
-    if (histogram && label === "le") {
-      throw new TypeError(
-        `Cannot register metric '${metric}': label name 'le' is reserved for histogram buckets`,
-      );
-    }
-    if (seen.has(label)) {
-      throw new TypeError(`Cannot register metric '${metric}': label name '${label}' is repeated`);
-    }
-    seen.add(label);
-  }
-  return Object.freeze([...labelNames]);
-}
-
-function checkBuckets(metric: string, buckets: readonly number[]): readonly number[] {
-  const bounds = buckets.at(-1) === Infinity ? buckets.slice(0, -1) : [...buckets];
-  for (let i = 0; i < bounds.length; i++) {
-    if (!Number.isFinite(bounds[i])) {
-      throw new RangeError(
-        `Cannot register histogram '${metric}': bucket bound '${bounds[i]}' is not finite`,
-      );
-    }
-    if (i > 0 && bounds[i] <= bounds[i - 1]) {
-      throw new RangeError(
-        `Cannot register histogram '${metric}': buckets must increase strictly, got '${
-          bounds[i - 1]
-        }' then '${bounds[i]}'`,
-      );
-    }
-  }
-  return Object.freeze(bounds);
-}
-
 function zero(): { value: number } {
   return { value: 0 };
 }
 
 function valueLine(name: string): (s: Series<{ value: number }>, out: string[]) => void {
   return (s, out) => out.push(`${name}${braces(s.pairs)} ${formatValue(s.value)}`);
-}
-
-function compareValues(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < a.length; i++) {
-    // Code-unit order, not localeCompare: the output must not depend on the host's locale.
-    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
-  }
-  return 0;
-}
-
-function braces(pairs: string): string {
-  return pairs === "" ? "" : `{${pairs}}`;
-}
-
-/** Sample values as Go's ParseFloat reads them, which is what the format requires. */
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  // String() switches to an exponent at 1e21; keep large integers (counters) exact and plain.
-  if (Number.isInteger(value) && Math.abs(value) >= 1e21) return BigInt(value).toString();
-  return String(value);
-}
-
-function escapeLabelValue(value: string): string {
-  return value.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`);
-}
-
-function escapeHelp(help: string): string {
-  return help.replace(/[\\\n]/g, (c) => c === "\n" ? "\\n" : "\\\\");
 }

@@ -8,6 +8,7 @@
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
+import { writeFileAtomicSync } from "../core/mod.ts";
 
 /** File name of the admin token inside the state directory (mode 0600). */
 export const ADMIN_TOKEN_FILE = "admin.token";
@@ -154,34 +155,12 @@ export function ensureAdminToken(
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
   const token = generateAdminToken();
-  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16))
-    .join("");
-  const tmp = `${path}.tmp-${suffix}`;
   try {
-    const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      // The mode given to open is masked by the umask; make it exact before the token lands.
-      Deno.chmodSync(tmp, 0o600);
-      const data = new TextEncoder().encode(`${token}\n`);
-      let written = 0;
-      while (written < data.length) written += file.writeSync(data.subarray(written));
-      file.syncSync();
-    } finally {
-      file.close();
-    }
-    try {
-      Deno.linkSync(tmp, path);
-    } catch (err) {
-      // Another process created it between our read and link: theirs stands.
-      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-      return { hash: hashAdminToken(readAdminTokenFile(path)), path, created: false };
-    }
-  } finally {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // Already gone.
-    }
+    writeFileAtomicSync(path, new TextEncoder().encode(`${token}\n`), { overwrite: false });
+  } catch (err) {
+    // Another process created it between our read and link: theirs stands.
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    return { hash: hashAdminToken(readAdminTokenFile(path)), path, created: false };
   }
   options.onCreated?.(path);
   return { hash: hashAdminToken(token), path, created: true };

@@ -5,11 +5,10 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { writeFileAtomicSync } from "../core/mod.ts";
 import type { AgentRecord } from "./_record.ts";
 
 const SCHEMA_VERSION = 1;
-const AGENTS_TMP_PREFIX = "agents.json.tmp-";
 
 /** Agent names travel in HTTP Basic auth (`NAME:TOKEN`), so no `:` and nothing needing escapes. */
 export const AGENT_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -123,24 +122,5 @@ export function writeAgentsFile(path: string, records: AgentRecord[]): void {
     revoked_at: r.revokedAt,
   }));
   const text = JSON.stringify({ schema_version: SCHEMA_VERSION, agents: stored }, null, 2) + "\n";
-  const tmp = join(dirname(path), `.${AGENTS_TMP_PREFIX}${crypto.randomUUID()}`);
-  const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
-  try {
-    try {
-      const bytes = new TextEncoder().encode(text);
-      for (let done = 0; done < bytes.length;) done += file.writeSync(bytes.subarray(done));
-      file.syncSync();
-    } finally {
-      file.close();
-    }
-    Deno.chmodSync(tmp, 0o600);
-    Deno.renameSync(tmp, path);
-  } catch (err) {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // Renamed already, or never created.
-    }
-    throw err;
-  }
+  writeFileAtomicSync(path, new TextEncoder().encode(text));
 }

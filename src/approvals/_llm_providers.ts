@@ -7,6 +7,8 @@
  * @module
  */
 
+import { concatBytes } from "../core/mod.ts";
+
 /** Providers an `llm_approver` can use (config `provider`). */
 export type LlmProvider = "anthropic" | "openai";
 
@@ -184,13 +186,7 @@ async function readCapped(response: Response, signal: AbortSignal): Promise<stri
       `the LLM API's answer could not be read: ${err instanceof Error ? err.message : err}`,
     );
   }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(concatBytes(chunks));
 }
 
 function origin(base: string): string {

@@ -1,6 +1,7 @@
 import { deepStrictEqual as equal } from "node:assert/strict";
 import { loadConfigText } from "../config/mod.ts";
 import { slackRoutes } from "./_slack_routes.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 Deno.test("slackRoutes() reads channel, credential, allow-list and timeouts from the config", async () => {
   const config = await loadConfigText(
@@ -25,6 +26,7 @@ approver "human_approver" "open" {
   credential    = slack_tokens.slack
 }
 `,
+    { protocols: PROTOCOLS },
   );
   const { routes, warnings } = slackRoutes(config);
   equal(routes.slice(0, 1), [{

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { concatBytes } from "../core/mod.ts";
+
 /** One scheme's wire details. */
 export interface HmacScheme {
   timestampHeader: string;
@@ -99,8 +101,5 @@ async function hmac(
 ): Promise<Uint8Array> {
   const prefix = encoder.encode(scheme.prefix(timestamp));
   const rest = typeof body === "string" ? encoder.encode(body) : body;
-  const data = new Uint8Array(prefix.length + rest.length);
-  data.set(prefix);
-  data.set(rest, prefix.length);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, concatBytes([prefix, rest])));
 }

@@ -12,6 +12,7 @@ import {
 import { closedPort } from "../../tests/_helpers.ts";
 import { ApprovalQueue, Approvals, type ApproverDeps, LlmApprover, runChain } from "./mod.ts";
 import { UNCLEAR_ANSWER } from "./_llm_prompt.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 /** Distinctive, so any leak of it (or of its start, as OpenAI echoes) is easy to spot. */
 const KEY = "sk-SEKRIT-9f8e7d6c5b4a";
@@ -392,6 +393,7 @@ approver "llm_approver" "judge" {
   policy     = "allow writes"
 }
 `,
+    { protocols: PROTOCOLS },
   );
   const { deps } = harness();
   const approvals = new Approvals(config, deps);

@@ -20,14 +20,14 @@
  * @module
  */
 
-import { WebClient } from "@slack/web-api";
 import type { Config } from "../config/mod.ts";
 import type { ApprovalQueue, PendingApproval, QueueEvent } from "./queue.ts";
 import { blockActionClicks, type SlackClick } from "./_slack_actions.ts";
 import { approvalMessage, type MessageStatus } from "./_slack_blocks.ts";
 import { SLACK_INTERACTIVITY_PATH, SlackInteractivity } from "./_slack_interactivity.ts";
 import { type SlackRoute, slackRoutes } from "./_slack_routes.ts";
-import { describeSlackError, type SlackLog, slackLogger, SlackSocket } from "./_slack_socket.ts";
+import { SlackClients } from "./_slack_clients.ts";
+import { describeSlackError, type SlackLog, SlackSocket } from "./_slack_socket.ts";
 
 export { APPROVE_ACTION, buttonValue, DENY_ACTION } from "./_slack_actions.ts";
 export { MAX_INTERACTION_BYTES, SLACK_INTERACTIVITY_PATH } from "./_slack_interactivity.ts";
@@ -86,7 +86,8 @@ export class SlackNotifier {
   #routes = new Map<string, SlackRoute>();
   readonly #posted = new Map<string, Posted>();
   readonly #sockets = new Map<string, { socket: SlackSocket; token: string }>();
-  readonly #clients = new Map<string, WebClient>();
+  /** Vault tokens and Web API clients, per Slack app. */
+  readonly #clients: SlackClients;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #interactivity: SlackInteractivity;
   #stopped = false;
@@ -94,6 +95,7 @@ export class SlackNotifier {
   constructor(queue: ApprovalQueue, options: SlackNotifierOptions) {
     this.#queue = queue;
     this.#options = options;
+    this.#clients = new SlackClients(options);
     this.#unsubscribe = queue.subscribe((event) => this.#onQueue(event));
     this.#interactivity = new SlackInteractivity({
       signingSecrets: () => this.#signingSecrets(),
@@ -116,7 +118,7 @@ export class SlackNotifier {
     if (this.#options.socketMode === false || this.#stopped) return;
     const wanted = new Map<string, string>();
     for (const credential of new Set(routes.map((r) => r.credential))) {
-      const token = await this.#token(credential, "app");
+      const token = await this.#clients.token(credential, "app");
       if (token) wanted.set(credential, token);
       else {
         this.#options.log(
@@ -209,7 +211,7 @@ export class SlackNotifier {
   async #post(posted: Posted, pending: PendingApproval): Promise<void> {
     const { route } = posted;
     const id = pending.request.id;
-    const web = await this.#web(route.credential);
+    const web = await this.#clients.web(route.credential);
     if (!web) return;
     const message = approvalMessage(pending, { kind: "waiting" }, route);
     try {
@@ -233,7 +235,7 @@ export class SlackNotifier {
   async #update(posted: Posted, pending: PendingApproval, status: MessageStatus): Promise<void> {
     if (!posted.channel || !posted.ts) return; // never posted: nothing to update
     const id = pending.request.id;
-    const web = await this.#web(posted.route.credential);
+    const web = await this.#clients.web(posted.route.credential);
     if (!web) return;
     try {
       await web.chat.update({
@@ -310,7 +312,7 @@ export class SlackNotifier {
   #tell(credential: string, click: SlackClick, text: string): void {
     if (!click.channel) return;
     const work = (async () => {
-      const web = await this.#web(credential);
+      const web = await this.#clients.web(credential);
       await web?.chat.postEphemeral({ channel: click.channel!, user: click.user, text });
     })().catch((err) => {
       this.#options.log("debug", "Slack: could not send an ephemeral note", {
@@ -322,62 +324,10 @@ export class SlackNotifier {
   }
 
   /** Signing secrets of the Slack apps the routes use. */
-  async #signingSecrets(): Promise<[string, string][]> {
-    const out: [string, string][] = [];
-    for (const credential of new Set([...this.#routes.values()].map((r) => r.credential))) {
-      const secret = await this.#token(credential, "signing");
-      if (secret) out.push([credential, secret]);
-    }
-    return out;
-  }
-
-  /** The bot client of `credential`, or null (logged) without a bot token. */
-  async #web(credential: string): Promise<WebClient | null> {
-    const token = await this.#token(credential, "bot") ?? await this.#token(credential);
-    if (!token) {
-      this.#options.log(
-        "warn",
-        `Slack: credential '${credential}' has no bot token: not posting`,
-        { fix: `clawpatrol vault set ${credential} --slot bot` },
-      );
-      return null;
-    }
-    const key = `${credential}\0${token}`;
-    let web = this.#clients.get(key);
-    if (!web) {
-      web = new WebClient(token, {
-        slackApiUrl: this.#options.slackApiUrl,
-        logger: slackLogger(this.#options.log, `slack web api (${credential})`),
-        retryConfig: { retries: 2, factor: 2, minTimeout: 500 },
-        timeout: 10_000,
-      });
-      this.#clients.set(key, web);
-    }
-    return web;
-  }
-
-  /** A trimmed vault value, or null when unset, empty, unreadable or not header-safe. */
-  async #token(credential: string, slot?: string): Promise<string | null> {
-    let value: string | null;
-    try {
-      value = await this.#options.secret(credential, slot);
-    } catch (err) {
-      this.#options.log("warn", `Slack: cannot read credential '${credential}'`, {
-        slot: slot ?? "value",
-        error: (err as Error).message,
-      });
-      return null;
-    }
-    const token = value?.trim();
-    if (!token) return null;
-    if (!/^[\x21-\x7e]+$/.test(token)) {
-      this.#options.log(
-        "warn",
-        `Slack: credential '${credential}' slot '${slot ?? "value"}' is not a usable token`,
-      );
-      return null;
-    }
-    return token;
+  #signingSecrets(): Promise<[string, string][]> {
+    return this.#clients.signingSecrets(
+      new Set([...this.#routes.values()].map((r) => r.credential)),
+    );
   }
 }
 

@@ -10,6 +10,7 @@ import {
 import { eventually, withTimeout } from "../../tests/_helpers.ts";
 import { ApprovalQueue, Approvals, type HeldOutcome } from "./mod.ts";
 import { SLACK_INTERACTIVITY_PATH, SlackNotifier } from "./slack.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 const SIGNING = "8f742231b10e8888abcd99yyyzzz85a5-test-signing";
 const URL_PATH = `http://127.0.0.1${SLACK_INTERACTIVITY_PATH}`;
@@ -57,6 +58,7 @@ credential "slack_tokens" "slack" {}
 approver "human_approver" "ops" {${options.approver ?? APPROVER}
 }
 `,
+    { protocols: PROTOCOLS },
   );
   const logs: string[] = [];
   const log = (level: string, message: string, fields?: object) =>
@@ -415,7 +417,9 @@ Deno.test("Socket Mode reconnects when Slack drops the connection, and stops on 
     await h.fake.interactive(clickPayload(message, "U1", "approve"));
     equal((await held).decision, "allow");
     // A config without Slack closes the connection.
-    await h.slack.configure(await loadConfigText("t.hcl", "schema_version = 1\n"));
+    await h.slack.configure(
+      await loadConfigText("t.hcl", "schema_version = 1\n", { protocols: PROTOCOLS }),
+    );
     await eventually("no connection", () => h.fake.openSockets === 0 || undefined);
     equal(h.slack.socketConnected("slack"), false);
   });

@@ -6,6 +6,12 @@
 
 /** Options for `ReceiptStore.open`. */
 export interface ReceiptStoreOptions {
+  /**
+   * The protocol families receipts may name (the registry's, passed in as data), besides
+   * `gateway` for the gateway's own refusals; a receipt naming another is refused. Absent: any
+   * lowercase name.
+   */
+  protocols?: readonly string[];
   /** Most receipts held in memory awaiting commit; past it `record()` throws. @default {10_000} */
   maxQueue?: number;
   /** Most receipts per transaction; bounds how long one commit holds the write lock. @default {500} */

@@ -115,7 +115,10 @@ export function rowHash(r: Omit<StoredRow, "hash">): string {
   return createHash("sha256").update(r.prev_hash).update(canonicalRow(r)).digest("hex");
 }
 
-const PROTOCOLS = new Set(["https", "postgres", "kubernetes", "gateway"]);
+/** Receipts of the gateway's own refusals (no endpoint, no protocol session) carry this name. */
+export const GATEWAY_PROTOCOL = "gateway";
+/** What a protocol name looks like, when the store was not told the registered families. */
+const PROTOCOL_NAME = /^[a-z][a-z0-9_-]*$/;
 const MODES = new Set(["enforce", "observe"]);
 const DECISIONS = new Set(["allow", "deny"]);
 
@@ -132,8 +135,10 @@ function optionalText(field: string, value: unknown): string | null {
   return value === null ? null : text(field, value);
 }
 
-function oneOf(field: string, value: unknown, allowed: Set<string>): string {
-  if (typeof value !== "string" || !allowed.has(value)) throw fieldError(field, value);
+function oneOf(field: string, value: unknown, allowed: ReadonlySet<string> | RegExp): string {
+  if (typeof value !== "string") throw fieldError(field, value);
+  const ok = allowed instanceof RegExp ? allowed.test(value) : allowed.has(value);
+  if (!ok) throw fieldError(field, value);
   return value;
 }
 
@@ -220,8 +225,14 @@ function toJson(value: unknown): string | undefined {
 /**
  * Validates and serialises a receipt input. Everything that could make the insert fail is
  * rejected here, so a malformed input throws to its caller instead of wedging the queue.
+ * `protocols`: the names a receipt may carry (registered families and `gateway`); `null` takes
+ * any lowercase name.
  */
-export function toPendingRow(id: string, input: ReceiptInput): PendingRow {
+export function toPendingRow(
+  id: string,
+  input: ReceiptInput,
+  protocols: ReadonlySet<string> | null = null,
+): PendingRow {
   const time = input.time;
   if (!(time instanceof Date) || Number.isNaN(time.getTime())) throw fieldError("time", time);
   if (!Array.isArray(input.approvals)) throw fieldError("approvals", input.approvals);
@@ -236,7 +247,9 @@ export function toPendingRow(id: string, input: ReceiptInput): PendingRow {
     agent: optionalText("agent", input.agent),
     profile: optionalText("profile", input.profile),
     endpoint: optionalText("endpoint", input.endpoint),
-    protocol: oneOf("protocol", input.protocol, PROTOCOLS),
+    protocol: protocols
+      ? oneOf("protocol", input.protocol, protocols)
+      : oneOf("protocol", input.protocol, PROTOCOL_NAME),
     summary: text("summary", input.summary),
     facts: json("facts", input.facts),
     rule: optionalText("rule", input.rule),

@@ -1,7 +1,8 @@
 import { equal, ok, throws } from "node:assert/strict";
 import type { Facts } from "../core/mod.ts";
 import { toPendingRow } from "./_row.ts";
-import { receiptInput } from "./_testing.ts";
+import { receiptInput, withTempDir } from "./_testing.ts";
+import { ReceiptStore } from "./store.ts";
 
 /** What receipts promise for facts: JSON, with BigInts as numbers (or strings past 2^53). */
 function reference(value: unknown): string {
@@ -64,4 +65,43 @@ Deno.test("receipt facts that cannot be serialised are refused with the field na
     () => toPendingRow("rcpt_x", receiptInput({ facts: { http: cyclic } as unknown as Facts })),
     (e) => e instanceof Error && /facts are not serialisable/.test(e.message),
   );
+});
+
+Deno.test("a receipt's protocol must be a family the store was given, or gateway", () => {
+  const families = new Set(["https", "gateway"]);
+  equal(toPendingRow("rcpt_x", receiptInput({ protocol: "https" }), families).protocol, "https");
+  equal(
+    toPendingRow("rcpt_x", receiptInput({ protocol: "gateway" }), families).protocol,
+    "gateway",
+  );
+  throws(
+    () => toPendingRow("rcpt_x", receiptInput({ protocol: "postgres" }), families),
+    (e) => e instanceof TypeError && /invalid protocol 'postgres'/.test(e.message),
+  );
+});
+
+Deno.test("without the registered families, a receipt's protocol must still look like one", () => {
+  equal(toPendingRow("rcpt_x", receiptInput({ protocol: "postgres" })).protocol, "postgres");
+  for (const protocol of ["", "HTTPS", "https ", "1pg"]) {
+    throws(
+      () => toPendingRow("rcpt_x", receiptInput({ protocol })),
+      (e) => e instanceof TypeError && /invalid protocol/.test(e.message),
+      JSON.stringify(protocol),
+    );
+  }
+});
+
+Deno.test("ReceiptStore.open({ protocols }) refuses receipts of other families, queuing nothing", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`, { protocols: ["https"], worker: false });
+    try {
+      throws(() => store.record(receiptInput({ protocol: "postgres" })), TypeError);
+      equal(store.queued, 0);
+      store.record(receiptInput({ protocol: "gateway" }));
+      store.record(receiptInput({ protocol: "https" }));
+      equal(store.queued, 2);
+    } finally {
+      await store.close();
+    }
+  });
 });

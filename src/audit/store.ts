@@ -6,7 +6,7 @@
 
 import { AuditUnavailableError, type ReceiptInput } from "../core/mod.ts";
 import { ReceiptIdGenerator } from "./_id.ts";
-import { type PendingRow, toPendingRow } from "./_row.ts";
+import { GATEWAY_PROTOCOL, type PendingRow, toPendingRow } from "./_row.ts";
 import { type OutcomeInput, toPendingOutcome } from "./_outcome.ts";
 import { CommitTracker } from "./_commits.ts";
 import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from "./_writer.ts";
@@ -60,6 +60,8 @@ export class ReceiptStore {
   readonly path: string;
   readonly #ids = new ReceiptIdGenerator();
   readonly #maxQueue: number;
+  /** Protocol names receipts may carry; `null`: any lowercase name. */
+  readonly #protocols: ReadonlySet<string> | null;
   readonly #stallMs: number;
   readonly #onError: (error: Error) => void;
   readonly #onFlush: (info: { rows: number; durationMs: number }) => void;
@@ -80,6 +82,7 @@ export class ReceiptStore {
   private constructor(path: string, options: ReceiptStoreOptions, config: WriterConfig) {
     this.path = path;
     this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#protocols = options.protocols ? new Set([...options.protocols, GATEWAY_PROTOCOL]) : null;
     this.#stallMs = options.stallMs ?? Math.max(1000, 20 * config.commitIntervalMs);
     this.#onError = options.onError ?? (() => {});
     this.#onFlush = options.onFlush ?? (() => {});
@@ -161,7 +164,7 @@ export class ReceiptStore {
    */
   record(input: ReceiptInput): string {
     this.#ensureRoom();
-    const row = toPendingRow(this.#ids.next(), input);
+    const row = toPendingRow(this.#ids.next(), input, this.#protocols);
     this.#enqueue(row, false);
     return row.id;
   }
@@ -182,7 +185,7 @@ export class ReceiptStore {
    */
   reserve(decision: ReceiptInput, options: { durable?: boolean } = {}): ReceiptReservation {
     this.#ensureRoom();
-    const row = toPendingRow(this.#ids.next(), decision);
+    const row = toPendingRow(this.#ids.next(), decision, this.#protocols);
     row.ahead = 1;
     // Read before the push: an in-process writer takes the row during it.
     const sends = this.#channel.sends;

@@ -12,6 +12,7 @@ import { ADMIN_TOKEN_FILE, readAdminTokenFile } from "../admin/mod.ts";
 import { loadConfig } from "../config/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { stateDirOf } from "../gateway/mod.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 import type { GlobalOptions } from "./_args.ts";
 import { UsageError } from "./_args.ts";
 
@@ -156,7 +157,7 @@ export async function openAdminClient(
     if (given !== undefined && !global.configGiven && !(await exists(global.config))) {
       noConfig = `no config at ${global.config} to find state_dir/${ADMIN_TOKEN_FILE} in`;
     } else {
-      config = await loadConfig(global.config);
+      config = await loadConfig(global.config, { protocols: PROTOCOLS });
     }
   }
   const url = given ?? adminUrlOf(config!.gateway.adminListen);

@@ -1,7 +1,7 @@
 /**
- * What `env`, `run` and `kubeconfig` share: opening the agent registry from the config, reading an
- * agent's token without echoing it, checking it, and building the agent's environment (proxy, CA
- * bundle, kubeconfig, credential placeholders).
+ * What `env`, `run` and `kubeconfig` share: opening the agent registry from the config, where the
+ * agent reaches the gateway, and building the agent's environment (proxy, CA bundle, kubeconfig,
+ * credential placeholders). Reading and checking the agent's token is in `_agent_token.ts`.
  *
  * @module
  */
@@ -12,7 +12,8 @@ import type { AgentFacts } from "../core/mod.ts";
 import { type Config, type KubernetesEndpoint, placeholderOf } from "../config/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
-import { type GlobalOptions, UsageError } from "./_args.ts";
+import type { GlobalOptions } from "./_args.ts";
+import { readGatewayCa, writeCaBundle } from "./_ca_bundle.ts";
 import { err } from "./_io.ts";
 import {
   type KubeCluster,
@@ -21,20 +22,6 @@ import {
   reachableKubernetes,
   writePrivateFile,
 } from "./_kubeconfig.ts";
-
-/** Environment variable `env` and `run` read the token from when `--token` is not given. */
-export const TOKEN_ENV = "CLAWPATROL_AGENT_TOKEN";
-
-/** The combined CA bundle (system roots + gateway CA) `env` and `run` write into the state dir. */
-export const CA_BUNDLE_FILE = "ca-bundle.pem";
-
-/** System root bundles, first readable wins (Debian/Ubuntu, Fedora/RHEL, Alpine/macOS, SUSE). */
-export const SYSTEM_ROOTS = [
-  "/etc/ssl/certs/ca-certificates.crt",
-  "/etc/pki/tls/certs/ca-bundle.crt",
-  "/etc/ssl/cert.pem",
-  "/etc/ssl/ca-bundle.pem",
-];
 
 /** Hosts agents reach directly: the gateway's own Postgres/Kubernetes listeners are on loopback. */
 const NO_PROXY = "localhost,127.0.0.1,::1";
@@ -112,123 +99,6 @@ export function agentProxyUrl(config: Config, agent: string, token: string): str
   return `http://${encodeURIComponent(agent)}:${encodeURIComponent(token)}@${
     proxyAddress(config.gateway.proxyListen)
   }`;
-}
-
-/** Options for {@linkcode readToken}. */
-export interface ReadTokenOptions {
-  /** `--token`, when given. */
-  given?: string;
-  /** Read one line from stdin when it is not a terminal (`env`; never `run`: stdin is the child's). */
-  fromStdin: boolean;
-  /**
-   * Read stdin before looking at `$CLAWPATROL_AGENT_TOKEN` (`kubeconfig --token-stdin`, an
-   * explicit choice); a terminal still gets the prompt that does not echo.
-   * @default {false}
-   */
-  stdinFirst?: boolean;
-  /**
-   * How to supply a token, for the error when there is none and no terminal to prompt on.
-   * @default {"pass --token or set CLAWPATROL_AGENT_TOKEN"}
-   */
-  howToPass?: string;
-}
-
-/**
- * The agent's token: `--token`, else `$CLAWPATROL_AGENT_TOKEN`, else one line of stdin when it is
- * not a terminal (if allowed), else a prompt on the terminal that does not echo. `null` when the
- * prompt was interrupted (Ctrl-C). An empty token is a usage error.
- *
- * @example
- * ```ts
- * const token = await readToken("oncall-bot", { given: values.token, fromStdin: false });
- * ```
- */
-export async function readToken(agent: string, options: ReadTokenOptions): Promise<string | null> {
-  let token = options.given ??
-    (options.stdinFirst ? undefined : Deno.env.get(TOKEN_ENV) || undefined);
-  if (token === undefined) {
-    if (!Deno.stdin.isTerminal()) {
-      if (!options.fromStdin && !options.stdinFirst) {
-        const how = options.howToPass ?? `pass --token or set ${TOKEN_ENV}`;
-        throw new UsageError(
-          `no token for agent '${agent}': ${how} (stdin is not a terminal to prompt on)`,
-        );
-      }
-      token = await readLine();
-    } else {
-      const typed = await promptNoEcho(`Token for agent '${agent}': `);
-      if (typed === null) return null;
-      token = typed;
-    }
-  }
-  token = token.trim();
-  if (token === "") throw new UsageError(`empty token for agent '${agent}'`);
-  return token;
-}
-
-/** One line of stdin, read byte by byte so nothing past the newline is consumed. */
-async function readLine(): Promise<string> {
-  const bytes: number[] = [];
-  const buf = new Uint8Array(1);
-  while (bytes.length < 4096) {
-    const n = await Deno.stdin.read(buf);
-    if (n === null || buf[0] === 0x0a) break;
-    if (n === 1) bytes.push(buf[0]);
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
-}
-
-/** Reads a line from the terminal in raw mode, echoing nothing; `null` on Ctrl-C. */
-async function promptNoEcho(prompt: string): Promise<string | null> {
-  const encoder = new TextEncoder();
-  Deno.stderr.writeSync(encoder.encode(prompt));
-  const bytes: number[] = [];
-  const buf = new Uint8Array(1);
-  Deno.stdin.setRaw(true);
-  try {
-    while (bytes.length < 4096) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null) break;
-      const b = buf[0];
-      if (b === 0x0d || b === 0x0a) break;
-      if (b === 0x03) return null; // Ctrl-C
-      if (b === 0x04) { // Ctrl-D
-        if (bytes.length === 0) break;
-        continue;
-      }
-      if (b === 0x7f || b === 0x08) bytes.pop();
-      else if (b === 0x15) bytes.length = 0; // Ctrl-U
-      else bytes.push(b);
-    }
-  } finally {
-    Deno.stdin.setRaw(false);
-    Deno.stderr.writeSync(encoder.encode("\n"));
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
-}
-
-/**
- * The agent's facts when `token` is its current token; otherwise throws an error saying why
- * (unknown, revoked, or the token does not match), never repeating the token.
- *
- * @example
- * ```ts
- * const agent = authenticateAgent(registry, "oncall-bot", token);
- * ```
- */
-export function authenticateAgent(
-  registry: AgentRegistry,
-  name: string,
-  token: string,
-): AgentFacts {
-  const agent = registry.authenticate(name, token);
-  if (agent) return agent;
-  const record = registry.list().find((r) => r.name === name);
-  if (!record) throw new Error(`Unknown agent '${name}': see 'clawpatrol agent list'`);
-  if (record.revokedAt !== null) {
-    throw new Error(`Agent '${name}' is revoked (since ${record.revokedAt})`);
-  }
-  throw new Error(`Token does not match agent '${name}'`);
 }
 
 /**
@@ -367,55 +237,4 @@ function noProxyFor(endpoints: KubernetesEndpoint[]): string {
     if (!hosts.includes(host)) hosts.push(host);
   }
   return hosts.join(",");
-}
-
-/** The gateway CA (PEM), or an error saying to run `init` when it is missing. */
-async function readGatewayCa(caPath: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(caPath);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new Error(`Gateway CA '${caPath}' is missing: run 'clawpatrol init'`);
-    }
-    throw e;
-  }
-}
-
-/**
- * Writes system roots + the gateway CA to `state_dir/ca-bundle.pem` (0644, atomically: a tool
- * starting meanwhile never reads half a bundle) and returns its path.
- */
-async function writeCaBundle(stateDir: string, caPath: string): Promise<string> {
-  const gatewayCa = await readGatewayCa(caPath);
-  let roots = "";
-  for (const path of SYSTEM_ROOTS) {
-    try {
-      const text = await Deno.readTextFile(path);
-      if (text.includes("-----BEGIN CERTIFICATE-----")) {
-        roots = text;
-        break;
-      }
-    } catch {
-      // Absent, unreadable, or outside what this process may read: try the next one.
-    }
-  }
-  if (roots === "") {
-    err(
-      `Warning: no system CA bundle found (looked for ${
-        SYSTEM_ROOTS.join(", ")
-      }): the bundle holds the gateway CA alone`,
-    );
-  }
-  const text = (roots && !roots.endsWith("\n") ? roots + "\n" : roots) + gatewayCa;
-  const bundlePath = join(stateDir, CA_BUNDLE_FILE);
-  const tmp = `${bundlePath}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text, { mode: 0o644 });
-    await Deno.chmod(tmp, 0o644);
-    await Deno.rename(tmp, bundlePath);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  return bundlePath;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../core/mod.ts";
 import { UsageError } from "./_args.ts";
 
 /** The operator pressed Ctrl-C at a prompt: the command stops (exit code 130). */
@@ -75,13 +76,8 @@ export class StdinReader {
       }
       chunks.push(chunk.subarray(0, n));
     }
-    const all = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.length;
-      c.fill(0);
-    }
+    const all = concatBytes(chunks);
+    for (const c of chunks) c.fill(0);
     try {
       return decode(all);
     } finally {

@@ -7,13 +7,8 @@
  */
 
 import { parseCommand, UsageError } from "./_args.ts";
-import {
-  agentEnvironment,
-  authenticateAgent,
-  openAgents,
-  readToken,
-  shellQuote,
-} from "./_agent_env.ts";
+import { agentEnvironment, openAgents, shellQuote } from "./_agent_env.ts";
+import { authenticateAgent, readToken } from "./_agent_token.ts";
 import { err, out } from "./_io.ts";
 
 /**

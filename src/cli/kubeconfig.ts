@@ -8,13 +8,8 @@
 
 import { resolve } from "node:path";
 import { parseCommand, UsageError } from "./_args.ts";
-import {
-  authenticateAgent,
-  openAgents,
-  readToken,
-  TOKEN_ENV,
-  writeAgentKubeconfig,
-} from "./_agent_env.ts";
+import { openAgents, writeAgentKubeconfig } from "./_agent_env.ts";
+import { authenticateAgent, readToken, TOKEN_ENV } from "./_agent_token.ts";
 import { err, out } from "./_io.ts";
 import { contextName, reachableKubernetes } from "./_kubeconfig.ts";
 

@@ -6,13 +6,8 @@
  */
 
 import { parseCommand, UsageError } from "./_args.ts";
-import {
-  agentEnvironment,
-  authenticateAgent,
-  openAgents,
-  readToken,
-  TOKEN_ENV,
-} from "./_agent_env.ts";
+import { agentEnvironment, openAgents } from "./_agent_env.ts";
+import { authenticateAgent, readToken, TOKEN_ENV } from "./_agent_token.ts";
 import { err } from "./_io.ts";
 
 const USAGE = "clawpatrol run --agent NAME [--token T] -- COMMAND [ARGS...]";

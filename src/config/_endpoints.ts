@@ -11,8 +11,15 @@ import type { Endpoint } from "./types.ts";
 
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 
-/** Reads one endpoint block of a known protocol family. */
-export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockReader): Endpoint {
+/**
+ * Reads one endpoint block of a registered protocol family; `undefined` (reported) for a family
+ * this config reader has no endpoint schema for.
+ */
+export function readEndpoint(
+  protocol: ProtocolFamily,
+  name: string,
+  r: BlockReader,
+): Endpoint | undefined {
   const source = r.source;
   let endpoint: Endpoint;
   switch (protocol) {
@@ -26,7 +33,7 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         }
       }
       endpoint = {
-        protocol,
+        protocol: "https",
         name,
         source,
         hosts: hosts.map((h) => h.toLowerCase()),
@@ -47,7 +54,7 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
       const listen = r.has("listen") ? listenAddress(r, "listen", "") : "";
       if (!r.has("listen")) r.problem("missing required attribute 'listen' (host:port)");
       endpoint = {
-        protocol,
+        protocol: "postgres",
         name,
         source,
         host,
@@ -67,7 +74,7 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
         );
       }
       endpoint = {
-        protocol,
+        protocol: "kubernetes",
         name,
         source,
         server,
@@ -77,6 +84,10 @@ export function readEndpoint(protocol: ProtocolFamily, name: string, r: BlockRea
       };
       break;
     }
+    default:
+      // Registered but unknown here: refusing the block keeps its rules from loading half-read.
+      r.problem(`no endpoint schema for protocol "${protocol}" in this build`);
+      return undefined;
   }
   r.reportUnknown();
   return endpoint;

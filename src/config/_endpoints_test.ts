@@ -2,6 +2,7 @@ import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { loadConfigText } from "./load.ts";
 import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
 import type { HttpsEndpoint, KubernetesEndpoint } from "./types.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 Deno.test("loadConfigText() reads an https endpoint's ports sorted and unique, 443 when absent", async () => {
   const config = await loadConfigText(
@@ -14,6 +15,7 @@ endpoint "https" "alt" {
   ports = [8443, 443, 8443]
 }
 `,
+    { protocols: PROTOCOLS },
   );
   deepStrictEqual((config.endpoints.get("plain") as HttpsEndpoint).ports, [443]);
   deepStrictEqual((config.endpoints.get("alt") as HttpsEndpoint).ports, [443, 8443]);
@@ -99,6 +101,7 @@ endpoint "kubernetes" "k8s-strict" {
   server = "https://10.0.0.2:6443"
 }
 `,
+    { protocols: PROTOCOLS },
   );
   const https = (name: string) => config.endpoints.get(name) as HttpsEndpoint;
   const k8s = (name: string) => config.endpoints.get(name) as KubernetesEndpoint;
@@ -146,6 +149,7 @@ endpoint "https" "lax" {
   allow_method_override = true
 }
 `,
+    { protocols: PROTOCOLS },
   );
   const flags = (e: HttpsEndpoint) => [
     e.allowDoubleEncoding,
@@ -165,4 +169,38 @@ endpoint "https" "lax" {
   for (const name of ["allow_double_encoding", "allow_path_params", "allow_method_override"]) {
     assertProblem(problems, lineOf(text, name), new RegExp(`'${name}' must be true or false`));
   }
+});
+
+Deno.test("loadConfigText() reads the endpoint families of the protocols it is given, and no other", async () => {
+  const text = `${HEAD}endpoint "postgres" "pg" {
+  host   = "db.internal:5432"
+  listen = "127.0.0.1:15432"
+}
+rule "r" {
+  endpoint = postgres.pg
+  verdict  = "deny"
+}
+`;
+  const problems = await problemsOf(text, "t.hcl", [protocolOf("https")!]);
+  assertProblem(
+    problems,
+    lineOf(text, "endpoint"),
+    /unknown endpoint protocol "postgres": use "https"$/,
+  );
+  // The kinds of endpoint references are the registered families too.
+  assertProblem(
+    problems,
+    lineOf(text, "endpoint = postgres.pg"),
+    /'postgres\.pg', but must refer to https\.\*/,
+  );
+});
+
+Deno.test("loadConfigText() refuses an endpoint of a registered family it has no schema for", async () => {
+  const text = `${HEAD}endpoint "redis" "cache" {
+  host = "cache.internal:6379"
+}
+`;
+  const problems = await problemsOf(text, "t.hcl", [...PROTOCOLS, { family: "redis", facets: [] }]);
+  assertProblem(problems, lineOf(text, "endpoint"), /no endpoint schema for protocol "redis"/);
+  equal(problems.length, 1, "the block is refused whole, not read half");
 });

@@ -14,8 +14,6 @@ import {
   type Rule,
 } from "./types.ts";
 
-/** Endpoint protocol families, which are also the kinds of endpoint references. */
-export const ENDPOINT_KINDS: ProtocolFamily[] = ["https", "postgres", "kubernetes"];
 /** Approver kinds, which are also the kinds of approver references. */
 export const APPROVER_KINDS = ["llm_approver", "human_approver", "webhook_approver"];
 
@@ -27,6 +25,15 @@ export type EndpointOf = (
   name: string,
 ) => Endpoint | undefined;
 
+/** What a rule may refer to: the config's endpoints, approvers and credentials. */
+export interface RuleScope {
+  /** The registered protocol families, which are also the kinds of endpoint references. */
+  endpointKinds: readonly ProtocolFamily[];
+  endpointOf: EndpointOf;
+  approvers: Map<string, Approver>;
+  credentials: Map<string, Credential>;
+}
+
 /**
  * Reads one rule. Returns `undefined` when it has no usable endpoint or mixes protocol families;
  * every problem is reported either way.
@@ -35,12 +42,11 @@ export function readRule(
   name: string,
   r: BlockReader,
   order: number,
-  endpointOf: EndpointOf,
-  approvers: Map<string, Approver>,
-  credentials: Map<string, Credential>,
+  scope: RuleScope,
 ): Rule | undefined {
-  const single = r.ref("endpoint", ENDPOINT_KINDS);
-  const many = r.refList("endpoints", ENDPOINT_KINDS);
+  const { endpointOf, approvers, credentials } = scope;
+  const single = r.ref("endpoint", scope.endpointKinds);
+  const many = r.refList("endpoints", scope.endpointKinds);
   if (single && many) r.problem("set 'endpoint' or 'endpoints', not both", "endpoints");
   const refs = single ? [single] : many ?? [];
   if (!single && !many) r.problem("missing required attribute 'endpoint'");

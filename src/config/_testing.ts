@@ -5,13 +5,21 @@
  */
 
 import { fail, ok } from "node:assert/strict";
-import { ConfigError, type ConfigProblem, formatProblem } from "../core/mod.ts";
+import { ConfigError, type ConfigProblem, formatProblem, type Protocol } from "../core/mod.ts";
 import { loadConfigText } from "./load.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
-/** Loads `text` expecting failure; returns the problems the ConfigError carried. */
-export async function problemsOf(text: string, name = "t.hcl"): Promise<ConfigProblem[]> {
+/**
+ * Loads `text` expecting failure; returns the problems the ConfigError carried. The registered
+ * protocols are the registry's unless a test gives its own.
+ */
+export async function problemsOf(
+  text: string,
+  name = "t.hcl",
+  protocols: readonly Protocol[] = PROTOCOLS,
+): Promise<ConfigProblem[]> {
   try {
-    await loadConfigText(name, text);
+    await loadConfigText(name, text, { protocols });
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;

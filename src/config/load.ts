@@ -7,7 +7,7 @@
 
 import { parse as hclToJson } from "@cdktf/hcl2json";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, type ConfigProblem } from "../core/mod.ts";
+import { ConfigError, type ConfigProblem, type Protocol } from "../core/mod.ts";
 import type { ConfigFile } from "./_fields.ts";
 import { attributeKey, indexLines, type LineIndex } from "./_locate.ts";
 import { labelProblems } from "./_blocks.ts";
@@ -23,11 +23,12 @@ const MAX_INCLUDE_BYTES = 1024 * 1024;
  *
  * @example
  * ```ts
- * const config = await loadConfig("./gateway.hcl"); // throws ConfigError listing every problem
+ * // PROTOCOLS: the registry, src/protocols/registry.ts. Throws ConfigError listing every problem.
+ * const config = await loadConfig("./gateway.hcl", { protocols: PROTOCOLS });
  * ```
  * @throws {ConfigError} with every problem found, each with file and line.
  */
-export async function loadConfig(path: string, options: LoadOptions = {}): Promise<Config> {
+export async function loadConfig(path: string, options: LoadOptions): Promise<Config> {
   const problems: ConfigProblem[] = [];
   const files: ConfigFile[] = [];
   let unreadable = false;
@@ -44,22 +45,32 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
 /** Options for {@linkcode loadConfig}. */
 export interface LoadOptions {
   /**
+   * The registered protocols (`src/protocols/registry.ts`): the families an `endpoint` block
+   * may name, and so the kinds of endpoint references.
+   */
+  protocols: readonly Protocol[];
+  /**
    * Extra checks over every rule that was read, run even when other blocks have problems, so a
    * rule's CEL typo is reported together with structural mistakes (the policy compiler plugs in
    * here; config itself knows nothing of CEL).
    */
-  checkRules?: (rules: Rule[]) => ConfigProblem[];
+  checkRules?: (rules: Rule[], options: { protocols: readonly Protocol[] }) => ConfigProblem[];
+}
+
+/** Options for {@linkcode loadConfigText}. */
+export interface LoadTextOptions extends LoadOptions {
+  /** Directory `<<file:…>>` includes are read from. @default {"."} */
+  baseDir?: string;
 }
 
 /** Parses HCL text that is not on disk (tests, `clawpatrol check -`). */
 export async function loadConfigText(
   name: string,
   text: string,
-  baseDir = ".",
-  options: LoadOptions = {},
+  options: LoadTextOptions,
 ): Promise<Config> {
   const problems: ConfigProblem[] = [];
-  const file = await parseText(name, text, baseDir, problems);
+  const file = await parseText(name, text, options.baseDir ?? ".", problems);
   if (!file) throw new ConfigError(problems);
   return validated(name, [file], problems, options);
 }
@@ -71,8 +82,9 @@ function validated(
   includeProblems: ConfigProblem[],
   options: LoadOptions,
 ): Config {
-  const result = validateConfig(path, files);
-  const ruleProblems = options.checkRules?.(result.ok ? result.config.rules : result.rules) ?? [];
+  const result = validateConfig(path, files, { protocols: options.protocols });
+  const rules = result.ok ? result.config.rules : result.rules;
+  const ruleProblems = options.checkRules?.(rules, { protocols: options.protocols }) ?? [];
   if (result.ok && includeProblems.length === 0 && ruleProblems.length === 0) return result.config;
   // A failed include leaves its `<<file:…>>` text in place: what validation then says about that
   // attribute ("must be a PEM certificate") is noise on top of the real problem.

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { ConfigError, type ConfigProblem } from "../core/mod.ts";
 import { hclProblems, loadConfig, loadConfigText } from "./load.ts";
 import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), "testdata");
 
@@ -25,7 +26,10 @@ async function withDir(
 }
 
 async function loadProblems(path: string): Promise<ConfigProblem[]> {
-  const err = await loadConfig(path).then(() => undefined, (e: unknown) => e);
+  const err = await loadConfig(path, { protocols: PROTOCOLS }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
   return err.problems;
 }
@@ -37,7 +41,7 @@ const GH = `endpoint "https" "gh" {
 
 Deno.test("loadConfig() loads the DESIGN.md example with its included certificates", async () => {
   const dir = join(TESTDATA, "full");
-  const config = await loadConfig(join(dir, "gateway.hcl"));
+  const config = await loadConfig(join(dir, "gateway.hcl"), { protocols: PROTOCOLS });
   deepStrictEqual([...config.endpoints.keys()], ["github", "openai", "billing", "pg", "k8s-prod"]);
   const billing = config.endpoints.get("billing");
   ok(billing?.protocol === "https");
@@ -74,7 +78,7 @@ Deno.test("loadConfig() merges every .hcl file of a directory and ignores other 
     "notes.hcl.bak": "not config {",
     ".#20-rules.hcl": "editor lock {",
   }, async (dir) => {
-    const config = await loadConfig(dir);
+    const config = await loadConfig(dir, { protocols: PROTOCOLS });
     equal(config.path, dir);
     deepStrictEqual(config.files, [join(dir, "10-endpoints.hcl"), join(dir, "20-rules.hcl")]);
     deepStrictEqual(config.rules[0].endpoints, ["gh"]);
@@ -91,7 +95,7 @@ Deno.test("loadConfig() orders rules by file name, then by position in the file"
     "a.hcl": `${HEAD}${GH}${rule("a-yankee")}${rule("a-bravo")}`,
     "c.hcl": rule("c-only"),
   }, async (dir) => {
-    const config = await loadConfig(dir);
+    const config = await loadConfig(dir, { protocols: PROTOCOLS });
     deepStrictEqual(
       config.rules.map((r) => [r.name, r.order]),
       [["a-yankee", 0], ["a-bravo", 1], ["b-zulu", 2], ["b-alpha", 3], ["c-only", 4]],
@@ -145,7 +149,7 @@ Deno.test("loadConfig() reports each file's problems against that file", async (
 
 Deno.test("loadConfig() needs schema_version in only one file of a directory", async () => {
   await withDir({ "a.hcl": GH, "b.hcl": HEAD }, async (dir) => {
-    equal((await loadConfig(dir)).endpoints.size, 1);
+    equal((await loadConfig(dir, { protocols: PROTOCOLS })).endpoints.size, 1);
   });
   await withDir(
     { "a.hcl": GH, "b.hcl": GH.replace('"gh"', '"gh2"').replace("api.", "x.") },
@@ -160,7 +164,7 @@ Deno.test("loadConfig() follows symlinked files in a config directory", async ()
     const conf = join(dir, "conf.d");
     await Deno.mkdir(conf);
     await Deno.symlink(join(dir, "real", "gateway.hcl"), join(conf, "gateway.hcl"));
-    const config = await loadConfig(conf);
+    const config = await loadConfig(conf, { protocols: PROTOCOLS });
     equal(config.endpoints.get("gh")?.protocol, "https");
   });
 });
@@ -176,7 +180,10 @@ Deno.test("loadConfig() reports a dangling symlink instead of silently skipping 
 Deno.test("loadConfig() gives a clear message for a missing config path", async () => {
   await withDir({}, async (dir) => {
     const missing = join(dir, "nope.hcl");
-    const err = await loadConfig(missing).then(() => undefined, (e: unknown) => e);
+    const err = await loadConfig(missing, { protocols: PROTOCOLS }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     ok(err instanceof ConfigError);
     equal(err.problems.length, 1);
     equal(err.problems[0].file, missing);
@@ -212,7 +219,7 @@ approver "llm_approver" "judge" {
     "policy.txt": "Deny anything destructive.\n",
   }, async (dir) => {
     // Loaded from elsewhere: the cwd must not matter.
-    const config = await loadConfig(join(dir, "etc", "gateway.hcl"));
+    const config = await loadConfig(join(dir, "etc", "gateway.hcl"), { protocols: PROTOCOLS });
     const b = config.endpoints.get("b");
     ok(b?.protocol === "https");
     equal(b.caCert, pem);
@@ -280,7 +287,7 @@ Deno.test("loadConfigText() resolves includes against the base directory it is g
     const config = await loadConfigText(
       "stdin",
       `${HEAD}approver "llm_approver" "j" {\n  provider = "openai"\n  model = "m"\n  policy = "<<file:policy.txt>>"\n  base_url = "http://127.0.0.1:11434/v1"\n}\n`,
-      dir,
+      { protocols: PROTOCOLS, baseDir: dir },
     );
     equal(config.approvers.get("llm_approver.j")?.settings.policy, "be careful");
   });

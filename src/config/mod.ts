@@ -4,8 +4,20 @@
  * @module
  */
 
-export { hclProblems, loadConfig, loadConfigText, type LoadOptions } from "./load.ts";
+export {
+  hclProblems,
+  loadConfig,
+  loadConfigText,
+  type LoadOptions,
+  type LoadTextOptions,
+} from "./load.ts";
 export { HostMatcher } from "./hosts.ts";
-export { defaultDefaults, defaultGateway, placeholderOf, validateConfig } from "./validate.ts";
+export {
+  defaultDefaults,
+  defaultGateway,
+  placeholderOf,
+  validateConfig,
+  type ValidateOptions,
+} from "./validate.ts";
 export { isHostPort, parseDuration, parseSize } from "./_fields.ts";
 export * from "./types.ts";

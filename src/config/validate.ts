@@ -4,12 +4,12 @@
  * @module
  */
 
-import type { ConfigProblem, ProtocolFamily } from "../core/mod.ts";
+import type { ConfigProblem, Protocol } from "../core/mod.ts";
 import type { BlockReader, ConfigFile } from "./_fields.ts";
 import { collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_blocks.ts";
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
 import { readEndpoint, reportSharedHosts } from "./_endpoints.ts";
-import { APPROVER_KINDS, ENDPOINT_KINDS, readRule } from "./_rules.ts";
+import { APPROVER_KINDS, readRule } from "./_rules.ts";
 import { readApprover, readCredential } from "./_credentials.ts";
 import {
   type Approver,
@@ -40,8 +40,20 @@ export type ValidationResult =
   | { ok: true; config: Config }
   | { ok: false; problems: ConfigProblem[]; rules: Rule[] };
 
+/** Options for {@linkcode validateConfig}. */
+export interface ValidateOptions {
+  /** The registered protocols: their families are the endpoint kinds a config may use. */
+  protocols: readonly Protocol[];
+}
+
 /** Validates and merges parsed files (one config) into a {@linkcode Config}. */
-export function validateConfig(path: string, files: ConfigFile[]): ValidationResult {
+export function validateConfig(
+  path: string,
+  files: ConfigFile[],
+  options: ValidateOptions,
+): ValidationResult {
+  // Endpoint protocol families, which are also the kinds of endpoint references.
+  const endpointKinds = options.protocols.map((p) => p.family);
   const problems: ConfigProblem[] = [];
   const blocks: FoundBlock[] = [];
   let schemaVersionSeen = false;
@@ -77,15 +89,16 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
   const endpoints = new Map<string, Endpoint>();
   for (const b of byType("endpoint")) {
     const [protocol, name] = b.labels;
-    if (!ENDPOINT_KINDS.includes(protocol as ProtocolFamily)) {
+    if (!endpointKinds.includes(protocol)) {
       b.reader.problem(
         `unknown endpoint protocol "${protocol}": use ${
-          ENDPOINT_KINDS.map((k) => `"${k}"`).join(", ")
+          endpointKinds.map((k) => `"${k}"`).join(", ")
         }`,
       );
       continue;
     }
-    const endpoint = readEndpoint(protocol as ProtocolFamily, name, b.reader);
+    const endpoint = readEndpoint(protocol, name, b.reader);
+    if (!endpoint) continue;
     const existing = endpoints.get(name);
     if (existing) {
       b.reader.problem(
@@ -159,7 +172,7 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
   for (const b of byType("profile")) {
     const [name] = b.labels;
     const r = b.reader;
-    const eps = (r.refList("endpoints", ENDPOINT_KINDS) ?? [])
+    const eps = (r.refList("endpoints", endpointKinds) ?? [])
       .filter((ref) => endpointOf(r, "endpoints", ref.kind, ref.name)).map((ref) => ref.name);
     const creds = (r.refList("credentials", Object.keys(CREDENTIAL_KINDS)) ?? [])
       .map((ref) => `${ref.kind}.${ref.name}`)
@@ -184,7 +197,12 @@ export function validateConfig(path: string, files: ConfigFile[]): ValidationRes
   for (const b of byType("rule")) {
     const name = b.labels[0];
     const existing = ruleNames.get(name);
-    const rule = readRule(name, b.reader, rules.length, endpointOf, approvers, credentials);
+    const rule = readRule(name, b.reader, rules.length, {
+      endpointKinds,
+      endpointOf,
+      approvers,
+      credentials,
+    });
     if (existing) {
       b.reader.problem(
         `duplicate rule name '${name}' (first defined at ${existing.file}:${existing.line})`,

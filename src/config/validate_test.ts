@@ -3,6 +3,7 @@ import { ConfigError } from "../core/mod.ts";
 import { loadConfigText } from "./load.ts";
 import { defaultDefaults, defaultGateway } from "./validate.ts";
 import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 const BROKEN = `schema_version = 1
 gateway {
@@ -149,7 +150,9 @@ Deno.test("loadConfigText() reports nothing twice and nothing spurious in a brok
 });
 
 Deno.test("ConfigError carries the problems as an array and one 'file:line: message' per line", async () => {
-  const err = await loadConfigText("bad.hcl", `${HEAD}rule "r" {\n  verbb = 1\n}\nfoo = 1\n`)
+  const err = await loadConfigText("bad.hcl", `${HEAD}rule "r" {\n  verbb = 1\n}\nfoo = 1\n`, {
+    protocols: PROTOCOLS,
+  })
     .then(() => undefined, (e: unknown) => e);
   ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
   ok(Array.isArray(err.problems));
@@ -183,7 +186,7 @@ Deno.test("loadConfigText() rejects an unsupported schema_version on its line", 
 });
 
 Deno.test("loadConfigText() without gateway or defaults blocks fails closed", async () => {
-  const config = await loadConfigText("t.hcl", HEAD);
+  const config = await loadConfigText("t.hcl", HEAD, { protocols: PROTOCOLS });
   equal(config.defaults.noMatch, "deny");
   equal(config.defaults.unknownHost, "deny");
   equal(config.defaults.humanOnTimeout, "deny");
@@ -197,7 +200,9 @@ Deno.test("loadConfigText() without gateway or defaults blocks fails closed", as
 });
 
 Deno.test("loadConfigText() keeps defaults for fields an empty block leaves out", async () => {
-  const config = await loadConfigText("t.hcl", `${HEAD}gateway {\n}\ndefaults {\n}\n`);
+  const config = await loadConfigText("t.hcl", `${HEAD}gateway {\n}\ndefaults {\n}\n`, {
+    protocols: PROTOCOLS,
+  });
   deepStrictEqual(config.defaults, defaultDefaults());
   deepStrictEqual(config.gateway, defaultGateway());
 });
@@ -215,6 +220,7 @@ Deno.test("loadConfigText() reads durations as seconds or with ms/s/m/h units", 
     const config = await loadConfigText(
       "t.hcl",
       `${HEAD}defaults {\n  human_timeout = ${written}\n  llm_cache_ttl = ${written}\n}\n`,
+      { protocols: PROTOCOLS },
     );
     equal(config.defaults.humanTimeoutMs, ms, written);
     equal(config.defaults.llmCacheTtlMs, ms, written);
@@ -239,6 +245,7 @@ Deno.test("loadConfigText() reads sizes as bytes or with KiB/MiB units", async (
     const config = await loadConfigText(
       "t.hcl",
       `${HEAD}gateway {\n  limits {\n    body_buffer = ${written}\n  }\n}\n`,
+      { protocols: PROTOCOLS },
     );
     equal(config.gateway.limits.bodyBufferBytes, bytes, written);
   }
@@ -255,6 +262,7 @@ Deno.test("loadConfigText() reads gateway limits and keeps defaults for those le
   const config = await loadConfigText(
     "t.hcl",
     `${HEAD}gateway {\n  limits {\n    receipt_queue  = 5\n    header_timeout = "2s"\n    idle_timeout = "1m"\n    receipt_commit_interval = "5ms"\n    receipt_durability = "all"\n    max_connections_per_agent = 3\n    max_unauthenticated_connections = 4\n    handshake_timeout = "3s"\n  }\n}\n`,
+    { protocols: PROTOCOLS },
   );
   deepStrictEqual(config.gateway.limits, {
     bodyBufferBytes: defaultGateway().limits.bodyBufferBytes,
@@ -295,6 +303,7 @@ Deno.test("loadConfigText() accepts host:port listen addresses and rejects other
     const config = await loadConfigText(
       "t.hcl",
       `${HEAD}gateway {\n  proxy_listen = "${good}"\n}\n`,
+      { protocols: PROTOCOLS },
     );
     equal(config.gateway.proxyListen, good);
   }
@@ -365,6 +374,7 @@ rule "k8s-no-delete" {
   verdict  = "deny"
 }
 `,
+    { protocols: PROTOCOLS },
   );
   deepStrictEqual(config.rules[0].endpoints, ["k8s-prod"]);
   equal(config.rules[0].family, "kubernetes");
@@ -408,6 +418,7 @@ rule "r" {
   reason   = "templates like $\${x} and %%{if} are literal here; so is $$"
 }
 `,
+    { protocols: PROTOCOLS },
   );
   equal(config.rules[0].reason, "templates like ${x} and %{if} are literal here; so is $$");
   for (const bad of ['"a ${https.a} b"', '"%{ if true }x%{ endif }"', '"$${x} ${y}"']) {
@@ -468,6 +479,7 @@ rule "9" {
   verdict  = "deny"
 }
 `,
+    { protocols: PROTOCOLS },
   );
   deepStrictEqual(config.rules.map((r) => r.name), ["zulu", "alpha", "10-numeric", "9"]);
   deepStrictEqual(config.rules.map((r) => r.order), [0, 1, 2, 3]);
@@ -494,6 +506,7 @@ credential "bearer_token" "a" {
   endpoint = https.aa
 }
 `,
+    { protocols: PROTOCOLS },
   );
   deepStrictEqual([...config.endpoints.keys()], ["zz", "mm", "aa"]);
   deepStrictEqual([...config.credentials.keys()], ["bearer_token.z", "bearer_token.a"]);
@@ -515,7 +528,7 @@ rule "full" {
   credential = bearer_token.gh_pat
 }
 `;
-  const config = await loadConfigText("t.hcl", text);
+  const config = await loadConfigText("t.hcl", text, { protocols: PROTOCOLS });
   const [plain, full] = config.rules;
   equal(plain.priority, 0);
   equal(plain.condition, "true");
@@ -671,6 +684,7 @@ Deno.test("loadConfigText() reads profiles and reports references they cannot re
   const good = await loadConfigText(
     "t.hcl",
     `${ENDPOINTS}profile "bot" {\n  endpoints   = [https.ghe]\n  credentials = [bearer_token.gh_pat]\n}\n`,
+    { protocols: PROTOCOLS },
   );
   deepStrictEqual(good.profiles.get("bot")?.endpoints, ["ghe"]);
   deepStrictEqual(good.profiles.get("bot")?.credentials, ["bearer_token.gh_pat"]);

@@ -5,8 +5,7 @@
  * @module
  */
 
-/** Protocol families an endpoint can belong to. Rules never mix families. */
-export type ProtocolFamily = "https" | "postgres" | "kubernetes";
+import type { ProtocolFamily } from "./protocol.ts";
 
 /** The two final answers the gateway can give. */
 export type Decision = "allow" | "deny";

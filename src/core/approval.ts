@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { AgentFacts, Decision, Facts, ProtocolFamily } from "./action.ts";
+import type { AgentFacts, Decision, Facts } from "./action.ts";
+import type { ProtocolFamily } from "./protocol.ts";
 
 /** Approver kinds (config `approver KIND NAME`). */
 export type ApproverKind = "llm_approver" | "human_approver" | "webhook_approver";

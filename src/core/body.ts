@@ -6,6 +6,8 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
+
 /**
  * Reads a body of at most `limit` bytes; `null` when it is larger (reading stops there, so an
  * oversized body costs at most `limit` bytes of memory).
@@ -32,11 +34,5 @@ export async function readLimited(
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }

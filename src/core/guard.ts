@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Action, AgentFacts, Facts, ProtocolFamily, Verdict } from "./action.ts";
+import type { Action, AgentFacts, Facts, Verdict } from "./action.ts";
+import type { ProtocolFamily } from "./protocol.ts";
 
 /** What happened after an allowed action was forwarded, for its receipt. */
 export interface ExchangeResult {

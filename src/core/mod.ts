@@ -1,13 +1,16 @@
 /**
- * Shared vocabulary: actions, facts, outcomes, verdicts, receipts and error classes.
+ * Shared vocabulary: actions, facts, outcomes, verdicts, receipts and error classes; the byte and
+ * file helpers every module uses.
  * Imports nothing from the rest of `src/`.
  *
  * @module
  */
 
 export * from "./action.ts";
+export * from "./protocol.ts";
 export * from "./errors.ts";
 export * from "./receipt.ts";
+export * from "./bytes.ts";
 export * from "./fs.ts";
 export * from "./guard.ts";
 export * from "./listener.ts";

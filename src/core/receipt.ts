@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { Decision, Mode, ProtocolFamily } from "./action.ts";
+import type { Decision, Mode } from "./action.ts";
+import type { ProtocolFamily } from "./protocol.ts";
 
 /** One stage of an approval chain as recorded on the receipt. */
 export interface ApprovalStage {

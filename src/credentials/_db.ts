@@ -1,11 +1,13 @@
 /**
- * The vault's SQLite file: schema, metadata, opening with validation, and turning SQLite errors
- * into {@linkcode VaultError}s that say what is wrong with the file.
+ * The vault's SQLite file: schema, metadata, creating and opening it with validation, the
+ * statements run on it, and turning SQLite errors into {@linkcode VaultError}s that say what is
+ * wrong with the file.
  *
  * @module
  */
 
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { writeFileAtomicSync } from "../core/mod.ts";
 import { VaultError } from "./_error.ts";
 import { checkPrivateSync } from "./_keys.ts";
 import { type KdfParams, PBKDF2_ALGORITHM, SALT_BYTES, WRAPPED_ROOT_BYTES } from "./_seal.ts";
@@ -190,4 +192,62 @@ export function openDatabase(path: string): { db: DatabaseSync; meta: Meta } {
     }
     throw sqliteError(err, path);
   }
+}
+
+/**
+ * Creates a vault file holding the schema and `meta`: mode 0600 from its first byte, and complete
+ * or absent (built under a temporary name and linked into place).
+ *
+ * @throws {VaultError} when `path` exists, even if another process created it a moment ago.
+ */
+export function createDatabase(path: string, meta: Meta): void {
+  try {
+    writeFileAtomicSync(path, (tmp) => {
+      const db = new DatabaseSync(tmp);
+      try {
+        guarded(tmp, () => initialise(db, meta));
+      } finally {
+        db.close();
+        // A failed transaction may leave its rollback journal beside the temporary file.
+        try {
+          Deno.removeSync(`${tmp}-journal`);
+        } catch {
+          // Never created, or removed by SQLite.
+        }
+      }
+    }, { overwrite: false });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) {
+      throw new VaultError(`Vault file '${path}' already exists`);
+    }
+    throw err;
+  }
+}
+
+/** The statements the vault runs on its secrets table, prepared once per connection. */
+export interface Statements {
+  get: StatementSync;
+  upsert: StatementSync;
+  list: StatementSync;
+  removeSlot: StatementSync;
+  removeAll: StatementSync;
+  dataVersion: StatementSync;
+}
+
+/** Prepares {@linkcode Statements} on `db`; values are always bound, never spliced into SQL. */
+export function prepareStatements(db: DatabaseSync, path: string): Statements {
+  return guarded(path, () => ({
+    get: db.prepare("SELECT nonce, ciphertext FROM secrets WHERE name = ? AND slot = ?"),
+    upsert: db.prepare(
+      `INSERT INTO secrets (name, slot, nonce, ciphertext, fingerprint, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name, slot) DO UPDATE SET nonce = excluded.nonce,
+         ciphertext = excluded.ciphertext, fingerprint = excluded.fingerprint,
+         updated_at = excluded.updated_at`,
+    ),
+    list: db.prepare("SELECT name, slot, updated_at, fingerprint FROM secrets ORDER BY name, slot"),
+    removeSlot: db.prepare("DELETE FROM secrets WHERE name = ? AND slot = ?"),
+    removeAll: db.prepare("DELETE FROM secrets WHERE name = ?"),
+    dataVersion: db.prepare("PRAGMA data_version"),
+  }));
 }

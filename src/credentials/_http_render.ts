@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../core/mod.ts";
 import type { HttpRequestParts, InjectableCredential, SubstituteLocation } from "./http_inject.ts";
 import type { PlaceholderMatch } from "./_placeholders.ts";
 import { base64Utf8, jsonEscaped } from "./scrub.ts";
@@ -195,25 +196,13 @@ function spliceBytes(
   value: (id: number) => string,
 ): Uint8Array {
   const parts: Uint8Array[] = [];
-  let size = 0;
   let cursor = 0;
   for (const m of matches) {
-    const head = bytes.subarray(cursor, m.start);
-    const secret = utf8.encode(value(m.id));
-    parts.push(head, secret);
-    size += head.length + secret.length;
+    parts.push(bytes.subarray(cursor, m.start), utf8.encode(value(m.id)));
     cursor = m.end;
   }
-  const tail = bytes.subarray(cursor);
-  parts.push(tail);
-  size += tail.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  parts.push(bytes.subarray(cursor));
+  return concatBytes(parts);
 }
 
 function renderQuery(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../core/mod.ts";
 import { VaultError } from "./_error.ts";
 
 /** File name of the vault's key-encryption key inside the state directory (base64, mode 0600). */
@@ -206,33 +207,14 @@ export async function writeKeyFile(
   options: WriteKeyFileOptions = {},
 ): Promise<void> {
   const data = new TextEncoder().encode(encodeMasterKey(key));
-  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16))
-    .join("");
-  const tmp = `${path}.tmp-${suffix}`;
   try {
-    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      await Deno.chmod(tmp, 0o600);
-      let written = 0;
-      while (written < data.length) written += await file.write(data.subarray(written));
-      await file.sync();
-    } finally {
-      file.close();
+    await writeFileAtomic(path, data, { overwrite: options.overwrite === true });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) {
+      throw new VaultError(`Vault key file '${path}' already exists: not replacing it`);
     }
-    if (options.overwrite) {
-      await Deno.rename(tmp, path);
-    } else {
-      try {
-        await Deno.link(tmp, path);
-      } catch (err) {
-        if (err instanceof Deno.errors.AlreadyExists) {
-          throw new VaultError(`Vault key file '${path}' already exists: not replacing it`);
-        }
-        throw err;
-      }
-    }
+    throw err;
   } finally {
     data.fill(0);
-    await Deno.remove(tmp).catch(() => {});
   }
 }

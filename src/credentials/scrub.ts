@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../core/mod.ts";
 import type { InjectableCredential } from "./http_inject.ts";
 import { latin1 } from "./_placeholders.ts";
 import { FormIndex } from "./_scrub_index.ts";
@@ -158,7 +159,7 @@ export class Scrubber {
   /** Scrubs `chunk` and returns the bytes safe to send now; a possible form prefix is held. */
   push(chunk: Uint8Array): Uint8Array {
     if (!this.active) return chunk;
-    const buf = this.#held.length === 0 ? chunk : concat([this.#held, chunk]);
+    const buf = this.#held.length === 0 ? chunk : concatBytes([this.#held, chunk]);
     const { out, consumed } = this.#scan(buf, buf.length - this.#pendingPrefix(buf));
     // A copy: callers may reuse the chunk's buffer once push() returns.
     this.#held = consumed === buf.length ? EMPTY : buf.slice(consumed);
@@ -222,18 +223,9 @@ export class Scrubber {
     const stop = Math.max(cursor, limit);
     if (stop > cursor) pieces.push(buf.subarray(cursor, stop));
     // A lone piece of `buf` is returned as is; replacements are shared, so they are copied.
-    return { out: pieces.length === 1 && !replaced ? pieces[0] : concat(pieces), consumed: stop };
+    return {
+      out: pieces.length === 1 && !replaced ? pieces[0] : concatBytes(pieces),
+      consumed: stop,
+    };
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -1,6 +1,9 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { InjectableCredential } from "./http_inject.ts";
 import { base64Utf8, Scrubber, scrubForms } from "./scrub.ts";
+import { concatBytes } from "../core/mod.ts";
+import { SeededRng } from "../../tests/_rng.ts";
+import { randomSplit } from "../../tests/_splits.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -20,17 +23,7 @@ function credential(over: Partial<InjectableCredential> = {}): InjectableCredent
 
 function scrubAll(forms: Array<[string, string]>, input: Uint8Array): Uint8Array {
   const s = new Scrubber(forms);
-  return concat([s.push(input), s.end()]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([s.push(input), s.end()]);
 }
 
 Deno.test("scrubForms() maps the raw secret of a bearer token to its placeholder, first among the longest", () => {
@@ -67,7 +60,7 @@ Deno.test("scrubForms() gives an empty secret no forms", () => {
 
 Deno.test("Scrubber replaces a secret inside one chunk", () => {
   const s = new Scrubber(scrubForms(credential(), "ghp_abc123"));
-  const out = concat([s.push(enc.encode('{"token":"ghp_abc123","x":1}')), s.end()]);
+  const out = concatBytes([s.push(enc.encode('{"token":"ghp_abc123","x":1}')), s.end()]);
   equal(dec.decode(out), '{"token":"{{github_pat}}","x":1}');
 });
 
@@ -78,8 +71,8 @@ Deno.test("Scrubber catches a secret split across chunks and holds back only a p
   equal(dec.decode(a), "hello ");
   const b = s.push(enc.encode("c123 bye"));
   const c = s.end();
-  equal(dec.decode(concat([a, b, c])), "hello {{github_pat}} bye");
-  ok(!dec.decode(concat([a, b])).includes("ghp_abc123"));
+  equal(dec.decode(concatBytes([a, b, c])), "hello {{github_pat}} bye");
+  ok(!dec.decode(concatBytes([a, b])).includes("ghp_abc123"));
 });
 
 Deno.test("Scrubber passes a chunk whole when its end cannot start a secret (streamed events are not delayed)", () => {
@@ -96,7 +89,7 @@ Deno.test("Scrubber catches a secret split one byte at a time", () => {
   const parts: Uint8Array[] = [];
   for (const b of enc.encode("xghp_abc123y")) parts.push(s.push(new Uint8Array([b])));
   parts.push(s.end());
-  equal(dec.decode(concat(parts)), "xPy");
+  equal(dec.decode(concatBytes(parts)), "xPy");
 });
 
 Deno.test("Scrubber prefers the longest form at a position", () => {
@@ -117,7 +110,7 @@ Deno.test("Scrubber matches non-ASCII secrets as UTF-8 bytes, even split inside 
   const s = new Scrubber([["pässwörd", "{{pw}}"]]);
   const bytes = enc.encode("x pässwörd y");
   const parts = [s.push(bytes.subarray(0, 4)), s.push(bytes.subarray(4)), s.end()];
-  equal(dec.decode(concat(parts)), "x {{pw}} y");
+  equal(dec.decode(concatBytes(parts)), "x {{pw}} y");
 });
 
 Deno.test("Scrubber.text() scrubs header values, including Basic credentials and latin1-decoded UTF-8", () => {
@@ -158,13 +151,8 @@ function reference(forms: Array<[string, string]>, input: Uint8Array): Uint8Arra
 
 Deno.test("Scrubber: any chunk split gives the same output as one pass (property)", () => {
   // Seeded so a failure reproduces.
-  let seed = 0x9e3779b9;
-  const rand = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rng = new SeededRng(0x9e3779b9);
+  const rand = rng.int;
   const alphabet = ["a", "b", "c", '"', "\\", "%", "é"];
   const word = (min: number, max: number) => {
     let s = "";
@@ -186,15 +174,9 @@ Deno.test("Scrubber: any chunk split gives the same output as one pass (property
     const whole = scrubAll(forms, input);
     deepEqual(whole, reference(forms, input), `whole input ${JSON.stringify(text)}`);
     const s = new Scrubber(forms);
-    const parts: Uint8Array[] = [];
-    let at = 0;
-    while (at < input.length) {
-      const n = 1 + rand(Math.min(8, input.length - at));
-      parts.push(s.push(input.slice(at, at + n)));
-      at += n;
-    }
-    parts.push(s.end());
-    deepEqual(concat(parts), whole, `chunked input ${JSON.stringify(text)}`);
+    const pieces = randomSplit(input, rng.float, { pieceLength: () => 1 + rand(8) });
+    const parts = [...pieces.map((piece) => s.push(piece)), s.end()];
+    deepEqual(concatBytes(parts), whole, `chunked input ${JSON.stringify(text)}`);
   }
 });
 
@@ -202,6 +184,9 @@ Deno.test("Scrubber built from another shares its forms but none of its held byt
   const first = new Scrubber([["ghp_abc123", "P"]]);
   equal(dec.decode(first.push(enc.encode("x ghp_ab"))), "x ");
   const second = new Scrubber(first);
-  equal(dec.decode(concat([second.push(enc.encode("c123 ghp_abc123")), second.end()])), "c123 P");
-  equal(dec.decode(concat([first.push(enc.encode("c123")), first.end()])), "P");
+  equal(
+    dec.decode(concatBytes([second.push(enc.encode("c123 ghp_abc123")), second.end()])),
+    "c123 P",
+  );
+  equal(dec.decode(concatBytes([first.push(enc.encode("c123")), first.end()])), "P");
 });

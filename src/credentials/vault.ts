@@ -6,33 +6,23 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { pathExists } from "../core/mod.ts";
 import {
+  createDatabase,
   damaged,
   guarded,
-  initialise,
-  type Meta,
   openDatabase,
+  prepareStatements,
   readMeta,
+  type Statements,
   type UnlockKind,
   writeMeta,
 } from "./_db.ts";
 import { VaultError } from "./_error.ts";
 import type { KeySource } from "./_keys.ts";
-import {
-  type DataKeys,
-  deriveDataKeys,
-  fingerprintOf,
-  type KdfParams,
-  kekFromKey,
-  kekFromPassphrase,
-  newKdfParams,
-  newRoot,
-  seal,
-  unseal,
-  unwrapRoot,
-  wrapRoot,
-} from "./_seal.ts";
+import { type DataKeys, fingerprintOf, seal, unseal } from "./_seal.ts";
+import { changedUnderneath, newVaultKeys, rewrapRoot, unlockKeys } from "./_unlock.ts";
 
 export { VaultError, type VaultErrorOptions } from "./_error.ts";
 export type { UnlockKind } from "./_db.ts";
@@ -53,15 +43,6 @@ export interface VaultEntry {
   updatedAt: Date;
   /** First 12 hex digits of an HMAC of the value under a vault key: compares values, reveals none. */
   fingerprint: string;
-}
-
-interface Statements {
-  get: StatementSync;
-  upsert: StatementSync;
-  list: StatementSync;
-  removeSlot: StatementSync;
-  removeAll: StatementSync;
-  dataVersion: StatementSync;
 }
 
 /**
@@ -104,22 +85,7 @@ export class Vault {
     this.#kek = kek;
     this.#keys = keys;
     this.#unlock = unlock;
-    this.#statements = guarded(path, () => ({
-      get: db.prepare("SELECT nonce, ciphertext FROM secrets WHERE name = ? AND slot = ?"),
-      upsert: db.prepare(
-        `INSERT INTO secrets (name, slot, nonce, ciphertext, fingerprint, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (name, slot) DO UPDATE SET nonce = excluded.nonce,
-           ciphertext = excluded.ciphertext, fingerprint = excluded.fingerprint,
-           updated_at = excluded.updated_at`,
-      ),
-      list: db.prepare(
-        "SELECT name, slot, updated_at, fingerprint FROM secrets ORDER BY name, slot",
-      ),
-      removeSlot: db.prepare("DELETE FROM secrets WHERE name = ? AND slot = ?"),
-      removeAll: db.prepare("DELETE FROM secrets WHERE name = ?"),
-      dataVersion: db.prepare("PRAGMA data_version"),
-    }));
+    this.#statements = prepareStatements(db, path);
     this.#dataVersion = this.#readDataVersion();
   }
 
@@ -133,51 +99,9 @@ export class Vault {
    * ```
    */
   static async create(path: string, source: KeySource): Promise<Vault> {
-    if (exists(path)) throw new VaultError(`Vault file '${path}' already exists`);
-    const { kek, kdf } = await kekOf(source);
-    const root = newRoot();
-    let keys: DataKeys;
-    let wrapped: Uint8Array;
-    try {
-      wrapped = await wrapRoot(kek, root);
-      keys = await deriveDataKeys(root);
-    } finally {
-      root.fill(0);
-    }
-    const meta: Meta = { unlock: source.kind, root: wrapped, ...(kdf ? { kdf } : {}) };
-    const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16))
-      .join("");
-    const tmp = `${path}.tmp-${suffix}`;
-    try {
-      const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
-      try {
-        Deno.chmodSync(tmp, 0o600);
-      } finally {
-        file.close();
-      }
-      const db = new DatabaseSync(tmp);
-      try {
-        guarded(tmp, () => initialise(db, meta));
-      } finally {
-        db.close();
-      }
-      try {
-        Deno.linkSync(tmp, path);
-      } catch (err) {
-        if (err instanceof Deno.errors.AlreadyExists) {
-          throw new VaultError(`Vault file '${path}' already exists`);
-        }
-        throw err;
-      }
-    } finally {
-      for (const leftover of [tmp, `${tmp}-journal`]) {
-        try {
-          Deno.removeSync(leftover);
-        } catch {
-          // Linked and removed, or never created.
-        }
-      }
-    }
+    if (await pathExists(path)) throw new VaultError(`Vault file '${path}' already exists`);
+    const { kek, keys, meta } = await newVaultKeys(source);
+    createDatabase(path, meta);
     const { db } = openDatabase(path);
     return new Vault(path, db, kek, keys, source.kind);
   }
@@ -196,23 +120,7 @@ export class Vault {
   static async open(path: string, source: KeySource): Promise<Vault> {
     const { db, meta } = openDatabase(path);
     try {
-      if (meta.unlock !== source.kind) throw wrongKind(path, meta.unlock);
-      const { kek } = await kekOf(source, meta.kdf);
-      const root = await unwrapRoot(kek, meta.root);
-      if (root === null) {
-        throw new VaultError(
-          source.kind === "key"
-            ? `Cannot unlock the vault '${path}': the key from ${source.origin} does not match ` +
-              `(the vault was created or rotated with another key)`
-            : `Cannot unlock the vault '${path}': the passphrase is wrong`,
-        );
-      }
-      let keys: DataKeys;
-      try {
-        keys = await deriveDataKeys(root);
-      } finally {
-        root.fill(0);
-      }
+      const { kek, keys } = await unlockKeys(path, meta, source);
       return new Vault(path, db, kek, keys, meta.unlock);
     } catch (err) {
       db.close();
@@ -374,21 +282,7 @@ export class Vault {
   async rotateKey(next: KeySource): Promise<void> {
     this.#checkOpen();
     const before = guarded(this.path, () => readMeta(this.#db, this.path));
-    const root = await unwrapRoot(this.#kek, before.root);
-    if (root === null) throw changedUnderneath(this.path);
-    let meta: Meta;
-    let kek: CryptoKey;
-    try {
-      const derived = await kekOf(next);
-      kek = derived.kek;
-      meta = {
-        unlock: next.kind,
-        root: await wrapRoot(kek, root),
-        ...(derived.kdf ? { kdf: derived.kdf } : {}),
-      };
-    } finally {
-      root.fill(0);
-    }
+    const { kek, meta } = await rewrapRoot(this.path, this.#kek, before, next);
     this.#checkOpen();
     guarded(this.path, () => {
       this.#db.exec("BEGIN IMMEDIATE");
@@ -451,41 +345,6 @@ export class Vault {
   }
 }
 
-/** The KEK for `source`; for a passphrase, with `kdf` (read from the file) or new parameters. */
-async function kekOf(
-  source: KeySource,
-  kdf?: KdfParams,
-): Promise<{ kek: CryptoKey; kdf?: KdfParams }> {
-  if (source.kind === "key") {
-    if (!(source.key instanceof Uint8Array) || source.key.length !== 32) {
-      throw new VaultError(`The key from ${source.origin} is not 32 bytes long`);
-    }
-    return { kek: await kekFromKey(source.key) };
-  }
-  if (typeof source.passphrase !== "string" || source.passphrase === "") {
-    throw new VaultError("The vault passphrase is empty");
-  }
-  const params = kdf ?? newKdfParams();
-  return { kek: await kekFromPassphrase(source.passphrase, params), kdf: params };
-}
-
-function wrongKind(path: string, needed: UnlockKind): VaultError {
-  return new VaultError(
-    needed === "passphrase"
-      ? `Cannot unlock the vault '${path}': it is passphrase-protected, not unlocked by a key: ` +
-        `pass --passphrase-stdin, or run in a terminal to be asked`
-      : `Cannot unlock the vault '${path}': it is unlocked by a key (master.key or ` +
-        `CLAWPATROL_MASTER_KEY), not a passphrase`,
-  );
-}
-
-function changedUnderneath(path: string): VaultError {
-  return new VaultError(
-    `Cannot rotate the key of the vault '${path}': another process changed its key since it ` +
-      `was opened; open it again`,
-  );
-}
-
 /** Names and slots are bound into each value's AAD with NUL separators, so NUL is refused. */
 function checkName(name: string, slot: string): void {
   for (const [what, text] of [["credential name", name], ["slot", slot]]) {
@@ -494,16 +353,6 @@ function checkName(name: string, slot: string): void {
         `Invalid ${what} ${JSON.stringify(text)}: use 1 to 256 characters, no NUL`,
       );
     }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
   }
 }
 

@@ -1,5 +1,7 @@
 /**
- * The admin API's HTTP server, kept alive through resource exhaustion. `Deno.serve` ends for
+ * The admin API's HTTP server: opened on `gateway.admin_listen` with the admin token's hash and
+ * the routes that authenticate their callers themselves, and kept alive through resource
+ * exhaustion. `Deno.serve` ends for
  * good when its accept fails (EMFILE under a descriptor burst) and rejects `finished`, which
  * unhandled would take the whole gateway down: here that is caught, reported, and the server is
  * started again on the same address with backoff, so probes and approvals come back by
@@ -9,7 +11,14 @@
  */
 
 import type { Health } from "../core/mod.ts";
+import { adminHandler, type AdminView, ensureAdminToken } from "../admin/mod.ts";
+import {
+  handleWebhookCallback,
+  SLACK_INTERACTIVITY_PATH,
+  WEBHOOK_CALLBACK_PATH,
+} from "../approvals/mod.ts";
 import type { Logger } from "./log.ts";
+import { splitHostPort } from "./_listeners.ts";
 
 const FIRST_RETRY_MS = 10;
 const MAX_RETRY_MS = 1000;
@@ -80,5 +89,54 @@ export class AdminServer {
   async shutdown(): Promise<void> {
     this.#stopped = true;
     await this.#server.shutdown();
+  }
+}
+
+/** Options for {@linkcode openAdminServer}. */
+export interface OpenAdminServerOptions {
+  stateDir: string;
+  /** `gateway.admin_listen`: `host:port`. */
+  listen: string;
+  /** What the API serves; the admin token's hash and the signed routes are added here. */
+  view: Omit<AdminView, "adminTokenHash" | "log" | "signedRoutes">;
+  /** Slack's interactivity requests, signed with the Slack app's signing secret. */
+  slackInteractivity: (req: Request) => Promise<Response>;
+  log: Logger;
+  /** Where the server reports while it restarts itself. */
+  health: Health;
+}
+
+/**
+ * Listens on `gateway.admin_listen`; throws naming that setting when it cannot. The admin token
+ * is read (or, for a state dir from before admin tokens, created) once here; only its hash stays
+ * in memory.
+ */
+export function openAdminServer(options: OpenAdminServerOptions): AdminServer {
+  const { log, listen } = options;
+  const adminTokenHash = ensureAdminToken(options.stateDir, {
+    onCreated: (path) => log.log("info", `created admin token ${path} for 'clawpatrol approvals'`),
+  }).hash;
+  const [host, port] = splitHostPort(listen);
+  try {
+    return new AdminServer(
+      host,
+      port,
+      adminHandler({
+        ...options.view,
+        adminTokenHash,
+        log: (level, message, fields) => log.log(level, message, fields),
+        signedRoutes: new Map([
+          [WEBHOOK_CALLBACK_PATH, handleWebhookCallback],
+          [SLACK_INTERACTIVITY_PATH, options.slackInteractivity],
+        ]),
+      }),
+      { log, health: options.health },
+    );
+  } catch (err) {
+    // The bare OS error ("Address already in use") does not say which setting to change.
+    throw new Error(
+      `Cannot listen on gateway.admin_listen '${listen}': ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }

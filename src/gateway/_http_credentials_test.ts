@@ -5,6 +5,7 @@ import { DEFAULT_SLOT, openVault } from "../credentials/mod.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
 import { MemoryLogger } from "./log.ts";
 import { SecretCache } from "./_secrets.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 const CONFIG = `schema_version = 1
 endpoint "https" "gh" {
@@ -41,7 +42,11 @@ Deno.test("HttpCredentials compiles a scrubber once per value set and drops it w
     await vault.set("gh_pat", DEFAULT_SLOT, "ghp_real_value_1");
     const secrets = new SecretCache(vault, { changeCheckMs: 0 });
     const log = new MemoryLogger();
-    const creds = new HttpCredentials(await loadConfigText("t.hcl", CONFIG), secrets, log);
+    const creds = new HttpCredentials(
+      await loadConfigText("t.hcl", CONFIG, { protocols: PROTOCOLS }),
+      secrets,
+      log,
+    );
     const use = await creds.use(AGENT, "gh", REQUEST);
     equal(use.refusal, null);
     equal(use.apply().headers[0][1], "Bearer ghp_real_value_1");

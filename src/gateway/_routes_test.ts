@@ -2,6 +2,7 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import { loadConfigText } from "../config/mod.ts";
 import type { HostRoute } from "../protocols/http/mod.ts";
 import { HttpRoutes } from "./_routes.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 const CONFIG = `schema_version = 1
 defaults {
@@ -47,7 +48,7 @@ function where(route: HostRoute): [string, string | null] {
 }
 
 Deno.test("HttpRoutes.route() claims an https endpoint's hosts only on its ports, even with unknown_host = passthrough", async () => {
-  const routes = new HttpRoutes(await loadConfigText("t.hcl", CONFIG));
+  const routes = new HttpRoutes(await loadConfigText("t.hcl", CONFIG, { protocols: PROTOCOLS }));
   deepStrictEqual(where(routes.route(AGENT, "api.github.com", 443)), ["endpoint", "github"]);
   deepStrictEqual(routes.route(AGENT, "api.github.com", 22), {
     kind: "unclaimed_port",
@@ -81,7 +82,7 @@ Deno.test("HttpRoutes.route() claims an https endpoint's hosts only on its ports
 });
 
 Deno.test("HttpRoutes.route() claims a Kubernetes API server's host only on the server's port", async () => {
-  const routes = new HttpRoutes(await loadConfigText("t.hcl", CONFIG));
+  const routes = new HttpRoutes(await loadConfigText("t.hcl", CONFIG, { protocols: PROTOCOLS }));
   const cluster = routes.route(AGENT, "10.0.0.1", 6443);
   deepStrictEqual(where(cluster), ["endpoint", "cluster"]);
   equal(cluster.kind === "endpoint" && cluster.endpoint.flavor?.protocol, "kubernetes");

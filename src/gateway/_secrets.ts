@@ -1,12 +1,15 @@
 /**
  * Secrets from the vault, decrypted on demand and kept in memory only briefly: a value unused for
  * `idleMs` is dropped, and every value is dropped as soon as the vault changes on disk (another
- * process ran `clawpatrol vault set` or `rm`).
+ * process ran `clawpatrol vault set` or `rm`). Also the warning for configured credentials the
+ * vault holds no value for.
  *
  * @module
  */
 
+import type { Config } from "../config/mod.ts";
 import { DEFAULT_SLOT, type Vault } from "../credentials/mod.ts";
+import type { Logger } from "./log.ts";
 
 /** Options for {@linkcode SecretCache}. */
 export interface SecretCacheOptions {
@@ -113,5 +116,24 @@ export class SecretCache {
     }, Math.max(50, Math.min(this.#idleMs, 10_000)));
     // The sweep must never keep a stopping gateway (or a test) alive.
     Deno.unrefTimer(this.#sweep as unknown as number);
+  }
+}
+
+/** Names every configured credential the vault holds no value for (listing decrypts nothing). */
+export function warnMissingSecrets(vault: Vault, config: Config, log: Logger): void {
+  let stored: Set<string>;
+  try {
+    stored = new Set(vault.list().map((e) => e.name));
+  } catch (err) {
+    log.log("error", `vault: ${(err as Error).message}`);
+    return;
+  }
+  for (const credential of config.credentials.values()) {
+    if (stored.has(credential.name)) continue;
+    log.log(
+      "warn",
+      `credential '${credential.name}' has no value in the vault: requests that need it are refused`,
+      { fix: `clawpatrol vault set ${credential.name}` },
+    );
   }
 }

@@ -17,28 +17,20 @@ import { AgentRegistry } from "../agents/mod.ts";
 import type { HttpProxy } from "../protocols/http/mod.ts";
 import type { PostgresListener } from "../protocols/postgres/mod.ts";
 import type { KubernetesListener } from "../protocols/kubernetes/mod.ts";
-import { adminHandler, ensureAdminToken } from "../admin/mod.ts";
-import {
-  ApprovalQueue,
-  Approvals,
-  handleWebhookCallback,
-  SLACK_INTERACTIVITY_PATH,
-  SlackNotifier,
-  WEBHOOK_CALLBACK_PATH,
-} from "../approvals/mod.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
+import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "./guard.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
-import { SecretCache } from "./_secrets.ts";
+import { SecretCache, warnMissingSecrets } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
 import { PostgresLogins } from "./_pg_logins.ts";
-import { watchConfig } from "./reload.ts";
-import { AdminServer } from "./_admin_server.ts";
+import { restartOnlySettings, watchConfig } from "./reload.ts";
+import { type AdminServer, openAdminServer } from "./_admin_server.ts";
 import {
   type ListenerDeps,
-  splitHostPort,
   startKubernetes,
   startPostgres,
   startProxy,
@@ -67,8 +59,8 @@ interface Loaded {
 
 /** Loads a config and compiles its policy; throws ConfigError with every problem. */
 export async function loadAndCompile(path: string): Promise<Loaded> {
-  const config = await loadConfig(path, { checkRules: checkRuleConditions });
-  const policy = compilePolicy(config);
+  const config = await loadConfig(path, { protocols: PROTOCOLS, checkRules: checkRuleConditions });
+  const policy = compilePolicy(config, { protocols: PROTOCOLS });
   return { config, policy, routes: new HttpRoutes(config), loadedAt: new Date() };
 }
 
@@ -138,40 +130,20 @@ export class Gateway {
       observe: this.metrics.decided,
       approvals: () => this.#approvals,
     });
-    // Read (or, for a state dir from before admin tokens, created) once at start; only the hash
-    // stays in memory.
-    const adminTokenHash = ensureAdminToken(stateDir, {
-      onCreated: (path) =>
-        options.log.log("info", `created admin token ${path} for 'clawpatrol approvals'`),
-    }).hash;
-    const adminListen = loaded.config.gateway.adminListen;
-    const [host, port] = splitHostPort(adminListen);
-    try {
-      this.#admin = new AdminServer(
-        host,
-        port,
-        adminHandler({
-          version: options.version,
-          health: () => this.#healthReport(),
-          metrics: this.metrics.registry,
-          status: () => this.#status(),
-          approvals: this.approvalQueue,
-          adminTokenHash,
-          log: (level, message, fields) => options.log.log(level, message, fields),
-          signedRoutes: new Map([
-            [WEBHOOK_CALLBACK_PATH, handleWebhookCallback],
-            [SLACK_INTERACTIVITY_PATH, (req: Request) => this.#slack.handleInteractivity(req)],
-          ]),
-        }),
-        { log: options.log, health: this.health },
-      );
-    } catch (err) {
-      // The bare OS error ("Address already in use") does not say which setting to change.
-      throw new Error(
-        `Cannot listen on gateway.admin_listen '${adminListen}': ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
+    this.#admin = openAdminServer({
+      stateDir,
+      listen: loaded.config.gateway.adminListen,
+      view: {
+        version: options.version,
+        health: () => this.#healthReport(),
+        metrics: this.metrics.registry,
+        status: () => this.#status(),
+        approvals: this.approvalQueue,
+      },
+      slackInteractivity: (req) => this.#slack.handleInteractivity(req),
+      log: options.log,
+      health: this.health,
+    });
     this.adminAddress = this.#admin.addr;
     this.#stopWatching = options.watch === false ? () => {} : watchConfig(
       loaded.config.files.length > 0 ? loaded.config.files : [configPath],
@@ -203,6 +175,7 @@ export class Gateway {
       onError: (err) => options.log.log("error", `agents: ${err.message}`),
     });
     const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
+      protocols: PROTOCOLS.map((p) => p.family),
       maxQueue: loaded.config.gateway.limits.receiptQueue,
       commitIntervalMs: loaded.config.gateway.limits.receiptCommitIntervalMs,
       onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
@@ -374,23 +347,8 @@ export class Gateway {
     });
   }
 
-  /** Names every configured credential the vault holds no value for (listing decrypts nothing). */
   #warnMissingSecrets(): void {
-    let stored: Set<string>;
-    try {
-      stored = new Set(this.#vault.list().map((e) => e.name));
-    } catch (err) {
-      this.#log.log("error", `vault: ${(err as Error).message}`);
-      return;
-    }
-    for (const credential of this.#loaded.config.credentials.values()) {
-      if (stored.has(credential.name)) continue;
-      this.#log.log(
-        "warn",
-        `credential '${credential.name}' has no value in the vault: requests that need it are refused`,
-        { fix: `clawpatrol vault set ${credential.name}` },
-      );
-    }
+    warnMissingSecrets(this.#vault, this.#loaded.config, this.#log);
   }
 
   // The receipt store's state is read, not pushed: a hung writer shows on the next probe.
@@ -411,21 +369,4 @@ export class Gateway {
       loaded_at: loadedAt.toISOString(),
     };
   }
-}
-
-function restartOnlySettings(old: Config, next: Config): string[] {
-  const changed: string[] = [];
-  if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
-  if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
-  if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
-  // Postgres and Kubernetes listeners are bound at start: a new endpoint or a moved listen waits
-  // for a restart.
-  for (const e of next.endpoints.values()) {
-    if (e.protocol === "https" || !e.listen) continue;
-    const before = old.endpoints.get(e.name);
-    if (before?.protocol !== e.protocol || before.listen !== e.listen) {
-      changed.push(`endpoint "${e.protocol}" "${e.name}" listen`);
-    }
-  }
-  return changed;
 }

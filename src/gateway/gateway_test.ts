@@ -7,6 +7,7 @@ import { completeFacts } from "../policy/mod.ts";
 import { Gateway } from "./gateway.ts";
 import { MemoryLogger } from "./log.ts";
 import { createState, RECEIPTS_FILE } from "./state.ts";
+import { protocolOf } from "../protocols/registry.ts";
 
 const CONFIG = `schema_version = 1
 gateway {
@@ -36,7 +37,7 @@ function action(method: string): Action {
     protocol: "https",
     endpoint: "github",
     agent: { name: "bot", profile: "default" },
-    facts: completeFacts("https", { http: { method, path: "/repos/acme/api" } }),
+    facts: completeFacts(protocolOf("https")!, { http: { method, path: "/repos/acme/api" } }),
     summary: `${method} /repos/acme/api`,
   };
 }

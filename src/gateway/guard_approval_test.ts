@@ -7,6 +7,7 @@ import type { Action, Decision } from "../core/mod.ts";
 import { compilePolicy, completeFacts, type Policy } from "../policy/mod.ts";
 import { type ApprovalRunner, AWAITING_APPROVAL, Guard, INTERNAL_ERROR } from "./guard.ts";
 import { MemoryLogger } from "./log.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 async function heldPolicy(): Promise<Policy> {
   return compilePolicy(
@@ -25,7 +26,9 @@ rule "github-writes" {
   reason    = "writes need a human"
 }
 `,
+      { protocols: PROTOCOLS },
     ),
+    { protocols: PROTOCOLS },
   );
 }
 
@@ -33,7 +36,7 @@ const POST: Action = {
   protocol: "https",
   endpoint: "github",
   agent: { name: "bot", profile: "default" },
-  facts: completeFacts("https", {
+  facts: completeFacts(protocolOf("https")!, {
     http: { method: "post", host: "api.github.com", path: "/repos/acme/api/issues" },
   }),
   summary: "POST /repos/acme/api/issues",

@@ -12,6 +12,7 @@ import { MemoryLogger } from "./log.ts";
 import { provablyReads } from "./_durability.ts";
 import { decideSql } from "../protocols/postgres/_decide.ts";
 import { loadSqlParser, SqlAnalyzer } from "../protocols/postgres/sql_facts.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 const CONFIG = `schema_version = 1
 endpoint "https" "api" {
@@ -29,7 +30,9 @@ function http(method: string, extra: Record<string, unknown> = {}): Action {
     protocol: "https",
     endpoint: "api",
     agent: { name: "bot", profile: "default" },
-    facts: completeFacts("https", { http: { method, host: "api.test", path: "/x", ...extra } }),
+    facts: completeFacts(protocolOf("https")!, {
+      http: { method, host: "api.test", path: "/x", ...extra },
+    }),
     summary: `${method} /x`,
   };
 }
@@ -41,7 +44,9 @@ async function withGuard(
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_guard_" });
   // A long group-commit interval: a prompt commit can only come from a durable wait.
   const store = ReceiptStore.open(join(dir, "receipts.db"), { commitIntervalMs: 1000 });
-  const policy = compilePolicy(await loadConfigText("t.hcl", CONFIG));
+  const policy = compilePolicy(await loadConfigText("t.hcl", CONFIG, { protocols: PROTOCOLS }), {
+    protocols: PROTOCOLS,
+  });
   try {
     await store.ready();
     await fn(
@@ -63,14 +68,17 @@ Deno.test("provablyReads: GET/HEAD, SQL plain reads and k8s get/list/watch; noth
   const sql = (read_only: boolean): Action => ({
     ...http("get"),
     protocol: "postgres",
-    facts: completeFacts("postgres", { sql: { verb: "select", read_only } }),
+    facts: completeFacts(protocolOf("postgres")!, { sql: { verb: "select", read_only } }),
   });
   ok(provablyReads(sql(true)));
   ok(!provablyReads(sql(false)));
   const k8s = (verb: string, subresource = ""): Action => ({
     ...http("get"),
     protocol: "kubernetes",
-    facts: completeFacts("kubernetes", { k8s: { verb, subresource }, http: { method: "get" } }),
+    facts: completeFacts(protocolOf("kubernetes")!, {
+      k8s: { verb, subresource },
+      http: { method: "get" },
+    }),
   });
   ok(provablyReads(k8s("list")));
   ok(!provablyReads(k8s("get", "exec")), "a GET exec opens a shell");
@@ -152,7 +160,9 @@ rule "rest" {
   verdict   = "allow"
 }
 `,
+      { protocols: PROTOCOLS },
     ),
+    { protocols: PROTOCOLS },
   );
   try {
     await loadSqlParser();

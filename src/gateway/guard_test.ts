@@ -7,6 +7,7 @@ import type { Action } from "../core/mod.ts";
 import { compilePolicy, completeFacts, type Policy } from "../policy/mod.ts";
 import { AUDIT_UNAVAILABLE, Guard, INTERNAL_ERROR } from "./guard.ts";
 import { MemoryLogger } from "./log.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 const TOKEN = "ghp_guard_test_0123456789abcdef";
 
@@ -33,7 +34,9 @@ rule "github-no-deletes" {
   reason    = "No deletes"
 }
 `,
+      { protocols: PROTOCOLS },
     ),
+    { protocols: PROTOCOLS },
   );
 }
 
@@ -42,7 +45,7 @@ function action(method: string, path = "/repos/acme/api"): Action {
     protocol: "https",
     endpoint: "github",
     agent: { name: "bot", profile: "default" },
-    facts: completeFacts("https", {
+    facts: completeFacts(protocolOf("https")!, {
       http: {
         method,
         host: "api.github.com",
@@ -218,7 +221,9 @@ rule "leaky" {
   verdict   = "allow"
 }
 `,
+      { protocols: PROTOCOLS },
     ),
+    { protocols: PROTOCOLS },
   );
   await withGuard(async ({ guard, store, log }) => {
     const { verdict } = guard.decide(action("GET"));

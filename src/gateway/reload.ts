@@ -1,10 +1,12 @@
 /**
- * Watches config files and calls back after edits settle.
+ * Watches config files and calls back after edits settle, and names the changed settings a
+ * reload cannot apply.
  *
  * @module
  */
 
 import { basename, dirname, join, resolve } from "node:path";
+import type { Config } from "../config/mod.ts";
 
 /**
  * Watches `files` (and the config directory, so new files and editors' rename-on-save are seen)
@@ -74,4 +76,22 @@ export function watchConfig(
       // Already closed.
     }
   };
+}
+
+/** Settings changed from `old` to `next` that take effect only after a restart. */
+export function restartOnlySettings(old: Config, next: Config): string[] {
+  const changed: string[] = [];
+  if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
+  if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
+  if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
+  // Postgres and Kubernetes listeners are bound at start: a new endpoint or a moved listen waits
+  // for a restart.
+  for (const e of next.endpoints.values()) {
+    if (e.protocol === "https" || !e.listen) continue;
+    const before = old.endpoints.get(e.name);
+    if (before?.protocol !== e.protocol || before.listen !== e.listen) {
+      changed.push(`endpoint "${e.protocol}" "${e.name}" listen`);
+    }
+  }
+  return changed;
 }

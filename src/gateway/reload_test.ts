@@ -1,6 +1,7 @@
-import { equal } from "node:assert/strict";
+import { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
-import { watchConfig } from "./reload.ts";
+import type { Config } from "../config/mod.ts";
+import { restartOnlySettings, watchConfig } from "./reload.ts";
 
 const DEBOUNCE_MS = 30;
 /** How long a test waits to be sure no (further) reload comes. */
@@ -120,4 +121,39 @@ Deno.test("watchConfig stops calling back once stopped", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** The parts of a config restartOnlySettings() reads. */
+function listeners(
+  gateway: Partial<Config["gateway"]>,
+  endpoints: { name: string; protocol: string; listen?: string }[],
+): Config {
+  return {
+    gateway: { stateDir: "./state", adminListen: "a:1", proxyListen: "p:1", ...gateway },
+    endpoints: new Map(endpoints.map((e) => [e.name, e])),
+  } as unknown as Config;
+}
+
+Deno.test("restartOnlySettings() names moved listeners and newly listening endpoints, not https ones", () => {
+  const before = listeners({}, [
+    { name: "pg", protocol: "postgres", listen: "127.0.0.1:15432" },
+    { name: "gh", protocol: "https" },
+  ]);
+  deepEqual(restartOnlySettings(before, before), []);
+  const after = listeners({ adminListen: "a:2", proxyListen: "p:2" }, [
+    { name: "pg", protocol: "postgres", listen: "127.0.0.1:15433" },
+    { name: "gh", protocol: "https" },
+    { name: "gh2", protocol: "https" },
+    { name: "k8s", protocol: "kubernetes", listen: "127.0.0.1:16443" },
+    { name: "k8s-proxied", protocol: "kubernetes" },
+  ]);
+  deepEqual(restartOnlySettings(before, after), [
+    "gateway.admin_listen",
+    "gateway.proxy_listen",
+    'endpoint "postgres" "pg" listen',
+    'endpoint "kubernetes" "k8s" listen',
+  ]);
+  deepEqual(restartOnlySettings(before, listeners({ stateDir: "./other" }, [])), [
+    "gateway.state_dir",
+  ]);
 });

@@ -6,29 +6,27 @@
  */
 
 import type { ASTNode } from "@marcbachmann/cel-js";
-import { FACT_SCHEMA } from "./_facts.ts";
+import type { FactSchema } from "./_facts.ts";
 import { literalPrefix } from "./_regex.ts";
 
 // deno-lint-ignore no-explicit-any
 type Node = any;
 
-const FACT_VARIABLES = new Set(Object.keys(FACT_SCHEMA));
-
 /**
  * Facts a condition reads, as `family.field`, or `family.*` when the whole family object is used
- * (passed to a function, indexed dynamically).
+ * (passed to a function, indexed dynamically). `schema` names the fact variables.
  */
-export function factReads(ast: ASTNode): Set<string> {
+export function factReads(ast: ASTNode, schema: FactSchema): Set<string> {
   const reads = new Set<string>();
   const walk = (node: Node, parentUsesField: boolean) => {
     if (node === null || typeof node !== "object" || !("op" in node)) return;
     if (node.op === "id") {
-      if (FACT_VARIABLES.has(node.args) && !parentUsesField) reads.add(`${node.args}.*`);
+      if (schema.has(node.args) && !parentUsesField) reads.add(`${node.args}.*`);
       return;
     }
     if (node.op === "." || node.op === ".?") {
       const [target, field] = node.args;
-      if (target?.op === "id" && FACT_VARIABLES.has(target.args)) {
+      if (target?.op === "id" && schema.has(target.args)) {
         reads.add(`${target.args}.${field}`);
         return;
       }
@@ -38,7 +36,7 @@ export function factReads(ast: ASTNode): Set<string> {
     if (node.op === "[]" || node.op === "[?]") {
       const [target, index] = node.args;
       if (
-        target?.op === "id" && FACT_VARIABLES.has(target.args) && index?.op === "value" &&
+        target?.op === "id" && schema.has(target.args) && index?.op === "value" &&
         typeof index.args === "string"
       ) {
         reads.add(`${target.args}.${index.args}`);
@@ -93,22 +91,24 @@ export interface Guard {
 export type FactsView = Record<string, Record<string, unknown> | undefined>;
 
 /** Extracts guards from the condition's top-level conjunction. */
-export function extractGuards(ast: ASTNode): Guard[] {
+export function extractGuards(ast: ASTNode, schema: FactSchema): Guard[] {
   const guards: Guard[] = [];
   const conjuncts = topLevelConjuncts(ast);
   for (const term of conjuncts) {
-    const guard = guardFor(term);
+    const guard = guardFor(term, schema);
     if (guard) guards.push(guard);
   }
   return guards;
 }
 
-function stringFact(node: Node): [string, string] | null {
+function stringFact(node: Node, schema: FactSchema): [string, string] | null {
   if (node?.op !== ".") return null;
   const [target, field] = node.args;
-  if (target?.op !== "id" || !FACT_VARIABLES.has(target.args)) return null;
-  const schema = FACT_SCHEMA[target.args as keyof typeof FACT_SCHEMA] as Record<string, string>;
-  return schema[field] === "string" ? [target.args, field] : null;
+  if (target?.op !== "id") return null;
+  const fields = schema.get(target.args);
+  return fields && Object.hasOwn(fields, field) && fields[field] === "string"
+    ? [target.args, field]
+    : null;
 }
 
 function stringLiteral(node: Node): string | null {
@@ -120,10 +120,11 @@ function read(ctx: FactsView, fact: [string, string]) {
   return typeof v === "string" ? v : undefined;
 }
 
-function guardFor(term: Node): Guard | null {
+function guardFor(term: Node, schema: FactSchema): Guard | null {
   if (term?.op === "&&") {
     // Inside a disjunction: any guarded conjunct may veto its branch.
-    const parts = term.args.map(guardFor).filter((g: Guard | null) => g !== null) as Guard[];
+    const parts = term.args.map((t: Node) => guardFor(t, schema))
+      .filter((g: Guard | null) => g !== null) as Guard[];
     if (parts.length === 0) return null;
     return {
       facts: parts.flatMap((g) => g.facts),
@@ -132,12 +133,12 @@ function guardFor(term: Node): Guard | null {
   }
   if (term?.op === "||") {
     // A disjunction can only be skipped when every branch can.
-    const l = guardFor(term.args[0]);
-    const r = guardFor(term.args[1]);
+    const l = guardFor(term.args[0], schema);
+    const r = guardFor(term.args[1], schema);
     if (!l || !r) return null;
     return { facts: [...l.facts, ...r.facts], test: (ctx) => l.test(ctx) || r.test(ctx) };
   }
-  const test = guardTest(term);
+  const test = guardTest(term, schema);
   return test ? { facts: [test[0].join(".")], test: test[1] } : null;
 }
 
@@ -145,17 +146,17 @@ function guardFor(term: Node): Guard | null {
  * Values a string fact must take for the condition to hold, from top-level `F == 'x'` and
  * `F in ['x', 'y']` terms. Used to index rules by, say, HTTP method.
  */
-export function requiredValues(ast: ASTNode): Map<string, Set<string>> {
+export function requiredValues(ast: ASTNode, schema: FactSchema): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   const conjuncts = topLevelConjuncts(ast);
   for (const term of conjuncts) {
     let fact: [string, string] | null = null;
     let values: (string | null)[] = [];
     if (term?.op === "==") {
-      fact = stringFact(term.args[0]) ?? stringFact(term.args[1]);
+      fact = stringFact(term.args[0], schema) ?? stringFact(term.args[1], schema);
       values = [stringLiteral(term.args[1]) ?? stringLiteral(term.args[0])];
     } else if (term?.op === "in" && term.args[1]?.op === "list") {
-      fact = stringFact(term.args[0]);
+      fact = stringFact(term.args[0], schema);
       values = (term.args[1].args as Node[]).map(stringLiteral);
     }
     if (!fact || values.some((v) => v === null)) continue;
@@ -168,10 +169,13 @@ export function requiredValues(ast: ASTNode): Map<string, Set<string>> {
   return out;
 }
 
-function guardTest(term: Node): [[string, string], (ctx: FactsView) => boolean] | null {
+function guardTest(
+  term: Node,
+  schema: FactSchema,
+): [[string, string], (ctx: FactsView) => boolean] | null {
   if (term?.op === "==") {
     const [l, r] = term.args;
-    const fact = stringFact(l) ?? stringFact(r);
+    const fact = stringFact(l, schema) ?? stringFact(r, schema);
     const lit = stringLiteral(r) ?? stringLiteral(l);
     if (!fact || lit === null) return null;
     return [fact, (ctx) => {
@@ -181,7 +185,7 @@ function guardTest(term: Node): [[string, string], (ctx: FactsView) => boolean] 
   }
   if (term?.op === "in") {
     const [l, r] = term.args;
-    const fact = stringFact(l);
+    const fact = stringFact(l, schema);
     if (!fact || r?.op !== "list") return null;
     const items = (r.args as Node[]).map(stringLiteral);
     if (items.some((x) => x === null)) return null;
@@ -193,7 +197,7 @@ function guardTest(term: Node): [[string, string], (ctx: FactsView) => boolean] 
   }
   if (term?.op === "rcall") {
     const [name, receiver, args] = term.args as [string, Node, Node[]];
-    const fact = stringFact(receiver);
+    const fact = stringFact(receiver, schema);
     const lit = args.length === 1 ? stringLiteral(args[0]) : null;
     if (!fact || lit === null) return null;
     if (name === "startsWith") return [fact, (ctx) => read(ctx, fact)?.startsWith(lit) ?? true];
@@ -213,16 +217,16 @@ export type Constraint =
   | { kind: "prefix" | "suffix"; fact: string; value: string };
 
 /** Index-able constraints from the condition's top-level conjunction. */
-export function indexConstraints(ast: ASTNode): Constraint[] {
+export function indexConstraints(ast: ASTNode, schema: FactSchema): Constraint[] {
   const out: Constraint[] = [];
-  for (const [fact, values] of requiredValues(ast)) {
+  for (const [fact, values] of requiredValues(ast, schema)) {
     out.push({ kind: "eq", fact, values: [...values] });
   }
   const conjuncts = topLevelConjuncts(ast);
   for (const term of conjuncts) {
     if (term?.op !== "rcall") continue;
     const [name, receiver, args] = term.args as [string, Node, Node[]];
-    const fact = stringFact(receiver);
+    const fact = stringFact(receiver, schema);
     const lit = args.length === 1 ? stringLiteral(args[0]) : null;
     if (!fact || lit === null) continue;
     const key = fact.join(".");

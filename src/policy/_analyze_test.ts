@@ -2,16 +2,19 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { isDeepStrictEqual } from "node:util";
 import { serialize } from "@marcbachmann/cel-js";
 import type { Action } from "../core/mod.ts";
-import { environmentFor, factsContext } from "./_facts.ts";
+import { environmentFor, factSchema, factsContext } from "./_facts.ts";
 import { extractGuards, factReads, readsUnknown } from "./_analyze.ts";
 import type { CompiledRule } from "./compile.ts";
 import { EVALUATION_FAILED, NO_MATCH, Policy } from "./policy.ts";
 import { actionOf, policyOf, rule } from "./_testing.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
+
+const SCHEMA = factSchema(PROTOCOLS);
 
 // factReads / readsUnknown ---------------------------------------------------------------------
 
 function reads(condition: string, family: "https" | "postgres" | "kubernetes" = "https") {
-  return [...factReads(environmentFor(family).parse(condition).ast)].sort();
+  return [...factReads(environmentFor(protocolOf(family)!).parse(condition).ast, SCHEMA)].sort();
 }
 
 Deno.test("factReads() lists the fact fields a condition reads", () => {
@@ -42,7 +45,7 @@ Deno.test("readsUnknown() matches fields, whole families and derived facts", () 
 // Guards ---------------------------------------------------------------------------------------
 
 function guardsOf(condition: string) {
-  return extractGuards(environmentFor("https").parse(condition).ast);
+  return extractGuards(environmentFor(protocolOf("https")!).parse(condition).ast, SCHEMA);
 }
 
 Deno.test("extractGuards() returns guards that skip only when their fact rules the term out", () => {
@@ -259,6 +262,7 @@ function unguarded(policy: Policy, endpoints: string[], skip = new Set<string>()
       endpoint,
       policy.rulesFor(endpoint).filter((r) => !skip.has(r.rule.name)).map((r) => ({
         rule: r.rule,
+        protocol: r.protocol,
         condition: r.condition,
         evaluate: r.evaluate,
         reads: r.reads,
@@ -275,7 +279,7 @@ function unguarded(policy: Policy, endpoints: string[], skip = new Set<string>()
  * only known facts is false, since CEL's `false && error` is false. Checked with CEL itself.
  */
 function excludedByKnownFacts(compiled: CompiledRule, action: Action): boolean {
-  const env = environmentFor(compiled.rule.family);
+  const env = environmentFor(compiled.protocol);
   const terms: string[] = [];
   // deno-lint-ignore no-explicit-any
   const split = (node: any) => {
@@ -283,10 +287,10 @@ function excludedByKnownFacts(compiled: CompiledRule, action: Action): boolean {
     else terms.push(serialize(node));
   };
   split(env.parse(compiled.condition).ast);
-  const ctx = factsContext(compiled.rule.family, action.facts, action.agent);
+  const ctx = factsContext(compiled.protocol, action.facts, action.agent);
   return terms.some((term) => {
     const parsed = env.parse(term);
-    if (readsUnknown(factReads(parsed.ast), action.unknown ?? [])) return false;
+    if (readsUnknown(factReads(parsed.ast, SCHEMA), action.unknown ?? [])) return false;
     try {
       return parsed(ctx) === false;
     } catch {

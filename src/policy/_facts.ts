@@ -1,135 +1,88 @@
 /**
- * The CEL environments rules are checked and evaluated in: one per protocol family, each declaring
- * exactly the facts of DESIGN.md §4 (plus `agent`), so a typo such as `http.methd` fails at load.
+ * The CEL environments rules are checked and evaluated in: one per registered protocol, each
+ * declaring exactly the facets that protocol declares (plus `agent`), so a typo such as
+ * `http.methd` fails at load. The facets arrive as data (`core/protocol.ts`): policy never
+ * imports a protocol.
  *
  * @module
  */
 
 import { Environment } from "@marcbachmann/cel-js";
-import type { Facts, ProtocolFamily } from "../core/mod.ts";
+import type { Facet, FactFields, Facts, Protocol } from "../core/mod.ts";
 import { compiledPattern } from "./_regex.ts";
 
-// Registered types are classes so the evaluator reads fields directly; plain objects would be
-// converted on every variable lookup. Facts are wrapped once per action, not once per rule.
-class HttpFactsValue {
-  constructor(init: object) {
-    Object.assign(this, init);
-  }
-}
-class GraphqlFactsValue {
-  constructor(init: object) {
-    Object.assign(this, init);
-  }
-}
-class SqlFactsValue {
-  constructor(init: object) {
-    Object.assign(this, init);
-  }
-}
-class K8sFactsValue {
-  constructor(init: object) {
-    Object.assign(this, init);
-  }
-}
-class AgentValue {
-  constructor(init: object) {
-    Object.assign(this, init);
-  }
-}
+/** The gateway's own facet: who is acting. Every rule, whatever its protocol, sees it. */
+export const AGENT_FACET: Facet = Object.freeze({
+  variable: "agent",
+  type: "Agent",
+  fields: Object.freeze({ name: "string", profile: "string" }),
+});
+
 /** Namespace object for `sets.contains(...)` and friends. */
 class Sets {}
 
+type FactsClass = new (init: object) => object;
+
+// Registered types are classes so the evaluator reads fields directly; plain objects would be
+// converted on every variable lookup. Facts are wrapped once per action, not once per rule.
+// One class per declared field set, shared by every environment that registers it: the evaluator
+// accepts only the registered class for a message-typed value.
+const classes = new WeakMap<FactFields, FactsClass>();
+
+function classOf(fields: FactFields): FactsClass {
+  let ctor = classes.get(fields);
+  if (!ctor) {
+    ctor = class {
+      constructor(init: object) {
+        Object.assign(this, init);
+      }
+    };
+    classes.set(fields, ctor);
+  }
+  return ctor;
+}
+
+/** A protocol's facets and the agent's: what its rules see, in registration order. */
+export function facetsOf(protocol: Protocol): readonly Facet[] {
+  return [...protocol.facets, AGENT_FACET];
+}
+
 /**
- * Fields of `http.graphql`, a registered message type rather than `dyn` (unlike `body_json`,
- * its shape is fixed): `http.graphql.operation_typs` is a load error, not a runtime deny.
+ * Field types of every variable any registered protocol declares (and `agent`), for the static
+ * analysis of conditions.
  */
-export const GRAPHQL_SCHEMA = {
-  operation_types: "list<string>",
-  operation_name: "string",
-  fields: "list<string>",
-} as const;
+export type FactSchema = ReadonlyMap<string, FactFields>;
 
-/** CEL type name of `http.graphql`. */
-export const GRAPHQL_TYPE = "GraphqlFacts";
+const schemas = new WeakMap<readonly Protocol[], FactSchema>();
 
-/** Field types per fact family, as CEL type names. */
-export const FACT_SCHEMA = {
-  http: {
-    method: "string",
-    scheme: "string",
-    host: "string",
-    port: "int",
-    path: "string",
-    raw_path: "string",
-    canonical_path: "string",
-    path_anomalies: "list<string>",
-    effective_method: "string",
-    query: "map<string, list<string>>",
-    headers: "map<string, list<string>>",
-    body: "string",
-    body_json: "dyn",
-    body_truncated: "bool",
-    graphql: GRAPHQL_TYPE,
-    placeholders: "list<string>",
-    misplaced_placeholders: "list<string>",
-    unknown_placeholders: "list<string>",
-  },
-  sql: {
-    verb: "string",
-    verbs: "list<string>",
-    tables: "list<string>",
-    functions: "list<string>",
-    statement: "string",
-    statement_count: "int",
-    database: "string",
-    user: "string",
-    dynamic: "bool",
-    params: "list<string>",
-    read_only: "bool",
-    settings: "list<string>",
-  },
-  k8s: {
-    verb: "string",
-    resource: "string",
-    subresource: "string",
-    namespace: "string",
-    name: "string",
-    api_group: "string",
-    api_version: "string",
-    is_resource_request: "bool",
-    params: "map<string, list<string>>",
-  },
-  agent: { name: "string", profile: "string" },
-} as const;
+/** The {@linkcode FactSchema} of a list of registered protocols (cached per list). */
+export function factSchema(protocols: readonly Protocol[]): FactSchema {
+  let schema = schemas.get(protocols);
+  if (!schema) {
+    const all = new Map<string, FactFields>();
+    for (const protocol of protocols) {
+      for (const facet of facetsOf(protocol)) all.set(facet.variable, facet.fields);
+    }
+    schema = all;
+    schemas.set(protocols, schema);
+  }
+  return schema;
+}
 
-/** Fact variables visible to rules of each family. */
-export const FAMILY_VARIABLES: Record<ProtocolFamily, (keyof typeof FACT_SCHEMA)[]> = {
-  https: ["http", "agent"],
-  postgres: ["sql", "agent"],
-  kubernetes: ["k8s", "http", "agent"],
-};
+const environments = new WeakMap<Protocol, Environment>();
 
-const CLASSES = {
-  http: { name: "HttpFacts", ctor: HttpFactsValue },
-  sql: { name: "SqlFacts", ctor: SqlFactsValue },
-  k8s: { name: "K8sFacts", ctor: K8sFactsValue },
-  agent: { name: "Agent", ctor: AgentValue },
-};
-
-const cache = new Map<ProtocolFamily, Environment>();
-
-/** The (cached) CEL environment for a protocol family. */
-export function environmentFor(family: ProtocolFamily): Environment {
-  let env = cache.get(family);
+/** The (cached) CEL environment for a protocol's rules. */
+export function environmentFor(protocol: Protocol): Environment {
+  let env = environments.get(protocol);
   if (env) return env;
   env = new Environment({ homogeneousAggregateLiterals: false });
-  if (FAMILY_VARIABLES[family].includes("http")) {
-    env.registerType(GRAPHQL_TYPE, { ctor: GraphqlFactsValue, fields: { ...GRAPHQL_SCHEMA } });
-  }
-  for (const variable of FAMILY_VARIABLES[family]) {
-    const { name, ctor } = CLASSES[variable];
-    env.registerType(name, { ctor, fields: { ...FACT_SCHEMA[variable] } });
-    env.registerVariable(variable, name);
+  for (const facet of facetsOf(protocol)) {
+    // Message types first: the facet's own type names them in its fields.
+    for (const [name, fields] of Object.entries(facet.messages ?? {})) {
+      env.registerType(name, { ctor: classOf(fields), fields: { ...fields } });
+    }
+    env.registerType(facet.type, { ctor: classOf(facet.fields), fields: { ...facet.fields } });
+    env.registerVariable(facet.variable, facet.type);
   }
   registerSets(env);
   // Target of literal `matches()` calls after rewriting: same semantics, cached RegExp.
@@ -137,7 +90,7 @@ export function environmentFor(family: ProtocolFamily): Environment {
     "string.re_match(string): bool",
     (s: string, pattern: string) => compiledPattern(pattern).test(s),
   );
-  cache.set(family, env);
+  environments.set(protocol, env);
   return env;
 }
 
@@ -217,21 +170,41 @@ function entries(v: object): Map<string, unknown> | null {
   return null;
 }
 
+/** Fields of a facet holding a message type, with that type's fields (computed once). */
+const messageFields = new WeakMap<Facet, [string, FactFields][]>();
+
+function messageFieldsOf(facet: Facet): [string, FactFields][] {
+  let found = messageFields.get(facet);
+  if (!found) {
+    const messages = facet.messages ?? {};
+    found = Object.entries(facet.fields)
+      .filter(([, type]) => Object.hasOwn(messages, type))
+      .map(([field, type]) => [field, messages[type]]);
+    messageFields.set(facet, found);
+  }
+  return found;
+}
+
 /** Wraps an action's facts as the registered CEL types. Done once per action. */
 export function factsContext(
-  family: ProtocolFamily,
+  protocol: Protocol,
   facts: Facts,
   agent: { name: string; profile: string },
 ): Record<string, unknown> {
-  const ctx: Record<string, unknown> = { agent: new AgentValue(agent) };
-  for (const variable of FAMILY_VARIABLES[family]) {
-    if (variable === "agent") continue;
-    const value = facts[variable];
+  const ctx: Record<string, unknown> = { agent: new (classOf(AGENT_FACET.fields))(agent) };
+  for (const facet of protocol.facets) {
+    const value = (facts as Record<string, Record<string, unknown> | undefined>)[facet.variable];
     if (!value) continue;
-    // The evaluator accepts only the registered class for a message-typed field.
-    ctx[variable] = variable === "http"
-      ? new HttpFactsValue({ ...value, graphql: new GraphqlFactsValue(facts.http!.graphql) })
-      : new CLASSES[variable].ctor(value);
+    const nested = messageFieldsOf(facet);
+    let init: Record<string, unknown> = value;
+    if (nested.length > 0) {
+      // The evaluator accepts only the registered class for a message-typed field.
+      init = { ...value };
+      for (const [field, fields] of nested) {
+        init[field] = new (classOf(fields))(value[field] as object);
+      }
+    }
+    ctx[facet.variable] = new (classOf(facet.fields))(init);
   }
   return ctx;
 }

@@ -1,7 +1,9 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
-import { environmentFor, FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
+import type { Facts, Protocol } from "../core/mod.ts";
+import { environmentFor, facetsOf, factSchema, factsContext } from "./_facts.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
-const env = environmentFor("https");
+const env = environmentFor(protocolOf("https")!);
 
 function sets(expression: string): unknown {
   return env.evaluate(expression, {});
@@ -69,14 +71,49 @@ Deno.test("sets.*() reject arguments that are not lists at load", () => {
   assertThrows(() => env.evaluate("sets.contains('a', ['a'])", {}));
 });
 
-Deno.test("FAMILY_VARIABLES gives each family its own facts plus the agent", () => {
-  assertEquals(FAMILY_VARIABLES.https, ["http", "agent"]);
-  assertEquals(FAMILY_VARIABLES.postgres, ["sql", "agent"]);
-  assertEquals(new Set(FAMILY_VARIABLES.kubernetes), new Set(["k8s", "http", "agent"]));
-  for (const family of ["https", "postgres", "kubernetes"] as const) {
-    for (const variable of Object.keys(FACT_SCHEMA)) {
-      const declared = (FAMILY_VARIABLES[family] as string[]).includes(variable);
-      assertEquals(environmentFor(family).hasVariable(variable), declared, `${family} ${variable}`);
+Deno.test("environmentFor() declares exactly the protocol's facets plus the agent", () => {
+  const variables = (family: string) => facetsOf(protocolOf(family)!).map((f) => f.variable);
+  assertEquals(variables("https"), ["http", "agent"]);
+  assertEquals(variables("postgres"), ["sql", "agent"]);
+  assertEquals(new Set(variables("kubernetes")), new Set(["k8s", "http", "agent"]));
+  for (const protocol of PROTOCOLS) {
+    for (const variable of factSchema(PROTOCOLS).keys()) {
+      const declared = variables(protocol.family).includes(variable);
+      assertEquals(
+        environmentFor(protocol).hasVariable(variable),
+        declared,
+        `${protocol.family} ${variable}`,
+      );
     }
   }
+});
+
+/** A protocol the registry does not have: policy must take any facet it is given as data. */
+const REDIS: Protocol = {
+  family: "redis",
+  facets: [{
+    variable: "redis",
+    type: "RedisFacts",
+    fields: { command: "string", keys: "list<string>", reply: "RedisReply" },
+    messages: { RedisReply: { kind: "string" } },
+  }],
+};
+
+Deno.test("environmentFor() type-checks rules against whatever facets a protocol declares", () => {
+  const redis = environmentFor(REDIS);
+  assertEquals(redis.check("redis.command == 'get' && agent.name == 'bot'").valid, true);
+  assertEquals(redis.check("redis.reply.kind == 'error'").valid, true);
+  assertEquals(redis.check("redis.comand == 'get'").valid, false);
+  assertEquals(redis.check("redis.reply.knd == 'error'").valid, false);
+  assertEquals(redis.check("http.method == 'get'").valid, false);
+});
+
+Deno.test("factsContext() wraps a declared facet, message fields included, for evaluation", () => {
+  const facts = { redis: { command: "del", keys: ["a"], reply: { kind: "error" } } };
+  const ctx = factsContext(REDIS, facts as Facts, { name: "bot", profile: "oncall" });
+  const rule = environmentFor(REDIS).parse(
+    "redis.command == 'del' && 'a' in redis.keys && redis.reply.kind == 'error' && " +
+      "agent.profile == 'oncall'",
+  );
+  assertEquals(rule(ctx), true);
 });

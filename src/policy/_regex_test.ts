@@ -3,6 +3,7 @@ import { ConfigError } from "../core/mod.ts";
 import { compilePolicy } from "./compile.ts";
 import { literalPrefix } from "./_regex.ts";
 import { configOf, http, policyOf, rule } from "./_testing.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 Deno.test("literalPrefix() returns the literal text every match of an anchored pattern starts with", () => {
   const cases: [string, string][] = [
@@ -42,7 +43,7 @@ Deno.test("compilePolicy() rejects an invalid literal regex at load, naming the 
   );
   let error: unknown;
   try {
-    compilePolicy(config);
+    compilePolicy(config, { protocols: PROTOCOLS });
   } catch (err) {
     error = err;
   }

@@ -11,6 +11,7 @@ import type { Action, ProtocolFamily } from "../core/mod.ts";
 import { compilePolicy } from "./compile.ts";
 import { completeFacts } from "./complete.ts";
 import type { Policy } from "./policy.ts";
+import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 /** File name every test config is loaded as (problems name it). */
 export const FILE = "policy_test.hcl";
@@ -46,12 +47,12 @@ export const PREAMBLE_LINES = PREAMBLE.split("\n").length - 1;
 
 /** Loads the preamble plus `text` as one config file. */
 export function configOf(text: string): Promise<Config> {
-  return loadConfigText(FILE, PREAMBLE + text);
+  return loadConfigText(FILE, PREAMBLE + text, { protocols: PROTOCOLS });
 }
 
 /** Loads and compiles the preamble plus `text`. */
 export async function policyOf(text: string): Promise<Policy> {
-  return compilePolicy(await configOf(text));
+  return compilePolicy(await configOf(text), { protocols: PROTOCOLS });
 }
 
 /** Attributes whose values are references, written bare. */
@@ -96,7 +97,7 @@ export function actionOf(
     endpoint,
     agent: options.agent ?? { name: "bot", profile: "oncall" },
     ...(options.credential ? { credential: options.credential } : {}),
-    facts: completeFacts(protocol, partial),
+    facts: completeFacts(protocolOf(protocol)!, partial),
     ...(options.unknown ? { unknown: options.unknown } : {}),
     summary: "test action",
   };

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { ConfigError, type ConfigProblem, type Mode } from "../core/mod.ts";
+import { ConfigError, type ConfigProblem, type Mode, type Protocol } from "../core/mod.ts";
 import type { Config, Rule } from "../config/mod.ts";
-import { environmentFor } from "./_facts.ts";
+import { environmentFor, factSchema } from "./_facts.ts";
 import { lowercaseLiterals } from "./_lowercase.ts";
 import { rewriteMatches } from "./_regex.ts";
 import {
@@ -22,6 +22,8 @@ import { Policy } from "./policy.ts";
 /** A rule ready to evaluate. */
 export interface CompiledRule {
   rule: Rule;
+  /** The registered protocol of the rule's family: whose facets its condition reads. */
+  protocol: Protocol;
   /** The condition after literal normalisation (what actually runs). */
   condition: string;
   evaluate: (ctx: Record<string, unknown>) => unknown;
@@ -31,22 +33,32 @@ export interface CompiledRule {
   constraints?: Constraint[];
 }
 
+/** Options for {@linkcode compilePolicy} and {@linkcode checkRuleConditions}. */
+export interface CompileOptions {
+  /**
+   * The registered protocols (`src/protocols/registry.ts`): a rule's condition is checked
+   * against the facets its family declares.
+   */
+  protocols: readonly Protocol[];
+}
+
 /**
  * Compiles every rule's condition against its family's fact schema.
  *
  * @example
  * ```ts
- * const policy = compilePolicy(await loadConfig("gateway.hcl"));
+ * const config = await loadConfig("gateway.hcl", { protocols: PROTOCOLS });
+ * const policy = compilePolicy(config, { protocols: PROTOCOLS });
  * policy.decide(action).decision; // "allow" | "deny"
  * ```
  * @throws {ConfigError} listing every rule whose condition does not parse or type-check.
  */
-export function compilePolicy(config: Config): Policy {
+export function compilePolicy(config: Config, options: CompileOptions): Policy {
   const problems: ConfigProblem[] = [];
   const byEndpoint = new Map<string, CompiledRule[]>();
   for (const name of config.endpoints.keys()) byEndpoint.set(name, []);
   for (const rule of config.rules) {
-    const compiled = compileRule(rule, problems);
+    const compiled = compileRule(rule, problems, options);
     if (!compiled) continue;
     for (const endpoint of rule.endpoints) byEndpoint.get(endpoint)?.push(compiled);
   }
@@ -56,52 +68,73 @@ export function compilePolicy(config: Config): Policy {
     rules.sort((a, b) => b.rule.priority - a.rule.priority || a.rule.order - b.rule.order);
   }
   const allowUnknown = [...config.endpoints.values()].filter((e) =>
-    e.protocol !== "postgres" && e.unknownPlaceholders === "allow"
+    "unknownPlaceholders" in e && e.unknownPlaceholders === "allow"
   );
   return new Policy(byEndpoint, config.defaults.noMatch, config.gateway.mode as Mode, {
     misplacedPlaceholder: config.defaults.misplacedPlaceholder,
     allowUnknownPlaceholders: new Set(allowUnknown.map((e) => e.name)),
+    protocols: options.protocols,
   });
 }
 
-/** Compiled rules by config object, so checking at load and building the policy compile once. */
+/**
+ * Compiled rules by config object (and registry), so checking at load and building the policy
+ * compile once.
+ */
 const compiledCache = new WeakMap<
-  Rule,
-  { compiled: CompiledRule | null; problems: ConfigProblem[] }
+  readonly Protocol[],
+  WeakMap<Rule, { compiled: CompiledRule | null; problems: ConfigProblem[] }>
 >();
 
 /**
  * Checks every rule's condition, returning the problems. Plugs into `loadConfig`'s
  * `checkRules` so CEL mistakes are reported together with structural ones.
  */
-export function checkRuleConditions(rules: Rule[]): ConfigProblem[] {
+export function checkRuleConditions(rules: Rule[], options: CompileOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  for (const rule of rules) compileRule(rule, problems);
+  for (const rule of rules) compileRule(rule, problems, options);
   return problems;
 }
 
 /** Compiles one rule, or records why it cannot be compiled. */
-export function compileRule(rule: Rule, problems: ConfigProblem[]): CompiledRule | null {
-  const cached = compiledCache.get(rule);
+export function compileRule(
+  rule: Rule,
+  problems: ConfigProblem[],
+  options: CompileOptions,
+): CompiledRule | null {
+  let cache = compiledCache.get(options.protocols);
+  if (!cache) compiledCache.set(options.protocols, cache = new WeakMap());
+  const cached = cache.get(rule);
   if (cached) {
     problems.push(...cached.problems);
     return cached.compiled;
   }
   const own: ConfigProblem[] = [];
-  const compiled = compileUncached(rule, own);
-  compiledCache.set(rule, { compiled, problems: own });
+  const compiled = compileUncached(rule, own, options.protocols);
+  cache.set(rule, { compiled, problems: own });
   problems.push(...own);
   return compiled;
 }
 
-function compileUncached(rule: Rule, problems: ConfigProblem[]): CompiledRule | null {
-  const env = environmentFor(rule.family);
+function compileUncached(
+  rule: Rule,
+  problems: ConfigProblem[],
+  protocols: readonly Protocol[],
+): CompiledRule | null {
   const where = (message: string) =>
     problems.push({
       file: rule.conditionSource.file,
       line: rule.conditionSource.line,
       message: `rule "${rule.name}": condition: ${message}`,
     });
+  const protocol = protocols.find((p) => p.family === rule.family);
+  if (!protocol) {
+    // Config only reads endpoints of registered families; a rule of another is a caller's bug.
+    where(`no registered protocol "${rule.family}"`);
+    return null;
+  }
+  const env = environmentFor(protocol);
+  const schema = factSchema(protocols);
   try {
     const first = env.parse(rule.condition);
     const lowered = lowercaseLiterals(rule.condition, first.ast);
@@ -123,11 +156,12 @@ function compileUncached(rule: Rule, problems: ConfigProblem[]): CompiledRule | 
     }
     return {
       rule,
+      protocol,
       condition,
       evaluate: parsed as unknown as (ctx: Record<string, unknown>) => unknown,
-      reads: factReads(parsed.ast),
-      guards: extractGuards(parsed.ast),
-      constraints: indexConstraints(parsed.ast),
+      reads: factReads(parsed.ast, schema),
+      guards: extractGuards(parsed.ast, schema),
+      constraints: indexConstraints(parsed.ast, schema),
     };
   } catch (err) {
     where(firstLine((err as Error).message));

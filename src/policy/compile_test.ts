@@ -7,12 +7,13 @@ import {
 import { ConfigError } from "../core/mod.ts";
 import { compilePolicy } from "./compile.ts";
 import { configOf, FILE, http, policyOf, PREAMBLE_LINES, rule, sql } from "./_testing.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 /** Compiles the preamble plus `text`, expecting a ConfigError, and returns it. */
 async function compileError(text: string): Promise<ConfigError> {
   const config = await configOf(text);
   try {
-    compilePolicy(config);
+    compilePolicy(config, { protocols: PROTOCOLS });
   } catch (err) {
     if (err instanceof ConfigError) return err;
     throw err;

@@ -6,38 +6,37 @@
  * @module
  */
 
-import type { Facts, ProtocolFamily } from "../core/mod.ts";
-import { FACT_SCHEMA, FAMILY_VARIABLES, GRAPHQL_SCHEMA, GRAPHQL_TYPE } from "./_facts.ts";
+import type { FactFields, Facts, Protocol } from "../core/mod.ts";
 import { LOWERCASE_VALUES } from "./_lowercase.ts";
 
 /**
- * Fills every fact field of the family's variables with its zero value unless given.
+ * Fills every fact field of the protocol's facets with its zero value unless given.
  *
  * @example
  * ```ts
- * completeFacts("https", { http: { method: "POST", path: "/x" } }).http!.method; // "post"
+ * completeFacts(HTTPS_PROTOCOL, { http: { method: "POST", path: "/x" } }).http!.method; // "post"
  * ```
  * @throws {TypeError} when a field is unknown or has the wrong type.
  */
 export function completeFacts(
-  family: ProtocolFamily,
+  protocol: Protocol,
   partial: Record<string, Record<string, unknown> | undefined>,
 ): Facts {
   const out: Record<string, Record<string, unknown>> = {};
   for (const key of Object.keys(partial)) {
-    if (!FAMILY_VARIABLES[family].includes(key as never) || key === "agent") {
-      throw new TypeError(`Unknown fact family '${key}' for ${family} endpoints`);
+    if (!protocol.facets.some((f) => f.variable === key)) {
+      throw new TypeError(`Unknown fact family '${key}' for ${protocol.family} endpoints`);
     }
   }
-  for (const variable of FAMILY_VARIABLES[family]) {
-    if (variable === "agent") continue;
-    const schema = FACT_SCHEMA[variable] as Record<string, string>;
+  for (const facet of protocol.facets) {
+    const { variable, fields: schema } = facet;
+    const messages = facet.messages ?? {};
     const given = partial[variable] ?? {};
     const facts: Record<string, unknown> = {};
     for (const [field, type] of Object.entries(schema)) {
       facts[field] = Object.hasOwn(given, field)
-        ? coerce(`${variable}.${field}`, type, given[field])
-        : zero(type);
+        ? coerce(`${variable}.${field}`, type, given[field], messages)
+        : zero(type, messages);
     }
     for (const field of Object.keys(given)) {
       if (!Object.hasOwn(schema, field)) throw new TypeError(`Unknown fact '${variable}.${field}'`);
@@ -58,17 +57,25 @@ export function completeFacts(
   return out as Facts;
 }
 
-function zero(type: string): unknown {
+/** Message types a facet declares, by CEL type name. */
+type Messages = Readonly<Record<string, FactFields>>;
+
+function zero(type: string, messages: Messages): unknown {
   if (type === "string") return "";
   if (type === "int") return 0n;
   if (type === "bool") return false;
   if (type === "dyn") return null;
-  if (type === GRAPHQL_TYPE) return { operation_types: [], operation_name: "", fields: [] };
+  if (Object.hasOwn(messages, type)) {
+    return Object.fromEntries(
+      Object.entries(messages[type]).map(([field, t]) => [field, zero(t, messages)]),
+    );
+  }
   if (type.startsWith("list")) return [];
   return {};
 }
 
-function coerce(name: string, type: string, v: unknown): unknown {
+function coerce(name: string, type: string, v: unknown, messages: Messages): unknown {
+  if (Object.hasOwn(messages, type)) return message(name, type, v, messages);
   const fail = () => {
     throw new TypeError(`Fact '${name}' must be ${type}, got ${JSON.stringify(v)}`);
   };
@@ -85,23 +92,6 @@ function coerce(name: string, type: string, v: unknown): unknown {
       return v;
     case "dyn":
       return v;
-    case GRAPHQL_TYPE: {
-      if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
-      const given = v as Record<string, unknown>;
-      for (const field of Object.keys(given)) {
-        if (!Object.hasOwn(GRAPHQL_SCHEMA, field)) {
-          throw new TypeError(`Unknown fact '${name}.${field}'`);
-        }
-      }
-      const out: Record<string, unknown> = {};
-      for (const [field, fieldType] of Object.entries(GRAPHQL_SCHEMA)) {
-        const path = `${name}.${field}`;
-        out[field] = Object.hasOwn(given, field)
-          ? coerce(path, fieldType, given[field])
-          : zero(fieldType);
-      }
-      return out;
-    }
     case "list<string>":
       if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) fail();
       return name === "sql.verbs" ? (v as string[]).map((x) => x.toLowerCase()) : v;
@@ -120,4 +110,24 @@ function coerce(name: string, type: string, v: unknown): unknown {
     }
   }
   return v;
+}
+
+/** A message-typed fact (`http.graphql`): a mapping of its declared fields, the rest zero. */
+function message(name: string, type: string, v: unknown, messages: Messages): unknown {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    throw new TypeError(`Fact '${name}' must be ${type}, got ${JSON.stringify(v)}`);
+  }
+  const given = v as Record<string, unknown>;
+  const schema = messages[type];
+  for (const field of Object.keys(given)) {
+    if (!Object.hasOwn(schema, field)) throw new TypeError(`Unknown fact '${name}.${field}'`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [field, fieldType] of Object.entries(schema)) {
+    const path = `${name}.${field}`;
+    out[field] = Object.hasOwn(given, field)
+      ? coerce(path, fieldType, given[field], messages)
+      : zero(fieldType, messages);
+  }
+  return out;
 }

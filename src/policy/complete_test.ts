@@ -1,9 +1,13 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { completeFacts } from "./complete.ts";
-import { FACT_SCHEMA } from "./_facts.ts";
+import { protocolOf } from "../protocols/registry.ts";
+
+const HTTPS = protocolOf("https")!;
+const POSTGRES = protocolOf("postgres")!;
+const KUBERNETES = protocolOf("kubernetes")!;
 
 Deno.test("completeFacts() fills every field with its zero value", () => {
-  const facts = completeFacts("https", {});
+  const facts = completeFacts(HTTPS, {});
   assertEquals(facts.http, {
     method: "",
     scheme: "",
@@ -25,30 +29,33 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
     unknown_placeholders: [],
   });
   assertEquals(facts.sql, undefined);
-  assertEquals(Object.keys(completeFacts("postgres", {}).sql!), Object.keys(FACT_SCHEMA.sql));
-  assertEquals(completeFacts("postgres", {}).sql!.statement_count, 0n);
+  assertEquals(
+    Object.keys(completeFacts(POSTGRES, {}).sql!),
+    Object.keys(POSTGRES.facets[0].fields),
+  );
+  assertEquals(completeFacts(POSTGRES, {}).sql!.statement_count, 0n);
 });
 
 Deno.test("completeFacts() checks http.graphql field by field and fills what is missing", () => {
-  const facts = completeFacts("https", { http: { graphql: { operation_types: ["query"] } } });
+  const facts = completeFacts(HTTPS, { http: { graphql: { operation_types: ["query"] } } });
   assertEquals(facts.http!.graphql, {
     operation_types: ["query"],
     operation_name: "",
     fields: [],
   });
   assertThrows(
-    () => completeFacts("https", { http: { graphql: { operation_typs: ["query"] } } }),
+    () => completeFacts(HTTPS, { http: { graphql: { operation_typs: ["query"] } } }),
     /Unknown fact 'http\.graphql\.operation_typs'/,
   );
   assertThrows(
-    () => completeFacts("https", { http: { graphql: { fields: "createIssue" } } }),
+    () => completeFacts(HTTPS, { http: { graphql: { fields: "createIssue" } } }),
     /Fact 'http\.graphql\.fields' must be list<string>/,
   );
 });
 
 Deno.test("completeFacts() takes http.effective_method from http.method unless the case gives it", () => {
-  assertEquals(completeFacts("https", { http: { method: "GET" } }).http!.effective_method, "get");
-  const overridden = completeFacts("https", {
+  assertEquals(completeFacts(HTTPS, { http: { method: "GET" } }).http!.effective_method, "get");
+  const overridden = completeFacts(HTTPS, {
     http: { method: "GET", effective_method: "DELETE", canonical_path: "/ADMIN" },
   });
   assertEquals(
@@ -58,15 +65,15 @@ Deno.test("completeFacts() takes http.effective_method from http.method unless t
 });
 
 Deno.test("completeFacts() gives kubernetes actions both k8s and http facts", () => {
-  const facts = completeFacts("kubernetes", { k8s: { verb: "GET" }, http: { method: "GET" } });
+  const facts = completeFacts(KUBERNETES, { k8s: { verb: "GET" }, http: { method: "GET" } });
   assertEquals(facts.k8s!.verb, "get");
   assertEquals(facts.http!.method, "get");
   assertEquals(facts.k8s!.params, {});
-  assertEquals(completeFacts("kubernetes", {}).http!.path, "");
+  assertEquals(completeFacts(KUBERNETES, {}).http!.path, "");
 });
 
 Deno.test("completeFacts() lowercases the facts protocols lowercase, and only those", () => {
-  const facts = completeFacts("https", {
+  const facts = completeFacts(HTTPS, {
     http: {
       method: "POST",
       scheme: "HTTPS",
@@ -81,15 +88,15 @@ Deno.test("completeFacts() lowercases the facts protocols lowercase, and only th
   assertEquals(http.path, "/Repos/X");
   assertEquals(http.headers, { "x-api-key": ["Secret"], accept: ["Text/HTML"] });
   assertEquals(http.query, { Page: ["A"] });
-  const sql = completeFacts("postgres", {
+  const sql = completeFacts(POSTGRES, {
     sql: { verb: "DROP", verbs: ["DROP", "Select"], tables: ["Users"] },
   }).sql!;
   assertEquals([sql.verb, sql.verbs, sql.tables], ["drop", ["drop", "select"], ["Users"]]);
-  assertEquals(completeFacts("kubernetes", { k8s: { verb: "DELETE" } }).k8s!.verb, "delete");
+  assertEquals(completeFacts(KUBERNETES, { k8s: { verb: "DELETE" } }).k8s!.verb, "delete");
 });
 
 Deno.test("completeFacts() merges header values whose names differ only in case", () => {
-  const facts = completeFacts("https", {
+  const facts = completeFacts(HTTPS, {
     http: { headers: { "X-Forwarded-For": ["1.1.1.1"], "x-forwarded-for": ["2.2.2.2"] } },
   });
   assertEquals(facts.http!.headers, { "x-forwarded-for": ["1.1.1.1", "2.2.2.2"] });
@@ -97,41 +104,41 @@ Deno.test("completeFacts() merges header values whose names differ only in case"
 
 Deno.test("completeFacts() keeps header names that collide with Object.prototype as plain keys", () => {
   const headers = JSON.parse('{"__proto__": ["a"], "Constructor": ["b"]}');
-  const facts = completeFacts("https", { http: { headers } });
+  const facts = completeFacts(HTTPS, { http: { headers } });
   assertEquals(Object.keys(facts.http!.headers).sort(), ["__proto__", "constructor"]);
   assertEquals(facts.http!.headers["constructor"], ["b"]);
   assertEquals(Object.getPrototypeOf(facts.http!.headers), Object.prototype);
 });
 
 Deno.test("completeFacts() converts ints to BigInt", () => {
-  assertEquals(completeFacts("https", { http: { port: 443 } }).http!.port, 443n);
-  assertEquals(completeFacts("https", { http: { port: 8443n } }).http!.port, 8443n);
+  assertEquals(completeFacts(HTTPS, { http: { port: 443 } }).http!.port, 443n);
+  assertEquals(completeFacts(HTTPS, { http: { port: 8443n } }).http!.port, 8443n);
   assertEquals(
-    completeFacts("postgres", { sql: { statement_count: 2 } }).sql!.statement_count,
+    completeFacts(POSTGRES, { sql: { statement_count: 2 } }).sql!.statement_count,
     2n,
   );
 });
 
 Deno.test("completeFacts() parses a JSON body into body_json unless given", () => {
-  assertEquals(completeFacts("https", { http: { body: '{"a": [1]}' } }).http!.body_json, {
+  assertEquals(completeFacts(HTTPS, { http: { body: '{"a": [1]}' } }).http!.body_json, {
     a: [1],
   });
-  assertEquals(completeFacts("https", { http: { body: "not json" } }).http!.body_json, null);
+  assertEquals(completeFacts(HTTPS, { http: { body: "not json" } }).http!.body_json, null);
   assertEquals(
-    completeFacts("https", { http: { body: "{}", body_json: { given: true } } }).http!.body_json,
+    completeFacts(HTTPS, { http: { body: "{}", body_json: { given: true } } }).http!.body_json,
     { given: true },
   );
 });
 
 Deno.test("completeFacts() rejects unknown fields and families with TypeError", () => {
-  assertThrows(() => completeFacts("https", { http: { methd: "get" } }), TypeError);
-  assertThrows(() => completeFacts("https", { http: { methd: "get" } }), /http\.methd/);
-  assertThrows(() => completeFacts("https", { sql: { verb: "select" } }), TypeError);
-  assertThrows(() => completeFacts("postgres", { http: {} }), TypeError);
-  assertThrows(() => completeFacts("https", { agent: { name: "x" } }), TypeError);
+  assertThrows(() => completeFacts(HTTPS, { http: { methd: "get" } }), TypeError);
+  assertThrows(() => completeFacts(HTTPS, { http: { methd: "get" } }), /http\.methd/);
+  assertThrows(() => completeFacts(HTTPS, { sql: { verb: "select" } }), TypeError);
+  assertThrows(() => completeFacts(POSTGRES, { http: {} }), TypeError);
+  assertThrows(() => completeFacts(HTTPS, { agent: { name: "x" } }), TypeError);
   // Names inherited from Object.prototype are not facts either.
-  assertThrows(() => completeFacts("https", { http: { toString: "x" } }), TypeError);
-  assertThrows(() => completeFacts("https", { http: { constructor: "x" } }), TypeError);
+  assertThrows(() => completeFacts(HTTPS, { http: { toString: "x" } }), TypeError);
+  assertThrows(() => completeFacts(HTTPS, { http: { constructor: "x" } }), TypeError);
 });
 
 Deno.test("completeFacts() rejects values of the wrong type with TypeError", () => {
@@ -149,9 +156,29 @@ Deno.test("completeFacts() rejects values of the wrong type with TypeError", () 
   ];
   for (const [family, partial] of bad) {
     assertThrows(
-      () => completeFacts(family as "https" | "postgres", partial),
+      () => completeFacts(protocolOf(family)!, partial),
       TypeError,
       JSON.stringify(partial),
     );
   }
+});
+
+Deno.test("completeFacts() fills and checks whatever facets a protocol declares", () => {
+  const redis = {
+    family: "redis",
+    facets: [{
+      variable: "redis",
+      type: "RedisFacts",
+      fields: { command: "string", db: "int", reply: "RedisReply" },
+      messages: { RedisReply: { kind: "string", size: "int" } },
+    }],
+  };
+  assertEquals(completeFacts(redis, { redis: { db: 2, reply: { kind: "ok" } } }), {
+    redis: { command: "", db: 2n, reply: { kind: "ok", size: 0n } },
+  } as unknown);
+  assertThrows(
+    () => completeFacts(redis, { redis: { reply: { knd: "ok" } } }),
+    /redis\.reply\.knd/,
+  );
+  assertThrows(() => completeFacts(redis, { http: {} }), /Unknown fact family 'http' for redis/);
 });

@@ -5,22 +5,13 @@
  * @module
  */
 
-import type { Action, Outcome, ProtocolFamily } from "../core/mod.ts";
+import type { Action, DerivedFacts, Outcome, ProtocolFamily } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { completeFacts } from "./complete.ts";
-import { FAMILY_VARIABLES } from "./_facts.ts";
 import type { Policy } from "./policy.ts";
 
 /** What a fixture expects: `approve` means the rule holds the action for approval. */
 export type ExpectedVerdict = "allow" | "deny" | "approve";
-
-/** Facts for one action a fixture stands for, and the facts the protocol could not establish. */
-export interface DerivedFacts {
-  facts: Record<string, Record<string, unknown>>;
-  unknown?: string[];
-  /** The gateway refuses this action before any rule (a pinned Postgres setting): why. */
-  refusal?: string;
-}
 
 /**
  * Derives facts the way a protocol would, from what a fixture gives (the SQL facts of each
@@ -108,10 +99,12 @@ export function replayCase(
     name: typeof agentRaw.name === "string" ? agentRaw.name : "fixture-agent",
     profile: typeof agentRaw.profile === "string" ? agentRaw.profile : "fixture-profile",
   };
-  const family = endpoint.protocol as ProtocolFamily;
+  const family: ProtocolFamily = endpoint.protocol;
+  const protocol = policy.protocolOf(family);
+  if (!protocol) return bad(`endpoint '${endpoint.name}' is of unregistered protocol ${family}`);
   let given = (c.facts ?? {}) as Record<string, Record<string, unknown>>;
   if ("request" in c) {
-    if (!FAMILY_VARIABLES[family].includes("http")) {
+    if (!protocol.facets.some((f) => f.variable === "http")) {
       return bad(`'request' needs an endpoint with http facts: '${endpoint.name}' is ${family}`);
     }
     const request = requestFacts(c.request);
@@ -141,7 +134,7 @@ export function replayCase(
         endpoint: endpoint.name,
         agent,
         credential: typeof c.credential === "string" ? c.credential : undefined,
-        facts: completeFacts(family, facts),
+        facts: completeFacts(protocol, facts),
         unknown: allUnknown.length > 0 ? allUnknown : undefined,
         summary: name,
       };

@@ -3,6 +3,7 @@ import type { FactsDeriver } from "./fixtures.ts";
 import { replayCase } from "./fixtures.ts";
 import { configOf, rule } from "./_testing.ts";
 import { compilePolicy } from "./compile.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 
 // Each rule reads one http fact a `request:` sets, so a verdict shows what the request became.
 const RULES = rule("body", {
@@ -26,7 +27,7 @@ const RULES = rule("body", {
 
 async function setup() {
   const config = await configOf(RULES);
-  return { config, policy: compilePolicy(config) };
+  return { config, policy: compilePolicy(config, { protocols: PROTOCOLS }) };
 }
 
 Deno.test("replayCase() turns a request into http facts without a deriver", async () => {

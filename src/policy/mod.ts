@@ -4,7 +4,13 @@
  * @module
  */
 
-export { checkRuleConditions, type CompiledRule, compilePolicy, compileRule } from "./compile.ts";
+export {
+  checkRuleConditions,
+  type CompiledRule,
+  type CompileOptions,
+  compilePolicy,
+  compileRule,
+} from "./compile.ts";
 export {
   APPROVAL_REQUIRED,
   type Evaluation,
@@ -16,10 +22,8 @@ export {
   unknownPlaceholderReason,
   verdictOf,
 } from "./policy.ts";
-export { FACT_SCHEMA, FAMILY_VARIABLES } from "./_facts.ts";
 export { completeFacts } from "./complete.ts";
 export {
-  type DerivedFacts,
   type ExpectedVerdict,
   type FactsDeriver,
   type FixtureResult,

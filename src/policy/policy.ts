@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Action, Mode, Outcome, Verdict } from "../core/mod.ts";
+import type { Action, Mode, Outcome, Protocol, ProtocolFamily, Verdict } from "../core/mod.ts";
 import { factsContext } from "./_facts.ts";
 import { type FactsView, readsUnknown } from "./_analyze.ts";
 import { RuleIndex } from "./_index.ts";
@@ -58,6 +58,8 @@ export interface PolicyOptions {
    * @default {new Set()}
    */
   allowUnknownPlaceholders?: ReadonlySet<string>;
+  /** The registered protocols the rules were compiled against. @default {[]} */
+  protocols?: readonly Protocol[];
 }
 
 /**
@@ -78,6 +80,7 @@ export class Policy {
   readonly #gatewayMode: Mode;
   readonly #misplaced: "allow" | "deny";
   readonly #allowUnknown: ReadonlySet<string>;
+  readonly #protocols: readonly Protocol[];
 
   constructor(
     byEndpoint: Map<string, CompiledRule[]>,
@@ -90,9 +93,15 @@ export class Policy {
     this.#gatewayMode = mode;
     this.#misplaced = options.misplacedPlaceholder ?? "deny";
     this.#allowUnknown = options.allowUnknownPlaceholders ?? new Set();
+    this.#protocols = options.protocols ?? [];
     for (const [endpoint, rules] of byEndpoint) {
       this.#indexes.set(endpoint, new RuleIndex(rules.map((r) => r.constraints ?? [])));
     }
+  }
+
+  /** The registered protocol of a family (its facets), or `undefined` when none is. */
+  protocolOf(family: ProtocolFamily): Protocol | undefined {
+    return this.#protocols.find((p) => p.family === family);
   }
 
   /** Rules attached to an endpoint, in evaluation order. */
@@ -158,19 +167,15 @@ export class Policy {
         mode: this.#gatewayMode,
       };
     }
-    const view: FactsView = {
-      http: action.facts.http as unknown as Record<string, unknown> | undefined,
-      sql: action.facts.sql as unknown as Record<string, unknown> | undefined,
-      k8s: action.facts.k8s as unknown as Record<string, unknown> | undefined,
-      agent: action.agent as unknown as Record<string, unknown>,
-    };
+    // Every facet the action carries, whichever protocols are registered.
+    const view = { ...action.facts, agent: action.agent } as unknown as FactsView;
     const unknown = action.unknown ?? [];
     const index = this.#indexes.get(action.endpoint!)!;
     const usable = unknown.length === 0 || !readsUnknown(new Set(index.facts), unknown);
     const positions = usable ? index.candidates(view) : null;
     const count = positions ? positions.length : rules.length;
     let ctx: Record<string, unknown> | undefined;
-    const context = () => (ctx ??= factsContext(rules[0].rule.family, action.facts, action.agent));
+    const context = () => (ctx ??= factsContext(rules[0].protocol, action.facts, action.agent));
     // The first observe-mode rule that matches is recorded as the would-be outcome; evaluation
     // then continues over enforced rules only, so trialling a rule never weakens one in force.
     let observed: Outcome | undefined;

@@ -3,6 +3,7 @@ import type { Action } from "../core/mod.ts";
 import { unknownPlaceholderReason } from "./policy.ts";
 import { completeFacts } from "./complete.ts";
 import { http, policyOf, rule } from "./_testing.ts";
+import { protocolOf } from "../protocols/registry.ts";
 
 const ALLOW_ALL = rule("allow-all", {
   endpoint: "https.github",
@@ -23,7 +24,7 @@ function templates(httpFacts: Record<string, unknown>): Action {
     protocol: "https",
     endpoint: "templates",
     agent: { name: "bot", profile: "oncall" },
-    facts: completeFacts("https", { http: httpFacts }),
+    facts: completeFacts(protocolOf("https")!, { http: httpFacts }),
     summary: "test action",
   };
 }

@@ -3,7 +3,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
-import { pathExists } from "../core/mod.ts";
+import { concatBytes, pathExists, writeFileAtomic } from "../core/mod.ts";
 import {
   addDays,
   BACKDATE_MS,
@@ -13,7 +13,6 @@ import {
   nowSeconds,
   randomSerial,
   SIGNING_ALGORITHM,
-  toHex,
 } from "./_x509.ts";
 
 /** File name of the CA certificate inside the state directory (PEM, mode 0644). */
@@ -118,11 +117,11 @@ export async function createGatewayCa(
   await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
   // Key first: a crash between the two writes leaves a key without a certificate, which load rejects.
   try {
-    await writeFileAtomically(keyPath, keyPem, 0o600, force);
+    await writeCaFile(keyPath, keyPem, 0o600, force);
   } finally {
     keyPem.fill(0);
   }
-  await writeFileAtomically(certPath, new TextEncoder().encode(certPem), 0o644, force);
+  await writeCaFile(certPath, new TextEncoder().encode(certPem), 0o644, force);
 
   return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
 }
@@ -209,41 +208,18 @@ function alreadyExists(path: string): Deno.errors.AlreadyExists {
   );
 }
 
-/**
- * Writes `data` to a temporary file created with `mode`, then moves it into place: readers never
- * see a half-written file, and the file never exists with wider permissions than `mode`.
- * Without `overwrite`, the final step is a hard link, which fails if `path` appeared meanwhile.
- */
-async function writeFileAtomically(
+/** {@linkcode writeFileAtomic}, refusing (without `force`) a file that appeared meanwhile. */
+async function writeCaFile(
   path: string,
   data: Uint8Array,
   mode: number,
-  overwrite: boolean,
+  force: boolean,
 ): Promise<void> {
-  const tmp = `${path}.tmp-${toHex(crypto.getRandomValues(new Uint8Array(6)))}`;
-  const file = await Deno.open(tmp, { write: true, createNew: true, mode });
   try {
-    try {
-      // The umask may have narrowed `mode` (never widened it); make public files exactly `mode`.
-      if (mode & 0o077) await Deno.chmod(tmp, mode);
-      let written = 0;
-      while (written < data.length) written += await file.write(data.subarray(written));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    if (overwrite) {
-      await Deno.rename(tmp, path);
-    } else {
-      try {
-        await Deno.link(tmp, path);
-      } catch (err) {
-        if (err instanceof Deno.errors.AlreadyExists) throw alreadyExists(path);
-        throw err;
-      }
-    }
-  } finally {
-    await Deno.remove(tmp).catch(() => {});
+    await writeFileAtomic(path, data, { mode, overwrite: force });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) throw alreadyExists(path);
+    throw err;
   }
 }
 
@@ -321,21 +297,14 @@ function pkcs8Of(pem: string, source: string): Uint8Array<ArrayBuffer> {
 
 async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let total = 0;
   const buf = new Uint8Array(16 * 1024);
   for (;;) {
     const n = await file.read(buf);
     if (n === null) break;
     chunks.push(buf.slice(0, n));
-    total += n;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-    chunk.fill(0);
-  }
+  const out = concatBytes(chunks);
+  for (const chunk of chunks) chunk.fill(0);
   buf.fill(0);
   return out;
 }

@@ -1,6 +1,8 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { ChunkedDecoder, type ChunkedLimits, encodeChunk, LAST_CHUNK } from "./_chunked.ts";
 import { HttpParseError } from "./_head.ts";
+import { seededRandom } from "../../../tests/_rng.ts";
+import { splits } from "../../../tests/_splits.ts";
 
 function bytes(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -33,16 +35,6 @@ function assertStatus(fn: () => unknown, status: number, label: string, message?
   throw new Error(`Expected HttpParseError ${status}: ${label}`);
 }
 
-/** Deterministic PRNG (mulberry32) so split tests are reproducible. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BODY = '4;foo=bar\r\nWiki\r\n5;a;b="c d"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n' +
   "0000000000000010\r\n0123456789abcdef\r\n0;last\r\nExpires: never\r\nX-T:\t\xe9 \r\n\r\n";
 const DECODED = "Wikipedia in\r\n\r\nchunks.0123456789abcdef";
@@ -56,21 +48,15 @@ Deno.test("ChunkedDecoder decodes chunks with extensions and discards trailers",
   });
 });
 
-Deno.test("ChunkedDecoder gives identical output fed one byte at a time or in random splits", () => {
+Deno.test("ChunkedDecoder gives identical output fed one byte at a time, cut anywhere or in random splits", () => {
   const whole = bytes(BODY);
   const expected = decode([whole]);
-  const single = [...whole].map((b) => Uint8Array.of(b));
-  deepEqual(decode(single), expected);
-  const random = rng(42);
-  for (let round = 0; round < 200; round++) {
-    const pieces: Uint8Array[] = [];
-    for (let i = 0; i < whole.length;) {
-      const n = 1 + Math.floor(random() * 12);
-      pieces.push(whole.subarray(i, i + n));
-      i += n;
-    }
-    deepEqual(decode(pieces), expected, `round ${round}`);
-  }
+  const ways = splits(whole, {
+    seed: 42,
+    rounds: 200,
+    pieceLength: (random) => 1 + Math.floor(random() * 12),
+  });
+  ways.forEach((pieces, i) => deepEqual(decode(pieces), expected, `split ${i}`));
 });
 
 Deno.test("ChunkedDecoder consumes only its own bytes when the next message follows", () => {
@@ -187,7 +173,7 @@ Deno.test("encodeChunk() encodes empty data as nothing so it cannot end the body
 });
 
 Deno.test("encodeChunk() output decodes back to the same bytes", () => {
-  const random = rng(7);
+  const random = seededRandom(7);
   const pieces: Uint8Array[] = [];
   for (let i = 0; i < 20; i++) {
     const piece = new Uint8Array(Math.floor(random() * 300));
@@ -213,7 +199,7 @@ function outcome(pieces: Uint8Array[]): unknown {
 Deno.test("ChunkedDecoder reaches the same outcome on mutated input however it is split", () => {
   const base = [...bytes(BODY.replace("0000000000000010", "10"))];
   const special = [0x0d, 0x0a, 0x20, 0x09, 0x3a, 0x3b, 0x00, 0x30, 0x61, 0x80];
-  const random = rng(99);
+  const random = seededRandom(99);
   const pick = (n: number) => Math.floor(random() * n);
   for (let iteration = 0; iteration < 2000; iteration++) {
     const mutated = [...base];

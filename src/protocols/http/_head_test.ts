@@ -1,5 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead } from "./_head.ts";
+import { SeededRng } from "../../../tests/_rng.ts";
 
 /** Latin-1 encoding, so tests can place any byte (0x80-0xFF included) in a message. */
 function bytes(s: string): Uint8Array {
@@ -291,11 +292,7 @@ Deno.test("parseResponseHead() reports every fault as 502, limits included", () 
 Deno.test("parseRequestHead() reaches the same outcome on mutated input fed whole or byte by byte", () => {
   const base = [...bytes("GET /x HTTP/1.1\r\nHost: h\r\nA: b c\r\n\r\n")];
   const special = [0x0d, 0x0a, 0x20, 0x09, 0x3a, 0x00, 0x80, 0x2f];
-  let seed = 5;
-  const pick = (n: number) => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const pick = new SeededRng(5).int;
   const outcome = (run: () => RequestHead | null) => {
     try {
       return run();

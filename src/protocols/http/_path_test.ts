@@ -4,6 +4,7 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import { normaliseTarget, PathRejected } from "./_path.ts";
+import { seededRandom } from "../../../tests/_rng.ts";
 
 const NORMALISED: [target: string, path: string][] = [
   // Already normal: returned as sent.
@@ -177,18 +178,8 @@ const SEGMENTS = [
   "...",
 ];
 
-/** Mulberry32: a small deterministic PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("normaliseTarget() output has no dot-segments or empty segments and is idempotent", () => {
-  const random = prng(0xc1a5);
+  const random = seededRandom(0xc1a5);
   for (let run = 0; run < 5000; run++) {
     const count = Math.floor(random() * 8);
     const parts: string[] = [];

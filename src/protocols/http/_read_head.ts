@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AgentFacts, ProtocolFamily } from "../../core/mod.ts";
+import { type AgentFacts, concatBytes, type ProtocolFamily } from "../../core/mod.ts";
 import type { HttpProxyContext } from "./context.ts";
 import { reply, type ReplyShape } from "./_respond.ts";
 import type { SocketStream } from "./_stream.ts";
@@ -72,7 +72,7 @@ export async function readHead(
       }
       if (chunk === null) return null;
       if (buf.length === 0) arm(limits.headerTimeoutMs);
-      buf = buf.length === 0 ? chunk : concatTwo(buf, chunk);
+      buf = buf.length === 0 ? chunk : concatBytes([buf, chunk]);
       let head: RequestHead | null;
       try {
         head = parseRequestHead(buf, DEFAULT_HEAD_LIMITS);
@@ -103,11 +103,4 @@ export async function readHead(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function concatTwo(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

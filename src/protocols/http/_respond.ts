@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/mod.ts";
 import { clientReply, type ClientShape } from "./_client_reply.ts";
 import type { ByteWriter } from "./_stream.ts";
 import { serializeResponseHead } from "./_wire.ts";
@@ -137,10 +138,7 @@ export function replyBytes(reply: GatewayReply): Uint8Array {
     shaped.statusText ?? REASONS[reply.status] ?? "Error",
     headers,
   );
-  const out = new Uint8Array(head.length + body.length);
-  out.set(head);
-  out.set(body, head.length);
-  return out;
+  return concatBytes([head, body]);
 }
 
 /** Sends a gateway-made response; a client already gone is not an error. */

@@ -6,6 +6,7 @@
  */
 
 import type { Socket } from "node:net";
+import { joinBytes } from "../../core/mod.ts";
 
 /** Reads a byte stream chunk by chunk; `null` at end of stream. */
 export interface ByteReader {
@@ -231,16 +232,14 @@ export class ConnStream implements ByteReader, ByteWriter {
   }
 }
 
-/** Concatenates chunks into one array (no copy for a single chunk). */
-export function concat(chunks: Uint8Array[], total?: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total ?? chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+/**
+ * Chunks as one array (no copy for a single chunk): {@linkcode joinBytes}, which callers should
+ * import from `core/` instead. `total`, the chunks' summed length, is no longer needed.
+ *
+ * @deprecated Kept only until `_exchange.ts` imports `joinBytes`; do not add callers.
+ */
+export function concat(chunks: Uint8Array[], _total?: number): Uint8Array {
+  return joinBytes(chunks);
 }
 
 /**

@@ -7,7 +7,8 @@
  */
 
 import type { UpstreamCause } from "./context.ts";
-import { type ByteReader, concat, type SocketStream, StreamClosed } from "./_stream.ts";
+import { joinBytes } from "../../core/mod.ts";
+import { type ByteReader, type SocketStream, StreamClosed } from "./_stream.ts";
 import {
   UpstreamError,
   type UpstreamLease,
@@ -224,7 +225,7 @@ async function readResponseHead(
         });
       }
       progress.responseBytes += chunk.length;
-      buf = buf.length === 0 ? chunk : concat([buf, chunk]);
+      buf = buf.length === 0 ? chunk : joinBytes([buf, chunk]);
       let head: ResponseHead | null;
       try {
         head = parseResponseHead(buf);

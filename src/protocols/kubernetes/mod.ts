@@ -13,6 +13,8 @@
  * @module
  */
 
+export { K8S_FACET } from "./facet.ts";
+export { KUBERNETES_PROTOCOL } from "./protocol.ts";
 export type { KubernetesContext, KubernetesRoute } from "./context.ts";
 export { KUBERNETES_FLAVOR, kubernetesFacts, summarize } from "./facts.ts";
 export { KubernetesListener, TOKEN_REQUIRED } from "./listener.ts";

@@ -21,18 +21,11 @@ import {
   readyForQuery,
 } from "./_backend.ts";
 import { ProtocolError } from "./_frontend.ts";
+import { concatBytes } from "../../core/mod.ts";
+import { seededRandom } from "../../../tests/_rng.ts";
+import { splits } from "../../../tests/_splits.ts";
 
 const te = new TextEncoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function be32(n: number): Uint8Array {
   return new Uint8Array([n >>> 24, n >>> 16, n >>> 8, n]);
@@ -40,22 +33,12 @@ function be32(n: number): Uint8Array {
 
 /** Hand-built server message: type, int32 length, body. */
 function msg(type: string, ...parts: (Uint8Array | number[] | string)[]): Uint8Array {
-  const body = concat(
+  const body = concatBytes(
     parts.map((p) =>
       typeof p === "string" ? te.encode(p) : p instanceof Uint8Array ? p : new Uint8Array(p)
     ),
   );
-  return concat([new Uint8Array([type.charCodeAt(0)]), be32(body.length + 4), body]);
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return concatBytes([new Uint8Array([type.charCodeAt(0)]), be32(body.length + 4), body]);
 }
 
 /** What pg-protocol's parser makes of `bytes`. */
@@ -192,14 +175,14 @@ Deno.test("backend parsers throw 08P01 on malformed bodies", () => {
     ["error field unterminated", () => parseErrorFields(te.encode("Mx"))],
     ["error trailing bytes", () => parseErrorFields(te.encode("Mx\0\0y"))],
     ["empty auth", () => parseAuthentication(new Uint8Array(2))],
-    ["auth ok with a body", () => parseAuthentication(concat([be32(0), new Uint8Array(1)]))],
-    ["md5 short salt", () => parseAuthentication(concat([be32(5), new Uint8Array(3)]))],
+    ["auth ok with a body", () => parseAuthentication(concatBytes([be32(0), new Uint8Array(1)]))],
+    ["md5 short salt", () => parseAuthentication(concatBytes([be32(5), new Uint8Array(3)]))],
     [
       "sasl without terminator",
-      () => parseAuthentication(concat([be32(10), te.encode("SCRAM-SHA-256\0")])),
+      () => parseAuthentication(concatBytes([be32(10), te.encode("SCRAM-SHA-256\0")])),
     ],
-    ["sasl unterminated", () => parseAuthentication(concat([be32(10), te.encode("SCRAM")]))],
-    ["sasl trailing", () => parseAuthentication(concat([be32(10), te.encode("A\0\0B")]))],
+    ["sasl unterminated", () => parseAuthentication(concatBytes([be32(10), te.encode("SCRAM")]))],
+    ["sasl trailing", () => parseAuthentication(concatBytes([be32(10), te.encode("A\0\0B")]))],
     ["parameter status with one string", () => parseParameterStatus(te.encode("a\0"))],
     ["parameter status trailing", () => parseParameterStatus(te.encode("a\0b\0c"))],
     ["key data short", () => parseBackendKeyData(new Uint8Array(7))],
@@ -212,7 +195,7 @@ Deno.test("backend parsers throw 08P01 on malformed bodies", () => {
 });
 
 // A session's worth of server traffic.
-const serverStream = concat([
+const serverStream = concatBytes([
   authenticationOk(),
   parameterStatus("server_version", "17.2"),
   parameterStatus("client_encoding", "UTF8"),
@@ -241,21 +224,14 @@ Deno.test("backend framer: frames match pg-protocol's parser, from any split", (
     ["R", "S", "S", "K", "Z", "1", "2", "T", "D", "D", "C", "N", "A", "E", "Z", "I", "Z"],
   );
   want.forEach((f, i) => equal(f.body.length + 4, parsed[i].length));
-  deepEqual(concat(want.map((f) => f.raw)), serverStream);
+  deepEqual(concatBytes(want.map((f) => f.raw)), serverStream);
   want.forEach((f) => deepEqual(f.body, f.raw.subarray(5)));
 
-  const cuts: Uint8Array[][] = [Array.from(serverStream, (b) => new Uint8Array([b]))];
-  for (let i = 1; i < serverStream.length; i++) {
-    cuts.push([serverStream.slice(0, i), serverStream.slice(i)]);
-  }
-  const r = rng(9);
-  for (let n = 0; n < 100; n++) {
-    const parts: Uint8Array[] = [];
-    for (let i = 0; i < serverStream.length;) {
-      parts.push(serverStream.slice(i, i += 1 + Math.floor(r() * 600)));
-    }
-    cuts.push(parts);
-  }
+  const cuts = splits(serverStream, {
+    seed: 9,
+    rounds: 100,
+    pieceLength: (r) => 1 + Math.floor(r() * 600),
+  });
   for (const pieces of cuts) deepEqual(frames(pieces), want);
 });
 
@@ -289,7 +265,7 @@ Deno.test("backend framer: bad lengths throw from the header, and keep throwing"
 });
 
 Deno.test("backend framer: fuzz - random bytes only ever throw ProtocolError", () => {
-  const r = rng(4321);
+  const r = seededRandom(4321);
   for (let i = 0; i < 2000; i++) {
     const bytes = i % 2
       ? new Uint8Array(Math.floor(r() * 300)).map(() => r() * 256)

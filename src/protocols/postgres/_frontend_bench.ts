@@ -9,6 +9,7 @@
 // Test-only drivers are named here, not in deno.json, so installs never fetch them.
 // deno-lint-ignore no-import-prefix
 import { serialize } from "npm:pg-protocol@1.16.1";
+import { concatBytes } from "../../core/mod.ts";
 import { FrontendDecoder } from "./_frontend.ts";
 
 const TRANSACTIONS = 1000;
@@ -24,12 +25,7 @@ for (let i = 0; i < TRANSACTIONS; i++) {
     serialize.sync(),
   );
 }
-const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-let at = 0;
-for (const p of parts) {
-  stream.set(p, at);
-  at += p.length;
-}
+const stream = concatBytes(parts);
 
 /** Pieces of `size` bytes (copied, as socket reads would be). */
 function pieces(size: number): Uint8Array[] {

@@ -9,6 +9,9 @@ import {
   ProtocolError,
   type StartupPacket,
 } from "./_frontend.ts";
+import { concatBytes } from "../../core/mod.ts";
+import { seededRandom } from "../../../tests/_rng.ts";
+import { type PieceLength, splits } from "../../../tests/_splits.ts";
 
 const te = new TextEncoder();
 /** A message without its raw bytes (distributes over the union). */
@@ -18,24 +21,14 @@ const MAX = 1 << 20;
 /** A copy as a plain Uint8Array (pg-protocol returns Buffers). */
 const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Hand-built typed message: type, int32 length, body. */
 function msg(type: string, ...parts: (Uint8Array | number[] | string)[]): Uint8Array {
-  const body = concat(
+  const body = concatBytes(
     parts.map((p) =>
       typeof p === "string" ? te.encode(p) : p instanceof Uint8Array ? p : new Uint8Array(p)
     ),
   );
-  return concat([new Uint8Array([type.charCodeAt(0)]), be32(body.length + 4), body]);
+  return concatBytes([new Uint8Array([type.charCodeAt(0)]), be32(body.length + 4), body]);
 }
 
 function be32(n: number): Uint8Array {
@@ -45,16 +38,6 @@ function be32(n: number): Uint8Array {
 /** Hand-built startup-phase packet. */
 function packet(...parts: (Uint8Array | number[] | string)[]): Uint8Array {
   return msg("x", ...parts).subarray(1); // the length word counts itself, as in typed messages
-}
-
-/** Deterministic PRNG (mulberry32) so split and fuzz tests are reproducible. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function decodeAll<T>(pieces: Uint8Array[], pull: (d: FrontendDecoder) => T | null): T[] {
@@ -71,23 +54,8 @@ function decodeAll<T>(pieces: Uint8Array[], pull: (d: FrontendDecoder) => T | nu
 const typed = (pieces: Uint8Array[]) => decodeAll(pieces, (d) => d.next());
 const startup = (pieces: Uint8Array[]) => decodeAll(pieces, (d) => d.nextStartup());
 
-/** Every way of cutting `stream`: one cut at each offset, 1-byte pushes, seeded random splits. */
-function splits(stream: Uint8Array, seed = 1, everyCut = true): Uint8Array[][] {
-  const out: Uint8Array[][] = [[stream], Array.from(stream, (b) => new Uint8Array([b]))];
-  for (let i = 1; everyCut && i < stream.length; i++) {
-    out.push([stream.slice(0, i), stream.slice(i)]);
-  }
-  const r = rng(seed);
-  for (let n = 0; n < 50; n++) {
-    const parts: Uint8Array[] = [];
-    for (let i = 0; i < stream.length;) {
-      const len = 1 + Math.floor(r() * r() * 9000); // mostly small, sometimes above SMALL_CHUNK
-      parts.push(stream.slice(i, i += len));
-    }
-    out.push(parts);
-  }
-  return out;
-}
+/** Piece lengths mostly small, sometimes above the decoder's SMALL_CHUNK. */
+const SKEWED_PIECES: PieceLength = (r) => 1 + Math.floor(r() * r() * 9000);
 
 function throwsProtocol(
   fn: () => unknown,
@@ -189,7 +157,7 @@ const cases: [Uint8Array, NoRaw<FrontendMessage>][] = [
     u8(serialize.sendSASLInitialResponseMessage("SCRAM-SHA-256", "n,,n=*,r=abc")),
     {
       type: "password",
-      data: concat([te.encode("SCRAM-SHA-256\0"), be32(12), te.encode("n,,n=*,r=abc")]),
+      data: concatBytes([te.encode("SCRAM-SHA-256\0"), be32(12), te.encode("n,,n=*,r=abc")]),
     },
   ],
   [
@@ -202,7 +170,7 @@ const cases: [Uint8Array, NoRaw<FrontendMessage>][] = [
     { type: "function_call", oid: 1598 },
   ],
 ];
-const typedStream = concat(cases.map(([raw]) => raw));
+const typedStream = concatBytes(cases.map(([raw]) => raw));
 
 function expected(): FrontendMessage[] {
   return cases.map(([raw, m]) => ({ ...m, raw }) as FrontendMessage);
@@ -214,10 +182,10 @@ Deno.test("frontend: every message type round-trips from pg-protocol's serialize
 });
 
 Deno.test("frontend: any split of the stream decodes identically and raw covers it exactly", () => {
-  for (const pieces of splits(typedStream)) {
+  for (const pieces of splits(typedStream, { pieceLength: SKEWED_PIECES })) {
     const got = typed(pieces);
     deepEqual(got, expected());
-    deepEqual(concat(got.map((m) => m.raw)), typedStream);
+    deepEqual(concatBytes(got.map((m) => m.raw)), typedStream);
   }
 });
 
@@ -282,17 +250,19 @@ const startupCases: [Uint8Array, NoRaw<StartupPacket>][] = [
     secret: new Uint8Array(32).fill(9),
   }],
 ];
-const startupStream = concat(startupCases.map(([raw]) => raw));
+const startupStream = concatBytes(startupCases.map(([raw]) => raw));
 
 Deno.test("frontend: startup packets decode, from one push or split anywhere", () => {
   const want = startupCases.map(([raw, p]) => ({ ...p, raw }));
-  for (const pieces of splits(startupStream, 2)) deepEqual(startup(pieces), want);
+  for (const pieces of splits(startupStream, { seed: 2, pieceLength: SKEWED_PIECES })) {
+    deepEqual(startup(pieces), want);
+  }
 });
 
 Deno.test("frontend: malformed startup packets throw 08P01 (oversize 54000, bad major 0A000)", () => {
   const bad: [string, Uint8Array, string?][] = [
     ["length 4", be32(4)],
-    ["length 7", concat([be32(7), [0, 3, 0]].map((p) => new Uint8Array(p)))],
+    ["length 7", concatBytes([be32(7), [0, 3, 0]].map((p) => new Uint8Array(p)))],
     ["unknown request code", packet([0x04, 0xd2, 0x16, 0x31])],
     ["ssl request with a body", packet(be32(80877103), [0, 0, 0, 0])],
     ["gssenc request with a body", packet(be32(80877104), [0])],
@@ -304,7 +274,7 @@ Deno.test("frontend: malformed startup packets throw 08P01 (oversize 54000, bad 
     ["name without value", packet([0, 3, 0, 0], "user\0")],
     ["value without NUL", packet([0, 3, 0, 0], "user\0abc")],
     ["bytes after the terminator", packet([0, 3, 0, 0], "user\0a\0\0xyz\0")],
-    ["oversize", concat([be32(10001), new Uint8Array([0, 3, 0, 0])]), "54000"],
+    ["oversize", concatBytes([be32(10001), new Uint8Array([0, 3, 0, 0])]), "54000"],
     ["2 GB", be32(2_000_000_000), "54000"],
     ["protocol 2.0", packet([0, 2, 0, 0], [0]), "0A000"],
   ];
@@ -385,7 +355,7 @@ Deno.test("frontend: after a ProtocolError the decoder keeps throwing the same e
 });
 
 Deno.test("frontend: generated Parse/Bind messages round-trip", () => {
-  const r = rng(7);
+  const r = seededRandom(7);
   const word = () =>
     Array.from({ length: Math.floor(r() * 40) }, () => "aé✓_1 "[Math.floor(r() * 6)]).join("");
   const parts: Uint8Array[] = [];
@@ -406,8 +376,15 @@ Deno.test("frontend: generated Parse/Bind messages round-trip", () => {
       resultFormats: [i % 2 === 0 ? 1 : 0],
     });
   }
-  const stream = concat(parts);
-  for (const pieces of splits(stream, 3, false).slice(0, 10)) {
+  const stream = concatBytes(parts);
+  for (
+    const pieces of splits(stream, {
+      seed: 3,
+      everyCut: false,
+      rounds: 8,
+      pieceLength: SKEWED_PIECES,
+    })
+  ) {
     const got = typed(pieces).map(({ raw: _, ...m }) => m);
     got.forEach((m, i) => deepEqual(m, want[i], `message ${i}`));
   }
@@ -436,7 +413,7 @@ function survive(bytes: Uint8Array, r: () => number): void {
 }
 
 Deno.test("frontend: fuzz - random bytes and mutated streams only ever throw ProtocolError", () => {
-  const r = rng(12345);
+  const r = seededRandom(12345);
   for (let i = 0; i < 2000; i++) {
     const bytes = new Uint8Array(Math.floor(r() * 300));
     for (let j = 0; j < bytes.length; j++) bytes[j] = r() * 256;
@@ -446,7 +423,7 @@ Deno.test("frontend: fuzz - random bytes and mutated streams only ever throw Pro
     }
     survive(bytes, r);
   }
-  const valid = concat([startupStream.subarray(0, startupCases[0][0].length), typedStream]);
+  const valid = concatBytes([startupStream.subarray(0, startupCases[0][0].length), typedStream]);
   for (let i = 0; i < 2000; i++) {
     const bytes = Array.from(valid);
     for (let k = 1 + Math.floor(r() * 4); k > 0; k--) {

@@ -7,9 +7,9 @@
  * @module
  */
 
+import { joinBytes } from "../../core/mod.ts";
 import { parseErrorFields, parseParameterStatus } from "./_backend.ts";
 import { ProtocolError } from "./_frontend.ts";
-import { joinBytes } from "./_sockets.ts";
 
 const ERROR = 0x45; // 'E'
 const READY = 0x5a; // 'Z'

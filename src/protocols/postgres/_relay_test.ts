@@ -2,15 +2,14 @@ import assert from "node:assert/strict";
 import { BackendRelay, type Replacement } from "./_relay.ts";
 import { errorResponse, readyForQuery } from "./_backend.ts";
 import { Writer } from "./_encode.ts";
-import { joinBytes } from "./_sockets.ts";
+import { concatBytes } from "../../core/mod.ts";
+import { everyCut, splits } from "../../../tests/_splits.ts";
 
 const dataRow = (text: string) => {
   const v = new TextEncoder().encode(text);
   return new Writer("D").int16(1).int32(v.length).bytes(v).finish();
 };
 const commandComplete = (tag: string) => new Writer("C").cstring(tag).finish();
-
-const concat = joinBytes;
 
 /** A session stand-in: a queue of replacements, one per expected ReadyForQuery. */
 function harness(replacements: (Replacement | null)[]) {
@@ -31,20 +30,10 @@ function harness(replacements: (Replacement | null)[]) {
   return { relay, seen };
 }
 
-/** Feeds `stream` cut at `cuts` and returns everything the relay forwarded. */
-function run(
-  stream: Uint8Array,
-  cuts: number[],
-  replacements: (Replacement | null)[],
-) {
+/** Feeds `pieces` in order and returns everything the relay forwarded. */
+function run(pieces: Uint8Array[], replacements: (Replacement | null)[]) {
   const { relay, seen } = harness(replacements);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const cut of [...cuts, stream.length]) {
-    out.push(relay.push(stream.subarray(from, cut)));
-    from = cut;
-  }
-  return { out: concat(out), seen };
+  return { out: concatBytes(pieces.map((piece) => relay.push(piece))), seen };
 }
 
 const MARKER = "clawpatrol_denied_abc123";
@@ -61,7 +50,7 @@ const probeError = errorResponse({
 const otherError = errorResponse({ severity: "ERROR", code: "42P01", message: "no such table" });
 
 // Batch 1: rows then Z. Batch 2: the probe's error then Z. Batch 3: an unrelated error then Z.
-const stream = concat([
+const stream = concatBytes([
   dataRow("a"),
   dataRow("b".repeat(300)),
   commandComplete("SELECT 2"),
@@ -71,7 +60,7 @@ const stream = concat([
   otherError,
   readyForQuery("I"),
 ]);
-const expected = concat([
+const expected = concatBytes([
   dataRow("a"),
   dataRow("b".repeat(300)),
   commandComplete("SELECT 2"),
@@ -84,33 +73,32 @@ const expected = concat([
 const replacements = [null, { marker: MARKER, frame: ours }, null];
 
 Deno.test("relay: bytes pass through untouched when nothing is pending", () => {
-  const { out, seen } = run(stream, [], [null, null, null]);
+  const { out, seen } = run([stream], [null, null, null]);
   assert.deepEqual(out, stream);
   assert.deepEqual(seen.ready, ["I", "E", "I"]);
   assert.deepEqual(seen.errors, ["26000", "42P01"]);
 });
 
 Deno.test("relay: the probe's error is swapped for the gateway's, at every split point", () => {
-  for (let cut = 0; cut <= stream.length; cut++) {
-    const { out, seen } = run(stream, [cut], replacements);
-    assert.deepEqual(out, expected, `split at ${cut}`);
+  for (const [head, tail] of everyCut(stream)) {
+    const { out, seen } = run([head, tail], replacements);
+    assert.deepEqual(out, expected, `split at ${head.length}`);
     assert.equal(seen.replaced, 1);
     assert.deepEqual(seen.ready, ["I", "E", "I"]);
   }
 });
 
 Deno.test("relay: seeded random multi-way splits, including 1-byte chunks", () => {
-  let seed = 7;
-  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
-  for (let round = 0; round < 300; round++) {
-    const cuts = new Set<number>();
-    const count = rand(12);
-    for (let i = 0; i < count; i++) cuts.add(rand(stream.length));
-    const sorted = [...cuts].sort((a, b) => a - b);
-    assert.deepEqual(run(stream, sorted, replacements).out, expected, `cuts ${sorted}`);
+  const ways = splits(stream, {
+    seed: 7,
+    rounds: 300,
+    everyCut: false,
+    pieceLength: (random) => 1 + Math.floor(random() * 120),
+  });
+  for (const pieces of ways) {
+    const lengths = pieces.map((p) => p.length);
+    assert.deepEqual(run(pieces, replacements).out, expected, `pieces of ${lengths}`);
   }
-  const every = Array.from({ length: stream.length - 1 }, (_, i) => i + 1);
-  assert.deepEqual(run(stream, every, replacements).out, expected);
 });
 
 Deno.test("relay: an error without the marker is forwarded even while a replacement is pending", () => {
@@ -120,10 +108,10 @@ Deno.test("relay: an error without the marker is forwarded even while a replacem
     code: "25P02",
     message: "current transaction is aborted, commands ignored until end of transaction block",
   });
-  const s = concat([aborted, readyForQuery("E"), dataRow("x")]);
-  for (let cut = 0; cut <= s.length; cut++) {
-    const { out, seen } = run(s, [cut], [{ marker: MARKER, frame: ours }, null]);
-    assert.deepEqual(out, s, `split at ${cut}`);
+  const s = concatBytes([aborted, readyForQuery("E"), dataRow("x")]);
+  for (const [head, tail] of everyCut(s)) {
+    const { out, seen } = run([head, tail], [{ marker: MARKER, frame: ours }, null]);
+    assert.deepEqual(out, s, `split at ${head.length}`);
     assert.equal(seen.replaced, 0);
   }
 });
@@ -143,7 +131,7 @@ Deno.test("atBoundary is false only while a forwarded frame is incomplete", () =
   assert.equal(relay.atBoundary, false, "a FATAL now would land inside the DataRow");
   relay.push(row.subarray(3, 9));
   assert.equal(relay.atBoundary, false);
-  relay.push(concat([row.subarray(9), commandComplete("SELECT 1")]));
+  relay.push(concatBytes([row.subarray(9), commandComplete("SELECT 1")]));
   assert.equal(relay.atBoundary, true);
   relay.push(readyForQuery("I"));
   assert.equal(relay.atBoundary, true);

@@ -1,5 +1,5 @@
 /**
- * Small socket helpers for the session: graceful close with a bound, and joining write batches.
+ * Small socket helpers for the session: graceful close with a bound.
  *
  * @module
  */
@@ -15,18 +15,4 @@ export function endThenDestroy(socket: Socket, last?: Uint8Array): void {
   // A peer that stops reading must not keep the socket forever.
   const timer = setTimeout(destroy, 5_000);
   socket.once("close", () => clearTimeout(timer));
-}
-
-/** One buffer from several (one write instead of many small ones). */
-export function joinBytes(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -13,7 +13,7 @@ import {
   type UpstreamLogin,
 } from "./_upstream_login.ts";
 import { cancelRequest, sslRequest } from "./_encode.ts";
-import { joinBytes } from "./_sockets.ts";
+import { joinBytes } from "../../core/mod.ts";
 
 export { UpstreamError, type UpstreamErrorKind, type UpstreamLogin } from "./_upstream_login.ts";
 

@@ -7,7 +7,7 @@ import {
   UpstreamError,
   type UpstreamErrorKind,
 } from "./_upstream_login.ts";
-import { joinBytes } from "./_sockets.ts";
+import { joinBytes } from "../../core/mod.ts";
 
 const concat = (...parts: Uint8Array[]) => joinBytes(parts);
 const int32s = (v: number) => {

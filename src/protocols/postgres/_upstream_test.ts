@@ -1,5 +1,6 @@
 import { AssertionError, deepEqual, equal, ok, rejects } from "node:assert/strict";
 import type { Socket } from "node:net";
+import { concatBytes } from "../../core/mod.ts";
 import { createGatewayCa } from "../../tls/mod.ts";
 import { type PgCluster, postgresAvailable, startPostgres } from "../../../tests/_postgres.ts";
 import {
@@ -46,10 +47,7 @@ function query(session: UpstreamSession, sql: string): Promise<QueryResult> {
     session.pending = new Uint8Array(0);
     const result: QueryResult = { rows: [], status: "" };
     const onData = (chunk: Uint8Array) => {
-      const next = new Uint8Array(buf.length + chunk.length);
-      next.set(buf);
-      next.set(chunk, buf.length);
-      buf = next;
+      buf = concatBytes([buf, chunk]);
       while (buf.length >= 5) {
         const view = new DataView(buf.buffer, buf.byteOffset);
         const length = view.getInt32(1);
@@ -358,10 +356,7 @@ async function fakeServer(
           const chunk = new Uint8Array(4096);
           const got = await conn.read(chunk);
           if (got === null) throw new Error("client closed");
-          const next = new Uint8Array(buf.length + got);
-          next.set(buf);
-          next.set(chunk.subarray(0, got), buf.length);
-          buf = next;
+          buf = concatBytes([buf, chunk.subarray(0, got)]);
         }
         const out = buf.slice(0, n);
         buf = buf.subarray(n);
@@ -380,8 +375,7 @@ async function fakeServer(
             ? new Uint8Array(new Int32Array([p]).buffer).reverse()
             : p
         );
-        const body = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
-        bytes.reduce((offset, b) => (body.set(b, offset), offset + b.length), 0);
+        const body = concatBytes(bytes);
         const msg = new Uint8Array(5 + body.length);
         msg[0] = type.charCodeAt(0);
         new DataView(msg.buffer).setInt32(1, 4 + body.length);

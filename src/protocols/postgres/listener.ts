@@ -7,7 +7,8 @@
  */
 
 import type net from "node:net";
-import { type Admission, AGENT_CAP_REASON, type AgentFacts, TcpListener } from "../../core/mod.ts";
+import type { Admission, AgentFacts } from "../../core/mod.ts";
+import { AGENT_CAP_REASON, joinBytes, TcpListener } from "../../core/mod.ts";
 import type { PostgresContext, PostgresRoute } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import {
@@ -33,7 +34,6 @@ import {
 } from "./_upstream.ts";
 import { PostgresSession } from "./session.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
-import { joinBytes } from "./_sockets.ts";
 import { CancelKeys } from "./_cancel_keys.ts";
 
 /** Accepts agents for one endpoint. */

@@ -15,6 +15,8 @@
  * @module
  */
 
+export { SQL_FACET } from "./facet.ts";
+export { POSTGRES_PROTOCOL } from "./protocol.ts";
 export { PostgresListener } from "./listener.ts";
 export type {
   LoginRefusal,

@@ -15,7 +15,7 @@
  */
 
 import type { Socket } from "node:net";
-import type { AgentFacts } from "../../core/mod.ts";
+import { type AgentFacts, joinBytes } from "../../core/mod.ts";
 import type { PostgresContext } from "./context.ts";
 import { type FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import { errorResponse } from "./_backend.ts";
@@ -23,7 +23,7 @@ import { terminate } from "./_encode.ts";
 import { BackendRelay } from "./_relay.ts";
 import { Batches } from "./_batches.ts";
 import { decideSql, type SqlOutcome, type SqlSession } from "./_decide.ts";
-import { endThenDestroy, joinBytes } from "./_sockets.ts";
+import { endThenDestroy } from "./_sockets.ts";
 import { lastTextMemo, type SqlAnalyzer } from "./sql_facts.ts";
 import { serverSettingRefusal } from "./_pinned.ts";
 import { MessageHandler } from "./_messages.ts";

@@ -1,0 +1,205 @@
+/**
+ * Relaying the upstream's response to the agent: framed so the agent connection survives,
+ * scrubbed of echoed secrets when the endpoint holds any, and the upstream connection pooled
+ * again only after a clean, complete response. Once the head is sent, a broken body can only be
+ * signalled by closing.
+ *
+ * @module
+ */
+
+import { type After, type Exchange, reportScope } from "./_exchange_context.ts";
+import { RECEIPT_HEADER } from "./_respond.ts";
+import { StreamClosed } from "./_stream.ts";
+import { UpstreamError, type UpstreamPool } from "./_upstream.ts";
+import { describeUpstreamFailure } from "./_upstream_failure.ts";
+import type { Forwarded } from "./_upstream_request.ts";
+import { AGENT_GONE, agentLeft, reportFailure, upstreamFailed } from "./_upstream_report.ts";
+import {
+  BodyReader,
+  encodeChunk,
+  type Framing,
+  headerValues,
+  LAST_CHUNK,
+  responseFraming,
+  serializeResponseHead,
+  stripHopByHop,
+  wantsClose,
+} from "./_wire.ts";
+
+const FRAMING = new Set(["content-length", "transfer-encoding"]);
+
+/** How the response's body reaches the agent. */
+interface Relay {
+  /** The upstream's framing of the body. */
+  framing: Framing;
+  /** The body passes through the scrubber. */
+  scrub: boolean;
+  /** The agent gets the body chunked. */
+  chunkOut: boolean;
+  /** The agent connection closes after the response. */
+  closeOut: boolean;
+}
+
+/** Relays the response head and body, then settles the receipt and both connections. */
+export async function relayResponse(
+  ex: Exchange,
+  pool: UpstreamPool,
+  forwarded: Forwarded,
+): Promise<After> {
+  const { decided, lease, response, bytesIn } = forwarded;
+  const relay = await planRelay(ex, forwarded);
+  if (typeof relay === "string") return relay;
+  const headers = responseHeaders(forwarded, relay);
+  try {
+    await ex.client.write(serializeResponseHead(response.status, response.reason, headers));
+  } catch {
+    lease.stream.destroy();
+    decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut: 0, error: AGENT_GONE });
+    return "close";
+  }
+  const streamed = await relayBody(ex, forwarded, relay);
+  if (typeof streamed === "string") return streamed;
+  if (
+    streamed.upstreamClean && relay.framing.kind !== "close" &&
+    !wantsClose(response.version, response.headers)
+  ) {
+    pool.release(lease);
+  } else {
+    lease.stream.destroy();
+  }
+  const left = agentLeft(ex.client);
+  decided.finish({
+    upstreamStatus: response.status,
+    bytesIn,
+    bytesOut: streamed.bytesOut,
+    ...(left ? { error: left } : {}),
+  });
+  if (relay.closeOut) {
+    ex.client.closeWrite();
+    return "close";
+  }
+  return "keep";
+}
+
+/** How the body goes out; a response that cannot be relayed faithfully is the gateway's 502. */
+async function planRelay(ex: Exchange, forwarded: Forwarded): Promise<Relay | After> {
+  const { lease, response, scrubber } = forwarded;
+  const failed = (err: unknown) =>
+    upstreamFailed(ex.client, ex.ctx, {
+      decided: forwarded.decided,
+      err,
+      bytesIn: forwarded.bytesIn,
+      close: true,
+      shape: ex.shape,
+      scope: reportScope(ex),
+    });
+  let framing: Framing;
+  try {
+    framing = responseFraming(ex.head.method, response);
+  } catch (err) {
+    lease.stream.destroy();
+    return await failed(err);
+  }
+  const scrub = scrubber !== null && framing.kind !== "none";
+  if (scrub && !identityEncoded(response.headers)) {
+    // Compressed bytes cannot be searched for an echoed secret: refuse rather than pass them.
+    lease.stream.destroy();
+    const why = "upstream sent a compressed response the gateway cannot check for credentials";
+    return await failed(new UpstreamError("protocol", why));
+  }
+  // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives;
+  // so are scrubbed bodies, whose length changes when a secret is replaced.
+  const reframe = framing.kind === "close" || (scrub && framing.kind === "length");
+  const chunkOut = framing.kind === "chunked" || (reframe && ex.head.version === "HTTP/1.1");
+  const closeOut = ex.clientClose || (reframe && !chunkOut);
+  return { framing, scrub, chunkOut, closeOut };
+}
+
+/** The response head's fields as the agent gets them. */
+function responseHeaders(forwarded: Forwarded, relay: Relay): [string, string][] {
+  const { response, scrubber, decided } = forwarded;
+  const headers = stripHopByHop(response.headers).filter(([name]) =>
+    !FRAMING.has(name.toLowerCase())
+  ).map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
+  const length = headerValues(response.headers, "content-length")[0];
+  // HEAD and 304 keep the length the upstream announced; bodies keep the length they carry.
+  if (relay.framing.kind === "length" && !relay.scrub) {
+    headers.push(["Content-Length", String(relay.framing.length)]);
+  } else if (relay.framing.kind === "none" && length !== undefined) {
+    headers.push(["Content-Length", length.trim()]);
+  }
+  if (relay.chunkOut) headers.push(["Transfer-Encoding", "chunked"]);
+  if (decided.receipt) headers.push([RECEIPT_HEADER, decided.receipt]);
+  if (relay.closeOut) headers.push(["Connection", "close"]);
+  return headers;
+}
+
+/**
+ * Streams the body to the agent. On a failure the exchange ends here: recorded, both
+ * connections closed (the head was sent, so closing is the only honest signal left).
+ */
+async function relayBody(
+  ex: Exchange,
+  forwarded: Forwarded,
+  relay: Relay,
+): Promise<{ bytesOut: number; upstreamClean: boolean } | After> {
+  const { lease, scrubber } = forwarded;
+  const reader = new BodyReader(relay.framing);
+  let upstreamClean = reader.done;
+  let bytesOut = 0;
+  const send = async (bytes: Uint8Array) => {
+    bytesOut += bytes.length;
+    await ex.client.write(relay.chunkOut ? encodeChunk(bytes) : bytes);
+  };
+  try {
+    while (!reader.done) {
+      const chunk = await lease.stream.read();
+      if (chunk === null) {
+        upstreamClean = relay.framing.kind === "close";
+        if (!upstreamClean) {
+          throw new UpstreamError("protocol", "upstream closed mid-response", {
+            cause: new StreamClosed(),
+          });
+        }
+        break;
+      }
+      const r = reader.push(chunk);
+      for (const d of r.data) {
+        const safe = relay.scrub ? scrubber!.push(d) : d;
+        if (safe.length === 0) continue; // An empty chunk would end a chunked body.
+        await send(safe);
+      }
+      // Bytes after the response's end are a protocol violation: never reuse that connection.
+      if (r.consumed < chunk.length) {
+        throw new UpstreamError("protocol", "upstream sent extra bytes");
+      }
+      if (reader.done) upstreamClean = true;
+    }
+    if (relay.scrub) {
+      const tail = scrubber!.end();
+      if (tail.length > 0) await send(tail);
+    }
+    if (relay.chunkOut) await ex.client.write(LAST_CHUNK);
+  } catch (err) {
+    lease.stream.destroy();
+    // Only writes to the agent throw StreamClosed here; the upstream's reads throw its errors.
+    const agentGone = err instanceof StreamClosed;
+    if (!agentGone) reportFailure(ex.ctx, reportScope(ex), err);
+    forwarded.decided.finish({
+      upstreamStatus: forwarded.response.status,
+      bytesIn: forwarded.bytesIn,
+      bytesOut,
+      error: agentGone ? AGENT_GONE : describeUpstreamFailure(err),
+    });
+    ex.client.destroy();
+    return "close";
+  }
+  return { bytesOut, upstreamClean };
+}
+
+/** No Content-Encoding, or only `identity`. */
+function identityEncoded(headers: [string, string][]): boolean {
+  return headerValues(headers, "content-encoding").every((v) =>
+    v.split(",").every((t) => t.trim() === "" || t.trim().toLowerCase() === "identity")
+  );
+}

@@ -1,0 +1,17 @@
+/**
+ * What the https protocol declares to config, policy, audit and `clawpatrol test` (see
+ * `core/protocol.ts`).
+ *
+ * @module
+ */
+
+import type { Protocol } from "../../core/mod.ts";
+import { HTTP_FACET } from "./facet.ts";
+import { httpFixtureFacts } from "./fixture.ts";
+
+/** `endpoint "https" NAME`: its rules read `http`. */
+export const HTTPS_PROTOCOL: Protocol = Object.freeze({
+  family: "https",
+  facets: Object.freeze([HTTP_FACET]),
+  fixtureFacts: () => Promise.resolve(httpFixtureFacts),
+});

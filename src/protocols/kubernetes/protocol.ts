@@ -1,0 +1,21 @@
+/**
+ * What the kubernetes protocol declares to config, policy, audit and `clawpatrol test` (see
+ * `core/protocol.ts`).
+ *
+ * @module
+ */
+
+import type { Protocol } from "../../core/mod.ts";
+import { HTTP_FACET } from "../http/mod.ts";
+import { K8S_FACET } from "./facet.ts";
+import { kubernetesFixtureFacts } from "./fixture.ts";
+
+/**
+ * `endpoint "kubernetes" NAME`: its rules read `k8s`, and `http` as well (its facts compose
+ * http's).
+ */
+export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
+  family: "kubernetes",
+  facets: Object.freeze([K8S_FACET, HTTP_FACET]),
+  fixtureFacts: () => Promise.resolve(kubernetesFixtureFacts),
+});

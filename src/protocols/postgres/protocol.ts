@@ -1,0 +1,17 @@
+/**
+ * What the postgres protocol declares to config, policy, audit and `clawpatrol test` (see
+ * `core/protocol.ts`).
+ *
+ * @module
+ */
+
+import type { Protocol } from "../../core/mod.ts";
+import { SQL_FACET } from "./facet.ts";
+import { sqlFixtureFacts } from "./fixture.ts";
+
+/** `endpoint "postgres" NAME`: its rules read `sql`. */
+export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
+  family: "postgres",
+  facets: Object.freeze([SQL_FACET]),
+  fixtureFacts: sqlFixtureFacts,
+});
