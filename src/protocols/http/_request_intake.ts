@@ -9,7 +9,7 @@
 import type { After, Exchange } from "./_exchange_context.ts";
 import { asParseError, bad, refuse } from "./_request_refusal.ts";
 import { CONTINUE } from "./_respond.ts";
-import { concat } from "./_stream.ts";
+import { joinBytes } from "../../core/mod.ts";
 import { BODY_TIMEOUT, readWithin } from "./_upstream_retry.ts";
 import {
   BodyReader,
@@ -89,7 +89,7 @@ async function bufferBody(
     if (r.consumed < chunk.length) ex.client.unread(chunk.subarray(r.consumed));
   }
   const truncated = !body.done;
-  const buffered = concat(chunks, bytes);
+  const buffered = joinBytes(chunks);
   const seen = buffered.length > limit ? buffered.subarray(0, limit) : buffered;
   return { framing, upgrade, body, buffered, seen, truncated };
 }

@@ -6,7 +6,6 @@
  */
 
 import type { Socket } from "node:net";
-import { joinBytes } from "../../core/mod.ts";
 
 /** Reads a byte stream chunk by chunk; `null` at end of stream. */
 export interface ByteReader {
@@ -230,16 +229,6 @@ export class ConnStream implements ByteReader, ByteWriter {
       // Already closed by the peer.
     }
   }
-}
-
-/**
- * Chunks as one array (no copy for a single chunk): {@linkcode joinBytes}, which callers should
- * import from `core/` instead. `total`, the chunks' summed length, is no longer needed.
- *
- * @deprecated Kept only until `_exchange.ts` imports `joinBytes`; do not add callers.
- */
-export function concat(chunks: Uint8Array[], _total?: number): Uint8Array {
-  return joinBytes(chunks);
 }
 
 /**
