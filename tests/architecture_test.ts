@@ -24,6 +24,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   approvals: ["core", "config"],
   // The admin API answers held approvals.
   admin: ["core", "approvals"],
+  // One action's way: the rules decide, a chain approves, the store records; facts are redacted.
+  pipeline: ["core", "policy", "approvals", "audit", "credentials"],
   "protocols/*": ["core"],
   // Kubernetes facts compose http's, and it rides the HTTP exchange.
   "protocols/kubernetes": ["core", "protocols/http"],
@@ -68,6 +70,8 @@ const NEVER: readonly [string, readonly string[]][] = [
   ["config", ["protocols"]],
   ["policy", ["protocols"]],
   ["audit", ["protocols"]],
+  // `pipeline/` decides; sessions and the composition root call it, never the other way.
+  ["pipeline", ["protocols", "gateway"]],
 ];
 
 /** One import between two files under `src/`, as paths relative to `src/`. */

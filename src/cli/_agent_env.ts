@@ -9,8 +9,9 @@
 import { join } from "node:path";
 import { AgentRegistry } from "../agents/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import { type Config, type KubernetesEndpoint, placeholderOf } from "../config/mod.ts";
+import { type Config, placeholderOf } from "../config/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
+import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
 import type { GlobalOptions } from "./_args.ts";
 import { readGatewayCa, writeCaBundle } from "./_ca_bundle.ts";

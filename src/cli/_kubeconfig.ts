@@ -7,7 +7,8 @@
 
 import { join } from "node:path";
 import { stringify } from "yaml";
-import type { Config, KubernetesEndpoint, Profile } from "../config/mod.ts";
+import type { Config, Profile } from "../config/mod.ts";
+import { isKubernetesEndpoint, type KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
 /** One cluster of an agent's kubeconfig: where kubectl connects for one kubernetes endpoint. */
 export interface KubeCluster {
@@ -58,7 +59,7 @@ export function reachableKubernetes(config: Config, profile: Profile): Kubernete
   const found: KubernetesEndpoint[] = [];
   for (const name of names) {
     const endpoint = config.endpoints.get(name);
-    if (endpoint?.protocol === "kubernetes") found.push(endpoint);
+    if (endpoint && isKubernetesEndpoint(endpoint)) found.push(endpoint);
   }
   return found;
 }

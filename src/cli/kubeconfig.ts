@@ -7,7 +7,9 @@
  */
 
 import { resolve } from "node:path";
-import { parseCommand, UsageError } from "./_args.ts";
+import type { Config } from "../config/mod.ts";
+import type { AgentFacts } from "../core/mod.ts";
+import { type GlobalOptions, parseCommand, UsageError } from "./_args.ts";
 import { openAgents, writeAgentKubeconfig } from "./_agent_env.ts";
 import { authenticateAgent, readToken, TOKEN_ENV } from "./_agent_token.ts";
 import { err, out } from "./_io.ts";
@@ -27,6 +29,50 @@ const USAGE = "clawpatrol kubeconfig --agent NAME [--endpoint E] [--output PATH]
  * ```
  */
 export async function kubeconfigCommand(args: string[]): Promise<number> {
+  const { agent: name, endpoint: wanted, output, tokenStdin, global } = kubeconfigArgs(args);
+  const opened = await openAgents(global);
+  const { config } = opened;
+  // What the config alone can refute is refuted before the token is asked for.
+  if (wanted !== undefined) checkKubernetesEndpoint(config, wanted);
+
+  const token = await readToken(name, {
+    fromStdin: false,
+    stdinFirst: tokenStdin,
+    howToPass: `set ${TOKEN_ENV} or pass --token-stdin`,
+  });
+  if (token === null) {
+    err("Interrupted");
+    return 130;
+  }
+  const agent = authenticateAgent(opened.registry, name, token);
+  const endpoints = agentEndpoints(config, agent, wanted);
+  const path = await writeAgentKubeconfig(opened, agent, token, {
+    endpoints,
+    path: output === undefined ? undefined : resolve(output),
+  });
+  const contexts = endpoints.map((e) => contextName(e.name));
+  out(
+    `Wrote kubeconfig for agent '${agent.name}': ${
+      contexts.length === 1 ? "context" : "contexts"
+    } ${contexts.join(", ")} (current ${contexts[0]})`,
+  );
+  out(path);
+  return 0;
+}
+
+/** The command line of `clawpatrol kubeconfig`, checked. */
+interface KubeconfigArgs {
+  agent: string;
+  /** `--endpoint`: the one endpoint to write a context for. */
+  endpoint?: string;
+  /** `--output`: where to write instead of the state directory. */
+  output?: string;
+  tokenStdin: boolean;
+  global: GlobalOptions;
+}
+
+/** Parses the arguments; a token among them is refused, as are missing or empty values. */
+function kubeconfigArgs(args: string[]): KubeconfigArgs {
   if (args.some((a) => a === "--token" || a.startsWith("--token="))) {
     throw new UsageError(
       `kubeconfig takes no --token (arguments show in ps): set ${TOKEN_ENV}, pass --token-stdin, or type it at the prompt`,
@@ -41,45 +87,44 @@ export async function kubeconfigCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) {
     throw new UsageError(`kubeconfig takes no arguments: ${USAGE}`);
   }
-  const name = values.agent;
-  if (typeof name !== "string" || name === "") {
+  const agent = values.agent;
+  if (typeof agent !== "string" || agent === "") {
     throw new UsageError(`kubeconfig needs --agent NAME: ${USAGE}`);
   }
-  const wanted = values.endpoint as string | undefined;
+  const endpoint = values.endpoint as string | undefined;
   const output = values.output as string | undefined;
   if (output === "") throw new UsageError("--output needs a path");
-  const opened = await openAgents(global);
-  const { config } = opened;
+  return { agent, endpoint, output, tokenStdin: values["token-stdin"] === true, global };
+}
 
-  // What the config alone can refute is refuted before the token is asked for.
-  if (wanted !== undefined) {
-    const endpoint = config.endpoints.get(wanted);
-    if (!endpoint) {
-      const known = [...config.endpoints.values()].filter((e) => e.protocol === "kubernetes")
-        .map((e) => `'${e.name}'`);
-      throw new UsageError(
-        `unknown endpoint '${wanted}': ${
-          known.length === 0
-            ? "the config defines no kubernetes endpoint"
-            : `the config's kubernetes endpoints are ${known.join(", ")}`
-        }`,
-      );
-    }
-    if (endpoint.protocol !== "kubernetes") {
-      throw new UsageError(`endpoint '${wanted}' is ${endpoint.protocol}, not kubernetes`);
-    }
+/** Refuses `--endpoint NAME` when the config has no such endpoint, or it is not kubernetes. */
+function checkKubernetesEndpoint(config: Config, wanted: string): void {
+  const endpoint = config.endpoints.get(wanted);
+  if (!endpoint) {
+    const known = [...config.endpoints.values()].filter((e) => e.protocol === "kubernetes")
+      .map((e) => `'${e.name}'`);
+    throw new UsageError(
+      `unknown endpoint '${wanted}': ${
+        known.length === 0
+          ? "the config defines no kubernetes endpoint"
+          : `the config's kubernetes endpoints are ${known.join(", ")}`
+      }`,
+    );
   }
+  if (endpoint.protocol !== "kubernetes") {
+    throw new UsageError(`endpoint '${wanted}' is ${endpoint.protocol}, not kubernetes`);
+  }
+}
 
-  const token = await readToken(name, {
-    fromStdin: false,
-    stdinFirst: values["token-stdin"] === true,
-    howToPass: `set ${TOKEN_ENV} or pass --token-stdin`,
-  });
-  if (token === null) {
-    err("Interrupted");
-    return 130;
-  }
-  const agent = authenticateAgent(opened.registry, name, token);
+/**
+ * The kubernetes endpoints the file gets a context for: those `agent`'s profile reaches, or just
+ * `wanted`. Refused when that leaves none.
+ */
+function agentEndpoints(
+  config: Config,
+  agent: AgentFacts,
+  wanted: string | undefined,
+): ReturnType<typeof reachableKubernetes> {
   const profile = config.profiles.get(agent.profile);
   if (!profile) {
     throw new Error(
@@ -87,29 +132,19 @@ export async function kubeconfigCommand(args: string[]): Promise<number> {
     );
   }
   const reachable = reachableKubernetes(config, profile);
-  let endpoints = reachable;
-  if (wanted !== undefined) {
-    endpoints = reachable.filter((e) => e.name === wanted);
-    if (endpoints.length === 0) {
+  if (wanted === undefined) {
+    if (reachable.length === 0) {
       throw new UsageError(
-        `endpoint '${wanted}' is not reachable by agent '${agent.name}': profile '${agent.profile}' does not include it`,
+        `agent '${agent.name}' reaches no kubernetes endpoint: profile '${agent.profile}' includes none`,
       );
     }
-  } else if (endpoints.length === 0) {
+    return reachable;
+  }
+  const endpoints = reachable.filter((e) => e.name === wanted);
+  if (endpoints.length === 0) {
     throw new UsageError(
-      `agent '${agent.name}' reaches no kubernetes endpoint: profile '${agent.profile}' includes none`,
+      `endpoint '${wanted}' is not reachable by agent '${agent.name}': profile '${agent.profile}' does not include it`,
     );
   }
-  const path = await writeAgentKubeconfig(opened, agent, token, {
-    endpoints,
-    path: output === undefined ? undefined : resolve(output),
-  });
-  const contexts = endpoints.map((e) => contextName(e.name));
-  out(
-    `Wrote kubeconfig for agent '${agent.name}': ${
-      contexts.length === 1 ? "context" : "contexts"
-    } ${contexts.join(", ")} (current ${contexts[0]})`,
-  );
-  out(path);
-  return 0;
+  return endpoints;
 }

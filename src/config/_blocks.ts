@@ -119,3 +119,21 @@ function example(type: string): string {
       return `${type} { … }`;
   }
 }
+
+/** Adds `value` under `key`, or reports it as a duplicate of the one already there. */
+export function addUnique<T extends { source: { file: string; line: number } }>(
+  map: Map<string, T>,
+  key: string,
+  value: T,
+  r: BlockReader,
+  what: string,
+): void {
+  const existing = map.get(key);
+  if (existing) {
+    r.problem(
+      `duplicate ${what} '${key}' (first defined at ${existing.source.file}:${existing.source.line})`,
+    );
+    return;
+  }
+  map.set(key, value);
+}

@@ -1,8 +1,10 @@
-import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import type { Protocol } from "../core/mod.ts";
 import { loadConfigText } from "./load.ts";
 import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
-import type { HttpsEndpoint, KubernetesEndpoint } from "./types.ts";
 import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
+import type { HttpsEndpoint } from "../protocols/http/mod.ts";
+import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
 Deno.test("loadConfigText() reads an https endpoint's ports sorted and unique, 443 when absent", async () => {
   const config = await loadConfigText(
@@ -203,4 +205,81 @@ Deno.test("loadConfigText() refuses an endpoint of a registered family it has no
   const problems = await problemsOf(text, "t.hcl", [...PROTOCOLS, { family: "redis", facets: [] }]);
   assertProblem(problems, lineOf(text, "endpoint"), /no endpoint schema for protocol "redis"/);
   equal(problems.length, 1, "the block is refused whole, not read half");
+});
+
+/** A protocol config has never heard of, declaring its endpoint schema and a credential kind. */
+const REDIS: Protocol = {
+  family: "redis",
+  facets: [],
+  endpoint: {
+    read: (name, body) => {
+      const server = body.hostPort("server");
+      if (!body.has("server")) body.problem("missing required attribute 'server' (host:port)");
+      return {
+        protocol: "redis",
+        name,
+        source: body.source,
+        server,
+        listen: body.hostPort("listen"),
+      };
+    },
+  },
+  credentials: { redis_password: { settings: ["user"], required: ["user"] } },
+};
+
+Deno.test("loadConfigText() reads an endpoint family, and its credentials, by the schemas its protocol declares", async () => {
+  const text = `${HEAD}endpoint "redis" "cache" {
+  server = "cache.internal:6379"
+  listen = "127.0.0.1:16379"
+}
+credential "redis_password" "cache_pw" {
+  endpoint = redis.cache
+  user     = "app"
+}
+`;
+  const config = await loadConfigText("t.hcl", text, { protocols: [...PROTOCOLS, REDIS] });
+  const cache = config.endpoints.get("cache");
+  deepStrictEqual(cache, {
+    protocol: "redis",
+    name: "cache",
+    source: { file: "t.hcl", line: lineOf(text, "endpoint") },
+    server: "cache.internal:6379",
+    listen: "127.0.0.1:16379",
+  });
+  deepStrictEqual(config.credentials.get("redis_password.cache_pw")?.settings, { user: "app" });
+});
+
+Deno.test("loadConfigText() locates what a protocol's schema reports, and the attributes it never read", async () => {
+  const text = `${HEAD}endpoint "redis" "cache" {
+  listen = "nowhere"
+  colour = "red"
+}
+credential "redis_password" "cache_pw" {
+  endpoint = https.gh
+}
+endpoint "https" "gh" {
+  hosts = ["api.github.com"]
+}
+`;
+  const problems = await problemsOf(text, "t.hcl", [...PROTOCOLS, REDIS]);
+  assertProblem(problems, lineOf(text, "endpoint"), /"cache": missing required attribute 'server'/);
+  assertProblem(problems, lineOf(text, "listen"), /'listen' must be host:port, got "nowhere"/);
+  assertProblem(problems, lineOf(text, "colour"), /unknown attribute or block 'colour'/);
+  // A credential kind binds to the family that declares it, and requires what it declares.
+  assertProblem(problems, lineOf(text, "endpoint = https.gh"), /must refer to redis\.\*/);
+  assertProblem(problems, lineOf(text, "credential"), /missing required attribute 'user'/);
+  equal(problems.length, 5, problems.map((p) => p.message).join("\n"));
+});
+
+Deno.test("loadConfigText() refuses to load when two protocols declare one credential kind", async () => {
+  const twin: Protocol = {
+    family: "twin",
+    facets: [],
+    credentials: { bearer_token: { settings: [] } },
+  };
+  await rejects(
+    () => loadConfigText("t.hcl", HEAD, { protocols: [...PROTOCOLS, twin] }),
+    TypeError,
+    "credential kind 'bearer_token': declared by 'https' and 'twin'",
+  );
 });

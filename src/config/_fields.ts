@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConfigProblem } from "../core/mod.ts";
+import type { BodyReader, ConfigProblem } from "../core/mod.ts";
 import { attributeKey, blockKey, firstBlockLine, type LineIndex } from "./_locate.ts";
 import type { Ref, Source } from "./types.ts";
 
@@ -20,8 +20,11 @@ export interface ConfigFile {
 
 const REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)\}$/;
 
-/** Reads fields of one block, remembering which were used so unknown ones can be reported. */
-export class BlockReader {
+/**
+ * Reads fields of one block, remembering which were used so unknown ones can be reported. It is
+ * the {@linkcode BodyReader} protocols' endpoint schemas read their blocks through.
+ */
+export class BlockReader implements BodyReader {
   readonly source: Source;
   readonly #body: Record<string, unknown>;
   readonly #file: ConfigFile;
@@ -176,6 +179,26 @@ export class BlockReader {
     return v as number[];
   }
 
+  /** `host:port` with a numeric port; `undefined` when absent or malformed (reported). */
+  hostPort(name: string): string | undefined {
+    const v = this.string(name);
+    if (v === undefined) return undefined;
+    if (!isHostPort(v)) {
+      this.problem(`'${name}' must be host:port, got "${v}"`, name);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** A PEM certificate; one without a `BEGIN CERTIFICATE` line is reported (and returned). */
+  pem(name: string): string | undefined {
+    const v = this.string(name);
+    if (v !== undefined && !v.includes("-----BEGIN CERTIFICATE-----")) {
+      this.problem(`'${name}' must be a PEM certificate, e.g. "<<file:ca.pem>>"`, name);
+    }
+    return v;
+  }
+
   /** A duration: a number of seconds, or a string such as `"500ms"`, `"30s"`, `"10m"`, `"1h"`. */
   duration(name: string, fallbackMs: number): number {
     const v = this.raw(name);
@@ -294,15 +317,9 @@ export function isHostPort(value: string): boolean {
   return m !== null && Number(m[2]) <= 65535;
 }
 
-/** `host:port` with a numeric port; exported for endpoint readers. */
+/** `host:port` with a numeric port, `fallback` when absent or malformed (reported). */
 export function listenAddress(r: BlockReader, field: string, fallback: string): string {
-  const v = r.string(field);
-  if (v === undefined) return fallback;
-  if (!isHostPort(v)) {
-    r.problem(`'${field}' must be host:port, got "${v}"`, field);
-    return fallback;
-  }
-  return v;
+  return r.hostPort(field) ?? fallback;
 }
 
 /** Parses a duration (number = seconds) into milliseconds, or `null` when malformed. */

@@ -56,177 +56,210 @@ interface Frame {
 
 /** Scans HCL text and indexes the line of each block header and attribute. */
 export function indexLines(text: string): LineIndex {
-  const index: LineIndex = { blocks: new Map(), attributes: new Map(), topBlocks: [] };
-  const stack: Frame[] = [{ path: [], occurrence: 0 }];
-  let i = 0;
-  let line = 1;
-  // Words seen since the start of the current statement: identifiers and quoted labels.
-  let words: string[] = [];
-  let statementLine = 1;
+  const scanner = new LineScanner(text);
+  scanner.scan();
+  return scanner.index;
+}
 
-  const skipString = () => {
-    // i is at the opening quote. Templates may nest braces and strings.
-    i++;
-    while (i < text.length) {
-      const c = text[i];
+/**
+ * One pass over a file's text. `i` is the read position and `line` its line; each `skip…`
+ * method moves both past one syntactic element, counting the newlines it crosses.
+ */
+class LineScanner {
+  readonly index: LineIndex = { blocks: new Map(), attributes: new Map(), topBlocks: [] };
+  readonly #text: string;
+  readonly #stack: Frame[] = [{ path: [], occurrence: 0 }];
+  #i = 0;
+  #line = 1;
+  /** Words seen since the start of the current statement: identifiers and quoted labels. */
+  #words: string[] = [];
+  #statementLine = 1;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  scan(): void {
+    while (this.#i < this.#text.length) this.#step();
+  }
+
+  /** Reads one token of a statement: a word, a label, `=`, `{` or `}`. */
+  #step(): void {
+    const text = this.#text;
+    const c = text[this.#i];
+    if (c === "\n") {
+      this.#line++;
+      this.#i++;
+      this.#words = [];
+      return;
+    }
+    if (c === " " || c === "\t" || c === "\r") {
+      this.#i++;
+      return;
+    }
+    if (this.#skipComment()) return;
+    if (this.#words.length === 0) this.#statementLine = this.#line;
+    if (c === '"') {
+      const start = this.#i;
+      this.#skipString();
+      this.#words.push(safeJson(text.slice(start, this.#i)));
+    } else if (c === "=" && text[this.#i + 1] !== "=") {
+      this.#attribute();
+    } else if (c === "{") {
+      this.#openBlock();
+    } else if (c === "}") {
+      if (this.#stack.length > 1) this.#stack.pop();
+      this.#words = [];
+      this.#i++;
+    } else {
+      const ident = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(text.slice(this.#i, this.#i + 256));
+      this.#words.push(...(ident ? [ident[0]] : []));
+      this.#i += ident ? ident[0].length : 1;
+    }
+  }
+
+  /** At `=`: records `name = …` (one word before it) and skips the value. */
+  #attribute(): void {
+    const top = this.#stack[this.#stack.length - 1];
+    if (this.#words.length === 1) {
+      this.index.attributes.set(
+        attributeKey(top.path, top.occurrence, this.#words[0]),
+        this.#statementLine,
+      );
+    }
+    this.#i++;
+    this.#words = [];
+    this.#skipExpression();
+  }
+
+  /** At `{`: records the block header the words before it make, and enters the block. */
+  #openBlock(): void {
+    const top = this.#stack[this.#stack.length - 1];
+    const path = [...top.path, ...this.#words];
+    const key = blockKey(path);
+    const lines = this.index.blocks.get(key) ?? [];
+    lines.push(this.#statementLine);
+    this.index.blocks.set(key, lines);
+    if (this.#stack.length === 1) this.index.topBlocks.push({ path, line: this.#statementLine });
+    this.#stack.push({ path, occurrence: lines.length - 1 });
+    this.#words = [];
+    this.#i++;
+  }
+
+  /** From the opening quote past the closing one. Templates may nest braces and strings. */
+  #skipString(): void {
+    const text = this.#text;
+    this.#i++;
+    while (this.#i < text.length) {
+      const c = text[this.#i];
       if (c === "\\") {
-        i += 2;
+        this.#i += 2;
         continue;
       }
-      if (c === "\n") line++;
+      if (c === "\n") this.#line++;
       if (c === '"') {
-        i++;
+        this.#i++;
         return;
       }
       // `$${` and `%%{` are escapes for a literal `${` / `%{`, not template openings.
-      if ((c === "$" || c === "%") && text[i + 1] === c && text[i + 2] === "{") {
-        i += 3;
+      if ((c === "$" || c === "%") && text[this.#i + 1] === c && text[this.#i + 2] === "{") {
+        this.#i += 3;
         continue;
       }
-      if ((c === "$" || c === "%") && text[i + 1] === "{") {
-        i += 2;
-        skipNested();
+      if ((c === "$" || c === "%") && text[this.#i + 1] === "{") {
+        this.#i += 2;
+        this.#skipNested();
         continue;
       }
-      i++;
+      this.#i++;
     }
-  };
+  }
 
-  const skipNested = () => {
-    // Skips to the matching close bracket, honouring strings, heredocs, comments (a quote or
-    // bracket in a comment inside a multi-line list must not count) and inner brackets.
+  /**
+   * Skips to the matching close bracket, honouring strings, heredocs, comments (a quote or
+   * bracket in a comment inside a multi-line list must not count) and inner brackets.
+   */
+  #skipNested(): void {
+    const text = this.#text;
     let depth = 1;
-    while (i < text.length && depth > 0) {
-      const c = text[i];
+    while (this.#i < text.length && depth > 0) {
+      const c = text[this.#i];
       if (c === '"') {
-        skipString();
+        this.#skipString();
         continue;
       }
-      if (skipComment()) continue;
-      if (c === "<" && text[i + 1] === "<" && skipHeredoc()) continue;
-      if (c === "\n") line++;
+      if (this.#skipComment()) continue;
+      if (c === "<" && text[this.#i + 1] === "<" && this.#skipHeredoc()) continue;
+      if (c === "\n") this.#line++;
       if (c === "{" || c === "[" || c === "(") depth++;
       else if (c === "}" || c === "]" || c === ")") depth--;
-      i++;
+      this.#i++;
     }
-  };
+  }
 
-  // Skips a line or block comment at `i`; false when there is none.
-  const skipComment = (): boolean => {
-    if (text[i] === "#" || (text[i] === "/" && text[i + 1] === "/")) skipLineComment();
-    else if (text[i] === "/" && text[i + 1] === "*") skipBlockComment();
+  /** Skips a line or block comment at `i`; false when there is none. */
+  #skipComment(): boolean {
+    const text = this.#text;
+    const c = text[this.#i];
+    if (c === "#" || (c === "/" && text[this.#i + 1] === "/")) this.#skipLineComment();
+    else if (c === "/" && text[this.#i + 1] === "*") this.#skipBlockComment();
     else return false;
     return true;
-  };
+  }
 
-  const skipLineComment = () => {
-    // Stops at the newline so the caller counts it.
-    const end = text.indexOf("\n", i);
-    i = end === -1 ? text.length : end;
-  };
+  /** Stops at the newline so the caller counts it. */
+  #skipLineComment(): void {
+    const end = this.#text.indexOf("\n", this.#i);
+    this.#i = end === -1 ? this.#text.length : end;
+  }
 
-  const skipHeredoc = (): boolean => {
-    const m = /^<<-?([A-Za-z_][A-Za-z0-9_]*)[ \t]*\r?\n/.exec(text.slice(i, i + 200));
+  #skipBlockComment(): void {
+    const text = this.#text;
+    const end = text.indexOf("*/", this.#i + 2);
+    const stop = end === -1 ? text.length : end + 2;
+    for (let k = this.#i; k < stop; k++) if (text[k] === "\n") this.#line++;
+    this.#i = stop;
+  }
+
+  /** Skips `<<MARKER … MARKER` (or `<<-`); false, moving nothing, when `<<` starts no heredoc. */
+  #skipHeredoc(): boolean {
+    const text = this.#text;
+    const m = /^<<-?([A-Za-z_][A-Za-z0-9_]*)[ \t]*\r?\n/.exec(text.slice(this.#i, this.#i + 200));
     if (!m) return false;
     const marker = m[1];
-    i += m[0].length;
-    line++;
-    while (i < text.length) {
-      const end = text.indexOf("\n", i);
-      const row = text.slice(i, end === -1 ? text.length : end);
+    this.#i += m[0].length;
+    this.#line++;
+    while (this.#i < text.length) {
+      const end = text.indexOf("\n", this.#i);
+      const row = text.slice(this.#i, end === -1 ? text.length : end);
       if (row.trim() === marker) {
         // Stop at the newline ending the marker line: the caller counts it.
-        i = end === -1 ? text.length : end;
+        this.#i = end === -1 ? text.length : end;
         return true;
       }
-      i = end === -1 ? text.length : end + 1;
-      line++;
+      this.#i = end === -1 ? text.length : end + 1;
+      this.#line++;
     }
     return true;
-  };
+  }
 
-  const skipExpression = () => {
-    // After `=`: skip to the end of the line, across any bracketed multi-line value.
-    while (i < text.length) {
-      const c = text[i];
+  /** After `=`: skips to the end of the line, across any bracketed multi-line value. */
+  #skipExpression(): void {
+    const text = this.#text;
+    while (this.#i < text.length) {
+      const c = text[this.#i];
       // A newline ends the value; so does the `}` closing a one-line block.
       if (c === "\n" || c === "}") return;
-      if (c === '"') skipString();
-      else if (c === "<" && text[i + 1] === "<" && skipHeredoc()) return;
+      if (c === '"') this.#skipString();
+      else if (c === "<" && text[this.#i + 1] === "<" && this.#skipHeredoc()) return;
       else if (c === "{" || c === "[" || c === "(") {
-        i++;
-        skipNested();
-      } else if (c === "#" || (c === "/" && text[i + 1] === "/")) return;
-      else if (c === "/" && text[i + 1] === "*") skipBlockComment();
-      else i++;
+        this.#i++;
+        this.#skipNested();
+      } else if (c === "#" || (c === "/" && text[this.#i + 1] === "/")) return;
+      else if (c === "/" && text[this.#i + 1] === "*") this.#skipBlockComment();
+      else this.#i++;
     }
-  };
-
-  const skipBlockComment = () => {
-    const end = text.indexOf("*/", i + 2);
-    const stop = end === -1 ? text.length : end + 2;
-    for (let k = i; k < stop; k++) if (text[k] === "\n") line++;
-    i = stop;
-  };
-
-  while (i < text.length) {
-    const c = text[i];
-    if (c === "\n") {
-      line++;
-      i++;
-      words = [];
-      continue;
-    }
-    if (c === " " || c === "\t" || c === "\r") {
-      i++;
-      continue;
-    }
-    if (skipComment()) continue;
-    if (words.length === 0) statementLine = line;
-    if (c === '"') {
-      const start = i;
-      skipString();
-      words.push(safeJson(text.slice(start, i)));
-      continue;
-    }
-    if (c === "=" && text[i + 1] !== "=") {
-      const top = stack[stack.length - 1];
-      if (words.length === 1) {
-        index.attributes.set(attributeKey(top.path, top.occurrence, words[0]), statementLine);
-      }
-      i++;
-      words = [];
-      skipExpression();
-      continue;
-    }
-    if (c === "{") {
-      const top = stack[stack.length - 1];
-      const path = [...top.path, ...words];
-      const key = blockKey(path);
-      const lines = index.blocks.get(key) ?? [];
-      lines.push(statementLine);
-      index.blocks.set(key, lines);
-      if (stack.length === 1) index.topBlocks.push({ path, line: statementLine });
-      stack.push({ path, occurrence: lines.length - 1 });
-      words = [];
-      i++;
-      continue;
-    }
-    if (c === "}") {
-      if (stack.length > 1) stack.pop();
-      words = [];
-      i++;
-      continue;
-    }
-    const ident = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(text.slice(i, i + 256));
-    if (ident) {
-      words.push(ident[0]);
-      i += ident[0].length;
-      continue;
-    }
-    i++;
   }
-  return index;
 }
 
 function safeJson(quoted: string): string {

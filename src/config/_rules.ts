@@ -6,24 +6,10 @@
 
 import type { ProtocolFamily } from "../core/mod.ts";
 import type { BlockReader } from "./_fields.ts";
-import {
-  type Approver,
-  type Credential,
-  CREDENTIAL_KINDS,
-  type Endpoint,
-  type Rule,
-} from "./types.ts";
-
-/** Approver kinds, which are also the kinds of approver references. */
-export const APPROVER_KINDS = ["llm_approver", "human_approver", "webhook_approver"];
-
-/** Resolves an endpoint reference, reporting it when it does not resolve. */
-export type EndpointOf = (
-  r: BlockReader,
-  field: string,
-  kind: string,
-  name: string,
-) => Endpoint | undefined;
+import type { FoundBlock } from "./_blocks.ts";
+import type { EndpointOf } from "./_endpoints.ts";
+import { APPROVER_KINDS } from "./_approvers.ts";
+import type { Approver, Credential, Rule, Source } from "./types.ts";
 
 /** What a rule may refer to: the config's endpoints, approvers and credentials. */
 export interface RuleScope {
@@ -32,13 +18,38 @@ export interface RuleScope {
   endpointOf: EndpointOf;
   approvers: Map<string, Approver>;
   credentials: Map<string, Credential>;
+  /** Every credential kind, which are also the kinds of credential references. */
+  credentialKinds: readonly string[];
+}
+
+/**
+ * Reads every rule block in declaration order. Names are checked before validity so a duplicate
+ * of a broken rule is still reported.
+ */
+export function readRules(blocks: readonly FoundBlock[], scope: RuleScope): Rule[] {
+  const rules: Rule[] = [];
+  const ruleNames = new Map<string, Source>();
+  for (const b of blocks) {
+    const name = b.labels[0];
+    const existing = ruleNames.get(name);
+    const rule = readRule(name, b.reader, rules.length, scope);
+    if (existing) {
+      b.reader.problem(
+        `duplicate rule name '${name}' (first defined at ${existing.file}:${existing.line})`,
+      );
+      continue;
+    }
+    ruleNames.set(name, b.reader.source);
+    if (rule) rules.push(rule);
+  }
+  return rules;
 }
 
 /**
  * Reads one rule. Returns `undefined` when it has no usable endpoint or mixes protocol families;
  * every problem is reported either way.
  */
-export function readRule(
+function readRule(
   name: string,
   r: BlockReader,
   order: number,
@@ -80,7 +91,7 @@ export function readRule(
   if (Array.isArray(approveRaw) && approveRaw.length === 0) {
     r.problem("'approve' needs at least one approver", "approve");
   }
-  const credRef = r.ref("credential", Object.keys(CREDENTIAL_KINDS));
+  const credRef = r.ref("credential", scope.credentialKinds);
   let credential: string | null = null;
   if (credRef) {
     credential = `${credRef.kind}.${credRef.name}`;

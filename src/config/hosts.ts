@@ -4,12 +4,14 @@
  * @module
  */
 
-import type { HttpsEndpoint } from "./types.ts";
+import type { Endpoint } from "./types.ts";
 
 /**
  * Matches host names to endpoints: an exact name beats any `*.suffix` wildcard, and among
  * wildcards the longest suffix wins. Case-insensitive; a trailing dot is ignored. A wildcard
  * `*.example.com` matches `a.example.com` and `a.b.example.com` but not `example.com` itself.
+ * The hosts are the ones endpoints claim (`Endpoint.hosts`); an endpoint claiming none never
+ * matches.
  *
  * @example
  * ```ts
@@ -17,14 +19,14 @@ import type { HttpsEndpoint } from "./types.ts";
  * hosts.match("API.GitHub.com")?.name; // "github"
  * ```
  */
-export class HostMatcher {
-  readonly #exact = new Map<string, HttpsEndpoint>();
+export class HostMatcher<E extends Endpoint = Endpoint> {
+  readonly #exact = new Map<string, E>();
   /** Wildcard suffixes (with leading dot), longest first. */
-  readonly #wildcards: { suffix: string; endpoint: HttpsEndpoint }[] = [];
+  readonly #wildcards: { suffix: string; endpoint: E }[] = [];
 
-  constructor(endpoints: Iterable<HttpsEndpoint>) {
+  constructor(endpoints: Iterable<E>) {
     for (const endpoint of endpoints) {
-      for (const host of endpoint.hosts) {
+      for (const host of endpoint.hosts ?? []) {
         const h = normalise(host);
         if (h.startsWith("*.")) this.#wildcards.push({ suffix: h.slice(1), endpoint });
         else if (!this.#exact.has(h)) this.#exact.set(h, endpoint);
@@ -34,7 +36,7 @@ export class HostMatcher {
   }
 
   /** The endpoint claiming `host`, or `undefined` when none does. */
-  match(host: string): HttpsEndpoint | undefined {
+  match(host: string): E | undefined {
     const h = normalise(host);
     const exact = this.#exact.get(h);
     if (exact) return exact;

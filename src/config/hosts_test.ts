@@ -1,20 +1,9 @@
 import { equal } from "node:assert/strict";
 import { HostMatcher } from "./hosts.ts";
-import type { HttpsEndpoint } from "./types.ts";
+import type { Endpoint } from "./types.ts";
 
-function endpoint(name: string, ...hosts: string[]): HttpsEndpoint {
-  return {
-    protocol: "https",
-    name,
-    hosts,
-    allowEncodedSlash: false,
-    allowDoubleEncoding: false,
-    allowPathParams: false,
-    allowMethodOverride: false,
-    ports: [443],
-    unknownPlaceholders: "deny",
-    source: { file: "t.hcl", line: 1 },
-  };
+function endpoint(name: string, ...hosts: string[]): Endpoint {
+  return { protocol: "https", name, hosts, source: { file: "t.hcl", line: 1 } };
 }
 
 Deno.test("HostMatcher.match() prefers an exact host over a wildcard that also covers it", () => {
@@ -84,4 +73,11 @@ Deno.test("HostMatcher.match() returns undefined for hosts no endpoint claims", 
 Deno.test("HostMatcher.match() gives an exact host to the first endpoint that declares it", () => {
   const hosts = new HostMatcher([endpoint("first", "a.io"), endpoint("second", "a.io")]);
   equal(hosts.match("a.io")?.name, "first");
+});
+
+Deno.test("HostMatcher.match() never returns an endpoint that claims no hosts", () => {
+  const listener: Endpoint = { protocol: "postgres", name: "pg", source: { file: "t", line: 1 } };
+  const hosts = new HostMatcher([listener, endpoint("gh", "*.github.com")]);
+  equal(hosts.match("pg"), undefined);
+  equal(hosts.match("api.github.com")?.name, "gh");
 });

@@ -5,6 +5,8 @@ import { ConfigError, type ConfigProblem } from "../core/mod.ts";
 import { hclProblems, loadConfig, loadConfigText } from "./load.ts";
 import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
+import { isHttpsEndpoint } from "../protocols/http/mod.ts";
+import { isKubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
 const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), "testdata");
 
@@ -44,11 +46,11 @@ Deno.test("loadConfig() loads the DESIGN.md example with its included certificat
   const config = await loadConfig(join(dir, "gateway.hcl"), { protocols: PROTOCOLS });
   deepStrictEqual([...config.endpoints.keys()], ["github", "openai", "billing", "pg", "k8s-prod"]);
   const billing = config.endpoints.get("billing");
-  ok(billing?.protocol === "https");
+  ok(billing && isHttpsEndpoint(billing));
   ok(billing.caCert?.startsWith("-----BEGIN CERTIFICATE-----"));
   equal(billing.upstream, "10.0.0.5:8443");
   const k8s = config.endpoints.get("k8s-prod");
-  ok(k8s?.protocol === "kubernetes");
+  ok(k8s && isKubernetesEndpoint(k8s));
   ok(k8s.caCert?.includes("-----END CERTIFICATE-----"));
   deepStrictEqual(config.credentials.get("postgres_credential.pg_ro")?.endpoints, ["pg"]);
   deepStrictEqual(config.profiles.get("oncall-bot")?.credentials, [
@@ -221,7 +223,7 @@ approver "llm_approver" "judge" {
     // Loaded from elsewhere: the cwd must not matter.
     const config = await loadConfig(join(dir, "etc", "gateway.hcl"), { protocols: PROTOCOLS });
     const b = config.endpoints.get("b");
-    ok(b?.protocol === "https");
+    ok(b && isHttpsEndpoint(b));
     equal(b.caCert, pem);
     equal(
       config.approvers.get("llm_approver.judge")?.settings.policy,

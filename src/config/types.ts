@@ -5,13 +5,11 @@
  * @module
  */
 
-import type { Mode, ProtocolFamily } from "../core/mod.ts";
+import type { Endpoint, Mode, ProtocolFamily, Source } from "../core/mod.ts";
 
-/** Where a block or attribute came from, for error messages. */
-export interface Source {
-  file: string;
-  line: number;
-}
+// Endpoints are typed by the protocol that reads them: the base type is core's, and each family's
+// (`HttpsEndpoint`…) is exported by its protocol's `mod.ts`.
+export type { Endpoint, Source, UnknownPlaceholders } from "../core/mod.ts";
 
 /** A typed reference such as `https.github` or `human_approver.ops`. */
 export interface Ref {
@@ -68,95 +66,6 @@ export interface DefaultsConfig {
   llmCacheTtlMs: number;
   misplacedPlaceholder: "deny" | "allow";
 }
-
-interface EndpointBase {
-  name: string;
-  source: Source;
-}
-
-/** `endpoint "https" NAME`. */
-export interface HttpsEndpoint extends EndpointBase {
-  protocol: "https";
-  hosts: string[];
-  /** `host:port` to dial instead of the request's host; SNI and Host stay the request's. */
-  upstream?: string;
-  /** PEM roots for verifying the upstream, instead of the system roots. */
-  caCert?: string;
-  /**
-   * Pass `%2F`/`%5C` in paths through (still encoded) instead of rejecting them. Off by default:
-   * servers disagree on whether an encoded slash separates segments, which lets paths evade rules.
-   */
-  allowEncodedSlash: boolean;
-  /**
-   * Forward paths with double-encoded escapes (`%2561`) instead of refusing them. Off by
-   * default: a server that decodes twice routes `/%2561dmin` to `/admin`.
-   */
-  allowDoubleEncoding: boolean;
-  /**
-   * Forward paths with `;` path parameters instead of refusing them. Off by default: Tomcat and
-   * Spring strip them, so `/;/admin` and `/x;a=1/../admin` reach another path than rules saw.
-   */
-  allowPathParams: boolean;
-  /**
-   * Forward requests whose `X-HTTP-Method-Override`-style header or `_method` parameter names
-   * another method. Off by default: Rails, Express and ASP.NET run the named method; with it on,
-   * rules must read `http.effective_method`.
-   */
-  allowMethodOverride: boolean;
-  /**
-   * Ports the endpoint claims its hosts on (sorted, unique; default `[443]`). A CONNECT (or
-   * absolute-form request) to one of its hosts on another port is refused: without `upstream`
-   * the gateway would dial that port, so a host claim must not open every service on the host.
-   */
-  ports: number[];
-  /** What a `{{…}}`-shaped text naming no credential does: refused, or forwarded as text. */
-  unknownPlaceholders: UnknownPlaceholders;
-}
-
-/**
- * `unknown_placeholders` on an endpoint: `"deny"` refuses a request carrying placeholder-shaped
- * text that names no configured credential (a typo or a removed credential would otherwise
- * reach the upstream as is); `"allow"` forwards it, for upstreams that use `{{…}}` themselves.
- */
-export type UnknownPlaceholders = "deny" | "allow";
-
-/** `endpoint "postgres" NAME`. */
-export interface PostgresEndpoint extends EndpointBase {
-  protocol: "postgres";
-  host: string;
-  listen: string;
-  sslmode: "disable" | "prefer" | "require" | "verify-full";
-  caCert?: string;
-  /** Answer agents' SSLRequest with TLS (a gateway-minted certificate); `false` answers `N`. */
-  listenTls: boolean;
-}
-
-/** `endpoint "kubernetes" NAME`. */
-export interface KubernetesEndpoint extends EndpointBase {
-  protocol: "kubernetes";
-  server: string;
-  listen?: string;
-  caCert?: string;
-  /** As on https endpoints; the API server's port is the only one claimed for CONNECT. */
-  unknownPlaceholders: UnknownPlaceholders;
-}
-
-/** Any endpoint; `protocol` tells which. */
-export type Endpoint = HttpsEndpoint | PostgresEndpoint | KubernetesEndpoint;
-
-/** Credential kinds and the protocol family each injects into (`null`: not bound to endpoints). */
-export const CREDENTIAL_KINDS: Record<string, ProtocolFamily | null> = {
-  bearer_token: "https",
-  header_token: "https",
-  basic_auth: "https",
-  query_token: "https",
-  postgres_credential: "postgres",
-  k8s_bearer_token: "kubernetes",
-  mtls_credential: "kubernetes",
-  api_key: null,
-  slack_tokens: null,
-  webhook_secret: null,
-};
 
 /** `credential KIND NAME`. Secret values live in the vault, never in config. */
 export interface Credential {

@@ -6,23 +6,15 @@
 
 import type { ConfigProblem, Protocol } from "../core/mod.ts";
 import type { BlockReader, ConfigFile } from "./_fields.ts";
-import { collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_blocks.ts";
+import { addUnique, collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_blocks.ts";
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
-import { readEndpoint, reportSharedHosts } from "./_endpoints.ts";
-import { APPROVER_KINDS, readRule } from "./_rules.ts";
-import { readApprover, readCredential } from "./_credentials.ts";
-import {
-  type Approver,
-  type Config,
-  type Credential,
-  CREDENTIAL_KINDS,
-  type DefaultsConfig,
-  type Endpoint,
-  type GatewayConfig,
-  type Profile,
-  type Rule,
-  type Source,
-} from "./types.ts";
+import { endpointResolver, readEndpoints } from "./_endpoints.ts";
+import { readRules, type RuleScope } from "./_rules.ts";
+import { credentialKinds, readCredentials } from "./_credentials.ts";
+import { readApprovers } from "./_approvers.ts";
+import type { Config, DefaultsConfig, GatewayConfig, Profile, Rule } from "./types.ts";
+
+export { placeholderOf } from "./_credentials.ts";
 
 const TOP_LEVEL = new Set([
   "schema_version",
@@ -42,22 +34,73 @@ export type ValidationResult =
 
 /** Options for {@linkcode validateConfig}. */
 export interface ValidateOptions {
-  /** The registered protocols: their families are the endpoint kinds a config may use. */
+  /**
+   * The registered protocols: their families are the endpoint kinds a config may use, their
+   * schemas read endpoint and credential blocks.
+   */
   protocols: readonly Protocol[];
 }
 
-/** Validates and merges parsed files (one config) into a {@linkcode Config}. */
+/**
+ * Validates and merges parsed files (one config) into a {@linkcode Config}. Blocks are read in
+ * dependency order (endpoints, credentials, approvers, profiles, rules) so each reference is
+ * checked against what it names.
+ */
 export function validateConfig(
   path: string,
   files: ConfigFile[],
   options: ValidateOptions,
 ): ValidationResult {
-  // Endpoint protocol families, which are also the kinds of endpoint references.
-  const endpointKinds = options.protocols.map((p) => p.family);
   const problems: ConfigProblem[] = [];
+  const blocks = collectFiles(path, files, problems);
+  const byType = (t: string) => blocks.filter((b) => b.type === t);
+  const gateway = single(byType("gateway"), problems, readGateway, defaultGateway());
+  const defaults = single(byType("defaults"), problems, readDefaults, defaultDefaults());
+
+  const kinds = credentialKinds(options.protocols);
+  const endpoints = readEndpoints(byType("endpoint"), options.protocols);
+  const endpointOf = endpointResolver(endpoints);
+  const credentials = readCredentials(byType("credential"), { kinds, endpointOf });
+  const credentialKindNames = [...kinds.keys()];
+  const approvers = readApprovers(byType("approver"), {
+    credentials,
+    credentialKinds: credentialKindNames,
+  });
+  const scope: RuleScope = {
+    // Endpoint protocol families, which are also the kinds of endpoint references.
+    endpointKinds: options.protocols.map((p) => p.family),
+    endpointOf,
+    approvers,
+    credentials,
+    credentialKinds: credentialKindNames,
+  };
+  const profiles = readProfiles(byType("profile"), scope);
+  const rules = readRules(byType("rule"), scope);
+
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems), rules };
+  return {
+    ok: true,
+    config: {
+      path,
+      files: [...new Set(files.flatMap((f) => [f.file, ...(f.includes ?? [])]))],
+      gateway,
+      defaults,
+      endpoints,
+      credentials,
+      profiles,
+      approvers,
+      rules,
+    },
+  };
+}
+
+/**
+ * Every top-level block of every file, checking top-level names and `schema_version` (required
+ * once, in any file) on the way.
+ */
+function collectFiles(path: string, files: ConfigFile[], problems: ConfigProblem[]): FoundBlock[] {
   const blocks: FoundBlock[] = [];
   let schemaVersionSeen = false;
-
   for (const file of files) {
     const top = new Reader(file, [], 0, file.json, problems);
     for (const key of Object.keys(file.json)) {
@@ -81,100 +124,19 @@ export function validateConfig(
       message: "missing 'schema_version = 1'",
     });
   }
+  return blocks;
+}
 
-  const byType = (t: string) => blocks.filter((b) => b.type === t);
-  const gateway = single(byType("gateway"), problems, readGateway, defaultGateway());
-  const defaults = single(byType("defaults"), problems, readDefaults, defaultDefaults());
-
-  const endpoints = new Map<string, Endpoint>();
-  for (const b of byType("endpoint")) {
-    const [protocol, name] = b.labels;
-    if (!endpointKinds.includes(protocol)) {
-      b.reader.problem(
-        `unknown endpoint protocol "${protocol}": use ${
-          endpointKinds.map((k) => `"${k}"`).join(", ")
-        }`,
-      );
-      continue;
-    }
-    const endpoint = readEndpoint(protocol, name, b.reader);
-    if (!endpoint) continue;
-    const existing = endpoints.get(name);
-    if (existing) {
-      b.reader.problem(
-        `duplicate endpoint name '${name}' (first defined at ${existing.source.file}:${existing.source.line})`,
-      );
-      continue;
-    }
-    endpoints.set(name, endpoint);
-  }
-  reportSharedHosts(endpoints, byType("endpoint"));
-
-  const endpointOf = (b: BlockReader, field: string, kind: string, name: string) => {
-    const e = endpoints.get(name);
-    if (!e) {
-      b.problem(`'${field}' refers to undefined endpoint '${kind}.${name}'`, field);
-      return undefined;
-    }
-    if (e.protocol !== kind) {
-      b.problem(
-        `'${field}' refers to '${kind}.${name}', but '${name}' is a ${e.protocol} endpoint`,
-        field,
-      );
-      return undefined;
-    }
-    return e;
-  };
-
-  const credentials = new Map<string, Credential>();
-  for (const b of byType("credential")) {
-    const [kind, name] = b.labels;
-    if (!(kind in CREDENTIAL_KINDS)) {
-      b.reader.problem(
-        `unknown credential kind "${kind}": use one of ${Object.keys(CREDENTIAL_KINDS).join(", ")}`,
-      );
-      continue;
-    }
-    const c = readCredential(kind, name, b.reader, endpointOf);
-    // The vault stores values by name, and facts report placeholders by name: both must
-    // identify one credential whatever its kind.
-    const sameName = [...credentials.values()].find((o) => o.name === name && o.kind !== kind);
-    if (sameName) {
-      b.reader.problem(
-        `credential name '${name}' is already used by credential "${sameName.kind}" "${name}" (${sameName.source.file}:${sameName.source.line}): names must be unique across kinds`,
-      );
-    }
-    const placeholder = placeholderOf(c);
-    const samePlaceholder = [...credentials.values()].find((o) =>
-      o.name !== name && placeholderOf(o) === placeholder
-    );
-    if (samePlaceholder) {
-      b.reader.problem(
-        `placeholder "${placeholder}" is already used by credential "${samePlaceholder.kind}" "${samePlaceholder.name}": each placeholder must name one credential`,
-        "placeholder",
-      );
-    }
-    addUnique(credentials, `${kind}.${name}`, c, b.reader, "credential");
-  }
-
-  const approvers = new Map<string, Approver>();
-  for (const b of byType("approver")) {
-    const [kind, name] = b.labels;
-    if (!APPROVER_KINDS.includes(kind)) {
-      b.reader.problem(`unknown approver kind "${kind}": use one of ${APPROVER_KINDS.join(", ")}`);
-      continue;
-    }
-    const a = readApprover(kind as Approver["kind"], name, b.reader, credentials);
-    addUnique(approvers, `${kind}.${name}`, a, b.reader, "approver");
-  }
-
+/** Reads every profile block; references that do not resolve are reported and left out. */
+function readProfiles(blocks: readonly FoundBlock[], scope: RuleScope): Map<string, Profile> {
+  const { endpointKinds, endpointOf, credentials, credentialKinds } = scope;
   const profiles = new Map<string, Profile>();
-  for (const b of byType("profile")) {
+  for (const b of blocks) {
     const [name] = b.labels;
     const r = b.reader;
     const eps = (r.refList("endpoints", endpointKinds) ?? [])
       .filter((ref) => endpointOf(r, "endpoints", ref.kind, ref.name)).map((ref) => ref.name);
-    const creds = (r.refList("credentials", Object.keys(CREDENTIAL_KINDS)) ?? [])
+    const creds = (r.refList("credentials", credentialKinds) ?? [])
       .map((ref) => `${ref.kind}.${ref.name}`)
       .filter((key) => {
         if (credentials.has(key)) return true;
@@ -190,44 +152,7 @@ export function validateConfig(
       "profile",
     );
   }
-
-  const rules: Rule[] = [];
-  // Names are checked before validity so a duplicate of a broken rule is still reported.
-  const ruleNames = new Map<string, Source>();
-  for (const b of byType("rule")) {
-    const name = b.labels[0];
-    const existing = ruleNames.get(name);
-    const rule = readRule(name, b.reader, rules.length, {
-      endpointKinds,
-      endpointOf,
-      approvers,
-      credentials,
-    });
-    if (existing) {
-      b.reader.problem(
-        `duplicate rule name '${name}' (first defined at ${existing.file}:${existing.line})`,
-      );
-      continue;
-    }
-    ruleNames.set(name, b.reader.source);
-    if (rule) rules.push(rule);
-  }
-
-  if (problems.length > 0) return { ok: false, problems: sortProblems(problems), rules };
-  return {
-    ok: true,
-    config: {
-      path,
-      files: [...new Set(files.flatMap((f) => [f.file, ...(f.includes ?? [])]))],
-      gateway,
-      defaults,
-      endpoints,
-      credentials,
-      profiles,
-      approvers,
-      rules,
-    },
-  };
+  return profiles;
 }
 
 function readGateway(r: BlockReader): GatewayConfig {
@@ -312,12 +237,6 @@ function readDefaults(r: BlockReader): DefaultsConfig {
   return out;
 }
 
-/** The string an agent sends in place of the credential's secret. */
-export function placeholderOf(credential: Credential): string {
-  const custom = credential.settings.placeholder;
-  return typeof custom === "string" ? custom : `{{${credential.name}}}`;
-}
-
 const MAX_COMMIT_INTERVAL_MS = 1_000;
 
 /** Gateway settings used when the block or a field is absent. */
@@ -372,23 +291,6 @@ function single<T>(
     });
   }
   return read(found[0].reader);
-}
-
-function addUnique<T extends { source: { file: string; line: number } }>(
-  map: Map<string, T>,
-  key: string,
-  value: T,
-  r: BlockReader,
-  what: string,
-): void {
-  const existing = map.get(key);
-  if (existing) {
-    r.problem(
-      `duplicate ${what} '${key}' (first defined at ${existing.source.file}:${existing.source.line})`,
-    );
-    return;
-  }
-  map.set(key, value);
 }
 
 function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {

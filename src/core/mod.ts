@@ -18,3 +18,4 @@ export * from "./approval.ts";
 export * from "./body.ts";
 export * from "./tls_accept.ts";
 export * from "./health.ts";
+export * from "./log.ts";

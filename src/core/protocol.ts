@@ -1,6 +1,7 @@
 /**
  * What a protocol declares to the rest of the gateway, as data: its family name, the facts its
- * rules read, and how `clawpatrol test` derives them from a fixture. The one list of protocols is
+ * rules read, how `clawpatrol test` derives them from a fixture, and the schemas config reads its
+ * endpoint and credential blocks with. The one list of protocols is
  * `src/protocols/registry.ts`; config, policy and audit receive it as values of these types and
  * never import a protocol (DESIGN.md §2).
  *
@@ -10,6 +11,15 @@
  * const redis: Protocol = {
  *   family: "redis",
  *   facets: [{ variable: "redis", type: "RedisFacts", fields }],
+ *   endpoint: {
+ *     read: (name, body) => ({
+ *       protocol: "redis",
+ *       name,
+ *       source: body.source,
+ *       listen: body.hostPort("listen"),
+ *     }),
+ *   },
+ *   credentials: { redis_password: { settings: ["user"] } },
  * };
  * ```
  *
@@ -58,6 +68,88 @@ export type FixtureDeriver = (
   facts: Record<string, Record<string, unknown>>,
 ) => DerivedFacts[] | null;
 
+/** Where a config block or attribute came from, for problems and messages. */
+export interface Source {
+  file: string;
+  line: number;
+}
+
+/**
+ * `unknown_placeholders` on an endpoint: `"deny"` refuses a request carrying placeholder-shaped
+ * text that names no configured credential (a typo or a removed credential would otherwise
+ * reach the upstream as is); `"allow"` forwards it, for upstreams that use `{{…}}` themselves.
+ */
+export type UnknownPlaceholders = "deny" | "allow";
+
+/**
+ * An endpoint as config, policy and the gateway see it whatever its family. A protocol's
+ * endpoint type extends it with its own settings (`HttpsEndpoint`, `PostgresEndpoint`…), and
+ * code that needs those narrows with the guard the protocol's `mod.ts` exports.
+ */
+export interface Endpoint {
+  /** Its family: the first label of `endpoint "<family>" NAME`. */
+  protocol: ProtocolFamily;
+  name: string;
+  source: Source;
+  /**
+   * Host names (lower case) or `*.suffix` wildcards it claims on the forward proxy. Config
+   * refuses a host two endpoints claim: only the first would ever match.
+   */
+  hosts?: string[];
+  /** `host:port` of its own listener, bound when the gateway starts. */
+  listen?: string;
+  /** What `{{…}}`-shaped text naming no credential does; absent: as `"deny"`. */
+  unknownPlaceholders?: UnknownPlaceholders;
+}
+
+/**
+ * Typed reads of one block body, given to a protocol's schema by config. Every getter marks the
+ * attribute as read (config reports the ones no getter asked for) and reports a value of the
+ * wrong type against its line, returning the fallback or `undefined` instead: a schema reports
+ * what it checks beyond the type with {@linkcode BodyReader.problem} and never throws.
+ */
+export interface BodyReader {
+  /** Where the block starts. */
+  readonly source: Source;
+  /** Whether the body sets `name`. */
+  has(name: string): boolean;
+  string(name: string): string | undefined;
+  /** A string the block must set; its absence is reported. */
+  required(name: string): string | undefined;
+  boolean(name: string, fallback: boolean): boolean;
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
+  stringList(name: string): string[] | undefined;
+  /** A list of whole numbers, e.g. `ports = [443, 8443]`. */
+  integerList(name: string): number[] | undefined;
+  /** `host:port` with a numeric port, as listen and upstream settings take it. */
+  hostPort(name: string): string | undefined;
+  /** A PEM certificate, usually written `"<<file:ca.pem>>"`. */
+  pem(name: string): string | undefined;
+  /** Reports a problem against the block, or against the line of `field` when given. */
+  problem(message: string, field?: string): void;
+}
+
+/** How a protocol reads `endpoint "<family>" NAME { … }` (DESIGN.md §3). */
+export interface EndpointSchema {
+  /**
+   * Reads one body into the family's endpoint, `protocol` set to the family. Problems go to
+   * `body`, and any problem refuses the whole config: a value read beside one needs only the
+   * right type, never to be usable.
+   */
+  read(name: string, body: BodyReader): Endpoint;
+}
+
+/** A credential kind a protocol injects into its endpoints: the settings its block takes. */
+export interface CredentialSchema {
+  /**
+   * Settings besides `endpoint(s)` and those every endpoint-bound credential takes (`env`,
+   * `placeholder`, `inject`, `substitute_in`).
+   */
+  readonly settings: readonly string[];
+  /** Of `settings`, the ones a block must set. */
+  readonly required?: readonly string[];
+}
+
 /** A registered protocol, as config, policy, audit and the CLI see it. */
 export interface Protocol {
   /** Its family name, unique in the registry. */
@@ -73,4 +165,11 @@ export interface Protocol {
    * load. Absent: cases are decided on the facts they give.
    */
   readonly fixtureFacts?: () => Promise<FixtureDeriver>;
+  /**
+   * How config reads its `endpoint "<family>" NAME` blocks. Absent: config refuses every
+   * endpoint of the family, so its rules never load half-read.
+   */
+  readonly endpoint?: EndpointSchema;
+  /** The credential kinds it injects into its endpoints, by kind (`bearer_token`…). */
+  readonly credentials?: Readonly<Record<string, CredentialSchema>>;
 }

@@ -90,82 +90,130 @@ export function render(
   needs: number[],
   secrets: ReadonlyMap<string, string>,
 ): HttpRequestParts {
-  const values: string[] = new Array(creds.length);
-  // Every secret is checked before anything is built: a partial request is never returned.
-  for (const id of needs) {
-    const value = secrets.get(creds[id].c.ref);
-    if (typeof value !== "string") {
-      throw new Error(`Missing secret for credential '${creds[id].c.ref}'`);
-    }
-    values[id] = value;
+  const values = SecretValues.check(creds, needs, secrets);
+  const out: HttpRequestParts = {
+    headers: renderHeaders(request.headers, edits, values),
+    target: renderTarget(request.target, edits, values),
+    body: renderBody(request.body, edits, values),
+    bodyTruncated: request.bodyTruncated,
+  };
+  if (request.contentType !== undefined) out.contentType = request.contentType;
+  return out;
+}
+
+/** The secrets a plan needs, by credential id, each written the way its place calls for. */
+class SecretValues {
+  readonly creds: CompiledCredential[];
+  readonly #values: string[];
+
+  private constructor(creds: CompiledCredential[], values: string[]) {
+    this.creds = creds;
+    this.#values = values;
   }
-  const forHeader = (id: number): string => {
-    const v = values[id];
+
+  /**
+   * The secret of every credential in `needs`, all checked before anything is built: a partial
+   * request is never returned.
+   */
+  static check(
+    creds: CompiledCredential[],
+    needs: number[],
+    secrets: ReadonlyMap<string, string>,
+  ): SecretValues {
+    const values: string[] = new Array(creds.length);
+    for (const id of needs) {
+      const value = secrets.get(creds[id].c.ref);
+      if (typeof value !== "string") {
+        throw new Error(`Missing secret for credential '${creds[id].c.ref}'`);
+      }
+      values[id] = value;
+    }
+    return new SecretValues(creds, values);
+  }
+
+  /** The secret as is. */
+  raw(id: number): string {
+    return this.#values[id];
+  }
+
+  /** The secret for a header value. */
+  header(id: number): string {
+    const v = this.#values[id];
     if (NOT_FIELD_VALUE.test(v)) {
       // A line break here would let the secret's text smuggle headers into the request.
       throw new Error(
         `Cannot inject credential '${
-          creds[id].c.ref
+          this.creds[id].c.ref
         }' into a header: its value has characters not allowed in header values`,
       );
     }
     return v;
-  };
-  const uri = (id: number): string => {
+  }
+
+  /** The secret %-encoded, for a path, a query or a form body. */
+  uri(id: number): string {
     try {
-      return encodeURIComponent(values[id]);
+      return encodeURIComponent(this.#values[id]);
     } catch {
       throw new Error(
-        `Cannot inject credential '${creds[id].c.ref}': its value is not valid Unicode`,
+        `Cannot inject credential '${this.creds[id].c.ref}': its value is not valid Unicode`,
       );
     }
-  };
+  }
+}
 
+/** The request's headers with the plan's edits, then the headers it adds. */
+function renderHeaders(
+  src: [string, string][],
+  edits: RequestEdits,
+  values: SecretValues,
+): [string, string][] {
+  const creds = values.creds;
+  const forHeader = (id: number) => values.header(id);
   const headers: [string, string][] = [];
-  const src = request.headers;
   for (let i = 0; i < src.length; i++) {
     const [name, value] = src[i];
     const e = edits.headerEdits?.[i];
     if (e === undefined) headers.push([name, value]);
     else if (e.op === "substitute") headers.push([name, splice(value, e.edits, forHeader)]);
-    else if (e.op === "basic") headers.push([name, basicValue(creds[e.id].c, values[e.id])]);
+    else if (e.op === "basic") headers.push([name, basicValue(creds[e.id].c, values.raw(e.id))]);
     else if (e.op === "basicDecoded") {
-      const binary = splice(e.decoded, e.edits, (id) => latin1Of(values[id]));
+      const binary = splice(e.decoded, e.edits, (id) => latin1Of(values.raw(id)));
       headers.push([name, `${e.scheme} ${btoa(binary)}`]);
     }
   }
   for (const id of edits.added) {
     const cc = creds[id];
     const c = cc.c;
-    if (c.kind === "basic_auth") headers.push([cc.ownHeaderName, basicValue(c, values[id])]);
+    if (c.kind === "basic_auth") headers.push([cc.ownHeaderName, basicValue(c, values.raw(id))]);
     else if (c.kind === "bearer_token") headers.push([cc.ownHeaderName, `Bearer ${forHeader(id)}`]);
     else headers.push([cc.ownHeaderName, (c.prefix ?? "") + forHeader(id)]);
   }
+  return headers;
+}
 
-  let target = request.target;
+/** The target with secrets in its path and query, or `target` itself when neither changes. */
+function renderTarget(target: string, edits: RequestEdits, values: SecretValues): string {
   const queryChanged = edits.queryEdits.length > 0 || edits.querySegments !== null;
-  if (edits.pathEdits.length > 0 || queryChanged) {
-    const path = splice(edits.path, edits.pathEdits, uri);
-    const query = edits.querySegments === null
-      ? splice(edits.query, edits.queryEdits, uri)
-      : renderQuery(edits, creds, uri);
-    target = query === "" ? path : `${path}?${query}`;
-  }
+  if (edits.pathEdits.length === 0 && !queryChanged) return target;
+  const uri = (id: number) => values.uri(id);
+  const path = splice(edits.path, edits.pathEdits, uri);
+  const query = edits.querySegments === null
+    ? splice(edits.query, edits.queryEdits, uri)
+    : renderQuery(edits, values.creds, uri);
+  return query === "" ? path : `${path}?${query}`;
+}
 
-  let body = request.body;
-  if (edits.bodyEdits.length > 0) {
-    const escaped = (id: number): string =>
-      edits.escape === "json"
-        ? jsonEscaped(values[id])
-        : edits.escape === "form"
-        ? uri(id)
-        : values[id];
-    body = spliceBytes(request.body, edits.bodyEdits, escaped);
-  }
-
-  const out: HttpRequestParts = { headers, target, body, bodyTruncated: request.bodyTruncated };
-  if (request.contentType !== undefined) out.contentType = request.contentType;
-  return out;
+/** The body with secrets escaped for its content type, or `body` itself when none goes in. */
+function renderBody(body: Uint8Array, edits: RequestEdits, values: SecretValues): Uint8Array {
+  if (edits.bodyEdits.length === 0) return body;
+  const escaped = (id: number): string =>
+    edits.escape === "json"
+      ? jsonEscaped(values.raw(id))
+      : edits.escape === "form"
+      ? values.uri(id)
+      : values.raw(id);
+  return spliceBytes(body, edits.bodyEdits, escaped);
 }
 
 function basicValue(c: InjectableCredential, secret: string): string {

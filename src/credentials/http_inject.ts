@@ -9,17 +9,16 @@
  * @module
  */
 
-import { latin1, type PlaceholderMatch, PlaceholderSet } from "./_placeholders.ts";
+import { PlaceholderSet } from "./_placeholders.ts";
 import {
   bodyEscape,
   type CompiledCredential,
-  type HeaderEdit,
   LOCATIONS,
   render,
   type RequestEdits,
 } from "./_http_render.ts";
 import { planQuery } from "./_http_query.ts";
-import { UnknownPlaceholders } from "./_unknown_placeholders.ts";
+import { type EndpointTable, RequestScan } from "./_http_scan.ts";
 
 /** Where in a request a placeholder sits. */
 export type SubstituteLocation = "header" | "query" | "path" | "body";
@@ -99,16 +98,7 @@ const NATIVE: Record<InjectableCredential["kind"], SubstituteLocation> = {
   query_token: "query",
 };
 
-interface EndpointTable {
-  /** Credentials bound to the endpoint, in configuration order. */
-  bound: CompiledCredential[];
-  scrub: string[];
-  /** Where unknown placeholders are looked for: headers, plus where bound credentials go. */
-  scan: Set<SubstituteLocation>;
-}
-
 const NO_TABLE: EndpointTable = { bound: [], scrub: [], scan: new Set(["header"]) };
-const BASIC = /^(basic)[ \t]+([A-Za-z0-9+/]+=*)[ \t]*$/i;
 
 /**
  * Plans credential injection for requests to https endpoints. Built once per configuration; the
@@ -187,118 +177,18 @@ export class HttpInjector {
   plan(endpoint: string, held: ReadonlySet<string>, request: HttpRequestParts): InjectionPlan {
     const table = this.#tables.get(endpoint) ?? NO_TABLE;
     const creds = this.#credentials;
-    const set = this.#placeholders;
-    // Plain arrays, not typed ones: allocating a typed array costs more than this whole plan.
-    const usable: number[] = [];
-    let anyUsable = false;
-    for (const cc of table.bound) {
-      if (held.has(cc.c.ref)) {
-        usable[cc.id] = 1;
-        anyUsable = true;
-      }
-    }
-    const found: number[] = [];
-    const misplaced: number[] = [];
-    const unknown = new UnknownPlaceholders();
-    let details: Set<string> | null = null;
-    /** Records a found placeholder; true when it will be substituted where it sits. */
-    const classify = (m: PlaceholderMatch, where: SubstituteLocation): boolean => {
-      const cc = creds[m.id];
-      found[m.id] = 1;
-      if (usable[m.id] === 1 && cc.allowed.has(where)) return true;
-      misplaced[m.id] = 1;
-      (details ??= new Set()).add(misplacedWhy(cc, where, endpoint, usable[m.id] === 1));
-      return false;
-    };
-
-    // Headers. The header a usable credential occupies belongs to the gateway: the agent's own
-    // value is dropped unless it carries a placeholder to substitute, and only one survives.
-    const ownHeaders = anyUsable ? ownHeaderNames(table.bound, usable) : null;
-    const keptOwn = new Set<string>();
-    let headerEdits: (HeaderEdit | undefined)[] | null = null;
-    const headers = request.headers;
-    for (let i = 0; i < headers.length; i++) {
-      const [name, value] = headers[i];
-      let lname: string | null = null;
-      let edit: HeaderEdit | undefined;
-      const raw = set.find(value);
-      unknown.scan(value, raw);
-      if (raw.length > 0) {
-        const subs = raw.filter((m) => classify(m, "header"));
-        if (subs.length > 0) {
-          lname = name.toLowerCase();
-          const basic = lname === "authorization" ? basicAuthMatch(subs, creds) : undefined;
-          edit = basic ? { op: "basic", id: basic.id } : { op: "substitute", edits: subs };
-        }
-      } else if (name.length === 13 && (lname = name.toLowerCase()) === "authorization") {
-        const basic = BASIC.exec(value);
-        const decoded = basic ? decodeBase64(basic[2]) : null;
-        if (basic && decoded !== null) {
-          const inner = set.find(decoded);
-          unknown.scan(decoded, inner);
-          const subs = inner.filter((m) => classify(m, "header"));
-          if (subs.length > 0) {
-            const own = basicAuthMatch(subs, creds);
-            edit = own
-              ? { op: "basic", id: own.id }
-              : { op: "basicDecoded", scheme: basic[1], decoded, edits: subs };
-          }
-        }
-      }
-      if (ownHeaders !== null) {
-        lname ??= name.toLowerCase();
-        if (ownHeaders.has(lname)) {
-          if (edit === undefined || keptOwn.has(lname)) edit = { op: "drop" };
-          else keptOwn.add(lname);
-        }
-      }
-      if (edit !== undefined) (headerEdits ??= [])[i] = edit;
-    }
-
-    // Target: path and query, as written or %-encoded.
-    const target = request.target;
-    const q = target.indexOf("?");
-    const path = q < 0 ? target : target.slice(0, q);
-    const query = q < 0 ? "" : target.slice(q + 1);
-    const inPath = set.findDecoded(path);
-    if (table.scan.has("path")) unknown.scan(path, inPath, true);
-    const pathEdits = inPath.filter((m) => classify(m, "path"));
-    const inQuery = query === "" ? [] : set.findDecoded(query);
-    if (table.scan.has("query")) unknown.scan(query, inQuery, true);
-    const queryEdits = inQuery.filter((m) => classify(m, "query"));
-
-    // Body: only the buffered prefix; escaping follows the content type.
-    const body = request.body;
+    const scan = new RequestScan({
+      creds,
+      placeholders: this.#placeholders,
+      table,
+      endpoint,
+      held,
+    });
+    const { headerEdits, keptOwn } = scan.scanHeaders(request.headers);
+    const { path, pathEdits, query, queryEdits } = scan.scanTarget(request.target);
     const escape = bodyEscape(request.contentType);
-    let bodyEdits: PlaceholderMatch[] = [];
-    if (body.length > 0) {
-      const text = latin1(body);
-      const matches = escape === "form" ? set.findDecoded(text) : set.find(text);
-      if (table.scan.has("body")) unknown.scan(text, matches, escape === "form");
-      bodyEdits = matches.filter((m) => classify(m, "body"));
-    }
-
-    // inject = "always" for usable credentials whose placeholder the agent did not send.
-    const added: number[] = [];
-    const alwaysParams: CompiledCredential[] = [];
-    const queryTokens: CompiledCredential[] = [];
-    if (anyUsable) {
-      const addedNames = new Set<string>();
-      for (const cc of table.bound) {
-        if (usable[cc.id] !== 1) continue;
-        if (cc.c.kind === "query_token") {
-          if (cc.c.param) queryTokens.push(cc);
-          if (cc.c.inject === "always" && found[cc.id] !== 1 && cc.c.param) alwaysParams.push(cc);
-          continue;
-        }
-        if (cc.c.inject !== "always" || found[cc.id] === 1 || cc.ownHeader === null) continue;
-        // An own header already carrying another usable credential's placeholder is the
-        // agent's explicit choice; never add a second one.
-        if (keptOwn.has(cc.ownHeader) || addedNames.has(cc.ownHeader)) continue;
-        addedNames.add(cc.ownHeader);
-        added.push(cc.id);
-      }
-    }
+    const bodyEdits = scan.scanBody(request.body, escape);
+    const { added, alwaysParams, queryTokens } = scan.injected(keptOwn);
     const querySegments = queryTokens.length > 0
       ? planQuery(query, queryEdits, queryTokens, alwaysParams)
       : null;
@@ -316,56 +206,14 @@ export class HttpInjector {
     };
     const needs = neededIds(edits, creds.length);
     return {
-      placeholders: names(creds, found),
-      misplaced: names(creds, misplaced),
-      misplacedDetail: details === null ? [] : [...details as Set<string>].sort(),
-      unknown: unknown.list(),
+      placeholders: names(creds, scan.found),
+      misplaced: names(creds, scan.misplaced),
+      misplacedDetail: scan.misplacedDetail(),
+      unknown: scan.unknown.list(),
       needs: needs.map((id) => creds[id].c.ref).sort(),
       scrub: [...table.scrub],
       apply: (secrets) => render(request, edits, creds, needs, secrets),
     };
-  }
-}
-
-function misplacedWhy(
-  cc: CompiledCredential,
-  where: SubstituteLocation,
-  endpoint: string,
-  usable: boolean,
-): string {
-  const name = cc.c.name;
-  if (!cc.c.endpoints.includes(endpoint)) {
-    return endpoint === ""
-      ? `${name}: the host is not an endpoint`
-      : `${name}: not bound to endpoint '${endpoint}'`;
-  }
-  if (!usable) return `${name}: not in the agent's profile`;
-  return `${name} in ${where} (substitute_in allows ${cc.allowedText})`;
-}
-
-/** Lowercase names of the headers usable credentials occupy, or null when there are none. */
-function ownHeaderNames(bound: CompiledCredential[], usable: number[]): Set<string> | null {
-  let names: Set<string> | null = null;
-  for (const cc of bound) {
-    if (usable[cc.id] === 1 && cc.ownHeader !== null) (names ??= new Set()).add(cc.ownHeader);
-  }
-  return names;
-}
-
-/** A basic_auth credential's placeholder among `subs`: the header is rebuilt from config. */
-function basicAuthMatch(
-  subs: PlaceholderMatch[],
-  creds: CompiledCredential[],
-): PlaceholderMatch | undefined {
-  return subs.find((m) => creds[m.id].c.kind === "basic_auth");
-}
-
-/** The decoded bytes as a latin1 string, or null when `b64` is not base64. */
-function decodeBase64(b64: string): string | null {
-  try {
-    return atob(b64);
-  } catch {
-    return null;
   }
 }
 

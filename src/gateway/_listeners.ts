@@ -18,7 +18,7 @@ import {
   SqlAnalyzer,
 } from "../protocols/postgres/mod.ts";
 import { type KubernetesContext, KubernetesListener } from "../protocols/kubernetes/mod.ts";
-import type { Guard } from "./guard.ts";
+import type { Guard } from "../pipeline/mod.ts";
 import type { Logger } from "./log.ts";
 import type { GatewayMetrics } from "./_metrics.ts";
 import type { HttpRoutes } from "./_routes.ts";

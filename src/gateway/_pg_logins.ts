@@ -6,9 +6,15 @@
  * @module
  */
 
-import type { Config, PostgresEndpoint } from "../config/mod.ts";
+import type { Config } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import type { LoginRefusal, PostgresLogin, PostgresRoute } from "../protocols/postgres/mod.ts";
+import {
+  isPostgresEndpoint,
+  type LoginRefusal,
+  type PostgresEndpoint,
+  type PostgresLogin,
+  type PostgresRoute,
+} from "../protocols/postgres/mod.ts";
 import type { Policy } from "../policy/mod.ts";
 import type { SecretCache } from "./_secrets.ts";
 
@@ -23,7 +29,7 @@ export class PostgresLogins {
     this.#config = config;
     this.#secrets = secrets;
     for (const e of config.endpoints.values()) {
-      if (e.protocol !== "postgres") continue;
+      if (!isPostgresEndpoint(e)) continue;
       this.#routes.set(e.name, routeOf(e));
       if (policy.reads(e.name, "sql.params")) this.#readsParams.add(e.name);
     }
@@ -36,9 +42,7 @@ export class PostgresLogins {
 
   /** The `postgres` endpoints of this config. */
   endpoints(): PostgresEndpoint[] {
-    return [...this.#config.endpoints.values()].filter((e): e is PostgresEndpoint =>
-      e.protocol === "postgres"
-    );
+    return [...this.#config.endpoints.values()].filter(isPostgresEndpoint);
   }
 
   /** The endpoint's route, or `null` when this config has no such postgres endpoint. */

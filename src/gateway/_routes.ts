@@ -6,15 +6,20 @@
  * @module
  */
 
-import {
-  type Config,
-  HostMatcher,
-  type HttpsEndpoint,
-  type KubernetesEndpoint,
-} from "../config/mod.ts";
+import { type Config, HostMatcher } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import type { HostRoute, HttpEndpointRoute } from "../protocols/http/mod.ts";
-import { KUBERNETES_FLAVOR, type KubernetesRoute } from "../protocols/kubernetes/mod.ts";
+import {
+  type HostRoute,
+  type HttpEndpointRoute,
+  type HttpsEndpoint,
+  isHttpsEndpoint,
+} from "../protocols/http/mod.ts";
+import {
+  isKubernetesEndpoint,
+  KUBERNETES_FLAVOR,
+  type KubernetesEndpoint,
+  type KubernetesRoute,
+} from "../protocols/kubernetes/mod.ts";
 
 /** A Kubernetes endpoint's API server and how the exchange reaches it. */
 interface KubernetesTarget {
@@ -25,7 +30,7 @@ interface KubernetesTarget {
 /** Routing tables built once per loaded config. */
 export class HttpRoutes {
   readonly #config: Config;
-  readonly #hosts: HostMatcher;
+  readonly #hosts: HostMatcher<HttpsEndpoint>;
   readonly #reachable = new Map<string, Set<string>>();
   /** Kubernetes endpoints by name, and by their API server's host (for CONNECT). */
   readonly #kubernetes = new Map<string, KubernetesTarget>();
@@ -33,12 +38,9 @@ export class HttpRoutes {
 
   constructor(config: Config) {
     this.#config = config;
-    const https = [...config.endpoints.values()].filter((e): e is HttpsEndpoint =>
-      e.protocol === "https"
-    );
-    this.#hosts = new HostMatcher(https);
+    this.#hosts = new HostMatcher([...config.endpoints.values()].filter(isHttpsEndpoint));
     for (const e of config.endpoints.values()) {
-      if (e.protocol !== "kubernetes") continue;
+      if (!isKubernetesEndpoint(e)) continue;
       const target = kubernetesTarget(e);
       this.#kubernetes.set(e.name, target);
       const names = this.#kubernetesHosts.get(target.server.host) ?? [];
@@ -100,7 +102,7 @@ export class HttpRoutes {
     const target = this.#kubernetes.get(name);
     if (target) return [target.server.port];
     const e = this.#config.endpoints.get(name);
-    return e?.protocol === "https" ? e.ports : [];
+    return e && isHttpsEndpoint(e) ? e.ports : [];
   }
 
   /** Where Kubernetes endpoint `endpoint`'s listener sends `agent`'s requests. */

@@ -19,7 +19,7 @@ import type { PostgresListener } from "../protocols/postgres/mod.ts";
 import type { KubernetesListener } from "../protocols/kubernetes/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
-import { Guard } from "./guard.ts";
+import { Guard } from "../pipeline/mod.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { HttpCredentials } from "./_http_credentials.ts";

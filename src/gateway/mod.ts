@@ -6,6 +6,5 @@
 
 export { Gateway, type GatewayOptions, loadAndCompile } from "./gateway.ts";
 export { splitHostPort } from "./_listeners.ts";
-export { AUDIT_UNAVAILABLE, Guard, INTERNAL_ERROR } from "./guard.ts";
 export { type Logger, type LogLevel, MemoryLogger } from "./log.ts";
 export { checkStateDir, createState, MASTER_KEY_FILE, RECEIPTS_FILE, stateDirOf } from "./state.ts";

@@ -84,10 +84,10 @@ export function restartOnlySettings(old: Config, next: Config): string[] {
   if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
   if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
   if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
-  // Postgres and Kubernetes listeners are bound at start: a new endpoint or a moved listen waits
-  // for a restart.
+  // An endpoint's own listener (`listen`) is bound at start: a new endpoint or a moved listen
+  // waits for a restart.
   for (const e of next.endpoints.values()) {
-    if (e.protocol === "https" || !e.listen) continue;
+    if (!e.listen) continue;
     const before = old.endpoints.get(e.name);
     if (before?.protocol !== e.protocol || before.listen !== e.listen) {
       changed.push(`endpoint "${e.protocol}" "${e.name}" listen`);

@@ -68,7 +68,7 @@ export function compilePolicy(config: Config, options: CompileOptions): Policy {
     rules.sort((a, b) => b.rule.priority - a.rule.priority || a.rule.order - b.rule.order);
   }
   const allowUnknown = [...config.endpoints.values()].filter((e) =>
-    "unknownPlaceholders" in e && e.unknownPlaceholders === "allow"
+    e.unknownPlaceholders === "allow"
   );
   return new Policy(byEndpoint, config.defaults.noMatch, config.gateway.mode as Mode, {
     misplacedPlaceholder: config.defaults.misplacedPlaceholder,

@@ -5,8 +5,15 @@
  * @module
  */
 
-import type { Action, DerivedFacts, Outcome, ProtocolFamily } from "../core/mod.ts";
-import type { Config } from "../config/mod.ts";
+import type {
+  Action,
+  DerivedFacts,
+  Facts,
+  Outcome,
+  Protocol,
+  ProtocolFamily,
+} from "../core/mod.ts";
+import type { Config, Endpoint } from "../config/mod.ts";
 import { completeFacts } from "./complete.ts";
 import type { Policy } from "./policy.ts";
 
@@ -73,10 +80,10 @@ export function replayCase(
   derive?: FactsDeriver,
 ): FixtureResult {
   const fallbackName = `case ${index + 1}`;
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+  if (!isMapping(raw)) {
     return { name: fallbackName, ok: false, rule: null, problem: "a case must be a mapping" };
   }
-  const c = raw as Record<string, unknown>;
+  const c = raw;
   const name = typeof c.name === "string" ? c.name : fallbackName;
   const bad = (problem: string): FixtureResult => ({ name, ok: false, rule: null, problem });
   for (const key of Object.keys(c)) {
@@ -85,72 +92,125 @@ export function replayCase(
   if (typeof c.endpoint !== "string") return bad("'endpoint' (an endpoint name) is required");
   const endpoint = config.endpoints.get(c.endpoint);
   if (!endpoint) return bad(`no endpoint named '${c.endpoint}' in the config`);
-  const expect = c.expect as Record<string, unknown> | undefined;
-  if (!expect || typeof expect !== "object") return bad("'expect: {verdict, rule}' is required");
-  const verdict = expect.verdict;
-  if (verdict !== "allow" && verdict !== "deny" && verdict !== "approve") {
-    return bad("'expect.verdict' must be allow, deny or approve");
-  }
-  if ("rule" in expect && expect.rule !== null && typeof expect.rule !== "string") {
-    return bad("'expect.rule' must be a rule name or null");
-  }
-  const agentRaw = (c.agent ?? {}) as Record<string, unknown>;
-  const agent = {
-    name: typeof agentRaw.name === "string" ? agentRaw.name : "fixture-agent",
-    profile: typeof agentRaw.profile === "string" ? agentRaw.profile : "fixture-profile",
-  };
+  const expected = expectation(c.expect);
+  if (typeof expected === "string") return bad(expected);
   const family: ProtocolFamily = endpoint.protocol;
   const protocol = policy.protocolOf(family);
   if (!protocol) return bad(`endpoint '${endpoint.name}' is of unregistered protocol ${family}`);
-  let given = (c.facts ?? {}) as Record<string, Record<string, unknown>>;
-  if ("request" in c) {
-    if (!protocol.facets.some((f) => f.variable === "http")) {
-      return bad(`'request' needs an endpoint with http facts: '${endpoint.name}' is ${family}`);
-    }
-    const request = requestFacts(c.request);
-    if (typeof request === "string") return bad(request);
-    given = { ...given, http: { ...request, ...given.http } };
-  }
+  const given = givenFacts(c, endpoint, protocol);
+  if (typeof given === "string") return bad(given);
   let derived: DerivedFacts[];
   try {
     derived = derive?.(family, given) ?? [{ facts: given }];
   } catch (err) {
     return bad((err as Error).message);
   }
+  const agent = caseAgent(c.agent);
   const caseUnknown = Array.isArray(c.unknown) ? c.unknown.map(String) : [];
-  // A message of several statements is decided statement by statement; the first deny wins,
-  // then the first hold for approval, as the gateway does.
+  const outcome = decideActions(policy, derived, ({ facts, unknown }) => {
+    const allUnknown = [...caseUnknown, ...(unknown ?? [])];
+    let complete: Facts;
+    try {
+      complete = completeFacts(protocol, facts);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return {
+      protocol: endpoint.protocol,
+      endpoint: endpoint.name,
+      agent,
+      credential: typeof c.credential === "string" ? c.credential : undefined,
+      facts: complete,
+      unknown: allUnknown.length > 0 ? allUnknown : undefined,
+      summary: name,
+    };
+  });
+  if (typeof outcome === "string") return bad(outcome);
+  return caseResult(name, expected, outcome);
+}
+
+/** The agent a case acts as: `agent: {name, profile}`, each with a default. */
+function caseAgent(raw: unknown): { name: string; profile: string } {
+  const agent = (raw ?? {}) as Record<string, unknown>;
+  return {
+    name: typeof agent.name === "string" ? agent.name : "fixture-agent",
+    profile: typeof agent.profile === "string" ? agent.profile : "fixture-profile",
+  };
+}
+
+/** What a case expects: a verdict, and the deciding rule when `rule` is given (null: none). */
+interface Expectation {
+  verdict: ExpectedVerdict;
+  rule?: string | null;
+}
+
+/** A case's `expect: {verdict, rule}`, or what is wrong with it. */
+function expectation(raw: unknown): Expectation | string {
+  const expect = raw as Record<string, unknown> | undefined;
+  if (!expect || typeof expect !== "object") return "'expect: {verdict, rule}' is required";
+  const verdict = expect.verdict;
+  if (verdict !== "allow" && verdict !== "deny" && verdict !== "approve") {
+    return "'expect.verdict' must be allow, deny or approve";
+  }
+  if (!("rule" in expect)) return { verdict };
+  if (expect.rule !== null && typeof expect.rule !== "string") {
+    return "'expect.rule' must be a rule name or null";
+  }
+  return { verdict, rule: expect.rule };
+}
+
+/**
+ * The facts a case gives, its `request:` turned into `http` facts (its `facts.http` fields win),
+ * or what is wrong with them.
+ */
+function givenFacts(
+  c: Record<string, unknown>,
+  endpoint: Endpoint,
+  protocol: Protocol,
+): Record<string, Record<string, unknown>> | string {
+  const given = (c.facts ?? {}) as Record<string, Record<string, unknown>>;
+  if (!("request" in c)) return given;
+  if (!protocol.facets.some((f) => f.variable === "http")) {
+    const { name, protocol: family } = endpoint;
+    return `'request' needs an endpoint with http facts: '${name}' is ${family}`;
+  }
+  const request = requestFacts(c.request);
+  if (typeof request === "string") return request;
+  return { ...given, http: { ...request, ...given.http } };
+}
+
+/**
+ * The outcome of a case's actions, one per derived statement, decided as the gateway decides a
+ * message: the first deny wins, then the first hold for approval. Or why an action could not be
+ * built (what `action` returns instead of one).
+ */
+function decideActions(
+  policy: Policy,
+  derived: DerivedFacts[],
+  action: (derived: DerivedFacts) => Action | string,
+): Outcome | string {
   let outcome: Outcome | undefined;
-  for (const { facts, unknown, refusal } of derived) {
-    if (refusal !== undefined) {
-      outcome = { kind: "deny", rule: null, reason: refusal };
+  for (const d of derived) {
+    if (d.refusal !== undefined) {
+      outcome = { kind: "deny", rule: null, reason: d.refusal };
       break;
     }
-    const allUnknown = [...caseUnknown, ...(unknown ?? [])];
-    let action: Action;
-    try {
-      action = {
-        protocol: endpoint.protocol,
-        endpoint: endpoint.name,
-        agent,
-        credential: typeof c.credential === "string" ? c.credential : undefined,
-        facts: completeFacts(protocol, facts),
-        unknown: allUnknown.length > 0 ? allUnknown : undefined,
-        summary: name,
-      };
-    } catch (err) {
-      return bad((err as Error).message);
-    }
-    const next = policy.evaluate(action).outcome;
-    if (!outcome || rank(next) > rank(outcome)) outcome = next;
-    if (next.kind === "deny") break;
+    const next = action(d);
+    if (typeof next === "string") return next;
+    const decided = policy.evaluate(next).outcome;
+    if (!outcome || rank(decided) > rank(outcome)) outcome = decided;
+    if (decided.kind === "deny") break;
   }
-  outcome ??= { kind: "allow", rule: null };
+  return outcome ?? { kind: "allow", rule: null };
+}
+
+/** The case's result: passed, or every way `outcome` differs from what it expected. */
+function caseResult(name: string, expected: Expectation, outcome: Outcome): FixtureResult {
   const got: ExpectedVerdict = outcome.kind;
   const problems: string[] = [];
-  if (got !== verdict) problems.push(`expected ${verdict}, got ${got}`);
-  if ("rule" in expect && (expect.rule ?? null) !== outcome.rule) {
-    problems.push(`expected rule ${expect.rule ?? "(none)"}, got ${outcome.rule ?? "(none)"}`);
+  if (got !== expected.verdict) problems.push(`expected ${expected.verdict}, got ${got}`);
+  if ("rule" in expected && (expected.rule ?? null) !== outcome.rule) {
+    problems.push(`expected rule ${expected.rule ?? "(none)"}, got ${outcome.rule ?? "(none)"}`);
   }
   if (problems.length > 0) {
     const detail = outcome.kind === "deny" && outcome.detail ? ` [${outcome.detail}]` : "";

@@ -52,3 +52,23 @@ Deno.test("every facet field has a type the policy can check, fill and coerce", 
     }
   }
 });
+
+Deno.test("every protocol declares its endpoint schema, and each credential kind has one family", () => {
+  const owners = new Map<string, string>();
+  for (const protocol of PROTOCOLS) {
+    ok(protocol.endpoint, `${protocol.family} declares no endpoint schema`);
+    for (const kind of Object.keys(protocol.credentials ?? {})) {
+      equal(owners.get(kind), undefined, `${kind} is declared twice`);
+      owners.set(kind, protocol.family);
+    }
+  }
+  deepStrictEqual(Object.fromEntries(owners), {
+    bearer_token: "https",
+    header_token: "https",
+    basic_auth: "https",
+    query_token: "https",
+    postgres_credential: "postgres",
+    k8s_bearer_token: "kubernetes",
+    mtls_credential: "kubernetes",
+  });
+});

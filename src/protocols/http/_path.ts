@@ -94,14 +94,48 @@ export function normaliseTarget(
   if (n === 0 || target.charCodeAt(0) !== SLASH) {
     throw reject(target, "not an origin-form target (must start with '/')");
   }
+  const scanned = scanPath(target, allowEncodedSlash);
+  const end = scanned.end;
+  checkQuery(target, end);
+  const rawPath = target.slice(0, end);
+  const query = end < n ? target.slice(end + 1) : "";
+  let path = rawPath;
+  if (scanned.changed) {
+    path = "/" + scanned.segments.join("/");
+    if (scanned.trailingSlash && scanned.segments.length > 0) path += "/";
+  }
+  if (scanned.highEscape) checkUtf8(target, path);
+  return { path, rawPath, query };
+}
+
+/** The path of a request target, read once: its segments with dot-segments removed. */
+interface ScannedPath {
+  /** Segments left after removing dot-segments and empty ones, escapes normalised. */
+  segments: string[];
+  /** The path ends in `/` (or a dot-segment, which leaves one). */
+  trailingSlash: boolean;
+  /** False while the path equals the raw path byte for byte. */
+  changed: boolean;
+  /** An escape of a byte above 0x7f was seen: the path must be checked as UTF-8. */
+  highEscape: boolean;
+  /** Index of the `?` that ends the path, or the target's length. */
+  end: number;
+}
+
+/**
+ * Reads the path of `target` (which starts with `/`) up to `?` or the end: refuses bytes no path
+ * may hold, decodes unreserved escapes, uppercases the others, and removes dot-segments.
+ */
+function scanPath(target: string, allowEncodedSlash: boolean): ScannedPath {
+  const n = target.length;
   const segments: string[] = [];
   let trailingSlash = false;
-  let changed = false; // false while the path equals the raw path byte for byte
+  let changed = false;
   let highEscape = false;
   let segStart = 1;
   // Decoded text of the current segment, or null while it equals target[segStart, i).
   let decoded: string | null = null;
-  let end = n; // index of the '?' that ends the path, or n
+  let end = n;
   for (let i = 1; i <= n; i++) {
     const c = i < n ? target.charCodeAt(i) : -1;
     if (c === SLASH || c === QUESTION || c === -1) {
@@ -133,40 +167,47 @@ export function normaliseTarget(
       // Some servers (IIS, many Windows stacks) treat a backslash as '/'.
       throw reject(target, "backslash in path");
     } else if (c === PERCENT) {
-      // Out-of-range reads give NaN, which hexValue() rejects.
-      const hi = hexValue(target.charCodeAt(i + 1));
-      const lo = hexValue(target.charCodeAt(i + 2));
-      if (hi < 0 || lo < 0) throw reject(target, "malformed percent-escape");
-      const byte = hi * 16 + lo;
-      if (byte === 0) throw reject(target, "encoded NUL ('%00')");
-      if ((byte === SLASH || byte === BACKSLASH) && !allowEncodedSlash) {
-        throw reject(target, "encoded slash or backslash");
-      }
+      const byte = escapedByte(target, i, allowEncodedSlash);
       if (byte >= 0x80) highEscape = true;
       if (decoded === null) decoded = target.slice(segStart, i);
       decoded += byte < 0x80 && UNRESERVED[byte] === 1
         ? String.fromCharCode(byte)
-        : "%" + HEX[hi] + HEX[lo];
+        : "%" + HEX[byte >> 4] + HEX[byte & 0xf];
       i += 2;
     } else if (decoded !== null) {
       decoded += target[i];
     }
   }
-  // The query is forwarded raw, but it is part of the same request line.
-  for (let j = end + 1; j < n; j++) {
+  return { segments, trailingSlash, changed, highEscape, end };
+}
+
+/**
+ * The byte the `%XX` escape at `i` encodes. Refused when malformed, `%00`, or (unless
+ * `allowEncodedSlash`) an encoded slash or backslash.
+ */
+function escapedByte(target: string, i: number, allowEncodedSlash: boolean): number {
+  // Out-of-range reads give NaN, which hexValue() rejects.
+  const hi = hexValue(target.charCodeAt(i + 1));
+  const lo = hexValue(target.charCodeAt(i + 2));
+  if (hi < 0 || lo < 0) throw reject(target, "malformed percent-escape");
+  const byte = hi * 16 + lo;
+  if (byte === 0) throw reject(target, "encoded NUL ('%00')");
+  if ((byte === SLASH || byte === BACKSLASH) && !allowEncodedSlash) {
+    throw reject(target, "encoded slash or backslash");
+  }
+  return byte;
+}
+
+/**
+ * The query is forwarded raw, but it is part of the same request line: control bytes, non-ASCII
+ * and a fragment are refused there too.
+ */
+function checkQuery(target: string, end: number): void {
+  for (let j = end + 1; j < target.length; j++) {
     const c = target.charCodeAt(j);
     if (c < 0x21 || c > 0x7e) throw reject(target, "non-ASCII or control character");
     if (c === HASH) throw reject(target, "fragment ('#') in request target");
   }
-  const rawPath = target.slice(0, end);
-  const query = end < n ? target.slice(end + 1) : "";
-  let path = rawPath;
-  if (changed) {
-    path = "/" + segments.join("/");
-    if (trailingSlash && segments.length > 0) path += "/";
-  }
-  if (highEscape) checkUtf8(target, path);
-  return { path, rawPath, query };
 }
 
 /**

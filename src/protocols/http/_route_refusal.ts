@@ -57,3 +57,48 @@ export function routeRefusal(
       return null;
   }
 }
+
+/** A refusal of a plain `http://` request, with the status and error it is answered with. */
+export interface CleartextRefusal extends RouteRefusal {
+  status: 400 | 403;
+  error: "bad_request" | "denied";
+}
+
+/**
+ * Why `route` refuses a plain `http://` request by `agent` to `target`: what
+ * {@linkcode routeRefusal} refuses (403), and any host an endpoint claims (400): endpoints take
+ * https only. `null` when the request goes to an unknown host that is relayed.
+ *
+ * @example
+ * ```ts
+ * cleartextRefusal(
+ *   { kind: "unclaimed_port", endpoint: "github", ports: [443] },
+ *   agent,
+ *   { host: "api.github.com", port: 80 },
+ * )?.reason; // "endpoint 'github' takes https only: use https://api.github.com"
+ * ```
+ */
+export function cleartextRefusal(
+  route: HostRoute,
+  agent: AgentFacts,
+  target: Authority,
+): CleartextRefusal | null {
+  // Plain http:// on the default port to a host an endpoint claims is most likely a URL
+  // missing its "s": say so (below) rather than that port 80 is not the endpoint's.
+  const cleartext = route.kind === "endpoint" ||
+    (route.kind === "unclaimed_port" && target.port === 80);
+  const refused = cleartext ? null : routeRefusal(route, agent, target);
+  if (refused) return { ...refused, status: 403, error: "denied" };
+  if (route.kind === "endpoint" || route.kind === "unclaimed_port") {
+    // Cleartext to an https endpoint would carry its traffic (and, once injected, its
+    // credentials) unencrypted to the upstream: refuse and point at https.
+    const name = route.kind === "endpoint" ? route.endpoint.name : route.endpoint;
+    return {
+      endpoint: name,
+      reason: `endpoint '${name}' takes https only: use https://${target.host}`,
+      status: 400,
+      error: "bad_request",
+    };
+  }
+  return null;
+}

@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { routeRefusal } from "./_route_refusal.ts";
+import { cleartextRefusal, routeRefusal } from "./_route_refusal.ts";
 
 const AGENT = { name: "bot", profile: "bots" };
 
@@ -39,4 +39,35 @@ Deno.test("routeRefusal() refuses a claimed host on a port its endpoint does not
     ),
     null,
   );
+});
+
+Deno.test("cleartextRefusal() points a claimed host at https, and otherwise refuses as routeRefusal() does", () => {
+  const endpoint = {
+    kind: "endpoint" as const,
+    endpoint: { name: "gh", allowEncodedSlash: false },
+  };
+  deepStrictEqual(cleartextRefusal(endpoint, AGENT, { host: "api.test", port: 80 }), {
+    endpoint: "gh",
+    reason: "endpoint 'gh' takes https only: use https://api.test",
+    status: 400,
+    error: "bad_request",
+  });
+  // Port 80 of a host claimed on 443 is most likely a URL missing its "s".
+  const unclaimed = { kind: "unclaimed_port" as const, endpoint: "gh", ports: [443] };
+  equal(
+    cleartextRefusal(unclaimed, AGENT, { host: "api.test", port: 80 })?.reason,
+    "endpoint 'gh' takes https only: use https://api.test",
+  );
+  deepStrictEqual(cleartextRefusal(unclaimed, AGENT, { host: "api.test", port: 8080 }), {
+    endpoint: "gh",
+    reason: "port 8080 is not one of the ports of endpoint 'gh' (443)",
+    status: 403,
+    error: "denied",
+  });
+  const target = { host: "x.test", port: 80 };
+  equal(
+    cleartextRefusal({ kind: "outside_profile", endpoint: "other" }, AGENT, target)?.status,
+    403,
+  );
+  equal(cleartextRefusal({ kind: "unknown", unknownHost: "passthrough" }, AGENT, target), null);
 });

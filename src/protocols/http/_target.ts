@@ -81,6 +81,39 @@ export function hostMatches(hostHeader: string, target: Authority, defaultPort: 
 }
 
 /**
+ * The absolute-form `http://` target of a request sent to the proxy itself, or why it is refused.
+ * An `https://` target belongs in a CONNECT tunnel. `Host` must agree with the target (RFC 9112
+ * §3.2.2): at most one, naming it, and none only from HTTP/1.0; otherwise the upstream could
+ * route the request somewhere the rules never looked at.
+ *
+ * @example
+ * ```ts
+ * proxyTarget("http://api.test/a", ["api.test"], "HTTP/1.1");
+ * // { absolute: { scheme: "http", host: "api.test", port: 80, target: "/a" } }
+ * proxyTarget("https://api.test/a", ["api.test"], "HTTP/1.1").problem;
+ * // "use CONNECT for https:// targets"
+ * ```
+ */
+export function proxyTarget(
+  target: string,
+  hosts: string[],
+  version: string,
+): { absolute: AbsoluteTarget } | { problem: string } {
+  const absolute = parseAbsoluteTarget(target);
+  if (!absolute) {
+    return { problem: "a proxy request needs an absolute http:// target, or CONNECT" };
+  }
+  if (absolute.scheme !== "http") return { problem: "use CONNECT for https:// targets" };
+  if (
+    hosts.length > 1 || (hosts.length === 0 && version === "HTTP/1.1") ||
+    (hosts.length === 1 && !hostMatches(hosts[0], absolute, 80))
+  ) {
+    return { problem: "Host header does not match the request target" };
+  }
+  return { absolute };
+}
+
+/**
  * The origin-form target of a request inside a CONNECT tunnel to `tunnel`, or why it is refused.
  * An absolute-form target must name the tunnel itself (https, same host and port); anything else
  * must be a path. Exactly one `Host` (RFC 9112 §3.2), naming the tunnel: otherwise the upstream

@@ -1,5 +1,11 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { basicCredentials, hostMatches, parseAbsoluteTarget, parseAuthority } from "./_target.ts";
+import {
+  basicCredentials,
+  hostMatches,
+  parseAbsoluteTarget,
+  parseAuthority,
+  proxyTarget,
+} from "./_target.ts";
 
 Deno.test("parseAuthority() reads host:port, lowercases, strips trailing dots and brackets IPv6", () => {
   deepEqual(parseAuthority("API.GitHub.com:443", null), { host: "api.github.com", port: 443 });
@@ -80,4 +86,26 @@ Deno.test("basicCredentials() decodes one Basic NAME:TOKEN and nothing else", ()
   equal(basicCredentials(["Basic !!!"]), null);
   equal(basicCredentials([`Basic ${btoa(":t")}`]), null);
   equal(basicCredentials([`Basic ${btoa("no-colon")}`]), null);
+});
+
+Deno.test("proxyTarget() takes an http:// target whose Host agrees, and refuses the rest", () => {
+  deepEqual(proxyTarget("http://api.test/a", ["api.test:80"], "HTTP/1.1"), {
+    absolute: { scheme: "http", host: "api.test", port: 80, target: "/a" },
+  });
+  // HTTP/1.0 may omit Host; HTTP/1.1 may not.
+  equal("absolute" in proxyTarget("http://api.test/a", [], "HTTP/1.0"), true);
+  const problem = (target: string, hosts: string[], version = "HTTP/1.1") => {
+    const checked = proxyTarget(target, hosts, version);
+    return "problem" in checked ? checked.problem : null;
+  };
+  equal(
+    problem("/a", ["api.test"]),
+    "a proxy request needs an absolute http:// target, or CONNECT",
+  );
+  equal(problem("https://api.test/a", ["api.test"]), "use CONNECT for https:// targets");
+  const mismatch = "Host header does not match the request target";
+  equal(problem("http://api.test/a", []), mismatch);
+  equal(problem("http://api.test/a", ["evil.test"]), mismatch);
+  equal(problem("http://api.test/a", ["api.test:8080"]), mismatch);
+  equal(problem("http://api.test/a", ["api.test", "api.test"]), mismatch);
 });

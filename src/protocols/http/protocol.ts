@@ -7,6 +7,7 @@
 
 import type { Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "./facet.ts";
+import { HTTPS_CREDENTIALS, HTTPS_ENDPOINT } from "./endpoint.ts";
 import { httpFixtureFacts } from "./fixture.ts";
 
 /** `endpoint "https" NAME`: its rules read `http`. */
@@ -14,4 +15,6 @@ export const HTTPS_PROTOCOL: Protocol = Object.freeze({
   family: "https",
   facets: Object.freeze([HTTP_FACET]),
   fixtureFacts: () => Promise.resolve(httpFixtureFacts),
+  endpoint: HTTPS_ENDPOINT,
+  credentials: HTTPS_CREDENTIALS,
 });

@@ -16,16 +16,24 @@ import {
   TcpListener,
 } from "../../core/mod.ts";
 import type { ExchangeFlavor, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
-import { exchange } from "./_exchange.ts";
+import { exchange, type RequestTarget } from "./_exchange.ts";
 import { passthrough } from "./_passthrough.ts";
 import { authenticate, challenge, type ProxyAuth } from "./_proxy_auth.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
-import { routeRefusal } from "./_route_refusal.ts";
+import { cleartextRefusal, routeRefusal } from "./_route_refusal.ts";
 import { SocketStream } from "./_stream.ts";
-import { hostMatches, parseAbsoluteTarget, parseAuthority, tunnelOrigin } from "./_target.ts";
+import { type Authority, parseAuthority, proxyTarget, tunnelOrigin } from "./_target.ts";
 import { UpstreamPool } from "./_upstream.ts";
 import { headerValues, type RequestHead } from "./_wire.ts";
 import { readHead } from "./_read_head.ts";
+
+/** Why a request inside a tunnel is refused, and the agent it is recorded against. */
+interface TunnelRefusal {
+  agent: AgentFacts;
+  status: 400 | 403;
+  error: "bad_request" | "denied";
+  reason: string;
+}
 
 /** The running forward proxy. */
 export class HttpProxy {
@@ -185,7 +193,7 @@ export class HttpProxy {
   async #serveTunnel(
     client: SocketStream,
     auth: ProxyAuth,
-    target: { host: string; port: number },
+    target: Authority,
     endpoint: HttpEndpointRoute,
   ): Promise<void> {
     const flavor = endpoint.flavor;
@@ -196,67 +204,25 @@ export class HttpProxy {
       for (;;) {
         const head = await readHead(client, this.#ctx, auth.agent, scope);
         if (!head) break;
-        // A revoked or rotated agent loses its open tunnels at the next request.
-        const agent = this.#ctx.authenticate(auth.name, auth.token);
-        const summary = `${head.method.slice(0, 16)} ${target.host}${
-          head.target.split("?")[0].slice(0, 200)
-        }`;
-        if (!agent) {
-          await this.#gatewayDeny(
-            client,
-            auth.agent,
-            endpoint.name,
-            summary,
-            403,
-            "denied",
-            "agent credentials are no longer valid",
-            flavor,
-          );
-          break;
-        }
-        const checked = tunnelOrigin(head.target, headerValues(head.headers, "host"), target);
-        if ("problem" in checked) {
+        const req = this.#recheckTunnel(head, auth, target);
+        if ("reason" in req) {
+          const { agent, status, error, reason } = req;
+          const summary = `${head.method.slice(0, 16)} ${target.host}${
+            head.target.split("?")[0].slice(0, 200)
+          }`;
           await this.#gatewayDeny(
             client,
             agent,
             endpoint.name,
             summary,
-            400,
-            "bad_request",
-            checked.problem,
+            status,
+            error,
+            reason,
             flavor,
           );
           break;
         }
-        // The config may have been reloaded since the tunnel opened.
-        const route = this.#ctx.route(agent, target.host, target.port);
-        if (route.kind !== "endpoint") {
-          await this.#gatewayDeny(
-            client,
-            agent,
-            endpoint.name,
-            summary,
-            403,
-            "denied",
-            "this host is no longer reachable for this agent",
-            flavor,
-          );
-          break;
-        }
-        const after = await exchange(
-          client,
-          head,
-          {
-            agent,
-            scheme: "https",
-            host: target.host,
-            port: target.port,
-            target: checked.origin,
-            endpoint: route.endpoint,
-          },
-          this.#ctx,
-          this.#pool,
-        );
+        const after = await exchange(client, head, req, this.#ctx, this.#pool);
         if (after === "close") break;
       }
       client.closeWrite();
@@ -266,106 +232,62 @@ export class HttpProxy {
     }
   }
 
+  /**
+   * A request inside a tunnel to `target`, checked against the gateway as it is now: the agent's
+   * credentials, the request's origin, and where the host leads. Or why it is refused.
+   */
+  #recheckTunnel(
+    head: RequestHead,
+    auth: ProxyAuth,
+    target: Authority,
+  ): RequestTarget | TunnelRefusal {
+    // A revoked or rotated agent loses its open tunnels at the next request.
+    const agent = this.#ctx.authenticate(auth.name, auth.token);
+    if (!agent) {
+      const reason = "agent credentials are no longer valid";
+      return { agent: auth.agent, status: 403, error: "denied", reason };
+    }
+    const checked = tunnelOrigin(head.target, headerValues(head.headers, "host"), target);
+    if ("problem" in checked) {
+      return { agent, status: 400, error: "bad_request", reason: checked.problem };
+    }
+    // The config may have been reloaded since the tunnel opened.
+    const route = this.#ctx.route(agent, target.host, target.port);
+    if (route.kind !== "endpoint") {
+      const reason = "this host is no longer reachable for this agent";
+      return { agent, status: 403, error: "denied", reason };
+    }
+    const { host, port } = target;
+    return { agent, scheme: "https", host, port, target: checked.origin, endpoint: route.endpoint };
+  }
+
   /** An absolute-form `http://` request to the proxy. */
   async #absolute(
     client: SocketStream,
     head: RequestHead,
     auth: { agent: AgentFacts } | null,
   ): Promise<"keep" | "close"> {
-    const absolute = parseAbsoluteTarget(head.target);
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     if (!auth) {
       await challenge(client, this.#ctx, summary);
       return "close";
     }
     const { agent } = auth;
-    if (!absolute) {
-      await this.#gatewayDeny(
-        client,
-        agent,
-        null,
-        summary,
-        400,
-        "bad_request",
-        "a proxy request needs an absolute http:// target, or CONNECT",
-      );
+    const checked = proxyTarget(head.target, headerValues(head.headers, "host"), head.version);
+    if ("problem" in checked) {
+      await this.#gatewayDeny(client, agent, null, summary, 400, "bad_request", checked.problem);
       return "close";
     }
-    if (absolute.scheme !== "http") {
-      await this.#gatewayDeny(
-        client,
-        agent,
-        null,
-        summary,
-        400,
-        "bad_request",
-        "use CONNECT for https:// targets",
-      );
-      return "close";
-    }
-    const hosts = headerValues(head.headers, "host");
-    if (
-      hosts.length > 1 || (hosts.length === 0 && head.version === "HTTP/1.1") ||
-      (hosts.length === 1 && !hostMatches(hosts[0], absolute, 80))
-    ) {
-      await this.#gatewayDeny(
-        client,
-        agent,
-        null,
-        summary,
-        400,
-        "bad_request",
-        "Host header does not match the request target",
-      );
-      return "close";
-    }
-    const route = this.#ctx.route(agent, absolute.host, absolute.port);
-    // Plain http:// on the default port to a host an endpoint claims is most likely a URL
-    // missing its "s": say so (below) rather than that port 80 is not the endpoint's.
-    const cleartext = route.kind === "endpoint" ||
-      (route.kind === "unclaimed_port" && absolute.port === 80);
-    const refused = cleartext ? null : routeRefusal(route, agent, absolute);
+    const { host, port, target } = checked.absolute;
+    const route = this.#ctx.route(agent, host, port);
+    const refused = cleartextRefusal(route, agent, checked.absolute);
     if (refused) {
-      await this.#gatewayDeny(
-        client,
-        agent,
-        refused.endpoint,
-        summary,
-        403,
-        "denied",
-        refused.reason,
-      );
+      const { endpoint, status, error, reason } = refused;
+      await this.#gatewayDeny(client, agent, endpoint, summary, status, error, reason);
       return "close";
     }
-    if (route.kind === "endpoint" || route.kind === "unclaimed_port") {
-      // Cleartext to an https endpoint would carry its traffic (and, once injected, its
-      // credentials) unencrypted to the upstream: refuse and point at https.
-      const name = route.kind === "endpoint" ? route.endpoint.name : route.endpoint;
-      await this.#gatewayDeny(
-        client,
-        agent,
-        name,
-        summary,
-        400,
-        "bad_request",
-        `endpoint '${name}' takes https only: use https://${absolute.host}`,
-      );
-      return "close";
-    }
-    return await exchange(
-      client,
-      head,
-      {
-        agent,
-        scheme: "http",
-        host: absolute.host,
-        port: absolute.port,
-        target: absolute.target,
-        endpoint: null,
-      },
-      this.#ctx,
-      this.#pool,
-    );
+    const req: RequestTarget = { agent, scheme: "http", host, port, target, endpoint: null };
+    return await exchange(client, head, req, this.#ctx, this.#pool);
   }
 
   /** A deny the gateway decides without rules: receipt, then the JSON shape. */

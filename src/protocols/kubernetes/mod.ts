@@ -15,6 +15,7 @@
 
 export { K8S_FACET } from "./facet.ts";
 export { KUBERNETES_PROTOCOL } from "./protocol.ts";
+export { isKubernetesEndpoint, type KubernetesEndpoint } from "./endpoint.ts";
 export type { KubernetesContext, KubernetesRoute } from "./context.ts";
 export { KUBERNETES_FLAVOR, kubernetesFacts, summarize } from "./facts.ts";
 export { KubernetesListener, TOKEN_REQUIRED } from "./listener.ts";

@@ -8,6 +8,7 @@
 import type { Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "../http/mod.ts";
 import { K8S_FACET } from "./facet.ts";
+import { KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
 import { kubernetesFixtureFacts } from "./fixture.ts";
 
 /**
@@ -18,4 +19,6 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
   family: "kubernetes",
   facets: Object.freeze([K8S_FACET, HTTP_FACET]),
   fixtureFacts: () => Promise.resolve(kubernetesFixtureFacts),
+  endpoint: KUBERNETES_ENDPOINT,
+  credentials: KUBERNETES_CREDENTIALS,
 });

@@ -85,88 +85,135 @@ export function decideSql(
   options: DecideOptions = {},
 ): SqlOutcome {
   const analysis = analyzer.analyze(sql);
-  const params = options.params === undefined ? [] : options.params;
-  const unknown = params === null ? ["sql.params"] : [];
+  const message = new SqlMessage(guard, session, options);
+  if (!analysis.ok) return message.decideUnparsed(sql, analysis.error);
+  const pinned = analysis.statements.find((s) => s.refusal !== null);
+  if (pinned) return message.refusePinned(pinned);
+  return message.decideStatements(analysis.statements);
+}
+
+/** The facts of `sql` when the parser rejected it: none known (see `UNPARSED`). */
+function unparsedFacts(sql: string): StatementFacts {
+  return {
+    verb: "",
+    verbs: [],
+    tables: [],
+    functions: [],
+    statement: sql,
+    dynamic: false,
+    settings: [],
+    readOnly: false,
+    unknown: [],
+    refusal: null,
+    preparedOps: [],
+    unqualifiedNames: [],
+  };
+}
+
+/**
+ * The statements of one message before the guard: each decided as an action of its own, all
+ * sharing one signal that cancels those held for approval.
+ */
+class SqlMessage {
+  readonly #guard: ActionGuard;
+  readonly #session: SqlSession;
+  readonly #options: DecideOptions;
+  readonly #params: string[] | null;
+  readonly #unknown: string[];
+  readonly #prefix: string;
   // One signal for the message's held statements: the agent leaving, or a sibling denied. Made
   // only when a statement is actually held (the guard reads it then), so the common path
   // allocates no controller and registers no listener.
-  let holds: AbortController | undefined;
-  const gone = () => holds!.abort(options.signal?.reason);
-  const decideOptions = {
-    get signal(): AbortSignal {
-      if (!holds) {
-        holds = new AbortController();
-        if (options.signal?.aborted) gone();
-        else options.signal?.addEventListener("abort", gone, { once: true });
-      }
-      return holds.signal;
-    },
-  };
-  const prefix = options.summaryPrefix ?? "";
-  const decide = (facts: StatementFacts, count: number, extraUnknown: readonly string[]) =>
-    guard.decide({
-      protocol: "postgres",
-      endpoint: session.endpoint,
-      agent: session.agent,
-      credential: session.credential,
-      facts: { sql: sqlFacts(facts, count, session, params ?? []) },
-      unknown: extraUnknown.length || unknown.length ? [...extraUnknown, ...unknown] : undefined,
-      summary: prefix === "" ? statementSummary(facts) : summarize(prefix + facts.statement),
-    }, decideOptions);
-  const settle = (decided: Decided[], hint?: string): SqlDecision => {
-    if (holds) options.signal?.removeEventListener("abort", gone);
-    return settleMessage(decided, hint);
-  };
-  if (!analysis.ok) {
-    const decided = decide(
-      {
-        verb: "",
-        verbs: [],
-        tables: [],
-        functions: [],
-        statement: sql,
-        dynamic: false,
-        settings: [],
-        readOnly: false,
-        unknown: [],
-        refusal: null,
-        preparedOps: [],
-        unqualifiedNames: [],
+  #holds: AbortController | undefined;
+  readonly #gone = () => this.#holds!.abort(this.#options.signal?.reason);
+  readonly #decideOptions: { readonly signal: AbortSignal };
+
+  constructor(guard: ActionGuard, session: SqlSession, options: DecideOptions) {
+    this.#guard = guard;
+    this.#session = session;
+    this.#options = options;
+    this.#params = options.params === undefined ? [] : options.params;
+    this.#unknown = this.#params === null ? ["sql.params"] : [];
+    this.#prefix = options.summaryPrefix ?? "";
+    const holdSignal = () => this.#holdSignal();
+    this.#decideOptions = {
+      get signal(): AbortSignal {
+        return holdSignal();
       },
-      1,
-      UNPARSED,
-    );
-    const hint = parseHint(analysis.error);
-    return decided.held
-      ? { held: decided.held.then((d) => settle([d], hint)) }
-      : settle([decided], hint);
+    };
   }
-  const count = analysis.statements.length;
-  const pinned = analysis.statements.find((s) => s.refusal !== null);
-  if (pinned) {
-    // Refused before any rule: the session would stop being read the way the server runs it.
+
+  /** Text the parser rejected: one action, its SQL facts unknown, so rules reading them deny. */
+  decideUnparsed(sql: string, error: string): SqlOutcome {
+    const decided = this.#decide(unparsedFacts(sql), 1, UNPARSED);
+    const hint = parseHint(error);
+    return decided.held
+      ? { held: decided.held.then((d) => this.#settle([d], hint)) }
+      : this.#settle([decided], hint);
+  }
+
+  /** Refused before any rule: the session would stop being read the way the server runs it. */
+  refusePinned(pinned: StatementFacts): SqlDecision {
     const reason = pinned.refusal!;
-    const receipt = guard.refuse({
+    const receipt = this.#guard.refuse({
       protocol: "postgres",
-      endpoint: session.endpoint,
-      agent: session.agent,
-      summary: summarize(prefix + pinned.statement),
+      endpoint: this.#session.endpoint,
+      agent: this.#session.agent,
+      summary: summarize(this.#prefix + pinned.statement),
       reason,
     });
     return { decided: [], denial: { reason, rule: null, receipt } };
   }
-  const decided = analysis.statements.map((s) => decide(s, count, s.unknown));
-  if (!decided.some((d) => d.held)) return settle(decided);
-  if (decided.some((d) => !d.held && d.verdict.decision === "deny")) {
-    // A sibling is denied outright: nothing in the message runs, so nobody need approve, and an
-    // allowed write need not wait for its receipt's commit: it is closed now as not run, before
-    // its receipt leaves the process, so that receipt says deny, never allow.
-    holds?.abort(new Error("another statement in the same message was denied"));
-    const now = decided.map((d) => d.verdict.decision === "allow" ? { ...d, held: undefined } : d);
-    if (!now.some((d) => d.held)) return settle(now);
-    return { held: Promise.all(now.map((d) => d.held ?? d)).then((all) => settle(all)) };
+
+  /** Each statement decided on its own; the message waits for any held for approval. */
+  decideStatements(statements: StatementFacts[]): SqlOutcome {
+    const count = statements.length;
+    const decided = statements.map((s) => this.#decide(s, count, s.unknown));
+    if (!decided.some((d) => d.held)) return this.#settle(decided);
+    if (decided.some((d) => !d.held && d.verdict.decision === "deny")) {
+      // A sibling is denied outright: nothing in the message runs, so nobody need approve, and an
+      // allowed write need not wait for its receipt's commit: it is closed now as not run, before
+      // its receipt leaves the process, so that receipt says deny, never allow.
+      this.#holds?.abort(new Error("another statement in the same message was denied"));
+      const now = decided.map((d) =>
+        d.verdict.decision === "allow" ? { ...d, held: undefined } : d
+      );
+      if (!now.some((d) => d.held)) return this.#settle(now);
+      return { held: Promise.all(now.map((d) => d.held ?? d)).then((all) => this.#settle(all)) };
+    }
+    return { held: Promise.all(decided.map((d) => d.held ?? d)).then((all) => this.#settle(all)) };
   }
-  return { held: Promise.all(decided.map((d) => d.held ?? d)).then((all) => settle(all)) };
+
+  #decide(facts: StatementFacts, count: number, extraUnknown: readonly string[]): Decided {
+    const session = this.#session;
+    const unknown = this.#unknown;
+    const prefix = this.#prefix;
+    return this.#guard.decide({
+      protocol: "postgres",
+      endpoint: session.endpoint,
+      agent: session.agent,
+      credential: session.credential,
+      facts: { sql: sqlFacts(facts, count, session, this.#params ?? []) },
+      unknown: extraUnknown.length || unknown.length ? [...extraUnknown, ...unknown] : undefined,
+      summary: prefix === "" ? statementSummary(facts) : summarize(prefix + facts.statement),
+    }, this.#decideOptions);
+  }
+
+  /** The signal the guard reads when it holds a statement, made on first read. */
+  #holdSignal(): AbortSignal {
+    if (!this.#holds) {
+      this.#holds = new AbortController();
+      const agentGone = this.#options.signal;
+      if (agentGone?.aborted) this.#gone();
+      else agentGone?.addEventListener("abort", this.#gone, { once: true });
+    }
+    return this.#holds.signal;
+  }
+
+  #settle(decided: Decided[], hint?: string): SqlDecision {
+    if (this.#holds) this.#options.signal?.removeEventListener("abort", this.#gone);
+    return settleMessage(decided, hint);
+  }
 }
 
 /** Any deny denies the whole message; its allowed siblings are recorded as not run. */

@@ -68,33 +68,10 @@ export class MessageHandler {
    * rule holds it for approval, to the list the returned promise settles with.
    */
   handle(m: FrontendMessage, out: Uint8Array[]): Promise<Uint8Array[]> | void {
-    if (this.#discarding) {
-      if (m.type === "sync") {
-        this.#discarding = false;
-        out.push(m.raw);
-        this.#session.batches.syncPoint();
-      } else if (m.type === "flush") {
-        out.push(m.raw); // Lets a client waiting for the error (Flush, not Sync) see it.
-      } else if (m.type === "terminate") {
-        this.#session.terminate(out);
-      }
-      return;
-    }
+    if (this.#discarding) return this.#discard(m, out);
     switch (m.type) {
-      case "query": {
-        // A simple Query drops the unnamed prepared statement and portal on the server too.
-        this.#prepared.drop("");
-        this.#portals.drop("");
-        const unknown = this.#unknownExecute(m.sql);
-        if (unknown) return this.#probe(out, unknown, true);
-        return this.#whenDecided(this.#session.decide(m.sql), out, ({ decided, denial }, o) => {
-          if (denial) return this.#probe(o, denial, true);
-          this.#session.batches.building.decided.push(...decided);
-          this.#trackPrepared(m.sql);
-          o.push(m.raw);
-          this.#session.batches.syncPoint();
-        });
-      }
+      case "query":
+        return this.#query(m, out);
       case "parse": {
         const unknown = this.#unknownExecute(m.sql);
         if (unknown) return this.#probe(out, unknown, false);
@@ -102,23 +79,8 @@ export class MessageHandler {
         out.push(m.raw);
         return;
       }
-      case "bind": {
-        const prepared = this.#prepared.get(m.statement);
-        if (prepared === undefined) {
-          // Prepared out of the gateway's sight (or never): what it runs is unknown.
-          const reason = notPreparedHere(m.statement);
-          const receipt = this.#session.refuse(`Bind to statement "${m.statement}"`, reason);
-          return this.#probe(out, { reason, rule: null, receipt }, false);
-        }
-        this.#portals.bind(m.portal, {
-          sql: prepared.sql,
-          params: m.params,
-          formats: m.paramFormats,
-          batch: this.#session.batches.building.seq,
-        });
-        out.push(m.raw);
-        return;
-      }
+      case "bind":
+        return this.#bind(m, out);
       case "execute":
         return this.#execute(m, out);
       case "close":
@@ -154,6 +116,56 @@ export class MessageHandler {
     // An error the gateway's own probe provoked came after everything forwarded before it.
     if (batch.error !== null && !batch.probed) this.#prepared.failed(batch.defined);
     if (status === "I") this.#portals.transactionEnded(batch.seq);
+  }
+
+  /** After a denial inside an extended-query batch, messages up to Sync are dropped. */
+  #discard(m: FrontendMessage, out: Uint8Array[]): void {
+    if (m.type === "sync") {
+      this.#discarding = false;
+      out.push(m.raw);
+      this.#session.batches.syncPoint();
+    } else if (m.type === "flush") {
+      out.push(m.raw); // Lets a client waiting for the error (Flush, not Sync) see it.
+    } else if (m.type === "terminate") {
+      this.#session.terminate(out);
+    }
+  }
+
+  /** A simple Query is decided, and is its own sync point. */
+  #query(
+    m: Extract<FrontendMessage, { type: "query" }>,
+    out: Uint8Array[],
+  ): Promise<Uint8Array[]> | void {
+    // A simple Query drops the unnamed prepared statement and portal on the server too.
+    this.#prepared.drop("");
+    this.#portals.drop("");
+    const unknown = this.#unknownExecute(m.sql);
+    if (unknown) return this.#probe(out, unknown, true);
+    return this.#whenDecided(this.#session.decide(m.sql), out, ({ decided, denial }, o) => {
+      if (denial) return this.#probe(o, denial, true);
+      this.#session.batches.building.decided.push(...decided);
+      this.#trackPrepared(m.sql);
+      o.push(m.raw);
+      this.#session.batches.syncPoint();
+    });
+  }
+
+  /** A Bind must name a statement the gateway saw prepared: what it runs is known. */
+  #bind(m: Extract<FrontendMessage, { type: "bind" }>, out: Uint8Array[]): void {
+    const prepared = this.#prepared.get(m.statement);
+    if (prepared === undefined) {
+      // Prepared out of the gateway's sight (or never): what it runs is unknown.
+      const reason = notPreparedHere(m.statement);
+      const receipt = this.#session.refuse(`Bind to statement "${m.statement}"`, reason);
+      return this.#probe(out, { reason, rule: null, receipt }, false);
+    }
+    this.#portals.bind(m.portal, {
+      sql: prepared.sql,
+      params: m.params,
+      formats: m.paramFormats,
+      batch: this.#session.batches.building.seq,
+    });
+    out.push(m.raw);
   }
 
   /** Each Execute is decided on its own, against the policy in force now. */

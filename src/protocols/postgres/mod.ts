@@ -17,6 +17,7 @@
 
 export { SQL_FACET } from "./facet.ts";
 export { POSTGRES_PROTOCOL } from "./protocol.ts";
+export { isPostgresEndpoint, type PostgresEndpoint } from "./endpoint.ts";
 export { PostgresListener } from "./listener.ts";
 export type {
   LoginRefusal,

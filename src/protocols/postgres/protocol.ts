@@ -7,6 +7,7 @@
 
 import type { Protocol } from "../../core/mod.ts";
 import { SQL_FACET } from "./facet.ts";
+import { POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
 
 /** `endpoint "postgres" NAME`: its rules read `sql`. */
@@ -14,4 +15,6 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   family: "postgres",
   facets: Object.freeze([SQL_FACET]),
   fixtureFacts: sqlFixtureFacts,
+  endpoint: POSTGRES_ENDPOINT,
+  credentials: POSTGRES_CREDENTIALS,
 });

@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { queryReceipts, ReceiptStore } from "../audit/mod.ts";
 import { loadConfigText } from "../config/mod.ts";
-import type { Action } from "../core/mod.ts";
+import { type Action, MemoryLogger } from "../core/mod.ts";
 import { compilePolicy, completeFacts, type Policy } from "../policy/mod.ts";
-import { AUDIT_UNAVAILABLE, Guard, INTERNAL_ERROR } from "./guard.ts";
-import { MemoryLogger } from "./log.ts";
+import { Guard } from "./flow.ts";
+import { INTERNAL_ERROR } from "./decide.ts";
+import { AUDIT_UNAVAILABLE } from "./audit.ts";
 import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 const TOKEN = "ghp_guard_test_0123456789abcdef";

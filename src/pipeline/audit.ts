@@ -1,14 +1,23 @@
 /**
- * The guard's receipts for decided actions: a deny's written at once, an allow's written ahead of
- * forwarding and completed with its outcome by `finish()`. Whatever fails here denies.
+ * The audit arrow: receipts for decided actions. A deny's is written at once, an allow's written
+ * ahead of forwarding and completed with its outcome by `finish()`. Whatever fails here denies.
  *
  * @module
  */
 
-import type { Decided, ExchangeResult, ReceiptInput, Verdict } from "../core/mod.ts";
+import type {
+  Action,
+  Decided,
+  ExchangeResult,
+  Facts,
+  GatewayEvent,
+  Logger,
+  ReceiptInput,
+  Verdict,
+} from "../core/mod.ts";
 import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
-import type { Logger } from "./log.ts";
+import { redactFacts } from "../credentials/mod.ts";
 
 /** Agent-facing reason when receipts cannot be recorded: nothing is forwarded unrecorded. */
 export const AUDIT_UNAVAILABLE = "the gateway cannot record decisions right now";
@@ -103,4 +112,67 @@ export class ActionReceipts {
       finish: NOTHING,
     };
   }
+}
+
+/** What an action's receipt records besides the action itself. */
+export interface ActionRecord {
+  verdict: Verdict;
+  /** The redacted facts, or unset to redact them now (a failure then denies, unrecorded). */
+  facts: Facts | undefined;
+  latencyMs: number;
+}
+
+/** The receipt of an action decided by the rules, before its outcome is known. */
+export function actionReceiptInput(action: Action, record: ActionRecord): ReceiptInput {
+  const { verdict } = record;
+  return {
+    time: new Date(),
+    agent: action.agent.name,
+    profile: action.agent.profile,
+    endpoint: action.endpoint,
+    protocol: action.protocol,
+    summary: action.summary,
+    facts: withUnknown(record.facts ?? redactFacts(action.facts), action.unknown),
+    rule: verdict.rule,
+    mode: verdict.mode,
+    verdict: verdict.decision,
+    wouldBe: verdict.wouldBe,
+    reason: verdict.detail ? `${verdict.reason} (${verdict.detail})` : verdict.reason,
+    approvals: [],
+    upstreamStatus: null,
+    bytesIn: 0,
+    bytesOut: 0,
+    latencyMs: record.latencyMs,
+  };
+}
+
+/** The receipt of a decision the gateway took itself, without rules. */
+export function eventReceiptInput(
+  event: GatewayEvent,
+  record: Omit<ActionRecord, "facts">,
+): ReceiptInput {
+  return {
+    time: new Date(),
+    agent: event.agent?.name ?? null,
+    profile: event.agent?.profile ?? null,
+    endpoint: event.endpoint,
+    protocol: event.protocol,
+    summary: event.summary,
+    facts: event.facts ? redactFacts(event.facts) : {},
+    rule: null,
+    mode: "enforce",
+    verdict: record.verdict.decision,
+    wouldBe: record.verdict.wouldBe,
+    reason: event.reason,
+    approvals: [],
+    upstreamStatus: null,
+    bytesIn: 0,
+    bytesOut: 0,
+    latencyMs: record.latencyMs,
+  };
+}
+
+/** The receipt's facts: `unknown` added when some could not be derived, else `facts` itself. */
+function withUnknown(facts: Facts, unknown: readonly string[] | undefined): unknown {
+  return unknown?.length ? { ...facts, unknown } : facts;
 }

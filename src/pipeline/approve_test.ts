@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { queryReceipts, ReceiptStore } from "../audit/mod.ts";
 import { approvalRequest, type HeldOutcome } from "../approvals/mod.ts";
 import { loadConfigText } from "../config/mod.ts";
-import type { Action, Decision } from "../core/mod.ts";
+import { type Action, type Decision, MemoryLogger } from "../core/mod.ts";
 import { compilePolicy, completeFacts, type Policy } from "../policy/mod.ts";
-import { type ApprovalRunner, AWAITING_APPROVAL, Guard, INTERNAL_ERROR } from "./guard.ts";
-import { MemoryLogger } from "./log.ts";
+import { type ApprovalRunner, AWAITING_APPROVAL } from "./approve.ts";
+import { Guard } from "./flow.ts";
+import { INTERNAL_ERROR } from "./decide.ts";
 import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
 async function heldPolicy(): Promise<Policy> {

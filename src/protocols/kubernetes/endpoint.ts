@@ -1,0 +1,67 @@
+/**
+ * The config schema of the kubernetes family: what `endpoint "kubernetes" NAME { … }` takes, and
+ * the credential kinds that authenticate to such endpoints. Config reads blocks through it (see
+ * `core/protocol.ts`); the gateway and the CLI read the typed endpoint.
+ *
+ * @example
+ * ```ts
+ * import { isKubernetesEndpoint } from "./src/protocols/kubernetes/mod.ts";
+ *
+ * const clusters = [...config.endpoints.values()].filter(isKubernetesEndpoint);
+ * ```
+ *
+ * @module
+ */
+
+import type {
+  BodyReader,
+  CredentialSchema,
+  Endpoint,
+  EndpointSchema,
+  UnknownPlaceholders,
+} from "../../core/mod.ts";
+
+/** `endpoint "kubernetes" NAME`. */
+export interface KubernetesEndpoint extends Endpoint {
+  protocol: "kubernetes";
+  /** The API server, `https://host[:port]`. */
+  server: string;
+  /** Where the endpoint's own TLS listener takes kubectl, `host:port`; absent: the proxy only. */
+  listen?: string;
+  caCert?: string;
+  /** As on https endpoints; the API server's port is the only one claimed for CONNECT. */
+  unknownPlaceholders: UnknownPlaceholders;
+}
+
+/** Whether `endpoint` is a kubernetes endpoint. */
+export function isKubernetesEndpoint(endpoint: Endpoint): endpoint is KubernetesEndpoint {
+  return endpoint.protocol === "kubernetes";
+}
+
+/** Reads `endpoint "kubernetes" NAME { server = "https://…" … }`. */
+export const KUBERNETES_ENDPOINT: EndpointSchema = Object.freeze({
+  read(name: string, body: BodyReader): KubernetesEndpoint {
+    const server = body.required("server") ?? "";
+    if (server && !/^https:\/\/[^/\s]+\/?$/.test(server)) {
+      body.problem(
+        `'server' must be an https:// URL such as https://10.0.0.1:6443, got "${server}"`,
+        "server",
+      );
+    }
+    return {
+      protocol: "kubernetes",
+      name,
+      source: body.source,
+      server,
+      listen: body.hostPort("listen"),
+      caCert: body.pem("ca_cert"),
+      unknownPlaceholders: body.oneOf("unknown_placeholders", ["deny", "allow"], "deny"),
+    };
+  },
+});
+
+/** Credential kinds that authenticate the gateway to the API server. */
+export const KUBERNETES_CREDENTIALS: Readonly<Record<string, CredentialSchema>> = Object.freeze({
+  k8s_bearer_token: { settings: [] },
+  mtls_credential: { settings: [] },
+});
