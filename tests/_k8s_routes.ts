@@ -272,7 +272,9 @@ function watch(
       if (current && open()) event("MODIFIED", ctx.store.put(r, obj.metadata.namespace, current));
     }, WATCH_EVENT_MS * (i + 1))
   );
-  ctx.later(() => ctx.res.end(), WATCH_END_MS);
+  // `timeoutSeconds` as the API server reads it: a test that needs a watch held open asks.
+  const timeout = Number(params.get("timeoutSeconds") ?? NaN);
+  ctx.later(() => ctx.res.end(), Number.isFinite(timeout) ? timeout * 1000 : WATCH_END_MS);
 }
 
 /** `deployments/NAME/scale` as an autoscaling/v1 Scale; PATCH/PUT set the replicas. */

@@ -154,7 +154,13 @@ export class Metrics {
    * ```
    */
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    const series = this.#register(name, help, "counter", labelNames, [], zero, valueLine(name));
+    const series = this.#register(name, {
+      help,
+      type: "counter",
+      labelNames,
+      init: zero,
+      line: valueLine(name),
+    });
     return {
       inc(labels, by = 1) {
         if (!(by >= 0)) {
@@ -178,7 +184,13 @@ export class Metrics {
    * ```
    */
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
-    const series = this.#register(name, help, "gauge", labelNames, [], zero, valueLine(name));
+    const series = this.#register(name, {
+      help,
+      type: "gauge",
+      labelNames,
+      init: zero,
+      line: valueLine(name),
+    });
     return {
       set(labelsOrValue: MetricLabels | number | undefined, value?: number) {
         if (typeof labelsOrValue === "number") {
@@ -248,14 +260,13 @@ export class Metrics {
   ): Histogram {
     const bounds = checkBuckets(name, buckets);
     const le = [...bounds.map(formatValue), "+Inf"];
-    const series = this.#register(
-      name,
+    const series = this.#register(name, {
       help,
-      "histogram",
+      type: "histogram",
       labelNames,
-      ["_bucket", "_sum", "_count"],
-      () => ({ counts: new Array<number>(le.length).fill(0), sum: 0, count: 0 }),
-      (s, out) => {
+      suffixes: ["_bucket", "_sum", "_count"],
+      init: () => ({ counts: new Array<number>(le.length).fill(0), sum: 0, count: 0 }),
+      line: (s, out) => {
         const prefix = s.pairs === "" ? "{" : `{${s.pairs},`;
         let cumulative = 0;
         for (let i = 0; i < le.length; i++) {
@@ -265,7 +276,7 @@ export class Metrics {
         out.push(`${name}_sum${braces(s.pairs)} ${formatValue(s.sum)}`);
         out.push(`${name}_count${braces(s.pairs)} ${s.count}`);
       },
-    );
+    });
     return {
       observe(value, labels) {
         if (Number.isNaN(value)) {
@@ -306,12 +317,7 @@ export class Metrics {
 
   #register<T>(
     name: string,
-    help: string,
-    type: Family["type"],
-    labelNames: readonly string[],
-    suffixes: readonly string[],
-    init: () => T,
-    line: (s: Series<T>, out: string[]) => void,
+    { help, type, labelNames, suffixes = [], init, line }: FamilySpec<T>,
   ): SeriesSet<T> {
     const labels = checkLabelNames(name, labelNames, type === "histogram");
     this.#claim(name, suffixes);
@@ -350,6 +356,19 @@ interface Family {
   readonly help: string;
   readonly type: "counter" | "gauge" | "histogram";
   lines(out: string[]): void;
+}
+
+/** What `#register` needs besides the family name. */
+interface FamilySpec<T> {
+  readonly help: string;
+  readonly type: Family["type"];
+  readonly labelNames: readonly string[];
+  /** Derived names the family also claims. @default [] */
+  readonly suffixes?: readonly string[];
+  /** A fresh series value. */
+  init(): T;
+  /** Appends one series' exposition lines. */
+  line(s: Series<T>, out: string[]): void;
 }
 
 function zero(): { value: number } {

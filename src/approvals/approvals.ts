@@ -51,6 +51,19 @@ export interface HeldOutcome extends ChainResult {
   exchanged?(upgraded: boolean): void;
 }
 
+/** What {@linkcode Approvals.prototype.run} holds an action for. */
+export interface ApprovalRunOptions {
+  /** The rule that held the action. */
+  rule: string;
+  /** Why the rule holds it, as approvers are told. */
+  reason: string;
+  /** Approver refs, in order. */
+  chain: readonly string[];
+  facts: Facts;
+  /** Aborts the chain (the agent went away). */
+  signal: AbortSignal;
+}
+
 /** Approvers of one config; rebuilt on reload (a held request keeps the chain it started with). */
 export class Approvals {
   readonly #approvers = new Map<string, Approver>();
@@ -79,18 +92,14 @@ export class Approvals {
   }
 
   /**
-   * Runs `chain` (approver refs) for `action`, held by `rule`. Never rejects: an unknown approver
+   * Runs `options.chain` (approver refs) for `action`, held by `options.rule`. Never rejects: an unknown approver
    * or any failure is a deny naming the stage. The fallback of an upgrade decided moments ago
    * (kubectl's SPDY retry of a WebSocket exec) gets that decision again, once, instead of a
    * second request (see `reuse.ts`).
    */
   async run(
     action: Action,
-    rule: string,
-    reason: string,
-    chain: readonly string[],
-    facts: Facts,
-    signal: AbortSignal,
+    { rule, reason, chain, facts, signal }: ApprovalRunOptions,
   ): Promise<HeldOutcome> {
     const request = approvalRequest(action, rule, reason, facts);
     const key = fallbackKey(action, rule, chain);

@@ -404,14 +404,13 @@ approver "llm_approver" "judge" {
     facts: request().facts,
     summary: "POST api.test/write",
   };
-  const held = await approvals.run(
-    action,
-    "writes",
-    "needs review",
-    ["llm_approver.judge"],
-    action.facts,
-    signal(),
-  );
+  const held = await approvals.run(action, {
+    rule: "writes",
+    reason: "needs review",
+    chain: ["llm_approver.judge"],
+    facts: action.facts,
+    signal: signal(),
+  });
   equal(held.decision, "allow");
   equal(held.stages.map((s) => [s.approver, s.who]), [["llm_approver.judge", "llm:m"]]);
   equal(llm.calls[0].headers.get("authorization"), `Bearer ${KEY}`);

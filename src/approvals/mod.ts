@@ -8,13 +8,20 @@
  *
  * const queue = new ApprovalQueue();
  * const approvals = new Approvals(config, { queue, secret, fetch, log });
- * const held = await approvals.run(action, "github-writes", "needs a human", ["human_approver.ops"], facts, signal);
+ * const held = await approvals.run(action, {
+ *   rule: "github-writes",
+ *   reason: "needs a human",
+ *   chain: ["human_approver.ops"],
+ *   facts,
+ *   signal,
+ * });
  * ```
  *
  * @module
  */
 
 export {
+  type ApprovalRunOptions,
   Approvals,
   type ApproverDeps,
   type ApproverFactory,

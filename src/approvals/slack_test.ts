@@ -82,14 +82,13 @@ approver "human_approver" "ops" {${options.approver ?? APPROVER}
     config,
     logs,
     hold: (signal = new AbortController().signal) =>
-      approvals.run(
-        ACTION,
-        "no-deletes",
-        "deletes need a DBA",
-        ["human_approver.ops"],
-        ACTION.facts,
+      approvals.run(ACTION, {
+        rule: "no-deletes",
+        reason: "deletes need a DBA",
+        chain: ["human_approver.ops"],
+        facts: ACTION.facts,
         signal,
-      ),
+      }),
     pending: () =>
       eventually("a held request", () => {
         const [p] = queue.list();

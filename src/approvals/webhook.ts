@@ -62,6 +62,14 @@ export interface WebhookApproverOptions {
   now?: () => number;
 }
 
+/** How one webhook POST is signed, and what aborts it. */
+interface PostOptions {
+  /** Unix seconds the signature covers. */
+  timestamp: number;
+  signature: string;
+  signal: AbortSignal;
+}
+
 /**
  * A webhook stage. Fails (so the chain denies) when the secret is missing, the receiver is
  * unreachable, or it answers anything but `200 {decision: "allow"|"deny", reason}` or `202`.
@@ -122,7 +130,7 @@ export class WebhookApprover implements Approver {
     const post = new AbortController();
     const cancel = () => wait.fail(new Error("cancelled"));
     signal.addEventListener("abort", cancel, { once: true });
-    this.#post(request.id, body, timestamp, signature, post.signal).then(
+    this.#post(request.id, body, { timestamp, signature, signal: post.signal }).then(
       (reply) => {
         if (reply !== "later") wait.settle({ ...reply, who: this.#who });
       },
@@ -164,9 +172,7 @@ export class WebhookApprover implements Approver {
   async #post(
     id: string,
     body: string,
-    timestamp: number,
-    signature: string,
-    signal: AbortSignal,
+    { timestamp, signature, signal }: PostOptions,
   ): Promise<{ decision: "allow" | "deny"; reason: string } | "later"> {
     const fields = { approver: this.ref, approval: id, url: loggable(this.#url) };
     let res: Response;

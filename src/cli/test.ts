@@ -69,7 +69,7 @@ export async function testCommand(args: string[]): Promise<number> {
       return 2;
     }
     cases.forEach((raw, i) => {
-      const result = replayCase(config, policy, raw, i, derive);
+      const result = replayCase(raw, { config, policy, index: i, derive });
       if (result.rule) exercised.add(result.rule);
       if (result.ok) {
         passed++;

@@ -31,7 +31,7 @@ export function readApprovers(
       continue;
     }
     const a = readApprover(kind as Approver["kind"], name, b.reader, scope);
-    addUnique(approvers, `${kind}.${name}`, a, b.reader, "approver");
+    addUnique(approvers, a, { key: `${kind}.${name}`, reader: b.reader, what: "approver" });
   }
   return approvers;
 }

@@ -30,6 +30,16 @@ export const LABEL_COUNTS: Record<string, number> = {
   approver: 2,
 };
 
+/** Where {@linkcode collectBlocks} looks and what it reports to. */
+export interface CollectBlocksOptions {
+  /** Labels a `type` block must have. */
+  labelCount: number;
+  /** hcl2json's value for the top-level key `type`. */
+  value: unknown;
+  /** Collects wrong label counts and non-block values. */
+  problems: ConfigProblem[];
+}
+
 /**
  * Collects every `type` block with exactly `labelCount` labels from one file, in the order they
  * are written. hcl2json nests blocks under JSON objects keyed by label, and Go sorts object keys,
@@ -39,9 +49,7 @@ export const LABEL_COUNTS: Record<string, number> = {
 export function collectBlocks(
   file: ConfigFile,
   type: string,
-  labelCount: number,
-  value: unknown,
-  problems: ConfigProblem[],
+  { labelCount, value, problems }: CollectBlocksOptions,
 ): FoundBlock[] {
   const found: FoundBlock[] = [];
   const isAttribute = file.lines.attributes.has(attributeKey([], 0, type));
@@ -56,7 +64,11 @@ export function collectBlocks(
         return;
       }
       v.forEach((body, occurrence) => {
-        const reader = new BlockReader(file, [type, ...labels], occurrence, body, problems);
+        const reader = new BlockReader(file, body, {
+          path: [type, ...labels],
+          occurrence,
+          problems,
+        });
         found.push({ type, labels, reader, file });
       });
       return;
@@ -120,17 +132,24 @@ function example(type: string): string {
   }
 }
 
+/** Where {@linkcode addUnique} files a value, and how a duplicate is reported. */
+export interface AddUniqueOptions {
+  key: string;
+  /** The block a duplicate is reported against. */
+  reader: BlockReader;
+  /** The kind of thing, as the problem names it ("credential"). */
+  what: string;
+}
+
 /** Adds `value` under `key`, or reports it as a duplicate of the one already there. */
 export function addUnique<T extends { source: { file: string; line: number } }>(
   map: Map<string, T>,
-  key: string,
   value: T,
-  r: BlockReader,
-  what: string,
+  { key, reader, what }: AddUniqueOptions,
 ): void {
   const existing = map.get(key);
   if (existing) {
-    r.problem(
+    reader.problem(
       `duplicate ${what} '${key}' (first defined at ${existing.source.file}:${existing.source.line})`,
     );
     return;

@@ -78,9 +78,9 @@ export function readCredentials(
       );
       continue;
     }
-    const c = readCredential(kind, declared, name, b.reader, scope.endpointOf);
+    const c = readCredential(b, { declared, endpointOf: scope.endpointOf });
     reportSharedIdentity(c, credentials, b.reader);
-    addUnique(credentials, `${kind}.${name}`, c, b.reader, "credential");
+    addUnique(credentials, c, { key: `${kind}.${name}`, reader: b.reader, what: "credential" });
   }
   return credentials;
 }
@@ -113,13 +113,17 @@ function reportSharedIdentity(
   }
 }
 
+/** How to read one credential block besides the block itself. */
+interface ReadCredentialOptions {
+  /** The block's kind, as registered. */
+  declared: CredentialKind;
+  endpointOf: EndpointOf;
+}
+
 /** Reads one credential block; endpoint references must match the kind's protocol family. */
 function readCredential(
-  kind: string,
-  declared: CredentialKind,
-  name: string,
-  r: BlockReader,
-  endpointOf: EndpointOf,
+  { labels: [kind, name], reader: r }: FoundBlock,
+  { declared, endpointOf }: ReadCredentialOptions,
 ): Credential {
   const { family } = declared;
   const endpoints: string[] = [];

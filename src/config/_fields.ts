@@ -20,6 +20,16 @@ export interface ConfigFile {
 
 const REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)\}$/;
 
+/** Where a {@linkcode BlockReader}'s block sits and where its problems go. */
+export interface BlockReaderOptions {
+  /** Block type, labels and nested block names from the top level. @default [] */
+  path?: string[];
+  /** Which of the blocks at `path` this is, in source order. @default 0 */
+  occurrence?: number;
+  /** Collects every problem found, instead of throwing. */
+  problems: ConfigProblem[];
+}
+
 /**
  * Reads fields of one block, remembering which were used so unknown ones can be reported. It is
  * the {@linkcode BodyReader} protocols' endpoint schemas read their blocks through.
@@ -36,10 +46,8 @@ export class BlockReader implements BodyReader {
 
   constructor(
     file: ConfigFile,
-    path: string[],
-    occurrence: number,
     body: unknown,
-    problems: ConfigProblem[],
+    { path = [], occurrence = 0, problems }: BlockReaderOptions,
   ) {
     this.#file = file;
     this.#path = path;
@@ -84,7 +92,11 @@ export class BlockReader implements BodyReader {
   /** A reader over a nested block such as `limits { … }` inside `gateway`. */
   nested(name: string, body: unknown, occurrence = 0): BlockReader {
     this.#used.add(name);
-    return new BlockReader(this.#file, [...this.#path, name], occurrence, body, this.#problems);
+    return new BlockReader(this.#file, body, {
+      path: [...this.#path, name],
+      occurrence,
+      problems: this.#problems,
+    });
   }
 
   has(name: string): boolean {

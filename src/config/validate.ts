@@ -102,7 +102,7 @@ function collectFiles(path: string, files: ConfigFile[], problems: ConfigProblem
   const blocks: FoundBlock[] = [];
   let schemaVersionSeen = false;
   for (const file of files) {
-    const top = new Reader(file, [], 0, file.json, problems);
+    const top = new Reader(file, file.json, { problems });
     for (const key of Object.keys(file.json)) {
       if (!TOP_LEVEL.has(key)) {
         top.problem(`unknown block or attribute '${key}'`, key);
@@ -114,7 +114,13 @@ function collectFiles(path: string, files: ConfigFile[], problems: ConfigProblem
         if (v !== 1) top.problem(`unsupported schema_version ${v}: this build reads 1`, key);
         continue;
       }
-      blocks.push(...collectBlocks(file, key, LABEL_COUNTS[key], file.json[key], problems));
+      blocks.push(
+        ...collectBlocks(file, key, {
+          labelCount: LABEL_COUNTS[key],
+          value: file.json[key],
+          problems,
+        }),
+      );
     }
   }
   if (!schemaVersionSeen) {
@@ -144,13 +150,11 @@ function readProfiles(blocks: readonly FoundBlock[], scope: RuleScope): Map<stri
         return false;
       });
     r.reportUnknown();
-    addUnique(
-      profiles,
-      name,
-      { name, endpoints: eps, credentials: creds, source: r.source },
-      r,
-      "profile",
-    );
+    addUnique(profiles, { name, endpoints: eps, credentials: creds, source: r.source }, {
+      key: name,
+      reader: r,
+      what: "profile",
+    });
   }
   return profiles;
 }

@@ -26,6 +26,11 @@
  * @module
  */
 
+import type { AgentFacts } from "./action.ts";
+import type { ActionGuard } from "./guard.ts";
+import type { ListenerHooks } from "./listener.ts";
+import type { LogLevel } from "./log.ts";
+
 /**
  * A protocol family's name: the first label of `endpoint "<family>" NAME`, `Action.protocol`, a
  * receipt's `protocol`. Open on purpose: the families are whatever the registry registers, and
@@ -172,4 +177,144 @@ export interface Protocol {
   readonly endpoint?: EndpointSchema;
   /** The credential kinds it injects into its endpoints, by kind (`bearer_token`…). */
   readonly credentials?: Readonly<Record<string, CredentialSchema>>;
+  /**
+   * Starts the listener of one of its endpoints that sets `listen`; the gateway calls it once
+   * per such endpoint, in config order, and closes them all on stop. Absent: its endpoints
+   * are reached some other way (the forward proxy, by host).
+   */
+  readonly listen?: ProtocolListen;
+}
+
+/**
+ * The agents, as a protocol's listener authenticates them: by name and token (the proxy's
+ * Basic credentials), by token alone (a Postgres password, a bearer token), or by SCRAM.
+ */
+export interface AgentAuthentication {
+  /** The agent `name` is if `token` is its token, or `null`. */
+  authenticate(name: string, token: string): AgentFacts | null;
+  /** The agent whose token is `token`, or `null`. */
+  authenticateToken(token: string): AgentFacts | null;
+  /**
+   * The SCRAM-SHA-256 verifiers of every active agent (RFC 5802 §3): one salt and iteration
+   * count, sent before the agent is known; `null` when some agent has none.
+   */
+  scramVerifiers(): ScramVerifiers | null;
+  /** Whether the token `agent` authenticated with still holds: open sessions end otherwise. */
+  standing(agent: AgentFacts): "active" | "revoked" | "rotated";
+}
+
+/** See {@linkcode AgentAuthentication.scramVerifiers}. */
+export interface ScramVerifiers {
+  salt: Uint8Array;
+  iterations: number;
+  keys: { agent: AgentFacts; storedKey: Uint8Array; serverKey: Uint8Array }[];
+}
+
+/** The `gateway.limits` in force a listener reads per connection or request. */
+export interface ProtocolLimits {
+  /** Request bytes buffered for rules (the largest Postgres message an agent may send). */
+  bodyBufferBytes: number;
+  /** Time a client has to send a request head (finish a Postgres startup). */
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  upstreamTimeoutMs: number;
+}
+
+/** A credential an agent's profile holds on an endpoint, without its secret. */
+export interface HeldCredential {
+  /** `kind.name`, for facts and receipts. */
+  ref: string;
+  name: string;
+  kind: string;
+  /** The block's settings (`user`, `database`…), as its credential schema declares them. */
+  settings: Readonly<Record<string, unknown>>;
+}
+
+/** An upstream failure, for metrics: the protocol label is the reporter's own. */
+export interface UpstreamFailureReport {
+  protocol: ProtocolFamily;
+  endpoint: string | null;
+  cause: string;
+}
+
+/** Metrics a listener reports to, with its protocol label already filled in. */
+export interface ProtocolMetrics {
+  /** +1/-1 as agent connections open and close. */
+  connections(delta: number): void;
+  /** The gateway ended an open session, with why. */
+  sessionEnded(cause: "revoked" | "rotated"): void;
+  upstreamFailed(failure: UpstreamFailureReport): void;
+  /** A request retried once on a fresh upstream connection. */
+  upstreamRetried(failure: UpstreamFailureReport): void;
+}
+
+/**
+ * What the gateway hands every listener of one family, whatever the family: getters read the
+ * config in force, so a reload applies to the next connection or action. A protocol adapts it
+ * to its own narrow context; it never names a family, so adding a protocol adds nothing here.
+ */
+export interface ProtocolServices {
+  /** Decides and records every action (DESIGN.md §2). */
+  readonly guard: ActionGuard;
+  readonly agents: AgentAuthentication;
+  /** A certificate for `host`, signed by the gateway CA (cached). */
+  leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
+  limits(): ProtocolLimits;
+  log(level: LogLevel, message: string, fields?: Record<string, unknown>): void;
+  readonly metrics: ProtocolMetrics;
+  /** Caps, handshake deadline and accept-trouble reports for `endpoint`'s listener. */
+  listenerHooks(endpoint: string): ListenerHooks;
+  /** The endpoint named `name` under the config in force; `undefined` once a reload removed it. */
+  endpoint(name: string): Endpoint | undefined;
+  /** Whether `agent`'s profile reaches `endpoint` (lists it, or holds a credential on it). */
+  reaches(agent: AgentFacts, endpoint: string): boolean;
+  /** Whether some rule on `endpoint` reads `field` (`sql.params`): costly facts are skipped otherwise. */
+  reads(endpoint: string, field: string): boolean;
+  /** Credentials of `kind` `agent`'s profile holds on `endpoint`, in profile order. */
+  heldCredentials(agent: AgentFacts, endpoint: string, kind: string): HeldCredential[];
+  /** A credential's secret from the vault, `null` when unset; throws when it cannot be read. */
+  secret(name: string): Promise<string | null>;
+  /**
+   * Injects credentials into an HTTP-shaped request (https and kubernetes ride HTTP). Composed
+   * by the gateway from `credentials/`, which protocols may not import; the request and answer
+   * are http's `HttpRequestParts` and `HttpCredentialUse`, which core cannot name.
+   */
+  injectHttp(agent: AgentFacts, endpoint: string | null, request: unknown): Promise<unknown>;
+}
+
+/** One running per-endpoint listener, whatever its family. */
+export interface ProtocolListener {
+  /** The endpoint it serves. */
+  readonly endpoint: string;
+  /** Where it listens (port 0 resolved). */
+  readonly address: { hostname: string; port: number };
+  /** Where agents reach it, as the startup line prints it (`host:port`, `https://host:port`). */
+  readonly url: string;
+  /** Stops accepting and ends its connections. */
+  close(): Promise<void>;
+  /** Ends the open sessions of agents revoked or rotated since they authenticated. */
+  endRevokedSessions(): void;
+}
+
+/**
+ * Starts the listener of one endpoint of the family on `endpoint.listen`; rejects when it
+ * cannot listen. See {@linkcode Protocol.listen}.
+ */
+export type ProtocolListen = (
+  endpoint: Endpoint,
+  services: ProtocolServices,
+) => Promise<ProtocolListener>;
+
+/**
+ * Splits a `host:port` setting (IPv6 in brackets) as `listen` and `upstream` take it.
+ *
+ * @example
+ * ```ts
+ * splitHostPort("[::1]:5432"); // ["::1", 5432]
+ * ```
+ */
+export function splitHostPort(address: string): [string, number] {
+  const at = address.lastIndexOf(":");
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+  return [host, Number(address.slice(at + 1))];
 }

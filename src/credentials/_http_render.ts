@@ -82,13 +82,21 @@ const utf8 = new TextEncoder();
 /** Characters Node and the HTTP grammar (RFC 9110 §5.5) refuse in a field value. */
 const NOT_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+/** The secrets {@linkcode render} writes, and which credentials it needs them for. */
+export interface RenderOptions {
+  /** The injector's credentials, indexed by id. */
+  creds: CompiledCredential[];
+  /** Ids of the credentials the edits write. */
+  needs: number[];
+  /** Vault values by credential name. */
+  secrets: ReadonlyMap<string, string>;
+}
+
 /** Builds the forwarded request; see {@linkcode InjectionPlan.apply}. */
 export function render(
   request: HttpRequestParts,
   edits: RequestEdits,
-  creds: CompiledCredential[],
-  needs: number[],
-  secrets: ReadonlyMap<string, string>,
+  { creds, needs, secrets }: RenderOptions,
 ): HttpRequestParts {
   const values = SecretValues.check(creds, needs, secrets);
   const out: HttpRequestParts = {

@@ -212,7 +212,7 @@ export class HttpInjector {
       unknown: scan.unknown.list(),
       needs: needs.map((id) => creds[id].c.ref).sort(),
       scrub: [...table.scrub],
-      apply: (secrets) => render(request, edits, creds, needs, secrets),
+      apply: (secrets) => render(request, edits, { creds, needs, secrets }),
     };
   }
 }

@@ -45,6 +45,15 @@ export interface VaultEntry {
   fingerprint: string;
 }
 
+/** The unlocked keys an open {@linkcode Vault} holds. */
+interface VaultKeys {
+  /** The key-encryption key the data keys are wrapped with. */
+  kek: CryptoKey;
+  keys: DataKeys;
+  /** How the vault is unlocked: a key file or a passphrase. */
+  unlock: UnlockKind;
+}
+
 /**
  * An open vault. Values are sealed with a key derived from a random root key, which is stored
  * only wrapped under the key-encryption key (KEK); rotating the KEK re-wraps the root and leaves
@@ -73,13 +82,7 @@ export class Vault {
   #dataVersion: number;
   #closed = false;
 
-  private constructor(
-    path: string,
-    db: DatabaseSync,
-    kek: CryptoKey,
-    keys: DataKeys,
-    unlock: UnlockKind,
-  ) {
+  private constructor(path: string, db: DatabaseSync, { kek, keys, unlock }: VaultKeys) {
     this.path = path;
     this.#db = db;
     this.#kek = kek;
@@ -103,7 +106,7 @@ export class Vault {
     const { kek, keys, meta } = await newVaultKeys(source);
     createDatabase(path, meta);
     const { db } = openDatabase(path);
-    return new Vault(path, db, kek, keys, source.kind);
+    return new Vault(path, db, { kek, keys, unlock: source.kind });
   }
 
   /**
@@ -121,7 +124,7 @@ export class Vault {
     const { db, meta } = openDatabase(path);
     try {
       const { kek, keys } = await unlockKeys(path, meta, source);
-      return new Vault(path, db, kek, keys, meta.unlock);
+      return new Vault(path, db, { kek, keys, unlock: meta.unlock });
     } catch (err) {
       db.close();
       throw err;

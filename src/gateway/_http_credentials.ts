@@ -133,7 +133,7 @@ export class HttpCredentials {
     if (refusal === null && plan.scrub.length > 0) {
       const scrubbed: (string | null)[] = [];
       for (const ref of plan.scrub) {
-        const value = values.get(ref) ?? await this.#secret(ref, agent, "scrub");
+        const value = values.get(ref) ?? await this.#secret(ref, agent, { purpose: "scrub" });
         // A secret the vault does not hold cannot be echoed: nothing to scrub for it.
         scrubbed.push(typeof value === "string" ? value : null);
       }
@@ -159,9 +159,9 @@ export class HttpCredentials {
     const found = this.#mtls.get(endpoint)?.find(([ref]) => held.has(ref));
     if (!found) return null;
     const name = found[1];
-    const certPem = await this.#secret(found[0], agent, "inject", MTLS_SLOTS.cert, name);
+    const certPem = await this.#secret(found[0], agent, { slot: MTLS_SLOTS.cert, name });
     if (typeof certPem !== "string") return certPem;
-    const keyPem = await this.#secret(found[0], agent, "inject", MTLS_SLOTS.key, name);
+    const keyPem = await this.#secret(found[0], agent, { slot: MTLS_SLOTS.key, name });
     if (typeof keyPem !== "string") return keyPem;
     return { certPem, keyPem };
   }
@@ -179,12 +179,11 @@ export class HttpCredentials {
     return template;
   }
 
+  /** A credential's vault value for `agent`'s request, or the refusal when it cannot be read. */
   async #secret(
     ref: string,
     agent: AgentFacts,
-    purpose: "inject" | "scrub" = "inject",
-    slot?: string,
-    knownName?: string,
+    { purpose = "inject", slot, name: knownName }: SecretOptions = {},
   ): Promise<string | { refusal: string }> {
     const name = knownName ?? this.#byRef.get(ref)?.name ?? ref;
     try {
@@ -207,6 +206,16 @@ export class HttpCredentials {
       return { refusal: `credential '${name}' is not available on the gateway` };
     }
   }
+}
+
+/** Which value {@linkcode HttpCredentials} reads for a credential, and why. */
+interface SecretOptions {
+  /** `scrub` reads quietly: a missing value only means nothing to scrub. @default "inject" */
+  purpose?: "inject" | "scrub";
+  /** The vault slot (an mTLS credential's cert or key). */
+  slot?: string;
+  /** The credential's name when the caller already has it. @default its config name */
+  name?: string;
 }
 
 /** The injector's view of a configured credential. */

@@ -1,29 +1,43 @@
 /**
- * Starting the agent-facing listeners (forward proxy, one per Postgres endpoint, one per
- * Kubernetes endpoint with `listen`), each with the narrow context its protocol gets. Contexts
- * read the config in force through getters, so a reload applies to the next action.
+ * Starting the agent-facing listeners: the forward proxy (one listener for every https
+ * endpoint, by host, on `gateway.proxy_listen`), and one listener per endpoint with `listen`
+ * of every registered protocol that declares `listen`. Each protocol gets the same
+ * protocol-agnostic services; they read the config in force through getters, so a reload
+ * applies to the next action.
  *
  * @module
  */
 
-import { acceptFailureText, type Health, type ListenerHooks } from "../core/mod.ts";
+import {
+  acceptFailureText,
+  type Health,
+  type HeldCredential,
+  type ListenerHooks,
+  type Protocol,
+  type ProtocolFamily,
+  type ProtocolListener,
+  type ProtocolServices,
+  splitHostPort,
+} from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
+import type { Policy } from "../policy/mod.ts";
 import type { AgentRegistry } from "../agents/mod.ts";
 import type { LeafCache } from "../tls/mod.ts";
 import { HttpProxy, type HttpProxyContext, type HttpProxyLimits } from "../protocols/http/mod.ts";
-import {
-  loadSqlParser,
-  type PostgresContext,
-  PostgresListener,
-  SqlAnalyzer,
-} from "../protocols/postgres/mod.ts";
-import { type KubernetesContext, KubernetesListener } from "../protocols/kubernetes/mod.ts";
 import type { Guard } from "../pipeline/mod.ts";
 import type { Logger } from "./log.ts";
 import type { GatewayMetrics } from "./_metrics.ts";
 import type { HttpRoutes } from "./_routes.ts";
 import type { HttpCredentials } from "./_http_credentials.ts";
-import type { PostgresLogins } from "./_pg_logins.ts";
+import type { SecretCache } from "./_secrets.ts";
+
+export { splitHostPort };
+
+/** A per-endpoint listener and the family it serves. */
+export interface StartedListener {
+  family: ProtocolFamily;
+  listener: ProtocolListener;
+}
 
 /** What the listeners share; getters return what is in force now. */
 export interface ListenerDeps {
@@ -34,10 +48,11 @@ export interface ListenerDeps {
   leaves: LeafCache;
   log: Logger;
   metrics: GatewayMetrics;
+  secrets: SecretCache;
   config(): Config;
+  policy(): Policy;
   routes(): HttpRoutes;
   credentials(): HttpCredentials;
-  postgres(): PostgresLogins;
 }
 
 /** Starts the forward proxy on `gateway.proxy_listen`. */
@@ -66,101 +81,97 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
   }
 }
 
-/** Starts one listener per Postgres endpoint (none: the SQL parser is not even loaded). */
-export async function startPostgres(deps: ListenerDeps): Promise<PostgresListener[]> {
-  const endpoints = deps.postgres().endpoints();
-  if (endpoints.length === 0) return [];
-  // The parser is WASM: loaded once, only when some endpoint needs it.
-  await loadSqlParser();
-  const analyzer = new SqlAnalyzer();
-  const context: PostgresContext = {
-    guard: deps.guard,
-    authenticate: (token) => deps.agents.authenticateToken(token),
-    scramVerifiers: () => deps.agents.scramVerifiers(),
-    route: (endpoint) => deps.postgres().route(endpoint),
-    login: (agent, endpoint, user, database) =>
-      deps.postgres().login(agent, endpoint, user, database),
-    leaf: (host) => deps.leaves.get(host),
-    limits: () => {
-      const l = deps.config().gateway.limits;
-      return {
-        maxMessageBytes: l.bodyBufferBytes,
-        startupTimeoutMs: l.headerTimeoutMs,
-        connectTimeoutMs: l.headerTimeoutMs,
-      };
-    },
-    readsParams: (endpoint) => deps.postgres().readsParams(endpoint),
-    log: (level, message, fields) => deps.log.log(level, message, fields),
-    connections: (delta) => deps.metrics.connections.inc({ protocol: "postgres" }, delta),
-    agentStanding: (agent) => deps.agents.standing(agent),
-    sessionEnded: (cause) => deps.metrics.sessionsEnded.inc({ protocol: "postgres", cause }),
-    listenerHooks: (endpoint) => listenerHooks(deps, "postgres", endpoint),
-  };
-  const listeners: PostgresListener[] = [];
+/**
+ * Starts one listener per endpoint that sets `listen`, for every protocol that declares
+ * `listen`: families in registry order, endpoints in config order. On a failure the listeners
+ * already started are closed.
+ */
+export async function startEndpointListeners(
+  deps: ListenerDeps,
+  protocols: readonly Protocol[],
+): Promise<StartedListener[]> {
+  const listeners: StartedListener[] = [];
   try {
-    for (const endpoint of endpoints) {
-      const [host, port] = splitHostPort(endpoint.listen);
-      try {
-        listeners.push(await PostgresListener.listen(endpoint.name, host, port, context, analyzer));
-      } catch (err) {
-        throw listenFailed(`endpoint "postgres" "${endpoint.name}" listen`, endpoint.listen, err);
+    for (const protocol of protocols) {
+      if (!protocol.listen) continue;
+      const endpoints = [...deps.config().endpoints.values()].filter((e) =>
+        e.protocol === protocol.family && e.listen
+      );
+      if (endpoints.length === 0) continue;
+      const services = protocolServices(deps, protocol.family);
+      for (const endpoint of endpoints) {
+        try {
+          const listener = await protocol.listen(endpoint, services);
+          listeners.push({ family: protocol.family, listener });
+        } catch (err) {
+          const setting = `endpoint "${protocol.family}" "${endpoint.name}" listen`;
+          throw listenFailed(setting, endpoint.listen!, err);
+        }
       }
     }
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
+    await Promise.all(listeners.map(({ listener }) => listener.close()));
     throw err;
   }
   return listeners;
 }
 
-/** Starts one TLS listener per Kubernetes endpoint that sets `listen`. */
-export async function startKubernetes(deps: ListenerDeps): Promise<KubernetesListener[]> {
-  const context: KubernetesContext = {
+/** The services every listener of `family` gets, its metric labels filled in. */
+function protocolServices(deps: ListenerDeps, family: string): ProtocolServices {
+  const { metrics } = deps;
+  return {
     guard: deps.guard,
-    authenticateToken: (token) => deps.agents.authenticateToken(token),
-    route: (agent, endpoint) => deps.routes().kubernetes(agent, endpoint),
+    agents: deps.agents,
     leaf: (host) => deps.leaves.get(host),
-    limits: () => httpLimits(deps.config()),
+    limits: () => deps.config().gateway.limits,
     log: (level, message, fields) => deps.log.log(level, message, fields),
-    credentials: (agent, endpoint, request) => deps.credentials().use(agent, endpoint, request),
-    connections: (delta) => deps.metrics.connections.inc({ protocol: "kubernetes" }, delta),
-    agentStanding: (agent) => deps.agents.standing(agent),
-    sessionEnded: (cause) => deps.metrics.sessionsEnded.inc({ protocol: "kubernetes", cause }),
-    upstreamFailed: ({ protocol, endpoint, cause }) =>
-      deps.metrics.upstreamFailures.inc({ protocol, endpoint: endpoint ?? "", cause }),
-    upstreamRetried: ({ endpoint, cause }) =>
-      deps.metrics.upstreamRetries.inc({ endpoint: endpoint ?? "", cause }),
-    listenerHooks: (endpoint) => listenerHooks(deps, "kubernetes", endpoint),
+    metrics: {
+      connections: (delta) => metrics.connections.inc({ protocol: family }, delta),
+      sessionEnded: (cause) => metrics.sessionsEnded.inc({ protocol: family, cause }),
+      upstreamFailed: ({ protocol, endpoint, cause }) =>
+        metrics.upstreamFailures.inc({ protocol, endpoint: endpoint ?? "", cause }),
+      upstreamRetried: ({ endpoint, cause }) =>
+        metrics.upstreamRetries.inc({ endpoint: endpoint ?? "", cause }),
+    },
+    listenerHooks: (endpoint) => listenerHooks(deps, family, endpoint),
+    endpoint: (name) => deps.config().endpoints.get(name),
+    reaches: (agent, endpoint) => deps.routes().reaches(agent, endpoint),
+    reads: (endpoint, field) => deps.policy().reads(endpoint, field),
+    heldCredentials: (agent, endpoint, kind) =>
+      heldCredentials(deps.config(), agent, endpoint, kind),
+    secret: (name) => deps.secrets.get(name),
+    injectHttp: (agent, endpoint, request) =>
+      deps.credentials().use(agent, endpoint, request as Parameters<HttpCredentials["use"]>[2]),
   };
-  const listeners: KubernetesListener[] = [];
-  try {
-    for (const endpoint of deps.config().endpoints.values()) {
-      if (endpoint.protocol !== "kubernetes" || !endpoint.listen) continue;
-      const [host, port] = splitHostPort(endpoint.listen);
-      try {
-        listeners.push(await KubernetesListener.listen(endpoint.name, host, port, context));
-      } catch (err) {
-        throw listenFailed(`endpoint "kubernetes" "${endpoint.name}" listen`, endpoint.listen, err);
-      }
-    }
-  } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
-    throw err;
+}
+
+/** Credentials of `kind` the agent's profile holds on `endpoint`, in profile order. */
+function heldCredentials(
+  config: Config,
+  agent: { profile: string },
+  endpoint: string,
+  kind: string,
+): HeldCredential[] {
+  const held: HeldCredential[] = [];
+  for (const ref of config.profiles.get(agent.profile)?.credentials ?? []) {
+    const c = config.credentials.get(ref);
+    if (c?.kind !== kind || !c.endpoints.includes(endpoint)) continue;
+    held.push({ ref, name: c.name, kind: c.kind, settings: c.settings });
   }
-  return listeners;
+  return held;
 }
 
 /**
  * Ends the open sessions of an agent revoked or rotated (by the CLI, from another process)
- * whenever the agents file changes: Postgres sessions and Kubernetes connections never
- * authenticate again by themselves. Returns the function that stops watching.
+ * whenever the agents file changes: sessions on per-endpoint listeners never authenticate
+ * again by themselves. Returns the function that stops watching.
  */
 export function watchAgents(
   deps: ListenerDeps,
-  ...listeners: { endRevokedSessions(): void }[][]
+  listeners: readonly StartedListener[],
 ): () => void {
   return deps.agents.watch(() => {
-    for (const l of listeners.flat()) l.endRevokedSessions();
+    for (const { listener } of listeners) listener.endRevokedSessions();
   });
 }
 
@@ -203,11 +214,4 @@ function listenFailed(setting: string, listen: string, err: unknown): Error {
   return new Error(`Cannot listen on ${setting} '${listen}': ${(err as Error).message}`, {
     cause: err,
   });
-}
-
-/** Splits `host:port` (IPv6 in brackets). */
-export function splitHostPort(address: string): [string, number] {
-  const at = address.lastIndexOf(":");
-  const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-  return [host, Number(address.slice(at + 1))];
 }

@@ -1,31 +1,20 @@
 /**
  * Where an agent's HTTPS traffic may go under one config: host → endpoint (exact beats the
  * longest wildcard; a Kubernetes API server's host leads to its endpoint), and whether the
- * agent's profile includes that endpoint. Also the routes of Kubernetes listeners.
+ * agent's profile includes that endpoint.
  *
  * @module
  */
 
 import { type Config, HostMatcher } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import {
-  type HostRoute,
-  type HttpEndpointRoute,
-  type HttpsEndpoint,
-  isHttpsEndpoint,
-} from "../protocols/http/mod.ts";
+import { type HostRoute, type HttpsEndpoint, isHttpsEndpoint } from "../protocols/http/mod.ts";
 import {
   isKubernetesEndpoint,
-  KUBERNETES_FLAVOR,
-  type KubernetesEndpoint,
-  type KubernetesRoute,
+  type KubernetesTarget,
+  kubernetesTarget,
+  normaliseHost,
 } from "../protocols/kubernetes/mod.ts";
-
-/** A Kubernetes endpoint's API server and how the exchange reaches it. */
-interface KubernetesTarget {
-  route: HttpEndpointRoute;
-  server: { host: string; port: number };
-}
 
 /** Routing tables built once per loaded config. */
 export class HttpRoutes {
@@ -97,6 +86,11 @@ export class HttpRoutes {
     };
   }
 
+  /** Whether `agent`'s profile reaches `endpoint` (lists it, or holds a credential on it). */
+  reaches(agent: AgentFacts, endpoint: string): boolean {
+    return this.#reachable.get(agent.profile)?.has(endpoint) ?? false;
+  }
+
   /** The ports an endpoint claims its hosts on. */
   #portsOf(name: string): readonly number[] {
     const target = this.#kubernetes.get(name);
@@ -104,38 +98,4 @@ export class HttpRoutes {
     const e = this.#config.endpoints.get(name);
     return e && isHttpsEndpoint(e) ? e.ports : [];
   }
-
-  /** Where Kubernetes endpoint `endpoint`'s listener sends `agent`'s requests. */
-  kubernetes(agent: AgentFacts, endpoint: string): KubernetesRoute {
-    const target = this.#kubernetes.get(endpoint);
-    if (!target) {
-      return { kind: "refused", reason: `endpoint '${endpoint}' is no longer configured` };
-    }
-    if (!this.#reachable.get(agent.profile)?.has(endpoint)) {
-      return {
-        kind: "refused",
-        reason: `endpoint '${endpoint}' is not in profile '${agent.profile}'`,
-      };
-    }
-    return { kind: "endpoint", endpoint: target.route, server: target.server };
-  }
-}
-
-function kubernetesTarget(e: KubernetesEndpoint): KubernetesTarget {
-  const url = new URL(e.server);
-  return {
-    route: {
-      name: e.name,
-      caCert: e.caCert,
-      // Object names never hold a slash: an encoded one could only smuggle another path.
-      allowEncodedSlash: false,
-      flavor: KUBERNETES_FLAVOR,
-    },
-    server: { host: normaliseHost(url.hostname), port: url.port ? Number(url.port) : 443 },
-  };
-}
-
-function normaliseHost(host: string): string {
-  const lower = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }

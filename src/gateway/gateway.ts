@@ -8,15 +8,19 @@
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { loadConfig } from "../config/mod.ts";
-import { ConfigError, Health, type HealthReport } from "../core/mod.ts";
+import {
+  ConfigError,
+  Health,
+  type HealthReport,
+  type Protocol,
+  type ProtocolFamily,
+} from "../core/mod.ts";
 import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
 import { LeafCache } from "../tls/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
 import { AgentRegistry } from "../agents/mod.ts";
 import type { HttpProxy } from "../protocols/http/mod.ts";
-import type { PostgresListener } from "../protocols/postgres/mod.ts";
-import type { KubernetesListener } from "../protocols/kubernetes/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "../pipeline/mod.ts";
@@ -26,13 +30,12 @@ import { HttpCredentials } from "./_http_credentials.ts";
 import { SecretCache, warnMissingSecrets } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
-import { PostgresLogins } from "./_pg_logins.ts";
 import { restartOnlySettings, watchConfig } from "./reload.ts";
 import { type AdminServer, openAdminServer } from "./_admin_server.ts";
 import {
   type ListenerDeps,
-  startKubernetes,
-  startPostgres,
+  type StartedListener,
+  startEndpointListeners,
   startProxy,
   watchAgents,
 } from "./_listeners.ts";
@@ -47,6 +50,11 @@ export interface GatewayOptions {
   reloadDebounceMs?: number;
   /** How to unlock the vault (passphrase prompt, `CLAWPATROL_MASTER_KEY`); default: master.key. */
   vault?: OpenVaultOptions;
+  /**
+   * The registered protocols: config, policy, receipts and listeners all read this list.
+   * @default {PROTOCOLS}
+   */
+  protocols?: readonly Protocol[];
 }
 
 /** A config and the policy compiled from it: swapped as one unit on reload. */
@@ -58,9 +66,12 @@ interface Loaded {
 }
 
 /** Loads a config and compiles its policy; throws ConfigError with every problem. */
-export async function loadAndCompile(path: string): Promise<Loaded> {
-  const config = await loadConfig(path, { protocols: PROTOCOLS, checkRules: checkRuleConditions });
-  const policy = compilePolicy(config, { protocols: PROTOCOLS });
+export async function loadAndCompile(
+  path: string,
+  protocols: readonly Protocol[] = PROTOCOLS,
+): Promise<Loaded> {
+  const config = await loadConfig(path, { protocols, checkRules: checkRuleConditions });
+  const policy = compilePolicy(config, { protocols });
   return { config, policy, routes: new HttpRoutes(config), loadedAt: new Date() };
 }
 
@@ -88,10 +99,10 @@ export class Gateway {
   #approvals: Approvals;
   /** Posts held requests to Slack and takes clicks back; idle without Slack configured. */
   readonly #slack: SlackNotifier;
-  #pg: PostgresLogins;
+  readonly #protocols: readonly Protocol[];
   #proxy: HttpProxy | undefined;
-  readonly #pgListeners: PostgresListener[] = [];
-  readonly #k8sListeners: KubernetesListener[] = [];
+  /** One per endpoint with `listen`, of every protocol that declares `listen`. */
+  readonly #listeners: StartedListener[] = [];
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -111,7 +122,7 @@ export class Gateway {
         options.log.log(level, message, fields as Record<string, unknown>),
     });
     this.#credentials = new HttpCredentials(loaded.config, this.#secrets, options.log);
-    this.#pg = new PostgresLogins(loaded.config, loaded.policy, this.#secrets);
+    this.#protocols = options.protocols ?? PROTOCOLS;
     this.#approvals = this.#buildApprovals(loaded.config, options.log);
     this.#loaded = loaded;
     this.stateDir = stateDir;
@@ -159,7 +170,8 @@ export class Gateway {
    * @throws {ConfigError} when the config is invalid; Error when state cannot be opened.
    */
   static async start(configPath: string, options: GatewayOptions): Promise<Gateway> {
-    const loaded = await loadAndCompile(configPath);
+    const protocols = options.protocols ?? PROTOCOLS;
+    const loaded = await loadAndCompile(configPath, protocols);
     const stateDir = await stateDirOf(loaded.config);
     await checkStateDir(stateDir);
     // A state directory from before the vault gets one, keyed by its existing master.key.
@@ -175,7 +187,7 @@ export class Gateway {
       onError: (err) => options.log.log("error", `agents: ${err.message}`),
     });
     const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
-      protocols: PROTOCOLS.map((p) => p.family),
+      protocols: protocols.map((p) => p.family),
       maxQueue: loaded.config.gateway.limits.receiptQueue,
       commitIntervalMs: loaded.config.gateway.limits.receiptCommitIntervalMs,
       onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
@@ -205,43 +217,46 @@ export class Gateway {
         leaves: new LeafCache(ca),
         log: options.log,
         metrics: gateway.metrics,
+        secrets: gateway.#secrets,
         config: () => gateway.#loaded.config,
+        policy: () => gateway.#loaded.policy,
         routes: () => gateway.#loaded.routes,
         credentials: () => gateway.#credentials,
-        postgres: () => gateway.#pg,
       };
       gateway.#proxy = await startProxy(deps);
-      gateway.#pgListeners.push(...await startPostgres(deps));
-      gateway.#k8sListeners.push(...await startKubernetes(deps));
+      gateway.#listeners.push(...await startEndpointListeners(deps, protocols));
       // Whatever `watch` says: a revoked agent's open sessions end.
-      gateway.#stopWatchingAgents = watchAgents(deps, gateway.#pgListeners, gateway.#k8sListeners);
+      gateway.#stopWatchingAgents = watchAgents(deps, gateway.#listeners);
     } catch (err) {
       await gateway.stop();
       throw err;
     }
     gateway.#warnMissingSecrets();
     const proxy = gateway.proxyAddress;
-    const pg = gateway.#pgListeners.map((l) =>
-      `, postgres ${l.endpoint} on ${l.address.hostname}:${l.address.port}`
-    ).join("");
-    const k8s = gateway.#k8sListeners.map((l) =>
-      `, kubernetes ${l.endpoint} on https://${l.address.hostname}:${l.address.port}`
+    const listeners = gateway.#listeners.map(({ family, listener: l }) =>
+      `, ${family} ${l.endpoint} on ${l.url}`
     ).join("");
     options.log.log(
       "info",
-      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${pg}${k8s}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
+      `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${listeners}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
     );
     return gateway;
   }
 
+  /** Where each endpoint of `family` with its own listener listens, by endpoint name. */
+  listenerAddresses(family: ProtocolFamily): Map<string, { hostname: string; port: number }> {
+    const started = this.#listeners.filter((l) => l.family === family);
+    return new Map(started.map(({ listener: l }) => [l.endpoint, l.address]));
+  }
+
   /** Where each postgres endpoint listens (agents' host:port). */
   get postgresAddresses(): Map<string, { hostname: string; port: number }> {
-    return new Map(this.#pgListeners.map((l) => [l.endpoint, l.address]));
+    return this.listenerAddresses("postgres");
   }
 
   /** Where each kubernetes endpoint with `listen` listens (kubeconfig server addresses). */
   get kubernetesAddresses(): Map<string, { hostname: string; port: number }> {
-    return new Map(this.#k8sListeners.map((l) => [l.endpoint, l.address]));
+    return this.listenerAddresses("kubernetes");
   }
 
   /** The forward proxy's address (agents' HTTPS_PROXY). */
@@ -278,12 +293,11 @@ export class Gateway {
    */
   async reload(): Promise<boolean> {
     try {
-      const next = await loadAndCompile(this.#configPath);
+      const next = await loadAndCompile(this.#configPath, this.#protocols);
       const restartNeeded = restartOnlySettings(this.#loaded.config, next.config);
       this.#loaded = next;
       this.#credentials.close();
       this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
-      this.#pg = new PostgresLogins(next.config, next.policy, this.#secrets);
       this.#approvals = this.#buildApprovals(next.config, this.#log);
       await this.#configureSlack(next.config);
       this.metrics.reloads.inc();
@@ -315,8 +329,7 @@ export class Gateway {
       this.#stopWatchingAgents();
       // The listeners first: closing them finishes every open exchange's receipt.
       await this.#proxy?.close();
-      await Promise.all(this.#pgListeners.map((l) => l.close()));
-      await Promise.all(this.#k8sListeners.map((l) => l.close()));
+      await Promise.all(this.#listeners.map(({ listener }) => listener.close()));
       this.guard.finishOpen();
       await this.#slack.stop();
       await this.#admin.shutdown();

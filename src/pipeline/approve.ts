@@ -128,14 +128,13 @@ export class ApprovalHolds {
     const handedOver = now();
     let waitMs = 0;
     try {
-      const result = await request.approvals.run(
-        action,
-        approve.rule,
-        approve.because ?? approve.reason,
-        approve.chain,
-        base.facts as Facts,
-        controller.signal,
-      );
+      const result = await request.approvals.run(action, {
+        rule: approve.rule,
+        reason: approve.because ?? approve.reason,
+        chain: approve.chain,
+        facts: base.facts as Facts,
+        signal: controller.signal,
+      });
       stages = result.stages;
       reused = result.reused;
       exchanged = result.exchanged;
@@ -175,9 +174,7 @@ export class ApprovalHolds {
         approvals: stages,
         latencyMs: now() - started,
       }),
-      started,
-      action,
-      durable(action),
+      { started, who: action, durable: durable(action) },
     );
     // The human's minutes are the approval wait, not decision latency.
     observe(action.protocol, decided.verdict, now() - started - waitMs, waitMs);

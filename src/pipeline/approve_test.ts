@@ -70,7 +70,7 @@ async function withHeldGuard(
   const seen: Observation[] = [];
   let settle: (outcome: Promise<Omit<HeldOutcome, "request">>) => void = () => {};
   const approvals: ApprovalRunner = {
-    run: (action, rule, reason, _chain, facts, signal) =>
+    run: (action, { rule, reason, facts, signal }) =>
       new Promise<HeldOutcome>((resolve, reject) => {
         const request = approvalRequest(action, rule, reason, facts);
         settle = (outcome) => outcome.then((o) => resolve({ ...o, request }), reject);

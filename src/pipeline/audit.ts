@@ -26,6 +26,16 @@ export const NOT_FORWARDED = "not forwarded: its receipt could not be written";
 
 const NOTHING = () => {};
 
+/** How {@linkcode ActionReceipts.prototype.receipt} writes one decision's receipt. */
+export interface ReceiptOptions {
+  /** When the decision started, on the guard's clock (for the outcome's latency). */
+  started: number;
+  /** Whom the operator log names when the receipt fails. */
+  who: { agent: { name: string } | null; endpoint: string | null };
+  /** Hold an allow until its receipt is on disk. */
+  durable: boolean;
+}
+
 /** Writes decided actions' receipts and tracks the allowed ones still open. */
 export class ActionReceipts {
   readonly #store: ReceiptStore;
@@ -47,9 +57,7 @@ export class ActionReceipts {
   receipt(
     verdict: Verdict,
     input: () => ReceiptInput,
-    started: number,
-    who: { agent: { name: string } | null; endpoint: string | null },
-    durable: boolean,
+    { started, who, durable }: ReceiptOptions,
   ): Decided {
     const fields = { agent: who.agent?.name ?? null, endpoint: who.endpoint };
     try {

@@ -92,7 +92,7 @@ export class Guard implements ActionGuard {
       return this.#holds.hold({ action, approve, approvals, verdict, input, started, signal });
     }
     const durable = waitsForDurableReceipt(action, this.#durability());
-    const decided = this.#written.receipt(verdict, input, started, action, durable);
+    const decided = this.#written.receipt(verdict, input, { started, who: action, durable });
     this.#observe(action.protocol, decided.verdict, this.#now() - started, null);
     return decided;
   }
@@ -139,9 +139,7 @@ export class Guard implements ActionGuard {
     const decided = this.#written.receipt(
       verdict,
       () => eventReceiptInput(event, { verdict, latencyMs: this.#now() - started }),
-      started,
-      { agent: event.agent, endpoint: event.endpoint },
-      true,
+      { started, who: event, durable: true },
     );
     this.#observe(event.protocol, decided.verdict, this.#now() - started, null);
     return decided;

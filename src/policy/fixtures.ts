@@ -57,6 +57,17 @@ const REQUEST_FIELDS = new Set(["method", "path", "query", "body"]);
 // RFC 9110 §5.6.2 token: what the gateway accepts as a method.
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** What {@linkcode replayCase} replays a case against. */
+export interface ReplayCaseOptions {
+  /** The config whose endpoints the case names. */
+  config: Config;
+  policy: Policy;
+  /** The case's position in its file, for the name of an unnamed case. @default 0 */
+  index?: number;
+  /** Turns given facts into the actions a protocol would derive. @default the facts as given */
+  derive?: FactsDeriver;
+}
+
 /**
  * Replays one fixture case (a parsed YAML mapping) against the policy.
  *
@@ -66,18 +77,15 @@ const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  *
  * @example
  * ```ts
- * replayCase(config, policy, {
+ * replayCase({
  *   name: "drop is denied", endpoint: "db",
  *   facts: { sql: { verbs: ["drop"] } }, expect: { verdict: "deny", rule: "pg-no-ddl" },
- * }).ok;
+ * }, { config, policy }).ok;
  * ```
  */
 export function replayCase(
-  config: Config,
-  policy: Policy,
   raw: unknown,
-  index = 0,
-  derive?: FactsDeriver,
+  { config, policy, index = 0, derive }: ReplayCaseOptions,
 ): FixtureResult {
   const fallbackName = `case ${index + 1}`;
   if (!isMapping(raw)) {

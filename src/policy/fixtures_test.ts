@@ -33,12 +33,12 @@ async function setup() {
 Deno.test("replayCase() turns a request into http facts without a deriver", async () => {
   const { config, policy } = await setup();
   const replay = (request: unknown, facts?: unknown) =>
-    replayCase(config, policy, {
+    replayCase({
       endpoint: "github",
       request,
       ...(facts ? { facts } : {}),
       expect: { verdict: "allow" },
-    });
+    }, { config, policy });
   assertEquals(replay({ method: "GET", path: "/repos/a/b/pulls" }).rule, "reads");
   assertEquals(
     replay({ method: "GET", path: "/repos/a/b/pulls", query: { state: ["open", "closed"] } }).rule,
@@ -63,16 +63,13 @@ Deno.test("replayCase() hands the request's facts to the deriver and fails the c
     throw new TypeError("Cannot derive: broken");
   };
   const result = replayCase(
-    config,
-    policy,
     {
       name: "throws",
       endpoint: "github",
       request: { method: "DELETE", path: "/x", query: { a: "1" } },
       expect: { verdict: "deny" },
     },
-    0,
-    derive,
+    { config, policy, derive },
   );
   assertEquals(result, { name: "throws", ok: false, rule: null, problem: "Cannot derive: broken" });
   assertEquals(JSON.parse(JSON.stringify(seen)), [

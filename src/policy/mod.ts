@@ -28,4 +28,5 @@ export {
   type FactsDeriver,
   type FixtureResult,
   replayCase,
+  type ReplayCaseOptions,
 } from "./fixtures.ts";

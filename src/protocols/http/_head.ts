@@ -137,7 +137,7 @@ export function parseRequestHead(
   limits: Partial<HeadLimits> = DEFAULT_HEAD_LIMITS,
   scanFrom = 0,
 ): RequestHead | null {
-  const raw = scanHead(buf, limits, scanFrom, false, parseRequestLine);
+  const raw = scanHead(buf, { limits, scanFrom, upstream: false, parseLine: parseRequestLine });
   if (raw === null) return null;
   const { line, headers, headBytes } = raw;
   // RFC 9112 §3.2: two Host fields let policy and upstream disagree on the destination.
@@ -165,7 +165,7 @@ export function parseResponseHead(
   limits: Partial<HeadLimits> = DEFAULT_HEAD_LIMITS,
   scanFrom = 0,
 ): ResponseHead | null {
-  const raw = scanHead(buf, limits, scanFrom, true, parseStatusLine);
+  const raw = scanHead(buf, { limits, scanFrom, upstream: true, parseLine: parseStatusLine });
   if (raw === null) return null;
   const { line, headers, headBytes } = raw;
   return { version: line.version, status: line.status, reason: line.reason, headers, headBytes };
@@ -177,13 +177,20 @@ function fail(upstream: boolean, status: HttpErrorStatus, message: string): neve
   throw new HttpParseError(upstream ? 502 : status, message);
 }
 
+/** How {@linkcode scanHead} reads one head: its limits, where to resume, whose head it is. */
+interface ScanOptions<T> {
+  limits: Partial<HeadLimits>;
+  /** The previous buffer's length: bytes before it were already searched for the empty line. */
+  scanFrom: number;
+  /** A response head: every error is upstream's (502). */
+  upstream: boolean;
+  parseLine: LineParser<T>;
+}
+
 /** Shared head scanner: finds the start line and the empty line, then parses every field line. */
 function scanHead<T>(
   buf: Uint8Array,
-  limits: Partial<HeadLimits>,
-  scanFrom: number,
-  upstream: boolean,
-  parseLine: LineParser<T>,
+  { limits, scanFrom, upstream, parseLine }: ScanOptions<T>,
 ): { line: T; headers: [string, string][]; headBytes: number } | null {
   const maxLine = limits.maxRequestLine ?? DEFAULT_HEAD_LIMITS.maxRequestLine;
   const maxBytes = limits.maxHeaderBytes ?? DEFAULT_HEAD_LIMITS.maxHeaderBytes;

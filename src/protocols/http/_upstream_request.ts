@@ -54,7 +54,11 @@ export async function forward(
     // A pooled connection is likeliest to have been closed by the upstream after a long
     // approval wait, and a POST failing on one could not be resent.
     fresh: allowed.approvalHold,
-    first: requestBytes(received, ex.req, facts.method, out, scrubber !== null),
+    first: requestBytes(received, out, {
+      req: ex.req,
+      method: facts.method,
+      scrubbed: scrubber !== null,
+    }),
     firstHasBody: out.body.length > 0,
     client: ex.client,
     rest: received.truncated ? { body: received.body, framing: received.framing } : null,
@@ -127,16 +131,24 @@ async function injectCredentials(
   }
 }
 
+/** Where {@linkcode requestBytes} sends the request, and how. */
+interface RequestBytesOptions {
+  /** The upstream the request goes to (its Host header). */
+  req: RequestTarget;
+  /** The method sent. */
+  method: string;
+  /** Whether the response will be scrubbed, so must come uncompressed. */
+  scrubbed: boolean;
+}
+
 /**
  * The request head and the buffered body, framed as the gateway sends them. A response the
  * gateway must scrub has to arrive uncompressed, so `scrubbed` drops Accept-Encoding (identity).
  */
 function requestBytes(
   received: ReceivedRequest,
-  req: RequestTarget,
-  method: string,
   out: HttpRequestParts,
-  scrubbed: boolean,
+  { req, method, scrubbed }: RequestBytesOptions,
 ): Uint8Array {
   const { framing, truncated } = received;
   const hostHeader = defaultPort(req.scheme) === req.port ? req.host : `${req.host}:${req.port}`;

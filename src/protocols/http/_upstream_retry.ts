@@ -122,7 +122,8 @@ export async function sendUpstream(options: SendOptions): Promise<Sent> {
       await lease.stream.write(options.first);
       if (options.rest) {
         progress.streamed = true;
-        await streamRest(options.client, options.rest, lease, options.stallMs, streamed);
+        const { client, stallMs } = options;
+        await streamRest(options.rest, lease, { client, stallMs, streamed });
       }
       const response = await readResponseHead(lease.stream, options.upstreamTimeoutMs, progress);
       return { kind: "response", lease, response, streamedBytes: streamed.bytes };
@@ -176,13 +177,21 @@ export async function readWithin(
   }
 }
 
+/** Where {@linkcode streamRest} reads the body from, and what it counts. */
+interface StreamRestOptions {
+  /** The agent. */
+  client: SocketStream;
+  /** How long the agent's body may stall. */
+  stallMs: number;
+  /** Body bytes forwarded so far, kept when streaming fails. */
+  streamed: { bytes: number };
+}
+
 /** Streams the body past the buffer limit to the upstream, re-framed like the first part. */
 async function streamRest(
-  client: SocketStream,
   rest: { body: BodyReader; framing: Framing },
   lease: UpstreamLease,
-  stallMs: number,
-  streamed: { bytes: number },
+  { client, stallMs, streamed }: StreamRestOptions,
 ): Promise<void> {
   const { body, framing } = rest;
   while (!body.done) {

@@ -19,4 +19,5 @@ export { isKubernetesEndpoint, type KubernetesEndpoint } from "./endpoint.ts";
 export type { KubernetesContext, KubernetesRoute } from "./context.ts";
 export { KUBERNETES_FLAVOR, kubernetesFacts, summarize } from "./facts.ts";
 export { KubernetesListener, TOKEN_REQUIRED } from "./listener.ts";
+export { type KubernetesTarget, kubernetesTarget, normaliseHost } from "./_listen.ts";
 export { requestInfo, type RequestInfoInput } from "./request_info.ts";

@@ -1,6 +1,6 @@
 /**
  * What the kubernetes protocol declares to config, policy, audit and `clawpatrol test` (see
- * `core/protocol.ts`).
+ * `core/protocol.ts`), and how the gateway starts a listener per endpoint with `listen`.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { HTTP_FACET } from "../http/mod.ts";
 import { K8S_FACET } from "./facet.ts";
 import { KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
 import { kubernetesFixtureFacts } from "./fixture.ts";
+import { listenKubernetes } from "./_listen.ts";
 
 /**
  * `endpoint "kubernetes" NAME`: its rules read `k8s`, and `http` as well (its facts compose
@@ -21,4 +22,5 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
   fixtureFacts: () => Promise.resolve(kubernetesFixtureFacts),
   endpoint: KUBERNETES_ENDPOINT,
   credentials: KUBERNETES_CREDENTIALS,
+  listen: listenKubernetes,
 });

@@ -83,7 +83,16 @@ export class BackendRelay {
         this.#headerLength += take;
         i += take;
         if (this.#headerLength < 5) break;
-        from = this.#startFrame(chunk, out, from, frameStart, i);
+        const start = this.#startFrame(frameStart >= 0);
+        if (start !== "forward") {
+          // What preceded the header goes out; the header is held, or sent whole now.
+          if (from >= 0 && frameStart > from) out.push(chunk.subarray(from, frameStart));
+          if (start === "hold") from = -1;
+          else {
+            out.push(this.#header.slice());
+            from = i;
+          }
+        }
         if (this.#remaining === 0) from = this.#endFrame(out, from, i);
         continue;
       }
@@ -112,14 +121,13 @@ export class BackendRelay {
     return joinBytes(out);
   }
 
-  /** A header completed at `i`; returns where forwarding resumes (-1: holding). */
-  #startFrame(
-    chunk: Uint8Array,
-    out: Uint8Array[],
-    from: number,
-    frameStart: number,
-    i: number,
-  ): number {
+  /**
+   * A header completed (`inChunk`: it began in the chunk being pushed). Returns what happens to
+   * its bytes: `hold` the frame until it is known whether it gets replaced, `resend` the
+   * held-back header whole (this chunk's share of it is not sent again), or `forward` as they
+   * come.
+   */
+  #startFrame(inChunk: boolean): "hold" | "resend" | "forward" {
     const h = this.#header;
     this.#type = h[0];
     const length = ((h[1] << 24) | (h[2] << 16) | (h[3] << 8) | h[4]) >>> 0;
@@ -128,23 +136,14 @@ export class BackendRelay {
     }
     this.#remaining = length - 4;
     // A header whose first bytes were already forwarded can no longer be swapped.
-    const headerUnsent = frameStart >= 0 || this.#headerDeferred;
+    const headerUnsent = inChunk || this.#headerDeferred;
     const deferred = this.#headerDeferred;
     this.#headerDeferred = false;
     this.#holding = this.#type === ERROR && headerUnsent && this.#hooks.pending() !== null;
     const t = this.#type;
     this.#body = this.#holding || t === ERROR || t === READY || t === PARAMETER_STATUS ? [] : null;
-    if (this.#holding) {
-      if (from >= 0 && frameStart > from) out.push(chunk.subarray(from, frameStart));
-      return -1;
-    }
-    if (deferred) {
-      // The held-back header goes out whole; this chunk's share of it is not sent again.
-      if (from >= 0 && frameStart > from) out.push(chunk.subarray(from, frameStart));
-      out.push(h.slice());
-      return i;
-    }
-    return from;
+    if (this.#holding) return "hold";
+    return deferred ? "resend" : "forward";
   }
 
   /** A frame completed at `i`; returns where forwarding resumes. */

@@ -240,9 +240,23 @@ function preparedOp(c: Collector, type: string, node: Obj): void {
 
 /** One pending step of the walk: an AST object, a statement node, or a `{RangeVar}` reference. */
 type Work =
-  | { kind: "obj"; node: Obj; scope: Scope; field: string }
+  | ObjectWork
   | { kind: "stmt"; type: string; node: Obj; scope: Scope }
   | { kind: "range"; node: Obj; scope: Scope };
+
+/** An AST object to visit; `field` is the key it hangs under in its parent. */
+interface ObjectWork {
+  kind: "obj";
+  node: Obj;
+  scope: Scope;
+  field: string;
+}
+
+/** One walk's state, made once per walk: where facts go and the steps still to take. */
+interface WalkState {
+  c: Collector;
+  stack: Work[];
+}
 
 /**
  * Depth-first walk with an explicit stack: a 100 KB `UNION ALL` chain nests thousands of levels
@@ -251,6 +265,7 @@ type Work =
  */
 function walk(c: Collector, first: Work): void {
   const stack: Work[] = [first];
+  const state: WalkState = { c, stack };
   let work: Work | undefined;
   while ((work = stack.pop()) !== undefined) {
     if (work.kind === "range") rangeRef(c, work.node, work.scope);
@@ -263,7 +278,7 @@ function walk(c: Collector, first: Work): void {
       impliedVerbs(c, type, node);
       namedObjects(c, type, node);
       stack.push({ kind: "obj", node, scope: work.scope, field: "" });
-    } else visitObject(c, work.node, work.scope, work.field, stack);
+    } else visitObject(work, state);
   }
 }
 
@@ -276,8 +291,9 @@ function pushValue(stack: Work[], v: unknown, scope: Scope, field: string): void
   }
 }
 
-/** `field` is the key this object hangs under in its parent (to spot INSERT's VALUES list). */
-function visitObject(c: Collector, obj: Obj, scope: Scope, field: string, stack: Work[]): void {
+/** `work.field` is the key the object hangs under in its parent (to spot INSERT's VALUES list). */
+function visitObject(work: ObjectWork, { c, stack }: WalkState): void {
+  const { node: obj, scope, field } = work;
   // Bare RangeVars (DML targets, COPY, ALTER TABLE, CREATE ...) always name a real relation:
   // even `WITH t AS (...) DELETE FROM t` deletes from the table t.
   if (typeof obj.relname === "string") c.table(relationParts(obj));

@@ -111,7 +111,7 @@ export async function startup(
         reader = new SocketReader(state.socket, deadline);
         continue;
       }
-      return await authenticate(state, reader, packet, route, ctx, secured, endPoint);
+      return await authenticate(state, packet, { reader, route, ctx, secured, endPoint });
     }
   } finally {
     // Whatever happens next (relay or FATAL) reads the socket its own way.
@@ -158,14 +158,21 @@ async function secure(
   return { socket: secured, endPoint: tlsServerEndPoint(leaf.certPem) };
 }
 
+/** Where a StartupMessage arrived and what the login needs to answer it. */
+interface LoginOptions {
+  reader: SocketReader;
+  route: PostgresRoute;
+  ctx: PostgresContext;
+  /** Whether the agent upgraded to TLS before the StartupMessage. */
+  secured: boolean;
+  /** The tls-server-end-point channel binding, `null` without TLS. */
+  endPoint: Uint8Array | null;
+}
+
 async function authenticate(
   state: StartupState,
-  reader: SocketReader,
   packet: { kind: "startup"; major: number; minor: number; params: [string, string][] },
-  route: PostgresRoute,
-  ctx: PostgresContext,
-  secured: boolean,
-  endPoint: Uint8Array | null,
+  { reader, route, ctx, secured, endPoint }: LoginOptions,
 ): Promise<StartedSession> {
   if (packet.major !== 3) {
     throw new StartupRefused(

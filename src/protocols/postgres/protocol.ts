@@ -1,6 +1,6 @@
 /**
  * What the postgres protocol declares to config, policy, audit and `clawpatrol test` (see
- * `core/protocol.ts`).
+ * `core/protocol.ts`), and how the gateway starts a listener per endpoint.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import type { Protocol } from "../../core/mod.ts";
 import { SQL_FACET } from "./facet.ts";
 import { POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
+import { listenPostgres } from "./_listen.ts";
 
 /** `endpoint "postgres" NAME`: its rules read `sql`. */
 export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
@@ -17,4 +18,5 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   fixtureFacts: sqlFixtureFacts,
   endpoint: POSTGRES_ENDPOINT,
   credentials: POSTGRES_CREDENTIALS,
+  listen: listenPostgres,
 });

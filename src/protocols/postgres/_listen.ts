@@ -1,0 +1,154 @@
+/**
+ * `POSTGRES_PROTOCOL.listen`: the gateway's protocol-agnostic services adapted to the narrow
+ * {@linkcode PostgresContext}, and which credential an agent logs in with (profile →
+ * `postgres_credential` on the endpoint whose `user` the agent asked for), its password from
+ * the vault.
+ *
+ * @module
+ */
+
+import {
+  type AgentFacts,
+  type Endpoint,
+  type ProtocolListener,
+  type ProtocolServices,
+  splitHostPort,
+} from "../../core/mod.ts";
+import type { LoginRefusal, PostgresContext, PostgresLogin, PostgresRoute } from "./context.ts";
+import { isPostgresEndpoint, type PostgresEndpoint } from "./endpoint.ts";
+import { PostgresListener } from "./listener.ts";
+import { loadSqlParser, SqlAnalyzer } from "./sql_facts.ts";
+
+/**
+ * One analyzer (and its caches) per gateway: the listeners of one gateway share its services.
+ * The parser is WASM, loaded only once some endpoint needs it.
+ */
+const analyzers = new WeakMap<ProtocolServices, Promise<SqlAnalyzer>>();
+
+/** Starts the listener of a `postgres` endpoint. */
+export async function listenPostgres(
+  endpoint: Endpoint,
+  services: ProtocolServices,
+): Promise<ProtocolListener> {
+  if (!isPostgresEndpoint(endpoint)) {
+    throw new TypeError(`Cannot listen for endpoint '${endpoint.name}': not a postgres endpoint`);
+  }
+  let analyzer = analyzers.get(services);
+  if (!analyzer) {
+    analyzer = loadSqlParser().then(() => new SqlAnalyzer());
+    analyzers.set(services, analyzer);
+  }
+  const [host, port] = splitHostPort(endpoint.listen);
+  const listener = await PostgresListener.listen(
+    endpoint.name,
+    host,
+    port,
+    postgresContext(services),
+    await analyzer,
+  );
+  return {
+    endpoint: listener.endpoint,
+    get address() {
+      return listener.address;
+    },
+    get url() {
+      return `${listener.address.hostname}:${listener.address.port}`;
+    },
+    close: () => listener.close(),
+    endRevokedSessions: () => listener.endRevokedSessions(),
+  };
+}
+
+function postgresContext(services: ProtocolServices): PostgresContext {
+  const { agents, metrics } = services;
+  return {
+    guard: services.guard,
+    authenticate: (token) => agents.authenticateToken(token),
+    scramVerifiers: () => agents.scramVerifiers(),
+    route: (name) => {
+      const endpoint = services.endpoint(name);
+      return endpoint && isPostgresEndpoint(endpoint) ? routeOf(endpoint) : null;
+    },
+    login: (agent, endpoint, user, database) =>
+      login(services, agent, { endpoint, user, database }),
+    leaf: (host) => services.leaf(host),
+    limits: () => {
+      const l = services.limits();
+      return {
+        maxMessageBytes: l.bodyBufferBytes,
+        startupTimeoutMs: l.headerTimeoutMs,
+        connectTimeoutMs: l.headerTimeoutMs,
+      };
+    },
+    readsParams: (endpoint) => services.reads(endpoint, "sql.params"),
+    log: (level, message, fields) => services.log(level, message, fields),
+    connections: (delta) => metrics.connections(delta),
+    agentStanding: (agent) => agents.standing(agent),
+    sessionEnded: (cause) => metrics.sessionEnded(cause),
+    listenerHooks: (endpoint) => services.listenerHooks(endpoint),
+  };
+}
+
+/** Resolves an agent's login; never throws. */
+async function login(
+  services: ProtocolServices,
+  agent: AgentFacts,
+  asked: { endpoint: string; user: string; database: string },
+): Promise<PostgresLogin | LoginRefusal> {
+  const { endpoint, user, database } = asked;
+  const held = services.heldCredentials(agent, endpoint, "postgres_credential");
+  if (held.length === 0) {
+    return {
+      code: "28000",
+      reason:
+        `agent '${agent.name}' (profile '${agent.profile}') holds no credential for endpoint '${endpoint}'`,
+    };
+  }
+  const credential = held.find((c) => c.settings.user === user);
+  if (!credential) {
+    const users = held.map((c) => c.settings.user).join(", ");
+    return {
+      code: "28000",
+      reason:
+        `user "${user}" is not a credential of this agent on endpoint '${endpoint}' (use: ${users})`,
+    };
+  }
+  const only = credential.settings.database;
+  if (typeof only === "string" && only !== "" && only !== database) {
+    return {
+      code: "28000",
+      reason: `credential '${credential.name}' only connects to database "${only}"`,
+    };
+  }
+  let password: string | null;
+  try {
+    password = await services.secret(credential.name);
+  } catch {
+    // A vault row that fails authentication is an operator problem, not the agent's.
+    return {
+      code: "28000",
+      reason: `credential '${credential.name}' is unavailable`,
+      fix: `the vault entry for '${credential.name}' cannot be decrypted: set it again`,
+    };
+  }
+  if (password === null) {
+    return {
+      code: "28000",
+      reason: `credential '${credential.name}' has no value in the gateway's vault`,
+      fix: `clawpatrol vault set ${credential.name}`,
+    };
+  }
+  return { credential: credential.ref, user, password, database };
+}
+
+function routeOf(e: PostgresEndpoint): PostgresRoute {
+  const [upstreamHost, upstreamPort] = splitHostPort(e.host);
+  return {
+    name: e.name,
+    upstreamHost,
+    upstreamPort,
+    sslmode: e.sslmode,
+    caCert: e.caCert,
+    listenTls: e.listenTls,
+  };
+}
