@@ -203,7 +203,7 @@ async function serveGateway(dir: string): Promise<void> {
     version: "bench",
     watch: false,
   });
-  const address = gateway.kubernetesAddresses.get(ENDPOINT);
+  const address = gateway.listenerAddresses("kubernetes").get(ENDPOINT);
   if (!address) throw new Error(`The gateway has no listener for endpoint '${ENDPOINT}'`);
   console.log(JSON.stringify({ port: address.port, pid: Deno.pid }));
   await serveCommands();

@@ -203,7 +203,7 @@ ${RULES}`,
       60_000,
       "gateway start",
     );
-    const address = gateway.postgresAddresses.get("pg");
+    const address = gateway.listenerAddresses("postgres").get("pg");
     if (!address) throw new Error("the gateway has no listener for endpoint pg");
     const target: Target = {
       name: "gateway",

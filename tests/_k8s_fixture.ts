@@ -154,7 +154,7 @@ ${RULES}
     const stateDir = join(dir, "state");
     const caPem = await Deno.readTextFile(join(stateDir, CA_CERT_FILE));
     const url = (endpoint = "cluster") => {
-      const a = gateway.kubernetesAddresses.get(endpoint)!;
+      const a = gateway.listenerAddresses("kubernetes").get(endpoint)!;
       return `https://${a.hostname}:${a.port}`;
     };
     const fx: K8sFixture = {

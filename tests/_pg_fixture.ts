@@ -183,7 +183,7 @@ ${options.extra ?? ""}
   const token = registry.add("bot", "bots");
   const log = new MemoryLogger();
   const gateway = await Gateway.start(config, { log, version: "test", watch: false });
-  const port = (name = "pg") => gateway.postgresAddresses.get(name)!.port;
+  const port = (name = "pg") => gateway.listenerAddresses("postgres").get(name)!.port;
   const dsn = (name = "pg", extra = "") =>
     `host=127.0.0.1 port=${port(name)} user=${
       ENDPOINT_USERS[name]

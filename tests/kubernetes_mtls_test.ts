@@ -74,7 +74,7 @@ rule "all" {
       try {
         const ca = await Deno.readTextFile(join(stateDir, CA_CERT_FILE));
         const at = (name: string) => {
-          const a = gateway.kubernetesAddresses.get(name)!;
+          const a = gateway.listenerAddresses("kubernetes").get(name)!;
           return `https://${a.hostname}:${a.port}/api/v1/namespaces/default/pods`;
         };
         const [status, body] = await get(at("mtls"), ca, token);

@@ -86,7 +86,7 @@ Deno.test("the proxy closes a silent connection at handshake_timeout and one pas
 
 Deno.test("the postgres listener answers FATAL 53300 past max_unauthenticated_connections", async () => {
   await withGateway("    max_unauthenticated_connections = 1", async (gateway) => {
-    const address = gateway.postgresAddresses.get("db")!;
+    const address = gateway.listenerAddresses("postgres").get("db")!;
     const holding = await connect(address);
     const refusedOne = await connect(address);
     const answer = new TextDecoder().decode(await readUntilClosed(refusedOne));

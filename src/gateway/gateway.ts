@@ -57,6 +57,14 @@ export interface GatewayOptions {
   protocols?: readonly Protocol[];
 }
 
+/** What {@linkcode Gateway.start} opened before it builds the gateway around them. */
+interface GatewayParts {
+  stateDir: string;
+  receipts: ReceiptStore;
+  vault: Vault;
+  options: GatewayOptions;
+}
+
 /** A config and the policy compiled from it: swapped as one unit on reload. */
 interface Loaded {
   config: Config;
@@ -105,14 +113,8 @@ export class Gateway {
   readonly #listeners: StartedListener[] = [];
   #stopping: Promise<void> | undefined;
 
-  private constructor(
-    configPath: string,
-    loaded: Loaded,
-    stateDir: string,
-    receipts: ReceiptStore,
-    vault: Vault,
-    options: GatewayOptions,
-  ) {
+  private constructor(configPath: string, loaded: Loaded, parts: GatewayParts) {
+    const { stateDir, receipts, vault, options } = parts;
     this.#configPath = configPath;
     this.#vault = vault;
     this.#secrets = new SecretCache(vault);
@@ -202,7 +204,7 @@ export class Gateway {
     try {
       // The receipt writer runs in a worker; fail startup, not every later action, if it cannot.
       await receipts.ready();
-      gateway = new Gateway(configPath, loaded, stateDir, receipts, vault, options);
+      gateway = new Gateway(configPath, loaded, { stateDir, receipts, vault, options });
       await gateway.#configureSlack(loaded.config);
     } catch (err) {
       await receipts.close();
@@ -247,16 +249,6 @@ export class Gateway {
   listenerAddresses(family: ProtocolFamily): Map<string, { hostname: string; port: number }> {
     const started = this.#listeners.filter((l) => l.family === family);
     return new Map(started.map(({ listener: l }) => [l.endpoint, l.address]));
-  }
-
-  /** Where each postgres endpoint listens (agents' host:port). */
-  get postgresAddresses(): Map<string, { hostname: string; port: number }> {
-    return this.listenerAddresses("postgres");
-  }
-
-  /** Where each kubernetes endpoint with `listen` listens (kubeconfig server addresses). */
-  get kubernetesAddresses(): Map<string, { hostname: string; port: number }> {
-    return this.listenerAddresses("kubernetes");
   }
 
   /** The forward proxy's address (agents' HTTPS_PROXY). */

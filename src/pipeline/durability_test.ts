@@ -175,12 +175,11 @@ rule "rest" {
       user: "app",
     };
     // Settled at once: the insert is not left waiting for a commit it no longer needs.
-    const outcome = decideSql(
+    const outcome = decideSql("insert into t values (1); drop table t", [], {
       guard,
-      new SqlAnalyzer(),
+      analyzer: new SqlAnalyzer(),
       session,
-      "insert into t values (1); drop table t",
-    );
+    });
     ok(!("held" in outcome));
     ok(outcome.denial);
     await store.flushed();

@@ -21,14 +21,35 @@ import { type RequestHead, wantsClose } from "./_wire.ts";
 
 export type { After, ExchangeContext, RequestTarget } from "./_exchange_context.ts";
 
-/** Runs one exchange. Never throws: failures become the protocol's error response. */
+/**
+ * Where {@linkcode exchange} runs: the agent connection and what the gateway lends it. Made once
+ * per connection and passed to each of its exchanges, so an exchange allocates none.
+ */
+export interface ExchangeOptions {
+  /** The agent connection the request arrived on; the answer goes back on it. */
+  readonly client: SocketStream;
+  readonly ctx: ExchangeContext;
+  /** Upstream connections, kept alive across exchanges. */
+  readonly pool: UpstreamPool;
+}
+
+/**
+ * Runs the exchange of the request `head` bound for `req`. Never throws: failures become the
+ * protocol's error response.
+ *
+ * @example
+ * ```ts
+ * const on: ExchangeOptions = { client, ctx, pool }; // once per agent connection
+ * const after = await exchange(head, req, on);
+ * if (after === "close") client.closeWrite();
+ * ```
+ */
 export async function exchange(
-  client: SocketStream,
   head: RequestHead,
   req: RequestTarget,
-  ctx: ExchangeContext,
-  pool: UpstreamPool,
+  options: ExchangeOptions,
 ): Promise<After> {
+  const { client, ctx, pool } = options;
   const limits = ctx.limits();
   const flavor = req.endpoint?.flavor;
   const ex: Exchange = {

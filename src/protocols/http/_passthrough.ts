@@ -11,14 +11,33 @@ import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, type SocketStream } from "./_stream.ts";
 import type { Authority } from "./_target.ts";
 
-/** Relays `client` to `target` until either side closes; one receipt with the byte counts. */
+/** Options for {@linkcode passthrough}. */
+export interface PassthroughOptions {
+  ctx: Pick<HttpProxyContext, "guard">;
+  /** The agent that sent the CONNECT. */
+  agent: AgentFacts;
+  /** The receipt's summary (`CONNECT host:port`); ` (passthrough)` is appended. */
+  summary: string;
+}
+
+/**
+ * Relays `client` to `target` until either side closes; one receipt with the byte counts.
+ *
+ * @example
+ * ```ts
+ * await passthrough(client, { host: "example.com", port: 443 }, {
+ *   ctx,
+ *   agent,
+ *   summary: "CONNECT example.com:443",
+ * });
+ * ```
+ */
 export async function passthrough(
   client: SocketStream,
-  ctx: Pick<HttpProxyContext, "guard">,
-  agent: AgentFacts,
   target: Authority,
-  summary: string,
+  options: PassthroughOptions,
 ): Promise<void> {
+  const { ctx, agent, summary } = options;
   let decided = ctx.guard.pass({
     protocol: "https",
     endpoint: null,

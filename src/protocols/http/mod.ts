@@ -46,7 +46,13 @@ export { type PathAnomaly, type PathForms, pathForms } from "./_request_forms.ts
 
 // For protocols carried over HTTP (kubernetes): one exchange, one request head, the connection
 // stream and the gateway-made responses, so they share the proxy's parsing and forwarding.
-export { type After, exchange, type ExchangeContext, type RequestTarget } from "./_exchange.ts";
+export {
+  type After,
+  exchange,
+  type ExchangeContext,
+  type ExchangeOptions,
+  type RequestTarget,
+} from "./_exchange.ts";
 export { type HeadScope, readHead } from "./_read_head.ts";
 export { reply, type ReplyShape } from "./_respond.ts";
 export { SocketStream } from "./_stream.ts";

@@ -16,7 +16,7 @@ import {
   TcpListener,
 } from "../../core/mod.ts";
 import type { ExchangeFlavor, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
-import { exchange, type RequestTarget } from "./_exchange.ts";
+import { exchange, type ExchangeOptions, type RequestTarget } from "./_exchange.ts";
 import { passthrough } from "./_passthrough.ts";
 import { authenticate, challenge, type ProxyAuth } from "./_proxy_auth.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
@@ -33,6 +33,18 @@ interface TunnelRefusal {
   status: 400 | 403;
   error: "bad_request" | "denied";
   reason: string;
+}
+
+/** A deny the gateway decides without rules, and how it is answered. */
+interface GatewayDenial {
+  agent: AgentFacts | null;
+  /** The endpoint the receipt is recorded against, `null` when none claims the host. */
+  endpoint: string | null;
+  status: number;
+  error: string;
+  reason: string;
+  /** The endpoint's protocol over HTTP, which sets the receipt's protocol and the reply shape. */
+  flavor?: ExchangeFlavor;
 }
 
 /** The running forward proxy. */
@@ -84,6 +96,7 @@ export class HttpProxy {
 
   /** Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. */
   async #serveProxyConnection(client: SocketStream, admission: Admission): Promise<void> {
+    const conn: ExchangeOptions = { client, ctx: this.#ctx, pool: this.#pool };
     try {
       for (;;) {
         const head = await readHead(client, this.#ctx, null);
@@ -91,22 +104,20 @@ export class HttpProxy {
         const agent = authenticate(this.#ctx, head);
         if (agent && !admission.authenticated(agent.agent.name)) {
           const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
-          await this.#gatewayDeny(
-            client,
-            agent.agent,
-            null,
-            summary,
-            503,
-            "unavailable",
-            AGENT_CAP_REASON,
-          );
+          await this.#gatewayDeny(client, summary, {
+            agent: agent.agent,
+            endpoint: null,
+            status: 503,
+            error: "unavailable",
+            reason: AGENT_CAP_REASON,
+          });
           break;
         }
         if (head.method === "CONNECT") {
           await this.#connect(client, head, agent);
           return; // The socket now belongs to the tunnel (or was closed).
         }
-        const after = await this.#absolute(client, head, agent);
+        const after = await this.#absolute(conn, head, agent);
         if (after === "close") break;
       }
       client.closeWrite();
@@ -126,47 +137,42 @@ export class HttpProxy {
     if (!auth) return await challenge(client, this.#ctx, summary);
     const { agent } = auth;
     if (!target) {
-      return await this.#gatewayDeny(
-        client,
+      return await this.#gatewayDeny(client, summary, {
         agent,
-        null,
-        summary,
-        400,
-        "bad_request",
-        "CONNECT target must be host:port",
-      );
+        endpoint: null,
+        status: 400,
+        error: "bad_request",
+        reason: "CONNECT target must be host:port",
+      });
     }
     const route = this.#ctx.route(agent, target.host, target.port);
     const refused = routeRefusal(route, agent, target);
     if (refused) {
-      return await this.#gatewayDeny(
-        client,
+      const { endpoint, reason } = refused;
+      return await this.#gatewayDeny(client, summary, {
         agent,
-        refused.endpoint,
-        summary,
-        403,
-        "denied",
-        refused.reason,
-      );
+        endpoint,
+        status: 403,
+        error: "denied",
+        reason,
+      });
     }
     // Refused routes returned above: what is left is an endpoint or an unknown host to relay.
     if (route.kind !== "endpoint") {
-      return await passthrough(client, this.#ctx, agent, target, summary);
+      return await passthrough(client, target, { ctx: this.#ctx, agent, summary });
     }
     let context: tls.SecureContext;
     try {
       context = this.#contexts.for(await this.#ctx.leaf(target.host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${target.host}: ${err}`);
-      return await this.#gatewayDeny(
-        client,
+      return await this.#gatewayDeny(client, summary, {
         agent,
-        route.endpoint.name,
-        summary,
-        502,
-        "bad_gateway",
-        "the gateway could not set up TLS for this host",
-      );
+        endpoint: route.endpoint.name,
+        status: 502,
+        error: "bad_gateway",
+        reason: "the gateway could not set up TLS for this host",
+      });
     }
     try {
       await client.write(CONNECT_ESTABLISHED);
@@ -200,6 +206,7 @@ export class HttpProxy {
     const scope = flavor
       ? { protocol: flavor.protocol, endpoint: endpoint.name, shape: flavor.replyShape }
       : undefined;
+    const conn: ExchangeOptions = { client, ctx: this.#ctx, pool: this.#pool };
     try {
       for (;;) {
         const head = await readHead(client, this.#ctx, auth.agent, scope);
@@ -210,19 +217,17 @@ export class HttpProxy {
           const summary = `${head.method.slice(0, 16)} ${target.host}${
             head.target.split("?")[0].slice(0, 200)
           }`;
-          await this.#gatewayDeny(
-            client,
+          await this.#gatewayDeny(client, summary, {
             agent,
-            endpoint.name,
-            summary,
+            endpoint: endpoint.name,
             status,
             error,
             reason,
             flavor,
-          );
+          });
           break;
         }
-        const after = await exchange(client, head, req, this.#ctx, this.#pool);
+        const after = await exchange(head, req, conn);
         if (after === "close") break;
       }
       client.closeWrite();
@@ -261,12 +266,13 @@ export class HttpProxy {
     return { agent, scheme: "https", host, port, target: checked.origin, endpoint: route.endpoint };
   }
 
-  /** An absolute-form `http://` request to the proxy. */
+  /** An absolute-form `http://` request to the proxy, on the connection `conn`. */
   async #absolute(
-    client: SocketStream,
+    conn: ExchangeOptions,
     head: RequestHead,
     auth: { agent: AgentFacts } | null,
   ): Promise<"keep" | "close"> {
+    const client = conn.client;
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     if (!auth) {
       await challenge(client, this.#ctx, summary);
@@ -275,7 +281,13 @@ export class HttpProxy {
     const { agent } = auth;
     const checked = proxyTarget(head.target, headerValues(head.headers, "host"), head.version);
     if ("problem" in checked) {
-      await this.#gatewayDeny(client, agent, null, summary, 400, "bad_request", checked.problem);
+      await this.#gatewayDeny(client, summary, {
+        agent,
+        endpoint: null,
+        status: 400,
+        error: "bad_request",
+        reason: checked.problem,
+      });
       return "close";
     }
     const { host, port, target } = checked.absolute;
@@ -283,24 +295,16 @@ export class HttpProxy {
     const refused = cleartextRefusal(route, agent, checked.absolute);
     if (refused) {
       const { endpoint, status, error, reason } = refused;
-      await this.#gatewayDeny(client, agent, endpoint, summary, status, error, reason);
+      await this.#gatewayDeny(client, summary, { agent, endpoint, status, error, reason });
       return "close";
     }
     const req: RequestTarget = { agent, scheme: "http", host, port, target, endpoint: null };
-    return await exchange(client, head, req, this.#ctx, this.#pool);
+    return await exchange(head, req, conn);
   }
 
   /** A deny the gateway decides without rules: receipt, then the JSON shape. */
-  async #gatewayDeny(
-    client: SocketStream,
-    agent: AgentFacts | null,
-    endpoint: string | null,
-    summary: string,
-    status: number,
-    error: string,
-    reason: string,
-    flavor?: ExchangeFlavor,
-  ): Promise<void> {
+  async #gatewayDeny(client: SocketStream, summary: string, denial: GatewayDenial): Promise<void> {
+    const { agent, endpoint, status, error, reason, flavor } = denial;
     const protocol = flavor?.protocol ?? "https";
     const receipt = this.#ctx.guard.refuse({ protocol, endpoint, agent, summary, reason });
     await reply(client, {

@@ -19,6 +19,7 @@ import {
 } from "../../core/mod.ts";
 import {
   exchange,
+  type ExchangeOptions,
   headerValues,
   type HeadScope,
   readHead,
@@ -32,12 +33,22 @@ import type { KubernetesContext } from "./context.ts";
 /** Agent-facing reason for a request without a valid agent token. */
 export const TOKEN_REQUIRED = "a valid clawpatrol agent token is required as the bearer token";
 
-/** One agent connection, and the agent its latest request authenticated as. */
-interface Connection {
-  client: SocketStream;
+/**
+ * One agent connection, and the agent its latest request authenticated as. It is also what its
+ * exchanges run on, so a request allocates no options of its own.
+ */
+interface Connection extends ExchangeOptions {
   agent: AgentFacts | null;
   /** Ended by the gateway (agent revoked): its failing exchange is no error to log. */
   ended: boolean;
+}
+
+/** A refusal answered with a Kubernetes `Status`. */
+interface KubernetesDenial {
+  agent: AgentFacts | null;
+  status: number;
+  error: string;
+  reason: string;
 }
 
 /** Accepts kubectl (and any Kubernetes client) for one endpoint. */
@@ -120,7 +131,13 @@ export class KubernetesListener {
     const secure = await this.#handshake(socket);
     if (!secure) return;
     const client = new SocketStream(secure);
-    const conn: Connection = { client, agent: null, ended: false };
+    const conn: Connection = {
+      client,
+      ctx: this.#ctx,
+      pool: this.#pool,
+      agent: null,
+      ended: false,
+    };
     this.#open.add(conn);
     try {
       for (;;) {
@@ -169,24 +186,37 @@ export class KubernetesListener {
     const agent = this.#authenticate(head);
     conn.agent = agent;
     if (!agent) {
-      return await this.#deny(client, null, summary, 401, "unauthorized", TOKEN_REQUIRED);
+      return await this.#deny(client, summary, {
+        agent: null,
+        status: 401,
+        error: "unauthorized",
+        reason: TOKEN_REQUIRED,
+      });
     }
     if (!admission.authenticated(agent.name)) {
-      return await this.#deny(client, agent, summary, 503, "unavailable", AGENT_CAP_REASON);
+      return await this.#deny(client, summary, {
+        agent,
+        status: 503,
+        error: "unavailable",
+        reason: AGENT_CAP_REASON,
+      });
     }
     if (!head.target.startsWith("/")) {
-      return await this.#deny(
-        client,
+      return await this.#deny(client, summary, {
         agent,
-        summary,
-        400,
-        "bad_request",
-        "request target must be a path",
-      );
+        status: 400,
+        error: "bad_request",
+        reason: "request target must be a path",
+      });
     }
     const route = this.#ctx.route(agent, this.endpoint);
     if (route.kind === "refused") {
-      return await this.#deny(client, agent, summary, 403, "denied", route.reason);
+      return await this.#deny(client, summary, {
+        agent,
+        status: 403,
+        error: "denied",
+        reason: route.reason,
+      });
     }
     // The agent's token never reaches the facts, the receipt or the cluster.
     const stripped: RequestHead = {
@@ -194,7 +224,6 @@ export class KubernetesListener {
       headers: head.headers.filter(([name]) => name.toLowerCase() !== "authorization"),
     };
     return await exchange(
-      client,
       stripped,
       {
         agent,
@@ -204,8 +233,7 @@ export class KubernetesListener {
         target: head.target,
         endpoint: route.endpoint,
       },
-      this.#ctx,
-      this.#pool,
+      conn,
     );
   }
 
@@ -226,14 +254,8 @@ export class KubernetesListener {
     });
   }
 
-  async #deny(
-    client: SocketStream,
-    agent: AgentFacts | null,
-    summary: string,
-    status: number,
-    error: string,
-    reason: string,
-  ): Promise<"close"> {
+  async #deny(client: SocketStream, summary: string, denial: KubernetesDenial): Promise<"close"> {
+    const { agent, status, error, reason } = denial;
     const receipt = this.#refuse(agent, summary, reason);
     // The request body (if any) was not read: the connection cannot carry another request.
     await reply(client, {

@@ -58,34 +58,38 @@ const UNPARSED = [
 ];
 const SUMMARY_CHARS = 200;
 
-/** Options for one decision. */
-export interface DecideOptions {
-  /** Bind parameters (text), `null` when some were binary (then `sql.params` is unknown). */
-  params?: string[] | null;
-  /** Prefix for the receipt summary (`startup: `). */
+/**
+ * Options for {@linkcode decideSql}: who decides, for which session. Nothing in them varies per
+ * message, so a session makes them once and passes the same object to every decision.
+ */
+export interface DecideSqlOptions {
+  guard: ActionGuard;
+  analyzer: Pick<SqlAnalyzer, "analyze">;
+  session: SqlSession;
+  /** Prefix for the receipt summary (`startup: `). @default {""} */
   summaryPrefix?: string;
   /** Aborted when the agent goes away: cancels statements held for approval. */
   signal?: AbortSignal;
 }
 
 /**
- * Decides every statement in `sql`. An empty query (only comments or `;`) is no action.
+ * Decides every statement in `sql`, run with the bind `params` (text): `[]` for a simple query,
+ * `null` when some were binary (then `sql.params` is unknown). An empty query (only comments or
+ * `;`) is no action.
  *
  * @example
  * ```ts
- * const outcome = decideSql(guard, analyzer, session, "select 1; drop table t");
+ * const outcome = decideSql("select 1; drop table t", [], { guard, analyzer, session });
  * const { denial, decided } = "held" in outcome ? await outcome.held : outcome;
  * ```
  */
 export function decideSql(
-  guard: ActionGuard,
-  analyzer: Pick<SqlAnalyzer, "analyze">,
-  session: SqlSession,
   sql: string,
-  options: DecideOptions = {},
+  params: string[] | null,
+  options: DecideSqlOptions,
 ): SqlOutcome {
-  const analysis = analyzer.analyze(sql);
-  const message = new SqlMessage(guard, session, options);
+  const analysis = options.analyzer.analyze(sql);
+  const message = new SqlMessage(params, options);
   if (!analysis.ok) return message.decideUnparsed(sql, analysis.error);
   const pinned = analysis.statements.find((s) => s.refusal !== null);
   if (pinned) return message.refusePinned(pinned);
@@ -117,7 +121,7 @@ function unparsedFacts(sql: string): StatementFacts {
 class SqlMessage {
   readonly #guard: ActionGuard;
   readonly #session: SqlSession;
-  readonly #options: DecideOptions;
+  readonly #options: DecideSqlOptions;
   readonly #params: string[] | null;
   readonly #unknown: string[];
   readonly #prefix: string;
@@ -128,11 +132,11 @@ class SqlMessage {
   readonly #gone = () => this.#holds!.abort(this.#options.signal?.reason);
   readonly #decideOptions: { readonly signal: AbortSignal };
 
-  constructor(guard: ActionGuard, session: SqlSession, options: DecideOptions) {
-    this.#guard = guard;
-    this.#session = session;
+  constructor(params: string[] | null, options: DecideSqlOptions) {
+    this.#guard = options.guard;
+    this.#session = options.session;
     this.#options = options;
-    this.#params = options.params === undefined ? [] : options.params;
+    this.#params = params;
     this.#unknown = this.#params === null ? ["sql.params"] : [];
     this.#prefix = options.summaryPrefix ?? "";
     const holdSignal = () => this.#holdSignal();

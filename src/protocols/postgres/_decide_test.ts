@@ -51,7 +51,11 @@ const session: SqlSession = {
 
 Deno.test("decideSql: one action per statement, each with its own facts", () => {
   const { guard, actions } = fakeGuard();
-  const r = decideNow(guard, new SqlAnalyzer(), session, "select 1; select * from users");
+  const r = decideNow("select 1; select * from users", [], {
+    guard,
+    analyzer: new SqlAnalyzer(),
+    session,
+  });
   assert.equal(r.denial, null);
   assert.equal(r.decided.length, 2);
   assert.deepEqual(actions.map((a) => a.facts.sql!.statement), ["select 1", "select * from users"]);
@@ -62,7 +66,11 @@ Deno.test("decideSql: one action per statement, each with its own facts", () => 
 
 Deno.test("decideSql: one denied statement denies the message; allowed ones are closed as not run", () => {
   const { guard, finished } = fakeGuard();
-  const r = decideNow(guard, new SqlAnalyzer(), session, "select 1; drop table t");
+  const r = decideNow("select 1; drop table t", [], {
+    guard,
+    analyzer: new SqlAnalyzer(),
+    session,
+  });
   assert.deepEqual(r.decided, []);
   assert.equal(r.denial?.receipt, "rcpt_1");
   assert.equal(r.denial?.rule, "no-drop");
@@ -72,7 +80,7 @@ Deno.test("decideSql: one denied statement denies the message; allowed ones are 
 
 Deno.test("decideSql: unparseable SQL leaves the facts unknown and the hint names the parser error", () => {
   const { guard, actions } = fakeGuard();
-  const r = decideNow(guard, new SqlAnalyzer(), session, "selec 1");
+  const r = decideNow("selec 1", [], { guard, analyzer: new SqlAnalyzer(), session });
   assert.ok(actions[0].unknown?.includes("sql.verbs"));
   assert.match(
     r.denial?.hint ?? "",
@@ -82,19 +90,22 @@ Deno.test("decideSql: unparseable SQL leaves the facts unknown and the hint name
 
 Deno.test("decideSql: binary Bind parameters make sql.params unknown", () => {
   const { guard, actions } = fakeGuard();
-  decideNow(guard, new SqlAnalyzer(), session, "select $1", { params: null });
+  decideNow("select $1", null, { guard, analyzer: new SqlAnalyzer(), session });
   assert.deepEqual(actions[0].unknown, ["sql.params"]);
-  decideNow(guard, new SqlAnalyzer(), session, "select $1", { params: ["x"] });
+  decideNow("select $1", ["x"], { guard, analyzer: new SqlAnalyzer(), session });
   assert.deepEqual(actions[1].facts.sql!.params, ["x"]);
   assert.equal(actions[1].unknown, undefined);
 });
 
 Deno.test("decideSql: an empty query is no action", () => {
   const { guard, actions } = fakeGuard();
-  assert.deepEqual(decideNow(guard, new SqlAnalyzer(), session, " ; -- nothing"), {
-    decided: [],
-    denial: null,
-  });
+  assert.deepEqual(
+    decideNow(" ; -- nothing", [], { guard, analyzer: new SqlAnalyzer(), session }),
+    {
+      decided: [],
+      denial: null,
+    },
+  );
   assert.equal(actions.length, 0);
 });
 
@@ -118,11 +129,14 @@ Deno.test("decideSql: changing client_encoding away from UTF-8 is refused before
       "select set_config('client_encoding', 'GBK', false)",
     ]
   ) {
-    const r = decideNow(guard, analyzer, session, sql);
+    const r = decideNow(sql, [], { guard, analyzer, session });
     assert.match(r.denial?.reason ?? "", /client_encoding must stay UTF8/, sql);
   }
   assert.equal(actions.length, 0, "no rule saw them");
-  assert.equal(decideNow(guard, analyzer, session, "set client_encoding to 'UTF8'").denial, null);
+  assert.equal(
+    decideNow("set client_encoding to 'UTF8'", [], { guard, analyzer, session }).denial,
+    null,
+  );
 });
 
 /** A guard that holds `update` statements for approval until `release` is called. */
@@ -167,7 +181,11 @@ function holdingGuard() {
 
 Deno.test("decideSql: a statement held for approval settles the message once approved", async () => {
   const { guard, release } = holdingGuard();
-  const outcome = decideSql(guard, new SqlAnalyzer(), session, "select 1; update t set x = 1");
+  const outcome = decideSql("select 1; update t set x = 1", [], {
+    guard,
+    analyzer: new SqlAnalyzer(),
+    session,
+  });
   assert.ok("held" in outcome);
   release("allow");
   const decision = await outcome.held;
@@ -177,7 +195,11 @@ Deno.test("decideSql: a statement held for approval settles the message once app
 
 Deno.test("decideSql: a held statement denied by its approver denies the whole message", async () => {
   const { guard, release } = holdingGuard();
-  const outcome = decideSql(guard, new SqlAnalyzer(), session, "update t set x = 1");
+  const outcome = decideSql("update t set x = 1", [], {
+    guard,
+    analyzer: new SqlAnalyzer(),
+    session,
+  });
   assert.ok("held" in outcome);
   release("deny");
   const decision = await outcome.held;
@@ -186,7 +208,11 @@ Deno.test("decideSql: a held statement denied by its approver denies the whole m
 
 Deno.test("decideSql: a sibling denied outright cancels the held statement's approval", async () => {
   const { guard, signals } = holdingGuard();
-  const outcome = decideSql(guard, new SqlAnalyzer(), session, "update t set x = 1; drop table t");
+  const outcome = decideSql("update t set x = 1; drop table t", [], {
+    guard,
+    analyzer: new SqlAnalyzer(),
+    session,
+  });
   assert.ok("held" in outcome);
   assert.equal(signals[0].aborted, true);
   const decision = await outcome.held;
@@ -196,7 +222,10 @@ Deno.test("decideSql: a sibling denied outright cancels the held statement's app
 Deno.test("decideSql: the agent going away cancels a held statement", async () => {
   const { guard, signals } = holdingGuard();
   const gone = new AbortController();
-  const outcome = decideSql(guard, new SqlAnalyzer(), session, "update t set x = 1", {
+  const outcome = decideSql("update t set x = 1", [], {
+    guard,
+    analyzer: new SqlAnalyzer(),
+    session,
     signal: gone.signal,
   });
   assert.ok("held" in outcome);

@@ -39,13 +39,12 @@ export async function listenPostgres(
     analyzers.set(services, analyzer);
   }
   const [host, port] = splitHostPort(endpoint.listen);
-  const listener = await PostgresListener.listen(
-    endpoint.name,
+  const listener = await PostgresListener.listen(endpoint.name, {
     host,
     port,
-    postgresContext(services),
-    await analyzer,
-  );
+    ctx: postgresContext(services),
+    analyzer: await analyzer,
+  });
   return {
     endpoint: listener.endpoint,
     get address() {

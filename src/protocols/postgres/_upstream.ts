@@ -14,6 +14,8 @@ import {
 } from "./_upstream_login.ts";
 import { cancelRequest, sslRequest } from "./_encode.ts";
 import { joinBytes } from "../../core/mod.ts";
+import type { PostgresRoute } from "./context.ts";
+import { serverSettingRefusal } from "./_pinned.ts";
 
 export { UpstreamError, type UpstreamErrorKind, type UpstreamLogin } from "./_upstream_login.ts";
 
@@ -301,4 +303,42 @@ export async function cancelUpstream(
   } finally {
     attempt?.fail(new UpstreamError("protocol", "cancel done", "00000"));
   }
+}
+
+/**
+ * Why the logged-in upstream session cannot be judged (a server, database or role default such
+ * as `standard_conforming_strings = off`), or null.
+ */
+export function upstreamSettingRefusal(upstream: UpstreamSession): string | null {
+  for (const [name, value] of upstream.parameters) {
+    const refusal = serverSettingRefusal(name, value);
+    if (refusal) return refusal;
+  }
+  return null;
+}
+
+/** What the agent is told when the gateway's own login upstream failed with `err`. */
+export function upstreamMessage(err: UpstreamError): string {
+  switch (err.kind) {
+    case "auth":
+      return "the upstream database refused the gateway's login for this credential";
+    case "unavailable":
+    case "timeout":
+      return "the upstream database is unavailable";
+    case "tls":
+      return "could not establish TLS with the upstream database";
+    default:
+      return `the upstream database refused the connection (${err.sqlstate})`;
+  }
+}
+
+/** Where `route`'s database is and how to reach it, within `connectTimeoutMs`. */
+export function upstreamTarget(route: PostgresRoute, connectTimeoutMs: number): UpstreamTarget {
+  return {
+    host: route.upstreamHost,
+    port: route.upstreamPort,
+    sslmode: route.sslmode,
+    caCert: route.caCert,
+    connectTimeoutMs,
+  };
 }

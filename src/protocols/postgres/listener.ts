@@ -9,7 +9,7 @@
 import type net from "node:net";
 import type { Admission, AgentFacts } from "../../core/mod.ts";
 import { AGENT_CAP_REASON, joinBytes, TcpListener } from "../../core/mod.ts";
-import type { PostgresContext, PostgresRoute } from "./context.ts";
+import type { PostgresContext } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import {
   authenticationOk,
@@ -21,7 +21,6 @@ import {
 import { StartupAborted, startupDeadline } from "./_reader.ts";
 import { type StartedSession, startup, StartupRefused } from "./_startup.ts";
 import { startupSettings } from "./_settings.ts";
-import { serverSettingRefusal } from "./_pinned.ts";
 import { probeRefusal, probeSession } from "./_session_probe.ts";
 import { terminate } from "./_encode.ts";
 import { decideSql, denialMessage, type SqlSession } from "./_decide.ts";
@@ -29,12 +28,24 @@ import {
   cancelUpstream,
   connectUpstream,
   UpstreamError,
+  upstreamMessage,
   type UpstreamSession,
+  upstreamSettingRefusal,
   type UpstreamTarget,
+  upstreamTarget,
 } from "./_upstream.ts";
 import { PostgresSession } from "./session.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
 import { CancelKeys } from "./_cancel_keys.ts";
+
+/** Options for {@linkcode PostgresListener.listen}. */
+export interface PostgresListenOptions {
+  host: string;
+  port: number;
+  ctx: PostgresContext;
+  /** Shared by the gateway's listeners (and its caches with them). */
+  analyzer: SqlAnalyzer;
+}
 
 /** Accepts agents for one endpoint. */
 export class PostgresListener {
@@ -53,21 +64,17 @@ export class PostgresListener {
   }
 
   /**
-   * Listens on `host:port` for the endpoint named `endpoint`.
+   * Listens on `options.host:options.port` for the endpoint named `endpoint`.
    *
    * @example
    * ```ts
-   * const listener = await PostgresListener.listen("pg", "127.0.0.1", 15432, ctx, analyzer);
+   * const options = { host: "127.0.0.1", port: 15432, ctx, analyzer };
+   * const listener = await PostgresListener.listen("pg", options);
    * await listener.close();
    * ```
    */
-  static async listen(
-    endpoint: string,
-    host: string,
-    port: number,
-    ctx: PostgresContext,
-    analyzer: SqlAnalyzer,
-  ): Promise<PostgresListener> {
+  static async listen(endpoint: string, options: PostgresListenOptions): Promise<PostgresListener> {
+    const { host, port, ctx, analyzer } = options;
     const listener = new PostgresListener(endpoint, ctx, analyzer);
     listener.#tcp = await TcpListener.open(host, port, {
       serve: (socket, admission) => listener.#serve(socket, admission),
@@ -118,7 +125,8 @@ export class PostgresListener {
       decoder: new FrontendDecoder({ maxMessageBytes: limits.maxMessageBytes }),
     };
     if (!route) {
-      return this.#refuse(state.socket, null, "08006", "this endpoint is no longer configured");
+      const reason = "this endpoint is no longer configured";
+      return this.#refuse(state.socket, { agent: null, code: "08006", reason });
     }
     const { deadline, cancel } = startupDeadline(limits.startupTimeoutMs);
     let started: StartedSession;
@@ -196,7 +204,10 @@ export class PostgresListener {
   }
 
   async #decideSetting(sql: SqlSession, statement: string, signal: AbortSignal): Promise<void> {
-    const outcome = decideSql(this.#ctx.guard, this.#analyzer, sql, statement, {
+    const outcome = decideSql(statement, [], {
+      guard: this.#ctx.guard,
+      analyzer: this.#analyzer,
+      session: sql,
       summaryPrefix: "startup: ",
       signal,
     });
@@ -242,14 +253,12 @@ export class PostgresListener {
     const parts: Uint8Array[] = [authenticationOk()];
     for (const [name, value] of upstream.parameters) parts.push(parameterStatus(name, value));
     parts.push(...upstream.notices, backendKeyData(pid, secret), readyForQuery(upstream.status));
-    const session = new PostgresSession(
-      started.socket,
-      upstream.socket,
-      started.decoder,
-      this.#ctx,
-      this.#analyzer,
+    const session = new PostgresSession(started.socket, upstream.socket, {
+      decoder: started.decoder,
+      ctx: this.#ctx,
+      analyzer: this.#analyzer,
       sql,
-    );
+    });
     session.onClose = () => {
       this.#cancelKeys.release(pid);
       this.#sessions.delete(session);
@@ -307,7 +316,12 @@ export class PostgresListener {
       return;
     }
     if (err instanceof StartupRefused) {
-      return this.#refuse(socket, err.agent ?? agent, err.code, err.message, err.user || user);
+      return this.#refuse(socket, {
+        agent: err.agent ?? agent,
+        code: err.code,
+        reason: err.message,
+        user: err.user || user,
+      });
     }
     if (err instanceof StartupDenied) {
       socket.end(
@@ -317,26 +331,26 @@ export class PostgresListener {
       return;
     }
     if (err instanceof ProtocolError) {
-      return this.#refuse(socket, agent, err.code, err.message, user);
+      return this.#refuse(socket, { agent, code: err.code, reason: err.message, user });
     }
     if (err instanceof UpstreamError) {
       this.#ctx.log("warn", `postgres upstream login failed: ${err.message}`, {
         endpoint: this.endpoint,
         kind: err.kind,
       });
-      return this.#refuse(socket, agent, err.sqlstate, upstreamMessage(err), user);
+      return this.#refuse(socket, {
+        agent,
+        code: err.sqlstate,
+        reason: upstreamMessage(err),
+        user,
+      });
     }
     this.#ctx.log("error", `postgres startup failed: ${(err as Error)?.stack ?? err}`);
-    this.#refuse(socket, agent, "XX000", "internal gateway error", user);
+    this.#refuse(socket, { agent, code: "XX000", reason: "internal gateway error", user });
   }
 
-  #refuse(
-    socket: net.Socket,
-    agent: AgentFacts | null,
-    code: string,
-    reason: string,
-    user = "",
-  ): void {
+  #refuse(socket: net.Socket, refusal: LoginRefused): void {
+    const { agent, code, reason, user = "" } = refusal;
     const receipt = this.#ctx.guard.refuse({
       protocol: "postgres",
       endpoint: this.endpoint,
@@ -354,45 +368,18 @@ export class PostgresListener {
   }
 }
 
+/** A refused login: who tried (as which `user`), and the FATAL error they are sent. */
+interface LoginRefused {
+  agent: AgentFacts | null;
+  code: string;
+  reason: string;
+  /** The user the agent asked for, named in the receipt's summary. @default {""} */
+  user?: string;
+}
+
 /** A startup setting a rule denied: the receipt is already written. */
 class StartupDenied extends Error {
   constructor(readonly text: { message: string; detail: string; hint?: string }) {
     super(text.message);
   }
-}
-
-/**
- * Why the logged-in upstream session cannot be judged (a server, database or role default such
- * as `standard_conforming_strings = off`), or null.
- */
-function upstreamSettingRefusal(upstream: UpstreamSession): string | null {
-  for (const [name, value] of upstream.parameters) {
-    const refusal = serverSettingRefusal(name, value);
-    if (refusal) return refusal;
-  }
-  return null;
-}
-
-function upstreamMessage(err: UpstreamError): string {
-  switch (err.kind) {
-    case "auth":
-      return "the upstream database refused the gateway's login for this credential";
-    case "unavailable":
-    case "timeout":
-      return "the upstream database is unavailable";
-    case "tls":
-      return "could not establish TLS with the upstream database";
-    default:
-      return `the upstream database refused the connection (${err.sqlstate})`;
-  }
-}
-
-function upstreamTarget(route: PostgresRoute, connectTimeoutMs: number): UpstreamTarget {
-  return {
-    host: route.upstreamHost,
-    port: route.upstreamPort,
-    sslmode: route.sslmode,
-    caCert: route.caCert,
-    connectTimeoutMs,
-  };
 }

@@ -8,7 +8,8 @@
  * import { loadSqlParser, PostgresListener, SqlAnalyzer } from "./src/protocols/postgres/mod.ts";
  *
  * await loadSqlParser();
- * const listener = await PostgresListener.listen("pg", "127.0.0.1", 15432, ctx, new SqlAnalyzer());
+ * const options = { host: "127.0.0.1", port: 15432, ctx, analyzer: new SqlAnalyzer() };
+ * const listener = await PostgresListener.listen("pg", options);
  * await listener.close();
  * ```
  *
@@ -18,7 +19,7 @@
 export { SQL_FACET } from "./facet.ts";
 export { POSTGRES_PROTOCOL } from "./protocol.ts";
 export { isPostgresEndpoint, type PostgresEndpoint } from "./endpoint.ts";
-export { PostgresListener } from "./listener.ts";
+export { PostgresListener, type PostgresListenOptions } from "./listener.ts";
 export type {
   LoginRefusal,
   PostgresContext,

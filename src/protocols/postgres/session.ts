@@ -22,7 +22,7 @@ import { errorResponse } from "./_backend.ts";
 import { terminate } from "./_encode.ts";
 import { BackendRelay } from "./_relay.ts";
 import { Batches } from "./_batches.ts";
-import { decideSql, type SqlOutcome, type SqlSession } from "./_decide.ts";
+import { decideSql, type DecideSqlOptions, type SqlOutcome, type SqlSession } from "./_decide.ts";
 import { endThenDestroy } from "./_sockets.ts";
 import { lastTextMemo, type SqlAnalyzer } from "./sql_facts.ts";
 import { serverSettingRefusal } from "./_pinned.ts";
@@ -36,6 +36,16 @@ export interface SessionEnd {
 /** Bytes an agent may pipeline behind a held statement before its socket is paused. */
 const HOLD_BUFFER_BYTES = 1 << 20;
 
+/** Options for {@linkcode PostgresSession}: what the login left behind, and the gateway's side. */
+export interface PostgresSessionOptions {
+  /** The agent's decoder, holding any bytes it pipelined behind its password. */
+  decoder: FrontendDecoder;
+  ctx: PostgresContext;
+  analyzer: SqlAnalyzer;
+  /** Who runs SQL where: fixed for the session. */
+  sql: SqlSession;
+}
+
 /** Relays one logged-in session until either side closes. */
 export class PostgresSession {
   readonly #agent: Socket;
@@ -45,6 +55,8 @@ export class PostgresSession {
   /** Behind a one-text memo: the prepared checks and the decision read the same message. */
   readonly #analyzer: Pick<SqlAnalyzer, "analyze">;
   readonly #sql: SqlSession;
+  /** Made once: every statement of the session is decided with the same options. */
+  readonly #decideOptions: DecideSqlOptions;
   readonly #relay: BackendRelay;
   readonly #batches = new Batches();
   readonly #messages: MessageHandler;
@@ -61,20 +73,31 @@ export class PostgresSession {
   /** Called when the agent leaves while a statement may still run upstream. */
   onAbandoned: () => void = () => {};
 
-  constructor(
-    agent: Socket,
-    upstream: Socket,
-    decoder: FrontendDecoder,
-    ctx: PostgresContext,
-    analyzer: SqlAnalyzer,
-    sql: SqlSession,
-  ) {
+  /**
+   * A session between the logged-in `agent` socket and the `upstream` one; relaying waits for
+   * {@linkcode PostgresSession.start}.
+   *
+   * @example
+   * ```ts
+   * const session = new PostgresSession(agent, upstream, { decoder, ctx, analyzer, sql });
+   * session.start(greeting, pending, "I");
+   * await session.done;
+   * ```
+   */
+  constructor(agent: Socket, upstream: Socket, options: PostgresSessionOptions) {
+    const { decoder, ctx, analyzer, sql } = options;
     this.#agent = agent;
     this.#upstream = upstream;
     this.#decoder = decoder;
     this.#ctx = ctx;
     this.#analyzer = lastTextMemo(analyzer);
     this.#sql = sql;
+    this.#decideOptions = {
+      guard: ctx.guard,
+      analyzer: this.#analyzer,
+      session: sql,
+      signal: this.#gone.signal,
+    };
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#messages = new MessageHandler({
       batches: this.#batches,
@@ -227,10 +250,7 @@ export class PostgresSession {
   }
 
   #decide(sql: string, params?: string[] | null): SqlOutcome {
-    return decideSql(this.#ctx.guard, this.#analyzer, this.#sql, sql, {
-      ...(params === undefined ? {} : { params }),
-      signal: this.#gone.signal,
-    });
+    return decideSql(sql, params === undefined ? [] : params, this.#decideOptions);
   }
 
   /** A gateway decision without rules, with its receipt. */
