@@ -23,7 +23,7 @@ import { queryReceipts } from "../src/audit/mod.ts";
 import type { Receipt } from "../src/core/mod.ts";
 import { createState, Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
-import type { PgCluster } from "./_postgres.ts";
+import { type PgCluster, postgresAvailable, startPostgres } from "./_postgres.ts";
 import { closedPort } from "./_helpers.ts";
 import { gatewayHeader } from "./_gateway.ts";
 
@@ -31,6 +31,32 @@ export const RO_PASSWORD = "ro-Upstream-Secret-7f3a9c";
 export const RW_PASSWORD = "rw-Upstream-Secret-2b8e1d";
 
 /** Roles, database and tables the fixture expects; run once per cluster. */
+/**
+ * A test against its own prepared cluster (see {@linkcode prepareCluster}), stopped afterwards
+ * whatever happens; ignored where PostgreSQL is not installed.
+ */
+export function pgClusterTest(
+  name: string,
+  fn: (t: Deno.TestContext, cluster: PgCluster) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !postgresAvailable(),
+    // The clients under test (npm:pg, sockets to the cluster) outlive single steps by design.
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async (t) => {
+      const cluster = await startPostgres();
+      try {
+        await prepareCluster(cluster);
+        await fn(t, cluster);
+      } finally {
+        await cluster.stop();
+      }
+    },
+  });
+}
+
 export async function prepareCluster(pg: PgCluster): Promise<void> {
   await pg.addUser("agent_ro", RO_PASSWORD);
   await pg.addUser("agent_rw", RW_PASSWORD);

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 // Test-only drivers are named here, not in deno.json, so installs never fetch them.
 // deno-lint-ignore no-import-prefix
 import pg from "npm:pg@8.23.1";
-import { postgresAvailable, startPostgres } from "./_postgres.ts";
-import { prepareCluster, withPgGateway } from "./_pg_fixture.ts";
+
+import { pgClusterTest, withPgGateway } from "./_pg_fixture.ts";
 import { RawPg, types } from "./_pg_raw.ts";
 import { withK8sGateway } from "./_k8s_fixture.ts";
 import { eventually, withTimeout } from "./_helpers.ts";
@@ -29,122 +29,113 @@ function sessionsEnded(gateway: Gateway, protocol: string, cause: string): numbe
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-Deno.test({
-  name: "revoking or rotating an agent ends its open Postgres sessions",
-  ignore: !postgresAvailable(),
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async (t) => {
-    const cluster = await startPostgres();
-    try {
-      await prepareCluster(cluster);
-      await withPgGateway(cluster, {}, async (fx) => {
-        const bystander = await RawPg.login(fx.port(), "agent_ro", fx.token);
+pgClusterTest(
+  "revoking or rotating an agent ends its open Postgres sessions",
+  async (t, cluster) => {
+    await withPgGateway(cluster, {}, async (fx) => {
+      const bystander = await RawPg.login(fx.port(), "agent_ro", fx.token);
 
-        await t.step(
-          "revoke: FATAL 57P01, the running statement cancelled, a receipt",
-          async () => {
-            const token = fx.registry.add("rev-pg", "bots");
-            // The gateway sees a new agent once it re-reads the file (at most 100 ms later).
-            const c = await eventually(
-              "a login as rev-pg",
-              () => RawPg.login(fx.port(), "agent_ro", token),
-            );
-            await c.send(query("select 1"));
-            assert.equal(types(await c.untilReady()), "T D C Z");
-            await c.send(query("select pg_sleep(60) as revoked_sleep"));
-            await eventually(
-              "the sleep running upstream",
-              async () => (await running(cluster.sql.bind(cluster), "revoked_sleep")) || undefined,
-            );
+      await t.step(
+        "revoke: FATAL 57P01, the running statement cancelled, a receipt",
+        async () => {
+          const token = fx.registry.add("rev-pg", "bots");
+          // The gateway sees a new agent once it re-reads the file (at most 100 ms later).
+          const c = await eventually(
+            "a login as rev-pg",
+            () => RawPg.login(fx.port(), "agent_ro", token),
+          );
+          await c.send(query("select 1"));
+          assert.equal(types(await c.untilReady()), "T D C Z");
+          await c.send(query("select pg_sleep(60) as revoked_sleep"));
+          await eventually(
+            "the sleep running upstream",
+            async () => (await running(cluster.sql.bind(cluster), "revoked_sleep")) || undefined,
+          );
 
-            const started = performance.now();
-            fx.registry.revoke("rev-pg");
-            const seen = await c.untilClosed();
-            const ms = performance.now() - started;
-            console.log(`postgres session of a revoked agent ended after ${ms.toFixed(0)} ms`);
-            assert.ok(ms < BOUND_MS, `ended after ${ms} ms`);
-            const fatal = seen.find((s) => s.type === "E");
-            assert.equal(fatal?.code, "57P01");
-            assert.match(fatal!.message!, /^clawpatrol: agent credentials were revoked$/);
-            // The statement the agent left behind does not run on.
-            await eventually(
-              "the sleep cancelled upstream",
-              async () =>
-                (await running(cluster.sql.bind(cluster), "revoked_sleep")) ? undefined : true,
-            );
-            await assert.rejects(RawPg.login(fx.port(), "agent_ro", token));
+          const started = performance.now();
+          fx.registry.revoke("rev-pg");
+          const seen = await c.untilClosed();
+          const ms = performance.now() - started;
+          console.log(`postgres session of a revoked agent ended after ${ms.toFixed(0)} ms`);
+          assert.ok(ms < BOUND_MS, `ended after ${ms} ms`);
+          const fatal = seen.find((s) => s.type === "E");
+          assert.equal(fatal?.code, "57P01");
+          assert.match(fatal!.message!, /^clawpatrol: agent credentials were revoked$/);
+          // The statement the agent left behind does not run on.
+          await eventually(
+            "the sleep cancelled upstream",
+            async () =>
+              (await running(cluster.sql.bind(cluster), "revoked_sleep")) ? undefined : true,
+          );
+          await assert.rejects(RawPg.login(fx.port(), "agent_ro", token));
 
-            const receipts = await fx.receipts();
-            const ended = receipts.filter((r) =>
-              r.agent === "rev-pg" && r.summary === "session ended"
-            );
-            assert.deepEqual(
-              ended.map((r) => [r.protocol, r.endpoint, r.verdict, r.reason]),
-              [["postgres", "pg", "deny", "agent revoked"]],
-            );
-            assert.equal(sessionsEnded(fx.gateway, "postgres", "revoked"), 1);
-          },
-        );
+          const receipts = await fx.receipts();
+          const ended = receipts.filter((r) =>
+            r.agent === "rev-pg" && r.summary === "session ended"
+          );
+          assert.deepEqual(
+            ended.map((r) => [r.protocol, r.endpoint, r.verdict, r.reason]),
+            [["postgres", "pg", "deny", "agent revoked"]],
+          );
+          assert.equal(sessionsEnded(fx.gateway, "postgres", "revoked"), 1);
+        },
+      );
 
-        await t.step(
-          "rotate: a SCRAM session with the old token ends; the new one logs in",
-          async () => {
-            const old = fx.registry.add("rot-pg", "bots");
-            const connect = async (password: string) => {
-              const c = new pg.Client({
-                host: "127.0.0.1",
-                port: fx.port(),
-                user: "agent_ro",
-                password,
-                database: "app",
-              });
-              try {
-                await c.connect();
-                return c;
-              } catch (err) {
-                await c.end().catch(() => {});
-                throw err;
-              }
-            };
-            const c = await eventually("a login as rot-pg", () => connect(old));
-            const errors: (Error & { code?: string })[] = [];
-            c.on("error", (err: Error) => errors.push(err));
-            const ended = new Promise<void>((resolve) => c.on("end", () => resolve()));
-            assert.equal((await c.query("select 1 as x")).rows[0].x, 1);
+      await t.step(
+        "rotate: a SCRAM session with the old token ends; the new one logs in",
+        async () => {
+          const old = fx.registry.add("rot-pg", "bots");
+          const connect = async (password: string) => {
+            const c = new pg.Client({
+              host: "127.0.0.1",
+              port: fx.port(),
+              user: "agent_ro",
+              password,
+              database: "app",
+            });
+            try {
+              await c.connect();
+              return c;
+            } catch (err) {
+              await c.end().catch(() => {});
+              throw err;
+            }
+          };
+          const c = await eventually("a login as rot-pg", () => connect(old));
+          const errors: (Error & { code?: string })[] = [];
+          c.on("error", (err: Error) => errors.push(err));
+          const ended = new Promise<void>((resolve) => c.on("end", () => resolve()));
+          assert.equal((await c.query("select 1 as x")).rows[0].x, 1);
 
-            const started = performance.now();
-            const fresh = fx.registry.rotate("rot-pg");
-            await withTimeout(ended, BOUND_MS, "the rotated session to end");
-            const ms = performance.now() - started;
-            console.log(`postgres session of a rotated agent ended after ${ms.toFixed(0)} ms`);
-            // npm:pg reports the FATAL, then (maybe) the closed connection.
-            assert.equal(errors[0]?.code, "57P01", String(errors));
-            assert.match(errors[0].message, /agent credentials were rotated/);
+          const started = performance.now();
+          const fresh = fx.registry.rotate("rot-pg");
+          await withTimeout(ended, BOUND_MS, "the rotated session to end");
+          const ms = performance.now() - started;
+          console.log(`postgres session of a rotated agent ended after ${ms.toFixed(0)} ms`);
+          // npm:pg reports the FATAL, then (maybe) the closed connection.
+          assert.equal(errors[0]?.code, "57P01", String(errors));
+          assert.match(errors[0].message, /agent credentials were rotated/);
 
-            const again = await connect(fresh);
-            assert.equal((await again.query("select 2 as x")).rows[0].x, 2);
-            await again.end();
-            const receipts = await fx.receipts();
-            assert.ok(receipts.some((r) =>
-              r.agent === "rot-pg" && r.summary === "session ended" &&
-              r.reason === "agent token rotated"
-            ));
-            assert.equal(sessionsEnded(fx.gateway, "postgres", "rotated"), 1);
-          },
-        );
+          const again = await connect(fresh);
+          assert.equal((await again.query("select 2 as x")).rows[0].x, 2);
+          await again.end();
+          const receipts = await fx.receipts();
+          assert.ok(receipts.some((r) =>
+            r.agent === "rot-pg" && r.summary === "session ended" &&
+            r.reason === "agent token rotated"
+          ));
+          assert.equal(sessionsEnded(fx.gateway, "postgres", "rotated"), 1);
+        },
+      );
 
-        await t.step("the other agent's session was never touched", async () => {
-          await bystander.send(query("select 1"));
-          assert.equal(types(await bystander.untilReady()), "T D C Z");
-          bystander.close();
-        });
+      await t.step("the other agent's session was never touched", async () => {
+        await bystander.send(query("select 1"));
+        assert.equal(types(await bystander.untilReady()), "T D C Z");
+        bystander.close();
       });
-    } finally {
-      await cluster.stop();
-    }
+    });
   },
-});
+);
 
 /** Whether a backend is running a query containing `marker` (other than this lookup). */
 async function running(sql: (s: string) => Promise<string>, marker: string): Promise<boolean> {

@@ -6,21 +6,10 @@
  */
 
 import { createHash } from "node:crypto";
+import type { ReceiptOutcome } from "../core/mod.ts";
 
-/** What a caller hands the store when an allowed action's exchange is over. */
-export interface OutcomeInput {
-  time: Date;
-  /** Status the upstream answered, the gateway's own (502) when upstream failed, else null. */
-  upstreamStatus: number | null;
-  bytesIn: number;
-  bytesOut: number;
-  /** From the decision to the end of the exchange. */
-  latencyMs: number;
-  /** Why the exchange ended abnormally (upstream down, agent went away), else null. */
-  error: string | null;
-  /** Allowed but never forwarded (a sibling statement was denied, the receipt was not durable). */
-  notRun: boolean;
-}
+/** What a caller hands the store when an allowed action's exchange is over: what it reads back. */
+export type OutcomeInput = ReceiptOutcome;
 
 /** A validated outcome awaiting its place in the outcome chain. */
 export interface PendingOutcome {
