@@ -347,8 +347,9 @@ async function fakeServer(
 ): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let failure: unknown;
+  let accepted: Deno.Conn | undefined;
   const served = (async () => {
-    const conn = await listener.accept();
+    const conn = accepted = await listener.accept();
     let buf = new Uint8Array(0);
     const io: FakeIo = {
       async read(n) {
@@ -402,6 +403,12 @@ async function fakeServer(
     await fn((listener.addr as Deno.NetAddr).port);
   } catch (err) {
     clientFailure = err ?? new Error("client failed");
+    // A client that failed may never hang up: end the server's hold so the test ends too.
+    try {
+      accepted?.close();
+    } catch {
+      // Already closed by the script.
+    }
   } finally {
     listener.close();
     await served;
@@ -513,9 +520,11 @@ Deno.test("connectUpstream() keeps bytes that follow the first ReadyForQuery", a
     await io.send("K", 4242, new Uint8Array([1, 2, 3, 4]));
     await io.send("N", "SWARNING\0Mhello\0\0");
     await io.raw(new Uint8Array([0x5a, 0, 0, 0, 5, 0x49, 0x4e, 0, 0, 0, 4])); // Z, then a NoData
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await handedOver.promise;
     await io.send("A", 7, "chan\0payload\0"); // NotificationResponse while the session sits paused
   };
+  // The notification is sent only once the client holds the session: never part of `pending`.
+  const handedOver = Promise.withResolvers<void>();
   await fakeServer(script, async (port) => {
     const params: [string, string][] = [["application_name", "x"], ["replication", "database"]];
     const session = await connectUpstream(target({ port }), { ...login(), params });
@@ -525,7 +534,10 @@ Deno.test("connectUpstream() keeps bytes that follow the first ReadyForQuery", a
     equal(session.notices[0][0], 0x4e);
     deepEqual(session.pending, new Uint8Array([0x4e, 0, 0, 0, 4]));
     // Bytes that arrive after the hand-over wait in the paused socket for the new owner.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    handedOver.resolve();
+    for (let i = 0; session.socket.readableLength === 0 && i < 500; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const later = new Promise<Uint8Array>((resolve) => session.socket.once("data", resolve));
     session.socket.resume();
     equal(new TextDecoder().decode((await later).subarray(9)), "chan\0payload\0");
