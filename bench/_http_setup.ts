@@ -79,6 +79,10 @@ gateway {
   state_dir    = "./state"
   proxy_listen = "127.0.0.1:0"
   admin_listen = "127.0.0.1:0"
+  limits {
+    # The idle-tunnel RSS step holds 1,000 tunnels of one agent: above the default cap of 256.
+    max_connections_per_agent = 2000
+  }
 }
 endpoint "https" "api" {
   hosts    = ["${HOST}"]
