@@ -6,6 +6,18 @@
 
 import type { ReceiptInput } from "../core/mod.ts";
 import type { OutcomeInput } from "./_outcome.ts";
+import { ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
+
+/** Opens a store the way a test asks, with the writer mode fixed by {@linkcode storeTest}. */
+export type OpenStore = (path: string, options?: ReceiptStoreOptions) => ReceiptStore;
+
+/** Registers `fn` once per writer: every behaviour must hold with and without the worker. */
+export function storeTest(name: string, fn: (open: OpenStore) => Promise<void>): void {
+  for (const worker of [true, false]) {
+    Deno.test(`${name} [${worker ? "worker" : "in-process"}]`, () =>
+      fn((path, options) => ReceiptStore.open(path, { ...options, worker })));
+  }
+}
 
 /** A complete receipt input with every field set; override what a test cares about. */
 export function receiptInput(overrides: Partial<ReceiptInput> = {}): ReceiptInput {

@@ -4,9 +4,9 @@ import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/
 import { DatabaseSync } from "node:sqlite";
 import { AuditUnavailableError, type ReceiptInput } from "../core/mod.ts";
 import { RECEIPT_ID_PATTERN } from "./_id.ts";
-import { outcomeInput, receiptInput, withTempDir } from "./_testing.ts";
+import { outcomeInput, receiptInput, storeTest, withTempDir } from "./_testing.ts";
 import { queryReceipts } from "./query.ts";
-import { ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
+import { ReceiptStore } from "./store.ts";
 import { verifyChain } from "./verify.ts";
 
 const ALLOW: Partial<ReceiptInput> = { verdict: "allow", wouldBe: "allow", approvals: [] };
@@ -17,15 +17,6 @@ function count(path: string, table: string): number {
     return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
   } finally {
     db.close();
-  }
-}
-
-type Open = (path: string, options?: ReceiptStoreOptions) => ReceiptStore;
-
-function storeTest(name: string, fn: (open: Open) => Promise<void>): void {
-  for (const worker of [true, false]) {
-    Deno.test(`${name} [${worker ? "worker" : "in-process"}]`, () =>
-      fn((path, options) => ReceiptStore.open(path, { ...options, worker })));
   }
 }
 

@@ -3,9 +3,9 @@ import { DatabaseSync } from "node:sqlite";
 import { AuditUnavailableError } from "../core/mod.ts";
 import { RECEIPT_ID_PATTERN } from "./_id.ts";
 import { GENESIS_HASH } from "./_row.ts";
-import { outcomeInput, receiptInput, withTempDir } from "./_testing.ts";
+import { outcomeInput, receiptInput, storeTest, withTempDir } from "./_testing.ts";
 import { queryReceipts } from "./query.ts";
-import { ReceiptStore, type ReceiptStoreOptions, writerWorkerOf } from "./store.ts";
+import { ReceiptStore, writerWorkerOf } from "./store.ts";
 import { verifyChain } from "./verify.ts";
 
 function countRows(path: string): number {
@@ -19,16 +19,6 @@ function countRows(path: string): number {
 
 function storedIds(path: string): string[] {
   return queryReceipts(path).map((r) => r.id);
-}
-
-type Open = (path: string, options?: ReceiptStoreOptions) => ReceiptStore;
-
-/** Registers `fn` once per writer: every behaviour must hold with and without the worker. */
-function storeTest(name: string, fn: (open: Open) => Promise<void>): void {
-  for (const worker of [true, false]) {
-    Deno.test(`${name} [${worker ? "worker" : "in-process"}]`, () =>
-      fn((path, options) => ReceiptStore.open(path, { ...options, worker })));
-  }
 }
 
 storeTest(
