@@ -43,6 +43,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   admin: ["core", "approvals"],
   // One action's way: the rules decide, a chain approves, the store records; facts are redacted.
   pipeline: ["core", "policy", "approvals", "audit", "credentials"],
+  // The sockets towards agents: listening, accepting, TLS. Protocols get them through services.
+  net: ["core"],
   "protocols/*": ["core"],
   // Kubernetes facts compose http's, and it rides the HTTP exchange.
   "protocols/kubernetes": ["core", "protocols/http"],

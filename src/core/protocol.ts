@@ -28,7 +28,7 @@
 
 import type { AgentFacts } from "./action.ts";
 import type { ActionGuard } from "./guard.ts";
-import type { ListenerHooks } from "./listener.ts";
+import type { ListenerHooks, NetServices } from "./net.ts";
 import type { LogLevel } from "./log.ts";
 
 /**
@@ -256,6 +256,8 @@ export interface ProtocolMetrics {
 export interface ProtocolServices {
   /** Decides and records every action (DESIGN.md §2). */
   readonly guard: ActionGuard;
+  /** Listening, accepting and agent-side TLS: the sockets are `net/`'s. */
+  readonly net: NetServices;
   readonly agents: AgentAuthentication;
   /** A certificate for `host`, signed by the gateway CA (cached). */
   leaf(host: string): Promise<{ certPem: string; keyPem: string }>;

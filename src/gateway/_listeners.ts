@@ -9,10 +9,10 @@
  */
 
 import {
-  acceptFailureText,
   type Health,
   type HeldCredential,
   type ListenerHooks,
+  type NetServices,
   type Protocol,
   type ProtocolFamily,
   type ProtocolListener,
@@ -25,6 +25,7 @@ import type { AgentRegistry } from "../agents/mod.ts";
 import type { LeafCache } from "../tls/mod.ts";
 import { HttpProxy, type HttpProxyContext, type HttpProxyLimits } from "../protocols/http/mod.ts";
 import type { Guard } from "../pipeline/mod.ts";
+import { acceptFailureText } from "../net/mod.ts";
 import type { Logger } from "./log.ts";
 import type { GatewayMetrics } from "./_metrics.ts";
 import type { HttpRoutes } from "./_routes.ts";
@@ -46,6 +47,8 @@ export interface ListenerDeps {
   health: Health;
   agents: AgentRegistry;
   leaves: LeafCache;
+  /** Listening, accepting and agent-side TLS, for every protocol. */
+  net: NetServices;
   log: Logger;
   metrics: GatewayMetrics;
   secrets: SecretCache;
@@ -62,6 +65,7 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
     authenticate: (name, token) => deps.agents.authenticate(name, token),
     route: (agent, host, port) => deps.routes().route(agent, host, port),
     leaf: (host) => deps.leaves.get(host),
+    net: deps.net,
     limits: () => httpLimits(deps.config()),
     log: (level, message, fields) => deps.log.log(level, message, fields),
     credentials: (agent, endpoint, request) => deps.credentials().use(agent, endpoint, request),
@@ -123,6 +127,7 @@ function protocolServices(deps: ListenerDeps, family: string): ProtocolServices 
     guard: deps.guard,
     agents: deps.agents,
     leaf: (host) => deps.leaves.get(host),
+    net: deps.net,
     limits: () => deps.config().gateway.limits,
     log: (level, message, fields) => deps.log.log(level, message, fields),
     metrics: {

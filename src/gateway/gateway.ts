@@ -24,6 +24,7 @@ import type { HttpProxy } from "../protocols/http/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "../pipeline/mod.ts";
+import { netServices } from "../net/mod.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
@@ -217,6 +218,7 @@ export class Gateway {
         health: gateway.health,
         agents,
         leaves: new LeafCache(ca),
+        net: netServices(),
         log: options.log,
         metrics: gateway.metrics,
         secrets: gateway.#secrets,

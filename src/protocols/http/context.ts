@@ -11,6 +11,7 @@ import type {
   Facts,
   HttpFacts,
   ListenerHooks,
+  NetServices,
   ProtocolFamily,
 } from "../../core/mod.ts";
 import type { ReplyShape } from "./_respond.ts";
@@ -157,6 +158,8 @@ export interface HttpProxyContext {
   route(agent: AgentFacts, host: string, port: number): HostRoute;
   /** A leaf certificate for `host`, signed by the gateway CA (cached). */
   leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
+  /** Listening, accepting and agent-side TLS. */
+  net: NetServices;
   limits(): HttpProxyLimits;
   log(level: ProxyLogLevel, message: string, fields?: Record<string, unknown>): void;
   /**

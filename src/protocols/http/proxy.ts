@@ -8,12 +8,10 @@
 
 import tls from "node:tls";
 import {
-  acceptTls,
   type Admission,
   AGENT_CAP_REASON,
   type AgentFacts,
-  ServerContexts,
-  TcpListener,
+  type NetListener,
 } from "../../core/mod.ts";
 import type { ExchangeFlavor, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
 import { exchange, type ExchangeOptions, type RequestTarget } from "./_exchange.ts";
@@ -51,8 +49,7 @@ interface GatewayDenial {
 export class HttpProxy {
   readonly #ctx: HttpProxyContext;
   readonly #pool = new UpstreamPool();
-  readonly #contexts = new ServerContexts();
-  #tcp!: TcpListener;
+  #tcp!: NetListener;
 
   private constructor(ctx: HttpProxyContext) {
     this.#ctx = ctx;
@@ -70,7 +67,7 @@ export class HttpProxy {
    */
   static async listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
     const proxy = new HttpProxy(ctx);
-    proxy.#tcp = await TcpListener.open(host, port, {
+    proxy.#tcp = await ctx.net.listen(host, port, {
       serve: (socket, admission) =>
         proxy.#serveProxyConnection(new SocketStream(socket), admission),
       onError: (err) => ctx.log("error", `proxy listener: ${(err as Error)?.message ?? err}`),
@@ -163,7 +160,7 @@ export class HttpProxy {
     }
     let context: tls.SecureContext;
     try {
-      context = this.#contexts.for(await this.#ctx.leaf(target.host));
+      context = this.#ctx.net.secureContext(await this.#ctx.leaf(target.host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${target.host}: ${err}`);
       return await this.#gatewayDeny(client, summary, {
@@ -181,7 +178,11 @@ export class HttpProxy {
     }
     const { socket, pending } = client.detach();
     for (const chunk of pending.reverse()) socket.unshift(chunk);
-    const accepted = await acceptTls(socket, context, this.#ctx.limits().headerTimeoutMs);
+    const accepted = await this.#ctx.net.acceptTls(
+      socket,
+      context,
+      this.#ctx.limits().headerTimeoutMs,
+    );
     if (accepted.kind === "failed") {
       this.#ctx.guard.refuse({
         protocol: "https",

@@ -92,6 +92,7 @@ function kubernetesContext(services: ProtocolServices): KubernetesContext {
       return { kind: "endpoint", endpoint: target.route, server: target.server };
     },
     leaf: (host) => services.leaf(host),
+    net: services.net,
     limits: () => {
       const l = services.limits();
       return {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts, ListenerHooks } from "../../core/mod.ts";
+import type { ActionGuard, AgentFacts, ListenerHooks, NetServices } from "../../core/mod.ts";
 import type {
   HttpCredentialUse,
   HttpEndpointRoute,
@@ -36,6 +36,8 @@ export interface KubernetesContext {
   route(agent: AgentFacts, endpoint: string): KubernetesRoute;
   /** A leaf certificate for the address agents dial, signed by the gateway CA (cached). */
   leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
+  /** Listening, accepting and agent-side TLS. */
+  net: NetServices;
   limits(): HttpProxyLimits;
   log(level: ProxyLogLevel, message: string, fields?: Record<string, unknown>): void;
   /** Credential injection for the endpoint (the cluster's bearer token), as for HTTPS. */

@@ -10,12 +10,10 @@
 import type net from "node:net";
 import type tls from "node:tls";
 import {
-  acceptTls,
   type Admission,
   AGENT_CAP_REASON,
   type AgentFacts,
-  ServerContexts,
-  TcpListener,
+  type NetListener,
 } from "../../core/mod.ts";
 import {
   exchange,
@@ -56,11 +54,10 @@ export class KubernetesListener {
   readonly endpoint: string;
   readonly #ctx: KubernetesContext;
   readonly #pool = new UpstreamPool();
-  readonly #contexts = new ServerContexts();
   readonly #scope: HeadScope;
   /** Open agent connections, so those of an agent revoked or rotated since can be closed. */
   readonly #open = new Set<Connection>();
-  #tcp!: TcpListener;
+  #tcp!: NetListener;
 
   private constructor(endpoint: string, ctx: KubernetesContext) {
     this.endpoint = endpoint;
@@ -84,7 +81,7 @@ export class KubernetesListener {
     ctx: KubernetesContext,
   ): Promise<KubernetesListener> {
     const listener = new KubernetesListener(endpoint, ctx);
-    listener.#tcp = await TcpListener.open(host, port, {
+    listener.#tcp = await ctx.net.listen(host, port, {
       serve: (socket, admission) => listener.#serve(socket, admission),
       onError: (err) => ctx.log("error", `kubernetes listener ${endpoint}: ${err}`),
       connections: ctx.connections,
@@ -162,14 +159,18 @@ export class KubernetesListener {
     const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
     let context: tls.SecureContext;
     try {
-      context = this.#contexts.for(await this.#ctx.leaf(host));
+      context = this.#ctx.net.secureContext(await this.#ctx.leaf(host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${host}: ${err}`);
       this.#refuse(null, "TLS handshake", "the gateway could not set up TLS");
       socket.destroy();
       return null;
     }
-    const accepted = await acceptTls(socket, context, this.#ctx.limits().headerTimeoutMs);
+    const accepted = await this.#ctx.net.acceptTls(
+      socket,
+      context,
+      this.#ctx.limits().headerTimeoutMs,
+    );
     // Garbage instead of a ClientHello, or a client that never finishes: no channel is left to
     // answer on, so the receipt is the only trace.
     if (accepted.kind === "failed") this.#refuse(null, "TLS handshake", accepted.reason);

@@ -71,6 +71,7 @@ function postgresContext(services: ProtocolServices): PostgresContext {
     login: (agent, endpoint, user, database) =>
       login(services, agent, { endpoint, user, database }),
     leaf: (host) => services.leaf(host),
+    net: services.net,
     limits: () => {
       const l = services.limits();
       return {

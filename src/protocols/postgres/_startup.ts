@@ -9,7 +9,7 @@
 
 import type { Socket } from "node:net";
 import tls from "node:tls";
-import { type AgentFacts, ServerContexts } from "../../core/mod.ts";
+import type { AgentFacts } from "../../core/mod.ts";
 import type { LoginRefusal, PostgresContext, PostgresLogin, PostgresRoute } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import { authenticationCleartextPassword, negotiateProtocolVersion } from "./_backend.ts";
@@ -23,7 +23,6 @@ import {
 } from "./_scram_server.ts";
 
 /** One SecureContext per minted leaf, shared by every agent connection that uses it. */
-const CONTEXTS = new ServerContexts();
 
 const SSL_YES = new Uint8Array([0x53]); // 'S'
 const SSL_NO = new Uint8Array([0x4e]); // 'N'
@@ -138,7 +137,7 @@ async function secure(
   const leaf = await ctx.leaf(host);
   const secured = new tls.TLSSocket(socket, {
     isServer: true,
-    secureContext: CONTEXTS.for(leaf),
+    secureContext: ctx.net.secureContext(leaf),
   });
   // A failed handshake (garbage instead of a ClientHello) ends the connection: there is no
   // channel left to answer on.

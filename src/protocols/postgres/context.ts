@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts, ListenerHooks } from "../../core/mod.ts";
+import type { ActionGuard, AgentFacts, ListenerHooks, NetServices } from "../../core/mod.ts";
 
 /** A `postgres` endpoint as the listener sees it, read per connection so reloads apply. */
 export interface PostgresRoute {
@@ -82,6 +82,8 @@ export interface PostgresContext {
   ): Promise<PostgresLogin | LoginRefusal>;
   /** A certificate for `host`, signed by the gateway CA (cached). */
   leaf(host: string): Promise<{ certPem: string; keyPem: string }>;
+  /** Listening, accepting and agent-side TLS. */
+  net: NetServices;
   limits(): PostgresLimits;
   /** Whether any rule on the endpoint reads `sql.params` (then decisions wait for Bind). */
   readsParams(endpoint: string): boolean;

@@ -8,7 +8,7 @@
 
 import type net from "node:net";
 import type { Admission, AgentFacts } from "../../core/mod.ts";
-import { AGENT_CAP_REASON, joinBytes, TcpListener } from "../../core/mod.ts";
+import { AGENT_CAP_REASON, joinBytes, type NetListener } from "../../core/mod.ts";
 import type { PostgresContext } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
 import {
@@ -55,7 +55,7 @@ export class PostgresListener {
   readonly #cancelKeys = new CancelKeys();
   /** Logged-in sessions, so those of an agent revoked or rotated since can be ended. */
   readonly #sessions = new Set<PostgresSession>();
-  #tcp!: TcpListener;
+  #tcp!: NetListener;
 
   private constructor(endpoint: string, ctx: PostgresContext, analyzer: SqlAnalyzer) {
     this.endpoint = endpoint;
@@ -76,7 +76,7 @@ export class PostgresListener {
   static async listen(endpoint: string, options: PostgresListenOptions): Promise<PostgresListener> {
     const { host, port, ctx, analyzer } = options;
     const listener = new PostgresListener(endpoint, ctx, analyzer);
-    listener.#tcp = await TcpListener.open(host, port, {
+    listener.#tcp = await ctx.net.listen(host, port, {
       serve: (socket, admission) => listener.#serve(socket, admission),
       onError: (err) =>
         ctx.log("error", `postgres listener ${endpoint}: ${(err as Error)?.stack ?? err}`),

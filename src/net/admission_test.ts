@@ -1,7 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import type net from "node:net";
-import { AdmissionGate, type AdmissionLimits, type RefusalCause } from "./admission.ts";
+import type { AdmissionLimits, RefusalCause } from "../core/mod.ts";
+import { AdmissionGate } from "./admission.ts";
 
 /** The part of a socket the gate touches: close, end with last bytes, data to drain. */
 class FakeSocket extends EventEmitter {

@@ -10,63 +10,18 @@
  */
 
 import type net from "node:net";
-import { AcceptBackoff, type AcceptBurst, acceptFailureCause } from "./_accept_backoff.ts";
+import { AcceptBackoff, acceptFailureCause } from "./_accept_backoff.ts";
 import { agentSocket } from "./_agent_socket.ts";
-import {
-  type Admission,
-  AdmissionGate,
-  type AdmissionLimits,
-  type RefusalCause,
-} from "./admission.ts";
+import { AdmissionGate } from "./admission.ts";
+import type { AcceptBurst, ListenerHooks, NetListener, ServeOptions } from "../core/mod.ts";
 
-export type { Admission, AdmissionLimits, RefusalCause } from "./admission.ts";
-export { AGENT_CAP_REASON } from "./admission.ts";
-export type { AcceptBurst } from "./_accept_backoff.ts";
 export { acceptFailureText } from "./_accept_backoff.ts";
-
-/**
- * What the gateway hands a listener beyond serving: the limits it enforces and where it reports
- * refusals and accept trouble.
- */
-export interface ListenerHooks {
-  /** Caps and handshake deadline in force, read per connection. */
-  limits(): AdmissionLimits;
-  /** A connection closed unserved, with why. */
-  refused(cause: RefusalCause): void;
-  /** One failed accept; `cause` is the errno name (`EMFILE`) or `unknown`. */
-  acceptFailed(cause: string): void;
-  /** Accepting stopped working: the first failed accept of a burst. */
-  acceptStalled(cause: string): void;
-  /**
-   * Accepting works again after `burst`, or (`closing`) the listener stopped in the middle of one:
-   * either way the burst is over.
-   */
-  acceptRecovered(burst: AcceptBurst, closing: boolean): void;
-}
 
 /** What accepting needs of a listening socket (`Deno.listen`'s, or a test's fake). */
 export type AcceptSource = Pick<Deno.TcpListener, "accept" | "close" | "addr">;
 
 /** Options for {@linkcode TcpListener.open}. */
-export interface TcpListenerOptions {
-  /**
-   * Serves one accepted connection; should not throw (a rejection is reported to `onError`).
-   * `admission` is told when the connection authenticates (see {@linkcode Admission}).
-   */
-  serve(socket: net.Socket, admission: Admission): Promise<void>;
-  /** Told about `serve` rejections. */
-  onError(error: unknown): void;
-  /** Called with +1/-1 as connections open and close. */
-  connections?(delta: number): void;
-  /**
-   * Keep the socket writable after the client half-closes (an HTTP client that shuts down its
-   * side after the request still gets the response). @default {false}
-   */
-  allowHalfOpen?: boolean;
-  /** Caps, deadline and reports. Absent: no caps, no deadline, accept trouble unreported. */
-  hooks?: ListenerHooks;
-  /** Bytes a connection refused at accept gets before it is closed (a protocol-native error). */
-  refusal?: Uint8Array;
+export interface TcpListenerOptions extends ServeOptions {
   /** Opens the listening socket. @default {Deno.listen} */
   listen?(options: { hostname: string; port: number }): AcceptSource;
 }
@@ -76,7 +31,7 @@ export interface TcpListenerOptions {
 const IDLE_PROBE_MS = 100;
 
 /** A listening TCP server with its connections and their work tracked. */
-export class TcpListener {
+export class TcpListener implements NetListener {
   readonly #listener: AcceptSource;
   readonly #options: TcpListenerOptions;
   readonly #gate: AdmissionGate;

@@ -1,10 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import {
-  type Admission,
-  type AdmissionLimits,
-  type ListenerHooks,
-  TcpListener,
-} from "./listener.ts";
+import type { Admission, AdmissionLimits, ListenerHooks } from "../core/mod.ts";
+import { TcpListener } from "./listener.ts";
 
 Deno.test("TcpListener.close() cuts open connections and waits for the work serving them", async () => {
   const counts: number[] = [];

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { AcceptBurst } from "../core/mod.ts";
+
 /** First wait after a failed accept. */
 export const FIRST_DELAY_MS = 10;
 /** Longest wait: a listener never sleeps longer than this between tries. */
@@ -15,12 +17,6 @@ export const MAX_DELAY_MS = 1_000;
  * closed connection lets exactly one accept through, which is no recovery yet.
  */
 export const QUIET_MS = 1_000;
-
-/** A finished burst of failed accepts. */
-export interface AcceptBurst {
-  failures: number;
-  durationMs: number;
-}
 
 /**
  * Doubling backoff (10 ms to 1 s) over failed accepts, and the bursts they form.

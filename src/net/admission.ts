@@ -9,19 +9,7 @@
 
 import type net from "node:net";
 
-/** What an agent over `max_connections_per_agent` is told, whatever the protocol. */
-export const AGENT_CAP_REASON =
-  "too many open connections for this agent: close some (or wait) and retry";
-
-/** Why a connection was closed before being served (a metric label). */
-export type RefusalCause = "unauthenticated_cap" | "agent_cap" | "handshake_timeout";
-
-/** The caps in force (`gateway.limits`), read per connection so a reload applies to new ones. */
-export interface AdmissionLimits {
-  maxUnauthenticatedConnections: number;
-  maxConnectionsPerAgent: number;
-  handshakeTimeoutMs: number;
-}
+import type { Admission, AdmissionLimits, RefusalCause } from "../core/mod.ts";
 
 /** Where a gate reads its limits and reports refusals. */
 export interface AdmissionOptions {
@@ -33,16 +21,6 @@ export interface AdmissionOptions {
    * closed: a protocol-native error such as Postgres' ErrorResponse 53300. Absent: just closed.
    */
   refusal?: Uint8Array;
-}
-
-/** One admitted connection's standing, held by the protocol serving it. */
-export interface Admission {
-  /**
-   * The connection proved it is `agent`: stops the handshake deadline and counts it against the
-   * agent's cap. `false`: the agent is at its cap (counted as refused); the protocol answers in
-   * its own terms and closes the connection. Later calls return the first answer.
-   */
-  authenticated(agent: string): boolean;
 }
 
 /** No caps, no deadline: listeners the gateway gave no limits (tests, tools). */

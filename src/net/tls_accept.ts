@@ -9,6 +9,7 @@
 import type { Socket } from "node:net";
 import tls from "node:tls";
 import { withoutBufferedBytes } from "./_agent_socket.ts";
+import type { Accepted } from "../core/mod.ts";
 
 /**
  * SecureContexts by leaf: building one parses the key and certificate, so it happens once per
@@ -28,14 +29,6 @@ export class ServerContexts {
     return context;
   }
 }
-
-/** How a server handshake ended. */
-export type Accepted =
-  | { kind: "secure"; socket: tls.TLSSocket }
-  /** Garbage instead of a ClientHello, or too slow: the caller records why (agent-safe text). */
-  | { kind: "failed"; reason: string }
-  /** The agent left before finishing. */
-  | { kind: "closed" };
 
 /**
  * What the gateway speaks inside the TLS it terminates here: HTTP/1.1 only. Selecting it by ALPN
