@@ -7,6 +7,7 @@
 
 import type { Action, AgentFacts, Facts, Verdict } from "./action.ts";
 import type { ProtocolFamily } from "./protocol.ts";
+import type { SessionActions } from "./session.ts";
 
 /** What happened after an allowed action was forwarded, for its receipt. */
 export interface ExchangeResult {
@@ -77,4 +78,6 @@ export interface ActionGuard {
   refuse(event: GatewayEvent): string | null;
   /** Lets through traffic no rule covers by configuration; a deny when it cannot be recorded. */
   pass(event: GatewayEvent): Decided;
+  /** A ledger for one session's actions: see {@linkcode SessionActions}. */
+  session(): SessionActions;
 }

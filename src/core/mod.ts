@@ -13,6 +13,7 @@ export * from "./receipt.ts";
 export * from "./bytes.ts";
 export * from "./fs.ts";
 export * from "./guard.ts";
+export * from "./session.ts";
 export * from "./net.ts";
 export * from "./approval.ts";
 export * from "./body.ts";

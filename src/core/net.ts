@@ -8,6 +8,7 @@
 
 import type { Socket } from "node:net";
 import type { SecureContext, TLSSocket } from "node:tls";
+import type { RelayHandle, RelayOptions, RelaySession } from "./session.ts";
 
 /** What an agent over `max_connections_per_agent` is told, whatever the protocol. */
 export const AGENT_CAP_REASON =
@@ -113,4 +114,6 @@ export interface NetServices {
   secureContext(leaf: LeafPem): SecureContext;
   /** Runs the server side of an HTTP/1.1 TLS handshake on `socket` within `timeoutMs`. */
   acceptTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<Accepted>;
+  /** Relays `session` between two connected sockets, executing its commands. */
+  relay(agent: Socket, upstream: Socket, session: RelaySession, options: RelayOptions): RelayHandle;
 }

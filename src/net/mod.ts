@@ -9,11 +9,13 @@
 import type { NetServices } from "../core/mod.ts";
 import { TcpListener } from "./listener.ts";
 import { acceptTls, ServerContexts } from "./tls_accept.ts";
+import { relay } from "./relay.ts";
 
 export { TcpListener, type TcpListenerOptions } from "./listener.ts";
 export { acceptFailureText } from "./_accept_backoff.ts";
 export { AdmissionGate } from "./admission.ts";
 export { acceptTls, ServerContexts } from "./tls_accept.ts";
+export { endThenDestroy, relay } from "./relay.ts";
 
 /**
  * The network for the protocols: one TLS context cache shared by every listener.
@@ -31,5 +33,6 @@ export function netServices(): NetServices {
     listen: (host, port, options) => TcpListener.open(host, port, options),
     secureContext: (leaf) => contexts.for(leaf),
     acceptTls,
+    relay,
   };
 }

@@ -13,6 +13,7 @@ import type {
   DecideOptions,
   GatewayEvent,
   Logger,
+  SessionActions,
   Verdict,
 } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
@@ -21,6 +22,7 @@ import { type DecisionObserver, evaluate } from "./decide.ts";
 import { ApprovalHolds, type ApprovalRunner } from "./approve.ts";
 import { actionReceiptInput, ActionReceipts, eventReceiptInput } from "./audit.ts";
 import { type ReceiptDurability, waitsForDurableReceipt } from "./durability.ts";
+import { SessionLedger } from "./session.ts";
 
 /** Collaborators of a {@linkcode Guard} besides its policy and receipt store. */
 export interface GuardOptions {
@@ -95,6 +97,11 @@ export class Guard implements ActionGuard {
     const decided = this.#written.receipt(verdict, input, { started, who: action, durable });
     this.#observe(action.protocol, decided.verdict, this.#now() - started, null);
     return decided;
+  }
+
+  /** A ledger for one session's actions: each completed once, whatever ends the session. */
+  session(): SessionActions {
+    return new SessionLedger(this);
   }
 
   /** Actions waiting for an approval chain right now. */

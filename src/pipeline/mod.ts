@@ -8,6 +8,7 @@
  */
 
 export { Guard, type GuardOptions } from "./flow.ts";
+export { SessionLedger } from "./session.ts";
 export { type DecisionObserver, INTERNAL_ERROR } from "./decide.ts";
 export { type ApprovalRunner, AWAITING_APPROVAL } from "./approve.ts";
 export { AUDIT_UNAVAILABLE, NOT_FORWARDED } from "./audit.ts";

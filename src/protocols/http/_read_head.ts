@@ -1,20 +1,18 @@
 /**
  * Reading one request head off an agent connection, with the idle and slowloris deadlines and
- * the protocol's own error shape; shared by the forward proxy and the Kubernetes listener.
+ * the protocol's own error shape; shared by the forward proxy and the Kubernetes listener. The
+ * driver of {@linkcode RequestIntake}'s head part: it reads, runs the deadline and answers.
  *
  * @module
  */
 
-import { type AgentFacts, concatBytes, type ProtocolFamily } from "../../core/mod.ts";
+import type { AgentFacts, ProtocolFamily } from "../../core/mod.ts";
 import type { HttpProxyContext } from "./context.ts";
-import { reply, type ReplyShape } from "./_respond.ts";
+import { answerRefusal } from "./_request_refusal.ts";
+import type { ReplyShape } from "./_respond.ts";
 import type { SocketStream } from "./_stream.ts";
-import {
-  DEFAULT_HEAD_LIMITS,
-  HttpParseError,
-  parseRequestHead,
-  type RequestHead,
-} from "./_wire.ts";
+import type { RequestHead } from "./_wire.ts";
+import { type IntakeCommand, RequestIntake } from "./session.ts";
 
 /** Whose receipts and which error shape a connection's head errors get. */
 export interface HeadScope {
@@ -36,8 +34,7 @@ export async function readHead(
   agent: AgentFacts | null,
   scope: HeadScope = PROXY_SCOPE,
 ): Promise<RequestHead | null> {
-  const limits = ctx.limits();
-  let buf: Uint8Array = new Uint8Array(0);
+  const intake = new RequestIntake(ctx.limits());
   let timer: ReturnType<typeof setTimeout> | undefined;
   let expired = false;
   const arm = (ms: number) => {
@@ -47,58 +44,33 @@ export async function readHead(
       client.wakeWithTimeout();
     }, ms);
   };
-  arm(limits.idleTimeoutMs);
   try {
+    let commands: IntakeCommand[] = intake.awaitHead();
     for (;;) {
+      for (const c of commands) {
+        switch (c.kind) {
+          case "deadline":
+            arm(c.ms);
+            break;
+          case "unread":
+            client.unread(c.bytes);
+            break;
+          case "head":
+            return c.head;
+          case "close":
+            return null;
+          case "refuse":
+            await answerRefusal(client, ctx.guard, { ...scope, agent }, c.refusal);
+            return null;
+          default:
+            throw new TypeError(`Unexpected request intake command '${c.kind}' before a head`);
+        }
+      }
       const chunk = await client.read();
-      if (expired) {
-        if (buf.length === 0) return null;
-        const receipt = ctx.guard.refuse({
-          protocol: scope.protocol,
-          endpoint: scope.endpoint,
-          agent,
-          summary: "incomplete request head",
-          reason: "request head not received in time",
-        });
-        await reply(client, {
-          status: 408,
-          error: "request_timeout",
-          reason: "request head not received in time",
-          receipt,
-          close: true,
-          shape: scope.shape,
-        });
-        return null;
-      }
-      if (chunk === null) return null;
-      if (buf.length === 0) arm(limits.headerTimeoutMs);
-      buf = buf.length === 0 ? chunk : concatBytes([buf, chunk]);
-      let head: RequestHead | null;
-      try {
-        head = parseRequestHead(buf, DEFAULT_HEAD_LIMITS);
-      } catch (err) {
-        if (!(err instanceof HttpParseError)) throw err;
-        const receipt = ctx.guard.refuse({
-          protocol: scope.protocol,
-          endpoint: scope.endpoint,
-          agent,
-          summary: "malformed request",
-          reason: `malformed request: ${err.message}`,
-        });
-        await reply(client, {
-          status: err.status,
-          error: "bad_request",
-          reason: err.message,
-          receipt,
-          close: true,
-          shape: scope.shape,
-        });
-        return null;
-      }
-      if (head) {
-        client.unread(buf.subarray(head.headBytes));
-        return head;
-      }
+      // A deadline wakes the read with `null`: it passed, whatever the read returned.
+      if (expired) commands = intake.deadlinePassed();
+      else if (chunk === null) commands = intake.agentEnded();
+      else commands = intake.chunk(chunk);
     }
   } finally {
     clearTimeout(timer);

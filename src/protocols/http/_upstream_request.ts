@@ -22,7 +22,8 @@ import {
   reportRetry,
   upstreamFailed,
 } from "./_upstream_report.ts";
-import { BODY_TIMEOUT, sendUpstream } from "./_upstream_retry.ts";
+import { sendUpstream } from "./_upstream_retry.ts";
+import { BODY_TIMEOUT } from "./session.ts";
 import { encodeChunk, LAST_CHUNK, type ResponseHead, serializeRequestHead } from "./_wire.ts";
 
 /** The upstream's response head, with what relaying it needs. */

@@ -25,9 +25,6 @@ import {
   type ResponseHead,
 } from "./_wire.ts";
 
-/** Agent-facing reason when a request body stalls. */
-export const BODY_TIMEOUT = "request body not received in time";
-
 /** What one upstream attempt got through before it failed. */
 export interface AttemptProgress {
   /** A write carrying request body bytes was started: the upstream may have some of them. */

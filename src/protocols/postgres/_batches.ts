@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Decided } from "../../core/mod.ts";
+import type { Decided, SessionActions } from "../../core/mod.ts";
 import type { Replacement } from "./_relay.ts";
 
 /** Answers still owed by the upstream, one per Sync / Query / FunctionCall forwarded. */
@@ -32,9 +32,15 @@ function newBatch(seq: number): Batch {
 
 /** Batches in flight, oldest first, and the one being built. */
 export class Batches {
+  readonly #actions: Pick<SessionActions, "complete">;
   readonly #inflight: Batch[] = [];
   /** The batch being built since the last sync point. */
   #building: Batch = newBatch(0);
+
+  /** Batches whose actions are completed through `actions` as the server answers them. */
+  constructor(actions: Pick<SessionActions, "complete">) {
+    this.#actions = actions;
+  }
 
   /** The batch the server is answering now: the oldest in flight, else the one being built. */
   get answering(): Batch {
@@ -57,12 +63,12 @@ export class Batches {
     this.#building = newBatch(this.#building.seq + 1);
   }
 
-  /** ReadyForQuery arrived: the oldest batch is answered; its actions are finished. */
+  /** ReadyForQuery arrived: the oldest batch is answered; its actions are completed. */
   answered(): Batch | undefined {
     const done = this.#inflight.shift();
     if (!done) return undefined;
-    for (const d of done.decided) {
-      d.finish({
+    if (done.decided.length > 0) {
+      this.#actions.complete(done.decided, {
         upstreamStatus: null,
         bytesIn: 0,
         bytesOut: 0,
@@ -72,15 +78,12 @@ export class Batches {
     return done;
   }
 
-  /** The session ended: every open action is finished with `reason`. */
-  abandon(reason: string): void {
-    const open = [...this.#inflight, this.#building];
+  /**
+   * The session ended: nothing more will be answered. What was forwarded and never answered is
+   * completed by the session's ledger when the driver closes it.
+   */
+  reset(): void {
     this.#inflight.length = 0;
     this.#building = newBatch(this.#building.seq + 1);
-    for (const p of open) {
-      for (const d of p.decided) {
-        d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: reason });
-      }
-    }
   }
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ActionGuard, AgentFacts, Decided, SqlFacts } from "../../core/mod.ts";
+import type { AgentFacts, Decided, SessionActions, SqlFacts } from "../../core/mod.ts";
 import type { SqlAnalyzer, StatementFacts } from "./sql_facts.ts";
 
 /** Who is running SQL where: fixed for a session. */
@@ -63,7 +63,8 @@ const SUMMARY_CHARS = 200;
  * message, so a session makes them once and passes the same object to every decision.
  */
 export interface DecideSqlOptions {
-  guard: ActionGuard;
+  /** The session's ledger: decides, refuses, and records siblings of a denial as not run. */
+  guard: Pick<SessionActions, "decide" | "refuse" | "complete">;
   analyzer: Pick<SqlAnalyzer, "analyze">;
   session: SqlSession;
   /** Prefix for the receipt summary (`startup: `). @default {""} */
@@ -119,7 +120,7 @@ function unparsedFacts(sql: string): StatementFacts {
  * sharing one signal that cancels those held for approval.
  */
 class SqlMessage {
-  readonly #guard: ActionGuard;
+  readonly #guard: DecideSqlOptions["guard"];
   readonly #session: SqlSession;
   readonly #options: DecideSqlOptions;
   readonly #params: string[] | null;
@@ -216,24 +217,27 @@ class SqlMessage {
 
   #settle(decided: Decided[], hint?: string): SqlDecision {
     if (this.#holds) this.#options.signal?.removeEventListener("abort", this.#gone);
-    return settleMessage(decided, hint);
+    return settleMessage(decided, this.#guard, hint);
   }
 }
 
 /** Any deny denies the whole message; its allowed siblings are recorded as not run. */
-function settleMessage(decided: Decided[], hint?: string): SqlDecision {
+function settleMessage(
+  decided: Decided[],
+  actions: Pick<SessionActions, "complete">,
+  hint?: string,
+): SqlDecision {
   const denied = decided.find((d) => d.verdict.decision === "deny");
   if (!denied) return { decided, denial: null };
-  for (const d of decided) {
-    if (d.verdict.decision === "allow") {
-      d.finish({
-        upstreamStatus: null,
-        bytesIn: 0,
-        bytesOut: 0,
-        error: "not run: another statement in the same message was denied",
-        notRun: true,
-      });
-    }
+  const allowed = decided.filter((d) => d.verdict.decision === "allow");
+  if (allowed.length > 0) {
+    actions.complete(allowed, {
+      upstreamStatus: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      error: "not run: another statement in the same message was denied",
+      notRun: true,
+    });
   }
   const denial = denialOf(denied);
   return { decided: [], denial: hint === undefined ? denial : { ...denial, hint } };

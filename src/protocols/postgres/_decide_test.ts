@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Action, ActionGuard, Decided, ExchangeResult } from "../../core/mod.ts";
+import type { Action, Decided, ExchangeResult, SessionActions } from "../../core/mod.ts";
 import { decideSql, denialMessage, type SqlSession, summarize } from "./_decide.ts";
 import { loadSqlParser, SqlAnalyzer } from "./sql_facts.ts";
 
@@ -9,7 +9,7 @@ await loadSqlParser();
 function fakeGuard() {
   const actions: Action[] = [];
   const finished: (ExchangeResult | null)[] = [];
-  const guard: ActionGuard = {
+  const guard: Pick<SessionActions, "decide" | "refuse" | "complete"> = {
     decide(action): Decided {
       actions.push(action);
       const i = finished.push(null) - 1;
@@ -27,9 +27,7 @@ function fakeGuard() {
       };
     },
     refuse: () => null,
-    pass: () => {
-      throw new Error("unused");
-    },
+    complete: (decided, result) => decided.forEach((d) => d.finish(result)),
   };
   return { guard, actions, finished };
 }
@@ -150,7 +148,7 @@ function holdingGuard() {
     rule: decision === "deny" ? "r" : null,
     reason,
   });
-  const guard: ActionGuard = {
+  const guard: Pick<SessionActions, "decide" | "refuse" | "complete"> = {
     decide(action, options): Decided {
       const verbs = action.facts.sql!.verbs;
       if (verbs.includes("drop")) {
@@ -172,9 +170,7 @@ function holdingGuard() {
       return { verdict: verdict("deny", "waiting"), receipt: null, finish: () => {}, held };
     },
     refuse: () => null,
-    pass: () => {
-      throw new Error("unused");
-    },
+    complete: (decided, result) => decided.forEach((d) => d.finish(result)),
   };
   return { guard, signals, release: (d: "allow" | "deny") => release(d) };
 }

@@ -200,12 +200,8 @@ export class MessageHandler {
     if (!("held" in outcome)) return apply(outcome, out);
     return outcome.held.then((decision) => {
       const later: Uint8Array[] = [];
+      // Settled after the session ended: the ledger completes the allowed actions as not run.
       if (!this.#session.closed()) apply(decision, later);
-      else {
-        for (const d of decision.decided) {
-          d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "session ended" });
-        }
-      }
       return later;
     });
   }

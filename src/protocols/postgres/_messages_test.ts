@@ -36,7 +36,7 @@ const SYNC: FrontendMessage = { type: "sync", raw: tag("S") };
 function harness(options: { readsParams?: boolean; deny?: (sql: string) => boolean } = {}) {
   const decided: { sql: string; params?: string[] | null }[] = [];
   const refused: string[] = [];
-  const batches = new Batches();
+  const batches = new Batches({ complete: () => {} });
   const session: MessageSession = {
     batches,
     analyzer: new SqlAnalyzer(),

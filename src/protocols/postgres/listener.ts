@@ -7,7 +7,7 @@
  */
 
 import type net from "node:net";
-import type { Admission, AgentFacts } from "../../core/mod.ts";
+import type { Admission, AgentFacts, SessionActions } from "../../core/mod.ts";
 import { AGENT_CAP_REASON, joinBytes, type NetListener } from "../../core/mod.ts";
 import type { PostgresContext } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
@@ -144,6 +144,8 @@ export class PostgresListener {
       cancel();
       return this.#startupFailed(state.socket, err);
     }
+    // The connection's ledger: its startup settings, then every statement of its session.
+    const actions = this.#ctx.guard.session();
     const sql: SqlSession = {
       endpoint: this.endpoint,
       agent: started.agent,
@@ -153,7 +155,7 @@ export class PostgresListener {
     };
     let upstream: UpstreamSession;
     try {
-      await this.#decideSettings(started, sql);
+      await this.#decideSettings(started, sql, actions);
       const target = upstreamTarget(route, limits.connectTimeoutMs);
       upstream = await Promise.race([
         connectUpstream(target, {
@@ -178,7 +180,7 @@ export class PostgresListener {
         throw new StartupRefused("0A000", unusable, started.agent, sql.user);
       }
       await this.#probe(upstream, sql, started, limits.connectTimeoutMs);
-      this.#relay(started, upstream, target, sql);
+      this.#relay(started, upstream, { target, sql, actions });
     } catch (err) {
       cancel();
       return this.#startupFailed(started.socket, err, started.agent, sql.user);
@@ -186,7 +188,11 @@ export class PostgresListener {
   }
 
   /** Startup parameters that set server settings are decided like the SET they amount to. */
-  async #decideSettings(started: StartedSession, sql: SqlSession): Promise<void> {
+  async #decideSettings(
+    started: StartedSession,
+    sql: SqlSession,
+    actions: SessionActions,
+  ): Promise<void> {
     const settings = startupSettings(started.params);
     if (settings.refusal) {
       throw new StartupRefused("42501", settings.refusal, started.agent, sql.user);
@@ -196,16 +202,20 @@ export class PostgresListener {
     started.socket.once("close", lost);
     try {
       for (const statement of settings.statements) {
-        await this.#decideSetting(sql, statement, gone.signal);
+        await this.#decideSetting(sql, statement, { actions, signal: gone.signal });
       }
     } finally {
       started.socket.off("close", lost);
     }
   }
 
-  async #decideSetting(sql: SqlSession, statement: string, signal: AbortSignal): Promise<void> {
+  async #decideSetting(
+    sql: SqlSession,
+    statement: string,
+    { actions, signal }: { actions: SessionActions; signal: AbortSignal },
+  ): Promise<void> {
     const outcome = decideSql(statement, [], {
-      guard: this.#ctx.guard,
+      guard: actions,
       analyzer: this.#analyzer,
       session: sql,
       summaryPrefix: "startup: ",
@@ -214,7 +224,7 @@ export class PostgresListener {
     const { decided, denial } = "held" in outcome ? await outcome.held : outcome;
     if (denial) throw new StartupDenied(denialMessage(denial));
     // A setting applies at login: its receipt is complete once the login succeeds.
-    for (const d of decided) d.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
+    actions.complete(decided, { upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
   }
 
   /**
@@ -243,29 +253,23 @@ export class PostgresListener {
     sql.shadowing = probed.probe.shadowing;
   }
 
-  #relay(
-    started: StartedSession,
-    upstream: UpstreamSession,
-    target: UpstreamTarget,
-    sql: SqlSession,
-  ): void {
+  #relay(started: StartedSession, upstream: UpstreamSession, opened: OpenedSession): void {
+    const { target, sql, actions } = opened;
     const { pid, secret } = this.#cancelKeys.issue(target, upstream.backendKey);
     const parts: Uint8Array[] = [authenticationOk()];
     for (const [name, value] of upstream.parameters) parts.push(parameterStatus(name, value));
     parts.push(...upstream.notices, backendKeyData(pid, secret), readyForQuery(upstream.status));
-    const session = new PostgresSession(started.socket, upstream.socket, {
+    const session = new PostgresSession({
       decoder: started.decoder,
-      ctx: this.#ctx,
       analyzer: this.#analyzer,
       sql,
+      actions,
+      readsParams: () => this.#ctx.readsParams(sql.endpoint),
+      log: this.#ctx.log,
+      greeting: joinBytes(parts),
+      pending: upstream.pending,
+      status: upstream.status,
     });
-    session.onClose = () => {
-      this.#cancelKeys.release(pid);
-      this.#sessions.delete(session);
-    };
-    session.onAbandoned = () => {
-      if (upstream.backendKey) void cancelUpstream(target, upstream.backendKey);
-    };
     this.#ctx.log("info", `postgres session opened`, {
       agent: sql.agent.name,
       endpoint: sql.endpoint,
@@ -274,8 +278,16 @@ export class PostgresListener {
       tls: started.tls,
     });
     this.#sessions.add(session);
-    session.start(joinBytes(parts), upstream.pending, upstream.status);
-    this.#tcp.track(session.done);
+    const { done } = this.#ctx.net.relay(started.socket, upstream.socket, session, {
+      actions,
+      interrupt: () => {
+        if (upstream.backendKey) void cancelUpstream(target, upstream.backendKey);
+      },
+    });
+    this.#tcp.track(done.then(() => {
+      this.#cancelKeys.release(pid);
+      this.#sessions.delete(session);
+    }));
     // Revoked or rotated during the login, before the session could be told.
     this.#recheck(session);
   }
@@ -366,6 +378,13 @@ export class PostgresListener {
       );
     }
   }
+}
+
+/** What a logged-in connection's session is relayed with. */
+interface OpenedSession {
+  target: UpstreamTarget;
+  sql: SqlSession;
+  actions: SessionActions;
 }
 
 /** A refused login: who tried (as which `user`), and the FATAL error they are sent. */
