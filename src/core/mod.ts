@@ -14,6 +14,7 @@ export * from "./bytes.ts";
 export * from "./fs.ts";
 export * from "./guard.ts";
 export * from "./session.ts";
+export * from "./inject.ts";
 export * from "./net.ts";
 export * from "./approval.ts";
 export * from "./body.ts";

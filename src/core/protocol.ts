@@ -28,6 +28,7 @@
 
 import type { AgentFacts } from "./action.ts";
 import type { ActionGuard } from "./guard.ts";
+import type { HttpInjector } from "./inject.ts";
 import type { ListenerHooks, NetServices } from "./net.ts";
 import type { LogLevel } from "./log.ts";
 
@@ -278,10 +279,9 @@ export interface ProtocolServices {
   secret(name: string): Promise<string | null>;
   /**
    * Injects credentials into an HTTP-shaped request (https and kubernetes ride HTTP). Composed
-   * by the gateway from `credentials/`, which protocols may not import; the request and answer
-   * are http's `HttpRequestParts` and `HttpCredentialUse`, which core cannot name.
+   * by the gateway from `credentials/`, which protocols may not import.
    */
-  injectHttp(agent: AgentFacts, endpoint: string | null, request: unknown): Promise<unknown>;
+  readonly injectHttp: HttpInjector;
 }
 
 /** One running per-endpoint listener, whatever its family. */

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { HttpRequestParts } from "../core/mod.ts";
+export type { HttpRequestParts } from "../core/mod.ts";
 import { PlaceholderSet } from "./_placeholders.ts";
 import {
   bodyEscape,
@@ -46,20 +48,6 @@ export interface InjectableCredential {
   username?: string;
   /** query_token: the query parameter name. */
   param?: string;
-}
-
-/** A request as the proxy will forward it. */
-export interface HttpRequestParts {
-  /** Request headers as they will be forwarded (hop-by-hop and Host already removed). */
-  headers: [string, string][];
-  /** Origin-form target to forward: normalised path plus optional `?query`. */
-  target: string;
-  /** The buffered body (possibly only a prefix). */
-  body: Uint8Array;
-  /** More body bytes stream after `body`; they are never scanned or rewritten. */
-  bodyTruncated: boolean;
-  /** The request's content type, which picks the escaping of secrets put into the body. */
-  contentType?: string;
 }
 
 /** What injection will do to one request, and the secrets it needs to do it. */

@@ -7,7 +7,12 @@
  */
 
 import { type Config, type Credential, placeholderOf } from "../config/mod.ts";
-import type { AgentFacts } from "../core/mod.ts";
+import type {
+  AgentFacts,
+  ClientCertificate,
+  HttpCredentialUse,
+  HttpRequestParts,
+} from "../core/mod.ts";
 import {
   HttpInjector,
   type InjectableCredential,
@@ -15,11 +20,6 @@ import {
   scrubForms,
   type SubstituteLocation,
 } from "../credentials/mod.ts";
-import type {
-  ClientCertificate,
-  HttpCredentialUse,
-  HttpRequestParts,
-} from "../protocols/http/mod.ts";
 import { misplacedPlaceholderReason } from "../policy/mod.ts";
 import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";

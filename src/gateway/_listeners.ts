@@ -145,8 +145,7 @@ function protocolServices(deps: ListenerDeps, family: string): ProtocolServices 
     heldCredentials: (agent, endpoint, kind) =>
       heldCredentials(deps.config(), agent, endpoint, kind),
     secret: (name) => deps.secrets.get(name),
-    injectHttp: (agent, endpoint, request) =>
-      deps.credentials().use(agent, endpoint, request as Parameters<HttpCredentials["use"]>[2]),
+    injectHttp: (agent, endpoint, request) => deps.credentials().use(agent, endpoint, request),
   };
 }
 

@@ -14,6 +14,14 @@ import type {
   NetServices,
   ProtocolFamily,
 } from "../../core/mod.ts";
+import type { HttpCredentialUse, HttpRequestParts } from "../../core/mod.ts";
+
+export type {
+  ClientCertificate,
+  HttpCredentialUse,
+  HttpRequestParts,
+  ResponseScrubber,
+} from "../../core/mod.ts";
 import type { ReplyShape } from "./_respond.ts";
 
 /**
@@ -79,56 +87,6 @@ export interface HttpProxyLimits {
   idleTimeoutMs: number;
   /** Time to wait for the upstream's response head. */
   upstreamTimeoutMs: number;
-}
-
-/** A request as credential injection sees it: the form the proxy will forward. */
-export interface HttpRequestParts {
-  /** Headers to forward (hop-by-hop, Host and framing headers already removed). */
-  headers: [string, string][];
-  /** Origin-form target to forward: normalised path plus `?query`. */
-  target: string;
-  /** The buffered body (a prefix when `bodyTruncated`). */
-  body: Uint8Array;
-  /** More body bytes stream after `body`; they are never scanned or rewritten. */
-  bodyTruncated: boolean;
-  contentType?: string;
-}
-
-/** Replaces secrets an upstream echoes back, before the agent sees them. One per response. */
-export interface ResponseScrubber {
-  /** Bytes safe to send now (a tail that could start a secret is held back). */
-  push(chunk: Uint8Array): Uint8Array;
-  /** The held-back tail, scrubbed. */
-  end(): Uint8Array;
-  /** A scrubbed header value. */
-  text(value: string): string;
-}
-
-/** What the gateway's credentials do for one request. */
-export interface HttpCredentialUse {
-  /** Credentials whose placeholder appears in the request (names). */
-  placeholders: string[];
-  /** Placeholders found where they are not substituted (names). */
-  misplaced: string[];
-  /** Placeholder-shaped texts (`{{…}}`) that name no configured credential, as written. */
-  unknown: string[];
-  /**
-   * Set when the request must be refused before rules: a secret it needs is unavailable, or
-   * passthrough traffic carries a placeholder. Agent-facing, never contains a secret.
-   */
-  refusal: string | null;
-  /** The request with secrets swapped in. Only for an allowed request. */
-  apply(): HttpRequestParts;
-  /** A scrubber for the response, or `null` when the endpoint holds no secrets to scrub. */
-  scrubber(): ResponseScrubber | null;
-  /** The client certificate to present to the upstream (an mTLS credential), if any. */
-  clientCertificate?: ClientCertificate | null;
-}
-
-/** A PEM certificate chain and its private key, presented to an upstream during TLS. */
-export interface ClientCertificate {
-  certPem: string;
-  keyPem: string;
 }
 
 /**

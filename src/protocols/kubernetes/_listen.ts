@@ -11,7 +11,7 @@ import {
   type ProtocolServices,
   splitHostPort,
 } from "../../core/mod.ts";
-import type { HttpCredentialUse, HttpEndpointRoute, HttpRequestParts } from "../http/mod.ts";
+import type { HttpEndpointRoute } from "../http/mod.ts";
 import type { KubernetesContext } from "./context.ts";
 import { isKubernetesEndpoint, type KubernetesEndpoint } from "./endpoint.ts";
 import { KUBERNETES_FLAVOR } from "./facts.ts";
@@ -103,9 +103,7 @@ function kubernetesContext(services: ProtocolServices): KubernetesContext {
       };
     },
     log: (level, message, fields) => services.log(level, message, fields),
-    // The gateway's HTTP injector takes and answers http's own request shapes.
-    credentials: (agent, endpoint, request: HttpRequestParts) =>
-      services.injectHttp(agent, endpoint, request) as Promise<HttpCredentialUse>,
+    credentials: services.injectHttp,
     connections: (delta) => metrics.connections(delta),
     agentStanding: (agent) => agents.standing(agent),
     sessionEnded: (cause) => metrics.sessionEnded(cause),
