@@ -7,7 +7,7 @@
  */
 
 import type { Socket } from "node:net";
-import type { SecureContext, TLSSocket } from "node:tls";
+import type { ConnectionOptions, SecureContext, TLSSocket } from "node:tls";
 import type { RelayHandle, RelayOptions, RelaySession } from "./session.ts";
 
 /** What an agent over `max_connections_per_agent` is told, whatever the protocol. */
@@ -106,6 +106,12 @@ export interface LeafPem {
   keyPem: string;
 }
 
+/** How a client TLS handshake towards an upstream verifies it, and what it presents. */
+export type ClientTlsOptions = Pick<
+  ConnectionOptions,
+  "host" | "servername" | "rejectUnauthorized" | "ca" | "cert" | "key" | "ALPNProtocols"
+>;
+
 /** The network as protocols use it; implemented by `src/net/`, handed over by the gateway. */
 export interface NetServices {
   /** Listens on `host:port` (0: any free port); rejects with the OS error when it cannot. */
@@ -114,6 +120,15 @@ export interface NetServices {
   secureContext(leaf: LeafPem): SecureContext;
   /** Runs the server side of an HTTP/1.1 TLS handshake on `socket` within `timeoutMs`. */
   acceptTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<Accepted>;
+  /** Opens a TCP connection to `host:port`; failures arrive as the socket's `error` event. */
+  connect(host: string, port: number): Socket;
+  /** Starts client-side TLS on the connected `socket` (an upstream that asked for it). */
+  secureClient(socket: Socket, options: ClientTlsOptions): TLSSocket;
+  /**
+   * Starts server-side TLS with `context` on `socket`, for a protocol that negotiates TLS itself
+   * (Postgres' SSLRequest); the caller bounds and reports the handshake.
+   */
+  secureServer(socket: Socket, context: SecureContext): TLSSocket;
   /** Relays `session` between two connected sockets, executing its commands. */
   relay(agent: Socket, upstream: Socket, session: RelaySession, options: RelayOptions): RelayHandle;
 }

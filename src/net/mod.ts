@@ -6,6 +6,8 @@
  * @module
  */
 
+import net from "node:net";
+import tls from "node:tls";
 import type { NetServices } from "../core/mod.ts";
 import { TcpListener } from "./listener.ts";
 import { acceptTls, ServerContexts } from "./tls_accept.ts";
@@ -34,5 +36,9 @@ export function netServices(): NetServices {
     secureContext: (leaf) => contexts.for(leaf),
     acceptTls,
     relay,
+    connect: (host, port) => net.connect({ host, port }),
+    secureClient: (socket, options) => tls.connect({ ...options, socket }),
+    secureServer: (socket, context) =>
+      new tls.TLSSocket(socket, { isServer: true, secureContext: context }),
   };
 }

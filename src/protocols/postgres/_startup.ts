@@ -8,7 +8,6 @@
  */
 
 import type { Socket } from "node:net";
-import tls from "node:tls";
 import type { AgentFacts } from "../../core/mod.ts";
 import type { LoginRefusal, PostgresContext, PostgresLogin, PostgresRoute } from "./context.ts";
 import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
@@ -135,10 +134,7 @@ async function secure(
   // trust the gateway CA accept it.
   const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
   const leaf = await ctx.leaf(host);
-  const secured = new tls.TLSSocket(socket, {
-    isServer: true,
-    secureContext: ctx.net.secureContext(leaf),
-  });
+  const secured = ctx.net.secureServer(socket, ctx.net.secureContext(leaf));
   // A failed handshake (garbage instead of a ClientHello) ends the connection: there is no
   // channel left to answer on.
   await Promise.race([

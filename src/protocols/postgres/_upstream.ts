@@ -1,8 +1,7 @@
 // The gateway's own login to the real database: TCP, optional TLS (libpq's sslmode semantics),
 // StartupMessage and password authentication with the gateway-held credential. The agent never
 // sees this exchange; it gets the logged-in socket to relay through.
-import * as net from "node:net";
-import * as tls from "node:tls";
+import { isIP, type Socket } from "node:net";
 import {
   authenticate,
   type LoginResult,
@@ -13,7 +12,7 @@ import {
   type UpstreamLogin,
 } from "./_upstream_login.ts";
 import { cancelRequest, sslRequest } from "./_encode.ts";
-import { joinBytes } from "../../core/mod.ts";
+import { joinBytes, type NetServices } from "../../core/mod.ts";
 import type { PostgresRoute } from "./context.ts";
 import { serverSettingRefusal } from "./_pinned.ts";
 
@@ -29,6 +28,8 @@ export interface UpstreamTarget {
   caCert?: string;
   /** Budget for the whole connect + TLS + login. */
   connectTimeoutMs: number;
+  /** The gateway's sockets: connecting, and TLS on top. */
+  net: Pick<NetServices, "connect" | "secureClient">;
 }
 
 /** A logged-in server connection, ready for the client's first query. */
@@ -38,7 +39,7 @@ export interface UpstreamSession extends LoginResult {
    * A no-op 'error' listener stays attached so an error before the caller's own listener cannot
    * crash the process; the socket still emits 'close'.
    */
-  socket: net.Socket;
+  socket: Socket;
   /** Server bytes already read past the login's first ReadyForQuery (usually empty). */
   pending: Uint8Array;
   tls: boolean;
@@ -50,8 +51,8 @@ type Phase = "connect" | "tls" | "login";
 
 /** One connection attempt: every failure path funnels through `fail`, which destroys the sockets. */
 class Attempt {
-  readonly tcp: net.Socket;
-  socket: net.Socket;
+  readonly tcp: Socket;
+  socket: Socket;
   tls = false;
   #buffer: Uint8Array = new Uint8Array(0);
   #phase: Phase = "connect";
@@ -93,7 +94,7 @@ class Attempt {
         ),
       );
     }, target.connectTimeoutMs);
-    this.tcp = this.socket = net.connect({ host: target.host, port: target.port });
+    this.tcp = this.socket = target.net.connect(target.host, target.port);
     this.#listen(this.tcp);
     signal?.addEventListener("abort", this.#onAbort);
     if (signal?.aborted) this.#onAbort();
@@ -125,7 +126,7 @@ class Attempt {
     }
   }
 
-  #listen(socket: net.Socket): void {
+  #listen(socket: Socket): void {
     socket.on("data", this.#onData).on("error", this.#onError).on("close", this.#onClose);
   }
 
@@ -191,10 +192,9 @@ class Attempt {
     this.tcp.pause();
     this.tcp.off("data", this.#onData);
     const verify = sslmode === "verify-full";
-    const secure = tls.connect({
-      socket: this.tcp,
+    const secure = this.target.net.secureClient(this.tcp, {
       host, // checkServerIdentity matches this against DNS or IP SANs
-      servername: net.isIP(host) ? undefined : host, // RFC 6066 §3: no SNI for IP literals
+      servername: isIP(host) ? undefined : host, // RFC 6066 §3: no SNI for IP literals
       rejectUnauthorized: verify,
       ca: verify && caCert ? [caCert] : undefined,
     });
@@ -332,9 +332,13 @@ export function upstreamMessage(err: UpstreamError): string {
   }
 }
 
-/** Where `route`'s database is and how to reach it, within `connectTimeoutMs`. */
-export function upstreamTarget(route: PostgresRoute, connectTimeoutMs: number): UpstreamTarget {
+/** Where `route`'s database is and how to reach it (through `net`), within `connectTimeoutMs`. */
+export function upstreamTarget(
+  route: PostgresRoute,
+  { connectTimeoutMs, net }: Pick<UpstreamTarget, "connectTimeoutMs" | "net">,
+): UpstreamTarget {
   return {
+    net,
     host: route.upstreamHost,
     port: route.upstreamPort,
     sslmode: route.sslmode,

@@ -15,6 +15,10 @@ import {
   type UpstreamSession,
   type UpstreamTarget,
 } from "./_upstream.ts";
+import { netServices } from "../../net/mod.ts";
+
+/** The gateway's sockets, as the listener hands them to the upstream login. */
+const NET = netServices();
 
 /** The SCRAM user the tests add to their clusters. */
 export const USER = "agent_scram";
@@ -23,7 +27,14 @@ export const PASSWORD = "p\u00e4ss\u00adw\u00f6rd-ok";
 
 /** A plain-TCP target on `pg`'s port, `extra` overriding. */
 export function target(pg: { port: number }, extra: Partial<UpstreamTarget> = {}): UpstreamTarget {
-  return { host: "127.0.0.1", port: pg.port, sslmode: "disable", connectTimeoutMs: 5000, ...extra };
+  return {
+    host: "127.0.0.1",
+    port: pg.port,
+    sslmode: "disable",
+    connectTimeoutMs: 5000,
+    net: NET,
+    ...extra,
+  };
 }
 
 /** Login details for `user` on `database`, without extra parameters. */

@@ -7,10 +7,10 @@
  */
 
 import type net from "node:net";
-import type { Admission, AgentFacts, SessionActions } from "../../core/mod.ts";
+import type { Admission, SessionActions } from "../../core/mod.ts";
 import { AGENT_CAP_REASON, joinBytes, type NetListener } from "../../core/mod.ts";
 import type { PostgresContext } from "./context.ts";
-import { FrontendDecoder, ProtocolError } from "./_frontend.ts";
+import { FrontendDecoder } from "./_frontend.ts";
 import {
   authenticationOk,
   backendKeyData,
@@ -18,7 +18,7 @@ import {
   parameterStatus,
   readyForQuery,
 } from "./_backend.ts";
-import { StartupAborted, startupDeadline } from "./_reader.ts";
+import { startupDeadline } from "./_reader.ts";
 import { type StartedSession, startup, StartupRefused } from "./_startup.ts";
 import { startupSettings } from "./_settings.ts";
 import { probeRefusal, probeSession } from "./_session_probe.ts";
@@ -28,7 +28,6 @@ import {
   cancelUpstream,
   connectUpstream,
   UpstreamError,
-  upstreamMessage,
   type UpstreamSession,
   upstreamSettingRefusal,
   type UpstreamTarget,
@@ -37,6 +36,7 @@ import {
 import { PostgresSession } from "./session.ts";
 import type { SqlAnalyzer } from "./sql_facts.ts";
 import { CancelKeys } from "./_cancel_keys.ts";
+import { refuseLogin, StartupDenied, startupFailed } from "./_login_refusal.ts";
 
 /** Options for {@linkcode PostgresListener.listen}. */
 export interface PostgresListenOptions {
@@ -118,6 +118,9 @@ export class PostgresListener {
   }
 
   async #serve(socket: net.Socket, admission: Admission): Promise<void> {
+    // The connection's ledger: its login, its startup settings, then its session's statements.
+    const actions = this.#ctx.guard.session();
+    const scope = { endpoint: this.endpoint, actions, log: this.#ctx.log };
     const route = this.#ctx.route(this.endpoint);
     const limits = this.#ctx.limits();
     const state = {
@@ -126,7 +129,7 @@ export class PostgresListener {
     };
     if (!route) {
       const reason = "this endpoint is no longer configured";
-      return this.#refuse(state.socket, { agent: null, code: "08006", reason });
+      return refuseLogin(scope, state.socket, { agent: null, code: "08006", reason });
     }
     const { deadline, cancel } = startupDeadline(limits.startupTimeoutMs);
     let started: StartedSession;
@@ -142,10 +145,8 @@ export class PostgresListener {
       started = result;
     } catch (err) {
       cancel();
-      return this.#startupFailed(state.socket, err);
+      return startupFailed(scope, state.socket, err);
     }
-    // The connection's ledger: its startup settings, then every statement of its session.
-    const actions = this.#ctx.guard.session();
     const sql: SqlSession = {
       endpoint: this.endpoint,
       agent: started.agent,
@@ -156,7 +157,10 @@ export class PostgresListener {
     let upstream: UpstreamSession;
     try {
       await this.#decideSettings(started, sql, actions);
-      const target = upstreamTarget(route, limits.connectTimeoutMs);
+      const target = upstreamTarget(route, {
+        connectTimeoutMs: limits.connectTimeoutMs,
+        net: this.#ctx.net,
+      });
       upstream = await Promise.race([
         connectUpstream(target, {
           user: started.login.user,
@@ -183,7 +187,7 @@ export class PostgresListener {
       this.#relay(started, upstream, { target, sql, actions });
     } catch (err) {
       cancel();
-      return this.#startupFailed(started.socket, err, started.agent, sql.user);
+      return startupFailed(scope, started.socket, err, { agent: started.agent, user: sql.user });
     }
   }
 
@@ -302,82 +306,6 @@ export class PostgresListener {
       { endpoint: this.endpoint },
     );
   }
-
-  #startupFailed(
-    socket: net.Socket,
-    err: unknown,
-    agent: AgentFacts | null = null,
-    user = "",
-  ): void {
-    if (err instanceof StartupAborted) {
-      // A client that hangs up during startup is routine (psql asking for a password does);
-      // a stalled or garbled handshake is worth a receipt.
-      if (err.why !== "closed") {
-        this.#ctx.guard.refuse({
-          protocol: "postgres",
-          endpoint: this.endpoint,
-          agent,
-          summary: "startup",
-          reason: err.message,
-        });
-        if (err.why === "timeout") {
-          socket.end(errorResponse({ severity: "FATAL", code: "08P01", message: err.message }));
-        }
-      }
-      socket.destroy();
-      return;
-    }
-    if (err instanceof StartupRefused) {
-      return this.#refuse(socket, {
-        agent: err.agent ?? agent,
-        code: err.code,
-        reason: err.message,
-        user: err.user || user,
-      });
-    }
-    if (err instanceof StartupDenied) {
-      socket.end(
-        errorResponse({ severity: "FATAL", code: "42501", ...err.text }),
-        () => socket.destroy(),
-      );
-      return;
-    }
-    if (err instanceof ProtocolError) {
-      return this.#refuse(socket, { agent, code: err.code, reason: err.message, user });
-    }
-    if (err instanceof UpstreamError) {
-      this.#ctx.log("warn", `postgres upstream login failed: ${err.message}`, {
-        endpoint: this.endpoint,
-        kind: err.kind,
-      });
-      return this.#refuse(socket, {
-        agent,
-        code: err.sqlstate,
-        reason: upstreamMessage(err),
-        user,
-      });
-    }
-    this.#ctx.log("error", `postgres startup failed: ${(err as Error)?.stack ?? err}`);
-    this.#refuse(socket, { agent, code: "XX000", reason: "internal gateway error", user });
-  }
-
-  #refuse(socket: net.Socket, refusal: LoginRefused): void {
-    const { agent, code, reason, user = "" } = refusal;
-    const receipt = this.#ctx.guard.refuse({
-      protocol: "postgres",
-      endpoint: this.endpoint,
-      agent,
-      summary: user ? `login as ${user}` : "login",
-      reason,
-    });
-    const detail = receipt ? `receipt ${receipt}` : undefined;
-    if (!socket.destroyed) {
-      socket.end(
-        errorResponse({ severity: "FATAL", code, message: reason, detail }),
-        () => socket.destroy(),
-      );
-    }
-  }
 }
 
 /** What a logged-in connection's session is relayed with. */
@@ -385,20 +313,4 @@ interface OpenedSession {
   target: UpstreamTarget;
   sql: SqlSession;
   actions: SessionActions;
-}
-
-/** A refused login: who tried (as which `user`), and the FATAL error they are sent. */
-interface LoginRefused {
-  agent: AgentFacts | null;
-  code: string;
-  reason: string;
-  /** The user the agent asked for, named in the receipt's summary. @default {""} */
-  user?: string;
-}
-
-/** A startup setting a rule denied: the receipt is already written. */
-class StartupDenied extends Error {
-  constructor(readonly text: { message: string; detail: string; hint?: string }) {
-    super(text.message);
-  }
 }

@@ -118,6 +118,9 @@ function ledger() {
       log.push(`refuse ${event.summary}: ${event.reason}`);
       return `g${++n}`;
     },
+    pass() {
+      throw new Error("postgres never passes traffic through");
+    },
     complete(decided, result) {
       for (const d of decided) {
         log.push(`complete ${d.receipt}${result.error ? ` (${result.error})` : ""}`);
@@ -234,7 +237,8 @@ Deno.test("session: a deny in an extended batch drops what follows up to Sync, n
     ]),
   );
   assert.deepEqual(log.slice(4), [
-    // The batch's outcome: the first error in it, here the probe's own (see the closing note).
+    // The batch's outcome is its first error, here the probe's: an error ends the batch's implicit
+    // transaction, so what ran before it in the batch did not last, and its receipt says so.
     "complete r1 (upstream error 26000)",
     "complete r3",
     "agent <- 1, 2, D, C SELECT 1, 1, 2, E 42501, Z I, D, C SELECT 1, Z I",
