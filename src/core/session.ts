@@ -65,6 +65,11 @@ export interface SessionActions {
   decide(action: Action, options?: DecideOptions): Decided;
   /** Records a deny the gateway took itself; returns the receipt id or `null`. */
   refuse(event: GatewayEvent): string | null;
+  /**
+   * Lets through traffic no rule covers by configuration (`unknown_host = "passthrough"`),
+   * tracked like an allowed decision until completed.
+   */
+  pass(event: GatewayEvent): Decided;
   /** What happened to `actions` (allowed ones; others are ignored), each completed once. */
   complete(actions: readonly Decided[], result: ExchangeResult): void;
   /**

@@ -63,6 +63,9 @@ function ledger(): SessionActions & { closed: string[] } {
       throw new Error("unused");
     },
     refuse: () => null,
+    pass: () => {
+      throw new Error("unused");
+    },
     complete: () => {},
     close: (reason) => closed.push(reason),
   };

@@ -20,12 +20,12 @@ import type {
 
 /** Tracks one session's allowed actions until each is completed exactly once. */
 export class SessionLedger implements SessionActions {
-  readonly #guard: Pick<ActionGuard, "decide" | "refuse">;
+  readonly #guard: Pick<ActionGuard, "decide" | "refuse" | "pass">;
   readonly #open = new Set<Decided>();
   /** Why the session ended, once it has. */
   #closed: string | null = null;
 
-  constructor(guard: Pick<ActionGuard, "decide" | "refuse">) {
+  constructor(guard: Pick<ActionGuard, "decide" | "refuse" | "pass">) {
     this.#guard = guard;
   }
 
@@ -46,25 +46,19 @@ export class SessionLedger implements SessionActions {
    * ```
    */
   decide(action: Action, options?: DecideOptions): Decided {
-    const decided = this.#guard.decide(action, options);
-    if (!decided.held) {
-      this.#track(decided);
-      return decided;
-    }
-    const held = decided.held.then((settled) => {
-      this.#track(settled);
-      return settled;
-    });
-    return {
-      verdict: decided.verdict,
-      receipt: decided.receipt,
-      finish: (result) => decided.finish(result),
-      held,
-    };
+    return this.#opened(this.#guard.decide(action, options));
   }
 
   refuse(event: GatewayEvent): string | null {
     return this.#guard.refuse(event);
+  }
+
+  /**
+   * Passes traffic no rule covers; allowed, it stays open like a decided action (a pass waits
+   * for its receipt to be durable, so it may come back held).
+   */
+  pass(event: GatewayEvent): Decided {
+    return this.#opened(this.#guard.pass(event));
   }
 
   complete(actions: readonly Decided[], result: ExchangeResult): void {
@@ -81,6 +75,24 @@ export class SessionLedger implements SessionActions {
     const open = [...this.#open];
     this.#open.clear();
     this.complete(open, ended(reason));
+  }
+
+  /** Tracks `decided` if allowed, or what it settles with when held. */
+  #opened(decided: Decided): Decided {
+    if (!decided.held) {
+      this.#track(decided);
+      return decided;
+    }
+    const held = decided.held.then((settled) => {
+      this.#track(settled);
+      return settled;
+    });
+    return {
+      verdict: decided.verdict,
+      receipt: decided.receipt,
+      finish: (result) => decided.finish(result),
+      held,
+    };
   }
 
   #track(decided: Decided): void {

@@ -19,17 +19,19 @@ function guard() {
     receipt: id,
     finish: (r) => outcomes.set(id, [...outcomes.get(id) ?? [], r]),
   });
-  const g: Pick<ActionGuard, "decide" | "refuse"> = {
-    decide(action: Action): Decided {
-      const id = action.summary;
-      if (id.startsWith("deny")) return decided(id, verdict("deny"));
-      if (!id.startsWith("held")) return decided(id, verdict("allow"));
-      const held = new Promise<Decided>((resolve) =>
-        releases.push((d) => resolve(decided(id, verdict(d))))
-      );
-      return { verdict: verdict("deny"), receipt: null, finish: () => {}, held };
-    },
+  const decide = (id: string): Decided => {
+    if (id.startsWith("deny")) return decided(id, verdict("deny"));
+    if (!id.startsWith("held")) return decided(id, verdict("allow"));
+    const held = new Promise<Decided>((resolve) =>
+      releases.push((d) => resolve(decided(id, verdict(d))))
+    );
+    return { verdict: verdict("deny"), receipt: null, finish: () => {}, held };
+  };
+  const g: Pick<ActionGuard, "decide" | "refuse" | "pass"> = {
+    decide: (action: Action) => decide(action.summary),
     refuse: (event) => `refused ${event.reason}`,
+    // Passes are told apart by summary like decisions: `deny…` could not be recorded.
+    pass: (event) => decide(event.summary),
   };
   return { g, outcomes, release: (d: "allow" | "deny") => releases.shift()!(d) };
 }
@@ -92,4 +94,31 @@ Deno.test("SessionLedger: refusals pass through to the guard", () => {
     reason: "bad input",
   });
   assert.equal(receipt, "refused bad input");
+});
+
+Deno.test("SessionLedger: passed traffic is tracked like an allowed decision", async () => {
+  const { g, outcomes, release } = guard();
+  const ledger = new SessionLedger(g);
+  const event = (summary: string) => ({
+    protocol: "https" as const,
+    endpoint: null,
+    agent: null,
+    summary,
+    reason: "passthrough",
+  });
+  const done = ledger.pass(event("p1"));
+  ledger.pass(event("p2"));
+  ledger.pass(event("deny-p3"));
+  // A pass waits for its durable receipt: tracked by what it settles with.
+  const waited = ledger.pass(event("held-p4"));
+  release("allow");
+  await waited.held;
+  assert.equal(ledger.open, 3);
+  ledger.complete([done], OK);
+  ledger.close("agent connection closed");
+  assert.deepEqual(outcomes.get("p1"), [OK]);
+  assert.deepEqual(outcomes.get("p2"), [{ ...OK, error: "agent connection closed" }]);
+  assert.deepEqual(outcomes.get("held-p4"), [{ ...OK, error: "agent connection closed" }]);
+  assert.equal(outcomes.has("deny-p3"), false);
+  assert.equal(ledger.open, 0);
 });

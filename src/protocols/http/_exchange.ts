@@ -2,12 +2,13 @@
  * One request/response exchange on an agent connection, step by step: take the request in (its
  * body buffered up to the limit), decide it (facts, placeholders, the guard), forward it to the
  * upstream, then relay the response, or an upgrade, back. Each step either hands the next what
- * it needs or has ended the exchange itself (answered the agent and finished the receipt), so
- * every path ends in exactly one receipt.
+ * it needs or has ended the exchange itself (answered the agent and completed the receipt
+ * through the connection's ledger), so every path ends in exactly one receipt.
  *
  * @module
  */
 
+import type { SessionActions } from "../../core/mod.ts";
 import type { After, Exchange, ExchangeContext, RequestTarget } from "./_exchange_context.ts";
 import { decideRequest } from "./_request_decision.ts";
 import { receiveRequest } from "./_request_intake.ts";
@@ -31,6 +32,11 @@ export interface ExchangeOptions {
   readonly ctx: ExchangeContext;
   /** Upstream connections, kept alive across exchanges. */
   readonly pool: UpstreamPool;
+  /**
+   * The connection's ledger (`guard.session()`): whoever made the connection closes it once
+   * when the connection ends, which completes any action an exchange left open.
+   */
+  readonly actions: SessionActions;
 }
 
 /**
@@ -39,7 +45,7 @@ export interface ExchangeOptions {
  *
  * @example
  * ```ts
- * const on: ExchangeOptions = { client, ctx, pool }; // once per agent connection
+ * const on: ExchangeOptions = { client, ctx, pool, actions: guard.session() }; // per connection
  * const after = await exchange(head, req, on);
  * if (after === "close") client.closeWrite();
  * ```
@@ -49,7 +55,7 @@ export async function exchange(
   req: RequestTarget,
   options: ExchangeOptions,
 ): Promise<After> {
-  const { client, ctx, pool } = options;
+  const { client, ctx, pool, actions } = options;
   const limits = ctx.limits();
   const flavor = req.endpoint?.flavor;
   const ex: Exchange = {
@@ -57,6 +63,7 @@ export async function exchange(
     head,
     req,
     ctx,
+    actions,
     limits,
     flavor,
     protocol: flavor?.protocol ?? "https",

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AgentFacts, ProtocolFamily } from "../../core/mod.ts";
+import type { AgentFacts, ProtocolFamily, SessionActions } from "../../core/mod.ts";
 import type {
   ExchangeFlavor,
   HttpEndpointRoute,
@@ -29,10 +29,14 @@ export interface RequestTarget {
   endpoint: HttpEndpointRoute | null;
 }
 
-/** What one exchange needs from the gateway (a subset of the proxy's context). */
+/**
+ * What one exchange needs from the gateway (a subset of the proxy's context). No guard: an
+ * exchange decides, refuses and reports through its connection's ledger (`actions`), so every
+ * action it takes is completed when the connection ends, whatever ends it.
+ */
 export type ExchangeContext = Pick<
   HttpProxyContext,
-  "guard" | "limits" | "log" | "credentials" | "upstreamFailed" | "upstreamRetried"
+  "limits" | "log" | "credentials" | "upstreamFailed" | "upstreamRetried"
 >;
 
 /** Whether the agent connection can carry another request after this one. */
@@ -44,6 +48,8 @@ export interface Exchange {
   readonly head: RequestHead;
   readonly req: RequestTarget;
   readonly ctx: ExchangeContext;
+  /** The connection's ledger: the exchange's decision, refusal and outcome go through it. */
+  readonly actions: SessionActions;
   /** The limits in force when the exchange started. */
   readonly limits: HttpProxyLimits;
   /** Set when the endpoint speaks another HTTP-based protocol (Kubernetes). */

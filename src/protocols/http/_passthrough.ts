@@ -5,15 +5,15 @@
  * @module
  */
 
-import type { AgentFacts } from "../../core/mod.ts";
-import type { HttpProxyContext } from "./context.ts";
+import type { AgentFacts, SessionActions } from "../../core/mod.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, type SocketStream } from "./_stream.ts";
 import type { Authority } from "./_target.ts";
 
 /** Options for {@linkcode passthrough}. */
 export interface PassthroughOptions {
-  ctx: Pick<HttpProxyContext, "guard">;
+  /** The agent connection's ledger: the pass and its outcome go through it. */
+  actions: SessionActions;
   /** The agent that sent the CONNECT. */
   agent: AgentFacts;
   /** The receipt's summary (`CONNECT host:port`); ` (passthrough)` is appended. */
@@ -26,7 +26,7 @@ export interface PassthroughOptions {
  * @example
  * ```ts
  * await passthrough(client, { host: "example.com", port: 443 }, {
- *   ctx,
+ *   actions, // the connection's ledger
  *   agent,
  *   summary: "CONNECT example.com:443",
  * });
@@ -37,8 +37,8 @@ export async function passthrough(
   target: Authority,
   options: PassthroughOptions,
 ): Promise<void> {
-  const { ctx, agent, summary } = options;
-  let decided = ctx.guard.pass({
+  const { actions, agent, summary } = options;
+  let decided = actions.pass({
     protocol: "https",
     endpoint: null,
     agent,
@@ -63,7 +63,7 @@ export async function passthrough(
     upstream = new ConnStream(await Deno.connect({ hostname: target.host, port: target.port }));
   } catch {
     const reason = `cannot connect to ${target.host}:${target.port}`;
-    decided.finish({ upstreamStatus: 502, bytesIn: 0, bytesOut: 0, error: reason });
+    actions.complete([decided], { upstreamStatus: 502, bytesIn: 0, bytesOut: 0, error: reason });
     await reply(client, {
       status: 502,
       error: "bad_gateway",
@@ -77,11 +77,12 @@ export async function passthrough(
     await client.write(CONNECT_ESTABLISHED);
   } catch {
     upstream.destroy();
-    decided.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "agent closed" });
+    const closed = { upstreamStatus: null, bytesIn: 0, bytesOut: 0, error: "agent closed" };
+    actions.complete([decided], closed);
     return;
   }
   const [bytesIn, bytesOut] = await Promise.all([pump(client, upstream), pump(upstream, client)]);
   upstream.destroy();
   client.destroy();
-  decided.finish({ upstreamStatus: null, bytesIn, bytesOut });
+  actions.complete([decided], { upstreamStatus: null, bytesIn, bytesOut });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AgentFacts } from "../../core/mod.ts";
+import type { AgentFacts, SessionActions } from "../../core/mod.ts";
 import type { HttpProxyContext } from "./context.ts";
 import { reply } from "./_respond.ts";
 import type { SocketStream } from "./_stream.ts";
@@ -33,13 +33,16 @@ export function authenticate(
   return agent ? { agent, ...creds } : null;
 }
 
-/** Answers `407` with a Basic challenge, after a receipt for the refused request. */
+/**
+ * Answers `407` with a Basic challenge, after a receipt for the refused request (through the
+ * connection's `actions`).
+ */
 export async function challenge(
   client: SocketStream,
-  ctx: Pick<HttpProxyContext, "guard">,
+  actions: Pick<SessionActions, "refuse">,
   summary: string,
 ): Promise<void> {
-  const receipt = ctx.guard.refuse({
+  const receipt = actions.refuse({
     protocol: "https",
     endpoint: null,
     agent: null,

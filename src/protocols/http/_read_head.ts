@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { AgentFacts, ProtocolFamily } from "../../core/mod.ts";
+import type { AgentFacts, ProtocolFamily, SessionActions } from "../../core/mod.ts";
 import type { HttpProxyContext } from "./context.ts";
 import { answerRefusal } from "./_request_refusal.ts";
 import type { ReplyShape } from "./_respond.ts";
@@ -23,6 +23,12 @@ export interface HeadScope {
 
 const PROXY_SCOPE: HeadScope = { protocol: "https", endpoint: null };
 
+/** The connection a head is read on: its limits, and its ledger for refusals. */
+export interface HeadConnection {
+  readonly ctx: Pick<HttpProxyContext, "limits">;
+  readonly actions: Pick<SessionActions, "refuse">;
+}
+
 /**
  * Reads one request head: the connection may idle (kept alive) up to `idleTimeoutMs` before
  * the first byte, then has `headerTimeoutMs` to finish the head (slow clients are cut off).
@@ -30,11 +36,11 @@ const PROXY_SCOPE: HeadScope = { protocol: "https", endpoint: null };
  */
 export async function readHead(
   client: SocketStream,
-  ctx: Pick<HttpProxyContext, "guard" | "limits">,
+  conn: HeadConnection,
   agent: AgentFacts | null,
   scope: HeadScope = PROXY_SCOPE,
 ): Promise<RequestHead | null> {
-  const intake = new RequestIntake(ctx.limits());
+  const intake = new RequestIntake(conn.ctx.limits());
   let timer: ReturnType<typeof setTimeout> | undefined;
   let expired = false;
   const arm = (ms: number) => {
@@ -60,7 +66,7 @@ export async function readHead(
           case "close":
             return null;
           case "refuse":
-            await answerRefusal(client, ctx.guard, { ...scope, agent }, c.refusal);
+            await answerRefusal(client, conn.actions, { ...scope, agent }, c.refusal);
             return null;
           default:
             throw new TypeError(`Unexpected request intake command '${c.kind}' before a head`);

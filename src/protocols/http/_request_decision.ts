@@ -60,7 +60,7 @@ export async function decideRequest(
     facts.facts.misplaced_placeholders = credentials.misplaced;
     facts.facts.unknown_placeholders = credentials.unknown;
     if (credentials.refusal !== null) {
-      const receipt = ex.ctx.guard.refuse({
+      const receipt = ex.actions.refuse({
         protocol: ex.protocol,
         endpoint: ex.req.endpoint?.name ?? null,
         agent: ex.req.agent,
@@ -129,7 +129,10 @@ async function actionFacts(ex: Exchange, facts: HttpRequestFacts): Promise<Actio
   }
 }
 
-/** Asks the guard (or passes passthrough traffic) and waits for a held decision. */
+/**
+ * Asks the guard through the connection's ledger (or passes passthrough traffic) and waits for a
+ * held decision; the ledger tracks what it settles with.
+ */
 async function decide(
   ex: Exchange,
   received: ReceivedRequest,
@@ -138,7 +141,7 @@ async function decide(
 ): Promise<AllowedRequest | After> {
   const { req } = ex;
   let decided: Decided = req.endpoint
-    ? ex.ctx.guard.decide({
+    ? ex.actions.decide({
       protocol: ex.protocol,
       endpoint: req.endpoint.name,
       agent: req.agent,
@@ -146,7 +149,7 @@ async function decide(
       unknown: action.unknown,
       summary: action.summary,
     }, { signal: ex.client.goneSignal() })
-    : ex.ctx.guard.pass({
+    : ex.actions.pass({
       protocol: "https",
       endpoint: null,
       agent: req.agent,

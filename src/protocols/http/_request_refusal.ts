@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { AgentFacts, ProtocolFamily } from "../../core/mod.ts";
-import type { HttpProxyContext } from "./context.ts";
+import type { AgentFacts, ProtocolFamily, SessionActions } from "../../core/mod.ts";
 import type { After, Exchange } from "./_exchange_context.ts";
 import { reply, type ReplyShape } from "./_respond.ts";
 import type { ByteWriter } from "./_stream.ts";
@@ -23,16 +22,16 @@ export interface RefusalScope {
 }
 
 /**
- * Records `refusal`'s receipt, then answers the agent on `client` with the receipt id; closes
+ * Records `refusal`'s receipt (through the connection's `actions`), then answers the agent on `client` with the receipt id; closes
  * the connection's write side after when the refusal says so.
  */
 export async function answerRefusal(
   client: ByteWriter,
-  guard: HttpProxyContext["guard"],
+  actions: Pick<SessionActions, "refuse">,
   scope: RefusalScope,
   refusal: Refusal,
 ): Promise<void> {
-  const receipt = guard.refuse({
+  const receipt = actions.refuse({
     protocol: scope.protocol,
     endpoint: scope.endpoint,
     agent: scope.agent,
@@ -57,7 +56,7 @@ export async function refuseRequest(ex: Exchange, refusal: Refusal): Promise<Aft
     agent: ex.req.agent,
     shape: ex.shape,
   };
-  await answerRefusal(ex.client, ex.ctx.guard, scope, refusal);
+  await answerRefusal(ex.client, ex.actions, scope, refusal);
   return refusal.close ? "close" : "keep";
 }
 

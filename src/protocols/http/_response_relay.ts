@@ -54,7 +54,12 @@ export async function relayResponse(
     await ex.client.write(serializeResponseHead(response.status, response.reason, headers));
   } catch {
     lease.stream.destroy();
-    decided.finish({ upstreamStatus: response.status, bytesIn, bytesOut: 0, error: AGENT_GONE });
+    ex.actions.complete([decided], {
+      upstreamStatus: response.status,
+      bytesIn,
+      bytesOut: 0,
+      error: AGENT_GONE,
+    });
     return "close";
   }
   const streamed = await relayBody(ex, forwarded, relay);
@@ -68,7 +73,7 @@ export async function relayResponse(
     lease.stream.destroy();
   }
   const left = agentLeft(ex.client);
-  decided.finish({
+  ex.actions.complete([decided], {
     upstreamStatus: response.status,
     bytesIn,
     bytesOut: streamed.bytesOut,
@@ -86,6 +91,7 @@ async function planRelay(ex: Exchange, forwarded: Forwarded): Promise<Relay | Af
   const { lease, response, scrubber } = forwarded;
   const failed = (err: unknown) =>
     upstreamFailed(ex.client, ex.ctx, {
+      actions: ex.actions,
       decided: forwarded.decided,
       err,
       bytesIn: forwarded.bytesIn,
@@ -185,7 +191,7 @@ async function relayBody(
     // Only writes to the agent throw StreamClosed here; the upstream's reads throw its errors.
     const agentGone = err instanceof StreamClosed;
     if (!agentGone) reportFailure(ex.ctx, reportScope(ex), err);
-    forwarded.decided.finish({
+    ex.actions.complete([forwarded.decided], {
       upstreamStatus: forwarded.response.status,
       bytesIn: forwarded.bytesIn,
       bytesOut,

@@ -15,7 +15,7 @@ import { serializeResponseHead, stripHopByHop } from "./_wire.ts";
 
 /** Answers the agent's upgrade with the upstream's 101 and relays until both sides are done. */
 export async function relayUpgrade(ex: Exchange, forwarded: Forwarded): Promise<After> {
-  const { client } = ex;
+  const { client, actions } = ex;
   const { decided, lease, response, scrubber, bytesIn } = forwarded;
   const headers = stripHopByHop(response.headers, ["upgrade"])
     .map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
@@ -26,12 +26,12 @@ export async function relayUpgrade(ex: Exchange, forwarded: Forwarded): Promise<
     );
   } catch {
     lease.stream.destroy();
-    decided.finish({ upstreamStatus: 101, bytesIn, bytesOut: 0, error: AGENT_GONE });
+    actions.complete([decided], { upstreamStatus: 101, bytesIn, bytesOut: 0, error: AGENT_GONE });
     return "close";
   }
   const [up, down] = await Promise.all([pump(client, lease.stream), pump(lease.stream, client)]);
   lease.stream.destroy();
   client.destroy();
-  decided.finish({ upstreamStatus: 101, bytesIn: bytesIn + up, bytesOut: down });
+  actions.complete([decided], { upstreamStatus: 101, bytesIn: bytesIn + up, bytesOut: down });
   return "close";
 }

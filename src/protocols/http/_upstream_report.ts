@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Decided, ProtocolFamily } from "../../core/mod.ts";
+import type { Decided, ProtocolFamily, SessionActions } from "../../core/mod.ts";
 import type { HttpProxyContext, UpstreamCause } from "./context.ts";
 import { reply, type ReplyShape } from "./_respond.ts";
 import type { ByteWriter, SocketStream } from "./_stream.ts";
@@ -73,6 +73,8 @@ export function reportRetry(ctx: ReportContext, scope: ReportScope, cause: Upstr
 
 /** Options for {@linkcode upstreamFailed} and {@linkcode gatewayFailed}. */
 export interface FailedOptions {
+  /** The connection's ledger, which records the outcome. */
+  actions: Pick<SessionActions, "complete">;
   decided: Decided;
   err: unknown;
   bytesIn: number;
@@ -102,11 +104,11 @@ export async function gatewayFailed(
   decided: Decided,
   options: Omit<FailedOptions, "decided">,
 ): Promise<"keep" | "close"> {
-  const { err, bytesIn, close, shape, notResent } = options;
+  const { actions, err, bytesIn, close, shape, notResent } = options;
   const timeout = err instanceof UpstreamError && err.kind === "timeout";
   const status = timeout ? 504 : 502;
   const reason = describeUpstreamFailure(err);
-  decided.finish({
+  actions.complete([decided], {
     upstreamStatus: status,
     bytesIn,
     bytesOut: 0,

@@ -41,6 +41,10 @@ function recorder() {
 }
 
 const scope = { protocol: "https" as const, endpoint: "api", agent: "bot" };
+/** The connection's ledger as the report uses it: completing finishes each action. */
+const actions = {
+  complete: (done: readonly Decided[], r: ExchangeResult) => done.forEach((d) => d.finish(r)),
+};
 
 Deno.test("upstreamFailed() records the gateway's 502 with why, counts it and logs one warning", async () => {
   const r = recorder();
@@ -49,6 +53,7 @@ Deno.test("upstreamFailed() records the gateway's 502 with why, counts it and lo
     "peer closed connection without sending TLS close_notify",
   );
   const after = await upstreamFailed(r.writer, r.ctx, {
+    actions,
     decided: d,
     err,
     bytesIn: 7,
@@ -78,6 +83,7 @@ Deno.test("upstreamFailed() answers a timeout with 504 and records it as the sta
   const err = new UpstreamError("timeout", "upstream did not answer in time");
   assertEquals(
     await upstreamFailed(r.writer, r.ctx, {
+      actions,
       decided: d,
       err,
       bytesIn: 0,

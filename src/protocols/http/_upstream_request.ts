@@ -72,7 +72,12 @@ export async function forward(
   const bytesIn = received.buffered.length + sent.streamedBytes;
   switch (sent.kind) {
     case "body_timeout":
-      decided.finish({ upstreamStatus: null, bytesIn, bytesOut: 0, error: BODY_TIMEOUT });
+      ex.actions.complete([decided], {
+        upstreamStatus: null,
+        bytesIn,
+        bytesOut: 0,
+        error: BODY_TIMEOUT,
+      });
       await reply(ex.client, {
         status: 408,
         error: "request_timeout",
@@ -85,7 +90,12 @@ export async function forward(
     case "agent_gone":
       // Part of the body was forwarded; the upstream got a cut request and no one is left to
       // answer.
-      decided.finish({ upstreamStatus: null, bytesIn, bytesOut: 0, error: AGENT_GONE_MID_BODY });
+      ex.actions.complete([decided], {
+        upstreamStatus: null,
+        bytesIn,
+        bytesOut: 0,
+        error: AGENT_GONE_MID_BODY,
+      });
       ex.client.destroy();
       return "close";
     case "failed": {
@@ -93,6 +103,7 @@ export async function forward(
       const close = sent.dialFailed ? received.truncated || ex.clientClose : true;
       const { error: err, notResent } = sent;
       return await upstreamFailed(ex.client, ex.ctx, {
+        actions: ex.actions,
         decided,
         err,
         bytesIn,
@@ -124,6 +135,7 @@ async function injectCredentials(
     });
     const failure = new UpstreamError("protocol", "credential injection failed");
     return await gatewayFailed(ex.client, allowed.decided, {
+      actions: ex.actions,
       err: failure,
       bytesIn: 0,
       close: true,

@@ -1,7 +1,10 @@
 /**
  * The forward proxy on `gateway.proxy_listen`: authenticates agents, terminates TLS for hosts an
  * endpoint claims (CONNECT), relays or refuses the rest per `defaults.unknown_host`, and proxies
- * absolute-form `http://` requests. Each request is decided on its own by the guard.
+ * absolute-form `http://` requests. Each request is decided on its own by the guard, through its
+ * agent connection's ledger (`guard.session()`): one per connection accepted, shared by the
+ * tunnel a CONNECT turns it into (the same socket, the same agent), and closed once when the
+ * connection ends, so nothing it allowed is left without an outcome.
  *
  * @module
  */
@@ -33,6 +36,13 @@ interface TunnelRefusal {
   reason: string;
 }
 
+/** Where a terminated tunnel leads, and the credentials it was opened with. */
+interface TunnelTarget {
+  auth: ProxyAuth;
+  target: Authority;
+  endpoint: HttpEndpointRoute;
+}
+
 /** A deny the gateway decides without rules, and how it is answered. */
 interface GatewayDenial {
   agent: AgentFacts | null;
@@ -45,11 +55,26 @@ interface GatewayDenial {
   flavor?: ExchangeFlavor;
 }
 
+/** Why a connection's ledger closes: the outcome of anything it left open. */
+const CONNECTION_ENDED = "agent connection ended";
+const CONNECTION_FAILED = "agent connection failed";
+const TUNNEL_FAILED = "tunnel failed";
+/** What `Guard.finishOpen()` records for exchanges cut short by a stop. */
+const GATEWAY_STOPPED = "gateway stopped before the exchange ended";
+
+/** One agent connection to the proxy: what its exchanges (and its tunnel's) run on. */
+interface ProxyConnection extends ExchangeOptions {
+  /** Why it ended, what its ledger closes with: the agent leaving unless something failed. */
+  ended: string;
+}
+
 /** The running forward proxy. */
 export class HttpProxy {
   readonly #ctx: HttpProxyContext;
   readonly #pool = new UpstreamPool();
   #tcp!: NetListener;
+  /** Set by `close()`: connections ending now were ended by the stop. */
+  #stopping = false;
 
   private constructor(ctx: HttpProxyContext) {
     this.#ctx = ctx;
@@ -87,21 +112,40 @@ export class HttpProxy {
 
   /** Stops accepting, closes every agent connection and waits for their receipts. */
   async close(): Promise<void> {
+    this.#stopping = true;
     await this.#tcp.close();
     this.#pool.close();
   }
 
-  /** Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. */
+  /**
+   * Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. The
+   * connection's ledger is closed here, once, however the connection ends.
+   */
   async #serveProxyConnection(client: SocketStream, admission: Admission): Promise<void> {
-    const conn: ExchangeOptions = { client, ctx: this.#ctx, pool: this.#pool };
+    const conn: ProxyConnection = {
+      client,
+      ctx: this.#ctx,
+      pool: this.#pool,
+      actions: this.#ctx.guard.session(),
+      ended: CONNECTION_ENDED,
+    };
+    try {
+      await this.#proxyRequests(conn, admission);
+    } finally {
+      conn.actions.close(this.#stopping ? GATEWAY_STOPPED : conn.ended);
+    }
+  }
+
+  async #proxyRequests(conn: ProxyConnection, admission: Admission): Promise<void> {
+    const client = conn.client;
     try {
       for (;;) {
-        const head = await readHead(client, this.#ctx, null);
+        const head = await readHead(client, conn, null);
         if (!head) break;
         const agent = authenticate(this.#ctx, head);
         if (agent && !admission.authenticated(agent.agent.name)) {
           const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
-          await this.#gatewayDeny(client, summary, {
+          await this.#gatewayDeny(conn, summary, {
             agent: agent.agent,
             endpoint: null,
             status: 503,
@@ -111,7 +155,7 @@ export class HttpProxy {
           break;
         }
         if (head.method === "CONNECT") {
-          await this.#connect(client, head, agent);
+          await this.#connect(conn, head, agent);
           return; // The socket now belongs to the tunnel (or was closed).
         }
         const after = await this.#absolute(conn, head, agent);
@@ -120,21 +164,23 @@ export class HttpProxy {
       client.closeWrite();
     } catch (err) {
       this.#ctx.log("error", `proxy connection failed: ${err}`);
+      conn.ended = CONNECTION_FAILED;
       client.destroy();
     }
   }
 
   async #connect(
-    client: SocketStream,
+    conn: ProxyConnection,
     head: RequestHead,
     auth: ProxyAuth | null,
   ): Promise<void> {
+    const { client, actions } = conn;
     const target = parseAuthority(head.target, null);
     const summary = `CONNECT ${head.target.slice(0, 200)}`;
-    if (!auth) return await challenge(client, this.#ctx, summary);
+    if (!auth) return await challenge(client, actions, summary);
     const { agent } = auth;
     if (!target) {
-      return await this.#gatewayDeny(client, summary, {
+      return await this.#gatewayDeny(conn, summary, {
         agent,
         endpoint: null,
         status: 400,
@@ -146,7 +192,7 @@ export class HttpProxy {
     const refused = routeRefusal(route, agent, target);
     if (refused) {
       const { endpoint, reason } = refused;
-      return await this.#gatewayDeny(client, summary, {
+      return await this.#gatewayDeny(conn, summary, {
         agent,
         endpoint,
         status: 403,
@@ -156,14 +202,14 @@ export class HttpProxy {
     }
     // Refused routes returned above: what is left is an endpoint or an unknown host to relay.
     if (route.kind !== "endpoint") {
-      return await passthrough(client, target, { ctx: this.#ctx, agent, summary });
+      return await passthrough(client, target, { actions, agent, summary });
     }
     let context: tls.SecureContext;
     try {
       context = this.#ctx.net.secureContext(await this.#ctx.leaf(target.host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${target.host}: ${err}`);
-      return await this.#gatewayDeny(client, summary, {
+      return await this.#gatewayDeny(conn, summary, {
         agent,
         endpoint: route.endpoint.name,
         status: 502,
@@ -184,7 +230,7 @@ export class HttpProxy {
       this.#ctx.limits().headerTimeoutMs,
     );
     if (accepted.kind === "failed") {
-      this.#ctx.guard.refuse({
+      actions.refuse({
         protocol: "https",
         endpoint: route.endpoint.name,
         agent,
@@ -193,24 +239,27 @@ export class HttpProxy {
       });
     }
     if (accepted.kind !== "secure") return;
-    await this.#serveTunnel(new SocketStream(accepted.socket), auth, target, route.endpoint);
+    // The tunnel is the same agent connection: it keeps the connection's ledger, which the
+    // proxy connection's serve closes once the tunnel is done.
+    const secure = new SocketStream(accepted.socket);
+    const tunnel: ExchangeOptions = { client: secure, ctx: this.#ctx, pool: this.#pool, actions };
+    conn.ended = await this.#serveTunnel(tunnel, { auth, target, endpoint: route.endpoint });
   }
 
-  /** Requests inside a terminated tunnel; each is re-authenticated and decided on its own. */
-  async #serveTunnel(
-    client: SocketStream,
-    auth: ProxyAuth,
-    target: Authority,
-    endpoint: HttpEndpointRoute,
-  ): Promise<void> {
+  /**
+   * Requests inside a terminated tunnel; each is re-authenticated and decided on its own.
+   * Returns why the tunnel ended, for the connection's ledger.
+   */
+  async #serveTunnel(tunnel: ExchangeOptions, to: TunnelTarget): Promise<string> {
+    const { auth, target, endpoint } = to;
+    const client = tunnel.client;
     const flavor = endpoint.flavor;
     const scope = flavor
       ? { protocol: flavor.protocol, endpoint: endpoint.name, shape: flavor.replyShape }
       : undefined;
-    const conn: ExchangeOptions = { client, ctx: this.#ctx, pool: this.#pool };
     try {
       for (;;) {
-        const head = await readHead(client, this.#ctx, auth.agent, scope);
+        const head = await readHead(client, tunnel, auth.agent, scope);
         if (!head) break;
         const req = this.#recheckTunnel(head, auth, target);
         if ("reason" in req) {
@@ -218,7 +267,7 @@ export class HttpProxy {
           const summary = `${head.method.slice(0, 16)} ${target.host}${
             head.target.split("?")[0].slice(0, 200)
           }`;
-          await this.#gatewayDeny(client, summary, {
+          await this.#gatewayDeny(tunnel, summary, {
             agent,
             endpoint: endpoint.name,
             status,
@@ -228,13 +277,15 @@ export class HttpProxy {
           });
           break;
         }
-        const after = await exchange(head, req, conn);
+        const after = await exchange(head, req, tunnel);
         if (after === "close") break;
       }
       client.closeWrite();
+      return CONNECTION_ENDED;
     } catch (err) {
       this.#ctx.log("error", `tunnel failed: ${err}`, { agent: auth.name });
       client.destroy();
+      return TUNNEL_FAILED;
     }
   }
 
@@ -276,13 +327,13 @@ export class HttpProxy {
     const client = conn.client;
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     if (!auth) {
-      await challenge(client, this.#ctx, summary);
+      await challenge(client, conn.actions, summary);
       return "close";
     }
     const { agent } = auth;
     const checked = proxyTarget(head.target, headerValues(head.headers, "host"), head.version);
     if ("problem" in checked) {
-      await this.#gatewayDeny(client, summary, {
+      await this.#gatewayDeny(conn, summary, {
         agent,
         endpoint: null,
         status: 400,
@@ -296,19 +347,19 @@ export class HttpProxy {
     const refused = cleartextRefusal(route, agent, checked.absolute);
     if (refused) {
       const { endpoint, status, error, reason } = refused;
-      await this.#gatewayDeny(client, summary, { agent, endpoint, status, error, reason });
+      await this.#gatewayDeny(conn, summary, { agent, endpoint, status, error, reason });
       return "close";
     }
     const req: RequestTarget = { agent, scheme: "http", host, port, target, endpoint: null };
     return await exchange(head, req, conn);
   }
 
-  /** A deny the gateway decides without rules: receipt, then the JSON shape. */
-  async #gatewayDeny(client: SocketStream, summary: string, denial: GatewayDenial): Promise<void> {
+  /** A deny the gateway decides without rules: receipt on `conn`'s ledger, then the JSON shape. */
+  async #gatewayDeny(conn: ExchangeOptions, summary: string, denial: GatewayDenial): Promise<void> {
     const { agent, endpoint, status, error, reason, flavor } = denial;
     const protocol = flavor?.protocol ?? "https";
-    const receipt = this.#ctx.guard.refuse({ protocol, endpoint, agent, summary, reason });
-    await reply(client, {
+    const receipt = conn.actions.refuse({ protocol, endpoint, agent, summary, reason });
+    await reply(conn.client, {
       status,
       error,
       reason,

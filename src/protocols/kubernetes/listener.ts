@@ -2,7 +2,9 @@
  * One TLS listener per `kubernetes` endpoint with `listen`: kubectl points its kubeconfig here,
  * trusting the gateway CA, with its clawpatrol token as bearer token. Every request is
  * authenticated, decided on Kubernetes facts, and forwarded to the API server with the
- * gateway-held credential; refusals are `Status` objects kubectl prints as server errors.
+ * gateway-held credential; refusals are `Status` objects kubectl prints as server errors. Each
+ * agent connection has its ledger (`guard.session()`) from the TLS handshake on, closed once
+ * when the connection ends, so nothing it allowed is left without an outcome.
  *
  * @module
  */
@@ -14,6 +16,7 @@ import {
   AGENT_CAP_REASON,
   type AgentFacts,
   type NetListener,
+  type SessionActions,
 } from "../../core/mod.ts";
 import {
   exchange,
@@ -31,14 +34,24 @@ import type { KubernetesContext } from "./context.ts";
 /** Agent-facing reason for a request without a valid agent token. */
 export const TOKEN_REQUIRED = "a valid clawpatrol agent token is required as the bearer token";
 
+/** Why a connection's ledger closes: the outcome of anything it left open. */
+const CONNECTION_ENDED = "agent connection ended";
+const CONNECTION_FAILED = "agent connection failed";
+const HANDSHAKE_FAILED = "TLS handshake did not complete";
+/** What `Guard.finishOpen()` records for exchanges cut short by a stop. */
+const GATEWAY_STOPPED = "gateway stopped before the exchange ended";
+
 /**
  * One agent connection, and the agent its latest request authenticated as. It is also what its
  * exchanges run on, so a request allocates no options of its own.
  */
 interface Connection extends ExchangeOptions {
   agent: AgentFacts | null;
-  /** Ended by the gateway (agent revoked): its failing exchange is no error to log. */
-  ended: boolean;
+  /**
+   * Why the gateway ended it (agent revoked or rotated), `null` while it has not: its failing
+   * exchange is no error to log, and its ledger closes with this reason.
+   */
+  ended: string | null;
 }
 
 /** A refusal answered with a Kubernetes `Status`. */
@@ -58,6 +71,8 @@ export class KubernetesListener {
   /** Open agent connections, so those of an agent revoked or rotated since can be closed. */
   readonly #open = new Set<Connection>();
   #tcp!: NetListener;
+  /** Set by `close()`: connections ending now were ended by the stop. */
+  #stopping = false;
 
   private constructor(endpoint: string, ctx: KubernetesContext) {
     this.endpoint = endpoint;
@@ -106,12 +121,14 @@ export class KubernetesListener {
       const standing = this.#ctx.agentStanding?.(conn.agent) ?? "active";
       if (standing === "active") continue;
       const reason = standing === "revoked" ? "agent revoked" : "agent token rotated";
-      this.#refuse(conn.agent, "session ended", reason);
+      this.#refuse(conn.actions, conn.agent, "session ended", reason);
       this.#ctx.log("info", `kubernetes connection closed: agent ${standing}`, {
         agent: conn.agent.name,
         endpoint: this.endpoint,
       });
-      conn.ended = true;
+      // The ledger closes when the connection's serve returns, after the exchange in flight
+      // recorded its own outcome (cut short by this close).
+      conn.ended = reason;
       this.#open.delete(conn);
       conn.client.destroy();
       this.#ctx.sessionEnded?.(standing);
@@ -120,49 +137,68 @@ export class KubernetesListener {
 
   /** Stops accepting, closes every agent connection and waits for their receipts. */
   async close(): Promise<void> {
+    this.#stopping = true;
     await this.#tcp.close();
     this.#pool.close();
   }
 
+  /** One agent connection; its ledger is closed here, once, however the connection ends. */
   async #serve(socket: net.Socket, admission: Admission): Promise<void> {
-    const secure = await this.#handshake(socket);
-    if (!secure) return;
+    const actions = this.#ctx.guard.session();
+    let ended = CONNECTION_FAILED;
+    try {
+      const secure = await this.#handshake(socket, actions);
+      ended = secure ? await this.#serveRequests(secure, actions, admission) : HANDSHAKE_FAILED;
+    } finally {
+      actions.close(this.#stopping ? GATEWAY_STOPPED : ended);
+    }
+  }
+
+  /** The requests of a connection, until it ends; returns why it ended. */
+  async #serveRequests(
+    secure: tls.TLSSocket,
+    actions: SessionActions,
+    admission: Admission,
+  ): Promise<string> {
     const client = new SocketStream(secure);
     const conn: Connection = {
       client,
       ctx: this.#ctx,
       pool: this.#pool,
+      actions,
       agent: null,
-      ended: false,
+      ended: null,
     };
     this.#open.add(conn);
     try {
       for (;;) {
-        const head = await readHead(client, this.#ctx, null, this.#scope);
-        if (!head || conn.ended) break;
+        const head = await readHead(client, conn, null, this.#scope);
+        if (!head || conn.ended !== null) break;
         const after = await this.#request(conn, head, admission);
-        if (after === "close" || conn.ended) break;
+        if (after === "close" || conn.ended !== null) break;
       }
       client.closeWrite();
+      return conn.ended ?? CONNECTION_ENDED;
     } catch (err) {
-      if (!conn.ended) {
+      if (conn.ended === null) {
         this.#ctx.log("error", `kubernetes connection failed: ${err}`, { endpoint: this.endpoint });
       }
       client.destroy();
+      return conn.ended ?? CONNECTION_FAILED;
     } finally {
       this.#open.delete(conn);
     }
   }
 
   /** TLS with a leaf for the address the agent dialled; a failed handshake gets a receipt. */
-  async #handshake(socket: net.Socket): Promise<tls.TLSSocket | null> {
+  async #handshake(socket: net.Socket, actions: SessionActions): Promise<tls.TLSSocket | null> {
     const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
     let context: tls.SecureContext;
     try {
       context = this.#ctx.net.secureContext(await this.#ctx.leaf(host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${host}: ${err}`);
-      this.#refuse(null, "TLS handshake", "the gateway could not set up TLS");
+      this.#refuse(actions, null, "TLS handshake", "the gateway could not set up TLS");
       socket.destroy();
       return null;
     }
@@ -173,7 +209,9 @@ export class KubernetesListener {
     );
     // Garbage instead of a ClientHello, or a client that never finishes: no channel is left to
     // answer on, so the receipt is the only trace.
-    if (accepted.kind === "failed") this.#refuse(null, "TLS handshake", accepted.reason);
+    if (accepted.kind === "failed") {
+      this.#refuse(actions, null, "TLS handshake", accepted.reason);
+    }
     return accepted.kind === "secure" ? accepted.socket : null;
   }
 
@@ -182,12 +220,11 @@ export class KubernetesListener {
     head: RequestHead,
     admission: Admission,
   ): Promise<"keep" | "close"> {
-    const client = conn.client;
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     const agent = this.#authenticate(head);
     conn.agent = agent;
     if (!agent) {
-      return await this.#deny(client, summary, {
+      return await this.#deny(conn, summary, {
         agent: null,
         status: 401,
         error: "unauthorized",
@@ -195,7 +232,7 @@ export class KubernetesListener {
       });
     }
     if (!admission.authenticated(agent.name)) {
-      return await this.#deny(client, summary, {
+      return await this.#deny(conn, summary, {
         agent,
         status: 503,
         error: "unavailable",
@@ -203,7 +240,7 @@ export class KubernetesListener {
       });
     }
     if (!head.target.startsWith("/")) {
-      return await this.#deny(client, summary, {
+      return await this.#deny(conn, summary, {
         agent,
         status: 400,
         error: "bad_request",
@@ -212,7 +249,7 @@ export class KubernetesListener {
     }
     const route = this.#ctx.route(agent, this.endpoint);
     if (route.kind === "refused") {
-      return await this.#deny(client, summary, {
+      return await this.#deny(conn, summary, {
         agent,
         status: 403,
         error: "denied",
@@ -245,8 +282,14 @@ export class KubernetesListener {
     return match ? this.#ctx.authenticateToken(match[1]) : null;
   }
 
-  #refuse(agent: AgentFacts | null, summary: string, reason: string): string | null {
-    return this.#ctx.guard.refuse({
+  /** Records a deny the gateway took itself, on the connection's ledger. */
+  #refuse(
+    actions: SessionActions,
+    agent: AgentFacts | null,
+    summary: string,
+    reason: string,
+  ): string | null {
+    return actions.refuse({
       protocol: "kubernetes",
       endpoint: this.endpoint,
       agent,
@@ -255,11 +298,11 @@ export class KubernetesListener {
     });
   }
 
-  async #deny(client: SocketStream, summary: string, denial: KubernetesDenial): Promise<"close"> {
+  async #deny(conn: Connection, summary: string, denial: KubernetesDenial): Promise<"close"> {
     const { agent, status, error, reason } = denial;
-    const receipt = this.#refuse(agent, summary, reason);
+    const receipt = this.#refuse(conn.actions, agent, summary, reason);
     // The request body (if any) was not read: the connection cannot carry another request.
-    await reply(client, {
+    await reply(conn.client, {
       status,
       error,
       reason,
