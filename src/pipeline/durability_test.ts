@@ -176,7 +176,7 @@ rule "rest" {
     };
     // Settled at once: the insert is not left waiting for a commit it no longer needs.
     const outcome = decideSql("insert into t values (1); drop table t", [], {
-      guard: guard.session(),
+      actions: guard.session(),
       analyzer: new SqlAnalyzer(),
       session,
     });

@@ -64,7 +64,7 @@ const SUMMARY_CHARS = 200;
  */
 export interface DecideSqlOptions {
   /** The session's ledger: decides, refuses, and records siblings of a denial as not run. */
-  guard: Pick<SessionActions, "decide" | "refuse" | "complete">;
+  actions: Pick<SessionActions, "decide" | "refuse" | "complete">;
   analyzer: Pick<SqlAnalyzer, "analyze">;
   session: SqlSession;
   /** Prefix for the receipt summary (`startup: `). @default {""} */
@@ -80,7 +80,7 @@ export interface DecideSqlOptions {
  *
  * @example
  * ```ts
- * const outcome = decideSql("select 1; drop table t", [], { guard, analyzer, session });
+ * const outcome = decideSql("select 1; drop table t", [], { actions, analyzer, session });
  * const { denial, decided } = "held" in outcome ? await outcome.held : outcome;
  * ```
  */
@@ -120,7 +120,7 @@ function unparsedFacts(sql: string): StatementFacts {
  * sharing one signal that cancels those held for approval.
  */
 class SqlMessage {
-  readonly #guard: DecideSqlOptions["guard"];
+  readonly #actions: DecideSqlOptions["actions"];
   readonly #session: SqlSession;
   readonly #options: DecideSqlOptions;
   readonly #params: string[] | null;
@@ -134,7 +134,7 @@ class SqlMessage {
   readonly #decideOptions: { readonly signal: AbortSignal };
 
   constructor(params: string[] | null, options: DecideSqlOptions) {
-    this.#guard = options.guard;
+    this.#actions = options.actions;
     this.#session = options.session;
     this.#options = options;
     this.#params = params;
@@ -160,7 +160,7 @@ class SqlMessage {
   /** Refused before any rule: the session would stop being read the way the server runs it. */
   refusePinned(pinned: StatementFacts): SqlDecision {
     const reason = pinned.refusal!;
-    const receipt = this.#guard.refuse({
+    const receipt = this.#actions.refuse({
       protocol: "postgres",
       endpoint: this.#session.endpoint,
       agent: this.#session.agent,
@@ -193,7 +193,7 @@ class SqlMessage {
     const session = this.#session;
     const unknown = this.#unknown;
     const prefix = this.#prefix;
-    return this.#guard.decide({
+    return this.#actions.decide({
       protocol: "postgres",
       endpoint: session.endpoint,
       agent: session.agent,
@@ -217,7 +217,7 @@ class SqlMessage {
 
   #settle(decided: Decided[], hint?: string): SqlDecision {
     if (this.#holds) this.#options.signal?.removeEventListener("abort", this.#gone);
-    return settleMessage(decided, this.#guard, hint);
+    return settleMessage(decided, this.#actions, hint);
   }
 }
 

@@ -50,7 +50,7 @@ const session: SqlSession = {
 Deno.test("decideSql: one action per statement, each with its own facts", () => {
   const { guard, actions } = fakeGuard();
   const r = decideNow("select 1; select * from users", [], {
-    guard,
+    actions: guard,
     analyzer: new SqlAnalyzer(),
     session,
   });
@@ -65,7 +65,7 @@ Deno.test("decideSql: one action per statement, each with its own facts", () => 
 Deno.test("decideSql: one denied statement denies the message; allowed ones are closed as not run", () => {
   const { guard, finished } = fakeGuard();
   const r = decideNow("select 1; drop table t", [], {
-    guard,
+    actions: guard,
     analyzer: new SqlAnalyzer(),
     session,
   });
@@ -78,7 +78,7 @@ Deno.test("decideSql: one denied statement denies the message; allowed ones are 
 
 Deno.test("decideSql: unparseable SQL leaves the facts unknown and the hint names the parser error", () => {
   const { guard, actions } = fakeGuard();
-  const r = decideNow("selec 1", [], { guard, analyzer: new SqlAnalyzer(), session });
+  const r = decideNow("selec 1", [], { actions: guard, analyzer: new SqlAnalyzer(), session });
   assert.ok(actions[0].unknown?.includes("sql.verbs"));
   assert.match(
     r.denial?.hint ?? "",
@@ -88,9 +88,9 @@ Deno.test("decideSql: unparseable SQL leaves the facts unknown and the hint name
 
 Deno.test("decideSql: binary Bind parameters make sql.params unknown", () => {
   const { guard, actions } = fakeGuard();
-  decideNow("select $1", null, { guard, analyzer: new SqlAnalyzer(), session });
+  decideNow("select $1", null, { actions: guard, analyzer: new SqlAnalyzer(), session });
   assert.deepEqual(actions[0].unknown, ["sql.params"]);
-  decideNow("select $1", ["x"], { guard, analyzer: new SqlAnalyzer(), session });
+  decideNow("select $1", ["x"], { actions: guard, analyzer: new SqlAnalyzer(), session });
   assert.deepEqual(actions[1].facts.sql!.params, ["x"]);
   assert.equal(actions[1].unknown, undefined);
 });
@@ -98,7 +98,7 @@ Deno.test("decideSql: binary Bind parameters make sql.params unknown", () => {
 Deno.test("decideSql: an empty query is no action", () => {
   const { guard, actions } = fakeGuard();
   assert.deepEqual(
-    decideNow(" ; -- nothing", [], { guard, analyzer: new SqlAnalyzer(), session }),
+    decideNow(" ; -- nothing", [], { actions: guard, analyzer: new SqlAnalyzer(), session }),
     {
       decided: [],
       denial: null,
@@ -127,12 +127,12 @@ Deno.test("decideSql: changing client_encoding away from UTF-8 is refused before
       "select set_config('client_encoding', 'GBK', false)",
     ]
   ) {
-    const r = decideNow(sql, [], { guard, analyzer, session });
+    const r = decideNow(sql, [], { actions: guard, analyzer, session });
     assert.match(r.denial?.reason ?? "", /client_encoding must stay UTF8/, sql);
   }
   assert.equal(actions.length, 0, "no rule saw them");
   assert.equal(
-    decideNow("set client_encoding to 'UTF8'", [], { guard, analyzer, session }).denial,
+    decideNow("set client_encoding to 'UTF8'", [], { actions: guard, analyzer, session }).denial,
     null,
   );
 });
@@ -178,7 +178,7 @@ function holdingGuard() {
 Deno.test("decideSql: a statement held for approval settles the message once approved", async () => {
   const { guard, release } = holdingGuard();
   const outcome = decideSql("select 1; update t set x = 1", [], {
-    guard,
+    actions: guard,
     analyzer: new SqlAnalyzer(),
     session,
   });
@@ -192,7 +192,7 @@ Deno.test("decideSql: a statement held for approval settles the message once app
 Deno.test("decideSql: a held statement denied by its approver denies the whole message", async () => {
   const { guard, release } = holdingGuard();
   const outcome = decideSql("update t set x = 1", [], {
-    guard,
+    actions: guard,
     analyzer: new SqlAnalyzer(),
     session,
   });
@@ -205,7 +205,7 @@ Deno.test("decideSql: a held statement denied by its approver denies the whole m
 Deno.test("decideSql: a sibling denied outright cancels the held statement's approval", async () => {
   const { guard, signals } = holdingGuard();
   const outcome = decideSql("update t set x = 1; drop table t", [], {
-    guard,
+    actions: guard,
     analyzer: new SqlAnalyzer(),
     session,
   });
@@ -219,7 +219,7 @@ Deno.test("decideSql: the agent going away cancels a held statement", async () =
   const { guard, signals } = holdingGuard();
   const gone = new AbortController();
   const outcome = decideSql("update t set x = 1", [], {
-    guard,
+    actions: guard,
     analyzer: new SqlAnalyzer(),
     session,
     signal: gone.signal,

@@ -219,7 +219,7 @@ export class PostgresListener {
     { actions, signal }: { actions: SessionActions; signal: AbortSignal },
   ): Promise<void> {
     const outcome = decideSql(statement, [], {
-      guard: actions,
+      actions,
       analyzer: this.#analyzer,
       session: sql,
       summaryPrefix: "startup: ",

@@ -96,7 +96,7 @@ export class PostgresSession implements RelaySession {
     const analyzer = lastTextMemo(options.analyzer);
     this.#batches = new Batches(options.actions);
     this.#decideOptions = {
-      guard: options.actions,
+      actions: options.actions,
       analyzer,
       session: options.sql,
       signal: this.#gone.signal,
