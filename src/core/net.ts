@@ -129,6 +129,14 @@ export interface NetServices {
    * (Postgres' SSLRequest); the caller bounds and reports the handshake.
    */
   secureServer(socket: Socket, context: SecureContext): TLSSocket;
+  /** Opens a TCP connection as a Deno connection (HTTP's upstream pool and passthrough). */
+  dial(host: string, port: number): Promise<Deno.TcpConn>;
+  /** Dials and starts TLS at once, presenting a client certificate when one is given. */
+  dialTls(
+    options: Deno.ConnectTlsOptions & Partial<Deno.TlsCertifiedKeyPem>,
+  ): Promise<Deno.TlsConn>;
+  /** Starts client-side TLS on a dialled Deno connection. */
+  startTls(conn: Deno.TcpConn, options: Deno.StartTlsOptions): Promise<Deno.TlsConn>;
   /** Relays `session` between two connected sockets, executing its commands. */
   relay(agent: Socket, upstream: Socket, session: RelaySession, options: RelayOptions): RelayHandle;
 }

@@ -32,7 +32,8 @@ import { SecretCache, warnMissingSecrets } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
 import { HttpRoutes } from "./_routes.ts";
 import { restartOnlySettings, watchConfig } from "./reload.ts";
-import { type AdminServer, openAdminServer } from "./_admin_server.ts";
+import { openAdminServer } from "./_admin_server.ts";
+import type { RestartingHttpServer } from "../net/mod.ts";
 import {
   type ListenerDeps,
   type StartedListener,
@@ -93,7 +94,7 @@ export class Gateway {
   readonly adminAddress: Deno.NetAddr;
   #loaded: Loaded;
   readonly #receipts: ReceiptStore;
-  readonly #admin: AdminServer;
+  readonly #admin: RestartingHttpServer;
   readonly #log: Logger;
   readonly #stopWatching: () => void;
   /** Stops watching the agents file (revocations end open sessions). */

@@ -18,6 +18,7 @@ export { acceptFailureText } from "./_accept_backoff.ts";
 export { AdmissionGate } from "./admission.ts";
 export { acceptTls, ServerContexts } from "./tls_accept.ts";
 export { endThenDestroy, relay } from "./relay.ts";
+export { RestartingHttpServer, type RestartingHttpServerHooks } from "./http_server.ts";
 
 /**
  * The network for the protocols: one TLS context cache shared by every listener.
@@ -37,6 +38,9 @@ export function netServices(): NetServices {
     acceptTls,
     relay,
     connect: (host, port) => net.connect({ host, port }),
+    dial: (hostname, port) => Deno.connect({ hostname, port }),
+    dialTls: (options) => Deno.connectTls(options as Parameters<typeof Deno.connectTls>[0]),
+    startTls: (conn, options) => Deno.startTls(conn, options),
     secureClient: (socket, options) => tls.connect({ ...options, socket }),
     secureServer: (socket, context) =>
       new tls.TLSSocket(socket, { isServer: true, secureContext: context }),

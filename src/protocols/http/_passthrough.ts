@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AgentFacts, SessionActions } from "../../core/mod.ts";
+import type { AgentFacts, NetServices, SessionActions } from "../../core/mod.ts";
 import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
 import { ConnStream, pump, type SocketStream } from "./_stream.ts";
 import type { Authority } from "./_target.ts";
@@ -18,6 +18,8 @@ export interface PassthroughOptions {
   agent: AgentFacts;
   /** The receipt's summary (`CONNECT host:port`); ` (passthrough)` is appended. */
   summary: string;
+  /** The gateway's sockets: the upstream is dialled through them. */
+  net: Pick<NetServices, "dial">;
 }
 
 /**
@@ -29,6 +31,7 @@ export interface PassthroughOptions {
  *   actions, // the connection's ledger
  *   agent,
  *   summary: "CONNECT example.com:443",
+ *   net, // the gateway's sockets
  * });
  * ```
  */
@@ -37,7 +40,7 @@ export async function passthrough(
   target: Authority,
   options: PassthroughOptions,
 ): Promise<void> {
-  const { actions, agent, summary } = options;
+  const { actions, agent, summary, net } = options;
   let decided = actions.pass({
     protocol: "https",
     endpoint: null,
@@ -60,7 +63,7 @@ export async function passthrough(
   }
   let upstream: ConnStream;
   try {
-    upstream = new ConnStream(await Deno.connect({ hostname: target.host, port: target.port }));
+    upstream = new ConnStream(await net.dial(target.host, target.port));
   } catch {
     const reason = `cannot connect to ${target.host}:${target.port}`;
     actions.complete([decided], { upstreamStatus: 502, bytesIn: 0, bytesOut: 0, error: reason });

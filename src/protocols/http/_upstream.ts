@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { NetServices } from "../../core/mod.ts";
 import { ConnStream } from "./_stream.ts";
 
 /** Where and how to reach an upstream. */
@@ -64,6 +65,8 @@ export interface UpstreamPoolOptions {
   idleTimeoutMs?: number;
   /** Time allowed for TCP connect plus TLS handshake. @default {10_000} */
   connectTimeoutMs?: number;
+  /** The gateway's sockets. */
+  net: Pick<NetServices, "dial" | "dialTls" | "startTls">;
 }
 
 /** Keep-alive pool of upstream connections keyed by dial address, SNI and trust roots. */
@@ -72,9 +75,11 @@ export class UpstreamPool {
   readonly #maxIdle: number;
   readonly #idleTimeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #net: UpstreamPoolOptions["net"];
   #closed = false;
 
-  constructor(options: UpstreamPoolOptions = {}) {
+  constructor(options: UpstreamPoolOptions) {
+    this.#net = options.net;
     this.#maxIdle = options.maxIdlePerTarget ?? 32;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -159,7 +164,7 @@ export class UpstreamPool {
     let conn: Deno.TlsConn;
     try {
       conn = await Promise.race([
-        Deno.connectTls({
+        this.#net.dialTls({
           hostname: target.serverName,
           port: target.dialPort,
           caCerts: target.caCert ? [target.caCert] : undefined,
@@ -211,7 +216,7 @@ export class UpstreamPool {
     }
     try {
       tcp = await Promise.race([
-        Deno.connect({ hostname: target.dialHost, port: target.dialPort }),
+        this.#net.dial(target.dialHost, target.dialPort),
         deadline,
       ]);
     } catch (err) {
@@ -227,7 +232,7 @@ export class UpstreamPool {
     tcp.setNoDelay(true);
     try {
       const conn = await Promise.race([
-        Deno.startTls(tcp, {
+        this.#net.startTls(tcp, {
           hostname: target.serverName,
           caCerts: target.caCert ? [target.caCert] : undefined,
         }),

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { UpstreamPool, type UpstreamTarget } from "./_upstream.ts";
+import { netServices } from "../../net/mod.ts";
 
 /** A plain TCP server that hands each accepted connection to the test. */
 function server() {
@@ -39,7 +40,7 @@ async function until(what: string, check: () => boolean, turns = 500): Promise<v
 
 Deno.test("UpstreamPool drops an idle connection as soon as the upstream closes it", async () => {
   const up = server();
-  const pool = new UpstreamPool();
+  const pool = new UpstreamPool({ net: netServices() });
   try {
     const first = await pool.acquire(up.target);
     assertEquals(first.reused, false);
@@ -60,7 +61,7 @@ Deno.test("UpstreamPool drops an idle connection as soon as the upstream closes 
 
 Deno.test("UpstreamPool hands a reused connection's first bytes to the new holder", async () => {
   const up = server();
-  const pool = new UpstreamPool();
+  const pool = new UpstreamPool({ net: netServices() });
   try {
     const first = await pool.acquire(up.target);
     const serverSide = await up.next();
@@ -79,7 +80,7 @@ Deno.test("UpstreamPool hands a reused connection's first bytes to the new holde
 
 Deno.test("UpstreamPool drops an idle connection the upstream sends unasked-for bytes on", async () => {
   const up = server();
-  const pool = new UpstreamPool();
+  const pool = new UpstreamPool({ net: netServices() });
   try {
     const first = await pool.acquire(up.target);
     const serverSide = await up.next();
@@ -97,7 +98,7 @@ Deno.test("UpstreamPool drops an idle connection the upstream sends unasked-for 
 
 Deno.test("UpstreamPool.acquire({ fresh: true }) dials even when an idle connection is pooled", async () => {
   const up = server();
-  const pool = new UpstreamPool();
+  const pool = new UpstreamPool({ net: netServices() });
   try {
     const first = await pool.acquire(up.target);
     const a = await up.next();

@@ -71,13 +71,14 @@ interface ProxyConnection extends ExchangeOptions {
 /** The running forward proxy. */
 export class HttpProxy {
   readonly #ctx: HttpProxyContext;
-  readonly #pool = new UpstreamPool();
+  readonly #pool: UpstreamPool;
   #tcp!: NetListener;
   /** Set by `close()`: connections ending now were ended by the stop. */
   #stopping = false;
 
   private constructor(ctx: HttpProxyContext) {
     this.#ctx = ctx;
+    this.#pool = new UpstreamPool({ net: ctx.net });
   }
 
   /**
@@ -202,7 +203,7 @@ export class HttpProxy {
     }
     // Refused routes returned above: what is left is an endpoint or an unknown host to relay.
     if (route.kind !== "endpoint") {
-      return await passthrough(client, target, { actions, agent, summary });
+      return await passthrough(client, target, { actions, agent, summary, net: this.#ctx.net });
     }
     let context: tls.SecureContext;
     try {

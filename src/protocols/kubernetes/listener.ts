@@ -66,7 +66,7 @@ interface KubernetesDenial {
 export class KubernetesListener {
   readonly endpoint: string;
   readonly #ctx: KubernetesContext;
-  readonly #pool = new UpstreamPool();
+  readonly #pool: UpstreamPool;
   readonly #scope: HeadScope;
   /** Open agent connections, so those of an agent revoked or rotated since can be closed. */
   readonly #open = new Set<Connection>();
@@ -77,6 +77,7 @@ export class KubernetesListener {
   private constructor(endpoint: string, ctx: KubernetesContext) {
     this.endpoint = endpoint;
     this.#ctx = ctx;
+    this.#pool = new UpstreamPool({ net: ctx.net });
     this.#scope = { protocol: "kubernetes", endpoint, shape: "k8s_status" };
   }
 
