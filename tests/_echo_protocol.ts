@@ -14,8 +14,10 @@ import {
   type Protocol,
   type ProtocolListener,
   type ProtocolServices,
+  type SessionActions,
   splitHostPort,
 } from "../src/core/mod.ts";
+import type { Socket } from "node:net";
 
 /** An `endpoint "echo" NAME { listen = "…" upstream = "…" }`. */
 export interface EchoEndpoint extends Endpoint {
@@ -45,63 +47,70 @@ export const ECHO_PROTOCOL: Protocol = Object.freeze({
   listen: listenEcho,
 });
 
-function listenEcho(
+async function listenEcho(
   endpoint: Endpoint,
   services: ProtocolServices,
 ): Promise<ProtocolListener> {
   const [hostname, port] = splitHostPort(endpoint.listen!);
-  const server = Deno.listen({ hostname, port });
-  const open = new Set<Deno.Conn>();
-  const serving = (async () => {
-    for await (const conn of server) {
-      open.add(conn);
-      serve(conn, endpoint.name, services)
-        .catch((err) => services.log("error", `echo ${endpoint.name}: ${err}`))
-        .finally(() => {
-          open.delete(conn);
-          try {
-            conn.close();
-          } catch { /* already closed */ }
-        });
-    }
-  })().catch(() => {});
-  const address = server.addr as Deno.NetAddr;
-  return Promise.resolve({
-    endpoint: endpoint.name,
-    address: { hostname: address.hostname, port: address.port },
-    url: `${address.hostname}:${address.port}`,
-    close: async () => {
-      server.close();
-      for (const conn of open) conn.close();
-      await serving;
-    },
-    endRevokedSessions: () => {},
+  // net/ owns the socket: accept loop, caps, and closing every connection on stop.
+  const tcp = await services.net.listen(hostname, port, {
+    serve: (socket) => serve(socket, endpoint.name, services),
+    onError: (err) => services.log("error", `echo ${endpoint.name}: ${err}`),
+    hooks: services.listenerHooks(endpoint.name),
   });
+  return {
+    endpoint: endpoint.name,
+    address: tcp.address,
+    url: `${tcp.address.hostname}:${tcp.address.port}`,
+    close: () => tcp.close(),
+    endRevokedSessions: () => {},
+  };
 }
 
-async function serve(conn: Deno.Conn, name: string, services: ProtocolServices): Promise<void> {
-  const lines = linesOf(conn.readable);
-  const write = (text: string) => conn.write(new TextEncoder().encode(`${text}\n`));
+async function serve(socket: Socket, name: string, services: ProtocolServices): Promise<void> {
+  // The connection's ledger: whatever ends the connection, no line's receipt stays open.
+  const actions = services.guard.session();
+  const write = (text: string) => socket.write(`${text}\n`);
+  try {
+    await serveLines(socket, { name, services, actions, write });
+    actions.close("agent connection ended");
+  } catch (err) {
+    actions.close("agent connection failed");
+    throw err;
+  } finally {
+    socket.end();
+  }
+}
+
+/** What one echo connection serves with. */
+interface EchoConnection {
+  name: string;
+  services: ProtocolServices;
+  actions: SessionActions;
+  write(text: string): void;
+}
+
+async function serveLines(socket: Socket, conn: EchoConnection): Promise<void> {
+  const { name, services, actions, write } = conn;
   let agent = null;
-  for await (const line of lines) {
+  for await (const line of linesOf(socket)) {
     if (agent === null) {
       agent = services.agents.authenticateToken(line);
       if (agent === null) {
         const reason = "a valid agent token is required";
-        const receipt = services.guard.refuse({
+        const receipt = actions.refuse({
           protocol: "echo",
           endpoint: name,
           agent: null,
           summary: "login",
           reason,
         });
-        await write(`DENIED ${reason} ${receipt}`);
-        return;
+        return write(`DENIED ${reason} ${receipt}`);
       }
-      await write("OK");
+      write("OK");
       continue;
     }
-    let decided = services.guard.decide({
+    let decided = actions.decide({
       protocol: "echo",
       endpoint: name,
       agent,
@@ -111,20 +120,27 @@ async function serve(conn: Deno.Conn, name: string, services: ProtocolServices):
     });
     if (decided.held) decided = await decided.held;
     if (decided.verdict.decision === "deny") {
-      decided.finish({ upstreamStatus: null, bytesIn: line.length, bytesOut: 0 });
-      await write(`DENIED ${decided.verdict.reason} ${decided.receipt}`);
+      write(`DENIED ${decided.verdict.reason} ${decided.receipt}`);
       continue;
     }
-    const answer = await forward(services.endpoint(name) as EchoEndpoint, line);
-    decided.finish({ upstreamStatus: null, bytesIn: line.length, bytesOut: answer.length });
-    await write(answer);
+    const answer = await forward(services, services.endpoint(name) as EchoEndpoint, line);
+    actions.complete([decided], {
+      upstreamStatus: null,
+      bytesIn: line.length,
+      bytesOut: answer.length,
+    });
+    write(answer);
   }
 }
 
 /** One line to the upstream, one line back. */
-async function forward(endpoint: EchoEndpoint, line: string): Promise<string> {
+async function forward(
+  services: ProtocolServices,
+  endpoint: EchoEndpoint,
+  line: string,
+): Promise<string> {
   const [hostname, port] = splitHostPort(endpoint.upstream);
-  const conn = await Deno.connect({ hostname, port });
+  const conn = await services.net.dial(hostname, port);
   try {
     await conn.write(new TextEncoder().encode(`${line}\n`));
     const lines = linesOf(conn.readable);
@@ -167,7 +183,7 @@ export function startEchoUpstream(): { port: number; seen: string[]; close(): Pr
 }
 
 /** The `\n`-terminated lines of a byte stream. */
-export async function* linesOf(readable: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* linesOf(readable: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffered = "";
   for await (const chunk of readable) {
