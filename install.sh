@@ -4,21 +4,8 @@
 # Re-running upgrades in place. Writes nothing outside PREFIX (apart from Deno's module cache).
 set -eu
 
-# The launcher's Deno permissions: the one place they are defined. `$lib`, `$cwd` and
-# `$config_dir` are expanded by the launcher at run time (the installed app, the directory
-# clawpatrol runs in, the directory holding its config); state lives beside the config.
-# /etc/ssl, /etc/pki: system CA bundles for upstream TLS and the agents' CA bundle (`env`, `run`).
-# --allow-run: `clawpatrol run -- COMMAND` starts the user's command.
-# NODE_ENV: read (only) by the GraphQL parser (npm:graphql) when it loads.
-# shellcheck disable=SC2016 # expanded by the launcher, not here
-LAUNCHER_PERMISSIONS='--no-prompt
---allow-net
---allow-read="$lib,$cwd,$config_dir,/etc/ssl,/etc/pki"
---allow-write="$cwd,$config_dir"
---allow-run
---allow-sys=osRelease
---allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,USER,LOGNAME,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID,NODE_ENV'
-
+# The launcher (launcher.sh) works out each command's Deno permissions from its config through
+# the app itself (`clawpatrol permissions`), and runs the command under exactly those.
 DENO_NPM_SPEC="deno@2"
 DENO_INSTALLER_URL="https://deno.land/install.sh"
 
@@ -33,7 +20,8 @@ Installs clawpatrol from this checkout:
 Options:
   --prefix DIR   install under DIR (default: $HOME/.local)
   --launcher     skip 'deno compile'; install the launcher script that runs
-                 'deno run' with narrow permissions
+                 each command under the permissions its config needs (the
+                 default unless CLAWPATROL_CONFIG names a config to compile for)
   -h, --help     show this help
 
 Deno is installed into DIR when missing (npm install -g --prefix DIR deno@2).
@@ -148,9 +136,12 @@ trap 'rm -rf "$stage_dir" "$old_dir" "$compile_log"' EXIT
 trap 'exit 130' INT TERM
 rm -rf "$stage_dir"
 mkdir -p "$stage_dir"
-for f in main.ts deno.json deno.lock; do
+for f in main.ts deno.json deno.lock launcher.sh; do
   if [ -f "$src_dir/$f" ]; then cp "$src_dir/$f" "$stage_dir/$f"; fi
 done
+# `deno task compile` computes the binary's grant with the launcher's own step.
+mkdir -p "$stage_dir/tools"
+cp "$src_dir/tools/compile.sh" "$stage_dir/tools/compile.sh"
 for d in src rules; do
   if [ -d "$src_dir/$d" ]; then cp -R "$src_dir/$d" "$stage_dir/$d"; fi
 done
@@ -189,57 +180,29 @@ say "installed the app in $lib_dir"
 write_launcher() {
   tmp=$bin_path.tmp.$$
   {
-    cat <<EOF
-#!/bin/sh
-# clawpatrol launcher, written by install.sh; re-run install.sh to upgrade.
-# Runs the app in $lib_dir with narrow Deno permissions (see LAUNCHER_PERMISSIONS in install.sh).
-set -eu
-lib=$(shell_quote "$lib_dir")
-deno=$(shell_quote "$deno_bin")
-EOF
-    cat <<'EOF'
-if [ ! -x "$deno" ]; then
-  deno=$(command -v deno) || { echo "clawpatrol: deno not found; re-run install.sh" >&2; exit 127; }
-fi
-cwd=$(pwd -P)
-
-# The config's directory is readable and writable too (state lives beside the config).
-config=${CLAWPATROL_CONFIG:-}
-take_next=0
-for arg in "$@"; do
-  if [ "$take_next" = 1 ]; then config=$arg; take_next=0; continue; fi
-  case $arg in
-    # Everything after `--` belongs to the command `clawpatrol run` starts, not to us.
-    --) break ;;
-    --config | -c) take_next=1 ;;
-    --config=*) config=${arg#--config=} ;;
-  esac
-done
-config_dir=$cwd
-if [ -n "$config" ]; then
-  case $config in /*) ;; *) config=$cwd/$config ;; esac
-  if [ -d "$config" ]; then config_dir=$config; else config_dir=$(dirname "$config"); fi
-fi
-case "$cwd$config_dir" in
-  *,*)
-    echo "clawpatrol: cannot run in or with a config in a path containing ',' (Deno permission lists are comma-separated)" >&2
-    exit 2
-    ;;
-esac
-
-exec "$deno" run --config "$lib/deno.json" --cached-only \
-EOF
-    printf '%s\n' "$LAUNCHER_PERMISSIONS" | sed 's/^/  /; s/$/ \\/'
-    # shellcheck disable=SC2016 # expanded by the launcher, not here
-    printf '  "$lib/main.ts" "$@"\n'
+    printf '#!/bin/sh\n'
+    printf '# clawpatrol launcher, written by install.sh from launcher.sh; re-run install.sh to upgrade.\n'
+    printf 'CLAWPATROL_LIB=%s\n' "$(shell_quote "$lib_dir")"
+    printf 'CLAWPATROL_DENO=%s\n' "$(shell_quote "$deno_bin")"
+    # Never fetch at run time, whatever the environment says.
+    printf 'CLAWPATROL_FETCH=0\n'
+    tail -n +2 "$src_dir/launcher.sh"
   } >"$tmp"
   chmod 0755 "$tmp"
   mv -f "$tmp" "$bin_path"
 }
 
 installed_kind=""
+# A compiled binary bakes in one config's grant (tools/compile.sh): only with a config to build for.
+if [ "$force_launcher" = 0 ] && [ -z "${CLAWPATROL_CONFIG:-}" ]; then
+  say "no CLAWPATROL_CONFIG to compile a binary for: installing the launcher"
+  force_launcher=1
+fi
 if [ "$force_launcher" = 0 ]; then
-  say "compiling a binary (deno task compile)"
+  # compile runs in the app's directory: the config's path must not depend on where we are.
+  case $CLAWPATROL_CONFIG in /*) ;; *) CLAWPATROL_CONFIG=$(pwd -P)/$CLAWPATROL_CONFIG ;; esac
+  export CLAWPATROL_CONFIG
+  say "compiling a binary for $CLAWPATROL_CONFIG (deno task compile)"
   if (cd "$lib_dir" && NO_COLOR=1 "$deno_bin" task compile) >"$compile_log" 2>&1 && [ -f "$lib_dir/clawpatrol" ]; then
     chmod 0755 "$lib_dir/clawpatrol"
     mv -f "$lib_dir/clawpatrol" "$bin_path"

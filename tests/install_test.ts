@@ -5,7 +5,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 
 const REPO = new URL("..", import.meta.url).pathname;
-const APP_FILES = ["install.sh", "main.ts", "deno.json", "deno.lock", "src", "rules"];
+const APP_FILES = [
+  "install.sh",
+  "launcher.sh",
+  "main.ts",
+  "deno.json",
+  "deno.lock",
+  "src",
+  "rules",
+  "tools",
+];
 
 interface Result {
   code: number;
@@ -135,8 +144,14 @@ Deno.test("install.sh --launcher installs a clawpatrol that runs from any direct
     const launcher = await Deno.readTextFile(join(s.prefix, "bin", "clawpatrol"));
     assert.match(launcher, /^#!\/bin\/sh\n/);
     assert.match(launcher, /--no-prompt/);
-    assert.match(launcher, /--allow-env=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG/);
-    assert.doesNotMatch(launcher, /--allow-all|\s-A\s|--allow-(read|write)\s/, "no blanket grants");
+    // The grant is worked out per command by the app, then the command runs under it.
+    assert.match(launcher, /permissions -- "\$@"/);
+    assert.match(launcher, /^CLAWPATROL_FETCH=0$/m, "an installed app never fetches");
+    assert.doesNotMatch(
+      launcher,
+      /--allow-all|\s-A\s|--allow-(read|write|net|run|env|sys|ffi)(\s|\\|$)/m,
+      "no unscoped grant",
+    );
 
     const bin = join(s.prefix, "bin", "clawpatrol");
     const version = await run(bin, ["version"], s.work, s.env);

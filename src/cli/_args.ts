@@ -66,3 +66,23 @@ export function parseCommand<T extends OptionSpec>(
     },
   };
 }
+
+/** The arguments before the first `--`. */
+export function beforeSeparator(args: string[]): string[] {
+  const at = args.indexOf("--");
+  return at === -1 ? args : args.slice(0, at);
+}
+
+/** Index of the command word, skipping global options and their values. */
+export function findCommand(args: string[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-c" || a === "--config") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("-")) continue;
+    return i;
+  }
+  return -1;
+}

@@ -73,6 +73,10 @@ Commands:
                          path the last line of stdout. Token: one line of stdin with
                          --token-stdin, else $CLAWPATROL_AGENT_TOKEN, else a prompt; never
                          an argument
+  permissions [--json] [--] COMMAND [ARGS...]
+                         the Deno permissions COMMAND runs with under the launcher: for
+                         serve, exactly what its config needs (listen addresses, upstreams,
+                         approver URLs; the config, state and CA bundles)
   version                print the version
 
 Global options:

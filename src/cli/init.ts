@@ -70,6 +70,14 @@ export const LISTEN_OPTIONS = {
   "admin-listen": { type: "string" },
 } as const;
 
+/** `init`'s own options. */
+export const INIT_OPTIONS = {
+  force: { type: "boolean" },
+  passphrase: { type: "boolean" },
+  "passphrase-stdin": { type: "boolean" },
+  ...LISTEN_OPTIONS,
+} as const;
+
 /**
  * The starter listen addresses given on the command line. Checked before anything is written:
  * they go into the config text as is.
@@ -93,12 +101,7 @@ export function starterListen(values: Record<string, unknown>): StarterListen {
 
 /** Runs `clawpatrol init`. */
 export async function initCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(args, {
-    force: { type: "boolean" },
-    passphrase: { type: "boolean" },
-    "passphrase-stdin": { type: "boolean" },
-    ...LISTEN_OPTIONS,
-  });
+  const { values, positionals } = parseCommand(args, INIT_OPTIONS);
   if (positionals.length > 1) throw new UsageError("init takes at most one directory");
   const listen = starterListen(values);
   const dir = resolve(positionals[0] ?? ".");

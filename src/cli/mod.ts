@@ -5,7 +5,7 @@
  */
 
 import { ConfigError } from "../core/mod.ts";
-import { UsageError } from "./_args.ts";
+import { beforeSeparator, findCommand, UsageError } from "./_args.ts";
 import { err } from "./_io.ts";
 import { agentCommand } from "./agent.ts";
 import { approvalsCommand } from "./approvals.ts";
@@ -15,6 +15,7 @@ import { helpCommand } from "./help.ts";
 import { initCommand } from "./init.ts";
 import { kubeconfigCommand } from "./kubeconfig.ts";
 import { logCommand } from "./log.ts";
+import { permissionsCommand } from "./permissions.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
 import { testCommand } from "./test.ts";
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   env: envCommand,
   run: runCommand,
   kubeconfig: kubeconfigCommand,
+  permissions: permissionsCommand,
   version: versionCommand,
   help: helpCommand,
 };
@@ -89,24 +91,4 @@ export async function runCli(args: string[]): Promise<number> {
     if (debug && e instanceof Error && e.stack) err(e.stack);
     return 1;
   }
-}
-
-/** The arguments before the first `--`. */
-function beforeSeparator(args: string[]): string[] {
-  const at = args.indexOf("--");
-  return at === -1 ? args : args.slice(0, at);
-}
-
-/** Index of the command word, skipping global options and their values. */
-function findCommand(args: string[]): number {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "-c" || a === "--config") {
-      i++;
-      continue;
-    }
-    if (a.startsWith("-")) continue;
-    return i;
-  }
-  return -1;
 }

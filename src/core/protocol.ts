@@ -179,6 +179,11 @@ export interface Protocol {
   /** The credential kinds it injects into its endpoints, by kind (`bearer_token`…). */
   readonly credentials?: Readonly<Record<string, CredentialSchema>>;
   /**
+   * The `host:port`s one of its endpoints dials (a host may be a `*.suffix` wildcard), so the
+   * gateway's network grant names them and nothing else. Absent: its endpoints dial nothing.
+   */
+  readonly upstreams?: (endpoint: Endpoint) => string[];
+  /**
    * Starts the listener of one of its endpoints that sets `listen`; the gateway calls it once
    * per such endpoint, in config order, and closes them all on stop. Absent: its endpoints
    * are reached some other way (the forward proxy, by host).

@@ -25,6 +25,7 @@ import { PROTOCOLS } from "../protocols/registry.ts";
 import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "../pipeline/mod.ts";
 import { netServices } from "../net/mod.ts";
+import { RunningGrant } from "./_permissions.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
@@ -62,6 +63,7 @@ export interface GatewayOptions {
 /** What {@linkcode Gateway.start} opened before it builds the gateway around them. */
 interface GatewayParts {
   stateDir: string;
+  permissions: RunningGrant;
   receipts: ReceiptStore;
   vault: Vault;
   options: GatewayOptions;
@@ -100,6 +102,8 @@ export class Gateway {
   /** Stops watching the agents file (revocations end open sessions). */
   #stopWatchingAgents: () => void = () => {};
   readonly #configPath: string;
+  /** The permissions it runs under, checked against its config. */
+  readonly #permissions: RunningGrant;
   readonly metrics: GatewayMetrics;
   readonly #vault: Vault;
   readonly #secrets: SecretCache;
@@ -117,6 +121,7 @@ export class Gateway {
 
   private constructor(configPath: string, loaded: Loaded, parts: GatewayParts) {
     const { stateDir, receipts, vault, options } = parts;
+    this.#permissions = parts.permissions;
     this.#configPath = configPath;
     this.#vault = vault;
     this.#secrets = new SecretCache(vault);
@@ -176,6 +181,8 @@ export class Gateway {
   static async start(configPath: string, options: GatewayOptions): Promise<Gateway> {
     const protocols = options.protocols ?? PROTOCOLS;
     const loaded = await loadAndCompile(configPath, protocols);
+    // Before anything is opened: a gateway short of what its config needs stops here.
+    const permissions = await RunningGrant.check(loaded.config, protocols, options.log);
     const stateDir = await stateDirOf(loaded.config);
     await checkStateDir(stateDir);
     // A state directory from before the vault gets one, keyed by its existing master.key.
@@ -206,7 +213,8 @@ export class Gateway {
     try {
       // The receipt writer runs in a worker; fail startup, not every later action, if it cannot.
       await receipts.ready();
-      gateway = new Gateway(configPath, loaded, { stateDir, receipts, vault, options });
+      const parts = { stateDir, permissions, receipts, vault, options };
+      gateway = new Gateway(configPath, loaded, parts);
       await gateway.#configureSlack(loaded.config);
     } catch (err) {
       await receipts.close();
@@ -301,6 +309,7 @@ export class Gateway {
         `config reloaded: ${next.config.endpoints.size} endpoints, ${next.config.rules.length} rules`,
       );
       this.#warnMissingSecrets();
+      await this.#permissions.reloaded(next.config);
       for (const setting of restartNeeded) {
         this.#log.log("warn", `'${setting}' changed: takes effect after a restart`);
       }
@@ -375,6 +384,7 @@ export class Gateway {
       rules: config.rules.length,
       profiles: [...config.profiles.keys()],
       loaded_at: loadedAt.toISOString(),
+      permissions: this.#permissions.status(),
     };
   }
 }

@@ -7,4 +7,22 @@
 export { Gateway, type GatewayOptions, loadAndCompile } from "./gateway.ts";
 export { splitHostPort } from "./_listeners.ts";
 export { type Logger, type LogLevel, MemoryLogger } from "./log.ts";
-export { checkStateDir, createState, MASTER_KEY_FILE, RECEIPTS_FILE, stateDirOf } from "./state.ts";
+export {
+  checkStateDir,
+  configDirOf,
+  createState,
+  MASTER_KEY_FILE,
+  RECEIPTS_FILE,
+  stateDirOf,
+} from "./state.ts";
+export {
+  APP_DIR,
+  APP_ENV,
+  CA_BUNDLE_DIRS,
+  checkGrant,
+  type Grant,
+  type GrantCheck,
+  type GrantContext,
+  grantFlags,
+  serveGrant,
+} from "./grant.ts";

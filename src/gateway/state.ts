@@ -34,8 +34,13 @@ export const RECEIPTS_FILE = "receipts.db";
  * directory itself), never to the process's cwd.
  */
 export async function stateDirOf(config: Config): Promise<string> {
+  return resolve(await configDirOf(config), config.gateway.stateDir);
+}
+
+/** The directory relative paths in `config` are resolved against: its own, or its file's. */
+export async function configDirOf(config: Config): Promise<string> {
   const isDirectory = (await Deno.stat(config.path)).isDirectory;
-  return resolve(isDirectory ? config.path : join(config.path, ".."), config.gateway.stateDir);
+  return resolve(isDirectory ? config.path : join(config.path, ".."));
 }
 
 /** Vault entry holding the gateway CA's private key (no configured credential can be named so). */

@@ -175,8 +175,11 @@ export class UpstreamPool {
       ]);
     } catch (err) {
       if (err instanceof UpstreamError) throw err;
-      if (err instanceof Deno.errors.ConnectionRefused || err instanceof Deno.errors.NotFound) {
-        throw new UpstreamError("connect", `cannot connect to upstream ${where}`, { cause: err });
+      if (
+        err instanceof Deno.errors.ConnectionRefused || err instanceof Deno.errors.NotFound ||
+        err instanceof Deno.errors.NotCapable
+      ) {
+        throw connectFailed(where, err);
       }
       throw new UpstreamError("tls", `TLS with upstream ${where} failed: ${tlsReason(err)}`, {
         cause: err,
@@ -222,7 +225,7 @@ export class UpstreamPool {
     } catch (err) {
       clearTimeout(timer);
       if (err instanceof UpstreamError) throw err;
-      throw new UpstreamError("connect", `cannot connect to upstream ${where}`, { cause: err });
+      throw connectFailed(where, err);
     }
     if (!target.tls) {
       clearTimeout(timer);
@@ -296,4 +299,19 @@ function tlsReason(err: unknown): string {
   if (m) return `certificate not trusted (${m[1]})`;
   if (/NotValidForName|CertNotValidForName/i.test(text)) return "certificate does not match host";
   return "handshake failed";
+}
+
+/**
+ * A dial that failed: a refused connection, an unknown name, or a host the gateway's permissions
+ * do not cover (a config reloaded with an upstream the running gateway was never granted).
+ */
+function connectFailed(where: string, err: unknown): UpstreamError {
+  if (err instanceof Deno.errors.NotCapable) {
+    return new UpstreamError(
+      "connect",
+      `upstream ${where} is outside the gateway's network grant: restart the gateway (through the launcher) to apply the config that added it`,
+      { cause: err },
+    );
+  }
+  return new UpstreamError("connect", `cannot connect to upstream ${where}`, { cause: err });
 }

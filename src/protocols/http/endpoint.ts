@@ -121,3 +121,13 @@ export const HTTPS_CREDENTIALS: Readonly<Record<string, CredentialSchema>> = Obj
   basic_auth: { settings: ["username"], required: ["username"] },
   query_token: { settings: ["param"], required: ["param"] },
 });
+
+/**
+ * What an https endpoint dials: its `upstream` when set (the request's host stays the SNI and
+ * `Host`), else each of its hosts on each of its ports.
+ */
+export function httpsUpstreams(endpoint: Endpoint): string[] {
+  if (!isHttpsEndpoint(endpoint)) return [];
+  if (endpoint.upstream) return [endpoint.upstream];
+  return endpoint.hosts.flatMap((host) => endpoint.ports.map((port) => `${host}:${port}`));
+}

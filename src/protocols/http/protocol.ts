@@ -7,7 +7,7 @@
 
 import type { Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "./facet.ts";
-import { HTTPS_CREDENTIALS, HTTPS_ENDPOINT } from "./endpoint.ts";
+import { HTTPS_CREDENTIALS, HTTPS_ENDPOINT, httpsUpstreams } from "./endpoint.ts";
 import { httpFixtureFacts } from "./fixture.ts";
 
 /** `endpoint "https" NAME`: its rules read `http`. */
@@ -17,4 +17,5 @@ export const HTTPS_PROTOCOL: Protocol = Object.freeze({
   fixtureFacts: () => Promise.resolve(httpFixtureFacts),
   endpoint: HTTPS_ENDPOINT,
   credentials: HTTPS_CREDENTIALS,
+  upstreams: httpsUpstreams,
 });

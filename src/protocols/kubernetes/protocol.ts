@@ -5,12 +5,12 @@
  * @module
  */
 
-import type { Protocol } from "../../core/mod.ts";
+import type { Endpoint, Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "../http/mod.ts";
 import { K8S_FACET } from "./facet.ts";
-import { KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
+import { isKubernetesEndpoint, KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
 import { kubernetesFixtureFacts } from "./fixture.ts";
-import { listenKubernetes } from "./_listen.ts";
+import { kubernetesTarget, listenKubernetes } from "./_listen.ts";
 
 /**
  * `endpoint "kubernetes" NAME`: its rules read `k8s`, and `http` as well (its facts compose
@@ -23,4 +23,9 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
   endpoint: KUBERNETES_ENDPOINT,
   credentials: KUBERNETES_CREDENTIALS,
   listen: listenKubernetes,
+  upstreams: (endpoint: Endpoint) => {
+    if (!isKubernetesEndpoint(endpoint)) return [];
+    const { host, port } = kubernetesTarget(endpoint).server;
+    return [`${host.includes(":") ? `[${host}]` : host}:${port}`];
+  },
 });

@@ -46,6 +46,9 @@ export interface UpstreamSession extends LoginResult {
 }
 
 const SSL_REQUEST = sslRequest();
+/** Why a dial the gateway's permissions do not cover failed, for the operator log. */
+const OUTSIDE_GRANT =
+  "is outside the gateway's network grant: restart the gateway (through the launcher) to apply the config that added it";
 const CERT_ERRORS = /CERT|UNABLE_TO|SELF_SIGNED|ALTNAME|HOSTNAME|VERIFY/;
 type Phase = "connect" | "tls" | "login";
 
@@ -132,6 +135,11 @@ class Attempt {
 
   #socketError(err: Error & { code?: string }): UpstreamError {
     const code = err.code ?? "unknown error";
+    if (err.name === "NotCapable") {
+      // A config reloaded with an upstream the running gateway was never granted.
+      const where = `${this.target.host}:${this.target.port}`;
+      return new UpstreamError("unavailable", `${where} ${OUTSIDE_GRANT}`, "08001");
+    }
     if (this.#phase === "connect") {
       return new UpstreamError(
         "unavailable",

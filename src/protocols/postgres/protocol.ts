@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Protocol } from "../../core/mod.ts";
+import type { Endpoint, Protocol } from "../../core/mod.ts";
 import { SQL_FACET } from "./facet.ts";
-import { POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
+import { isPostgresEndpoint, POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
 import { listenPostgres } from "./_listen.ts";
 
@@ -19,4 +19,6 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   endpoint: POSTGRES_ENDPOINT,
   credentials: POSTGRES_CREDENTIALS,
   listen: listenPostgres,
+  // Its own listener is the gateway's; upstream, the database server.
+  upstreams: (endpoint: Endpoint) => isPostgresEndpoint(endpoint) ? [endpoint.host] : [],
 });

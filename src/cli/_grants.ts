@@ -1,0 +1,194 @@
+/**
+ * The grant each CLI command runs with, worked out before it runs (by `clawpatrol permissions`,
+ * which the launcher calls): `serve` gets exactly what its config needs (gateway/grant.ts);
+ * the others get the config and state they work on, and only `run` may start a program.
+ *
+ * @module
+ */
+
+import { dirname, resolve } from "node:path";
+import { type Config, loadConfig, loadConfigText } from "../config/mod.ts";
+import {
+  APP_ENV,
+  CA_BUNDLE_DIRS,
+  configDirOf,
+  type Grant,
+  serveGrant,
+  stateDirOf,
+} from "../gateway/mod.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
+import { beforeSeparator, findCommand, type GlobalOptions, parseCommand } from "./_args.ts";
+import { INIT_OPTIONS, LISTEN_OPTIONS, starterListen } from "./init.ts";
+import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
+
+/** Commands that work on the config and its state directory (the vault, agents, receipts). */
+const STATE_COMMANDS = new Set(["vault", "agent", "env", "kubeconfig", "approvals", "run"]);
+/** Commands that talk to the running gateway's admin API. */
+const ADMIN_COMMANDS = new Set(["approvals"]);
+
+/**
+ * The grant for the CLI invocation `argv` (as `clawpatrol` would receive it). Reads the config
+ * when the command's grant depends on it; its problems throw as they would for the command.
+ *
+ * @example
+ * ```ts
+ * const grant = await commandGrant(["serve", "-c", "gw/gateway.hcl"], "/opt/clawpatrol");
+ * ```
+ */
+export async function commandGrant(argv: string[], app: string): Promise<Grant> {
+  const at = findCommand(beforeSeparator(argv));
+  const name = at === -1 ? undefined : argv[at];
+  const rest = at === -1 ? argv : [...argv.slice(0, at), ...argv.slice(at + 1)];
+  switch (name) {
+    case "serve":
+      return await serveFor(rest, app);
+    case "start":
+      return await startFor(rest, app);
+    case "init":
+      return initFor(rest, app);
+    case "check":
+    case "test":
+      return readOnlyFor(rest, app);
+    case "permissions":
+      // What the launcher's own grant step has: it reads the config, and nothing else.
+      return plannerGrant(rest, app);
+    case "log":
+      return await logFor(rest, app);
+    default:
+      if (name !== undefined && STATE_COMMANDS.has(name)) return await stateFor(name, argv, app);
+      // help, version, and mistakes the command itself reports.
+      return grantOf({ read: [app] });
+  }
+}
+
+/** A grant with nothing but what is given (and the app's environment variables). */
+function grantOf(parts: Partial<Grant>): Grant {
+  return {
+    read: [],
+    write: [],
+    net: [],
+    env: [...APP_ENV],
+    run: [],
+    sys: ["osRelease"],
+    warnings: [],
+    ...parts,
+  };
+}
+
+/** Parses a command's own options leniently: unknown ones are the command's to report. */
+function globals(rest: string[]): GlobalOptions {
+  const own = beforeSeparator(rest);
+  let config: string | undefined;
+  for (let i = 0; i < own.length; i++) {
+    if (own[i] === "-c" || own[i] === "--config") config = own[++i];
+    else if (own[i].startsWith("--config=")) config = own[i].slice("--config=".length);
+  }
+  config ??= Deno.env.get("CLAWPATROL_CONFIG") || undefined;
+  return { config: config ?? "./gateway.hcl", configGiven: config !== undefined, debug: false };
+}
+
+async function load(path: string): Promise<Config> {
+  return await loadConfig(path, { protocols: PROTOCOLS });
+}
+
+async function serveFor(rest: string[], app: string): Promise<Grant> {
+  const config = await load(globals(rest).config);
+  return serveGrant(config, PROTOCOLS, { app, configDir: await configDirOf(config) });
+}
+
+/**
+ * `start` serves the config; without one it first writes the starter config beside where it
+ * was looked for, so the grant is the starter's serve grant plus writing that directory.
+ */
+async function startFor(rest: string[], app: string): Promise<Grant> {
+  const { config } = globals(rest);
+  if (await exists(config)) return await serveFor(rest, app);
+  const { values } = parseCommand(rest, {
+    "passphrase-stdin": { type: "boolean" },
+    ...LISTEN_OPTIONS,
+  });
+  const configDir = dirname(resolve(config));
+  const text = starterConfig(await readPacks(STARTER_PACKS), starterListen(values));
+  const starter = await loadConfigText(resolve(config), text, {
+    protocols: PROTOCOLS,
+    baseDir: configDir,
+  });
+  const grant = serveGrant(starter, PROTOCOLS, { app, configDir });
+  return { ...grant, read: [...grant.read, configDir], write: [configDir] };
+}
+
+/** `init [DIR]` writes DIR; it reads only the app (the rule packs) and the CA bundles. */
+function initFor(rest: string[], app: string): Grant {
+  const { positionals } = parseCommand(rest, INIT_OPTIONS);
+  const target = resolve(positionals[0] ?? ".");
+  return grantOf({ read: [app, target, ...CA_BUNDLE_DIRS], write: [target] });
+}
+
+/** The launcher's grant step: it reads the app, the config and the CA bundles, nothing else. */
+function plannerGrant(rest: string[], app: string): Grant {
+  const configPath = resolve(globals(beforeSeparator(rest.slice(rest.indexOf("--") + 1))).config);
+  const read = [app, Deno.cwd(), configPath, dirname(configPath), ...CA_BUNDLE_DIRS];
+  return grantOf({ read });
+}
+
+/** `check` and `test` read the config's directory and the fixtures named; they write nothing. */
+function readOnlyFor(rest: string[], app: string): Grant {
+  const { config } = globals(rest);
+  const configPath = resolve(config);
+  const fixtures = beforeSeparator(rest).filter((a) => !a.startsWith("-") && a !== config)
+    .map((a) => resolve(a));
+  return grantOf({ read: [app, configPath, dirname(configPath), ...fixtures] });
+}
+
+/** `log` reads the receipts in the state directory. */
+async function logFor(rest: string[], app: string): Promise<Grant> {
+  const { config } = globals(rest);
+  const loaded = await load(config);
+  const state = await stateDirOf(loaded);
+  // SQLite readers of a WAL database write its shared-memory index beside it.
+  return grantOf({ read: [app, ...configReads(loaded, config), state], write: [state] });
+}
+
+/** The vault, agents, env, kubeconfig, approvals and run work on the state directory. */
+async function stateFor(name: string, argv: string[], app: string): Promise<Grant> {
+  const { config } = globals(argv);
+  const loaded = await load(config);
+  const state = await stateDirOf(loaded);
+  const net = ADMIN_COMMANDS.has(name) ? [loaded.gateway.adminListen] : [];
+  const separator = argv.indexOf("--");
+  const program = name === "run" && separator !== -1 ? argv[separator + 1] : undefined;
+  // `kubeconfig --output PATH` writes there (through a temporary file beside it).
+  const output = name === "kubeconfig" ? optionValue(beforeSeparator(argv), "--output") : undefined;
+  const elsewhere = output === undefined ? [] : [dirname(resolve(output))];
+  return grantOf({
+    read: [app, ...configReads(loaded, config), state, ...CA_BUNDLE_DIRS, ...elsewhere],
+    write: [state, ...elsewhere],
+    net,
+    run: program ? [program] : [],
+  });
+}
+
+/** The value of `--name VALUE` or `--name=VALUE`, the last one given. */
+function optionValue(args: string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === name) value = args[i + 1];
+    else if (args[i].startsWith(`${name}=`)) value = args[i].slice(name.length + 1);
+  }
+  return value;
+}
+
+function configReads(config: Config, path: string): string[] {
+  const resolved = resolve(path);
+  return [resolved, dirname(resolved), ...config.files];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

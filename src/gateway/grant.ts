@@ -1,0 +1,236 @@
+/**
+ * The Deno permissions a command runs with, computed from its config (DESIGN.md: least
+ * privilege). This is the one source of truth: the launcher asks for the grant (`clawpatrol
+ * permissions`) and runs the command under exactly it, and `serve` checks at start that what it
+ * runs with covers what its config needs.
+ *
+ * `serve`: read the app, the config's directory and included files, the state directory and the
+ * system CA bundles; write the state directory; listen on the configured addresses and dial only
+ * the `host:port`s the endpoints and approvers declare; the named environment variables; no
+ * subprocess, no FFI. `unknown_host = "passthrough"` relays to any host: then the network grant
+ * is open, and the grant says so.
+ *
+ * @module
+ */
+
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Protocol } from "../core/mod.ts";
+import type { Config } from "../config/mod.ts";
+
+/** Environment variables the app reads (some through npm packages, named for each). */
+export const APP_ENV: readonly string[] = [
+  "CLAWPATROL_CONFIG",
+  "CLAWPATROL_MASTER_KEY",
+  "CLAWPATROL_DEBUG",
+  "CLAWPATROL_AGENT_TOKEN",
+  "CLAWPATROL_ADMIN_TOKEN",
+  "USER",
+  "LOGNAME",
+  // npm graceful-fs (via the Slack SDK) reads these when it loads.
+  "GRACEFUL_FS_PLATFORM",
+  "TEST_GRACEFUL_FS_GLOBAL_PATCH",
+  // npm undici (Slack SDK), jest-worker checks, and npm graphql read these when they load.
+  "UNDICI_NO_WASM_SIMD",
+  "UNDICI_USE_MILO",
+  "JEST_WORKER_ID",
+  "NODE_ENV",
+  // npm yaml (fixtures of `clawpatrol test`).
+  "LOG_TOKENS",
+];
+
+/** The app's directory: the one holding main.ts, two levels above this file. */
+export const APP_DIR = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+
+/** System CA bundles: upstream TLS verification, and the agents' bundle (`env`, `run`). */
+export const CA_BUNDLE_DIRS: readonly string[] = ["/etc/ssl", "/etc/pki"];
+
+/** Hosts Slack's Web API and Socket Mode connect to. */
+const SLACK_HOSTS = ["slack.com:443", "*.slack.com:443"];
+
+/** What a command may touch. Paths are absolute; `net: "all"` is an open network grant. */
+export interface Grant {
+  read: string[];
+  write: string[];
+  net: string[] | "all";
+  env: string[];
+  /** Programs it may start (`run` only), or none. */
+  run: string[];
+  sys: string[];
+  /** Why a grant is broader than its config's endpoints (said loudly at start). */
+  warnings: string[];
+}
+
+/** Where the app and the config are. */
+export interface GrantContext {
+  /** The installed app's directory (main.ts, node_modules). */
+  app: string;
+  /** The directory the config's relative paths resolve against (see `configDirOf`). */
+  configDir: string;
+}
+
+/**
+ * The grant `serve` needs for `config`.
+ *
+ * @example
+ * ```ts
+ * const grant = serveGrant(config, PROTOCOLS, { app: "/opt/clawpatrol", configDir });
+ * grantFlags(grant); // ["--allow-read=…", "--allow-write=/etc/clawpatrol/state", …]
+ * ```
+ */
+export function serveGrant(
+  config: Config,
+  protocols: readonly Protocol[],
+  context: GrantContext,
+): Grant {
+  const { configDir } = context;
+  const stateDir = resolve(configDir, config.gateway.stateDir);
+  const files = config.files.map((file) => resolve(file));
+  const read = unique([context.app, configDir, ...files, stateDir, ...CA_BUNDLE_DIRS]);
+  const warnings: string[] = [];
+  let net: string[] | "all" = unique([
+    config.gateway.proxyListen,
+    config.gateway.adminListen,
+    ...listenAddresses(config),
+    ...upstreams(config, protocols),
+    ...approverHosts(config),
+  ]);
+  if (config.defaults.unknownHost === "passthrough") {
+    net = "all";
+    warnings.push(
+      'defaults.unknown_host = "passthrough" relays agents to any host: the gateway runs with ' +
+        "an open network grant",
+    );
+  }
+  return {
+    read,
+    write: [stateDir],
+    net,
+    env: [...APP_ENV],
+    run: [],
+    sys: ["osRelease"],
+    warnings,
+  };
+}
+
+function listenAddresses(config: Config): string[] {
+  return [...config.endpoints.values()].flatMap((e) => e.listen ? [e.listen] : []);
+}
+
+function upstreams(config: Config, protocols: readonly Protocol[]): string[] {
+  const byFamily = new Map(protocols.map((p) => [p.family, p]));
+  return [...config.endpoints.values()].flatMap((e) =>
+    byFamily.get(e.protocol)?.upstreams?.(e) ?? []
+  );
+}
+
+/** Webhook and LLM URLs, and Slack when a human stage posts there. */
+function approverHosts(config: Config): string[] {
+  const hosts: string[] = [];
+  for (const approver of config.approvers.values()) {
+    const url = approver.kind === "webhook_approver"
+      ? approver.settings.url
+      : approver.kind === "llm_approver"
+      ? approver.settings.base_url ?? providerUrl(approver.settings.provider)
+      : undefined;
+    if (typeof url === "string") hosts.push(hostPortOf(url));
+    // A human stage posts to Slack only with its Slack app's tokens; else it waits for the CLI.
+    if (approver.kind === "human_approver" && approver.settings.credential) {
+      hosts.push(...SLACK_HOSTS);
+    }
+  }
+  return hosts;
+}
+
+function providerUrl(provider: unknown): string | undefined {
+  if (provider === "anthropic") return "https://api.anthropic.com";
+  if (provider === "openai") return "https://api.openai.com";
+  return undefined;
+}
+
+/** `host:port` of an http(s) URL, its scheme's port when it names none. */
+function hostPortOf(url: string): string {
+  const u = new URL(url);
+  const port = u.port || (u.protocol === "http:" ? "80" : "443");
+  return `${u.hostname}:${port}`;
+}
+
+function unique(items: string[]): string[] {
+  return [...new Set(items)];
+}
+
+/**
+ * The Deno flags that grant exactly `grant`, one per element, and `--no-prompt` so that anything
+ * outside it fails instead of asking.
+ */
+export function grantFlags(grant: Grant): string[] {
+  const flags = ["--no-prompt"];
+  const list = (name: string, items: readonly string[]) => {
+    // Deno's lists are comma-separated with no escape: such an entry cannot be granted alone.
+    const comma = items.find((item) => item.includes(","));
+    if (comma !== undefined) {
+      throw new Error(`Cannot grant ${name} access to '${comma}': the path or name holds a ','`);
+    }
+    if (items.length > 0) flags.push(`--allow-${name}=${items.join(",")}`);
+  };
+  list("read", grant.read);
+  list("write", grant.write);
+  if (grant.net === "all") flags.push("--allow-net");
+  else list("net", grant.net);
+  list("env", grant.env);
+  list("run", grant.run);
+  list("sys", grant.sys);
+  return flags;
+}
+
+/** How the permissions this process runs with compare with a grant. */
+export interface GrantCheck {
+  /** What the grant needs and the process lacks, as `read /path`, `net host:port`…. */
+  uncovered: string[];
+  /** Kinds granted without any scope (`deno run -A`, or a hand-written `--allow-net`). */
+  unrestricted: string[];
+}
+
+/** Every permission kind Deno knows, for the unrestricted check. */
+const KINDS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
+
+/**
+ * Compares the running process's permissions with `grant`.
+ *
+ * @example
+ * ```ts
+ * const { uncovered } = checkGrant(grant);
+ * if (uncovered.length > 0) throw new Error(`missing: ${uncovered.join(", ")}`);
+ * ```
+ */
+export function checkGrant(grant: Grant): GrantCheck {
+  const granted = (descriptor: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(descriptor).state === "granted";
+  const uncovered: string[] = [];
+  for (const path of grant.read) {
+    if (!granted({ name: "read", path })) uncovered.push(`read ${path}`);
+  }
+  for (const path of grant.write) {
+    if (!granted({ name: "write", path })) uncovered.push(`write ${path}`);
+  }
+  if (grant.net === "all") {
+    if (!granted({ name: "net" })) uncovered.push("net (any host)");
+  } else {
+    for (const host of grant.net) {
+      // A wildcard is checked through a name it covers.
+      const probe = host.startsWith("*.") ? `clawpatrol-probe.${host.slice(2)}` : host;
+      if (!granted({ name: "net", host: probe })) uncovered.push(`net ${host}`);
+    }
+  }
+  for (const variable of grant.env) {
+    if (!granted({ name: "env", variable })) uncovered.push(`env ${variable}`);
+  }
+  const unrestricted = KINDS.filter((name) => {
+    try {
+      return granted({ name } as Deno.PermissionDescriptor);
+    } catch {
+      return false; // A kind this Deno does not know.
+    }
+  });
+  return { uncovered, unrestricted };
+}
