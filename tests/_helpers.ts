@@ -31,6 +31,11 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Written to the child's stdin, which is then closed (default: no stdin). */
   input?: string;
+  /**
+   * An installed `clawpatrol` (the launcher) to run instead of `deno run -A main.ts`: the
+   * command then runs under the permissions the launcher computes.
+   */
+  bin?: string;
 }
 
 /** The child's environment: ours without clawpatrol's settings, plus NO_COLOR and `extra`. */
@@ -45,8 +50,11 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function cliCommand(args: string[], options: CliOptions): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
+  const [program, prefix] = options.bin === undefined
+    ? [Deno.execPath(), ["run", "-A", "--quiet", MAIN]]
+    : [options.bin, []];
+  return new Deno.Command(program, {
+    args: [...prefix, ...args],
     cwd: options.cwd,
     env: childEnv(options.env),
     clearEnv: true,

@@ -145,8 +145,7 @@ async function logFor(rest: string[], app: string): Promise<Grant> {
   const { config } = globals(rest);
   const loaded = await load(config);
   const state = await stateDirOf(loaded);
-  // SQLite readers of a WAL database write its shared-memory index beside it.
-  return grantOf({ read: [app, ...configReads(loaded, config), state], write: [state] });
+  return grantOf({ read: [app, ...configReads(loaded, config), state] });
 }
 
 /** The vault, agents, env, kubeconfig, approvals and run work on the state directory. */
@@ -154,7 +153,10 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
   const { config } = globals(argv);
   const loaded = await load(config);
   const state = await stateDirOf(loaded);
-  const net = ADMIN_COMMANDS.has(name) ? [loaded.gateway.adminListen] : [];
+  // The admin API where the config says, or where `--admin-url` points.
+  const adminUrl = optionValue(beforeSeparator(argv), "--admin-url");
+  const admin = adminUrl === undefined ? loaded.gateway.adminListen : urlHostPort(adminUrl);
+  const net = ADMIN_COMMANDS.has(name) ? [admin] : [];
   const separator = argv.indexOf("--");
   const program = name === "run" && separator !== -1 ? argv[separator + 1] : undefined;
   // `kubeconfig --output PATH` writes there (through a temporary file beside it).
@@ -166,6 +168,16 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
     net,
     run: program ? [program] : [],
   });
+}
+
+/** `host:port` of a URL (the scheme's port when it names none); the text itself if unparsable. */
+function urlHostPort(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || (u.protocol === "https:" ? "443" : "80")}`;
+  } catch {
+    return url; // The command reports the bad URL itself.
+  }
 }
 
 /** The value of `--name VALUE` or `--name=VALUE`, the last one given. */

@@ -227,7 +227,12 @@ async function resolveIncludes(
         (node as Record<string, unknown>)[key] = await Deno.readTextFile(target);
         if (!ctx.includes.includes(target)) ctx.includes.push(target);
       } catch (err) {
-        const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
+        const why = err instanceof Deno.errors.NotFound
+          ? "no such file"
+          : err instanceof Deno.errors.NotCapable
+          // The running gateway may read only what its grant named when it started.
+          ? "outside the files the gateway may read (restart it through the launcher)"
+          : (err as Error).message;
         problems.push({
           file: ctx.file,
           line: lineOfValue(ctx.lines, at),

@@ -37,6 +37,7 @@ export const APP_ENV: readonly string[] = [
   "NODE_ENV",
   // npm yaml (fixtures of `clawpatrol test`).
   "LOG_TOKENS",
+  "LOG_STREAM",
 ];
 
 /** The app's directory: the one holding main.ts, two levels above this file. */
@@ -160,8 +161,8 @@ function unique(items: string[]): string[] {
 }
 
 /**
- * The Deno flags that grant exactly `grant`, one per element, and `--no-prompt` so that anything
- * outside it fails instead of asking.
+ * The Deno flags that grant exactly `grant`, one per element, `--no-prompt` so that anything
+ * outside it fails instead of asking, and `--deny-import` so no code is loaded from the network.
  */
 export function grantFlags(grant: Grant): string[] {
   const flags = ["--no-prompt"];
@@ -180,6 +181,8 @@ export function grantFlags(grant: Grant): string[] {
   list("env", grant.env);
   list("run", grant.run);
   list("sys", grant.sys);
+  // No code from the network, ever: the app and its npm packages are on disk.
+  flags.push("--deny-import");
   return flags;
 }
 

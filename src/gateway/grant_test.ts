@@ -102,7 +102,8 @@ Deno.test("grantFlags: one scoped flag per kind, no prompt, and a ',' in a path 
   const grant = await grantOf(CONFIG);
   const flags = grantFlags(grant);
   equal(flags[0], "--no-prompt");
-  for (const flag of flags.slice(1)) match(flag, /^--allow-(read|write|net|env|sys)=./);
+  equal(flags.at(-1), "--deny-import");
+  for (const flag of flags.slice(1, -1)) match(flag, /^--allow-(read|write|net|env|sys)=./);
   ok(!flags.some((f) => f.startsWith("--allow-run")), "no run grant at all");
   throws(() => grantFlags({ ...grant, write: ["/srv/a,b"] }), /holds a ','/);
 });
