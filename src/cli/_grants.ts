@@ -49,6 +49,8 @@ export async function commandGrant(argv: string[], app: string): Promise<Grant> 
     case "check":
     case "test":
       return readOnlyFor(rest, app);
+    case "systemd-unit":
+      return await unitFor(rest, app);
     case "permissions":
       // What the launcher's own grant step has: it reads the config, and nothing else.
       return plannerGrant(rest, app);
@@ -138,6 +140,15 @@ function readOnlyFor(rest: string[], app: string): Grant {
   const fixtures = beforeSeparator(rest).filter((a) => !a.startsWith("-") && a !== config)
     .map((a) => resolve(a));
   return grantOf({ read: [app, configPath, dirname(configPath), ...fixtures] });
+}
+
+/** `systemd-unit` reads the config; with `--output` it writes that file. */
+async function unitFor(rest: string[], app: string): Promise<Grant> {
+  const { config } = globals(rest);
+  const loaded = await load(config);
+  const output = optionValue(beforeSeparator(rest), "--output");
+  const elsewhere = output === undefined ? [] : [dirname(resolve(output))];
+  return grantOf({ read: [app, ...configReads(loaded, config), ...elsewhere], write: elsewhere });
 }
 
 /** `log` reads the receipts in the state directory. */

@@ -77,6 +77,10 @@ Commands:
                          the Deno permissions COMMAND runs with under the launcher: for
                          serve, exactly what its config needs (listen addresses, upstreams,
                          approver URLs; the config, state and CA bundles)
+  systemd-unit [--user NAME] [--bin PATH] [--output PATH]
+                         a systemd unit running serve as NAME (default clawpatrol) under
+                         the launcher, sandboxed: read-only system, writable state directory
+                         only, no home directories, no privileges or capabilities
   version                print the version
 
 Global options:

@@ -16,6 +16,7 @@ import { initCommand } from "./init.ts";
 import { kubeconfigCommand } from "./kubeconfig.ts";
 import { logCommand } from "./log.ts";
 import { permissionsCommand } from "./permissions.ts";
+import { systemdUnitCommand } from "./systemd_unit.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
 import { testCommand } from "./test.ts";
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   run: runCommand,
   kubeconfig: kubeconfigCommand,
   permissions: permissionsCommand,
+  "systemd-unit": systemdUnitCommand,
   version: versionCommand,
   help: helpCommand,
 };
