@@ -99,6 +99,11 @@ Deno.test("every command runs under the launcher's computed grant", async () => 
         const admin = await running.adminUrl();
         const approvals = await run(["approvals", "list", "--admin-url", admin, ...c]);
         equal(approvals.code, 0, explain(approvals));
+        const status = await run(["status", "--admin-url", admin, ...c]);
+        equal(status.code, 0, explain(status));
+        match(status.stdout, /^ {2}run: none$/m, "the gateway may start no program");
+        match(status.stdout, /^ {2}write: .*\/gw\/state$/m);
+        ok(!status.stdout.includes("unrestricted"), status.stdout);
         // A receipt to read: a host no endpoint claims is refused.
         const proxy = running.log.match(/proxy on http:\/\/(127\.0\.0\.1:\d+)/)![1];
         const refused = await new Deno.Command("curl", {

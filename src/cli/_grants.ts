@@ -22,9 +22,17 @@ import { INIT_OPTIONS, LISTEN_OPTIONS, starterListen } from "./init.ts";
 import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
 
 /** Commands that work on the config and its state directory (the vault, agents, receipts). */
-const STATE_COMMANDS = new Set(["vault", "agent", "env", "kubeconfig", "approvals", "run"]);
+const STATE_COMMANDS = new Set([
+  "vault",
+  "agent",
+  "env",
+  "kubeconfig",
+  "approvals",
+  "status",
+  "run",
+]);
 /** Commands that talk to the running gateway's admin API. */
-const ADMIN_COMMANDS = new Set(["approvals"]);
+const ADMIN_COMMANDS = new Set(["approvals", "status"]);
 
 /**
  * The grant for the CLI invocation `argv` (as `clawpatrol` would receive it). Reads the config

@@ -73,6 +73,9 @@ Commands:
                          path the last line of stdout. Token: one line of stdin with
                          --token-stdin, else $CLAWPATROL_AGENT_TOKEN, else a prompt; never
                          an argument
+  status [--json] [--admin-url URL]
+                         the running gateway's mode, endpoints, rules and the Deno
+                         permissions it runs under (its /status)
   permissions [--json] [--] COMMAND [ARGS...]
                          the Deno permissions COMMAND runs with under the launcher: for
                          serve, exactly what its config needs (listen addresses, upstreams,

@@ -16,6 +16,7 @@ import { initCommand } from "./init.ts";
 import { kubeconfigCommand } from "./kubeconfig.ts";
 import { logCommand } from "./log.ts";
 import { permissionsCommand } from "./permissions.ts";
+import { statusCommand } from "./status.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   run: runCommand,
   kubeconfig: kubeconfigCommand,
   permissions: permissionsCommand,
+  status: statusCommand,
   "systemd-unit": systemdUnitCommand,
   version: versionCommand,
   help: helpCommand,

@@ -45,10 +45,19 @@ export interface UnitOptions {
 export function serviceUnit(options: UnitOptions): string {
   const { config, bin, user, writable, lowPort } = options;
   const caps = lowPort ? "CAP_NET_BIND_SERVICE" : "";
+  // A state directory under /var/lib is systemd's to create, own and keep at 0700.
+  const managed = writable.filter((p) => p.startsWith("/var/lib/")).map((p) =>
+    p.slice("/var/lib/".length)
+  );
+  const stateDirectory = managed.length > 0
+    ? `StateDirectory=${managed.join(" ")}\nStateDirectoryMode=0700\n`
+    : "";
   return `# clawpatrol gateway, written by 'clawpatrol systemd-unit'. Install it with:
 #   cp clawpatrol.service /etc/systemd/system/ && systemctl daemon-reload
 #   systemctl enable --now clawpatrol
-# The user '${user}' must own ${writable.join(", ")} (mode 0700).
+# The user '${user}' must exist${
+    managed.length === writable.length ? "" : ` and own ${writable.join(", ")} (mode 0700)`
+  }.
 [Unit]
 Description=clawpatrol: a security firewall for AI agents
 After=network-online.target
@@ -64,7 +73,7 @@ Environment=CLAWPATROL_CONFIG=${config}
 Environment=DENO_DIR=/var/cache/clawpatrol
 Environment=DENO_NO_UPDATE_CHECK=1
 CacheDirectory=clawpatrol
-ExecStart=${bin} serve -c ${config}
+${stateDirectory}ExecStart=${bin} serve -c ${config}
 Restart=on-failure
 RestartSec=2s
 UMask=0077

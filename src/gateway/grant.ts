@@ -109,6 +109,7 @@ export function serveGrant(
     net,
     env: [...APP_ENV],
     run: [],
+    // npm @slack/web-api names the OS release in its user agent when it loads.
     sys: ["osRelease"],
     warnings,
   };
