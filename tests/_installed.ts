@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { REPO } from "./_helpers.ts";
 
 /** What install.sh copies from a checkout. */
-const APP_FILES = [
+export const APP_FILES = [
   "install.sh",
   "launcher.sh",
   "main.ts",

@@ -3,18 +3,9 @@
 // lets us prove the installer leaves its source tree untouched.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { APP_FILES } from "./_installed.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
-const APP_FILES = [
-  "install.sh",
-  "launcher.sh",
-  "main.ts",
-  "deno.json",
-  "deno.lock",
-  "src",
-  "rules",
-  "tools",
-];
 
 interface Result {
   code: number;

@@ -7,6 +7,7 @@
  */
 
 import { dirname, resolve } from "node:path";
+import { pathExists } from "../core/mod.ts";
 import { type Config, loadConfig, loadConfigText } from "../config/mod.ts";
 import {
   APP_ENV,
@@ -112,7 +113,7 @@ async function serveFor(rest: string[], app: string): Promise<Grant> {
  */
 async function startFor(rest: string[], app: string): Promise<Grant> {
   const { config } = globals(rest);
-  if (await exists(config)) return await serveFor(rest, app);
+  if (await pathExists(config)) return await serveFor(rest, app);
   const { values } = parseCommand(rest, {
     "passphrase-stdin": { type: "boolean" },
     ...LISTEN_OPTIONS,
@@ -212,14 +213,4 @@ function optionValue(args: string[], name: string): string | undefined {
 function configReads(config: Config, path: string): string[] {
   const resolved = resolve(path);
   return [resolved, dirname(resolved), ...config.files];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
