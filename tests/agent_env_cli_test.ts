@@ -37,7 +37,10 @@ const EXPECTED = [
   "GIT_SSL_CAINFO",
   "DENO_CERT",
   "AWS_CA_BUNDLE",
+  "NPM_CONFIG_CAFILE",
   "NODE_EXTRA_CA_CERTS",
+  "NODE_USE_ENV_PROXY",
+  "WGETRC",
 ];
 
 Deno.test("env prints export lines for the proxy, CA bundle and credential placeholders", async () => {
@@ -63,7 +66,7 @@ Deno.test("env prints export lines for the proxy, CA bundle and credential place
     equal(v.NO_PROXY, "localhost,127.0.0.1,::1");
     equal(v.no_proxy, v.NO_PROXY);
     equal(v.CLAWPATROL_AGENT, "bot");
-    for (const n of EXPECTED.slice(7, 13)) equal(v[n], join(state, "ca-bundle.pem"), n);
+    for (const n of EXPECTED.slice(7, 14)) equal(v[n], join(state, "ca-bundle.pem"), n);
     equal(v.NODE_EXTRA_CA_CERTS, join(state, "ca.pem"));
     equal(v.GITHUB_TOKEN, "{{github_pat}}", "default placeholder: the credential's name");
     // Quotes, $(…) and backticks reach the variable literally, and nothing was executed.

@@ -9,6 +9,7 @@ const GATEWAY_MAY_IMPORT: readonly string[] = [
   "pipeline",
   "protocols",
   "net",
+  "transparent",
   "policy",
   "credentials",
   "approvals",
@@ -30,7 +31,10 @@ const GATEWAY_MAY_IMPORT: readonly string[] = [
  */
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   core: [],
-  config: ["core"],
+  // Transparent interception's pure parts (virtual IPs, the DNS answers): they import nothing.
+  transparent: [],
+  // It checks `vip_range` with the parser the gateway allocates with.
+  config: ["core", "transparent"],
   // Compiles a Config; the registered facets arrive as data.
   policy: ["core", "config"],
   audit: ["core"],

@@ -170,7 +170,7 @@ Deno.test("install.sh --launcher installs a clawpatrol that runs from any direct
 });
 
 /** npm packages only tests and benches import: an install must not fetch them. */
-const TEST_ONLY_PACKAGES = /^(pg|postgres|pg-protocol)@/;
+const TEST_ONLY_PACKAGES = /^(pg|postgres|pg-protocol|dns-packet)@/;
 
 Deno.test("install.sh installs only the npm packages main.ts reaches, not the test drivers", async () => {
   await withSandbox(async (s) => {

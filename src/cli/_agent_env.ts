@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { AgentRegistry } from "../agents/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
 import { type Config, placeholderOf } from "../config/mod.ts";
+import { writeFileAtomic } from "../core/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
 import type { GlobalOptions } from "./_args.ts";
+import { agentPostgres, hostAndPort, postgresEnvironment } from "./_agent_pg_env.ts";
 import { readGatewayCa, writeCaBundle } from "./_ca_bundle.ts";
 import { err } from "./_io.ts";
 import {
@@ -27,7 +29,10 @@ import {
 /** Hosts agents reach directly: the gateway's own Postgres/Kubernetes listeners are on loopback. */
 const NO_PROXY = "localhost,127.0.0.1,::1";
 
-/** Variables that point TLS clients at the combined bundle (OpenSSL, Python, curl, git, Deno, AWS). */
+/**
+ * Variables that point TLS clients at the combined bundle (OpenSSL, Python, curl, git, Deno, AWS,
+ * npm). npm's `cafile` replaces its roots rather than adding to them, hence the whole bundle.
+ */
 const BUNDLE_VARS = [
   "SSL_CERT_FILE",
   "REQUESTS_CA_BUNDLE",
@@ -35,7 +40,11 @@ const BUNDLE_VARS = [
   "GIT_SSL_CAINFO",
   "DENO_CERT",
   "AWS_CA_BUNDLE",
+  "NPM_CONFIG_CAFILE",
 ];
+
+/** The wgetrc `env` and `run` write into the state directory for `WGETRC`. */
+export const WGETRC_FILE = "wgetrc";
 
 /** The config, its state directory and the agent registry in it. */
 export interface OpenedAgents {
@@ -159,9 +168,10 @@ export async function writeAgentKubeconfig(
 
 /**
  * The agent's environment, in output order: identity, proxy, CA trust, `KUBECONFIG` when its
- * profile reaches a kubernetes endpoint, then one placeholder per credential of its profile that
- * sets `env`. Writes `state_dir/ca-bundle.pem` (and `state_dir/kubeconfig-<agent>.yaml`) on the
- * way.
+ * profile reaches a kubernetes endpoint, libpq's `PG*` for the first Postgres credential of its
+ * profile (see `_agent_pg_env.ts`; `PGPASSWORD` is the token, as the proxy URL carries it), then
+ * one placeholder per credential of its profile that sets `env`. Writes `state_dir/ca-bundle.pem`,
+ * `state_dir/wgetrc` (and `state_dir/kubeconfig-<agent>.yaml`) on the way.
  *
  * @example
  * ```ts
@@ -186,7 +196,12 @@ export async function agentEnvironment(
   const bundlePath = await writeCaBundle(stateDir, caPath);
   const proxy = agentProxyUrl(config, agent.name, token);
   const kubernetes = reachableKubernetes(config, profile);
-  const noProxy = noProxyFor(kubernetes);
+  const postgres = agentPostgres(config, profile);
+  const noProxy = noProxyFor([
+    ...kubernetes.flatMap((e) => e.listen ?? []),
+    ...postgres.map(({ endpoint }) => endpoint.listen),
+  ]);
+  const wgetrc = await writeWgetrc(stateDir, bundlePath);
   const vars: [string, string][] = [
     ["CLAWPATROL_AGENT", agent.name],
     // curl reads only the lowercase http_proxy; other tools prefer the uppercase names.
@@ -199,6 +214,12 @@ export async function agentEnvironment(
     ...BUNDLE_VARS.map((name): [string, string] => [name, bundlePath]),
     // Node adds these to its built-in roots rather than replacing them: the gateway CA alone.
     ["NODE_EXTRA_CA_CERTS", caPath],
+    // Node 24+ (and 22.21+) route fetch and http through HTTP(S)_PROXY, minding NO_PROXY, only
+    // with this set; older Node ignores it.
+    ["NODE_USE_ENV_PROXY", "1"],
+    // wget reads no CA variable (Debian's, built with GnuTLS, ignores SSL_CERT_FILE): a wgetrc
+    // names the bundle. wget then reads it instead of ~/.wgetrc (/etc/wgetrc still applies).
+    ...(wgetrc === undefined ? [] : [["WGETRC", wgetrc] as [string, string]]),
   ];
   if (kubernetes.length > 0) {
     vars.push([
@@ -206,6 +227,9 @@ export async function agentEnvironment(
       await writeAgentKubeconfig(opened, agent, token, { endpoints: kubernetes }),
     ]);
   }
+  // libpq's variables name one login: the profile's first Postgres credential.
+  const [pg] = postgres;
+  if (pg) vars.push(...postgresEnvironment(pg, proxyAddress(pg.endpoint.listen), token, caPath));
   const taken = new Set(vars.map(([name]) => name));
   for (const key of profile.credentials) {
     const credential = config.credentials.get(key);
@@ -226,16 +250,33 @@ export async function agentEnvironment(
 }
 
 /**
- * `NO_PROXY` plus the hosts of the gateway's Kubernetes listeners that are not loopback: kubectl
- * honours `HTTPS_PROXY`, and a listener must be dialled directly, not tunnelled to.
+ * `NO_PROXY` plus the hosts of the gateway's Kubernetes and Postgres listeners (their `listen`
+ * addresses) that are not loopback: kubectl honours `HTTPS_PROXY`, and a listener must be dialled
+ * directly, not tunnelled to.
  */
-function noProxyFor(endpoints: KubernetesEndpoint[]): string {
+function noProxyFor(listens: string[]): string {
   const hosts = NO_PROXY.split(",");
-  for (const e of endpoints) {
-    if (e.listen === undefined) continue;
-    const address = proxyAddress(e.listen);
-    const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+  for (const listen of listens) {
+    const [host] = hostAndPort(proxyAddress(listen));
     if (!hosts.includes(host)) hosts.push(host);
   }
   return hosts.join(",");
+}
+
+/**
+ * Writes `state_dir/wgetrc` (0644, atomically) with `ca_certificate` = the bundle and returns its
+ * path; `undefined` (with a warning) when the bundle's path holds a line break a wgetrc cannot
+ * carry.
+ */
+async function writeWgetrc(stateDir: string, bundlePath: string): Promise<string | undefined> {
+  if (/[\r\n]/.test(bundlePath)) {
+    err(`Warning: the CA bundle's path holds a line break: WGETRC not set`);
+    return undefined;
+  }
+  const path = join(stateDir, WGETRC_FILE);
+  const text =
+    "# Written by clawpatrol env/run: wget trusts the gateway CA (and the system roots).\n" +
+    `ca_certificate = ${bundlePath}\n`;
+  await writeFileAtomic(path, new TextEncoder().encode(text), { mode: 0o644 });
+  return path;
 }

@@ -53,7 +53,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const agent = authenticateAgent(opened.registry, name, token);
   const env = Object.fromEntries(await agentEnvironment(opened, agent, token));
   // The child inherits this process's environment; the token already travels in the proxy URL
-  // (and the kubeconfig, when there is one).
+  // (and the kubeconfig, and PGPASSWORD, when the profile has them).
   Deno.env.delete(TOKEN_ENV);
   return await spawn(command, env);
 }

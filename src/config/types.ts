@@ -28,6 +28,8 @@ export interface GatewayConfig {
   proxyListen: string;
   adminListen: string;
   mode: Mode;
+  /** Absent: agents reach the gateway only through the proxy and the listeners. */
+  transparent?: TransparentConfig;
   limits: {
     /** Request bodies buffered for rules, in bytes. */
     bodyBufferBytes: number;
@@ -57,6 +59,14 @@ export interface GatewayConfig {
 }
 
 /** The `defaults` block. */
+/** `gateway { transparent { … } }`: agents reach endpoints by name, without proxy settings. */
+export interface TransparentConfig {
+  /** IPv4 CIDR the endpoint names' virtual IPs come from, e.g. `10.79.0.0/16`. */
+  vipRange: string;
+  /** `host:port` the DNS responder listens on (UDP and TCP). */
+  dnsListen: string;
+}
+
 export interface DefaultsConfig {
   unknownHost: "deny" | "passthrough";
   noMatch: "deny" | "allow";

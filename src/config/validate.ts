@@ -8,6 +8,7 @@ import type { ConfigProblem, Protocol } from "../core/mod.ts";
 import type { BlockReader, ConfigFile } from "./_fields.ts";
 import { addUnique, collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_blocks.ts";
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
+import { readTransparent } from "./_transparent.ts";
 import { endpointResolver, readEndpoints } from "./_endpoints.ts";
 import { readRules, type RuleScope } from "./_rules.ts";
 import { credentialKinds, readCredentials } from "./_credentials.ts";
@@ -168,6 +169,8 @@ function readGateway(r: BlockReader): GatewayConfig {
     mode: r.oneOf("mode", ["enforce", "observe"], "enforce"),
     limits: d.limits,
   };
+  const transparent = readTransparent(r);
+  if (transparent) g.transparent = transparent;
   const limits = r.raw("limits");
   if (limits !== undefined) {
     const bodies = Array.isArray(limits) ? limits : [limits];

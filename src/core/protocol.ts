@@ -184,6 +184,12 @@ export interface Protocol {
    */
   readonly upstreams?: (endpoint: Endpoint) => string[];
   /**
+   * The host names (lower case; `*.suffix` wildcards allowed) agents use for one of its
+   * endpoints: what the gateway's DNS responder answers with a virtual IP, so an agent that
+   * dials the real name reaches the gateway instead. Absent: none.
+   */
+  readonly names?: (endpoint: Endpoint) => string[];
+  /**
    * Starts the listener of one of its endpoints that sets `listen`; the gateway calls it once
    * per such endpoint, in config order, and closes them all on stop. Absent: its endpoints
    * are reached some other way (the forward proxy, by host).
@@ -324,4 +330,18 @@ export function splitHostPort(address: string): [string, number] {
   const at = address.lastIndexOf(":");
   const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
   return [host, Number(address.slice(at + 1))];
+}
+
+/**
+ * Whether `host` is an IPv4 or IPv6 literal (brackets allowed) rather than a name.
+ *
+ * @example
+ * ```ts
+ * isIpLiteral("10.0.0.1"); // true
+ * isIpLiteral("db.internal"); // false
+ * ```
+ */
+export function isIpLiteral(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1");
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(bare) || bare.includes(":");
 }

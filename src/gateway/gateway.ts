@@ -26,6 +26,7 @@ import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "../pipeline/mod.ts";
 import { netServices } from "../net/mod.ts";
 import { RunningGrant } from "./_permissions.ts";
+import { TransparentDns } from "./_transparent.ts";
 import type { Logger } from "./log.ts";
 import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
@@ -115,6 +116,8 @@ export class Gateway {
   readonly #slack: SlackNotifier;
   readonly #protocols: readonly Protocol[];
   #proxy: HttpProxy | undefined;
+  /** The DNS responder of transparent interception, when configured. */
+  #dns: TransparentDns | null = null;
   /** One per endpoint with `listen`, of every protocol that declares `listen`. */
   readonly #listeners: StartedListener[] = [];
   #stopping: Promise<void> | undefined;
@@ -198,7 +201,8 @@ export class Gateway {
       onError: (err) => options.log.log("error", `agents: ${err.message}`),
     });
     const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
-      protocols: protocols.map((p) => p.family),
+      // DNS refusals and passthroughs are recorded too (transparent interception).
+      protocols: [...protocols.map((p) => p.family), "dns"],
       maxQueue: loaded.config.gateway.limits.receiptQueue,
       commitIntervalMs: loaded.config.gateway.limits.receiptCommitIntervalMs,
       onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
@@ -238,6 +242,8 @@ export class Gateway {
       };
       gateway.#proxy = await startProxy(deps);
       gateway.#listeners.push(...await startEndpointListeners(deps, protocols));
+      const dnsDeps = { guard: gateway.guard, log: options.log, protocols };
+      gateway.#dns = await TransparentDns.start(loaded.config, dnsDeps);
       // Whatever `watch` says: a revoked agent's open sessions end.
       gateway.#stopWatchingAgents = watchAgents(deps, gateway.#listeners);
     } catch (err) {
@@ -310,6 +316,7 @@ export class Gateway {
       );
       this.#warnMissingSecrets();
       await this.#permissions.reloaded(next.config);
+      this.#dns?.reloaded(next.config);
       for (const setting of restartNeeded) {
         this.#log.log("warn", `'${setting}' changed: takes effect after a restart`);
       }
@@ -333,6 +340,7 @@ export class Gateway {
       this.#stopWatchingAgents();
       // The listeners first: closing them finishes every open exchange's receipt.
       await this.#proxy?.close();
+      await this.#dns?.close();
       await Promise.all(this.#listeners.map(({ listener }) => listener.close()));
       this.guard.finishOpen();
       await this.#slack.stop();
@@ -385,6 +393,7 @@ export class Gateway {
       profiles: [...config.profiles.keys()],
       loaded_at: loadedAt.toISOString(),
       permissions: this.#permissions.status(),
+      ...(this.#dns ? { transparent: this.#dns.status() } : {}),
     };
   }
 }

@@ -93,6 +93,7 @@ export function serveGrant(
     config.gateway.proxyListen,
     config.gateway.adminListen,
     ...listenAddresses(config),
+    ...(config.gateway.transparent ? [config.gateway.transparent.dnsListen] : []),
     ...upstreams(config, protocols),
     ...approverHosts(config),
   ]);

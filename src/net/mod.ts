@@ -19,6 +19,13 @@ export { AdmissionGate } from "./admission.ts";
 export { acceptTls, ServerContexts } from "./tls_accept.ts";
 export { endThenDestroy, relay } from "./relay.ts";
 export { RestartingHttpServer, type RestartingHttpServerHooks } from "./http_server.ts";
+export {
+  type DnsDropCause,
+  type DnsHandler,
+  type DnsPeer,
+  DnsServer,
+  type DnsServerOptions,
+} from "./dns_server.ts";
 
 /**
  * The network for the protocols: one TLS context cache shared by every listener.

@@ -131,3 +131,8 @@ export function httpsUpstreams(endpoint: Endpoint): string[] {
   if (endpoint.upstream) return [endpoint.upstream];
   return endpoint.hosts.flatMap((host) => endpoint.ports.map((port) => `${host}:${port}`));
 }
+
+/** The names agents dial for an https endpoint: its hosts (wildcards included). */
+export function httpsNames(endpoint: Endpoint): string[] {
+  return isHttpsEndpoint(endpoint) ? [...endpoint.hosts] : [];
+}

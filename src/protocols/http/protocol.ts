@@ -7,7 +7,7 @@
 
 import type { Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "./facet.ts";
-import { HTTPS_CREDENTIALS, HTTPS_ENDPOINT, httpsUpstreams } from "./endpoint.ts";
+import { HTTPS_CREDENTIALS, HTTPS_ENDPOINT, httpsNames, httpsUpstreams } from "./endpoint.ts";
 import { httpFixtureFacts } from "./fixture.ts";
 
 /** `endpoint "https" NAME`: its rules read `http`. */
@@ -18,4 +18,5 @@ export const HTTPS_PROTOCOL: Protocol = Object.freeze({
   endpoint: HTTPS_ENDPOINT,
   credentials: HTTPS_CREDENTIALS,
   upstreams: httpsUpstreams,
+  names: httpsNames,
 });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Endpoint, Protocol } from "../../core/mod.ts";
+import { type Endpoint, isIpLiteral, type Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "../http/mod.ts";
 import { K8S_FACET } from "./facet.ts";
 import { isKubernetesEndpoint, KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
@@ -27,5 +27,11 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
     if (!isKubernetesEndpoint(endpoint)) return [];
     const { host, port } = kubernetesTarget(endpoint).server;
     return [`${host.includes(":") ? `[${host}]` : host}:${port}`];
+  },
+  // kubectl dials the API server's name from the kubeconfig; an IP literal is none.
+  names: (endpoint: Endpoint) => {
+    if (!isKubernetesEndpoint(endpoint)) return [];
+    const { host } = kubernetesTarget(endpoint).server;
+    return isIpLiteral(host) ? [] : [host];
   },
 });

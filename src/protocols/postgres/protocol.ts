@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Endpoint, Protocol } from "../../core/mod.ts";
+import { type Endpoint, isIpLiteral, type Protocol, splitHostPort } from "../../core/mod.ts";
 import { SQL_FACET } from "./facet.ts";
 import { isPostgresEndpoint, POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
@@ -21,4 +21,10 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   listen: listenPostgres,
   // Its own listener is the gateway's; upstream, the database server.
   upstreams: (endpoint: Endpoint) => isPostgresEndpoint(endpoint) ? [endpoint.host] : [],
+  // Agents dial the database server's own name (`psql -h db.internal`); an IP literal is none.
+  names: (endpoint: Endpoint) => {
+    if (!isPostgresEndpoint(endpoint)) return [];
+    const host = splitHostPort(endpoint.host)[0].toLowerCase();
+    return isIpLiteral(host) ? [] : [host];
+  },
 });

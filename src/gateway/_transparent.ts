@@ -1,0 +1,227 @@
+/**
+ * Transparent interception, step one: the DNS responder agents are given as their only resolver
+ * (`gateway { transparent { … } }`). Every name an endpoint claims resolves to a stable virtual IP
+ * from `vip_range`; names no endpoint claims follow `defaults.unknown_host` (NXDOMAIN, or the real
+ * address), and each refusal or passthrough is recorded. The table is rebuilt on reload from the
+ * config in force; its addresses stay put for names that stay.
+ *
+ * @module
+ */
+
+import type { ActionGuard, Logger, Protocol } from "../core/mod.ts";
+import type { Config, TransparentConfig } from "../config/mod.ts";
+import { type DnsPeer, DnsServer } from "../net/mod.ts";
+import {
+  type DnsEvent,
+  formatIpv4,
+  parseVipRange,
+  respondResolving,
+  type VipClaim,
+  VipTable,
+} from "../transparent/mod.ts";
+import { splitHostPort } from "./_listeners.ts";
+
+/** Receipts for the same refused name from the same address: one per this long. */
+const REPEAT_WINDOW_MS = 60_000;
+/** Remembered (address, name) pairs: a flood of random names cannot grow memory. */
+const MAX_REMEMBERED = 4_096;
+/**
+ * Receipts one address may cause per window. A flood of random names would otherwise turn into a
+ * flood of receipts and fill the queue every action's receipt waits in; past it, one receipt says
+ * the rest of the window is counted, not recorded.
+ */
+const RECEIPTS_PER_WINDOW = 100;
+
+/** The names every endpoint claims, from the protocols' declarations. */
+export function vipClaims(config: Config, protocols: readonly Protocol[]): VipClaim[] {
+  const byFamily = new Map(protocols.map((p) => [p.family, p]));
+  return [...config.endpoints.values()].flatMap((e) =>
+    (byFamily.get(e.protocol)?.names?.(e) ?? []).map((host) => ({ host, endpoint: e.name }))
+  );
+}
+
+/** What the resolver needs from the gateway. */
+export interface TransparentDeps {
+  guard: ActionGuard;
+  log: Logger;
+  protocols: readonly Protocol[];
+}
+
+/** The running DNS responder and the virtual IP table behind it. */
+export class TransparentDns {
+  readonly #server: DnsServer;
+  readonly #deps: TransparentDeps;
+  #table: VipTable;
+  #unknownHost: "deny" | "passthrough";
+  /** When each (address, name) refusal was last recorded. */
+  readonly #recorded = new Map<string, number>();
+  /** Receipts per address in its current window. */
+  readonly #perSource = new Map<string, { since: number; count: number }>();
+
+  private constructor(server: DnsServer, table: VipTable, config: Config, deps: TransparentDeps) {
+    this.#server = server;
+    this.#table = table;
+    this.#unknownHost = config.defaults.unknownHost;
+    this.#deps = deps;
+  }
+
+  /**
+   * Starts the responder on `transparent.dns_listen`.
+   *
+   * @example
+   * ```ts
+   * const dns = await TransparentDns.start(config, { guard, log, protocols });
+   * ```
+   */
+  static async start(config: Config, deps: TransparentDeps): Promise<TransparentDns | null> {
+    const settings = config.gateway.transparent;
+    if (!settings) return null;
+    const table = tableOf(settings, config, deps.protocols);
+    const [host, port] = splitHostPort(settings.dnsListen);
+    let dns: TransparentDns | undefined;
+    const server = await DnsServer.open(host, port, {
+      respond: (query, peer) => dns!.#respond(query, peer),
+      onError: (err) => deps.log.log("error", `dns responder: ${(err as Error)?.message ?? err}`),
+    });
+    dns = new TransparentDns(server, table, config, deps);
+    const { hostname, port: bound } = server.address;
+    deps.log.log("info", `dns responder on ${hostname}:${bound} for ${table.size} names`);
+    return dns;
+  }
+
+  /** Where the responder listens (port 0 resolved). */
+  get address(): { hostname: string; port: number } {
+    return this.#server.address;
+  }
+
+  /** The virtual IP table in force. */
+  get table(): VipTable {
+    return this.#table;
+  }
+
+  /** A reloaded config: the table is rebuilt; a name that stays keeps its address. */
+  reloaded(config: Config): void {
+    const settings = config.gateway.transparent;
+    if (!settings) return;
+    try {
+      this.#table = tableOf(settings, config, this.#deps.protocols);
+      this.#unknownHost = config.defaults.unknownHost;
+    } catch (err) {
+      this.#deps.log.log("error", `virtual IPs kept as they were: ${(err as Error).message}`);
+    }
+  }
+
+  /** For `/status`. */
+  status(): Record<string, unknown> {
+    const { hostname, port } = this.address;
+    const { range } = this.#table;
+    return {
+      vip_range: `${formatIpv4(range.base)}/${range.prefix}`,
+      gateway_address: range.gateway,
+      dns: `${hostname}:${port}`,
+      names: this.#table.size,
+    };
+  }
+
+  #allowance(source: string, now: number): "some" | "last" | "none" {
+    return allowanceOf(this.#perSource, source, now);
+  }
+
+  close(): Promise<void> {
+    return this.#server.close();
+  }
+
+  async #respond(query: Uint8Array, peer: DnsPeer): Promise<Uint8Array | null> {
+    const table = this.#table;
+    const result = await respondResolving(query, {
+      claimant: (name) => table.claimant(name),
+      assign: (name) => table.assign(name),
+      unknownHost: this.#unknownHost,
+    }, resolveUpstream);
+    if (result.event) this.#record(result.event, peer);
+    return result.reply;
+  }
+
+  /** One receipt per refused or passed-through name per address per window. */
+  #record(event: DnsEvent, peer: DnsPeer): void {
+    if (event.kind === "malformed") return;
+    const key = `${peer.hostname} ${event.kind} ${event.name}`;
+    const now = Date.now();
+    const last = this.#recorded.get(key);
+    if (last !== undefined && now - last < REPEAT_WINDOW_MS) return;
+    this.#recorded.delete(key);
+    this.#recorded.set(key, now);
+    if (this.#recorded.size > MAX_REMEMBERED) {
+      this.#recorded.delete(this.#recorded.keys().next().value!);
+    }
+    const allowance = this.#allowance(peer.hostname, now);
+    if (allowance === "none") return;
+    if (allowance === "last") {
+      this.#deps.guard.refuse({
+        protocol: "dns",
+        endpoint: null,
+        agent: null,
+        summary: `DNS from ${peer.hostname}`,
+        reason:
+          `more than ${RECEIPTS_PER_WINDOW} names refused in a minute: the rest are not recorded`,
+      });
+      this.#deps.log.log("warn", `dns: ${peer.hostname} is flooding the resolver with names`);
+      return;
+    }
+    const summary = `DNS ${event.name} from ${peer.hostname}`;
+    if (event.kind === "refused") {
+      this.#deps.guard.refuse({
+        protocol: "dns",
+        endpoint: null,
+        agent: null,
+        summary,
+        reason: event.reason,
+      });
+      return;
+    }
+    // Passed through to the real address: recorded like other passthrough traffic.
+    const passed = this.#deps.guard.pass({
+      protocol: "dns",
+      endpoint: null,
+      agent: null,
+      summary,
+      reason: "no endpoint claims this name; defaults.unknown_host = passthrough",
+    });
+    passed.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
+  }
+}
+
+/** The receipt budget of `source` in its window. */
+function allowanceOf(
+  windows: Map<string, { since: number; count: number }>,
+  source: string,
+  now: number,
+): "some" | "last" | "none" {
+  let window = windows.get(source);
+  if (window === undefined || now - window.since >= REPEAT_WINDOW_MS) {
+    window = { since: now, count: 0 };
+    windows.delete(source);
+    windows.set(source, window);
+    if (windows.size > MAX_REMEMBERED) windows.delete(windows.keys().next().value!);
+  }
+  window.count++;
+  if (window.count <= RECEIPTS_PER_WINDOW) return "some";
+  return window.count === RECEIPTS_PER_WINDOW + 1 ? "last" : "none";
+}
+
+function tableOf(settings: TransparentConfig, config: Config, protocols: readonly Protocol[]) {
+  return new VipTable(parseVipRange(settings.vipRange), vipClaims(config, protocols));
+}
+
+/** The real addresses of a name no endpoint claims (passthrough). */
+async function resolveUpstream(
+  name: string,
+  type: "A" | "AAAA",
+): Promise<readonly string[] | "NXDOMAIN"> {
+  try {
+    return await Deno.resolveDns(name, type);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return "NXDOMAIN";
+    throw err;
+  }
+}
