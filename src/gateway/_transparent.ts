@@ -78,12 +78,14 @@ export class TransparentDns {
     if (!settings) return null;
     const table = tableOf(settings, config, deps.protocols);
     const [host, port] = splitHostPort(settings.dnsListen);
-    let dns: TransparentDns | undefined;
+    const holder: { dns?: TransparentDns } = {};
     const server = await DnsServer.open(host, port, {
-      respond: (query, peer) => dns!.#respond(query, peer),
+      // A query in the instant before the responder is set up is dropped: clients retry.
+      respond: (query, peer) => holder.dns ? holder.dns.#respond(query, peer) : null,
       onError: (err) => deps.log.log("error", `dns responder: ${(err as Error)?.message ?? err}`),
     });
-    dns = new TransparentDns(server, table, config, deps);
+    const dns = new TransparentDns(server, table, config, deps);
+    holder.dns = dns;
     const { hostname, port: bound } = server.address;
     deps.log.log("info", `dns responder on ${hostname}:${bound} for ${table.size} names`);
     return dns;

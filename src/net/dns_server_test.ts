@@ -2,6 +2,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
 // @deno-types="npm:@types/dns-packet@5.6.5"
+// Test-only, named here rather than in deno.json, so installs never fetch it.
+// deno-lint-ignore no-import-prefix
 import * as dnsPacket from "npm:dns-packet@5.6.1";
 import { type DnsHandler, DnsServer, type DnsServerOptions } from "./dns_server.ts";
 

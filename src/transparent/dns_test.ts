@@ -1,6 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 // @deno-types="npm:@types/dns-packet@5.6.5"
+// Test-only, named here rather than in deno.json, so installs never fetch it.
+// deno-lint-ignore no-import-prefix
 import * as dnsPacket from "npm:dns-packet@5.6.1";
 import { SeededRng } from "../../tests/_rng.ts";
 import { type DnsContext, type DnsResult, respond, respondResolving } from "./dns.ts";
