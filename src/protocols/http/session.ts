@@ -12,7 +12,7 @@
  * @module
  */
 
-import { concatBytes, joinBytes } from "../../core/mod.ts";
+import { joinBytes } from "../../core/mod.ts";
 import type { HttpProxyLimits } from "./context.ts";
 import {
   BodyReader,
@@ -133,7 +133,9 @@ export class RequestIntake {
   readonly #limits: IntakeLimits;
   #phase: Phase = "new";
   /** Head bytes received so far. */
+  /** The head so far: `#buf.subarray(0, #len)`, grown by doubling so a trickle costs O(n). */
   #buf: Uint8Array = new Uint8Array(0);
+  #len = 0;
   #body: BodyState | null = null;
 
   /** Creates an intake that enforces `limits`. */
@@ -209,7 +211,7 @@ export class RequestIntake {
     }
     this.#expect("head", "take a deadline");
     // Nothing received: a kept-alive connection idled out, which needs no answer.
-    if (this.#buf.length === 0) {
+    if (this.#len === 0) {
       this.#phase = "done";
       return [{ kind: "close" }];
     }
@@ -226,13 +228,16 @@ export class RequestIntake {
   #headChunk(bytes: Uint8Array): IntakeCommand[] {
     const out: IntakeCommand[] = [];
     // The head deadline runs from its first byte, across reads: a trickle cannot extend it.
-    if (this.#buf.length === 0) {
+    if (this.#len === 0) {
       out.push({ kind: "deadline", deadline: "head", ms: this.#limits.headerTimeoutMs });
     }
-    this.#buf = this.#buf.length === 0 ? bytes : concatBytes([this.#buf, bytes]);
+    // The terminator search resumes at the new bytes instead of rescanning the whole head per
+    // read (whether an LF ends the head depends only on the bytes before it).
+    const scanFrom = this.#len;
+    const buf = this.#append(bytes);
     let head: RequestHead | null;
     try {
-      head = parseRequestHead(this.#buf, DEFAULT_HEAD_LIMITS);
+      head = parseRequestHead(buf, DEFAULT_HEAD_LIMITS, scanFrom);
     } catch (err) {
       if (!(err instanceof HttpParseError)) throw err;
       out.push(...this.#refuse({
@@ -247,13 +252,28 @@ export class RequestIntake {
     }
     if (head === null) return out;
     // Bytes past the head are its body or the next pipelined request: not the head's to take.
-    if (head.headBytes < this.#buf.length) {
-      out.push({ kind: "unread", bytes: this.#buf.subarray(head.headBytes) });
+    if (head.headBytes < buf.length) {
+      // A view: the buffer is dropped below, never written again.
+      out.push({ kind: "unread", bytes: buf.subarray(head.headBytes) });
     }
     this.#buf = new Uint8Array(0);
+    this.#len = 0;
     this.#phase = "headed";
     out.push({ kind: "head", head });
     return out;
+  }
+
+  /** Appends `bytes` to the head so far; returns the head's bytes. */
+  #append(bytes: Uint8Array): Uint8Array {
+    const need = this.#len + bytes.length;
+    if (need > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(need, this.#buf.length * 2, 1024));
+      grown.set(this.#buf.subarray(0, this.#len));
+      this.#buf = grown;
+    }
+    this.#buf.set(bytes, this.#len);
+    this.#len = need;
+    return this.#buf.subarray(0, this.#len);
   }
 
   #bodyChunk(bytes: Uint8Array): IntakeCommand[] {
