@@ -180,8 +180,9 @@ export class RequestIntake {
       if (expect.length > 1 || expect[0].toLowerCase() !== EXPECT_CONTINUE) {
         return this.#refuse(requestRefusal(417, "Unsupported Expect", options.summary));
       }
-      // The gateway decides on the body, so it asks for it instead of passing the wait upstream.
-      if (framing.kind !== "none") out.push({ kind: "continue" });
+      // The gateway decides on the body, so it asks for it instead of passing the wait upstream;
+      // HTTP/1.0 has no 100 responses, so there the expectation is ignored (RFC 9110 §10.1.1).
+      if (framing.kind !== "none" && head.version !== "HTTP/1.0") out.push({ kind: "continue" });
     }
     const reader = new BodyReader(framing);
     this.#body = { framing, upgrade, reader, chunks: [], bytes: 0, summary: options.summary };

@@ -25,6 +25,9 @@ Deno.test("RequestIntake answers Expect: 100-continue before reading the body", 
   // Without a body there is nothing to ask for.
   const get = new Playbook().takeBody("GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n");
   deepEqual(get.log.slice(1), ['< body none buffered "" seen "" complete']);
+  // HTTP/1.0 has no 100 responses: the expectation is ignored and the body read as usual.
+  const old = new Playbook().takeBody(head.replace("HTTP/1.1", "HTTP/1.0")).bytes("abc");
+  deepEqual(old.log.slice(1, 2), ["< deadline body 200ms"]);
 });
 
 Deno.test("RequestIntake refuses an unsupported Expect with 417", () => {
