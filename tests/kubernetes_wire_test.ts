@@ -4,9 +4,9 @@
  * serving everyone else.
  */
 
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { withK8sGateway } from "./_k8s_fixture.ts";
-import { eventually } from "./_helpers.ts";
+import { eventually, withTimeout } from "./_helpers.ts";
 
 async function readAll(conn: Deno.Conn, limitMs = 5_000): Promise<string> {
   const chunks: Uint8Array[] = [];
@@ -143,12 +143,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "kubernetes listener: a reload applies to the next request; a removed endpoint refuses",
+  name:
+    "kubernetes listener: a reload applies to the next request; a removed endpoint's listener closes",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     withK8sGateway(async (fx) => {
-      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 200);
+      const url = fx.url();
+      const others = [fx.url("down"), fx.url("wrongca")];
+      assertEquals(await listPods(url, fx.caPem, fx.token), 200);
       const path = `${fx.dir}/gateway.hcl`;
       const original = await Deno.readTextFile(path);
       // Pods become off limits: the open listener decides with the new rules at once.
@@ -160,8 +163,10 @@ Deno.test({
         ),
       );
       assert(await fx.gateway.reload());
-      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 403);
-      // The endpoint (and everything naming it) is gone: its listener refuses until a restart.
+      assertEquals(await listPods(url, fx.caPem, fx.token), 403);
+      assertEquals(fx.url(), url, "an edit that leaves listen alone keeps the listener");
+      // The endpoint (and everything naming it) is gone: its listener closes, and a connection
+      // open on it ends.
       const without = original
         .replace(/endpoint "kubernetes" "cluster" \{[^}]*\}/, "")
         .replace(/credential "k8s_bearer_token" "k8s_token" \{[^}]*\}/, "")
@@ -175,10 +180,24 @@ Deno.test({
           "endpoints = [kubernetes.down",
         );
       await Deno.writeTextFile(path, without);
+      const open = await tlsTo(url, fx.caPem);
       assert(await fx.gateway.reload(), fx.log.messages("error").join("\n"));
-      assertEquals(await listPods(fx.url(), fx.caPem, fx.token), 403);
-      const receipts = await fx.receipts();
-      assert(receipts.some((r) => r.reason === "endpoint 'cluster' is no longer configured"));
+      // Ends by the gateway's doing: readAll's own time limit is longer than this one.
+      const ended = await withTimeout(readAll(open, 30_000), 10_000, "the connection to end");
+      assertEquals(ended, "", "the open connection was closed by the gateway");
+      const u = new URL(url);
+      await rejects(
+        Deno.connect({ hostname: u.hostname, port: Number(u.port) }),
+        Deno.errors.ConnectionRefused,
+      );
+      assertEquals(fx.gateway.listenerAddresses("kubernetes").has("cluster"), false);
+      assertEquals([fx.url("down"), fx.url("wrongca")], others, "the other listeners stay");
+      assert(
+        fx.log.messages("info").includes(
+          `kubernetes listener cluster on ${url} closed: endpoint removed`,
+        ),
+      );
+      assertEquals(fx.log.messages("warn").filter((m) => m.includes("restart")), []);
       assertEquals(fx.api.requests.length, 1);
     }),
 });

@@ -21,6 +21,7 @@ import { PROTOCOLS } from "../protocols/registry.ts";
 import { beforeSeparator, findCommand, type GlobalOptions, parseCommand } from "./_args.ts";
 import { INIT_OPTIONS, LISTEN_OPTIONS, starterListen } from "./init.ts";
 import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
+import { gitProbePaths } from "./_git_work_tree.ts";
 
 /** Commands that work on the config and its state directory (the vault, agents, receipts). */
 const STATE_COMMANDS = new Set([
@@ -109,7 +110,8 @@ async function serveFor(rest: string[], app: string): Promise<Grant> {
 
 /**
  * `start` serves the config; without one it first writes the starter config beside where it
- * was looked for, so the grant is the starter's serve grant plus writing that directory.
+ * was looked for, so the grant is the starter's serve grant plus writing that directory (and,
+ * like `init`, looking for a git work tree above it).
  */
 async function startFor(rest: string[], app: string): Promise<Grant> {
   const { config } = globals(rest);
@@ -125,14 +127,24 @@ async function startFor(rest: string[], app: string): Promise<Grant> {
     baseDir: configDir,
   });
   const grant = serveGrant(starter, PROTOCOLS, { app, configDir });
-  return { ...grant, read: [...grant.read, configDir], write: [configDir] };
+  return {
+    ...grant,
+    read: [...grant.read, configDir, ...gitProbePaths(configDir)],
+    write: [configDir],
+  };
 }
 
-/** `init [DIR]` writes DIR; it reads only the app (the rule packs) and the CA bundles. */
+/**
+ * `init [DIR]` writes DIR; it reads only the app (the rule packs), the CA bundles, and the `.git`
+ * and `.gitignore` entries above DIR, to refuse a state directory `git add -A` would commit.
+ * Those entries, not the directories holding them: a grant on `~` would open every file there.
+ * (A `.git` directory's grant covers its contents too; Deno has no stat-only grant.)
+ */
 function initFor(rest: string[], app: string): Grant {
   const { positionals } = parseCommand(rest, INIT_OPTIONS);
   const target = resolve(positionals[0] ?? ".");
-  return grantOf({ read: [app, target, ...CA_BUNDLE_DIRS], write: [target] });
+  const read = [app, target, ...gitProbePaths(target), ...CA_BUNDLE_DIRS];
+  return grantOf({ read, write: [target] });
 }
 
 /** The launcher's grant step: it reads the app, the config and the CA bundles, nothing else. */

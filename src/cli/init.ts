@@ -12,6 +12,7 @@ import { pathExists } from "../core/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
+import { gitIgnores, gitWorkTreeOf } from "./_git_work_tree.ts";
 import type { OpenVaultOptions } from "../credentials/mod.ts";
 import { isHostPort } from "../config/mod.ts";
 import {
@@ -24,7 +25,10 @@ import {
 
 /** Options for {@linkcode initialise}. */
 export interface InitialiseOptions extends StarterListen {
-  /** Overwrite an existing config (and starter packs). @default {false} */
+  /**
+   * Overwrite an existing config (and starter packs), and create the state directory even inside
+   * a git work tree that does not visibly ignore it. @default {false}
+   */
   force?: boolean;
   /** How to create the vault. @default {{}} (a master.key file) */
   vault?: OpenVaultOptions;
@@ -44,6 +48,8 @@ export async function initialise(dir: string, options: InitialiseOptions = {}): 
   if (!force && await pathExists(configPath)) {
     throw new UsageError(`'${configPath}' already exists: pass --force to overwrite it`);
   }
+  // Before anything is written: a refusal leaves nothing behind to trip the next attempt.
+  if (!force) await refuseStateInGitWorkTree(join(resolve(dir), STARTER_STATE_DIR), dir);
   await Deno.mkdir(dir, { recursive: true });
   const packs = await readPacks(STARTER_PACKS);
   await Deno.writeTextFile(configPath, starterConfig(packs, options));
@@ -58,10 +64,32 @@ export async function initialise(dir: string, options: InitialiseOptions = {}): 
   }
   // The starter config must load as written; fail loudly here rather than at first serve.
   const { config } = await loadAndCompile(configPath);
+  const stateDir = await stateDirOf(config);
+  if (!force && stateDir !== join(resolve(dir), STARTER_STATE_DIR)) {
+    await refuseStateInGitWorkTree(stateDir, dir);
+  }
   // --force rewrites the config and packs only: a new CA would break every agent's trust in it,
   // and a new vault key would make stored credentials undecryptable. Missing files are created.
-  await createState(await stateDirOf(config), false, vault);
+  await createState(stateDir, false, vault);
   return configPath;
+}
+
+/** The starter config's `state_dir`, relative to the config. */
+const STARTER_STATE_DIR = "state";
+
+/**
+ * Refuses a state directory inside a git work tree whose .gitignore files do not ignore it:
+ * `master.key`, `admin.token` and the agents' verifiers would be one `git add -A` from a
+ * commit. Checked without git (the CLI starts no programs): see `_git_work_tree.ts`.
+ *
+ * @throws {UsageError} naming the work tree and the two ways out.
+ */
+async function refuseStateInGitWorkTree(stateDir: string, dir: string): Promise<void> {
+  const tree = await gitWorkTreeOf(stateDir);
+  if (tree === null || await gitIgnores(tree.root, stateDir)) return;
+  throw new UsageError(
+    `State directory '${stateDir}' would be inside the git work tree '${tree.root}', and no .gitignore there ignores it: one 'git add -A' would commit the vault with its key (master.key) and the admin token: put the gateway directory outside the checkout (clawpatrol init ~/clawpatrol-gateway), or, if git ignores it another way, run 'clawpatrol init --force ${dir}'`,
+  );
 }
 
 /** `--proxy-listen` and `--admin-listen`: where the config `init` or `start` writes listens. */

@@ -1,14 +1,16 @@
 /**
  * Starting the agent-facing listeners: the forward proxy (one listener for every https
- * endpoint, by host, on `gateway.proxy_listen`), and one listener per endpoint with `listen`
- * of every registered protocol that declares `listen`. Each protocol gets the same
- * protocol-agnostic services; they read the config in force through getters, so a reload
- * applies to the next action.
+ * endpoint, by host, on `gateway.proxy_listen`), and the opener of the endpoint listeners (one
+ * per endpoint with `listen`, of every protocol that declares `listen`; `_listener_set.ts` keeps
+ * them in line with the config). Each protocol gets the same protocol-agnostic services; they
+ * read the config in force through getters, so a reload applies to the next action. A listen
+ * that fails names its setting, its `file:line` and what to do.
  *
  * @module
  */
 
 import {
+  type Endpoint,
   type Health,
   type HeldCredential,
   type ListenerHooks,
@@ -76,48 +78,33 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
       deps.metrics.upstreamRetries.inc({ endpoint: endpoint ?? "", cause }),
     listenerHooks: () => listenerHooks(deps, "https", "proxy"),
   };
-  const listen = deps.config().gateway.proxyListen;
-  const [host, port] = splitHostPort(listen);
+  const config = deps.config();
+  const [host, port] = splitHostPort(config.gateway.proxyListen);
   try {
     return await HttpProxy.listen(host, port, context);
   } catch (err) {
-    throw listenFailed("gateway.proxy_listen", listen, err);
+    throw listenFailed(gatewayListenSetting(config, "proxy_listen"), err);
   }
 }
 
+/** Opens the listener of one endpoint whose protocol declares `listen`. */
+export type OpenListener = (protocol: Protocol, endpoint: Endpoint) => Promise<ProtocolListener>;
+
 /**
- * Starts one listener per endpoint that sets `listen`, for every protocol that declares
- * `listen`: families in registry order, endpoints in config order. On a failure the listeners
- * already started are closed.
+ * Opens endpoint listeners with the services of their family. One services object per family
+ * for the gateway's life, so listeners opened by a reload share what the first ones share (the
+ * Postgres listeners' SQL analyzer and its caches).
  */
-export async function startEndpointListeners(
-  deps: ListenerDeps,
-  protocols: readonly Protocol[],
-): Promise<StartedListener[]> {
-  const listeners: StartedListener[] = [];
-  try {
-    for (const protocol of protocols) {
-      if (!protocol.listen) continue;
-      const endpoints = [...deps.config().endpoints.values()].filter((e) =>
-        e.protocol === protocol.family && e.listen
-      );
-      if (endpoints.length === 0) continue;
-      const services = protocolServices(deps, protocol.family);
-      for (const endpoint of endpoints) {
-        try {
-          const listener = await protocol.listen(endpoint, services);
-          listeners.push({ family: protocol.family, listener });
-        } catch (err) {
-          const setting = `endpoint "${protocol.family}" "${endpoint.name}" listen`;
-          throw listenFailed(setting, endpoint.listen!, err);
-        }
-      }
+export function endpointListenerOpener(deps: ListenerDeps): OpenListener {
+  const services = new Map<ProtocolFamily, ProtocolServices>();
+  return (protocol, endpoint) => {
+    if (!protocol.listen) {
+      return Promise.reject(new TypeError(`Protocol '${protocol.family}' has no listener`));
     }
-  } catch (err) {
-    await Promise.all(listeners.map(({ listener }) => listener.close()));
-    throw err;
-  }
-  return listeners;
+    let family = services.get(protocol.family);
+    if (!family) services.set(protocol.family, family = protocolServices(deps, protocol.family));
+    return protocol.listen(endpoint, family);
+  };
 }
 
 /** The services every listener of `family` gets, its metric labels filled in. */
@@ -168,14 +155,16 @@ function heldCredentials(
 /**
  * Ends the open sessions of an agent revoked or rotated (by the CLI, from another process)
  * whenever the agents file changes: sessions on per-endpoint listeners never authenticate
- * again by themselves. Returns the function that stops watching.
+ * again by themselves. `listeners` is read at each change. Returns the function that stops
+ * watching.
  */
 export function watchAgents(
   deps: ListenerDeps,
-  listeners: readonly StartedListener[],
+  listeners: () => Iterable<StartedListener>,
 ): () => void {
   return deps.agents.watch(() => {
-    for (const { listener } of listeners) listener.endRevokedSessions();
+    // The listeners running now: a reload opens and closes them.
+    for (const { listener } of listeners()) listener.endRevokedSessions();
   });
 }
 
@@ -213,9 +202,125 @@ function httpLimits(config: Config): HttpProxyLimits {
   };
 }
 
-/** The bare OS error ("Address already in use") does not say which setting to change. */
-function listenFailed(setting: string, listen: string, err: unknown): Error {
-  return new Error(`Cannot listen on ${setting} '${listen}': ${(err as Error).message}`, {
-    cause: err,
-  });
+/** A listen address as the operator set it: what to call it, and where to change it. */
+export interface ListenSetting {
+  /** As messages name it: `gateway.proxy_listen`, `endpoint "postgres" "pg" listen`. */
+  name: string;
+  /** The attribute to edit: `proxy_listen`, `listen`. */
+  attribute: string;
+  /** Its value, `host:port`. */
+  address: string;
+  /** `file:line` of the attribute (or its block); `null` when it is not set (a default). */
+  line: string | null;
+  /** The file to set it in when `line` is `null`. */
+  file: string;
+}
+
+/** An endpoint's `listen`, located at its attribute's line (its block's when not found). */
+export function endpointListenSetting(endpoint: Endpoint): ListenSetting {
+  const { file, line } = endpoint.source;
+  return {
+    name: `endpoint "${endpoint.protocol}" "${endpoint.name}" listen`,
+    attribute: "listen",
+    address: endpoint.listen ?? "",
+    line: `${file}:${attributeLine(file, line, "listen") ?? line}`,
+    file,
+  };
+}
+
+/** `gateway.proxy_listen` or `gateway.admin_listen`, located in the config's files. */
+export function gatewayListenSetting(
+  config: Config,
+  attribute: "proxy_listen" | "admin_listen",
+): ListenSetting {
+  const address = attribute === "proxy_listen"
+    ? config.gateway.proxyListen
+    : config.gateway.adminListen;
+  const name = `gateway.${attribute}`;
+  for (const file of config.files) {
+    const line = attributeLine(file, 1, attribute, false);
+    if (line !== undefined) return { name, attribute, address, line: `${file}:${line}`, file };
+  }
+  return { name, attribute, address, line: null, file: config.files[0] ?? config.path };
+}
+
+/**
+ * The bare OS error ("Address already in use") does not say which setting to change, nor
+ * where: the message names the setting, its value, its `file:line` and what to do.
+ *
+ * @example
+ * ```ts
+ * listenFailed(endpointListenSetting(endpoint), err).message;
+ * // Cannot listen on endpoint "postgres" "pg" listen '127.0.0.1:15432': Address already in
+ * // use (os error 98): change listen in gateway.hcl:12, or stop what listens on port 15432
+ * ```
+ */
+export function listenFailed(setting: ListenSetting, err: unknown): Error {
+  const { name, address } = setting;
+  const message = (err as Error)?.message ?? String(err);
+  return new Error(
+    `Cannot listen on ${name} '${address}': ${message}: ${listenFix(setting, err)}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+/**
+ * The admin server (`_admin_server.ts`) names `gateway.admin_listen` when it cannot listen;
+ * this adds where to change it, as for the other listen settings. Other errors pass as they are.
+ */
+export function adminListenFailed(err: unknown, config: Config): unknown {
+  const named = err instanceof Error && err.message.startsWith("Cannot listen on gateway.admin_");
+  if (!named || err.cause === undefined) return err;
+  return listenFailed(gatewayListenSetting(config, "admin_listen"), err.cause);
+}
+
+/** What the operator can do about a listen failure. */
+function listenFix(setting: ListenSetting, err: unknown): string {
+  const { attribute, line, file } = setting;
+  const change = line === null
+    ? `set ${attribute} in the gateway block of ${file}`
+    : `change ${attribute} in ${line}`;
+  const port = splitHostPort(setting.address)[1];
+  if (err instanceof Deno.errors.AddrInUse) {
+    return `${change}, or stop what listens on port ${port}`;
+  }
+  if (err instanceof Deno.errors.NotCapable) {
+    return `the gateway's permissions do not cover it: restart it with the clawpatrol launcher, or ${change}`;
+  }
+  if (err instanceof Deno.errors.PermissionDenied && port < 1024) {
+    return `${change} to a port above 1023, or grant the gateway CAP_NET_BIND_SERVICE`;
+  }
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return `${change} to an address of this host`;
+  }
+  return change;
+}
+
+/**
+ * The line of `attribute = …` in `file`, from the block header at `from` to the end of that
+ * block (`inBlock`) or of the file. Read only to word an error; `undefined` when not found.
+ */
+function attributeLine(
+  file: string,
+  from: number,
+  attribute: string,
+  inBlock = true,
+): number | undefined {
+  let lines: string[];
+  try {
+    lines = Deno.readTextFileSync(file).split("\n");
+  } catch {
+    return undefined;
+  }
+  const assigns = new RegExp(`(^|[\\s{;])${attribute}\\s*=`);
+  for (let i = Math.max(from - 1, 0); i < lines.length; i++) {
+    const text = lines[i].replace(/^\s*(#|\/\/).*$/, "");
+    if (assigns.test(text)) return i + 1;
+    // The block ends at its closing brace in the first column (as formatted HCL writes it);
+    // an attribute of the same name further down belongs to another block.
+    if (inBlock && i >= from && /^[}\w]/.test(lines[i])) return undefined;
+  }
+  return undefined;
 }

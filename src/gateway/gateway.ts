@@ -5,9 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { loadConfig } from "../config/mod.ts";
 import {
   ConfigError,
   Health,
@@ -15,34 +13,28 @@ import {
   type Protocol,
   type ProtocolFamily,
 } from "../core/mod.ts";
-import { checkRuleConditions, compilePolicy, type Policy } from "../policy/mod.ts";
+import type { Policy } from "../policy/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
 import { LeafCache } from "../tls/mod.ts";
-import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
-import { AgentRegistry } from "../agents/mod.ts";
+import type { OpenVaultOptions, Vault } from "../credentials/mod.ts";
 import type { HttpProxy } from "../protocols/http/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "../pipeline/mod.ts";
-import { netServices } from "../net/mod.ts";
+import { netServices, type RestartingHttpServer } from "../net/mod.ts";
 import { RunningGrant } from "./_permissions.ts";
+import { openState } from "./_open_state.ts";
+import { loadAndCompile, type Loaded } from "./_loaded.ts";
 import { TransparentDns } from "./_transparent.ts";
 import type { Logger } from "./log.ts";
-import { checkStateDir, openGatewayCa, RECEIPTS_FILE, stateDirOf } from "./state.ts";
+import { acquireStateLock, checkStateDir, stateDirOf, type StateLock } from "./state.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
 import { SecretCache, warnMissingSecrets } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
-import { HttpRoutes } from "./_routes.ts";
 import { restartOnlySettings, watchConfig } from "./reload.ts";
 import { openAdminServer } from "./_admin_server.ts";
-import type { RestartingHttpServer } from "../net/mod.ts";
-import {
-  type ListenerDeps,
-  type StartedListener,
-  startEndpointListeners,
-  startProxy,
-  watchAgents,
-} from "./_listeners.ts";
+import { adminListenFailed, type ListenerDeps, startProxy, watchAgents } from "./_listeners.ts";
+import { ListenerSet } from "./_listener_set.ts";
 
 /** Options for {@linkcode Gateway.start}. */
 export interface GatewayOptions {
@@ -65,27 +57,16 @@ export interface GatewayOptions {
 interface GatewayParts {
   stateDir: string;
   permissions: RunningGrant;
+  lock: StateLock;
   receipts: ReceiptStore;
   vault: Vault;
   options: GatewayOptions;
 }
 
-/** A config and the policy compiled from it: swapped as one unit on reload. */
-interface Loaded {
-  config: Config;
-  policy: Policy;
-  routes: HttpRoutes;
-  loadedAt: Date;
-}
-
-/** Loads a config and compiles its policy; throws ConfigError with every problem. */
-export async function loadAndCompile(
-  path: string,
-  protocols: readonly Protocol[] = PROTOCOLS,
-): Promise<Loaded> {
-  const config = await loadConfig(path, { protocols, checkRules: checkRuleConditions });
-  const policy = compilePolicy(config, { protocols });
-  return { config, policy, routes: new HttpRoutes(config), loadedAt: new Date() };
+/** What {@linkcode Gateway.start} checked and holds before it opens the state. */
+interface Opened extends Pick<GatewayParts, "permissions" | "stateDir" | "lock" | "options"> {
+  loaded: Loaded;
+  protocols: readonly Protocol[];
 }
 
 /** The running gateway. */
@@ -105,6 +86,8 @@ export class Gateway {
   readonly #configPath: string;
   /** The permissions it runs under, checked against its config. */
   readonly #permissions: RunningGrant;
+  /** Held while it runs: one gateway per state directory. */
+  readonly #lock: StateLock;
   readonly metrics: GatewayMetrics;
   readonly #vault: Vault;
   readonly #secrets: SecretCache;
@@ -118,13 +101,14 @@ export class Gateway {
   #proxy: HttpProxy | undefined;
   /** The DNS responder of transparent interception, when configured. */
   #dns: TransparentDns | null = null;
-  /** One per endpoint with `listen`, of every protocol that declares `listen`. */
-  readonly #listeners: StartedListener[] = [];
+  /** One per endpoint with `listen`, of every protocol that declares `listen`; reloads change them. */
+  #listeners: ListenerSet | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(configPath: string, loaded: Loaded, parts: GatewayParts) {
     const { stateDir, receipts, vault, options } = parts;
     this.#permissions = parts.permissions;
+    this.#lock = parts.lock;
     this.#configPath = configPath;
     this.#vault = vault;
     this.#secrets = new SecretCache(vault);
@@ -135,7 +119,11 @@ export class Gateway {
     });
     this.#credentials = new HttpCredentials(loaded.config, this.#secrets, options.log);
     this.#protocols = options.protocols ?? PROTOCOLS;
-    this.#approvals = this.#buildApprovals(loaded.config, options.log);
+    this.#approvals = buildApprovals(loaded.config, {
+      queue: this.approvalQueue,
+      secrets: this.#secrets,
+      log: options.log,
+    });
     this.#loaded = loaded;
     this.stateDir = stateDir;
     this.#receipts = receipts;
@@ -188,42 +176,43 @@ export class Gateway {
     const permissions = await RunningGrant.check(loaded.config, protocols, options.log);
     const stateDir = await stateDirOf(loaded.config);
     await checkStateDir(stateDir);
-    // A state directory from before the vault gets one, keyed by its existing master.key.
-    const vault = await openVault(stateDir, { ...options.vault, create: true });
-    let ca;
+    // One gateway per state directory: a second refuses, naming the first's pid.
+    const lock = await acquireStateLock(stateDir);
     try {
-      ca = await openGatewayCa(stateDir, vault);
+      return await Gateway.#open(configPath, {
+        loaded,
+        protocols,
+        permissions,
+        stateDir,
+        lock,
+        options,
+      });
     } catch (err) {
-      vault.close();
+      lock.release();
       throw err;
     }
-    const agents = AgentRegistry.open(stateDir, {
-      onError: (err) => options.log.log("error", `agents: ${err.message}`),
-    });
-    const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
-      // DNS refusals and passthroughs are recorded too (transparent interception).
-      protocols: [...protocols.map((p) => p.family), "dns"],
-      maxQueue: loaded.config.gateway.limits.receiptQueue,
-      commitIntervalMs: loaded.config.gateway.limits.receiptCommitIntervalMs,
-      onError: (err) => options.log.log("error", `receipt store: ${err.message}`),
-      // One line when the store starts refusing (every action is denied meanwhile), one when
-      // it recovers; each failed retry in between is an onError line.
-      onHealth: (problem) =>
-        problem === null
-          ? options.log.log("info", "receipts are being written again: actions are decided again")
-          : options.log.log("error", `denying every action: ${problem}`),
+  }
+
+  /** The rest of {@linkcode Gateway.start}, under the state directory's lock. */
+  static async #open(configPath: string, opened: Opened): Promise<Gateway> {
+    const { loaded, protocols, permissions, stateDir, options } = opened;
+    const { vault, ca, agents, receipts } = await openState(stateDir, {
+      config: loaded.config,
+      protocols,
+      log: options.log,
+      vault: options.vault ?? {},
     });
     let gateway: Gateway;
     try {
       // The receipt writer runs in a worker; fail startup, not every later action, if it cannot.
       await receipts.ready();
-      const parts = { stateDir, permissions, receipts, vault, options };
+      const parts = { stateDir, permissions, receipts, vault, options, lock: opened.lock };
       gateway = new Gateway(configPath, loaded, parts);
       await gateway.#configureSlack(loaded.config);
     } catch (err) {
       await receipts.close();
       vault.close();
-      throw err;
+      throw adminListenFailed(err, loaded.config);
     }
     try {
       const deps: ListenerDeps = {
@@ -241,20 +230,19 @@ export class Gateway {
         credentials: () => gateway.#credentials,
       };
       gateway.#proxy = await startProxy(deps);
-      gateway.#listeners.push(...await startEndpointListeners(deps, protocols));
+      gateway.#listeners = ListenerSet.of(deps, protocols);
+      await gateway.#listeners.start(loaded.config);
       const dnsDeps = { guard: gateway.guard, log: options.log, protocols };
       gateway.#dns = await TransparentDns.start(loaded.config, dnsDeps);
       // Whatever `watch` says: a revoked agent's open sessions end.
-      gateway.#stopWatchingAgents = watchAgents(deps, gateway.#listeners);
+      gateway.#stopWatchingAgents = watchAgents(deps, () => gateway.#listeners?.listeners ?? []);
     } catch (err) {
       await gateway.stop();
       throw err;
     }
     gateway.#warnMissingSecrets();
     const proxy = gateway.proxyAddress;
-    const listeners = gateway.#listeners.map(({ family, listener: l }) =>
-      `, ${family} ${l.endpoint} on ${l.url}`
-    ).join("");
+    const listeners = gateway.#listeners.summary();
     options.log.log(
       "info",
       `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${listeners}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
@@ -264,8 +252,7 @@ export class Gateway {
 
   /** Where each endpoint of `family` with its own listener listens, by endpoint name. */
   listenerAddresses(family: ProtocolFamily): Map<string, { hostname: string; port: number }> {
-    const started = this.#listeners.filter((l) => l.family === family);
-    return new Map(started.map(({ listener: l }) => [l.endpoint, l.address]));
+    return this.#listeners?.addresses(family) ?? new Map();
   }
 
   /** The forward proxy's address (agents' HTTPS_PROXY). */
@@ -298,7 +285,7 @@ export class Gateway {
 
   /**
    * Reloads the config. An invalid edit keeps the old config and logs every problem; a valid
-   * one is swapped in atomically (one assignment between actions).
+   * one is swapped in atomically (one assignment between actions); listeners follow it.
    */
   async reload(): Promise<boolean> {
     try {
@@ -307,7 +294,11 @@ export class Gateway {
       this.#loaded = next;
       this.#credentials.close();
       this.#credentials = new HttpCredentials(next.config, this.#secrets, this.#log);
-      this.#approvals = this.#buildApprovals(next.config, this.#log);
+      this.#approvals = buildApprovals(next.config, {
+        queue: this.approvalQueue,
+        secrets: this.#secrets,
+        log: this.#log,
+      });
       await this.#configureSlack(next.config);
       this.metrics.reloads.inc();
       this.#log.log(
@@ -317,6 +308,7 @@ export class Gateway {
       this.#warnMissingSecrets();
       await this.#permissions.reloaded(next.config);
       this.#dns?.reloaded(next.config);
+      await this.#listeners?.reconcile(next.config);
       for (const setting of restartNeeded) {
         this.#log.log("warn", `'${setting}' changed: takes effect after a restart`);
       }
@@ -341,7 +333,7 @@ export class Gateway {
       // The listeners first: closing them finishes every open exchange's receipt.
       await this.#proxy?.close();
       await this.#dns?.close();
-      await Promise.all(this.#listeners.map(({ listener }) => listener.close()));
+      await this.#listeners?.close();
       this.guard.finishOpen();
       await this.#slack.stop();
       await this.#admin.shutdown();
@@ -349,6 +341,8 @@ export class Gateway {
       this.#credentials.close();
       this.#secrets.clear();
       this.#vault.close();
+      // Last: a next gateway may open the receipts and the vault only once they are closed.
+      this.#lock.release();
       this.#log.log("info", "stopped");
     })();
     return this.#stopping;
@@ -361,15 +355,6 @@ export class Gateway {
     } catch (err) {
       this.#log.log("error", `Slack: ${(err as Error).message}`);
     }
-  }
-
-  #buildApprovals(config: Config, log: Logger): Approvals {
-    return new Approvals(config, {
-      queue: this.approvalQueue,
-      secret: (name, slot) => this.#secrets.get(name, slot),
-      fetch: globalThis.fetch,
-      log: (level, message, fields) => log.log(level, message, fields as Record<string, unknown>),
-    });
   }
 
   #warnMissingSecrets(): void {
@@ -396,4 +381,17 @@ export class Gateway {
       ...(this.#dns ? { transparent: this.#dns.status() } : {}),
     };
   }
+}
+
+/** The approval chains of `config`, over the gateway's queue and secrets. */
+function buildApprovals(
+  config: Config,
+  { queue, secrets, log }: { queue: ApprovalQueue; secrets: SecretCache; log: Logger },
+): Approvals {
+  return new Approvals(config, {
+    queue,
+    secret: (name, slot) => secrets.get(name, slot),
+    fetch: globalThis.fetch,
+    log: (level, message, fields) => log.log(level, message, fields as Record<string, unknown>),
+  });
 }

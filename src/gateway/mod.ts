@@ -4,7 +4,8 @@
  * @module
  */
 
-export { Gateway, type GatewayOptions, loadAndCompile } from "./gateway.ts";
+export { Gateway, type GatewayOptions } from "./gateway.ts";
+export { loadAndCompile } from "./_loaded.ts";
 export { splitHostPort } from "./_listeners.ts";
 export { type Logger, type LogLevel, MemoryLogger } from "./log.ts";
 export {

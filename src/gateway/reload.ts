@@ -78,20 +78,15 @@ export function watchConfig(
   };
 }
 
-/** Settings changed from `old` to `next` that take effect only after a restart. */
+/**
+ * Settings changed from `old` to `next` that take effect only after a restart: the state
+ * directory and the gateway's own listeners (proxy and admin API). Endpoint listeners (`listen`)
+ * are not among them: a reload opens, moves and closes those (`_listener_set.ts`).
+ */
 export function restartOnlySettings(old: Config, next: Config): string[] {
   const changed: string[] = [];
   if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
   if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
   if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
-  // An endpoint's own listener (`listen`) is bound at start: a new endpoint or a moved listen
-  // waits for a restart.
-  for (const e of next.endpoints.values()) {
-    if (!e.listen) continue;
-    const before = old.endpoints.get(e.name);
-    if (before?.protocol !== e.protocol || before.listen !== e.listen) {
-      changed.push(`endpoint "${e.protocol}" "${e.name}" listen`);
-    }
-  }
   return changed;
 }

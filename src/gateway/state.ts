@@ -26,6 +26,7 @@ import type { Config } from "../config/mod.ts";
 import { ensureAdminToken } from "../admin/mod.ts";
 
 export { MASTER_KEY_FILE, VAULT_FILE };
+export { acquireStateLock, LOCK_FILE, type StateLock } from "./_state_lock.ts";
 /** File name of the receipts database inside the state directory. */
 export const RECEIPTS_FILE = "receipts.db";
 

@@ -78,6 +78,8 @@ export async function startup(
   deadline: Promise<never>,
 ): Promise<StartedSession | CancelPacket> {
   let reader = new SocketReader(state.socket, deadline);
+  // Read before any TLS upgrade: the TLS socket wraps a stream and may not know the peer.
+  const client = clientAddress(state.socket);
   let secured = false;
   let endPoint: Uint8Array | null = null;
   let asked = false;
@@ -109,7 +111,8 @@ export async function startup(
         reader = new SocketReader(state.socket, deadline);
         continue;
       }
-      return await authenticate(state, packet, { reader, route, ctx, secured, endPoint });
+      const options = { reader, route, ctx, secured, endPoint, client };
+      return await authenticate(state, packet, options);
     }
   } finally {
     // Whatever happens next (relay or FATAL) reads the socket its own way.
@@ -162,12 +165,14 @@ interface LoginOptions {
   secured: boolean;
   /** The tls-server-end-point channel binding, `null` without TLS. */
   endPoint: Uint8Array | null;
+  /** The agent's address, `host:port`, for the operator's log. */
+  client: string;
 }
 
 async function authenticate(
   state: StartupState,
   packet: { kind: "startup"; major: number; minor: number; params: [string, string][] },
-  { reader, route, ctx, secured, endPoint }: LoginOptions,
+  { reader, route, ctx, secured, endPoint, client }: LoginOptions,
 ): Promise<StartedSession> {
   if (packet.major !== 3) {
     throw new StartupRefused(
@@ -204,13 +209,15 @@ async function authenticate(
     ? await scramLogin(state, reader, new ScramServer(verifiers, endPoint), ctx)
     : await cleartextLogin(state, reader, ctx);
   if (!agent) {
-    // PostgreSQL's own wording: says nothing about whether the user or the token was wrong.
-    throw new StartupRefused(
-      "28P01",
-      `password authentication failed for user "${user}"`,
-      null,
+    // Only the user is known: Postgres agents present a token and no name (libpq sends an
+    // empty SCRAM username), and what was sent is never echoed nor logged.
+    ctx.log("warn", "postgres login refused: the password is not an agent token", {
+      endpoint: route.name,
       user,
-    );
+      client,
+      auth: verifiers ? "scram" : "cleartext",
+    });
+    throw new StartupRefused("28P01", wrongToken(user), null, user);
   }
   const login = await ctx.login(agent, route.name, user, database);
   if (isRefusal(login)) {
@@ -227,6 +234,21 @@ async function authenticate(
     minor: packet.minor,
     tls: secured,
   };
+}
+
+/**
+ * PostgreSQL's own wording first (clients and scripts match on it), then what the password must
+ * be: psql's user would otherwise try the database's password.
+ */
+export function wrongToken(user: string): string {
+  return `password authentication failed for user "${user}": the password is your agent token (clawpatrol agent add / rotate)`;
+}
+
+/** `host:port` of the agent, for the operator's log. */
+function clientAddress(socket: Socket): string {
+  const host = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
+  if (socket.remotePort === undefined) return host;
+  return host.includes(":") ? `[${host}]:${socket.remotePort}` : `${host}:${socket.remotePort}`;
 }
 
 function isRefusal(v: PostgresLogin | LoginRefusal): v is LoginRefusal {

@@ -1,0 +1,69 @@
+/**
+ * Opening what a gateway keeps in its state directory: the vault, the gateway CA, the agent
+ * registry and the receipt store. Whatever fails closes what was opened before it.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Logger, Protocol } from "../core/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { ReceiptStore } from "../audit/mod.ts";
+import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
+import { AgentRegistry } from "../agents/mod.ts";
+import { openGatewayCa, RECEIPTS_FILE } from "./state.ts";
+
+/** What {@linkcode openState} needs besides the directory. */
+export interface OpenStateOptions {
+  config: Config;
+  protocols: readonly Protocol[];
+  log: Logger;
+  /** How to unlock the vault. */
+  vault: OpenVaultOptions;
+}
+
+/** The state a running gateway holds open. */
+export interface OpenedState {
+  vault: Vault;
+  ca: Awaited<ReturnType<typeof openGatewayCa>>;
+  agents: AgentRegistry;
+  receipts: ReceiptStore;
+}
+
+/**
+ * Opens the vault (creating one keyed by an existing master.key for a state directory from
+ * before the vault), the CA, the agents and the receipts.
+ *
+ * @example
+ * ```ts
+ * const { vault, ca, agents, receipts } = await openState(stateDir, { config, protocols, log, vault: {} });
+ * ```
+ */
+export async function openState(stateDir: string, options: OpenStateOptions): Promise<OpenedState> {
+  const { config, protocols, log } = options;
+  const vault = await openVault(stateDir, { ...options.vault, create: true });
+  let ca;
+  try {
+    ca = await openGatewayCa(stateDir, vault);
+  } catch (err) {
+    vault.close();
+    throw err;
+  }
+  const agents = AgentRegistry.open(stateDir, {
+    onError: (err) => log.log("error", `agents: ${err.message}`),
+  });
+  const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
+    // DNS refusals and passthroughs are recorded too (transparent interception).
+    protocols: [...protocols.map((p) => p.family), "dns"],
+    maxQueue: config.gateway.limits.receiptQueue,
+    commitIntervalMs: config.gateway.limits.receiptCommitIntervalMs,
+    onError: (err) => log.log("error", `receipt store: ${err.message}`),
+    // One line when the store starts refusing (every action is denied meanwhile), one when
+    // it recovers; each failed retry in between is an onError line.
+    onHealth: (problem) =>
+      problem === null
+        ? log.log("info", "receipts are being written again: actions are decided again")
+        : log.log("error", `denying every action: ${problem}`),
+  });
+  return { vault, ca, agents, receipts };
+}
