@@ -163,9 +163,10 @@ pgClusterTest("a reload opens, moves and closes Postgres listeners", async (t, c
           async () => (await runningUpstream((q) => cluster.sql(q), "removed_sleep")) || undefined,
         );
         await reload({ pga: "127.0.0.1:0" });
-        // The listener's close() cut the connection: no FATAL message, the socket just ends.
+        // The session is told why, as Postgres ends a session (FATAL 57P01), with its receipt.
         const seen = await withTimeout(c.untilClosed(), 10_000, "the session to end");
-        equal(types(seen), "");
+        const fatal = seen.find((s) => s.type === "E");
+        equal(fatal?.code, "57P01");
         equal(await accepts(pgb), false, "the removed endpoint's address refuses");
         equal(port(gateway, "pgb"), undefined);
         await eventually(
@@ -179,6 +180,13 @@ pgClusterTest("a reload opens, moves and closes Postgres listeners", async (t, c
         const sleep = receipts.find((r) => r.summary.includes("removed_sleep"));
         equal([sleep?.endpoint, sleep?.verdict], ["pgb", "allow"]);
         ok(sleep?.outcome?.error, `the in-flight statement's receipt says it was cut short`);
+        const why = "the endpoint's listener closed: endpoint removed";
+        ok(
+          receipts.some((r) =>
+            r.endpoint === "pgb" && r.summary === "session ended" && r.reason === why
+          ),
+          "the ended session's receipt says why",
+        );
         ok(log.messages("info").some((m) => m.endsWith("closed: endpoint removed")));
       },
     );

@@ -303,8 +303,11 @@ export interface ProtocolListener {
   readonly address: { hostname: string; port: number };
   /** Where agents reach it, as the startup line prints it (`host:port`, `https://host:port`). */
   readonly url: string;
-  /** Stops accepting and ends its connections. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and ends its connections. With `reason` (its endpoint was removed or moved
+   * by a reload), open sessions are first told, in the protocol's own terms, with a receipt.
+   */
+  close(reason?: string): Promise<void>;
   /** Ends the open sessions of agents revoked or rotated since they authenticated. */
   endRevokedSessions(): void;
 }

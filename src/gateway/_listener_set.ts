@@ -212,7 +212,7 @@ export class ListenerSet {
     const { family, listener } = running;
     const which = `${family} listener ${listener.endpoint} on ${listener.url}`;
     try {
-      await listener.close();
+      await listener.close(`the endpoint's listener closed: ${why}`);
       this.#options.log.log("info", `${which} closed: ${why}`);
     } catch (err) {
       this.#options.log.log("error", `${which} failed to close: ${err}`);

@@ -53,7 +53,7 @@ export async function listenPostgres(
     get url() {
       return `${listener.address.hostname}:${listener.address.port}`;
     },
-    close: () => listener.close(),
+    close: (reason) => listener.close(reason),
     endRevokedSessions: () => listener.endRevokedSessions(),
   };
 }

@@ -55,6 +55,8 @@ export class PostgresListener {
   readonly #cancelKeys = new CancelKeys();
   /** Logged-in sessions, so those of an agent revoked or rotated since can be ended. */
   readonly #sessions = new Set<PostgresSession>();
+  /** When each session's sockets are closed and its receipts completed. */
+  readonly #sessionDone = new WeakMap<PostgresSession, Promise<void>>();
   #tcp!: NetListener;
 
   private constructor(endpoint: string, ctx: PostgresContext, analyzer: SqlAnalyzer) {
@@ -112,9 +114,24 @@ export class PostgresListener {
     this.#ctx.sessionEnded?.(standing);
   }
 
-  /** Stops accepting, closes every session and waits for their receipts. */
-  close(): Promise<void> {
-    return this.#tcp.close();
+  /**
+   * Stops accepting, closes every session and waits for their receipts. With `reason`, each
+   * open session first ends with a FATAL 57P01 naming it and a receipt (bounded wait).
+   */
+  async close(reason?: string): Promise<void> {
+    if (reason !== undefined) {
+      const ending = [...this.#sessions].map((session) => {
+        session.endByGateway(reason);
+        return this.#sessionDone.get(session);
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(ending),
+        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
+    }
+    await this.#tcp.close();
   }
 
   async #serve(socket: net.Socket, admission: Admission): Promise<void> {
@@ -288,10 +305,12 @@ export class PostgresListener {
         if (upstream.backendKey) void cancelUpstream(target, upstream.backendKey);
       },
     });
-    this.#tcp.track(done.then(() => {
+    const finished = done.then(() => {
       this.#cancelKeys.release(pid);
       this.#sessions.delete(session);
-    }));
+    });
+    this.#sessionDone.set(session, finished);
+    this.#tcp.track(finished);
     // Revoked or rotated during the login, before the session could be told.
     this.#recheck(session);
   }
@@ -307,6 +326,9 @@ export class PostgresListener {
     );
   }
 }
+
+/** How long a closing listener waits for its sessions' goodbyes before it cuts them. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** What a logged-in connection's session is relayed with. */
 interface OpenedSession {

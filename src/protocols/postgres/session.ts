@@ -170,12 +170,21 @@ export class PostgresSession implements RelaySession {
    * may use its result.
    */
   endForAgent(cause: "revoked" | "rotated"): void {
-    if (this.#closed) return;
     const reason = cause === "revoked" ? "agent revoked" : "agent token rotated";
+    this.#endWith(reason, `clawpatrol: agent credentials were ${cause}`);
+  }
+
+  /** Ends the session for a reason of the gateway's (its endpoint removed), with a receipt. */
+  endByGateway(reason: string): void {
+    this.#endWith(reason, `clawpatrol: ${reason}`);
+  }
+
+  #endWith(reason: string, message: string): void {
+    if (this.#closed) return;
     const receipt = this.#refuse("session ended", reason);
     if (this.#batches.waiting) this.#emit({ kind: "interrupt" });
     // 57P01 (admin_shutdown): drivers treat it as the server ending the connection.
-    this.#fatal("57P01", `clawpatrol: agent credentials were ${cause}`, receipt);
+    this.#fatal("57P01", message, receipt);
   }
 
   #send(to: Peer, bytes: Uint8Array): void {

@@ -344,6 +344,15 @@ Deno.test("session: a revoked agent's session ends with a receipt and 57P01", ()
   ]);
 });
 
+Deno.test("session: a session the gateway ends (its endpoint removed) gets 57P01 and a receipt", () => {
+  const { s, log } = session();
+  s.endByGateway("the endpoint's listener closed: endpoint removed");
+  assert.deepEqual(log, [
+    "refuse session ended: the endpoint's listener closed: endpoint removed",
+    "close graceful: clawpatrol: the endpoint's listener closed: endpoint removed [agent: E 57P01,upstream: X]",
+  ]);
+});
+
 Deno.test("session: a Bind to a statement the gateway never saw prepared is refused", () => {
   const { s, log } = session();
   s.received("agent", concatBytes([bind("", "never_prepared"), execute(), sync()]));
