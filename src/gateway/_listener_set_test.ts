@@ -16,6 +16,9 @@ import { gatewayListenSetting, listenFailed } from "./_listeners.ts";
 const LINE: Protocol = { family: "line", facets: [], listen: () => Promise.reject() };
 const NO_LISTEN: Protocol = { family: "nolisten", facets: [] };
 
+/** Why each line listener was closed, by endpoint: what its sessions would be told. */
+const closedWith = new Map<string, string | undefined>();
+
 /** A listener over Deno.listen; `close()` ends the connections it accepted. */
 function openLine(_protocol: Protocol, endpoint: Endpoint): Promise<ProtocolListener> {
   const [hostname, port] = splitHostPort(endpoint.listen!);
@@ -29,7 +32,8 @@ function openLine(_protocol: Protocol, endpoint: Endpoint): Promise<ProtocolList
     endpoint: endpoint.name,
     address,
     url: `${address.hostname}:${address.port}`,
-    close: async () => {
+    close: async (reason?: string) => {
+      closedWith.set(endpoint.name, reason);
       tcp.close();
       await accepting;
       for (const conn of conns) conn.close();
@@ -114,6 +118,7 @@ Deno.test("reconcile() opens added listeners, closes removed ones, leaves unchan
       deepEqual([...set.addresses("line").keys()], ["b"]);
       equal(await accepts(a.port), false, "the removed endpoint's address refuses");
       equal(await ended(kept), null, "the removed endpoint's open connection ended");
+      equal(closedWith.get("a"), "the endpoint's listener closed: endpoint removed");
       ok(
         log.messages("info").includes(
           `line listener a on 127.0.0.1:${a.port} closed: endpoint removed`,

@@ -67,7 +67,7 @@ export async function listenKubernetes(
     get url() {
       return `https://${listener.address.hostname}:${listener.address.port}`;
     },
-    close: () => listener.close(),
+    close: (reason) => listener.close(reason),
     endRevokedSessions: () => listener.endRevokedSessions(),
   };
 }

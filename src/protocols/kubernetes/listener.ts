@@ -71,8 +71,8 @@ export class KubernetesListener {
   /** Open agent connections, so those of an agent revoked or rotated since can be closed. */
   readonly #open = new Set<Connection>();
   #tcp!: NetListener;
-  /** Set by `close()`: connections ending now were ended by the stop. */
-  #stopping = false;
+  /** Set by `close()`: why connections ending now ended (the stop, or a reload's reason). */
+  #stopping: string | null = null;
 
   private constructor(endpoint: string, ctx: KubernetesContext) {
     this.endpoint = endpoint;
@@ -136,9 +136,12 @@ export class KubernetesListener {
     }
   }
 
-  /** Stops accepting, closes every agent connection and waits for their receipts. */
-  async close(): Promise<void> {
-    this.#stopping = true;
+  /**
+   * Stops accepting, closes every agent connection and waits for their receipts, which say
+   * `reason` (a reload removed or moved the endpoint) or that the gateway stopped.
+   */
+  async close(reason?: string): Promise<void> {
+    this.#stopping = reason ?? GATEWAY_STOPPED;
     await this.#tcp.close();
     this.#pool.close();
   }
@@ -151,7 +154,7 @@ export class KubernetesListener {
       const secure = await this.#handshake(socket, actions);
       ended = secure ? await this.#serveRequests(secure, actions, admission) : HANDSHAKE_FAILED;
     } finally {
-      actions.close(this.#stopping ? GATEWAY_STOPPED : ended);
+      actions.close(this.#stopping ?? ended);
     }
   }
 
