@@ -17,7 +17,7 @@ cache=--cached-only
 if [ "${CLAWPATROL_FETCH:-0}" = 1 ]; then cache=""; fi
 
 # What the grant step reads: the same variables as the app (gateway/grant.ts APP_ENV).
-APP_ENV=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,USER,LOGNAME,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID,NODE_ENV,LOG_TOKENS,LOG_STREAM
+APP_ENV=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,CLAWPATROL_COMMAND,USER,LOGNAME,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID,NODE_ENV,LOG_TOKENS,LOG_STREAM
 
 if ! command -v "$deno" >/dev/null 2>&1; then
   deno=$(command -v deno) || {
@@ -26,6 +26,9 @@ if ! command -v "$deno" >/dev/null 2>&1; then
   }
 fi
 cwd=$(pwd -P)
+# What the app suggests when it prints a command: this launcher's name for itself.
+CLAWPATROL_COMMAND=${CLAWPATROL_COMMAND:-clawpatrol}
+export CLAWPATROL_COMMAND
 
 # The config's directory: the grant step reads the config (and what it includes) from there.
 config=${CLAWPATROL_CONFIG:-}

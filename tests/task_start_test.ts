@@ -41,6 +41,9 @@ Deno.test("deno task start inits on first run and serves under the computed gran
         "the serving line",
       );
       match(log, /running 'clawpatrol init/);
+      // Every command it suggests runs as printed from a checkout.
+      match(log, /Enrol an agent: +deno task cli agent add my-agent --profile default -c /);
+      match(log, /fix="deno task cli vault set github_pat"/);
       const status = await (await fetch(`${admin}/status`)).json();
       equal(status.permissions.write.length, 1, "it writes its state directory only");
       ok(status.permissions.write[0].endsWith("/state"));

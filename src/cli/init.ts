@@ -6,7 +6,7 @@
  */
 
 import { join, resolve } from "node:path";
-import { loadAndCompile } from "../gateway/mod.ts";
+import { commandName, loadAndCompile } from "../gateway/mod.ts";
 import { createState, stateDirOf } from "../gateway/mod.ts";
 import { pathExists } from "../core/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
@@ -150,11 +150,26 @@ export async function initCommand(args: string[]): Promise<number> {
     }/`,
   );
   out("");
-  out("Next steps:");
-  out(`  1. Review ${configPath}, then run: clawpatrol check -c ${configPath}`);
-  out(`  2. Start the gateway:             clawpatrol serve -c ${configPath}`);
-  out(`  3. Watch decisions as they land:  clawpatrol log --follow -c ${configPath}`);
+  for (const line of nextSteps(configPath, "serve")) out(line);
   return 0;
+}
+
+/**
+ * What to do after init, as commands that run as printed (`clawpatrol`, or `deno task cli` from
+ * a checkout). `start` has already started serving, so it suggests enrolling an agent instead.
+ */
+export function nextSteps(configPath: string, then: "serve" | "enrol"): string[] {
+  const cli = commandName();
+  const c = `-c ${configPath}`;
+  const second = then === "serve"
+    ? `  2. Start the gateway:             ${cli} serve ${c}`
+    : `  2. Enrol an agent:                ${cli} agent add my-agent --profile default ${c}`;
+  return [
+    "Next steps:",
+    `  1. Review ${configPath}, then run: ${cli} check ${c}`,
+    second,
+    `  3. Watch decisions as they land:  ${cli} log --follow ${c}`,
+  ];
 }
 
 /** Starter packs earlier releases wrote and where their rules went. */

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { Gateway } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, StderrLogger } from "./_io.ts";
-import { initialise, LISTEN_OPTIONS, starterListen } from "./init.ts";
+import { initialise, LISTEN_OPTIONS, nextSteps, starterListen } from "./init.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
 import type { OpenVaultOptions } from "../credentials/mod.ts";
 import { VERSION } from "./version.ts";
@@ -50,7 +50,8 @@ export async function startCommand(args: string[]): Promise<number> {
     }
     err(`No config at ${global.config}: running 'clawpatrol init ${dir}' first`);
     const created = vaultUnlock({ passphraseStdin, createWithPassphrase: passphraseStdin });
-    await initialise(dir, { vault: created, ...listen });
+    const configPath = await initialise(dir, { vault: created, ...listen });
+    for (const line of nextSteps(configPath, "enrol")) err(line);
     return await serve(global.config, global.debug, created);
   }
   if (Object.keys(listen).length > 0) {

@@ -10,6 +10,7 @@
 import type { Config } from "../config/mod.ts";
 import { DEFAULT_SLOT, type Vault } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
+import { commandName } from "./command_name.ts";
 
 /** Options for {@linkcode SecretCache}. */
 export interface SecretCacheOptions {
@@ -133,7 +134,7 @@ export function warnMissingSecrets(vault: Vault, config: Config, log: Logger): v
     log.log(
       "warn",
       `credential '${credential.name}' has no value in the vault: requests that need it are refused`,
-      { fix: `clawpatrol vault set ${credential.name}` },
+      { fix: `${commandName()} vault set ${credential.name}` },
     );
   }
 }

@@ -25,6 +25,8 @@ export const APP_ENV: readonly string[] = [
   "CLAWPATROL_DEBUG",
   "CLAWPATROL_AGENT_TOKEN",
   "CLAWPATROL_ADMIN_TOKEN",
+  // How the user runs clawpatrol, for the commands it suggests (set by the launcher).
+  "CLAWPATROL_COMMAND",
   "USER",
   "LOGNAME",
   // npm graceful-fs (via the Slack SDK) reads these when it loads.
