@@ -77,6 +77,8 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
     upstreamRetried: ({ endpoint, cause }) =>
       deps.metrics.upstreamRetries.inc({ endpoint: endpoint ?? "", cause }),
     listenerHooks: () => listenerHooks(deps, "https", "proxy"),
+    agentStanding: (agent) => deps.agents.standing(agent),
+    sessionEnded: (cause) => deps.metrics.sessionsEnded.inc({ protocol: "https", cause }),
   };
   const config = deps.config();
   const [host, port] = splitHostPort(config.gateway.proxyListen);
@@ -160,10 +162,10 @@ function heldCredentials(
  */
 export function watchAgents(
   deps: ListenerDeps,
-  listeners: () => Iterable<StartedListener>,
+  listeners: () => Iterable<{ listener: { endRevokedSessions(): void } }>,
 ): () => void {
   return deps.agents.watch(() => {
-    // The listeners running now: a reload opens and closes them.
+    // The listeners running now (a reload opens and closes them), the forward proxy among them.
     for (const { listener } of listeners()) listener.endRevokedSessions();
   });
 }

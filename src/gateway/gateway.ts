@@ -235,7 +235,10 @@ export class Gateway {
       const dnsDeps = { guard: gateway.guard, log: options.log, protocols };
       gateway.#dns = await TransparentDns.start(loaded.config, dnsDeps);
       // Whatever `watch` says: a revoked agent's open sessions end.
-      gateway.#stopWatchingAgents = watchAgents(deps, () => gateway.#listeners?.listeners ?? []);
+      gateway.#stopWatchingAgents = watchAgents(deps, () => [
+        ...gateway.#listeners?.listeners ?? [],
+        ...gateway.#proxy ? [{ listener: gateway.#proxy }] : [],
+      ]);
     } catch (err) {
       await gateway.stop();
       throw err;

@@ -27,6 +27,8 @@ import {
 } from "./_wire.ts";
 
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
+/** What the relay's wait settles with when the agent connection is lost. */
+const LOST: unique symbol = Symbol("agent connection lost");
 
 /** How the response's body reaches the agent. */
 interface Relay {
@@ -157,9 +159,15 @@ async function relayBody(
     bytesOut += bytes.length;
     await ex.client.write(relay.chunkOut ? encodeChunk(bytes) : bytes);
   };
+  // An idle stream (a watch with no events) must not outlive its agent: a connection lost both
+  // ways (cut by a revocation, reset) ends the relay at once, not at the next event's write.
+  const lost = ex.client.lost().then((): typeof LOST => LOST);
   try {
     while (!reader.done) {
-      const chunk = await lease.stream.read();
+      const reading = lease.stream.read();
+      reading.catch(() => {}); // Observed below, or abandoned once the agent is gone.
+      const chunk = await Promise.race([reading, lost]);
+      if (chunk === LOST) throw new StreamClosed("agent connection lost");
       if (chunk === null) {
         upstreamClean = relay.framing.kind === "close";
         if (!upstreamClean) {

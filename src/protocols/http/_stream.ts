@@ -45,6 +45,9 @@ export class SocketStream implements ByteReader, ByteWriter {
   #closed = false;
   #timedOut = false;
   #gone: AbortController | undefined;
+  /** Resolves when the connection is lost both ways; made on first ask. */
+  #lost: Promise<void> | undefined;
+  #resolveLost: (() => void) | undefined;
   readonly #onData = (data: Uint8Array) => {
     this.#chunks.push(data);
     this.#queued += data.length;
@@ -59,12 +62,14 @@ export class SocketStream implements ByteReader, ByteWriter {
   readonly #onError = (err: Error) => {
     this.#error ??= err;
     this.#ended = true;
+    this.#resolveLost?.();
     this.#notify();
     this.#gone?.abort(new StreamClosed("agent connection failed"));
   };
   readonly #onClose = () => {
     this.#closed = true;
     this.#ended = true;
+    this.#resolveLost?.();
     this.#notify();
     this.#gone?.abort(new StreamClosed("agent closed the connection"));
   };
@@ -87,6 +92,17 @@ export class SocketStream implements ByteReader, ByteWriter {
       if (this.#ended || this.closed) this.#gone.abort(new StreamClosed("agent went away"));
     }
     return this.#gone.signal;
+  }
+
+  /**
+   * Settles once the connection is gone both ways (destroyed, reset, failed), never on a
+   * half-close: an agent that shut its side after the request still gets its response.
+   */
+  lost(): Promise<void> {
+    this.#lost ??= this.closed || this.#error !== undefined
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#resolveLost = resolve);
+    return this.#lost;
   }
 
   /** Whether the socket closed (both directions). */

@@ -110,6 +110,13 @@ export type ProxyLogLevel = "debug" | "info" | "warn" | "error";
 /** The callbacks the gateway hands the proxy. */
 export interface HttpProxyContext {
   guard: ActionGuard;
+  /**
+   * Whether the credentials `agent` authenticated with still hold: `revoked` or `rotated` ends
+   * its open tunnels (asked by the proxy's `endRevokedSessions()`). Absent: always `active`.
+   */
+  agentStanding?(agent: AgentFacts): "active" | "revoked" | "rotated";
+  /** Called when the gateway ended an open tunnel, with why. */
+  sessionEnded?(cause: "revoked" | "rotated"): void;
   /** The agent for a `NAME:TOKEN` pair, or `null`. Called for every request. */
   authenticate(name: string, token: string): AgentFacts | null;
   /** Where `host:port` leads for `agent` under the config in force. */

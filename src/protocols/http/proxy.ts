@@ -27,6 +27,7 @@ import { type Authority, parseAuthority, proxyTarget, tunnelOrigin } from "./_ta
 import { UpstreamPool } from "./_upstream.ts";
 import { headerValues, type RequestHead } from "./_wire.ts";
 import { readHead } from "./_read_head.ts";
+import { type OpenTunnel, OpenTunnels } from "./_open_tunnels.ts";
 
 /** Why a request inside a tunnel is refused, and the agent it is recorded against. */
 interface TunnelRefusal {
@@ -72,6 +73,8 @@ interface ProxyConnection extends ExchangeOptions {
 export class HttpProxy {
   readonly #ctx: HttpProxyContext;
   readonly #pool: UpstreamPool;
+  /** Tunnels open now, by agent, for revocation. */
+  readonly #tunnels = new OpenTunnels();
   #tcp!: NetListener;
   /** Set by `close()`: connections ending now were ended by the stop. */
   #stopping = false;
@@ -109,6 +112,15 @@ export class HttpProxy {
   /** The address the proxy listens on. */
   get address(): { hostname: string; port: number } {
     return this.#tcp.address;
+  }
+
+  /**
+   * Ends, each with a receipt, every open tunnel whose agent's credentials no longer hold: a
+   * long response (a Kubernetes watch, a stream) does not outlive a revocation. Called when the
+   * agents change; plain proxy requests are authenticated one by one anyway.
+   */
+  endRevokedSessions(): void {
+    this.#tunnels.endRevoked(this.#ctx);
   }
 
   /** Stops accepting, closes every agent connection and waits for their receipts. */
@@ -244,7 +256,20 @@ export class HttpProxy {
     // proxy connection's serve closes once the tunnel is done.
     const secure = new SocketStream(accepted.socket);
     const tunnel: ExchangeOptions = { client: secure, ctx: this.#ctx, pool: this.#pool, actions };
-    conn.ended = await this.#serveTunnel(tunnel, { auth, target, endpoint: route.endpoint });
+    const open: OpenTunnel = {
+      agent,
+      client: secure,
+      endpoint: route.endpoint,
+      actions,
+      ended: null,
+    };
+    this.#tunnels.add(open);
+    try {
+      const ended = await this.#serveTunnel(tunnel, { auth, target, endpoint: route.endpoint });
+      conn.ended = open.ended ?? ended;
+    } finally {
+      this.#tunnels.delete(open);
+    }
   }
 
   /**
