@@ -18,7 +18,7 @@ interface StoredRecord {
   name: string;
   profile: string;
   token_sha256: string;
-  /** SCRAM-SHA-256 verifier of the token (agents enrolled or rotated since Postgres SCRAM). */
+  /** SCRAM-SHA-256 verifier of the token (agents enrolled or rotated since PostgreSQL SCRAM). */
   scram_sha256?: string;
   created_at: string;
   rotated_at: string | null;

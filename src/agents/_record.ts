@@ -12,7 +12,7 @@ export interface AgentRecord {
   /** SHA-256 of the token, lowercase hex. */
   tokenSha256: string;
   /**
-   * SCRAM-SHA-256 verifier of the token (PostgreSQL's format), for Postgres SCRAM logins.
+   * SCRAM-SHA-256 verifier of the token (PostgreSQL's format), for PostgreSQL SCRAM logins.
    * Absent for agents enrolled before the gateway offered SCRAM, until their token is rotated.
    */
   scramSha256?: string;

@@ -1,5 +1,5 @@
 /**
- * SCRAM-SHA-256 verifiers for agent tokens, so the Postgres gateway can run SCRAM with agents
+ * SCRAM-SHA-256 verifiers for agent tokens, so the PostgreSQL gateway can run SCRAM with agents
  * without ever holding their tokens (RFC 5802 §3: StoredKey and ServerKey, never the password).
  *
  * @module
@@ -12,7 +12,7 @@ import type { AgentRecord } from "./_record.ts";
 
 /**
  * One salt for every agent. The server-first-message (which carries the salt) is sent before
- * the agent is known: Postgres agents present only their token, so the gateway finds the agent
+ * the agent is known: PostgreSQL agents present only their token, so the gateway finds the agent
  * by trying each verifier against the proof. A salt guards low-entropy passwords against
  * precomputation; agent tokens carry 256 random bits, so a shared salt costs nothing.
  */

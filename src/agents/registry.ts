@@ -55,7 +55,7 @@ export class AgentRegistry {
   readonly #refreshIntervalMs: number;
   readonly #lockStaleMs: number;
   #entries = new Map<string, Entry>();
-  /** Active agents by token digest (hex), for protocols that carry only a token (Postgres). */
+  /** Active agents by token digest (hex), for protocols that carry only a token (PostgreSQL). */
   #byDigest = new Map<string, Entry>();
   #scram: AgentScramVerifiers | null = null;
   #signature = "missing";
@@ -119,7 +119,7 @@ export class AgentRegistry {
 
   /**
    * The agent whose token this is, when it is active; `null` otherwise. Never throws. For
-   * protocols where the token is the only credential (a Postgres password): the token carries
+   * protocols where the token is the only credential (a PostgreSQL password): the token carries
    * 256 random bits, so looking its digest up in a map reveals nothing a guesser could use.
    *
    * @example

@@ -8,14 +8,14 @@
 
 import { join } from "node:path";
 import { AgentRegistry } from "../agents/mod.ts";
-import type { AgentFacts } from "../core/mod.ts";
 import { type Config, placeholderOf } from "../config/mod.ts";
-import { writeFileAtomic } from "../core/mod.ts";
+import { type AgentFacts, splitHostPort, writeFileAtomic } from "../core/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
 import type { GlobalOptions } from "./_args.ts";
-import { agentPostgres, hostAndPort, postgresEnvironment } from "./_agent_pg_env.ts";
+import { type AgentListener, agentListeners } from "./_agent_listeners.ts";
 import { readGatewayCa, writeCaBundle } from "./_ca_bundle.ts";
 import { err } from "./_io.ts";
 import {
@@ -26,7 +26,7 @@ import {
   writePrivateFile,
 } from "./_kubeconfig.ts";
 
-/** Hosts agents reach directly: the gateway's own Postgres/Kubernetes listeners are on loopback. */
+/** Hosts agents reach directly: the gateway's own PostgreSQL/Kubernetes listeners are on loopback. */
 const NO_PROXY = "localhost,127.0.0.1,::1";
 
 /**
@@ -168,7 +168,7 @@ export async function writeAgentKubeconfig(
 
 /**
  * The agent's environment, in output order: identity, proxy, CA trust, `KUBECONFIG` when its
- * profile reaches a kubernetes endpoint, libpq's `PG*` for the first Postgres credential of its
+ * profile reaches a kubernetes endpoint, libpq's `PG*` for the first PostgreSQL credential of its
  * profile (see `_agent_pg_env.ts`; `PGPASSWORD` is the token, as the proxy URL carries it), then
  * one placeholder per credential of its profile that sets `env`. Writes `state_dir/ca-bundle.pem`,
  * `state_dir/wgetrc` (and `state_dir/kubeconfig-<agent>.yaml`) on the way.
@@ -196,10 +196,10 @@ export async function agentEnvironment(
   const bundlePath = await writeCaBundle(stateDir, caPath);
   const proxy = agentProxyUrl(config, agent.name, token);
   const kubernetes = reachableKubernetes(config, profile);
-  const postgres = agentPostgres(config, profile);
+  const listeners = agentListeners(config, profile, PROTOCOLS);
   const noProxy = noProxyFor([
     ...kubernetes.flatMap((e) => e.listen ?? []),
-    ...postgres.map(({ endpoint }) => endpoint.listen),
+    ...listeners.map(({ endpoint }) => endpoint.listen!),
   ]);
   const wgetrc = await writeWgetrc(stateDir, bundlePath);
   const vars: [string, string][] = [
@@ -227,9 +227,13 @@ export async function agentEnvironment(
       await writeAgentKubeconfig(opened, agent, token, { endpoints: kubernetes }),
     ]);
   }
-  // libpq's variables name one login: the profile's first Postgres credential.
-  const [pg] = postgres;
-  if (pg) vars.push(...postgresEnvironment(pg, proxyAddress(pg.endpoint.listen), token, caPath));
+  // Each family's variables name one login (libpq's `PG*`): the profile's first of the family.
+  const families = new Set<string>();
+  for (const listener of listeners) {
+    if (families.has(listener.protocol.family)) continue;
+    families.add(listener.protocol.family);
+    vars.push(...listenerEnvironment(listener, token, caPath));
+  }
   const taken = new Set(vars.map(([name]) => name));
   for (const key of profile.credentials) {
     const credential = config.credentials.get(key);
@@ -250,14 +254,14 @@ export async function agentEnvironment(
 }
 
 /**
- * `NO_PROXY` plus the hosts of the gateway's Kubernetes and Postgres listeners (their `listen`
+ * `NO_PROXY` plus the hosts of the gateway's Kubernetes and PostgreSQL listeners (their `listen`
  * addresses) that are not loopback: kubectl honours `HTTPS_PROXY`, and a listener must be dialled
  * directly, not tunnelled to.
  */
 function noProxyFor(listens: string[]): string {
   const hosts = NO_PROXY.split(",");
   for (const listen of listens) {
-    const [host] = hostAndPort(proxyAddress(listen));
+    const [host] = splitHostPort(proxyAddress(listen));
     if (!hosts.includes(host)) hosts.push(host);
   }
   return hosts.join(",");
@@ -279,4 +283,18 @@ async function writeWgetrc(stateDir: string, bundlePath: string): Promise<string
     `ca_certificate = ${bundlePath}\n`;
   await writeFileAtomic(path, new TextEncoder().encode(text), { mode: 0o644 });
   return path;
+}
+
+/** The variables `listener`'s protocol gives an agent to reach it directly. */
+function listenerEnvironment(
+  { protocol, endpoint, credential }: AgentListener,
+  token: string,
+  caPath: string,
+): [string, string][] {
+  return protocol.agentEnvironment!(endpoint, credential, {
+    token,
+    caPath,
+    address: proxyAddress(endpoint.listen!),
+    warn: (message) => err(`Warning: ${message}`),
+  });
 }

@@ -65,7 +65,7 @@ Commands:
                          token: --token, else $CLAWPATROL_AGENT_TOKEN, else a prompt (env also
                          reads one line of stdin when it is not a terminal); when the agent's
                          profile reaches a kubernetes endpoint, both set KUBECONFIG to
-                         state/kubeconfig-NAME.yaml; when it holds a Postgres credential,
+                         state/kubeconfig-NAME.yaml; when it holds a PostgreSQL credential,
                          PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD (the token) and
                          PGSSLMODE for the first, so psql needs no flags
   kubeconfig --agent NAME [--endpoint E] [--output PATH] [--token-stdin]

@@ -45,7 +45,7 @@ export interface GatewayConfig {
     receiptDurability: "writes" | "all";
     /** Most open connections one agent may hold per listener; past it new ones are closed. */
     maxConnectionsPerAgent: number;
-    /** Most connections not yet authenticated (TLS, CONNECT, Postgres startup) per listener. */
+    /** Most connections not yet authenticated (TLS, CONNECT, PostgreSQL startup) per listener. */
     maxUnauthenticatedConnections: number;
     /** Time a new connection gets to finish TLS and authenticate before it is closed. */
     handshakeTimeoutMs: number;

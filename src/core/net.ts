@@ -126,7 +126,7 @@ export interface NetServices {
   secureClient(socket: Socket, options: ClientTlsOptions): TLSSocket;
   /**
    * Starts server-side TLS with `context` on `socket`, for a protocol that negotiates TLS itself
-   * (Postgres' SSLRequest); the caller bounds and reports the handshake.
+   * (PostgreSQL' SSLRequest); the caller bounds and reports the handshake.
    */
   secureServer(socket: Socket, context: SecureContext): TLSSocket;
   /** Opens a TCP connection as a Deno connection (HTTP's upstream pool and passthrough). */

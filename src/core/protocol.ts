@@ -190,6 +190,16 @@ export interface Protocol {
    */
   readonly names?: (endpoint: Endpoint) => string[];
   /**
+   * Environment variables that let an agent's tools reach one of its endpoints' own listener
+   * with a credential its profile holds (libpq's `PG*` for PostgreSQL), for `env` and `run`. The
+   * CLI applies it to the first such credential of the family. Absent: none.
+   */
+  readonly agentEnvironment?: (
+    endpoint: Endpoint,
+    credential: HeldCredential,
+    context: AgentEnvironmentContext,
+  ) => [string, string][];
+  /**
    * Starts the listener of one of its endpoints that sets `listen`; the gateway calls it once
    * per such endpoint, in config order, and closes them all on stop. Absent: its endpoints
    * are reached some other way (the forward proxy, by host).
@@ -199,7 +209,7 @@ export interface Protocol {
 
 /**
  * The agents, as a protocol's listener authenticates them: by name and token (the proxy's
- * Basic credentials), by token alone (a Postgres password, a bearer token), or by SCRAM.
+ * Basic credentials), by token alone (a PostgreSQL password, a bearer token), or by SCRAM.
  */
 export interface AgentAuthentication {
   /** The agent `name` is if `token` is its token, or `null`. */
@@ -224,12 +234,24 @@ export interface ScramVerifiers {
 
 /** The `gateway.limits` in force a listener reads per connection or request. */
 export interface ProtocolLimits {
-  /** Request bytes buffered for rules (the largest Postgres message an agent may send). */
+  /** Request bytes buffered for rules (the largest PostgreSQL message an agent may send). */
   bodyBufferBytes: number;
-  /** Time a client has to send a request head (finish a Postgres startup). */
+  /** Time a client has to send a request head (finish a PostgreSQL startup). */
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   upstreamTimeoutMs: number;
+}
+
+/** What {@linkcode Protocol.agentEnvironment} knows of the agent and the gateway. */
+export interface AgentEnvironmentContext {
+  /** The agent's token (how agents authenticate to the gateway's listeners). */
+  token: string;
+  /** The gateway CA's certificate file, for clients that verify the listener. */
+  caPath: string;
+  /** Where the agent reaches the endpoint's listener: `host:port`, a wildcard bind as loopback. */
+  address: string;
+  /** Tells the user something the environment cannot say (printed on stderr). */
+  warn(message: string): void;
 }
 
 /** A credential an agent's profile holds on an endpoint, without its secret. */

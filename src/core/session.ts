@@ -46,7 +46,7 @@ export interface RelaySession {
 export interface RelayOptions {
   /** Closed when the session ends, whatever ends it. */
   actions: SessionActions;
-  /** Executes {@linkcode SessionCommand} `interrupt` (a Postgres cancel request). */
+  /** Executes {@linkcode SessionCommand} `interrupt` (a PostgreSQL cancel request). */
   interrupt?(): void;
 }
 

@@ -94,7 +94,7 @@ export class ListenerSet {
     return this.#running;
   }
 
-  /** `, postgres pg on 127.0.0.1:15432…`: the running listeners, for the startup line. */
+  /** `, kubernetes k8s on 127.0.0.1:16443…`: the running listeners, for the startup line. */
   summary(): string {
     return this.#running.map(({ family, listener: l }) => `, ${family} ${l.endpoint} on ${l.url}`)
       .join("");

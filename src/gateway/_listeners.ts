@@ -95,7 +95,7 @@ export type OpenListener = (protocol: Protocol, endpoint: Endpoint) => Promise<P
 /**
  * Opens endpoint listeners with the services of their family. One services object per family
  * for the gateway's life, so listeners opened by a reload share what the first ones share (the
- * Postgres listeners' SQL analyzer and its caches).
+ * PostgreSQL listeners' SQL analyzer and its caches).
  */
 export function endpointListenerOpener(deps: ListenerDeps): OpenListener {
   const services = new Map<ProtocolFamily, ProtocolServices>();
@@ -206,7 +206,7 @@ function httpLimits(config: Config): HttpProxyLimits {
 
 /** A listen address as the operator set it: what to call it, and where to change it. */
 export interface ListenSetting {
-  /** As messages name it: `gateway.proxy_listen`, `endpoint "postgres" "pg" listen`. */
+  /** As messages name it: `gateway.proxy_listen`, `endpoint "kubernetes" "k8s" listen`. */
   name: string;
   /** The attribute to edit: `proxy_listen`, `listen`. */
   attribute: string;
@@ -253,7 +253,7 @@ export function gatewayListenSetting(
  * @example
  * ```ts
  * listenFailed(endpointListenSetting(endpoint), err).message;
- * // Cannot listen on endpoint "postgres" "pg" listen '127.0.0.1:15432': Address already in
+ * // Cannot listen on endpoint "kubernetes" "k8s" listen '127.0.0.1:15432': Address already in
  * // use (os error 98): change listen in gateway.hcl:12, or stop what listens on port 15432
  * ```
  */

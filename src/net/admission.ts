@@ -18,7 +18,7 @@ export interface AdmissionOptions {
   refused?(cause: RefusalCause): void;
   /**
    * Bytes sent to a connection refused at accept (over the unauthenticated cap) before it is
-   * closed: a protocol-native error such as Postgres' ErrorResponse 53300. Absent: just closed.
+   * closed: a protocol-native error such as PostgreSQL' ErrorResponse 53300. Absent: just closed.
    */
   refusal?: Uint8Array;
 }

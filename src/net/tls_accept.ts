@@ -1,6 +1,6 @@
 /**
  * Server-side TLS towards agents with gateway-minted leaves: the forward proxy's intercepted
- * tunnels and the Kubernetes listeners terminate TLS the same way, and every protocol (Postgres
+ * tunnels and the Kubernetes listeners terminate TLS the same way, and every protocol (PostgreSQL
  * too) builds one SecureContext per leaf rather than per connection.
  *
  * @module
@@ -33,7 +33,7 @@ export class ServerContexts {
 /**
  * What the gateway speaks inside the TLS it terminates here: HTTP/1.1 only. Selecting it by ALPN
  * (RFC 7301) tells a client that offers h2 first to fall back, instead of leaving it to guess
- * from a handshake that named no protocol. Not used for Postgres: libpq 17's direct SSL
+ * from a handshake that named no protocol. Not used for PostgreSQL: libpq 17's direct SSL
  * negotiation requires ALPN "postgresql", and its SSLRequest path needs none.
  */
 const ALPN_PROTOCOLS = ["http/1.1"];

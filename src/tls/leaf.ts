@@ -36,7 +36,7 @@ LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
 LOOPBACK.addAddress("::1", "ipv6");
 
 // Every spelling an agent on this host may use for a loopback listener: libpq's verify-full,
-// postgres.js and kubectl check the name they dialled (often `localhost`), not the address.
+// JavaScript database drivers and kubectl check the name they dialled (often `localhost`), not the address.
 const LOOPBACK_NAMES: x509.JsonGeneralName[] = [
   { type: "dns", value: "localhost" },
   { type: "ip", value: "127.0.0.1" },

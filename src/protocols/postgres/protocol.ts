@@ -10,6 +10,7 @@ import { SQL_FACET } from "./facet.ts";
 import { isPostgresEndpoint, POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
 import { listenPostgres } from "./_listen.ts";
+import { postgresAgentEnvironment } from "./agent_env.ts";
 
 /** `endpoint "postgres" NAME`: its rules read `sql`. */
 export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
@@ -21,6 +22,7 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   listen: listenPostgres,
   // Its own listener is the gateway's; upstream, the database server.
   upstreams: (endpoint: Endpoint) => isPostgresEndpoint(endpoint) ? [endpoint.host] : [],
+  agentEnvironment: postgresAgentEnvironment,
   // Agents dial the database server's own name (`psql -h db.internal`); an IP literal is none.
   names: (endpoint: Endpoint) => {
     if (!isPostgresEndpoint(endpoint)) return [];

@@ -5,54 +5,13 @@
  * @module
  */
 
-import type { Config, Credential, Profile } from "../config/mod.ts";
-import { isPostgresEndpoint, type PostgresEndpoint } from "../protocols/postgres/mod.ts";
-import { err } from "./_io.ts";
-
-/** The credential kind that logs agents in at a Postgres listener. */
-const POSTGRES_CREDENTIAL = "postgres_credential";
-
-/** A Postgres credential of a profile and the endpoint whose listener it logs in at. */
-export interface AgentPostgres {
-  credential: Credential;
-  endpoint: PostgresEndpoint;
-}
-
-/**
- * The Postgres credentials of `profile` with their endpoints, in profile order. The `PG*`
- * variables name one login only: the agent's environment takes the first.
- *
- * @example
- * ```ts
- * const [first] = agentPostgres(config, config.profiles.get("analyst")!);
- * ```
- */
-export function agentPostgres(config: Config, profile: Profile): AgentPostgres[] {
-  const found: AgentPostgres[] = [];
-  for (const key of profile.credentials) {
-    const credential = config.credentials.get(key);
-    if (credential?.kind !== POSTGRES_CREDENTIAL) continue;
-    for (const name of credential.endpoints) {
-      const endpoint = config.endpoints.get(name);
-      if (endpoint && isPostgresEndpoint(endpoint)) found.push({ credential, endpoint });
-    }
-  }
-  return found;
-}
-
-/**
- * Splits `host:port` (as `proxyAddress` gives it) into the host, IPv6 without brackets as libpq
- * and `NO_PROXY` take it, and the port.
- *
- * @example
- * ```ts
- * hostAndPort("[::1]:15432"); // ["::1", "15432"]
- * ```
- */
-export function hostAndPort(address: string): [string, string] {
-  const at = address.lastIndexOf(":");
-  return [address.slice(0, at).replace(/^\[(.*)\]$/, "$1"), address.slice(at + 1)];
-}
+import {
+  type AgentEnvironmentContext,
+  type Endpoint,
+  type HeldCredential,
+  splitHostPort,
+} from "../../core/mod.ts";
+import { isPostgresEndpoint } from "./endpoint.ts";
 
 /**
  * `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE` (when the credential names one), `PGPASSWORD` (the
@@ -73,24 +32,26 @@ export function hostAndPort(address: string): [string, string] {
  *
  * @example
  * ```ts
- * const [first] = agentPostgres(config, profile);
- * postgresEnvironment(first, "127.0.0.1:15432", token, "/srv/gw/state/ca.pem");
+ * postgresAgentEnvironment(endpoint, credential, {
+ *   token, caPath: "/srv/gw/state/ca.pem", address: "127.0.0.1:15432", warn: console.warn,
+ * });
  * // [["PGHOST", "127.0.0.1"], ["PGPORT", "15432"], ["PGUSER", "agent_ro"], …]
  * ```
  */
-export function postgresEnvironment(
-  target: AgentPostgres,
-  address: string,
-  token: string,
-  caPath: string,
+export function postgresAgentEnvironment(
+  endpoint: Endpoint,
+  credential: HeldCredential,
+  context: AgentEnvironmentContext,
 ): [string, string][] {
-  const { credential, endpoint } = target;
-  const [host, port] = hostAndPort(address);
+  if (!isPostgresEndpoint(endpoint)) return [];
+  const { token, caPath } = context;
+  const [host, portNumber] = splitHostPort(context.address);
+  const port = String(portNumber);
   const user = credential.settings.user;
   if (typeof user !== "string") return []; // Required by the credential's schema.
   if (port === "0") {
-    err(
-      `Warning: postgres endpoint '${endpoint.name}' listens on a port picked at start (:0): ` +
+    context.warn(
+      `postgres endpoint '${endpoint.name}' listens on a port picked at start (:0): ` +
         "PGHOST, PGPORT, PGUSER and PGPASSWORD not set",
     );
     return [];
