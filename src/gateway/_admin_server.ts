@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Health } from "../core/mod.ts";
+import { type Health, splitHostPort } from "../core/mod.ts";
 import { RestartingHttpServer } from "../net/mod.ts";
 import { adminHandler, type AdminView, ensureAdminToken } from "../admin/mod.ts";
 import {
@@ -15,7 +15,6 @@ import {
   WEBHOOK_CALLBACK_PATH,
 } from "../approvals/mod.ts";
 import type { Logger } from "./log.ts";
-import { splitHostPort } from "./_listeners.ts";
 
 /** The component name `/healthz` reports while the admin server is being restarted. */
 export const ADMIN_HEALTH = "accept:admin";
@@ -62,9 +61,12 @@ export function openAdminServer(options: OpenAdminServerOptions): RestartingHttp
     );
   } catch (err) {
     // The bare OS error ("Address already in use") does not say which setting to change.
-    throw new Error(
+    throw new AdminListenError(
       `Cannot listen on gateway.admin_listen '${listen}': ${(err as Error).message}`,
       { cause: err },
     );
   }
 }
+
+/** The admin listener could not open; `cause` is the OS error, for advice on what to change. */
+export class AdminListenError extends Error {}

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { AdminListenError } from "./_admin_server.ts";
 import {
   type Endpoint,
   type Health,
@@ -273,8 +274,7 @@ export function listenFailed(setting: ListenSetting, err: unknown): Error {
  * this adds where to change it, as for the other listen settings. Other errors pass as they are.
  */
 export function adminListenFailed(err: unknown, config: Config): unknown {
-  const named = err instanceof Error && err.message.startsWith("Cannot listen on gateway.admin_");
-  if (!named || err.cause === undefined) return err;
+  if (!(err instanceof AdminListenError) || err.cause === undefined) return err;
   return listenFailed(gatewayListenSetting(config, "admin_listen"), err.cause);
 }
 
