@@ -356,17 +356,3 @@ export function splitHostPort(address: string): [string, number] {
   const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
   return [host, Number(address.slice(at + 1))];
 }
-
-/**
- * Whether `host` is an IPv4 or IPv6 literal (brackets allowed) rather than a name.
- *
- * @example
- * ```ts
- * isIpLiteral("10.0.0.1"); // true
- * isIpLiteral("db.internal"); // false
- * ```
- */
-export function isIpLiteral(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, "$1");
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(bare) || bare.includes(":");
-}

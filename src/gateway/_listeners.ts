@@ -254,8 +254,8 @@ export function gatewayListenSetting(
  * @example
  * ```ts
  * listenFailed(endpointListenSetting(endpoint), err).message;
- * // Cannot listen on endpoint "kubernetes" "k8s" listen '127.0.0.1:15432': Address already in
- * // use (os error 98): change listen in gateway.hcl:12, or stop what listens on port 15432
+ * // Cannot listen on endpoint "kubernetes" "k8s" listen '127.0.0.1:16443': Address already in
+ * // use (os error 98): change listen in gateway.hcl:12, or stop what listens on port 16443
  * ```
  */
 export function listenFailed(setting: ListenSetting, err: unknown): Error {

@@ -3,6 +3,7 @@ import { ChunkedDecoder, type ChunkedLimits, encodeChunk, LAST_CHUNK } from "./_
 import { HttpParseError } from "./_head.ts";
 import { seededRandom } from "../../../tests/_rng.ts";
 import { splits } from "../../../tests/_splits.ts";
+import { assertStatus } from "./_parse_testing.ts";
 
 function bytes(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -21,18 +22,6 @@ function decode(pieces: Uint8Array[], limits?: ChunkedLimits) {
   let consumed = 0;
   for (const p of pieces) consumed += d.push(p, out);
   return { body: text(out), consumed, done: d.done, decoded: d.bytesDecoded };
-}
-
-function assertStatus(fn: () => unknown, status: number, label: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof HttpParseError)) throw e;
-    equal(e.status, status, `${label}: ${e.message}`);
-    if (message) ok(message.test(e.message), `${label}: '${e.message}' does not match ${message}`);
-    return;
-  }
-  throw new Error(`Expected HttpParseError ${status}: ${label}`);
 }
 
 const BODY = '4;foo=bar\r\nWiki\r\n5;a;b="c d"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n' +

@@ -1,7 +1,8 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { encodeChunk, LAST_CHUNK } from "./_chunked.ts";
 import { BodyReader, type Framing, requestFraming, responseFraming } from "./_framing.ts";
-import { HttpParseError, parseRequestHead, type RequestHead, type ResponseHead } from "./_head.ts";
+import { parseRequestHead, type RequestHead, type ResponseHead } from "./_head.ts";
+import { assertStatus } from "./_parse_testing.ts";
 
 function bytes(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -13,18 +14,6 @@ function text(parts: Uint8Array | Uint8Array[]): string {
     for (const b of p) s += String.fromCharCode(b);
   }
   return s;
-}
-
-function assertStatus(fn: () => unknown, status: number, label: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof HttpParseError)) throw e;
-    equal(e.status, status, `${label}: ${e.message}`);
-    if (message) ok(message.test(e.message), `${label}: '${e.message}' does not match ${message}`);
-    return;
-  }
-  throw new Error(`Expected HttpParseError ${status}: ${label}`);
 }
 
 function request(headers: [string, string][], version: "HTTP/1.0" | "HTTP/1.1" = "HTTP/1.1") {

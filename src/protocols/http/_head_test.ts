@@ -1,23 +1,11 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead } from "./_head.ts";
 import { SeededRng } from "../../../tests/_rng.ts";
+import { assertStatus } from "./_parse_testing.ts";
 
 /** Latin-1 encoding, so tests can place any byte (0x80-0xFF included) in a message. */
 function bytes(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
-}
-
-/** Asserts an HttpParseError with `status`, and when given, a message naming the broken rule. */
-function assertStatus(fn: () => unknown, status: number, label: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof HttpParseError)) throw e;
-    equal(e.status, status, `${label}: ${e.message}`);
-    if (message) ok(message.test(e.message), `${label}: '${e.message}' does not match ${message}`);
-    return;
-  }
-  throw new Error(`Expected HttpParseError ${status}: ${label}`);
 }
 
 const req = (s: string) => parseRequestHead(bytes(s));

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Endpoint, isIpLiteral, type Protocol } from "../../core/mod.ts";
+import { isIP } from "node:net";
+import type { Endpoint, Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "../http/mod.ts";
 import { K8S_FACET } from "./facet.ts";
 import { isKubernetesEndpoint, KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
@@ -32,6 +33,6 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
   names: (endpoint: Endpoint) => {
     if (!isKubernetesEndpoint(endpoint)) return [];
     const { host } = kubernetesTarget(endpoint).server;
-    return isIpLiteral(host) ? [] : [host];
+    return isIP(host.replace(/^\[(.*)\]$/, "$1")) !== 0 ? [] : [host];
   },
 });

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Endpoint, isIpLiteral, type Protocol, splitHostPort } from "../../core/mod.ts";
+import { isIP } from "node:net";
+import { type Endpoint, type Protocol, splitHostPort } from "../../core/mod.ts";
 import { SQL_FACET } from "./facet.ts";
 import { isPostgresEndpoint, POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
@@ -27,6 +28,6 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   names: (endpoint: Endpoint) => {
     if (!isPostgresEndpoint(endpoint)) return [];
     const host = splitHostPort(endpoint.host)[0].toLowerCase();
-    return isIpLiteral(host) ? [] : [host];
+    return isIP(host.replace(/^\[(.*)\]$/, "$1")) !== 0 ? [] : [host];
   },
 });
