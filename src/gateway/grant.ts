@@ -17,6 +17,8 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Protocol } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
+// The providers' defaults alone: the grant is computed before anything else loads.
+import { DEFAULT_BASE_URLS } from "../approvals/_llm_providers.ts";
 
 /** Environment variables the app reads (some through npm packages, named for each). */
 export const APP_ENV: readonly string[] = [
@@ -147,10 +149,11 @@ function approverHosts(config: Config): string[] {
   return hosts;
 }
 
+/** The hosted API an LLM approver calls when it names no `base_url`. */
 function providerUrl(provider: unknown): string | undefined {
-  if (provider === "anthropic") return "https://api.anthropic.com";
-  if (provider === "openai") return "https://api.openai.com";
-  return undefined;
+  return typeof provider === "string" && Object.hasOwn(DEFAULT_BASE_URLS, provider)
+    ? DEFAULT_BASE_URLS[provider as keyof typeof DEFAULT_BASE_URLS]
+    : undefined;
 }
 
 /** `host:port` of an http(s) URL, its scheme's port when it names none. */
