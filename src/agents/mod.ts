@@ -24,3 +24,12 @@ export {
   isAgentName,
   TOKEN_PREFIX,
 } from "./registry.ts";
+export {
+  type LinkPair,
+  normaliseAddress,
+  type SourceKind,
+  type SourceLease,
+  SourceRegistry,
+  type SourceRegistryOptions,
+  SOURCES_FILE,
+} from "./sources.ts";

@@ -143,6 +143,16 @@ export class AgentRegistry {
   }
 
   /**
+   * The active agent named `name`, for identities that carry no token (a source address): its
+   * facts are judged by name only, so a rotation does not end what it opened. Never throws.
+   */
+  active(name: string): AgentFacts | null {
+    this.#maybeReload();
+    const record = this.#entries.get(name)?.record;
+    return record && record.revokedAt === null ? { name, profile: record.profile } : null;
+  }
+
+  /**
    * The SCRAM verifiers of every active agent, or `null` when some active agent has none
    * (enrolled before SCRAM; `rotate` gives it one): SCRAM cannot be offered before the agent is
    * known, so one such agent means cleartext for all.
@@ -203,11 +213,6 @@ export class AgentRegistry {
   /**
    * Re-reads the file now, whatever the refresh interval. A file that no longer parses keeps
    * the previous contents and is reported through `onError`.
-   *
-   * @example
-   * ```ts
-   * registry.refresh();
-   * ```
    */
   refresh(): void {
     try {
@@ -275,11 +280,6 @@ export class AgentRegistry {
 
   /**
    * Revokes `name`: its token stops working. Throws if unknown or already revoked.
-   *
-   * @example
-   * ```ts
-   * registry.revoke("oncall-bot");
-   * ```
    */
   revoke(name: string): void {
     this.#mutate((records) => {
@@ -291,11 +291,6 @@ export class AgentRegistry {
   /**
    * Issues a new token for `name` and returns it; the old one stops working. Throws if unknown
    * or revoked.
-   *
-   * @example
-   * ```ts
-   * const token = registry.rotate("oncall-bot");
-   * ```
    */
   rotate(name: string): string {
     const token = newToken();

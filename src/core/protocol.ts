@@ -26,6 +26,7 @@
  * @module
  */
 
+import type { Socket } from "node:net";
 import type { AgentFacts } from "./action.ts";
 import type { ActionGuard } from "./guard.ts";
 import type { HttpInjector } from "./inject.ts";
@@ -205,6 +206,52 @@ export interface Protocol {
    * are reached some other way (the forward proxy, by host).
    */
   readonly listen?: ProtocolListen;
+  /**
+   * How connections to the virtual IPs of its endpoints' {@linkcode Protocol.names} are served
+   * (transparent interception, DESIGN.md §9). Absent: its names get no listener.
+   */
+  readonly intercept?: ProtocolIntercept;
+}
+
+/**
+ * Transparent interception of one family: the ports agents dial its endpoints' names on (443 for
+ * HTTPS, a database server's port), and who serves what arrives there. `"proxy"`: the forward
+ * proxy, as if the agent had sent CONNECT to the name (families that ride HTTPS); `"own"`: the
+ * family's {@linkcode Interceptor}.
+ */
+export type ProtocolIntercept =
+  | { readonly via: "proxy"; ports(endpoint: Endpoint): number[] }
+  | {
+    readonly via: "own";
+    ports(endpoint: Endpoint): number[];
+    /** Starts the family's interceptor; called once, when some endpoint of it is intercepted. */
+    open(services: ProtocolServices): Promise<Interceptor>;
+  };
+
+/**
+ * A connection that reached an endpoint through its virtual IP, its agent already named by its
+ * source address: no token travels in it.
+ */
+export interface InterceptedConnection {
+  socket: Socket;
+  /** The name the virtual IP stands for: what TLS must name, what the agent asked for. */
+  host: string;
+  /** The port the agent dialled. */
+  port: number;
+  endpoint: string;
+  agent: AgentFacts;
+  /** The agent its source stands for now: `null` once the agent or its address is gone. */
+  still(): AgentFacts | null;
+}
+
+/** Serves a family's intercepted connections, whichever endpoint each is for. */
+export interface Interceptor {
+  /** Serves one connection until it ends; should not throw. */
+  serve(connection: InterceptedConnection): Promise<void>;
+  /** Ends every connection it serves (with `reason` told, as a listener's close does). */
+  close(reason?: string): Promise<void>;
+  /** Ends the sessions of agents revoked since they connected. */
+  endRevokedSessions(): void;
 }
 
 /**

@@ -99,15 +99,27 @@ export type OpenListener = (protocol: Protocol, endpoint: Endpoint) => Promise<P
  * PostgreSQL listeners' SQL analyzer and its caches).
  */
 export function endpointListenerOpener(deps: ListenerDeps): OpenListener {
-  const services = new Map<ProtocolFamily, ProtocolServices>();
   return (protocol, endpoint) => {
     if (!protocol.listen) {
       return Promise.reject(new TypeError(`Protocol '${protocol.family}' has no listener`));
     }
-    let family = services.get(protocol.family);
-    if (!family) services.set(protocol.family, family = protocolServices(deps, protocol.family));
-    return protocol.listen(endpoint, family);
+    return protocol.listen(endpoint, servicesOf(deps, protocol.family));
   };
+}
+
+/** The services of each family, per gateway (its `deps`). */
+const familyServices = new WeakMap<ListenerDeps, Map<ProtocolFamily, ProtocolServices>>();
+
+/**
+ * The one services object of `family` for the gateway `deps` belongs to: its endpoint listeners
+ * and its interceptor share it (and what hangs off it, such as the SQL analyzer's caches).
+ */
+export function servicesOf(deps: ListenerDeps, family: ProtocolFamily): ProtocolServices {
+  let byFamily = familyServices.get(deps);
+  if (!byFamily) familyServices.set(deps, byFamily = new Map());
+  let services = byFamily.get(family);
+  if (!services) byFamily.set(family, services = protocolServices(deps, family));
+  return services;
 }
 
 /** The services every listener of `family` gets, its metric labels filled in. */
@@ -175,7 +187,11 @@ export function watchAgents(
  * One listener's caps (`gateway.limits`, read per connection) and reports: refusals and failed
  * accepts counted; a burst of failed accepts logged once and shown on `/healthz` while it lasts.
  */
-function listenerHooks(deps: ListenerDeps, protocol: string, name: string): ListenerHooks {
+export function listenerHooks(
+  deps: ListenerDeps,
+  protocol: string,
+  name: string,
+): ListenerHooks {
   const component = `accept:${protocol}:${name}`;
   return {
     limits: () => deps.config().gateway.limits,

@@ -10,7 +10,7 @@ import type { Logger, Protocol } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { ReceiptStore } from "../audit/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
-import { AgentRegistry } from "../agents/mod.ts";
+import { AgentRegistry, SourceRegistry } from "../agents/mod.ts";
 import { openGatewayCa, RECEIPTS_FILE } from "./state.ts";
 
 /** What {@linkcode openState} needs besides the directory. */
@@ -27,6 +27,8 @@ export interface OpenedState {
   vault: Vault;
   ca: Awaited<ReturnType<typeof openGatewayCa>>;
   agents: AgentRegistry;
+  /** Which agent a source address stands for (transparent interception). */
+  sources: SourceRegistry;
   receipts: ReceiptStore;
 }
 
@@ -52,9 +54,12 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
   const agents = AgentRegistry.open(stateDir, {
     onError: (err) => log.log("error", `agents: ${err.message}`),
   });
+  const sources = SourceRegistry.open(stateDir, {
+    onError: (err) => log.log("error", `sources: ${err.message}`),
+  });
   const receipts = ReceiptStore.open(join(stateDir, RECEIPTS_FILE), {
-    // DNS refusals and passthroughs are recorded too (transparent interception).
-    protocols: [...protocols.map((p) => p.family), "dns"],
+    // The gateway's own: its DNS responder, and connections to virtual IPs it cannot attribute.
+    protocols: [...protocols.map((p) => p.family), "dns", "transparent"],
     maxQueue: config.gateway.limits.receiptQueue,
     commitIntervalMs: config.gateway.limits.receiptCommitIntervalMs,
     onError: (err) => log.log("error", `receipt store: ${err.message}`),
@@ -65,5 +70,5 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
         ? log.log("info", "receipts are being written again: actions are decided again")
         : log.log("error", `denying every action: ${problem}`),
   });
-  return { vault, ca, agents, receipts };
+  return { vault, ca, agents, sources, receipts };
 }

@@ -17,21 +17,17 @@ import {
   parseVipRange,
   respondResolving,
   type VipClaim,
+  type VipEntry,
   VipTable,
 } from "../transparent/mod.ts";
+import { Interception, type InterceptionDeps } from "./_interception.ts";
 import { splitHostPort } from "./_listeners.ts";
+import { BUDGET_WINDOW_MS, ReceiptBudget, RECEIPTS_PER_WINDOW } from "./_receipt_budget.ts";
 
 /** Receipts for the same refused name from the same address: one per this long. */
-const REPEAT_WINDOW_MS = 60_000;
+const REPEAT_WINDOW_MS = BUDGET_WINDOW_MS;
 /** Remembered (address, name) pairs: a flood of random names cannot grow memory. */
 const MAX_REMEMBERED = 4_096;
-/**
- * Receipts one address may cause per window. A flood of random names would otherwise turn into a
- * flood of receipts and fill the queue every action's receipt waits in; past it, one receipt says
- * the rest of the window is counted, not recorded.
- */
-const RECEIPTS_PER_WINDOW = 100;
-
 /** The names every endpoint claims, from the protocols' declarations. */
 export function vipClaims(config: Config, protocols: readonly Protocol[]): VipClaim[] {
   const byFamily = new Map(protocols.map((p) => [p.family, p]));
@@ -45,6 +41,8 @@ export interface TransparentDeps {
   guard: ActionGuard;
   log: Logger;
   protocols: readonly Protocol[];
+  /** Accepting connections to the virtual IPs; absent: the responder alone (tests). */
+  interception?: InterceptionDeps;
 }
 
 /** The running DNS responder and the virtual IP table behind it. */
@@ -56,13 +54,17 @@ export class TransparentDns {
   /** When each (address, name) refusal was last recorded. */
   readonly #recorded = new Map<string, number>();
   /** Receipts per address in its current window. */
-  readonly #perSource = new Map<string, { since: number; count: number }>();
+  readonly #budget = new ReceiptBudget();
+
+  /** The virtual-IP listeners, when the gateway intercepts. */
+  readonly #interception: Interception | null;
 
   private constructor(server: DnsServer, table: VipTable, config: Config, deps: TransparentDeps) {
     this.#server = server;
     this.#table = table;
     this.#unknownHost = config.defaults.unknownHost;
     this.#deps = deps;
+    this.#interception = deps.interception ? new Interception(table, deps.interception) : null;
   }
 
   /**
@@ -85,6 +87,7 @@ export class TransparentDns {
       onError: (err) => deps.log.log("error", `dns responder: ${(err as Error)?.message ?? err}`),
     });
     const dns = new TransparentDns(server, table, config, deps);
+    await dns.#interception?.sync();
     holder.dns = dns;
     const { hostname, port: bound } = server.address;
     deps.log.log("info", `dns responder on ${hostname}:${bound} for ${table.size} names`);
@@ -111,6 +114,14 @@ export class TransparentDns {
     } catch (err) {
       this.#deps.log.log("error", `virtual IPs kept as they were: ${(err as Error).message}`);
     }
+    this.#interception?.sync(this.#table).catch((err) =>
+      this.#deps.log.log("error", `virtual IP listeners not in line with the config: ${err}`)
+    );
+  }
+
+  /** Ends intercepted sessions of agents revoked since they connected. */
+  endRevokedSessions(): void {
+    this.#interception?.endRevokedSessions();
   }
 
   /** For `/status`. */
@@ -122,25 +133,30 @@ export class TransparentDns {
       gateway_address: range.gateway,
       dns: `${hostname}:${port}`,
       names: this.#table.size,
+      ...this.#interception ? { intercept: this.#interception.status() } : {},
     };
   }
 
-  #allowance(source: string, now: number): "some" | "last" | "none" {
-    return allowanceOf(this.#perSource, source, now);
-  }
-
-  close(): Promise<void> {
-    return this.#server.close();
+  async close(): Promise<void> {
+    await this.#server.close();
+    await this.#interception?.close();
   }
 
   async #respond(query: Uint8Array, peer: DnsPeer): Promise<Uint8Array | null> {
     const table = this.#table;
+    const answered: VipEntry[] = [];
     const result = await respondResolving(query, {
       claimant: (name) => table.claimant(name),
-      assign: (name) => table.assign(name),
+      assign: (name) => {
+        const entry = table.assign(name);
+        if (entry) answered.push(entry);
+        return entry;
+      },
       unknownHost: this.#unknownHost,
     }, resolveUpstream);
     if (result.event) this.#record(result.event, peer);
+    // The address answered accepts before the agent can dial it (a wildcard name's is new).
+    for (const entry of answered) await this.#interception?.ensure(entry);
     return result.reply;
   }
 
@@ -156,7 +172,7 @@ export class TransparentDns {
     if (this.#recorded.size > MAX_REMEMBERED) {
       this.#recorded.delete(this.#recorded.keys().next().value!);
     }
-    const allowance = this.#allowance(peer.hostname, now);
+    const allowance = this.#budget.take(peer.hostname, now);
     if (allowance === "none") return;
     if (allowance === "last") {
       this.#deps.guard.refuse({
@@ -191,24 +207,6 @@ export class TransparentDns {
     });
     passed.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
   }
-}
-
-/** The receipt budget of `source` in its window. */
-function allowanceOf(
-  windows: Map<string, { since: number; count: number }>,
-  source: string,
-  now: number,
-): "some" | "last" | "none" {
-  let window = windows.get(source);
-  if (window === undefined || now - window.since >= REPEAT_WINDOW_MS) {
-    window = { since: now, count: 0 };
-    windows.delete(source);
-    windows.set(source, window);
-    if (windows.size > MAX_REMEMBERED) windows.delete(windows.keys().next().value!);
-  }
-  window.count++;
-  if (window.count <= RECEIPTS_PER_WINDOW) return "some";
-  return window.count === RECEIPTS_PER_WINDOW + 1 ? "last" : "none";
 }
 
 function tableOf(settings: TransparentConfig, config: Config, protocols: readonly Protocol[]) {

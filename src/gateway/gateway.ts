@@ -196,7 +196,7 @@ export class Gateway {
   /** The rest of {@linkcode Gateway.start}, under the state directory's lock. */
   static async #open(configPath: string, opened: Opened): Promise<Gateway> {
     const { loaded, protocols, permissions, stateDir, options } = opened;
-    const { vault, ca, agents, receipts } = await openState(stateDir, {
+    const { vault, ca, agents, sources, receipts } = await openState(stateDir, {
       config: loaded.config,
       protocols,
       log: options.log,
@@ -232,12 +232,13 @@ export class Gateway {
       gateway.#proxy = await startProxy(deps);
       gateway.#listeners = ListenerSet.of(deps, protocols);
       await gateway.#listeners.start(loaded.config);
-      const dnsDeps = { guard: gateway.guard, log: options.log, protocols };
+      const interception = { listeners: deps, protocols, sources, proxy: () => gateway.#proxy };
+      const dnsDeps = { guard: gateway.guard, log: options.log, protocols, interception };
       gateway.#dns = await TransparentDns.start(loaded.config, dnsDeps);
       // Whatever `watch` says: a revoked agent's open sessions end.
       gateway.#stopWatchingAgents = watchAgents(deps, () => [
         ...gateway.#listeners?.listeners ?? [],
-        ...gateway.#proxy ? [{ listener: gateway.#proxy }] : [],
+        ...[gateway.#proxy, gateway.#dns].flatMap((listener) => listener ? [{ listener }] : []),
       ]);
     } catch (err) {
       await gateway.stop();
@@ -334,9 +335,7 @@ export class Gateway {
       this.#stopWatching();
       this.#stopWatchingAgents();
       // The listeners first: closing them finishes every open exchange's receipt.
-      await this.#proxy?.close();
-      await this.#dns?.close();
-      await this.#listeners?.close();
+      await Promise.all([this.#proxy?.close(), this.#dns?.close(), this.#listeners?.close()]);
       this.guard.finishOpen();
       await this.#slack.stop();
       await this.#admin.shutdown();

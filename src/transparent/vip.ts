@@ -224,6 +224,11 @@ export class VipTable {
     return this.#exact.get(name) ?? this.#touch(name);
   }
 
+  /** Every entry held, exact names first; reading them counts as no use. */
+  entries(): VipEntry[] {
+    return [...this.#exact.values(), ...this.#derived.values()];
+  }
+
   /** Entries held: exact names plus wildcard-derived ones. */
   get size(): number {
     return this.#bySlot.size;

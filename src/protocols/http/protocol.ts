@@ -5,9 +5,15 @@
  * @module
  */
 
-import type { Protocol } from "../../core/mod.ts";
+import type { Endpoint, Protocol } from "../../core/mod.ts";
 import { HTTP_FACET } from "./facet.ts";
-import { HTTPS_CREDENTIALS, HTTPS_ENDPOINT, httpsNames, httpsUpstreams } from "./endpoint.ts";
+import {
+  HTTPS_CREDENTIALS,
+  HTTPS_ENDPOINT,
+  httpsNames,
+  httpsUpstreams,
+  isHttpsEndpoint,
+} from "./endpoint.ts";
 import { httpFixtureFacts } from "./fixture.ts";
 
 /** `endpoint "https" NAME`: its rules read `http`. */
@@ -19,4 +25,9 @@ export const HTTPS_PROTOCOL: Protocol = Object.freeze({
   credentials: HTTPS_CREDENTIALS,
   upstreams: httpsUpstreams,
   names: httpsNames,
+  // Served by the forward proxy, as a CONNECT to the name on one of the endpoint's ports.
+  intercept: {
+    via: "proxy" as const,
+    ports: (endpoint: Endpoint) => isHttpsEndpoint(endpoint) ? [...endpoint.ports] : [],
+  },
 });

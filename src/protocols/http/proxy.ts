@@ -14,52 +14,32 @@ import {
   type Admission,
   AGENT_CAP_REASON,
   type AgentFacts,
+  type InterceptedConnection,
   type NetListener,
+  type SessionActions,
 } from "../../core/mod.ts";
-import type { ExchangeFlavor, HttpEndpointRoute, HttpProxyContext } from "./context.ts";
+import type { HttpProxyContext } from "./context.ts";
 import { exchange, type ExchangeOptions, type RequestTarget } from "./_exchange.ts";
 import { passthrough } from "./_passthrough.ts";
 import { authenticate, challenge, type ProxyAuth } from "./_proxy_auth.ts";
-import { CONNECT_ESTABLISHED, reply } from "./_respond.ts";
+import { CONNECT_ESTABLISHED } from "./_respond.ts";
 import { cleartextRefusal, routeRefusal } from "./_route_refusal.ts";
 import { SocketStream } from "./_stream.ts";
-import { type Authority, parseAuthority, proxyTarget, tunnelOrigin } from "./_target.ts";
+import { parseAuthority, proxyTarget } from "./_target.ts";
 import { UpstreamPool } from "./_upstream.ts";
 import { headerValues, type RequestHead } from "./_wire.ts";
 import { readHead } from "./_read_head.ts";
-import { type OpenTunnel, OpenTunnels } from "./_open_tunnels.ts";
-
-/** Why a request inside a tunnel is refused, and the agent it is recorded against. */
-interface TunnelRefusal {
-  agent: AgentFacts;
-  status: 400 | 403;
-  error: "bad_request" | "denied";
-  reason: string;
-}
-
-/** Where a terminated tunnel leads, and the credentials it was opened with. */
-interface TunnelTarget {
-  auth: ProxyAuth;
-  target: Authority;
-  endpoint: HttpEndpointRoute;
-}
-
-/** A deny the gateway decides without rules, and how it is answered. */
-interface GatewayDenial {
-  agent: AgentFacts | null;
-  /** The endpoint the receipt is recorded against, `null` when none claims the host. */
-  endpoint: string | null;
-  status: number;
-  error: string;
-  reason: string;
-  /** The endpoint's protocol over HTTP, which sets the receipt's protocol and the reply shape. */
-  flavor?: ExchangeFlavor;
-}
+import { OpenTunnels } from "./_open_tunnels.ts";
+import {
+  CONNECTION_ENDED,
+  gatewayDeny,
+  refuseInsideTls,
+  serveSecureTunnel,
+  type TunnelServer,
+} from "./_tunnel.ts";
 
 /** Why a connection's ledger closes: the outcome of anything it left open. */
-const CONNECTION_ENDED = "agent connection ended";
 const CONNECTION_FAILED = "agent connection failed";
-const TUNNEL_FAILED = "tunnel failed";
 /** What `Guard.finishOpen()` records for exchanges cut short by a stop. */
 const GATEWAY_STOPPED = "gateway stopped before the exchange ended";
 
@@ -73,6 +53,8 @@ interface ProxyConnection extends ExchangeOptions {
 export class HttpProxy {
   readonly #ctx: HttpProxyContext;
   readonly #pool: UpstreamPool;
+  /** What tunnels (CONNECT or intercepted) are served with. */
+  readonly #tunnelServer: TunnelServer;
   /** Tunnels open now, by agent, for revocation. */
   readonly #tunnels = new OpenTunnels();
   #tcp!: NetListener;
@@ -82,6 +64,7 @@ export class HttpProxy {
   private constructor(ctx: HttpProxyContext) {
     this.#ctx = ctx;
     this.#pool = new UpstreamPool({ net: ctx.net });
+    this.#tunnelServer = { ctx, pool: this.#pool, tunnels: this.#tunnels };
   }
 
   /**
@@ -131,6 +114,58 @@ export class HttpProxy {
   }
 
   /**
+   * Serves a connection that reached a virtual IP standing for `conn.host` (transparent
+   * interception) as a CONNECT to `host:port` from the agent its source address names: no
+   * CONNECT, no proxy credentials, and the TLS server name must agree with the host. Its ledger
+   * is closed here, once, however it ends.
+   */
+  async intercept(conn: InterceptedConnection): Promise<void> {
+    const actions = this.#ctx.guard.session();
+    let ended = CONNECTION_FAILED;
+    try {
+      ended = await this.#intercepted(conn, actions);
+    } catch (err) {
+      this.#ctx.log("error", `intercepted connection failed: ${err}`, { agent: conn.agent.name });
+      conn.socket.destroy();
+    } finally {
+      actions.close(this.#stopping ? GATEWAY_STOPPED : ended);
+    }
+  }
+
+  async #intercepted(conn: InterceptedConnection, actions: SessionActions): Promise<string> {
+    const { socket, host, port, agent } = conn;
+    const target = { host, port };
+    const summary = `TLS ${host}:${port}`;
+    let context: tls.SecureContext;
+    try {
+      context = this.#ctx.net.secureContext(await this.#ctx.leaf(host));
+    } catch (err) {
+      this.#ctx.log("error", `cannot mint a certificate for ${host}: ${err}`);
+      const reason = "the gateway could not set up TLS for this host";
+      actions.refuse({ protocol: "https", endpoint: conn.endpoint, agent, summary, reason });
+      socket.destroy();
+      return CONNECTION_ENDED;
+    }
+    const route = this.#ctx.route(agent, host, port);
+    if (route.kind !== "endpoint") {
+      // Only claimed names have virtual IPs: what is left is a profile or port refusal.
+      const refused = routeRefusal(route, agent, target);
+      const endpoint = refused?.endpoint ?? conn.endpoint;
+      const reason = refused?.reason ?? `no endpoint claims host '${host}'`;
+      const denial = { agent, endpoint, status: 403, error: "denied", reason };
+      await refuseInsideTls(this.#tunnelServer, socket, context, { actions, summary, denial });
+      return CONNECTION_ENDED;
+    }
+    const auth = { agent, name: agent.name, recheck: conn.still };
+    return await serveSecureTunnel(this.#tunnelServer, socket, context, {
+      to: { auth, target, endpoint: route.endpoint },
+      actions,
+      summary,
+      sni: true,
+    });
+  }
+
+  /**
    * Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. The
    * connection's ledger is closed here, once, however the connection ends.
    */
@@ -158,7 +193,7 @@ export class HttpProxy {
         const agent = authenticate(this.#ctx, head);
         if (agent && !admission.authenticated(agent.agent.name)) {
           const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
-          await this.#gatewayDeny(conn, summary, {
+          await gatewayDeny(conn, summary, {
             agent: agent.agent,
             endpoint: null,
             status: 503,
@@ -193,7 +228,7 @@ export class HttpProxy {
     if (!auth) return await challenge(client, actions, summary);
     const { agent } = auth;
     if (!target) {
-      return await this.#gatewayDeny(conn, summary, {
+      return await gatewayDeny(conn, summary, {
         agent,
         endpoint: null,
         status: 400,
@@ -205,7 +240,7 @@ export class HttpProxy {
     const refused = routeRefusal(route, agent, target);
     if (refused) {
       const { endpoint, reason } = refused;
-      return await this.#gatewayDeny(conn, summary, {
+      return await gatewayDeny(conn, summary, {
         agent,
         endpoint,
         status: 403,
@@ -222,7 +257,7 @@ export class HttpProxy {
       context = this.#ctx.net.secureContext(await this.#ctx.leaf(target.host));
     } catch (err) {
       this.#ctx.log("error", `cannot mint a certificate for ${target.host}: ${err}`);
-      return await this.#gatewayDeny(conn, summary, {
+      return await gatewayDeny(conn, summary, {
         agent,
         endpoint: route.endpoint.name,
         status: 502,
@@ -237,111 +272,16 @@ export class HttpProxy {
     }
     const { socket, pending } = client.detach();
     for (const chunk of pending.reverse()) socket.unshift(chunk);
-    const accepted = await this.#ctx.net.acceptTls(
-      socket,
-      context,
-      this.#ctx.limits().headerTimeoutMs,
-    );
-    if (accepted.kind === "failed") {
-      actions.refuse({
-        protocol: "https",
-        endpoint: route.endpoint.name,
-        agent,
-        summary,
-        reason: accepted.reason,
-      });
-    }
-    if (accepted.kind !== "secure") return;
     // The tunnel is the same agent connection: it keeps the connection's ledger, which the
     // proxy connection's serve closes once the tunnel is done.
-    const secure = new SocketStream(accepted.socket);
-    const tunnel: ExchangeOptions = { client: secure, ctx: this.#ctx, pool: this.#pool, actions };
-    const open: OpenTunnel = {
-      agent,
-      client: secure,
-      endpoint: route.endpoint,
+    const name = auth.name;
+    const tunnelAuth = { agent, name, recheck: () => this.#ctx.authenticate(name, auth.token) };
+    const to = { auth: tunnelAuth, target, endpoint: route.endpoint };
+    conn.ended = await serveSecureTunnel(this.#tunnelServer, socket, context, {
+      to,
       actions,
-      ended: null,
-    };
-    this.#tunnels.add(open);
-    try {
-      const ended = await this.#serveTunnel(tunnel, { auth, target, endpoint: route.endpoint });
-      conn.ended = open.ended ?? ended;
-    } finally {
-      this.#tunnels.delete(open);
-    }
-  }
-
-  /**
-   * Requests inside a terminated tunnel; each is re-authenticated and decided on its own.
-   * Returns why the tunnel ended, for the connection's ledger.
-   */
-  async #serveTunnel(tunnel: ExchangeOptions, to: TunnelTarget): Promise<string> {
-    const { auth, target, endpoint } = to;
-    const client = tunnel.client;
-    const flavor = endpoint.flavor;
-    const scope = flavor
-      ? { protocol: flavor.protocol, endpoint: endpoint.name, shape: flavor.replyShape }
-      : undefined;
-    try {
-      for (;;) {
-        const head = await readHead(client, tunnel, auth.agent, scope);
-        if (!head) break;
-        const req = this.#recheckTunnel(head, auth, target);
-        if ("reason" in req) {
-          const { agent, status, error, reason } = req;
-          const summary = `${head.method.slice(0, 16)} ${target.host}${
-            head.target.split("?")[0].slice(0, 200)
-          }`;
-          await this.#gatewayDeny(tunnel, summary, {
-            agent,
-            endpoint: endpoint.name,
-            status,
-            error,
-            reason,
-            flavor,
-          });
-          break;
-        }
-        const after = await exchange(head, req, tunnel);
-        if (after === "close") break;
-      }
-      client.closeWrite();
-      return CONNECTION_ENDED;
-    } catch (err) {
-      this.#ctx.log("error", `tunnel failed: ${err}`, { agent: auth.name });
-      client.destroy();
-      return TUNNEL_FAILED;
-    }
-  }
-
-  /**
-   * A request inside a tunnel to `target`, checked against the gateway as it is now: the agent's
-   * credentials, the request's origin, and where the host leads. Or why it is refused.
-   */
-  #recheckTunnel(
-    head: RequestHead,
-    auth: ProxyAuth,
-    target: Authority,
-  ): RequestTarget | TunnelRefusal {
-    // A revoked or rotated agent loses its open tunnels at the next request.
-    const agent = this.#ctx.authenticate(auth.name, auth.token);
-    if (!agent) {
-      const reason = "agent credentials are no longer valid";
-      return { agent: auth.agent, status: 403, error: "denied", reason };
-    }
-    const checked = tunnelOrigin(head.target, headerValues(head.headers, "host"), target);
-    if ("problem" in checked) {
-      return { agent, status: 400, error: "bad_request", reason: checked.problem };
-    }
-    // The config may have been reloaded since the tunnel opened.
-    const route = this.#ctx.route(agent, target.host, target.port);
-    if (route.kind !== "endpoint") {
-      const reason = "this host is no longer reachable for this agent";
-      return { agent, status: 403, error: "denied", reason };
-    }
-    const { host, port } = target;
-    return { agent, scheme: "https", host, port, target: checked.origin, endpoint: route.endpoint };
+      summary,
+    });
   }
 
   /** An absolute-form `http://` request to the proxy, on the connection `conn`. */
@@ -359,7 +299,7 @@ export class HttpProxy {
     const { agent } = auth;
     const checked = proxyTarget(head.target, headerValues(head.headers, "host"), head.version);
     if ("problem" in checked) {
-      await this.#gatewayDeny(conn, summary, {
+      await gatewayDeny(conn, summary, {
         agent,
         endpoint: null,
         status: 400,
@@ -373,26 +313,10 @@ export class HttpProxy {
     const refused = cleartextRefusal(route, agent, checked.absolute);
     if (refused) {
       const { endpoint, status, error, reason } = refused;
-      await this.#gatewayDeny(conn, summary, { agent, endpoint, status, error, reason });
+      await gatewayDeny(conn, summary, { agent, endpoint, status, error, reason });
       return "close";
     }
     const req: RequestTarget = { agent, scheme: "http", host, port, target, endpoint: null };
     return await exchange(head, req, conn);
-  }
-
-  /** A deny the gateway decides without rules: receipt on `conn`'s ledger, then the JSON shape. */
-  async #gatewayDeny(conn: ExchangeOptions, summary: string, denial: GatewayDenial): Promise<void> {
-    const { agent, endpoint, status, error, reason, flavor } = denial;
-    const protocol = flavor?.protocol ?? "https";
-    const receipt = conn.actions.refuse({ protocol, endpoint, agent, summary, reason });
-    await reply(conn.client, {
-      status,
-      error,
-      reason,
-      ...(status === 403 ? { rule: null } : {}),
-      receipt,
-      close: true,
-      shape: flavor?.replyShape,
-    });
   }
 }

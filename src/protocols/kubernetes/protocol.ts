@@ -29,6 +29,12 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
     const { host, port } = kubernetesTarget(endpoint).server;
     return [`${host.includes(":") ? `[${host}]` : host}:${port}`];
   },
+  // Served by the forward proxy, which routes the API server's name to the endpoint.
+  intercept: {
+    via: "proxy" as const,
+    ports: (endpoint: Endpoint) =>
+      isKubernetesEndpoint(endpoint) ? [kubernetesTarget(endpoint).server.port] : [],
+  },
   // kubectl dials the API server's name from the kubeconfig; an IP literal is none.
   names: (endpoint: Endpoint) => {
     if (!isKubernetesEndpoint(endpoint)) return [];

@@ -10,6 +10,7 @@
 import {
   type AgentFacts,
   type Endpoint,
+  type Interceptor,
   type ProtocolListener,
   type ProtocolServices,
   splitHostPort,
@@ -25,6 +26,15 @@ import { loadSqlParser, SqlAnalyzer } from "./sql_facts.ts";
  */
 const analyzers = new WeakMap<ProtocolServices, Promise<SqlAnalyzer>>();
 
+function analyzerOf(services: ProtocolServices): Promise<SqlAnalyzer> {
+  let analyzer = analyzers.get(services);
+  if (!analyzer) {
+    analyzer = loadSqlParser().then(() => new SqlAnalyzer());
+    analyzers.set(services, analyzer);
+  }
+  return analyzer;
+}
+
 /** Starts the listener of a `postgres` endpoint. */
 export async function listenPostgres(
   endpoint: Endpoint,
@@ -33,17 +43,12 @@ export async function listenPostgres(
   if (!isPostgresEndpoint(endpoint)) {
     throw new TypeError(`Cannot listen for endpoint '${endpoint.name}': not a postgres endpoint`);
   }
-  let analyzer = analyzers.get(services);
-  if (!analyzer) {
-    analyzer = loadSqlParser().then(() => new SqlAnalyzer());
-    analyzers.set(services, analyzer);
-  }
   const [host, port] = splitHostPort(endpoint.listen);
   const listener = await PostgresListener.listen(endpoint.name, {
     host,
     port,
     ctx: postgresContext(services),
-    analyzer: await analyzer,
+    analyzer: await analyzerOf(services),
   });
   return {
     endpoint: listener.endpoint,
@@ -55,6 +60,38 @@ export async function listenPostgres(
     },
     close: (reason) => listener.close(reason),
     endRevokedSessions: () => listener.endRevokedSessions(),
+  };
+}
+
+/** The port agents dial a `postgres` endpoint's database server on: its `host`'s. */
+export function postgresPorts(endpoint: Endpoint): number[] {
+  return isPostgresEndpoint(endpoint) ? [splitHostPort(endpoint.host)[1]] : [];
+}
+
+/**
+ * The interceptor of the family: one listening-nowhere listener per endpoint, made when its
+ * first connection arrives, each with its own cancel keys (a cancel request arrives the way its
+ * session did).
+ */
+export async function interceptPostgres(services: ProtocolServices): Promise<Interceptor> {
+  const ctx = postgresContext(services);
+  const analyzer = await analyzerOf(services);
+  const byEndpoint = new Map<string, PostgresListener>();
+  return {
+    serve: async ({ socket, endpoint, agent, host }) => {
+      let listener = byEndpoint.get(endpoint);
+      if (!listener) {
+        listener = PostgresListener.intercepting(endpoint, ctx, analyzer);
+        byEndpoint.set(endpoint, listener);
+      }
+      await listener.serveIntercepted(socket, { agent, host });
+    },
+    close: async (reason) => {
+      await Promise.all([...byEndpoint.values()].map((listener) => listener.close(reason)));
+    },
+    endRevokedSessions: () => {
+      for (const listener of byEndpoint.values()) listener.endRevokedSessions();
+    },
   };
 }
 

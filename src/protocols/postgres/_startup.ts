@@ -76,6 +76,7 @@ export async function startup(
   route: PostgresRoute,
   ctx: PostgresContext,
   deadline: Promise<never>,
+  identified?: IdentifiedAgent,
 ): Promise<StartedSession | CancelPacket> {
   let reader = new SocketReader(state.socket, deadline);
   // Read before any TLS upgrade: the TLS socket wraps a stream and may not know the peer.
@@ -96,7 +97,8 @@ export async function startup(
       if (packet.kind === "ssl_request") {
         if (asked) throw new ProtocolError("SSLRequest sent twice", "08P01");
         asked = true;
-        if (!route.listenTls) {
+        // An intercepted connection dialled the database's own name: offer TLS for it.
+        if (!route.listenTls && !identified) {
           await write(state.socket, SSL_NO);
           continue;
         }
@@ -106,12 +108,13 @@ export async function startup(
           throw new ProtocolError("received unencrypted data after SSL request", "08P01");
         }
         await write(state.socket, SSL_YES);
-        ({ socket: state.socket, endPoint } = await secure(state.socket, ctx, deadline));
+        const host = identified?.host ?? localHost(state.socket);
+        ({ socket: state.socket, endPoint } = await secure(state.socket, host, ctx, deadline));
         secured = true;
         reader = new SocketReader(state.socket, deadline);
         continue;
       }
-      const options = { reader, route, ctx, secured, endPoint, client };
+      const options = { reader, route, ctx, secured, endPoint, client, identified };
       return await authenticate(state, packet, options);
     }
   } finally {
@@ -128,14 +131,20 @@ async function nextPacket(reader: SocketReader, decoder: FrontendDecoder) {
   }
 }
 
+/**
+ * The address the agent dialled (127.0.0.1, ::1): the leaf names it, so verify-full clients that
+ * trust the gateway CA accept it.
+ */
+function localHost(socket: Socket): string {
+  return (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
+}
+
 async function secure(
   socket: Socket,
+  host: string,
   ctx: PostgresContext,
   deadline: Promise<never>,
 ): Promise<{ socket: Socket; endPoint: Uint8Array | null }> {
-  // The leaf names the address the agent dialled (127.0.0.1, ::1), so verify-full clients that
-  // trust the gateway CA accept it.
-  const host = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
   const leaf = await ctx.leaf(host);
   const secured = ctx.net.secureServer(socket, ctx.net.secureContext(leaf));
   // A failed handshake (garbage instead of a ClientHello) ends the connection: there is no
@@ -167,12 +176,22 @@ interface LoginOptions {
   endPoint: Uint8Array | null;
   /** The agent's address, `host:port`, for the operator's log. */
   client: string;
+  identified: IdentifiedAgent | undefined;
+}
+
+/**
+ * An agent its connection's source address already names (transparent interception): no password
+ * is asked, and TLS names `host`, the database name the agent dialled.
+ */
+export interface IdentifiedAgent {
+  agent: AgentFacts;
+  host: string;
 }
 
 async function authenticate(
   state: StartupState,
   packet: { kind: "startup"; major: number; minor: number; params: [string, string][] },
-  { reader, route, ctx, secured, endPoint, client }: LoginOptions,
+  { reader, route, ctx, secured, endPoint, client, identified }: LoginOptions,
 ): Promise<StartedSession> {
   if (packet.major !== 3) {
     throw new StartupRefused(
@@ -204,10 +223,11 @@ async function authenticate(
     // Newer clients ask for 3.x and protocol extensions: the gateway offers 3.0 and none.
     await write(state.socket, negotiateProtocolVersion(0, extensions));
   }
-  const verifiers = ctx.scramVerifiers?.() ?? null;
-  const agent = verifiers
-    ? await scramLogin(state, reader, new ScramServer(verifiers, endPoint), ctx)
-    : await cleartextLogin(state, reader, ctx);
+  const verifiers = identified ? null : ctx.scramVerifiers?.() ?? null;
+  const agent = identified?.agent ??
+    (verifiers
+      ? await scramLogin(state, reader, new ScramServer(verifiers, endPoint), ctx)
+      : await cleartextLogin(state, reader, ctx));
   if (!agent) {
     // Only the user is known: Postgres agents present a token and no name (libpq sends an
     // empty SCRAM username), and what was sent is never echoed nor logged.

@@ -19,7 +19,7 @@ import {
   readyForQuery,
 } from "./_backend.ts";
 import { startupDeadline } from "./_reader.ts";
-import { type StartedSession, startup, StartupRefused } from "./_startup.ts";
+import { type IdentifiedAgent, type StartedSession, startup, StartupRefused } from "./_startup.ts";
 import { startupSettings } from "./_settings.ts";
 import { probeRefusal, probeSession } from "./_session_probe.ts";
 import { terminate } from "./_encode.ts";
@@ -57,7 +57,8 @@ export class PostgresListener {
   readonly #sessions = new Set<PostgresSession>();
   /** When each session's sockets are closed and its receipts completed. */
   readonly #sessionDone = new WeakMap<PostgresSession, Promise<void>>();
-  #tcp!: NetListener;
+  /** `null` for the intercepting listener: the gateway's virtual-IP listeners accept for it. */
+  #tcp: NetListener | null = null;
 
   private constructor(endpoint: string, ctx: PostgresContext, analyzer: SqlAnalyzer) {
     this.endpoint = endpoint;
@@ -78,8 +79,11 @@ export class PostgresListener {
   static async listen(endpoint: string, options: PostgresListenOptions): Promise<PostgresListener> {
     const { host, port, ctx, analyzer } = options;
     const listener = new PostgresListener(endpoint, ctx, analyzer);
-    listener.#tcp = await ctx.net.listen(host, port, {
-      serve: (socket, admission) => listener.#serve(socket, admission),
+    const tcp = listener.#tcp = await ctx.net.listen(host, port, {
+      serve: async (socket, admission) => {
+        const session = await listener.#serve(socket, admission);
+        if (session) tcp.track(session);
+      },
       onError: (err) =>
         ctx.log("error", `postgres listener ${endpoint}: ${(err as Error)?.stack ?? err}`),
       connections: ctx.connections,
@@ -90,9 +94,27 @@ export class PostgresListener {
     return listener;
   }
 
+  /**
+   * A listener for the endpoint's intercepted connections (transparent interception): it listens
+   * nowhere; {@linkcode PostgresListener.serveIntercepted} hands it each connection.
+   */
+  static intercepting(endpoint: string, ctx: PostgresContext, analyzer: SqlAnalyzer) {
+    return new PostgresListener(endpoint, ctx, analyzer);
+  }
+
   /** The address agents connect to. */
   get address(): { hostname: string; port: number } {
+    if (!this.#tcp) throw new Error("An intercepting listener listens nowhere");
     return this.#tcp.address;
+  }
+
+  /**
+   * Serves a connection whose source address named `identified.agent` until its session ends:
+   * no password is asked, and TLS names `identified.host`.
+   */
+  async serveIntercepted(socket: net.Socket, identified: IdentifiedAgent): Promise<void> {
+    const session = await this.#serve(socket, ADMITTED, identified);
+    await session;
   }
 
   /**
@@ -131,10 +153,15 @@ export class PostgresListener {
       ]);
       clearTimeout(timer);
     }
-    await this.#tcp.close();
+    await this.#tcp?.close();
   }
 
-  async #serve(socket: net.Socket, admission: Admission): Promise<void> {
+  /** Runs the startup and login; returns the relayed session's end, if one started. */
+  async #serve(
+    socket: net.Socket,
+    admission: Admission,
+    identified?: IdentifiedAgent,
+  ): Promise<Promise<void> | undefined> {
     // The connection's ledger: its login, its startup settings, then its session's statements.
     const actions = this.#ctx.guard.session();
     const scope = { endpoint: this.endpoint, actions, log: this.#ctx.log };
@@ -151,7 +178,7 @@ export class PostgresListener {
     const { deadline, cancel } = startupDeadline(limits.startupTimeoutMs);
     let started: StartedSession;
     try {
-      const result = await startup(state, route, this.#ctx, deadline);
+      const result = await startup(state, route, this.#ctx, deadline, identified);
       if (result.kind === "cancel") {
         socket.destroy();
         return this.#cancel(result.pid, result.secret);
@@ -201,7 +228,7 @@ export class PostgresListener {
         throw new StartupRefused("0A000", unusable, started.agent, sql.user);
       }
       await this.#probe(upstream, sql, started, limits.connectTimeoutMs);
-      this.#relay(started, upstream, { target, sql, actions });
+      return this.#relay(started, upstream, { target, sql, actions });
     } catch (err) {
       cancel();
       return startupFailed(scope, started.socket, err, { agent: started.agent, user: sql.user });
@@ -274,7 +301,11 @@ export class PostgresListener {
     sql.shadowing = probed.probe.shadowing;
   }
 
-  #relay(started: StartedSession, upstream: UpstreamSession, opened: OpenedSession): void {
+  #relay(
+    started: StartedSession,
+    upstream: UpstreamSession,
+    opened: OpenedSession,
+  ): Promise<void> {
     const { target, sql, actions } = opened;
     const { pid, secret } = this.#cancelKeys.issue(target, upstream.backendKey);
     const parts: Uint8Array[] = [authenticationOk()];
@@ -310,9 +341,9 @@ export class PostgresListener {
       this.#sessions.delete(session);
     });
     this.#sessionDone.set(session, finished);
-    this.#tcp.track(finished);
     // Revoked or rotated during the login, before the session could be told.
     this.#recheck(session);
+    return finished;
   }
 
   async #cancel(pid: number, secret: Uint8Array): Promise<void> {
@@ -326,6 +357,9 @@ export class PostgresListener {
     );
   }
 }
+
+/** Intercepted connections were admitted by the gateway's listener, which knew the agent. */
+const ADMITTED: Admission = { authenticated: () => true };
 
 /** How long a closing listener waits for its sessions' goodbyes before it cuts them. */
 const CLOSE_GRACE_MS = 2_000;

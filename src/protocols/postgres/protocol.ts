@@ -10,7 +10,7 @@ import { type Endpoint, type Protocol, splitHostPort } from "../../core/mod.ts";
 import { SQL_FACET } from "./facet.ts";
 import { isPostgresEndpoint, POSTGRES_CREDENTIALS, POSTGRES_ENDPOINT } from "./endpoint.ts";
 import { sqlFixtureFacts } from "./fixture.ts";
-import { listenPostgres } from "./_listen.ts";
+import { interceptPostgres, listenPostgres, postgresPorts } from "./_listen.ts";
 import { postgresAgentEnvironment } from "./agent_env.ts";
 
 /** `endpoint "postgres" NAME`: its rules read `sql`. */
@@ -24,6 +24,7 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   // Its own listener is the gateway's; upstream, the database server.
   upstreams: (endpoint: Endpoint) => isPostgresEndpoint(endpoint) ? [endpoint.host] : [],
   agentEnvironment: postgresAgentEnvironment,
+  intercept: { via: "own" as const, ports: postgresPorts, open: interceptPostgres },
   // Agents dial the database server's own name (`psql -h db.internal`); an IP literal is none.
   names: (endpoint: Endpoint) => {
     if (!isPostgresEndpoint(endpoint)) return [];
