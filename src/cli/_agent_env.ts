@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { AgentRegistry } from "../agents/mod.ts";
-import { type Config, placeholderOf } from "../config/mod.ts";
+import { type Config, placeholderOf, type Profile } from "../config/mod.ts";
 import { type AgentFacts, splitHostPort, writeFileAtomic } from "../core/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
@@ -33,7 +33,7 @@ const NO_PROXY = "localhost,127.0.0.1,::1";
  * Variables that point TLS clients at the combined bundle (OpenSSL, Python, curl, git, Deno, AWS,
  * npm). npm's `cafile` replaces its roots rather than adding to them, hence the whole bundle.
  */
-const BUNDLE_VARS = [
+export const BUNDLE_VARS = [
   "SSL_CERT_FILE",
   "REQUESTS_CA_BUNDLE",
   "CURL_CA_BUNDLE",
@@ -234,6 +234,18 @@ export async function agentEnvironment(
     families.add(listener.protocol.family);
     vars.push(...listenerEnvironment(listener, token, caPath));
   }
+  return placeholderVariables(config, profile, vars);
+}
+
+/**
+ * `vars` followed by one placeholder per credential of `profile` that sets `env` (a name already
+ * in `vars`, or not a variable name, is skipped with a warning).
+ */
+export function placeholderVariables(
+  config: Config,
+  profile: Profile,
+  vars: [string, string][],
+): [string, string][] {
   const taken = new Set(vars.map(([name]) => name));
   for (const key of profile.credentials) {
     const credential = config.credentials.get(key);
@@ -272,7 +284,10 @@ function noProxyFor(listens: string[]): string {
  * path; `undefined` (with a warning) when the bundle's path holds a line break a wgetrc cannot
  * carry.
  */
-async function writeWgetrc(stateDir: string, bundlePath: string): Promise<string | undefined> {
+export async function writeWgetrc(
+  stateDir: string,
+  bundlePath: string,
+): Promise<string | undefined> {
   if (/[\r\n]/.test(bundlePath)) {
     err(`Warning: the CA bundle's path holds a line break: WGETRC not set`);
     return undefined;

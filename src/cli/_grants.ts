@@ -22,6 +22,7 @@ import { beforeSeparator, findCommand, type GlobalOptions, parseCommand } from "
 import { INIT_OPTIONS, LISTEN_OPTIONS, starterListen } from "./init.ts";
 import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
 import { gitProbePaths } from "./_git_work_tree.ts";
+import { KEPT } from "./_isolate_env.ts";
 
 /** Commands that work on the config and its state directory (the vault, agents, receipts). */
 const STATE_COMMANDS = new Set([
@@ -191,6 +192,9 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
   const net = ADMIN_COMMANDS.has(name) ? [admin] : [];
   const separator = argv.indexOf("--");
   const program = name === "run" && separator !== -1 ? argv[separator + 1] : undefined;
+  // Isolated, the command runs in a namespace the privileged step builds; this process starts
+  // only that step (as root, or through sudo), and reads the variables it passes on.
+  const isolate = name === "run" && beforeSeparator(argv).includes("--isolate");
   // `kubeconfig --output PATH` writes there (through a temporary file beside it).
   const output = name === "kubeconfig" ? optionValue(beforeSeparator(argv), "--output") : undefined;
   const elsewhere = output === undefined ? [] : [dirname(resolve(output))];
@@ -198,7 +202,8 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
     read: [app, ...configReads(loaded, config), state, ...CA_BUNDLE_DIRS, ...elsewhere],
     write: [state, ...elsewhere],
     net,
-    run: program ? [program] : [],
+    run: isolate ? ["sh", "sudo", "id"] : program ? [program] : [],
+    ...isolate ? { env: [...APP_ENV, ...KEPT], sys: ["osRelease", "uid", "gid"] } : {},
   });
 }
 

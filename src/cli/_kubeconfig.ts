@@ -24,8 +24,11 @@ export interface KubeCluster {
 export interface KubeconfigOptions {
   /** The agent the file is for (named in its header comment). */
   agent: string;
-  /** The agent's token: its bearer token towards the gateway. */
-  token: string;
+  /**
+   * The agent's token: its bearer token towards the gateway. Absent: the agent is known by its
+   * source address (`run --isolate`) and the file holds no secret.
+   */
+  token?: string;
   /** The gateway CA (PEM): the gateway terminates TLS for every cluster. */
   caPem: string;
 }
@@ -106,7 +109,7 @@ export function kubeconfigYaml(clusters: KubeCluster[], options: KubeconfigOptio
     })),
     users: clusters.map((c) => ({
       name: contextName(c.endpoint),
-      user: { token: options.token },
+      user: options.token === undefined ? {} : { token: options.token },
     })),
     contexts: clusters.map((c) => ({
       name: contextName(c.endpoint),
@@ -114,7 +117,10 @@ export function kubeconfigYaml(clusters: KubeCluster[], options: KubeconfigOptio
     })),
     "current-context": contextName(clusters[0].endpoint),
   };
-  return `# Written by clawpatrol for agent '${options.agent}'. Holds its token: keep it private.\n` +
+  const secrecy = options.token === undefined
+    ? "No token: its source address names it."
+    : "Holds its token: keep it private.";
+  return `# Written by clawpatrol for agent '${options.agent}'. ${secrecy}\n` +
     stringify(doc, { lineWidth: 0 });
 }
 

@@ -9,8 +9,10 @@ import { parseCommand, UsageError } from "./_args.ts";
 import { agentEnvironment, openAgents } from "./_agent_env.ts";
 import { authenticateAgent, readToken, TOKEN_ENV } from "./_agent_token.ts";
 import { err } from "./_io.ts";
+import { IsolateError, runIsolated } from "./_isolate.ts";
 
-const USAGE = "clawpatrol run --agent NAME [--token T] -- COMMAND [ARGS...]";
+const USAGE =
+  "clawpatrol run --agent NAME [--token T] [--isolate [--as USER]] -- COMMAND [ARGS...]";
 
 /** Signals passed on to the child. SIGINT is not: a terminal's Ctrl-C already reaches it. */
 const FORWARDED: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
@@ -33,6 +35,8 @@ export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals, global } = parseCommand(own, {
     agent: { type: "string", short: "a" },
     token: { type: "string" },
+    isolate: { type: "boolean" },
+    as: { type: "string" },
   });
   if (positionals.length > 0 || command.length === 0) {
     throw new UsageError(`run needs the command after '--': ${USAGE}`);
@@ -51,6 +55,17 @@ export async function runCommand(args: string[]): Promise<number> {
     return 130;
   }
   const agent = authenticateAgent(opened.registry, name, token);
+  if (values.isolate) {
+    Deno.env.delete(TOKEN_ENV);
+    try {
+      return await runIsolated({ opened, agent, command, as: values.as as string | undefined });
+    } catch (e) {
+      if (!(e instanceof IsolateError)) throw e;
+      err(`Error: ${e.message}`);
+      return 2;
+    }
+  }
+  if (values.as !== undefined) throw new UsageError(`--as goes with --isolate: ${USAGE}`);
   const env = Object.fromEntries(await agentEnvironment(opened, agent, token));
   // The child inherits this process's environment; the token already travels in the proxy URL
   // (and the kubeconfig, and PGPASSWORD, when the profile has them).

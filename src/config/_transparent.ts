@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseVipRange } from "../transparent/mod.ts";
+import { parseVipRange, type VipRange } from "../transparent/mod.ts";
 import type { BlockReader } from "./_fields.ts";
 import type { TransparentConfig } from "./types.ts";
 
@@ -20,20 +20,40 @@ export function readTransparent(r: BlockReader): TransparentConfig | undefined {
     const tr = r.nested("transparent", body, occurrence);
     if (occurrence > 0) tr.problem("defined more than once in one gateway block");
     const vipRange = tr.required("vip_range");
-    let gateway: string | undefined;
-    if (vipRange !== undefined) {
-      try {
-        gateway = parseVipRange(vipRange).gateway;
-      } catch (err) {
-        tr.problem((err as Error).message, "vip_range");
-      }
+    const vips = rangeOf(tr, "vip_range", vipRange);
+    // Isolated runs' links: a /31 each, out of the virtual IPs' way.
+    const linkRange = tr.string("link_range") ?? DEFAULT_LINK_RANGE;
+    const links = rangeOf(tr, "link_range", linkRange);
+    if (vips && links && overlaps(vips, links)) {
+      tr.problem(`link_range '${linkRange}' overlaps vip_range '${vipRange}'`, "link_range");
     }
     // By default the resolver agents are given is the gateway's own address in the range.
-    const dnsListen = tr.hostPort("dns_listen") ?? (gateway ? `${gateway}:53` : undefined);
+    const dnsListen = tr.hostPort("dns_listen") ?? (vips ? `${vips.gateway}:53` : undefined);
     tr.reportUnknown();
     if (occurrence === 0 && vipRange !== undefined && dnsListen !== undefined) {
-      read = { vipRange, dnsListen };
+      read = { vipRange, dnsListen, linkRange };
     }
   });
   return read;
+}
+
+/** Where isolated runs' links come from when the block does not say. */
+export const DEFAULT_LINK_RANGE = "10.77.0.0/16";
+
+function rangeOf(
+  tr: BlockReader,
+  field: string,
+  text: string | undefined,
+): VipRange | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseVipRange(text);
+  } catch (err) {
+    tr.problem((err as Error).message.replace("VIP range", field), field);
+    return undefined;
+  }
+}
+
+function overlaps(a: VipRange, b: VipRange): boolean {
+  return a.base < b.base + b.size && b.base < a.base + a.size;
 }

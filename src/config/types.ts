@@ -65,6 +65,8 @@ export interface TransparentConfig {
   vipRange: string;
   /** `host:port` the DNS responder listens on (UDP and TCP). */
   dnsListen: string;
+  /** IPv4 CIDR the links of `run --isolate` namespaces come from, a /31 each. */
+  linkRange: string;
 }
 
 export interface DefaultsConfig {

@@ -297,6 +297,11 @@ export interface AgentEnvironmentContext {
   caPath: string;
   /** Where the agent reaches the endpoint's listener: `host:port`, a wildcard bind as loopback. */
   address: string;
+  /**
+   * The agent dials the endpoint's own name and is intercepted (`run --isolate`): its source
+   * address names it, so no token is set, and the gateway's certificate names `address`'s host.
+   */
+  transparent?: boolean;
   /** Tells the user something the environment cannot say (printed on stderr). */
   warn(message: string): void;
 }

@@ -180,10 +180,12 @@ async function login(
 
 function routeOf(e: PostgresEndpoint): PostgresRoute {
   const [upstreamHost, upstreamPort] = splitHostPort(e.host);
+  const dial = e.upstream === undefined ? undefined : splitHostPort(e.upstream);
   return {
     name: e.name,
     upstreamHost,
     upstreamPort,
+    ...dial ? { dial: { host: dial[0], port: dial[1] } } : {},
     sslmode: e.sslmode,
     caCert: e.caCert,
     listenTls: e.listenTls,

@@ -22,6 +22,8 @@ export { UpstreamError, type UpstreamErrorKind, type UpstreamLogin } from "./_up
 export interface UpstreamTarget {
   host: string;
   port: number;
+  /** Where to dial instead of `host:port` (the endpoint's `upstream`); TLS still checks `host`. */
+  dial?: { host: string; port: number };
   /** libpq sslmode: `prefer` and `require` encrypt without authenticating the server; only `verify-full` does. */
   sslmode: "disable" | "prefer" | "require" | "verify-full";
   /** PEM roots for verify-full (default: system roots). */
@@ -97,7 +99,8 @@ class Attempt {
         ),
       );
     }, target.connectTimeoutMs);
-    this.tcp = this.socket = target.net.connect(target.host, target.port);
+    const dial = target.dial ?? target;
+    this.tcp = this.socket = target.net.connect(dial.host, dial.port);
     this.#listen(this.tcp);
     signal?.addEventListener("abort", this.#onAbort);
     if (signal?.aborted) this.#onAbort();
@@ -349,6 +352,7 @@ export function upstreamTarget(
     net,
     host: route.upstreamHost,
     port: route.upstreamPort,
+    ...route.dial ? { dial: route.dial } : {},
     sslmode: route.sslmode,
     caCert: route.caCert,
     connectTimeoutMs,

@@ -59,6 +59,11 @@ export function postgresAgentEnvironment(
   const vars: [string, string][] = [["PGHOST", host], ["PGPORT", port], ["PGUSER", user]];
   const database = credential.settings.database;
   if (typeof database === "string") vars.push(["PGDATABASE", database]);
+  if (context.transparent) {
+    // Intercepted: no password is asked, and TLS is always offered with a leaf for the name.
+    vars.push(["PGSSLMODE", "verify-full"], ["PGSSLROOTCERT", caPath]);
+    return vars;
+  }
   vars.push(["PGPASSWORD", token]);
   if (endpoint.listenTls) vars.push(["PGSSLMODE", "verify-ca"], ["PGSSLROOTCERT", caPath]);
   else vars.push(["PGSSLMODE", "disable"]);

@@ -13,6 +13,8 @@ export interface PostgresRoute {
   /** The real database: `host:port`. */
   upstreamHost: string;
   upstreamPort: number;
+  /** Where to dial instead (the endpoint's `upstream`). */
+  dial?: { host: string; port: number };
   sslmode: "disable" | "prefer" | "require" | "verify-full";
   /** PEM roots for `verify-full` (default: the system roots). */
   caCert?: string;

@@ -18,8 +18,13 @@ import type { BodyReader, CredentialSchema, Endpoint, EndpointSchema } from "../
 /** `endpoint "postgres" NAME`. */
 export interface PostgresEndpoint extends Endpoint {
   protocol: "postgres";
-  /** The upstream server, `host:port`. */
+  /** The upstream server, `host:port`: the name agents dial when intercepted, and TLS checks. */
   host: string;
+  /**
+   * `host:port` to dial instead of `host` (a name only the agents' resolver knows); TLS still
+   * verifies `host`'s name.
+   */
+  upstream?: string;
   /** Where agents connect, `host:port`. */
   listen: string;
   sslmode: "disable" | "prefer" | "require" | "verify-full";
@@ -45,6 +50,7 @@ export const POSTGRES_ENDPOINT: EndpointSchema = Object.freeze({
       name,
       source: body.source,
       host,
+      upstream: body.hostPort("upstream"),
       listen,
       sslmode: body.oneOf("sslmode", ["disable", "prefer", "require", "verify-full"], "prefer"),
       caCert: body.pem("ca_cert"),

@@ -22,7 +22,8 @@ export const POSTGRES_PROTOCOL: Protocol = Object.freeze({
   credentials: POSTGRES_CREDENTIALS,
   listen: listenPostgres,
   // Its own listener is the gateway's; upstream, the database server.
-  upstreams: (endpoint: Endpoint) => isPostgresEndpoint(endpoint) ? [endpoint.host] : [],
+  upstreams: (endpoint: Endpoint) =>
+    isPostgresEndpoint(endpoint) ? [endpoint.upstream ?? endpoint.host] : [],
   agentEnvironment: postgresAgentEnvironment,
   intercept: { via: "own" as const, ports: postgresPorts, open: interceptPostgres },
   // Agents dial the database server's own name (`psql -h db.internal`); an IP literal is none.

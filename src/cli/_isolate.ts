@@ -1,0 +1,174 @@
+/**
+ * `run --isolate`: the command runs in a network namespace whose only link leads to the gateway
+ * (DESIGN.md §9). This process leases the namespace's link addresses (`sources.json`: the
+ * address names the agent to the gateway), stages the agent's files and environment, and hands
+ * the privileged part to `isolate.sh` (as root, or through `sudo -n`), which builds the namespace,
+ * runs the command in it without capabilities and removes it afterwards.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type LinkPair, SourceRegistry } from "../agents/mod.ts";
+import type { Config } from "../config/mod.ts";
+import type { AgentFacts } from "../core/mod.ts";
+import { splitHostPort } from "../core/mod.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
+import { formatIpv4, parseVipRange } from "../transparent/mod.ts";
+import type { OpenedAgents } from "./_agent_env.ts";
+import { isolatedEnvironment } from "./_isolate_env.ts";
+
+/** The privileged step, beside the app (`install.sh` copies it there too). */
+export const ISOLATE_SCRIPT = fileURLToPath(new URL("../../isolate.sh", import.meta.url));
+
+/** Who the command runs as, and (another user than the caller) that user's name. */
+interface RunAs {
+  uid: number;
+  gid: number;
+  other?: { user: string };
+}
+
+/** Who the command runs as when the caller is root and names nobody: not root. */
+const NOBODY: RunAs = { uid: 65534, gid: 65534, other: { user: "nobody" } };
+
+/** What `run --isolate` was asked. */
+export interface IsolateRequest {
+  opened: OpenedAgents;
+  agent: AgentFacts;
+  command: string[];
+  /** `--as USER` (root only): who the command runs as. */
+  as?: string;
+}
+
+/** A problem the user can fix, said as such (exit code 2, no stack). */
+export class IsolateError extends Error {}
+
+/** Every /31 of `range`, the even address the gateway's side. */
+export function* linkPairs(range: string): Generator<LinkPair> {
+  const { base, size } = parseVipRange(range);
+  for (let offset = 0; offset + 1 < size; offset += 2) {
+    yield { peer: formatIpv4(base + offset), address: formatIpv4(base + offset + 1) };
+  }
+}
+
+/** The ports the gateway intercepts on, over every endpoint of the config. */
+export function interceptPorts(config: Config): number[] {
+  const byFamily = new Map(PROTOCOLS.map((p) => [p.family, p]));
+  const ports = new Set<number>();
+  for (const endpoint of config.endpoints.values()) {
+    for (const port of byFamily.get(endpoint.protocol)?.intercept?.ports(endpoint) ?? []) {
+      ports.add(port);
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+/**
+ * Runs the request's command isolated and returns its exit code. The lease and the staged files
+ * are released however it ends.
+ */
+export async function runIsolated(request: IsolateRequest): Promise<number> {
+  const { opened, agent } = request;
+  const settings = opened.config.gateway.transparent;
+  if (!settings) {
+    throw new IsolateError(
+      "run --isolate needs transparent interception: add gateway { transparent { vip_range = " +
+        '"10.79.0.0/16" } } to the config and restart the gateway',
+    );
+  }
+  const ports = interceptPorts(opened.config);
+  if (ports.length === 0) throw new IsolateError("run --isolate: no endpoint can be intercepted");
+  const user = await runAs(request.as);
+  const launch = await privilege();
+  const name = `clawpatrol-${Deno.pid}`;
+  const sources = SourceRegistry.open(opened.stateDir);
+  const lease = sources.lease(agent.name, "isolate", linkPairs(settings.linkRange), Deno.pid);
+  if (!lease) {
+    throw new IsolateError(
+      `run --isolate: every link in link_range ${settings.linkRange} is taken`,
+    );
+  }
+  const dir = join(opened.stateDir, "isolate", name);
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const env = await isolatedEnvironment(opened, agent, dir, user.other);
+    // The environment (the caller's own may hold secrets) travels in a file, never in argv.
+    const items = [String(env.length), ...env.map(([k, v]) => `${k}=${v}`), ...request.command];
+    await Deno.writeTextFile(join(dir, "environ"), items.join("\0") + "\0", { mode: 0o600 });
+    const args = [
+      "run",
+      ...["--name", name, "--vip-range", settings.vipRange, "--link-range", settings.linkRange],
+      ...["--dns", splitHostPort(settings.dnsListen)[0], "--ports", ports.join(" ")],
+      ...["--peer", lease.peer!, "--address", lease.address],
+      ...["--uid", String(user.uid), "--gid", String(user.gid), "--files", dir],
+    ];
+    return await launch(args);
+  } finally {
+    sources.release(lease.address);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Who the command runs as: the caller, or (caller root) `--as USER`, else nobody. */
+async function runAs(as: string | undefined): Promise<RunAs> {
+  const uid = Deno.uid() ?? -1;
+  if (uid !== 0) {
+    if (as !== undefined) throw new IsolateError("--as needs root: the command runs as you");
+    return { uid, gid: Deno.gid() ?? uid };
+  }
+  if (as === undefined) return NOBODY;
+  const out = await new Deno.Command("id", { args: ["-u", as], stderr: "null" }).output();
+  const gidOut = await new Deno.Command("id", { args: ["-g", as], stderr: "null" }).output();
+  if (!out.success || !gidOut.success) throw new IsolateError(`--as: no user '${as}'`);
+  const text = (b: Uint8Array) => Number(new TextDecoder().decode(b).trim());
+  const found = { uid: text(out.stdout), gid: text(gidOut.stdout), other: { user: as } };
+  if (found.uid === 0) throw new IsolateError("--as: the command may not run as root");
+  return found;
+}
+
+/** How the script runs: directly as root, or through passwordless sudo. */
+async function privilege(): Promise<(args: string[]) => Promise<number>> {
+  if (Deno.uid() === 0) return (args) => spawn("sh", [ISOLATE_SCRIPT, ...args]);
+  const sudo = await new Deno.Command("sudo", { args: ["-n", "true"], stderr: "null" })
+    .output().catch(() => null);
+  if (!sudo?.success) {
+    throw new IsolateError(
+      "run --isolate needs root to build the network namespace: run it as root, or let sudo " +
+        `run the privileged step without a password (sudoers: ${Deno.env.get("USER") ?? "USER"} ` +
+        `ALL=(root) NOPASSWD: ${ISOLATE_SCRIPT}; the file must be root's and not writable by you)`,
+    );
+  }
+  return (args) => spawn("sudo", ["-n", ISOLATE_SCRIPT, ...args]);
+}
+
+/** Runs the step with this terminal, passing TERM and HUP on; returns its exit code. */
+async function spawn(program: string, args: string[]): Promise<number> {
+  const child = new Deno.Command(program, {
+    args,
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
+  const forward = signals.map((signal) => {
+    const listener = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    };
+    Deno.addSignalListener(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
+  });
+  // Ctrl-C reaches the whole foreground group: the command decides, this process waits.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGINT", ignore);
+  try {
+    return (await child.status).code;
+  } finally {
+    for (const remove of forward) remove();
+    Deno.removeSignalListener("SIGINT", ignore);
+  }
+}
