@@ -3,7 +3,9 @@
 // psql, ip) try every way out they have; what an endpoint allows works with placeholders
 // swapped, everything else fails, and what the gateway sees has a receipt. Root only (CI is).
 import { equal, match, ok } from "node:assert/strict";
-import { cli, eventually } from "./_helpers.ts";
+import { ISOLATE_SCRIPT } from "../src/cli/_isolate.ts";
+import { startTestGateway } from "./_gateway.ts";
+import { cli, eventually, withTempDir } from "./_helpers.ts";
 import { type IsolateFixture, isolationAvailable, withIsolation } from "./_isolate_fixture.ts";
 
 /**
@@ -121,6 +123,55 @@ Deno.test({
         (await new Deno.Command("ip", { args: ["netns", "list"] }).output()).stdout,
       );
       ok(!netns.includes(`clawpatrol-`), netns);
+    });
+  },
+});
+
+Deno.test({
+  name: "a gateway started before the host was prepared waits, then answers once it is",
+  ignore: !isolationAvailable(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const [a, b] = crypto.getRandomValues(new Uint8Array(2));
+      const vipRange = `10.${100 + (a % 100)}.${b}.0/24`;
+      const ranges = ["--vip-range", vipRange, "--link-range", `10.${200 + (a % 50)}.${b}.0/24`];
+      const dnsAddress = vipRange.replace(/0\/24$/, "1");
+      const config = `schema_version = 1
+gateway {
+  state_dir    = "./state"
+  proxy_listen = "127.0.0.1:0"
+  admin_listen = "127.0.0.1:0"
+  transparent { vip_range = "${vipRange}" }
+}
+endpoint "https" "api" { hosts = ["api.example.test"] }
+profile "bots" { endpoints = [https.api] }
+`;
+      const { gateway, log } = await startTestGateway(dir, config, {}, {
+        name: "bot",
+        profile: "bots",
+      });
+      try {
+        const status = async () => {
+          const { hostname, port } = gateway.adminAddress;
+          return (await (await fetch(`http://${hostname}:${port}/status`)).json()).transparent;
+        };
+        equal((await status()).dns, null, "not listening yet");
+        ok(log.lines.some((l) => /waits for .* to be local/.test(l.message)));
+        const prepared = await new Deno.Command("sh", {
+          args: [ISOLATE_SCRIPT, "prepare", ...ranges, "--dns", dnsAddress, "--ports", "443"],
+        }).output();
+        ok(prepared.success, new TextDecoder().decode(prepared.stderr));
+        await eventually("the responder listening", async () => (await status()).dns ?? undefined);
+        const out = await new Deno.Command("dig", {
+          args: [`@${dnsAddress}`, "+short", "+tries=1", "+time=5", "api.example.test"],
+        }).output();
+        match(new TextDecoder().decode(out.stdout), /^10\.\d+\.\d+\.\d+\n$/);
+      } finally {
+        await gateway.stop();
+        await new Deno.Command("sh", { args: [ISOLATE_SCRIPT, "unprepare", ...ranges] }).output();
+      }
     });
   },
 });

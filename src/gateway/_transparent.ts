@@ -47,7 +47,7 @@ export interface TransparentDeps {
 
 /** The running DNS responder and the virtual IP table behind it. */
 export class TransparentDns {
-  readonly #server: DnsServer;
+  #server: DnsServer | null = null;
   readonly #deps: TransparentDeps;
   #table: VipTable;
   #unknownHost: "deny" | "passthrough";
@@ -59,8 +59,11 @@ export class TransparentDns {
   /** The virtual-IP listeners, when the gateway intercepts. */
   readonly #interception: Interception | null;
 
-  private constructor(server: DnsServer, table: VipTable, config: Config, deps: TransparentDeps) {
-    this.#server = server;
+  /** Set by `close()`: a pending retry to listen gives up. */
+  #closed = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  private constructor(table: VipTable, config: Config, deps: TransparentDeps) {
     this.#table = table;
     this.#unknownHost = config.defaults.unknownHost;
     this.#deps = deps;
@@ -68,7 +71,9 @@ export class TransparentDns {
   }
 
   /**
-   * Starts the responder on `transparent.dns_listen`.
+   * Starts the responder on `transparent.dns_listen`. An address not local yet (the privileged
+   * step has not added the virtual IPs' route) is waited for, retrying each second, with a log
+   * line that says what to run; any other failure to listen throws.
    *
    * @example
    * ```ts
@@ -78,25 +83,53 @@ export class TransparentDns {
   static async start(config: Config, deps: TransparentDeps): Promise<TransparentDns | null> {
     const settings = config.gateway.transparent;
     if (!settings) return null;
-    const table = tableOf(settings, config, deps.protocols);
-    const [host, port] = splitHostPort(settings.dnsListen);
-    const holder: { dns?: TransparentDns } = {};
-    const server = await DnsServer.open(host, port, {
-      // A query in the instant before the responder is set up is dropped: clients retry.
-      respond: (query, peer) => holder.dns ? holder.dns.#respond(query, peer) : null,
-      onError: (err) => deps.log.log("error", `dns responder: ${(err as Error)?.message ?? err}`),
-    });
-    const dns = new TransparentDns(server, table, config, deps);
+    const dns = new TransparentDns(tableOf(settings, config, deps.protocols), config, deps);
     await dns.#interception?.sync();
-    holder.dns = dns;
-    const { hostname, port: bound } = server.address;
-    deps.log.log("info", `dns responder on ${hostname}:${bound} for ${table.size} names`);
+    const [host, port] = splitHostPort(settings.dnsListen);
+    if (!await dns.#listen(host, port)) {
+      deps.log.log(
+        "warn",
+        `dns responder waits for ${host}:${port} to be local: add the virtual IPs' route (as ` +
+          `root: sh isolate.sh prepare …, which clawpatrol run --isolate also does)`,
+      );
+      dns.#retryListen(host, port);
+    }
     return dns;
   }
 
-  /** Where the responder listens (port 0 resolved). */
-  get address(): { hostname: string; port: number } {
-    return this.#server.address;
+  /** Listens; `false` when the address is not local yet. */
+  async #listen(host: string, port: number): Promise<boolean> {
+    const { log } = this.#deps;
+    try {
+      this.#server = await DnsServer.open(host, port, {
+        respond: (query, peer) => this.#respond(query, peer),
+        onError: (err) => log.log("error", `dns responder: ${(err as Error)?.message ?? err}`),
+      });
+    } catch (err) {
+      if (!notLocal(err)) throw err;
+      return false;
+    }
+    const { hostname, port: bound } = this.#server.address;
+    log.log("info", `dns responder on ${hostname}:${bound} for ${this.#table.size} names`);
+    return true;
+  }
+
+  #retryListen(host: string, port: number): void {
+    this.#retry = setTimeout(async () => {
+      if (this.#closed) return;
+      try {
+        if (!await this.#listen(host, port)) this.#retryListen(host, port);
+        else if (this.#closed) await this.#server?.close();
+      } catch (err) {
+        this.#deps.log.log("error", `dns responder cannot listen on ${host}:${port}: ${err}`);
+      }
+    }, LISTEN_RETRY_MS);
+    Deno.unrefTimer(this.#retry);
+  }
+
+  /** Where the responder listens (port 0 resolved), `null` while it waits for its address. */
+  get address(): { hostname: string; port: number } | null {
+    return this.#server?.address ?? null;
   }
 
   /** The virtual IP table in force. */
@@ -126,19 +159,21 @@ export class TransparentDns {
 
   /** For `/status`. */
   status(): Record<string, unknown> {
-    const { hostname, port } = this.address;
+    const address = this.address;
     const { range } = this.#table;
     return {
       vip_range: `${formatIpv4(range.base)}/${range.prefix}`,
       gateway_address: range.gateway,
-      dns: `${hostname}:${port}`,
+      dns: address ? `${address.hostname}:${address.port}` : null,
       names: this.#table.size,
       ...this.#interception ? { intercept: this.#interception.status() } : {},
     };
   }
 
   async close(): Promise<void> {
-    await this.#server.close();
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    await this.#server?.close();
     await this.#interception?.close();
   }
 
@@ -207,6 +242,15 @@ export class TransparentDns {
     });
     passed.finish({ upstreamStatus: null, bytesIn: 0, bytesOut: 0 });
   }
+}
+
+/** Each retry to listen on an address not local yet is this far apart. */
+const LISTEN_RETRY_MS = 1_000;
+
+/** The address is not this host's (yet): `EADDRNOTAVAIL` from UDP or TCP. */
+function notLocal(err: unknown): boolean {
+  return err instanceof Deno.errors.AddrNotAvailable ||
+    (err as { code?: string })?.code === "EADDRNOTAVAIL";
 }
 
 function tableOf(settings: TransparentConfig, config: Config, protocols: readonly Protocol[]) {
