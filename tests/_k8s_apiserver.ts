@@ -95,6 +95,8 @@ export interface FakeApiServerOptions {
    * WebSocket to SPDY). @default {"websocket"}
    */
   exec?: "websocket" | "spdy";
+  /** Names and IPs in its certificate. @default {["127.0.0.1", "localhost"]} */
+  hosts?: string[];
 }
 
 const MAX_BODY = 4 << 20;
@@ -112,7 +114,9 @@ export async function startFakeApiServer(
   options: FakeApiServerOptions = {},
 ): Promise<FakeApiServer> {
   const ca = await mintTestCa("clawpatrol fake Kubernetes API CA");
-  const leaf = await mintTestCertificate(ca, { hosts: ["127.0.0.1", "localhost"] });
+  const leaf = await mintTestCertificate(ca, {
+    hosts: options.hosts ?? ["127.0.0.1", "localhost"],
+  });
   const token = options.token ?? `fake-${crypto.randomUUID()}`;
   const store = new ObjectStore();
   const requests: FakeApiRequest[] = [];

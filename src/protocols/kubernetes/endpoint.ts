@@ -28,6 +28,11 @@ export interface KubernetesEndpoint extends Endpoint {
   server: string;
   /** Where the endpoint's own TLS listener takes kubectl, `host:port`; absent: the proxy only. */
   listen?: string;
+  /**
+   * `host:port` to dial instead of the server's (a name only the agents' resolver knows); TLS
+   * still verifies the server's name.
+   */
+  upstream?: string;
   caCert?: string;
   /** As on https endpoints; the API server's port is the only one claimed for CONNECT. */
   unknownPlaceholders: UnknownPlaceholders;
@@ -54,6 +59,7 @@ export const KUBERNETES_ENDPOINT: EndpointSchema = Object.freeze({
       source: body.source,
       server,
       listen: body.hostPort("listen"),
+      upstream: body.hostPort("upstream"),
       caCert: body.pem("ca_cert"),
       unknownPlaceholders: body.oneOf("unknown_placeholders", ["deny", "allow"], "deny"),
     };

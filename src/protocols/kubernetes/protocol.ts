@@ -26,6 +26,7 @@ export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
   listen: listenKubernetes,
   upstreams: (endpoint: Endpoint) => {
     if (!isKubernetesEndpoint(endpoint)) return [];
+    if (endpoint.upstream !== undefined) return [endpoint.upstream];
     const { host, port } = kubernetesTarget(endpoint).server;
     return [`${host.includes(":") ? `[${host}]` : host}:${port}`];
   },
