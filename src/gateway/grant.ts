@@ -94,10 +94,15 @@ export function serveGrant(
   const read = unique([context.app, configDir, ...files, stateDir, ...CA_BUNDLE_DIRS]);
   const warnings: string[] = [];
   let net: string[] | "all" = unique([
-    config.gateway.proxyListen,
-    config.gateway.adminListen,
-    ...listenAddresses(config),
-    ...(config.gateway.transparent ? [config.gateway.transparent.dnsListen] : []),
+    ...[
+      config.gateway.proxyListen,
+      config.gateway.adminListen,
+      ...listenAddresses(config),
+      ...(config.gateway.transparent ? [config.gateway.transparent.dnsListen] : []),
+    ].map(anyPortWhenPicked),
+    // The virtual IPs, as a range (Deno takes CIDR): names under a wildcard get theirs as
+    // agents ask for them.
+    ...(config.gateway.transparent ? [config.gateway.transparent.vipRange] : []),
     ...upstreams(config, protocols),
     ...approverHosts(config),
   ]);
@@ -118,6 +123,14 @@ export function serveGrant(
     sys: ["osRelease"],
     warnings,
   };
+}
+
+/**
+ * A listen address whose port is picked at start (`:0`) as a host alone: the DNS responder binds
+ * TCP on the port UDP was given, which the grant cannot know beforehand.
+ */
+function anyPortWhenPicked(listen: string): string {
+  return listen.endsWith(":0") ? listen.slice(0, -2) : listen;
 }
 
 function listenAddresses(config: Config): string[] {
@@ -227,8 +240,12 @@ export function checkGrant(grant: Grant): GrantCheck {
     if (!granted({ name: "net" })) uncovered.push("net (any host)");
   } else {
     for (const host of grant.net) {
-      // A wildcard is checked through a name it covers.
-      const probe = host.startsWith("*.") ? `clawpatrol-probe.${host.slice(2)}` : host;
+      // A wildcard is checked through a name it covers, a range through its first address.
+      const probe = host.startsWith("*.")
+        ? `clawpatrol-probe.${host.slice(2)}`
+        : host.includes("/")
+        ? host.slice(0, host.indexOf("/"))
+        : host;
       if (!granted({ name: "net", host: probe })) uncovered.push(`net ${host}`);
     }
   }

@@ -91,6 +91,15 @@ Deno.test("serveGrant: writes only the state directory, reads the app, config, s
   deepEqual(grant.sys, ["osRelease"]);
 });
 
+Deno.test("serveGrant: transparent interception adds its DNS listener and the virtual IP range", async () => {
+  const grant = await grantOf(
+    CONFIG.replace("gateway {", 'gateway {\n  transparent {\n    vip_range = "10.79.0.0/16"\n  }'),
+  );
+  const net = grant.net as string[];
+  ok(net.includes("10.79.0.1:53"), "the responder, on the range's own address");
+  ok(net.includes("10.79.0.0/16"), "the virtual IPs, as a range");
+});
+
 Deno.test("serveGrant: passthrough of unknown hosts is an open network grant, said loudly", async () => {
   const grant = await grantOf(`${CONFIG}\ndefaults {\n  unknown_host = "passthrough"\n}\n`);
   equal(grant.net, "all");
@@ -119,7 +128,8 @@ Deno.test("a process short of its grant reports every missing permission", async
   const probe = `
     import { checkGrant } from "${join(REPO, "src/gateway/grant.ts")}";
     const grant = { read: ["/etc/ssl", "/nonexistent/secret"], write: ["/tmp/x"],
-      net: ["127.0.0.1:1", "db.internal:5432", "*.slack.com:443"], env: ["HOME"], run: [], sys: [],
+      net: ["127.0.0.1:1", "db.internal:5432", "*.slack.com:443", "10.79.0.0/16", "10.80.0.0/16"],
+      env: ["HOME"], run: [], sys: [],
       warnings: [] };
     console.log(JSON.stringify(checkGrant(grant)));`;
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_grant_" });
@@ -130,7 +140,7 @@ Deno.test("a process short of its grant reports every missing permission", async
       "run",
       "--no-prompt",
       `--allow-read=/etc/ssl,${REPO},${dir}`,
-      "--allow-net=127.0.0.1:1,*.slack.com:443",
+      "--allow-net=127.0.0.1:1,*.slack.com:443,10.79.0.0/16",
       script,
     ],
     cwd: REPO,
@@ -141,6 +151,7 @@ Deno.test("a process short of its grant reports every missing permission", async
     "read /nonexistent/secret",
     "write /tmp/x",
     "net db.internal:5432",
+    "net 10.80.0.0/16",
     "env HOME",
   ]);
   deepEqual(check.unrestricted, [], "nothing is granted without a scope");
