@@ -94,12 +94,10 @@ export function serveGrant(
   const read = unique([context.app, configDir, ...files, stateDir, ...CA_BUNDLE_DIRS]);
   const warnings: string[] = [];
   let net: string[] | "all" = unique([
-    ...[
-      config.gateway.proxyListen,
-      config.gateway.adminListen,
-      ...listenAddresses(config),
-      ...(config.gateway.transparent ? [config.gateway.transparent.dnsListen] : []),
-    ].map(anyPortWhenPicked),
+    config.gateway.proxyListen,
+    config.gateway.adminListen,
+    ...listenAddresses(config),
+    ...(config.gateway.transparent ? [dnsGrant(config.gateway.transparent.dnsListen)] : []),
     // The virtual IPs, as a range (Deno takes CIDR): names under a wildcard get theirs as
     // agents ask for them.
     ...(config.gateway.transparent ? [config.gateway.transparent.vipRange] : []),
@@ -126,10 +124,10 @@ export function serveGrant(
 }
 
 /**
- * A listen address whose port is picked at start (`:0`) as a host alone: the DNS responder binds
- * TCP on the port UDP was given, which the grant cannot know beforehand.
+ * The responder's listen address; with a port picked at start (`:0`, tests) its host alone: it
+ * binds TCP on the port UDP was given, which the grant cannot name beforehand.
  */
-function anyPortWhenPicked(listen: string): string {
+function dnsGrant(listen: string): string {
   return listen.endsWith(":0") ? listen.slice(0, -2) : listen;
 }
 
