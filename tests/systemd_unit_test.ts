@@ -54,6 +54,31 @@ Deno.test("a listen port below 1024 keeps only CAP_NET_BIND_SERVICE, still OK", 
   });
 });
 
+Deno.test("with transparent interception the root step runs before the gateway, which binds 53 and 443", async () => {
+  await withTempDir(async (dir) => {
+    const config = await initDir(join(dir, "gw"));
+    const text = await Deno.readTextFile(config);
+    await Deno.writeTextFile(
+      config,
+      text.replace(
+        /^gateway \{/m,
+        'gateway {\n  transparent {\n    vip_range = "10.79.0.0/16"\n  }',
+      ),
+    );
+    const made = await cli(["systemd-unit", "-c", config, "--bin", BIN]);
+    equal(made.code, 0, made.stderr);
+    match(
+      made.stdout,
+      /^ExecStartPre=\+\/bin\/sh \/opt\/clawpatrol\/lib\/clawpatrol\/isolate\.sh prepare --vip-range 10\.79\.0\.0\/16 --link-range 10\.77\.0\.0\/16 --dns 10\.79\.0\.1 --ports "[0-9 ]*443[0-9 ]*"$/m,
+    );
+    match(made.stdout, /^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m, "port 53 and 443");
+    const unit = join(dir, "clawpatrol.service");
+    await Deno.writeTextFile(unit, made.stdout);
+    const rated = await exposure(unit);
+    ok(rated.score <= 2.0, rated.text);
+  });
+});
+
 Deno.test("an app installed in a home directory is refused: the service could not see it", async () => {
   await withTempDir(async (dir) => {
     const config = await initDir(join(dir, "gw"));

@@ -10,10 +10,12 @@
 
 import { dirname, join, resolve } from "node:path";
 import { loadConfig } from "../config/mod.ts";
+import { splitHostPort } from "../core/mod.ts";
 import { APP_DIR, configDirOf, serveGrant } from "../gateway/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
+import { interceptPorts } from "./_isolate.ts";
 
 /** Places `ProtectHome=yes` hides: a service cannot run an app installed there. */
 const HOME_DIRS = ["/home/", "/root/", "/run/user/"];
@@ -31,6 +33,11 @@ export interface UnitOptions {
   readable: string[];
   /** Whether a listen port is below 1024 (then CAP_NET_BIND_SERVICE is kept). */
   lowPort: boolean;
+  /**
+   * With transparent interception: the privileged step that makes the virtual IPs local
+   * (`isolate.sh prepare …`), run as root before the gateway starts.
+   */
+  prepare?: string;
 }
 
 /**
@@ -43,7 +50,12 @@ export interface UnitOptions {
  * ```
  */
 export function serviceUnit(options: UnitOptions): string {
-  const { config, bin, user, writable, lowPort } = options;
+  const { config, bin, user, writable, lowPort, prepare } = options;
+  // `+`: this one step runs as root, outside the sandbox below; the gateway never does.
+  const before = prepare === undefined
+    ? ""
+    : `# Transparent interception: the virtual IPs' route and nftables table (isolate.sh).\n` +
+      `ExecStartPre=+${prepare}\n`;
   const caps = lowPort ? "CAP_NET_BIND_SERVICE" : "";
   // A state directory under /var/lib is systemd's to create, own and keep at 0700.
   const managed = writable.filter((p) => p.startsWith("/var/lib/")).map((p) =>
@@ -73,7 +85,7 @@ Environment=CLAWPATROL_CONFIG=${config}
 Environment=DENO_DIR=/var/cache/clawpatrol
 Environment=DENO_NO_UPDATE_CHECK=1
 CacheDirectory=clawpatrol
-${stateDirectory}ExecStart=${bin} serve -c ${config}
+${stateDirectory}${before}ExecStart=${bin} serve -c ${config}
 Restart=on-failure
 RestartSec=2s
 UMask=0077
@@ -153,6 +165,20 @@ export async function systemdUnitCommand(args: string[]): Promise<number> {
   }
   const listens = [config.gateway.proxyListen, config.gateway.adminListen];
   for (const e of config.endpoints.values()) if (e.listen) listens.push(e.listen);
+  const transparent = config.gateway.transparent;
+  let prepare: string | undefined;
+  if (transparent) {
+    // The responder (port 53 by default) and the virtual IPs on the endpoints' own ports.
+    const ports = interceptPorts(config);
+    listens.push(transparent.dnsListen, ...ports.map((port) => `vip:${port}`));
+    prepare = [
+      "/bin/sh",
+      join(app, "isolate.sh"),
+      "prepare",
+      ...["--vip-range", transparent.vipRange, "--link-range", transparent.linkRange],
+      ...["--dns", splitHostPort(transparent.dnsListen)[0], "--ports", `"${ports.join(" ")}"`],
+    ].join(" ");
+  }
   const lowPort = listens.some((l) => {
     const port = Number(l.slice(l.lastIndexOf(":") + 1));
     return port > 0 && port < 1024;
@@ -164,6 +190,7 @@ export async function systemdUnitCommand(args: string[]): Promise<number> {
     writable: grant.write,
     readable,
     lowPort,
+    prepare,
   });
   const output = values.output as string | undefined;
   if (output === undefined) out(text.trimEnd());
