@@ -40,6 +40,7 @@ export interface IsolateFixture {
   /** The fake Kubernetes API server behind endpoint `cluster` (k8s.example.test:6443). */
   api: FakeApiServer;
   vipRange: string;
+  linkRange: string;
   /** Requests the upstream saw. */
   seen: { method: string; path: string; authorization: string | null }[];
   receipts(): Receipt[];
@@ -150,6 +151,7 @@ export async function withIsolation(fn: (fx: IsolateFixture) => Promise<void>): 
       pg,
       api,
       vipRange,
+      linkRange,
       seen,
       receipts: () => queryReceipts(join(dir, "state", "receipts.db")),
     });

@@ -3,7 +3,8 @@
 // psql, ip) try every way out they have; what an endpoint allows works with placeholders
 // swapped, everything else fails, and what the gateway sees has a receipt. Root only (CI is).
 import { equal, match, ok } from "node:assert/strict";
-import { ISOLATE_SCRIPT } from "../src/cli/_isolate.ts";
+import { SourceRegistry } from "../src/agents/mod.ts";
+import { ISOLATE_SCRIPT, linkPairs } from "../src/cli/_isolate.ts";
 import { startTestGateway } from "./_gateway.ts";
 import { cli, eventually, withTempDir } from "./_helpers.ts";
 import { type IsolateFixture, isolationAvailable, withIsolation } from "./_isolate_fixture.ts";
@@ -124,8 +125,17 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     await withIsolation(async (fx) => {
-      const run = await runInside(fx, "exit 7");
+      // A run killed before it could release its lease: its process and namespace are gone.
+      const dead = new Deno.Command("true").spawn();
+      await dead.status;
+      const first = linkPairs(fx.linkRange).next().value!;
+      SourceRegistry.open(`${fx.dir}/state`).lease("bot", "isolate", [first], dead.pid);
+      const run = await runInside(fx, "/usr/sbin/ip -4 -o addr show eth0; exit 7");
       equal(run.code, 7, run.stderr);
+      ok(
+        run.stdout.includes(` ${first.address}/31 `),
+        `the left-behind pair reused: ${run.stdout}`,
+      );
       const sources = JSON.parse(await Deno.readTextFile(`${fx.dir}/state/sources.json`));
       equal(sources.sources.length, 0, "the link address is free again");
       const netns = new TextDecoder().decode(

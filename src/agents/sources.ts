@@ -108,11 +108,19 @@ export class SourceRegistry {
 
   /**
    * Takes the first pair `pairs` offers whose addresses no lease uses, for `agent`. Returns
-   * `null` when every pair is taken.
+   * `null` when every pair is taken. Leases `stale` says are left behind (their holder and its
+   * namespace gone) are dropped first.
    */
-  lease(agent: string, kind: SourceKind, pairs: Iterable<LinkPair>, holder: number | null) {
+  lease(
+    agent: string,
+    kind: SourceKind,
+    pairs: Iterable<LinkPair>,
+    holder: number | null,
+    stale: (lease: SourceLease) => boolean = () => false,
+  ): SourceLease | null {
     checkAgent(agent);
     return this.#mutate((leases): SourceLease | null => {
+      for (let i = leases.length - 1; i >= 0; i--) if (stale(leases[i])) leases.splice(i, 1);
       const used = new Set(leases.flatMap((l) => l.peer ? [l.address, l.peer] : [l.address]));
       for (const pair of pairs) {
         if (used.has(pair.address) || used.has(pair.peer)) continue;

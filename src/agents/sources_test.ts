@@ -68,3 +68,14 @@ Deno.test("the file is written 0600", async () => {
     equal((await Deno.stat(join(dir, SOURCES_FILE))).mode! & 0o777, 0o600);
   });
 });
+
+Deno.test("a lease its holder left behind is reclaimed when the caller says it is stale", async () => {
+  await withDir((dir) => {
+    const sources = SourceRegistry.open(dir);
+    sources.lease("bot", "isolate", pairs(), 111);
+    sources.lease("bot", "isolate", pairs(), 222);
+    const reused = sources.lease("other", "isolate", pairs(), 333, (l) => l.holder === 111)!;
+    equal(reused.address, "10.77.0.1", "the stale lease's pair");
+    deepEqual(sources.list().map((l) => l.holder).sort(), [222, 333]);
+  });
+});

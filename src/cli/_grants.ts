@@ -199,7 +199,15 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
   const output = name === "kubeconfig" ? optionValue(beforeSeparator(argv), "--output") : undefined;
   const elsewhere = output === undefined ? [] : [dirname(resolve(output))];
   return grantOf({
-    read: [app, ...configReads(loaded, config), state, ...CA_BUNDLE_DIRS, ...elsewhere],
+    read: [
+      app,
+      ...configReads(loaded, config),
+      state,
+      ...CA_BUNDLE_DIRS,
+      ...elsewhere,
+      // Whether a left-behind lease's run and namespace are gone.
+      ...isolate ? ["/proc", "/run/netns"] : [],
+    ],
     write: [state, ...elsewhere],
     net,
     run: isolate ? ["sh", "sudo", "id"] : program ? [program] : [],

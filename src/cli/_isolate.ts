@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type LinkPair, SourceRegistry } from "../agents/mod.ts";
+import { type LinkPair, type SourceLease, SourceRegistry } from "../agents/mod.ts";
 import type { Config } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
 import { splitHostPort } from "../core/mod.ts";
@@ -81,9 +81,10 @@ export async function runIsolated(request: IsolateRequest): Promise<number> {
   if (ports.length === 0) throw new IsolateError("run --isolate: no endpoint can be intercepted");
   const user = await runAs(request.as);
   const launch = await privilege();
-  const name = `clawpatrol-${Deno.pid}`;
+  const name = namespaceOf(Deno.pid);
   const sources = SourceRegistry.open(opened.stateDir);
-  const lease = sources.lease(agent.name, "isolate", linkPairs(settings.linkRange), Deno.pid);
+  const pairs = linkPairs(settings.linkRange);
+  const lease = sources.lease(agent.name, "isolate", pairs, Deno.pid, leftBehind);
   if (!lease) {
     throw new IsolateError(
       `run --isolate: every link in link_range ${settings.linkRange} is taken`,
@@ -108,6 +109,28 @@ export async function runIsolated(request: IsolateRequest): Promise<number> {
     sources.release(lease.address);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * An isolate lease whose `run` died without releasing it: its process is gone and so is its
+ * namespace (a namespace still there may still be sending from the address).
+ */
+function leftBehind(lease: SourceLease): boolean {
+  if (lease.kind !== "isolate" || lease.holder === null) return false;
+  const gone = (path: string) => {
+    try {
+      Deno.statSync(path);
+      return false;
+    } catch (err) {
+      return err instanceof Deno.errors.NotFound;
+    }
+  };
+  return gone(`/proc/${lease.holder}`) && gone(`/run/netns/${namespaceOf(lease.holder)}`);
+}
+
+/** The namespace of the `run` whose process id is `pid`. */
+function namespaceOf(pid: number): string {
+  return `clawpatrol-${pid}`;
 }
 
 /** Who the command runs as: the caller, or (caller root) `--as USER`, else nobody. */
