@@ -13,6 +13,8 @@ import { REPO } from "./_helpers.ts";
 export const APP_FILES = [
   "install.sh",
   "launcher.sh",
+  "isolate.sh",
+  "tunnel.sh",
   "main.ts",
   "deno.json",
   "deno.lock",

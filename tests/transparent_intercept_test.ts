@@ -144,11 +144,13 @@ Deno.test("a revoked agent's address opens nothing more", async () => {
     const vip = await fx.vip("api.example.test");
     equal((await curl(fx, vip, "api.example.test", "/before")).status, 200);
     AgentRegistry.open(`${fx.dir}/state`).revoke("bot");
+    // The gateway reads the agents file again within its refresh interval (0.1 s).
     await eventually("the revoked agent refused", async () => {
       const got = await curl(fx, vip, "api.example.test", "/after");
       return got.status !== 200 ? got : undefined;
     });
-    equal(fx.seen.filter((r) => r.path === "/after").length, 0);
+    equal((await curl(fx, vip, "api.example.test", "/final")).status, 0, "no TLS, no answer");
+    equal(fx.seen.filter((r) => r.path === "/final").length, 0);
   });
 });
 

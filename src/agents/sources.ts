@@ -36,6 +36,8 @@ export interface SourceLease {
   createdAt: string;
   /** The process holding an isolate lease, so a leftover one can be told from a live one. */
   holder: number | null;
+  /** A WireGuard peer's tunnel and public key (cryptokey routing ties the address to it). */
+  peerOf?: { tunnel: string; publicKey: string };
 }
 
 /** Options for {@linkcode SourceRegistry.open}. */
@@ -138,11 +140,22 @@ export class SourceRegistry {
     });
   }
 
-  /** Makes `address` stand for `agent` (a tunnel peer's fixed address). Throws when it is taken. */
-  register(address: string, agent: string, kind: SourceKind): SourceLease {
+  /**
+   * Makes `address` stand for `agent` (a tunnel peer's fixed address). Throws when it is taken.
+   * `address` may be a function picking one from the addresses taken now.
+   */
+  register(
+    address: string | ((taken: ReadonlySet<string>) => string | null),
+    agent: string,
+    kind: SourceKind,
+    peerOf?: SourceLease["peerOf"],
+  ): SourceLease {
     checkAgent(agent);
-    const normal = normaliseAddress(address);
     return this.#mutate((leases) => {
+      const used = new Set(leases.flatMap((l) => l.peer ? [l.address, l.peer] : [l.address]));
+      const picked = typeof address === "string" ? address : address(used);
+      if (picked === null) throw new Error("No address is free");
+      const normal = normaliseAddress(picked);
       const taken = leases.find((l) => l.address === normal || l.peer === normal);
       if (taken) throw new Error(`Address ${normal} already stands for agent '${taken.agent}'`);
       const lease: SourceLease = {
@@ -152,6 +165,7 @@ export class SourceRegistry {
         kind,
         createdAt: this.#now().toISOString(),
         holder: null,
+        ...peerOf ? { peerOf } : {},
       };
       leases.push(lease);
       return lease;
@@ -161,11 +175,15 @@ export class SourceRegistry {
   /** Frees `address`; whether it was held. */
   release(address: string): boolean {
     const normal = normaliseAddress(address);
+    return this.releaseWhere((l) => l.address === normal).length > 0;
+  }
+
+  /** Frees every address `which` picks (an agent's, when it is revoked); returns them. */
+  releaseWhere(which: (lease: SourceLease) => boolean): SourceLease[] {
     return this.#mutate((leases) => {
-      const at = leases.findIndex((l) => l.address === normal);
-      if (at === -1) return false;
-      leases.splice(at, 1);
-      return true;
+      const gone = leases.filter(which);
+      if (gone.length > 0) leases.splice(0, leases.length, ...leases.filter((l) => !which(l)));
+      return gone;
     });
   }
 
@@ -222,6 +240,8 @@ interface StoredLease {
   kind: SourceKind;
   created_at: string;
   holder: number | null;
+  tunnel?: string;
+  public_key?: string;
 }
 
 const KINDS: readonly string[] = ["isolate", "wireguard", "static"];
@@ -264,6 +284,9 @@ function parseSources(text: string): SourceLease[] {
       kind: raw.kind as SourceKind,
       createdAt: String(raw.created_at ?? ""),
       holder: typeof raw.holder === "number" ? raw.holder : null,
+      ...typeof raw.tunnel === "string" && typeof raw.public_key === "string"
+        ? { peerOf: { tunnel: raw.tunnel, publicKey: raw.public_key } }
+        : {},
     };
   });
 }
@@ -276,6 +299,7 @@ function writeSources(path: string, leases: SourceLease[]): void {
     kind: l.kind,
     created_at: l.createdAt,
     holder: l.holder,
+    ...l.peerOf ? { tunnel: l.peerOf.tunnel, public_key: l.peerOf.publicKey } : {},
   }));
   const text = JSON.stringify({ schema_version: SCHEMA_VERSION, sources: stored }, null, 2);
   writeFileAtomicSync(path, new TextEncoder().encode(text + "\n"));

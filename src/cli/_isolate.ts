@@ -9,7 +9,6 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type LinkPair, type SourceLease, SourceRegistry } from "../agents/mod.ts";
 import type { Config } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
@@ -18,9 +17,10 @@ import { PROTOCOLS } from "../protocols/registry.ts";
 import { formatIpv4, parseVipRange } from "../transparent/mod.ts";
 import type { OpenedAgents } from "./_agent_env.ts";
 import { isolatedEnvironment } from "./_isolate_env.ts";
+import { PrivilegeError, runPrivileged, scriptPath } from "./_privileged.ts";
 
 /** The privileged step, beside the app (`install.sh` copies it there too). */
-export const ISOLATE_SCRIPT = fileURLToPath(new URL("../../isolate.sh", import.meta.url));
+export const ISOLATE_SCRIPT = scriptPath("isolate.sh");
 
 /** Who the command runs as, and (another user than the caller) that user's name. */
 interface RunAs {
@@ -80,7 +80,6 @@ export async function runIsolated(request: IsolateRequest): Promise<number> {
   const ports = interceptPorts(opened.config);
   if (ports.length === 0) throw new IsolateError("run --isolate: no endpoint can be intercepted");
   const user = await runAs(request.as);
-  const launch = await privilege();
   const name = namespaceOf(Deno.pid);
   const sources = SourceRegistry.open(opened.stateDir);
   const pairs = linkPairs(settings.linkRange);
@@ -104,7 +103,12 @@ export async function runIsolated(request: IsolateRequest): Promise<number> {
       ...["--peer", lease.peer!, "--address", lease.address],
       ...["--uid", String(user.uid), "--gid", String(user.gid), "--files", dir],
     ];
-    return await launch(args);
+    try {
+      return (await runPrivileged("isolate.sh", args)).code;
+    } catch (err) {
+      if (err instanceof PrivilegeError) throw new IsolateError(`run --isolate: ${err.message}`);
+      throw err;
+    }
   } finally {
     sources.release(lease.address);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -148,50 +152,4 @@ async function runAs(as: string | undefined): Promise<RunAs> {
   const found = { uid: text(out.stdout), gid: text(gidOut.stdout), other: { user: as } };
   if (found.uid === 0) throw new IsolateError("--as: the command may not run as root");
   return found;
-}
-
-/** How the script runs: directly as root, or through passwordless sudo. */
-async function privilege(): Promise<(args: string[]) => Promise<number>> {
-  if (Deno.uid() === 0) return (args) => spawn("sh", [ISOLATE_SCRIPT, ...args]);
-  const sudo = await new Deno.Command("sudo", { args: ["-n", "true"], stderr: "null" })
-    .output().catch(() => null);
-  if (!sudo?.success) {
-    throw new IsolateError(
-      "run --isolate needs root to build the network namespace: run it as root, or let sudo " +
-        `run the privileged step without a password (sudoers: ${Deno.env.get("USER") ?? "USER"} ` +
-        `ALL=(root) NOPASSWD: ${ISOLATE_SCRIPT}; the file must be root's and not writable by you)`,
-    );
-  }
-  return (args) => spawn("sudo", ["-n", ISOLATE_SCRIPT, ...args]);
-}
-
-/** Runs the step with this terminal, passing TERM and HUP on; returns its exit code. */
-async function spawn(program: string, args: string[]): Promise<number> {
-  const child = new Deno.Command(program, {
-    args,
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  const signals: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
-  const forward = signals.map((signal) => {
-    const listener = () => {
-      try {
-        child.kill(signal);
-      } catch {
-        // Exited meanwhile.
-      }
-    };
-    Deno.addSignalListener(signal, listener);
-    return () => Deno.removeSignalListener(signal, listener);
-  });
-  // Ctrl-C reaches the whole foreground group: the command decides, this process waits.
-  const ignore = () => {};
-  Deno.addSignalListener("SIGINT", ignore);
-  try {
-    return (await child.status).code;
-  } finally {
-    for (const remove of forward) remove();
-    Deno.removeSignalListener("SIGINT", ignore);
-  }
 }

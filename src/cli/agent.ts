@@ -11,6 +11,13 @@ import type { Config } from "../config/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { openAgents } from "./_agent_env.ts";
 import { err, out } from "./_io.ts";
+import { type TunnelColumns, tunnelColumns } from "./_agent_tunnels.ts";
+import {
+  checkWireguard,
+  enrolWireguard,
+  revokeWireguard,
+  type WireguardRequest,
+} from "./_wireguard_enrol.ts";
 
 const SUBCOMMANDS = "add, list, revoke or rotate";
 
@@ -26,8 +33,19 @@ export async function agentCommand(args: string[]): Promise<number> {
   const { values, positionals, global } = parseCommand(args, {
     profile: { type: "string", short: "p" },
     json: { type: "boolean" },
+    wireguard: { type: "boolean" },
+    tunnel: { type: "string" },
+    "public-key": { type: "string" },
+    "full-tunnel": { type: "boolean" },
+    endpoint: { type: "string" },
   });
-  const [sub, ...rest] = positionals;
+
+  const [sub, ...rest] = positionals as [string | undefined, ...string[]];
+  for (const option of ["wireguard", "tunnel", "public-key", "full-tunnel", "endpoint"]) {
+    if (values[option] === undefined) continue;
+    if (sub !== "add") throw new UsageError(`--${option} is for 'agent add', not 'agent ${sub}'`);
+    if (values.wireguard !== true) throw new UsageError(`--${option} goes with --wireguard`);
+  }
   if (sub === undefined) throw new UsageError(`agent needs a subcommand: ${SUBCOMMANDS}`);
   if (!["add", "list", "revoke", "rotate"].includes(sub)) {
     throw new UsageError(`unknown agent subcommand '${sub}': use ${SUBCOMMANDS}`);
@@ -57,12 +75,30 @@ export async function agentCommand(args: string[]): Promise<number> {
       throw new UsageError("agent add needs --profile PROFILE");
     }
   }
-  const { config, registry } = await openAgents(global);
+  const opened = await openAgents(global);
+  const { config, registry } = opened;
   switch (sub) {
     case "add": {
       const profile = values.profile as string;
       if (!config.profiles.has(profile)) throw new UsageError(unknownProfile(profile, config));
+      const wireguard: WireguardRequest | undefined = values.wireguard
+        ? {
+          tunnel: values.tunnel as string | undefined,
+          publicKey: values["public-key"] as string | undefined,
+          fullTunnel: values["full-tunnel"] === true,
+          endpoint: values.endpoint as string | undefined,
+        }
+        : undefined;
+      // Checked first: a mistake here enrols nothing.
+      if (wireguard) checkWireguard(opened, wireguard);
       const token = registry.add(name, profile);
+      if (wireguard) {
+        out(await enrolWireguard(opened, name, wireguard));
+        out(
+          `The WireGuard file above is for agent '${name}''s host (wg-quick up FILE)` +
+            (wireguard.publicKey ? "." : ": its private key is shown only this once."),
+        );
+      }
       out(
         `Added agent '${name}' with profile '${profile}'. Its token is the next line, ` +
           `shown only this once: store it now.`,
@@ -81,13 +117,14 @@ export async function agentCommand(args: string[]): Promise<number> {
     }
     case "revoke":
       registry.revoke(name);
+      await revokeWireguard(opened, name);
       out(
         `Revoked agent '${name}': its token stops working within a second. ` +
           `The name cannot be reused.`,
       );
       return 0;
     default:
-      return list(registry.list(), config, values.json === true);
+      return list(registry.list(), config, values.json === true, await tunnelColumns(opened));
   }
 }
 
@@ -102,7 +139,12 @@ function status(record: AgentRecord): string {
   return record.revokedAt === null ? "active" : "revoked";
 }
 
-function list(records: AgentRecord[], config: Config, json: boolean): number {
+function list(
+  records: AgentRecord[],
+  config: Config,
+  json: boolean,
+  tunnels: Map<string, TunnelColumns>,
+): number {
   if (json) {
     // Never the token's hash: it is enough to test guesses offline.
     out(JSON.stringify(records.map((r) => ({
@@ -112,6 +154,7 @@ function list(records: AgentRecord[], config: Config, json: boolean): number {
       rotatedAt: r.rotatedAt,
       revokedAt: r.revokedAt,
       status: status(r),
+      ...tunnels.has(r.name) ? { tunnel: tunnels.get(r.name) } : {},
     }))));
     return 0;
   }
@@ -120,13 +163,26 @@ function list(records: AgentRecord[], config: Config, json: boolean): number {
     return 0;
   }
   const time = (iso: string | null) => iso === null ? "-" : iso.replace(/\.\d{3}Z$/, "Z");
+  // Tunnel peers add where their host is and when it last spoke.
+  const peer = tunnels.size === 0 ? null : (r: AgentRecord) => {
+    const t = tunnels.get(r.name);
+    return t ? [`${t.tunnel} ${t.address}`, t.handshake, t.bytes] : ["-", "-", "-"];
+  };
   const rows = [
-    ["NAME", "PROFILE", "CREATED", "ROTATED", "STATUS"],
+    [
+      "NAME",
+      "PROFILE",
+      "CREATED",
+      "ROTATED",
+      ...peer ? ["TUNNEL", "HANDSHAKE", "BYTES"] : [],
+      "STATUS",
+    ],
     ...records.map((r) => [
       r.name,
       r.profile,
       time(r.createdAt),
       time(r.rotatedAt),
+      ...peer?.(r) ?? [],
       r.revokedAt === null ? "active" : `revoked ${time(r.revokedAt)}`,
     ]),
   ];

@@ -28,6 +28,7 @@ export const LABEL_COUNTS: Record<string, number> = {
   endpoint: 2,
   credential: 2,
   approver: 2,
+  tunnel: 2,
 };
 
 /** Where {@linkcode collectBlocks} looks and what it reports to. */

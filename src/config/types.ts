@@ -69,6 +69,21 @@ export interface TransparentConfig {
   linkRange: string;
 }
 
+/** `tunnel "wireguard" NAME { … }`: agents on other hosts, over WireGuard. */
+export interface TunnelConfig {
+  kind: "wireguard";
+  name: string;
+  source: Source;
+  /** UDP port the interface listens on. */
+  listenPort: number;
+  /** The gateway's tunnel address with the peers' network prefix, e.g. `10.78.0.1/24`. */
+  address: string;
+  /** The host's interface name (`cpwg-NAME` unless set). */
+  interface: string;
+  /** `host:port` peers dial, written into their configs; absent: `agent add` must be told. */
+  endpoint?: string;
+}
+
 export interface DefaultsConfig {
   unknownHost: "deny" | "passthrough";
   noMatch: "deny" | "allow";
@@ -144,5 +159,7 @@ export interface Config {
   credentials: Map<string, Credential>;
   profiles: Map<string, Profile>;
   approvers: Map<string, Approver>;
+  /** WireGuard tunnels by name. */
+  tunnels: Map<string, TunnelConfig>;
   rules: Rule[];
 }

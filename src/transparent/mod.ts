@@ -29,3 +29,12 @@ export {
   respondResolving,
   type UnknownHost,
 } from "./dns.ts";
+export {
+  type AgentTunnel,
+  generateWireguardKeys,
+  isWireguardKey,
+  peerAddresses,
+  wgQuickConfig,
+  type WireguardKeys,
+  wireguardPublicKey,
+} from "./wireguard.ts";

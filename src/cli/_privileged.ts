@@ -1,0 +1,106 @@
+/**
+ * The privileged steps beside the app (`isolate.sh`, `tunnel.sh`): run directly when this process
+ * is root, else through `sudo -n`, never anything else as root. Each script is short, checks every
+ * argument, and is meant to be read before it is granted.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+
+/** A privileged script shipped with the app (`install.sh` copies them beside it). */
+export type PrivilegedScript = "isolate.sh" | "tunnel.sh";
+
+/** Where `script` is. */
+export function scriptPath(script: PrivilegedScript): string {
+  return fileURLToPath(new URL(`../../${script}`, import.meta.url));
+}
+
+/** A privileged step that cannot run here, said as what to do (exit code 2, no stack). */
+export class PrivilegeError extends Error {}
+
+/** How a step ran: its exit code and, when captured, what it printed. */
+export interface StepResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode runPrivileged}. */
+export interface RunPrivilegedOptions {
+  /** Bytes for the step's stdin (secrets travel here, never in argv); absent: this terminal's. */
+  input?: string;
+  /** Capture stdout and stderr instead of passing this terminal's on. */
+  capture?: boolean;
+}
+
+/**
+ * Runs `script ARGS…` as root. Throws {@linkcode PrivilegeError} naming the sudoers line when
+ * this process is not root and sudo cannot run it without a password.
+ *
+ * @example
+ * ```ts
+ * const { code } = await runPrivileged("tunnel.sh", ["down", "--interface", "cpwg-office"], {});
+ * ```
+ */
+export async function runPrivileged(
+  script: PrivilegedScript,
+  args: string[],
+  options: RunPrivilegedOptions = {},
+): Promise<StepResult> {
+  const path = scriptPath(script);
+  if (Deno.uid() === 0) return await spawn("sh", [path, ...args], options);
+  const sudo = await new Deno.Command("sudo", { args: ["-n", "true"], stderr: "null" })
+    .output().catch(() => null);
+  if (!sudo?.success) {
+    throw new PrivilegeError(
+      `this step needs root: run it as root, or let sudo run ${script} without a password ` +
+        `(sudoers: ${Deno.env.get("USER") ?? "USER"} ALL=(root) NOPASSWD: ${path}; the file ` +
+        "must be root's and not writable by you)",
+    );
+  }
+  return await spawn("sudo", ["-n", path, ...args], options);
+}
+
+/** Runs the step, passing TERM and HUP on; this terminal's Ctrl-C is the step's to handle. */
+async function spawn(
+  program: string,
+  args: string[],
+  options: RunPrivilegedOptions,
+): Promise<StepResult> {
+  const output = options.capture ? "piped" : "inherit";
+  const child = new Deno.Command(program, {
+    args,
+    stdin: options.input === undefined ? "inherit" : "piped",
+    stdout: output,
+    stderr: output,
+  }).spawn();
+  if (options.input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.input)).catch(() => {});
+    await writer.close().catch(() => {});
+  }
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
+  const forward = signals.map((signal) => {
+    const listener = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    };
+    Deno.addSignalListener(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
+  });
+  const ignore = () => {};
+  Deno.addSignalListener("SIGINT", ignore);
+  try {
+    if (!options.capture) return { code: (await child.status).code, stdout: "", stderr: "" };
+    const out = await child.output();
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  } finally {
+    for (const remove of forward) remove();
+    Deno.removeSignalListener("SIGINT", ignore);
+  }
+}
