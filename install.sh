@@ -136,7 +136,7 @@ trap 'rm -rf "$stage_dir" "$old_dir" "$compile_log"' EXIT
 trap 'exit 130' INT TERM
 rm -rf "$stage_dir"
 mkdir -p "$stage_dir"
-for f in main.ts deno.json deno.lock launcher.sh; do
+for f in main.ts deno.json deno.lock launcher.sh isolate.sh tunnel.sh; do
   if [ -f "$src_dir/$f" ]; then cp "$src_dir/$f" "$stage_dir/$f"; fi
 done
 # `deno task compile` computes the binary's grant with the launcher's own step.
@@ -231,6 +231,8 @@ esac
 cat <<EOF
 
 Next steps:
-${path_hint}  clawpatrol init     # writes gateway.hcl and state/ (CA, vault) in the current directory
-  clawpatrol serve    # starts the gateway
+${path_hint}  clawpatrol quickstart &   # an offline demo: a throwaway database, a gateway, agent 'demo'
+  clawpatrol start          # your gateway, in \$XDG_STATE_HOME/clawpatrol (~/.local/state/clawpatrol)
+  # or in a directory of your choice (outside any git checkout: it holds the vault key):
+  clawpatrol init ~/clawpatrol-gw && clawpatrol serve -c ~/clawpatrol-gw/gateway.hcl
 EOF

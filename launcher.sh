@@ -16,7 +16,11 @@ deno=${CLAWPATROL_DENO:-deno}
 cache=--cached-only
 if [ "${CLAWPATROL_FETCH:-0}" = 1 ]; then cache=""; fi
 
-# What the grant step reads: the same variables as the app (gateway/grant.ts APP_ENV).
+# What the grant step reads: the same variables as the app (gateway/grant.ts APP_ENV), and where
+# the user's state lives (quickstart's directory) and the temporary directory (its PostgreSQL).
+PLAN_ENV=HOME,XDG_STATE_HOME,TMPDIR
+# What `quickstart` looks for before granting: PostgreSQL's server binaries and runuser.
+PLAN_READ=/usr/lib/postgresql,/usr/sbin/runuser,/sbin/runuser,/usr/bin/runuser
 APP_ENV=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,CLAWPATROL_COMMAND,USER,LOGNAME,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID,NODE_ENV,LOG_TOKENS,LOG_STREAM
 
 if ! command -v "$deno" >/dev/null 2>&1; then
@@ -25,6 +29,9 @@ if ! command -v "$deno" >/dev/null 2>&1; then
     exit 127
   }
 fi
+# Deno's own update check would go out through an agent's HTTPS_PROXY when the shell is one.
+DENO_NO_UPDATE_CHECK=1
+export DENO_NO_UPDATE_CHECK
 cwd=$(pwd -P)
 # What the app suggests when it prints a command: this launcher's name for itself.
 CLAWPATROL_COMMAND=${CLAWPATROL_COMMAND:-clawpatrol}
@@ -46,6 +53,19 @@ for arg in "$@"; do
     --config=*) config=${arg#--config=} ;;
   esac
 done
+# `start` with no config anywhere makes one where the user's state lives, not in the working
+# directory (a checkout, often): $XDG_STATE_HOME/clawpatrol, else ~/.local/state/clawpatrol.
+if [ -z "$config" ] && [ "${1:-}" = start ] && [ ! -e "$cwd/gateway.hcl" ]; then
+  case ${XDG_STATE_HOME:-} in
+    /*) state_home=$XDG_STATE_HOME ;;
+    *) state_home=${HOME:?HOME is not set: pass -c CONFIG}/.local/state ;;
+  esac
+  config=$state_home/clawpatrol/gateway.hcl
+  mkdir -p "$state_home/clawpatrol"
+  chmod 0700 "$state_home/clawpatrol"
+  shift
+  set -- start -c "$config" "$@"
+fi
 config_dir=$cwd
 if [ -n "$config" ]; then
   case $config in /*) ;; *) config=$cwd/$config ;; esac
@@ -60,8 +80,8 @@ esac
 
 # shellcheck disable=SC2086 # $cache is one flag or none
 flags=$("$deno" run --config "$lib/deno.json" $cache --quiet --no-prompt \
-  --allow-read="$lib,$cwd,$config_dir,/etc/ssl,/etc/pki" \
-  --allow-env="$APP_ENV" \
+  --allow-read="$lib,$cwd,$config_dir,/etc/ssl,/etc/pki,$PLAN_READ" \
+  --allow-env="$APP_ENV,$PLAN_ENV" \
   --allow-sys=osRelease \
   "$lib/main.ts" permissions -- "$@") || exit $?
 

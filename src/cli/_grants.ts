@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathExists } from "../core/mod.ts";
 import { type Config, loadConfig, loadConfigText } from "../config/mod.ts";
 import {
@@ -19,10 +19,13 @@ import {
 } from "../gateway/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { beforeSeparator, findCommand, type GlobalOptions, parseCommand } from "./_args.ts";
-import { INIT_OPTIONS, LISTEN_OPTIONS, starterListen } from "./init.ts";
+import { INIT_OPTIONS, LISTEN_OPTIONS, starterListen, starterStateDir } from "./init.ts";
 import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
 import { gitProbePaths } from "./_git_work_tree.ts";
+import { QUICKSTART_OPTIONS } from "./quickstart.ts";
 import { KEPT } from "./_isolate_env.ts";
+import { parsePostgresUrl, quickstartDir, readEnv } from "./_quickstart_config.ts";
+import { findPostgresBin, POSTGRES_LIB, RUNUSER_PATHS } from "./_quickstart_pg.ts";
 
 /** Commands that work on the config and its state directory (the vault, agents, receipts). */
 const STATE_COMMANDS = new Set([
@@ -33,7 +36,10 @@ const STATE_COMMANDS = new Set([
   "approvals",
   "status",
   "run",
+  "tunnel",
 ]);
+/** Commands that may run a privileged step (`tunnel.sh`): as root, or through `sudo -n`. */
+const PRIVILEGED = new Set(["agent", "tunnel"]);
 /** Commands that talk to the running gateway's admin API. */
 const ADMIN_COMMANDS = new Set(["approvals", "status"]);
 
@@ -67,6 +73,8 @@ export async function commandGrant(argv: string[], app: string): Promise<Grant> 
       return plannerGrant(rest, app);
     case "log":
       return await logFor(rest, app);
+    case "quickstart":
+      return quickstartFor(rest, app);
     default:
       if (name !== undefined && STATE_COMMANDS.has(name)) return await stateFor(name, argv, app);
       // help, version, and mistakes the command itself reports.
@@ -142,10 +150,66 @@ async function startFor(rest: string[], app: string): Promise<Grant> {
  * (A `.git` directory's grant covers its contents too; Deno has no stat-only grant.)
  */
 function initFor(rest: string[], app: string): Grant {
-  const { positionals } = parseCommand(rest, INIT_OPTIONS);
+  const { positionals, values } = parseCommand(rest, INIT_OPTIONS);
   const target = resolve(positionals[0] ?? ".");
-  const read = [app, target, ...gitProbePaths(target), ...CA_BUNDLE_DIRS];
-  return grantOf({ read, write: [target] });
+  // The state directory may sit elsewhere (--state-dir, or /var/lib for a config under /etc).
+  const state = resolve(
+    target,
+    (values["state-dir"] as string | undefined) ?? starterStateDir(target),
+  );
+  const dirs = state.startsWith(`${target}/`) ? [target] : [target, state];
+  const read = [app, ...dirs, ...dirs.flatMap(gitProbePaths), ...CA_BUNDLE_DIRS];
+  return grantOf({ read, write: dirs });
+}
+
+/**
+ * `quickstart` serves a gateway whose listeners and upstreams are all on loopback ports it picks
+ * as it starts, so it gets loopback, not named ports (plus the `--postgres` host); it writes its
+ * own directory only, plus, for a local PostgreSQL, the temporary directory the cluster lives in
+ * (as root the server runs as `postgres`, which cannot reach a home directory) and runs only
+ * initdb, pg_ctl, psql and runuser. `quickstart env` reads the directory and asks the gateway's
+ * /healthz.
+ */
+function quickstartFor(rest: string[], app: string): Grant {
+  const { values, positionals } = parseCommand(rest, QUICKSTART_OPTIONS);
+  const dir = quickstartDir(values.dir as string | undefined);
+  const env = [...APP_ENV, ...QUICKSTART_ENV];
+  if (positionals[0] === "env") return grantOf({ read: [app, dir], net: ["127.0.0.1"], env });
+  const bin = values.postgres === undefined ? findPostgresBin() : null;
+  const net = ["127.0.0.1"];
+  if (typeof values.postgres === "string") net.push(parsePostgresUrl(values.postgres).address);
+  const temp = bin === null ? [] : [resolve(readEnv("TMPDIR") || "/tmp")];
+  const programs = bin === null ? [] : ["initdb", "pg_ctl", "psql"].map((p) => join(bin, p));
+  const runuser = bin === null ? [] : RUNUSER_PATHS.filter((p) => pathExistsSync(p));
+  return grantOf({
+    read: [
+      app,
+      dir,
+      ...gitProbePaths(dir),
+      ...CA_BUNDLE_DIRS,
+      ...temp,
+      POSTGRES_LIB,
+      ...RUNUSER_PATHS,
+      "/etc/passwd",
+    ],
+    write: [dir, ...temp],
+    net,
+    env,
+    run: [...programs, ...runuser],
+    sys: ["osRelease", "uid"],
+  });
+}
+
+/** What `quickstart` reads beyond the app's variables: where the user's state lives. */
+const QUICKSTART_ENV = ["HOME", "XDG_STATE_HOME", "TMPDIR", "PGPASSWORD"];
+
+function pathExistsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The launcher's grant step: it reads the app, the config and the CA bundles, nothing else. */
@@ -210,8 +274,16 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
     ],
     write: [state, ...elsewhere],
     net,
-    run: isolate ? ["sh", "sudo", "id"] : program ? [program] : [],
+    run: isolate
+      ? ["sh", "sudo", "id"]
+      : program
+      ? [program]
+      : PRIVILEGED.has(name)
+      ? ["sh", "sudo"]
+      : [],
     ...isolate ? { env: [...APP_ENV, ...KEPT], sys: ["osRelease", "uid", "gid"] } : {},
+    // Enrolling a WireGuard peer and bringing a tunnel up run the privileged tunnel.sh step.
+    ...PRIVILEGED.has(name) ? { sys: ["osRelease", "uid"] } : {},
   });
 }
 

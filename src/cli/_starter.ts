@@ -4,6 +4,8 @@
  * @module
  */
 
+import { defaultGateway } from "../config/mod.ts";
+
 /** Starter packs (in `rules/`) whose endpoints the starter config defines; appended to it. */
 export const STARTER_PACKS = ["github_writes.hcl", "llm_apis.hcl"];
 
@@ -12,28 +14,37 @@ export const PACKS_DIR = new URL("../../rules/", import.meta.url);
 
 /** Where the starter config puts the gateway's own listeners. */
 export interface StarterListen {
-  /** `gateway.proxy_listen`, already checked to be `host:port`. @default {"127.0.0.1:8080"} */
+  /** `gateway.proxy_listen`, already checked to be `host:port`. @default {"127.0.0.1:13128"} */
   proxyListen?: string;
-  /** `gateway.admin_listen`, already checked to be `host:port`. @default {"127.0.0.1:8081"} */
+  /** `gateway.admin_listen`, already checked to be `host:port`. @default {"127.0.0.1:13129"} */
   adminListen?: string;
+  /**
+   * `gateway.state_dir`, absolute or relative to the config. @default {"./state"}, or
+   * {@linkcode SERVICE_STATE_DIR} for a config under `/etc/` (the systemd service's layout)
+   */
+  stateDir?: string;
 }
+
+/** Where a service's state lives (systemd's StateDirectory): a config under /etc/ gets it. */
+export const SERVICE_STATE_DIR = "/var/lib/clawpatrol";
 
 /** Renders the starter `gateway.hcl`: settings, endpoints, a profile, then the packs' rules. */
 export function starterConfig(
   packs: { name: string; text: string }[],
   listen: StarterListen = {},
 ): string {
+  const defaults = defaultGateway();
   const head = `# clawpatrol gateway config. Reference: README.md ("Config reference").
 # Check it with 'clawpatrol check'; the running gateway reloads it when you save.
 schema_version = 1
 
 gateway {
   # CA, vault and receipts live here; created by 'clawpatrol init' with mode 0700.
-  state_dir    = "./state"
+  state_dir    = "${listen.stateDir ?? "./state"}"
   # HTTP forward proxy agents use as HTTPS_PROXY.
-  proxy_listen = "${listen.proxyListen ?? "127.0.0.1:8080"}"
+  proxy_listen = "${listen.proxyListen ?? defaults.proxyListen}"
   # Admin API: /healthz, /status, /metrics. Keep it on loopback.
-  admin_listen = "${listen.adminListen ?? "127.0.0.1:8081"}"
+  admin_listen = "${listen.adminListen ?? defaults.adminListen}"
   # "observe" decides and records but never blocks: a safe way to trial new rules.
   mode         = "enforce"
 }

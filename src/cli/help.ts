@@ -12,17 +12,27 @@ export const USAGE = `clawpatrol: a security firewall for AI agents
 Usage: clawpatrol COMMAND [options]
 
 Commands:
-  init [DIR] [--force] [--passphrase | --passphrase-stdin]
+  init [DIR] [--force] [--passphrase | --passphrase-stdin] [--state-dir PATH]
        [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT]
                          write a starter gateway.hcl, rule packs and state/ (CA, vault with
                          its master.key, or protected by a passphrase instead); the proxy
-                         listens on 127.0.0.1:8080 and the admin API on 127.0.0.1:8081
-                         unless the flags say otherwise
+                         listens on 127.0.0.1:13128 and the admin API on 127.0.0.1:13129
+                         unless the flags say otherwise; the state goes beside the config,
+                         or in /var/lib/clawpatrol for a DIR under /etc/, or --state-dir
   serve [--passphrase-stdin]
                          run the gateway; reloads the config when it changes
   start [--passphrase-stdin] [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT]
                          init when no config exists (the flags go into the config it
                          writes), then serve
+  quickstart [--dir DIR] [--postgres postgres://USER@HOST:PORT/DB]
+                         an offline demo until Ctrl-C: a throwaway PostgreSQL with a users
+                         table (or the database named; its password from PGPASSWORD or a
+                         prompt), a local HTTPS demo API, a gateway with agent 'demo', in
+                         DIR (default $XDG_STATE_HOME/clawpatrol/quickstart, else
+                         ~/.local/state/clawpatrol/quickstart); prints what to try next
+  quickstart env [--dir DIR]
+                         once it is ready, the demo agent's exports: eval "$(clawpatrol
+                         quickstart env)"
   check                  validate the config: a summary, or every problem with file:line
   test FIXTURE...        replay rule fixtures; [--require-coverage] fails on unexercised rules
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]
@@ -30,8 +40,14 @@ Commands:
   log verify             check the receipts' hash chain; reports the first broken row
   agent add NAME --profile PROFILE
                          enrol an agent; prints its token once, as the last line of stdout
-  agent list [--json]    enrolled agents: name, profile, created, rotated, status (never tokens)
-  agent revoke NAME      the agent's token stops working; the name is never reused
+  agent add NAME --profile PROFILE --wireguard [--tunnel T] [--endpoint HOST:PORT]
+            [--public-key KEY] [--full-tunnel]
+                         also a tunnel address for its host, on the running interface, and
+                         the wg-quick file for it (its private key shown once, unless KEY)
+  agent list [--json]    enrolled agents: name, profile, created, rotated, status (never
+                         tokens); tunnel peers also their address, last handshake and bytes
+  agent revoke NAME      the agent's token stops working, its tunnel peer is removed; the
+                         name is never reused
   agent rotate NAME      a new token, printed once as the last line; the old one stops working
   approvals list [--json]
                          requests held for a human (rule approve = [human_approver.X]): id,
@@ -62,6 +78,10 @@ Commands:
                          credential placeholders): eval "$(clawpatrol env --agent NAME)"
   run --agent NAME [--token T] -- COMMAND [ARGS...]
                          run COMMAND with that environment; exits with its exit code
+  run --isolate --agent NAME [--token T] [--as USER] -- COMMAND [ARGS...]
+                         run COMMAND in a network namespace whose only link is the gateway
+                         (gateway.transparent): endpoints by their own names, no proxy
+                         settings, no other way out; root or sudo for isolate.sh
                          token: --token, else $CLAWPATROL_AGENT_TOKEN, else a prompt (env also
                          reads one line of stdin when it is not a terminal); when the agent's
                          profile reaches a kubernetes endpoint, both set KUBECONFIG to
@@ -86,6 +106,10 @@ Commands:
                          a systemd unit running serve as NAME (default clawpatrol) under
                          the launcher, sandboxed: read-only system, writable state directory
                          only, no home directories, no privileges or capabilities
+  tunnel up|down|show [NAME]
+                         the WireGuard interface of tunnel NAME (its key sealed in the vault,
+                         its enrolled peers), through the root step tunnel.sh; show: each
+                         peer's last handshake and bytes
   version                print the version
 
 Global options:

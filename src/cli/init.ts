@@ -18,6 +18,7 @@ import { isHostPort } from "../config/mod.ts";
 import {
   PACKS_DIR,
   readPacks,
+  SERVICE_STATE_DIR,
   STARTER_PACKS,
   starterConfig,
   type StarterListen,
@@ -48,11 +49,15 @@ export async function initialise(dir: string, options: InitialiseOptions = {}): 
   if (!force && await pathExists(configPath)) {
     throw new UsageError(`'${configPath}' already exists: pass --force to overwrite it`);
   }
+  const stateSetting = options.stateDir ?? starterStateDir(dir);
   // Before anything is written: a refusal leaves nothing behind to trip the next attempt.
-  if (!force) await refuseStateInGitWorkTree(join(resolve(dir), STARTER_STATE_DIR), dir);
+  if (!force) await refuseStateInGitWorkTree(resolve(dir, stateSetting), dir);
   await Deno.mkdir(dir, { recursive: true });
   const packs = await readPacks(STARTER_PACKS);
-  await Deno.writeTextFile(configPath, starterConfig(packs, options));
+  await Deno.writeTextFile(
+    configPath,
+    starterConfig(packs, { ...options, stateDir: stateSetting }),
+  );
   const rulesDir = join(dir, "rules");
   await Deno.mkdir(rulesDir, { recursive: true });
   for await (const entry of Deno.readDir(PACKS_DIR)) {
@@ -65,7 +70,7 @@ export async function initialise(dir: string, options: InitialiseOptions = {}): 
   // The starter config must load as written; fail loudly here rather than at first serve.
   const { config } = await loadAndCompile(configPath);
   const stateDir = await stateDirOf(config);
-  if (!force && stateDir !== join(resolve(dir), STARTER_STATE_DIR)) {
+  if (!force && stateDir !== resolve(dir, stateSetting)) {
     await refuseStateInGitWorkTree(stateDir, dir);
   }
   // --force rewrites the config and packs only: a new CA would break every agent's trust in it,
@@ -74,8 +79,13 @@ export async function initialise(dir: string, options: InitialiseOptions = {}): 
   return configPath;
 }
 
-/** The starter config's `state_dir`, relative to the config. */
-const STARTER_STATE_DIR = "state";
+/**
+ * The starter config's `state_dir`: beside the config, except for a config under `/etc/`, whose
+ * state goes where a systemd service keeps it (`/var/lib/clawpatrol`, its StateDirectory).
+ */
+export function starterStateDir(dir: string): string {
+  return resolve(dir).startsWith("/etc/") ? SERVICE_STATE_DIR : "./state";
+}
 
 /**
  * Refuses a state directory inside a git work tree whose .gitignore files do not ignore it:
@@ -84,7 +94,7 @@ const STARTER_STATE_DIR = "state";
  *
  * @throws {UsageError} naming the work tree and the two ways out.
  */
-async function refuseStateInGitWorkTree(stateDir: string, dir: string): Promise<void> {
+export async function refuseStateInGitWorkTree(stateDir: string, dir: string): Promise<void> {
   const tree = await gitWorkTreeOf(stateDir);
   if (tree === null || await gitIgnores(tree.root, stateDir)) return;
   throw new UsageError(
@@ -103,6 +113,7 @@ export const INIT_OPTIONS = {
   force: { type: "boolean" },
   passphrase: { type: "boolean" },
   "passphrase-stdin": { type: "boolean" },
+  "state-dir": { type: "string" },
   ...LISTEN_OPTIONS,
 } as const;
 
@@ -138,7 +149,16 @@ export async function initCommand(args: string[]): Promise<number> {
     passphraseStdin,
     createWithPassphrase: passphraseStdin || values.passphrase === true,
   });
-  const configPath = await initialise(dir, { force: values.force === true, vault, ...listen });
+  const stateDir = values["state-dir"] as string | undefined;
+  if (stateDir !== undefined && (stateDir === "" || /["\\\n$]/.test(stateDir))) {
+    throw new UsageError(`--state-dir must be a plain path, got '${stateDir}'`);
+  }
+  const configPath = await initialise(dir, {
+    force: values.force === true,
+    vault,
+    ...listen,
+    stateDir,
+  });
   for (const retired of await retiredPacks(join(dir, "rules"))) {
     err(
       `Warning: ${retired.file} is a starter pack from an earlier release; its rules now live in ${retired.now}: remove it (loading rules/ with both fails on duplicate rule names)`,
@@ -146,7 +166,7 @@ export async function initCommand(args: string[]): Promise<number> {
   }
   out(
     `Created ${configPath}, starter packs in ${join(dir, "rules")}/, state in ${
-      join(dir, "state")
+      resolve(dir, stateDir ?? starterStateDir(dir))
     }/`,
   );
   out("");

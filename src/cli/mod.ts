@@ -16,11 +16,13 @@ import { initCommand } from "./init.ts";
 import { kubeconfigCommand } from "./kubeconfig.ts";
 import { logCommand } from "./log.ts";
 import { permissionsCommand } from "./permissions.ts";
+import { quickstartCommand } from "./quickstart.ts";
 import { statusCommand } from "./status.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
 import { testCommand } from "./test.ts";
+import { tunnelCommand } from "./tunnel.ts";
 import { vaultCommand } from "./vault.ts";
 import { versionCommand } from "./version.ts";
 
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   init: initCommand,
   serve: serveCommand,
   start: startCommand,
+  quickstart: quickstartCommand,
   check: checkCommand,
   test: testCommand,
   log: logCommand,
@@ -40,6 +43,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   permissions: permissionsCommand,
   status: statusCommand,
   "systemd-unit": systemdUnitCommand,
+  tunnel: tunnelCommand,
   version: versionCommand,
   help: helpCommand,
 };

@@ -13,6 +13,7 @@ import { endpointResolver, readEndpoints } from "./_endpoints.ts";
 import { readRules, type RuleScope } from "./_rules.ts";
 import { credentialKinds, readCredentials } from "./_credentials.ts";
 import { readApprovers } from "./_approvers.ts";
+import { readTunnels } from "./_tunnels.ts";
 import type { Config, DefaultsConfig, GatewayConfig, Profile, Rule } from "./types.ts";
 
 export { placeholderOf } from "./_credentials.ts";
@@ -26,6 +27,7 @@ const TOP_LEVEL = new Set([
   "profile",
   "approver",
   "rule",
+  "tunnel",
 ]);
 
 /** Result of validation: a config when there were no problems. */
@@ -75,6 +77,7 @@ export function validateConfig(
     credentials,
     credentialKinds: credentialKindNames,
   };
+  const tunnels = readTunnels(byType("tunnel"), gateway);
   const profiles = readProfiles(byType("profile"), scope);
   const rules = readRules(byType("rule"), scope);
 
@@ -90,6 +93,7 @@ export function validateConfig(
       credentials,
       profiles,
       approvers,
+      tunnels,
       rules,
     },
   };
@@ -246,12 +250,22 @@ function readDefaults(r: BlockReader): DefaultsConfig {
 
 const MAX_COMMIT_INTERVAL_MS = 1_000;
 
+/**
+ * The default listen addresses, the one place they are set (README "Default ports"). Not 8080:
+ * kubectl without a kubeconfig falls back to localhost:8080, and would meet the proxy's 407s
+ * instead of "connection refused"; 8080/8081 are also every dev server's first choice. 13128 is
+ * squid's 3128 behind a 1, as the Postgres (15432) and Kubernetes (16443) examples are.
+ */
+export const DEFAULT_PROXY_LISTEN = "127.0.0.1:13128";
+/** The default admin API address: beside the proxy. */
+export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:13129";
+
 /** Gateway settings used when the block or a field is absent. */
 export function defaultGateway(): GatewayConfig {
   return {
     stateDir: "./state",
-    proxyListen: "127.0.0.1:8080",
-    adminListen: "127.0.0.1:8081",
+    proxyListen: DEFAULT_PROXY_LISTEN,
+    adminListen: DEFAULT_ADMIN_LISTEN,
     mode: "enforce",
     limits: {
       bodyBufferBytes: 1024 * 1024,
