@@ -4,16 +4,21 @@
 # of this host and a namespace of its own making; read it top to bottom before granting it.
 #
 #   isolate.sh prepare   --vip-range R --link-range L --dns IP --ports "P ..."
+#                        [--dns-port P] [--port-offset N]
 #   isolate.sh unprepare --vip-range R --link-range L
+#   isolate.sh firewall  --table T --iif IF --vip-range R --dns IP --ports "P ..." [...]
+#                        (tunnel.sh's, for its interface)
 #   isolate.sh run --name N --vip-range R --link-range L --dns IP --ports "P ..." \
 #                  --peer IP --address IP --uid U --gid G --files DIR
 #
 # prepare (this host, idempotent; once before the gateway starts, and again by every run):
 #   - `ip route replace local R dev lo`: the virtual IPs are this host's, so the gateway (an
 #     ordinary process) can listen on them;
-#   - an nftables table `clawpatrol_<id>` (id from L): from the isolated links (interfaces
+#   - nftables tables `clawpatrol_<id>` (id from L): from the isolated links (interfaces
 #     `cp<id>*`), only TCP to R on the gateway's ports and DNS to the responder are accepted;
-#     everything else is refused (TCP reset, ICMP otherwise), and nothing from them is forwarded.
+#     everything else is refused (TCP reset, ICMP otherwise), and nothing from or to them is
+#     forwarded. With --port-offset N (or --dns-port not 53) a port P they dial on R is mapped to
+#     P+N (53 to the responder's port), address unchanged: the gateway then needs no privilege.
 # run (one namespace for one command, removed when it ends, whatever ends it):
 #   - network namespace `N`, joined to this host's by a veth pair: this side `cp<id>-<n>` with
 #     address PEER/31 (no forwarding, no IPv6, strict reverse-path filtering), the namespace's
@@ -24,7 +29,7 @@
 #     with no capabilities, no supplementary groups and no_new_privs: it cannot change its routes,
 #     its resolver or its namespace. DIR/environ is the command with its environment; the agent's
 #     CA, CA bundle, wgetrc and kubeconfig in DIR (no secrets) are copied to /tmp/clawpatrol.
-# unprepare: removes the route and the table.
+# unprepare: removes the route and the tables.
 set -eu
 
 die() {
@@ -33,6 +38,7 @@ die() {
 }
 
 name= vip_range= link_range= dns= ports= peer= address= uid= gid= files=
+dns_port=53 port_offset=0 table= iif=
 command=${1:-}
 [ $# -gt 0 ] && shift
 while [ $# -gt 0 ]; do
@@ -47,6 +53,10 @@ while [ $# -gt 0 ]; do
     --uid) uid=$2 ;;
     --gid) gid=$2 ;;
     --files) files=$2 ;;
+    --dns-port) dns_port=$2 ;;
+    --port-offset) port_offset=$2 ;;
+    --table) table=$2 ;;
+    --iif) iif=$2 ;;
     *) die "unknown option '$1'" ;;
   esac
   shift 2
@@ -57,41 +67,86 @@ ipv4='^[0-9]{1,3}(\.[0-9]{1,3}){3}$'
 cidr='^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$'
 check() { printf '%s' "$2" | grep -Eq "$3" || die "$1 '$2' is not valid"; }
 check --vip-range "$vip_range" "$cidr"
-check --link-range "$link_range" "$cidr"
 
-# One id per gateway (its link range): its interfaces and its table, apart from another's.
-id=$(printf '%s' "$link_range" | sha256sum | cut -c1-4)
-table=clawpatrol_$id
-prefix=cp$id
-
-prepare() {
+# The firewall of a set of agent-side interfaces (IIF, a name or `prefix*`) as table TABLE: TCP to
+# the virtual IPs on the gateway's ports and DNS to its responder pass, the rest is refused, and
+# nothing from or to them is forwarded. With a port offset (or a responder off port 53), what
+# agents dial is first mapped to where the unprivileged gateway listens, the address unchanged.
+firewall() {
+  check --table "$table" '^[a-z0-9_]{1,40}$'
+  check --iif "$iif" '^[A-Za-z0-9_.-]{1,15}[*]?$'
   check --dns "$dns" "$ipv4"
+  check --dns-port "$dns_port" '^[0-9]{1,5}$'
   check --ports "$ports" '^[0-9]{1,5}( [0-9]{1,5})*$'
-  ip route replace local "$vip_range" dev lo
-  port_set=$(printf '%s' "$ports" | tr ' ' ',')
+  check --port-offset "$port_offset" '^[0-9]{1,5}$'
+  dialled=$(printf '%s' "$ports" | tr ' ' ',')
+  listened='' map=''
+  for port in $ports; do
+    listened="$listened${listened:+,}$((port + port_offset))"
+    map="$map${map:+, }$port : $((port + port_offset))"
+  done
   # Replaced whole in one transaction: a run never sees half a table.
-  nft -f - <<EOF
+  {
+    cat <<EOF
 table inet $table
 delete table inet $table
 table inet $table {
   chain input {
     type filter hook input priority filter - 10; policy accept;
-    iifname "$prefix*" ip daddr $vip_range tcp dport { $port_set } accept
-    iifname "$prefix*" ip daddr $dns meta l4proto { tcp, udp } th dport 53 accept
-    iifname "$prefix*" meta l4proto tcp reject with tcp reset
-    iifname "$prefix*" reject
+    iifname "$iif" ip daddr $vip_range tcp dport { $listened } accept
+    iifname "$iif" ip daddr $dns meta l4proto { tcp, udp } th dport $dns_port accept
+    iifname "$iif" meta l4proto tcp reject with tcp reset
+    iifname "$iif" reject
   }
   chain forward {
     type filter hook forward priority filter - 10; policy accept;
-    iifname "$prefix*" drop
+    iifname "$iif" drop
+    oifname "$iif" drop
+  }
+}
+table ip $table
+delete table ip $table
+EOF
+    if [ "$port_offset" != 0 ] || [ "$dns_port" != 53 ]; then
+      cat <<EOF
+table ip $table {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "$iif" ip daddr $vip_range tcp dport { $dialled } dnat to ip daddr : tcp dport map { $map }
+    iifname "$iif" ip daddr $dns meta l4proto { tcp, udp } th dport 53 dnat to $dns:$dns_port
   }
 }
 EOF
+    fi
+  } | nft -f -
+}
+
+if [ "$command" = firewall ] || [ "$command" = unfirewall ]; then
+  [ "$(id -u)" = 0 ] || die "must run as root (sudo): it changes this host's firewall"
+  check --table "$table" '^[a-z0-9_]{1,40}$'
+  if [ "$command" = firewall ]; then firewall; else
+    nft delete table inet "$table" 2>/dev/null || true
+    nft delete table ip "$table" 2>/dev/null || true
+  fi
+  exit 0
+fi
+
+check --link-range "$link_range" "$cidr"
+# One id per gateway (its link range): its interfaces and its tables, apart from another's.
+id=$(printf '%s' "$link_range" | sha256sum | cut -c1-4)
+table=clawpatrol_$id
+prefix=cp$id
+iif="$prefix*"
+
+prepare() {
+  ip route replace local "$vip_range" dev lo
+  firewall
 }
 
 unprepare() {
   ip route del local "$vip_range" dev lo 2>/dev/null || true
   nft delete table inet "$table" 2>/dev/null || true
+  nft delete table ip "$table" 2>/dev/null || true
 }
 
 run() {

@@ -4,6 +4,7 @@
 # gateway itself never needs it. It only touches this host's network; read it before granting it.
 #
 #   tunnel.sh up --interface IF --address A/N --listen-port P --vip-range R --dns IP --ports "P ..."
+#                [--dns-port P] [--port-offset N]
 #       stdin: the interface's private key on the first line, then one "PUBLIC_KEY ADDRESS" per peer
 #   tunnel.sh down --interface IF
 #   tunnel.sh peer-add --interface IF --public-key K --peer-address IP
@@ -17,10 +18,11 @@
 #   - IF gets address A/N, no IPv6, no forwarding, strict reverse-path filtering;
 #   - `ip route replace local R dev lo`: the virtual IPs are this host's, so the gateway (an
 #     ordinary process) listens on them;
-#   - an nftables table `clawpatrol_wg_IF`: from IF only TCP to R on the gateway's ports and DNS to
-#     its responder are accepted, the rest refused; nothing is forwarded from or to IF. This host
-#     never carries tunnel traffic anywhere but to its own listeners. Without nftables, `up`
-#     refuses when the host forwards IPv4 (net.ipv4.ip_forward = 1).
+#   - nftables tables `clawpatrol_wg_IF` (written by `isolate.sh firewall`, as for isolated runs):
+#     from IF only TCP to R on the gateway's ports and DNS to its responder are accepted (mapped
+#     up by the port offset, when there is one), the rest refused; nothing is forwarded from or to
+#     IF. This host never carries tunnel traffic anywhere but to its own listeners. Without
+#     nftables, `up` refuses when the host forwards IPv4 (net.ipv4.ip_forward = 1).
 # down: removes IF and the table (the route stays: other tunnels and isolated runs use it).
 set -eu
 
@@ -32,6 +34,7 @@ die() {
 command=${1:-}
 [ $# -gt 0 ] && shift
 iface= address= listen_port= vip_range= dns= ports= public_key= peer_address=
+dns_port=53 port_offset=0
 while [ $# -gt 0 ]; do
   case $1 in
     --interface) iface=$2 ;;
@@ -42,6 +45,8 @@ while [ $# -gt 0 ]; do
     --ports) ports=$2 ;;
     --public-key) public_key=$2 ;;
     --peer-address) peer_address=$2 ;;
+    --dns-port) dns_port=$2 ;;
+    --port-offset) port_offset=$2 ;;
     *) die "unknown option '$1'" ;;
   esac
   shift 2
@@ -52,7 +57,8 @@ cidr='^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$'
 key='^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$'
 check() { printf '%s' "$2" | grep -Eq "$3" || die "$1 '$2' is not valid"; }
 check --interface "$iface" '^[A-Za-z0-9_.-]{1,15}$'
-table=clawpatrol_wg_$(printf '%s' "$iface" | tr -c 'A-Za-z0-9_\n' _)
+table=clawpatrol_wg_$(printf '%s' "$iface" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' _)
+here=$(cd "$(dirname "$0")" && pwd -P)
 
 up() {
   check --address "$address" "$cidr"
@@ -83,31 +89,16 @@ up() {
   ip link set "$iface" up
   ip route replace local "$vip_range" dev lo
   if command -v nft >/dev/null 2>&1; then
-    port_set=$(printf '%s' "$ports" | tr ' ' ',')
-    nft -f - <<EOF
-table inet $table
-delete table inet $table
-table inet $table {
-  chain input {
-    type filter hook input priority filter - 10; policy accept;
-    iifname "$iface" ip daddr $vip_range tcp dport { $port_set } accept
-    iifname "$iface" ip daddr $dns meta l4proto { tcp, udp } th dport 53 accept
-    iifname "$iface" meta l4proto tcp reject with tcp reset
-    iifname "$iface" reject
-  }
-  chain forward {
-    type filter hook forward priority filter - 10; policy accept;
-    iifname "$iface" drop
-    oifname "$iface" drop
-  }
-}
-EOF
+    # The same firewall as isolated runs', for this one interface (isolate.sh, beside this file).
+    sh "$here/isolate.sh" firewall --table "$table" --iif "$iface" --vip-range "$vip_range" \
+      --dns "$dns" --dns-port "$dns_port" --ports "$ports" --port-offset "$port_offset"
   fi
 }
 
 down() {
   ip link del "$iface" 2>/dev/null || true
   nft delete table inet "$table" 2>/dev/null || true
+  nft delete table ip "$table" 2>/dev/null || true
 }
 
 [ "$(id -u)" = 0 ] || die "must run as root (sudo): it changes this host's network"

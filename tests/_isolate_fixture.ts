@@ -92,7 +92,11 @@ async function isolateStep(...args: string[]): Promise<void> {
 }
 
 /** Runs `fn` against a prepared host and a running gateway; undoes everything after. */
-export async function withIsolation(fn: (fx: IsolateFixture) => Promise<void>): Promise<void> {
+export async function withIsolation(
+  fn: (fx: IsolateFixture) => Promise<void>,
+  options: { portOffset?: number } = {},
+): Promise<void> {
+  const offset = options.portOffset ?? 0;
   const [a, b] = crypto.getRandomValues(new Uint8Array(2));
   const vipRange = `10.${100 + (a % 100)}.${b}.0/24`;
   const linkRange = `10.${200 + (a % 50)}.${b}.0/24`;
@@ -133,9 +137,14 @@ export async function withIsolation(fn: (fx: IsolateFixture) => Promise<void>): 
     api = await startFakeApiServer({ hosts: ["k8s.example.test"] });
     await Deno.writeTextFile(join(dir, "k8s-ca.pem"), api.caPem);
     // Before the gateway: its responder listens on the range's first address.
-    await isolateStep("prepare", ...ranges, "--dns", gatewayAddress, "--ports", "443 5432 6443");
+    await isolateStep(
+      "prepare",
+      ...ranges,
+      ...["--dns", gatewayAddress, "--dns-port", String(53 + offset), "--ports", "443 5432 6443"],
+      ...["--port-offset", String(offset)],
+    );
     const ports = { https: upstream.addr.port, pg: pg.port, k8s: Number(new URL(api.url).port) };
-    const config = configText(vipRange, linkRange, ports);
+    const config = configText(vipRange, linkRange, ports, offset);
     const started = await startTestGateway(dir, config, {
       api_token: "real-upstream-token-5ac2",
       pg_ro: RO_PASSWORD,
@@ -190,6 +199,7 @@ function configText(
   vipRange: string,
   linkRange: string,
   ports: { https: number; pg: number; k8s: number },
+  offset: number,
 ): string {
   return `schema_version = 1
 gateway {
@@ -197,8 +207,9 @@ gateway {
   proxy_listen = "127.0.0.1:0"
   admin_listen = "127.0.0.1:0"
   transparent {
-    vip_range  = "${vipRange}"
-    link_range = "${linkRange}"
+    vip_range   = "${vipRange}"
+    link_range  = "${linkRange}"
+    port_offset = ${offset}
   }
 }
 endpoint "https" "api" {

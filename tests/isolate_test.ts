@@ -57,66 +57,70 @@ async function runInside(fx: IsolateFixture, script: string) {
   );
 }
 
-Deno.test({
-  name: "run --isolate: allowed requests work with no proxy settings, every way around fails",
-  ignore: !isolationAvailable(),
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await withIsolation(async (fx) => {
-      const run = await runInside(fx, `GATEWAY=${fx.vipRange.replace(/0\/24$/, "1")}\n${ATTEMPTS}`);
-      const got = results(run.stdout);
-      const show = `${run.stdout}\n${run.stderr}`;
-      const rc = (name: string) => got.get(name)?.rc;
-      const out = (name: string) => got.get(name)?.out ?? "";
-      ok(got.size >= 21, show);
-      equal(out("user"), "65534", "as root, the command runs as nobody");
-      equal(out("proxy-vars"), "none", "no proxy settings at all");
-      // Allowed, through interception, the placeholder swapped on the way out.
-      equal(rc("get"), 0, show);
-      match(out("get"), / 200$/);
-      const get = fx.seen.find((r) => r.path === "/repos");
-      equal(get?.authorization, "Bearer real-upstream-token-5ac2");
-      match(out("node-fetch"), /status 200/, show);
-      equal(fx.seen.find((r) => r.path === "/v1/messages")?.authorization, get?.authorization);
-      equal(rc("psql-read"), 0, show);
-      equal(out("psql-read"), "3");
-      equal(rc("kubectl-get"), 0, show);
-      match(out("kubectl-get"), /pod\//);
-      equal(out("git-cat"), "cloned through the gateway", show);
-      // Decided by rules.
-      ok(rc("kubectl-delete") !== 0);
-      match(out("kubectl-delete"), /Deleting namespaces is not allowed/);
-      match(out("delete"), /deletes are not allowed.* 403$/);
-      equal(rc("psql-drop"), 1);
-      match(out("psql-drop"), /Schema changes land via migration PR/);
-      // No way around.
-      for (const name of ["noproxy-ip", "tcp-out", "tcp-gateway-ssh", "udp-out", "ipv6-out"]) {
-        ok(rc(name) !== 0, `${name} got out: ${out(name)}`);
-      }
-      match(out("tcp-out"), /unreachable/i);
-      match(out("tcp-gateway-ssh"), /refused/i);
-      equal(out("dig-unlisted"), "status: NXDOMAIN");
-      ok(rc("dig-outside") !== 0, out("dig-outside"));
-      ok(rc("route-add") !== 0, out("route-add"));
-      match(out("route-add"), /not permitted/i);
-      ok(rc("resolv-edit") !== 0, out("resolv-edit"));
-      // A user namespace of its own gives capabilities over nothing the gateway set up.
-      ok(rc("userns-route") !== 0, `routes changed from a user namespace: ${out("userns-route")}`);
-      equal(run.code, 0, show);
-      // What the gateway saw has a receipt, each naming the agent by its address.
-      const receipts = await eventually("the receipts", () => {
-        const r = fx.receipts();
-        return r.some((x) => x.protocol === "dns") && r.some((x) => x.endpoint === "db")
-          ? r
-          : undefined;
-      });
-      ok(receipts.some((r) => r.protocol === "dns" && /exfil\.evil\.test/.test(r.summary ?? "")));
-      ok(receipts.filter((r) => r.endpoint === "api").every((r) => r.agent === "bot"));
-      ok(receipts.some((r) => r.endpoint === "db" && r.verdict === "deny" && r.agent === "bot"));
-    });
-  },
-});
+for (const portOffset of [0, 20_000]) {
+  Deno.test({
+    name: `run --isolate${
+      portOffset ? " (gateway on offset ports)" : ""
+    }: allowed requests work with no proxy settings, every way around fails`,
+    ignore: !isolationAvailable(),
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () => withIsolation((fx) => everyWayOut(fx), { portOffset }),
+  });
+}
+
+async function everyWayOut(fx: IsolateFixture): Promise<void> {
+  const run = await runInside(fx, `GATEWAY=${fx.vipRange.replace(/0\/24$/, "1")}\n${ATTEMPTS}`);
+  const got = results(run.stdout);
+  const show = `${run.stdout}\n${run.stderr}`;
+  const rc = (name: string) => got.get(name)?.rc;
+  const out = (name: string) => got.get(name)?.out ?? "";
+  ok(got.size >= 21, show);
+  equal(out("user"), "65534", "as root, the command runs as nobody");
+  equal(out("proxy-vars"), "none", "no proxy settings at all");
+  // Allowed, through interception, the placeholder swapped on the way out.
+  equal(rc("get"), 0, show);
+  match(out("get"), / 200$/);
+  const get = fx.seen.find((r) => r.path === "/repos");
+  equal(get?.authorization, "Bearer real-upstream-token-5ac2");
+  match(out("node-fetch"), /status 200/, show);
+  equal(fx.seen.find((r) => r.path === "/v1/messages")?.authorization, get?.authorization);
+  equal(rc("psql-read"), 0, show);
+  equal(out("psql-read"), "3");
+  equal(rc("kubectl-get"), 0, show);
+  match(out("kubectl-get"), /pod\//);
+  equal(out("git-cat"), "cloned through the gateway", show);
+  // Decided by rules.
+  ok(rc("kubectl-delete") !== 0);
+  match(out("kubectl-delete"), /Deleting namespaces is not allowed/);
+  match(out("delete"), /deletes are not allowed.* 403$/);
+  equal(rc("psql-drop"), 1);
+  match(out("psql-drop"), /Schema changes land via migration PR/);
+  // No way around.
+  for (const name of ["noproxy-ip", "tcp-out", "tcp-gateway-ssh", "udp-out", "ipv6-out"]) {
+    ok(rc(name) !== 0, `${name} got out: ${out(name)}`);
+  }
+  match(out("tcp-out"), /unreachable/i);
+  match(out("tcp-gateway-ssh"), /refused/i);
+  equal(out("dig-unlisted"), "status: NXDOMAIN");
+  ok(rc("dig-outside") !== 0, out("dig-outside"));
+  ok(rc("route-add") !== 0, out("route-add"));
+  match(out("route-add"), /not permitted/i);
+  ok(rc("resolv-edit") !== 0, out("resolv-edit"));
+  // A user namespace of its own gives capabilities over nothing the gateway set up.
+  ok(rc("userns-route") !== 0, `routes changed from a user namespace: ${out("userns-route")}`);
+  equal(run.code, 0, show);
+  // What the gateway saw has a receipt, each naming the agent by its address.
+  const receipts = await eventually("the receipts", () => {
+    const r = fx.receipts();
+    return r.some((x) => x.protocol === "dns") && r.some((x) => x.endpoint === "db")
+      ? r
+      : undefined;
+  });
+  ok(receipts.some((r) => r.protocol === "dns" && /exfil\.evil\.test/.test(r.summary ?? "")));
+  ok(receipts.filter((r) => r.endpoint === "api").every((r) => r.agent === "bot"));
+  ok(receipts.some((r) => r.endpoint === "db" && r.verdict === "deny" && r.agent === "bot"));
+}
 
 Deno.test({
   name: "run --isolate: the command's exit code comes back, and the namespace and lease are gone",

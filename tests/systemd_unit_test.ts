@@ -69,13 +69,31 @@ Deno.test("with transparent interception the root step runs before the gateway, 
     equal(made.code, 0, made.stderr);
     match(
       made.stdout,
-      /^ExecStartPre=\+\/bin\/sh \/opt\/clawpatrol\/lib\/clawpatrol\/isolate\.sh prepare --vip-range 10\.79\.0\.0\/16 --link-range 10\.77\.0\.0\/16 --dns 10\.79\.0\.1 --ports "[0-9 ]*443[0-9 ]*"$/m,
+      /^ExecStartPre=\+\/bin\/sh \/opt\/clawpatrol\/lib\/clawpatrol\/isolate\.sh prepare --vip-range 10\.79\.0\.0\/16 --link-range 10\.77\.0\.0\/16 --dns 10\.79\.0\.1 --dns-port 53 --ports "[0-9 ]*443[0-9 ]*" --port-offset 0$/m,
     );
     match(made.stdout, /^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m, "port 53 and 443");
     const unit = join(dir, "clawpatrol.service");
     await Deno.writeTextFile(unit, made.stdout);
     const rated = await exposure(unit);
     ok(rated.score <= 2.0, rated.text);
+  });
+});
+
+Deno.test("with a port offset the transparent gateway needs no capability at all", async () => {
+  await withTempDir(async (dir) => {
+    const config = await initDir(join(dir, "gw"));
+    const text = await Deno.readTextFile(config);
+    await Deno.writeTextFile(
+      config,
+      text.replace(
+        /^gateway \{/m,
+        'gateway {\n  transparent {\n    vip_range   = "10.79.0.0/16"\n    port_offset = 20000\n  }',
+      ),
+    );
+    const made = await cli(["systemd-unit", "-c", config, "--bin", BIN]);
+    equal(made.code, 0, made.stderr);
+    match(made.stdout, /--dns-port 20053 .*--port-offset 20000$/m);
+    match(made.stdout, /^CapabilityBoundingSet=$/m);
   });
 });
 

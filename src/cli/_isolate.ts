@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { type LinkPair, type SourceLease, SourceRegistry } from "../agents/mod.ts";
-import type { Config } from "../config/mod.ts";
+import type { Config, TransparentConfig } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
 import { splitHostPort } from "../core/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
@@ -50,6 +50,15 @@ export function* linkPairs(range: string): Generator<LinkPair> {
   for (let offset = 0; offset + 1 < size; offset += 2) {
     yield { peer: formatIpv4(base + offset), address: formatIpv4(base + offset + 1) };
   }
+}
+
+/** How the root steps map and filter what agents dial: the responder, the ports, the offset. */
+export function firewallArgs(settings: TransparentConfig, ports: number[]): string[] {
+  const [dns, dnsPort] = splitHostPort(settings.dnsListen);
+  return [
+    ...["--dns", dns, "--dns-port", String(dnsPort), "--ports", ports.join(" ")],
+    ...["--port-offset", String(settings.portOffset)],
+  ];
 }
 
 /** The ports the gateway intercepts on, over every endpoint of the config. */
@@ -99,7 +108,7 @@ export async function runIsolated(request: IsolateRequest): Promise<number> {
     const args = [
       "run",
       ...["--name", name, "--vip-range", settings.vipRange, "--link-range", settings.linkRange],
-      ...["--dns", splitHostPort(settings.dnsListen)[0], "--ports", ports.join(" ")],
+      ...firewallArgs(settings, ports),
       ...["--peer", lease.peer!, "--address", lease.address],
       ...["--uid", String(user.uid), "--gid", String(user.gid), "--files", dir],
     ];

@@ -9,10 +9,9 @@
 import { type SourceLease, SourceRegistry } from "../agents/mod.ts";
 import type { Config, TunnelConfig } from "../config/mod.ts";
 import { DEFAULT_SLOT, openVault, type Vault } from "../credentials/mod.ts";
-import { splitHostPort } from "../core/mod.ts";
 import { generateWireguardKeys, wireguardPublicKey } from "../transparent/mod.ts";
 import { UsageError } from "./_args.ts";
-import { interceptPorts } from "./_isolate.ts";
+import { firewallArgs, interceptPorts } from "./_isolate.ts";
 import { runPrivileged, type StepResult } from "./_privileged.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
 
@@ -77,7 +76,7 @@ export async function tunnelUp(
     "up",
     ...["--interface", tunnel.interface, "--address", tunnel.address],
     ...["--listen-port", String(tunnel.listenPort), "--vip-range", transparent.vipRange],
-    ...["--dns", splitHostPort(transparent.dnsListen)[0], "--ports", ports.join(" ")],
+    ...firewallArgs(transparent, ports),
   ];
   // The key and the peers go through stdin: never argv, which every user of the host can read.
   const input = [keys.privateKey, ...peers.map((p) => `${p.peerOf!.publicKey} ${p.address}`)]

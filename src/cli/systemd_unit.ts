@@ -10,12 +10,11 @@
 
 import { dirname, join, resolve } from "node:path";
 import { loadConfig } from "../config/mod.ts";
-import { splitHostPort } from "../core/mod.ts";
 import { APP_DIR, configDirOf, serveGrant } from "../gateway/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
-import { interceptPorts } from "./_isolate.ts";
+import { firewallArgs, interceptPorts } from "./_isolate.ts";
 
 /** Places `ProtectHome=yes` hides: a service cannot run an app installed there. */
 const HOME_DIRS = ["/home/", "/root/", "/run/user/"];
@@ -170,13 +169,17 @@ export async function systemdUnitCommand(args: string[]): Promise<number> {
   if (transparent) {
     // The responder (port 53 by default) and the virtual IPs on the endpoints' own ports.
     const ports = interceptPorts(config);
-    listens.push(transparent.dnsListen, ...ports.map((port) => `vip:${port}`));
+    const offset = transparent.portOffset;
+    listens.push(transparent.dnsListen, ...ports.map((port) => `vip:${port + offset}`));
     prepare = [
       "/bin/sh",
       join(app, "isolate.sh"),
       "prepare",
       ...["--vip-range", transparent.vipRange, "--link-range", transparent.linkRange],
-      ...["--dns", splitHostPort(transparent.dnsListen)[0], "--ports", `"${ports.join(" ")}"`],
+      // systemd splits on spaces unless quoted: the port list is one argument.
+      ...firewallArgs(transparent, ports).map((a, i, all) =>
+        all[i - 1] === "--ports" ? `"${a}"` : a
+      ),
     ].join(" ");
   }
   const lowPort = listens.some((l) => {

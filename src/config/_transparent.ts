@@ -27,11 +27,17 @@ export function readTransparent(r: BlockReader): TransparentConfig | undefined {
     if (vips && links && overlaps(vips, links)) {
       tr.problem(`link_range '${linkRange}' overlaps vip_range '${vipRange}'`, "link_range");
     }
+    // Listening above 1024 needs no privilege: the root step maps the agents' ports there.
+    const portOffset = tr.integer("port_offset", 0);
+    if (portOffset < 0 || portOffset > 60_000) {
+      tr.problem(`port_offset ${portOffset} must be 0 to 60000`, "port_offset");
+    }
     // By default the resolver agents are given is the gateway's own address in the range.
-    const dnsListen = tr.hostPort("dns_listen") ?? (vips ? `${vips.gateway}:53` : undefined);
+    const dnsListen = tr.hostPort("dns_listen") ??
+      (vips ? `${vips.gateway}:${53 + portOffset}` : undefined);
     tr.reportUnknown();
     if (occurrence === 0 && vipRange !== undefined && dnsListen !== undefined) {
-      read = { vipRange, dnsListen, linkRange };
+      read = { vipRange, dnsListen, linkRange, portOffset };
     }
   });
   return read;

@@ -67,6 +67,11 @@ export interface TransparentConfig {
   dnsListen: string;
   /** IPv4 CIDR the links of `run --isolate` namespaces come from, a /31 each. */
   linkRange: string;
+  /**
+   * Added to every port the gateway intercepts on (443 → 443 + offset), so it needs no privilege
+   * to listen; the root step maps what isolated runs and tunnel peers send. 0: the real ports.
+   */
+  portOffset: number;
 }
 
 /** `tunnel "wireguard" NAME { … }`: agents on other hosts, over WireGuard. */

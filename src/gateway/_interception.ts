@@ -71,8 +71,11 @@ export class Interception {
   async sync(table: VipTable = this.#table): Promise<void> {
     this.#table = table;
     const wanted = new Map<string, VipEntry>();
+    const offset = this.#offset();
     for (const entry of table.entries()) {
-      for (const port of this.#ports(entry.endpoint)) wanted.set(`${entry.vip}:${port}`, entry);
+      for (const port of this.#ports(entry.endpoint)) {
+        if (port + offset <= 65_535) wanted.set(`${entry.vip}:${port + offset}`, entry);
+      }
     }
     const closing: Promise<void>[] = [];
     for (const [key, held] of this.#listeners) {
@@ -87,7 +90,7 @@ export class Interception {
   /** Makes sure `entry` (a name the responder just answered) accepts on its ports. */
   async ensure(entry: VipEntry): Promise<void> {
     const missing = this.#ports(entry.endpoint).some((port) => {
-      const held = this.#listeners.get(`${entry.vip}:${port}`);
+      const held = this.#listeners.get(`${entry.vip}:${port + this.#offset()}`);
       return held?.name !== entry.name || held.listener === null;
     });
     if (missing) await this.sync();
@@ -122,10 +125,16 @@ export class Interception {
     };
   }
 
+  /** The ports `endpointName` is dialled on. */
   #ports(endpointName: string): number[] {
     const endpoint = this.#deps.listeners.config().endpoints.get(endpointName);
     if (!endpoint) return [];
     return this.#byFamily.get(endpoint.protocol)?.intercept?.ports(endpoint) ?? [];
+  }
+
+  /** What the listeners add to a port (`transparent.port_offset`). */
+  #offset(): number {
+    return this.#deps.listeners.config().gateway.transparent?.portOffset ?? 0;
   }
 
   async #open(key: string, entry: VipEntry): Promise<void> {
@@ -163,7 +172,8 @@ export class Interception {
   async #serve(socket: Socket, admission: Admission): Promise<void> {
     const local = normaliseAddress(socket.localAddress ?? "");
     const source = normaliseAddress(socket.remoteAddress ?? "");
-    const port = socket.localPort ?? 0;
+    // The port the agent dialled: the root step mapped it up by the offset.
+    const port = (socket.localPort ?? 0) - this.#offset();
     const entry = this.#table.lookup(local);
     const agent = this.#agentAt(source);
     const summary = `${entry?.name ?? local}:${port} from ${source}`;
