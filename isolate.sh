@@ -199,6 +199,7 @@ set -eu
 uid=$1 gid=$2 files=$3 dns=$4
 setpriv=$(command -v setpriv)
 resolv=$(readlink -f /etc/resolv.conf)
+cwd=$(pwd)
 # Read before the mounts: DIR may itself be under /tmp or /run.
 mapfile -d "" -t items <"$files/environ"
 count=${items[0]}
@@ -218,6 +219,8 @@ esac
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm 2>/dev/null || true
 for name in $(compgen -e); do unset "$name" 2>/dev/null || true; done
 for ((i = 1; i <= count; i++)); do export "${items[i]}"; done
+# The caller'"'"'s directory, unless the fresh /tmp or /run now hides it: then home, or /.
+cd "$cwd" 2>/dev/null || cd "${HOME:-/}" 2>/dev/null || cd /
 "$setpriv" --reuid "$uid" --regid "$gid" --clear-groups --inh-caps=-all --bounding-set=-all \
   --no-new-privs -- "${items[@]:count+1}" &
 child=$!

@@ -50,10 +50,10 @@ function results(stdout: string): Map<string, { rc: number; out: string }> {
 }
 
 async function runInside(fx: IsolateFixture, script: string) {
-  const gateway = fx.vipRange.replace(/0\/24$/, "1");
   return await cli(
     ["run", "-c", fx.config, "--isolate", "--agent", "bot", "--", "/bin/sh", "-c", script],
-    { env: { CLAWPATROL_AGENT_TOKEN: fx.token, GATEWAY: gateway }, timeoutMs: 180_000 },
+    // From a directory under /tmp, which the command's fresh /tmp hides (as CI's checkout is).
+    { env: { CLAWPATROL_AGENT_TOKEN: fx.token }, timeoutMs: 180_000, cwd: fx.dir },
   );
 }
 

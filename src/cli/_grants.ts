@@ -24,7 +24,12 @@ import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
 import { gitProbePaths } from "./_git_work_tree.ts";
 import { QUICKSTART_OPTIONS } from "./quickstart.ts";
 import { KEPT } from "./_isolate_env.ts";
-import { parsePostgresUrl, quickstartDir, readEnv } from "./_quickstart_config.ts";
+import {
+  parsePostgresUrl,
+  QUICKSTART_VIP_RANGE,
+  quickstartDir,
+  readEnv,
+} from "./_quickstart_config.ts";
 import { findPostgresBin, POSTGRES_LIB, RUNUSER_PATHS } from "./_quickstart_pg.ts";
 
 /** Commands that work on the config and its state directory (the vault, agents, receipts). */
@@ -176,7 +181,8 @@ function quickstartFor(rest: string[], app: string): Grant {
   const env = [...APP_ENV, ...QUICKSTART_ENV];
   if (positionals[0] === "env") return grantOf({ read: [app, dir], net: ["127.0.0.1"], env });
   const bin = values.postgres === undefined ? findPostgresBin() : null;
-  const net = ["127.0.0.1"];
+  // Loopback, and the virtual IPs its gateway intercepts on for `run --isolate`.
+  const net = ["127.0.0.1", QUICKSTART_VIP_RANGE];
   if (typeof values.postgres === "string") net.push(parsePostgresUrl(values.postgres).address);
   const temp = bin === null ? [] : [resolve(readEnv("TMPDIR") || "/tmp")];
   const programs = bin === null ? [] : ["initdb", "pg_ctl", "psql"].map((p) => join(bin, p));

@@ -1,12 +1,14 @@
 /**
  * The privileged steps beside the app (`isolate.sh`, `tunnel.sh`): run directly when this process
- * is root, else through `sudo -n`, never anything else as root. Each script is short, checks every
+ * is root, else through sudo (without a password when it allows; on a terminal it may ask),
+ * never anything else as root. Each script is short, checks every
  * argument, and is meant to be read before it is granted.
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
+import { err } from "./_io.ts";
 
 /** A privileged script shipped with the app (`install.sh` copies them beside it). */
 export type PrivilegedScript = "isolate.sh" | "tunnel.sh";
@@ -52,6 +54,11 @@ export async function runPrivileged(
   if (Deno.uid() === 0) return await spawn("sh", [path, ...args], options);
   const sudo = await new Deno.Command("sudo", { args: ["-n", "true"], stderr: "null" })
     .output().catch(() => null);
+  if (sudo !== null && !sudo.success && Deno.stdin.isTerminal()) {
+    // sudo is there but wants a password: it asks on this terminal, for this one step.
+    err(`${script} needs root: sudo may ask for your password`);
+    return await spawn("sudo", [path, ...args], options);
+  }
   if (!sudo?.success) {
     throw new PrivilegeError(
       `this step needs root: run it as root, or let sudo run ${script} without a password ` +

@@ -6,7 +6,9 @@
  * @module
  */
 
+import { isIP } from "node:net";
 import { join, resolve } from "node:path";
+import { splitHostPort } from "../core/mod.ts";
 import { UsageError } from "./_args.ts";
 
 /** The user's state home: `$XDG_STATE_HOME`, else `~/.local/state` (XDG Base Directory). */
@@ -111,6 +113,30 @@ export interface QuickstartPlan {
   database: PostgresTarget;
   /** `host:port` the demo API listens on. */
   apiAddress: string;
+  /** A /24 of {@linkcode QUICKSTART_VIP_RANGE}: its virtual IPs (its isolated links: 10.77.x). */
+  vipRange: string;
+}
+
+/** A /24 of the quickstart's virtual IP range, apart from another quickstart's. */
+export function quickstartVipRange(): string {
+  return `10.79.${crypto.getRandomValues(new Uint8Array(1))[0]}.0/24`;
+}
+
+/** Where the quickstart's virtual IPs come from: its grant names the whole range. */
+export const QUICKSTART_VIP_RANGE = "10.79.0.0/16";
+
+/** The name agents dial a database known by its address alone (in an isolated run). */
+export const DEMO_DB_HOST = "db.demo.test";
+
+/**
+ * Where the demo database is: a database known by an IP address gets a name agents can dial
+ * from an isolated run (the gateway dials the address), unless its certificate is checked.
+ */
+function databaseAddress(db: PostgresTarget): string {
+  const [host, port] = splitHostPort(db.address);
+  if (isIP(host) === 0 || db.sslmode === "verify-full") return `  host    = "${db.address}"`;
+  return `  host     = "${DEMO_DB_HOST}:${port}"
+  upstream = "${db.address}"`;
 }
 
 /** The quickstart's `gateway.hcl`. */
@@ -123,6 +149,14 @@ gateway {
   state_dir    = "./state"
   proxy_listen = "${plan.proxyListen}"
   admin_listen = "${plan.adminListen}"
+  # For 'clawpatrol run --isolate': endpoint names resolve to virtual IPs that lead here; the
+  # offset keeps the gateway's own ports unprivileged (the root step maps 443 to 20443, 53 to
+  # 20053).
+  transparent {
+    vip_range   = "${plan.vipRange}"
+    link_range  = "${plan.vipRange.replace(/^10\.79\./, "10.77.")}"
+    port_offset = 20000
+  }
 }
 
 defaults {
@@ -135,7 +169,7 @@ defaults {
 # The database: agents connect to 'listen' with their agent token as the password; the gateway
 # logs in upstream as '${db.user}' with the password from the vault.
 endpoint "postgres" "demo_db" {
-  host    = "${db.address}"
+${databaseAddress(db)}
   listen  = "${plan.postgresListen}"
   sslmode = "${db.sslmode}"
 }

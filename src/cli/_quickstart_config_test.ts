@@ -1,11 +1,16 @@
-import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfigText } from "../config/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { createGatewayCa } from "../tls/mod.ts";
 import { UsageError } from "./_args.ts";
 import { commandGrant } from "./_grants.ts";
-import { parsePostgresUrl, quickstartConfig, userStateHome } from "./_quickstart_config.ts";
+import {
+  parsePostgresUrl,
+  quickstartConfig,
+  quickstartVipRange,
+  userStateHome,
+} from "./_quickstart_config.ts";
 import { findPostgresBin } from "./_quickstart_pg.ts";
 
 Deno.test("parsePostgresUrl() refuses a password in argv, other schemes and unknown sslmodes", () => {
@@ -37,6 +42,7 @@ Deno.test("quickstartConfig() loads: a Postgres endpoint, the demo API and profi
     postgresListen: "127.0.0.1:3",
     apiAddress: "127.0.0.1:4",
     database: { address: "127.0.0.1:5", user: "app_owner", database: "app", sslmode: "disable" },
+    vipRange: quickstartVipRange(),
   });
   const dir = await Deno.makeTempDir();
   try {
@@ -46,6 +52,10 @@ Deno.test("quickstartConfig() loads: a Postgres endpoint, the demo API and profi
       baseDir: dir,
     });
     deepEqual([...config.endpoints.keys()].sort(), ["demo_api", "demo_db"]);
+    // Known by its address alone, the database gets a name isolated runs dial.
+    const db = config.endpoints.get("demo_db") as unknown as { host: string; upstream?: string };
+    deepEqual([db.host, db.upstream], ["db.demo.test:5", "127.0.0.1:5"]);
+    match(config.gateway.transparent!.vipRange, /^10\.79\.\d+\.0\/24$/);
     ok(config.profiles.has("demo"));
     deepEqual(config.rules.map((r) => r.name), [
       "pg-no-ddl",
@@ -58,9 +68,9 @@ Deno.test("quickstartConfig() loads: a Postgres endpoint, the demo API and profi
   }
 });
 
-Deno.test("the quickstart's grant: loopback, its own directory, and PostgreSQL's programs only", async () => {
+Deno.test("the quickstart's grant: loopback and its virtual IPs, its own directory, and PostgreSQL's programs only", async () => {
   const local = await commandGrant(["quickstart", "--dir", "/srv/qs"], "/app");
-  deepEqual(local.net, ["127.0.0.1"]);
+  deepEqual(local.net, ["127.0.0.1", "10.79.0.0/16"]);
   ok(local.write.includes("/srv/qs"));
   ok(!local.write.includes("/app"), "it never writes the app");
   const bin = findPostgresBin();
@@ -74,7 +84,7 @@ Deno.test("the quickstart's grant: loopback, its own directory, and PostgreSQL's
     ["quickstart", "--dir", "/srv/qs", "--postgres", "postgres://a@db.internal:5433/app"],
     "/app",
   );
-  deepEqual(remote.net, ["127.0.0.1", "db.internal:5433"]);
+  deepEqual(remote.net, ["127.0.0.1", "10.79.0.0/16", "db.internal:5433"]);
   deepEqual(remote.run, [], "a database of yours: nothing to start");
   const env = await commandGrant(["quickstart", "env", "--dir", "/srv/qs"], "/app");
   deepEqual(env.write, []);

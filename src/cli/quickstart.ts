@@ -22,6 +22,7 @@ import {
   quickstartConfig,
   quickstartDir,
   quickstartFiles,
+  quickstartVipRange,
   readEnv,
 } from "./_quickstart_config.ts";
 import { quickstartEnv, readyFile } from "./_quickstart_env.ts";
@@ -192,7 +193,14 @@ async function startGateway(
   const api = await startDemoApi(DEMO_API_HOST, files.apiCa);
   cleanup.add(() => api.stop());
   const [proxyListen, adminListen, postgresListen] = [freeAddress(), freeAddress(), freeAddress()];
-  const plan = { proxyListen, adminListen, postgresListen, database, apiAddress: api.address };
+  const plan = {
+    proxyListen,
+    adminListen,
+    postgresListen,
+    database,
+    apiAddress: api.address,
+    vipRange: quickstartVipRange(),
+  };
   await Deno.writeTextFile(files.config, quickstartConfig(plan));
   const stateDir = join(dir, "state");
   return await timed("Gateway", async (say) => {
@@ -260,6 +268,7 @@ export function nextCommands(dir: string, database: { user: string }): string[] 
     `  ${cli} approvals list                           # the held POST and its ID`,
     `  ${cli} approvals approve ID                     # curl gets its answer`,
     `  ${cli} log                                      # every decision with its receipt`,
+    `  ${cli} run --isolate --agent demo -- sh         # no way around the gateway (asks sudo)`,
     "",
     "Ctrl-C (or kill %1 when it runs in the background) stops it and removes the database.",
   ];
