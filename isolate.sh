@@ -17,8 +17,8 @@
 #   - nftables tables `clawpatrol_<id>` (id from L): from the isolated links (interfaces
 #     `cp<id>*`), only TCP to R on the gateway's ports and DNS to the responder are accepted;
 #     everything else is refused (TCP reset, ICMP otherwise), and nothing from or to them is
-#     forwarded. With --port-offset N (or --dns-port not 53) a port P they dial on R is mapped to
-#     P+N (53 to the responder's port), address unchanged: the gateway then needs no privilege.
+#     forwarded. With --port-offset N a port P below 1024 they dial on R is mapped to P+N (and 53
+#     to the responder's --dns-port), address unchanged: the gateway then needs no privilege.
 # run (one namespace for one command, removed when it ends, whatever ends it):
 #   - network namespace `N`, joined to this host's by a veth pair: this side `cp<id>-<n>` with
 #     address PEER/31 (no forwarding, no IPv6, strict reverse-path filtering), the namespace's
@@ -79,11 +79,16 @@ firewall() {
   check --dns-port "$dns_port" '^[0-9]{1,5}$'
   check --ports "$ports" '^[0-9]{1,5}( [0-9]{1,5})*$'
   check --port-offset "$port_offset" '^[0-9]{1,5}$'
-  dialled=$(printf '%s' "$ports" | tr ' ' ',')
-  listened='' map=''
+  # Only ports below 1024 move: the gateway listens on the others as they are.
+  listened='' map='' moved=''
   for port in $ports; do
-    listened="$listened${listened:+,}$((port + port_offset))"
-    map="$map${map:+, }$port : $((port + port_offset))"
+    to=$port
+    if [ "$port" -lt 1024 ]; then to=$((port + port_offset)); fi
+    listened="$listened${listened:+,}$to"
+    if [ "$to" != "$port" ]; then
+      moved="$moved${moved:+,}$port"
+      map="$map${map:+, }$port : $to"
+    fi
   done
   # Replaced whole in one transaction: a run never sees half a table.
   {
@@ -107,16 +112,18 @@ table inet $table {
 table ip $table
 delete table ip $table
 EOF
-    if [ "$port_offset" != 0 ] || [ "$dns_port" != 53 ]; then
-      cat <<EOF
-table ip $table {
-  chain prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    iifname "$iif" ip daddr $vip_range tcp dport { $dialled } dnat to ip daddr : tcp dport map { $map }
-    iifname "$iif" ip daddr $dns meta l4proto { tcp, udp } th dport 53 dnat to $dns:$dns_port
-  }
-}
-EOF
+    if [ -n "$moved" ] || [ "$dns_port" != 53 ]; then
+      echo "table ip $table {"
+      echo "  chain prerouting {"
+      echo "    type nat hook prerouting priority dstnat; policy accept;"
+      if [ -n "$moved" ]; then
+        echo "    iifname \"$iif\" ip daddr $vip_range tcp dport { $moved } dnat to ip daddr : tcp dport map { $map }"
+      fi
+      if [ "$dns_port" != 53 ]; then
+        echo "    iifname \"$iif\" ip daddr $dns meta l4proto { tcp, udp } th dport 53 dnat to $dns:$dns_port"
+      fi
+      echo "  }"
+      echo "}"
     fi
   } | nft -f -
 }

@@ -19,8 +19,9 @@ if [ "${CLAWPATROL_FETCH:-0}" = 1 ]; then cache=""; fi
 # What the grant step reads: the same variables as the app (gateway/grant.ts APP_ENV), and where
 # the user's state lives (quickstart's directory) and the temporary directory (its PostgreSQL).
 PLAN_ENV=HOME,XDG_STATE_HOME,TMPDIR
-# What `quickstart` looks for before granting: PostgreSQL's server binaries and runuser.
-PLAN_READ=/usr/lib/postgresql,/usr/sbin/runuser,/sbin/runuser,/usr/bin/runuser
+# What `quickstart` looks for before granting: PostgreSQL's server binaries and runuser; what
+# `run --isolate`, `tunnel` and `agent` look for: sudo.
+PLAN_READ=/usr/lib/postgresql,/usr/sbin/runuser,/sbin/runuser,/usr/bin/runuser,/usr/bin/sudo,/bin/sudo
 APP_ENV=CLAWPATROL_CONFIG,CLAWPATROL_MASTER_KEY,CLAWPATROL_DEBUG,CLAWPATROL_AGENT_TOKEN,CLAWPATROL_ADMIN_TOKEN,CLAWPATROL_COMMAND,USER,LOGNAME,GRACEFUL_FS_PLATFORM,TEST_GRACEFUL_FS_GLOBAL_PATCH,UNDICI_NO_WASM_SIMD,UNDICI_USE_MILO,JEST_WORKER_ID,NODE_ENV,LOG_TOKENS,LOG_STREAM
 
 if ! command -v "$deno" >/dev/null 2>&1; then

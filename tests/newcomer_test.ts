@@ -8,6 +8,7 @@ import { REPO, withTempDir } from "./_helpers.ts";
 import { APP_FILES } from "./_installed.ts";
 import { cleanEnv, commandsOf, denoDir, readmeBlock, Shell } from "./_readme.ts";
 import { findPostgresBin } from "../src/cli/_quickstart_pg.ts";
+import { isolationAvailable } from "./_isolate_fixture.ts";
 
 const APPROVAL_ID = /apr_[0-9a-f]{20}/;
 
@@ -36,6 +37,7 @@ Deno.test({
 }, async () => {
   const start = await readmeBlock("newcomer");
   const approval = await readmeBlock("newcomer-approval");
+  const isolate = await readmeBlock("newcomer-isolate");
   const commands = commandsOf(start);
   ok(commands.length <= 6, `the five-minute start is ${commands.length} commands, not ≤ 6`);
   await withTempDir(async (root) => {
@@ -85,6 +87,8 @@ Deno.test({
       match((await shell.run("psql -At -c 'SELECT count(*) FROM users'")).stdout, /^2$/m);
 
       await runApproval(shell, commandsOf(approval));
+      // As root (CI is) the isolated run's privileged step runs without sudo.
+      if (isolationAvailable()) await runIsolated(shell, commandsOf(isolate));
     } finally {
       if (quickstartPid) await stopQuickstart(shell, quickstartPid, tmp);
       await shell.close();
@@ -114,6 +118,30 @@ async function runApproval(shell: Shell, commands: string[]) {
     }
   }
   await shell.waitFor("curl's answer", (out) => /"title":"flaky test"/.test(out));
+}
+
+/**
+ * The isolated run: psql and curl by the endpoints' own names work, with no proxy and no
+ * password; an address no endpoint has is out of reach.
+ */
+async function runIsolated(shell: Shell, commands: string[]) {
+  equal(commands.length, 1);
+  const ran = await shell.run(commands[0]);
+  equal(ran.status, 0, ran.stderr);
+  const lines = ran.stdout.trim().split("\n");
+  equal(lines[0], "2", ran.stdout + ran.stderr);
+  match(lines[1], /"first issue"/);
+  equal(lines.at(-1), "no way around the gateway");
+  match(ran.stderr, /Failed to connect to 1\.1\.1\.1|Couldn't connect/);
+  // What the run's root step left on this host for the quickstart's ranges goes again.
+  const config = await shell.run(`cat "$CLAWPATROL_CONFIG"`);
+  const range = (name: string) =>
+    config.stdout.match(new RegExp(`${name}_range *= *"([^"]+)"`))![1];
+  const [vip, link] = [range("vip"), range("link")];
+  const script = join(REPO, "isolate.sh");
+  await new Deno.Command("sh", {
+    args: [script, "unprepare", "--vip-range", vip, "--link-range", link],
+  }).output();
 }
 
 /** SIGTERM, as `kill %1` sends: the quickstart must remove the database it started. */

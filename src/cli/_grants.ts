@@ -7,7 +7,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { pathExists } from "../core/mod.ts";
+import { pathExists, splitHostPort } from "../core/mod.ts";
 import { type Config, loadConfig, loadConfigText } from "../config/mod.ts";
 import {
   APP_ENV,
@@ -24,8 +24,10 @@ import { readPacks, STARTER_PACKS, starterConfig } from "./_starter.ts";
 import { gitProbePaths } from "./_git_work_tree.ts";
 import { QUICKSTART_OPTIONS } from "./quickstart.ts";
 import { KEPT } from "./_isolate_env.ts";
+import { SUDO_PATHS } from "./_privileged.ts";
 import {
   parsePostgresUrl,
+  QUICKSTART_LINK_RANGE,
   QUICKSTART_VIP_RANGE,
   quickstartDir,
   readEnv,
@@ -43,6 +45,11 @@ const STATE_COMMANDS = new Set([
   "run",
   "tunnel",
 ]);
+/** sudo where it is installed: a grant naming a missing program makes Deno complain. */
+function sudo(): string[] {
+  return SUDO_PATHS.filter((p) => pathExistsSync(p)).slice(0, 1);
+}
+
 /** Commands that may run a privileged step (`tunnel.sh`): as root, or through `sudo -n`. */
 const PRIVILEGED = new Set(["agent", "tunnel"]);
 /** Commands that talk to the running gateway's admin API. */
@@ -182,7 +189,7 @@ function quickstartFor(rest: string[], app: string): Grant {
   if (positionals[0] === "env") return grantOf({ read: [app, dir], net: ["127.0.0.1"], env });
   const bin = values.postgres === undefined ? findPostgresBin() : null;
   // Loopback, and the virtual IPs its gateway intercepts on for `run --isolate`.
-  const net = ["127.0.0.1", QUICKSTART_VIP_RANGE];
+  const net = ["127.0.0.1", QUICKSTART_VIP_RANGE, QUICKSTART_LINK_RANGE];
   if (typeof values.postgres === "string") net.push(parsePostgresUrl(values.postgres).address);
   const temp = bin === null ? [] : [resolve(readEnv("TMPDIR") || "/tmp")];
   const programs = bin === null ? [] : ["initdb", "pg_ctl", "psql"].map((p) => join(bin, p));
@@ -259,14 +266,23 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
   // The admin API where the config says, or where `--admin-url` points.
   const adminUrl = optionValue(beforeSeparator(argv), "--admin-url");
   const admin = adminUrl === undefined ? loaded.gateway.adminListen : urlHostPort(adminUrl);
-  const net = ADMIN_COMMANDS.has(name) ? [admin] : [];
+  // `run --isolate` asks the gateway's DNS responder whether it is up before the command runs.
+  const responder = loaded.gateway.transparent?.dnsListen;
+  const net = ADMIN_COMMANDS.has(name)
+    ? [admin]
+    : name === "run" && beforeSeparator(argv).includes("--isolate") && responder
+    ? [splitHostPort(responder)[0]]
+    : [];
   const separator = argv.indexOf("--");
   const program = name === "run" && separator !== -1 ? argv[separator + 1] : undefined;
   // Isolated, the command runs in a namespace the privileged step builds; this process starts
   // only that step (as root, or through sudo), and reads the variables it passes on.
   const isolate = name === "run" && beforeSeparator(argv).includes("--isolate");
-  // `kubeconfig --output PATH` writes there (through a temporary file beside it).
-  const output = name === "kubeconfig" ? optionValue(beforeSeparator(argv), "--output") : undefined;
+  // `kubeconfig --output PATH` writes there (through a temporary file beside it), as does
+  // `agent add --wireguard --output PATH` (the agent host's wg-quick file).
+  const output = name === "kubeconfig" || name === "agent"
+    ? optionValue(beforeSeparator(argv), "--output")
+    : undefined;
   const elsewhere = output === undefined ? [] : [dirname(resolve(output))];
   return grantOf({
     read: [
@@ -281,11 +297,11 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
     write: [state, ...elsewhere],
     net,
     run: isolate
-      ? ["sh", "sudo", "id"]
+      ? ["sh", ...sudo(), "id"]
       : program
       ? [program]
       : PRIVILEGED.has(name)
-      ? ["sh", "sudo"]
+      ? ["sh", ...sudo()]
       : [],
     ...isolate ? { env: [...APP_ENV, ...KEPT], sys: ["osRelease", "uid", "gid"] } : {},
     // Enrolling a WireGuard peer and bringing a tunnel up run the privileged tunnel.sh step.

@@ -18,6 +18,8 @@ import { formatIpv4, parseVipRange } from "../transparent/mod.ts";
 import type { OpenedAgents } from "./_agent_env.ts";
 import { isolatedEnvironment } from "./_isolate_env.ts";
 import { PrivilegeError, runPrivileged, scriptPath } from "./_privileged.ts";
+import { responderReady } from "./_responder_ready.ts";
+import { err } from "./_io.ts";
 
 /** The privileged step, beside the app (`install.sh` copies it there too). */
 export const ISOLATE_SCRIPT = scriptPath("isolate.sh");
@@ -28,6 +30,9 @@ interface RunAs {
   gid: number;
   other?: { user: string };
 }
+
+/** How long a command waits for the gateway's DNS responder to come up. */
+const RESPONDER_WAIT_MS = 5_000;
 
 /** Who the command runs as when the caller is root and names nobody: not root. */
 const NOBODY: RunAs = { uid: 65534, gid: 65534, other: { user: "nobody" } };
@@ -113,6 +118,20 @@ export async function runIsolated(request: IsolateRequest): Promise<number> {
       ...["--uid", String(user.uid), "--gid", String(user.gid), "--files", dir],
     ];
     try {
+      // The route first, then the responder (it listens once its address is local), then the
+      // command: its first lookup must find the gateway answering.
+      const prepare = ["prepare", "--vip-range", settings.vipRange, "--link-range"];
+      await runPrivileged("isolate.sh", [
+        ...prepare,
+        settings.linkRange,
+        ...firewallArgs(settings, ports),
+      ]);
+      const [dnsHost, dnsPort] = splitHostPort(settings.dnsListen);
+      if (!await responderReady(dnsHost, dnsPort, RESPONDER_WAIT_MS)) {
+        err(
+          `Warning: the gateway's DNS responder does not answer at ${settings.dnsListen}: is it running?`,
+        );
+      }
       return (await runPrivileged("isolate.sh", args)).code;
     } catch (err) {
       if (err instanceof PrivilegeError) throw new IsolateError(`run --isolate: ${err.message}`);

@@ -18,6 +18,9 @@ export function scriptPath(script: PrivilegedScript): string {
   return fileURLToPath(new URL(`../../${script}`, import.meta.url));
 }
 
+/** Where sudo may be: the grant names the one there is (none: a root-only machine). */
+export const SUDO_PATHS = ["/usr/bin/sudo", "/bin/sudo"];
+
 /** A privileged step that cannot run here, said as what to do (exit code 2, no stack). */
 export class PrivilegeError extends Error {}
 

@@ -125,6 +125,9 @@ export function quickstartVipRange(): string {
 /** Where the quickstart's virtual IPs come from: its grant names the whole range. */
 export const QUICKSTART_VIP_RANGE = "10.79.0.0/16";
 
+/** Where the quickstart's isolated runs' links come from (its DNS answers go there). */
+export const QUICKSTART_LINK_RANGE = "10.77.0.0/16";
+
 /** The name agents dial a database known by its address alone (in an isolated run). */
 export const DEMO_DB_HOST = "db.demo.test";
 

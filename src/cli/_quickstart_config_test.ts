@@ -70,7 +70,7 @@ Deno.test("quickstartConfig() loads: a Postgres endpoint, the demo API and profi
 
 Deno.test("the quickstart's grant: loopback and its virtual IPs, its own directory, and PostgreSQL's programs only", async () => {
   const local = await commandGrant(["quickstart", "--dir", "/srv/qs"], "/app");
-  deepEqual(local.net, ["127.0.0.1", "10.79.0.0/16"]);
+  deepEqual(local.net, ["127.0.0.1", "10.79.0.0/16", "10.77.0.0/16"]);
   ok(local.write.includes("/srv/qs"));
   ok(!local.write.includes("/app"), "it never writes the app");
   const bin = findPostgresBin();
@@ -84,7 +84,7 @@ Deno.test("the quickstart's grant: loopback and its virtual IPs, its own directo
     ["quickstart", "--dir", "/srv/qs", "--postgres", "postgres://a@db.internal:5433/app"],
     "/app",
   );
-  deepEqual(remote.net, ["127.0.0.1", "10.79.0.0/16", "db.internal:5433"]);
+  deepEqual(remote.net, ["127.0.0.1", "10.79.0.0/16", "10.77.0.0/16", "db.internal:5433"]);
   deepEqual(remote.run, [], "a database of yours: nothing to start");
   const env = await commandGrant(["quickstart", "env", "--dir", "/srv/qs"], "/app");
   deepEqual(env.write, []);

@@ -12,6 +12,7 @@ import { parseCommand, UsageError } from "./_args.ts";
 import { openAgents } from "./_agent_env.ts";
 import { err, out } from "./_io.ts";
 import { type TunnelColumns, tunnelColumns } from "./_agent_tunnels.ts";
+import { writePrivateFile } from "./_kubeconfig.ts";
 import {
   checkWireguard,
   enrolWireguard,
@@ -38,10 +39,11 @@ export async function agentCommand(args: string[]): Promise<number> {
     "public-key": { type: "string" },
     "full-tunnel": { type: "boolean" },
     endpoint: { type: "string" },
+    output: { type: "string" },
   });
 
   const [sub, ...rest] = positionals as [string | undefined, ...string[]];
-  for (const option of ["wireguard", "tunnel", "public-key", "full-tunnel", "endpoint"]) {
+  for (const option of ["wireguard", "tunnel", "public-key", "full-tunnel", "endpoint", "output"]) {
     if (values[option] === undefined) continue;
     if (sub !== "add") throw new UsageError(`--${option} is for 'agent add', not 'agent ${sub}'`);
     if (values.wireguard !== true) throw new UsageError(`--${option} goes with --wireguard`);
@@ -93,11 +95,17 @@ export async function agentCommand(args: string[]): Promise<number> {
       if (wireguard) checkWireguard(opened, wireguard);
       const token = registry.add(name, profile);
       if (wireguard) {
-        out(await enrolWireguard(opened, name, wireguard));
-        out(
-          `The WireGuard file above is for agent '${name}''s host (wg-quick up FILE)` +
-            (wireguard.publicKey ? "." : ": its private key is shown only this once."),
-        );
+        const file = await enrolWireguard(opened, name, wireguard);
+        const output = values.output as string | undefined;
+        const secret = wireguard.publicKey ? "." : ": its private key is shown only this once.";
+        if (output === undefined) {
+          out(file);
+          out(`The WireGuard file above is for agent '${name}''s host (wg-quick up FILE)${secret}`);
+        } else {
+          // It may hold the host's private key: the owner's alone, from its first byte.
+          await writePrivateFile(output, file);
+          out(`Wrote ${output} for agent '${name}''s host (wg-quick up ${output})${secret}`);
+        }
       }
       out(
         `Added agent '${name}' with profile '${profile}'. Its token is the next line, ` +

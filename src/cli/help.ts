@@ -41,7 +41,7 @@ Commands:
   agent add NAME --profile PROFILE
                          enrol an agent; prints its token once, as the last line of stdout
   agent add NAME --profile PROFILE --wireguard [--tunnel T] [--endpoint HOST:PORT]
-            [--public-key KEY] [--full-tunnel]
+            [--public-key KEY] [--full-tunnel] [--output FILE]
                          also a tunnel address for its host, on the running interface, and
                          the wg-quick file for it (its private key shown once, unless KEY)
   agent list [--json]    enrolled agents: name, profile, created, rotated, status (never

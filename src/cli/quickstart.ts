@@ -221,7 +221,8 @@ async function startGateway(
     });
     cleanup.add(() => gateway.stop());
     const vars = await agentEnvironment(opened, AGENT, token);
-    const lines = [["CLAWPATROL_CONFIG", files.config], ...vars]
+    // The token too, for `run --isolate` (the proxy URL and PGPASSWORD hold it already).
+    const lines = [["CLAWPATROL_CONFIG", files.config], ["CLAWPATROL_AGENT_TOKEN", token], ...vars]
       .map(([name, value]) => `export ${name}=${shellQuote(value)}`);
     // The exports hold the agent's token: private, and written whole or not at all.
     await Deno.writeTextFile(`${files.env}.tmp`, `${lines.join("\n")}\n`, { mode: 0o600 });

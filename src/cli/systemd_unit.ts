@@ -10,7 +10,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { loadConfig } from "../config/mod.ts";
-import { APP_DIR, configDirOf, serveGrant } from "../gateway/mod.ts";
+import { APP_DIR, configDirOf, listenedPort, serveGrant } from "../gateway/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
@@ -170,7 +170,10 @@ export async function systemdUnitCommand(args: string[]): Promise<number> {
     // The responder (port 53 by default) and the virtual IPs on the endpoints' own ports.
     const ports = interceptPorts(config);
     const offset = transparent.portOffset;
-    listens.push(transparent.dnsListen, ...ports.map((port) => `vip:${port + offset}`));
+    listens.push(
+      transparent.dnsListen,
+      ...ports.map((port) => `vip:${listenedPort(port, offset)}`),
+    );
     prepare = [
       "/bin/sh",
       join(app, "isolate.sh"),

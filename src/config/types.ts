@@ -68,8 +68,9 @@ export interface TransparentConfig {
   /** IPv4 CIDR the links of `run --isolate` namespaces come from, a /31 each. */
   linkRange: string;
   /**
-   * Added to every port the gateway intercepts on (443 → 443 + offset), so it needs no privilege
-   * to listen; the root step maps what isolated runs and tunnel peers send. 0: the real ports.
+   * Added to every port below 1024 the gateway intercepts on (443 → 443 + offset, 53 for the
+   * responder's default), so it needs no privilege to listen; the root step maps what isolated
+   * runs and tunnel peers send. 0: the real ports.
    */
   portOffset: number;
 }

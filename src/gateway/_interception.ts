@@ -37,6 +37,17 @@ export interface InterceptionDeps {
   proxy(): { intercept(connection: InterceptedConnection): Promise<void> } | undefined;
 }
 
+/** Ports below this need privilege to listen on: `port_offset` moves only these. */
+const PRIVILEGED_PORTS = 1024;
+
+/**
+ * Where the gateway listens for `port` agents dial: a privileged port moved up by `offset`
+ * (`transparent.port_offset`), any other as it is.
+ */
+export function listenedPort(port: number, offset: number): number {
+  return port < PRIVILEGED_PORTS ? port + offset : port;
+}
+
 /** A failed listen is retried no sooner than this. */
 const RETRY_AFTER_MS = 1_000;
 
@@ -71,10 +82,9 @@ export class Interception {
   async sync(table: VipTable = this.#table): Promise<void> {
     this.#table = table;
     const wanted = new Map<string, VipEntry>();
-    const offset = this.#offset();
     for (const entry of table.entries()) {
       for (const port of this.#ports(entry.endpoint)) {
-        if (port + offset <= 65_535) wanted.set(`${entry.vip}:${port + offset}`, entry);
+        wanted.set(`${entry.vip}:${this.#listened(port)}`, entry);
       }
     }
     const closing: Promise<void>[] = [];
@@ -90,7 +100,7 @@ export class Interception {
   /** Makes sure `entry` (a name the responder just answered) accepts on its ports. */
   async ensure(entry: VipEntry): Promise<void> {
     const missing = this.#ports(entry.endpoint).some((port) => {
-      const held = this.#listeners.get(`${entry.vip}:${port + this.#offset()}`);
+      const held = this.#listeners.get(`${entry.vip}:${this.#listened(port)}`);
       return held?.name !== entry.name || held.listener === null;
     });
     if (missing) await this.sync();
@@ -132,9 +142,15 @@ export class Interception {
     return this.#byFamily.get(endpoint.protocol)?.intercept?.ports(endpoint) ?? [];
   }
 
-  /** What the listeners add to a port (`transparent.port_offset`). */
-  #offset(): number {
-    return this.#deps.listeners.config().gateway.transparent?.portOffset ?? 0;
+  /** Where the gateway listens for a dialled port: a privileged one moved up by the offset. */
+  #listened(port: number): number {
+    return listenedPort(port, this.#deps.listeners.config().gateway.transparent?.portOffset ?? 0);
+  }
+
+  /** The port an agent dialled, from the one its connection arrived on. */
+  #dialled(port: number): number {
+    const offset = this.#deps.listeners.config().gateway.transparent?.portOffset ?? 0;
+    return offset > 0 && port >= offset && port - offset < PRIVILEGED_PORTS ? port - offset : port;
   }
 
   async #open(key: string, entry: VipEntry): Promise<void> {
@@ -172,8 +188,8 @@ export class Interception {
   async #serve(socket: Socket, admission: Admission): Promise<void> {
     const local = normaliseAddress(socket.localAddress ?? "");
     const source = normaliseAddress(socket.remoteAddress ?? "");
-    // The port the agent dialled: the root step mapped it up by the offset.
-    const port = (socket.localPort ?? 0) - this.#offset();
+    // The port the agent dialled: the root step mapped a privileged one up by the offset.
+    const port = this.#dialled(socket.localPort ?? 0);
     const entry = this.#table.lookup(local);
     const agent = this.#agentAt(source);
     const summary = `${entry?.name ?? local}:${port} from ${source}`;

@@ -245,7 +245,7 @@ export class TransparentDns {
 }
 
 /** Each retry to listen on an address not local yet is this far apart. */
-const LISTEN_RETRY_MS = 1_000;
+const LISTEN_RETRY_MS = 250;
 
 /** The address is not this host's (yet): `EADDRNOTAVAIL` from UDP or TCP. */
 function notLocal(err: unknown): boolean {

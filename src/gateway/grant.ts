@@ -99,8 +99,12 @@ export function serveGrant(
     ...listenAddresses(config),
     ...(config.gateway.transparent ? [dnsGrant(config.gateway.transparent.dnsListen)] : []),
     // The virtual IPs, as a range (Deno takes CIDR): names under a wildcard get theirs as
-    // agents ask for them.
-    ...(config.gateway.transparent ? [config.gateway.transparent.vipRange] : []),
+    // agents ask for them. And where DNS answers go (UDP sends need a grant): isolated runs'
+    // links and the tunnels' peers.
+    ...(config.gateway.transparent
+      ? [config.gateway.transparent.vipRange, config.gateway.transparent.linkRange]
+      : []),
+    ...[...config.tunnels.values()].map((t) => networkOf(t.address)),
     ...upstreams(config, protocols),
     ...approverHosts(config),
   ]);
@@ -129,6 +133,15 @@ export function serveGrant(
  */
 function dnsGrant(listen: string): string {
   return listen.endsWith(":0") ? listen.slice(0, -2) : listen;
+}
+
+/** `10.78.0.1/24` as its network, `10.78.0.0/24`. */
+function networkOf(address: string): string {
+  const [ip, prefix] = address.split("/");
+  const value = ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(prefix));
+  const base = value - (value % size);
+  return `${[24, 16, 8, 0].map((s) => Math.floor(base / 2 ** s) % 256).join(".")}/${prefix}`;
 }
 
 function listenAddresses(config: Config): string[] {

@@ -98,6 +98,7 @@ Deno.test("serveGrant: transparent interception adds its DNS listener and the vi
   const net = grant.net as string[];
   ok(net.includes("10.79.0.1:53"), "the responder, on the range's own address");
   ok(net.includes("10.79.0.0/16"), "the virtual IPs, as a range");
+  ok(net.includes("10.77.0.0/16"), "isolated runs' links, where DNS answers go");
 });
 
 Deno.test("serveGrant: passthrough of unknown hosts is an open network grant, said loudly", async () => {

@@ -8,6 +8,7 @@ export { Gateway, type GatewayOptions } from "./gateway.ts";
 export { commandName } from "./command_name.ts";
 export { loadAndCompile } from "./_loaded.ts";
 export { splitHostPort } from "./_listeners.ts";
+export { listenedPort } from "./_interception.ts";
 export { type Logger, type LogLevel, MemoryLogger } from "./log.ts";
 export {
   checkStateDir,
