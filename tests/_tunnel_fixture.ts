@@ -35,8 +35,15 @@ export interface TunnelFixture {
   receipts(): Receipt[];
   /** `clawpatrol ARGS… -c CONFIG`. */
   cli(...args: string[]): Promise<CliResult>;
-  /** Enrols agent `name` with `--wireguard` (and `extra` options) and brings its host up. */
-  addHost(name: string, extra?: string[]): Promise<AgentHost>;
+  /**
+   * Enrols agent `name` with `--wireguard` (and `extra` options) and brings its host up. Its file
+   * names this host's underlay address as the endpoint, or what `endpointOf` makes of it.
+   */
+  addHost(
+    name: string,
+    extra?: string[],
+    endpointOf?: (here: string, port: number) => string,
+  ): Promise<AgentHost>;
   /** Stops the gateway and starts a new one on the same config and state. */
   restartGateway(): Promise<void>;
 }
@@ -123,10 +130,10 @@ export async function withTunnel(fn: (fx: TunnelFixture) => Promise<void>): Prom
       seen,
       receipts: () => queryReceipts(join(dir, "state", "receipts.db")),
       cli: run,
-      addHost: async (name, extra = []) => {
+      addHost: async (name, extra = [], endpointOf = (here, port) => `${here}:${port}`) => {
         // Its underlay: a /30 of its own, numbered apart from other tests' hosts.
         const n = (c + 7 * hostCount) % 250 + 1;
-        const endpoint = `${underlay(n).here}:${tunnel.port}`;
+        const endpoint = endpointOf(underlay(n).here, tunnel.port);
         const added = await run(
           "agent",
           "add",

@@ -4,6 +4,7 @@
 // agent host reaches endpoints by name and nothing else; its tunnel address names it; another peer
 // cannot pass for it; revoking it cuts it off; a gateway restart keeps it. Root only (CI is).
 import { equal, match, ok } from "node:assert/strict";
+import { generateWireguardKeys } from "../src/transparent/mod.ts";
 import { eventually } from "./_helpers.ts";
 import { isolationAvailable } from "./_isolate_fixture.ts";
 import type { AgentHost } from "./_tunnel_host.ts";
@@ -183,6 +184,129 @@ print("sent")
       }).output();
       equal(new TextDecoder().decode(flood.stdout).trim(), "sent");
       equal((await curl(host, ca)).stdout.slice(-3), "200", "the peer still works");
+    });
+  },
+});
+
+Deno.test({
+  ...TEST,
+  name: "an agent host that brings its own key gets a file without one, written private",
+  fn: async () => {
+    await withTunnel(async (fx) => {
+      const keys = await generateWireguardKeys();
+      const file = `${fx.dir}/own.conf`;
+      const added = await fx.cli(
+        "agent",
+        "add",
+        "own-key",
+        ...["--profile", "bots", "--wireguard", "--public-key", keys.publicKey],
+        ...["--endpoint", "192.0.2.10:51820", "--full-tunnel", "--output", file],
+      );
+      equal(added.code, 0, added.stderr);
+      equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+      const text = await Deno.readTextFile(file);
+      ok(!/^PrivateKey/m.test(text), "no private key was made for it");
+      match(text, /^AllowedIPs = 0\.0\.0\.0\/0$/m);
+      match(text, /^Endpoint = 192\.0\.2\.10:51820$/m);
+      // wg-quick reads it (with the host's own key filled in).
+      await Deno.writeTextFile(
+        file,
+        text.replace(/^# PrivateKey = .*$/m, `PrivateKey = ${keys.privateKey}`),
+      );
+      const strip = await new Deno.Command("wg-quick", { args: ["strip", file] }).output();
+      equal(strip.code, 0, new TextDecoder().decode(strip.stderr));
+      const shown = await fx.cli("tunnel", "show", fx.tunnel.name);
+      match(
+        shown.stdout,
+        /own-key\t10\.\d+\.\d+\.\d+\tnever/,
+        "on the interface, no handshake yet",
+      );
+      const bad = await fx.cli(
+        "agent",
+        "add",
+        "bad-key",
+        ...["--profile", "bots", "--wireguard", "--endpoint", "192.0.2.10:51820"],
+        ...["--public-key", "nope"],
+      );
+      equal(bad.code, 2);
+      match(bad.stderr, /--public-key must be a WireGuard public key/);
+      const listed = await fx.cli("agent", "list", "--json");
+      ok(
+        !JSON.parse(listed.stdout).some((a: { name: string }) => a.name === "bad-key"),
+        "nothing enrolled",
+      );
+    });
+  },
+});
+
+/**
+ * A UDP relay between an agent host and the tunnel's port that keeps the first handshake
+ * initiation it carries and sends it again when told (`replay` on stdin).
+ */
+const RELAY = String.raw`
+import select, socket, sys
+relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); relay.bind(("0.0.0.0", int(sys.argv[1])))
+up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); up.connect(("127.0.0.1", int(sys.argv[2])))
+client = captured = None
+print("ready", flush=True)
+while True:
+    ready, _, _ = select.select([relay, up, sys.stdin], [], [], 60)
+    if relay in ready:
+        data, client = relay.recvfrom(4096)
+        if data[0] == 1 and captured is None: captured = data
+        up.send(data)
+    if up in ready:
+        data = up.recv(4096)
+        if client: relay.sendto(data, client)
+    if sys.stdin in ready:
+        line = sys.stdin.readline()
+        if line.startswith("replay") and captured:
+            up.send(captured)
+            attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            attacker.sendto(captured, ("127.0.0.1", int(sys.argv[2])))
+            print("replayed", flush=True)
+        if not line or line.startswith("quit"): break
+`;
+
+Deno.test({
+  ...TEST,
+  name: "a replayed handshake initiation does not disturb the peer whose it was",
+  fn: async () => {
+    await withTunnel(async (fx) => {
+      const relayPort = 30_000 + fx.tunnel.port % 10_000;
+      const relay = new Deno.Command("/usr/bin/python3", {
+        args: ["-c", RELAY, String(relayPort), String(fx.tunnel.port)],
+        stdin: "piped",
+        stdout: "piped",
+      }).spawn();
+      const writer = relay.stdin.getWriter();
+      const reader = relay.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let buffered = "";
+      /** The relay's next line ("" once it exits). */
+      const nextLine = async (): Promise<string> => {
+        while (!buffered.includes("\n")) {
+          const { value, done } = await reader.read();
+          if (done) return "";
+          buffered += value;
+        }
+        const at = buffered.indexOf("\n");
+        const line = buffered.slice(0, at);
+        buffered = buffered.slice(at + 1);
+        return line.trim();
+      };
+      try {
+        equal(await nextLine(), "ready");
+        const host = await fx.addHost("remote", [], (here) => `${here}:${relayPort}`);
+        const ca = `${fx.dir}/state/ca.pem`;
+        equal((await curl(host, ca)).stdout.slice(-3), "200", "through the relay");
+        await writer.write(new TextEncoder().encode("replay\n"));
+        equal(await nextLine(), "replayed", "the relay had an initiation to replay");
+        equal((await curl(host, ca)).stdout.slice(-3), "200", "the session survived the replay");
+      } finally {
+        await writer.write(new TextEncoder().encode("quit\n")).catch(() => {});
+        await writer.close().catch(() => {});
+        await relay.status;
+      }
     });
   },
 });
