@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { queryReceipts } from "../src/audit/mod.ts";
 import type { Receipt } from "../src/core/mod.ts";
 import { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
-import { cli, type CliResult } from "./_helpers.ts";
+import { cli, type CliResult, eventually } from "./_helpers.ts";
 import { startTestGateway } from "./_gateway.ts";
 import { prepareCluster, RO_PASSWORD } from "./_pg_fixture.ts";
 import { type PgCluster, startPostgres } from "./_postgres.ts";
@@ -144,6 +144,11 @@ export async function withTunnel(fn: (fx: TunnelFixture) => Promise<void>): Prom
         const wgQuick = added.stdout.slice(0, added.stdout.indexOf("The WireGuard file above"));
         const host = await startAgentHost(`${id}${hostCount++}`, n, wgQuick);
         hosts.push(host);
+        // Ready once the gateway answers through the tunnel (handshake done, responder up).
+        await eventually("an answer through the tunnel", async () => {
+          const dig = await host.exec("dig +short +tries=1 +time=2 api.example.test");
+          return /^\d+\.\d+\.\d+\.\d+$/m.test(dig.stdout) ? true : undefined;
+        }, 30_000);
         return host;
       },
       restartGateway: async () => {

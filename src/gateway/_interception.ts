@@ -49,7 +49,7 @@ export function listenedPort(port: number, offset: number): number {
 }
 
 /** A failed listen is retried no sooner than this. */
-const RETRY_AFTER_MS = 1_000;
+const RETRY_AFTER_MS = 250;
 
 interface VipListener {
   name: string;
