@@ -37,6 +37,8 @@ export interface PendingRow {
    * the exchange ended). 0: the row says it all (a deny, or an outcome known before writing).
    */
   ahead: 0 | 1;
+  /** The digest of the config that decided (schema 3); `null` in older rows. */
+  policy: string | null;
 }
 
 /** One row of the `receipts` table. */
@@ -48,8 +50,8 @@ export interface StoredRow extends PendingRow {
 
 export const INSERT_SQL = `INSERT INTO receipts (seq, id, time, agent, profile, endpoint, protocol,
   summary, facts, rule, mode, verdict, would_be, reason, approvals, upstream_status, bytes_in,
-  bytes_out, latency_ms, prev_hash, hash, ahead) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-  ?, ?, ?, ?, ?, ?, ?)`;
+  bytes_out, latency_ms, prev_hash, hash, ahead, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+  ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /** The values of {@linkcode INSERT_SQL}, in order. */
 export function insertValues(r: StoredRow): (string | number | null)[] {
@@ -76,13 +78,14 @@ export function insertValues(r: StoredRow): (string | number | null)[] {
     r.prev_hash,
     r.hash,
     r.ahead,
+    r.policy,
   ];
 }
 
 /**
  * The canonical form a hash covers: every column except `hash`, as `JSON.stringify` of an object
  * whose keys are in sorted order. Facts and approvals enter as their stored JSON text. `ahead`
- * enters only when set, so rows written before it existed keep their hashes.
+ * and `policy` enter only when set, so rows written before they existed keep their hashes.
  */
 export function canonicalRow(r: Omit<StoredRow, "hash">): string {
   return JSON.stringify({
@@ -96,6 +99,7 @@ export function canonicalRow(r: Omit<StoredRow, "hash">): string {
     id: r.id,
     latency_ms: r.latency_ms,
     mode: r.mode,
+    ...(r.policy ? { policy: r.policy } : {}),
     prev_hash: r.prev_hash,
     profile: r.profile,
     protocol: r.protocol,
@@ -263,8 +267,14 @@ export function toPendingRow(
     bytes_out: count("bytesOut", input.bytesOut),
     latency_ms: input.latencyMs,
     ahead: 0,
+    policy: input.policy === undefined || input.policy === null
+      ? null
+      : oneOf("policy", input.policy, POLICY_DIGEST),
   };
 }
+
+/** What a policy digest looks like (`clawpatrol check` prints it). */
+const POLICY_DIGEST = /^[0-9a-f]{16}$/;
 
 /** An outcome as read back with its receipt (`o_` columns of the query's join). */
 export interface JoinedOutcome {
@@ -329,5 +339,6 @@ function storedReceipt(r: StoredRow): Receipt {
     latencyMs: r.latency_ms,
     prevHash: r.prev_hash,
     hash: r.hash,
+    ...(r.policy ? { policy: r.policy } : {}),
   };
 }

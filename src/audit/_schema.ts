@@ -9,9 +9,10 @@ import { DatabaseSync } from "node:sqlite";
 
 /**
  * Bumped whenever the table layout or the canonical form changes. 2 added `outcomes`: an allowed
- * action's receipt is written before it is forwarded, and what happened comes after.
+ * action's receipt is written before it is forwarded, and what happened comes after. 3 added
+ * `policy`: the digest of the config that decided.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 // STRICT makes SQLite store exactly the types written, so a value reads back as the same JSON it
 // was hashed as (a REAL column never hands back a numeric string, and so on).
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS receipts (
   latency_ms REAL NOT NULL,
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL,
-  ahead INTEGER NOT NULL DEFAULT 0
+  ahead INTEGER NOT NULL DEFAULT 0,
+  policy TEXT
 ) STRICT;
 `;
 
@@ -72,9 +74,13 @@ export function migrate(db: DatabaseSync): void {
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(
         String(SCHEMA_VERSION),
       );
-    } else if (version === "1") {
-      // Version 1 rows carry their outcome inline and stay valid as they are.
-      db.exec("ALTER TABLE receipts ADD COLUMN ahead INTEGER NOT NULL DEFAULT 0");
+    } else if (version === "1" || version === "2") {
+      // Older rows carry their outcome inline (1) and no policy (1, 2): they stay valid as
+      // they are, the new columns empty.
+      if (version === "1") {
+        db.exec("ALTER TABLE receipts ADD COLUMN ahead INTEGER NOT NULL DEFAULT 0");
+      }
+      db.exec("ALTER TABLE receipts ADD COLUMN policy TEXT");
       db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(
         String(SCHEMA_VERSION),
       );
@@ -97,8 +103,8 @@ export function openReadOnly(path: string): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path, { readOnly: true, timeout: 1000 });
-    // A version 1 file (not yet opened by a newer gateway) reads fine: it has no outcomes.
-    if (schemaVersion(db) !== "1") checkVersion(db);
+    // An older file (not yet opened by a newer gateway) reads fine: no outcomes (1), no policy.
+    if (!["1", "2"].includes(schemaVersion(db) ?? "")) checkVersion(db);
     return db;
   } catch (error) {
     if (db?.isOpen) db.close();

@@ -4,6 +4,7 @@ import { rowHash, type StoredRow } from "./_row.ts";
 import { outcomeInput, receiptInput, withTempDir } from "./_testing.ts";
 import { ReceiptStore } from "./store.ts";
 import { verifyChain } from "./verify.ts";
+import { queryReceipts } from "./query.ts";
 
 /** Writes `n` receipts and returns the database path. */
 async function seeded(dir: string, n: number): Promise<string> {
@@ -162,12 +163,32 @@ Deno.test("verifyChain() keeps version 1 rows valid after the upgrade to outcome
     tamper(path, (db) => {
       db.exec("DROP TABLE outcomes");
       db.exec("ALTER TABLE receipts DROP COLUMN ahead");
+      db.exec("ALTER TABLE receipts DROP COLUMN policy");
       db.exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
     });
     deepStrictEqual(verifyChain(path), { ok: true, rows: 3 });
-    const store = ReceiptStore.open(path); // migrates to version 2
+    const store = ReceiptStore.open(path); // migrates to the current version
     store.record(receiptInput());
     await store.close();
     deepStrictEqual(verifyChain(path), { ok: true, rows: 4 });
+  });
+});
+
+Deno.test("verifyChain() keeps version 2 rows valid, and the policy digest is in the hash", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seeded(dir, 2);
+    tamper(path, (db) => {
+      db.exec("ALTER TABLE receipts DROP COLUMN policy");
+      db.exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    });
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 2 });
+    const store = ReceiptStore.open(path); // migrates to version 3
+    store.record({ ...receiptInput(), policy: "0123456789abcdef" });
+    await store.close();
+    deepStrictEqual(verifyChain(path), { ok: true, rows: 3 });
+    equal(queryReceipts(path).at(-1)?.policy, "0123456789abcdef");
+    // Another policy written over the recorded one breaks the chain.
+    tamper(path, (db) => db.exec("UPDATE receipts SET policy = 'fedcba9876543210' WHERE seq = 3"));
+    equal(verifyChain(path).ok, false);
   });
 });

@@ -12,7 +12,7 @@ import { out } from "./_io.ts";
 export async function checkCommand(args: string[]): Promise<number> {
   const { positionals, global } = parseCommand(args, {});
   if (positionals.length > 0) throw new UsageError("check takes no arguments (use -c CONFIG)");
-  const { config } = await loadAndCompile(global.config);
+  const { config, policy } = await loadAndCompile(global.config);
   const families = new Map<string, number>();
   for (const e of config.endpoints.values()) {
     families.set(e.protocol, (families.get(e.protocol) ?? 0) + 1);
@@ -23,7 +23,9 @@ export async function checkCommand(args: string[]): Promise<number> {
       byFamily ? ` (${byFamily})` : ""
     }, ` +
       `${config.rules.length} rules, ${config.profiles.size} profiles, ` +
-      `${config.credentials.size} credentials, ${config.approvers.size} approvers; mode ${config.gateway.mode}`,
+      `${config.credentials.size} credentials, ${config.approvers.size} approvers; mode ${config.gateway.mode}` +
+      // What every receipt this config decides carries.
+      `; policy ${policy.digest}`,
   );
   return 0;
 }

@@ -37,6 +37,11 @@ export interface ReceiptInput {
   bytesIn: number;
   bytesOut: number;
   latencyMs: number;
+  /**
+   * The digest of the config that decided (16 hex digits; `clawpatrol check` prints it), so a
+   * receipt says which policy it was. Absent on receipts written before it existed.
+   */
+  policy?: string | null;
 }
 
 /** What happened to an allowed action whose receipt was written before it was forwarded. */

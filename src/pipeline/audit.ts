@@ -128,6 +128,8 @@ export interface ActionRecord {
   /** The redacted facts, or unset to redact them now (a failure then denies, unrecorded). */
   facts: Facts | undefined;
   latencyMs: number;
+  /** The digest of the policy that decided (`null`: a policy compiled without one). */
+  policy: string | null;
 }
 
 /** The receipt of an action decided by the rules, before its outcome is known. */
@@ -151,6 +153,7 @@ export function actionReceiptInput(action: Action, record: ActionRecord): Receip
     bytesIn: 0,
     bytesOut: 0,
     latencyMs: record.latencyMs,
+    policy: record.policy,
   };
 }
 
@@ -177,6 +180,7 @@ export function eventReceiptInput(
     bytesIn: 0,
     bytesOut: 0,
     latencyMs: record.latencyMs,
+    policy: record.policy,
   };
 }
 

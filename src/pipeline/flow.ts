@@ -85,9 +85,15 @@ export class Guard implements ActionGuard {
    */
   decide(action: Action, options: DecideOptions = {}): Decided {
     const started = this.#now();
-    const { verdict, approve, facts } = evaluate(action, { policy: this.#policy, log: this.#log });
+    const policy = this.#policy();
+    const { verdict, approve, facts } = evaluate(action, { policy: () => policy, log: this.#log });
     const input = () =>
-      actionReceiptInput(action, { verdict, facts, latencyMs: this.#now() - started });
+      actionReceiptInput(action, {
+        verdict,
+        facts,
+        latencyMs: this.#now() - started,
+        policy: policy.digest,
+      });
     const approvals = approve ? this.#approvals() : null;
     if (approve && approvals) {
       const { signal } = options;
@@ -145,7 +151,12 @@ export class Guard implements ActionGuard {
     // What passes through is opaque bytes: it waits for a durable receipt like any write.
     const decided = this.#written.receipt(
       verdict,
-      () => eventReceiptInput(event, { verdict, latencyMs: this.#now() - started }),
+      () =>
+        eventReceiptInput(event, {
+          verdict,
+          latencyMs: this.#now() - started,
+          policy: this.#policy().digest,
+        }),
       { started, who: event, durable: true },
     );
     this.#observe(event.protocol, decided.verdict, this.#now() - started, null);

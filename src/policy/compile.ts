@@ -40,6 +40,8 @@ export interface CompileOptions {
    * against the facets its family declares.
    */
   protocols: readonly Protocol[];
+  /** The digest of the config's files, recorded on every receipt the policy decides. */
+  digest?: string;
 }
 
 /**
@@ -74,6 +76,7 @@ export function compilePolicy(config: Config, options: CompileOptions): Policy {
     misplacedPlaceholder: config.defaults.misplacedPlaceholder,
     allowUnknownPlaceholders: new Set(allowUnknown.map((e) => e.name)),
     protocols: options.protocols,
+    digest: options.digest,
   });
 }
 

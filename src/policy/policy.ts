@@ -60,6 +60,8 @@ export interface PolicyOptions {
   allowUnknownPlaceholders?: ReadonlySet<string>;
   /** The registered protocols the rules were compiled against. @default {[]} */
   protocols?: readonly Protocol[];
+  /** The digest of the config the policy was compiled from, recorded on its receipts. */
+  digest?: string;
 }
 
 /**
@@ -81,6 +83,8 @@ export class Policy {
   readonly #misplaced: "allow" | "deny";
   readonly #allowUnknown: ReadonlySet<string>;
   readonly #protocols: readonly Protocol[];
+  /** The digest of the config it was compiled from (`null`: compiled from text alone). */
+  readonly digest: string | null;
 
   constructor(
     byEndpoint: Map<string, CompiledRule[]>,
@@ -94,6 +98,7 @@ export class Policy {
     this.#misplaced = options.misplacedPlaceholder ?? "deny";
     this.#allowUnknown = options.allowUnknownPlaceholders ?? new Set();
     this.#protocols = options.protocols ?? [];
+    this.digest = options.digest ?? null;
     for (const [endpoint, rules] of byEndpoint) {
       this.#indexes.set(endpoint, new RuleIndex(rules.map((r) => r.constraints ?? [])));
     }
