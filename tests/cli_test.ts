@@ -35,7 +35,10 @@ Deno.test("the config init writes passes check with a one-line summary", async (
     const r = await cli(["check"], { cwd: dir });
     equal(r.code, 0, r.stderr);
     equal(lines(r.stdout).length, 1, r.stdout);
-    match(r.stdout, /^\.\/gateway\.hcl: ok: 3 endpoints \(3 https\), \d+ rules, .*mode enforce; policy [0-9a-f]{16}$/m);
+    match(
+      r.stdout,
+      /^\.\/gateway\.hcl: ok: 3 endpoints \(3 https\), \d+ rules, .*mode enforce; policy [0-9a-f]{16}$/m,
+    );
     equal(r.stderr, "");
   });
 });
