@@ -85,6 +85,9 @@ export async function commandGrant(argv: string[], app: string): Promise<Grant> 
       return plannerGrant(rest, app);
     case "log":
       return await logFor(rest, app);
+    case "replay":
+    case "report":
+      return await replayFor(rest, app);
     case "quickstart":
       return quickstartFor(rest, app);
     default:
@@ -256,6 +259,17 @@ async function logFor(rest: string[], app: string): Promise<Grant> {
   const loaded = await load(config);
   const state = await stateDirOf(loaded);
   return grantOf({ read: [app, ...configReads(loaded, config), state] });
+}
+
+/**
+ * `replay` and `report` read the config (the candidate's, for replay), and the receipts: its
+ * state directory's, or the directory of `--receipts PATH` (SQLite reads its journal beside it).
+ */
+async function replayFor(rest: string[], app: string): Promise<Grant> {
+  const grant = await logFor(rest, app);
+  const receipts = optionValue(beforeSeparator(rest), "--receipts");
+  if (receipts !== undefined) grant.read.push(dirname(resolve(receipts)));
+  return grant;
 }
 
 /** The vault, agents, env, kubeconfig, approvals and run work on the state directory. */

@@ -33,11 +33,19 @@ Commands:
   quickstart env [--dir DIR]
                          once it is ready, the demo agent's exports: eval "$(clawpatrol
                          quickstart env)"
-  check                  validate the config: a summary, or every problem with file:line
+  check                  validate the config: a summary with its policy digest (on every
+                         receipt it decides), or every problem with file:line
   test FIXTURE...        replay rule fixtures; [--require-coverage] fails on unexercised rules
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]
                          [--agent NAME] [--since 10m|ISO-TIME] [--limit N]
   log verify             check the receipts' hash chain; reports the first broken row
+  log fixture RCPT_ID... the receipts as rule fixtures (YAML) clawpatrol test replays as they are
+  replay -c CANDIDATE [--since 7d] [--agent A] [--endpoint E] [--receipts PATH] [--json]
+                         re-decide recorded actions with a candidate config: what would change,
+                         by rule; exit 1 when something denied or held would now be allowed
+  report [--since 7d] [--receipts PATH] [--json]
+                         rule hits by verdict and mode, observe-mode rules ready to enforce,
+                         approvals, denies per agent and endpoint, unknown hosts
   agent add NAME --profile PROFILE
                          enrol an agent; prints its token once, as the last line of stdout
   agent add NAME --profile PROFILE --wireguard [--tunnel T] [--endpoint HOST:PORT]

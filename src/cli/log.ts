@@ -1,6 +1,6 @@
 /**
- * `clawpatrol log [--follow] [--json] [--verdict V] [--agent A] [--since T] [--limit N]` and
- * `clawpatrol log verify`.
+ * `clawpatrol log [--follow] [--json] [--verdict V] [--agent A] [--since T] [--limit N]`,
+ * `clawpatrol log verify` and `clawpatrol log fixture RCPT_ID…`.
  *
  * @module
  */
@@ -11,7 +11,8 @@ import { parseDuration } from "../config/mod.ts";
 import { queryReceipts, type ReceiptFilter, verifyChain } from "../audit/mod.ts";
 import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { type GlobalOptions, parseCommand, UsageError } from "./_args.ts";
-import { out } from "./_io.ts";
+import { err, out } from "./_io.ts";
+import { fixturesYaml, receiptFixture } from "./_receipt_fixture.ts";
 
 const FOLLOW_POLL_MS = 500;
 
@@ -30,6 +31,11 @@ export async function logCommand(args: string[]): Promise<number> {
     if (positionals.length > 1) throw new UsageError("log verify takes no arguments");
     await assertExists(dbPath);
     return verify(dbPath);
+  }
+  if (positionals[0] === "fixture") {
+    if (positionals.length < 2) throw new UsageError("log fixture needs one or more RCPT_IDs");
+    await assertExists(dbPath);
+    return fixtures(dbPath, positionals.slice(1));
   }
   if (positionals.length > 0) throw new UsageError(`unknown log subcommand '${positionals[0]}'`);
   const filter: ReceiptFilter = {};
@@ -83,6 +89,22 @@ function verify(dbPath: string): number {
     `${dbPath}: BROKEN at ${what} seq ${result.brokenSeq}: ${result.problem} (${result.rows} ${what}s verified before it)`,
   );
   return 1;
+}
+
+/** `log fixture ID…`: the receipts as one fixture file on stdout; 1 if any cannot be one. */
+function fixtures(dbPath: string, ids: string[]): number {
+  const cases: Record<string, unknown>[] = [];
+  let failed = false;
+  for (const id of ids) {
+    const receipt = queryReceipts(dbPath, { id })[0];
+    const fixture = receipt ? receiptFixture(receipt) : `no receipt ${id}`;
+    if (typeof fixture === "string") {
+      err(`Error: ${fixture}`);
+      failed = true;
+    } else cases.push(fixture);
+  }
+  if (cases.length > 0) out(fixturesYaml(cases).trimEnd());
+  return failed ? 1 : 0;
 }
 
 async function receiptsPath(global: GlobalOptions): Promise<string> {

@@ -19,6 +19,8 @@ import { permissionsCommand } from "./permissions.ts";
 import { quickstartCommand } from "./quickstart.ts";
 import { statusCommand } from "./status.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
+import { replayCommand } from "./replay.ts";
+import { reportCommand } from "./report.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand, startCommand } from "./serve.ts";
 import { testCommand } from "./test.ts";
@@ -34,6 +36,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   check: checkCommand,
   test: testCommand,
   log: logCommand,
+  replay: replayCommand,
+  report: reportCommand,
   agent: agentCommand,
   approvals: approvalsCommand,
   vault: vaultCommand,

@@ -338,9 +338,10 @@ export function listenAddress(r: BlockReader, field: string, fallback: string): 
 export function parseDuration(v: unknown): number | null {
   if (typeof v === "number") return Number.isFinite(v) && v >= 0 ? v * 1000 : null;
   if (typeof v !== "string") return null;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v.trim());
   if (!m) return null;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const unit = units[m[2] as keyof typeof units];
   return Math.round(Number(m[1]) * unit);
 }
 
