@@ -211,7 +211,7 @@ export class BlockReader implements BodyReader {
     return v;
   }
 
-  /** A duration: a number of seconds, or a string such as `"500ms"`, `"30s"`, `"10m"`, `"1h"`. */
+  /** A duration: a number of seconds, or a string such as `"500ms"`, `"30s"`, `"10m"`, `"1h"`, `"7d"`. */
   duration(name: string, fallbackMs: number): number {
     const v = this.raw(name);
     if (v === undefined) return fallbackMs;

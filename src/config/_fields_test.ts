@@ -11,10 +11,11 @@ Deno.test("parseDuration() reads bare numbers as seconds and strings with a unit
   equal(parseDuration("1h"), 3_600_000);
   equal(parseDuration("1.5s"), 1_500);
   equal(parseDuration(" 2m "), 120_000);
+  equal(parseDuration("90d"), 90 * 86_400_000, "days, for retention");
 });
 
 Deno.test("parseDuration() returns null for anything it cannot read", () => {
-  for (const bad of ["ten minutes", "", "s", "-5s", "5d", "1h30m", "5 s", "1e3s"]) {
+  for (const bad of ["ten minutes", "", "s", "-5s", "5w", "1h30m", "5 s", "1e3s"]) {
     equal(parseDuration(bad), null, JSON.stringify(bad));
   }
   for (const bad of [-1, Infinity, NaN, true, null, undefined, ["30s"], { s: 30 }]) {

@@ -30,6 +30,8 @@ export interface GatewayConfig {
   mode: Mode;
   /** Absent: agents reach the gateway only through the proxy and the listeners. */
   transparent?: TransparentConfig;
+  /** What receipts keep, and for how long. */
+  receipts: ReceiptsConfig;
   limits: {
     /** Request bodies buffered for rules, in bytes. */
     bodyBufferBytes: number;
@@ -73,6 +75,16 @@ export interface TransparentConfig {
    * runs and tunnel peers send. 0: the real ports.
    */
   portOffset: number;
+}
+
+/** `gateway { receipts { … } }`: what receipts keep. */
+export interface ReceiptsConfig {
+  /**
+   * Request bodies in receipts' facts: none, the first `sampleBytes` of each, or all of what the
+   * gateway buffered (`body_buffer`). Credential values are redacted whatever this says.
+   */
+  bodies: "none" | "sample" | "full";
+  sampleBytes: number;
 }
 
 /** `tunnel "wireguard" NAME { … }`: agents on other hosts, over WireGuard. */

@@ -9,6 +9,7 @@ import type { BlockReader, ConfigFile } from "./_fields.ts";
 import { addUnique, collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_blocks.ts";
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
 import { readTransparent } from "./_transparent.ts";
+import { defaultReceipts, readReceipts } from "./_receipts.ts";
 import { endpointResolver, readEndpoints } from "./_endpoints.ts";
 import { readRules, type RuleScope } from "./_rules.ts";
 import { credentialKinds, readCredentials } from "./_credentials.ts";
@@ -172,6 +173,7 @@ function readGateway(r: BlockReader): GatewayConfig {
     adminListen: listenAddress(r, "admin_listen", d.adminListen),
     mode: r.oneOf("mode", ["enforce", "observe"], "enforce"),
     limits: d.limits,
+    receipts: readReceipts(r),
   };
   const transparent = readTransparent(r);
   if (transparent) g.transparent = transparent;
@@ -267,6 +269,7 @@ export function defaultGateway(): GatewayConfig {
     proxyListen: DEFAULT_PROXY_LISTEN,
     adminListen: DEFAULT_ADMIN_LISTEN,
     mode: "enforce",
+    receipts: defaultReceipts(),
     limits: {
       bodyBufferBytes: 1024 * 1024,
       receiptQueue: 10_000,

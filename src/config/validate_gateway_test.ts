@@ -50,7 +50,7 @@ Deno.test("loadConfigText() reads durations as seconds or with ms/s/m/h units", 
 });
 
 Deno.test("loadConfigText() rejects malformed durations on their line", async () => {
-  for (const bad of ['"ten minutes"', '"-5s"', "-1", '"1d"', "true", '"10 m s"', "[30]"]) {
+  for (const bad of ['"ten minutes"', '"-5s"', "-1", '"1w"', "true", '"10 m s"', "[30]"]) {
     const text = `${HEAD}defaults {\n  llm_cache_ttl = ${bad}\n}\n`;
     assertProblem(await problemsOf(text), 3, /'llm_cache_ttl' must be a duration/);
   }

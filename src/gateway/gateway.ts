@@ -138,6 +138,7 @@ export class Gateway {
     this.guard = new Guard(() => this.#loaded.policy, receipts, {
       log: options.log,
       durability: () => this.#loaded.config.gateway.limits.receiptDurability,
+      bodies: () => this.#loaded.config.gateway.receipts,
       observe: this.metrics.decided,
       approvals: () => this.#approvals,
     });

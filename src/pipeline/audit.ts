@@ -15,6 +15,7 @@ import type {
   ReceiptInput,
   Verdict,
 } from "../core/mod.ts";
+import { type BodyKeeping, keepBodies } from "./_bodies.ts";
 import { AuditUnavailableError } from "../core/mod.ts";
 import type { ReceiptStore } from "../audit/mod.ts";
 import { redactFacts } from "../credentials/mod.ts";
@@ -130,11 +131,17 @@ export interface ActionRecord {
   latencyMs: number;
   /** The digest of the policy that decided (`null`: a policy compiled without one). */
   policy: string | null;
+  /** What the receipt keeps of a request body. @default {all of it} */
+  bodies?: BodyKeeping;
 }
 
 /** The receipt of an action decided by the rules, before its outcome is known. */
 export function actionReceiptInput(action: Action, record: ActionRecord): ReceiptInput {
   const { verdict } = record;
+  const redacted = record.facts ?? redactFacts(action.facts);
+  const { facts, dropped } = record.bodies
+    ? keepBodies(redacted, record.bodies)
+    : { facts: redacted, dropped: [] };
   return {
     time: new Date(),
     agent: action.agent.name,
@@ -142,7 +149,7 @@ export function actionReceiptInput(action: Action, record: ActionRecord): Receip
     endpoint: action.endpoint,
     protocol: action.protocol,
     summary: action.summary,
-    facts: withUnknown(record.facts ?? redactFacts(action.facts), action.unknown),
+    facts: withUnknown(facts, [...action.unknown ?? [], ...dropped]),
     rule: verdict.rule,
     mode: verdict.mode,
     verdict: verdict.decision,

@@ -22,6 +22,7 @@ import { type DecisionObserver, evaluate } from "./decide.ts";
 import { ApprovalHolds, type ApprovalRunner } from "./approve.ts";
 import { actionReceiptInput, ActionReceipts, eventReceiptInput } from "./audit.ts";
 import { type ReceiptDurability, waitsForDurableReceipt } from "./durability.ts";
+import type { BodyKeeping } from "./_bodies.ts";
 import { SessionLedger } from "./session.ts";
 
 /** Collaborators of a {@linkcode Guard} besides its policy and receipt store. */
@@ -36,6 +37,8 @@ export interface GuardOptions {
   now?: () => number;
   /** Read per action: which allowed actions wait for a durable receipt. @default {"writes"} */
   durability?: () => ReceiptDurability;
+  /** Read per action: what receipts keep of request bodies. @default {all of it} */
+  bodies?: () => BodyKeeping;
 }
 
 const NOTHING = () => {};
@@ -49,6 +52,7 @@ export class Guard implements ActionGuard {
   readonly #written: ActionReceipts;
   readonly #approvals: () => ApprovalRunner | null;
   readonly #durability: () => ReceiptDurability;
+  readonly #bodies: (() => BodyKeeping) | undefined;
   readonly #holds: ApprovalHolds;
 
   /**
@@ -62,6 +66,7 @@ export class Guard implements ActionGuard {
     this.#approvals = options.approvals ?? (() => null);
     this.#now = options.now ?? (() => performance.now());
     this.#durability = options.durability ?? (() => "writes");
+    this.#bodies = options.bodies;
     this.#written = new ActionReceipts(receipts, options.log, this.#now);
     this.#holds = new ApprovalHolds({
       receipts: this.#written,
@@ -85,14 +90,17 @@ export class Guard implements ActionGuard {
    */
   decide(action: Action, options: DecideOptions = {}): Decided {
     const started = this.#now();
-    const policy = this.#policy();
-    const { verdict, approve, facts } = evaluate(action, { policy: () => policy, log: this.#log });
+    // Read once, inside evaluate's failure handling: a policy that cannot be had denies.
+    let policy: Policy | undefined;
+    const current = () => policy ??= this.#policy();
+    const { verdict, approve, facts } = evaluate(action, { policy: current, log: this.#log });
     const input = () =>
       actionReceiptInput(action, {
         verdict,
         facts,
         latencyMs: this.#now() - started,
-        policy: policy.digest,
+        policy: policy?.digest ?? null,
+        bodies: this.#bodies?.(),
       });
     const approvals = approve ? this.#approvals() : null;
     if (approve && approvals) {
@@ -155,12 +163,21 @@ export class Guard implements ActionGuard {
         eventReceiptInput(event, {
           verdict,
           latencyMs: this.#now() - started,
-          policy: this.#policy().digest,
+          policy: this.#digest(),
         }),
       { started, who: event, durable: true },
     );
     this.#observe(event.protocol, decided.verdict, this.#now() - started, null);
     return decided;
+  }
+
+  /** The digest of the policy in force, `null` when it cannot be had (its receipt says so). */
+  #digest(): string | null {
+    try {
+      return this.#policy().digest;
+    } catch {
+      return null;
+    }
   }
 
   /** Allowed actions whose exchange has not finished yet. */

@@ -1,0 +1,32 @@
+// `gateway { receipts { … } }`: defaults, and every problem at its line.
+
+import { deepStrictEqual } from "node:assert/strict";
+import { loadConfigText } from "./load.ts";
+import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
+import { PROTOCOLS } from "../protocols/registry.ts";
+
+Deno.test("receipts keep a body sample unless told", async () => {
+  const config = await loadConfigText("t.hcl", HEAD, { protocols: PROTOCOLS });
+  deepStrictEqual(config.gateway.receipts, { bodies: "sample", sampleBytes: 4096 });
+  const told = await loadConfigText(
+    "t.hcl",
+    `${HEAD}gateway {\n  receipts {\n    bodies = "none"\n  }\n}\n`,
+    { protocols: PROTOCOLS },
+  );
+  deepStrictEqual(told.gateway.receipts, { bodies: "none", sampleBytes: 4096 });
+});
+
+Deno.test("receipts settings that make no sense are reported at their lines", async () => {
+  const text = `${HEAD}gateway {
+  receipts {
+    bodies       = "some"
+    sample_bytes = 0
+    colour       = "blue"
+  }
+}
+`;
+  const problems = await problemsOf(text);
+  assertProblem(problems, lineOf(text, "bodies"), /bodies/);
+  assertProblem(problems, lineOf(text, "sample_bytes"), /at least 1/);
+  assertProblem(problems, lineOf(text, "colour"), /colour/);
+});
