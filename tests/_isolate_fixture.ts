@@ -15,6 +15,7 @@ import type { Receipt } from "../src/core/mod.ts";
 import type { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { ISOLATE_SCRIPT } from "../src/cli/_isolate.ts";
 import { startTestGateway } from "./_gateway.ts";
+import { POSTGRES_RULES } from "./_transparent_fixture.ts";
 import { prepareCluster, RO_PASSWORD } from "./_pg_fixture.ts";
 import { type PgCluster, postgresAvailable, startPostgres } from "./_postgres.ts";
 import { type FakeApiServer, startFakeApiServer } from "./_k8s_apiserver.ts";
@@ -68,18 +69,6 @@ rule "k8s-no-namespace-deletes" {
   condition = "k8s.verb == 'delete' && k8s.resource == 'namespaces'"
   verdict   = "deny"
   reason    = "Deleting namespaces is not allowed"
-}
-rule "pg-no-ddl" {
-  endpoint  = postgres.db
-  priority  = 100
-  condition = "sql.verbs.exists(v, v in ['drop','truncate','alter','create'])"
-  verdict   = "deny"
-  reason    = "Schema changes land via migration PR, not via the agent"
-}
-rule "pg-reads" {
-  endpoint  = postgres.db
-  condition = "sql.verbs.all(v, v in ['select','show'])"
-  verdict   = "allow"
 }
 `;
 
@@ -243,5 +232,5 @@ profile "bots" {
   endpoints   = [https.api, postgres.db, kubernetes.cluster]
   credentials = [bearer_token.api_token, postgres_credential.pg_ro, k8s_bearer_token.k8s_token]
 }
-${RULES}`;
+${RULES}${POSTGRES_RULES}`;
 }

@@ -50,7 +50,8 @@ export interface TransparentOptions {
   postgres?: boolean;
 }
 
-const HTTPS_RULES = `
+/** Rules on endpoint `https.api`: GETs allowed, DELETEs denied. */
+export const HTTPS_RULES = `
 rule "reads" {
   endpoint  = https.api
   condition = "http.method == 'get'"
@@ -64,7 +65,8 @@ rule "no-deletes" {
 }
 `;
 
-const POSTGRES_RULES = `
+/** Rules on endpoint `postgres.db`: DDL denied, plain reads allowed. */
+export const POSTGRES_RULES = `
 rule "pg-no-ddl" {
   endpoint  = postgres.db
   priority  = 100

@@ -16,6 +16,7 @@ import type { Receipt } from "../src/core/mod.ts";
 import { Gateway, MemoryLogger } from "../src/gateway/mod.ts";
 import { cli, type CliResult, eventually } from "./_helpers.ts";
 import { startTestGateway } from "./_gateway.ts";
+import { HTTPS_RULES, POSTGRES_RULES } from "./_transparent_fixture.ts";
 import { prepareCluster, RO_PASSWORD } from "./_pg_fixture.ts";
 import { type PgCluster, startPostgres } from "./_postgres.ts";
 import { mintTestCa, mintTestCertificate } from "./_test_ca.ts";
@@ -47,32 +48,6 @@ export interface TunnelFixture {
   /** Stops the gateway and starts a new one on the same config and state. */
   restartGateway(): Promise<void>;
 }
-
-const RULES = `
-rule "reads" {
-  endpoint  = https.api
-  condition = "http.method == 'get'"
-  verdict   = "allow"
-}
-rule "no-deletes" {
-  endpoint  = https.api
-  condition = "http.method == 'delete'"
-  verdict   = "deny"
-  reason    = "deletes are not allowed"
-}
-rule "pg-no-ddl" {
-  endpoint  = postgres.db
-  priority  = 100
-  condition = "sql.verbs.exists(v, v in ['drop','truncate','alter','create'])"
-  verdict   = "deny"
-  reason    = "Schema changes land via migration PR, not via the agent"
-}
-rule "pg-reads" {
-  endpoint  = postgres.db
-  condition = "sql.verbs.all(v, v in ['select','show'])"
-  verdict   = "allow"
-}
-`;
 
 /** Runs `fn` with a tunnel up and its gateway serving; undoes everything after. */
 export async function withTunnel(fn: (fx: TunnelFixture) => Promise<void>): Promise<void> {
@@ -220,5 +195,5 @@ profile "bots" {
   endpoints   = [https.api, postgres.db]
   credentials = [bearer_token.api_token, postgres_credential.pg_ro]
 }
-${RULES}`;
+${HTTPS_RULES}${POSTGRES_RULES}`;
 }

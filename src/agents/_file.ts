@@ -41,6 +41,14 @@ export function fileSignature(path: string): string {
 
 /** Reads and validates the file; a missing file is an empty registry. */
 export function readAgentsFile(path: string): AgentRecord[] {
+  return readStateFile(path, "agents", parseAgents);
+}
+
+/**
+ * Reads one of the registries' JSON files with `parse`: a missing file holds nothing, one that
+ * does not parse throws a `SyntaxError` naming it (`what`: `agents`, `sources`).
+ */
+export function readStateFile<T>(path: string, what: string, parse: (text: string) => T[]): T[] {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -49,9 +57,9 @@ export function readAgentsFile(path: string): AgentRecord[] {
     throw err;
   }
   try {
-    return parseAgents(text);
+    return parse(text);
   } catch (err) {
-    throw new SyntaxError(`Cannot parse agents file '${path}': ${(err as Error).message}`);
+    throw new SyntaxError(`Cannot parse ${what} file '${path}': ${(err as Error).message}`);
   }
 }
 

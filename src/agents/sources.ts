@@ -13,7 +13,7 @@
 
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../core/mod.ts";
-import { fileSignature } from "./_file.ts";
+import { fileSignature, readStateFile } from "./_file.ts";
 import { withFileLock } from "./_lock.ts";
 import { isAgentName } from "./_token.ts";
 
@@ -247,18 +247,7 @@ interface StoredLease {
 const KINDS: readonly string[] = ["isolate", "wireguard", "static"];
 
 function readSources(path: string): SourceLease[] {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  }
-  try {
-    return parseSources(text);
-  } catch (err) {
-    throw new SyntaxError(`Cannot parse sources file '${path}': ${(err as Error).message}`);
-  }
+  return readStateFile(path, "sources", parseSources);
 }
 
 function parseSources(text: string): SourceLease[] {

@@ -9,6 +9,7 @@
 
 import { fileURLToPath } from "node:url";
 import { err } from "./_io.ts";
+import { whileForwarding } from "./_child.ts";
 
 /** A privileged script shipped with the app (`install.sh` copies them beside it). */
 export type PrivilegedScript = "isolate.sh" | "tunnel.sh";
@@ -90,27 +91,10 @@ async function spawn(
     await writer.write(new TextEncoder().encode(options.input)).catch(() => {});
     await writer.close().catch(() => {});
   }
-  const signals: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
-  const forward = signals.map((signal) => {
-    const listener = () => {
-      try {
-        child.kill(signal);
-      } catch {
-        // Exited meanwhile.
-      }
-    };
-    Deno.addSignalListener(signal, listener);
-    return () => Deno.removeSignalListener(signal, listener);
-  });
-  const ignore = () => {};
-  Deno.addSignalListener("SIGINT", ignore);
-  try {
+  return await whileForwarding(child, async () => {
     if (!options.capture) return { code: (await child.status).code, stdout: "", stderr: "" };
     const out = await child.output();
     const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
     return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-  } finally {
-    for (const remove of forward) remove();
-    Deno.removeSignalListener("SIGINT", ignore);
-  }
+  });
 }

@@ -10,12 +10,10 @@ import { agentEnvironment, openAgents } from "./_agent_env.ts";
 import { authenticateAgent, readToken, TOKEN_ENV } from "./_agent_token.ts";
 import { err } from "./_io.ts";
 import { IsolateError, runIsolated } from "./_isolate.ts";
+import { whileForwarding } from "./_child.ts";
 
 const USAGE =
   "clawpatrol run --agent NAME [--token T] [--isolate [--as USER]] -- COMMAND [ARGS...]";
-
-/** Signals passed on to the child. SIGINT is not: a terminal's Ctrl-C already reaches it. */
-const FORWARDED: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
 
 /**
  * Runs `clawpatrol run`. Everything after `--` goes to the command untouched. The token comes
@@ -94,27 +92,6 @@ async function spawn(command: string[], env: Record<string, string>): Promise<nu
     }
     throw e;
   }
-  const forward = FORWARDED.map((signal) => {
-    const listener = () => {
-      try {
-        child.kill(signal);
-      } catch {
-        // Exited meanwhile.
-      }
-    };
-    Deno.addSignalListener(signal, listener);
-    return () => Deno.removeSignalListener(signal, listener);
-  });
-  // Ctrl-C goes to the whole foreground process group: the child decides what it means, and
-  // this process stays to report the child's exit code.
-  const ignoreInterrupt = () => {};
-  Deno.addSignalListener("SIGINT", ignoreInterrupt);
-  try {
-    const status = await child.status;
-    // Deno reports a signal death as code 128+N already, like a shell.
-    return status.code;
-  } finally {
-    for (const remove of forward) remove();
-    Deno.removeSignalListener("SIGINT", ignoreInterrupt);
-  }
+  // Deno reports a signal death as code 128+N already, like a shell.
+  return (await whileForwarding(child, () => child.status)).code;
 }
