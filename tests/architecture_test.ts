@@ -19,6 +19,7 @@ const GATEWAY_MAY_IMPORT: readonly string[] = [
   "store",
   "config",
   "admin",
+  "dashboard",
   "core",
 ];
 
@@ -45,6 +46,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   approvals: ["core", "config"],
   // The admin API answers held approvals.
   admin: ["core", "approvals"],
+  // The operator console: held approvals and receipts, through what the gateway hands it.
+  dashboard: ["core", "approvals", "audit"],
   // One action's way: the rules decide, a chain approves, the store records; facts are redacted.
   pipeline: ["core", "policy", "approvals", "audit", "credentials"],
   // The sockets towards agents: listening, accepting, TLS. Protocols get them through services.

@@ -37,6 +37,8 @@ export interface AdminView {
    * the admin token: a webhook approver's callback, Slack's interactivity requests. By path.
    */
   signedRoutes?: ReadonlyMap<string, (req: Request) => Promise<Response>>;
+  /** The operator dashboard (`/` and `/ui/…`): it signs its users in itself. */
+  dashboard?: { owns(path: string): boolean; handle(req: Request): Promise<Response> };
 }
 
 /** Ids the queue hands out (`apr_` + 20 hex digits), with room to grow; anything else is unknown. */
@@ -67,6 +69,7 @@ export function adminHandler(view: AdminView): (req: Request) => Promise<Respons
     // Checked first: `/approvals/webhook` would otherwise meet the admin token check.
     const signed = view.signedRoutes?.get(path);
     if (signed) return await signed(req);
+    if (view.dashboard?.owns(path)) return await view.dashboard.handle(req);
     if (path === "/approvals" || path.startsWith("/approvals/")) {
       return await approvals(view, req, path);
     }

@@ -41,6 +41,7 @@ const STATE_COMMANDS = new Set([
   "env",
   "kubeconfig",
   "approvals",
+  "dashboard",
   "status",
   "run",
   "tunnel",
@@ -53,7 +54,7 @@ function sudo(): string[] {
 /** Commands that may run a privileged step (`tunnel.sh`): as root, or through `sudo -n`. */
 const PRIVILEGED = new Set(["agent", "tunnel"]);
 /** Commands that talk to the running gateway's admin API. */
-const ADMIN_COMMANDS = new Set(["approvals", "status"]);
+const ADMIN_COMMANDS = new Set(["approvals", "dashboard", "status"]);
 
 /**
  * The grant for the CLI invocation `argv` (as `clawpatrol` would receive it). Reads the config

@@ -65,6 +65,9 @@ Commands:
                          decide a held request as cli:$USER through the admin API
                          (gateway.admin_listen, or --admin-url URL); admin token from
                          $CLAWPATROL_ADMIN_TOKEN, else state/admin.token (mode 0600)
+  dashboard [--admin-url URL]
+                         the web dashboard's address (admin_listen) and a one-time sign-in
+                         code (works once, for 5 minutes); admin token as for approvals
   vault set NAME [--slot S]
                          store a credential's value, read from stdin (one trailing newline
                          dropped) or typed at a prompt that does not echo; never from arguments

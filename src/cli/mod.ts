@@ -10,6 +10,7 @@ import { err } from "./_io.ts";
 import { agentCommand } from "./agent.ts";
 import { approvalsCommand } from "./approvals.ts";
 import { checkCommand } from "./check.ts";
+import { dashboardCommand } from "./dashboard.ts";
 import { envCommand } from "./env.ts";
 import { helpCommand } from "./help.ts";
 import { initCommand } from "./init.ts";
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   report: reportCommand,
   agent: agentCommand,
   approvals: approvalsCommand,
+  dashboard: dashboardCommand,
   vault: vaultCommand,
   env: envCommand,
   run: runCommand,

@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import type { Logger, Protocol } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
-import { ReceiptStore } from "../audit/mod.ts";
+import { queryReceipts, ReceiptStore } from "../audit/mod.ts";
+import { ReceiptFeed } from "../dashboard/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
 import { AgentRegistry, SourceRegistry } from "../agents/mod.ts";
 import { openGatewayCa, RECEIPTS_FILE } from "./state.ts";
@@ -30,6 +31,8 @@ export interface OpenedState {
   /** Which agent a source address stands for (transparent interception). */
   sources: SourceRegistry;
   receipts: ReceiptStore;
+  /** New receipts for the dashboard's live feed, told of each committed batch. */
+  feed: ReceiptFeed;
 }
 
 /**
@@ -69,6 +72,9 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
       problem === null
         ? log.log("info", "receipts are being written again: actions are decided again")
         : log.log("error", `denying every action: ${problem}`),
+    // One cheap call per committed batch; the feed reads the rows only while someone watches.
+    onFlush: () => feed.notify(),
   });
-  return { vault, ca, agents, sources, receipts };
+  const feed = new ReceiptFeed((filter) => queryReceipts(receipts, filter));
+  return { vault, ca, agents, sources, receipts, feed };
 }

@@ -19,11 +19,11 @@ import { LeafCache } from "../tls/mod.ts";
 import type { OpenVaultOptions, Vault } from "../credentials/mod.ts";
 import type { HttpProxy } from "../protocols/http/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
-import { ApprovalQueue, Approvals, SlackNotifier } from "../approvals/mod.ts";
+import { ApprovalQueue, type Approvals, SlackNotifier } from "../approvals/mod.ts";
 import { Guard } from "../pipeline/mod.ts";
-import { netServices, type RestartingHttpServer } from "../net/mod.ts";
+import { netServices } from "../net/mod.ts";
 import { RunningGrant } from "./_permissions.ts";
-import { openState } from "./_open_state.ts";
+import { type OpenedState, openState } from "./_open_state.ts";
 import { loadAndCompile, type Loaded } from "./_loaded.ts";
 import { TransparentDns } from "./_transparent.ts";
 import type { Logger } from "./log.ts";
@@ -32,7 +32,9 @@ import { HttpCredentials } from "./_http_credentials.ts";
 import { SecretCache, warnMissingSecrets } from "./_secrets.ts";
 import { GatewayMetrics } from "./_metrics.ts";
 import { restartOnlySettings, watchConfig } from "./reload.ts";
-import { openAdminServer } from "./_admin_server.ts";
+import { type AdminServer, openAdminServer } from "./_admin_server.ts";
+import { dashboardOptions } from "./_dashboard.ts";
+import { buildApprovals } from "./_build_approvals.ts";
 import { adminListenFailed, type ListenerDeps, startProxy, watchAgents } from "./_listeners.ts";
 import { ListenerSet } from "./_listener_set.ts";
 
@@ -61,6 +63,8 @@ interface GatewayParts {
   receipts: ReceiptStore;
   vault: Vault;
   options: GatewayOptions;
+  /** For the dashboard: its live feed and the Agents page. */
+  opened: Pick<OpenedState, "feed" | "agents">;
 }
 
 /** What {@linkcode Gateway.start} checked and holds before it opens the state. */
@@ -78,7 +82,7 @@ export class Gateway {
   readonly adminAddress: Deno.NetAddr;
   #loaded: Loaded;
   readonly #receipts: ReceiptStore;
-  readonly #admin: RestartingHttpServer;
+  readonly #admin: AdminServer;
   readonly #log: Logger;
   readonly #stopWatching: () => void;
   /** Stops watching the agents file (revocations end open sessions). */
@@ -152,6 +156,12 @@ export class Gateway {
         status: () => this.#status(),
         approvals: this.approvalQueue,
       },
+      dashboard: dashboardOptions({
+        ...parts.opened,
+        ...{ queue: this.approvalQueue, receipts, metrics: this.metrics },
+        config: () => this.#loaded.config,
+        health: () => this.#healthReport(),
+      }),
       slackInteractivity: (req) => this.#slack.handleInteractivity(req),
       log: options.log,
       health: this.health,
@@ -197,7 +207,7 @@ export class Gateway {
   /** The rest of {@linkcode Gateway.start}, under the state directory's lock. */
   static async #open(configPath: string, opened: Opened): Promise<Gateway> {
     const { loaded, protocols, permissions, stateDir, options } = opened;
-    const { vault, ca, agents, sources, receipts } = await openState(stateDir, {
+    const { vault, ca, agents, sources, receipts, feed } = await openState(stateDir, {
       config: loaded.config,
       protocols,
       log: options.log,
@@ -207,7 +217,10 @@ export class Gateway {
     try {
       // The receipt writer runs in a worker; fail startup, not every later action, if it cannot.
       await receipts.ready();
-      const parts = { stateDir, permissions, receipts, vault, options, lock: opened.lock };
+      const parts = {
+        ...{ stateDir, permissions, receipts, vault, options, lock: opened.lock },
+        opened: { feed, agents },
+      };
       gateway = new Gateway(configPath, loaded, parts);
       await gateway.#configureSlack(loaded.config);
     } catch (err) {
@@ -384,17 +397,4 @@ export class Gateway {
       ...(this.#dns ? { transparent: this.#dns.status() } : {}),
     };
   }
-}
-
-/** The approval chains of `config`, over the gateway's queue and secrets. */
-function buildApprovals(
-  config: Config,
-  { queue, secrets, log }: { queue: ApprovalQueue; secrets: SecretCache; log: Logger },
-): Approvals {
-  return new Approvals(config, {
-    queue,
-    secret: (name, slot) => secrets.get(name, slot),
-    fetch: globalThis.fetch,
-    log: (level, message, fields) => log.log(level, message, fields as Record<string, unknown>),
-  });
 }

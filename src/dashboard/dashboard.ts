@@ -1,0 +1,127 @@
+/**
+ * The operator dashboard on the admin listener: pages at `/` and `/ui/…`, JSON and the live
+ * feed under `/ui/api/…`. Every page but sign-in needs a session (else the sign-in page); every
+ * API call needs one (else 401); every state change also needs the session's CSRF token.
+ *
+ * @module
+ */
+
+import type { DecideResult, PendingApproval, QueueEvent } from "../approvals/mod.ts";
+import type { Mode } from "../core/mod.ts";
+import type { ReceiptFeed, ReceiptQuery } from "./_feed.ts";
+import { jsonResponse } from "./_respond.ts";
+import { type Session, Sessions, type SessionsOptions } from "./_sessions.ts";
+import { readForm, sessionCookie, signIn, signinPage, signOut } from "./_signin.ts";
+import { OpenStreams } from "./_sse.ts";
+import { staticFile } from "./_static.ts";
+import { apiRoute, pageRoute, refuseWithoutCsrf, type RouteContext } from "./_routes.ts";
+
+/** Where `clawpatrol dashboard` asks for a one-time code, with the admin token. */
+export const CODES_PATH = "/ui/api/codes";
+
+/** The approval queue as the dashboard uses it (the gateway's `ApprovalQueue`). */
+export interface DashboardApprovals {
+  list(): PendingApproval[];
+  decide(id: string, decision: "allow" | "deny", who: string, reason: string): DecideResult;
+  subscribe(listener: (event: QueueEvent) => void): () => void;
+}
+
+/** An enrolled agent as the Agents page lists it. */
+export interface DashboardAgent {
+  name: string;
+  profile: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** What the dashboard reads from, and acts on in, the running gateway. */
+export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" | "sessionTtlMs"> {
+  approvals: DashboardApprovals;
+  /** Committed receipts. */
+  receipts: ReceiptQuery;
+  /** New receipts as they commit. */
+  feed: ReceiptFeed;
+  /** `gateway.mode` in force (for fixtures' expected verdicts). */
+  gatewayMode(): Mode;
+  /** How long a stage of `approver` (`human_approver.ops`) waits before it times out. */
+  stageTimeoutMs(approver: string): number;
+  /** Enrolled agents and revocation; the Agents page is empty without it. */
+  agents?: { list(): DashboardAgent[]; revoke(name: string): void };
+  /** What the Health page shows: named readings (receipt queue, upstream errors…). */
+  health?: () => Record<string, unknown>;
+  log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** The dashboard's request handler and its lifecycle. */
+export class Dashboard {
+  readonly #sessions: Sessions;
+  readonly #options: DashboardOptions;
+  readonly #streams = new OpenStreams();
+
+  constructor(options: DashboardOptions) {
+    this.#options = options;
+    this.#sessions = new Sessions(options);
+  }
+
+  /** Whether `path` is the dashboard's (the admin server routes these here). */
+  static owns(path: string): boolean {
+    return path === "/" || path === "/ui" || path.startsWith("/ui/");
+  }
+
+  /** Handles a request for a path {@linkcode Dashboard.owns}. */
+  handle = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    if (path.startsWith("/ui/static/")) return await staticFile(req, path);
+    if (path === CODES_PATH) return await this.#codes(req);
+    if (path === "/ui/signin") {
+      if (req.method === "POST") return await signIn(req, this.#sessions, this.#options.log);
+      return signinPage(url.searchParams.get("next") ?? "/");
+    }
+    const id = sessionCookie(req);
+    const session: Session | undefined = this.#sessions.get(id);
+    const api = path.startsWith("/ui/api/");
+    if (!session) {
+      await req.body?.cancel();
+      if (api) return jsonResponse({ error: "unauthorized: sign in to the dashboard" }, 401);
+      // Pages answer with the sign-in form itself (401), then come back here after it.
+      return signinPage(path, undefined, 401);
+    }
+    if (path === "/ui/signout" && req.method === "POST") {
+      const refused = refuseWithoutCsrf(req, session, await readForm(req));
+      return refused ?? signOut(this.#sessions, id);
+    }
+    const context: RouteContext = {
+      req,
+      url,
+      session,
+      options: this.#options,
+      streams: this.#streams,
+    };
+    return api ? await apiRoute(context) : await pageRoute(context);
+  };
+
+  // The admin token, not a session: the CLI on the gateway host reads it from state_dir.
+  async #codes(req: Request): Promise<Response> {
+    await req.body?.cancel();
+    const header = req.headers.get("authorization") ?? "";
+    const token = /^Bearer +(\S+) *$/i.exec(header)?.[1];
+    if (token === undefined || !this.#options.tokenMatches(token)) {
+      return jsonResponse(
+        { error: "unauthorized: send 'Authorization: Bearer <admin token>'" },
+        401,
+      );
+    }
+    if (req.method !== "POST") {
+      return jsonResponse({ error: "method not allowed" }, 405, { allow: "POST" });
+    }
+    this.#options.log?.("info", "dashboard: issued a one-time sign-in code");
+    return jsonResponse({ code: this.#sessions.issueCode(), expires_in_seconds: 300 });
+  }
+
+  /** Ends every open live-feed stream (before the admin server stops). */
+  close(): void {
+    this.#streams.closeAll();
+    this.#options.feed.close();
+  }
+}

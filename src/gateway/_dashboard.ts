@@ -1,0 +1,71 @@
+/**
+ * What the dashboard reads from the running gateway: the approval queue, the receipts and their
+ * feed, the agents, the config in force (mode, stage timeouts) and the health readings.
+ *
+ * @module
+ */
+
+import type { Config } from "../config/mod.ts";
+import type { HealthReport } from "../core/mod.ts";
+import type { ApprovalQueue } from "../approvals/mod.ts";
+import { queryReceipts, type ReceiptStore } from "../audit/mod.ts";
+import type { AgentRegistry } from "../agents/mod.ts";
+import type { DashboardOptions, ReceiptFeed } from "../dashboard/mod.ts";
+import type { GatewayMetrics } from "./_metrics.ts";
+
+/** The gateway's parts the dashboard needs. */
+export interface DashboardParts {
+  queue: ApprovalQueue;
+  receipts: ReceiptStore;
+  feed: ReceiptFeed;
+  agents: AgentRegistry;
+  config: () => Config;
+  metrics: GatewayMetrics;
+  health: () => HealthReport;
+}
+
+/** Metric families the Health page shows, from the same registry `/metrics` renders. */
+const HEALTH_METRICS = [
+  "clawpatrol_upstream_failures_total",
+  "clawpatrol_upstream_retries_total",
+  "clawpatrol_receipts_queued",
+  "clawpatrol_accept_errors_total",
+];
+
+/** The dashboard's options over the gateway's parts (the token check and log are added later). */
+export function dashboardOptions(
+  parts: DashboardParts,
+): Omit<DashboardOptions, "tokenMatches" | "log"> {
+  const { queue, receipts, feed, agents, config } = parts;
+  return {
+    approvals: queue,
+    receipts: (filter) => queryReceipts(receipts, filter),
+    feed,
+    gatewayMode: () => config().gateway.mode,
+    // Keyed `kind.name`, as the queue names the stage.
+    stageTimeoutMs: (approver) =>
+      config().approvers.get(approver)?.timeoutMs ?? config().defaults.humanTimeoutMs,
+    agents: {
+      // Named fields only: a record also holds its token's hash and SCRAM verifier.
+      list: () =>
+        agents.list().map(({ name, profile, createdAt, revokedAt }) => ({
+          name,
+          profile,
+          createdAt,
+          revokedAt,
+        })),
+      revoke: (name) => agents.revoke(name),
+    },
+    health: () => {
+      const lines = parts.metrics.registry.render().split("\n");
+      const metric = (name: string) =>
+        lines.filter((l) => l.startsWith(name) && !l.startsWith("#")).join("\n") || "none";
+      return {
+        "Gateway": parts.health(),
+        "Receipts waiting to be written": receipts.queued,
+        "Receipt store problem": receipts.problem() ?? "none",
+        ...Object.fromEntries(HEALTH_METRICS.map((name) => [name, metric(name)])),
+      };
+    },
+  };
+}
