@@ -19,4 +19,5 @@
 export { type ReceiptReservation, ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
 export { queryReceipts, type ReceiptFilter } from "./query.ts";
 export { type ChainVerification, verifyChain } from "./verify.ts";
+export { type Checkpoint, checkpointOf, PRUNE_BATCH, pruneBatch, type Pruned } from "./prune.ts";
 export { RECEIPT_ID_PATTERN } from "./_id.ts";

@@ -8,6 +8,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
 import { GENESIS_HASH, rowHash, type StoredRow } from "./_row.ts";
 import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
+import { checkpointOf } from "./prune.ts";
 
 /**
  * The outcome of {@linkcode verifyChain}. `rows` counts the receipts that verified before the
@@ -45,8 +46,10 @@ export function verifyChain(dbPath: string): ChainVerification {
     // One statement reads one WAL snapshot, so rows appended during the walk are not half-seen.
     const rows = db.prepare("SELECT * FROM receipts ORDER BY seq").iterate();
     let verified = 0;
-    let prevSeq = 0;
-    let prevHash = GENESIS_HASH;
+    // A pruned chain starts at its checkpoint: the last removed receipt's seq and hash.
+    const cut = checkpointOf(db, "receipts");
+    let prevSeq = cut?.seq ?? 0;
+    let prevHash = cut?.hash ?? GENESIS_HASH;
     for (const raw of rows) {
       const row = raw as unknown as StoredRow;
       const problem = check(row, prevSeq, prevHash);
@@ -68,16 +71,22 @@ export function verifyChain(dbPath: string): ChainVerification {
 function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined {
   if (!hasOutcomes(db)) return undefined;
   const ahead = db.prepare("SELECT ahead FROM receipts WHERE id = ?");
-  let prevSeq = 0;
-  let prevHash = GENESIS_HASH;
+  const cut = checkpointOf(db, "outcomes");
+  const receiptsPruned = checkpointOf(db, "receipts") !== null;
+  let prevSeq = cut?.seq ?? 0;
+  let prevHash = cut?.hash ?? GENESIS_HASH;
   for (const raw of db.prepare("SELECT * FROM outcomes ORDER BY seq").iterate()) {
     const o = raw as unknown as StoredOutcome;
     let problem: string | undefined;
     if (o.seq !== prevSeq + 1) problem = `outcome seq jumps from ${prevSeq} to ${o.seq}: deleted`;
     else if (o.prev_hash !== prevHash) problem = "prev_hash does not match the previous outcome";
     else if (outcomeHash(o) !== o.hash) problem = "hash does not match the outcome: it was edited";
-    else if ((ahead.get(o.receipt) as { ahead: number } | undefined)?.ahead !== 1) {
-      problem = `outcome of '${o.receipt}', which is not a receipt written ahead`;
+    else {
+      const receipt = ahead.get(o.receipt) as { ahead: number } | undefined;
+      // A receipt pruned while its exchange was still open leaves its outcome behind.
+      if (receipt ? receipt.ahead !== 1 : !receiptsPruned) {
+        problem = `outcome of '${o.receipt}', which is not a receipt written ahead`;
+      }
     }
     if (problem !== undefined) {
       return { ok: false, rows: prevSeq, brokenSeq: o.seq, problem, table: "outcomes" };

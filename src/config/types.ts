@@ -77,7 +77,7 @@ export interface TransparentConfig {
   portOffset: number;
 }
 
-/** `gateway { receipts { … } }`: what receipts keep. */
+/** `gateway { receipts { … } }`: what receipts keep, and for how long. */
 export interface ReceiptsConfig {
   /**
    * Request bodies in receipts' facts: none, the first `sampleBytes` of each, or all of what the
@@ -85,6 +85,8 @@ export interface ReceiptsConfig {
    */
   bodies: "none" | "sample" | "full";
   sampleBytes: number;
+  /** Receipts older than this are pruned (a checkpoint keeps the rest verifiable); null: kept. */
+  keepMs: number | null;
 }
 
 /** `tunnel "wireguard" NAME { … }`: agents on other hosts, over WireGuard. */

@@ -5,15 +5,19 @@ import { loadConfigText } from "./load.ts";
 import { assertProblem, HEAD, lineOf, problemsOf } from "./_testing.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 
-Deno.test("receipts keep a body sample unless told", async () => {
+Deno.test("receipts keep a body sample, and are kept forever, unless told", async () => {
   const config = await loadConfigText("t.hcl", HEAD, { protocols: PROTOCOLS });
-  deepStrictEqual(config.gateway.receipts, { bodies: "sample", sampleBytes: 4096 });
+  deepStrictEqual(config.gateway.receipts, { bodies: "sample", sampleBytes: 4096, keepMs: null });
   const told = await loadConfigText(
     "t.hcl",
-    `${HEAD}gateway {\n  receipts {\n    bodies = "none"\n  }\n}\n`,
+    `${HEAD}gateway {\n  receipts {\n    bodies = "none"\n    keep   = "90d"\n  }\n}\n`,
     { protocols: PROTOCOLS },
   );
-  deepStrictEqual(told.gateway.receipts, { bodies: "none", sampleBytes: 4096 });
+  deepStrictEqual(told.gateway.receipts, {
+    bodies: "none",
+    sampleBytes: 4096,
+    keepMs: 90 * 86_400_000,
+  });
 });
 
 Deno.test("receipts settings that make no sense are reported at their lines", async () => {
@@ -21,6 +25,7 @@ Deno.test("receipts settings that make no sense are reported at their lines", as
   receipts {
     bodies       = "some"
     sample_bytes = 0
+    keep         = "30m"
     colour       = "blue"
   }
 }
@@ -28,5 +33,6 @@ Deno.test("receipts settings that make no sense are reported at their lines", as
   const problems = await problemsOf(text);
   assertProblem(problems, lineOf(text, "bodies"), /bodies/);
   assertProblem(problems, lineOf(text, "sample_bytes"), /at least 1/);
+  assertProblem(problems, lineOf(text, "keep"), /at least 1h/);
   assertProblem(problems, lineOf(text, "colour"), /colour/);
 });

@@ -37,6 +37,8 @@ import { dashboardOptions } from "./_dashboard.ts";
 import { buildApprovals } from "./_build_approvals.ts";
 import { adminListenFailed, type ListenerDeps, startProxy, watchAgents } from "./_listeners.ts";
 import { ListenerSet } from "./_listener_set.ts";
+import { gatewayStatus } from "./_status.ts";
+import { Retention } from "./_retention.ts";
 
 /** Options for {@linkcode Gateway.start}. */
 export interface GatewayOptions {
@@ -82,6 +84,8 @@ export class Gateway {
   readonly adminAddress: Deno.NetAddr;
   #loaded: Loaded;
   readonly #receipts: ReceiptStore;
+  /** Prunes receipts older than `gateway.receipts.keep`. */
+  readonly #retention: Retention;
   readonly #admin: AdminServer;
   readonly #log: Logger;
   readonly #stopWatching: () => void;
@@ -131,6 +135,7 @@ export class Gateway {
     this.#loaded = loaded;
     this.stateDir = stateDir;
     this.#receipts = receipts;
+    this.#retention = new Retention(receipts.path, () => this.#loaded.config, options.log);
     this.#log = options.log;
     this.metrics = new GatewayMetrics({
       rules: () => this.#loaded.config.rules.length,
@@ -153,7 +158,7 @@ export class Gateway {
         version: options.version,
         health: () => this.#healthReport(),
         metrics: this.metrics.registry,
-        status: () => this.#status(),
+        status: () => gatewayStatus(this.#loaded, this.#permissions, this.#dns),
         approvals: this.approvalQueue,
       },
       dashboard: dashboardOptions({
@@ -258,13 +263,14 @@ export class Gateway {
       await gateway.stop();
       throw err;
     }
-    gateway.#warnMissingSecrets();
+    warnMissingSecrets(gateway.#vault, loaded.config, options.log);
     const proxy = gateway.proxyAddress;
     const listeners = gateway.#listeners.summary();
     options.log.log(
       "info",
       `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${listeners}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
     );
+    gateway.#retention.start();
     return gateway;
   }
 
@@ -323,7 +329,7 @@ export class Gateway {
         "info",
         `config reloaded: ${next.config.endpoints.size} endpoints, ${next.config.rules.length} rules`,
       );
-      this.#warnMissingSecrets();
+      warnMissingSecrets(this.#vault, this.#loaded.config, this.#log);
       await this.#permissions.reloaded(next.config);
       this.#dns?.reloaded(next.config);
       await this.#listeners?.reconcile(next.config);
@@ -353,6 +359,7 @@ export class Gateway {
       this.guard.finishOpen();
       await this.#slack.stop();
       await this.#admin.shutdown();
+      await this.#retention.stop();
       await this.#receipts.close();
       this.#credentials.close();
       this.#secrets.clear();
@@ -373,28 +380,11 @@ export class Gateway {
     }
   }
 
-  #warnMissingSecrets(): void {
-    warnMissingSecrets(this.#vault, this.#loaded.config, this.#log);
-  }
-
   // The receipt store's state is read, not pushed: a hung writer shows on the next probe.
   #healthReport(): HealthReport {
     const problem = this.#receipts.problem();
     if (problem === null) this.health.clear("receipts");
     else this.health.set("receipts", "unhealthy", `${problem}: every action is denied`);
     return this.health.report();
-  }
-
-  #status(): Record<string, unknown> {
-    const { config, loadedAt } = this.#loaded;
-    return {
-      mode: config.gateway.mode,
-      endpoints: [...config.endpoints.keys()],
-      rules: config.rules.length,
-      profiles: [...config.profiles.keys()],
-      loaded_at: loadedAt.toISOString(),
-      permissions: this.#permissions.status(),
-      ...(this.#dns ? { transparent: this.#dns.status() } : {}),
-    };
   }
 }
