@@ -8,11 +8,17 @@
 import { join } from "node:path";
 import type { Receipt } from "../core/mod.ts";
 import { parseDuration } from "../config/mod.ts";
-import { queryReceipts, type ReceiptFilter, verifyChain } from "../audit/mod.ts";
+import type { Config } from "../config/mod.ts";
+import {
+  fixturesYaml,
+  queryReceipts,
+  type ReceiptFilter,
+  receiptFixture,
+  verifyChain,
+} from "../audit/mod.ts";
 import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
-import { type GlobalOptions, parseCommand, UsageError } from "./_args.ts";
+import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
-import { fixturesYaml, receiptFixture } from "./_receipt_fixture.ts";
 
 const FOLLOW_POLL_MS = 500;
 
@@ -26,7 +32,8 @@ export async function logCommand(args: string[]): Promise<number> {
     since: { type: "string" },
     limit: { type: "string" },
   });
-  const dbPath = await receiptsPath(global);
+  const { config } = await loadAndCompile(global.config);
+  const dbPath = join(await stateDirOf(config), RECEIPTS_FILE);
   if (positionals[0] === "verify") {
     if (positionals.length > 1) throw new UsageError("log verify takes no arguments");
     await assertExists(dbPath);
@@ -35,7 +42,7 @@ export async function logCommand(args: string[]): Promise<number> {
   if (positionals[0] === "fixture") {
     if (positionals.length < 2) throw new UsageError("log fixture needs one or more RCPT_IDs");
     await assertExists(dbPath);
-    return fixtures(dbPath, positionals.slice(1));
+    return fixtures(dbPath, config, positionals.slice(1));
   }
   if (positionals.length > 0) throw new UsageError(`unknown log subcommand '${positionals[0]}'`);
   const filter: ReceiptFilter = {};
@@ -91,13 +98,20 @@ function verify(dbPath: string): number {
   return 1;
 }
 
-/** `log fixture ID…`: the receipts as one fixture file on stdout; 1 if any cannot be one. */
-function fixtures(dbPath: string, ids: string[]): number {
+/**
+ * `log fixture ID…`: the receipts as one fixture file on stdout; 1 if any cannot be one. The
+ * expected verdicts are what `clawpatrol test` yields with `config` (its mode and rules' modes).
+ */
+function fixtures(dbPath: string, config: Config, ids: string[]): number {
   const cases: Record<string, unknown>[] = [];
+  const options = {
+    gatewayMode: config.gateway.mode,
+    ruleMode: (name: string) => config.rules.find((r) => r.name === name)?.mode ?? undefined,
+  };
   let failed = false;
   for (const id of ids) {
     const receipt = queryReceipts(dbPath, { id })[0];
-    const fixture = receipt ? receiptFixture(receipt) : `no receipt ${id}`;
+    const fixture = receipt ? receiptFixture(receipt, options) : `no receipt ${id}`;
     if (typeof fixture === "string") {
       err(`Error: ${fixture}`);
       failed = true;
@@ -105,11 +119,6 @@ function fixtures(dbPath: string, ids: string[]): number {
   }
   if (cases.length > 0) out(fixturesYaml(cases).trimEnd());
   return failed ? 1 : 0;
-}
-
-async function receiptsPath(global: GlobalOptions): Promise<string> {
-  const { config } = await loadAndCompile(global.config);
-  return join(await stateDirOf(config), RECEIPTS_FILE);
 }
 
 async function assertExists(path: string): Promise<void> {

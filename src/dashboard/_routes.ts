@@ -8,12 +8,12 @@
 
 import type { Receipt } from "../core/mod.ts";
 import { readLimited } from "../core/mod.ts";
+import { fixturesYaml, receiptFixture } from "../audit/mod.ts";
 import type { DashboardOptions } from "./dashboard.ts";
 import { approvalJsonOf, deadlineOf } from "./_approvals_json.ts";
 import { approvalsPage } from "./_approvals_page.ts";
 import { decideHeld } from "./_decide.ts";
 import { feedPage, matchesFilter, parseFeedFilter } from "./_feed_page.ts";
-import { receiptFixture } from "./_fixture.ts";
 import { agentsPage, healthPage, revokeAgent } from "./_more_pages.ts";
 import { receiptPage } from "./_receipt_page.ts";
 import { htmlResponse, jsonResponse, securityHeaders, seeOther } from "./_respond.ts";
@@ -157,10 +157,15 @@ function receiptRoute(ctx: RouteContext, id: string, fixture: boolean): Response
     ? options.receipts({ id }).at(0)
     : undefined;
   if (!receipt) return notFound(session);
-  const yaml = receiptFixture(receipt, options.gatewayMode());
-  if (!fixture) return htmlResponse(receiptPage(session, receipt, yaml !== null));
-  if (yaml === null) return notFound(session);
-  return new Response(yaml, {
+  const made = receiptFixture(receipt, {
+    gatewayMode: options.gatewayMode(),
+    ruleMode: (name) => options.ruleMode?.(name),
+  });
+  if (!fixture) return htmlResponse(receiptPage(session, receipt, typeof made !== "string"));
+  if (typeof made === "string") return notFound(session);
+  const comment = `Saved from receipt ${receipt.id} (seq ${receipt.seq}) by the clawpatrol ` +
+    `dashboard.\nRun: clawpatrol test THIS_FILE`;
+  return new Response(fixturesYaml([made], comment), {
     headers: securityHeaders({
       "content-type": "application/yaml; charset=utf-8",
       "content-disposition": `attachment; filename="${receipt.id}.yaml"`,

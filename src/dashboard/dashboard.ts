@@ -43,6 +43,8 @@ export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" |
   feed: ReceiptFeed;
   /** `gateway.mode` in force (for fixtures' expected verdicts). */
   gatewayMode(): Mode;
+  /** The mode a rule of the config in force sets for itself (`undefined`: none, or no rule). */
+  ruleMode?(rule: string): Mode | undefined;
   /** How long a stage of `approver` (`human_approver.ops`) waits before it times out. */
   stageTimeoutMs(approver: string): number;
   /** Enrolled agents and revocation; the Agents page is empty without it. */

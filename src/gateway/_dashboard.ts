@@ -42,6 +42,7 @@ export function dashboardOptions(
     receipts: (filter) => queryReceipts(receipts, filter),
     feed,
     gatewayMode: () => config().gateway.mode,
+    ruleMode: (name) => config().rules.find((r) => r.name === name)?.mode ?? undefined,
     // Keyed `kind.name`, as the queue names the stage.
     stageTimeoutMs: (approver) =>
       config().approvers.get(approver)?.timeoutMs ?? config().defaults.humanTimeoutMs,
