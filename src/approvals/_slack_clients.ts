@@ -6,7 +6,8 @@
  * @module
  */
 
-import { WebClient } from "@slack/web-api";
+import type { WebClient } from "@slack/web-api";
+import { slackSdk } from "./_slack_sdk.ts";
 import { type SlackLog, slackLogger } from "./_slack_socket.ts";
 
 /** Options for {@linkcode SlackClients}. */
@@ -56,6 +57,7 @@ export class SlackClients {
     const key = `${credential}\0${token}`;
     let web = this.#clients.get(key);
     if (!web) {
+      const { WebClient } = await slackSdk();
       web = new WebClient(token, {
         slackApiUrl: this.#options.slackApiUrl,
         logger: slackLogger(this.#options.log, `slack web api (${credential})`),

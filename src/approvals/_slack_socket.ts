@@ -10,8 +10,9 @@
  * @module
  */
 
-import { SocketModeClient } from "@slack/socket-mode";
-import { type Logger, LogLevel } from "@slack/web-api";
+import type { SocketModeClient } from "@slack/socket-mode";
+import type { Logger, LogLevel } from "@slack/web-api";
+import type { SlackSdk } from "./_slack_sdk.ts";
 
 /** What the connection reports to its owner. */
 export type SlackLog = (
@@ -48,11 +49,12 @@ export class SlackSocket {
   #failures = 0;
   #connected = false;
 
-  constructor(credential: string, appToken: string, options: SlackSocketOptions) {
+  /** `sdk`: from {@linkcode slackSdk}, loaded by the caller so this stays synchronous. */
+  constructor(sdk: SlackSdk, credential: string, appToken: string, options: SlackSocketOptions) {
     this.credential = credential;
     this.#options = options;
     const logger = slackLogger(options.log, `slack socket mode (${credential})`);
-    this.#client = new SocketModeClient({
+    this.#client = new sdk.SocketModeClient({
       appToken,
       logger,
       autoReconnectEnabled: false,
@@ -173,7 +175,8 @@ export function slackLogger(log: SlackLog, name: string): Logger {
     warn: (...parts: unknown[]) => log("warn", line(parts)),
     error: (...parts: unknown[]) => log("warn", line(parts)),
     setLevel: () => {},
-    getLevel: () => LogLevel.INFO,
+    // The SDK's enum, without importing the SDK for one value.
+    getLevel: () => "info" as LogLevel,
     setName: () => {},
   };
 }

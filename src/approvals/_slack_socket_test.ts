@@ -3,6 +3,7 @@ import { WebAPIPlatformError } from "@slack/web-api";
 import { FakeSlack } from "../../tests/_slack_fakes.ts";
 import { eventually } from "../../tests/_helpers.ts";
 import { describeSlackError, maskTokens, slackLogger, SlackSocket } from "./_slack_socket.ts";
+import { slackSdk } from "./_slack_sdk.ts";
 
 Deno.test("maskTokens() hides Slack tokens and Socket Mode tickets", () => {
   equal(
@@ -35,7 +36,7 @@ Deno.test("slackLogger() drops debug output and masks tokens in the rest", () =>
 Deno.test("SlackSocket retries a refused connection with backoff, and stop() leaves nothing running", async () => {
   const fake = FakeSlack.start();
   const logs: string[] = [];
-  const socket = new SlackSocket("slack", "xapp-1-WRONG", {
+  const socket = new SlackSocket(await slackSdk(), "slack", "xapp-1-WRONG", {
     slackApiUrl: fake.apiUrl,
     log: (level, message, fields) => logs.push(`${level} ${message} ${JSON.stringify(fields)}`),
     onInteractive: () => {},
@@ -59,7 +60,7 @@ Deno.test("SlackSocket retries a refused connection with backoff, and stop() lea
 Deno.test("SlackSocket acknowledges every envelope and hands interactive payloads over", async () => {
   const fake = FakeSlack.start();
   const payloads: unknown[] = [];
-  const socket = new SlackSocket("slack", fake.appToken, {
+  const socket = new SlackSocket(await slackSdk(), "slack", fake.appToken, {
     slackApiUrl: fake.apiUrl,
     log: () => {},
     onInteractive: (payload) => payloads.push(payload),

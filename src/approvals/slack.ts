@@ -27,6 +27,7 @@ import { approvalMessage, type MessageStatus } from "./_slack_blocks.ts";
 import { SLACK_INTERACTIVITY_PATH, SlackInteractivity } from "./_slack_interactivity.ts";
 import { type SlackRoute, slackRoutes } from "./_slack_routes.ts";
 import { SlackClients } from "./_slack_clients.ts";
+import { slackSdk } from "./_slack_sdk.ts";
 import { describeSlackError, type SlackLog, SlackSocket } from "./_slack_socket.ts";
 
 export { APPROVE_ACTION, buttonValue, DENY_ACTION } from "./_slack_actions.ts";
@@ -135,7 +136,7 @@ export class SlackNotifier {
     }
     for (const [credential, token] of wanted) {
       if (this.#sockets.has(credential)) continue;
-      const socket = new SlackSocket(credential, token, {
+      const socket = new SlackSocket(await slackSdk(), credential, token, {
         slackApiUrl: this.#options.slackApiUrl,
         log: this.#options.log,
         reconnectDelayMs: this.#options.reconnectDelayMs,

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parse as hclToJson } from "@cdktf/hcl2json";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, type ConfigProblem, type Protocol } from "../core/mod.ts";
 import type { ConfigFile } from "./_fields.ts";
@@ -13,6 +12,7 @@ import { attributeKey, indexLines, type LineIndex } from "./_locate.ts";
 import { labelProblems } from "./_blocks.ts";
 import type { Config, Rule } from "./types.ts";
 import { validateConfig } from "./validate.ts";
+import { hclInProcess, type HclParse } from "./_hcl.ts";
 
 const INCLUDE = /^<<file:([^>]+)>>$/;
 /** Included files are certificates and prose policies; anything bigger is a mistake. */
@@ -28,12 +28,19 @@ const MAX_INCLUDE_BYTES = 1024 * 1024;
  * ```
  * @throws {ConfigError} with every problem found, each with file and line.
  */
-export async function loadConfig(path: string, options: LoadOptions): Promise<Config> {
+export function loadConfig(path: string, options: LoadOptions): Promise<Config> {
+  return loadWith(hclInProcess(), path, options);
+}
+
+async function loadWith(parse: HclParse, path: string, options: LoadOptions): Promise<Config> {
   const problems: ConfigProblem[] = [];
   const files: ConfigFile[] = [];
   let unreadable = false;
-  for (const file of await listConfigFiles(path, problems)) {
-    const parsed = await parseFile(file, problems);
+  for (const file of withCandidates(await listConfigFiles(path, problems), path, options)) {
+    const candidate = options.texts?.get(file);
+    const parsed = candidate === undefined
+      ? await parseFile(parse, file, problems)
+      : await parseText(parse, file, candidate, dirname(file), problems);
     if (parsed) files.push(parsed);
     else unreadable = true;
   }
@@ -55,6 +62,11 @@ export interface LoadOptions {
    * here; config itself knows nothing of CEL).
    */
   checkRules?: (rules: Rule[], options: { protocols: readonly Protocol[] }) => ConfigProblem[];
+  /**
+   * Files' text to use instead of what is on disk: a candidate edit, validated before it is
+   * written. A file not on disk joins the config when it sits in the config directory.
+   */
+  texts?: ReadonlyMap<string, string>;
 }
 
 /** Options for {@linkcode loadConfigText}. */
@@ -70,7 +82,7 @@ export async function loadConfigText(
   options: LoadTextOptions,
 ): Promise<Config> {
   const problems: ConfigProblem[] = [];
-  const file = await parseText(name, text, options.baseDir ?? ".", problems);
+  const file = await parseText(hclInProcess(), name, text, options.baseDir ?? ".", problems);
   if (!file) throw new ConfigError(problems);
   return validated(name, [file], problems, options);
 }
@@ -95,6 +107,15 @@ function validated(
       a.file.localeCompare(b.file) || a.line - b.line
     ),
   );
+}
+
+/** The config's files and the candidate files (`texts`) that are new in its directory. */
+function withCandidates(listed: string[], path: string, options: LoadOptions): string[] {
+  const known = new Set(listed.map((f) => resolve(f)));
+  const added = [...options.texts?.keys() ?? []].filter((f) =>
+    !known.has(resolve(f)) && resolve(dirname(f)) === resolve(path) && f.endsWith(".hcl")
+  );
+  return added.length === 0 ? listed : [...listed, ...added].sort();
 }
 
 async function listConfigFiles(path: string, problems: ConfigProblem[]): Promise<string[]> {
@@ -135,7 +156,11 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-async function parseFile(file: string, problems: ConfigProblem[]): Promise<ConfigFile | null> {
+async function parseFile(
+  parse: HclParse,
+  file: string,
+  problems: ConfigProblem[],
+): Promise<ConfigFile | null> {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -143,10 +168,11 @@ async function parseFile(file: string, problems: ConfigProblem[]): Promise<Confi
     problems.push({ file, line: 0, message: `Cannot read: ${(err as Error).message}` });
     return null;
   }
-  return await parseText(file, text, dirname(file), problems);
+  return await parseText(parse, file, text, dirname(file), problems);
 }
 
 async function parseText(
+  hclToJson: HclParse,
   file: string,
   text: string,
   baseDir: string,
@@ -155,7 +181,7 @@ async function parseText(
   let json: Record<string, unknown>;
   const lines = indexLines(text);
   try {
-    json = await hclToJson(file, text) as Record<string, unknown>;
+    json = await hclToJson(file, text);
   } catch (err) {
     const message = String((err as Error).message ?? err);
     let found = hclProblems(file, message);

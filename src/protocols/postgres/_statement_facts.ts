@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseSync } from "libpg-query";
+import { parsePg } from "./_pg_parser.ts";
 import { collectFacts } from "./_sql_walk.ts";
 import { effectsOf } from "./_sql_effects.ts";
 import type { StatementFacts } from "./sql_facts.ts";
@@ -84,7 +84,7 @@ function nestedFacts(text: string, depth: number): Facts[] | null {
   if (text.includes("\0")) return null;
   let tree: unknown;
   try {
-    tree = parseSync(text);
+    tree = parsePg(text);
   } catch {
     return null;
   }

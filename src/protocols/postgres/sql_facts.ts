@@ -17,7 +17,7 @@
  * @module
  */
 
-import { hasSqlDetails, loadModule, parseSync } from "libpg-query";
+import { isSqlError, loadPgParser, parsePg } from "./_pg_parser.ts";
 import { literalShape } from "./_literal_shape.ts";
 import { Lru } from "./_lru.ts";
 import type { PreparedOp } from "./_sql_walk.ts";
@@ -83,7 +83,7 @@ let ready = false;
  */
 export function loadSqlParser(): Promise<void> {
   if (loading === null) {
-    loading = loadModule().then(
+    loading = loadPgParser().then(
       () => {
         ready = true;
       },
@@ -261,9 +261,9 @@ function analyzeText(sql: string): { analysis: SqlAnalysis; cacheable: boolean }
   if (sql === "") return { analysis: freezeOk([]), cacheable: true };
   let tree: unknown;
   try {
-    tree = parseSync(sql);
+    tree = parsePg(sql);
   } catch (e) {
-    if (hasSqlDetails(e)) return { analysis: failure(e.message), cacheable: true };
+    if (isSqlError(e)) return { analysis: failure(e.message), cacheable: true };
     return { analysis: failure(`internal error: ${errorMessage(e)}`), cacheable: false };
   }
   try {
