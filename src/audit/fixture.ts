@@ -7,7 +7,6 @@
  * @module
  */
 
-import { stringify } from "yaml";
 import type { Mode, Receipt } from "../core/mod.ts";
 
 /** What a fixture expects (`approve`: the rule held the action for approval). */
@@ -37,7 +36,7 @@ const APPROVAL_REQUIRED = "approval required";
  * @example
  * ```ts
  * const fixture = receiptFixture(receipt, { gatewayMode: "enforce" });
- * if (typeof fixture !== "string") console.log(fixturesYaml([fixture]));
+ * if (typeof fixture !== "string") console.log(await fixturesYaml([fixture]));
  * ```
  */
 export function receiptFixture(
@@ -97,7 +96,12 @@ function withoutUnknown(
  * The cases as one YAML document, a list `clawpatrol test` reads, after `comment` (each line
  * prefixed with `# `).
  */
-export function fixturesYaml(cases: Record<string, unknown>[], comment = ""): string {
+export async function fixturesYaml(
+  cases: Record<string, unknown>[],
+  comment = "",
+): Promise<string> {
+  // Loaded on first use: the receipt store (this folder's main user) never needs YAML.
+  const { stringify } = await import("yaml");
   const header = comment.split("\n").filter(Boolean).map((line) => `# ${line}\n`).join("");
   // Facts come back from the store as JSON, so there is no BigInt to convert.
   return header + stringify(cases, { lineWidth: 0 });

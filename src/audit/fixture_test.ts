@@ -89,8 +89,11 @@ Deno.test("a fixture keeps the agent and facts as recorded; gateway refusals hav
   match(receiptFixture(refusal, options) as string, /no facts/);
 });
 
-Deno.test("fixturesYaml writes a list clawpatrol test reads, after a comment", () => {
-  const yaml = fixturesYaml([made({})], "Saved from receipt rcpt_01AB\nRun: clawpatrol test F");
+Deno.test("fixturesYaml writes a list clawpatrol test reads, after a comment", async () => {
+  const yaml = await fixturesYaml(
+    [made({})],
+    "Saved from receipt rcpt_01AB\nRun: clawpatrol test F",
+  );
   match(yaml, /^# Saved from receipt rcpt_01AB\n# Run: clawpatrol test F\n- name: /);
   assertEquals(parse(yaml)[0].expect, { verdict: "deny", rule: "no-deletes" });
 });

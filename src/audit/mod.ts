@@ -27,3 +27,11 @@ export {
   receiptFixture,
   type ReceiptFixtureOptions,
 } from "./fixture.ts";
+export {
+  type Candidate,
+  type RolloutReport,
+  rolloutReport,
+  type RolloutReportOptions,
+  type RuleBucket,
+  type RuleHits,
+} from "./report.ts";

@@ -42,7 +42,7 @@ export async function logCommand(args: string[]): Promise<number> {
   if (positionals[0] === "fixture") {
     if (positionals.length < 2) throw new UsageError("log fixture needs one or more RCPT_IDs");
     await assertExists(dbPath);
-    return fixtures(dbPath, config, positionals.slice(1));
+    return await fixtures(dbPath, config, positionals.slice(1));
   }
   if (positionals.length > 0) throw new UsageError(`unknown log subcommand '${positionals[0]}'`);
   const filter: ReceiptFilter = {};
@@ -102,7 +102,7 @@ function verify(dbPath: string): number {
  * `log fixture ID…`: the receipts as one fixture file on stdout; 1 if any cannot be one. The
  * expected verdicts are what `clawpatrol test` yields with `config` (its mode and rules' modes).
  */
-function fixtures(dbPath: string, config: Config, ids: string[]): number {
+async function fixtures(dbPath: string, config: Config, ids: string[]): Promise<number> {
   const cases: Record<string, unknown>[] = [];
   const options = {
     gatewayMode: config.gateway.mode,
@@ -117,7 +117,7 @@ function fixtures(dbPath: string, config: Config, ids: string[]): number {
       failed = true;
     } else cases.push(fixture);
   }
-  if (cases.length > 0) out(fixturesYaml(cases).trimEnd());
+  if (cases.length > 0) out((await fixturesYaml(cases)).trimEnd());
   return failed ? 1 : 0;
 }
 

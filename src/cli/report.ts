@@ -1,17 +1,16 @@
 /**
  * `clawpatrol report [--since 7d] [--receipts PATH] [--json]`: the rollout questions answered
- * from the receipts (see `_report.ts`): rule hits by verdict and mode, the observe-mode rules
+ * from the receipts (see `src/audit/report.ts`): rule hits by verdict and mode, the observe-mode rules
  * ready to enforce, approvals, denies per agent and endpoint, unknown hosts.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { queryReceipts } from "../audit/mod.ts";
+import { queryReceipts, type RolloutReport, rolloutReport } from "../audit/mod.ts";
 import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { out } from "./_io.ts";
-import { type RolloutReport, rolloutReport } from "./_report.ts";
 import { parseSince } from "./log.ts";
 
 /** Runs `clawpatrol report`. */

@@ -28,6 +28,11 @@ export interface GatewayConfig {
   proxyListen: string;
   adminListen: string;
   mode: Mode;
+  /**
+   * Whether the dashboard may write rules into the config's files ("Block requests like this",
+   * "Promote to enforce"); each write is validated against the whole config first.
+   */
+  dashboardConfigWrites: boolean;
   /** Absent: agents reach the gateway only through the proxy and the listeners. */
   transparent?: TransparentConfig;
   /** What receipts keep, and for how long. */

@@ -172,6 +172,7 @@ function readGateway(r: BlockReader): GatewayConfig {
     proxyListen: listenAddress(r, "proxy_listen", d.proxyListen),
     adminListen: listenAddress(r, "admin_listen", d.adminListen),
     mode: r.oneOf("mode", ["enforce", "observe"], "enforce"),
+    dashboardConfigWrites: r.boolean("dashboard_config_writes", d.dashboardConfigWrites),
     limits: d.limits,
     receipts: readReceipts(r),
   };
@@ -269,6 +270,7 @@ export function defaultGateway(): GatewayConfig {
     proxyListen: DEFAULT_PROXY_LISTEN,
     adminListen: DEFAULT_ADMIN_LISTEN,
     mode: "enforce",
+    dashboardConfigWrites: false,
     receipts: defaultReceipts(),
     limits: {
       bodyBufferBytes: 1024 * 1024,

@@ -12,6 +12,7 @@ import type { Session } from "./_sessions.ts";
 const NAV: readonly [string, string][] = [
   ["/", "Live feed"],
   ["/ui/approvals", "Approvals"],
+  ["/ui/rules", "Rules"],
   ["/ui/agents", "Agents"],
   ["/ui/health", "Health"],
 ];

@@ -12,8 +12,28 @@ import type { Session } from "./_sessions.ts";
 import { actionInWords } from "./_words.ts";
 import { factsText } from "./_approvals_page.ts";
 
-/** The page; `fixture` says whether "Save as fixture" applies to this receipt. */
-export function receiptPage(session: Session, r: Receipt, fixture: boolean): Html {
+/** "Block requests like this": the rule shown for editing, and what checking it found. */
+export interface BlockView {
+  /** The rule's text (generated, or as the operator last submitted it). */
+  text: string;
+  /** Whether the config allows the dashboard to write it. */
+  writes: boolean;
+  /** Where it would be written, relative to the config's directory. */
+  rulesFile: string;
+  problems?: string[];
+  message?: string;
+}
+
+/**
+ * The page; `fixture` says whether "Save as fixture" applies to this receipt, `block` whether
+ * a rule can be generated from it.
+ */
+export function receiptPage(
+  session: Session,
+  r: Receipt,
+  fixture: boolean,
+  block?: BlockView,
+): Html {
   const stages = r.approvals.map((a) =>
     html`
       <tr>
@@ -84,8 +104,48 @@ export function receiptPage(session: Session, r: Receipt, fixture: boolean): Htm
 download="${r.id}.yaml">Save as fixture</a> (a case for <code>clawpatrol test</code>)</p>`
         : html`<p>This receipt names no endpoint (the gateway refused it before any rule):
 no fixture can replay it.</p>`}
+      ${block ? blockSection(session, r, block) : ""}
     `,
   );
+}
+
+function blockSection(session: Session, r: Receipt, block: BlockView): Html {
+  const problems = block.problems ?? [];
+  return html`
+    <section id="block" aria-labelledby="block-title">
+      <h2 id="block-title">Block requests like this</h2>
+      <p>A deny rule for this endpoint and action. Edit it, check it against the whole config,
+      then write it to <code>${block.rulesFile}</code> (the gateway reloads it).</p>
+      ${block.writes ? "" : html`<p class="notice" id="writes-off">Writes from the dashboard are
+      off: copy the rule into a rules file of the config, or set
+      <code>dashboard_config_writes = true</code> in the <code>gateway</code> block to write it
+      from here.</p>`}
+      <form method="post" action="/ui/receipts/${r.id}/block">
+        <input type="hidden" name="csrf" value="${session.csrf}">
+        <label for="rule-text">Rule</label>
+        <textarea id="rule-text" name="rule" rows="9" cols="90" spellcheck="false">${block
+          .text}</textarea>
+        <p>
+          <button type="submit" name="action" value="check" id="check-rule">Check</button>
+          ${block.writes
+            ? html`<button type="submit" name="action" value="write" id="write-rule" class="deny">
+Write to ${block.rulesFile}</button>`
+            : ""}
+        </p>
+      </form>
+      ${problems.length > 0
+        ? html`
+          <div class="error" role="alert" id="rule-problems">
+            <p>Problems:</p>
+            <ul>${problems.map((p) => html`<li>${p}</li>`)}</ul>
+          </div>
+        `
+        : ""}
+      ${block.message
+        ? html`<p class="notice" role="status" id="rule-result">${block.message}</p>`
+        : ""}
+    </section>
+  `;
 }
 
 function upstream(r: Receipt): string {

@@ -15,6 +15,8 @@ import { approvalsPage } from "./_approvals_page.ts";
 import { decideHeld } from "./_decide.ts";
 import { feedPage, matchesFilter, parseFeedFilter } from "./_feed_page.ts";
 import { agentsPage, healthPage, revokeAgent } from "./_more_pages.ts";
+import { blockRoute, blockViewOf, promoteRoute, resultMessage } from "./_config_routes.ts";
+import { rulesPage } from "./_rules_page.ts";
 import { receiptPage } from "./_receipt_page.ts";
 import { htmlResponse, jsonResponse, securityHeaders, seeOther } from "./_respond.ts";
 import { csrfMatches, type Session } from "./_sessions.ts";
@@ -66,6 +68,14 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
     if (parts[0] === "ui" && parts[1] === "agents" && parts[3] === "revoke") {
       return revokeAgent(options, session, decodeURIComponent(parts[2] ?? ""));
     }
+    if (parts[1] === "receipts" && parts[3] === "block" && parts.length === 4) {
+      const receipt = receiptById(ctx, parts[2]);
+      if (!receipt) return notFound(session);
+      return await blockRoute(options, session, receipt, form, fixtureOf(ctx, receipt) !== null);
+    }
+    if (parts[1] === "rules" && parts[3] === "promote" && parts.length === 4) {
+      return await promoteRoute(options, session, decodeURIComponent(parts[2]));
+    }
     if (path === "/ui/signout") return seeOther("/ui/signin");
     return notFound(session);
   }
@@ -90,7 +100,11 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
     return htmlResponse(page);
   }
   if (parts[1] === "receipts" && (parts.length === 3 || parts[3] === "fixture.yaml")) {
-    return receiptRoute(ctx, parts[2], parts[3] === "fixture.yaml");
+    return await receiptRoute(ctx, parts[2], parts[3] === "fixture.yaml");
+  }
+  if (path === "/ui/rules") {
+    const message = resultMessage(url.searchParams.get("result"));
+    return htmlResponse(rulesPage(session, options, { message }));
   }
   if (path === "/ui/agents") return htmlResponse(agentsPage(session, options));
   if (path === "/ui/health") return htmlResponse(healthPage(session, options));
@@ -151,26 +165,38 @@ export async function apiRoute(ctx: RouteContext): Promise<Response> {
   }
 }
 
-function receiptRoute(ctx: RouteContext, id: string, fixture: boolean): Response {
+async function receiptRoute(ctx: RouteContext, id: string, fixture: boolean): Promise<Response> {
   const { options, session } = ctx;
-  const receipt: Receipt | undefined = RECEIPT_ID.test(id)
-    ? options.receipts({ id }).at(0)
-    : undefined;
+  const receipt = receiptById(ctx, id);
   if (!receipt) return notFound(session);
-  const made = receiptFixture(receipt, {
-    gatewayMode: options.gatewayMode(),
-    ruleMode: (name) => options.ruleMode?.(name),
-  });
-  if (!fixture) return htmlResponse(receiptPage(session, receipt, typeof made !== "string"));
-  if (typeof made === "string") return notFound(session);
+  const made = fixtureOf(ctx, receipt);
+  if (!fixture) {
+    const block = await blockViewOf(options, receipt);
+    return htmlResponse(receiptPage(session, receipt, made !== null, block));
+  }
+  if (made === null) return notFound(session);
   const comment = `Saved from receipt ${receipt.id} (seq ${receipt.seq}) by the clawpatrol ` +
     `dashboard.\nRun: clawpatrol test THIS_FILE`;
-  return new Response(fixturesYaml([made], comment), {
+  return new Response(await fixturesYaml([made], comment), {
     headers: securityHeaders({
       "content-type": "application/yaml; charset=utf-8",
       "content-disposition": `attachment; filename="${receipt.id}.yaml"`,
     }),
   });
+}
+
+function receiptById(ctx: RouteContext, id: string | undefined): Receipt | undefined {
+  return id !== undefined && RECEIPT_ID.test(id) ? ctx.options.receipts({ id }).at(0) : undefined;
+}
+
+/** The receipt's fixture case, or null when the gateway decided it without rules. */
+function fixtureOf(ctx: RouteContext, receipt: Receipt): Record<string, unknown> | null {
+  const { options } = ctx;
+  const made = receiptFixture(receipt, {
+    gatewayMode: options.gatewayMode(),
+    ruleMode: (name) => options.ruleMode?.(name),
+  });
+  return typeof made === "string" ? null : made;
 }
 
 /** The part of a feed filter the database narrows by (the rest is matched in memory). */

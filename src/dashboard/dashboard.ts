@@ -34,6 +34,41 @@ export interface DashboardAgent {
   revokedAt: string | null;
 }
 
+/** A rule of the config in force, as the Rules page and generated rules need it. */
+export interface DashboardRule {
+  name: string;
+  endpoints: string[];
+  priority: number;
+  /** Its own mode (`null`: the gateway's). */
+  mode: Mode | null;
+  /** `allow`, `deny`, or the approvers it holds for. */
+  outcome: string;
+  /** Where it is written, relative to the config's directory, and on which line. */
+  file: string;
+  line: number;
+}
+
+/** A write into the config done (and reloaded), or every reason it was refused. */
+export type DashboardWriteResult =
+  | { ok: true; file: string; reloaded: boolean }
+  | { ok: false; problems: string[] };
+
+/**
+ * The config's rules, and validated writes into its files. Each write is refused unless
+ * `gateway.dashboard_config_writes` is on and the whole config stays valid with it.
+ */
+export interface DashboardConfig {
+  rules(): DashboardRule[];
+  /** Whether writes are on. */
+  writesEnabled(): boolean;
+  /** Where appended rules go, relative to the config's directory. */
+  rulesFile(): Promise<string>;
+  /** Every problem the config would have with `ruleText` appended (empty: valid). */
+  checkRule(ruleText: string): Promise<string[]>;
+  appendRule(ruleText: string): Promise<DashboardWriteResult>;
+  promoteRule(name: string): Promise<DashboardWriteResult>;
+}
+
 /** What the dashboard reads from, and acts on in, the running gateway. */
 export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" | "sessionTtlMs"> {
   approvals: DashboardApprovals;
@@ -47,6 +82,10 @@ export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" |
   ruleMode?(rule: string): Mode | undefined;
   /** How long a stage of `approver` (`human_approver.ops`) waits before it times out. */
   stageTimeoutMs(approver: string): number;
+  /** The config's rules and writes into it; without it there is no Rules page or blocking. */
+  config?: DashboardConfig;
+  /** `clawpatrol log verify` on the receipts, for the Health page. */
+  verifyChain?: () => Promise<{ ok: boolean; rows: number; problem?: string }>;
   /** Enrolled agents and revocation; the Agents page is empty without it. */
   agents?: { list(): DashboardAgent[]; revoke(name: string): void };
   /** What the Health page shows: named readings (receipt queue, upstream errors…). */

@@ -1,7 +1,7 @@
 /**
  * The operator dashboard, served by the admin listener: live feed, approvals, receipts (with
- * "Save as fixture"), agents and health, behind a sign-in with the admin token or a one-time
- * code.
+ * "Save as fixture" and "Block requests like this"), rules (with "Promote to enforce"), agents
+ * and health, behind a sign-in with the admin token or a one-time code.
  *
  * @example
  * ```ts
@@ -20,7 +20,10 @@ export {
   Dashboard,
   type DashboardAgent,
   type DashboardApprovals,
+  type DashboardConfig,
   type DashboardOptions,
+  type DashboardRule,
+  type DashboardWriteResult,
 } from "./dashboard.ts";
 export { ReceiptFeed, type ReceiptQuery } from "./_feed.ts";
 export { escapeHtml, Html, html } from "./_html.ts";

@@ -6,12 +6,13 @@
  */
 
 import type { Config } from "../config/mod.ts";
-import type { HealthReport } from "../core/mod.ts";
+import type { HealthReport, Protocol } from "../core/mod.ts";
 import type { ApprovalQueue } from "../approvals/mod.ts";
 import { queryReceipts, type ReceiptStore } from "../audit/mod.ts";
 import type { AgentRegistry } from "../agents/mod.ts";
-import type { DashboardOptions, ReceiptFeed } from "../dashboard/mod.ts";
+import type { DashboardConfig, DashboardOptions, ReceiptFeed } from "../dashboard/mod.ts";
 import type { GatewayMetrics } from "./_metrics.ts";
+import { ConfigWrites } from "./_config_writes.ts";
 
 /** The gateway's parts the dashboard needs. */
 export interface DashboardParts {
@@ -20,6 +21,10 @@ export interface DashboardParts {
   feed: ReceiptFeed;
   agents: AgentRegistry;
   config: () => Config;
+  /** The config path the gateway loads, its protocols and its reload, for rule writes. */
+  configPath: string;
+  protocols: readonly Protocol[];
+  reload: () => Promise<boolean>;
   metrics: GatewayMetrics;
   health: () => HealthReport;
 }
@@ -43,6 +48,7 @@ export function dashboardOptions(
     feed,
     gatewayMode: () => config().gateway.mode,
     ruleMode: (name) => config().rules.find((r) => r.name === name)?.mode ?? undefined,
+    config: dashboardConfig(parts),
     // Keyed `kind.name`, as the queue names the stage.
     stageTimeoutMs: (approver) =>
       config().approvers.get(approver)?.timeoutMs ?? config().defaults.humanTimeoutMs,
@@ -68,5 +74,28 @@ export function dashboardOptions(
         ...Object.fromEntries(HEALTH_METRICS.map((name) => [name, metric(name)])),
       };
     },
+  };
+}
+
+/** The config's rules and the dashboard's validated writes into its files. */
+function dashboardConfig(parts: DashboardParts): DashboardConfig {
+  const { config, configPath, protocols, reload } = parts;
+  const writes = new ConfigWrites({ configPath, config, protocols, reload });
+  return {
+    rules: () =>
+      config().rules.map((r) => ({
+        name: r.name,
+        endpoints: r.endpoints,
+        priority: r.priority,
+        mode: r.mode,
+        outcome: r.approve.length > 0 ? `approve by ${r.approve.join(", ")}` : r.verdict ?? "deny",
+        file: writes.shown(r.source.file),
+        line: r.source.line,
+      })),
+    writesEnabled: () => writes.enabled(),
+    rulesFile: () => writes.rulesFileName(),
+    checkRule: (text) => writes.checkAppend(text),
+    appendRule: (text) => writes.append(text),
+    promoteRule: (name) => writes.promote(name),
   };
 }

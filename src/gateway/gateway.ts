@@ -165,6 +165,7 @@ export class Gateway {
         ...parts.opened,
         ...{ queue: this.approvalQueue, receipts, metrics: this.metrics },
         config: () => this.#loaded.config,
+        ...{ configPath, protocols: this.#protocols, reload: () => this.reload() },
         health: () => this.#healthReport(),
       }),
       slackInteractivity: (req) => this.#slack.handleInteractivity(req),

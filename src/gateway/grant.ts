@@ -117,7 +117,9 @@ export function serveGrant(
   }
   return {
     read,
-    write: [stateDir],
+    // The dashboard's rule writes land in the config's directory (a new file, or a rename over
+    // an edited one), only when the config asks for them.
+    write: config.gateway.dashboardConfigWrites ? [stateDir, configDir] : [stateDir],
     net,
     env: [...APP_ENV],
     run: [],

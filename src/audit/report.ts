@@ -17,6 +17,23 @@ export interface RuleHits {
   deny: number;
   /** Actions its approval chain decided. */
   held: number;
+  /** The same counts per time bucket, oldest first, when asked for (`bucketMs`). */
+  timeline?: RuleBucket[];
+}
+
+/** A rule's hits in one time bucket. */
+export interface RuleBucket {
+  /** The bucket's start (ISO 8601); buckets are `bucketMs` long, aligned to the epoch. */
+  start: string;
+  allow: number;
+  deny: number;
+  held: number;
+}
+
+/** Options for {@linkcode rolloutReport}. */
+export interface RolloutReportOptions {
+  /** Also count each rule's hits per bucket of this many milliseconds (the dashboard's chart). */
+  bucketMs?: number;
 }
 
 /** An observe-mode rule's would-be denies: evidence for promoting it. */
@@ -64,7 +81,10 @@ const EXAMPLES = 3;
  * report.candidates[0]?.rule; // an observe-mode rule that would have denied something
  * ```
  */
-export function rolloutReport(receipts: readonly Receipt[]): RolloutReport {
+export function rolloutReport(
+  receipts: readonly Receipt[],
+  options: RolloutReportOptions = {},
+): RolloutReport {
   const rules = new Map<string, RuleHits>();
   const candidates = new Map<string, Candidate & { who: Set<string> }>();
   const deniesByAgent: Record<string, number> = {};
@@ -80,7 +100,7 @@ export function rolloutReport(receipts: readonly Receipt[]): RolloutReport {
     timedOut: { allow: 0, deny: 0 },
   };
   for (const r of receipts) {
-    if (r.rule !== null) countRule(rules, r);
+    if (r.rule !== null) countRule(rules, r, options.bucketMs);
     if (r.mode === "observe" && r.wouldBe === "deny" && r.verdict === "allow" && r.rule) {
       const c = candidates.get(r.rule) ??
         { rule: r.rule, wouldDeny: 0, agents: 0, examples: [], who: new Set<string>() };
@@ -126,12 +146,23 @@ export function rolloutReport(receipts: readonly Receipt[]): RolloutReport {
   };
 }
 
-function countRule(rules: Map<string, RuleHits>, r: Receipt): void {
+function countRule(rules: Map<string, RuleHits>, r: Receipt, bucketMs?: number): void {
   const key = `${r.rule}\0${r.mode}`;
   const hits = rules.get(key) ??
     { rule: r.rule!, mode: r.mode, allow: 0, deny: 0, held: 0 };
-  if (r.approvals.length > 0) hits.held++;
-  else hits[r.verdict]++;
+  const column = r.approvals.length > 0 ? "held" : r.verdict;
+  hits[column]++;
+  if (bucketMs !== undefined && bucketMs > 0) {
+    const start = new Date(Math.floor(r.time.getTime() / bucketMs) * bucketMs).toISOString();
+    hits.timeline ??= [];
+    let bucket = hits.timeline.find((b) => b.start === start);
+    if (!bucket) {
+      bucket = { start, allow: 0, deny: 0, held: 0 };
+      hits.timeline.push(bucket);
+      hits.timeline.sort((a, b) => a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
+    }
+    bucket[column]++;
+  }
   rules.set(key, hits);
 }
 
