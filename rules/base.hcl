@@ -25,6 +25,10 @@ endpoint "kubernetes" "cluster" {
   listen = "127.0.0.1:16443"
 }
 
+endpoint "aws" "account" {
+  hosts = ["*.amazonaws.com"]
+}
+
 # Without Slack configured, requests held for this approver wait in the CLI queue.
 approver "human_approver" "ops" {
   timeout = "10m"

@@ -42,6 +42,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   credentials: ["core"],
   tls: ["core"],
   agents: ["core"],
+  // The shared PostgreSQL (DESIGN.md §10): it keeps the agents (and, later, approvals and
+  // receipts) and reads its settings from the config.
+  store: ["core", "config", "agents"],
   // Approvers are configured by the config's approver blocks.
   approvals: ["core", "config"],
   // The admin API answers held approvals.
@@ -55,6 +58,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   "protocols/*": ["core"],
   // Kubernetes facts compose http's, and it rides the HTTP exchange.
   "protocols/kubernetes": ["core", "protocols/http"],
+  // AWS facts compose http's too, and its endpoints are read with the https schema.
+  "protocols/aws": ["core", "protocols/http"],
   // The registry lists every protocol.
   protocols: ["core", "protocols/*"],
   gateway: GATEWAY_MAY_IMPORT,

@@ -12,6 +12,7 @@ import { type Config, placeholderOf, type Profile } from "../config/mod.ts";
 import { type AgentFacts, splitHostPort, writeFileAtomic } from "../core/mod.ts";
 import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
 import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
+import { awsPlaceholderKeyId } from "../protocols/aws/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import type { GlobalOptions } from "./_args.ts";
@@ -249,6 +250,16 @@ export function placeholderVariables(
   const taken = new Set(vars.map(([name]) => name));
   for (const key of profile.credentials) {
     const credential = config.credentials.get(key);
+    // The AWS CLI and SDKs sign with this pair; the gateway re-signs with the real key. Only
+    // the profile's first aws_credential can own the standard names.
+    if (credential?.kind === "aws_credential" && !taken.has("AWS_ACCESS_KEY_ID")) {
+      vars.push(
+        ["AWS_ACCESS_KEY_ID", awsPlaceholderKeyId(credential.name, credential.settings)],
+        ["AWS_SECRET_ACCESS_KEY", placeholderOf(credential)],
+      );
+      taken.add("AWS_ACCESS_KEY_ID");
+      taken.add("AWS_SECRET_ACCESS_KEY");
+    }
     const name = credential?.settings.env;
     if (!credential || typeof name !== "string") continue;
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || taken.has(name)) {

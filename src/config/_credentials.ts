@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Protocol, ProtocolFamily } from "../core/mod.ts";
+import type { CredentialSchema, Protocol, ProtocolFamily } from "../core/mod.ts";
 import type { BlockReader } from "./_fields.ts";
 import { addUnique, type FoundBlock } from "./_blocks.ts";
 import type { EndpointOf } from "./_endpoints.ts";
@@ -16,8 +16,11 @@ import type { Credential } from "./types.ts";
 export interface CredentialKind {
   /** `null`: read by approvers, not bound to endpoints. */
   family: ProtocolFamily | null;
+  /** Families whose endpoints it binds to: `family` first, then the schema's `alsoFamilies`. */
+  families: readonly ProtocolFamily[];
   settings: readonly string[];
   required: readonly string[];
+  check?: CredentialSchema["check"];
 }
 
 /** Settings every endpoint-bound credential accepts. */
@@ -43,13 +46,15 @@ export function credentialKinds(protocols: readonly Protocol[]): Map<string, Cre
     for (const [kind, schema] of Object.entries(p.credentials ?? {})) {
       declare(kind, {
         family: p.family,
+        families: [p.family, ...schema.alsoFamilies ?? []],
         settings: schema.settings,
         required: schema.required ?? [],
+        check: schema.check,
       });
     }
   }
   for (const kind of new Set(Object.values(APPROVER_CREDENTIAL))) {
-    declare(kind, { family: null, settings: [], required: [] });
+    declare(kind, { family: null, families: [], settings: [], required: [] });
   }
   return kinds;
 }
@@ -125,14 +130,14 @@ function readCredential(
   { labels: [kind, name], reader: r }: FoundBlock,
   { declared, endpointOf }: ReadCredentialOptions,
 ): Credential {
-  const { family } = declared;
+  const { family, families } = declared;
   const endpoints: string[] = [];
   if (family) {
-    const one = r.ref("endpoint", [family]);
-    const many = r.refList("endpoints", [family]);
+    const one = r.ref("endpoint", families);
+    const many = r.refList("endpoints", families);
     if (one && many) r.problem("set 'endpoint' or 'endpoints', not both", "endpoints");
     if (!r.has("endpoint") && !r.has("endpoints")) {
-      r.problem(`missing required attribute 'endpoint' (a ${family} endpoint)`);
+      r.problem(`missing required attribute 'endpoint' (a ${families.join(" or ")} endpoint)`);
     }
     for (const ref of one ? [one] : many ?? []) {
       const field = one ? "endpoint" : "endpoints";
@@ -148,6 +153,7 @@ function readCredential(
     if (!(key in settings)) r.problem(`missing required attribute '${key}'`);
   }
   if (family) readEndpointSettings(r, settings);
+  declared.check?.(settings, (message, field) => r.problem(message, field));
   r.reportUnknown();
   return { kind, name, endpoints, settings, source: r.source };
 }

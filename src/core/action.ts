@@ -98,11 +98,26 @@ export interface K8sFacts {
   params: Record<string, string[]>;
 }
 
+/** AWS request facts, from the request's SigV4 signature and its API (lowercase service). */
+export interface AwsFacts {
+  /** The signing name of the service the request is signed for: `s3`, `sts`, `iam`… */
+  service: string;
+  /** The API operation as AWS names it: `ListBuckets`, `GetCallerIdentity`, `CreateUser`. */
+  action: string;
+  /** The region the request is signed for (`us-east-1`). */
+  region: string;
+  /** S3: the bucket, `""` when none (ListBuckets) or another service. */
+  bucket: string;
+  /** S3: the object key, `""` when none or another service. */
+  key: string;
+}
+
 /** The fact families, keyed by their CEL variable name. */
 export interface Facts {
   http?: HttpFacts;
   sql?: SqlFacts;
   k8s?: K8sFacts;
+  aws?: AwsFacts;
 }
 
 /**

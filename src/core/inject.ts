@@ -19,6 +19,13 @@ export interface HttpRequestParts {
   /** More body bytes stream after `body`; they are never scanned or rewritten. */
   bodyTruncated: boolean;
   contentType?: string;
+  /** The method forwarded (canonical upper case): signatures cover it. */
+  method?: string;
+  /**
+   * The `Host` header the gateway forwards (`host`, or `host:port` off the default port): a
+   * signature such as AWS SigV4 covers it.
+   */
+  authority?: string;
 }
 
 /** Replaces secrets an upstream echoes back, before the agent sees them. One per response. */
@@ -44,8 +51,11 @@ export interface HttpCredentialUse {
    * passthrough traffic carries a placeholder. Agent-facing, never contains a secret.
    */
   refusal: string | null;
-  /** The request with secrets swapped in. Only for an allowed request. */
-  apply(): HttpRequestParts;
+  /**
+   * The request with secrets swapped in (or signed with them). Only for an allowed request;
+   * throws (the gateway answers 502) when that cannot be done.
+   */
+  apply(): HttpRequestParts | Promise<HttpRequestParts>;
   /** A scrubber for the response, or `null` when the endpoint holds no secrets to scrub. */
   scrubber(): ResponseScrubber | null;
   /** The client certificate to present to the upstream (an mTLS credential), if any. */

@@ -155,6 +155,19 @@ export interface CredentialSchema {
   readonly settings: readonly string[];
   /** Of `settings`, the ones a block must set. */
   readonly required?: readonly string[];
+  /**
+   * Other families whose endpoints the kind also binds to (an `aws_credential` also mints the
+   * bearer token of an EKS `kubernetes` endpoint). Absent: only the declaring family's.
+   */
+  readonly alsoFamilies?: readonly ProtocolFamily[];
+  /**
+   * Checks the block's settings beyond their type (a duration that does not parse); reports
+   * with `problem`, against the setting's line when `field` is given. Absent: no checks.
+   */
+  readonly check?: (
+    settings: Readonly<Record<string, string | string[]>>,
+    problem: (message: string, field?: string) => void,
+  ) => void;
 }
 
 /** A registered protocol, as config, policy, audit and the CLI see it. */

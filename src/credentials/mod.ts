@@ -36,3 +36,13 @@ export {
   type SubstituteLocation,
 } from "./http_inject.ts";
 export { Scrubber, scrubForms } from "./scrub.ts";
+export {
+  type AwsKeys,
+  AwsSignatureError,
+  eksToken,
+  parseAuthorization,
+  type ResignOptions,
+  resignRequest,
+  type SignedRequest,
+  type SigV4Authorization,
+} from "./aws_sigv4.ts";

@@ -23,6 +23,8 @@ import {
 import { misplacedPlaceholderReason } from "../policy/mod.ts";
 import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";
+import { AwsCredentials } from "./_aws_credentials.ts";
+import { isKubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
 const HTTP_KINDS = new Set([
   "bearer_token",
@@ -59,10 +61,35 @@ export class HttpCredentials {
    */
   readonly #scrubbers = new Map<string, CompiledScrubber>();
   readonly #unsubscribe: () => void;
+  /** Signing for `aws` endpoints, and EKS tokens. */
+  readonly #aws: AwsCredentials;
+  /** `aws_credential`s bound to kubernetes endpoints: their bearer token is minted, not stored. */
+  readonly #eksRefs = new Set<string>();
+  /** `eks_cluster` of kubernetes endpoints that set it. */
+  readonly #eksClusters = new Map<string, string>();
 
   constructor(config: Config, secrets: SecretCache, log: Logger) {
+    this.#aws = new AwsCredentials(config, secrets, log);
+    for (const e of config.endpoints.values()) {
+      if (isKubernetesEndpoint(e) && e.eksCluster) this.#eksClusters.set(e.name, e.eksCluster);
+    }
     for (const [ref, credential] of config.credentials) {
       if (HTTP_KINDS.has(credential.kind)) this.#byRef.set(ref, injectable(ref, credential));
+      if (credential.kind === "aws_credential") {
+        const clusters = credential.endpoints.filter((e) => {
+          const endpoint = config.endpoints.get(e);
+          return endpoint !== undefined && isKubernetesEndpoint(endpoint);
+        });
+        if (clusters.length === 0) continue;
+        // EKS: the token is set on every request, as a k8s_bearer_token would be.
+        this.#eksRefs.add(ref);
+        this.#byRef.set(ref, {
+          ...injectable(ref, credential),
+          kind: "bearer_token",
+          inject: "always",
+          endpoints: clusters,
+        });
+      }
       if (credential.kind !== "mtls_credential") continue;
       for (const endpoint of credential.endpoints) {
         const list = this.#mtls.get(endpoint) ?? [];
@@ -82,6 +109,7 @@ export class HttpCredentials {
 
   /** Stops following the secret cache (the config was replaced) and drops compiled scrubbers. */
   close(): void {
+    this.#aws.close();
     this.#unsubscribe();
     this.#scrubbers.clear();
   }
@@ -103,6 +131,7 @@ export class HttpCredentials {
     request: HttpRequestParts,
   ): Promise<HttpCredentialUse> {
     const held = this.#held.get(agent.profile) ?? NONE;
+    if (this.#aws.handles(endpoint)) return await this.#aws.use(agent, endpoint!, request, held);
     const plan = this.#injector.plan(endpoint ?? "", held, request);
     if (plan.misplaced.length > 0) {
       // The agent sees only which credential; the operator also learns where and why.
@@ -119,7 +148,7 @@ export class HttpCredentials {
     const values = new Map<string, string>();
     for (const ref of plan.needs) {
       if (refusal !== null) break;
-      const value = await this.#secret(ref, agent);
+      const value = await this.#secret(ref, agent, { endpoint: endpoint ?? "" });
       if (typeof value === "string") values.set(ref, value);
       else refusal = value.refusal;
     }
@@ -133,7 +162,9 @@ export class HttpCredentials {
     if (refusal === null && plan.scrub.length > 0) {
       const scrubbed: (string | null)[] = [];
       for (const ref of plan.scrub) {
-        const value = values.get(ref) ?? await this.#secret(ref, agent, { purpose: "scrub" });
+        // An EKS token not minted for this request was never sent: nothing to scrub for it.
+        const value = values.get(ref) ??
+          (this.#eksRefs.has(ref) ? null : await this.#secret(ref, agent, { purpose: "scrub" }));
         // A secret the vault does not hold cannot be echoed: nothing to scrub for it.
         scrubbed.push(typeof value === "string" ? value : null);
       }
@@ -183,9 +214,25 @@ export class HttpCredentials {
   async #secret(
     ref: string,
     agent: AgentFacts,
-    { purpose = "inject", slot, name: knownName }: SecretOptions = {},
+    { purpose = "inject", slot, name: knownName, endpoint }: SecretOptions = {},
   ): Promise<string | { refusal: string }> {
     const name = knownName ?? this.#byRef.get(ref)?.name ?? ref;
+    if (this.#eksRefs.has(ref)) {
+      const cluster = this.#eksClusters.get(endpoint ?? "");
+      if (cluster === undefined) {
+        this.#log.log(
+          "warn",
+          `credential '${name}' is bound to endpoint '${endpoint}', which sets no eks_cluster`,
+          {
+            agent: agent.name,
+          },
+        );
+        return {
+          refusal: `endpoint '${endpoint}' sets no eks_cluster: no EKS token can be minted`,
+        };
+      }
+      return await this.#aws.eksToken(ref, cluster, agent);
+    }
     try {
       const value = await this.#secrets.get(name, slot);
       if (value !== null) return value;
@@ -216,6 +263,8 @@ interface SecretOptions {
   slot?: string;
   /** The credential's name when the caller already has it. @default its config name */
   name?: string;
+  /** The endpoint the request goes to (an EKS token names its cluster). */
+  endpoint?: string;
 }
 
 /** The injector's view of a configured credential. */

@@ -49,7 +49,7 @@ Deno.test("HttpCredentials compiles a scrubber once per value set and drops it w
     );
     const use = await creds.use(AGENT, "gh", REQUEST);
     equal(use.refusal, null);
-    equal(use.apply().headers[0][1], "Bearer ghp_real_value_1");
+    equal((await use.apply()).headers[0][1], "Bearer ghp_real_value_1");
     const scrubber = use.scrubber()!;
     const out = dec.decode(scrubber.push(enc.encode("echo ghp_real_value_1 !")));
     equal(out + dec.decode(scrubber.end()), "echo {{gh_pat}} !");
@@ -62,7 +62,7 @@ Deno.test("HttpCredentials compiles a scrubber once per value set and drops it w
     await other.set("gh_pat", DEFAULT_SLOT, "ghp_real_value_2");
     other.close();
     const next = await creds.use(AGENT, "gh", REQUEST);
-    equal(next.apply().headers[0][1], "Bearer ghp_real_value_2");
+    equal((await next.apply()).headers[0][1], "Bearer ghp_real_value_2");
     const s2 = next.scrubber()!;
     equal(dec.decode(s2.push(enc.encode("ghp_real_value_2 "))), "{{gh_pat}} ");
 

@@ -9,6 +9,7 @@
 import { type Config, HostMatcher } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
 import { type HostRoute, type HttpsEndpoint, isHttpsEndpoint } from "../protocols/http/mod.ts";
+import { AWS_FLAVOR, type AwsEndpoint, isAwsEndpoint } from "../protocols/aws/mod.ts";
 import {
   isKubernetesEndpoint,
   type KubernetesTarget,
@@ -19,7 +20,8 @@ import {
 /** Routing tables built once per loaded config. */
 export class HttpRoutes {
   readonly #config: Config;
-  readonly #hosts: HostMatcher<HttpsEndpoint>;
+  /** https and aws endpoints: both claim hosts and ride the proxy's HTTPS handling. */
+  readonly #hosts: HostMatcher<HttpsEndpoint | AwsEndpoint>;
   readonly #reachable = new Map<string, Set<string>>();
   /** Kubernetes endpoints by name, and by their API server's host (for CONNECT). */
   readonly #kubernetes = new Map<string, KubernetesTarget>();
@@ -27,7 +29,9 @@ export class HttpRoutes {
 
   constructor(config: Config) {
     this.#config = config;
-    this.#hosts = new HostMatcher([...config.endpoints.values()].filter(isHttpsEndpoint));
+    this.#hosts = new HostMatcher(
+      [...config.endpoints.values()].filter((e) => isHttpsEndpoint(e) || isAwsEndpoint(e)),
+    );
     for (const e of config.endpoints.values()) {
       if (!isKubernetesEndpoint(e)) continue;
       const target = kubernetesTarget(e);
@@ -82,6 +86,7 @@ export class HttpRoutes {
         allowDoubleEncoding: https!.allowDoubleEncoding,
         allowPathParams: https!.allowPathParams,
         allowMethodOverride: https!.allowMethodOverride,
+        ...(isAwsEndpoint(https!) ? { flavor: AWS_FLAVOR } : {}),
       },
     };
   }
@@ -96,6 +101,6 @@ export class HttpRoutes {
     const target = this.#kubernetes.get(name);
     if (target) return [target.server.port];
     const e = this.#config.endpoints.get(name);
-    return e && isHttpsEndpoint(e) ? e.ports : [];
+    return e && (isHttpsEndpoint(e) || isAwsEndpoint(e)) ? e.ports : [];
   }
 }

@@ -21,12 +21,14 @@ import type { Protocol, ProtocolFamily } from "../core/mod.ts";
 import { HTTPS_PROTOCOL } from "./http/mod.ts";
 import { POSTGRES_PROTOCOL } from "./postgres/mod.ts";
 import { KUBERNETES_PROTOCOL } from "./kubernetes/mod.ts";
+import { AWS_PROTOCOL } from "./aws/mod.ts";
 
 /** Every registered protocol, in the order error messages list them. */
 export const PROTOCOLS: readonly Protocol[] = Object.freeze([
   HTTPS_PROTOCOL,
   POSTGRES_PROTOCOL,
   KUBERNETES_PROTOCOL,
+  AWS_PROTOCOL,
 ]);
 
 /** The registered protocol of a family, or `undefined` when none is registered under it. */

@@ -14,7 +14,7 @@ const CEL_TYPES = new Set([
 
 Deno.test("the registry lists each family once, named as config labels and receipts need", () => {
   const families = PROTOCOLS.map((p) => p.family);
-  deepStrictEqual(families, ["https", "postgres", "kubernetes"]);
+  deepStrictEqual(families, ["https", "postgres", "kubernetes", "aws"]);
   equal(new Set(families).size, families.length);
   for (const family of families) {
     ok(/^[a-z][a-z0-9_-]*$/.test(family), family);
@@ -70,5 +70,6 @@ Deno.test("every protocol declares its endpoint schema, and each credential kind
     postgres_credential: "postgres",
     k8s_bearer_token: "kubernetes",
     mtls_credential: "kubernetes",
+    aws_credential: "aws",
   });
 });

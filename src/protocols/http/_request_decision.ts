@@ -51,6 +51,11 @@ export async function decideRequest(
     body: received.buffered,
     bodyTruncated: received.truncated,
     contentType: headerValues(ex.head.headers, "content-type")[0],
+    method: facts.method,
+    // The Host header forward() sends: signatures (AWS SigV4) cover it.
+    authority: ex.req.port === (ex.req.scheme === "https" ? 443 : 80)
+      ? ex.req.host
+      : `${ex.req.host}:${ex.req.port}`,
   };
   const credentials = ex.ctx.credentials
     ? await ex.ctx.credentials(ex.req.agent, ex.req.endpoint?.name ?? null, parts)

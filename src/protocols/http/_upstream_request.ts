@@ -128,7 +128,7 @@ async function injectCredentials(
 ): Promise<{ out: HttpRequestParts; scrubber: ResponseScrubber | null } | After> {
   if (!allowed.credentials) return { out: allowed.parts, scrubber: null };
   try {
-    return { out: allowed.credentials.apply(), scrubber: allowed.credentials.scrubber() };
+    return { out: await allowed.credentials.apply(), scrubber: allowed.credentials.scrubber() };
   } catch (err) {
     ex.ctx.log("error", `credential injection failed: ${(err as Error).message}`, {
       agent: ex.req.agent.name,

@@ -35,8 +35,8 @@ export interface ExchangeFlavor {
    * the request is then refused as unparseable (fail closed).
    */
   facts(http: HttpFacts): { facts: Facts; unknown?: string[]; summary: string };
-  /** Body shape of gateway-made responses. */
-  replyShape: ReplyShape;
+  /** Body shape of gateway-made responses; unset: chosen per client, as for https. */
+  replyShape: ReplyShape | undefined;
   /** `Upgrade` protocols (lowercase) relayed once the opening request is allowed. */
   upgrades: readonly string[];
   /**

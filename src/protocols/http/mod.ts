@@ -15,7 +15,7 @@
 
 export { GRAPHQL_TYPE, HTTP_FACET } from "./facet.ts";
 export { HTTPS_PROTOCOL } from "./protocol.ts";
-export { type HttpsEndpoint, isHttpsEndpoint } from "./endpoint.ts";
+export { HTTPS_ENDPOINT, type HttpsEndpoint, isHttpsEndpoint } from "./endpoint.ts";
 export { withHttpDerived } from "./fixture.ts";
 export { HttpProxy } from "./proxy.ts";
 export { PROXY_AUTH_REQUIRED } from "./_proxy_auth.ts";

@@ -36,6 +36,8 @@ export interface KubernetesEndpoint extends Endpoint {
   caCert?: string;
   /** As on https endpoints; the API server's port is the only one claimed for CONNECT. */
   unknownPlaceholders: UnknownPlaceholders;
+  /** An EKS cluster's name: an `aws_credential` bound here mints its bearer tokens for it. */
+  eksCluster?: string;
 }
 
 /** Whether `endpoint` is a kubernetes endpoint. */
@@ -62,9 +64,19 @@ export const KUBERNETES_ENDPOINT: EndpointSchema = Object.freeze({
       upstream: body.hostPort("upstream"),
       caCert: body.pem("ca_cert"),
       unknownPlaceholders: body.oneOf("unknown_placeholders", ["deny", "allow"], "deny"),
+      eksCluster: eksCluster(body),
     };
   },
 });
+
+/** `eks_cluster = "prod"`: EKS cluster names are 1-100 letters, digits, `-` and `_`. */
+function eksCluster(body: BodyReader): string | undefined {
+  const name = body.string("eks_cluster");
+  if (name !== undefined && !/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/.test(name)) {
+    body.problem(`'eks_cluster' must be an EKS cluster name, got "${name}"`, "eks_cluster");
+  }
+  return name;
+}
 
 /** Credential kinds that authenticate the gateway to the API server. */
 export const KUBERNETES_CREDENTIALS: Readonly<Record<string, CredentialSchema>> = Object.freeze({
