@@ -20,10 +20,12 @@ export {
   type AgentRegistryOptions,
   AGENTS_FILE,
   type AgentScramVerifiers,
+  type AgentSource,
   type AgentStanding,
   isAgentName,
   TOKEN_PREFIX,
 } from "./registry.ts";
+export { enrolment, nameTaken, newCredentials, notActive } from "./_enrol.ts";
 export {
   type LinkPair,
   normaliseAddress,

@@ -1,7 +1,8 @@
 /**
  * The agent registry: enrolled agents, their profiles and the SHA-256 of their tokens, kept in
- * `state_dir/agents.json`. The CLI mutates it; the gateway authenticates against it and picks up
- * the CLI's changes without a restart.
+ * `state_dir/agents.json` (or, with `gateway.store`, read from a snapshot of the shared store).
+ * The CLI mutates it; the gateway authenticates against it and picks up the CLI's changes without
+ * a restart.
  *
  * @module
  */
@@ -11,13 +12,14 @@ import { timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import type { AgentFacts } from "../core/mod.ts";
 import type { AgentRecord, AgentRegistryOptions, AgentStanding } from "./_record.ts";
-import { fileSignature, readAgentsFile, writeAgentsFile } from "./_file.ts";
-import { isAgentName, MAX_TOKEN_LENGTH, newToken, sha256 } from "./_token.ts";
-import { withFileLock } from "./_lock.ts";
-import { type AgentScramVerifiers, scramVerifier, scramVerifiersOf } from "./_scram.ts";
+import { MAX_TOKEN_LENGTH, sha256 } from "./_token.ts";
+import { type AgentScramVerifiers, scramVerifiersOf } from "./_scram.ts";
+import { AgentFileSource, type AgentSource } from "./_source.ts";
+import { enrolment, nameTaken, newCredentials, notActive } from "./_enrol.ts";
 
 export type { AgentScramVerifiers } from "./_scram.ts";
 export type { AgentRecord, AgentRegistryOptions, AgentStanding } from "./_record.ts";
+export type { AgentSource } from "./_source.ts";
 export { isAgentName, TOKEN_PREFIX } from "./_token.ts";
 
 /** File name of the agent registry inside the state directory (JSON, mode 0600). */
@@ -48,12 +50,14 @@ interface Entry {
  * ```
  */
 export class AgentRegistry {
-  /** The agents file this registry reads and writes. */
+  /** The agents file this registry reads and writes, or the shared store's URL. */
   readonly path: string;
+  readonly #source: AgentSource;
+  /** Only the file can be changed through the registry; a shared store has its own writer. */
+  readonly #file: AgentFileSource | null;
   readonly #onError: (error: Error) => void;
   readonly #now: () => Date;
   readonly #refreshIntervalMs: number;
-  readonly #lockStaleMs: number;
   #entries = new Map<string, Entry>();
   /** Active agents by token digest (hex), for protocols that carry only a token (PostgreSQL). */
   #byDigest = new Map<string, Entry>();
@@ -67,12 +71,13 @@ export class AgentRegistry {
   readonly #issued = new WeakMap<AgentFacts, string>();
   readonly #watchers = new Set<() => void>();
 
-  private constructor(path: string, options: AgentRegistryOptions) {
-    this.path = path;
+  private constructor(source: AgentSource, options: AgentRegistryOptions) {
+    this.#source = source;
+    this.#file = source instanceof AgentFileSource ? source : null;
+    this.path = source.where;
     this.#onError = options.onError ?? (() => {});
     this.#now = options.now ?? (() => new Date());
     this.#refreshIntervalMs = options.refreshIntervalMs ?? 100;
-    this.#lockStaleMs = options.lockStaleMs ?? 10_000;
   }
 
   /**
@@ -85,7 +90,21 @@ export class AgentRegistry {
    * ```
    */
   static open(stateDir: string, options: AgentRegistryOptions = {}): AgentRegistry {
-    const registry = new AgentRegistry(join(stateDir, AGENTS_FILE), options);
+    const file = new AgentFileSource(join(stateDir, AGENTS_FILE), options.lockStaleMs ?? 10_000);
+    return AgentRegistry.over(file, options);
+  }
+
+  /**
+   * A registry reading `source` (a shared store's snapshot). Its `add`, `revoke` and `rotate`
+   * throw unless the source is the agents file: a store changes its agents itself.
+   *
+   * @example
+   * ```ts
+   * const registry = AgentRegistry.over(sharedAgents, { onError: (e) => console.error(e.message) });
+   * ```
+   */
+  static over(source: AgentSource, options: AgentRegistryOptions = {}): AgentRegistry {
+    const registry = new AgentRegistry(source, options);
     registry.#load();
     return registry;
   }
@@ -246,34 +265,11 @@ export class AgentRegistry {
    * ```
    */
   add(name: string, profile: string): string {
-    if (!isAgentName(name)) {
-      throw new TypeError(
-        `Invalid agent name '${name}': use 1 to 63 lowercase letters, digits, '.', '_' or '-', ` +
-          `starting with a letter or digit`,
-      );
-    }
-    if (typeof profile !== "string" || profile === "") {
-      throw new TypeError("Invalid profile: expected a non-empty profile name");
-    }
-    const token = newToken();
+    const { record, token } = enrolment(name, profile, this.#now());
     this.#mutate((records) => {
       const existing = records.find((r) => r.name === name);
-      if (existing) {
-        throw new Error(
-          existing.revokedAt === null
-            ? `Agent '${name}' already exists`
-            : `Agent '${name}' already existed and was revoked: names are never reused, pick another`,
-        );
-      }
-      records.push({
-        name,
-        profile,
-        tokenSha256: sha256(token).toString("hex"),
-        scramSha256: scramVerifier(token),
-        createdAt: this.#now().toISOString(),
-        rotatedAt: null,
-        revokedAt: null,
-      });
+      if (existing) throw nameTaken(name, existing.revokedAt !== null);
+      records.push(record);
     });
     return token;
   }
@@ -293,34 +289,25 @@ export class AgentRegistry {
    * or revoked.
    */
   rotate(name: string): string {
-    const token = newToken();
+    const { token, tokenSha256, scramSha256 } = newCredentials();
     this.#mutate((records) => {
       const record = this.#active(records, name);
-      record.tokenSha256 = sha256(token).toString("hex");
-      record.scramSha256 = scramVerifier(token);
-      record.rotatedAt = this.#now().toISOString();
+      Object.assign(record, { tokenSha256, scramSha256, rotatedAt: this.#now().toISOString() });
     });
     return token;
   }
 
   #active(records: AgentRecord[], name: string): AgentRecord {
     const record = records.find((r) => r.name === name);
-    if (!record) throw new Error(`Unknown agent '${name}'`);
-    if (record.revokedAt !== null) {
-      throw new Error(`Agent '${name}' is revoked (since ${record.revokedAt})`);
-    }
+    if (!record || record.revokedAt !== null) throw notActive(name, record?.revokedAt ?? null);
     return record;
   }
 
-  /** Read-modify-write under the lock, from the file as it is now (not our possibly stale copy). */
   #mutate(change: (records: AgentRecord[]) => void): void {
-    withFileLock(`${this.path}.lock`, () => {
-      // A corrupt file throws here: never overwrite what we could not read.
-      const records = readAgentsFile(this.path);
-      change(records);
-      writeAgentsFile(this.path, records);
-      this.#install(records, fileSignature(this.path));
-    }, { staleMs: this.#lockStaleMs });
+    if (this.#file === null) {
+      throw new TypeError(`Agents live in the store ${this.path}: change them through it`);
+    }
+    this.#install(...this.#file.mutate(change));
   }
 
   #maybeReload(): void {
@@ -328,7 +315,7 @@ export class AgentRegistry {
     if (now - this.#checkedAt < this.#refreshIntervalMs) return;
     this.#checkedAt = now;
     try {
-      if (fileSignature(this.path) !== this.#signature) this.#load();
+      if (this.#source.signature() !== this.#signature) this.#load();
     } catch (err) {
       this.#report(err);
     }
@@ -336,9 +323,9 @@ export class AgentRegistry {
 
   #load(): void {
     this.#checkedAt = performance.now();
-    const signature = fileSignature(this.path);
+    const signature = this.#source.signature();
     try {
-      this.#install(readAgentsFile(this.path), signature);
+      this.#install(this.#source.read(), signature);
     } catch (err) {
       // Remember the broken version so it is reported once, not on every check.
       this.#signature = signature;

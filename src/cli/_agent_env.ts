@@ -7,10 +7,16 @@
  */
 
 import { join } from "node:path";
-import { AgentRegistry } from "../agents/mod.ts";
+import type { AgentRegistry } from "../agents/mod.ts";
 import { type Config, placeholderOf, type Profile } from "../config/mod.ts";
 import { type AgentFacts, splitHostPort, writeFileAtomic } from "../core/mod.ts";
-import { checkStateDir, loadAndCompile, stateDirOf } from "../gateway/mod.ts";
+import {
+  type AgentAdmin,
+  checkStateDir,
+  loadAndCompile,
+  openAgentDirectory,
+  stateDirOf,
+} from "../gateway/mod.ts";
 import type { KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 import { awsPlaceholderKeyId } from "../protocols/aws/mod.ts";
 import { CA_CERT_FILE } from "../tls/mod.ts";
@@ -47,15 +53,20 @@ export const BUNDLE_VARS = [
 /** The wgetrc `env` and `run` write into the state directory for `WGETRC`. */
 export const WGETRC_FILE = "wgetrc";
 
-/** The config, its state directory and the agent registry in it. */
+/** The config, its state directory and the agents (in it, or in `gateway.store`). */
 export interface OpenedAgents {
   config: Config;
   stateDir: string;
   registry: AgentRegistry;
+  /** Enrols, revokes and rotates where the agents live. */
+  admin: AgentAdmin;
+  /** Ends the store's connections, if any. */
+  close(): Promise<void>;
 }
 
 /**
- * Loads the config, checks the state directory exists and is private, opens the registry.
+ * Loads the config, checks the state directory exists and is private, opens the registry (with
+ * `gateway.store`, from the store).
  *
  * @example
  * ```ts
@@ -66,7 +77,7 @@ export async function openAgents(global: GlobalOptions): Promise<OpenedAgents> {
   const { config } = await loadAndCompile(global.config);
   const stateDir = await stateDirOf(config);
   await checkStateDir(stateDir);
-  return { config, stateDir, registry: AgentRegistry.open(stateDir) };
+  return { config, stateDir, ...await openAgentDirectory(config, stateDir) };
 }
 
 /**

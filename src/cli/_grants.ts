@@ -16,6 +16,7 @@ import {
   type Grant,
   serveGrant,
   stateDirOf,
+  storeGrant,
 } from "../gateway/mod.ts";
 import { PROTOCOLS } from "../protocols/registry.ts";
 import { beforeSeparator, findCommand, type GlobalOptions, parseCommand } from "./_args.ts";
@@ -45,6 +46,7 @@ const STATE_COMMANDS = new Set([
   "status",
   "run",
   "tunnel",
+  "store",
 ]);
 /** sudo where it is installed: a grant naming a missing program makes Deno complain. */
 function sudo(): string[] {
@@ -283,11 +285,14 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
   const admin = adminUrl === undefined ? loaded.gateway.adminListen : urlHostPort(adminUrl);
   // `run --isolate` asks the gateway's DNS responder whether it is up before the command runs.
   const responder = loaded.gateway.transparent?.dnsListen;
+  const store = storeGrant(loaded);
   const net = ADMIN_COMMANDS.has(name)
     ? [admin]
     : name === "run" && beforeSeparator(argv).includes("--isolate") && responder
     ? [splitHostPort(responder)[0]]
     : [];
+  // With `gateway.store`, the agents (and the store command's schema) are there.
+  net.push(...store.net);
   const separator = argv.indexOf("--");
   const program = name === "run" && separator !== -1 ? argv[separator + 1] : undefined;
   // Isolated, the command runs in a namespace the privileged step builds; this process starts
@@ -306,6 +311,7 @@ async function stateFor(name: string, argv: string[], app: string): Promise<Gran
       state,
       ...CA_BUNDLE_DIRS,
       ...elsewhere,
+      ...store.read,
       // Whether a left-behind lease's run and namespace are gone.
       ...isolate ? ["/proc", "/run/netns"] : [],
     ],

@@ -9,7 +9,7 @@
 import { type AgentRecord, isAgentName } from "../agents/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
-import { openAgents } from "./_agent_env.ts";
+import { openAgents, type OpenedAgents } from "./_agent_env.ts";
 import { err, out } from "./_io.ts";
 import { type TunnelColumns, tunnelColumns } from "./_agent_tunnels.ts";
 import { writePrivateFile } from "./_kubeconfig.ts";
@@ -78,7 +78,20 @@ export async function agentCommand(args: string[]): Promise<number> {
     }
   }
   const opened = await openAgents(global);
-  const { config, registry } = opened;
+  try {
+    return await agentSubcommand(opened, sub, name, values);
+  } finally {
+    await opened.close();
+  }
+}
+
+async function agentSubcommand(
+  opened: OpenedAgents,
+  sub: string,
+  name: string,
+  values: Record<string, unknown>,
+): Promise<number> {
+  const { config, registry, admin } = opened;
   switch (sub) {
     case "add": {
       const profile = values.profile as string;
@@ -93,7 +106,7 @@ export async function agentCommand(args: string[]): Promise<number> {
         : undefined;
       // Checked first: a mistake here enrols nothing.
       if (wireguard) checkWireguard(opened, wireguard);
-      const token = registry.add(name, profile);
+      const token = await admin.add(name, profile);
       if (wireguard) {
         const file = await enrolWireguard(opened, name, wireguard);
         const output = values.output as string | undefined;
@@ -115,7 +128,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "rotate": {
-      const token = registry.rotate(name);
+      const token = await admin.rotate(name);
       out(
         `New token for agent '${name}'; the old one stops working within a second. ` +
           `It is the next line, shown only this once: store it now.`,
@@ -124,7 +137,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "revoke":
-      registry.revoke(name);
+      await admin.revoke(name);
       await revokeWireguard(opened, name);
       out(
         `Revoked agent '${name}': its token stops working within a second. ` +

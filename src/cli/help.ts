@@ -109,6 +109,10 @@ Commands:
   status [--json] [--admin-url URL]
                          the running gateway's mode, endpoints, rules and the Deno
                          permissions it runs under (its /status)
+  store init | status [--json]
+                         the PostgreSQL of gateway.store, shared by several gateways: init
+                         creates or upgrades its schema (serve does at start too); status
+                         shows its schema version and agents, exit 1 unless current
   permissions [--json] [--] COMMAND [ARGS...]
                          the Deno permissions COMMAND runs with under the launcher: for
                          serve, exactly what its config needs (listen addresses, upstreams,

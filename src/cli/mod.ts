@@ -19,6 +19,7 @@ import { logCommand } from "./log.ts";
 import { permissionsCommand } from "./permissions.ts";
 import { quickstartCommand } from "./quickstart.ts";
 import { statusCommand } from "./status.ts";
+import { storeCommand } from "./store.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
 import { replayCommand } from "./replay.ts";
 import { reportCommand } from "./report.ts";
@@ -48,6 +49,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   kubeconfig: kubeconfigCommand,
   permissions: permissionsCommand,
   status: statusCommand,
+  store: storeCommand,
   "systemd-unit": systemdUnitCommand,
   tunnel: tunnelCommand,
   version: versionCommand,

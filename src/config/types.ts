@@ -37,6 +37,8 @@ export interface GatewayConfig {
   transparent?: TransparentConfig;
   /** What receipts keep, and for how long. */
   receipts: ReceiptsConfig;
+  /** Absent: state stays in `state_dir` (SQLite and files); set: shared PostgreSQL. */
+  store?: StoreConfig;
   limits: {
     /** Request bodies buffered for rules, in bytes. */
     bodyBufferBytes: number;
@@ -80,6 +82,24 @@ export interface TransparentConfig {
    * runs and tunnel peers send. 0: the real ports.
    */
   portOffset: number;
+}
+
+/** TLS towards the store, as libpq's `sslmode` (`verify-full`: chain and host name checked). */
+export type StoreSslMode = "disable" | "prefer" | "require" | "verify-full";
+
+/** `gateway { store = "postgres://…" }`: the PostgreSQL several gateways share. */
+export interface StoreConfig {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  sslmode: StoreSslMode;
+  /** PEM file of the roots for `verify-full` (default: the system's). */
+  sslRootCert: string | null;
+  /** The URL without its password, for log lines and `store status`. */
+  display: string;
+  /** From the URL, when it carries one; else `CLAWPATROL_STORE_PASSWORD`. Never printed. */
+  password: string | null;
 }
 
 /** `gateway { receipts { … } }`: what receipts keep, and for how long. */

@@ -10,6 +10,7 @@ import { addUnique, collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_bloc
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
 import { readTransparent } from "./_transparent.ts";
 import { defaultReceipts, readReceipts } from "./_receipts.ts";
+import { readStore } from "./_store.ts";
 import { endpointResolver, readEndpoints } from "./_endpoints.ts";
 import { readRules, type RuleScope } from "./_rules.ts";
 import { credentialKinds, readCredentials } from "./_credentials.ts";
@@ -178,6 +179,8 @@ function readGateway(r: BlockReader): GatewayConfig {
   };
   const transparent = readTransparent(r);
   if (transparent) g.transparent = transparent;
+  const store = readStore(r);
+  if (store) g.store = store;
   const limits = r.raw("limits");
   if (limits !== undefined) {
     const bodies = Array.isArray(limits) ? limits : [limits];

@@ -13,6 +13,7 @@ import type { AgentRegistry } from "../agents/mod.ts";
 import type { DashboardConfig, DashboardOptions, ReceiptFeed } from "../dashboard/mod.ts";
 import type { GatewayMetrics } from "./_metrics.ts";
 import { ConfigWrites } from "./_config_writes.ts";
+import type { SharedState } from "./_shared_state.ts";
 
 /** The gateway's parts the dashboard needs. */
 export interface DashboardParts {
@@ -20,6 +21,8 @@ export interface DashboardParts {
   receipts: ReceiptStore;
   feed: ReceiptFeed;
   agents: AgentRegistry;
+  /** With `gateway.store`, revocations go to the store (every gateway) instead of the file. */
+  shared?: SharedState | null;
   config: () => Config;
   /** The config path the gateway loads, its protocols and its reload, for rule writes. */
   configPath: string;
@@ -61,7 +64,7 @@ export function dashboardOptions(
           createdAt,
           revokedAt,
         })),
-      revoke: (name) => agents.revoke(name),
+      revoke: (name) => parts.shared ? parts.shared.revokeAgent(name) : agents.revoke(name),
     },
     health: () => {
       const lines = parts.metrics.registry.render().split("\n");

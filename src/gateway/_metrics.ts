@@ -41,6 +41,8 @@ export interface GatewayReadings {
   receiptsInFlight(): number;
   /** 1 while receipts are being written, 0 while the store refuses them (every action denied). */
   receiptsWritable(): number;
+  /** With `gateway.store`: 1 while the shared store answers, 0 while it does not. */
+  storeUp?(): number;
 }
 
 /** Every metric the gateway exports, registered once per gateway. */
@@ -135,6 +137,13 @@ export class GatewayMetrics {
       "Receipts reserved for allowed actions still being forwarded.",
       readings.receiptsInFlight,
     );
+    if (readings.storeUp) {
+      m.gaugeFn(
+        "clawpatrol_store_up",
+        "1 while the shared store answers; 0 while it does not and agents are refused.",
+        readings.storeUp,
+      );
+    }
   }
 
   /**

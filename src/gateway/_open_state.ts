@@ -11,8 +11,9 @@ import type { Config } from "../config/mod.ts";
 import { queryReceipts, ReceiptStore } from "../audit/mod.ts";
 import { ReceiptFeed } from "../dashboard/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
-import { AgentRegistry, SourceRegistry } from "../agents/mod.ts";
+import { type AgentRegistry, SourceRegistry } from "../agents/mod.ts";
 import { openGatewayCa, RECEIPTS_FILE } from "./state.ts";
+import { openAgentRegistry, openSharedState, type SharedState } from "./_shared_state.ts";
 
 /** What {@linkcode openState} needs besides the directory. */
 export interface OpenStateOptions {
@@ -28,6 +29,8 @@ export interface OpenedState {
   vault: Vault;
   ca: Awaited<ReturnType<typeof openGatewayCa>>;
   agents: AgentRegistry;
+  /** With `gateway.store`: the shared store the agents come from. */
+  shared: SharedState | null;
   /** Which agent a source address stands for (transparent interception). */
   sources: SourceRegistry;
   receipts: ReceiptStore;
@@ -47,16 +50,15 @@ export interface OpenedState {
 export async function openState(stateDir: string, options: OpenStateOptions): Promise<OpenedState> {
   const { config, protocols, log } = options;
   const vault = await openVault(stateDir, { ...options.vault, create: true });
-  let ca;
+  let ca, shared;
   try {
     ca = await openGatewayCa(stateDir, vault);
+    shared = await openSharedState(config, log);
   } catch (err) {
     vault.close();
     throw err;
   }
-  const agents = AgentRegistry.open(stateDir, {
-    onError: (err) => log.log("error", `agents: ${err.message}`),
-  });
+  const agents = openAgentRegistry(stateDir, shared, log);
   const sources = SourceRegistry.open(stateDir, {
     onError: (err) => log.log("error", `sources: ${err.message}`),
   });
@@ -76,5 +78,5 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
     onFlush: () => feed.notify(),
   });
   const feed = new ReceiptFeed((filter) => queryReceipts(receipts, filter));
-  return { vault, ca, agents, sources, receipts, feed };
+  return { vault, ca, agents, shared, sources, receipts, feed };
 }

@@ -39,6 +39,7 @@ import { adminListenFailed, type ListenerDeps, startProxy, watchAgents } from ".
 import { ListenerSet } from "./_listener_set.ts";
 import { gatewayStatus } from "./_status.ts";
 import { Retention } from "./_retention.ts";
+import { reportStoreHealth, type SharedState, storeReadings } from "./_shared_state.ts";
 
 /** Options for {@linkcode Gateway.start}. */
 export interface GatewayOptions {
@@ -66,7 +67,7 @@ interface GatewayParts {
   vault: Vault;
   options: GatewayOptions;
   /** For the dashboard: its live feed and the Agents page. */
-  opened: Pick<OpenedState, "feed" | "agents">;
+  opened: Pick<OpenedState, "feed" | "agents" | "shared">;
 }
 
 /** What {@linkcode Gateway.start} checked and holds before it opens the state. */
@@ -84,6 +85,8 @@ export class Gateway {
   readonly adminAddress: Deno.NetAddr;
   #loaded: Loaded;
   readonly #receipts: ReceiptStore;
+  /** With `gateway.store`: the PostgreSQL the agents live in, shared with other gateways. */
+  readonly #shared: SharedState | null;
   /** Prunes receipts older than `gateway.receipts.keep`. */
   readonly #retention: Retention;
   readonly #admin: AdminServer;
@@ -135,6 +138,7 @@ export class Gateway {
     this.#loaded = loaded;
     this.stateDir = stateDir;
     this.#receipts = receipts;
+    this.#shared = parts.opened.shared;
     this.#retention = new Retention(receipts.path, () => this.#loaded.config, options.log);
     this.#log = options.log;
     this.metrics = new GatewayMetrics({
@@ -143,6 +147,7 @@ export class Gateway {
       receiptsQueued: () => receipts.queued,
       receiptsInFlight: () => receipts.reserved,
       receiptsWritable: () => receipts.problem() === null ? 1 : 0,
+      ...storeReadings(this.#shared),
     });
     this.guard = new Guard(() => this.#loaded.policy, receipts, {
       log: options.log,
@@ -213,7 +218,7 @@ export class Gateway {
   /** The rest of {@linkcode Gateway.start}, under the state directory's lock. */
   static async #open(configPath: string, opened: Opened): Promise<Gateway> {
     const { loaded, protocols, permissions, stateDir, options } = opened;
-    const { vault, ca, agents, sources, receipts, feed } = await openState(stateDir, {
+    const { vault, ca, agents, shared, sources, receipts, feed } = await openState(stateDir, {
       config: loaded.config,
       protocols,
       log: options.log,
@@ -225,12 +230,12 @@ export class Gateway {
       await receipts.ready();
       const parts = {
         ...{ stateDir, permissions, receipts, vault, options, lock: opened.lock },
-        opened: { feed, agents },
+        opened: { feed, agents, shared },
       };
       gateway = new Gateway(configPath, loaded, parts);
       await gateway.#configureSlack(loaded.config);
     } catch (err) {
-      await receipts.close();
+      await Promise.all([receipts.close(), shared?.close()]);
       vault.close();
       throw adminListenFailed(err, loaded.config);
     }
@@ -361,7 +366,7 @@ export class Gateway {
       await this.#slack.stop();
       await this.#admin.shutdown();
       await this.#retention.stop();
-      await this.#receipts.close();
+      await Promise.all([this.#receipts.close(), this.#shared?.close()]);
       this.#credentials.close();
       this.#secrets.clear();
       this.#vault.close();
@@ -383,6 +388,7 @@ export class Gateway {
 
   // The receipt store's state is read, not pushed: a hung writer shows on the next probe.
   #healthReport(): HealthReport {
+    reportStoreHealth(this.health, this.#shared);
     const problem = this.#receipts.problem();
     if (problem === null) this.health.clear("receipts");
     else this.health.set("receipts", "unhealthy", `${problem}: every action is denied`);

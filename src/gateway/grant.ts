@@ -27,6 +27,10 @@ export const APP_ENV: readonly string[] = [
   "CLAWPATROL_DEBUG",
   "CLAWPATROL_AGENT_TOKEN",
   "CLAWPATROL_ADMIN_TOKEN",
+  // The shared store's password, when its URL carries none.
+  "CLAWPATROL_STORE_PASSWORD",
+  // npm postgres (the shared store's client) reads it on every connect; ours overrides it.
+  "PGAPPNAME",
   // How the user runs clawpatrol, for the commands it suggests (set by the launcher).
   "CLAWPATROL_COMMAND",
   "USER",
@@ -91,7 +95,10 @@ export function serveGrant(
   const { configDir } = context;
   const stateDir = resolve(configDir, config.gateway.stateDir);
   const files = config.files.map((file) => resolve(file));
-  const read = unique([context.app, configDir, ...files, stateDir, ...CA_BUNDLE_DIRS]);
+  const read = unique([
+    ...[context.app, configDir, ...files, stateDir, ...CA_BUNDLE_DIRS],
+    ...storeGrant(config).read,
+  ]);
   const warnings: string[] = [];
   let net: string[] | "all" = unique([
     config.gateway.proxyListen,
@@ -107,6 +114,7 @@ export function serveGrant(
     ...[...config.tunnels.values()].map((t) => networkOf(t.address)),
     ...upstreams(config, protocols),
     ...approverHosts(config),
+    ...storeGrant(config).net,
   ]);
   if (config.defaults.unknownHost === "passthrough") {
     net = "all";
@@ -127,6 +135,22 @@ export function serveGrant(
     sys: ["osRelease"],
     warnings,
   };
+}
+
+/**
+ * What reaching `gateway.store` takes: its `host:port`, and its `sslrootcert` file. Nothing
+ * without a store.
+ *
+ * @example
+ * ```ts
+ * storeGrant(config); // { net: ["db.internal:5432"], read: [] }
+ * ```
+ */
+export function storeGrant(config: Config): { net: string[]; read: string[] } {
+  const store = config.gateway.store;
+  if (!store) return { net: [], read: [] };
+  const host = store.host.includes(":") ? `[${store.host}]` : store.host;
+  return { net: [`${host}:${store.port}`], read: store.sslRootCert ? [store.sslRootCert] : [] };
 }
 
 /**

@@ -7,6 +7,7 @@
 export { Gateway, type GatewayOptions } from "./gateway.ts";
 export { commandName } from "./command_name.ts";
 export { loadAndCompile } from "./_loaded.ts";
+export { type AgentAdmin, type AgentDirectory, openAgentDirectory } from "./_shared_state.ts";
 export { splitHostPort } from "./_listeners.ts";
 export { listenedPort } from "./_interception.ts";
 export { type Logger, type LogLevel, MemoryLogger } from "./log.ts";
@@ -28,4 +29,5 @@ export {
   type GrantContext,
   grantFlags,
   serveGrant,
+  storeGrant,
 } from "./grant.ts";

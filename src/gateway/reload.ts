@@ -88,5 +88,6 @@ export function restartOnlySettings(old: Config, next: Config): string[] {
   if (old.gateway.stateDir !== next.gateway.stateDir) changed.push("gateway.state_dir");
   if (old.gateway.adminListen !== next.gateway.adminListen) changed.push("gateway.admin_listen");
   if (old.gateway.proxyListen !== next.gateway.proxyListen) changed.push("gateway.proxy_listen");
+  if (old.gateway.store?.display !== next.gateway.store?.display) changed.push("gateway.store");
   return changed;
 }

@@ -1,0 +1,158 @@
+/**
+ * What `gateway.store` adds to a gateway: the shared store opened and migrated before anything
+ * serves, the agents read from it, its standing on `/healthz` and in the log, and its close.
+ * Without `store` none of this exists and the gateway reads `state_dir` as always.
+ *
+ * @module
+ */
+
+import type { Config } from "../config/mod.ts";
+import type { Health, Logger } from "../core/mod.ts";
+import { AgentRegistry } from "../agents/mod.ts";
+// Types only: the store (and its PostgreSQL client) loads on first use, so a gateway without
+// `store` carries none of it.
+import type { SharedAgents, Store } from "../store/mod.ts";
+
+/** The store module, loaded when a config names a store. */
+const storeModule = () => import("../store/mod.ts");
+
+/** The shared store a gateway runs on. */
+export interface SharedState {
+  store: Store;
+  agents: SharedAgents;
+  /** Why the store is not usable now (every agent refused meanwhile), or `null`. */
+  problem(): string | null;
+  /** Revokes on every gateway, for the dashboard's button; a failure is logged. */
+  revokeAgent(name: string): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `config.gateway.store` (migrating its schema, refusing a newer one) and its agents;
+ * `null` without a store.
+ *
+ * @example
+ * ```ts
+ * const shared = await openSharedState(config, log);
+ * ```
+ */
+export async function openSharedState(config: Config, log: Logger): Promise<SharedState | null> {
+  const settings = config.gateway.store;
+  if (!settings) return null;
+  const { openStore, SharedAgents } = await storeModule();
+  const store = await openStore(settings);
+  const { from, to, applied } = store.migration;
+  if (applied.length > 0) {
+    log.log("info", `store ${store.display}: schema migrated from version ${from} to ${to}`);
+  }
+  try {
+    const agents = await SharedAgents.open(store.sql, store.display, {
+      onError: (err) => log.log("warn", `store ${store.display}: ${err.message}`),
+      // One line each way; the agents are refused in between (fail closed).
+      onHealth: (problem) =>
+        problem === null
+          ? log.log("info", `store ${store.display} answers again: agents are checked again`)
+          : log.log("error", `store ${store.display}: ${problem}`),
+    });
+    return {
+      store,
+      agents,
+      problem: () => agents.problem(),
+      revokeAgent: (name) => {
+        agents.revoke(name).catch((err) => log.log("error", `revoking '${name}': ${err.message}`));
+      },
+      close: async () => {
+        await agents.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw new Error(`Cannot read agents from the store ${store.display}: ${err}`);
+  }
+}
+
+/** The agent registry over the shared store, else over `state_dir/agents.json`. */
+export function openAgentRegistry(
+  stateDir: string,
+  shared: SharedState | null,
+  log: Logger,
+): AgentRegistry {
+  const onError = (err: Error) => log.log("error", `agents: ${err.message}`);
+  return shared ? AgentRegistry.over(shared.agents, { onError }) : AgentRegistry.open(stateDir, {
+    onError,
+  });
+}
+
+/** Puts the store's standing on `/healthz` (read at each probe, like the receipts'). */
+export function reportStoreHealth(health: Health, shared: SharedState | null): void {
+  const problem = shared?.problem() ?? null;
+  if (problem === null) health.clear("store");
+  else health.set("store", "unhealthy", problem);
+}
+
+/** The store's gauge for `/metrics`, when there is a store. */
+export function storeReadings(shared: SharedState | null): { storeUp?: () => number } {
+  return shared ? { storeUp: () => shared.problem() === null ? 1 : 0 } : {};
+}
+
+/** Changing enrolled agents, wherever they live. */
+export interface AgentAdmin {
+  add(name: string, profile: string): Promise<string>;
+  revoke(name: string): Promise<void>;
+  rotate(name: string): Promise<string>;
+}
+
+/** The agents a CLI command reads and changes: the file's, or the shared store's. */
+export interface AgentDirectory {
+  registry: AgentRegistry;
+  admin: AgentAdmin;
+  /** Ends the store's connections (nothing to do for the file). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the agents for a CLI command: `state_dir/agents.json`, or with `gateway.store` the store
+ * (its schema migrated first, as the gateway does).
+ *
+ * @example
+ * ```ts
+ * const { admin, close } = await openAgentDirectory(config, stateDir);
+ * const token = await admin.add("oncall-bot", "default");
+ * await close();
+ * ```
+ */
+export async function openAgentDirectory(
+  config: Config,
+  stateDir: string,
+): Promise<AgentDirectory> {
+  const settings = config.gateway.store;
+  if (!settings) {
+    const registry = AgentRegistry.open(stateDir);
+    return {
+      registry,
+      admin: {
+        add: (name, profile) => Promise.resolve(registry.add(name, profile)),
+        revoke: (name) => Promise.resolve(registry.revoke(name)),
+        rotate: (name) => Promise.resolve(registry.rotate(name)),
+      },
+      close: () => Promise.resolve(),
+    };
+  }
+  const { openStore, SharedAgents } = await storeModule();
+  const store = await openStore(settings);
+  try {
+    const agents = await SharedAgents.open(store.sql, store.display);
+    return {
+      registry: AgentRegistry.over(agents),
+      admin: agents,
+      close: async () => {
+        await agents.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

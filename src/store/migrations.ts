@@ -1,0 +1,118 @@
+/**
+ * The store's schema, as numbered migrations applied in order at start (and by `store init`),
+ * under an advisory lock so gateways starting together apply each one once. A store whose schema
+ * is newer than this build knows is refused: an older gateway must not write rows a newer one
+ * reads differently.
+ *
+ * @module
+ */
+
+import type { Query, Sql } from "./_connect.ts";
+
+/** One step of the schema. `sql` runs inside the migration's transaction. */
+export interface Migration {
+  version: number;
+  what: string;
+  sql: string;
+}
+
+/** Every migration this build knows, oldest first; never edit one that shipped, add the next. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    what: "enrolled agents",
+    sql: `
+      CREATE SEQUENCE clawpatrol_agents_version;
+      CREATE TABLE clawpatrol_agents (
+        name         text PRIMARY KEY,
+        profile      text NOT NULL,
+        token_sha256 text NOT NULL,
+        scram_sha256 text,
+        created_at   timestamptz NOT NULL,
+        rotated_at   timestamptz,
+        revoked_at   timestamptz,
+        -- Enrolment order, which agent list shows.
+        enrolled     bigint GENERATED ALWAYS AS IDENTITY,
+        -- Bumped by every change, so a gateway polling max(version) sees one it missed.
+        version      bigint NOT NULL DEFAULT nextval('clawpatrol_agents_version')
+      );
+    `,
+  },
+];
+
+/** The newest schema version this build knows. */
+export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Key of the advisory lock migrations hold (an arbitrary constant: "clawpatr" in ASCII). */
+const MIGRATION_LOCK = 0x636c617770617472n;
+
+/** Thrown when the store's schema is newer than this build: the gateway refuses to start. */
+export class StoreSchemaError extends Error {
+  override name = "StoreSchemaError";
+}
+
+/** What {@linkcode migrate} did. */
+export interface MigrationResult {
+  /** The version found before migrating (0: an empty database). */
+  from: number;
+  to: number;
+  applied: Migration[];
+}
+
+/**
+ * Brings the store's schema to {@linkcode SCHEMA_VERSION}, one transaction for all steps.
+ *
+ * @throws {StoreSchemaError} when the store's schema is newer than this build.
+ * @example
+ * ```ts
+ * const { from, to } = await migrate(sql);
+ * ```
+ */
+export async function migrate(
+  sql: Sql,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<MigrationResult> {
+  const latest = migrations[migrations.length - 1].version;
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK.toString()}::bigint)`;
+    await tx`CREATE TABLE IF NOT EXISTS clawpatrol_schema (
+      version    integer PRIMARY KEY,
+      what       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`;
+    const from = await versionIn(tx);
+    if (from > latest) throw newerSchema(from, latest);
+    const applied = migrations.filter((m) => m.version > from);
+    for (const m of applied) {
+      await tx.unsafe(m.sql);
+      await tx`INSERT INTO clawpatrol_schema (version, what) VALUES (${m.version}, ${m.what})`;
+    }
+    return { from, to: latest, applied };
+  }) as MigrationResult;
+}
+
+/**
+ * The store's schema version without changing anything; 0 when it was never initialised.
+ *
+ * @example
+ * ```ts
+ * if (await schemaVersion(sql) < SCHEMA_VERSION) console.log("run clawpatrol store init");
+ * ```
+ */
+export async function schemaVersion(sql: Sql): Promise<number> {
+  const [{ present }] = await sql`SELECT to_regclass('clawpatrol_schema') IS NOT NULL AS present`;
+  return present ? await versionIn(sql) : 0;
+}
+
+async function versionIn(sql: Query): Promise<number> {
+  const [{ version }] = await sql`SELECT coalesce(max(version), 0)::int AS version
+    FROM clawpatrol_schema`;
+  return version as number;
+}
+
+function newerSchema(found: number, latest: number): StoreSchemaError {
+  return new StoreSchemaError(
+    `The store's schema is version ${found}, newer than this clawpatrol knows (${latest}): ` +
+      `upgrade clawpatrol on this host before starting it against that store`,
+  );
+}

@@ -1,0 +1,226 @@
+/**
+ * Gateways on a shared store (issue 24) for tests: a throwaway PostgreSQL with a `clawpatrol`
+ * role and database, reached through a relay the test can make hang (a store that is down or
+ * too slow to answer), gateway directories whose configs name that store, and `serve` with the
+ * store's password in `CLAWPATROL_STORE_PASSWORD` (never in argv or the config).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { createState } from "../src/gateway/mod.ts";
+import { type PgCluster, startPostgres } from "./_postgres.ts";
+import { cli, type CliResult, eventually, Running } from "./_helpers.ts";
+import type { Served, Upstream } from "./_crash_load.ts";
+
+/** A TCP relay to the store that can stop answering. */
+export class StoreRelay {
+  readonly port: number;
+  readonly #listener: Deno.Listener;
+  readonly #target: number;
+  #holding = false;
+  readonly #open = new Set<Deno.Conn>();
+
+  constructor(target: number) {
+    this.#target = target;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#accept();
+  }
+
+  /**
+   * From now on the store hangs: open connections are cut, new ones are accepted and never
+   * answered (what a dead host behind a load balancer, or a stuck server, looks like).
+   */
+  hold(): void {
+    this.#holding = true;
+    this.#dropAll();
+  }
+
+  /** The store answers again; connections held meanwhile are cut so clients reconnect. */
+  pass(): void {
+    this.#holding = false;
+    this.#dropAll();
+  }
+
+  close(): void {
+    this.#listener.close();
+    this.#dropAll();
+  }
+
+  #dropAll(): void {
+    for (const conn of this.#open) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by its other side already.
+      }
+    }
+    this.#open.clear();
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        this.#open.add(conn);
+        if (this.#holding) continue;
+        this.#relay(conn).catch(() => {});
+      }
+    } catch {
+      // Closed.
+    }
+  }
+
+  async #relay(client: Deno.Conn): Promise<void> {
+    const server = await Deno.connect({ hostname: "127.0.0.1", port: this.#target });
+    this.#open.add(server);
+    const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+      try {
+        await from.readable.pipeTo(to.writable);
+      } catch {
+        // Either side cut: close both below.
+      }
+      for (const c of [from, to]) {
+        try {
+          c.close();
+        } catch {
+          // Already closed.
+        }
+        this.#open.delete(c);
+      }
+    };
+    await Promise.all([pipe(client, server), pipe(server, client)]);
+  }
+}
+
+/** The shared store: PostgreSQL, its relay, and how gateways reach it. */
+export interface SharedStore {
+  pg: PgCluster;
+  relay: StoreRelay;
+  /** `gateway.store` (through the relay; no password in it). */
+  url: string;
+  /** The `clawpatrol` role's password, for `CLAWPATROL_STORE_PASSWORD`. */
+  password: string;
+  /** The environment a gateway or CLI on this store needs. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Starts PostgreSQL with role and database `clawpatrol`, behind a relay. */
+export async function startSharedStore(): Promise<SharedStore> {
+  const pg = await startPostgres();
+  try {
+    const password = `pw-${crypto.randomUUID()}`;
+    await pg.sql(`CREATE ROLE clawpatrol LOGIN PASSWORD '${password}'`);
+    await pg.sql(`CREATE DATABASE clawpatrol OWNER clawpatrol`);
+    const relay = new StoreRelay(pg.port);
+    return {
+      pg,
+      relay,
+      url: `postgres://clawpatrol@127.0.0.1:${relay.port}/clawpatrol?sslmode=disable`,
+      password,
+      env: { CLAWPATROL_STORE_PASSWORD: password },
+      stop: async () => {
+        relay.close();
+        await pg.stop();
+      },
+    };
+  } catch (err) {
+    await pg.stop();
+    throw err;
+  }
+}
+
+/**
+ * Writes `dir/gateway.hcl` on `store` (own state directory, listeners on port 0, endpoint
+ * `https.api` → the upstream, everything allowed, profile `bots`) and creates its state.
+ */
+export async function sharedGatewayDir(
+  dir: string,
+  store: SharedStore,
+  upstream: Upstream,
+  extra = "",
+): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "upstream-ca.pem"), upstream.caPem);
+  const stateDir = join(dir, "state");
+  const config = join(dir, "gateway.hcl");
+  await Deno.writeTextFile(
+    config,
+    `schema_version = 1
+gateway {
+  state_dir    = "${stateDir}"
+  proxy_listen = "127.0.0.1:0"
+  admin_listen = "127.0.0.1:0"
+  store        = "${store.url}"
+}
+endpoint "https" "api" {
+  hosts    = ["api.test"]
+  upstream = "127.0.0.1:${upstream.port}"
+  ca_cert  = "<<file:upstream-ca.pem>>"
+}
+rule "api-all" {
+  endpoint  = https.api
+  condition = "http.method != 'post'"
+  verdict   = "allow"
+}
+${extra}profile "bots" {
+  endpoints = [https.api]
+}
+`,
+  );
+  await createState(stateDir, false);
+  return config;
+}
+
+/** `clawpatrol ARGS -c config` with the store's password in the environment. */
+export function storeCli(config: string, store: SharedStore, args: string[]): Promise<CliResult> {
+  return cli([...args, "-c", config], { env: store.env });
+}
+
+/** Spawns `serve` on `config` and resolves once its `/healthz` answers 200. */
+export async function serveShared(config: string, store: SharedStore): Promise<Served> {
+  const gw = Running.spawn(["serve", "-c", config], { env: store.env });
+  try {
+    const line = (await gw.waitFor(/serving: .*/, 30_000))[0];
+    const admin = line.match(/admin on (http:\/\/[\d.]+:\d+)/)![1];
+    const proxyPort = Number(line.match(/proxy on http:\/\/[\d.]+:(\d+)/)![1]);
+    await eventually("the gateway's /healthz to answer 200", async () => {
+      const res = await fetch(`${admin}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      return res.status === 200 ? true : undefined;
+    }, 15_000);
+    return { gw, admin, proxyPort };
+  } catch (err) {
+    await gw.dispose();
+    throw err;
+  }
+}
+
+/**
+ * The status of one GET through `served`'s proxy as `name:token`; 0 when the proxy refused the
+ * tunnel (an unknown, revoked or rotated-away agent: fetch reports the 407 as an error).
+ */
+export async function getAs(
+  served: Served,
+  caPem: string,
+  name: string,
+  token: string,
+): Promise<number> {
+  const client = Deno.createHttpClient({
+    proxy: {
+      url: `http://127.0.0.1:${served.proxyPort}`,
+      basicAuth: { username: name, password: token },
+    },
+    caCerts: [caPem],
+  });
+  try {
+    const res = await fetch("https://api.test/x", { client, signal: AbortSignal.timeout(10_000) });
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  } finally {
+    client.close();
+  }
+}
