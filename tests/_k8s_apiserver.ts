@@ -97,6 +97,11 @@ export interface FakeApiServerOptions {
   exec?: "websocket" | "spdy";
   /** Names and IPs in its certificate. @default {["127.0.0.1", "localhost"]} */
   hosts?: string[];
+  /**
+   * Decides whether an `Authorization` header (`null`: none) authenticates, instead of
+   * comparing it with `token` (as an API server's webhook authenticator would, e.g. EKS's).
+   */
+  authenticate?: (authorization: string | null) => boolean | Promise<boolean>;
 }
 
 const MAX_BODY = 4 << 20;
@@ -140,7 +145,7 @@ export async function startFakeApiServer(
   let address = "";
 
   /** Records the request; true when it carries the token or a verified client certificate. */
-  const admit = (req: IncomingMessage, body: string): boolean => {
+  const admit = (req: IncomingMessage, body: string): boolean | Promise<boolean> => {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
@@ -158,14 +163,17 @@ export async function startFakeApiServer(
       body,
       clientCommonName: typeof cn === "string" ? cn : null,
     });
-    return headers.authorization === `Bearer ${token}` || typeof cn === "string";
+    if (typeof cn === "string") return true;
+    return options.authenticate
+      ? options.authenticate(headers.authorization ?? null)
+      : headers.authorization === `Bearer ${token}`;
   };
 
   server.on("request", async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const raw = await readBody(req);
       const body = new TextDecoder().decode(raw);
-      if (!admit(req, body)) return send(res, status(401, "Unauthorized", "Unauthorized"));
+      if (!await admit(req, body)) return send(res, status(401, "Unauthorized", "Unauthorized"));
       const ctx: Context = { req, res, body, raw, store, later, address };
       handle(ctx);
     } catch (err) {
@@ -174,10 +182,13 @@ export async function startFakeApiServer(
     }
   });
 
-  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Uint8Array) => {
+  server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Uint8Array) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    if (!admit(req, "")) return rejectUpgrade(socket, status(401, "Unauthorized", "Unauthorized"));
+    const admitted = admit(req, "");
+    if (!(typeof admitted === "boolean" ? admitted : await admitted)) {
+      return rejectUpgrade(socket, status(401, "Unauthorized", "Unauthorized"));
+    }
     const url = new URL(req.url ?? "/", "https://fake");
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
     if (!m) {
