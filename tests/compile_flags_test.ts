@@ -25,6 +25,8 @@ Deno.test("the compiled binary's permissions are the launcher's grant for serve"
     deepEqual(args.slice(1 + flags.length), [
       "--include",
       join(REPO, "rules"),
+      "--include",
+      join(REPO, "src", "dashboard", "static"),
       "--output",
       join(REPO, "clawpatrol"),
       join(REPO, "main.ts"),

@@ -75,9 +75,23 @@ Deno.test({
           ["human_approver.ops", "allow", "dashboard:alice"],
         ]);
         assert(fx.log.lines.some((l) => l.message.includes("by dashboard:alice")), "operator log");
-        // Decided: it left the queue, and the page says so.
+        // Decided: it left the queue, and the page says so; the history names who and why.
         await page.goto(`${base}/ui/approvals`);
         await page.waitForSelector("#none");
+        const history = await page.$$eval(
+          "#history tbody tr",
+          (rows) =>
+            rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent?.trim())),
+        );
+        assertEquals(history.length, 1);
+        assertEquals(history[0].slice(1), [
+          "agent bot: POST api.test/write",
+          "approved",
+          "dashboard:alice (allow)",
+          "planned release",
+        ]);
+        const link = await page.$eval("#history a", (a) => a.getAttribute("href"));
+        assertEquals(link, `/ui/receipts/${receipt.id}`);
       })),
 });
 

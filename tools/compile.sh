@@ -17,7 +17,10 @@ IFS='
 '
 set -f
 # shellcheck disable=SC2086 # one flag per line
-set -- compile $flags --include "$lib/rules" --output "$lib/clawpatrol" "$lib/main.ts"
+# The dashboard's script and stylesheet are read from src/dashboard/static at run time, not
+# imported, so compile would leave them out.
+set -- compile $flags --include "$lib/rules" --include "$lib/src/dashboard/static" \
+  --output "$lib/clawpatrol" "$lib/main.ts"
 if [ "${CLAWPATROL_COMPILE_PRINT:-0}" = 1 ]; then
   printf '%s\n' "$@"
   exit 0

@@ -35,3 +35,4 @@ export {
   type RuleBucket,
   type RuleHits,
 } from "./report.ts";
+export { verifyChainInWorker } from "./verify_async.ts";

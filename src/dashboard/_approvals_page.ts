@@ -7,7 +7,9 @@
  */
 
 import type { PendingApproval } from "../approvals/mod.ts";
+import type { Receipt } from "../core/mod.ts";
 import { type Html, html } from "./_html.ts";
+import { approvalsHistory } from "./_approvals_history.ts";
 import { formatDuration, layout } from "./_layout.ts";
 import type { Session } from "./_sessions.ts";
 
@@ -21,12 +23,16 @@ export const RESULTS: Readonly<Record<string, string>> = {
   invalid: "The reason must be one line of at most 1000 characters.",
 };
 
-/** The page: `deadline(p)` is when each stage times out (ms since the epoch). */
+/**
+ * The page: `deadline(p)` is when each stage times out (ms since the epoch); `decided` are the
+ * receipts of recently decided holds, newest first.
+ */
 export function approvalsPage(
   session: Session,
   pending: PendingApproval[],
   deadline: (p: PendingApproval) => number,
   result?: string,
+  decided: readonly Receipt[] = [],
 ): Html {
   const message = result && Object.hasOwn(RESULTS, result)
     ? html`<p class="notice" role="status" id="result">${RESULTS[result]}</p>`
@@ -38,7 +44,8 @@ export function approvalsPage(
     "Approvals",
     session,
     "/ui/approvals",
-    html`${message}<div id="approvals" data-count="${pending.length}">${list}</div>`,
+    html`${message}<div id="approvals" data-count="${pending.length}">${list}</div>
+${approvalsHistory(decided)}`,
   );
 }
 

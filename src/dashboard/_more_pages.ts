@@ -73,9 +73,12 @@ export function revokeAgent(options: DashboardOptions, session: Session, name: s
   return seeOther("/ui/agents");
 }
 
-/** The gateway's readings, one row each. */
-export function healthPage(session: Session, options: DashboardOptions): Html {
-  const readings = options.health?.() ?? {};
+/** The gateway's readings, one row each, and the receipt chain's verification when known. */
+export function healthPage(session: Session, options: DashboardOptions, chain?: string): Html {
+  const readings = {
+    ...(chain === undefined ? {} : { "Receipt chain": chain }),
+    ...options.health?.(),
+  };
   const rows = Object.entries(readings).map(([name, value]) =>
     html`
       <tr>

@@ -12,11 +12,13 @@ import { fixturesYaml, receiptFixture } from "../audit/mod.ts";
 import type { DashboardOptions } from "./dashboard.ts";
 import { approvalJsonOf, deadlineOf } from "./_approvals_json.ts";
 import { approvalsPage } from "./_approvals_page.ts";
+import { decidedHolds } from "./_approvals_history.ts";
 import { decideHeld } from "./_decide.ts";
 import { feedPage, matchesFilter, parseFeedFilter } from "./_feed_page.ts";
 import { agentsPage, healthPage, revokeAgent } from "./_more_pages.ts";
 import { blockRoute, blockViewOf, promoteRoute, resultMessage } from "./_config_routes.ts";
 import { rulesPage } from "./_rules_page.ts";
+import type { ChainStatus } from "./_chain_status.ts";
 import { receiptPage } from "./_receipt_page.ts";
 import { htmlResponse, jsonResponse, securityHeaders, seeOther } from "./_respond.ts";
 import { csrfMatches, type Session } from "./_sessions.ts";
@@ -32,6 +34,8 @@ export interface RouteContext {
   session: Session;
   options: DashboardOptions;
   streams: OpenStreams;
+  /** `log verify` for the Health page, when the gateway gave a way to run it. */
+  chain?: ChainStatus;
 }
 
 const RECEIPT_ID = /^rcpt_[0-9A-Z]{1,64}$/;
@@ -91,11 +95,13 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
   }
   if (path === "/ui/approvals") {
     const result = url.searchParams.get("result") ?? undefined;
+    const decided = decidedHolds(options.receipts({ limit: RECENT }));
     const page = approvalsPage(
       session,
       options.approvals.list(),
       (p) => deadlineOf(options, p),
       result,
+      decided,
     );
     return htmlResponse(page);
   }
@@ -107,7 +113,9 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
     return htmlResponse(rulesPage(session, options, { message }));
   }
   if (path === "/ui/agents") return htmlResponse(agentsPage(session, options));
-  if (path === "/ui/health") return htmlResponse(healthPage(session, options));
+  if (path === "/ui/health") {
+    return htmlResponse(healthPage(session, options, await ctx.chain?.text()));
+  }
   return notFound(session);
 }
 

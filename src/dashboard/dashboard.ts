@@ -9,7 +9,8 @@
 import type { DecideResult, PendingApproval, QueueEvent } from "../approvals/mod.ts";
 import type { Mode } from "../core/mod.ts";
 import type { ReceiptFeed, ReceiptQuery } from "./_feed.ts";
-import { jsonResponse } from "./_respond.ts";
+import { jsonResponse, securityHeaders } from "./_respond.ts";
+import { type ChainResult, ChainStatus } from "./_chain_status.ts";
 import { type Session, Sessions, type SessionsOptions } from "./_sessions.ts";
 import { readForm, sessionCookie, signIn, signinPage, signOut } from "./_signin.ts";
 import { OpenStreams } from "./_sse.ts";
@@ -85,7 +86,7 @@ export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" |
   /** The config's rules and writes into it; without it there is no Rules page or blocking. */
   config?: DashboardConfig;
   /** `clawpatrol log verify` on the receipts, for the Health page. */
-  verifyChain?: () => Promise<{ ok: boolean; rows: number; problem?: string }>;
+  verifyChain?: () => Promise<ChainResult>;
   /** Enrolled agents and revocation; the Agents page is empty without it. */
   agents?: { list(): DashboardAgent[]; revoke(name: string): void };
   /** What the Health page shows: named readings (receipt queue, upstream errors…). */
@@ -98,15 +99,17 @@ export class Dashboard {
   readonly #sessions: Sessions;
   readonly #options: DashboardOptions;
   readonly #streams = new OpenStreams();
+  readonly #chain: ChainStatus | undefined;
 
   constructor(options: DashboardOptions) {
     this.#options = options;
     this.#sessions = new Sessions(options);
+    this.#chain = options.verifyChain ? new ChainStatus(options.verifyChain) : undefined;
   }
 
   /** Whether `path` is the dashboard's (the admin server routes these here). */
   static owns(path: string): boolean {
-    return path === "/" || path === "/ui" || path.startsWith("/ui/");
+    return path === "/" || path === "/ui" || path.startsWith("/ui/") || path === "/favicon.ico";
   }
 
   /** Handles a request for a path {@linkcode Dashboard.owns}. */
@@ -114,6 +117,11 @@ export class Dashboard {
     const url = new URL(req.url);
     const path = url.pathname;
     if (path.startsWith("/ui/static/")) return await staticFile(req, path);
+    // Browsers ask for it on every page: an empty answer, not a 404 in the console.
+    if (path === "/favicon.ico") {
+      await req.body?.cancel();
+      return new Response(null, { status: 204, headers: securityHeaders() });
+    }
     if (path === CODES_PATH) return await this.#codes(req);
     if (path === "/ui/signin") {
       if (req.method === "POST") return await signIn(req, this.#sessions, this.#options.log);
@@ -138,6 +146,7 @@ export class Dashboard {
       session,
       options: this.#options,
       streams: this.#streams,
+      chain: this.#chain,
     };
     return api ? await apiRoute(context) : await pageRoute(context);
   };

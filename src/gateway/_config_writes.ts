@@ -162,7 +162,10 @@ export class ConfigWrites {
     } catch (err) {
       if (!(err instanceof ConfigError)) return { problems: [String((err as Error).message)] };
       return {
-        problems: err.problems.map((p) => formatProblem({ ...p, file: this.shown(p.file) })),
+        // Messages name other files too ("first defined at …"): as the operator names them.
+        problems: err.problems.map((p) =>
+          formatProblem({ ...p, file: this.shown(p.file) }).replaceAll(`${this.#base}/`, "")
+        ),
       };
     }
   }

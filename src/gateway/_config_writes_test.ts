@@ -91,6 +91,8 @@ Deno.test("ConfigWrites refuses a rule that breaks the config, with every proble
     problems.join("\n"),
   );
   ok(problems.some((p) => /^gateway\.hcl:23: .*nowhere/.test(p)), problems.join("\n"));
+  // The first definition is named as the operator names the file, not by its absolute path.
+  ok(problems.some((p) => p.endsWith("(first defined at gateway.hcl:16)")), problems.join("\n"));
   assertEquals(await writes.checkAppend(broken), problems);
   equal(await Deno.readTextFile(path), CONFIG(true), "nothing written");
   equal(reloads(), 0);
