@@ -42,7 +42,8 @@ export function rulesPage(
   const report = rulesReport(options, now);
   const rules = config?.rules() ?? [];
   const writes = config?.writesEnabled() ?? false;
-  const sections = rules.map((rule) => ruleSection(session, rule, report, writes, now));
+  const dryRun = options.gatewayMode() === "observe";
+  const sections = rules.map((rule) => ruleSection(session, rule, report, { writes, dryRun, now }));
   return layout(
     "Rules",
     session,
@@ -81,8 +82,7 @@ function ruleSection(
   session: Session,
   rule: DashboardRule,
   report: RolloutReport,
-  writes: boolean,
-  now: number,
+  { writes, dryRun, now }: { writes: boolean; dryRun: boolean; now: number },
 ): Html {
   const rows = report.rules.filter((h) => h.rule === rule.name);
   const total = (k: "allow" | "deny" | "held") => rows.reduce((n, h) => n + h[k], 0);
@@ -100,7 +100,7 @@ function ruleSection(
       <strong class="deny-count">${total("deny")}</strong> · held
       <strong class="held-count">${total("held")}</strong></p>
       ${chart(rule.name, timeline, now)}
-      ${observing ? observed(session, rule, candidate, writes) : ""}
+      ${observing || dryRun ? observed(session, rule, candidate, writes && observing) : ""}
     </section>
   `;
 }
@@ -109,7 +109,7 @@ function observed(
   session: Session,
   rule: DashboardRule,
   candidate: RolloutReport["candidates"][number] | undefined,
-  writes: boolean,
+  promotable: boolean,
 ): Html {
   const examples = (candidate?.examples ?? []).map((e) =>
     html`<li><a href="/ui/receipts/${e.id}">${e.id}</a> ${e.agent ?? "-"}: ${e.summary}</li>`
@@ -120,7 +120,7 @@ function observed(
         0}</strong> actions of <strong class="agents-count">${candidate?.agents ??
         0}</strong> agents.</p>
       ${examples.length > 0 ? html`<ul class="examples">${examples}</ul>` : ""}
-      ${writes
+      ${promotable
         ? html`
           <form method="post" action="/ui/rules/${encodeURIComponent(rule.name)}/promote"
             class="inline"><input type="hidden" name="csrf" value="${session.csrf}">
