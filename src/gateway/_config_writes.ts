@@ -77,7 +77,12 @@ export class ConfigWrites {
       if (refused) return refused;
       const file = await this.rulesFile();
       const text = appended(await readOrEmpty(file), ruleText);
-      return await this.#write(file, text);
+      const current = this.#options.config();
+      return await this.#write(file, text, (candidate) => {
+        const added = candidate.rules.length - current.rules.length;
+        return onlyRules(current, candidate, file) ??
+          (added > 0 ? null : "The text adds no rule");
+      });
     });
   }
 
@@ -104,9 +109,11 @@ export class ConfigWrites {
       }
       const lines = text.split("\n");
       lines[at] = lines[at].replace('"observe"', '"enforce"');
+      const current = this.#options.config();
       return await this.#write(rule.source.file, lines.join("\n"), (config) => {
         const promoted = config.rules.find((r) => r.name === name);
-        return promoted?.mode === "enforce" ? null : `rule '${name}' would not be enforced`;
+        if (promoted?.mode !== "enforce") return `Rule '${name}' would not be enforced`;
+        return onlyRules(current, config, rule.source.file);
       });
     });
   }
@@ -181,6 +188,29 @@ export class ConfigWrites {
     this.#queue = run.catch(() => {});
     return run;
   }
+}
+
+/**
+ * Why `candidate` changes more than rules, or null. The dashboard writes rules only: a block of
+ * another kind (an endpoint, a gateway setting) or a `<<file:…>>` include (which could put any
+ * file the gateway reads, its vault key included, into a rule's reason) is refused.
+ */
+function onlyRules(current: Config, candidate: Config, file: string): string | null {
+  const known = new Set([...current.files, file].map((f) => resolve(f)));
+  if (candidate.files.some((f) => !known.has(resolve(f)))) {
+    return "The dashboard writes rules only: <<file:…>> includes are not allowed";
+  }
+  const settings = (c: Config) =>
+    stable({ ...c, rules: undefined, files: undefined, path: undefined });
+  if (settings(candidate) !== settings(current)) {
+    return "The dashboard writes rules only: the text changes other blocks of the config";
+  }
+  return null;
+}
+
+/** JSON of config parts, Maps as entry lists, so two loads of the same text compare equal. */
+function stable(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => v instanceof Map ? [...v] : v);
 }
 
 /** `existing` with `ruleText` after it, a blank line between. */

@@ -130,6 +130,34 @@ Deno.test("ConfigWrites appends a valid rule atomically and reloads; a directory
   equal(await Deno.readTextFile(join(dir, DASHBOARD_RULES_FILE)), `${BLOCK}\n`);
 });
 
+Deno.test("ConfigWrites writes rules only: no other block, no <<file:…>> include", async () => {
+  const path = await tempConfig(true);
+  const dir = join(path, "..");
+  await Deno.writeTextFile(join(dir, "secret.txt"), "vault key material");
+  const { writes, reloads } = await writesOver(path);
+  const endpoint = `endpoint "https" "extra" {\n  hosts = ["extra.test"]\n}`;
+  const included = BLOCK.replace(
+    'verdict   = "deny"',
+    'verdict   = "deny"\n  reason = "<<file:secret.txt>>"',
+  );
+  const settings = `defaults {\n  no_match = "allow"\n}`;
+  for (
+    const [text, why] of [
+      [endpoint, /other blocks/],
+      [`${BLOCK}\n${endpoint}`, /other blocks/],
+      [included, /includes are not allowed/],
+      [settings, /other blocks|defined more than once/],
+      ["# only a comment", /adds no rule/],
+    ] as const
+  ) {
+    const result = await writes.append(text);
+    equal(result.ok, false, text);
+    match(result.ok ? "" : result.problems.join("\n"), why);
+  }
+  equal(await Deno.readTextFile(path), CONFIG(true), "nothing written");
+  equal(reloads(), 0);
+});
+
 Deno.test("ConfigWrites promotes an observe-mode rule by changing its mode line only", async () => {
   const path = await tempConfig(true);
   const { writes, config } = await writesOver(path);
