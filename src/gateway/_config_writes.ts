@@ -66,8 +66,11 @@ export class ConfigWrites {
 
   /** Every problem the config would have with `ruleText` appended to the rules file. */
   async checkAppend(ruleText: string): Promise<string[]> {
-    const file = await this.rulesFile();
-    return await this.#problems(file, appended(await readOrEmpty(file), ruleText));
+    const { file, text, confirm } = await this.#appending(ruleText);
+    const candidate = await this.#candidate(file, text);
+    if (!("config" in candidate)) return candidate.problems;
+    const wrong = confirm(candidate.config);
+    return wrong ? [wrong] : [];
   }
 
   /** Appends `ruleText` to the rules file when writes are on and the result is valid. */
@@ -75,15 +78,21 @@ export class ConfigWrites {
     return this.#serialised(async () => {
       const refused = this.#refuseWhenOff();
       if (refused) return refused;
-      const file = await this.rulesFile();
-      const text = appended(await readOrEmpty(file), ruleText);
-      const current = this.#options.config();
-      return await this.#write(file, text, (candidate) => {
-        const added = candidate.rules.length - current.rules.length;
-        return onlyRules(current, candidate, file) ??
-          (added > 0 ? null : "The text adds no rule");
-      });
+      const { file, text, confirm } = await this.#appending(ruleText);
+      return await this.#write(file, text, confirm);
     });
+  }
+
+  /** The rules file with `ruleText` appended, and what the result must satisfy besides loading. */
+  async #appending(ruleText: string) {
+    const file = await this.rulesFile();
+    const text = appended(await readOrEmpty(file), ruleText);
+    const current = this.#options.config();
+    const confirm = (candidate: Config): string | null => {
+      const added = candidate.rules.length - current.rules.length;
+      return onlyRules(current, candidate, file) ?? (added > 0 ? null : "The text adds no rule");
+    };
+    return { file, text, confirm };
   }
 
   /** Sets `mode = "enforce"` on observe-mode rule `name` in its file, when valid. */
@@ -145,11 +154,6 @@ export class ConfigWrites {
     await writeFileAtomic(target, new TextEncoder().encode(text), { mode });
     const reloaded = await this.#options.reload();
     return { ok: true, file: this.shown(file), reloaded };
-  }
-
-  async #problems(file: string, text: string): Promise<string[]> {
-    const candidate = await this.#candidate(file, text);
-    return "config" in candidate ? [] : candidate.problems;
   }
 
   /** The whole config loaded and compiled with `text` as `file`'s, or its problems. */

@@ -153,6 +153,8 @@ Deno.test("ConfigWrites writes rules only: no other block, no <<file:…>> inclu
     const result = await writes.append(text);
     equal(result.ok, false, text);
     match(result.ok ? "" : result.problems.join("\n"), why);
+    // Checking says the same: nothing the write would refuse passes as valid.
+    match((await writes.checkAppend(text)).join("\n"), why);
   }
   equal(await Deno.readTextFile(path), CONFIG(true), "nothing written");
   equal(reloads(), 0);
