@@ -46,3 +46,10 @@ export {
   type SignedRequest,
   type SigV4Authorization,
 } from "./aws_sigv4.ts";
+export {
+  parseServiceAccountKey,
+  refreshTokenGrant,
+  serviceAccountGrant,
+  type ServiceAccountKey,
+  type TokenRequest,
+} from "./oauth_grants.ts";

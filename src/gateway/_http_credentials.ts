@@ -24,6 +24,7 @@ import { misplacedPlaceholderReason } from "../policy/mod.ts";
 import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";
 import { AwsCredentials } from "./_aws_credentials.ts";
+import { OAuthTokens } from "./_oauth_tokens.ts";
 import { isKubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
 const HTTP_KINDS = new Set([
@@ -67,14 +68,30 @@ export class HttpCredentials {
   readonly #eksRefs = new Set<string>();
   /** `eks_cluster` of kubernetes endpoints that set it. */
   readonly #eksClusters = new Map<string, string>();
+  /** Access tokens of `gcp_service_account` and `oauth_refresh` credentials. */
+  readonly #tokens: OAuthTokens;
 
   constructor(config: Config, secrets: SecretCache, log: Logger) {
     this.#aws = new AwsCredentials(config, secrets, log);
+    this.#tokens = new OAuthTokens(config, secrets, log);
     for (const e of config.endpoints.values()) {
       if (isKubernetesEndpoint(e) && e.eksCluster) this.#eksClusters.set(e.name, e.eksCluster);
     }
     for (const [ref, credential] of config.credentials) {
       if (HTTP_KINDS.has(credential.kind)) this.#byRef.set(ref, injectable(ref, credential));
+      if (this.#tokens.has(ref)) {
+        // A minted access token, injected as a bearer token; on a cluster on every request.
+        const cluster = credential.endpoints.some((e) => {
+          const endpoint = config.endpoints.get(e);
+          return endpoint !== undefined && isKubernetesEndpoint(endpoint);
+        });
+        const base = injectable(ref, credential);
+        this.#byRef.set(ref, {
+          ...base,
+          kind: "bearer_token",
+          inject: cluster ? "always" : base.inject,
+        });
+      }
       if (credential.kind === "aws_credential") {
         const clusters = credential.endpoints.filter((e) => {
           const endpoint = config.endpoints.get(e);
@@ -110,6 +127,7 @@ export class HttpCredentials {
   /** Stops following the secret cache (the config was replaced) and drops compiled scrubbers. */
   close(): void {
     this.#aws.close();
+    this.#tokens.close();
     this.#unsubscribe();
     this.#scrubbers.clear();
   }
@@ -217,6 +235,11 @@ export class HttpCredentials {
     { purpose = "inject", slot, name: knownName, endpoint }: SecretOptions = {},
   ): Promise<string | { refusal: string }> {
     const name = knownName ?? this.#byRef.get(ref)?.name ?? ref;
+    if (this.#tokens.has(ref)) {
+      // A token not fetched for this request was never sent: nothing to scrub for it.
+      if (purpose === "scrub") return { refusal: "" };
+      return await this.#tokens.token(ref, agent);
+    }
     if (this.#eksRefs.has(ref)) {
       const cluster = this.#eksClusters.get(endpoint ?? "");
       if (cluster === undefined) {

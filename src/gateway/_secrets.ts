@@ -79,6 +79,18 @@ export class SecretCache {
   }
 
   /**
+   * Stores `value` for `name` in `slot` (a refresh token the provider rotated). The gateway's
+   * own write does not count as the vault changing: held values stay.
+   */
+  async set(name: string, slot: string, value: string): Promise<void> {
+    await this.#vault.set(name, slot, value);
+    this.#version = this.#vault.version();
+    const key = slot === DEFAULT_SLOT ? name : `${name}\0${slot}`;
+    this.#entries.set(key, { value, usedAt: performance.now() });
+    this.#scheduleSweep();
+  }
+
+  /**
    * Calls `listener` whenever values are forgotten, so whatever was derived from them (a
    * compiled scrubber) is dropped too. Returns the unsubscribe function.
    */

@@ -114,6 +114,7 @@ export function serveGrant(
     ...[...config.tunnels.values()].map((t) => networkOf(t.address)),
     ...upstreams(config, protocols),
     ...approverHosts(config),
+    ...tokenHosts(config),
     ...storeGrant(config).net,
   ]);
   if (config.defaults.unknownHost === "passthrough") {
@@ -179,6 +180,26 @@ function upstreams(config: Config, protocols: readonly Protocol[]): string[] {
   return [...config.endpoints.values()].flatMap((e) =>
     byFamily.get(e.protocol)?.upstreams?.(e) ?? []
   );
+}
+
+/**
+ * Token endpoints the gateway fetches access tokens from: an `oauth_refresh`'s `token_url`, and
+ * Google's for a `gcp_service_account` (a key file naming another `token_uri` needs its host in
+ * an `https` endpoint's grant, or the token cannot be fetched and requests are refused).
+ */
+function tokenHosts(config: Config): string[] {
+  const hosts: string[] = [];
+  for (const c of config.credentials.values()) {
+    if (c.kind === "gcp_service_account") hosts.push("oauth2.googleapis.com:443");
+    if (c.kind !== "oauth_refresh" || typeof c.settings.token_url !== "string") continue;
+    try {
+      const url = new URL(c.settings.token_url);
+      hosts.push(`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`);
+    } catch {
+      // Config refuses a token_url that is not a URL.
+    }
+  }
+  return hosts;
 }
 
 /** Webhook and LLM URLs, and Slack when a human stage posts there. */

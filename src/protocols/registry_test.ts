@@ -67,6 +67,8 @@ Deno.test("every protocol declares its endpoint schema, and each credential kind
     header_token: "https",
     basic_auth: "https",
     query_token: "https",
+    gcp_service_account: "https",
+    oauth_refresh: "https",
     postgres_credential: "postgres",
     k8s_bearer_token: "kubernetes",
     mtls_credential: "kubernetes",

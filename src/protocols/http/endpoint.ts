@@ -120,7 +120,40 @@ export const HTTPS_CREDENTIALS: Readonly<Record<string, CredentialSchema>> = Obj
   header_token: { settings: ["header", "prefix"], required: ["header"] },
   basic_auth: { settings: ["username"], required: ["username"] },
   query_token: { settings: ["param"], required: ["param"] },
+  // The vault holds a service account key (JSON); the gateway injects an access token minted
+  // from it. Also for GKE clusters (kubernetes endpoints).
+  gcp_service_account: { settings: ["scopes"], alsoFamilies: ["kubernetes"] },
+  // The vault holds a refresh token (and, in slot client_secret, the client's secret).
+  oauth_refresh: {
+    settings: ["token_url", "client_id", "client_auth", "scope"],
+    required: ["token_url"],
+    alsoFamilies: ["kubernetes"],
+    check: (settings, problem) => {
+      const url = settings.token_url;
+      if (typeof url === "string" && !tokenUrlShape(url)) {
+        problem(
+          `'token_url' must be an https:// URL (or http:// to a loopback address), got "${url}"`,
+          "token_url",
+        );
+      }
+      const auth = settings.client_auth;
+      if (typeof auth === "string" && auth !== "form" && auth !== "basic") {
+        problem(`'client_auth' must be "form" or "basic", got "${auth}"`, "client_auth");
+      }
+    },
+  },
 });
+
+/** A token endpoint's URL: https, or plain http only to a loopback address. */
+function tokenUrlShape(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" ||
+      (u.protocol === "http:" && ["127.0.0.1", "[::1]", "localhost"].includes(u.hostname));
+  } catch {
+    return false;
+  }
+}
 
 /**
  * What an https endpoint dials: its `upstream` when set (the request's host stays the SNI and
