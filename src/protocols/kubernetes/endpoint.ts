@@ -81,5 +81,6 @@ function eksCluster(body: BodyReader): string | undefined {
 /** Credential kinds that authenticate the gateway to the API server. */
 export const KUBERNETES_CREDENTIALS: Readonly<Record<string, CredentialSchema>> = Object.freeze({
   k8s_bearer_token: { settings: [] },
-  mtls_credential: { settings: [] },
+  // A client certificate is TLS, not HTTP: https upstreams that require one take it too.
+  mtls_credential: { settings: [], alsoFamilies: ["https"] },
 });
