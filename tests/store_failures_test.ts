@@ -5,6 +5,7 @@
 // with a message that names the store, never the password.
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { SCHEMA_VERSION } from "../src/store/mod.ts";
 import { postgresAvailable } from "./_postgres.ts";
 import { type Served, startUpstream } from "./_crash_load.ts";
 import { cli, eventually, Running, withTempDir } from "./_helpers.ts";
@@ -90,14 +91,18 @@ Deno.test({
       const config = await sharedGatewayDir(join(dir, "a"), store, upstream);
       const before = await storeCli(config, store, ["store", "status"]);
       equal(before.code, 1);
-      match(before.stdout, /schema: version 0 \(this clawpatrol: 1\)/);
+      match(
+        before.stdout,
+        new RegExp(`schema: version 0 \\(this clawpatrol: ${SCHEMA_VERSION}\\)`),
+      );
       const init = await storeCli(config, store, ["store", "init"]);
       equal(init.code, 0, init.stderr);
-      match(init.stdout, /schema migrated from version 0 to 1/);
-      match((await storeCli(config, store, ["store", "init"])).stdout, /already at version 1/);
+      match(init.stdout, new RegExp(`schema migrated from version 0 to ${SCHEMA_VERSION}`));
+      const again = await storeCli(config, store, ["store", "init"]);
+      match(again.stdout, new RegExp(`already at version ${SCHEMA_VERSION}`));
       const status = await storeCli(config, store, ["store", "status", "--json"]);
       equal(status.code, 0);
-      equal(JSON.parse(status.stdout).schema, 1);
+      equal(JSON.parse(status.stdout).schema, SCHEMA_VERSION);
 
       // A newer clawpatrol migrated this store: this one must not write to it.
       await store.pg.sql(
@@ -107,7 +112,10 @@ Deno.test({
       const gw = Running.spawn(["serve", "-c", config], { env: store.env });
       const exit = await gw.status(30_000);
       equal(exit.code, 1);
-      match(gw.log, /schema is version 99, newer than this clawpatrol knows \(1\)/);
+      match(
+        gw.log,
+        new RegExp(`version 99, newer than this clawpatrol knows \\(${SCHEMA_VERSION}\\)`),
+      );
       equal((await storeCli(config, store, ["store", "status"])).code, 1);
       const add = await storeCli(config, store, ["agent", "add", "bot", "--profile", "bots"]);
       equal(add.code, 1);

@@ -12,8 +12,16 @@ import { readLimited } from "../core/mod.ts";
 export interface AdminApprovals {
   /** Requests waiting now, oldest first. */
   list(): PendingApproval[];
-  /** Records `who`'s decision on request `id`. */
-  decide(id: string, decision: "allow" | "deny", who: string, reason: string): DecideResult;
+  /**
+   * Records `who`'s decision on request `id`. With a shared store it is asynchronous, and rejects
+   * when the store cannot take it.
+   */
+  decide(
+    id: string,
+    decision: "allow" | "deny",
+    who: string,
+    reason: string,
+  ): DecideResult | Promise<DecideResult>;
 }
 
 /** Largest decision body accepted: a reason and a user name fit many times over. */

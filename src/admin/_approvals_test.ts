@@ -282,3 +282,37 @@ Deno.test("a malformed decision body answers 400 and decides nothing", async () 
   fx.abort.abort();
   await held.catch(() => {});
 });
+
+Deno.test("a decision the shared store cannot take answers 503, decides nothing and says why in the log", async () => {
+  const log = new Log();
+  const queue = new ApprovalQueue();
+  const handler = adminHandler({
+    version: "1.2.3",
+    metrics: new Metrics(),
+    status: () => ({}),
+    // A shared store's approvals whose store is down: list still answers, decide rejects.
+    approvals: {
+      list: () => queue.list(),
+      decide: () => Promise.reject(new Error("connect ECONNREFUSED 10.0.0.9:5432")),
+    },
+    adminTokenHash: hashAdminToken(TOKEN),
+    log: (level, message, fields) => log.lines.push({ level, message, fields }),
+  });
+  const abort = new AbortController();
+  const held = queue.wait(request("apr_0009"), "human_approver.ops", abort.signal).catch(() => {});
+  const res = await handler(
+    new Request("http://127.0.0.1/approvals/apr_0009/approve", {
+      ...decide("alice"),
+      headers: { authorization: `Bearer ${TOKEN}` },
+    }),
+  );
+  equal(res.status, 503);
+  match((await res.json()).error, /cannot be recorded right now/);
+  equal(queue.list().length, 1, "the request is still held");
+  match(
+    log.messages("warn").join("\n"),
+    /apr_0009: cannot record the decision: connect ECONNREFUSED/,
+  );
+  abort.abort();
+  await held;
+});

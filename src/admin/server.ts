@@ -132,7 +132,14 @@ async function approvals(view: AdminView, req: Request, path: string): Promise<R
   if (!ID_PATTERN.test(id)) return unknown(id);
   const decision = action === "approve" ? "allow" : "deny";
   const who = `cli:${body.who}`;
-  const result = view.approvals.decide(id, decision, who, body.reason);
+  let result;
+  try {
+    result = await view.approvals.decide(id, decision, who, body.reason);
+  } catch (err) {
+    // A shared store that cannot take the decision: nothing was decided anywhere.
+    view.log?.("warn", `approval ${id}: cannot record the decision: ${(err as Error).message}`);
+    return json({ error: "the decision cannot be recorded right now: try again" }, 503);
+  }
   switch (result) {
     case "decided":
     case "recorded":

@@ -61,6 +61,10 @@ export async function storeCommand(args: string[]): Promise<number> {
     out(`store: ${status.display}`);
     out(`schema: version ${status.schema} (this clawpatrol: ${SCHEMA_VERSION})`);
     out(`agents: ${status.agents.active} active, ${status.agents.revoked} revoked`);
+    out(`approvals waiting: ${status.pendingApprovals}`);
+    for (const g of status.gateways) {
+      out(`gateway ${g.id}: ${g.alive ? "up" : "not seen"} (last heartbeat ${g.seenAt})`);
+    }
   }
   if (status.schema > SCHEMA_VERSION) {
     out("The store's schema is newer than this clawpatrol: upgrade it before serving");

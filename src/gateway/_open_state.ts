@@ -53,7 +53,7 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
   let ca, shared;
   try {
     ca = await openGatewayCa(stateDir, vault);
-    shared = await openSharedState(config, log);
+    shared = await openSharedState(config, stateDir, log);
   } catch (err) {
     vault.close();
     throw err;

@@ -1,7 +1,8 @@
 /**
  * What `gateway.store` adds to a gateway: the shared store opened and migrated before anything
- * serves, the agents read from it, its standing on `/healthz` and in the log, and its close.
- * Without `store` none of this exists and the gateway reads `state_dir` as always.
+ * serves, the agents read from it, the approval queue mirrored to it (decided through any
+ * gateway), its standing on `/healthz` and in the log, and its close. Without `store` none of
+ * this exists and the gateway reads `state_dir` as always.
  *
  * @module
  */
@@ -9,9 +10,11 @@
 import type { Config } from "../config/mod.ts";
 import type { Health, Logger } from "../core/mod.ts";
 import { AgentRegistry } from "../agents/mod.ts";
+import { ApprovalQueue } from "../approvals/mod.ts";
 // Types only: the store (and its PostgreSQL client) loads on first use, so a gateway without
 // `store` carries none of it.
-import type { SharedAgents, Store } from "../store/mod.ts";
+import type { SharedAgents, SharedApprovals, Store } from "../store/mod.ts";
+import { gatewayId } from "./_gateway_id.ts";
 
 /** The store module, loaded when a config names a store. */
 const storeModule = () => import("../store/mod.ts");
@@ -19,7 +22,13 @@ const storeModule = () => import("../store/mod.ts");
 /** The shared store a gateway runs on. */
 export interface SharedState {
   store: Store;
+  /** This gateway's stable id in the store. */
+  gateway: string;
   agents: SharedAgents;
+  /** The gateway's approval queue, mirrored to the store. */
+  queue: ApprovalQueue;
+  /** What the admin API lists and decides: held here and on the other gateways. */
+  approvals: SharedApprovals;
   /** Why the store is not usable now (every agent refused meanwhile), or `null`. */
   problem(): string | null;
   /** Revokes on every gateway, for the dashboard's button; a failure is logged. */
@@ -28,47 +37,58 @@ export interface SharedState {
 }
 
 /**
- * Opens `config.gateway.store` (migrating its schema, refusing a newer one) and its agents;
- * `null` without a store.
+ * Opens `config.gateway.store` (migrating its schema, refusing a newer one), its agents and the
+ * approvals; `null` without a store.
  *
  * @example
  * ```ts
- * const shared = await openSharedState(config, log);
+ * const shared = await openSharedState(config, stateDir, log);
  * ```
  */
-export async function openSharedState(config: Config, log: Logger): Promise<SharedState | null> {
+export async function openSharedState(
+  config: Config,
+  stateDir: string,
+  log: Logger,
+): Promise<SharedState | null> {
   const settings = config.gateway.store;
   if (!settings) return null;
-  const { openStore, SharedAgents } = await storeModule();
+  const gateway = await gatewayId(stateDir);
+  const { openStore, SharedAgents, SharedApprovals } = await storeModule();
   const store = await openStore(settings);
   const { from, to, applied } = store.migration;
   if (applied.length > 0) {
     log.log("info", `store ${store.display}: schema migrated from version ${from} to ${to}`);
   }
+  const onError = (err: Error) => log.log("warn", `store ${store.display}: ${err.message}`);
+  let agents: SharedAgents | undefined;
   try {
-    const agents = await SharedAgents.open(store.sql, store.display, {
-      onError: (err) => log.log("warn", `store ${store.display}: ${err.message}`),
+    agents = await SharedAgents.open(store.sql, store.display, {
+      onError,
       // One line each way; the agents are refused in between (fail closed).
       onHealth: (problem) =>
         problem === null
           ? log.log("info", `store ${store.display} answers again: agents are checked again`)
           : log.log("error", `store ${store.display}: ${problem}`),
     });
+    const queue = new ApprovalQueue();
+    const approvals = await SharedApprovals.open(store.sql, queue, { gateway, onError });
+    log.log("info", `store ${store.display}: this is gateway ${gateway}`);
+    const opened = agents;
     return {
-      store,
-      agents,
-      problem: () => agents.problem(),
+      ...{ store, gateway, agents, queue, approvals },
+      problem: () => opened.problem(),
       revokeAgent: (name) => {
-        agents.revoke(name).catch((err) => log.log("error", `revoking '${name}': ${err.message}`));
+        opened.revoke(name).catch((err) => log.log("error", `revoking '${name}': ${err.message}`));
       },
       close: async () => {
-        await agents.close();
+        await Promise.all([opened.close(), approvals.close()]);
         await store.close();
       },
     };
   } catch (err) {
+    await agents?.close();
     await store.close();
-    throw new Error(`Cannot read agents from the store ${store.display}: ${err}`);
+    throw new Error(`Cannot use the store ${store.display}: ${err}`);
   }
 }
 

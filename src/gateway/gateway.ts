@@ -103,8 +103,8 @@ export class Gateway {
   readonly #vault: Vault;
   readonly #secrets: SecretCache;
   #credentials: HttpCredentials;
-  /** Requests held for a human: one queue for the gateway's life, across reloads. */
-  readonly approvalQueue = new ApprovalQueue();
+  /** Requests held for a human: one queue for the gateway's life (mirrored to a store). */
+  readonly approvalQueue: ApprovalQueue;
   #approvals: Approvals;
   /** Posts held requests to Slack and takes clicks back; idle without Slack configured. */
   readonly #slack: SlackNotifier;
@@ -118,6 +118,7 @@ export class Gateway {
 
   private constructor(configPath: string, loaded: Loaded, parts: GatewayParts) {
     const { stateDir, receipts, vault, options } = parts;
+    this.approvalQueue = parts.opened.shared?.queue ?? new ApprovalQueue();
     this.#permissions = parts.permissions;
     this.#lock = parts.lock;
     this.#configPath = configPath;
@@ -164,7 +165,7 @@ export class Gateway {
         health: () => this.#healthReport(),
         metrics: this.metrics.registry,
         status: () => gatewayStatus(this.#loaded, this.#permissions, this.#dns),
-        approvals: this.approvalQueue,
+        approvals: parts.opened.shared?.approvals ?? this.approvalQueue,
       },
       dashboard: dashboardOptions({
         ...parts.opened,

@@ -38,6 +38,35 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    what: "gateways and held approvals",
+    sql: `
+      CREATE TABLE clawpatrol_gateways (
+        id         text PRIMARY KEY,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        -- The store's clock, not the gateways': a stale heartbeat means a dead gateway.
+        seen_at    timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE clawpatrol_approvals (
+        id          text PRIMARY KEY,
+        gateway     text NOT NULL,
+        state       text NOT NULL
+          CHECK (state IN ('pending', 'allowed', 'denied', 'gone', 'abandoned')),
+        approver    text NOT NULL,
+        quorum      integer NOT NULL,
+        slack_users jsonb NOT NULL DEFAULT '[]',
+        allowed_by  jsonb NOT NULL DEFAULT '[]',
+        request     jsonb NOT NULL,
+        since       timestamptz NOT NULL,
+        decided_by  text,
+        reason      text,
+        decided_at  timestamptz
+      );
+      CREATE INDEX clawpatrol_approvals_pending ON clawpatrol_approvals (gateway)
+        WHERE state = 'pending';
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

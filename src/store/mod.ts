@@ -17,6 +17,7 @@
 export { STORE_PASSWORD_ENV } from "./_connect.ts";
 export type { Sql } from "./_connect.ts";
 export { SharedAgents, type SharedAgentsOptions } from "./agents.ts";
+export { SharedApprovals, type SharedApprovalsOptions } from "./approvals.ts";
 export {
   type Migration,
   type MigrationResult,

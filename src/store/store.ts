@@ -55,6 +55,10 @@ export interface StoreStatus {
   schema: number;
   known: number;
   agents: { active: number; revoked: number };
+  /** Gateways that used the store: id, last heartbeat, and whether it is recent. */
+  gateways: { id: string; seenAt: string; alive: boolean }[];
+  /** Requests held for approval on some gateway now. */
+  pendingApprovals: number;
 }
 
 /**
@@ -75,7 +79,22 @@ export async function storeStatus(config: StoreConfig): Promise<StoreStatus> {
         count(*) FILTER (WHERE revoked_at IS NOT NULL)::int AS revoked FROM clawpatrol_agents`;
       agents = { active: row.active, revoked: row.revoked };
     }
-    return { display: config.display, schema, known: SCHEMA_VERSION, agents };
+    const gateways: StoreStatus["gateways"] = [];
+    let pendingApprovals = 0;
+    if (schema >= 2) {
+      for (
+        const g of await sql`SELECT id, seen_at, seen_at > now() - interval '10 seconds' AS alive
+          FROM clawpatrol_gateways ORDER BY id`
+      ) {
+        gateways.push({ id: g.id, seenAt: new Date(g.seen_at).toISOString(), alive: g.alive });
+      }
+      [{ pendingApprovals }] = await sql`SELECT count(*)::int AS "pendingApprovals"
+        FROM clawpatrol_approvals WHERE state = 'pending'`;
+    }
+    return {
+      ...{ display: config.display, schema, known: SCHEMA_VERSION, agents },
+      ...{ gateways, pendingApprovals },
+    };
   } catch (err) {
     throw storeError(config, err);
   } finally {

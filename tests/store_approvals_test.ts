@@ -1,0 +1,211 @@
+// Approvals across gateways on a shared store (issue 24): a request held on gateway A is listed
+// and approved through gateway B's admin API (the CLI pointed at B) and A releases it within a
+// second; two gateways racing to decide one request: exactly one decision wins, and the agent
+// gets the winner's answer; a held request whose gateway is killed is marked abandoned and can
+// no longer be approved.
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { postgresAvailable } from "./_postgres.ts";
+import { killHard, type Served, startUpstream, type Upstream } from "./_crash_load.ts";
+import { cli, eventually, withTempDir } from "./_helpers.ts";
+import {
+  serveShared,
+  sharedGatewayDir,
+  type SharedStore,
+  startSharedStore,
+  storeCli,
+} from "./_shared_store.ts";
+
+/** POSTs wait for a human on every gateway of the store. */
+const HUMAN_WRITES = `approver "human_approver" "ops" {
+  timeout = "2m"
+}
+rule "api-writes" {
+  endpoint  = https.api
+  condition = "http.method == 'post'"
+  approve   = [human_approver.ops]
+}
+`;
+
+interface Gw {
+  config: string;
+  served: Served;
+  ca: string;
+  token: string;
+}
+
+/** Two gateways on one store, agent `bot` enrolled; `fn` runs with both, then all is stopped. */
+async function withTwoGateways(
+  fn: (a: Gw, b: Gw, store: SharedStore, upstream: Upstream, bot: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    let store: SharedStore | undefined;
+    const upstream = await startUpstream();
+    const served: Served[] = [];
+    try {
+      store = await startSharedStore();
+      const s = store;
+      const configs = await Promise.all(
+        ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, upstream, HUMAN_WRITES)),
+      );
+      const added = await storeCli(configs[0], store, ["agent", "add", "bot", "--profile", "bots"]);
+      equal(added.code, 0, added.stderr);
+      served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
+      const [a, b] = await Promise.all(["a", "b"].map(async (n, i) => ({
+        config: configs[i],
+        served: served[i],
+        ca: await Deno.readTextFile(join(dir, n, "state/ca.pem")),
+        token: (await Deno.readTextFile(join(dir, n, "state/admin.token"))).trim(),
+      })));
+      await fn(a, b, store, upstream, added.stdout.trim().split("\n").at(-1)!);
+    } finally {
+      for (const s of served) await s.gw.stop().catch(() => s.gw.dispose());
+      await store?.stop();
+      await upstream.close();
+    }
+  });
+}
+
+/** A POST through `gw` as `bot`, which the rule holds; resolves with the agent's answer. */
+async function heldPost(gw: Gw, bot: string, path: string): Promise<number> {
+  const client = Deno.createHttpClient({
+    proxy: {
+      url: `http://127.0.0.1:${gw.served.proxyPort}`,
+      basicAuth: { username: "bot", password: bot },
+    },
+    caCerts: [gw.ca],
+  });
+  try {
+    const res = await fetch(`https://api.test${path}`, {
+      method: "POST",
+      body: "x",
+      client,
+      signal: AbortSignal.timeout(60_000),
+    });
+    await res.body?.cancel();
+    return res.status;
+  } finally {
+    client.close();
+  }
+}
+
+/** The admin API of `gw`: GET /approvals, or POST a decision. */
+async function admin(
+  gw: Gw,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${gw.served.admin}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { authorization: `Bearer ${gw.token}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+type Listed = { id: string; summary: string }[];
+
+async function heldOn(gw: Gw, path: string): Promise<string> {
+  return await eventually(
+    `${path} to be listed`,
+    async () => {
+      const list = (await admin(gw, "/approvals")).json.approvals as Listed;
+      return list.find((p) => p.summary.includes(path))?.id;
+    },
+    10_000,
+    20,
+  );
+}
+
+Deno.test({
+  name: "store: a request held on A is approved with the CLI pointed at B, and A releases it",
+  ignore: !postgresAvailable(),
+}, async () => {
+  await withTwoGateways(async (a, b, _store, upstream, bot) => {
+    const answer = heldPost(a, bot, "/held-on-a");
+    const id = await heldOn(b, "/held-on-a");
+    const env = { CLAWPATROL_ADMIN_TOKEN: b.token, USER: "ops" };
+    const listed = await cli(["approvals", "list", "--admin-url", b.served.admin], { env });
+    match(listed.stdout, new RegExp(`${id} .* bot .* api-writes .*POST api\\.test/held-on-a`));
+    const approved = await cli(
+      ["approvals", "approve", id, "--reason", "fine", "--admin-url", b.served.admin],
+      { env },
+    );
+    equal(approved.code, 0, approved.stderr);
+    equal(await answer, 200);
+    ok(upstream.seen.some((s) => s.method === "POST" && s.path === "/held-on-a"));
+    // Decided: gone from both lists, and a second decision finds nothing.
+    deepEqual((await admin(a, "/approvals")).json.approvals, []);
+    deepEqual((await admin(b, "/approvals")).json.approvals, []);
+    equal((await admin(a, `/approvals/${id}/deny`, { who: "late" })).status, 404);
+    const log = await cli(["log", "--json", "--limit", "5", "-c", a.config]);
+    match(log.stdout, /"who":"cli:ops"/);
+
+    // Timed without the CLI's start-up: B's answer to the decision, to A's answer to the agent.
+    const second = heldPost(a, bot, "/timed");
+    const timedId = await heldOn(b, "/timed");
+    const decided = await admin(b, `/approvals/${timedId}/approve`, { who: "ops" });
+    const decidedAt = performance.now();
+    equal(decided.status, 200);
+    equal(await second, 200);
+    const releaseMs = performance.now() - decidedAt;
+    ok(releaseMs < 1_000, `A released ${releaseMs} ms after B took the decision`);
+  });
+});
+
+Deno.test({
+  name: "store: two gateways racing to decide one request: exactly one decision wins",
+  ignore: !postgresAvailable(),
+}, async () => {
+  await withTwoGateways(async (a, b, _store, upstream, bot) => {
+    for (let round = 0; round < 4; round++) {
+      const path = `/race-${round}`;
+      // Held on A in even rounds, on B in odd ones: the holder's own decision races too.
+      const [holder, other] = round % 2 === 0 ? [a, b] : [b, a];
+      const answer = heldPost(holder, bot, path);
+      const id = await heldOn(other, path);
+      const [approve, deny] = await Promise.all([
+        admin(holder, `/approvals/${id}/approve`, { who: "alice" }),
+        admin(other, `/approvals/${id}/deny`, { who: "bob" }),
+      ]);
+      const statuses = [approve.status, deny.status].sort();
+      deepEqual(statuses, [200, 404], `round ${round}: ${approve.status}/${deny.status}`);
+      const got = await answer;
+      equal(got, approve.status === 200 ? 200 : 403, `round ${round}: the agent got ${got}`);
+      equal(upstream.seen.some((s) => s.path === path), approve.status === 200);
+    }
+  });
+});
+
+Deno.test({
+  name: "store: a held request whose gateway is killed is abandoned, never approved",
+  ignore: !postgresAvailable(),
+}, async () => {
+  await withTwoGateways(async (a, b, store, upstream, bot) => {
+    const answer = heldPost(a, bot, "/orphan").catch(() => "no answer");
+    const id = await heldOn(b, "/orphan");
+    await killHard(a.served);
+    equal(await answer, "no answer");
+    await eventually(
+      "B to drop the dead gateway's request",
+      async () => {
+        const list = (await admin(b, "/approvals")).json.approvals as Listed;
+        return list.length === 0 ? true : undefined;
+      },
+      20_000,
+      200,
+    );
+    const late = await admin(b, `/approvals/${id}/approve`, { who: "alice" });
+    equal(late.status, 404);
+    const state = await store.pg.sql(
+      `SELECT state FROM clawpatrol_approvals WHERE id = '${id}'`,
+      "clawpatrol",
+    );
+    match(state, /abandoned/);
+    ok(!upstream.seen.some((s) => s.path === "/orphan"));
+    const status = await storeCli(b.config, store, ["store", "status"]);
+    match(status.stdout, /approvals waiting: 0/);
+    match(status.stdout, /gateway gw_[0-9a-f]{16}: not seen/);
+    match(status.stdout, /gateway gw_[0-9a-f]{16}: up/);
+  });
+});
