@@ -132,14 +132,16 @@ export async function startSharedStore(): Promise<SharedStore> {
 }
 
 /**
- * Writes `dir/gateway.hcl` on `store` (own state directory, listeners on port 0, endpoint
- * `https.api` → the upstream, everything allowed, profile `bots`) and creates its state.
+ * Writes `dir/gateway.hcl` on `store` (own state directory, listeners on port 0 unless `ports`
+ * are given, endpoint `https.api` → the upstream, reads allowed, profile `bots`, plus `extra`
+ * blocks) and creates its state.
  */
 export async function sharedGatewayDir(
   dir: string,
   store: SharedStore,
   upstream: Upstream,
   extra = "",
+  ports: { proxy: number; admin: number } = { proxy: 0, admin: 0 },
 ): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(join(dir, "upstream-ca.pem"), upstream.caPem);
@@ -150,8 +152,8 @@ export async function sharedGatewayDir(
     `schema_version = 1
 gateway {
   state_dir    = "${stateDir}"
-  proxy_listen = "127.0.0.1:0"
-  admin_listen = "127.0.0.1:0"
+  proxy_listen = "127.0.0.1:${ports.proxy}"
+  admin_listen = "127.0.0.1:${ports.admin}"
   store        = "${store.url}"
 }
 endpoint "https" "api" {
