@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { createState } from "../src/gateway/mod.ts";
+import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { type PgCluster, startPostgres } from "./_postgres.ts";
 import { cli, type CliResult, eventually, Running } from "./_helpers.ts";
 import type { Served, Upstream } from "./_crash_load.ts";
@@ -131,18 +132,29 @@ export async function startSharedStore(): Promise<SharedStore> {
   }
 }
 
+/** What {@linkcode sharedGatewayDir} writes besides the store. */
+export interface SharedGatewayOptions {
+  upstream: Upstream;
+  /** More blocks (rules, approvers, endpoints, credentials). */
+  extra?: string;
+  /** Where the proxy and admin API listen. @default {port 0 each} */
+  ports?: { proxy: number; admin: number };
+  /** Credentials of profile `bots`, as references (`postgres_credential.db_rw`). */
+  credentials?: string[];
+  /** Vault values to store, by credential name. */
+  secrets?: Record<string, string>;
+}
+
 /**
- * Writes `dir/gateway.hcl` on `store` (own state directory, listeners on port 0 unless `ports`
- * are given, endpoint `https.api` → the upstream, reads allowed, profile `bots`, plus `extra`
- * blocks) and creates its state.
+ * Writes `dir/gateway.hcl` on `store` (own state directory, endpoint `https.api` → the upstream,
+ * reads allowed, profile `bots`, plus what `options` adds) and creates its state.
  */
 export async function sharedGatewayDir(
   dir: string,
   store: SharedStore,
-  upstream: Upstream,
-  extra = "",
-  ports: { proxy: number; admin: number } = { proxy: 0, admin: 0 },
+  options: SharedGatewayOptions,
 ): Promise<string> {
+  const { upstream, extra = "", ports = { proxy: 0, admin: 0 } } = options;
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(join(dir, "upstream-ca.pem"), upstream.caPem);
   const stateDir = join(dir, "state");
@@ -167,11 +179,20 @@ rule "api-all" {
   verdict   = "allow"
 }
 ${extra}profile "bots" {
-  endpoints = [https.api]
+  endpoints   = [https.api]
+  credentials = [${(options.credentials ?? []).join(", ")}]
 }
 `,
   );
   await createState(stateDir, false);
+  const vault = await openVault(stateDir);
+  try {
+    for (const [name, value] of Object.entries(options.secrets ?? {})) {
+      await vault.set(name, DEFAULT_SLOT, value);
+    }
+  } finally {
+    vault.close();
+  }
   return config;
 }
 
@@ -187,12 +208,13 @@ export async function serveShared(config: string, store: SharedStore): Promise<S
     const line = (await gw.waitFor(/serving: .*/, 30_000))[0];
     const admin = line.match(/admin on (http:\/\/[\d.]+:\d+)/)![1];
     const proxyPort = Number(line.match(/proxy on http:\/\/[\d.]+:(\d+)/)![1]);
+    const pg = line.match(/postgres db on [\d.]+:(\d+)/);
     await eventually("the gateway's /healthz to answer 200", async () => {
       const res = await fetch(`${admin}/healthz`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       return res.status === 200 ? true : undefined;
     }, 15_000);
-    return { gw, admin, proxyPort };
+    return { gw, admin, proxyPort, pgPort: pg ? Number(pg[1]) : undefined };
   } catch (err) {
     await gw.dispose();
     throw err;

@@ -47,8 +47,8 @@ Deno.test({
     const served: Served[] = [];
     try {
       store = await startSharedStore();
-      const a = await sharedGatewayDir(join(dir, "a"), store, upstream);
-      const b = await sharedGatewayDir(join(dir, "b"), store, upstream);
+      const a = await sharedGatewayDir(join(dir, "a"), store, { upstream });
+      const b = await sharedGatewayDir(join(dir, "b"), store, { upstream });
       // Both start on an empty database: the migration runs once, under its lock.
       served.push(...await Promise.all([serveShared(a, store), serveShared(b, store)]));
       const [gwA, gwB] = served;

@@ -46,7 +46,7 @@ async function withTwoGateways(
       store = await startSharedStore();
       const s = store;
       const configs = await Promise.all(
-        ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, upstream, HUMAN_WRITES)),
+        ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, { upstream, extra: HUMAN_WRITES })),
       );
       const added = await storeCli(configs[0], store, ["agent", "add", "bot", "--profile", "bots"]);
       equal(added.code, 0, added.stderr);

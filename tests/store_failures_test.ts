@@ -38,7 +38,7 @@ Deno.test({
     const upstream = await startUpstream();
     try {
       store = await startSharedStore();
-      const config = await sharedGatewayDir(join(dir, "a"), store, upstream);
+      const config = await sharedGatewayDir(join(dir, "a"), store, { upstream });
       const added = await storeCli(config, store, ["agent", "add", "bot", "--profile", "bots"]);
       const bot = added.stdout.trim().split("\n").at(-1)!;
       served = await serveShared(config, store);
@@ -88,7 +88,7 @@ Deno.test({
     const upstream = await startUpstream();
     try {
       store = await startSharedStore();
-      const config = await sharedGatewayDir(join(dir, "a"), store, upstream);
+      const config = await sharedGatewayDir(join(dir, "a"), store, { upstream });
       const before = await storeCli(config, store, ["store", "status"]);
       equal(before.code, 1);
       match(
@@ -136,7 +136,7 @@ Deno.test({
     const upstream = await startUpstream();
     try {
       store = await startSharedStore();
-      const config = await sharedGatewayDir(join(dir, "a"), store, upstream);
+      const config = await sharedGatewayDir(join(dir, "a"), store, { upstream });
       const wrong = `wrong-${crypto.randomUUID()}`;
       const r = await cli(["serve", "-c", config], {
         env: { CLAWPATROL_STORE_PASSWORD: wrong },

@@ -39,7 +39,9 @@ Deno.test({
       // Fixed for the test's life, so a restarted gateway is where HAProxy looks for it.
       const ports = names.map(() => ({ proxy: freePort(), admin: freePort() }));
       const configs = await Promise.all(
-        names.map((n, i) => sharedGatewayDir(join(dir, n), s, upstream, WRITES_ALLOWED, ports[i])),
+        names.map((n, i) =>
+          sharedGatewayDir(join(dir, n), s, { upstream, extra: WRITES_ALLOWED, ports: ports[i] })
+        ),
       );
       const added = await storeCli(configs[0], store, ["agent", "add", "bot", "--profile", "bots"]);
       const bot = added.stdout.trim().split("\n").at(-1)!;
