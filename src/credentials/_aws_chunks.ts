@@ -11,7 +11,7 @@
 
 import { sha256Hex } from "./_sha256.ts";
 import type { AwsKeys, SignedRequest } from "./aws_sigv4.ts";
-import { AwsSignatureError } from "./aws_sigv4.ts";
+import { AwsSignatureError } from "./_aws_error.ts";
 
 /** The `X-Amz-Content-SHA256` of a signed-chunk body. */
 export const STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";

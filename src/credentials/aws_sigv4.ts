@@ -14,6 +14,9 @@
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256, sha256Hex } from "./_sha256.ts";
 import { resignChunks, STREAMING_SIGNED } from "./_aws_chunks.ts";
+import { AwsSignatureError } from "./_aws_error.ts";
+
+export { AwsSignatureError };
 
 /** An AWS key pair, with the session token of temporary credentials. */
 export interface AwsKeys {
@@ -33,14 +36,6 @@ export interface SignedRequest {
   headers: [string, string][];
   body: Uint8Array;
   bodyTruncated: boolean;
-}
-
-/** Why a request cannot be re-signed; the message is agent-facing and never holds a secret. */
-export class AwsSignatureError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AwsSignatureError";
-  }
 }
 
 /** Options for {@linkcode resignRequest}. */
