@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/mod.ts";
 import { type After, type Exchange, reportScope } from "./_exchange_context.ts";
 import { RECEIPT_HEADER } from "./_respond.ts";
 import { StreamClosed } from "./_stream.ts";
@@ -52,19 +53,8 @@ export async function relayResponse(
   const relay = await planRelay(ex, forwarded);
   if (typeof relay === "string") return relay;
   const headers = responseHeaders(forwarded, relay);
-  try {
-    await ex.client.write(serializeResponseHead(response.status, response.reason, headers));
-  } catch {
-    lease.stream.destroy();
-    ex.actions.complete([decided], {
-      upstreamStatus: response.status,
-      bytesIn,
-      bytesOut: 0,
-      error: AGENT_GONE,
-    });
-    return "close";
-  }
-  const streamed = await relayBody(ex, forwarded, relay);
+  const head = serializeResponseHead(response.status, response.reason, headers);
+  const streamed = await relayBody(ex, forwarded, relay, head);
   if (typeof streamed === "string") return streamed;
   if (
     streamed.upstreamClean && relay.framing.kind !== "close" &&
@@ -143,27 +133,42 @@ function responseHeaders(forwarded: Forwarded, relay: Relay): [string, string][]
 }
 
 /**
- * Streams the body to the agent. On a failure the exchange ends here: recorded, both
- * connections closed (the head was sent, so closing is the only honest signal left).
+ * Sends the head and streams the body to the agent. On a failure the exchange ends here:
+ * recorded, both connections closed (once the head may have left, closing is the only honest
+ * signal left).
+ *
+ * What is ready goes out in one write: the head with the body bytes already read alongside it,
+ * and the last chunk with the body's end. Each write to the agent is a TLS record and a system
+ * call, the largest single cost of a small response; output is still flushed before every wait
+ * on the upstream, so a slow or endless body streams as before.
  */
 async function relayBody(
   ex: Exchange,
   forwarded: Forwarded,
   relay: Relay,
+  head: Uint8Array,
 ): Promise<{ bytesOut: number; upstreamClean: boolean } | After> {
   const { lease, scrubber } = forwarded;
   const reader = new BodyReader(relay.framing);
   let upstreamClean = reader.done;
   let bytesOut = 0;
-  const send = async (bytes: Uint8Array) => {
+  let ready: Uint8Array[] = [head];
+  const send = (bytes: Uint8Array) => {
     bytesOut += bytes.length;
-    await ex.client.write(relay.chunkOut ? encodeChunk(bytes) : bytes);
+    ready.push(relay.chunkOut ? encodeChunk(bytes) : bytes);
+  };
+  const flush = async () => {
+    if (ready.length === 0) return;
+    const out = ready.length === 1 ? ready[0] : concatBytes(ready);
+    ready = [];
+    await ex.client.write(out);
   };
   // An idle stream (a watch with no events) must not outlive its agent: a connection lost both
   // ways (cut by a revocation, reset) ends the relay at once, not at the next event's write.
   const lost = ex.client.lost().then((): typeof LOST => LOST);
   try {
     while (!reader.done) {
+      if (!lease.stream.buffered) await flush();
       const reading = lease.stream.read();
       reading.catch(() => {}); // Observed below, or abandoned once the agent is gone.
       const chunk = await Promise.race([reading, lost]);
@@ -181,7 +186,7 @@ async function relayBody(
       for (const d of r.data) {
         const safe = relay.scrub ? scrubber!.push(d) : d;
         if (safe.length === 0) continue; // An empty chunk would end a chunked body.
-        await send(safe);
+        send(safe);
       }
       // Bytes after the response's end are a protocol violation: never reuse that connection.
       if (r.consumed < chunk.length) {
@@ -191,9 +196,10 @@ async function relayBody(
     }
     if (relay.scrub) {
       const tail = scrubber!.end();
-      if (tail.length > 0) await send(tail);
+      if (tail.length > 0) send(tail);
     }
-    if (relay.chunkOut) await ex.client.write(LAST_CHUNK);
+    if (relay.chunkOut) ready.push(LAST_CHUNK);
+    await flush();
   } catch (err) {
     lease.stream.destroy();
     // Only writes to the agent throw StreamClosed here; the upstream's reads throw its errors.

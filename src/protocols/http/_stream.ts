@@ -197,6 +197,8 @@ const READ_SIZE = 64 * 1024;
 export class ConnStream implements ByteReader, ByteWriter {
   readonly conn: Deno.Conn | Deno.TlsConn;
   #pending: Uint8Array[] = [];
+  /** Read into once per connection; what was read is copied out (allocating 64 KiB per read costs more). */
+  #buffer: Uint8Array | undefined;
   #closed = false;
 
   constructor(conn: Deno.Conn | Deno.TlsConn) {
@@ -207,10 +209,15 @@ export class ConnStream implements ByteReader, ByteWriter {
     return this.#closed;
   }
 
+  /** Whether bytes put back with `unread` wait: the next `read()` returns without waiting. */
+  get buffered(): boolean {
+    return this.#pending.length > 0;
+  }
+
   async read(): Promise<Uint8Array | null> {
     if (this.#pending.length > 0) return this.#pending.shift()!;
     if (this.#closed) return null;
-    const buf = new Uint8Array(READ_SIZE);
+    const buf = this.#buffer ??= new Uint8Array(READ_SIZE);
     let n: number | null;
     try {
       n = await this.conn.read(buf);
@@ -219,7 +226,7 @@ export class ConnStream implements ByteReader, ByteWriter {
       throw err;
     }
     if (n === null) return null;
-    return buf.subarray(0, n);
+    return buf.slice(0, n);
   }
 
   unread(bytes: Uint8Array): void {
