@@ -71,6 +71,11 @@ Deno.test({
       equal(await storeUp(served), "1");
       await served.gw.waitFor(/info .*store postgres:\/\/.* answers again/);
       ok(!served.gw.log.includes(store.password));
+
+      // Stopping while the store hangs: bounded, not stuck on the store's connections.
+      store.relay.hold();
+      const stopped = await served.gw.stop("SIGTERM", 8_000);
+      equal(stopped.code, 0);
     } finally {
       await served?.gw.stop().catch(() => served?.gw.dispose());
       await store?.stop();

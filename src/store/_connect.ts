@@ -92,3 +92,14 @@ function sslOption(store: StoreConfig): boolean | "prefer" | "require" | object 
     }
   }
 }
+
+/**
+ * Waits for `work` to settle, at most `ms`: a stopping gateway must not hang on a store that
+ * stopped answering (what was not written then is lost with the connection, as on a crash).
+ */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  await Promise.race([work.then(() => {}, () => {}), late]);
+  clearTimeout(timer);
+}

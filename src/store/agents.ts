@@ -19,7 +19,7 @@ import {
   newCredentials,
   notActive,
 } from "../agents/mod.ts";
-import type { Query, Sql } from "./_connect.ts";
+import { type Query, settledWithin, type Sql } from "./_connect.ts";
 
 const CHANNEL = "clawpatrol_agents";
 
@@ -163,7 +163,7 @@ export class SharedAgents implements AgentSource {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#unlisten?.().catch(() => {});
+    if (this.#unlisten) await settledWithin(this.#unlisten(), 1_000);
   }
 
   async #change(

@@ -16,7 +16,7 @@
  */
 
 import type { ApprovalQueue, DecideResult, PendingApproval, QueueEvent } from "../approvals/mod.ts";
-import type { Query, Sql } from "./_connect.ts";
+import { type Query, settledWithin, type Sql } from "./_connect.ts";
 
 const CHANNEL = "clawpatrol_approvals";
 
@@ -149,8 +149,9 @@ export class SharedApprovals {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#unsubscribe();
-    await Promise.allSettled(this.#writes.values());
-    await this.#unlisten?.().catch(() => {});
+    // The requests still held end with the gateway: their last writes ('gone') go out first.
+    await settledWithin(Promise.allSettled(this.#writes.values()), 2_000);
+    if (this.#unlisten) await settledWithin(this.#unlisten(), 1_000);
   }
 
   /** Writes the local queue's changes to the store, in order per request. */
