@@ -169,9 +169,14 @@ async function serveGateway(dir: string): Promise<void> {
       console.error(`${level} ${message}${fields ? " " + JSON.stringify(fields) : ""}`);
     },
   };
+  // bench/stages.ts: clocks on the decision path, read with the `stages` command.
+  const stages = Deno.env.get("CLAWPATROL_BENCH_STAGES") ? await import("./_stages.ts") : null;
+  stages?.probeDecisionPath();
   const gateway = await Gateway.start(config, { log, version: "bench", watch: false });
   console.log(JSON.stringify({ port: gateway.proxyAddress.port, pid: Deno.pid }));
-  await serveCommands();
+  await serveCommands(
+    stages ? { stages: stages.stageReport, reset: () => (stages.resetStages(), {}) } : {},
+  );
   await gateway.stop();
 }
 
