@@ -36,3 +36,18 @@ export {
   type RuleHits,
 } from "./report.ts";
 export { verifyChainInWorker } from "./verify_async.ts";
+export { rolloutReportInWorker } from "./report_async.ts";
+export {
+  type Anchor,
+  type AnchorCheck,
+  type AnchorKey,
+  anchorText,
+  type ChainHeads,
+  chainHeads,
+  checkAnchors,
+  importAnchorKey,
+  keyId,
+  newAnchorKey,
+  parseAnchors,
+  signAnchor,
+} from "./anchor.ts";

@@ -12,7 +12,7 @@ import type { DashboardOptions } from "./dashboard.ts";
 import { blockRuleText } from "./_block_rule.ts";
 import { type BlockView, receiptPage } from "./_receipt_page.ts";
 import { htmlResponse, seeOther } from "./_respond.ts";
-import { rulesPage } from "./_rules_page.ts";
+import { rulesPage, rulesReport } from "./_rules_page.ts";
 import type { Session } from "./_sessions.ts";
 
 /** The "Block requests like this" view of a receipt, or none (no config, or no rule to make). */
@@ -70,11 +70,15 @@ export async function promoteRoute(
   name: string,
 ): Promise<Response> {
   const config = options.config;
-  if (!config) return htmlResponse(rulesPage(session, options), 404);
-  const result = await config.promoteRule(name);
+  const result = config
+    ? await config.promoteRule(name)
+    : { ok: false as const, problems: ["This gateway gives the dashboard no config to write"] };
   if (!result.ok) {
-    const status = config.writesEnabled() ? 422 : 403;
-    return htmlResponse(rulesPage(session, options, { problems: result.problems }), status);
+    const status = config?.writesEnabled() ? 422 : 403;
+    const page = rulesPage(session, options, await rulesReport(options), {
+      problems: result.problems,
+    });
+    return htmlResponse(page, status);
   }
   options.log?.("info", `dashboard:${session.name} promoted rule '${name}' to enforce`);
   return seeOther(`/ui/rules?result=${result.reloaded ? "promoted" : "written-not-reloaded"}`);

@@ -17,7 +17,7 @@ import { decideHeld } from "./_decide.ts";
 import { feedPage, matchesFilter, parseFeedFilter } from "./_feed_page.ts";
 import { agentsPage, healthPage, revokeAgent } from "./_more_pages.ts";
 import { blockRoute, blockViewOf, promoteRoute, resultMessage } from "./_config_routes.ts";
-import { rulesPage } from "./_rules_page.ts";
+import { rulesPage, rulesReport } from "./_rules_page.ts";
 import type { ChainStatus } from "./_chain_status.ts";
 import { receiptPage } from "./_receipt_page.ts";
 import { htmlResponse, jsonResponse, securityHeaders, seeOther } from "./_respond.ts";
@@ -110,7 +110,7 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
   }
   if (path === "/ui/rules") {
     const message = resultMessage(url.searchParams.get("result"));
-    return htmlResponse(rulesPage(session, options, { message }));
+    return htmlResponse(rulesPage(session, options, await rulesReport(options), { message }));
   }
   if (path === "/ui/agents") return htmlResponse(agentsPage(session, options));
   if (path === "/ui/health") {

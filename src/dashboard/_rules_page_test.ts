@@ -1,7 +1,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import type { Mode, Receipt } from "../core/mod.ts";
 import type { DashboardOptions, DashboardRule } from "./dashboard.ts";
-import { rulesPage } from "./_rules_page.ts";
+import { rulesPage, rulesReport } from "./_rules_page.ts";
 
 const NOW = Date.parse("2026-12-05T12:30:00Z");
 const session = { name: "alice", csrf: "token-1", expiresAt: NOW + 1000 };
@@ -32,7 +32,7 @@ function wouldDeny(rule: string, agent: string, at: string): Receipt {
   } as unknown as Receipt;
 }
 
-function page(gatewayMode: Mode, writes: boolean, rules: DashboardRule[]): string {
+async function page(gatewayMode: Mode, writes: boolean, rules: DashboardRule[]): Promise<string> {
   const receipts = [
     wouldDeny("trial", "a", "2026-12-05T11:10:00Z"),
     wouldDeny("trial", "b", "2026-12-05T12:10:00Z"),
@@ -45,11 +45,11 @@ function page(gatewayMode: Mode, writes: boolean, rules: DashboardRule[]): strin
       writesEnabled: () => writes,
     },
   } as unknown as DashboardOptions;
-  return rulesPage(session, options, {}, NOW).toString();
+  return rulesPage(session, options, await rulesReport(options, NOW), {}, NOW).toString();
 }
 
-Deno.test("rules page: an observe rule's would-be denies, agents and examples; promote only with writes", () => {
-  const on = page("enforce", true, [rule("trial", "observe")]);
+Deno.test("rules page: an observe rule's would-be denies, agents and examples; promote only with writes", async () => {
+  const on = await page("enforce", true, [rule("trial", "observe")]);
   match(on, /class="would-deny-count">2</);
   match(on, /class="agents-count">2</);
   ok(on.includes('href="/ui/receipts/rcpt_A"'));
@@ -62,13 +62,13 @@ Deno.test("rules page: an observe rule's would-be denies, agents and examples; p
   match(on, /<title>12:00 UTC: 1 allow, 0 deny, 0 held<\/title>/);
   equal(on.match(/<title>\d\d:00 UTC/g)?.length, 24);
 
-  const off = page("enforce", false, [rule("trial", "observe")]);
+  const off = await page("enforce", false, [rule("trial", "observe")]);
   ok(!off.includes("/promote"), "no promote form while writes are off");
   match(off, /id="writes-off"/);
 });
 
-Deno.test("rules page in a gateway-wide dry run: would-be denies for every rule, nothing to promote", () => {
-  const dry = page("observe", true, [rule("trial", null)]);
+Deno.test("rules page in a gateway-wide dry run: would-be denies for every rule, nothing to promote", async () => {
+  const dry = await page("observe", true, [rule("trial", null)]);
   match(dry, /class="would-deny-count">2</);
   ok(!dry.includes("/promote"), "the rule is in force already: the gateway's mode is the switch");
 });

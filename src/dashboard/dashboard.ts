@@ -8,6 +8,7 @@
 
 import type { DecideResult, PendingApproval, QueueEvent } from "../approvals/mod.ts";
 import type { Mode } from "../core/mod.ts";
+import type { ReceiptFilter, RolloutReport, RolloutReportOptions } from "../audit/mod.ts";
 import type { ReceiptFeed, ReceiptQuery } from "./_feed.ts";
 import { jsonResponse, securityHeaders } from "./_respond.ts";
 import { type ChainResult, ChainStatus } from "./_chain_status.ts";
@@ -85,6 +86,11 @@ export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" |
   stageTimeoutMs(approver: string): number;
   /** The config's rules and writes into it; without it there is no Rules page or blocking. */
   config?: DashboardConfig;
+  /**
+   * `clawpatrol report`'s figures over the receipts `filter` selects, for the Rules page, off the
+   * gateway's thread; without it they are computed in-thread from `receipts`.
+   */
+  rulesReport?: (filter: ReceiptFilter, options: RolloutReportOptions) => Promise<RolloutReport>;
   /** `clawpatrol log verify` on the receipts, for the Health page. */
   verifyChain?: () => Promise<ChainResult>;
   /** Enrolled agents and revocation; the Agents page is empty without it. */

@@ -8,7 +8,12 @@
 import type { Config } from "../config/mod.ts";
 import type { HealthReport, Protocol } from "../core/mod.ts";
 import type { ApprovalQueue } from "../approvals/mod.ts";
-import { queryReceipts, type ReceiptStore, verifyChainInWorker } from "../audit/mod.ts";
+import {
+  queryReceipts,
+  type ReceiptStore,
+  rolloutReportInWorker,
+  verifyChainInWorker,
+} from "../audit/mod.ts";
 import type { AgentRegistry } from "../agents/mod.ts";
 import type { DashboardConfig, DashboardOptions, ReceiptFeed } from "../dashboard/mod.ts";
 import type { GatewayMetrics } from "./_metrics.ts";
@@ -53,6 +58,7 @@ export function dashboardOptions(
     ruleMode: (name) => config().rules.find((r) => r.name === name)?.mode ?? undefined,
     config: dashboardConfig(parts),
     verifyChain: () => verifyChainInWorker(receipts.path),
+    rulesReport: (filter, options) => rolloutReportInWorker(receipts.path, filter, options),
     // Keyed `kind.name`, as the queue names the stage.
     stageTimeoutMs: (approver) =>
       config().approvers.get(approver)?.timeoutMs ?? config().defaults.humanTimeoutMs,
