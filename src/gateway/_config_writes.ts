@@ -78,21 +78,22 @@ export class ConfigWrites {
     return this.#serialised(async () => {
       const refused = this.#refuseWhenOff();
       if (refused) return refused;
-      const { file, text, confirm } = await this.#appending(ruleText);
-      return await this.#write(file, text, confirm);
+      const { file, before, text, confirm } = await this.#appending(ruleText);
+      return await this.#write(file, before, text, confirm);
     });
   }
 
   /** The rules file with `ruleText` appended, and what the result must satisfy besides loading. */
   async #appending(ruleText: string) {
     const file = await this.rulesFile();
-    const text = appended(await readOrEmpty(file), ruleText);
+    const before = await readOrEmpty(file);
+    const text = appended(before, ruleText);
     const current = this.#options.config();
     const confirm = (candidate: Config): string | null => {
       const added = candidate.rules.length - current.rules.length;
       return onlyRules(current, candidate, file) ?? (added > 0 ? null : "The text adds no rule");
     };
-    return { file, text, confirm };
+    return { file, before, text, confirm };
   }
 
   /** Sets `mode = "enforce"` on observe-mode rule `name` in its file, when valid. */
@@ -119,7 +120,7 @@ export class ConfigWrites {
       const lines = text.split("\n");
       lines[at] = lines[at].replace('"observe"', '"enforce"');
       const current = this.#options.config();
-      return await this.#write(rule.source.file, lines.join("\n"), (config) => {
+      return await this.#write(rule.source.file, text, lines.join("\n"), (config) => {
         const promoted = config.rules.find((r) => r.name === name);
         if (promoted?.mode !== "enforce") return `Rule '${name}' would not be enforced`;
         return onlyRules(current, config, rule.source.file);
@@ -138,16 +139,26 @@ export class ConfigWrites {
     };
   }
 
-  /** Validates `text` as `file`'s, then writes it (atomically) and reloads. */
+  /**
+   * Validates `text` as `file`'s, then writes it (atomically) and reloads, unless the file no
+   * longer holds `before` (an operator's edit meanwhile is never overwritten).
+   */
   async #write(
     file: string,
+    before: string,
     text: string,
-    confirm?: (config: Config) => string | null,
+    confirm: (config: Config) => string | null,
   ): Promise<ConfigWriteResult> {
     const candidate = await this.#candidate(file, text);
     if (!("config" in candidate)) return { ok: false, problems: candidate.problems };
-    const wrong = confirm?.(candidate.config);
+    const wrong = confirm(candidate.config);
     if (wrong) return { ok: false, problems: [wrong] };
+    if (await readOrEmpty(file) !== before) {
+      return {
+        ok: false,
+        problems: [`${this.shown(file)} changed while the rule was checked: look again and retry`],
+      };
+    }
     // A config file reached through a symlink is edited where it lives.
     const target = await Deno.realPath(file).catch(() => file);
     const mode = await modeOf(target) ?? await modeOf(this.#options.config().files[0]) ?? 0o644;

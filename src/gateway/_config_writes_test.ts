@@ -160,6 +160,29 @@ Deno.test("ConfigWrites writes rules only: no other block, no <<file:…>> inclu
   equal(reloads(), 0);
 });
 
+Deno.test("ConfigWrites never overwrites an edit made while the rule was being checked", async () => {
+  const path = await tempConfig(true);
+  const config = (await loadAndCompile(path)).config;
+  const edited = `${CONFIG(true)}# the operator's edit\n`;
+  let calls = 0;
+  const writes = new ConfigWrites({
+    configPath: path,
+    // The second look at the config comes after the file was read for the append: edit it then.
+    config: () => {
+      if (++calls === 2) Deno.writeTextFileSync(path, edited);
+      return config;
+    },
+    protocols: PROTOCOLS,
+    reload: () => Promise.resolve(true),
+  });
+  const result = await writes.append(BLOCK);
+  assertEquals(result, {
+    ok: false,
+    problems: ["gateway.hcl changed while the rule was checked: look again and retry"],
+  });
+  equal(await Deno.readTextFile(path), edited);
+});
+
 Deno.test("ConfigWrites promotes an observe-mode rule by changing its mode line only", async () => {
   const path = await tempConfig(true);
   const { writes, config } = await writesOver(path);
