@@ -32,6 +32,16 @@ export const AWS_HOSTS = [
   "bucket.s3.us-east-1.amazonaws.com",
 ];
 
+/** The role `AssumeRole` grants; any other is refused with AccessDenied. */
+export const AGENT_ROLE = "arn:aws:iam::123456789012:role/agents";
+
+/** A key the fake accepts: the real one, or temporary credentials it issued. */
+interface KnownKey {
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiresAt?: number;
+}
+
 /** One request as it reached the fake. */
 export interface FakeAwsRequest {
   method: string;
@@ -40,8 +50,10 @@ export interface FakeAwsRequest {
   target: string;
   headers: Record<string, string>;
   body: Uint8Array;
-  /** Whether its signature verified with {@linkcode REAL_KEY}. */
+  /** Whether its signature verified with {@linkcode REAL_KEY} or a live temporary key. */
   verified: boolean;
+  /** The access key id it was signed with. */
+  keyId: string;
 }
 
 /** A running fake AWS. */
@@ -51,6 +63,8 @@ export interface FakeAws {
   requests: FakeAwsRequest[];
   /** Objects by `bucket/key`. */
   objects: Map<string, Uint8Array>;
+  /** Temporary credentials from AssumeRole live this long. @default {3600} */
+  roleLifetimeS: number;
   close(): Promise<void>;
 }
 
@@ -58,6 +72,9 @@ const XML = { "content-type": "text/xml" };
 
 /** Starts the fake with bucket `bucket` holding `echo` (whose body names the real key id). */
 export async function startFakeAws(): Promise<FakeAws> {
+  const keys = new Map<string, KnownKey>([[REAL_KEY.accessKeyId, {
+    secretAccessKey: REAL_KEY.secretAccessKey,
+  }]]);
   const ca = await mintTestCa("clawpatrol fake AWS CA");
   const leaf = await mintTestCertificate(ca, { hosts: AWS_HOSTS });
   const requests: FakeAwsRequest[] = [];
@@ -83,24 +100,31 @@ export async function startFakeAws(): Promise<FakeAws> {
       headers,
       body,
       verified: false,
+      keyId: /Credential=([^/]+)/.exec(headers.authorization ?? "")?.[1] ?? "",
     };
     requests.push(seen);
-    seen.verified = await verify(req.method, url, headers, body);
+    seen.verified = await verify(req.method, url, headers, body, keys);
     if (!seen.verified) {
       return new Response(
         "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error>",
         { status: 403, headers: XML },
       );
     }
+    const form = new URLSearchParams(new TextDecoder().decode(body));
+    if (host.startsWith("sts.") && form.get("Action") === "AssumeRole") {
+      return assumeRole(form, keys, fake.roleLifetimeS);
+    }
     return respond(seen, url, objects);
   });
-  return {
+  const fake: FakeAws = {
     port: server.addr.port,
     caPem: ca.certPem,
     requests,
     objects,
+    roleLifetimeS: 3600,
     close: () => server.shutdown(),
   };
+  return fake;
 }
 
 /** AWS's own check: the signature recomputed with the real key, and a fresh date. */
@@ -109,9 +133,17 @@ async function verify(
   url: URL,
   headers: Record<string, string>,
   body: Uint8Array,
+  keys: Map<string, KnownKey>,
 ): Promise<boolean> {
   const auth = parseAuthorization(headers.authorization ?? "");
-  if (!auth || auth.accessKeyId !== REAL_KEY.accessKeyId) return false;
+  const key = auth ? keys.get(auth.accessKeyId) : undefined;
+  if (!auth || !key) return false;
+  if (key.expiresAt !== undefined && Date.now() >= key.expiresAt) return false;
+  // Temporary credentials are valid only with their session token, signed.
+  if (key.sessionToken !== undefined) {
+    if (headers["x-amz-security-token"] !== key.sessionToken) return false;
+    if (!auth.signedHeaders.includes("x-amz-security-token")) return false;
+  }
   const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(headers["x-amz-date"] ?? "");
   if (!date) return false;
   const signedAt = new Date(`${date[1]}-${date[2]}-${date[3]}T${date[4]}:${date[5]}:${date[6]}Z`);
@@ -128,7 +160,7 @@ async function verify(
   const query: Record<string, string> = {};
   url.searchParams.forEach((v, k) => query[k] = v);
   const signer = new SignatureV4({
-    credentials: REAL_KEY,
+    credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: key.secretAccessKey },
     region: auth.region,
     service: auth.service,
     sha256: Sha256,
@@ -148,6 +180,32 @@ async function verify(
     { signingDate: signedAt, signableHeaders: new Set(auth.signedHeaders) },
   );
   return parseAuthorization(String(again.headers.authorization))?.signature === auth.signature;
+}
+
+/** STS AssumeRole: temporary credentials for {@linkcode AGENT_ROLE}, AccessDenied otherwise. */
+function assumeRole(form: URLSearchParams, keys: Map<string, KnownKey>, lifetimeS: number) {
+  if (form.get("RoleArn") !== AGENT_ROLE) {
+    return new Response(
+      "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message></Error></ErrorResponse>",
+      { status: 403, headers: XML },
+    );
+  }
+  const random = () => crypto.randomUUID().replace(/-/g, "").toUpperCase();
+  const accessKeyId = `ASIA${random().slice(0, 16)}`;
+  const key = {
+    secretAccessKey: random(),
+    sessionToken: `FwoG${random()}${random()}`,
+    expiresAt: Date.now() + lifetimeS * 1000,
+  };
+  keys.set(accessKeyId, key);
+  return new Response(
+    `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>${accessKeyId}</AccessKeyId><SecretAccessKey>${key.secretAccessKey}</SecretAccessKey><SessionToken>${key.sessionToken}</SessionToken><Expiration>${
+      new Date(key.expiresAt).toISOString()
+    }</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/agents/${
+      form.get("RoleSessionName")
+    }</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
+    { headers: XML },
+  );
 }
 
 /** The aws-chunked body's data (`hex\r\ndata\r\n`…, then `0` and trailers). */

@@ -50,6 +50,10 @@ rule "uploads-to-bucket" {
 export interface AwsFixtureOptions {
   /** Vault rows. @default {the real key in slots access_key_id and secret_access_key} */
   secrets?: Secrets;
+  /** Lines added to `credential "aws_credential" "aws_prod" { … }`. */
+  credentialSettings?: string;
+  /** Set on the fake before the gateway starts. */
+  roleLifetimeS?: number;
 }
 
 /** Runs `fn` against a fresh fake AWS and gateway; tears both down after. */
@@ -58,6 +62,7 @@ export async function withAwsGateway(
   fn: (fx: AwsFixture) => Promise<void>,
 ): Promise<void> {
   const aws = await startFakeAws();
+  if (options.roleLifetimeS !== undefined) aws.roleLifetimeS = options.roleLifetimeS;
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_aws_" });
   try {
     await Deno.writeTextFile(join(dir, "aws-ca.pem"), aws.caPem);
@@ -70,6 +75,7 @@ endpoint "aws" "account" {
 }
 credential "aws_credential" "aws_prod" {
   endpoint = aws.account
+${options.credentialSettings ?? ""}
 }
 profile "bots" {
   credentials = [aws_credential.aws_prod]

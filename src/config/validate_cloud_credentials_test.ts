@@ -47,6 +47,11 @@ credential "aws_credential" "bad_settings" {
   access_key_id = "lower/case"
   token_refresh = "1h"
 }
+credential "aws_credential" "bad_role" {
+  endpoint          = aws.account
+  assume_role       = "arn:aws:iam::12:user/me"
+  role_session_name = "a b"
+}
 credential "oauth_refresh" "no_url" {
   endpoint = https.api
 }
@@ -95,5 +100,15 @@ credential "gcp_service_account" "on_aws" {
     problems,
     lineOf(text, "endpoint = aws.account"),
     /must refer to https\.\* or kubernetes\.\*/,
+  );
+  assertProblem(
+    problems,
+    lineOf(text, "arn:aws:iam::12:user/me"),
+    /'assume_role' must be an IAM role ARN/,
+  );
+  assertProblem(
+    problems,
+    lineOf(text, `role_session_name = "a b"`),
+    /'role_session_name' must be 2 to 64/,
   );
 });

@@ -223,6 +223,41 @@ export async function eksToken(
   return `k8s-aws-v1.${btoa(url).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
 }
 
+/**
+ * The signed form of the gateway's own STS call: `AssumeRole` for `roleArn`, signed with
+ * `keys`; POST it to `https://<host>/`.
+ */
+export async function assumeRoleRequest(
+  keys: AwsKeys,
+  { host, region, roleArn, sessionName, now = new Date() }: {
+    host: string;
+    region: string;
+    roleArn: string;
+    sessionName: string;
+    now?: Date;
+  },
+): Promise<{ headers: Record<string, string>; body: string }> {
+  const body = new URLSearchParams({
+    Action: "AssumeRole",
+    Version: "2011-06-15",
+    RoleArn: roleArn,
+    RoleSessionName: sessionName,
+    DurationSeconds: "3600",
+  }).toString();
+  const signed = await signer(keys, { region, service: "sts" }).sign({
+    method: "POST",
+    protocol: "https:",
+    hostname: host,
+    path: "/",
+    query: {},
+    headers: { host, "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+    body,
+  }, { signingDate: now });
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(signed.headers)) headers[name] = String(value);
+  return { headers, body };
+}
+
 function signer(keys: AwsKeys, scope: { region: string; service: string }): SignatureV4 {
   return new SignatureV4({
     credentials: {

@@ -37,6 +37,7 @@ export {
 } from "./http_inject.ts";
 export { Scrubber, scrubForms } from "./scrub.ts";
 export {
+  assumeRoleRequest,
   type AwsKeys,
   AwsSignatureError,
   eksToken,

@@ -21,9 +21,14 @@ import {
   Scrubber,
   scrubForms,
 } from "../credentials/mod.ts";
-import { AWS_CREDENTIAL_SETTINGS, awsPlaceholderKeyId } from "../protocols/aws/mod.ts";
+import {
+  AWS_CREDENTIAL_SETTINGS,
+  awsPlaceholderKeyId,
+  isAwsEndpoint,
+} from "../protocols/aws/mod.ts";
 import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";
+import { assumeRole, type StsRoute } from "./_aws_assume_role.ts";
 
 /** Vault slots of an `aws_credential`: `vault set NAME --slot access_key_id` and so on. */
 export const AWS_SLOTS = {
@@ -45,7 +50,12 @@ interface AwsCredential {
   placeholder: AwsKeys;
   region: string;
   tokenRefreshMs: number;
+  /** `assume_role`: the role whose temporary credentials sign, and how STS is reached. */
+  role?: { arn: string; sessionName: string; sts: StsRoute };
 }
+
+/** Temporary credentials are replaced this long before they expire (or halfway). */
+const ROLE_REFRESH_MARGIN_MS = 5 * 60_000;
 
 /** Signing and EKS tokens for every `aws_credential` in one config. */
 export class AwsCredentials {
@@ -56,6 +66,9 @@ export class AwsCredentials {
   /** Minted EKS tokens by credential, cluster and key id; dropped with the vault's values. */
   readonly #tokens = new Map<string, { token: string; mintedAt: number }>();
   readonly #scrubbers = new Map<string, Scrubber | null>();
+  /** Assumed roles' temporary credentials by credential ref; dropped with the vault's values. */
+  readonly #roles = new Map<string, { keys: AwsKeys; refreshAt: number; base: string }>();
+  readonly #assuming = new Map<string, Promise<AwsKeys | { refusal: string }>>();
   readonly #unsubscribe: () => void;
 
   constructor(config: Config, secrets: SecretCache, log: Logger) {
@@ -66,6 +79,9 @@ export class AwsCredentials {
       if (c.kind !== "aws_credential") continue;
       const refresh = c.settings[AWS_CREDENTIAL_SETTINGS.tokenRefresh];
       const region = c.settings[AWS_CREDENTIAL_SETTINGS.region];
+      const roleArn = c.settings[AWS_CREDENTIAL_SETTINGS.assumeRole];
+      const sessionName = c.settings[AWS_CREDENTIAL_SETTINGS.roleSessionName];
+      const stsRegion = typeof region === "string" ? region : DEFAULT_EKS_REGION;
       this.#credentials.push({
         ref,
         name: c.name,
@@ -77,6 +93,15 @@ export class AwsCredentials {
         region: typeof region === "string" ? region : DEFAULT_EKS_REGION,
         tokenRefreshMs: (typeof refresh === "string" ? parseDuration(refresh) : null) ??
           DEFAULT_TOKEN_REFRESH_MS,
+        ...typeof roleArn === "string"
+          ? {
+            role: {
+              arn: roleArn,
+              sessionName: typeof sessionName === "string" ? sessionName : "clawpatrol",
+              sts: stsRoute(config, c.endpoints, stsRegion),
+            },
+          }
+          : {},
       });
     }
     this.#secrets = secrets;
@@ -84,6 +109,7 @@ export class AwsCredentials {
     this.#unsubscribe = secrets.onForget(() => {
       this.#tokens.clear();
       this.#scrubbers.clear();
+      this.#roles.clear();
     });
   }
 
@@ -92,6 +118,7 @@ export class AwsCredentials {
     this.#unsubscribe();
     this.#tokens.clear();
     this.#scrubbers.clear();
+    this.#roles.clear();
   }
 
   /** Whether `endpoint` is an `aws` endpoint (its requests are signed, not substituted). */
@@ -187,8 +214,62 @@ export class AwsCredentials {
     }
   }
 
-  /** The real key pair from the vault, or the refusal (and an operator line) without it. */
+  /**
+   * The key pair that signs for `credential`: the vault's, or with `assume_role` the role's
+   * temporary credentials, assumed with the vault's and replaced before they expire.
+   */
   async #keys(
+    credential: AwsCredential,
+    agent: AgentFacts,
+  ): Promise<AwsKeys | { refusal: string }> {
+    const base = await this.#vaultKeys(credential, agent);
+    if ("refusal" in base || !credential.role) return base;
+    const held = this.#roles.get(credential.ref);
+    if (held && held.base === base.accessKeyId && Date.now() < held.refreshAt) return held.keys;
+    // Concurrent requests share one STS call.
+    let pending = this.#assuming.get(credential.ref);
+    if (!pending) {
+      pending = this.#assume(credential, base, agent).finally(() =>
+        this.#assuming.delete(credential.ref)
+      );
+      this.#assuming.set(credential.ref, pending);
+    }
+    return await pending;
+  }
+
+  async #assume(
+    credential: AwsCredential,
+    base: AwsKeys,
+    agent: AgentFacts,
+  ): Promise<AwsKeys | { refusal: string }> {
+    const role = credential.role!;
+    const got = await assumeRole(base, {
+      roleArn: role.arn,
+      sessionName: role.sessionName,
+      region: credential.region,
+      route: role.sts,
+    });
+    if ("error" in got) {
+      this.#log.log(
+        "warn",
+        `aws_credential '${credential.name}' cannot assume ${role.arn}: ${got.error}`,
+        {
+          agent: agent.name,
+        },
+      );
+      return { refusal: `credential '${credential.name}' could not assume its role: ${got.error}` };
+    }
+    const lifetime = got.expiresAt - Date.now();
+    this.#roles.set(credential.ref, {
+      keys: got.keys,
+      refreshAt: got.expiresAt - Math.min(ROLE_REFRESH_MARGIN_MS, lifetime / 2),
+      base: base.accessKeyId,
+    });
+    return got.keys;
+  }
+
+  /** The real key pair from the vault, or the refusal (and an operator line) without it. */
+  async #vaultKeys(
     credential: AwsCredential,
     agent: AgentFacts,
   ): Promise<AwsKeys | { refusal: string }> {
@@ -261,6 +342,29 @@ export class AwsCredentials {
     this.#scrubbers.set(key, scrubber);
     return scrubber;
   }
+}
+
+/**
+ * How the gateway reaches STS for a credential: the region's STS name, dialled through the first
+ * aws endpoint of the credential that sets `upstream` (its `ca_cert` verifying), else directly.
+ */
+function stsRoute(config: Config, endpoints: string[], region: string): StsRoute {
+  const host = `sts.${region}.amazonaws.com`;
+  for (const name of endpoints) {
+    const e = config.endpoints.get(name);
+    if (!e || !isAwsEndpoint(e)) continue;
+    if (e.upstream) {
+      const at = e.upstream.lastIndexOf(":");
+      return {
+        host,
+        dialHost: e.upstream.slice(0, at).replace(/^\[(.*)\]$/, "$1"),
+        dialPort: Number(e.upstream.slice(at + 1)),
+        caCert: e.caCert,
+      };
+    }
+    return { host, dialHost: host, dialPort: 443, caCert: e.caCert };
+  }
+  return { host, dialHost: host, dialPort: 443 };
 }
 
 /** The request forwarded unchanged. */

@@ -183,14 +183,20 @@ function upstreams(config: Config, protocols: readonly Protocol[]): string[] {
 }
 
 /**
- * Token endpoints the gateway fetches access tokens from: an `oauth_refresh`'s `token_url`, and
+ * Token endpoints the gateway fetches access tokens from: an `oauth_refresh`'s `token_url`,
  * Google's for a `gcp_service_account` (a key file naming another `token_uri` needs its host in
- * an `https` endpoint's grant, or the token cannot be fetched and requests are refused).
+ * an `https` endpoint's grant, or the token cannot be fetched and requests are refused), and STS
+ * for an `aws_credential` that assumes a role.
  */
 function tokenHosts(config: Config): string[] {
   const hosts: string[] = [];
   for (const c of config.credentials.values()) {
     if (c.kind === "gcp_service_account") hosts.push("oauth2.googleapis.com:443");
+    if (c.kind === "aws_credential" && typeof c.settings.assume_role === "string") {
+      // The gateway's own AssumeRole call (through an aws endpoint's upstream when it has one).
+      const region = typeof c.settings.region === "string" ? c.settings.region : "us-east-1";
+      hosts.push(`sts.${region}.amazonaws.com:443`);
+    }
     if (c.kind !== "oauth_refresh" || typeof c.settings.token_url !== "string") continue;
     try {
       const url = new URL(c.settings.token_url);

@@ -46,6 +46,10 @@ export const AWS_CREDENTIAL_SETTINGS = {
   region: "region",
   /** How long an EKS token is reused before a new one is minted. */
   tokenRefresh: "token_refresh",
+  /** A role ARN: requests are signed with its temporary credentials, not the vault's key. */
+  assumeRole: "assume_role",
+  /** The session name the role's temporary credentials carry (CloudTrail shows it). */
+  roleSessionName: "role_session_name",
 } as const;
 
 /** The kinds aws endpoints take: `aws_credential`, also bound to EKS `kubernetes` endpoints. */
@@ -65,6 +69,22 @@ export const AWS_CREDENTIALS: Readonly<Record<string, CredentialSchema>> = Objec
       const region = settings[AWS_CREDENTIAL_SETTINGS.region];
       if (typeof region === "string" && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
         problem(`'region' must be an AWS region such as us-east-1, got "${region}"`, "region");
+      }
+      const role = settings[AWS_CREDENTIAL_SETTINGS.assumeRole];
+      if (
+        typeof role === "string" && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/.test(role)
+      ) {
+        problem(
+          `'assume_role' must be an IAM role ARN such as arn:aws:iam::123456789012:role/agents, got "${role}"`,
+          AWS_CREDENTIAL_SETTINGS.assumeRole,
+        );
+      }
+      const session = settings[AWS_CREDENTIAL_SETTINGS.roleSessionName];
+      if (typeof session === "string" && !/^[\w+=,.@-]{2,64}$/.test(session)) {
+        problem(
+          `'role_session_name' must be 2 to 64 letters, digits and +=,.@-_, got "${session}"`,
+          AWS_CREDENTIAL_SETTINGS.roleSessionName,
+        );
       }
       const refresh = settings[AWS_CREDENTIAL_SETTINGS.tokenRefresh];
       // EKS accepts a token for 15 minutes after it was signed; one minute is left for clocks.
