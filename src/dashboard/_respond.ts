@@ -26,8 +26,9 @@ export function securityHeaders(extra: Record<string, string> = {}): Headers {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    // Not no-referrer: under it browsers send `Origin: null` on form posts, which the origin
-    // check must then refuse.
+    // Not no-referrer: under it browsers send `Origin: null` on form posts (Fetch standard,
+    // "append a request `Origin` header"; chromium does), which the origin check must refuse.
+    // same-origin still sends no referrer to any other site.
     "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "cache-control": "no-store",
