@@ -78,7 +78,7 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
       return await blockRoute(options, session, receipt, form, fixtureOf(ctx, receipt) !== null);
     }
     if (parts[1] === "rules" && parts[3] === "promote" && parts.length === 4) {
-      return await promoteRoute(options, session, decodeURIComponent(parts[2]));
+      return await promoteRoute(options, session, decoded(parts[2]));
     }
     if (path === "/ui/signout") return seeOther("/ui/signin");
     return notFound(session);
@@ -222,6 +222,15 @@ async function jsonReason(req: Request): Promise<string | null> {
     return typeof reason === "string" ? reason : null;
   } catch {
     return null;
+  }
+}
+
+/** A path segment decoded; a malformed %-escape is no name (it matches no rule). */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return "";
   }
 }
 
