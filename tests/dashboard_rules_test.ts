@@ -202,9 +202,11 @@ Deno.test({
             await post("/ui/rules/trial-no-puts/promote", { csrf }),
             await post(`/ui/receipts/${receipt}/block`, { rule, action: "write" }),
             await post("/ui/rules/trial-no-puts/promote", {}),
+            // A malformed escape in the name: no such rule, not a failed request.
+            await post("/ui/rules/%E0%A4%A/promote", { csrf }),
           ];
         }, id);
-        assertEquals(posted.map(([s]) => s), [403, 403, 403, 403]);
+        assertEquals(posted.map(([s]) => s), [403, 403, 403, 403, 403]);
         assert(String(posted[0][1]).includes("dashboard_config_writes = true"));
         assert(String(posted[1][1]).includes("dashboard_config_writes = true"));
         assert(String(posted[2][1]).includes("CSRF"));
