@@ -136,3 +136,15 @@ Deno.test("without the real key in the vault, requests are refused and the opera
     );
   });
 });
+
+Deno.test("a placeholder in an AWS request is misplaced: the secret placeholder keys the signature, it never travels", async () => {
+  await withAwsGateway({}, async (fx) => {
+    const run = await fx.run([
+      ...["s3api", "put-object", "--bucket", "bucket", "--key", "note.txt"],
+      ...["--metadata", JSON.stringify({ note: "{{aws_prod}}" })],
+    ]);
+    ok(run.code !== 0, run.output);
+    match(run.output, /denied by clawpatrol: placeholder for credential 'aws_prod' used where/);
+    equal(fx.aws.requests.length, 0, "nothing reached AWS");
+  });
+});

@@ -97,13 +97,14 @@ export class HttpCredentials {
           const endpoint = config.endpoints.get(e);
           return endpoint !== undefined && isKubernetesEndpoint(endpoint);
         });
-        if (clusters.length === 0) continue;
-        // EKS: the token is set on every request, as a k8s_bearer_token would be.
-        this.#eksRefs.add(ref);
+        // EKS: the token is set on every request, as a k8s_bearer_token would be. Elsewhere
+        // its placeholder secret never travels (it keys the agent's signature): found in a
+        // request, it is misplaced.
+        if (clusters.length > 0) this.#eksRefs.add(ref);
         this.#byRef.set(ref, {
           ...injectable(ref, credential),
           kind: "bearer_token",
-          inject: "always",
+          inject: clusters.length > 0 ? "always" : "placeholder",
           endpoints: clusters,
         });
       }
@@ -149,7 +150,6 @@ export class HttpCredentials {
     request: HttpRequestParts,
   ): Promise<HttpCredentialUse> {
     const held = this.#held.get(agent.profile) ?? NONE;
-    if (this.#aws.handles(endpoint)) return await this.#aws.use(agent, endpoint!, request, held);
     const plan = this.#injector.plan(endpoint ?? "", held, request);
     if (plan.misplaced.length > 0) {
       // The agent sees only which credential; the operator also learns where and why.
@@ -157,6 +157,16 @@ export class HttpCredentials {
         agent: agent.name,
         endpoint: endpoint ?? "(passthrough)",
       });
+    }
+    if (this.#aws.handles(endpoint)) {
+      // Signed, not substituted; other credentials' placeholders are still reported.
+      const signed = await this.#aws.use(agent, endpoint!, request, held);
+      return {
+        ...signed,
+        placeholders: [...new Set([...plan.placeholders, ...signed.placeholders])].sort(),
+        misplaced: [...new Set([...plan.misplaced, ...signed.misplaced])].sort(),
+        unknown: plan.unknown,
+      };
     }
     let refusal: string | null = null;
     // Passthrough traffic meets no rule, so the misplaced-placeholder default is applied here.
