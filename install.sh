@@ -151,8 +151,8 @@ if [ -d "$stage_dir/src" ]; then
 fi
 
 # Deno installs every package the lock pins, not only those main.ts reaches (denoland/deno#27627),
-# and the checkout's lock also pins what tests and benches import (npm:pg, npm:postgres,
-# npm:pg-protocol). Listed as workspace dependencies that deno.json does not declare, those
+# and the checkout's lock also pins what tests and benches import (npm:pg, npm:pg-protocol).
+# Listed as workspace dependencies that deno.json does not declare, those
 # specifiers are pruned by `deno install` below, with every package only they need; the versions
 # of everything else stay as tested.
 # shellcheck disable=SC2016 # JavaScript, not shell

@@ -169,8 +169,11 @@ Deno.test("install.sh --launcher installs a clawpatrol that runs from any direct
   });
 });
 
-/** npm packages only tests and benches import: an install must not fetch them. */
-const TEST_ONLY_PACKAGES = /^(pg|postgres|pg-protocol|dns-packet)@/;
+/**
+ * npm packages only tests and benches import: an install must not fetch them. npm:postgres is
+ * not among them: it is the shared store's client (`gateway.store`).
+ */
+const TEST_ONLY_PACKAGES = /^(pg|pg-protocol|dns-packet)@/;
 
 Deno.test("install.sh installs only the npm packages main.ts reaches, not the test drivers", async () => {
   await withSandbox(async (s) => {
@@ -182,10 +185,11 @@ Deno.test("install.sh installs only the npm packages main.ts reaches, not the te
     assert.equal(info.code, 0, explain(info));
     const packages = Object.keys(JSON.parse(info.stdout).npmPackages);
     assert.ok(packages.includes("libpg-query@18.1.5"), packages.join(" "));
+    assert.ok(packages.includes("postgres@3.4.9"), packages.join(" "));
     assert.deepEqual(packages.filter((p) => TEST_ONLY_PACKAGES.test(p)), []);
     const fetched = await listDir(join(lib, "node_modules", ".deno"));
     assert.deepEqual(fetched.filter((p) => TEST_ONLY_PACKAGES.test(p)), []);
-    assert.doesNotMatch(await Deno.readTextFile(join(lib, "deno.lock")), /"npm:(pg|postgres)[@-]/);
+    assert.doesNotMatch(await Deno.readTextFile(join(lib, "deno.lock")), /"npm:pg[@-]/);
     const benches = await run("find", [join(lib, "src"), "-name", "*_bench.ts"], s.work, s.env);
     assert.equal(benches.stdout, "", "benches are not installed");
   });
