@@ -9,6 +9,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate } from "./_schema.ts";
+import { pruneIn } from "./prune.ts";
 import {
   GENESIS_HASH,
   INSERT_SQL,
@@ -57,6 +58,9 @@ export type ToWriter =
   // Commit now, skipping any retry backoff. `retry: false` once the store is closing: a failed
   // commit is then reported and not retried, so close() can settle.
   | { type: "flush"; retry: boolean }
+  // Retention: one batch of receipts older than `cutoff` pruned here, between commits, so the
+  // writer never finds the database locked by a pruner (which would deny actions meanwhile).
+  | { type: "prune"; id: number; cutoff: string; batch: number }
   | { type: "close" };
 
 /** Messages from the writer to the store. */
@@ -66,6 +70,8 @@ export type FromWriter =
   | { type: "committed"; rows: number; durationMs: number }
   // The rows stay queued in the writer and are retried with backoff.
   | { type: "failed"; rows: number; error: string }
+  | { type: "pruned"; id: number; receipts: number; outcomes: number }
+  | { type: "pruneFailed"; id: number; error: string }
   | { type: "closed" };
 
 /** The writer worker's `name`; its entry module acts only in a worker of this name. */
@@ -182,6 +188,9 @@ export class ReceiptWriter {
         this.#retry = message.retry;
         if (!this.#closed) this.#schedule(0);
         return;
+      case "prune":
+        this.#prune(message);
+        return;
       case "close":
         this.#closed = true;
         clearTimeout(this.#timer);
@@ -214,6 +223,16 @@ export class ReceiptWriter {
       throw new Error(`Cannot open receipts database '${config.path}': ${errorMessage(error)}`, {
         cause: error,
       });
+    }
+  }
+
+  #prune({ id, cutoff, batch }: { id: number; cutoff: string; batch: number }): void {
+    try {
+      if (this.#closed) throw new Error("the receipt writer is closed");
+      if (this.#db === undefined) this.#open();
+      this.#post({ type: "pruned", id, ...pruneIn(this.#db!, new Date(cutoff), batch) });
+    } catch (error) {
+      this.#post({ type: "pruneFailed", id, error: errorMessage(error) });
     }
   }
 

@@ -40,19 +40,27 @@ export interface Pruned {
 export function pruneBatch(path: string, cutoff: Date, batch = PRUNE_BATCH): Pruned {
   const db = new DatabaseSync(path, { timeout: 5_000 });
   try {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const cut = cutoff.toISOString();
-      const receipts = prefix(db, "receipts", cut, batch);
-      const outcomes = hasTable(db, "outcomes") ? prefix(db, "outcomes", cut, batch) : 0;
-      db.exec("COMMIT");
-      return { receipts, outcomes };
-    } catch (err) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      throw err;
-    }
+    return pruneIn(db, cutoff, batch);
   } finally {
     db.close();
+  }
+}
+
+/**
+ * {@linkcode pruneBatch} on an open connection: the receipt writer's own, while the gateway runs
+ * (see `ReceiptStore.prune`), so pruning never holds the lock the writer needs.
+ */
+export function pruneIn(db: DatabaseSync, cutoff: Date, batch = PRUNE_BATCH): Pruned {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const cut = cutoff.toISOString();
+    const receipts = prefix(db, "receipts", cut, batch);
+    const outcomes = hasTable(db, "outcomes") ? prefix(db, "outcomes", cut, batch) : 0;
+    db.exec("COMMIT");
+    return { receipts, outcomes };
+  } catch (err) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw err;
   }
 }
 

@@ -11,6 +11,8 @@ import { type OutcomeInput, toPendingOutcome } from "./_outcome.ts";
 import { CommitTracker } from "./_commits.ts";
 import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from "./_writer.ts";
 import { WriterChannel } from "./_channel.ts";
+import { PruneRequests } from "./_prune_requests.ts";
+import { PRUNE_BATCH, type Pruned } from "./prune.ts";
 import { integerOption, type ReceiptStoreOptions } from "./_options.ts";
 
 export type { ReceiptStoreOptions } from "./_options.ts";
@@ -69,6 +71,7 @@ export class ReceiptStore {
   readonly #channel: WriterChannel;
   readonly #ready = Promise.withResolvers<void>();
   readonly #commits = new CommitTracker();
+  readonly #prunes = new PruneRequests();
   #reserved = 0;
   /** Why the last commit failed, until one succeeds: the store refuses meanwhile. */
   #failing: Error | undefined;
@@ -277,10 +280,21 @@ export class ReceiptStore {
         this.#onError(error);
         return;
       }
+      case "pruned":
+      case "pruneFailed":
+        return this.#prunes.settle(message);
       case "closed":
         this.#writerClosed?.();
         return;
     }
+  }
+
+  /** Prunes one batch older than `cutoff` (`pruneBatch`) in the writer, between its commits. */
+  prune(cutoff: Date, batch = PRUNE_BATCH): Promise<Pruned> {
+    if (this.#stopped || this.#writerClosing) return Promise.reject(new Error("store closed"));
+    const { id, answer } = this.#prunes.open();
+    this.#channel.post({ type: "prune", id, cutoff: cutoff.toISOString(), batch });
+    return answer;
   }
 
   // The writer is gone with whatever it held: fail closed from now on, and say how much was lost.
@@ -293,6 +307,7 @@ export class ReceiptStore {
     this.#channel.terminate();
     this.#ready.reject(error);
     this.#commits.rejectAll(new AuditUnavailableError(error.message));
+    this.#prunes.failAll(error);
     this.#writerClosed?.();
     this.#setProblem(error.message);
     this.#onError(error);

@@ -39,6 +39,9 @@ Commands:
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]
                          [--agent NAME] [--since 10m|ISO-TIME] [--limit N]
   log verify             check the receipts' hash chain; reports the first broken row
+                         (--checkpoint FILE: also the signed anchors there, which catch a
+                         rewritten chain or a cut tail; --pubkey KEY: trust only that key)
+  log pubkey             the key anchors are signed with (--rotate: a new one; old stays trusted)
   log fixture RCPT_ID... the receipts as rule fixtures (YAML) clawpatrol test replays as they are
   replay -c CANDIDATE [--since 7d] [--agent A] [--endpoint E] [--receipts PATH] [--json]
                          re-decide recorded actions with a candidate config: what would change,

@@ -1,11 +1,12 @@
 /**
  * `clawpatrol log [--follow] [--json] [--verdict V] [--agent A] [--since T] [--limit N]`,
- * `clawpatrol log verify` and `clawpatrol log fixture RCPT_ID…`.
+ * `clawpatrol log verify [--checkpoint FILE [--pubkey KEY]…]`, `clawpatrol log pubkey [--rotate]`
+ * and `clawpatrol log fixture RCPT_ID…`.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Receipt } from "../core/mod.ts";
 import { parseDuration } from "../config/mod.ts";
 import type { Config } from "../config/mod.ts";
@@ -19,6 +20,7 @@ import {
 import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
+import { printAnchorKey, verifyAnchors } from "./_log_anchors.ts";
 
 const FOLLOW_POLL_MS = 500;
 
@@ -31,13 +33,31 @@ export async function logCommand(args: string[]): Promise<number> {
     agent: { type: "string" },
     since: { type: "string" },
     limit: { type: "string" },
+    checkpoint: { type: "string" },
+    pubkey: { type: "string", multiple: true },
+    rotate: { type: "boolean" },
+    "passphrase-stdin": { type: "boolean" },
   });
   const { config } = await loadAndCompile(global.config);
   const dbPath = join(await stateDirOf(config), RECEIPTS_FILE);
+  const stateDir = dirname(dbPath);
+  const passphraseStdin = values["passphrase-stdin"] === true;
   if (positionals[0] === "verify") {
     if (positionals.length > 1) throw new UsageError("log verify takes no arguments");
     await assertExists(dbPath);
-    return verify(dbPath);
+    const chain = verify(dbPath);
+    if (typeof values.checkpoint !== "string") return chain;
+    const pinned = (values.pubkey ?? []) as string[];
+    const anchors = await verifyAnchors(dbPath, values.checkpoint, {
+      pinned,
+      stateDir,
+      passphraseStdin,
+    });
+    return Math.max(chain, anchors);
+  }
+  if (positionals[0] === "pubkey") {
+    if (positionals.length > 1) throw new UsageError("log pubkey takes no arguments");
+    return await printAnchorKey(stateDir, { rotate: values.rotate === true, passphraseStdin });
   }
   if (positionals[0] === "fixture") {
     if (positionals.length < 2) throw new UsageError("log fixture needs one or more RCPT_IDs");

@@ -112,6 +112,12 @@ export interface ReceiptsConfig {
   sampleBytes: number;
   /** Receipts older than this are pruned (a checkpoint keeps the rest verifiable); null: kept. */
   keepMs: number | null;
+  /** How often a signed anchor of the chains' heads is made (when they moved); null: never. */
+  anchorEveryMs: number | null;
+  /** Absolute path anchors are appended to (outside `state_dir`), or null. */
+  anchorFile: string | null;
+  /** URL anchors are POSTed to (JSON), or null. */
+  anchorUrl: string | null;
 }
 
 /** `tunnel "wireguard" NAME { … }`: agents on other hosts, over WireGuard. */

@@ -7,16 +7,27 @@ import { PROTOCOLS } from "../protocols/registry.ts";
 
 Deno.test("receipts keep a body sample, and are kept forever, unless told", async () => {
   const config = await loadConfigText("t.hcl", HEAD, { protocols: PROTOCOLS });
-  deepStrictEqual(config.gateway.receipts, { bodies: "sample", sampleBytes: 4096, keepMs: null });
+  deepStrictEqual(config.gateway.receipts, {
+    bodies: "sample",
+    sampleBytes: 4096,
+    keepMs: null,
+    anchorEveryMs: 600_000,
+    anchorFile: null,
+    anchorUrl: null,
+  });
   const told = await loadConfigText(
     "t.hcl",
-    `${HEAD}gateway {\n  receipts {\n    bodies = "none"\n    keep   = "90d"\n  }\n}\n`,
+    `${HEAD}gateway {\n  receipts {\n    bodies = "none"\n    keep   = "90d"\n` +
+      `    anchor_every = "off"\n    anchor_url = "https://audit.example/a"\n  }\n}\n`,
     { protocols: PROTOCOLS },
   );
   deepStrictEqual(told.gateway.receipts, {
     bodies: "none",
     sampleBytes: 4096,
     keepMs: 90 * 86_400_000,
+    anchorEveryMs: null,
+    anchorFile: null,
+    anchorUrl: "https://audit.example/a",
   });
 });
 
@@ -27,6 +38,9 @@ Deno.test("receipts settings that make no sense are reported at their lines", as
     sample_bytes = 0
     keep         = "30m"
     colour       = "blue"
+    anchor_every = "2s"
+    anchor_file  = "anchors.jsonl"
+    anchor_url   = "http://audit.example/a"
   }
 }
 `;
@@ -35,4 +49,7 @@ Deno.test("receipts settings that make no sense are reported at their lines", as
   assertProblem(problems, lineOf(text, "sample_bytes"), /at least 1/);
   assertProblem(problems, lineOf(text, "keep"), /at least 1h/);
   assertProblem(problems, lineOf(text, "colour"), /colour/);
+  assertProblem(problems, lineOf(text, "anchor_every"), /at least 10s/);
+  assertProblem(problems, lineOf(text, "anchor_file"), /absolute path outside state_dir/);
+  assertProblem(problems, lineOf(text, "anchor_url"), /https:\/\/ URL/);
 });

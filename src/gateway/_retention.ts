@@ -7,7 +7,7 @@
  * @module
  */
 
-import { pruneBatch } from "../audit/mod.ts";
+import type { Pruned } from "../audit/mod.ts";
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "./log.ts";
 
@@ -16,15 +16,16 @@ const ROUND_MS = 3_600_000;
 
 /** Prunes the receipts at `path` per the config in force. */
 export class Retention {
-  readonly #path: string;
+  readonly #pruneBatch: (cutoff: Date) => Promise<Pruned>;
   readonly #config: () => Config;
   readonly #log: Logger;
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | null = null;
   #stopped = false;
 
-  constructor(path: string, config: () => Config, log: Logger) {
-    this.#path = path;
+  /** `prune`: one batch older than the cutoff (the store's writer does it: `ReceiptStore.prune`). */
+  constructor(prune: (cutoff: Date) => Promise<Pruned>, config: () => Config, log: Logger) {
+    this.#pruneBatch = prune;
     this.#config = config;
     this.#log = log;
   }
@@ -57,7 +58,7 @@ export class Retention {
     let outcomes = 0;
     try {
       while (!this.#stopped) {
-        const pruned = pruneBatch(this.#path, cutoff);
+        const pruned = await this.#pruneBatch(cutoff);
         receipts += pruned.receipts;
         outcomes += pruned.outcomes;
         if (pruned.receipts === 0 && pruned.outcomes === 0) break;

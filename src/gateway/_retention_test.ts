@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { queryReceipts, ReceiptStore, verifyChain } from "../audit/mod.ts";
+import { pruneBatch, queryReceipts, ReceiptStore, verifyChain } from "../audit/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { MemoryLogger } from "./log.ts";
 import { Retention } from "./_retention.ts";
@@ -29,6 +29,10 @@ function receipt(time: Date) {
   };
 }
 
+/** Pruning a store no gateway has open, as `clawpatrol` could offline. */
+const offline = (path: string) => (cutoff: Date) =>
+  Promise.resolve().then(() => pruneBatch(path, cutoff));
+
 function configKeeping(keepMs: number | null): () => Config {
   return () =>
     ({ gateway: { receipts: { bodies: "sample", sampleBytes: 4096, keepMs } } }) as Config;
@@ -43,7 +47,7 @@ Deno.test("retention prunes what is older than keep, keeps the rest verifiable, 
     for (let i = 0; i < 3; i++) store.record(receipt(new Date()));
     await store.close();
     const log = new MemoryLogger();
-    const retention = new Retention(path, configKeeping(30 * DAY), log);
+    const retention = new Retention(offline(path), configKeeping(30 * DAY), log);
     await retention.round();
     equal(queryReceipts(path).length, 3);
     deepStrictEqual(verifyChain(path), { ok: true, rows: 3 });
@@ -65,10 +69,10 @@ Deno.test("without keep nothing is pruned; a missing store is logged, not thrown
     store.record(receipt(new Date(Date.now() - 400 * DAY)));
     store.record(receipt(new Date()));
     await store.close();
-    await new Retention(path, configKeeping(null), new MemoryLogger()).round();
+    await new Retention(offline(path), configKeeping(null), new MemoryLogger()).round();
     equal(queryReceipts(path).length, 2);
     const log = new MemoryLogger();
-    await new Retention(join(dir, "missing", "r.db"), configKeeping(DAY), log).round();
+    await new Retention(offline(join(dir, "missing", "r.db")), configKeeping(DAY), log).round();
     ok(log.messages("error").some((m) => m.includes("not pruned")));
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -82,7 +86,12 @@ Deno.test("pruning while the gateway keeps writing loses nothing new and verifie
     const store = ReceiptStore.open(path);
     for (let i = 0; i < 3_000; i++) store.record(receipt(new Date(Date.now() - 40 * DAY)));
     await store.flushed();
-    const retention = new Retention(path, configKeeping(30 * DAY), new MemoryLogger());
+    // As the gateway prunes: in the store's writer, between its commits.
+    const retention = new Retention(
+      (c) => store.prune(c),
+      configKeeping(30 * DAY),
+      new MemoryLogger(),
+    );
     const pruning = retention.round();
     // Writes go on through the store's writer while the batches run.
     for (let i = 0; i < 500; i++) {
@@ -90,8 +99,8 @@ Deno.test("pruning while the gateway keeps writing loses nothing new and verifie
       if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     await pruning;
-    await store.close();
     await retention.round();
+    await store.close();
     equal(queryReceipts(path).length, 500);
     deepStrictEqual(verifyChain(path), { ok: true, rows: 500 });
   } finally {

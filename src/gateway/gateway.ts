@@ -38,7 +38,7 @@ import { buildApprovals } from "./_build_approvals.ts";
 import { adminListenFailed, type ListenerDeps, startProxy, watchAgents } from "./_listeners.ts";
 import { ListenerSet } from "./_listener_set.ts";
 import { gatewayStatus } from "./_status.ts";
-import { Retention } from "./_retention.ts";
+import { ReceiptUpkeep } from "./_receipt_upkeep.ts";
 import { reportStoreHealth, type SharedState, storeReadings } from "./_shared_state.ts";
 
 /** Options for {@linkcode Gateway.start}. */
@@ -87,8 +87,8 @@ export class Gateway {
   readonly #receipts: ReceiptStore;
   /** With `gateway.store`: the PostgreSQL the agents live in, shared with other gateways. */
   readonly #shared: SharedState | null;
-  /** Prunes receipts older than `gateway.receipts.keep`. */
-  readonly #retention: Retention;
+  /** Retention and anchoring of the receipts. */
+  readonly #upkeep: ReceiptUpkeep;
   readonly #admin: AdminServer;
   readonly #log: Logger;
   readonly #stopWatching: () => void;
@@ -140,7 +140,8 @@ export class Gateway {
     this.stateDir = stateDir;
     this.#receipts = receipts;
     this.#shared = parts.opened.shared;
-    this.#retention = new Retention(receipts.path, () => this.#loaded.config, options.log);
+    const config = () => this.#loaded.config;
+    this.#upkeep = new ReceiptUpkeep(receipts, stateDir, vault, config, options.log);
     this.#log = options.log;
     this.metrics = new GatewayMetrics({
       rules: () => this.#loaded.config.rules.length,
@@ -277,7 +278,7 @@ export class Gateway {
       "info",
       `serving: ${loaded.config.endpoints.size} endpoints, ${loaded.config.rules.length} rules, proxy on http://${proxy.hostname}:${proxy.port}${listeners}, admin on http://${gateway.adminAddress.hostname}:${gateway.adminAddress.port}`,
     );
-    gateway.#retention.start();
+    gateway.#upkeep.start();
     return gateway;
   }
 
@@ -366,8 +367,9 @@ export class Gateway {
       this.guard.finishOpen();
       await this.#slack.stop();
       await this.#admin.shutdown();
-      await this.#retention.stop();
+      await this.#upkeep.stopPruning();
       await Promise.all([this.#receipts.close(), this.#shared?.close()]);
+      await this.#upkeep.stopAnchoring();
       this.#credentials.close();
       this.#secrets.clear();
       this.#vault.close();

@@ -116,6 +116,7 @@ export function serveGrant(
     ...approverHosts(config),
     ...tokenHosts(config),
     ...storeGrant(config).net,
+    ...anchorGrant(config).net,
   ]);
   if (config.defaults.unknownHost === "passthrough") {
     net = "all";
@@ -128,7 +129,10 @@ export function serveGrant(
     read,
     // The dashboard's rule writes land in the config's directory (a new file, or a rename over
     // an edited one), only when the config asks for them.
-    write: config.gateway.dashboardConfigWrites ? [stateDir, configDir] : [stateDir],
+    write: [
+      ...(config.gateway.dashboardConfigWrites ? [stateDir, configDir] : [stateDir]),
+      ...anchorGrant(config).write,
+    ],
     net,
     env: [...APP_ENV],
     run: [],
@@ -206,6 +210,16 @@ function tokenHosts(config: Config): string[] {
     }
   }
   return hosts;
+}
+
+/** Where signed anchors of the receipts go: a file to append to, a URL to POST to. */
+function anchorGrant(config: Config): { write: string[]; net: string[] } {
+  const { anchorEveryMs, anchorFile, anchorUrl } = config.gateway.receipts;
+  if (anchorEveryMs === null) return { write: [], net: [] };
+  return {
+    write: anchorFile ? [anchorFile] : [],
+    net: anchorUrl ? [hostPortOf(anchorUrl)] : [],
+  };
 }
 
 /** Webhook and LLM URLs, and Slack when a human stage posts there. */

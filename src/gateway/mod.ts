@@ -31,3 +31,4 @@ export {
   serveGrant,
   storeGrant,
 } from "./grant.ts";
+export { anchorKey, rotateAnchorKey, trustedAnchorKeys } from "./_anchoring.ts";
