@@ -2,11 +2,11 @@
 // directories on one PostgreSQL; agents enrolled, revoked and rotated through either gateway's
 // CLI hold on the other within a second (LISTEN/NOTIFY), a change that sends no notification is
 // still seen (the poll), and the store's password never shows in a log line or an output.
-import { equal, ok } from "node:assert/strict";
+import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { postgresAvailable } from "./_postgres.ts";
 import { type Served, startUpstream } from "./_crash_load.ts";
-import { eventually, withTempDir } from "./_helpers.ts";
+import { cli, eventually, withTempDir } from "./_helpers.ts";
 import {
   getAs,
   serveShared,
@@ -90,9 +90,43 @@ Deno.test({
       const polled = await timeUntil(gwA, caA, "ops-bot", fresh, 0);
       ok(polled < 2_000, `a change without NOTIFY took ${polled} ms to be seen`);
 
+      // The CLI's own checks of a token (env, run, kubeconfig) ask the store too.
+      const env = await cli(["env", "--agent", "ops-bot", "-c", b], {
+        env: { ...store.env, CLAWPATROL_AGENT_TOKEN: fresh },
+      });
+      equal(env.code, 1, "a revoked agent's token is refused by env");
+      match(env.stderr, /Agent 'ops-bot' is revoked/);
+      const bad = await cli(["env", "--agent", "bot", "-c", a], {
+        env: { ...store.env, CLAWPATROL_AGENT_TOKEN: bot },
+      });
+      match(bad.stderr, /Agent 'bot' is revoked/);
+      const third = token(
+        (await storeCli(a, store, ["agent", "add", "third", "--profile", "bots"])).stdout,
+      );
+      const ok3 = await cli(["env", "--agent", "third", "-c", b], {
+        env: { ...store.env, CLAWPATROL_AGENT_TOKEN: third },
+      });
+      equal(ok3.code, 0, ok3.stderr);
+      match(ok3.stdout, /export HTTPS_PROXY='http:\/\/third:/);
+      const ran = await cli([
+        "run",
+        "--agent",
+        "third",
+        "-c",
+        b,
+        "--",
+        "sh",
+        "-c",
+        "echo $CLAWPATROL_AGENT",
+      ], {
+        env: { ...store.env, CLAWPATROL_AGENT_TOKEN: third },
+      });
+      equal(ran.code, 0, ran.stderr);
+      equal(ran.stdout.trim(), "third");
+
       const listed = await storeCli(b, store, ["agent", "list", "--json"]);
       const names = JSON.parse(listed.stdout).map((a: { name: string }) => a.name);
-      equal(names.join(","), "bot,ops-bot");
+      equal(names.join(","), "bot,ops-bot,third");
       for (const output of [added, revoked, rotated, listed]) {
         ok(!`${output.stdout}${output.stderr}`.includes(store.password));
       }

@@ -53,6 +53,8 @@ export async function runCommand(args: string[]): Promise<number> {
     return 130;
   }
   const agent = authenticateAgent(opened.registry, name, token);
+  // Checked: a shared store's connections need not stay open for as long as COMMAND runs.
+  await opened.close();
   if (values.isolate) {
     Deno.env.delete(TOKEN_ENV);
     try {
