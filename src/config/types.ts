@@ -37,6 +37,8 @@ export interface GatewayConfig {
   transparent?: TransparentConfig;
   /** What receipts keep, and for how long. */
   receipts: ReceiptsConfig;
+  /** Receipts shipped to a JSON-lines file or stdout and/or an OTLP collector; null: none. */
+  export: ExportConfig | null;
   /** Absent: state stays in `state_dir` (SQLite and files); set: shared PostgreSQL. */
   store?: StoreConfig;
   limits: {
@@ -103,6 +105,18 @@ export interface StoreConfig {
 }
 
 /** `gateway { receipts { … } }`: what receipts keep, and for how long. */
+/** `gateway { export { … } }`: committed receipts shipped elsewhere, each once, in order. */
+export interface ExportConfig {
+  /** Absolute path of a JSON-lines file, `-` for stdout, or null. */
+  jsonl: string | null;
+  /** The file is rotated (`.1` … `.N`) once past this size. */
+  jsonlMaxBytes: number;
+  /** Rotated files kept. */
+  jsonlKeep: number;
+  /** OTLP/HTTP logs endpoint (`…/v1/logs`), or null. */
+  otlpUrl: string | null;
+}
+
 export interface ReceiptsConfig {
   /**
    * Request bodies in receipts' facts: none, the first `sampleBytes` of each, or all of what the

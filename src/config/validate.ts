@@ -10,6 +10,7 @@ import { addUnique, collectBlocks, type FoundBlock, LABEL_COUNTS } from "./_bloc
 import { BlockReader as Reader, listenAddress } from "./_fields.ts";
 import { readTransparent } from "./_transparent.ts";
 import { defaultReceipts, readReceipts } from "./_receipts.ts";
+import { readExport } from "./_export.ts";
 import { readStore } from "./_store.ts";
 import { endpointResolver, readEndpoints } from "./_endpoints.ts";
 import { readRules, type RuleScope } from "./_rules.ts";
@@ -176,6 +177,7 @@ function readGateway(r: BlockReader): GatewayConfig {
     dashboardConfigWrites: r.boolean("dashboard_config_writes", d.dashboardConfigWrites),
     limits: d.limits,
     receipts: readReceipts(r),
+    export: readExport(r),
   };
   const transparent = readTransparent(r);
   if (transparent) g.transparent = transparent;
@@ -275,6 +277,7 @@ export function defaultGateway(): GatewayConfig {
     mode: "enforce",
     dashboardConfigWrites: false,
     receipts: defaultReceipts(),
+    export: null,
     limits: {
       bodyBufferBytes: 1024 * 1024,
       receiptQueue: 10_000,

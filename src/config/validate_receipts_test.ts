@@ -53,3 +53,31 @@ Deno.test("receipts settings that make no sense are reported at their lines", as
   assertProblem(problems, lineOf(text, "anchor_file"), /absolute path outside state_dir/);
   assertProblem(problems, lineOf(text, "anchor_url"), /https:\/\/ URL/);
 });
+
+Deno.test("an export block is read, and its mistakes reported at their lines", async () => {
+  const good = await loadConfigText(
+    "t.hcl",
+    `${HEAD}gateway {\n  export {\n    jsonl = "-"\n    otlp_url = "http://127.0.0.1:4318/v1/logs"\n  }\n}\n`,
+    { protocols: PROTOCOLS },
+  );
+  deepStrictEqual(good.gateway.export, {
+    jsonl: "-",
+    jsonlMaxBytes: 100 * 1024 * 1024,
+    jsonlKeep: 5,
+    otlpUrl: "http://127.0.0.1:4318/v1/logs",
+  });
+  const text = `${HEAD}gateway {
+  export {
+    jsonl          = "receipts.jsonl"
+    jsonl_max_size = "10KiB"
+    jsonl_keep     = 0
+    otlp_url       = "ftp://collector"
+  }
+}
+`;
+  const problems = await problemsOf(text);
+  assertProblem(problems, lineOf(text, "jsonl "), /absolute path, or "-"/);
+  assertProblem(problems, lineOf(text, "jsonl_max_size"), /at least 1MiB/);
+  assertProblem(problems, lineOf(text, "jsonl_keep"), /between 1 and 100/);
+  assertProblem(problems, lineOf(text, "otlp_url"), /http\(s\):\/\/ URL/);
+});

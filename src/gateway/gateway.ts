@@ -140,8 +140,6 @@ export class Gateway {
     this.stateDir = stateDir;
     this.#receipts = receipts;
     this.#shared = parts.opened.shared;
-    const config = () => this.#loaded.config;
-    this.#upkeep = new ReceiptUpkeep(receipts, stateDir, vault, config, options.log);
     this.#log = options.log;
     this.metrics = new GatewayMetrics({
       rules: () => this.#loaded.config.rules.length,
@@ -151,6 +149,8 @@ export class Gateway {
       receiptsWritable: () => receipts.problem() === null ? 1 : 0,
       ...storeReadings(this.#shared),
     });
+    const upkeep = { receipts, stateDir, vault, log: options.log, metrics: this.metrics.registry };
+    this.#upkeep = new ReceiptUpkeep({ ...upkeep, config: () => this.#loaded.config });
     this.guard = new Guard(() => this.#loaded.policy, receipts, {
       log: options.log,
       durability: () => this.#loaded.config.gateway.limits.receiptDurability,

@@ -117,6 +117,7 @@ export function serveGrant(
     ...tokenHosts(config),
     ...storeGrant(config).net,
     ...anchorGrant(config).net,
+    ...exportGrant(config).net,
   ]);
   if (config.defaults.unknownHost === "passthrough") {
     net = "all";
@@ -132,6 +133,7 @@ export function serveGrant(
     write: [
       ...(config.gateway.dashboardConfigWrites ? [stateDir, configDir] : [stateDir]),
       ...anchorGrant(config).write,
+      ...exportGrant(config).write,
     ],
     net,
     env: [...APP_ENV],
@@ -219,6 +221,15 @@ function anchorGrant(config: Config): { write: string[]; net: string[] } {
   return {
     write: anchorFile ? [anchorFile] : [],
     net: anchorUrl ? [hostPortOf(anchorUrl)] : [],
+  };
+}
+
+/** Export: the JSON-lines file's directory (rotation renames in it), the OTLP collector. */
+function exportGrant(config: Config): { write: string[]; net: string[] } {
+  const e = config.gateway.export;
+  return {
+    write: e?.jsonl && e.jsonl !== "-" ? [dirname(e.jsonl)] : [],
+    net: e?.otlpUrl ? [hostPortOf(e.otlpUrl)] : [],
   };
 }
 
