@@ -5,9 +5,11 @@
  * locks the row and checks it is still pending, so of two racing decisions exactly one wins.
  * The holding gateway hears of it (`NOTIFY`, else the poll) and releases the request.
  *
- * A gateway heartbeats in `clawpatrol_gateways`; a pending row whose gateway has not been seen for
- * `abandonAfterS` (by the store's clock) is marked `abandoned`, so it is never approved into a
- * request nobody holds any more. A gateway restarting marks its own leftovers the same way.
+ * A gateway heartbeats in `clawpatrol_gateways`. A request whose gateway has been silent for
+ * {@linkcode SILENT_AFTER_S} is neither listed elsewhere nor decided (it may have died with it);
+ * after `abandonAfterS` (by the store's clock) its row is marked `abandoned`, so it is never
+ * approved into a request nobody holds any more. A gateway restarting marks its own leftovers
+ * the same way.
  *
  * Slack clicks and the dashboard still decide only what their own gateway holds; their decisions
  * are written back so the others' lists drop the request.
@@ -19,6 +21,8 @@ import type { ApprovalQueue, DecideResult, PendingApproval, QueueEvent } from ".
 import { type Query, settledWithin, type Sql } from "./_connect.ts";
 
 const CHANNEL = "clawpatrol_approvals";
+/** Three missed heartbeats: a holder this quiet may be dead, so its requests are not decided. */
+export const SILENT_AFTER_S = 3;
 
 /** Options for {@linkcode SharedApprovals.open}. */
 export interface SharedApprovalsOptions {
@@ -238,8 +242,11 @@ export class SharedApprovals {
   }
 
   async #readRemote(): Promise<void> {
-    const rows = await this.#sql<Row[]>`SELECT * FROM clawpatrol_approvals
-      WHERE state = 'pending' AND gateway <> ${this.#gateway} ORDER BY since`;
+    const rows = await this.#sql<Row[]>`SELECT a.* FROM clawpatrol_approvals a
+      JOIN clawpatrol_gateways g ON g.id = a.gateway
+      WHERE a.state = 'pending' AND a.gateway <> ${this.#gateway}
+        AND g.seen_at > now() - make_interval(secs => ${SILENT_AFTER_S})
+      ORDER BY a.since`;
     this.#remote = rows.map(pendingOf);
   }
 
@@ -264,8 +271,9 @@ export class SharedApprovals {
 }
 
 /**
- * The decision itself, in one transaction: the row is locked, and only a pending row changes,
- * so a second decider (on any gateway) finds it decided and gets `unknown`.
+ * The decision itself, in one transaction: the row is locked, and only a pending row whose
+ * gateway is alive changes, so a second decider (on any gateway) finds it decided and gets
+ * `unknown`, and nobody decides what a dead gateway held.
  */
 async function takeDecision(
   tx: Query,
@@ -274,8 +282,11 @@ async function takeDecision(
   who: string,
   reason: string,
 ): Promise<{ result: DecideResult; row?: Row }> {
-  const [row] = await tx<Row[]>`SELECT * FROM clawpatrol_approvals WHERE id = ${id} FOR UPDATE`;
-  if (!row || row.state !== "pending") return { result: "unknown" };
+  const [row] = await tx<(Row & { alive: boolean })[]>`SELECT a.*,
+      g.seen_at > now() - make_interval(secs => ${SILENT_AFTER_S}) AS alive
+    FROM clawpatrol_approvals a JOIN clawpatrol_gateways g ON g.id = a.gateway
+    WHERE a.id = ${id} FOR UPDATE OF a`;
+  if (!row || row.state !== "pending" || !row.alive) return { result: "unknown" };
   if (row.allowed_by.includes(who)) return { result: "refused" };
   let state: Row["state"] = "pending";
   let decidedBy: string | null = null;
