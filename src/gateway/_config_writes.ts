@@ -66,7 +66,9 @@ export class ConfigWrites {
 
   /** Every problem the config would have with `ruleText` appended to the rules file. */
   async checkAppend(ruleText: string): Promise<string[]> {
-    const { file, text, confirm } = await this.#appending(ruleText);
+    const appending = await this.#appending(ruleText).catch((err: Error) => err);
+    if (appending instanceof Error) return [`Cannot read the config: ${appending.message}`];
+    const { file, text, confirm } = appending;
     const candidate = await this.#candidate(file, text);
     if (!("config" in candidate)) return candidate.problems;
     const wrong = confirm(candidate.config);
@@ -198,9 +200,18 @@ export class ConfigWrites {
     return shown.startsWith("..") ? basename(file) : shown;
   }
 
-  #serialised<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => {});
+  /**
+   * Runs `fn` after the writes before it. A file that cannot be read or written (a read-only
+   * ConfigMap, a permission) is a refusal with its reason, never a failed request.
+   */
+  #serialised(fn: () => Promise<ConfigWriteResult>): Promise<ConfigWriteResult> {
+    const guarded = () =>
+      fn().catch((err): ConfigWriteResult => ({
+        ok: false,
+        problems: [`Cannot write the config: ${(err as Error).message}`],
+      }));
+    const run = this.#queue.then(guarded, guarded);
+    this.#queue = run;
     return run;
   }
 }

@@ -183,6 +183,21 @@ Deno.test("ConfigWrites never overwrites an edit made while the rule was being c
   equal(await Deno.readTextFile(path), edited);
 });
 
+Deno.test("ConfigWrites answers a file it cannot read or write with a refusal, not an error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_writes_dir_" });
+  await Deno.writeTextFile(join(dir, "gateway.hcl"), CONFIG(true));
+  // Where the rules would go stands a directory: nothing can be read or renamed there.
+  await Deno.mkdir(join(dir, DASHBOARD_RULES_FILE));
+  const { writes, reloads } = await writesOver(dir);
+  const result = await writes.append(BLOCK);
+  equal(result.ok, false);
+  match(result.ok ? "" : result.problems[0], /^Cannot write the config: /);
+  match((await writes.checkAppend(BLOCK))[0], /^Cannot read the config: /);
+  equal(reloads(), 0);
+  // The next write is not stuck behind the failed one.
+  match((await writes.promote("nope")).ok ? "" : "refused", /refused/);
+});
+
 Deno.test("ConfigWrites promotes an observe-mode rule by changing its mode line only", async () => {
   const path = await tempConfig(true);
   const { writes, config } = await writesOver(path);
