@@ -52,9 +52,8 @@ export function replayReceipt(
   }
   const before = recorded(receipt);
   const { facts, unknown } = rebuild(protocol, stored);
-  const read = policy.rulesFor(receipt.endpoint).find((r) =>
-    unknown.some((u) => readsFact(r.reads, u))
-  );
+  const gaps = gapIndex(unknown);
+  const read = policy.rulesFor(receipt.endpoint).find((r) => readsAnyGap(r.reads, gaps));
   if (read) {
     const fact = unknown.find((u) => readsFact(read.reads, u))!;
     return { receipt, status: "cannot", before, why: `rule '${read.rule.name}' reads ${fact}` };
@@ -107,12 +106,71 @@ function rebuild(
   return { facts: completeFacts(protocol, partial), unknown };
 }
 
-/** Whether a rule reading `reads` (`family.field`, `family.*`) reads fact `fact` (same form). */
-function readsFact(reads: ReadonlySet<string>, fact: string): boolean {
-  const [family, field] = fact.split(".", 2);
-  for (const read of reads) {
-    const [rf, rfield] = read.split(".", 2);
-    if (rf === family && (field === "*" || rfield === "*" || rfield === field)) return true;
+/** A rule's reads as `family.field` pairs and whole families, built once per rule. */
+interface ReadIndex {
+  fields: Set<string>;
+  whole: Set<string>;
+  families: Set<string>;
+  /** `fields`, each with its family. */
+  pairs: [string, string][];
+}
+
+/** What a receipt lacks, in the same shape: `http.body`, `http.*` (the whole family), families. */
+export function gapIndex(unknown: readonly string[]): ReadIndex {
+  const index: ReadIndex = { fields: new Set(), whole: new Set(), families: new Set(), pairs: [] };
+  for (const fact of unknown) {
+    const [family, field] = familyAndField(fact);
+    index.families.add(family);
+    if (field === "*") index.whole.add(family);
+    else index.fields.add(`${family}.${field}`);
   }
+  return index;
+}
+
+/** Whether a rule reading `reads` reads any fact in `gaps` (see {@linkcode readsFact}). */
+export function readsAnyGap(reads: ReadonlySet<string>, gaps: ReadIndex): boolean {
+  if (gaps.families.size === 0) return false;
+  const index = readIndex(reads);
+  for (const [family, key] of index.pairs) {
+    if (gaps.fields.has(key) || gaps.whole.has(family)) return true;
+  }
+  for (const family of index.whole) if (gaps.families.has(family)) return true;
   return false;
+}
+
+const readIndexes = new WeakMap<ReadonlySet<string>, ReadIndex>();
+
+/** `family.field` of a fact or a read (deeper parts, as in `http.headers.x`, are the field's). */
+function familyAndField(name: string): [string, string] {
+  const [family, field = ""] = name.split(".", 2);
+  return [family, field];
+}
+
+function readIndex(reads: ReadonlySet<string>): ReadIndex {
+  let index = readIndexes.get(reads);
+  if (!index) {
+    index = { fields: new Set(), whole: new Set(), families: new Set(), pairs: [] };
+    for (const read of reads) {
+      const [family, field] = familyAndField(read);
+      index.families.add(family);
+      if (field === "*") index.whole.add(family);
+      else {
+        index.fields.add(`${family}.${field}`);
+        index.pairs.push([family, `${family}.${field}`]);
+      }
+    }
+    readIndexes.set(reads, index);
+  }
+  return index;
+}
+
+/**
+ * Whether a rule reading `reads` (`family.field`, `family.*`) reads fact `fact` (same form). The
+ * rule's reads are indexed once: replay asks for every rule of every receipt.
+ */
+function readsFact(reads: ReadonlySet<string>, fact: string): boolean {
+  const index = readIndex(reads);
+  const [family, field] = familyAndField(fact);
+  if (field === "*") return index.families.has(family);
+  return index.whole.has(family) || index.fields.has(`${family}.${field}`);
 }
