@@ -127,7 +127,8 @@ export class ReceiptExport {
           );
         }
         state.failures++;
-        state.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2 ** (state.failures - 1));
+        state.retryAt = Date.now() +
+          Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2 ** (state.failures - 1));
       }
     }
   }
