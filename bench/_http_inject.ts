@@ -263,7 +263,7 @@ export async function measureHook(dir: string, options: MeasureHookOptions): Pro
     const plain = parts(`Bearer ${OWN_TOKEN}`);
     const withPlaceholder = parts(`Bearer ${PLACEHOLDER}`);
     const check = await credentials.use(agent, "keyed", withPlaceholder);
-    const sent = check.apply().headers.find(([n]) => n === "Authorization")?.[1];
+    const sent = (await check.apply()).headers.find(([n]) => n === "Authorization")?.[1];
     if (check.refusal !== null || sent !== `Bearer ${SECRET}` || check.scrubber() === null) {
       throw new Error(
         `Credential hook did not inject: ${check.refusal ?? problems.join("; ")}`,
@@ -276,12 +276,13 @@ export async function measureHook(dir: string, options: MeasureHookOptions): Pro
     const cases: (() => Promise<void>)[] = [
       async () => {
         for (let i = 0; i < perBatch; i++) {
-          sink += (await credentials.use(agent, "api", plain)).apply().headers.length;
+          sink += (await (await credentials.use(agent, "api", plain)).apply()).headers.length;
         }
       },
       async () => {
         for (let i = 0; i < perBatch; i++) {
-          sink += (await credentials.use(agent, "keyed", withPlaceholder)).apply().headers.length;
+          sink += (await (await credentials.use(agent, "keyed", withPlaceholder)).apply()).headers
+            .length;
         }
       },
       () => {
