@@ -18,6 +18,11 @@ Deno.test("with assume_role the agent's requests are signed with the role's temp
     // STS grants 4 s: the gateway assumes the role again after 2 s.
     roleLifetimeS: 4,
   }, async (fx) => {
+    // A request not signed with the placeholder pair is refused before the role is assumed.
+    const forged = await fx.run(["sts", "get-caller-identity"], { AWS_SECRET_ACCESS_KEY: "guess" });
+    ok(forged.code !== 0, forged.output);
+    equal(fx.aws.requests.length, 0, "no STS call for a refused request");
+
     const identity = await fx.run(["sts", "get-caller-identity", "--output", "text"]);
     equal(identity.code, 0, identity.output);
     const [assume, call] = fx.aws.requests;

@@ -90,12 +90,12 @@ export class AwsCredentials {
       return { ...base, refusal: null, ...AS_IS(request) };
     }
     const credential = usable.find((c) => c === named) ?? usable[0];
-    const real = await this.#keySource.keys(credential, agent);
-    if ("refusal" in real) return { ...base, ...real, ...AS_IS(request) };
     const signed = signedRequest(request);
     try {
-      // Checked now, so a request not meant for this credential never reaches the rules.
-      await resignRequest(signed, { placeholder: credential.placeholder, real });
+      // Checked first, with nothing real, so a request not meant for this credential never
+      // reaches the rules, the vault or STS.
+      const { placeholder } = credential;
+      await resignRequest(signed, { placeholder, real: placeholder });
     } catch (err) {
       if (!(err instanceof AwsSignatureError)) throw err;
       this.#log.log("warn", `aws_credential '${credential.name}': ${err.message}`, {
@@ -104,16 +104,28 @@ export class AwsCredentials {
       });
       return { ...base, refusal: err.message, ...AS_IS(request) };
     }
-    const scrubber = this.#scrubberFor(credential, real);
+    const real = await this.#keySource.keys(credential, agent);
+    if ("refusal" in real) return { ...base, ...real, ...AS_IS(request) };
+    let used = real;
     return {
       ...base,
       refusal: null,
-      // Signed again at forwarding time, so an approval wait does not age the signature.
+      // Signed at forwarding time with the keys in force then, so an approval wait ages
+      // neither the signature nor an assumed role's credentials.
       apply: async () => {
-        const out = await resignRequest(signed, { placeholder: credential.placeholder, real });
+        const keys = await this.#keySource.keys(credential, agent);
+        if ("refusal" in keys) throw new Error(keys.refusal);
+        used = keys;
+        const out = await resignRequest(signed, {
+          placeholder: credential.placeholder,
+          real: keys,
+        });
         return { ...request, headers: out.headers, body: out.body };
       },
-      scrubber: () => scrubber ? new Scrubber(scrubber) : null,
+      scrubber: () => {
+        const template = this.#scrubberFor(credential, used);
+        return template ? new Scrubber(template) : null;
+      },
     };
   }
 
