@@ -48,17 +48,26 @@ Deno.test({
 
       store.relay.hold();
       const gw = served;
-      await eventually(
-        "agents to be refused",
-        async () => await getAs(gw, ca, "bot", bot) === 0 ? true : undefined,
+      const down = await eventually(
+        "/healthz to name the store",
+        async () => {
+          const h = await healthz(gw);
+          return h.status === 503 ? h : undefined;
+        },
         15_000,
         100,
       );
-      const down = await healthz(served);
-      equal(down.status, 503);
       match(down.text, /"component":"store"/);
       equal(await storeUp(served), "0");
+      equal(await getAs(served, ca, "bot", bot), 0, "an agent got through while the store hung");
       await served.gw.waitFor(/error .*store postgres:\/\/.*has not answered for \d+ s/);
+
+      // Refused, not forwarded undecided: each refusal has its receipt (a deny), written to the
+      // gateway's own receipts while the store is away.
+      await eventually("a receipt for a refusal", async () => {
+        const log = await cli(["log", "--json", "--verdict", "deny", "-c", config]);
+        return log.stdout.includes('"reason":"proxy authentication required') ? true : undefined;
+      });
 
       store.relay.pass();
       await eventually(
