@@ -42,9 +42,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   credentials: ["core"],
   tls: ["core"],
   agents: ["core"],
-  // The shared PostgreSQL (DESIGN.md §10): it keeps the agents and held approvals (later
-  // receipts) and reads its settings from the config.
-  store: ["core", "config", "agents", "approvals"],
+  // The shared PostgreSQL (DESIGN.md §10): it keeps the agents, held approvals and a copy of
+  // each gateway's receipt chain, and reads its settings from the config.
+  store: ["core", "config", "agents", "approvals", "audit"],
   // Approvers are configured by the config's approver blocks.
   approvals: ["core", "config"],
   // The admin API answers held approvals.

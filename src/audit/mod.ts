@@ -36,6 +36,14 @@ export {
   type RuleHits,
 } from "./report.ts";
 export { verifyChainInWorker } from "./verify_async.ts";
+export {
+  canonicalRow,
+  receiptOfRow,
+  rowHash,
+  rowOfCanonical,
+  type StoredRow,
+  storedRowsAfter,
+} from "./stored.ts";
 export { rolloutReportInWorker } from "./report_async.ts";
 export {
   type Anchor,

@@ -116,6 +116,9 @@ Commands:
                          the PostgreSQL of gateway.store, shared by several gateways: init
                          creates or upgrades its schema (serve does at start too); status
                          shows its schema version and agents, exit 1 unless current
+  store log [--json] [--limit N] [--gateway ID] [--agent A] [--verdict allow|deny]
+                         every gateway's receipts as copied into the store, oldest first
+  store verify           recomputes each gateway's hash chain in the store (exit 1: broken)
   permissions [--json] [--] COMMAND [ARGS...]
                          the Deno permissions COMMAND runs with under the launcher: for
                          serve, exactly what its config needs (listen addresses, upstreams,

@@ -1,7 +1,8 @@
 /**
- * `clawpatrol store init | status [--json]`: the shared store of `gateway.store`. `init` creates
- * or upgrades its schema (what `serve` also does at start); `status` reads its schema version and
- * counts without changing anything, exit 1 when this build cannot run against it as it is.
+ * `clawpatrol store init | status [--json] | log [...] | verify`: the shared store of
+ * `gateway.store`. `init` creates or upgrades its schema (what `serve` also does at start);
+ * `status` reads its schema version and counts without changing anything, exit 1 when this build
+ * cannot run against it as it is; `log` and `verify` read every gateway's receipts there.
  *
  * @module
  */
@@ -9,6 +10,9 @@
 import { loadAndCompile } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { out } from "./_io.ts";
+import { storeLog, storeVerify } from "./_store_receipts.ts";
+
+const SUBCOMMANDS = ["init", "status", "log", "verify"];
 
 /**
  * Runs `clawpatrol store SUBCOMMAND`.
@@ -19,18 +23,29 @@ import { out } from "./_io.ts";
  * ```
  */
 export async function storeCommand(args: string[]): Promise<number> {
-  const { values, positionals, global } = parseCommand(args, { json: { type: "boolean" } });
+  const { values, positionals, global } = parseCommand(args, {
+    json: { type: "boolean" },
+    limit: { type: "string" },
+    gateway: { type: "string" },
+    agent: { type: "string" },
+    verdict: { type: "string" },
+  });
   const [sub, ...rest] = positionals;
-  if (sub !== "init" && sub !== "status") {
+  if (sub === undefined || !SUBCOMMANDS.includes(sub)) {
     throw new UsageError(
       sub === undefined
-        ? "store needs a subcommand: init or status"
-        : `unknown store subcommand '${sub}': use init or status`,
+        ? `store needs a subcommand: ${SUBCOMMANDS.join(", ")}`
+        : `unknown store subcommand '${sub}': use ${SUBCOMMANDS.join(", ")}`,
     );
   }
   if (rest.length > 0) throw new UsageError(`store ${sub} takes no arguments`);
-  if (values.json !== undefined && sub !== "status") {
-    throw new UsageError("--json is for 'store status', not 'store init'");
+  if (values.json !== undefined && sub !== "status" && sub !== "log") {
+    throw new UsageError(`--json is for 'store status' and 'store log', not 'store ${sub}'`);
+  }
+  for (const option of ["limit", "gateway", "agent", "verdict"]) {
+    if (values[option] !== undefined && sub !== "log") {
+      throw new UsageError(`--${option} is for 'store log', not 'store ${sub}'`);
+    }
   }
   const { config } = await loadAndCompile(global.config);
   const settings = config.gateway.store;
@@ -39,6 +54,11 @@ export async function storeCommand(args: string[]): Promise<number> {
       "the config sets no gateway.store: state lives in state_dir (SQLite and files)",
     );
   }
+  if (sub === "log") {
+    const { limit, gateway, agent, verdict } = values as Record<string, string | undefined>;
+    return await storeLog(settings, { json: values.json === true, limit, gateway, agent, verdict });
+  }
+  if (sub === "verify") return await storeVerify(settings);
   // Loaded here: every other command (serve among them) runs without the PostgreSQL client.
   const { openStore, SCHEMA_VERSION, storeStatus } = await import("../store/mod.ts");
   if (sub === "init") {

@@ -77,6 +77,8 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
     // One cheap call per committed batch; the feed reads the rows only while someone watches.
     onFlush: () => feed.notify(),
   });
+  // With a store, this gateway's chain is copied there too; the local file stays the record.
+  shared?.mirrorReceipts(join(stateDir, RECEIPTS_FILE));
   const feed = new ReceiptFeed((filter) => queryReceipts(receipts, filter));
   return { vault, ca, agents, shared, sources, receipts, feed };
 }

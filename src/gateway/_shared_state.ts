@@ -13,7 +13,7 @@ import { AgentRegistry } from "../agents/mod.ts";
 import { ApprovalQueue } from "../approvals/mod.ts";
 // Types only: the store (and its PostgreSQL client) loads on first use, so a gateway without
 // `store` carries none of it.
-import type { SharedAgents, SharedApprovals, Store } from "../store/mod.ts";
+import type { ReceiptMirror, SharedAgents, SharedApprovals, Store } from "../store/mod.ts";
 import { gatewayId } from "./_gateway_id.ts";
 
 /** The store module, loaded when a config names a store. */
@@ -33,6 +33,8 @@ export interface SharedState {
   problem(): string | null;
   /** Revokes on every gateway, for the dashboard's button; a failure is logged. */
   revokeAgent(name: string): void;
+  /** Starts copying the local receipts at `path` into the store (this gateway's chain). */
+  mirrorReceipts(path: string): void;
   close(): Promise<void>;
 }
 
@@ -53,7 +55,7 @@ export async function openSharedState(
   const settings = config.gateway.store;
   if (!settings) return null;
   const gateway = await gatewayId(stateDir);
-  const { openStore, SharedAgents, SharedApprovals } = await storeModule();
+  const { openStore, ReceiptMirror, SharedAgents, SharedApprovals } = await storeModule();
   const store = await openStore(settings);
   const { from, to, applied } = store.migration;
   if (applied.length > 0) {
@@ -74,14 +76,19 @@ export async function openSharedState(
     const approvals = await SharedApprovals.open(store.sql, queue, { gateway, onError });
     log.log("info", `store ${store.display}: this is gateway ${gateway}`);
     const opened = agents;
+    let mirror: ReceiptMirror | null = null;
     return {
       ...{ store, gateway, agents, queue, approvals },
       problem: () => opened.problem(),
       revokeAgent: (name) => {
         opened.revoke(name).catch((err) => log.log("error", `revoking '${name}': ${err.message}`));
       },
+      mirrorReceipts: (path) => {
+        mirror = new ReceiptMirror(store.sql, gateway, path, { onError });
+        mirror.start();
+      },
       close: async () => {
-        await Promise.all([opened.close(), approvals.close()]);
+        await Promise.all([opened.close(), approvals.close(), mirror?.stop()]);
         await store.close();
       },
     };

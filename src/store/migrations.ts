@@ -67,6 +67,27 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE state = 'pending';
     `,
   },
+  {
+    version: 3,
+    what: "receipt chains",
+    sql: `
+      -- One hash chain per gateway, copied in order from its local receipts: hash is
+      -- sha256(prev_hash || canonical), so the copy verifies without the gateway.
+      CREATE TABLE clawpatrol_receipts (
+        gateway   text NOT NULL,
+        seq       bigint NOT NULL,
+        id        text NOT NULL,
+        time      timestamptz NOT NULL,
+        agent     text,
+        verdict   text NOT NULL,
+        prev_hash text NOT NULL,
+        hash      text NOT NULL,
+        canonical text NOT NULL,
+        PRIMARY KEY (gateway, seq)
+      );
+      CREATE INDEX clawpatrol_receipts_time ON clawpatrol_receipts (time);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

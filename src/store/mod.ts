@@ -19,6 +19,15 @@ export type { Sql } from "./_connect.ts";
 export { SharedAgents, type SharedAgentsOptions } from "./agents.ts";
 export { SharedApprovals, type SharedApprovalsOptions } from "./approvals.ts";
 export {
+  type GatewayReceipt,
+  ReceiptMirror,
+  type ReceiptMirrorOptions,
+  type StoreChainVerification,
+  type StoreReceiptFilter,
+  storeReceipts,
+  verifyStoreChains,
+} from "./receipts.ts";
+export {
   type Migration,
   type MigrationResult,
   MIGRATIONS,
