@@ -136,6 +136,14 @@ Deno.test({
         const verified = await verifyLog(config);
         equal(verified.code, 0, verified.stdout + verified.stderr);
       }
+      // And the store's copy of both chains, written across the kills, verifies on its own.
+      const copied = await storeCli(configs[0], s, ["store", "verify"]);
+      equal(copied.code, 0, copied.stdout + copied.stderr);
+      equal(
+        copied.stdout.match(/: ok: \d+ receipts, hash chain intact/g)?.length,
+        2,
+        copied.stdout,
+      );
     } finally {
       await balancer?.stop();
       for (const s of served.values()) await s.gw.stop().catch(() => s.gw.dispose());
