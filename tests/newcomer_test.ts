@@ -1,7 +1,8 @@
 // A newcomer on a fresh machine, README only: the five-minute start's block, extracted from
 // README.md and run line by line as typed, in a fresh copy of the checkout with its own HOME
 // (so a fresh state directory), with the real psql and curl. It must reach the denied DROP TABLE
-// with its receipt, then the held HTTPS write approved. Prints the command count and wall time.
+// with its receipt, then the held HTTPS write approved (with the CLI, then in the dashboard in
+// chromium). Prints the command count and wall time.
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { REPO, withTempDir } from "./_helpers.ts";
@@ -9,6 +10,8 @@ import { APP_FILES } from "./_installed.ts";
 import { cleanEnv, commandsOf, denoDir, readmeBlock, Shell } from "./_readme.ts";
 import { findPostgresBin } from "../src/cli/_quickstart_pg.ts";
 import { isolationAvailable } from "./_isolate_fixture.ts";
+import { NO_BROWSER } from "./_dashboard_browser.ts";
+import { runDashboardStep } from "./_newcomer_dashboard.ts";
 
 const APPROVAL_ID = /apr_[0-9a-f]{20}/;
 
@@ -34,10 +37,14 @@ async function sharedTmp(root: string): Promise<string> {
 Deno.test({
   name: "the README's five-minute start, typed literally, denies DROP TABLE with a receipt",
   ignore: findPostgresBin() === null,
+  // The dashboard step's chromium keeps sockets open between steps.
+  sanitizeResources: false,
+  sanitizeOps: false,
 }, async () => {
   const start = await readmeBlock("newcomer");
   const approval = await readmeBlock("newcomer-approval");
   const isolate = await readmeBlock("newcomer-isolate");
+  const dashboard = await readmeBlock("newcomer-dashboard");
   const commands = commandsOf(start);
   ok(commands.length <= 6, `the five-minute start is ${commands.length} commands, not ≤ 6`);
   await withTempDir(async (root) => {
@@ -87,6 +94,8 @@ Deno.test({
       match((await shell.run("psql -At -c 'SELECT count(*) FROM users'")).stdout, /^2$/m);
 
       await runApproval(shell, commandsOf(approval));
+      // CI installs chromium (.ci/run); without it the browser step cannot be followed here.
+      if (NO_BROWSER === undefined) await runDashboardStep(shell, commandsOf(dashboard));
       // As root (CI is) the isolated run's privileged step runs without sudo.
       if (isolationAvailable()) await runIsolated(shell, commandsOf(isolate));
     } finally {

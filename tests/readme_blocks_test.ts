@@ -12,6 +12,7 @@ const KINDS: Record<string, string> = {
   newcomer: "tests/newcomer_test.ts",
   "newcomer-approval": "tests/newcomer_test.ts",
   "newcomer-isolate": "tests/newcomer_test.ts",
+  "newcomer-dashboard": "tests/newcomer_test.ts",
   "quickstart-approval": "tests/readme_blocks_test.ts",
   skip: "none: the marker says why",
 };
@@ -29,8 +30,14 @@ Deno.test("every README command block is marked with the test that runs it or wh
       match(block.note, /^\(.{10,}\)$/, `README.md:${block.line}: a skip says why, in brackets`);
     }
   }
-  const once = ["top-commands", "newcomer", "newcomer-approval", "newcomer-isolate"];
-  deepEqual(once.map((k) => blocks.filter((b) => b.kind === k).length), [1, 1, 1, 1]);
+  const once = [
+    "top-commands",
+    "newcomer",
+    "newcomer-approval",
+    "newcomer-dashboard",
+    "newcomer-isolate",
+  ];
+  deepEqual(once.map((k) => blocks.filter((b) => b.kind === k).length), [1, 1, 1, 1, 1]);
 });
 
 Deno.test({
