@@ -8,6 +8,7 @@
 import type { ReceiptFilter } from "./query.ts";
 import type { RolloutReport, RolloutReportOptions } from "./report.ts";
 import { REPORT_WORKER_NAME, type ReportRequest } from "./_report_worker.ts";
+import { callWorker } from "./_worker_call.ts";
 
 /**
  * The report over the receipts of the store at `path` that match `filter`; rejects when the
@@ -25,18 +26,6 @@ export function rolloutReportInWorker(
   options: RolloutReportOptions = {},
 ): Promise<RolloutReport> {
   const url = new URL("./_report_worker.ts", import.meta.url).href;
-  const worker = new Worker(url, { type: "module", name: REPORT_WORKER_NAME });
-  return new Promise<RolloutReport>((resolve, reject) => {
-    worker.onmessage = (event: MessageEvent<RolloutReport | { error: string }>) => {
-      const data = event.data;
-      if ("error" in data) reject(new Error(data.error));
-      else resolve(data);
-    };
-    worker.onerror = (event) => {
-      event.preventDefault();
-      reject(new Error(event.message));
-    };
-    const request: ReportRequest = { path, filter, options };
-    worker.postMessage(request);
-  }).finally(() => worker.terminate());
+  const request: ReportRequest = { path, filter, options };
+  return callWorker<RolloutReport>(url, REPORT_WORKER_NAME, request);
 }

@@ -7,6 +7,7 @@
 
 import type { ChainVerification } from "./verify.ts";
 import { VERIFY_WORKER_NAME } from "./_verify_worker.ts";
+import { callWorker } from "./_worker_call.ts";
 
 /**
  * Verifies the chain of the store at `path` off the calling thread; rejects when the worker
@@ -20,17 +21,5 @@ import { VERIFY_WORKER_NAME } from "./_verify_worker.ts";
  */
 export function verifyChainInWorker(path: string): Promise<ChainVerification> {
   const url = new URL("./_verify_worker.ts", import.meta.url).href;
-  const worker = new Worker(url, { type: "module", name: VERIFY_WORKER_NAME });
-  return new Promise<ChainVerification>((resolve, reject) => {
-    worker.onmessage = (event: MessageEvent<ChainVerification | { error: string }>) => {
-      const data = event.data;
-      if ("error" in data) reject(new Error(data.error));
-      else resolve(data);
-    };
-    worker.onerror = (event) => {
-      event.preventDefault();
-      reject(new Error(event.message));
-    };
-    worker.postMessage({ path });
-  }).finally(() => worker.terminate());
+  return callWorker<ChainVerification>(url, VERIFY_WORKER_NAME, { path });
 }
