@@ -4,8 +4,8 @@
  * `anchor_file` and POSTs it to `anchor_url`. What fails is logged and tried again next round;
  * decisions never wait on it.
  *
- * The key is an Ed25519 key sealed in the vault under a name no config credential can have. It
- * is made on first use; `clawpatrol log pubkey --rotate` retires it (its public half stays listed,
+ * The key is an Ed25519 key sealed in the vault in the gateway's own entry (`@gateway`, like the
+ * CA's key: no config credential can be named so). It is made on first use; `clawpatrol log pubkey --rotate` retires it (its public half stays listed,
  * so anchors it signed keep verifying).
  *
  * @module
@@ -25,11 +25,11 @@ import type { Config } from "../config/mod.ts";
 import type { Vault } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
 
-/** The vault entry holding the anchor key (a `.` no credential name may contain). */
-export const ANCHOR_VAULT_NAME = "clawpatrol.anchor";
+/** The gateway's own vault entry (see `CA_KEY_ENTRY`). */
+const ANCHOR_VAULT_NAME = "@gateway";
 /** Slots: the private key (PKCS#8, base64url) and the retired public keys (JSON list). */
-const PRIVATE_SLOT = "private";
-const RETIRED_SLOT = "retired";
+const PRIVATE_SLOT = "anchor_key";
+const RETIRED_SLOT = "anchor_retired_keys";
 /** How long a POST to `anchor_url` may take. */
 const POST_TIMEOUT_MS = 10_000;
 
