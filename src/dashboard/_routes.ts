@@ -15,7 +15,8 @@ import { approvalsPage } from "./_approvals_page.ts";
 import { decidedHolds } from "./_approvals_history.ts";
 import { decideHeld } from "./_decide.ts";
 import { feedPage, matchesFilter, parseFeedFilter } from "./_feed_page.ts";
-import { agentsPage, healthPage, revokeAgent } from "./_more_pages.ts";
+import { healthPage } from "./_more_pages.ts";
+import { addAgent, agentsPage, revokeAgent } from "./_agents_page.ts";
 import { blockRoute, blockViewOf, promoteRoute, resultMessage } from "./_config_routes.ts";
 import { rulesPage, rulesReport } from "./_rules_page.ts";
 import type { ChainStatus } from "./_chain_status.ts";
@@ -69,6 +70,7 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
       const result = decideHeld(options, session, parts[2], action, form.get("reason") ?? "");
       return seeOther(`/ui/approvals?result=${result}`);
     }
+    if (path === "/ui/agents") return await addAgent(options, session, form);
     if (parts[0] === "ui" && parts[1] === "agents" && parts[3] === "revoke") {
       return revokeAgent(options, session, decodeURIComponent(parts[2] ?? ""));
     }

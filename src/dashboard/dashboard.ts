@@ -36,6 +36,20 @@ export interface DashboardAgent {
   revokedAt: string | null;
 }
 
+/** The enrolled agents as the Agents page reads and changes them. */
+export interface DashboardAgents {
+  list(): DashboardAgent[];
+  revoke(name: string): void;
+  /**
+   * Enrols `name` with `profile` where the gateway's agents live and returns its token, usable at
+   * once. Throws `TypeError`/`RangeError` for an invalid name or unknown profile, `Error` for a
+   * taken name; nothing is enrolled then. Without it the page has no add form.
+   */
+  add?(name: string, profile: string): Promise<string>;
+  /** The config's profiles, offered by the add form. */
+  profiles?(): string[];
+}
+
 /** A rule of the config in force, as the Rules page and generated rules need it. */
 export interface DashboardRule {
   name: string;
@@ -94,7 +108,7 @@ export interface DashboardOptions extends Pick<SessionsOptions, "tokenMatches" |
   /** `clawpatrol log verify` on the receipts, for the Health page. */
   verifyChain?: () => Promise<ChainResult>;
   /** Enrolled agents and revocation; the Agents page is empty without it. */
-  agents?: { list(): DashboardAgent[]; revoke(name: string): void };
+  agents?: DashboardAgents;
   /** What the Health page shows: named readings (receipt queue, upstream errors…). */
   health?: () => Record<string, unknown>;
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;

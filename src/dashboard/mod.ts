@@ -19,6 +19,7 @@ export {
   CODES_PATH,
   Dashboard,
   type DashboardAgent,
+  type DashboardAgents,
   type DashboardApprovals,
   type DashboardConfig,
   type DashboardOptions,

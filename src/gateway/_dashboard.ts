@@ -72,6 +72,17 @@ export function dashboardOptions(
           revokedAt,
         })),
       revoke: (name) => parts.shared ? parts.shared.revokeAgent(name) : agents.revoke(name),
+      // Where `clawpatrol agent add` enrols (the store's agents, else the file), through this
+      // gateway's registry, so the token works at once; the profile is checked first, as there.
+      add: async (name, profile) => {
+        if (!config().profiles.has(profile)) {
+          throw new RangeError(`Unknown profile '${profile}': the config has no such profile`);
+        }
+        return parts.shared
+          ? await parts.shared.agents.add(name, profile)
+          : agents.add(name, profile);
+      },
+      profiles: () => [...config().profiles.keys()].sort(),
     },
     health: () => {
       const lines = parts.metrics.registry.render().split("\n");
