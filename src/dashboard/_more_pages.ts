@@ -1,5 +1,5 @@
 /**
- * The Health page (the gateway's readings).
+ * The Health page (the gateway's readings, the upstreams per endpoint).
  *
  * @module
  */
@@ -8,8 +8,15 @@ import type { DashboardOptions } from "./dashboard.ts";
 import { type Html, html } from "./_html.ts";
 import { layout } from "./_layout.ts";
 import type { Session } from "./_sessions.ts";
+import { upstreamRows, upstreamsTable } from "./_upstreams.ts";
 
-/** The gateway's readings, one row each, and the receipt chain's verification when known. */
+/** How many recent receipts the upstreams table is computed over. */
+const RECENT = 1000;
+
+/**
+ * The gateway's readings, one row each, the receipt chain's verification when known, and each
+ * endpoint's upstream errors and latency over the recent receipts.
+ */
 export function healthPage(session: Session, options: DashboardOptions, chain?: string): Html {
   const readings = {
     ...(chain === undefined ? {} : { "Receipt chain": chain }),
@@ -25,11 +32,14 @@ export function healthPage(session: Session, options: DashboardOptions, chain?: 
       </tr>
     `
   );
+  const upstreams = upstreamRows(options.receipts({ limit: RECENT }));
   return layout(
     "Health",
     session,
     "/ui/health",
     html`
+      ${upstreamsTable(upstreams, RECENT)}
+      <h2>Gateway</h2>
       <table id="health">
         <tbody>${rows}</tbody>
       </table>
