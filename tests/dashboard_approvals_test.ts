@@ -1,7 +1,8 @@
 /**
  * Approving in the dashboard, in a real browser: a curl held by an approval rule gets its
  * upstream's answer once an operator approves it there, and the receipt names that operator;
- * the same works with the keyboard alone, and a deny carries the operator's reason to the agent.
+ * approving and denying work with the keyboard alone, and a deny carries the operator's reason to
+ * the agent.
  */
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
@@ -134,6 +135,39 @@ Deno.test({
         assertEquals(receipt.approvals.map((a) => [a.decision, a.who]), [[
           "deny",
           "dashboard:bob",
+        ]]);
+      })),
+});
+
+Deno.test({
+  ...BROWSER_TEST,
+  name: "keyboard only: Tab to Approve, Enter; the held curl gets the upstream's answer",
+  fn: () =>
+    withProxy({ rules: RULES }, (fx) =>
+      withBrowser(async (browser) => {
+        const page = await browser.newPage();
+        const base = adminBase(fx.gateway.adminAddress.port);
+        await signIn(page, base, adminToken(fx.dir), "frank");
+        const curl = curlPost(fx);
+        const pending = await pendingOne(fx);
+        await page.goto(`${base}/ui/approvals`);
+        await page.waitForSelector(`#${pending.request.id}`);
+        const approve = `#${pending.request.id} button.approve`;
+        // Only Tab from the top of the page; bounded, so a focus trap fails the test.
+        const focused = () => page.$eval(approve, (b) => b === document.activeElement);
+        for (let i = 0; i < 30 && !await focused(); i++) await page.keyboard.press("Tab");
+        assert(await focused(), "Tab reaches the Approve button");
+        assertEquals(fx.seen.length, 0);
+        await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+        const notice = await page.$eval("#result", (e) => e.textContent ?? "");
+        assert(notice.startsWith("Approved"), notice);
+        const result = await curlOutcome(curl);
+        assertEquals(result.status, 200, result.body);
+        assertEquals(fx.seen.map((r) => r.method), ["POST"]);
+        const receipt = (await fx.receipts()).find((r) => r.rule === "writes-need-approval")!;
+        assertEquals(receipt.approvals.map((a) => [a.decision, a.who]), [[
+          "allow",
+          "dashboard:frank",
         ]]);
       })),
 });
