@@ -23,6 +23,7 @@ import { eventually } from "./_helpers.ts";
 const PAGES = [
   "/",
   "/ui/approvals",
+  "/ui/rules",
   "/ui/receipts/rcpt_01ABC",
   "/ui/agents",
   "/ui/health",
