@@ -73,7 +73,15 @@ Deno.test({
         await page.goto(`${base}/ui/agents`);
         const later = await page.content();
         assert(!later.includes(token), "the agents page shows the token again");
-        assert(later.includes("ci-bot"), "the new agent is listed");
+        const listed = await page.$$eval(
+          "#agents tbody tr",
+          (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent?.trim() ?? "")),
+        );
+        // Name, profile, enrolled, last seen (its latest decision), status.
+        assertEquals(listed.map((r) => [r[0], r[1], r[3], r[4]]), [
+          [fx.agent, "bots", "not in the last 1000 decisions", "active"],
+          ["ci-bot", "bots", receipts.at(-1)!.time.toISOString(), "active"],
+        ]);
         assertEquals(await page.$("#agent-token"), null);
         assert(!JSON.stringify(fx.log.lines).includes(token), "the token is in the log");
         assert(

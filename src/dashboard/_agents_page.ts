@@ -15,9 +15,19 @@ import type { Session } from "./_sessions.ts";
 /** What a form may say (the registry checks the name again; this only bounds the echo). */
 const NAME_PATTERN = "[a-z0-9][a-z0-9._\\-]{0,62}";
 
-/** Enrolled agents, revoked ones last, each active one with a Revoke button; the add form above. */
+/** How many recent receipts "last seen" looks through (one read; no scan per agent). */
+const RECENT = 1000;
+
+/**
+ * Enrolled agents (last seen: their latest decision among the recent receipts), revoked ones
+ * last, each active one with a Revoke button; the add form above.
+ */
 export function agentsPage(session: Session, options: DashboardOptions, notice?: Html): Html {
   const agents = options.agents?.list() ?? [];
+  const seen = new Map<string, string>();
+  for (const r of options.receipts({ limit: RECENT })) {
+    if (r.agent !== null) seen.set(r.agent, r.time.toISOString());
+  }
   const rows = [...agents]
     .sort((a, b) => Number(a.revokedAt !== null) - Number(b.revokedAt !== null))
     .map((a) =>
@@ -26,6 +36,7 @@ export function agentsPage(session: Session, options: DashboardOptions, notice?:
           <td>${a.name}</td>
           <td>${a.profile}</td>
           <td>${a.createdAt}</td>
+          <td>${seen.get(a.name) ?? `not in the last ${RECENT} decisions`}</td>
           <td>${a.revokedAt === null ? "active" : `revoked ${a.revokedAt}`}</td>
           <td>${a.revokedAt === null
             ? html`<form method="post" action="/ui/agents/${
@@ -51,6 +62,7 @@ export function agentsPage(session: Session, options: DashboardOptions, notice?:
             <th scope="col">Agent</th>
             <th scope="col">Profile</th>
             <th scope="col">Enrolled</th>
+            <th scope="col">Last seen</th>
             <th scope="col">Status</th>
             <th scope="col"></th>
           </tr>
