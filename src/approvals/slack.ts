@@ -2,7 +2,8 @@
  * Slack for `human_approver` stages: a queue subscriber that posts each held request to the
  * approver's `slack_channel` as a Block Kit message with Approve/Deny buttons, updates it as votes
  * and the outcome arrive, and turns clicks (over Socket Mode, or the HTTP interactivity endpoint)
- * into {@linkcode ApprovalQueue.decide} calls as `slack:<user id>`.
+ * into decisions as `slack:<user id>`: on the queue, or with a shared store through the store, so
+ * a click on any gateway decides a request held on another.
  *
  * Vault slots of a `slack_tokens` credential (`clawpatrol vault set NAME --slot S`):
  * - `bot`: the bot token (`xoxb-…`, scope `chat:write`), to post and update messages. The
@@ -21,7 +22,7 @@
  */
 
 import type { Config } from "../config/mod.ts";
-import type { ApprovalQueue, PendingApproval, QueueEvent } from "./queue.ts";
+import type { DecideResult, PendingApproval, QueueEvent } from "./queue.ts";
 import { blockActionClicks, type SlackClick } from "./_slack_actions.ts";
 import { approvalMessage, type MessageStatus } from "./_slack_blocks.ts";
 import { SLACK_INTERACTIVITY_PATH, SlackInteractivity } from "./_slack_interactivity.ts";
@@ -55,6 +56,23 @@ export interface SlackNotifierOptions {
   now?: () => number;
 }
 
+/**
+ * Where held requests come from and clicks go: the gateway's `ApprovalQueue`, or with a shared
+ * store its `SharedApprovals` (`get` then also finds requests held on other gateways, `decide`
+ * takes the decision in the store and rejects when the store cannot be reached).
+ */
+export interface SlackApprovals {
+  /** This gateway's queue events: only requests held here are posted. */
+  subscribe(listener: (event: QueueEvent) => void): () => void;
+  get(id: string): PendingApproval | undefined;
+  decide(
+    id: string,
+    decision: "allow" | "deny",
+    who: string,
+    reason: string,
+  ): DecideResult | Promise<DecideResult>;
+}
+
 /** How long {@linkcode SlackNotifier.stop} waits for Slack calls in flight. */
 const STOP_WAIT_MS = 5_000;
 
@@ -81,7 +99,7 @@ interface Posted {
  * ```
  */
 export class SlackNotifier {
-  readonly #queue: ApprovalQueue;
+  readonly #queue: SlackApprovals;
   readonly #options: SlackNotifierOptions;
   readonly #unsubscribe: () => void;
   #routes = new Map<string, SlackRoute>();
@@ -93,7 +111,7 @@ export class SlackNotifier {
   readonly #interactivity: SlackInteractivity;
   #stopped = false;
 
-  constructor(queue: ApprovalQueue, options: SlackNotifierOptions) {
+  constructor(queue: SlackApprovals, options: SlackNotifierOptions) {
     this.#queue = queue;
     this.#options = options;
     this.#clients = new SlackClients(options);
@@ -253,10 +271,20 @@ export class SlackNotifier {
 
   /** Applies the clicks of one authenticated interaction from Slack app `credential`. */
   #onPayload(payload: unknown, credential: string, via: string): void {
-    for (const click of blockActionClicks(payload)) this.#onClick(click, credential, via);
+    for (const click of blockActionClicks(payload)) {
+      const work = this.#onClick(click, credential, via).catch((err) => {
+        // A store that cannot take the decision: nothing was decided anywhere.
+        this.#options.log("warn", `Slack: could not record the click on approval ${click.id}`, {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        this.#tell(credential, click, "Your click could not be recorded right now: try again.");
+      });
+      this.#inFlight.add(work);
+      work.finally(() => this.#inFlight.delete(work));
+    }
   }
 
-  #onClick(click: SlackClick, credential: string, via: string): void {
+  async #onClick(click: SlackClick, credential: string, via: string): Promise<void> {
     const who = `slack:${click.user}`;
     const fields = { approval: click.id, who, via };
     const pending = this.#queue.get(click.id);
@@ -279,7 +307,10 @@ export class SlackNotifier {
       this.#tell(credential, click, `Your click was not counted: ${problem}.`);
       return;
     }
-    const result = this.#queue.decide(click.id, click.decision, who, "");
+    // Checked here too: a request held on another gateway is decided in the store, which does
+    // not know the stage's Slack approvers (this gateway's config names the same ones).
+    const listed = route!.approvers.length === 0 || route!.approvers.includes(click.user);
+    const result = listed ? await this.#queue.decide(click.id, click.decision, who, "") : "refused";
     switch (result) {
       case "decided":
       case "recorded":

@@ -21,6 +21,8 @@ export const RESULTS: Readonly<Record<string, string>> = {
   unknown: "That request is no longer waiting (decided, timed out, or the agent went away).",
   refused: "You cannot decide that request: already voted, or not allowed at this stage.",
   invalid: "The reason must be one line of at most 1000 characters.",
+  already: "Someone else decided that request first: your decision was not applied.",
+  unavailable: "The decision could not be recorded (the shared store does not answer): try again.",
 };
 
 /**

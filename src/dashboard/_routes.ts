@@ -55,6 +55,15 @@ export function refuseWithoutCsrf(
   return jsonResponse({ error: "forbidden: missing or invalid CSRF token" }, 403);
 }
 
+/** The JSON API's status for a dashboard decision that did not go through. */
+const DECISION_STATUS: Partial<Record<string, number>> = {
+  unknown: 404,
+  refused: 409,
+  already: 409,
+  invalid: 400,
+  unavailable: 503,
+};
+
 /** The pages. */
 export async function pageRoute(ctx: RouteContext): Promise<Response> {
   const { req, url, session, options } = ctx;
@@ -67,7 +76,8 @@ export async function pageRoute(ctx: RouteContext): Promise<Response> {
     if (form === null) return jsonResponse({ error: "expected a form" }, 400);
     if (parts[0] === "ui" && parts[1] === "approvals" && parts.length === 3) {
       const action = form.get("decision") === "deny" ? "deny" : "approve";
-      const result = decideHeld(options, session, parts[2], action, form.get("reason") ?? "");
+      const reason = form.get("reason") ?? "";
+      const result = await decideHeld(options, session, parts[2], action, reason);
       return seeOther(`/ui/approvals?result=${result}`);
     }
     if (path === "/ui/agents") return await addAgent(options, session, form);
@@ -134,14 +144,9 @@ export async function apiRoute(ctx: RouteContext): Promise<Response> {
     if (parts[0] === "approvals" && parts.length === 3 && /^(approve|deny)$/.test(parts[2])) {
       const reason = await jsonReason(req);
       if (reason === null) return jsonResponse({ error: 'body must be {"reason": "<text>"}' }, 400);
-      const result = decideHeld(options, session, parts[1], parts[2] as "approve" | "deny", reason);
-      const status = result === "unknown"
-        ? 404
-        : result === "refused"
-        ? 409
-        : result === "invalid"
-        ? 400
-        : 200;
+      const action = parts[2] as "approve" | "deny";
+      const result = await decideHeld(options, session, parts[1], action, reason);
+      const status = DECISION_STATUS[result] ?? 200;
       return jsonResponse({ result, id: parts[1], who: `dashboard:${session.name}` }, status);
     }
     return jsonResponse({ error: "not found" }, 404);

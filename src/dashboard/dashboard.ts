@@ -21,11 +21,22 @@ import { apiRoute, pageRoute, refuseWithoutCsrf, type RouteContext } from "./_ro
 /** Where `clawpatrol dashboard` asks for a one-time code, with the admin token. */
 export const CODES_PATH = "/ui/api/codes";
 
-/** The approval queue as the dashboard uses it (the gateway's `ApprovalQueue`). */
+/**
+ * The approvals as the dashboard uses them: the gateway's `ApprovalQueue`, or with a shared
+ * store its `SharedApprovals` (every gateway's requests, decided in the store).
+ */
 export interface DashboardApprovals {
   list(): PendingApproval[];
-  decide(id: string, decision: "allow" | "deny", who: string, reason: string): DecideResult;
+  /** Rejects when a shared store cannot take the decision (nothing was decided). */
+  decide(
+    id: string,
+    decision: "allow" | "deny",
+    who: string,
+    reason: string,
+  ): DecideResult | Promise<DecideResult>;
   subscribe(listener: (event: QueueEvent) => void): () => void;
+  /** How a request no longer waiting ended ("allowed by cli:alice"), when a store knows. */
+  decidedBy?(id: string): Promise<string | null>;
 }
 
 /** An enrolled agent as the Agents page lists it. */

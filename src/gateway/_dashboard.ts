@@ -51,7 +51,8 @@ export function dashboardOptions(
 ): Omit<DashboardOptions, "tokenMatches" | "log"> {
   const { queue, receipts, feed, agents, config } = parts;
   return {
-    approvals: queue,
+    // With a store: every gateway's requests, decided in the store as the admin API does.
+    approvals: parts.shared?.approvals ?? queue,
     receipts: (filter) => queryReceipts(receipts, filter),
     feed,
     gatewayMode: () => config().gateway.mode,

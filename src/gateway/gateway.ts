@@ -124,7 +124,7 @@ export class Gateway {
     this.#configPath = configPath;
     this.#vault = vault;
     this.#secrets = new SecretCache(vault);
-    this.#slack = new SlackNotifier(this.approvalQueue, {
+    this.#slack = new SlackNotifier(parts.opened.shared?.approvals ?? this.approvalQueue, {
       secret: (name, slot) => this.#secrets.get(name, slot),
       log: (level, message, fields) =>
         options.log.log(level, message, fields as Record<string, unknown>),

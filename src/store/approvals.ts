@@ -11,8 +11,10 @@
  * approved into a request nobody holds any more. A gateway restarting marks its own leftovers
  * the same way.
  *
- * Slack clicks and the dashboard still decide only what their own gateway holds; their decisions
- * are written back so the others' lists drop the request.
+ * The admin API, the dashboard and Slack clicks all decide through
+ * {@linkcode SharedApprovals.decide}, so a request is decided from any gateway and a dashboard
+ * click racing a CLI decision elsewhere has one winner; the loser can ask
+ * {@linkcode SharedApprovals.decidedBy} who won.
  *
  * @module
  */
@@ -123,6 +125,32 @@ export class SharedApprovals {
     const local = this.#queue.list();
     const remote = this.#remote.filter((p) => !this.#queue.get(p.request.id));
     return [...local, ...remote].sort((a, b) => a.since.getTime() - b.since.getTime());
+  }
+
+  /** The request `id` held here or on another gateway (as last read), if it is pending. */
+  get(id: string): PendingApproval | undefined {
+    return this.#queue.get(id) ?? this.#remote.find((p) => p.request.id === id);
+  }
+
+  /**
+   * Follows this gateway's own queue (Slack posts what is held here; another gateway's requests
+   * are posted by that gateway). Returns the unsubscribe.
+   */
+  subscribe(listener: (event: QueueEvent) => void): () => void {
+    return this.#queue.subscribe(listener);
+  }
+
+  /**
+   * How request `id` ended, for a decider that lost the race: `"allowed by cli:alice"`,
+   * `"denied by dashboard:bob"`, `"abandoned"`, `"given up"`; `null` when the store never had it
+   * or it is still pending. Rejects when the store cannot be reached.
+   */
+  async decidedBy(id: string): Promise<string | null> {
+    const [row] = await this.#sql<Row[]>`SELECT * FROM clawpatrol_approvals WHERE id = ${id}`;
+    if (!row || row.state === "pending") return null;
+    if (row.state === "gone") return "given up";
+    if (row.state === "abandoned") return "abandoned";
+    return `${row.state} by ${row.decided_by ?? "unknown"}`;
   }
 
   /**
