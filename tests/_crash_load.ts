@@ -229,9 +229,9 @@ export async function health(
   return { status: res.status, body: await res.json() };
 }
 
-/** `clawpatrol log verify`: the hash chain of `config`'s receipts. */
+/** `clawpatrol log verify --local`: the hash chain of `config`'s own receipts (not the store's). */
 export function verifyLog(config: string): Promise<CliResult> {
-  return cli(["log", "verify", "-c", config], { timeoutMs: 60_000 });
+  return cli(["log", "verify", "--local", "-c", config], { timeoutMs: 60_000 });
 }
 
 /** Every marker that appears in some receipt's facts (read-only; safe while the gateway runs). */

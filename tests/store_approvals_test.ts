@@ -138,7 +138,7 @@ Deno.test({
     deepEqual((await admin(a, "/approvals")).json.approvals, []);
     deepEqual((await admin(b, "/approvals")).json.approvals, []);
     equal((await admin(a, `/approvals/${id}/deny`, { who: "late" })).status, 404);
-    const log = await cli(["log", "--json", "--limit", "5", "-c", a.config]);
+    const log = await cli(["log", "--json", "--local", "--limit", "5", "-c", a.config]);
     match(log.stdout, /"who":"cli:ops"/);
 
     // Timed without the CLI's start-up: B's answer to the decision, to A's answer to the agent.

@@ -65,7 +65,7 @@ Deno.test({
       // Refused, not forwarded undecided: each refusal has its receipt (a deny), written to the
       // gateway's own receipts while the store is away.
       await eventually("a receipt for a refusal", async () => {
-        const log = await cli(["log", "--json", "--verdict", "deny", "-c", config]);
+        const log = await cli(["log", "--json", "--local", "--verdict", "deny", "-c", config]);
         return log.stdout.includes('"reason":"proxy authentication required') ? true : undefined;
       });
 

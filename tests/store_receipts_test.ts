@@ -47,7 +47,7 @@ Deno.test({
       // A copy that lags is caught up; a store that hangs meanwhile loses nothing.
       s.relay.hold();
       for (let i = 0; i < 2; i++) equal(await getAs(served[0], cas[0], "bot", bot), 200);
-      const local = await cli(["log", "--json", "--limit", "1000", "-c", configs[0]]);
+      const local = await cli(["log", "--json", "--local", "--limit", "1000", "-c", configs[0]]);
       const localA = local.stdout.trim().split("\n").length;
       s.relay.pass();
 

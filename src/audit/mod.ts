@@ -41,6 +41,7 @@ export {
   receiptOfRow,
   rowHash,
   rowOfCanonical,
+  storedCheckpoint,
   type StoredRow,
   storedRowsAfter,
 } from "./stored.ts";

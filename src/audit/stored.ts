@@ -8,6 +8,7 @@
 
 import { openReadOnly } from "./_schema.ts";
 import { canonicalRow, rowHash, type StoredRow, toReceipt } from "./_row.ts";
+import { type Checkpoint, checkpointOf } from "./prune.ts";
 import type { Receipt } from "../core/mod.ts";
 
 export type { StoredRow } from "./_row.ts";
@@ -27,6 +28,24 @@ export function storedRowsAfter(path: string, afterSeq: number, limit: number): 
   try {
     return db.prepare("SELECT * FROM receipts WHERE seq > ? ORDER BY seq LIMIT ?")
       .all(afterSeq, limit) as unknown as StoredRow[];
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Where the receipt chain at `path` starts after retention pruned it (the last removed receipt's
+ * seq and hash), or `null` when nothing was pruned: a copy of the chain cuts at the same place.
+ *
+ * @example
+ * ```ts
+ * const cut = storedCheckpoint("./state/receipts.db"); // { seq: 120, hash: "…" } or null
+ * ```
+ */
+export function storedCheckpoint(path: string): Checkpoint | null {
+  const db = openReadOnly(path);
+  try {
+    return checkpointOf(db, "receipts");
   } finally {
     db.close();
   }

@@ -37,8 +37,10 @@ Commands:
                          receipt it decides), or every problem with file:line
   test FIXTURE...        replay rule fixtures; [--require-coverage] fails on unexercised rules
   log                    recent receipts: [--follow] [--json] [--verdict allow|deny]
-                         [--agent NAME] [--since 10m|ISO-TIME] [--limit N]
-  log verify             check the receipts' hash chain; reports the first broken row
+                         [--agent NAME] [--since 10m|ISO-TIME] [--limit N]; with gateway.store
+                         every gateway's, each line naming it ([--gateway ID]; --local: this host's)
+  log verify             check the receipts' hash chain; reports the first broken row (with
+                         gateway.store also every gateway's chain there; --local: this host's only)
                          (--checkpoint FILE: also the signed anchors there, which catch a
                          rewritten chain or a cut tail; --pubkey KEY: trust only that key)
   log pubkey             the key anchors are signed with (--rotate: a new one; old stays trusted)
@@ -46,9 +48,10 @@ Commands:
   replay -c CANDIDATE [--since 7d] [--agent A] [--endpoint E] [--receipts PATH] [--json]
                          re-decide recorded actions with a candidate config: what would change,
                          by rule; exit 1 when something denied or held would now be allowed
-  report [--since 7d] [--receipts PATH] [--json]
+  report [--since 7d] [--receipts PATH | --local] [--json]
                          rule hits by verdict and mode, observe-mode rules ready to enforce,
-                         approvals, denies per agent and endpoint, unknown hosts
+                         approvals, denies per agent and endpoint, unknown hosts (with
+                         gateway.store: across every gateway, and receipts by gateway)
   agent add NAME --profile PROFILE
                          enrol an agent; prints its token once, as the last line of stdout
   agent add NAME --profile PROFILE --wireguard [--tunnel T] [--endpoint HOST:PORT]

@@ -1,7 +1,11 @@
 /**
- * `clawpatrol log [--follow] [--json] [--verdict V] [--agent A] [--since T] [--limit N]`,
- * `clawpatrol log verify [--checkpoint FILE [--pubkey KEY]…]`, `clawpatrol log pubkey [--rotate]`
- * and `clawpatrol log fixture RCPT_ID…`.
+ * `clawpatrol log [--follow] [--json] [--verdict V] [--agent A] [--since T] [--limit N]
+ * [--gateway ID] [--local]`, `clawpatrol log verify [--local] [--checkpoint FILE [--pubkey KEY]…]`,
+ * `clawpatrol log pubkey [--rotate]` and `clawpatrol log fixture RCPT_ID…`.
+ *
+ * With `gateway.store`, `log` lists every gateway's receipts from the store (each line names its
+ * gateway) and `log verify` checks every chain there as well as the local one; `--local` reads
+ * only this host's `state_dir`, as without a store.
  *
  * @module
  */
@@ -21,6 +25,7 @@ import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
 import { printAnchorKey, verifyAnchors } from "./_log_anchors.ts";
+import { logAcrossGateways, storeVerify } from "./_store_receipts.ts";
 
 const FOLLOW_POLL_MS = 500;
 
@@ -37,15 +42,31 @@ export async function logCommand(args: string[]): Promise<number> {
     pubkey: { type: "string", multiple: true },
     rotate: { type: "boolean" },
     "passphrase-stdin": { type: "boolean" },
+    local: { type: "boolean" },
+    gateway: { type: "string" },
   });
   const { config } = await loadAndCompile(global.config);
+  const store = values.local === true ? undefined : config.gateway.store;
+  if (typeof values.gateway === "string" && (!store || positionals.length > 0)) {
+    throw new UsageError(
+      "--gateway picks one gateway's receipts in the shared store: for 'log' with gateway.store",
+    );
+  }
   const dbPath = join(await stateDirOf(config), RECEIPTS_FILE);
   const stateDir = dirname(dbPath);
   const passphraseStdin = values["passphrase-stdin"] === true;
   if (positionals[0] === "verify") {
     if (positionals.length > 1) throw new UsageError("log verify takes no arguments");
-    await assertExists(dbPath);
-    const chain = verify(dbPath);
+    let chain: number;
+    if (store && !await exists(dbPath)) {
+      out(`${dbPath}: no local receipts (this host serves no gateway)`);
+      chain = 0;
+    } else {
+      await assertExists(dbPath);
+      chain = verify(dbPath);
+    }
+    // Every gateway's chain in the store too, each line naming its gateway.
+    if (store) chain = Math.max(chain, await storeVerify(store));
     if (typeof values.checkpoint !== "string") return chain;
     const pinned = (values.pubkey ?? []) as string[];
     const anchors = await verifyAnchors(dbPath, values.checkpoint, {
@@ -78,6 +99,20 @@ export async function logCommand(args: string[]): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) {
     throw new UsageError(`--limit must be a positive whole number, got '${values.limit}'`);
   }
+  if (store) {
+    let stop = false;
+    return await following(
+      () => stop = true,
+      values.follow === true,
+      (until) =>
+        logAcrossGateways(store, {
+          filter: { ...filter, limit, gateway: values.gateway as string | undefined },
+          print: ({ gateway, receipt }) =>
+            out(values.json ? toJsonLine(receipt, gateway) : `${toTextLine(receipt)} ${gateway}`),
+          until: until ? () => stop : undefined,
+        }),
+    );
+  }
   await assertExists(dbPath);
   const print = (r: Receipt) => out(values.json ? toJsonLine(r) : toTextLine(r));
   let last = 0;
@@ -87,10 +122,7 @@ export async function logCommand(args: string[]): Promise<number> {
   }
   if (!values.follow) return 0;
   let stop = false;
-  const onSignal = () => (stop = true);
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
+  return await following(() => stop = true, true, async () => {
     while (!stop) {
       await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
       for (const r of queryReceipts(dbPath, { ...filter, afterSeq: last, limit: 1000 })) {
@@ -98,11 +130,25 @@ export async function logCommand(args: string[]): Promise<number> {
         last = r.seq;
       }
     }
+    return 0;
+  });
+}
+
+/** Runs `run`; when it follows, SIGINT and SIGTERM call `onSignal` (which ends the loop). */
+async function following(
+  onSignal: () => void,
+  follow: boolean,
+  run: (follow: boolean) => Promise<number>,
+): Promise<number> {
+  if (!follow) return await run(false);
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    return await run(true);
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
-  return 0;
 }
 
 function verify(dbPath: string): number {
@@ -139,6 +185,16 @@ async function fixtures(dbPath: string, config: Config, ids: string[]): Promise<
   }
   if (cases.length > 0) out((await fixturesYaml(cases)).trimEnd());
   return failed ? 1 : 0;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 async function assertExists(path: string): Promise<void> {
@@ -181,9 +237,10 @@ function toTextLine(r: Receipt): string {
   ].filter(Boolean).join(" ");
 }
 
-function toJsonLine(r: Receipt): string {
+/** One receipt as JSON; from the store, `gateway` names the gateway that decided it. */
+function toJsonLine(r: Receipt, gateway?: string): string {
   return JSON.stringify(
-    { ...r, time: r.time.toISOString() },
+    { ...(gateway === undefined ? {} : { gateway }), ...r, time: r.time.toISOString() },
     (_k, v) => typeof v === "bigint" ? Number(v) : v,
   );
 }

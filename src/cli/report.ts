@@ -1,7 +1,9 @@
 /**
- * `clawpatrol report [--since 7d] [--receipts PATH] [--json]`: the rollout questions answered
- * from the receipts (see `src/audit/report.ts`): rule hits by verdict and mode, the observe-mode rules
- * ready to enforce, approvals, denies per agent and endpoint, unknown hosts.
+ * `clawpatrol report [--since 7d] [--receipts PATH | --local] [--json]`: the rollout questions
+ * answered from the receipts (see `src/audit/report.ts`): rule hits by verdict and mode, the
+ * observe-mode rules ready to enforce, approvals, denies per agent and endpoint, unknown hosts.
+ * With `gateway.store` it reads every gateway's receipts there and adds how many each decided;
+ * `--local` (or `--receipts`) reads one receipts database.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { out } from "./_io.ts";
 import { parseSince } from "./log.ts";
+import { receiptsAcrossGateways } from "./_store_receipts.ts";
 
 /** Runs `clawpatrol report`. */
 export async function reportCommand(args: string[]): Promise<number> {
@@ -19,14 +22,37 @@ export async function reportCommand(args: string[]): Promise<number> {
     receipts: { type: "string" },
     since: { type: "string" },
     json: { type: "boolean" },
+    local: { type: "boolean" },
   });
   if (positionals.length > 0) throw new UsageError("report takes no arguments");
-  const path = (values.receipts as string | undefined) ??
-    join(await stateDirOf((await loadAndCompile(global.config)).config), RECEIPTS_FILE);
   const since = typeof values.since === "string" ? parseSince(values.since) : undefined;
-  const report = rolloutReport(queryReceipts(path, { since }));
-  if (values.json) out(JSON.stringify(report));
-  else for (const line of reportText(report)) out(line);
+  if (typeof values.receipts === "string") {
+    return print(rolloutReport(queryReceipts(values.receipts, { since })), values.json === true);
+  }
+  const { config } = await loadAndCompile(global.config);
+  const store = values.local === true ? undefined : config.gateway.store;
+  if (store) {
+    const found = await receiptsAcrossGateways(store, since);
+    const gateways: Record<string, number> = {};
+    for (const { gateway } of found) gateways[gateway] = (gateways[gateway] ?? 0) + 1;
+    const report = rolloutReport(found.map((f) => f.receipt));
+    return print({ ...report, gateways }, values.json === true);
+  }
+  const path = join(await stateDirOf(config), RECEIPTS_FILE);
+  return print(rolloutReport(queryReceipts(path, { since })), values.json === true);
+}
+
+/** The report, and (read from the store) how many receipts each gateway decided. */
+type Printed = RolloutReport & { gateways?: Record<string, number> };
+
+function print(report: Printed, json: boolean): number {
+  if (json) out(JSON.stringify(report));
+  else {
+    for (const line of reportText(report)) out(line);
+    if (report.gateways !== undefined) {
+      for (const line of ["", "Receipts by gateway:", ...counts(report.gateways)]) out(line);
+    }
+  }
   return 0;
 }
 

@@ -88,6 +88,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX clawpatrol_receipts_time ON clawpatrol_receipts (time);
     `,
   },
+  {
+    version: 5,
+    what: "receipt chain cuts",
+    sql: `
+      -- Where each gateway's chain in the store starts once older receipts were pruned: the seq
+      -- and hash of the last one removed, as the local checkpoint keeps them, so verification
+      -- still proves the first receipt left follows exactly that one.
+      CREATE TABLE clawpatrol_receipt_cuts (
+        gateway text PRIMARY KEY,
+        seq     bigint NOT NULL,
+        hash    text NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -4,16 +4,19 @@
  * risk and fail-closed are unchanged, and a store outage never blocks a decision); the copy
  * follows within `pollMs`, resumes where the store's copy ends after an outage or a restart, and
  * carries the canonical text each hash covers, so `store verify` checks every chain from the
- * store alone and `store log` reads every gateway's receipts in one place.
+ * store alone and `store log` reads every gateway's receipts in one place. Retention follows the
+ * local chain: once `receipts.keep` pruned it, the copy drops the same receipts and keeps the
+ * local checkpoint as its cut, where verification starts.
  *
  * @module
  */
 
 import {
   canonicalRow,
+  type Checkpoint,
   receiptOfRow,
-  rowHash,
   rowOfCanonical,
+  storedCheckpoint,
   type StoredRow,
   storedRowsAfter,
 } from "../audit/mod.ts";
@@ -39,6 +42,8 @@ export class ReceiptMirror {
   readonly #onError: (error: Error) => void;
   /** The store's last seq for this gateway; read again after a failure. */
   #cursor: number | null = null;
+  /** The seq the store's copy is cut at (0: nothing pruned); read with the cursor. */
+  #cut = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | null = null;
   #stopped = false;
@@ -82,12 +87,21 @@ export class ReceiptMirror {
   async #round(): Promise<void> {
     try {
       this.#cursor ??= await this.#storedUpTo();
+      await this.#follow(storedCheckpoint(this.#path));
       while (true) {
-        const rows = storedRowsAfter(this.#path, this.#cursor, BATCH);
+        let rows = storedRowsAfter(this.#path, this.#cursor, BATCH);
         if (rows.length === 0) return;
-        await this.#insert(rows);
-        this.#cursor = rows[rows.length - 1].seq;
-        if (rows.length < BATCH) return;
+        const full = rows.length === BATCH;
+        if (rows[0].seq !== this.#cursor + 1) {
+          // Pruned locally before it was copied: the copy is cut where the local chain now starts.
+          await this.#follow(storedCheckpoint(this.#path));
+          rows = rows.filter((r) => r.seq > this.#cut);
+        }
+        if (rows.length > 0) {
+          await this.#insert(rows);
+          this.#cursor = rows[rows.length - 1].seq;
+        }
+        if (!full) return;
       }
     } catch (err) {
       this.#cursor = null;
@@ -96,9 +110,31 @@ export class ReceiptMirror {
   }
 
   async #storedUpTo(): Promise<number> {
-    const [{ seq }] = await this.#sql`SELECT coalesce(max(seq), 0)::int AS seq
-      FROM clawpatrol_receipts WHERE gateway = ${this.#gateway}`;
-    return seq;
+    const [{ seq, cut }] = await this.#sql`SELECT
+        coalesce((SELECT max(seq) FROM clawpatrol_receipts WHERE gateway = ${this.#gateway}),
+          0)::int AS seq,
+        coalesce((SELECT seq FROM clawpatrol_receipt_cuts WHERE gateway = ${this.#gateway}),
+          0)::int AS cut`;
+    this.#cut = cut;
+    return Math.max(seq, cut);
+  }
+
+  /**
+   * Moves the copy's cut to the local checkpoint, removing the receipts before it in the same
+   * transaction: the store never holds a chain that starts nowhere.
+   */
+  async #follow(checkpoint: Checkpoint | null): Promise<void> {
+    if (checkpoint === null || checkpoint.seq <= this.#cut) return;
+    const { seq, hash } = checkpoint;
+    await this.#sql.begin(async (tx) => {
+      await tx`INSERT INTO clawpatrol_receipt_cuts (gateway, seq, hash)
+        VALUES (${this.#gateway}, ${seq}, ${hash})
+        ON CONFLICT (gateway) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+        WHERE clawpatrol_receipt_cuts.seq < excluded.seq`;
+      await tx`DELETE FROM clawpatrol_receipts WHERE gateway = ${this.#gateway} AND seq <= ${seq}`;
+    });
+    this.#cut = seq;
+    this.#cursor = Math.max(this.#cursor ?? 0, seq);
   }
 
   async #insert(rows: StoredRow[]): Promise<void> {
@@ -124,13 +160,21 @@ export interface StoreReceiptFilter {
   gateway?: string;
   agent?: string;
   verdict?: "allow" | "deny";
-  /** The newest this many. @default {50} */
-  limit?: number;
+  /** Only receipts whose action time is at or after this instant. */
+  since?: Date;
+  /**
+   * Only receipts past these positions, per gateway id (a gateway not named: all of its), each
+   * chain in order from there (what `log --follow` pages with).
+   */
+  after?: Record<string, number>;
+  /** The newest this many (with `after`: the oldest); `null`: all of them. @default {50} */
+  limit?: number | null;
 }
 
-/** A receipt read from the store, and the gateway that decided it. */
+/** A receipt read from the store, the gateway that decided it, and its place in that chain. */
 export interface GatewayReceipt {
   gateway: string;
+  seq: number;
   receipt: Receipt;
 }
 
@@ -146,89 +190,30 @@ export async function storeReceipts(
   sql: Sql,
   filter: StoreReceiptFilter = {},
 ): Promise<GatewayReceipt[]> {
-  const rows = await sql`SELECT gateway, canonical, hash FROM clawpatrol_receipts
+  const { after } = filter;
+  const limit = filter.limit === undefined ? 50 : filter.limit;
+  const rows = await sql`SELECT gateway, seq::int AS seq, canonical, hash FROM clawpatrol_receipts
     WHERE true
       ${filter.gateway === undefined ? sql`` : sql`AND gateway = ${filter.gateway}`}
       ${filter.agent === undefined ? sql`` : sql`AND agent = ${filter.agent}`}
       ${filter.verdict === undefined ? sql`` : sql`AND verdict = ${filter.verdict}`}
-    ORDER BY time DESC, gateway, seq DESC LIMIT ${filter.limit ?? 50}`;
-  return rows.reverse().map((r) => ({
-    gateway: r.gateway,
+      ${filter.since === undefined ? sql`` : sql`AND time >= ${filter.since}`}
+      ${
+    after === undefined
+      ? sql``
+      : sql`AND seq > coalesce((${JSON.stringify(after)}::jsonb ->> gateway)::bigint, 0)`
+  }
+    ORDER BY ${after === undefined ? sql`time DESC, gateway, seq DESC` : sql`gateway, seq`}
+    ${limit === null ? sql`` : sql`LIMIT ${limit}`}`;
+  const found = rows.map((r) => ({
+    gateway: r.gateway as string,
+    seq: r.seq as number,
     receipt: receiptOfRow(rowOfCanonical(r.canonical, r.hash)),
   }));
+  if (after === undefined) return found.reverse();
+  // Paged by each chain's order (a page holds a prefix of every chain past its position, so
+  // nothing is skipped), shown by time.
+  return found.sort((a, b) => a.receipt.time.getTime() - b.receipt.time.getTime());
 }
 
-/** One gateway's chain as {@linkcode verifyStoreChains} found it. */
-export interface StoreChainVerification {
-  gateway: string;
-  rows: number;
-  /** The first seq in the store (above 1 when older receipts were pruned before the copy). */
-  from: number;
-  /** The first problem, or `null` when every row checks. */
-  problem: string | null;
-}
-
-/**
- * Recomputes every gateway's chain from the store: each hash over its canonical text, each
- * `prev_hash` against the row before, no seq missing, and the indexed columns agreeing with the
- * text they were taken from.
- *
- * @example
- * ```ts
- * const chains = await verifyStoreChains(sql);
- * const broken = chains.filter((c) => c.problem !== null);
- * ```
- */
-export async function verifyStoreChains(sql: Sql): Promise<StoreChainVerification[]> {
-  const gateways = await sql`SELECT DISTINCT gateway FROM clawpatrol_receipts ORDER BY gateway`;
-  const results: StoreChainVerification[] = [];
-  for (const { gateway } of gateways) {
-    let previous: { seq: number; hash: string } | null = null;
-    let rows = 0;
-    let from = 0;
-    let problem: string | null = null;
-    let after = 0;
-    while (problem === null) {
-      const batch = await sql`SELECT seq::int AS seq, id, agent, verdict, prev_hash, hash,
-          canonical FROM clawpatrol_receipts
-        WHERE gateway = ${gateway} AND seq > ${after} ORDER BY seq LIMIT 1000`;
-      if (batch.length === 0) break;
-      for (const r of batch) {
-        problem = checkRow(r, previous);
-        if (problem !== null) break;
-        if (previous === null) from = r.seq;
-        previous = { seq: r.seq, hash: r.hash };
-        rows++;
-      }
-      after = batch[batch.length - 1].seq;
-    }
-    results.push({ gateway, rows, from, problem });
-  }
-  return results;
-}
-
-function checkRow(
-  r: Record<string, unknown>,
-  previous: { seq: number; hash: string } | null,
-): string | null {
-  const seq = r.seq as number;
-  let row: StoredRow;
-  try {
-    row = rowOfCanonical(r.canonical as string, r.hash as string);
-  } catch {
-    return `seq ${seq}: its canonical text is not JSON (edited)`;
-  }
-  if (previous !== null && seq !== previous.seq + 1) {
-    return `seq ${previous.seq + 1} to ${seq - 1} missing (deleted)`;
-  }
-  if (previous !== null && r.prev_hash !== previous.hash) {
-    return `seq ${seq}: prev_hash does not match the hash of seq ${previous.seq}`;
-  }
-  if (row.seq !== seq || row.id !== r.id || row.agent !== r.agent || row.verdict !== r.verdict) {
-    return `seq ${seq}: its columns disagree with its canonical text (edited)`;
-  }
-  if (row.prev_hash !== r.prev_hash || rowHash(row) !== r.hash) {
-    return `seq ${seq}: hash does not match its content (edited)`;
-  }
-  return null;
-}
+export { type StoreChainVerification, verifyStoreChains } from "./_receipt_verify.ts";
