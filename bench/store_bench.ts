@@ -1,12 +1,16 @@
 /**
- * The shared store's cost on the request path (issue 24): HTTPS GETs through one gateway on the
- * embedded default (SQLite and files), through one gateway on a shared PostgreSQL, and through
- * two gateways on that PostgreSQL at once. Prints requests/s and each gateway's CPU per request
- * (from /proc/<pid>/stat). With the store, agents are checked against an in-memory snapshot and
- * receipts stay in each gateway's SQLite, so the per-request cost should not move; this shows it.
+ * The shared store's cost on the request path (issue 24), for two workloads: HTTPS GETs, and
+ * `pgbench -S -M simple` through the gateways' Postgres listener (`_store_pg.ts`), each through
+ * one gateway on the embedded default (SQLite and files), one gateway on a shared PostgreSQL, and
+ * two gateways on that PostgreSQL at once (the same load split between them). Prints throughput
+ * and each gateway's CPU per action (from /proc/<pid>/stat). With the store, agents are checked
+ * against an in-memory snapshot and receipts are committed to each gateway's SQLite and copied to
+ * the store beside the request path, so the per-action cost should barely move; this shows it.
+ * The Postgres workload's database is in the store's own cluster ("the same PostgreSQL").
  *
  * ```sh
- * deno run -A bench/store_bench.ts [--requests=3000] [--connections=4]
+ * deno run -A bench/store_bench.ts [--requests=3000] [--connections=4] [--seconds=5]
+ *   [--clients=8] [--only=https|postgres]
  * ```
  *
  * @module
@@ -23,15 +27,26 @@ import {
   storeCli,
 } from "../tests/_shared_store.ts";
 import type { Served } from "../tests/_crash_load.ts";
+import { CREDENTIALS, measurePg, pgBlocks, type PgResult, preparePgWorkload } from "./_store_pg.ts";
 
 const { values } = parseArgs({
   options: {
     requests: { type: "string", default: "3000" },
     connections: { type: "string", default: "4" },
+    seconds: { type: "string", default: "5" },
+    clients: { type: "string", default: "8" },
+    only: { type: "string" },
   },
 });
 const REQUESTS = Number(values.requests);
 const CONNECTIONS = Number(values.connections);
+const SECONDS = Number(values.seconds);
+const CLIENTS = Number(values.clients);
+if (values.only !== undefined && values.only !== "https" && values.only !== "postgres") {
+  throw new RangeError(`Cannot use --only='${values.only}': https or postgres`);
+}
+const HTTPS = values.only !== "postgres";
+const POSTGRES = values.only !== "https";
 const TICKS_PER_S = 100;
 
 /** utime + stime of `pid`, in ms. */
@@ -85,14 +100,22 @@ const store = await startSharedStore();
 const upstream = await startUpstream();
 const running: Served[] = [];
 try {
-  const local = await sharedGatewayDir(join(dir, "local"), store, { upstream });
+  const pgPassword = POSTGRES ? await preparePgWorkload(store) : "";
+  const pg = POSTGRES
+    ? {
+      extra: pgBlocks(store.pg.port),
+      credentials: CREDENTIALS,
+      secrets: { pg_bench: pgPassword },
+    }
+    : {};
+  const local = await sharedGatewayDir(join(dir, "local"), store, { upstream, ...pg });
   // The embedded default: the same config without the store.
   await Deno.writeTextFile(
     local,
     (await Deno.readTextFile(local)).replace(/^\s*store\s*=.*$/m, ""),
   );
   const shared = await Promise.all(
-    ["s1", "s2"].map((n) => sharedGatewayDir(join(dir, n), store, { upstream })),
+    ["s1", "s2"].map((n) => sharedGatewayDir(join(dir, n), store, { upstream, ...pg })),
   );
   const localToken = (await cli(["agent", "add", "bot", "--profile", "bots", "-c", local])).stdout
     .trim().split("\n").at(-1)!;
@@ -109,19 +132,39 @@ try {
     await target(shared[0], "s1", sharedToken),
     await target(shared[1], "s2", sharedToken),
   ];
-  const rows: [string, { rps: number; cpuUs: number[] }][] = [
-    ["one gateway, embedded (SQLite)", await measure([l])],
-    ["one gateway, shared store", await measure([s1])],
-    ["two gateways, shared store", await measure([s1, s2])],
-  ];
-  console.log(`${REQUESTS} HTTPS GETs per gateway over ${CONNECTIONS} keep-alive tunnels each`);
-  console.log("| setup | requests/s (all gateways) | gateway CPU µs per request |");
-  console.log("| --- | --- | --- |");
-  for (const [name, r] of rows) {
-    console.log(
-      `| ${name} | ${r.rps.toFixed(0)} | ${r.cpuUs.map((c) => c.toFixed(0)).join(" / ")} |`,
-    );
+  const setups = [
+    ["one gateway, embedded (SQLite)", [l]],
+    ["one gateway, shared store", [s1]],
+    ["two gateways, shared store", [s1, s2]],
+  ] as const;
+  const cpu = (us: number[]) => us.map((c) => c.toFixed(0)).join(" / ");
+  console.log(`load average before: ${Deno.readTextFileSync("/proc/loadavg").trim()}`);
+  if (HTTPS) {
+    const rows: [string, { rps: number; cpuUs: number[] }][] = [];
+    for (const [name, targets] of setups) rows.push([name, await measure([...targets])]);
+    console.log(`${REQUESTS} HTTPS GETs per gateway over ${CONNECTIONS} keep-alive tunnels each`);
+    console.log("| setup | requests/s (all gateways) | gateway CPU µs per request |");
+    console.log("| --- | --- | --- |");
+    for (const [name, r] of rows) {
+      console.log(`| ${name} | ${r.rps.toFixed(0)} | ${cpu(r.cpuUs)} |`);
+    }
   }
+  if (POSTGRES) {
+    const rows: [string, PgResult][] = [];
+    for (const [name, targets] of setups) {
+      const pgTargets = targets.map((t) => ({ served: t.served, token: t.token }));
+      rows.push([name, await measurePg(pgTargets, { clients: CLIENTS, seconds: SECONDS })]);
+    }
+    console.log(
+      `pgbench -n -S -M simple, ${CLIENTS} clients in all (split between the gateways), ${SECONDS} s`,
+    );
+    console.log("| setup | TPS (all gateways) | gateway CPU µs per transaction |");
+    console.log("| --- | --- | --- |");
+    for (const [name, r] of rows) {
+      console.log(`| ${name} | ${r.tps.toFixed(0)} | ${cpu(r.cpuUs)} |`);
+    }
+  }
+  console.log(`load average after: ${Deno.readTextFileSync("/proc/loadavg").trim()}`);
 } finally {
   for (const s of running) await s.gw.stop().catch(() => s.gw.dispose());
   await store.stop();
