@@ -1,6 +1,8 @@
 /**
  * The LLM judge's verdict cache: a request with a fingerprint the judge decided recently gets
- * the same verdict without another model call. Bounded, least recently used out first.
+ * the same verdict without another model call. Bounded, least recently used out first. With a
+ * shared store the judge also consults a {@linkcode SharedVerdictCache}, so a verdict given on
+ * one gateway is reused on the others.
  *
  * @module
  */
@@ -65,4 +67,34 @@ export class VerdictCache {
       this.#entries.delete(this.#entries.keys().next().value!);
     }
   }
+}
+
+/**
+ * The verdict cache every gateway of a shared store reads (`gateway.store`), consulted after the
+ * in-process one. A failing store is never a verdict: `get` rejects and the judge asks the model;
+ * `set` never rejects (its failures are logged by the store, once).
+ */
+export interface SharedVerdictCache {
+  /** A verdict written less than `ttlMs` ago and not expired; rejects when the store fails. */
+  get(key: string, ttlMs: number): Promise<LlmVerdict | undefined>;
+  set(key: string, verdict: LlmVerdict, ttlMs: number): Promise<void>;
+}
+
+/**
+ * The shared cache's key for a request judged by one judge: its fingerprint with everything else
+ * the verdict depends on (approver, provider, model, endpoint and policy), hashed, so a changed
+ * policy or another judge never reuses a verdict it did not give.
+ *
+ * @example
+ * ```ts
+ * const key = await sharedVerdictKey([ref, provider, model, baseUrl, policy], fingerprint);
+ * ```
+ */
+export async function sharedVerdictKey(
+  judge: readonly (string | undefined)[],
+  fingerprint: string,
+): Promise<string> {
+  const text = JSON.stringify([...judge.map((part) => part ?? null), fingerprint]);
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -12,6 +12,7 @@ import { HumanApprover } from "./human.ts";
 import type { ApprovalQueue } from "./queue.ts";
 import { approvalRequest } from "./request.ts";
 import { ApprovalReuse, fallbackKey } from "./reuse.ts";
+import type { SharedVerdictCache } from "./_llm_cache.ts";
 
 /** What approvers may use: the queue, secrets from the vault, the network. */
 export interface ApproverDeps {
@@ -22,6 +23,8 @@ export interface ApproverDeps {
   log(level: "debug" | "info" | "warn" | "error", message: string, fields?: object): void;
   /** The config's chain defaults (LLM cache TTL, timeouts). */
   defaults: Config["defaults"];
+  /** With a shared store: the LLM verdict cache every gateway of it reads. */
+  verdicts?: SharedVerdictCache;
 }
 
 /** Builds one kind of approver from its config block. */

@@ -12,7 +12,7 @@
 import type { ApprovalRequest, Approver, StageDecision } from "../core/mod.ts";
 import type { Approver as ApproverConfig } from "../config/mod.ts";
 import { type ApproverDeps, registerApprover } from "./approvals.ts";
-import { VerdictCache } from "./_llm_cache.ts";
+import { sharedVerdictKey, VerdictCache } from "./_llm_cache.ts";
 import { buildPrompt, type LlmVerdict, parseVerdict, UNCLEAR_ANSWER } from "./_llm_prompt.ts";
 import { callModel, type LlmProvider } from "./_llm_providers.ts";
 
@@ -73,7 +73,7 @@ export class LlmApprover implements Approver {
 
   async decide(request: ApprovalRequest, signal: AbortSignal): Promise<StageDecision> {
     // The cache lives in this instance, so it is per approver (and a reload starts afresh).
-    const cached = this.#cache.get(request.fingerprint);
+    const cached = this.#cache.get(request.fingerprint) ?? await this.#sharedVerdict(request);
     if (cached) {
       this.#log("info", "llm judge verdict from cache", request, { decision: cached.decision });
       return this.#answer(cached, true);
@@ -114,8 +114,32 @@ export class LlmApprover implements Approver {
       return { decision: "deny", who: this.who, reason: UNCLEAR_ANSWER };
     }
     this.#cache.set(request.fingerprint, verdict);
+    const shared = this.#deps.verdicts;
+    const ttlMs = this.#deps.defaults.llmCacheTtlMs;
+    if (shared && ttlMs > 0) {
+      // Not awaited: the agent does not wait for the store (which logs its own failures).
+      this.#sharedKey(request).then((key) => shared.set(key, verdict, ttlMs)).catch(() => {});
+    }
     this.#log("info", "llm judge decided", request, { decision: verdict.decision, latencyMs });
     return this.#answer(verdict, false);
+  }
+
+  /** The store's verdict (another gateway's judge gave it); none when the store fails. */
+  async #sharedVerdict(request: ApprovalRequest): Promise<LlmVerdict | undefined> {
+    const shared = this.#deps.verdicts;
+    const ttlMs = this.#deps.defaults.llmCacheTtlMs;
+    if (!shared || ttlMs <= 0) return undefined;
+    try {
+      return await shared.get(await this.#sharedKey(request), ttlMs);
+    } catch {
+      // Fail closed is "ask the model", never "allow": the store logged why, once.
+      return undefined;
+    }
+  }
+
+  #sharedKey(request: ApprovalRequest): Promise<string> {
+    const judge = [this.ref, this.#provider, this.#model, this.#baseUrl, this.#policy];
+    return sharedVerdictKey(judge, request.fingerprint);
   }
 
   #answer(verdict: LlmVerdict, cached: boolean): StageDecision {

@@ -1,23 +1,40 @@
 /**
  * What `gateway.store` adds to a gateway: the shared store opened and migrated before anything
- * serves, the agents read from it, the approval queue mirrored to it (decided through any
- * gateway), its standing on `/healthz` and in the log, and its close. Without `store` none of
- * this exists and the gateway reads `state_dir` as always.
+ * serves, the lease on this gateway's id (a second process with the same id is refused), the
+ * agents read from it, the approval queue mirrored to it (decided through any gateway), the LLM
+ * verdict cache, its standing on `/healthz` and in the log, and its close. Without `store` none
+ * of this exists and the gateway reads `state_dir` as always.
  *
  * @module
  */
 
+import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
-import type { Health, Logger } from "../core/mod.ts";
+import { ConfigError, type Health, type Logger } from "../core/mod.ts";
 import { AgentRegistry } from "../agents/mod.ts";
 import { ApprovalQueue } from "../approvals/mod.ts";
 // Types only: the store (and its PostgreSQL client) loads on first use, so a gateway without
 // `store` carries none of it.
-import type { ReceiptMirror, SharedAgents, SharedApprovals, Store } from "../store/mod.ts";
-import { gatewayId } from "./_gateway_id.ts";
+import type {
+  GatewayLease,
+  ReceiptMirror,
+  SharedAgents,
+  SharedApprovals,
+  SharedVerdicts,
+  Store,
+} from "../store/mod.ts";
+import { GATEWAY_ID_FILE, gatewayId } from "./_gateway_id.ts";
 
 /** The store module, loaded when a config names a store. */
 const storeModule = () => import("../store/mod.ts");
+
+/** The verdict cache of the store a queue is mirrored to, for the approval chains built on it. */
+const verdictsByQueue = new WeakMap<ApprovalQueue, SharedVerdicts>();
+
+/** The shared LLM verdict cache of the gateway whose queue is `queue`; none without a store. */
+export function sharedVerdictsFor(queue: ApprovalQueue): SharedVerdicts | undefined {
+  return verdictsByQueue.get(queue);
+}
 
 /** The shared store a gateway runs on. */
 export interface SharedState {
@@ -29,6 +46,8 @@ export interface SharedState {
   queue: ApprovalQueue;
   /** What the admin API lists and decides: held here and on the other gateways. */
   approvals: SharedApprovals;
+  /** The LLM judges' verdicts, reused by every gateway of the store. */
+  verdicts: SharedVerdicts;
   /** Why the store is not usable now (every agent refused meanwhile), or `null`. */
   problem(): string | null;
   /** Revokes on every gateway, for the dashboard's button; a failure is logged. */
@@ -55,13 +74,39 @@ export async function openSharedState(
   const settings = config.gateway.store;
   if (!settings) return null;
   const gateway = await gatewayId(stateDir);
-  const { openStore, ReceiptMirror, SharedAgents, SharedApprovals } = await storeModule();
+  const { GatewayLease, openStore, ReceiptMirror, SharedAgents, SharedApprovals, SharedVerdicts } =
+    await storeModule();
   const store = await openStore(settings);
   const { from, to, applied } = store.migration;
   if (applied.length > 0) {
     log.log("info", `store ${store.display}: schema migrated from version ${from} to ${to}`);
   }
   const onError = (err: Error) => log.log("warn", `store ${store.display}: ${err.message}`);
+  let lost: string | null = null;
+  let lease: GatewayLease;
+  try {
+    // Before anything is written under this id: a second process must not abandon the first's
+    // held requests or write into its receipt chain.
+    lease = await GatewayLease.take(store.sql, gateway, {
+      stateDir: await Deno.realPath(stateDir),
+      display: store.display,
+      onError,
+      onLost: (holder) => {
+        lost = `gateway id ${gateway} was taken over by pid ${holder.pid} on host ` +
+          `'${holder.host ?? "unknown"}' (state_dir '${holder.stateDir}'): stop this gateway`;
+        log.log("error", `store ${store.display}: ${lost}`);
+      },
+    });
+  } catch (err) {
+    await store.close();
+    if (!(err instanceof Error && err.name === "GatewayIdInUseError")) throw err;
+    // Exit code 2, as for a config that cannot run: starting again will not help.
+    throw new ConfigError([{
+      file: join(stateDir, GATEWAY_ID_FILE),
+      line: 0,
+      message: err.message,
+    }]);
+  }
   let agents: SharedAgents | undefined;
   try {
     agents = await SharedAgents.open(store.sql, store.display, {
@@ -74,12 +119,14 @@ export async function openSharedState(
     });
     const queue = new ApprovalQueue();
     const approvals = await SharedApprovals.open(store.sql, queue, { gateway, onError });
+    const verdicts = new SharedVerdicts(store.sql, { onError });
+    verdictsByQueue.set(queue, verdicts);
     log.log("info", `store ${store.display}: this is gateway ${gateway}`);
     const opened = agents;
     let mirror: ReceiptMirror | null = null;
     return {
-      ...{ store, gateway, agents, queue, approvals },
-      problem: () => opened.problem(),
+      ...{ store, gateway, agents, queue, approvals, verdicts },
+      problem: () => lost ?? opened.problem(),
       revokeAgent: (name) => {
         opened.revoke(name).catch((err) => log.log("error", `revoking '${name}': ${err.message}`));
       },
@@ -89,11 +136,13 @@ export async function openSharedState(
       },
       close: async () => {
         await Promise.all([opened.close(), approvals.close(), mirror?.stop()]);
+        await lease.release();
         await store.close();
       },
     };
   } catch (err) {
     await agents?.close();
+    await lease.release();
     await store.close();
     throw new Error(`Cannot use the store ${store.display}: ${err}`);
   }

@@ -138,8 +138,9 @@ export function serveGrant(
     net,
     env: [...APP_ENV],
     run: [],
-    // npm @slack/web-api names the OS release in its user agent when it loads.
-    sys: ["osRelease"],
+    // npm @slack/web-api names the OS release in its user agent when it loads; with a store,
+    // the host name goes with the gateway id's lease, so a refused duplicate can name it.
+    sys: config.gateway.store ? ["osRelease", "hostname"] : ["osRelease"],
     warnings,
   };
 }

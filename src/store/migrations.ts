@@ -89,6 +89,32 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 4,
+    what: "gateway leases and the LLM verdict cache",
+    sql: `
+      -- One running process per gateway id: a copied state directory must not make two
+      -- gateways write one receipt chain. heartbeat_at is the store's clock.
+      CREATE TABLE clawpatrol_gateway_leases (
+        gateway      text PRIMARY KEY,
+        token        text NOT NULL,
+        host         text,
+        pid          integer NOT NULL,
+        state_dir    text NOT NULL,
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- LLM judge verdicts, keyed by approver, model, policy and the request's fingerprint.
+      CREATE TABLE clawpatrol_llm_verdicts (
+        key        text PRIMARY KEY,
+        decision   text NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reason     text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX clawpatrol_llm_verdicts_expiry ON clawpatrol_llm_verdicts (expires_at);
+    `,
+  },
+  {
     version: 5,
     what: "receipt chain cuts",
     sql: `

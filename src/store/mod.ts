@@ -19,6 +19,13 @@ export type { Sql } from "./_connect.ts";
 export { SharedAgents, type SharedAgentsOptions } from "./agents.ts";
 export { SharedApprovals, type SharedApprovalsOptions } from "./approvals.ts";
 export {
+  GatewayIdInUseError,
+  GatewayLease,
+  type GatewayLeaseOptions,
+  type LeaseHolder,
+} from "./_lease.ts";
+export { SharedVerdicts, type SharedVerdictsOptions, type StoredVerdict } from "./_verdicts.ts";
+export {
   type GatewayReceipt,
   ReceiptMirror,
   type ReceiptMirrorOptions,
