@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Buffer } from "node:buffer";
 import type net from "node:net";
 import tls from "node:tls";
-import { agentSocket } from "./_agent_socket.ts";
+import { agentSocket, agentStreamSocket } from "./_agent_socket.ts";
 import { acceptTls, ServerContexts } from "./tls_accept.ts";
 
 // A throwaway self-signed leaf (P-256, localhost, 127.0.0.1): the client below does not verify it.
@@ -24,11 +24,16 @@ zj0EAwIDSAAwRQIhAMJkgUNQqM1ap5ff2ujrEB20/9CPSUtw0P6tcht0P7XrAiB6
 -----END CERTIFICATE-----`;
 const CONTEXT = new ServerContexts().for({ certPem: CERT, keyPem: KEY });
 
+type Wrap = (conn: Deno.TcpConn, allowHalfOpen: boolean) => net.Socket;
+
+/** Both ways an accepted connection becomes an agent socket: every behaviour holds for each. */
+const WRAPS: [string, Wrap][] = [["native", agentSocket], ["stream", agentStreamSocket]];
+
 /** One accepted connection as an agent socket, and the client's end. */
-async function pair(allowHalfOpen = false) {
+async function pair(allowHalfOpen = false, wrap: Wrap = agentSocket) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const socket = agentSocket(await listener.accept(), allowHalfOpen);
+  const socket = wrap(await listener.accept(), allowHalfOpen);
   listener.close();
   return { client, socket };
 }
@@ -46,24 +51,26 @@ async function readAll(conn: Deno.Conn): Promise<string> {
   return chunks.join("");
 }
 
-Deno.test("agentSocket answers after the agent half-closes when allowHalfOpen is set", async () => {
-  const { client, socket } = await pair(true);
-  assertEquals(socket.remoteAddress, "127.0.0.1");
-  assertEquals(socket.localPort, (client.remoteAddr as Deno.NetAddr).port);
-  const received: string[] = [];
-  socket.on("data", (d: Uint8Array) => received.push(Buffer.from(d).toString()));
-  socket.on("end", () => socket.end("response"));
-  const done = closed(socket);
-  await client.write(new TextEncoder().encode("request"));
-  await client.closeWrite();
-  assertEquals(await readAll(client), "response");
-  await done;
-  assertEquals(received.join(""), "request");
-  client.close();
-});
+for (const [kind, wrap] of WRAPS) {
+  Deno.test(`${kind}: agentSocket answers after the agent half-closes when allowHalfOpen is set`, async () => {
+    const { client, socket } = await pair(true, wrap);
+    assertEquals(socket.remoteAddress, "127.0.0.1");
+    assertEquals(socket.localPort, (client.remoteAddr as Deno.NetAddr).port);
+    const received: string[] = [];
+    socket.on("data", (d: Uint8Array) => received.push(Buffer.from(d).toString()));
+    socket.on("end", () => socket.end("response"));
+    const done = closed(socket);
+    await client.write(new TextEncoder().encode("request"));
+    await client.closeWrite();
+    assertEquals(await readAll(client), "response");
+    await done;
+    assertEquals(received.join(""), "request");
+    client.close();
+  });
+}
 
-Deno.test("agentSocket reads nothing ahead while paused: bytes wait in the kernel", async () => {
-  const { client, socket } = await pair();
+Deno.test("the stream fallback reads nothing ahead while paused: bytes wait in the kernel", async () => {
+  const { client, socket } = await pair(false, agentStreamSocket);
   const first = new Promise<Uint8Array>((resolve) =>
     socket.once("data", (d: Uint8Array) => {
       socket.pause(); // As the Postgres startup reader does after each packet.
@@ -86,45 +93,66 @@ Deno.test("agentSocket reads nothing ahead while paused: bytes wait in the kerne
   client.close();
 });
 
-Deno.test("acceptTls on an agent socket with garbage already buffered fails the handshake, no crash", async () => {
-  // A CONNECT head pipelined with garbage: the proxy puts the bytes back before TLS starts.
-  const { client, socket } = await pair(true);
-  socket.unshift(Buffer.from("GARBAGE GARBAGE GARBAGE\r\n\r\n"));
-  const accepted = await acceptTls(socket, CONTEXT, 5_000);
-  assertEquals(accepted.kind, "failed");
-  socket.destroy();
-  client.close();
-});
-
-Deno.test("acceptTls completes a handshake whose ClientHello was read and put back first", async () => {
-  const { client, socket } = await pair(true);
-  const hello = new Promise<Uint8Array>((resolve) =>
-    socket.once("data", (d: Uint8Array) => {
-      socket.pause();
-      resolve(d);
-    })
-  );
-  // The client's TLS runs over the plain Deno connection through a node Duplex of its own.
-  const secureClient = tls.connect({
-    // The test's client speaks TLS over its plain connection wrapped the same way.
-    socket: agentSocket(client, true),
-    rejectUnauthorized: false,
-    ALPNProtocols: ["http/1.1"],
+for (const [kind, wrap] of WRAPS) {
+  Deno.test(`${kind}: acceptTls on an agent socket with garbage already buffered fails the handshake, no crash`, async () => {
+    // A CONNECT head pipelined with garbage: the proxy puts the bytes back before TLS starts.
+    const { client, socket } = await pair(true, wrap);
+    socket.unshift(Buffer.from("GARBAGE GARBAGE GARBAGE\r\n\r\n"));
+    const accepted = await acceptTls(socket, CONTEXT, 5_000);
+    assertEquals(accepted.kind, "failed");
+    socket.destroy();
+    client.close();
   });
-  secureClient.on("error", () => {});
-  socket.unshift(await hello);
-  const accepted = await acceptTls(socket, CONTEXT, 5_000);
-  assertEquals(accepted.kind, "secure");
-  if (accepted.kind !== "secure") return;
-  const echoed = new Promise<string>((resolve) =>
-    secureClient.once("data", (d: Uint8Array) => resolve(Buffer.from(d).toString()))
-  );
-  accepted.socket.once("data", (d: Uint8Array) => accepted.socket.write(d));
-  secureClient.write("ping");
-  assertEquals(await echoed, "ping");
+}
+
+for (const [kind, wrap] of WRAPS) {
+  Deno.test(`${kind}: acceptTls completes a handshake whose ClientHello was read and put back first`, async () => {
+    const { client, socket } = await pair(true, wrap);
+    const hello = new Promise<Uint8Array>((resolve) =>
+      socket.once("data", (d: Uint8Array) => {
+        socket.pause();
+        resolve(d);
+      })
+    );
+    // The client's TLS runs over the plain Deno connection through a node Duplex of its own.
+    const secureClient = tls.connect({
+      // The test's client speaks TLS over its plain connection wrapped the same way.
+      socket: agentSocket(client, true),
+      rejectUnauthorized: false,
+      ALPNProtocols: ["http/1.1"],
+    });
+    secureClient.on("error", () => {});
+    socket.unshift(await hello);
+    const accepted = await acceptTls(socket, CONTEXT, 5_000);
+    assertEquals(accepted.kind, "secure");
+    if (accepted.kind !== "secure") return;
+    const echoed = new Promise<string>((resolve) =>
+      secureClient.once("data", (d: Uint8Array) => resolve(Buffer.from(d).toString()))
+    );
+    accepted.socket.once("data", (d: Uint8Array) => accepted.socket.write(d));
+    secureClient.write("ping");
+    assertEquals(await echoed, "ping");
+    const done = closed(socket);
+    secureClient.destroy();
+    accepted.socket.destroy();
+    await done;
+    assert(socket.destroyed);
+  });
+}
+
+Deno.test("agentSocket is node's native TCP socket, and closing it closes the connection", async () => {
+  // Without the native handle, every TLS round trip goes through a JS stream (slower, not wrong).
+  const { client, socket } = await pair();
+  assert((socket as unknown as { _handle?: unknown })._handle, "fell back to the JS stream");
   const done = closed(socket);
-  secureClient.destroy();
-  accepted.socket.destroy();
+  socket.destroy();
   await done;
-  assert(socket.destroyed);
+  // The client reads end of stream only once the gateway's descriptor is closed, not leaked.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const leaked = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("still open after 5 s"), 5_000);
+  });
+  assertEquals(await Promise.race([readAll(client), leaked]), "");
+  clearTimeout(timer);
+  client.close();
 });
