@@ -319,3 +319,42 @@ Deno.test({
     match(await receiptOf(a.config, store, "/slack-held-on-a"), /"who":"slack:U1"/);
   });
 });
+
+Deno.test({
+  name: "store: a dashboard decision while the store does not answer decides nothing (503)",
+  ignore: !postgresAvailable(),
+}, async () => {
+  await withTwoGateways(async (a, b, store, upstream, bot) => {
+    const session = await dashboardSession(b, "dana");
+    const answer = heldPost(a, bot, "/dash-store-down");
+    const held = await heldOn(b, "/dash-store-down");
+    const decide = async () => {
+      const res = await fetch(`${session.base}/ui/api/approvals/${held.id}/approve`, {
+        method: "POST",
+        headers: { cookie: session.cookie, origin: session.base, "x-csrf-token": session.csrf },
+        body: JSON.stringify({ reason: "" }),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    store.relay.hold();
+    const refused = await decide();
+    equal(refused.status, 503, JSON.stringify(refused.json));
+    equal(refused.json.result, "unavailable");
+    match(b.served.gw.log, new RegExp(`approval ${held.id}: cannot record the decision`));
+    store.relay.pass();
+    // Nothing was decided on either side: once the store answers, the request still waits.
+    const approved = await eventually(
+      "the decision to go through",
+      async () => {
+        const tried = await decide();
+        return tried.status === 503 ? undefined : tried;
+      },
+      20_000,
+      250,
+    );
+    equal(approved.status, 200, JSON.stringify(approved.json));
+    equal(await answer, 200);
+    ok(upstream.seen.some((s) => s.path === "/dash-store-down"));
+    ok(!b.served.gw.log.includes(store.password), "the store's password is in B's log");
+  });
+});
