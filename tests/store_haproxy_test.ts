@@ -140,7 +140,7 @@ Deno.test({
       const copied = await storeCli(configs[0], s, ["store", "verify"]);
       equal(copied.code, 0, copied.stdout + copied.stderr);
       equal(
-        copied.stdout.match(/: ok: \d+ receipts, hash chain intact/g)?.length,
+        copied.stdout.match(/: ok: \d+ receipts, \d+ outcomes, hash chains intact/g)?.length,
         2,
         copied.stdout,
       );

@@ -1,11 +1,13 @@
 // `log`, `log verify` and `report` across gateways (issue 24): with a store, `log` lists every
-// gateway's receipts from it (each naming its gateway, filters and --follow included), `log verify`
-// checks the local chain and every chain in the store and names the gateway of a break, `report`
-// counts every gateway's receipts; `--local` reads only this host. Retention (`receipts.keep`)
-// prunes the store's copy of a gateway's chain as it prunes the local one, and the cut it leaves
-// is where verification starts: a receipt deleted after it, or the cut itself, is caught.
+// gateway's receipts from it (each naming its gateway, with its outcome; filters and --follow
+// included), `log verify` checks the local chain and every chain in the store (receipts and
+// outcomes) and names the gateway of a break, `report` counts every gateway's receipts; `--local`
+// reads only this host. Retention (`receipts.keep`) prunes the store's copy of a gateway's chains
+// as it prunes the local ones, and the cut it leaves is where verification starts: a receipt
+// deleted after it, or the cut itself, is caught.
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { ReceiptStore } from "../src/audit/mod.ts";
 import { RECEIPTS_FILE } from "../src/gateway/mod.ts";
 import { postgresAvailable } from "./_postgres.ts";
@@ -22,18 +24,25 @@ import {
 
 const DAY = 86_400_000;
 
-/** A receipt of `agent` decided `daysAgo`, as an older gateway run left it. */
-function oldReceipt(daysAgo: number) {
+/** A receipt of `old-bot` decided `daysAgo`, as an older gateway run left it. */
+function oldReceipt(daysAgo: number, verdict: "allow" | "deny") {
   return {
     time: new Date(Date.now() - daysAgo * DAY),
     ...{ agent: "old-bot", profile: "bots", endpoint: "api", protocol: "https" },
     ...{ summary: "GET api.test/old", facts: {}, rule: null, mode: "enforce" as const },
-    ...{ verdict: "deny" as const, wouldBe: "deny" as const, reason: "no rule matched" },
+    ...{ verdict, wouldBe: verdict, reason: "no rule matched" },
     ...{ approvals: [], upstreamStatus: null, bytesIn: 0, bytesOut: 0, latencyMs: 1 },
   };
 }
 
-type Line = { gateway?: string; seq: number; id: string; agent: string; time: string };
+type Line = {
+  gateway?: string;
+  seq: number;
+  id: string;
+  agent: string;
+  time: string;
+  outcome?: { upstreamStatus: number | null };
+};
 
 const lines = (stdout: string): Line[] =>
   stdout.trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
@@ -53,15 +62,28 @@ Deno.test({
       const [a, b] = await Promise.all(
         ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, { upstream })),
       );
-      // A keeps 7 days: of the 22 receipts its earlier run left, the 20 from 9 days ago go.
+      // A keeps 7 days: of the 22 receipts its earlier run left, the 20 from 9 days ago go, and
+      // of their 20 outcomes the first 19 (the newest outcome always stays, its receipt pruned).
+      // Every action A allows now is written ahead, so it has an outcome row of its own.
       const text = await Deno.readTextFile(a);
       await Deno.writeTextFile(
         a,
-        text.replace(/( {2}store +=.*\n)/, `$1  receipts {\n    keep = "7d"\n  }\n`),
+        text.replace(
+          /( {2}store +=.*\n)/,
+          `$1  receipts {\n    keep = "7d"\n  }\n  limits {\n    receipt_durability = "all"\n  }\n`,
+        ),
       );
       const old = ReceiptStore.open(join(dir, "a/state", RECEIPTS_FILE));
-      for (let i = 0; i < 20; i++) old.record(oldReceipt(9));
-      for (let i = 0; i < 2; i++) old.record(oldReceipt(6));
+      const ahead = Array.from({ length: 20 }, () => old.reserve(oldReceipt(9, "allow")));
+      await old.flushed();
+      for (const r of ahead) {
+        r.complete({
+          time: new Date(Date.now() - 9 * DAY),
+          ...{ upstreamStatus: 200, bytesIn: 0, bytesOut: 5, latencyMs: 1, error: null },
+          notRun: false,
+        });
+      }
+      for (let i = 0; i < 2; i++) old.record(oldReceipt(6, "deny"));
       await old.close();
 
       const added = await storeCli(a, s, ["agent", "add", "bot", "--profile", "bots"]);
@@ -97,6 +119,9 @@ Deno.test({
       );
       equal(all.filter((l) => l.agent === "old-bot").length, 2, "the 6-day-old ones stay");
       ok(all.every((l) => l.gateway === idA || l.gateway === idB));
+      // A's receipts show the outcomes copied beside them.
+      const allowedOnA = all.filter((l) => l.gateway === idA && l.agent === "bot");
+      ok(allowedOnA.every((l) => l.outcome?.upstreamStatus === 200), JSON.stringify(allowedOnA));
 
       // Filters apply across gateways: --since drops A's old receipts, --gateway picks one.
       const recent = lines((await storeCli(b, s, ["log", "--json", "--since", "1d"])).stdout);
@@ -121,7 +146,11 @@ Deno.test({
       equal(report.gateways[idB], 3);
       const reportText = (await storeCli(a, s, ["report", "--since", "1d"])).stdout;
       match(reportText, /^6 receipts/);
-      match(reportText, new RegExp(`Receipts by gateway:\\n  ${idA}: 3\\n  ${idB}: 3`));
+      const byGateway = reportText.split("Receipts by gateway:\n")[1];
+      equal(
+        byGateway.split("\n").filter((l) => l).sort().join(";"),
+        [`  ${idA}: 3`, `  ${idB}: 3`].sort().join(";"),
+      );
       const localReport = JSON.parse(
         (await storeCli(a, s, ["report", "--json", "--local"])).stdout,
       );
@@ -161,21 +190,67 @@ Deno.test({
         20_000,
         200,
       );
+      const sql = (q: string) => s.pg.sql(q, "clawpatrol");
+      // A's outcomes are all in the store: the one left of the old run (its receipt pruned) and
+      // one per action allowed since.
+      const localOutcomes = () => {
+        const db = new DatabaseSync(join(dir, "a/state", RECEIPTS_FILE), { readOnly: true });
+        try {
+          return db.prepare("SELECT min(seq) AS lo, count(*) AS n FROM outcomes").get() as {
+            lo: number;
+            n: number;
+          };
+        } finally {
+          db.close();
+        }
+      };
+      equal(localOutcomes().lo, 20);
+      ok(localOutcomes().n >= 5, "the old run's last outcome, and 3 of bot and 1 of late");
+      await eventually(
+        "A's outcomes copied",
+        async () => {
+          const copied = await sql(`SELECT min(seq) || ' ' || count(*) FROM clawpatrol_outcomes
+          WHERE gateway = '${idA}'`);
+          return copied.trim() === `20 ${localOutcomes().n}` ? true : undefined;
+        },
+        20_000,
+        200,
+      );
       const verified = await storeCli(b, s, ["log", "verify"]);
       equal(verified.code, 0, verified.stdout + verified.stderr);
       match(verified.stdout, /receipts\.db: ok: \d+ receipts, hash chain intact/);
-      match(verified.stdout, new RegExp(`${idA}: ok: \\d+ receipts, .*from seq 21: older`));
-      match(verified.stdout, new RegExp(`${idB}: ok: \\d+ receipts, hash chain intact\\n`));
+      match(verified.stdout, new RegExp(`${idA}: ok: \\d+ receipts, \\d+ outcomes, .*from seq 21`));
+      match(
+        verified.stdout,
+        new RegExp(`${idB}: ok: \\d+ receipts, \\d+ outcomes, hash chains intact`),
+      );
+      equal(
+        (await sql(`SELECT string_agg(chain || ' ' || seq, ',' ORDER BY chain)
+          FROM clawpatrol_receipt_cuts WHERE gateway = '${idA}'`)).trim(),
+        "outcomes 19,receipts 20",
+        "A's copies are cut where its local chains were pruned",
+      );
+
+      // An outcome edited in the store breaks A's chain, named by gateway and outcome.
+      const edit = (from: string, to: string) =>
+        sql(`UPDATE clawpatrol_outcomes SET canonical = replace(canonical, '${from}', '${to}')
+          WHERE gateway = '${idA}' AND seq = 21`);
+      await edit('"bytes_out":', '"bytes_out":1');
+      const outcomeEdited = await storeCli(b, s, ["log", "verify"]);
+      equal(outcomeEdited.code, 1);
+      match(
+        outcomeEdited.stdout,
+        new RegExp(`${idA}: BROKEN after 1 good outcomes: outcome seq 21: hash does not match`),
+      );
+      await edit('"bytes_out":1', '"bytes_out":');
+      equal((await storeCli(b, s, ["log", "verify"])).code, 0);
 
       // The cut is where A's chain must start: a forged cut, a deleted cut, or a receipt deleted
       // right after it each break A's chain, and the line names A (B's stays ok).
-      const sql = (q: string) => s.pg.sql(q, "clawpatrol");
-      const hash = (await sql(
-        `SELECT seq || ' ' || hash FROM clawpatrol_receipt_cuts WHERE gateway = '${idA}'`,
-      )).trim();
-      match(hash, /^20 [0-9a-f]{64}$/, "A's copy is cut where its local chain was pruned");
+      const hash = (await sql(`SELECT hash FROM clawpatrol_receipt_cuts
+        WHERE gateway = '${idA}' AND chain = 'receipts'`)).trim();
       await sql(
-        `UPDATE clawpatrol_receipt_cuts SET hash = repeat('f', 64) WHERE gateway = '${idA}'`,
+        `UPDATE clawpatrol_receipt_cuts SET hash = repeat('f', 64) WHERE gateway = '${idA}' AND chain = 'receipts'`,
       );
       const forged = await storeCli(b, s, ["log", "verify"]);
       equal(forged.code, 1);
@@ -185,7 +260,7 @@ Deno.test({
       );
       match(forged.stdout, new RegExp(`${idB}: ok`));
       await sql(
-        `UPDATE clawpatrol_receipt_cuts SET hash = '${hash.slice(3)}' WHERE gateway = '${idA}'`,
+        `UPDATE clawpatrol_receipt_cuts SET hash = '${hash}' WHERE gateway = '${idA}' AND chain = 'receipts'`,
       );
       equal((await storeCli(b, s, ["log", "verify"])).code, 0);
       await sql(`DELETE FROM clawpatrol_receipts WHERE gateway = '${idA}' AND seq = 21`);
@@ -195,7 +270,9 @@ Deno.test({
         deleted.stdout,
         new RegExp(`${idA}: BROKEN after 0 good receipts: seq 21 to 21 missing`),
       );
-      await sql(`DELETE FROM clawpatrol_receipt_cuts WHERE gateway = '${idA}'`);
+      await sql(
+        `DELETE FROM clawpatrol_receipt_cuts WHERE gateway = '${idA}' AND chain = 'receipts'`,
+      );
       const uncut = await storeCli(b, s, ["log", "verify"]);
       equal(uncut.code, 1);
       match(uncut.stdout, new RegExp(`${idA}: BROKEN after 0 good receipts: seq 1 to 21 missing`));

@@ -51,9 +51,9 @@ export function outcomeValues(o: StoredOutcome): (string | number | null)[] {
   ];
 }
 
-/** `sha256hex(prev_hash ‖ canonical(outcome))`, keys in sorted order as for receipts. */
-export function outcomeHash(o: Omit<StoredOutcome, "hash">): string {
-  const canonical = JSON.stringify({
+/** The JSON an outcome's hash covers: every field but `hash`, keys in sorted order. */
+export function canonicalOutcome(o: Omit<StoredOutcome, "hash">): string {
+  return JSON.stringify({
     bytes_in: o.bytes_in,
     bytes_out: o.bytes_out,
     error: o.error,
@@ -65,7 +65,11 @@ export function outcomeHash(o: Omit<StoredOutcome, "hash">): string {
     time: o.time,
     upstream_status: o.upstream_status,
   });
-  return createHash("sha256").update(o.prev_hash).update(canonical).digest("hex");
+}
+
+/** `sha256hex(prev_hash ‖ canonical(outcome))`, keys in sorted order as for receipts. */
+export function outcomeHash(o: Omit<StoredOutcome, "hash">): string {
+  return createHash("sha256").update(o.prev_hash).update(canonicalOutcome(o)).digest("hex");
 }
 
 /** Validates an outcome; throws TypeError for what the insert would choke on. */

@@ -37,11 +37,16 @@ export {
 } from "./report.ts";
 export { verifyChainInWorker } from "./verify_async.ts";
 export {
+  canonicalOutcome,
   canonicalRow,
+  outcomeHash,
+  outcomeOfCanonical,
   receiptOfRow,
   rowHash,
   rowOfCanonical,
   storedCheckpoint,
+  type StoredOutcome,
+  storedOutcomesAfter,
   type StoredRow,
   storedRowsAfter,
 } from "./stored.ts";

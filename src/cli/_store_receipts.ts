@@ -124,8 +124,12 @@ export async function storeVerify(settings: StoreConfig): Promise<number> {
       const span = c.from > 1 ? ` (from seq ${c.from}: older ones were pruned)` : "";
       out(
         c.problem === null
-          ? `${c.gateway}: ok: ${c.rows} receipts, hash chain intact${span}`
-          : `${c.gateway}: BROKEN after ${c.rows} good receipts: ${c.problem}`,
+          ? `${c.gateway}: ok: ${c.rows} receipts, ${c.outcomes} outcomes, hash chains intact${span}`
+          : `${c.gateway}: BROKEN after ${
+            c.problem.startsWith("outcome")
+              ? `${c.outcomes} good outcomes`
+              : `${c.rows} good receipts`
+          }: ${c.problem}`,
       );
     }
     if (chains.length === 0) out(`${store.display}: no receipts yet`);

@@ -116,16 +116,31 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    what: "receipt chain cuts",
+    what: "receipt chain cuts and outcome chains",
     sql: `
-      -- Where each gateway's chain in the store starts once older receipts were pruned: the seq
-      -- and hash of the last one removed, as the local checkpoint keeps them, so verification
-      -- still proves the first receipt left follows exactly that one.
+      -- Where each gateway's chains in the store start once older rows were pruned: the seq and
+      -- hash of the last one removed, as the local checkpoint keeps them, so verification still
+      -- proves the first row left follows exactly that one.
       CREATE TABLE clawpatrol_receipt_cuts (
-        gateway text PRIMARY KEY,
+        gateway text NOT NULL,
+        chain   text NOT NULL CHECK (chain IN ('receipts', 'outcomes')),
         seq     bigint NOT NULL,
-        hash    text NOT NULL
+        hash    text NOT NULL,
+        PRIMARY KEY (gateway, chain)
       );
+      -- Each gateway's outcome chain (what happened to an action whose receipt was written
+      -- ahead of forwarding), copied like its receipts: hash is sha256(prev_hash || canonical).
+      CREATE TABLE clawpatrol_outcomes (
+        gateway   text NOT NULL,
+        seq       bigint NOT NULL,
+        receipt   text NOT NULL,
+        prev_hash text NOT NULL,
+        hash      text NOT NULL,
+        canonical text NOT NULL,
+        PRIMARY KEY (gateway, seq)
+      );
+      CREATE INDEX clawpatrol_outcomes_receipt ON clawpatrol_outcomes (gateway, receipt);
+      CREATE INDEX clawpatrol_receipts_id ON clawpatrol_receipts (gateway, id);
     `,
   },
 ];

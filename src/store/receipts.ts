@@ -1,27 +1,31 @@
 /**
- * Receipts in the shared store: each gateway's hash chain copied in order into one table, keyed
- * by the gateway's id. The local database stays the record an action waits for (durability by
- * risk and fail-closed are unchanged, and a store outage never blocks a decision); the copy
- * follows within `pollMs`, resumes where the store's copy ends after an outage or a restart, and
- * carries the canonical text each hash covers, so `store verify` checks every chain from the
- * store alone and `store log` reads every gateway's receipts in one place. Retention follows the
- * local chain: once `receipts.keep` pruned it, the copy drops the same receipts and keeps the
- * local checkpoint as its cut, where verification starts.
+ * Receipts in the shared store: each gateway's hash chains (receipts, and the outcomes of actions
+ * whose receipts were written ahead) copied in order into one table each, keyed by the gateway's
+ * id. The local database stays the record an action waits for (durability by risk and fail-closed
+ * are unchanged, and a store outage never blocks a decision); the copy follows within `pollMs`,
+ * resumes where the store's copy ends after an outage or a restart, and carries the canonical text
+ * each hash covers, so `store verify` checks every chain from the store alone and `store log`
+ * reads every gateway's receipts in one place. Retention follows the local chains (see
+ * `_chain_copy.ts`).
  *
  * @module
  */
 
 import {
+  canonicalOutcome,
   canonicalRow,
-  type Checkpoint,
+  outcomeOfCanonical,
   receiptOfRow,
   rowOfCanonical,
   storedCheckpoint,
+  type StoredOutcome,
+  storedOutcomesAfter,
   type StoredRow,
   storedRowsAfter,
 } from "../audit/mod.ts";
 import type { Receipt } from "../core/mod.ts";
 import { settledWithin, type Sql } from "./_connect.ts";
+import { ChainCopy } from "./_chain_copy.ts";
 
 const BATCH = 500;
 
@@ -33,28 +37,49 @@ export interface ReceiptMirrorOptions {
   onError?: (error: Error) => void;
 }
 
-/** Copies one gateway's committed receipts into the store, in chain order. */
+/** Copies one gateway's committed receipts and outcomes into the store, in chain order. */
 export class ReceiptMirror {
-  readonly #sql: Sql;
-  readonly #gateway: string;
-  readonly #path: string;
   readonly #pollMs: number;
   readonly #onError: (error: Error) => void;
-  /** The store's last seq for this gateway; read again after a failure. */
-  #cursor: number | null = null;
-  /** The seq the store's copy is cut at (0: nothing pruned); read with the cursor. */
-  #cut = 0;
+  readonly #receipts: ChainCopy<StoredRow>;
+  readonly #outcomes: ChainCopy<StoredOutcome>;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | null = null;
   #stopped = false;
 
   /** `path`: the gateway's local receipts database. */
   constructor(sql: Sql, gateway: string, path: string, options: ReceiptMirrorOptions = {}) {
-    this.#sql = sql;
-    this.#gateway = gateway;
-    this.#path = path;
     this.#pollMs = options.pollMs ?? 1_000;
     this.#onError = options.onError ?? (() => {});
+    this.#receipts = new ChainCopy<StoredRow>(sql, gateway, "receipts", {
+      after: (seq, limit) => storedRowsAfter(path, seq, limit),
+      checkpoint: () => storedCheckpoint(path, "receipts"),
+      values: (rows) =>
+        rows.map((r) => ({
+          gateway,
+          seq: r.seq,
+          id: r.id,
+          time: r.time,
+          agent: r.agent,
+          verdict: r.verdict,
+          prev_hash: r.prev_hash,
+          hash: r.hash,
+          canonical: canonicalRow(r),
+        })),
+    });
+    this.#outcomes = new ChainCopy<StoredOutcome>(sql, gateway, "outcomes", {
+      after: (seq, limit) => storedOutcomesAfter(path, seq, limit),
+      checkpoint: () => storedCheckpoint(path, "outcomes"),
+      values: (rows) =>
+        rows.map((o) => ({
+          gateway,
+          seq: o.seq,
+          receipt: o.receipt,
+          prev_hash: o.prev_hash,
+          hash: o.hash,
+          canonical: canonicalOutcome(o),
+        })),
+    });
   }
 
   /** Starts copying (a first round at once). */
@@ -86,72 +111,21 @@ export class ReceiptMirror {
 
   async #round(): Promise<void> {
     try {
-      this.#cursor ??= await this.#storedUpTo();
-      await this.#follow(storedCheckpoint(this.#path));
+      await this.#receipts.ready();
+      await this.#outcomes.ready();
       while (true) {
-        let rows = storedRowsAfter(this.#path, this.#cursor, BATCH);
-        if (rows.length === 0) return;
-        const full = rows.length === BATCH;
-        if (rows[0].seq !== this.#cursor + 1) {
-          // Pruned locally before it was copied: the copy is cut where the local chain now starts.
-          await this.#follow(storedCheckpoint(this.#path));
-          rows = rows.filter((r) => r.seq > this.#cut);
-        }
-        if (rows.length > 0) {
-          await this.#insert(rows);
-          this.#cursor = rows[rows.length - 1].seq;
-        }
-        if (!full) return;
+        // Outcomes read before the receipts are copied: each names a receipt committed before
+        // it, so the store never holds an outcome whose receipt it lacks.
+        const outcomes = await this.#outcomes.next(BATCH);
+        await this.#receipts.all(BATCH);
+        await this.#outcomes.write(outcomes.rows);
+        if (!outcomes.full) return;
       }
     } catch (err) {
-      this.#cursor = null;
+      this.#receipts.reset();
+      this.#outcomes.reset();
       this.#onError(err instanceof Error ? err : new Error(String(err)));
     }
-  }
-
-  async #storedUpTo(): Promise<number> {
-    const [{ seq, cut }] = await this.#sql`SELECT
-        coalesce((SELECT max(seq) FROM clawpatrol_receipts WHERE gateway = ${this.#gateway}),
-          0)::int AS seq,
-        coalesce((SELECT seq FROM clawpatrol_receipt_cuts WHERE gateway = ${this.#gateway}),
-          0)::int AS cut`;
-    this.#cut = cut;
-    return Math.max(seq, cut);
-  }
-
-  /**
-   * Moves the copy's cut to the local checkpoint, removing the receipts before it in the same
-   * transaction: the store never holds a chain that starts nowhere.
-   */
-  async #follow(checkpoint: Checkpoint | null): Promise<void> {
-    if (checkpoint === null || checkpoint.seq <= this.#cut) return;
-    const { seq, hash } = checkpoint;
-    await this.#sql.begin(async (tx) => {
-      await tx`INSERT INTO clawpatrol_receipt_cuts (gateway, seq, hash)
-        VALUES (${this.#gateway}, ${seq}, ${hash})
-        ON CONFLICT (gateway) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-        WHERE clawpatrol_receipt_cuts.seq < excluded.seq`;
-      await tx`DELETE FROM clawpatrol_receipts WHERE gateway = ${this.#gateway} AND seq <= ${seq}`;
-    });
-    this.#cut = seq;
-    this.#cursor = Math.max(this.#cursor ?? 0, seq);
-  }
-
-  async #insert(rows: StoredRow[]): Promise<void> {
-    const values = rows.map((r) => ({
-      gateway: this.#gateway,
-      seq: r.seq,
-      id: r.id,
-      time: r.time,
-      agent: r.agent,
-      verdict: r.verdict,
-      prev_hash: r.prev_hash,
-      hash: r.hash,
-      canonical: canonicalRow(r),
-    }));
-    // A copy made before a crash may overlap: the rows are the same, so skipping them is right.
-    await this.#sql`INSERT INTO clawpatrol_receipts ${this.#sql(values)}
-      ON CONFLICT (gateway, seq) DO NOTHING`;
   }
 }
 
@@ -192,23 +166,31 @@ export async function storeReceipts(
 ): Promise<GatewayReceipt[]> {
   const { after } = filter;
   const limit = filter.limit === undefined ? 50 : filter.limit;
-  const rows = await sql`SELECT gateway, seq::int AS seq, canonical, hash FROM clawpatrol_receipts
+  const rows = await sql`SELECT r.gateway, r.seq::int AS seq, r.canonical, r.hash,
+      o.canonical AS o_canonical, o.hash AS o_hash
+    FROM clawpatrol_receipts r
+    LEFT JOIN clawpatrol_outcomes o ON o.gateway = r.gateway AND o.receipt = r.id
     WHERE true
-      ${filter.gateway === undefined ? sql`` : sql`AND gateway = ${filter.gateway}`}
-      ${filter.agent === undefined ? sql`` : sql`AND agent = ${filter.agent}`}
-      ${filter.verdict === undefined ? sql`` : sql`AND verdict = ${filter.verdict}`}
-      ${filter.since === undefined ? sql`` : sql`AND time >= ${filter.since}`}
+      ${filter.gateway === undefined ? sql`` : sql`AND r.gateway = ${filter.gateway}`}
+      ${filter.agent === undefined ? sql`` : sql`AND r.agent = ${filter.agent}`}
+      ${filter.verdict === undefined ? sql`` : sql`AND r.verdict = ${filter.verdict}`}
+      ${filter.since === undefined ? sql`` : sql`AND r.time >= ${filter.since}`}
       ${
     after === undefined
       ? sql``
-      : sql`AND seq > coalesce((${JSON.stringify(after)}::jsonb ->> gateway)::bigint, 0)`
+      : sql`AND r.seq > coalesce((${JSON.stringify(after)}::jsonb ->> r.gateway)::bigint, 0)`
   }
-    ORDER BY ${after === undefined ? sql`time DESC, gateway, seq DESC` : sql`gateway, seq`}
+    ORDER BY ${
+    after === undefined ? sql`r.time DESC, r.gateway, r.seq DESC` : sql`r.gateway, r.seq`
+  }
     ${limit === null ? sql`` : sql`LIMIT ${limit}`}`;
   const found = rows.map((r) => ({
     gateway: r.gateway as string,
     seq: r.seq as number,
-    receipt: receiptOfRow(rowOfCanonical(r.canonical, r.hash)),
+    receipt: receiptOfRow(
+      rowOfCanonical(r.canonical, r.hash),
+      r.o_canonical === null ? null : outcomeOfCanonical(r.o_canonical, r.o_hash),
+    ),
   }));
   if (after === undefined) return found.reverse();
   // Paged by each chain's order (a page holds a prefix of every chain past its position, so
