@@ -36,6 +36,15 @@ export interface SpawnChildOptions {
 }
 
 /**
+ * `CLAWPATROL_BENCH_INSPECT=PORT`: the gateway child listens for a debugger on that loopback port,
+ * for a CPU profile of it under the bench's load (bench/README.md, "Profiling the gateway").
+ */
+function inspect(args: string[]): string[] {
+  const port = Deno.env.get("CLAWPATROL_BENCH_INSPECT");
+  return args[0] === "gateway" && port ? [`--inspect=127.0.0.1:${port}`] : [];
+}
+
+/**
  * Runs `deno run -A script ...args`; resolves with the JSON line it prints when ready.
  *
  * @example
@@ -56,7 +65,15 @@ export async function spawnChild(
   const shell = `[ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt ${fdLimit} ] && ` +
     `ulimit -n ${fdLimit} 2>/dev/null; exec "$0" run -A "$@"`;
   const process = new Deno.Command("sh", {
-    args: ["-c", shell, deno, ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []), script, ...args],
+    args: [
+      "-c",
+      shell,
+      deno,
+      ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+      ...inspect(args),
+      script,
+      ...args,
+    ],
     cwd: ROOT,
     stdin: "piped",
     stdout: "piped",

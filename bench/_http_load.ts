@@ -113,7 +113,7 @@ export class Wire {
 
 /** One way to reach the upstream. */
 export interface Path {
-  name: "direct" | "gateway" | "mitmproxy";
+  name: "direct" | "relay" | "gateway" | "mitmproxy";
   /** Processes whose CPU time the requests cost: the load generator, the proxy, the upstream. */
   pids: Record<string, number>;
   open(): Promise<Wire>;
@@ -140,7 +140,7 @@ export function directPath(
 
 /** Options for {@linkcode proxyPath}. */
 export interface ProxyPathOptions {
-  name: "gateway" | "mitmproxy";
+  name: "relay" | "gateway" | "mitmproxy";
   proxyPort: number;
   /** `host:port` sent in CONNECT. */
   connectTarget: string;

@@ -61,8 +61,11 @@ export const fmt = (n: number | undefined, digits = 0): string =>
   });
 
 function table(r: Results): string {
-  const paths: Path["name"][] = ["direct", "gateway", "mitmproxy"];
-  const lines = ["| measure | direct | gateway | mitmproxy |", "|---|---:|---:|---:|"];
+  const paths: Path["name"][] = ["direct", "relay", "gateway", "mitmproxy"];
+  const lines = [
+    "| measure | direct | relay floor | gateway | mitmproxy |",
+    "|---|---:|---:|---:|---:|",
+  ];
   const row = (label: string, cells: (string | undefined)[]) =>
     lines.push(`| ${label} | ${cells.map((c) => c ?? "–").join(" | ")} |`);
   const each = (label: string, x: Row, show: (c: Cell) => string) =>
@@ -84,10 +87,12 @@ function table(r: Results): string {
   const mem = (t?: Tunnels) => t && `${fmt(t.baseline.rssMb, 1)} → ${fmt(t.open.rssMb, 1)}`;
   row(`RSS MB: idle → ${r.options.tunnels} idle tunnels`, [
     undefined,
+    undefined,
     mem(r.gatewayTunnels),
     mem(r.mitmTunnels),
   ]);
   row("RSS per idle tunnel, KiB", [
+    undefined,
     undefined,
     r.gatewayTunnels && fmt(r.gatewayTunnels.kibPerTunnel, 1),
     r.mitmTunnels && fmt(r.mitmTunnels.kibPerTunnel, 1),
@@ -212,11 +217,35 @@ export function report(r: Results): void {
   console.log("\n" + table(r) + "\n");
   const verdict = (ok: boolean) => ok ? "PASS" : "MISS";
   const g = r.get.gateway!, m = r.get.mitmproxy;
+  const floor = r.get.relay;
   if (m) {
     const ratio = g.rate / m.rate;
-    console.log(`${verdict(ratio >= 5)} keep-alive GET rate: ${fmt(ratio, 1)}× mitmproxy (≥ 5×)`);
+    console.log(`${verdict(ratio >= 10)} keep-alive GET rate: ${fmt(ratio, 1)}× mitmproxy (≥ 10×)`);
+    const cpu = (c?: Cell) => c?.cpuUs.proxy ?? NaN;
+    const share = cpu(g) / cpu(m);
+    console.log(
+      `${verdict(share <= 0.1)} keep-alive GET proxy CPU: ${fmt(cpu(g))} µs/req, ` +
+        `1/${fmt(1 / share, 1)} of mitmproxy's ${fmt(cpu(m))} (≤ 1/10)`,
+    );
+    const c = r.connect.gateway, cm = r.connect.mitmproxy;
+    if (c && cm) {
+      const s = cpu(c) / cpu(cm);
+      console.log(
+        `${verdict(s <= 1 / 12)} new connection proxy CPU: ${fmt(cpu(c))} µs/conn, ` +
+          `1/${fmt(1 / s, 1)} of mitmproxy's ${fmt(cpu(cm))} (≤ 1/12)`,
+      );
+    }
+    if (floor) {
+      console.log(
+        `info  relay floor (TLS both legs, no parsing): ${fmt(cpu(floor))} µs/req = ` +
+          `1/${fmt(cpu(m) / cpu(floor), 1)} of mitmproxy's; the gateway's own work ` +
+          `${fmt(cpu(g) - cpu(floor))} µs/req; new connection floor ${
+            fmt(cpu(r.connect.relay))
+          } µs/conn`,
+      );
+    }
   } else {
-    console.log(`SKIP keep-alive GET rate vs mitmproxy (${r.mitmproxy})`);
+    console.log(`SKIP keep-alive GET rate and CPU vs mitmproxy (${r.mitmproxy})`);
   }
   const added = r.single.gateway!.p50Ms - r.single.direct!.p50Ms;
   console.log(

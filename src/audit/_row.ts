@@ -165,65 +165,52 @@ function jsonReplacer(_key: string, value: unknown): unknown {
     : value.toString();
 }
 
+// Measured in the gateway under load (bench/stages.ts, A/B): V8's serialiser with this replacer
+// costs ~8 µs less per receipt, and leaves less garbage, than a hand-written walk that avoided
+// the replacer, although the walk was faster in an isolated micro-benchmark.
 function json(field: string, value: unknown): string {
   try {
-    return toJson(value) ?? "null";
+    return JSON.stringify(value, jsonReplacer) ?? "null";
   } catch {
-    // Nested deeper than this function's recursion goes (or cyclic): V8's own serialiser has
-    // the last word, so a deep request body is recorded whenever JSON.stringify can.
+    // The replacer costs stack per level, so nesting past ~2,000 (a deep request body) overflows
+    // here; V8's serialiser without it goes far deeper, on a copy with the BigInts converted.
   }
   try {
-    return JSON.stringify(value, jsonReplacer) ?? "null";
+    return JSON.stringify(withoutBigInts(value)) ?? "null";
   } catch (error) {
     throw new TypeError(`Cannot record receipt: ${field} are not serialisable: ${error}`);
   }
 }
 
-const plainPrototypes = new Set<unknown>([Object.prototype, null]);
-
 /**
- * `JSON.stringify(value, jsonReplacer)`, same output, without the replacer: a replacer function
- * takes V8 off its fast path, and every receipt's facts hold a BigInt (`sql.statement_count`)
- * or none at all, so this is on every decision's path. Anything but plain data (a `toJSON`
- * method, a class instance) goes to JSON.stringify itself.
+ * `value` as plain data with each BigInt as {@linkcode jsonReplacer} writes it, copied without
+ * recursion. An object met twice (a cycle, or shared) is refused: this is the rare deep path.
  */
-function toJson(value: unknown): string | undefined {
-  switch (typeof value) {
-    case "string":
-      return JSON.stringify(value);
-    case "number":
-      return Number.isFinite(value) ? String(value) : "null";
-    case "boolean":
-      return value ? "true" : "false";
-    case "bigint":
-      return toJson(jsonReplacer("", value));
-    case "object": {
-      if (value === null) return "null";
-      if (Array.isArray(value)) {
-        let out = "[";
-        for (let i = 0; i < value.length; i++) {
-          out += (i === 0 ? "" : ",") + (toJson(value[i]) ?? "null");
-        }
-        return out + "]";
+function withoutBigInts(value: unknown): unknown {
+  const convert = (v: unknown) => typeof v === "bigint" ? jsonReplacer("", v) : v;
+  const nested = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null &&
+    typeof (v as { toJSON?: unknown }).toJSON !== "function";
+  if (!nested(value)) return convert(value);
+  const seen = new Set<object>([value]);
+  const root: Record<string, unknown> = Array.isArray(value) ? [] as never : {};
+  const stack: [Record<string, unknown>, Record<string, unknown>][] = [[value, root]];
+  for (let next; (next = stack.pop());) {
+    const [from, to] = next;
+    for (const key of Object.keys(from)) {
+      const item = from[key];
+      if (!nested(item)) {
+        to[key] = convert(item);
+        continue;
       }
-      const record = value as Record<string, unknown>;
-      if (
-        typeof record.toJSON === "function" || !plainPrototypes.has(Object.getPrototypeOf(value))
-      ) {
-        return JSON.stringify(value, jsonReplacer);
-      }
-      let out = "{";
-      for (const key in record) {
-        if (!Object.hasOwn(record, key)) continue;
-        const item = toJson(record[key]);
-        if (item === undefined) continue;
-        out += (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + item;
-      }
-      return out + "}";
+      if (seen.has(item)) throw new TypeError("an object appears twice (cyclic?)");
+      seen.add(item);
+      const copy: Record<string, unknown> = Array.isArray(item) ? [] as never : {};
+      to[key] = copy;
+      stack.push([item, copy]);
     }
-    default:
-      return undefined; // undefined, functions and symbols, as JSON.stringify leaves them out
   }
+  return root;
 }
 
 /**
