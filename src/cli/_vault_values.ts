@@ -15,6 +15,7 @@ import {
   unlockOptions,
   type VaultContext,
 } from "./_vault_context.ts";
+import { mergeWithStore } from "./_vault_store.ts";
 
 /**
  * `vault set NAME`: stores the value read from stdin or a prompt, creating the vault if needed,
@@ -33,6 +34,7 @@ export async function vaultSet(ctx: VaultContext, name: string, slot: string): P
         `gateway only injects credentials the config declares`,
     );
   }
+  await mergeWithStore(ctx);
   const vault = await openVault(ctx.stateDir, { ...unlockOptions(ctx), create: true });
   try {
     const value = await readValue(ctx, name, slot);
@@ -44,10 +46,11 @@ export async function vaultSet(ctx: VaultContext, name: string, slot: string): P
         entry?.fingerprint ?? "?"
       })`,
     );
-    return 0;
   } finally {
     vault.close();
   }
+  await mergeWithStore(ctx);
+  return 0;
 }
 
 /** The value: the rest of stdin when it is not a terminal, else a prompt that does not echo. */
@@ -81,6 +84,7 @@ async function readValue(ctx: VaultContext, name: string, slot: string): Promise
  */
 export async function vaultList(ctx: VaultContext, json: boolean): Promise<number> {
   await refuseStrayPassphrase(ctx);
+  await mergeWithStore(ctx);
   const vault = await openVault(ctx.stateDir, unlockOptions(ctx));
   let entries: VaultEntry[];
   try {
@@ -149,6 +153,7 @@ export async function vaultRemove(
   slot: string | undefined,
 ): Promise<number> {
   await refuseStrayPassphrase(ctx);
+  await mergeWithStore(ctx);
   const vault = await openVault(ctx.stateDir, unlockOptions(ctx));
   try {
     const removed = vault.remove(name, slot);
@@ -163,8 +168,9 @@ export async function vaultRemove(
         ? `Removed ${name} (${removed} slot${removed === 1 ? "" : "s"})`
         : `Removed ${name} (slot ${slot})`,
     );
-    return 0;
   } finally {
     vault.close();
   }
+  await mergeWithStore(ctx);
+  return 0;
 }

@@ -10,7 +10,7 @@ import { parseCommand, UsageError } from "./_args.ts";
 import { err, StderrLogger } from "./_io.ts";
 import { initialise, LISTEN_OPTIONS, nextSteps, starterListen } from "./init.ts";
 import { vaultUnlock } from "./_vault_unlock.ts";
-import type { OpenVaultOptions } from "../credentials/mod.ts";
+import { type OpenVaultOptions, VaultKeyMismatchError } from "../credentials/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** Runs `clawpatrol serve`: until SIGINT/SIGTERM, then stops cleanly. */
@@ -76,7 +76,15 @@ async function serve(
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
   });
-  const gateway = await Gateway.start(configPath, { log, version: VERSION, vault });
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start(configPath, { log, version: VERSION, vault });
+  } catch (e) {
+    // The shared vault's key differs on this host: refused like a config problem, nothing served.
+    if (!(e instanceof VaultKeyMismatchError)) throw e;
+    err(`Error: ${e.message}`);
+    return 2;
+  }
   await stopped;
   log.log("info", "shutting down");
   await gateway.stop();

@@ -13,9 +13,21 @@ const SSL_MODES: readonly StoreSslMode[] = ["disable", "prefer", "require", "ver
 /** Query parameters the store URL understands; anything else is a typo to report. */
 const PARAMS = new Set(["sslmode", "sslrootcert"]);
 
-/** Reads `store` of the gateway block; `undefined` without one (the embedded SQLite default). */
+/**
+ * Reads `store` (and `store_vault`) of the gateway block; `undefined` without a store (the
+ * embedded SQLite default).
+ */
 export function readStore(r: BlockReader): StoreConfig | undefined {
-  if (!r.has("store")) return undefined;
+  const vault = r.has("store_vault") && r.boolean("store_vault", false);
+  if (!r.has("store")) {
+    if (vault) {
+      r.problem(
+        "'store_vault' keeps the vault in the shared store: set 'store' too",
+        "store_vault",
+      );
+    }
+    return undefined;
+  }
   const text = r.string("store");
   if (text === undefined) return undefined;
   const parsed = parseStoreUrl(text);
@@ -23,7 +35,7 @@ export function readStore(r: BlockReader): StoreConfig | undefined {
     r.problem(`'store' ${parsed}`, "store");
     return undefined;
   }
-  return parsed;
+  return vault ? { ...parsed, vault } : parsed;
 }
 
 /**

@@ -102,6 +102,8 @@ export interface StoreConfig {
   display: string;
   /** From the URL, when it carries one; else `CLAWPATROL_STORE_PASSWORD`. Never printed. */
   password: string | null;
+  /** `store_vault = true`: the vault's sealed values (and the CA) kept in the store too. */
+  vault?: boolean;
 }
 
 /** `gateway { receipts { … } }`: what receipts keep, and for how long. */

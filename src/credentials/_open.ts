@@ -104,8 +104,8 @@ async function askPassphrase(options: OpenVaultOptions): Promise<string> {
   return passphrase;
 }
 
-/** The key from `envKey`, else `master.key` (created when `create` and missing). */
-async function keySource(
+/** The key from `envKey`, else `master.key` (created when `create` and missing); `sealed.ts` too. */
+export async function keySource(
   stateDir: string,
   envKey: string | undefined,
   create: boolean,

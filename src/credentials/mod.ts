@@ -17,6 +17,15 @@ export {
 } from "./vault.ts";
 export { openVault, type OpenVaultOptions, PENDING_KEY_SUFFIX } from "./_open.ts";
 export {
+  type AdoptOptions,
+  adoptSharedRoot,
+  readSealedVault,
+  type SealedEntry,
+  type SealedVault,
+  VaultKeyMismatchError,
+  writeSealedEntries,
+} from "./sealed.ts";
+export {
   checkPrivate,
   encodeMasterKey,
   generateMasterKey,

@@ -14,6 +14,7 @@ import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod
 import { type AgentRegistry, SourceRegistry } from "../agents/mod.ts";
 import { openGatewayCa, RECEIPTS_FILE } from "./state.ts";
 import { openAgentRegistry, openSharedState, type SharedState } from "./_shared_state.ts";
+import { joinStoreVault } from "./_store_vault.ts";
 
 /** What {@linkcode openState} needs besides the directory. */
 export interface OpenStateOptions {
@@ -39,8 +40,9 @@ export interface OpenedState {
 }
 
 /**
- * Opens the vault (creating one keyed by an existing master.key for a state directory from
- * before the vault), the CA, the agents and the receipts.
+ * Opens the shared store (with `gateway.store`), the vault (creating one keyed by an existing
+ * master.key for a state directory from before the vault; with `store_vault`, merged with the
+ * store's first), the CA, the agents and the receipts.
  *
  * @example
  * ```ts
@@ -49,13 +51,21 @@ export interface OpenedState {
  */
 export async function openState(stateDir: string, options: OpenStateOptions): Promise<OpenedState> {
   const { config, protocols, log } = options;
-  const vault = await openVault(stateDir, { ...options.vault, create: true });
-  let ca, shared;
+  let shared = await openSharedState(config, stateDir, log);
+  let vault: Vault | undefined, ca;
   try {
+    // Before the vault opens: joining the store's vault may replace its root and the CA.
+    const replica = await joinStoreVault(config, stateDir, shared?.store.sql, options.vault, log);
+    vault = await openVault(stateDir, { ...options.vault, create: true });
     ca = await openGatewayCa(stateDir, vault);
-    shared = await openSharedState(config, stateDir, log);
+    if (shared && replica) {
+      replica.start();
+      const close = shared.close;
+      shared = { ...shared, close: () => replica.stop().finally(close) };
+    }
   } catch (err) {
-    vault.close();
+    vault?.close();
+    await shared?.close();
     throw err;
   }
   const agents = openAgentRegistry(stateDir, shared, log);

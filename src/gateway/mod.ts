@@ -32,3 +32,4 @@ export {
   storeGrant,
 } from "./grant.ts";
 export { anchorKey, rotateAnchorKey, trustedAnchorKeys } from "./_anchoring.ts";
+export { mergeStoreVault, type VaultMerge } from "./_store_vault.ts";

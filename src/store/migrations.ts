@@ -143,6 +143,30 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX clawpatrol_receipts_id ON clawpatrol_receipts (gateway, id);
     `,
   },
+  {
+    version: 6,
+    what: "the shared vault (sealed values only)",
+    sql: `
+      -- With gateway.store_vault: the vault's root key, wrapped under the key every gateway
+      -- holds on its own host (never stored here), and the values sealed under it. A row
+      -- without a nonce is a removal, kept so a gateway that still holds the value drops it.
+      CREATE TABLE clawpatrol_vault_root (
+        id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+        root       bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE clawpatrol_vault (
+        name        text NOT NULL,
+        slot        text NOT NULL,
+        nonce       bytea,
+        ciphertext  bytea,
+        fingerprint text,
+        updated_at  text NOT NULL,
+        PRIMARY KEY (name, slot),
+        CHECK ((nonce IS NULL) = (ciphertext IS NULL) AND (nonce IS NULL) = (fingerprint IS NULL))
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -15,7 +15,7 @@
  */
 
 export { STORE_PASSWORD_ENV } from "./_connect.ts";
-export type { Sql } from "./_connect.ts";
+export type { Query, Sql } from "./_connect.ts";
 export { SharedAgents, type SharedAgentsOptions } from "./agents.ts";
 export { SharedApprovals, type SharedApprovalsOptions } from "./approvals.ts";
 export {
@@ -42,3 +42,13 @@ export {
   StoreSchemaError,
 } from "./migrations.ts";
 export { openStore, type Store, type StoreStatus, storeStatus } from "./store.ts";
+export {
+  putSecrets,
+  putVaultRoot,
+  readStoreVault,
+  type RemovedSecret,
+  removeSecrets,
+  type StoredSecret,
+  type StoreVault,
+  withVaultLock,
+} from "./vault.ts";
