@@ -151,6 +151,10 @@ Deno.test({
       ok(!/serving:/.test(refused.stderr));
       const keyC = new TextDecoder().decode(await Deno.readFile(join(dir, "c/state/master.key")));
       ok(!refused.stderr.includes(keyC.trim()), "the key is never printed");
+      // C's CLI too: it would seal values no other gateway can open, so it refuses.
+      const cliRefused = await cli(["vault", "list", "-c", c], { env: s.env });
+      equal(cliRefused.code, 1, cliRefused.stdout + cliRefused.stderr);
+      match(cliRefused.stderr, /does not open the vault kept in the store/);
     } finally {
       for (const g of served) await g.gw.stop().catch(() => g.gw.dispose());
       await store?.stop();

@@ -65,7 +65,7 @@ export async function mergeStoreVault(
   options: { join: boolean; vault: OpenVaultOptions },
 ): Promise<VaultMerge> {
   const store = await storeModule();
-  const { pulls, removals, synced, agreed, merge } = await store.withVaultLock(sql, async (tx) => {
+  const { synced, agreed, merge } = await store.withVaultLock(sql, async (tx) => {
     const held = await store.readStoreVault(tx);
     let agreed = await readSynced(stateDir);
     if (held.root === null) {
@@ -82,9 +82,8 @@ export async function mergeStoreVault(
     }
     return { ...await reconcile(tx, stateDir, held, agreed), agreed };
   });
-  // After the commit: a failed transaction leaves the file and what was agreed as they were.
-  // Each second on every gateway: the files are written only when something changed.
-  if (pulls.length + removals.length > 0) writeSealedEntries(stateDir, pulls, removals);
+  // What was agreed only once the store committed (pulls were written under the lock, so a CLI
+  // merging on this host meanwhile never has its change overwritten by an older pull).
   if (sorted(synced) !== sorted(agreed)) {
     await writeFileAtomic(join(stateDir, SYNCED_FILE), new TextEncoder().encode(sorted(synced)));
   }
@@ -164,8 +163,8 @@ export class StoreVaultReplica {
 
 /**
  * Per value: the side that changed since the last agreement wins; changed on both, the later
- * write. Pushes and removals go to the store here (in the transaction); what the file must take
- * is returned, to be written once the transaction committed.
+ * write. Pushes and removals go to the store (in the transaction), pulls to the vault file; what
+ * both now agree on is returned, to be remembered once the transaction committed.
  */
 async function reconcile(
   tx: Query,
@@ -208,9 +207,9 @@ async function reconcile(
   }
   await store.putSecrets(tx, pushes);
   await store.removeSecrets(tx, storeRemovals);
+  // Each second on every gateway: the file is written only when something changed.
+  if (pulls.length + removals.length > 0) writeSealedEntries(stateDir, pulls, removals);
   return {
-    pulls,
-    removals,
     synced,
     merge: { pushed: pushes.length + storeRemovals.length, pulled: pulls.length + removals.length },
   };
