@@ -13,6 +13,7 @@ import type { ReplyShape } from "./_respond.ts";
 import type { SocketStream } from "./_stream.ts";
 import type { RequestHead } from "./_wire.ts";
 import { type IntakeCommand, RequestIntake } from "./session.ts";
+import { type Deadline, deadline } from "../../core/deadlines.ts";
 
 /** Whose receipts and which error shape a connection's head errors get. */
 export interface HeadScope {
@@ -41,14 +42,14 @@ export async function readHead(
   scope: HeadScope = PROXY_SCOPE,
 ): Promise<RequestHead | null> {
   const intake = new RequestIntake(conn.ctx.limits());
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Deadline | undefined;
   let expired = false;
   const arm = (ms: number) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
+    timer?.cancel();
+    timer = deadline(ms, () => {
       expired = true;
       client.wakeWithTimeout();
-    }, ms);
+    });
   };
   try {
     let commands: IntakeCommand[] = intake.awaitHead();
@@ -79,6 +80,6 @@ export async function readHead(
       else commands = intake.chunk(chunk);
     }
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

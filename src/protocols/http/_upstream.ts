@@ -9,6 +9,7 @@
 
 import type { NetServices } from "../../core/mod.ts";
 import { ConnStream } from "./_stream.ts";
+import { type Deadline, deadline } from "../../core/deadlines.ts";
 
 /** Where and how to reach an upstream. */
 export interface UpstreamTarget {
@@ -45,7 +46,7 @@ export interface UpstreamLease {
 
 interface Idle {
   stream: ConnStream;
-  timer: ReturnType<typeof setTimeout>;
+  timer: Deadline;
 }
 
 /** Options for {@linkcode UpstreamPool.acquire}. */
@@ -91,7 +92,7 @@ export class UpstreamPool {
     const idle = options.fresh ? undefined : this.#idle.get(key);
     while (idle && idle.length > 0) {
       const { stream, timer } = idle.pop()!;
-      clearTimeout(timer);
+      timer.cancel();
       if (!stream.closed) return { stream, reused: true, key };
     }
     return { stream: await this.#dial(target), reused: false, key };
@@ -105,11 +106,11 @@ export class UpstreamPool {
     const stream = lease.stream;
     const entry: Idle = {
       stream,
-      timer: setTimeout(() => {
+      timer: deadline(this.#idleTimeoutMs, () => {
         const at = list.indexOf(entry);
         if (at >= 0) list.splice(at, 1);
         stream.destroy();
-      }, this.#idleTimeoutMs),
+      }),
     };
     list.push(entry);
     this.#idle.set(lease.key, list);
@@ -121,7 +122,7 @@ export class UpstreamPool {
         const at = list.indexOf(entry);
         if (at < 0) return;
         list.splice(at, 1);
-        clearTimeout(entry.timer);
+        entry.timer.cancel();
         stream.destroy();
       });
     }
@@ -139,7 +140,7 @@ export class UpstreamPool {
     this.#closed = true;
     for (const list of this.#idle.values()) {
       for (const { stream, timer } of list) {
-        clearTimeout(timer);
+        timer.cancel();
         stream.destroy();
       }
     }

@@ -24,6 +24,7 @@ import {
   parseResponseHead,
   type ResponseHead,
 } from "./_wire.ts";
+import { type Deadline, deadline } from "../../core/deadlines.ts";
 
 /** What one upstream attempt got through before it failed. */
 export interface AttemptProgress {
@@ -162,15 +163,15 @@ export async function readWithin(
   stallMs: number,
 ): Promise<Uint8Array | null | "timeout"> {
   let expired = false;
-  const timer = setTimeout(() => {
+  const timer = deadline(stallMs, () => {
     expired = true;
     client.wakeWithTimeout();
-  }, stallMs);
+  });
   try {
     const chunk = await client.read();
     return expired ? "timeout" : chunk;
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
   }
 }
 
@@ -211,17 +212,17 @@ async function readResponseHead(
   timeoutMs: number,
   progress: AttemptProgress,
 ): Promise<ResponseHead> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new UpstreamError("timeout", "upstream did not answer in time")),
+  let timer: Deadline | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = deadline(
       timeoutMs,
+      () => reject(new UpstreamError("timeout", "upstream did not answer in time")),
     );
   });
   try {
     let buf: Uint8Array = new Uint8Array(0);
     for (;;) {
-      const chunk = await Promise.race([upstream.read(), deadline]);
+      const chunk = await Promise.race([upstream.read(), late]);
       if (chunk === null) {
         if (progress.responseBytes === 0) {
           throw new StreamClosed("upstream closed the connection before responding");
@@ -248,6 +249,6 @@ async function readResponseHead(
       return head;
     }
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
