@@ -192,3 +192,39 @@ Deno.test({
         assertEquals((await curlOutcome(curl)).status, 200);
       })),
 });
+
+Deno.test({
+  ...BROWSER_TEST,
+  name:
+    "a decision made while the approvals page was loading (before its live stream opened) still clears it",
+  fn: () =>
+    withProxy({ rules: RULES }, (fx) =>
+      withBrowser(async (browser) => {
+        const page = await browser.newPage();
+        const base = adminBase(fx.gateway.adminAddress.port);
+        await signIn(page, base, adminToken(fx.dir), "erin");
+        const curl = curlPost(fx);
+        const pending = await pendingOne(fx);
+        // Hold the page's live stream until the request was decided elsewhere: the page then
+        // shows a request that is no longer waiting, and no change event will ever say so.
+        const streamHeld = Promise.withResolvers<void>();
+        let released = false;
+        const decided = Promise.withResolvers<void>();
+        await page.setRequestInterception(true);
+        page.on("request", (request) => {
+          if (!request.url().includes("/ui/api/feed") || released) {
+            return void request.continue();
+          }
+          streamHeld.resolve();
+          decided.promise.then(() => request.continue());
+        });
+        await page.goto(`${base}/ui/approvals`);
+        await page.waitForSelector(`#${pending.request.id}`);
+        await streamHeld.promise;
+        fx.gateway.approvalQueue.decide(pending.request.id, "allow", "cli:frank");
+        assertEquals((await curlOutcome(curl)).status, 200);
+        released = true;
+        decided.resolve();
+        await page.waitForSelector("#none", { timeout: 15_000 });
+      })),
+});

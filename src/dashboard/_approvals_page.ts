@@ -46,7 +46,9 @@ export function approvalsPage(
     "Approvals",
     session,
     "/ui/approvals",
-    html`${message}<div id="approvals" data-count="${pending.length}">${list}</div>
+    html`${message}<div id="approvals" data-count="${pending.length}" data-ids="${
+      pending.map((p) => p.request.id).join(" ")
+    }">${list}</div>
 ${approvalsHistory(decided)}`,
   );
 }

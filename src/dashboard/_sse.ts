@@ -85,7 +85,11 @@ export function feedStream(
         clearInterval(keepalive);
         unregister();
       };
-      write("retry: 1000\nevent: ready\ndata: {}\n\n");
+      // The held requests as of now: a page rendered before this stream opened compares them
+      // with its own, so a change in between (a decision right after a reload) is not missed.
+      write(
+        `retry: 1000\nevent: ready\ndata: ${JSON.stringify({ approvals: heldIds(sources) })}\n\n`,
+      );
       send(sources.receipts({ afterSeq: after, limit: BACKLOG }));
     },
     cancel() {
@@ -94,6 +98,14 @@ export function feedStream(
   });
   return new Response(body, {
     headers: securityHeaders({ "content-type": "text/event-stream; charset=utf-8" }),
+  });
+}
+
+/** The ids of the requests held now, in the queue's order. */
+function heldIds(sources: StreamSources): string[] {
+  return sources.approvals.list().map((p) => {
+    const id = (p as { request?: { id?: unknown } }).request?.id;
+    return typeof id === "string" ? id : "";
   });
 }
 

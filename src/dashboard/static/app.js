@@ -81,7 +81,13 @@ function onApprovals(list) {
   tick();
   setInterval(tick, 1000);
   const source = new EventSource(feedUrl());
-  source.addEventListener("approvals", () => {
+  // The queue may have changed between this page's render and the stream's start.
+  source.addEventListener("ready", (event) => {
+    const now = JSON.parse(event.data).approvals;
+    if (Array.isArray(now) && now.join(" ") !== (list.dataset.ids || "")) changed();
+  });
+  source.addEventListener("approvals", () => changed());
+  const changed = () => {
     // Reload to show the queue as it is, unless the operator is typing a reason.
     const busy = [...list.querySelectorAll("input[name=reason]")].some((i) => i.value !== "") ||
       list.contains(document.activeElement);
@@ -101,7 +107,7 @@ function onApprovals(list) {
       notice.append(link);
       list.before(notice);
     }
-  });
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
