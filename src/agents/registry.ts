@@ -69,6 +69,8 @@ export class AgentRegistry {
    * opened with a token that was rotated since. Weak: a session's facts live as long as it.
    */
   readonly #issued = new WeakMap<AgentFacts, string>();
+  /** The entries (one map per load) every AgentFacts from `authenticate()` was handed out under. */
+  readonly #issuedUnder = new WeakMap<AgentFacts, Map<string, Entry>>();
   readonly #watchers = new Set<() => void>();
 
   private constructor(source: AgentSource, options: AgentRegistryOptions) {
@@ -134,6 +136,22 @@ export class AgentRegistry {
       this.#report(err);
       return null;
     }
+  }
+
+  /**
+   * `authenticate(name, token)` again for a connection that authenticated as `agent` with that
+   * pair: `agent` itself while the agents are as they were when it was handed out (no second hash
+   * per request on a kept-alive tunnel); after any change, a full `authenticate`. Never throws.
+   *
+   * @example
+   * ```ts
+   * const still = registry.reauthenticate(tunnel.agent, name, token); // null: revoked or rotated
+   * ```
+   */
+  reauthenticate(agent: AgentFacts, name: string, token: string): AgentFacts | null {
+    this.#maybeReload();
+    if (this.#issuedUnder.get(agent) === this.#entries && agent.name === name) return agent;
+    return this.authenticate(name, token);
   }
 
   /**
@@ -368,6 +386,7 @@ export class AgentRegistry {
   #facts(entry: Entry): AgentFacts {
     const facts = { name: entry.record.name, profile: entry.record.profile };
     this.#issued.set(facts, entry.record.tokenSha256);
+    this.#issuedUnder.set(facts, this.#entries);
     return facts;
   }
 

@@ -66,6 +66,7 @@ export async function startProxy(deps: ListenerDeps): Promise<HttpProxy> {
   const context: HttpProxyContext = {
     guard: deps.guard,
     authenticate: (name, token) => deps.agents.authenticate(name, token),
+    reauthenticate: (agent, name, token) => deps.agents.reauthenticate(agent, name, token),
     route: (agent, host, port) => deps.routes().route(agent, host, port),
     leaf: (host) => deps.leaves.get(host),
     net: deps.net,

@@ -119,6 +119,11 @@ export interface HttpProxyContext {
   sessionEnded?(cause: "revoked" | "rotated"): void;
   /** The agent for a `NAME:TOKEN` pair, or `null`. Called for every request. */
   authenticate(name: string, token: string): AgentFacts | null;
+  /**
+   * `authenticate` again for a tunnel that authenticated as `agent` with that pair, cheaper while
+   * the agents are unchanged. Absent: `authenticate`.
+   */
+  reauthenticate?(agent: AgentFacts, name: string, token: string): AgentFacts | null;
   /** Where `host:port` leads for `agent` under the config in force. */
   route(agent: AgentFacts, host: string, port: number): HostRoute;
   /** A leaf certificate for `host`, signed by the gateway CA (cached). */

@@ -275,7 +275,11 @@ export class HttpProxy {
     // The tunnel is the same agent connection: it keeps the connection's ledger, which the
     // proxy connection's serve closes once the tunnel is done.
     const name = auth.name;
-    const tunnelAuth = { agent, name, recheck: () => this.#ctx.authenticate(name, auth.token) };
+    const ctx = this.#ctx;
+    const recheck = ctx.reauthenticate
+      ? () => ctx.reauthenticate!(agent, name, auth.token)
+      : () => ctx.authenticate(name, auth.token);
+    const tunnelAuth = { agent, name, recheck };
     const to = { auth: tunnelAuth, target, endpoint: route.endpoint };
     conn.ended = await serveSecureTunnel(this.#tunnelServer, socket, context, {
       to,

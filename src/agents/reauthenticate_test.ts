@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { AgentRegistry } from "./mod.ts";
+
+async function withStateDir(fn: (stateDir: string) => Promise<void> | void): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol-agents-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("reauthenticate() hands back the same facts while the agents are unchanged", async () => {
+  await withStateDir((dir) => {
+    const registry = AgentRegistry.open(dir);
+    const token = registry.add("bot", "default");
+    const agent = registry.authenticate("bot", token)!;
+    assert.equal(registry.reauthenticate(agent, "bot", token), agent);
+    assert.equal(registry.reauthenticate(agent, "bot", token), agent);
+    // Another agent added: the agents changed, so the pair is checked again in full, and holds.
+    registry.add("other", "default");
+    const again = registry.reauthenticate(agent, "bot", token)!;
+    assert.deepEqual(again, { name: "bot", profile: "default" });
+    assert.equal(registry.reauthenticate(again, "bot", token), again);
+  });
+});
+
+Deno.test("reauthenticate() refuses once the agent is revoked or its token rotated", async () => {
+  await withStateDir((dir) => {
+    const registry = AgentRegistry.open(dir);
+    const token = registry.add("bot", "default");
+    const agent = registry.authenticate("bot", token)!;
+    registry.rotate("bot");
+    assert.equal(registry.reauthenticate(agent, "bot", token), null, "the rotated token");
+    const fresh = registry.add("second", "default");
+    const second = registry.authenticate("second", fresh)!;
+    registry.revoke("second");
+    assert.equal(registry.reauthenticate(second, "second", fresh), null, "a revoked agent");
+  });
+});
+
+Deno.test("reauthenticate() sees another process's revoke, and never lends facts to another name", async () => {
+  await withStateDir(async (dir) => {
+    const registry = AgentRegistry.open(dir, { refreshIntervalMs: 10 });
+    const token = registry.add("bot", "default");
+    const other = registry.add("other", "default");
+    const agent = registry.authenticate("bot", token)!;
+    assert.equal(registry.reauthenticate(agent, "other", token), null, "bot's facts for 'other'");
+    assert.equal(registry.reauthenticate(agent, "other", other)?.name, "other");
+    AgentRegistry.open(dir).revoke("bot"); // as `clawpatrol agent revoke` in another process
+    const deadline = Date.now() + 5_000;
+    while (registry.reauthenticate(agent, "bot", token) !== null) {
+      assert.ok(Date.now() < deadline, "the revoke made elsewhere was never seen");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
