@@ -4,17 +4,11 @@
 // gets the winner's answer; a held request whose gateway is killed is marked abandoned and can
 // no longer be approved.
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { join } from "node:path";
 import { postgresAvailable } from "./_postgres.ts";
-import { killHard, type Served, startUpstream, type Upstream } from "./_crash_load.ts";
-import { cli, eventually, withTempDir } from "./_helpers.ts";
-import {
-  serveShared,
-  sharedGatewayDir,
-  type SharedStore,
-  startSharedStore,
-  storeCli,
-} from "./_shared_store.ts";
+import { killHard } from "./_crash_load.ts";
+import { admin, type Gw, heldPost, withTwoGateways } from "./_two_gateways.ts";
+import { cli, eventually } from "./_helpers.ts";
+import { storeCli } from "./_shared_store.ts";
 
 /** POSTs wait for a human on every gateway of the store. */
 const HUMAN_WRITES = `approver "human_approver" "ops" {
@@ -26,82 +20,6 @@ rule "api-writes" {
   approve   = [human_approver.ops]
 }
 `;
-
-interface Gw {
-  config: string;
-  served: Served;
-  ca: string;
-  token: string;
-}
-
-/** Two gateways on one store, agent `bot` enrolled; `fn` runs with both, then all is stopped. */
-async function withTwoGateways(
-  fn: (a: Gw, b: Gw, store: SharedStore, upstream: Upstream, bot: string) => Promise<void>,
-): Promise<void> {
-  await withTempDir(async (dir) => {
-    let store: SharedStore | undefined;
-    const upstream = await startUpstream();
-    const served: Served[] = [];
-    try {
-      store = await startSharedStore();
-      const s = store;
-      const configs = await Promise.all(
-        ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, { upstream, extra: HUMAN_WRITES })),
-      );
-      const added = await storeCli(configs[0], store, ["agent", "add", "bot", "--profile", "bots"]);
-      equal(added.code, 0, added.stderr);
-      served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
-      const [a, b] = await Promise.all(["a", "b"].map(async (n, i) => ({
-        config: configs[i],
-        served: served[i],
-        ca: await Deno.readTextFile(join(dir, n, "state/ca.pem")),
-        token: (await Deno.readTextFile(join(dir, n, "state/admin.token"))).trim(),
-      })));
-      await fn(a, b, store, upstream, added.stdout.trim().split("\n").at(-1)!);
-    } finally {
-      for (const s of served) await s.gw.stop().catch(() => s.gw.dispose());
-      await store?.stop();
-      await upstream.close();
-    }
-  });
-}
-
-/** A POST through `gw` as `bot`, which the rule holds; resolves with the agent's answer. */
-async function heldPost(gw: Gw, bot: string, path: string): Promise<number> {
-  const client = Deno.createHttpClient({
-    proxy: {
-      url: `http://127.0.0.1:${gw.served.proxyPort}`,
-      basicAuth: { username: "bot", password: bot },
-    },
-    caCerts: [gw.ca],
-  });
-  try {
-    const res = await fetch(`https://api.test${path}`, {
-      method: "POST",
-      body: "x",
-      client,
-      signal: AbortSignal.timeout(60_000),
-    });
-    await res.body?.cancel();
-    return res.status;
-  } finally {
-    client.close();
-  }
-}
-
-/** The admin API of `gw`: GET /approvals, or POST a decision. */
-async function admin(
-  gw: Gw,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${gw.served.admin}${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { authorization: `Bearer ${gw.token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json() };
-}
 
 type Listed = { id: string; summary: string }[];
 
@@ -121,7 +39,7 @@ Deno.test({
   name: "store: a request held on A is approved with the CLI pointed at B, and A releases it",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, _store, upstream, bot) => {
+  await withTwoGateways({ extra: HUMAN_WRITES }, async (a, b, _store, upstream, bot) => {
     const answer = heldPost(a, bot, "/held-on-a");
     const id = await heldOn(b, "/held-on-a");
     const env = { CLAWPATROL_ADMIN_TOKEN: b.token, USER: "ops" };
@@ -167,7 +85,7 @@ Deno.test({
   name: "store: two gateways racing to decide one request: exactly one decision wins",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, _store, upstream, bot) => {
+  await withTwoGateways({ extra: HUMAN_WRITES }, async (a, b, _store, upstream, bot) => {
     for (let round = 0; round < 4; round++) {
       const path = `/race-${round}`;
       // Held on A in even rounds, on B in odd ones: the holder's own decision races too.
@@ -191,7 +109,7 @@ Deno.test({
   name: "store: a held request whose gateway is killed is abandoned, never approved",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, store, upstream, bot) => {
+  await withTwoGateways({ extra: HUMAN_WRITES }, async (a, b, store, upstream, bot) => {
     const answer = heldPost(a, bot, "/orphan").catch(() => "no answer");
     const id = await heldOn(b, "/orphan");
     await killHard(a.served);

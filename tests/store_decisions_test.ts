@@ -7,18 +7,13 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { postgresAvailable } from "./_postgres.ts";
-import { type Served, startUpstream, type Upstream } from "./_crash_load.ts";
-import { eventually, withTempDir } from "./_helpers.ts";
+import type { Upstream } from "./_crash_load.ts";
+import { admin, type Gw, heldPost, withTwoGateways } from "./_two_gateways.ts";
+import { eventually } from "./_helpers.ts";
 import { openVault } from "../src/credentials/mod.ts";
 import { buttonValue } from "../src/approvals/slack.ts";
 import { interactivityRequest } from "./_slack_fakes.ts";
-import {
-  serveShared,
-  sharedGatewayDir,
-  type SharedStore,
-  startSharedStore,
-  storeCli,
-} from "./_shared_store.ts";
+import { type SharedStore, storeCli } from "./_shared_store.ts";
 
 const SIGNING = "slack-signing-secret-store-4b1d";
 
@@ -37,82 +32,21 @@ rule "api-writes" {
 }
 `;
 
-interface Gw {
-  config: string;
-  served: Served;
-  ca: string;
-  token: string;
-}
-
-/** Two gateways on one store, agent `bot` enrolled, Slack signing secret in both vaults. */
-async function withTwoGateways(
+/** Two gateways on one store with the Slack signing secret in both vaults (and in no log). */
+async function withSlackGateways(
   fn: (a: Gw, b: Gw, store: SharedStore, upstream: Upstream, bot: string) => Promise<void>,
 ): Promise<void> {
-  await withTempDir(async (dir) => {
-    let store: SharedStore | undefined;
-    const upstream = await startUpstream();
-    const served: Served[] = [];
-    try {
-      store = await startSharedStore();
-      const s = store;
-      const configs = await Promise.all(
-        ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, { upstream, extra: HUMAN_WRITES })),
-      );
-      for (const n of ["a", "b"]) {
-        // Only the signing secret: no bot or app token, so nothing reaches the real Slack.
-        const vault = await openVault(join(dir, n, "state"));
-        await vault.set("slack", "signing", SIGNING).finally(() => vault.close());
-      }
-      const added = await storeCli(configs[0], store, ["agent", "add", "bot", "--profile", "bots"]);
-      equal(added.code, 0, added.stderr);
-      served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
-      const [a, b] = await Promise.all(["a", "b"].map(async (n, i) => ({
-        config: configs[i],
-        served: served[i],
-        ca: await Deno.readTextFile(join(dir, n, "state/ca.pem")),
-        token: (await Deno.readTextFile(join(dir, n, "state/admin.token"))).trim(),
-      })));
-      await fn(a, b, store, upstream, added.stdout.trim().split("\n").at(-1)!);
-      for (const gw of served) ok(!gw.gw.log.includes(SIGNING), "the signing secret is in a log");
-    } finally {
-      for (const s of served) await s.gw.stop().catch(() => s.gw.dispose());
-      await store?.stop();
-      await upstream.close();
+  const prepare = async (dir: string) => {
+    // Only the signing secret: no bot or app token, so nothing reaches the real Slack.
+    const vault = await openVault(join(dir, "state"));
+    await vault.set("slack", "signing", SIGNING).finally(() => vault.close());
+  };
+  await withTwoGateways({ extra: HUMAN_WRITES, prepare }, async (a, b, store, upstream, bot) => {
+    await fn(a, b, store, upstream, bot);
+    for (const gw of [a, b]) {
+      ok(!gw.served.gw.log.includes(SIGNING), "the signing secret is in a log");
     }
   });
-}
-
-/** A POST through `gw` as `bot`, which the rule holds; resolves with the agent's answer. */
-async function heldPost(gw: Gw, bot: string, path: string): Promise<number> {
-  const client = Deno.createHttpClient({
-    proxy: {
-      url: `http://127.0.0.1:${gw.served.proxyPort}`,
-      basicAuth: { username: "bot", password: bot },
-    },
-    caCerts: [gw.ca],
-  });
-  try {
-    const res = await fetch(`https://api.test${path}`, {
-      method: "POST",
-      body: "x",
-      client,
-      signal: AbortSignal.timeout(60_000),
-    });
-    await res.body?.cancel();
-    return res.status;
-  } finally {
-    client.close();
-  }
-}
-
-/** The admin API of `gw`: GET, or POST a decision. */
-async function admin(gw: Gw, path: string, body?: unknown) {
-  const res = await fetch(`${gw.served.admin}${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { authorization: `Bearer ${gw.token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json() as Record<string, unknown> };
 }
 
 type Listed = { id: string; summary: string; fingerprint: string }[];
@@ -208,7 +142,7 @@ Deno.test({
   name: "store: a request held on A is approved in B's dashboard and released on A",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, store, upstream, bot) => {
+  await withSlackGateways(async (a, b, store, upstream, bot) => {
     const session = await dashboardSession(b, "alice");
     const answer = heldPost(a, bot, "/dash-held-on-a");
     const held = await heldOn(b, "/dash-held-on-a");
@@ -249,7 +183,7 @@ Deno.test({
   name: "store: a dashboard decision racing a CLI decision elsewhere: one wins, one is told",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, _store, upstream, bot) => {
+  await withSlackGateways(async (a, b, _store, upstream, bot) => {
     const session = await dashboardSession(b, "bob");
     for (let round = 0; round < 4; round++) {
       const path = `/dash-race-${round}`;
@@ -294,7 +228,7 @@ Deno.test({
   name: "store: a Slack click on B decides a request held on A; an unlisted user's does not",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, store, upstream, bot) => {
+  await withSlackGateways(async (a, b, store, upstream, bot) => {
     const answer = heldPost(a, bot, "/slack-held-on-a");
     const held = await heldOn(b, "/slack-held-on-a");
     // Off the approver list, or with a fingerprint of another request: nothing is decided.
@@ -324,7 +258,7 @@ Deno.test({
   name: "store: a dashboard decision while the store does not answer decides nothing (503)",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTwoGateways(async (a, b, store, upstream, bot) => {
+  await withSlackGateways(async (a, b, store, upstream, bot) => {
     const session = await dashboardSession(b, "dana");
     const answer = heldPost(a, bot, "/dash-store-down");
     const held = await heldOn(b, "/dash-store-down");
