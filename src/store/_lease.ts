@@ -14,6 +14,10 @@
  */
 
 import type { Query, Sql } from "./_connect.ts";
+import { settledWithin } from "./_connect.ts";
+
+/** How long a stopping gateway waits for the store to take its lease back. */
+const RELEASE_WAIT_MS = 1_000;
 
 /** Who holds a gateway id's lease, as the refusal names it. */
 export interface LeaseHolder {
@@ -132,12 +136,19 @@ export class GatewayLease {
     return this.#lost;
   }
 
-  /** Stops heartbeating and gives the lease up, so a restart takes it at once. */
+  /**
+   * Stops heartbeating and gives the lease up, so a restart takes it at once. Waits at most
+   * {@linkcode RELEASE_WAIT_MS}: a stopping gateway must not hang on a store that stopped
+   * answering (the lease then goes stale and is taken over, as after a crash).
+   */
   async release(): Promise<void> {
     clearInterval(this.#timer);
     if (this.#lost) return;
-    await this.#sql`DELETE FROM clawpatrol_gateway_leases
-      WHERE gateway = ${this.#gateway} AND token = ${this.#token}`.catch(() => {});
+    await settledWithin(
+      this.#sql`DELETE FROM clawpatrol_gateway_leases
+        WHERE gateway = ${this.#gateway} AND token = ${this.#token}`,
+      RELEASE_WAIT_MS,
+    );
   }
 
   #beat(): void {
