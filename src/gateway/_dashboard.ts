@@ -79,9 +79,12 @@ export function dashboardOptions(
         if (!config().profiles.has(profile)) {
           throw new RangeError(`Unknown profile '${profile}': the config has no such profile`);
         }
-        return parts.shared
-          ? await parts.shared.agents.add(name, profile)
-          : agents.add(name, profile);
+        if (!parts.shared) return agents.add(name, profile);
+        const token = await parts.shared.agents.add(name, profile);
+        // The store's copy is fresh once add() returns; the registry reads it now rather than
+        // at its next check, so the token works on this gateway the moment it is shown.
+        agents.refresh();
+        return token;
       },
       profiles: () => [...config().profiles.keys()].sort(),
     },
