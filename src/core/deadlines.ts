@@ -3,7 +3,7 @@
  * connection's idle and header deadlines, the upstream's answer deadline, a pooled connection's
  * idle life. Each is seconds long, so they share one runtime timer, kept for the earliest, and
  * fire up to {@linkcode DEADLINE_RESOLUTION_MS} late. A runtime timer per deadline (a node
- * `Timeout` under Deno: an object, an op to start and one to cancel) cost ~19 µs of a ~225 µs
+ * `Timeout` under Deno: an object, an op to start and one to cancel) cost ~13 µs of a ~225 µs
  * HTTPS request in the gateway (bench/stages.ts, A/B); adding and cancelling here is a Set
  * insert and delete. Deadlines shorter than {@linkcode COARSE_FROM_MS} keep their own timer,
  * where 25 ms would be a large share of the wait.
