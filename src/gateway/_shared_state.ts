@@ -155,9 +155,14 @@ export function openAgentRegistry(
   log: Logger,
 ): AgentRegistry {
   const onError = (err: Error) => log.log("error", `agents: ${err.message}`);
-  return shared ? AgentRegistry.over(shared.agents, { onError }) : AgentRegistry.open(stateDir, {
-    onError,
-  });
+  // Over the store, the registry asks at every check whether the agents changed (a number and a
+  // clock read): a store that stopped answering refuses every agent from the moment /healthz
+  // says so, not up to a file-style refresh interval later.
+  return shared
+    ? AgentRegistry.over(shared.agents, { onError, refreshIntervalMs: 0 })
+    : AgentRegistry.open(stateDir, {
+      onError,
+    });
 }
 
 /** Puts the store's standing on `/healthz` (read at each probe, like the receipts'). */
