@@ -79,12 +79,11 @@ export function dashboardOptions(
         if (!config().profiles.has(profile)) {
           throw new RangeError(`Unknown profile '${profile}': the config has no such profile`);
         }
-        if (!parts.shared) return agents.add(name, profile);
-        const token = await parts.shared.agents.add(name, profile);
-        // The store's copy is fresh once add() returns; the registry reads it now rather than
-        // at its next check, so the token works on this gateway the moment it is shown.
-        agents.refresh();
-        return token;
+        // Over the store the registry checks the store's version at every authenticate, and
+        // add() returns once that version is read: the token works here the moment it is shown.
+        return parts.shared
+          ? await parts.shared.agents.add(name, profile)
+          : agents.add(name, profile);
       },
       profiles: () => [...config().profiles.keys()].sort(),
     },
