@@ -170,8 +170,10 @@ async function serveGateway(dir: string): Promise<void> {
     },
   };
   // bench/stages.ts: clocks on the decision path, read with the `stages` command.
-  const stages = Deno.env.get("CLAWPATROL_BENCH_STAGES") ? await import("./_stages.ts") : null;
+  const stagesEnv = Deno.env.get("CLAWPATROL_BENCH_STAGES");
+  const stages = stagesEnv ? await import("./_stages.ts") : null;
   stages?.probeDecisionPath();
+  if (stagesEnv === "wire") await stages?.probeHttpWire();
   const gateway = await Gateway.start(config, { log, version: "bench", watch: false });
   console.log(JSON.stringify({ port: gateway.proxyAddress.port, pid: Deno.pid }));
   await serveCommands(

@@ -95,3 +95,24 @@ export function threadCpu(pid: number | "self" = "self"): Map<string, number> {
   }
   return out;
 }
+
+/**
+ * The wire stages of an HTTPS exchange that are synchronous methods (`stages.ts --wire`): what
+ * is left of "the rest" after them is V8 and the runtime between them (promises, callbacks, TLS
+ * decryption of what the sockets deliver, garbage collection on the event loop). The socket
+ * writes include their system call, which wakes the peer: on a busy machine they read long.
+ */
+export async function probeHttpWire(): Promise<void> {
+  const { SocketStream, ConnStream } = await import("../src/protocols/http/_stream.ts");
+  const { UpstreamPool } = await import("../src/protocols/http/_upstream.ts");
+  const { RequestIntake } = await import("../src/protocols/http/session.ts");
+  const { BodyReader } = await import("../src/protocols/http/_framing.ts");
+  probe(SocketStream.prototype, "write", "wire: agent write (node:tls encrypt, send)");
+  probe(SocketStream.prototype, "read", "wire: agent read (queue)");
+  probe(ConnStream.prototype, "write", "wire: upstream write (op start)");
+  probe(ConnStream.prototype, "read", "wire: upstream read (op start)");
+  probe(RequestIntake.prototype, "chunk", "wire: request head parse");
+  probe(BodyReader.prototype, "push", "wire: body framing");
+  probe(UpstreamPool.prototype, "acquire", "wire: pool acquire");
+  probe(UpstreamPool.prototype, "release", "wire: pool release (idle watch)");
+}

@@ -5,6 +5,8 @@
  *
  *     deno run -A bench/stages.ts [--seconds=5] [--only=https|postgres]
  *                                 [--gateway-v8-flags=…]   (HTTPS gateway child only)
+ *                                 [--wire]   (HTTPS: also clock the exchange's synchronous
+ *                                             socket, parse and pool steps)
  *
  * HTTPS: the `http_proxy.ts` setup (upstream and gateway in child processes, 100 rules, receipts
  * in SQLite), keep-alive GET over 8 connections. Postgres: the `postgres.ts` setup (a throwaway
@@ -29,6 +31,7 @@ import { probe, probeDecisionPath, resetStages, stageReport } from "./_stages.ts
 
 const seconds = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 5);
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7);
+const wire = Deno.args.includes("--wire");
 const v8Flags = Deno.args.find((a) => a.startsWith("--gateway-v8-flags="))?.slice(19) ?? "";
 
 /** Prints one table: each stage's µs per request and its share of the process's CPU. */
@@ -73,7 +76,7 @@ async function https(): Promise<void> {
     await createUpstreamCa(dir);
     const upstream = await startUpstream(dir);
     stops.push(() => upstream.stop());
-    Deno.env.set("CLAWPATROL_BENCH_STAGES", "1");
+    Deno.env.set("CLAWPATROL_BENCH_STAGES", wire ? "wire" : "1");
     const gateway = await startGateway(dir, upstream, { fdLimit: 4096, v8Flags });
     Deno.env.delete("CLAWPATROL_BENCH_STAGES");
     stops.push(() => gateway.child.stop());

@@ -28,8 +28,6 @@ import {
 } from "./_wire.ts";
 
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
-/** What the relay's wait settles with when the agent connection is lost. */
-const LOST: unique symbol = Symbol("agent connection lost");
 
 /** How the response's body reaches the agent. */
 interface Relay {
@@ -164,15 +162,18 @@ async function relayBody(
     await ex.client.write(out);
   };
   // An idle stream (a watch with no events) must not outlive its agent: a connection lost both
-  // ways (cut by a revocation, reset) ends the relay at once, not at the next event's write.
-  const lost = ex.client.lost().then((): typeof LOST => LOST);
+  // ways (cut by a revocation, reset) ends the relay at once, not at the next event's write,
+  // by closing the upstream connection under the pending read.
+  let agentLost = false;
+  const unwatch = ex.client.onLost(() => {
+    agentLost = true;
+    lease.stream.destroy();
+  });
   try {
     while (!reader.done) {
       if (!lease.stream.buffered) await flush();
-      const reading = lease.stream.read();
-      reading.catch(() => {}); // Observed below, or abandoned once the agent is gone.
-      const chunk = await Promise.race([reading, lost]);
-      if (chunk === LOST) throw new StreamClosed("agent connection lost");
+      const chunk = await lease.stream.read();
+      if (agentLost) throw new StreamClosed("agent connection lost");
       if (chunk === null) {
         upstreamClean = relay.framing.kind === "close";
         if (!upstreamClean) {
@@ -202,8 +203,9 @@ async function relayBody(
     await flush();
   } catch (err) {
     lease.stream.destroy();
-    // Only writes to the agent throw StreamClosed here; the upstream's reads throw its errors.
-    const agentGone = err instanceof StreamClosed;
+    // Only writes to the agent throw StreamClosed here; the upstream's reads throw its errors
+    // (once the agent is lost, whatever closing the upstream under its read caused is ours).
+    const agentGone = agentLost || err instanceof StreamClosed;
     if (!agentGone) reportFailure(ex.ctx, reportScope(ex), err);
     ex.actions.complete([forwarded.decided], {
       upstreamStatus: forwarded.response.status,
@@ -213,6 +215,8 @@ async function relayBody(
     });
     ex.client.destroy();
     return "close";
+  } finally {
+    unwatch();
   }
   return { bytesOut, upstreamClean };
 }

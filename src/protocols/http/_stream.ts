@@ -31,6 +31,8 @@ export class StreamClosed extends Error {
   }
 }
 
+const NOTHING = () => {};
+
 // Past this many unread bytes the socket is paused, so a fast sender cannot fill memory.
 const HIGH_WATER = 256 * 1024;
 
@@ -45,9 +47,8 @@ export class SocketStream implements ByteReader, ByteWriter {
   #closed = false;
   #timedOut = false;
   #gone: AbortController | undefined;
-  /** Resolves when the connection is lost both ways; made on first ask. */
-  #lost: Promise<void> | undefined;
-  #resolveLost: (() => void) | undefined;
+  /** Called once the connection is lost both ways; see {@linkcode onLost}. */
+  #lostWatchers = new Set<() => void>();
   readonly #onData = (data: Uint8Array) => {
     this.#chunks.push(data);
     this.#queued += data.length;
@@ -62,14 +63,14 @@ export class SocketStream implements ByteReader, ByteWriter {
   readonly #onError = (err: Error) => {
     this.#error ??= err;
     this.#ended = true;
-    this.#resolveLost?.();
+    this.#lostNow();
     this.#notify();
     this.#gone?.abort(new StreamClosed("agent connection failed"));
   };
   readonly #onClose = () => {
     this.#closed = true;
     this.#ended = true;
-    this.#resolveLost?.();
+    this.#lostNow();
     this.#notify();
     this.#gone?.abort(new StreamClosed("agent closed the connection"));
   };
@@ -95,14 +96,30 @@ export class SocketStream implements ByteReader, ByteWriter {
   }
 
   /**
-   * Settles once the connection is gone both ways (destroyed, reset, failed), never on a
-   * half-close: an agent that shut its side after the request still gets its response.
+   * Calls `watcher` once the connection is gone both ways (destroyed, reset, failed), never on
+   * a half-close: an agent that shut its side after the request still gets its response. Called
+   * at once when it is already gone. Returns the unsubscribe, which each exchange calls: a
+   * callback, not a promise, because a reaction added to a promise that never settles (a
+   * kept-alive connection's) stays until the connection ends, one per request.
    */
-  lost(): Promise<void> {
-    this.#lost ??= this.closed || this.#error !== undefined
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => this.#resolveLost = resolve);
-    return this.#lost;
+  onLost(watcher: () => void): () => void {
+    if (this.closed || this.#error !== undefined) {
+      watcher();
+      return NOTHING;
+    }
+    this.#lostWatchers.add(watcher);
+    return () => this.#lostWatchers.delete(watcher);
+  }
+
+  /** Watchers registered with {@linkcode onLost} and not yet removed (for tests). */
+  get lostWatchers(): number {
+    return this.#lostWatchers.size;
+  }
+
+  #lostNow(): void {
+    const watchers = [...this.#lostWatchers];
+    this.#lostWatchers.clear();
+    for (const watcher of watchers) watcher();
   }
 
   /** Whether the socket closed (both directions). */
