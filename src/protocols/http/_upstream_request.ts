@@ -13,7 +13,7 @@ import { type After, type Exchange, reportScope, type RequestTarget } from "./_e
 import type { AllowedRequest } from "./_request_decision.ts";
 import type { ReceivedRequest } from "./_request_intake.ts";
 import { reply } from "./_respond.ts";
-import { joinBytes } from "../../core/mod.ts";
+import { EMPTY_BYTES, joinBytes } from "../../core/mod.ts";
 import { UpstreamError, type UpstreamLease, type UpstreamPool } from "./_upstream.ts";
 import { isIdempotent } from "./_upstream_failure.ts";
 import {
@@ -180,7 +180,7 @@ function requestBytes(
   if (received.upgrade) headers.push(["Connection", "Upgrade"]);
   const head = serializeRequestHead(method, out.target, headers);
   const bodyBytes = framing.kind === "chunked"
-    ? (body.length > 0 ? encodeChunk(body) : new Uint8Array(0))
+    ? (body.length > 0 ? encodeChunk(body) : EMPTY_BYTES)
     : body;
   return joinBytes(
     [head, bodyBytes, ...(framing.kind === "chunked" && !truncated ? [LAST_CHUNK] : [])]

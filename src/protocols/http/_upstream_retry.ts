@@ -7,7 +7,7 @@
  */
 
 import type { UpstreamCause } from "./context.ts";
-import { joinBytes } from "../../core/mod.ts";
+import { EMPTY_BYTES, joinBytes } from "../../core/mod.ts";
 import { type ByteReader, type SocketStream, StreamClosed } from "./_stream.ts";
 import {
   UpstreamError,
@@ -220,7 +220,7 @@ async function readResponseHead(
     );
   });
   try {
-    let buf: Uint8Array = new Uint8Array(0);
+    let buf: Uint8Array = EMPTY_BYTES;
     for (;;) {
       const chunk = await Promise.race([upstream.read(), late]);
       if (chunk === null) {

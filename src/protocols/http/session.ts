@@ -12,7 +12,7 @@
  * @module
  */
 
-import { joinBytes } from "../../core/mod.ts";
+import { EMPTY_BYTES, joinBytes } from "../../core/mod.ts";
 import type { HttpProxyLimits } from "./context.ts";
 import {
   BodyReader,
@@ -132,9 +132,8 @@ interface BodyState {
 export class RequestIntake {
   readonly #limits: IntakeLimits;
   #phase: Phase = "new";
-  /** Head bytes received so far. */
   /** The head so far: `#buf.subarray(0, #len)`, grown by doubling so a trickle costs O(n). */
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = EMPTY_BYTES;
   #len = 0;
   #body: BodyState | null = null;
 
@@ -235,7 +234,9 @@ export class RequestIntake {
     // The terminator search resumes at the new bytes instead of rescanning the whole head per
     // read (whether an LF ends the head depends only on the bytes before it).
     const scanFrom = this.#len;
-    const buf = this.#append(bytes);
+    // A head that arrives whole in one read (the usual case) is parsed where it lies: the chunk
+    // is the agent's and never written again, so copying it would only cost an allocation.
+    const buf = this.#len === 0 ? bytes : this.#append(bytes);
     let head: RequestHead | null;
     try {
       head = parseRequestHead(buf, DEFAULT_HEAD_LIMITS, scanFrom);
@@ -251,13 +252,16 @@ export class RequestIntake {
       }));
       return out;
     }
-    if (head === null) return out;
+    if (head === null) {
+      if (buf === bytes) this.#append(bytes);
+      return out;
+    }
     // Bytes past the head are its body or the next pipelined request: not the head's to take.
     if (head.headBytes < buf.length) {
       // A view: the buffer is dropped below, never written again.
       out.push({ kind: "unread", bytes: buf.subarray(head.headBytes) });
     }
-    this.#buf = new Uint8Array(0);
+    this.#buf = EMPTY_BYTES;
     this.#len = 0;
     this.#phase = "headed";
     out.push({ kind: "head", head });

@@ -171,3 +171,19 @@ Deno.test("RequestIntake closes without a receipt when the agent ends mid-head",
   const pb = new Playbook().awaitHead().bytes("GET / HT").end();
   deepEqual(pb.log.slice(4), ["> end", "< close"]);
 });
+
+Deno.test("RequestIntake parses a head that arrives whole where it lies, and copies one that does not", () => {
+  const chunk = bytes(GET + GET_B);
+  const whole = new Playbook().awaitHead().bytes(chunk);
+  // The pipelined rest is a view of the agent's own chunk: no copy was made to parse the head.
+  equal(whole.only("unread").bytes.buffer, chunk.buffer);
+  deepEqual(whole.only("head").head, headOf(GET));
+
+  // A head split across reads is gathered in a buffer of its own (parsing needs it contiguous):
+  // what becomes of the first chunk afterwards changes nothing.
+  const first = bytes(GET.slice(0, 10));
+  const split = new Playbook().awaitHead().bytes(first);
+  first.fill(0x21);
+  split.bytes(bytes(GET.slice(10) + GET_B));
+  deepEqual(split.only("head").head, headOf(GET));
+});
