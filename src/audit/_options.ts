@@ -33,7 +33,9 @@ export interface ReceiptStoreOptions {
   commitIntervalMs?: number;
   /**
    * Likewise for handing rows to the writer: at most one message per this many ms under load
-   * (each wakes the writer thread), at once after a quiet spell. @default {2}
+   * (each wakes the writer thread), at once after a quiet spell. The writer then commits at most
+   * once per `commitIntervalMs` minus this, so a row still reaches disk within
+   * `commitIntervalMs`. @default {a fifth of commitIntervalMs, rounded down}
    */
   sendIntervalMs?: number;
   /**
@@ -69,4 +71,14 @@ export function integerOption(name: string, value: number | undefined, min: numb
       `Invalid receipt store option ${name} '${value}': expected an integer >= ${min}`,
     );
   }
+}
+
+/**
+ * How often queued rows go to the writer: `sendIntervalMs`, else a fifth of the commit interval. Each message costs this thread ~50 µs (serialising and posting, waking the writer)
+ * however few rows it carries, so sending more often than commits happen only spends CPU: at
+ * the gateway's 50 ms commit interval, sending every 10 ms instead of every 2 ms took ~15 µs
+ * off each HTTPS request (bench/stages.ts, A/B).
+ */
+export function sendInterval(options: ReceiptStoreOptions): number {
+  return options.sendIntervalMs ?? Math.floor((options.commitIntervalMs ?? 10) / 5);
 }

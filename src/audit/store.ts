@@ -13,7 +13,7 @@ import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from
 import { WriterChannel } from "./_channel.ts";
 import { PruneRequests } from "./_prune_requests.ts";
 import { PRUNE_BATCH, type Pruned } from "./prune.ts";
-import { integerOption, type ReceiptStoreOptions } from "./_options.ts";
+import { integerOption, type ReceiptStoreOptions, sendInterval } from "./_options.ts";
 
 export type { ReceiptStoreOptions } from "./_options.ts";
 // For `deno compile` only: outside the writer worker the module does nothing (see its header).
@@ -86,7 +86,7 @@ export class ReceiptStore {
     this.path = path;
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#protocols = options.protocols ? new Set([...options.protocols, GATEWAY_PROTOCOL]) : null;
-    this.#stallMs = options.stallMs ?? Math.max(1000, 20 * config.commitIntervalMs);
+    this.#stallMs = options.stallMs ?? Math.max(1000, 20 * (options.commitIntervalMs ?? 10));
     this.#onError = options.onError ?? (() => {});
     this.#onFlush = options.onFlush ?? (() => {});
     this.#onHealth = options.onHealth ?? (() => {});
@@ -94,7 +94,7 @@ export class ReceiptStore {
     this.#ready.promise.catch(() => {});
     this.#channel = new WriterChannel({
       worker: options.worker ?? true,
-      sendIntervalMs: options.sendIntervalMs ?? 2,
+      sendIntervalMs: sendInterval(options),
       receive: (message) => this.#receive(message),
       stopped: (detail) => this.#stop(detail),
     });
@@ -127,7 +127,8 @@ export class ReceiptStore {
       synchronous,
       busyTimeoutMs,
       maxBatch: options.maxBatch ?? 500,
-      commitIntervalMs: options.commitIntervalMs ?? 10,
+      // A row waits for the next send, then for the next commit: together within the interval.
+      commitIntervalMs: Math.max(0, (options.commitIntervalMs ?? 10) - sendInterval(options)),
     });
   }
 
