@@ -47,13 +47,9 @@ export interface WriterConfig {
 /** Messages from the store to the writer, in the order the store sends them. */
 export type ToWriter =
   | { type: "open"; config: WriterConfig }
-  // `json` (a JSON array of rows) crosses to a worker: one string is much cheaper to post than
-  // an array of objects. `rows` is for the in-process writer, which needs no copy.
-  //
   // `urgent`: some row's action waits for it to be durable before being forwarded, so commit at
   // once instead of waiting out the group-commit interval (rows arriving during that commit's
   // fsync still share the next one).
-  | { type: "rows"; json: string; urgent: boolean }
   | { type: "rows"; rows: QueuedRow[]; urgent: boolean }
   // Commit now, skipping any retry backoff. `retry: false` once the store is closing: a failed
   // commit is then reported and not retried, so close() can settle.
@@ -176,8 +172,7 @@ export class ReceiptWriter {
         return;
       case "rows": {
         if (this.#closed) throw new Error("Receipt writer received rows after close");
-        const rows = "rows" in message ? message.rows : JSON.parse(message.json) as QueuedRow[];
-        for (const row of rows) this.#queue.push(row);
+        for (const row of message.rows) this.#queue.push(row);
         // An urgent batch commits now unless a failure's backoff is running: retrying a full
         // disk faster helps nobody, and the store denies meanwhile.
         if (message.urgent && this.#failures === 0) this.#schedule(0);
