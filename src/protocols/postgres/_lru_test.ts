@@ -40,3 +40,20 @@ Deno.test("lru: clear empties it", () => {
   lru.clear();
   equal(lru.size, 0);
 });
+
+Deno.test("lru: a key hit while in the older half moves; one hit every few inserts is never evicted", () => {
+  const lru = new Lru<string, number>(4);
+  for (const k of ["a", "b", "c", "d"]) lru.set(k, 0);
+  equal(lru.get("d"), 0); // the newest: stays where it is
+  equal(lru.get("a"), 0); // the oldest: moves to the newest end
+  lru.set("e", 0); // evicts "b", now the oldest
+  deepEqual(["a", "b", "c", "d", "e"].map((k) => lru.has(k)), [true, false, true, true, true]);
+
+  const hot = new Lru<string, number>(8);
+  hot.set("hot", 1);
+  for (let i = 0; i < 1000; i++) {
+    hot.set(`k${i}`, i);
+    if (i % 4 === 0) equal(hot.get("hot"), 1, `evicted after ${i} inserts`);
+  }
+  equal(hot.size, 8);
+});

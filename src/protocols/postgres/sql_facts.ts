@@ -193,7 +193,10 @@ export class SqlAnalyzer {
       const facts = this.#shapes.get(shape);
       if (facts !== undefined) {
         this.#shapeHits++;
-        return freezeOk([{ ...facts, statement: cleanStatement(sql) }]);
+        // Its lists were frozen when it was stored: only the new objects need freezing.
+        const statement = Object.freeze({ ...facts, statement: cleanStatement(sql) });
+        const statements = Object.freeze([statement]) as StatementFacts[];
+        return Object.freeze({ ok: true as const, statements });
       }
     }
     this.#misses++;

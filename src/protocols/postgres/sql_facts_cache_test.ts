@@ -82,3 +82,18 @@ Deno.test("lastTextMemo() parses a text read twice in a row once, also when too 
   memo.analyze("select 2");
   equal(analyzer.stats.misses, 2);
 });
+
+Deno.test("sql facts: results from a known shape are frozen all the way down", async () => {
+  await loadSqlParser();
+  const a = new SqlAnalyzer();
+  a.analyze("select name from users where id = 1");
+  const r = a.analyze("select name from users where id = 2");
+  equal(a.stats.shapeHits, 1);
+  ok(r.ok);
+  ok(Object.isFrozen(r) && Object.isFrozen(r.statements) && Object.isFrozen(r.statements[0]));
+  const s = r.statements[0];
+  for (const list of [s.verbs, s.tables, s.functions, s.settings, s.unknown, s.preparedOps]) {
+    ok(Object.isFrozen(list));
+  }
+  equal(s.statement, "select name from users where id = 2");
+});
