@@ -5,6 +5,7 @@
  * @module
  */
 
+import { RUNTIME_FLAGS } from "../src/cli/_runtime_flags.ts";
 import { join } from "node:path";
 
 /** The repository root: children run from here so relative imports and paths match. */
@@ -45,6 +46,16 @@ function inspect(args: string[]): string[] {
 }
 
 /**
+ * The V8 flags the launcher runs every command with (`clawpatrol permissions` prints them): a
+ * gateway child runs with them too, so the benches measure the gateway as it ships. Flags given
+ * in `v8Flags` come after, and V8 takes the last of a repeated flag.
+ */
+function shippedV8Flags(args: string[]): string[] {
+  if (args[0] !== "gateway") return [];
+  return RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags=")).map((f) => f.slice(11));
+}
+
+/**
  * Runs `deno run -A script ...args`; resolves with the JSON line it prints when ready.
  *
  * @example
@@ -60,7 +71,8 @@ export async function spawnChild(
   options: SpawnChildOptions,
 ): Promise<Child> {
   const deno = Deno.execPath();
-  const { fdLimit, v8Flags = "" } = options;
+  const { fdLimit } = options;
+  const v8Flags = [...shippedV8Flags(args), options.v8Flags ?? ""].filter(Boolean).join(",");
   // `ulimit -n` in a shell, then exec: the pid stays the deno process's, for /proc/<pid>/status.
   const shell = `[ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt ${fdLimit} ] && ` +
     `ulimit -n ${fdLimit} 2>/dev/null; exec "$0" run -A "$@"`;
