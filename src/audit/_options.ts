@@ -74,10 +74,11 @@ export function integerOption(name: string, value: number | undefined, min: numb
 }
 
 /**
- * How often queued rows go to the writer: `sendIntervalMs`, else a fifth of the commit interval. Each message costs this thread ~50 µs (serialising and posting, waking the writer)
- * however few rows it carries, so sending more often than commits happen only spends CPU: at
- * the gateway's 50 ms commit interval, sending every 10 ms instead of every 2 ms took ~15 µs
- * off each HTTPS request (bench/stages.ts, A/B).
+ * How often queued rows go to the writer: `sendIntervalMs`, else a fifth of the commit interval.
+ * Each message costs this thread ~50 µs (serialising and posting, waking the writer) however few
+ * rows it carries, so sending more often than commits happen only spends CPU: at the gateway's
+ * 50 ms commit interval, sending every 10 ms instead of every 2 ms took ~15 µs off each HTTPS
+ * request (bench/stages.ts, A/B).
  */
 export function sendInterval(options: ReceiptStoreOptions): number {
   return options.sendIntervalMs ?? Math.floor((options.commitIntervalMs ?? 10) / 5);
