@@ -27,8 +27,9 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffe
 
 /**
  * The bytes of `parts` in order, without a copy when there is one part: that part itself is
- * returned (and {@linkcode EMPTY_BYTES} for none). For buffers about to be written or parsed once; a caller that keeps the result while
- * the part's buffer may be reused, or changes it, wants {@linkcode concatBytes}.
+ * returned ({@linkcode EMPTY_BYTES} for none). For buffers about to be written or parsed once; a
+ * caller that keeps the result while the part's buffer may be reused, or changes it, wants
+ * {@linkcode concatBytes}.
  *
  * @example
  * ```ts
