@@ -11,7 +11,7 @@
  * @module
  */
 
-import { SignatureV4 } from "@smithy/signature-v4";
+import type { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256, sha256Hex } from "./_sha256.ts";
 import { resignChunks, STREAMING_SIGNED } from "./_aws_chunks.ts";
 import { AwsSignatureError } from "./_aws_error.ts";
@@ -152,7 +152,7 @@ export async function resignRequest(
     body: payloadHash === undefined ? request.body : undefined,
   };
   const scope = { region: auth.region, service: auth.service };
-  const agents = await signer(placeholder, scope).sign(
+  const agents = await (await signer(placeholder, scope)).sign(
     { ...base, headers: signed },
     { signingDate: signedAt, signableHeaders: new Set(auth.signedHeaders) },
   );
@@ -169,7 +169,7 @@ export async function resignRequest(
   }
   const signableHeaders = new Set(Object.keys(resigning));
   if (real.sessionToken !== undefined) signableHeaders.add("x-amz-security-token");
-  const ours = await signer(real, scope).sign(
+  const ours = await (await signer(real, scope)).sign(
     { ...base, headers: resigning },
     { signingDate: now, signableHeaders },
   );
@@ -186,7 +186,7 @@ export async function resignRequest(
     body = await resignChunks(request, {
       agent: { keys: placeholder, at: signedAt, seed: auth.signature, scope },
       ours: { keys: real, at: now, seed: ourSignature, scope },
-      sign: (keys, text, at) => signer(keys, scope).sign(text, { signingDate: at }),
+      sign: async (keys, text, at) => (await signer(keys, scope)).sign(text, { signingDate: at }),
     });
   } else if (
     payloadHash?.startsWith("STREAMING-") && payloadHash !== "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -208,7 +208,7 @@ export async function eksToken(
   { cluster, region, now = new Date() }: { cluster: string; region: string; now?: Date },
 ): Promise<string> {
   const hostname = `sts.${region}.amazonaws.com`;
-  const presigned = await signer(keys, { region, service: "sts" }).presign({
+  const presigned = await (await signer(keys, { region, service: "sts" })).presign({
     method: "GET",
     protocol: "https:",
     hostname,
@@ -244,7 +244,7 @@ export async function assumeRoleRequest(
     RoleSessionName: sessionName,
     DurationSeconds: "3600",
   }).toString();
-  const signed = await signer(keys, { region, service: "sts" }).sign({
+  const signed = await (await signer(keys, { region, service: "sts" })).sign({
     method: "POST",
     protocol: "https:",
     hostname: host,
@@ -258,7 +258,17 @@ export async function assumeRoleRequest(
   return { headers, body };
 }
 
-function signer(keys: AwsKeys, scope: { region: string; service: string }): SignatureV4 {
+/**
+ * The signing library, imported on first use: a gateway without AWS credentials never pays for
+ * it (~9 MB of RSS measured).
+ */
+let signatureV4: Promise<typeof import("@smithy/signature-v4")> | undefined;
+
+async function signer(
+  keys: AwsKeys,
+  scope: { region: string; service: string },
+): Promise<SignatureV4> {
+  const { SignatureV4 } = await (signatureV4 ??= import("@smithy/signature-v4"));
   return new SignatureV4({
     credentials: {
       accessKeyId: keys.accessKeyId,

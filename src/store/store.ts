@@ -34,7 +34,7 @@ export async function openStore(
   config: StoreConfig,
   options: ConnectStoreOptions = {},
 ): Promise<Store> {
-  const sql = connectStore(config, options);
+  const sql = await connectStore(config, options);
   try {
     const migration = await migrate(sql);
     return {
@@ -70,7 +70,7 @@ export interface StoreStatus {
  * ```
  */
 export async function storeStatus(config: StoreConfig): Promise<StoreStatus> {
-  const sql = connectStore(config);
+  const sql = await connectStore(config);
   try {
     const schema = await schemaVersion(sql);
     let agents = { active: 0, revoked: 0 };
