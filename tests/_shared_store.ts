@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { createState } from "../src/gateway/mod.ts";
 import { DEFAULT_SLOT, openVault } from "../src/credentials/mod.ts";
 import { type PgCluster, startPostgres } from "./_postgres.ts";
-import { cli, type CliResult, eventually, Running } from "./_helpers.ts";
-import type { Served, Upstream } from "./_crash_load.ts";
+import { cli, type CliResult, eventually, Running, withTempDir } from "./_helpers.ts";
+import { type Served, startUpstream, type Upstream } from "./_crash_load.ts";
 
 /** A TCP relay to the store that can stop answering. */
 export class StoreRelay {
@@ -247,4 +247,34 @@ export async function getAs(
   } finally {
     client.close();
   }
+}
+
+/** What {@linkcode withSharedStore} lends its test. */
+export interface SharedStoreTest {
+  /** A temporary directory, removed afterwards. */
+  dir: string;
+  store: SharedStore;
+  upstream: Upstream;
+  /** Gateways the test started: each is stopped (or disposed, if stopping fails) afterwards. */
+  served: Served[];
+}
+
+/**
+ * Runs `fn` with a temporary directory, an upstream and a shared store; afterwards stops the
+ * gateways it put in `served`, then the store and the upstream, whatever `fn` did.
+ */
+export async function withSharedStore(fn: (t: SharedStoreTest) => Promise<void>): Promise<void> {
+  await withTempDir(async (dir) => {
+    let store: SharedStore | undefined;
+    const upstream = await startUpstream();
+    const served: Served[] = [];
+    try {
+      store = await startSharedStore();
+      await fn({ dir, store, upstream, served });
+    } finally {
+      for (const g of served) await g.gw.stop().catch(() => g.gw.dispose());
+      await store?.stop();
+      await upstream.close();
+    }
+  });
 }

@@ -8,14 +8,13 @@
 
 import { equal } from "node:assert/strict";
 import { join } from "node:path";
-import { type Served, startUpstream, type Upstream } from "./_crash_load.ts";
-import { withTempDir } from "./_helpers.ts";
+import { type Served, type Upstream } from "./_crash_load.ts";
 import {
   serveShared,
   sharedGatewayDir,
   type SharedStore,
-  startSharedStore,
   storeCli,
+  withSharedStore,
 } from "./_shared_store.ts";
 
 /** One of the two gateways: its config, process, CA and admin token. */
@@ -39,34 +38,21 @@ export async function withTwoGateways(
   options: TwoGatewayOptions,
   fn: (a: Gw, b: Gw, store: SharedStore, upstream: Upstream, bot: string) => Promise<void>,
 ): Promise<void> {
-  await withTempDir(async (dir) => {
-    let store: SharedStore | undefined;
-    const upstream = await startUpstream();
-    const served: Served[] = [];
-    try {
-      store = await startSharedStore();
-      const s = store;
-      const configs = await Promise.all(
-        ["a", "b"].map((n) =>
-          sharedGatewayDir(join(dir, n), s, { upstream, extra: options.extra })
-        ),
-      );
-      for (const n of ["a", "b"]) await options.prepare?.(join(dir, n));
-      const added = await storeCli(configs[0], store, ["agent", "add", "bot", "--profile", "bots"]);
-      equal(added.code, 0, added.stderr);
-      served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
-      const [a, b] = await Promise.all(["a", "b"].map(async (n, i) => ({
-        config: configs[i],
-        served: served[i],
-        ca: await Deno.readTextFile(join(dir, n, "state/ca.pem")),
-        token: (await Deno.readTextFile(join(dir, n, "state/admin.token"))).trim(),
-      })));
-      await fn(a, b, store, upstream, added.stdout.trim().split("\n").at(-1)!);
-    } finally {
-      for (const s of served) await s.gw.stop().catch(() => s.gw.dispose());
-      await store?.stop();
-      await upstream.close();
-    }
+  await withSharedStore(async ({ dir, store: s, upstream, served }) => {
+    const configs = await Promise.all(
+      ["a", "b"].map((n) => sharedGatewayDir(join(dir, n), s, { upstream, extra: options.extra })),
+    );
+    for (const n of ["a", "b"]) await options.prepare?.(join(dir, n));
+    const added = await storeCli(configs[0], s, ["agent", "add", "bot", "--profile", "bots"]);
+    equal(added.code, 0, added.stderr);
+    served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
+    const [a, b] = await Promise.all(["a", "b"].map(async (n, i) => ({
+      config: configs[i],
+      served: served[i],
+      ca: await Deno.readTextFile(join(dir, n, "state/ca.pem")),
+      token: (await Deno.readTextFile(join(dir, n, "state/admin.token"))).trim(),
+    })));
+    await fn(a, b, s, upstream, added.stdout.trim().split("\n").at(-1)!);
   });
 }
 

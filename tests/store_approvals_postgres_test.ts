@@ -4,15 +4,9 @@
 import { equal, match } from "node:assert/strict";
 import { join } from "node:path";
 import { postgresAvailable } from "./_postgres.ts";
-import { type Served, startUpstream } from "./_crash_load.ts";
-import { eventually, withTempDir } from "./_helpers.ts";
-import {
-  serveShared,
-  sharedGatewayDir,
-  type SharedStore,
-  startSharedStore,
-  storeCli,
-} from "./_shared_store.ts";
+import { type Served } from "./_crash_load.ts";
+import { eventually } from "./_helpers.ts";
+import { serveShared, sharedGatewayDir, storeCli, withSharedStore } from "./_shared_store.ts";
 
 function pgBlocks(port: number): string {
   return `endpoint "postgres" "db" {
@@ -75,70 +69,59 @@ Deno.test({
   name: "store: a psql statement held on B is approved on A and runs once; denied on A, never",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTempDir(async (dir) => {
-    let store: SharedStore | undefined;
-    const upstream = await startUpstream();
-    const served: Served[] = [];
-    try {
-      store = await startSharedStore();
-      const s = store;
-      const appPassword = `app-${crypto.randomUUID()}`;
-      await s.pg.addUser("app", appPassword);
-      await s.pg.sql("CREATE DATABASE app OWNER app");
-      await s.pg.sql(
-        "CREATE TABLE counters (id int PRIMARY KEY, n int); INSERT INTO counters VALUES (1, 1); " +
-          "GRANT ALL ON counters TO app",
-        "app",
+  await withSharedStore(async ({ dir, store: s, upstream, served }) => {
+    const appPassword = `app-${crypto.randomUUID()}`;
+    await s.pg.addUser("app", appPassword);
+    await s.pg.sql("CREATE DATABASE app OWNER app");
+    await s.pg.sql(
+      "CREATE TABLE counters (id int PRIMARY KEY, n int); INSERT INTO counters VALUES (1, 1); " +
+        "GRANT ALL ON counters TO app",
+      "app",
+    );
+    const configs = await Promise.all(["a", "b"].map((n) =>
+      sharedGatewayDir(join(dir, n), s, {
+        upstream,
+        extra: pgBlocks(s.pg.port),
+        credentials: ["postgres_credential.db_rw"],
+        secrets: { db_rw: appPassword },
+      })
+    ));
+    const added = await storeCli(configs[0], s, ["agent", "add", "bot", "--profile", "bots"]);
+    equal(added.code, 0, added.stderr);
+    const bot = added.stdout.trim().split("\n").at(-1)!;
+    served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
+    const [a, b] = served;
+    const adminA = (await Deno.readTextFile(join(dir, "a/state/admin.token"))).trim();
+
+    const heldOnA = async (summary: string) =>
+      await eventually(
+        `'${summary}' to be listed on A`,
+        async () => {
+          const res = await fetch(`${a.admin}/approvals`, {
+            headers: { authorization: `Bearer ${adminA}` },
+          });
+          const { approvals } = await res.json() as {
+            approvals: { id: string; summary: string }[];
+          };
+          return approvals.find((p) => p.summary === summary)?.id;
+        },
+        10_000,
+        20,
       );
-      const configs = await Promise.all(["a", "b"].map((n) =>
-        sharedGatewayDir(join(dir, n), s, {
-          upstream,
-          extra: pgBlocks(s.pg.port),
-          credentials: ["postgres_credential.db_rw"],
-          secrets: { db_rw: appPassword },
-        })
-      ));
-      const added = await storeCli(configs[0], s, ["agent", "add", "bot", "--profile", "bots"]);
-      equal(added.code, 0, added.stderr);
-      const bot = added.stdout.trim().split("\n").at(-1)!;
-      served.push(...await Promise.all(configs.map((c) => serveShared(c, s))));
-      const [a, b] = served;
-      const adminA = (await Deno.readTextFile(join(dir, "a/state/admin.token"))).trim();
 
-      const heldOnA = async (summary: string) =>
-        await eventually(
-          `'${summary}' to be listed on A`,
-          async () => {
-            const res = await fetch(`${a.admin}/approvals`, {
-              headers: { authorization: `Bearer ${adminA}` },
-            });
-            const { approvals } = await res.json() as {
-              approvals: { id: string; summary: string }[];
-            };
-            return approvals.find((p) => p.summary === summary)?.id;
-          },
-          10_000,
-          20,
-        );
+    const approved = psql(b, bot, "update counters set n = n + 10 where id = 1");
+    const id = await heldOnA("update counters set n = n + 10 where id = 1");
+    equal(await adminPost(a, adminA, `/approvals/${id}/approve`, "dba"), 200);
+    const ran = await approved;
+    equal(ran.code, 0, ran.stderr);
+    equal((await s.pg.sql("SELECT n FROM counters", "app")).trim(), "11");
 
-      const approved = psql(b, bot, "update counters set n = n + 10 where id = 1");
-      const id = await heldOnA("update counters set n = n + 10 where id = 1");
-      equal(await adminPost(a, adminA, `/approvals/${id}/approve`, "dba"), 200);
-      const ran = await approved;
-      equal(ran.code, 0, ran.stderr);
-      equal((await s.pg.sql("SELECT n FROM counters", "app")).trim(), "11");
-
-      const denied = psql(b, bot, "update counters set n = 0 where id = 1");
-      const deniedId = await heldOnA("update counters set n = 0 where id = 1");
-      equal(await adminPost(a, adminA, `/approvals/${deniedId}/deny`, "dba"), 200);
-      const refused = await denied;
-      equal(refused.code, 1);
-      match(refused.stderr, /denied by clawpatrol: denied by cli:dba/);
-      equal((await s.pg.sql("SELECT n FROM counters", "app")).trim(), "11");
-    } finally {
-      for (const g of served) await g.gw.stop().catch(() => g.gw.dispose());
-      await store?.stop();
-      await upstream.close();
-    }
+    const denied = psql(b, bot, "update counters set n = 0 where id = 1");
+    const deniedId = await heldOnA("update counters set n = 0 where id = 1");
+    equal(await adminPost(a, adminA, `/approvals/${deniedId}/deny`, "dba"), 200);
+    const refused = await denied;
+    equal(refused.code, 1);
+    match(refused.stderr, /denied by clawpatrol: denied by cli:dba/);
+    equal((await s.pg.sql("SELECT n FROM counters", "app")).trim(), "11");
   });
 });

@@ -6,15 +6,13 @@
 import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { postgresAvailable } from "./_postgres.ts";
-import { type Served, startUpstream } from "./_crash_load.ts";
-import { eventually, withTempDir } from "./_helpers.ts";
+import { eventually } from "./_helpers.ts";
 import {
   getAs,
   serveShared,
   sharedGatewayDir,
-  type SharedStore,
-  startSharedStore,
   storeCli,
+  withSharedStore,
 } from "./_shared_store.ts";
 import { adminToken, BROWSER_TEST, signIn, withBrowser } from "./_dashboard_browser.ts";
 
@@ -23,60 +21,50 @@ Deno.test({
   ignore: BROWSER_TEST.ignore || !postgresAvailable(),
   name: "store: an agent added in one gateway's dashboard is in the store and works on both",
   fn: async () => {
-    await withTempDir(async (dir) => {
-      let store: SharedStore | undefined;
-      const upstream = await startUpstream();
-      const served: Served[] = [];
-      try {
-        store = await startSharedStore();
-        const a = await sharedGatewayDir(join(dir, "a"), store, { upstream });
-        const b = await sharedGatewayDir(join(dir, "b"), store, { upstream });
-        served.push(...await Promise.all([serveShared(a, store), serveShared(b, store)]));
-        const [gwA, gwB] = served;
-        const caA = await Deno.readTextFile(join(dir, "a/state/ca.pem"));
-        const caB = await Deno.readTextFile(join(dir, "b/state/ca.pem"));
-        const taken = await storeCli(b, store, ["agent", "add", "cli-bot", "--profile", "bots"]);
-        equal(taken.code, 0, taken.stderr);
+    await withSharedStore(async ({ dir, store, upstream, served }) => {
+      const a = await sharedGatewayDir(join(dir, "a"), store, { upstream });
+      const b = await sharedGatewayDir(join(dir, "b"), store, { upstream });
+      served.push(...await Promise.all([serveShared(a, store), serveShared(b, store)]));
+      const [gwA, gwB] = served;
+      const caA = await Deno.readTextFile(join(dir, "a/state/ca.pem"));
+      const caB = await Deno.readTextFile(join(dir, "b/state/ca.pem"));
+      const taken = await storeCli(b, store, ["agent", "add", "cli-bot", "--profile", "bots"]);
+      equal(taken.code, 0, taken.stderr);
 
-        await withBrowser(async (browser) => {
-          const page = await browser.newPage();
-          await signIn(page, gwA.admin, adminToken(join(dir, "a")), "alice");
-          const add = async (name: string) => {
-            await page.goto(`${gwA.admin}/ui/agents`);
-            await page.type("#agent-name", name);
-            await page.select("#agent-profile", "bots");
-            const [res] = await Promise.all([
-              page.waitForNavigation(),
-              page.click("#add-agent button[type=submit]"),
-            ]);
-            return res?.status();
-          };
-          equal(await add("dash-bot"), 200);
-          const token = await page.$eval("#agent-token", (e) => e.textContent ?? "");
-          ok(token.startsWith("cpat_"), token);
-          // At once where it was added; on the other gateway once the store's NOTIFY arrives.
-          equal(await getAs(gwA, caA, "dash-bot", token), 200);
-          await eventually(
-            "dash-bot to work on gateway B",
-            async () => await getAs(gwB, caB, "dash-bot", token) === 200 ? true : undefined,
-            5_000,
-            20,
-          );
-          const listed = await storeCli(b, store!, ["agent", "list"]);
-          ok(/dash-bot +bots/.test(listed.stdout), listed.stdout);
+      await withBrowser(async (browser) => {
+        const page = await browser.newPage();
+        await signIn(page, gwA.admin, adminToken(join(dir, "a")), "alice");
+        const add = async (name: string) => {
+          await page.goto(`${gwA.admin}/ui/agents`);
+          await page.type("#agent-name", name);
+          await page.select("#agent-profile", "bots");
+          const [res] = await Promise.all([
+            page.waitForNavigation(),
+            page.click("#add-agent button[type=submit]"),
+          ]);
+          return res?.status();
+        };
+        equal(await add("dash-bot"), 200);
+        const token = await page.$eval("#agent-token", (e) => e.textContent ?? "");
+        ok(token.startsWith("cpat_"), token);
+        // At once where it was added; on the other gateway once the store's NOTIFY arrives.
+        equal(await getAs(gwA, caA, "dash-bot", token), 200);
+        await eventually(
+          "dash-bot to work on gateway B",
+          async () => await getAs(gwB, caB, "dash-bot", token) === 200 ? true : undefined,
+          5_000,
+          20,
+        );
+        const listed = await storeCli(b, store!, ["agent", "list"]);
+        ok(/dash-bot +bots/.test(listed.stdout), listed.stdout);
 
-          // Enrolled through B's CLI: A's dashboard refuses the name and shows no token.
-          equal(await add("cli-bot"), 409);
-          equal(await page.$("#agent-token"), null);
-          const error = await page.$eval("#error", (e) => e.textContent ?? "");
-          ok(error.includes("Agent 'cli-bot' already exists"), error);
-          for (const gw of served) ok(!gw.gw.log.includes(token), "the token is in a log");
-        });
-      } finally {
-        for (const s of served) await s.gw.stop().catch(() => s.gw.dispose());
-        await store?.stop();
-        await upstream.close();
-      }
+        // Enrolled through B's CLI: A's dashboard refuses the name and shows no token.
+        equal(await add("cli-bot"), 409);
+        equal(await page.$("#agent-token"), null);
+        const error = await page.$eval("#error", (e) => e.textContent ?? "");
+        ok(error.includes("Agent 'cli-bot' already exists"), error);
+        for (const gw of served) ok(!gw.gw.log.includes(token), "the token is in a log");
+      });
     });
   },
 });

@@ -8,8 +8,8 @@ import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
 import { postgresAvailable } from "./_postgres.ts";
-import { killHard, type Served, startUpstream } from "./_crash_load.ts";
-import { eventually, Running, withTempDir } from "./_helpers.ts";
+import { killHard } from "./_crash_load.ts";
+import { eventually, Running } from "./_helpers.ts";
 import {
   getAs,
   serveShared,
@@ -17,6 +17,7 @@ import {
   type SharedStore,
   startSharedStore,
   storeCli,
+  withSharedStore,
 } from "./_shared_store.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { GatewayIdInUseError, GatewayLease, type LeaseHolder } from "../src/store/mod.ts";
@@ -47,77 +48,66 @@ Deno.test({
   name: "store: a second gateway with the same id is refused (exit 2); restart after kill -9 works",
   ignore: !postgresAvailable(),
 }, async () => {
-  await withTempDir(async (dir) => {
-    let store: SharedStore | undefined;
-    const upstream = await startUpstream();
-    const running: Served[] = [];
-    try {
-      store = await startSharedStore();
-      const s = store;
-      const a = await sharedGatewayDir(join(dir, "a"), s, { upstream });
-      const b = await sharedGatewayDir(join(dir, "b"), s, { upstream });
-      // B's state directory carries A's id, as a copied one would.
-      const id = "gw_5eed0000c0ffee01";
-      for (const n of ["a", "b"]) {
-        await Deno.writeTextFile(join(dir, n, "state/gateway.id"), `${id}\n`);
-      }
-      const added = await storeCli(a, s, ["agent", "add", "bot", "--profile", "bots"]);
-      equal(added.code, 0, added.stderr);
-      const bot = added.stdout.trim().split("\n").at(-1)!;
-      const caA = await Deno.readTextFile(join(dir, "a/state/ca.pem"));
-
-      let gwA = await serveShared(a, s);
-      running.push(gwA);
-      const second = await refused(b, s);
-      equal(second.code, 2, second.log);
-      match(second.log, new RegExp(`Gateway id '${id}' is already running`));
-      match(second.log, new RegExp(`pid ${gwA.gw.child.pid} on host '${Deno.hostname()}'`));
-      match(second.log, /fresh state_dir/);
-      ok(!second.log.includes(s.password), "the store's password is in the log");
-      // The first keeps serving, and keeps its lease.
-      equal(await getAs(gwA, caA, "bot", bot), 200);
-      equal((await leaseOf(s, id)).pid, gwA.gw.child.pid);
-
-      // Killed: the copy is still refused (the heartbeat is fresh), A's own restart is not.
-      await killHard(gwA);
-      running.length = 0;
-      equal((await refused(b, s)).code, 2);
-      gwA = await serveShared(a, s);
-      running.push(gwA);
-      equal(await getAs(gwA, caA, "bot", bot), 200);
-      equal((await leaseOf(s, id)).pid, gwA.gw.child.pid);
-
-      // Killed again: once its heartbeat is stale the copy takes the id over, and A is refused.
-      await killHard(gwA);
-      running.length = 0;
-      await eventually(
-        "the dead holder's lease to go stale",
-        async () => {
-          return (await leaseOf(s, id)).silentS > 10 ? true : undefined;
-        },
-        30_000,
-        250,
-      );
-      const gwB = await serveShared(b, s);
-      running.push(gwB);
-      equal((await leaseOf(s, id)).pid, gwB.gw.child.pid);
-      const back = await refused(a, s);
-      equal(back.code, 2, back.log);
-      match(back.log, new RegExp(`pid ${gwB.gw.child.pid} on host`));
-
-      // Stopped cleanly, a holder gives the lease up: A starts at once.
-      await gwB.gw.stop();
-      running.length = 0;
-      equal(
-        await store.pg.sql("SELECT count(*) FROM clawpatrol_gateway_leases", "clawpatrol"),
-        "0\n",
-      );
-      running.push(await serveShared(a, s));
-    } finally {
-      for (const r of running) await r.gw.stop().catch(() => r.gw.dispose());
-      await store?.stop();
-      await upstream.close();
+  await withSharedStore(async ({ dir, store: s, upstream, served: running }) => {
+    const a = await sharedGatewayDir(join(dir, "a"), s, { upstream });
+    const b = await sharedGatewayDir(join(dir, "b"), s, { upstream });
+    // B's state directory carries A's id, as a copied one would.
+    const id = "gw_5eed0000c0ffee01";
+    for (const n of ["a", "b"]) {
+      await Deno.writeTextFile(join(dir, n, "state/gateway.id"), `${id}\n`);
     }
+    const added = await storeCli(a, s, ["agent", "add", "bot", "--profile", "bots"]);
+    equal(added.code, 0, added.stderr);
+    const bot = added.stdout.trim().split("\n").at(-1)!;
+    const caA = await Deno.readTextFile(join(dir, "a/state/ca.pem"));
+
+    let gwA = await serveShared(a, s);
+    running.push(gwA);
+    const second = await refused(b, s);
+    equal(second.code, 2, second.log);
+    match(second.log, new RegExp(`Gateway id '${id}' is already running`));
+    match(second.log, new RegExp(`pid ${gwA.gw.child.pid} on host '${Deno.hostname()}'`));
+    match(second.log, /fresh state_dir/);
+    ok(!second.log.includes(s.password), "the store's password is in the log");
+    // The first keeps serving, and keeps its lease.
+    equal(await getAs(gwA, caA, "bot", bot), 200);
+    equal((await leaseOf(s, id)).pid, gwA.gw.child.pid);
+
+    // Killed: the copy is still refused (the heartbeat is fresh), A's own restart is not.
+    await killHard(gwA);
+    running.length = 0;
+    equal((await refused(b, s)).code, 2);
+    gwA = await serveShared(a, s);
+    running.push(gwA);
+    equal(await getAs(gwA, caA, "bot", bot), 200);
+    equal((await leaseOf(s, id)).pid, gwA.gw.child.pid);
+
+    // Killed again: once its heartbeat is stale the copy takes the id over, and A is refused.
+    await killHard(gwA);
+    running.length = 0;
+    await eventually(
+      "the dead holder's lease to go stale",
+      async () => {
+        return (await leaseOf(s, id)).silentS > 10 ? true : undefined;
+      },
+      30_000,
+      250,
+    );
+    const gwB = await serveShared(b, s);
+    running.push(gwB);
+    equal((await leaseOf(s, id)).pid, gwB.gw.child.pid);
+    const back = await refused(a, s);
+    equal(back.code, 2, back.log);
+    match(back.log, new RegExp(`pid ${gwB.gw.child.pid} on host`));
+
+    // Stopped cleanly, a holder gives the lease up: A starts at once.
+    await gwB.gw.stop();
+    running.length = 0;
+    equal(
+      await s.pg.sql("SELECT count(*) FROM clawpatrol_gateway_leases", "clawpatrol"),
+      "0\n",
+    );
+    running.push(await serveShared(a, s));
   });
 });
 
