@@ -8,47 +8,57 @@
  */
 
 import type { Constraint, FactsView } from "./_analyze.ts";
+import { AffixTree } from "./_affix_tree.ts";
 
 /** Facts whose values spread widely come first when picking a rule's index key. */
 const COARSE_FACTS = new Set(["http.method", "http.scheme", "sql.verb", "k8s.verb"]);
 
+/** A fact's path in the view, split once: `http.method` → `["http", "method"]`. */
+type FactPath = readonly [family: string, field: string];
+
+interface EqIndex {
+  fact: FactPath;
+  byValue: Map<string, number[]>;
+}
+
 interface AffixIndex {
-  /** Distinct key lengths, so a lookup tries each length once. */
-  lengths: number[];
-  byKey: Map<string, number[]>;
+  fact: FactPath;
+  tree: AffixTree;
 }
 
 /** Candidate rule positions for an action, in order. */
 export class RuleIndex {
   readonly #size: number;
   readonly #always: number[] = [];
-  readonly #eq = new Map<string, Map<string, number[]>>();
-  readonly #prefix = new Map<string, AffixIndex>();
-  readonly #suffix = new Map<string, AffixIndex>();
+  readonly #eq: EqIndex[] = [];
+  readonly #affix: AffixIndex[] = [];
   readonly #facts: string[];
 
   /** `constraints[i]` are the index-able constraints of the rule at position `i`. */
   constructor(constraints: Constraint[][]) {
     this.#size = constraints.length;
+    const eq = new Map<string, Map<string, number[]>>();
+    const affix = { prefix: new Map<string, AffixTree>(), suffix: new Map<string, AffixTree>() };
     constraints.forEach((list, position) => {
       const key = pick(list);
       if (!key) {
         this.#always.push(position);
       } else if (key.kind === "eq") {
-        const byValue = this.#eq.get(key.fact) ?? new Map<string, number[]>();
+        const byValue = eq.get(key.fact) ?? new Map<string, number[]>();
         for (const v of key.values) byValue.set(v, [...(byValue.get(v) ?? []), position]);
-        this.#eq.set(key.fact, byValue);
+        eq.set(key.fact, byValue);
       } else {
-        const table = key.kind === "prefix" ? this.#prefix : this.#suffix;
-        const affix: AffixIndex = table.get(key.fact) ?? { lengths: [], byKey: new Map() };
-        affix.byKey.set(key.value, [...(affix.byKey.get(key.value) ?? []), position]);
-        if (!affix.lengths.includes(key.value.length)) affix.lengths.push(key.value.length);
-        table.set(key.fact, affix);
+        const trees = affix[key.kind];
+        const tree = trees.get(key.fact) ?? new AffixTree(key.kind);
+        tree.add(key.value, position);
+        trees.set(key.fact, tree);
       }
     });
-    this.#facts = [
-      ...new Set([...this.#eq.keys(), ...this.#prefix.keys(), ...this.#suffix.keys()]),
-    ];
+    for (const [fact, byValue] of eq) this.#eq.push({ fact: split(fact), byValue });
+    for (const trees of [affix.prefix, affix.suffix]) {
+      for (const [fact, tree] of trees) this.#affix.push({ fact: split(fact), tree });
+    }
+    this.#facts = [...new Set([...eq.keys(), ...affix.prefix.keys(), ...affix.suffix.keys()])];
   }
 
   /** Facts the index reads; when any is unknown for an action, use every rule. */
@@ -62,39 +72,30 @@ export class RuleIndex {
    */
   candidates(view: FactsView): number[] | null {
     if (this.#facts.length === 0) return null;
-    const found: number[] = [...this.#always];
-    for (const [fact, byValue] of this.#eq) {
+    const found: number[] = this.#always.slice();
+    for (const { fact, byValue } of this.#eq) {
       const v = read(view, fact);
       if (v === undefined) return null;
       const hit = byValue.get(v);
-      if (hit) found.push(...hit);
+      if (hit) { for (const p of hit) found.push(p); }
     }
-    for (const [fact, affix] of this.#prefix) {
+    for (const { fact, tree } of this.#affix) {
       const v = read(view, fact);
       if (v === undefined) return null;
-      for (const len of affix.lengths) {
-        if (len > v.length) continue;
-        const hit = affix.byKey.get(v.slice(0, len));
-        if (hit) found.push(...hit);
-      }
-    }
-    for (const [fact, affix] of this.#suffix) {
-      const v = read(view, fact);
-      if (v === undefined) return null;
-      for (const len of affix.lengths) {
-        if (len > v.length) continue;
-        const hit = affix.byKey.get(v.slice(v.length - len));
-        if (hit) found.push(...hit);
-      }
+      tree.collect(v, found);
     }
     if (found.length === this.#size) return null;
-    return found.sort((a, b) => a - b);
+    return found.length > 1 ? found.sort((a, b) => a - b) : found;
   }
 }
 
-function read(view: FactsView, fact: string): string | undefined {
+function split(fact: string): FactPath {
   const dot = fact.indexOf(".");
-  const v = view[fact.slice(0, dot)]?.[fact.slice(dot + 1)];
+  return [fact.slice(0, dot), fact.slice(dot + 1)];
+}
+
+function read(view: FactsView, fact: FactPath): string | undefined {
+  const v = view[fact[0]]?.[fact[1]];
   return typeof v === "string" ? v : undefined;
 }
 
