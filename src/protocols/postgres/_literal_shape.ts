@@ -23,16 +23,39 @@ const MARK = "\u0001";
 /** Largest integer PostgreSQL lexes as an integer constant; larger ones are numeric. */
 const INT4_MAX = "2147483647";
 
-function isIdentStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95; // a-z A-Z _
-}
+/** Character classes of the ASCII range, one bit each, so a test is one table load. */
+const IDENT_START = 1;
+const DIGIT = 2;
+const IDENT_CHAR = 4;
+/** DEL, or a control character other than tab, newline, form feed and carriage return. */
+const UNREAD = 8;
+/** Read as itself whatever follows: whitespace and operators that start no comment or literal. */
+const PLAIN = 16;
+/** Characters that may start a comment, a quoted token, a parameter or a number: `'"-/$.\`. */
+const SPECIAL = [39, 34, 45, 47, 36, 46, 92];
 
+const CLASSES = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) {
+    const identStart = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95; // a-z A-Z _
+    const digit = c >= 48 && c <= 57;
+    if (identStart) t[c] |= IDENT_START;
+    if (digit) t[c] |= DIGIT;
+    if (identStart || digit || c === 36) t[c] |= IDENT_CHAR; // $
+    const unread = c === 127 || (c < 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13);
+    if (unread) t[c] |= UNREAD;
+    else if (!identStart && !digit && c !== 36 && !SPECIAL.includes(c)) t[c] |= PLAIN;
+  }
+  return t;
+})();
+
+// `charCodeAt` past the end is NaN: every test below is false for it, as for any non-class.
 function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
+  return c < 128 && (CLASSES[c] & DIGIT) !== 0;
 }
 
 function isIdentChar(c: number): boolean {
-  return isIdentStart(c) || isDigit(c) || c === 36; // $
+  return c < 128 && (CLASSES[c] & IDENT_CHAR) !== 0;
 }
 
 /**
@@ -40,7 +63,7 @@ function isIdentChar(c: number): boolean {
  * return: text the scanner does not read (the caller parses it in full).
  */
 function isUnread(c: number): boolean {
-  return c >= 127 || (c < 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13);
+  return c >= 128 || (CLASSES[c] & UNREAD) !== 0;
 }
 
 /**
@@ -61,12 +84,18 @@ export function literalShape(sql: string): string | null {
   const n = sql.length;
   while (i < n) {
     const c = sql.charCodeAt(i);
-    if (isUnread(c)) return null;
-    if (isIdentStart(c)) {
+    if (c >= 128) return null;
+    const cls = CLASSES[c];
+    if ((cls & PLAIN) !== 0) {
+      i++;
+      continue;
+    }
+    if ((cls & IDENT_START) !== 0) {
       while (i < n && isIdentChar(sql.charCodeAt(i))) i++;
       continue;
     }
-    if (isDigit(c)) {
+    if ((cls & UNREAD) !== 0) return null;
+    if ((cls & DIGIT) !== 0) {
       const end = numberEnd(sql, i);
       if (end < 0) return null;
       out += sql.slice(from, i) + MARK + numberKind(sql.slice(i, end));
@@ -154,10 +183,14 @@ function numberEnd(sql: string, i: number): number {
 
 /** `i` for an integer PostgreSQL lexes as int4, `f` for a numeric constant. */
 function numberKind(text: string): "i" | "f" {
-  if (!/^\d+$/.test(text)) return "f";
-  const digits = text.replace(/^0+(?=\d)/, "");
-  if (digits.length !== INT4_MAX.length) return digits.length < INT4_MAX.length ? "i" : "f";
-  return digits <= INT4_MAX ? "i" : "f";
+  let zeros = 0; // Leading zeros, keeping the last digit.
+  for (let i = 0; i < text.length; i++) {
+    if (!isDigit(text.charCodeAt(i))) return "f"; // A fraction or an exponent.
+    if (zeros === i && i < text.length - 1 && text.charCodeAt(i) === 48) zeros++;
+  }
+  const digits = text.length - zeros;
+  if (digits !== INT4_MAX.length) return digits < INT4_MAX.length ? "i" : "f";
+  return text.slice(zeros) <= INT4_MAX ? "i" : "f";
 }
 
 /**

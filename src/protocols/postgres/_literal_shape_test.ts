@@ -15,6 +15,7 @@ Deno.test("literalShape blanks strings and numbers by kind, and keeps everything
     ["select 'it''s', \"a\"\"b\"", `select ${S}, "a""b"`],
     ["select 2147483647, 2147483648", `select ${I}, ${F}`],
     ["select 0000000000002147483647, 1e5, 1E-3", `select ${I}, ${F}, ${F}`],
+    ["select 0, 00, 02147483648, 9999999999", `select ${I}, ${I}, ${F}, ${F}`],
     ["select t1.c2 from t1 where x = $1", "select t1.c2 from t1 where x = $1"],
     ["-- it's 42\nselect 1", `-- it's 42\nselect ${I}`],
     ["/* a /* nested 'x' */ 7 */ select 'y'", `/* a /* nested 'x' */ 7 */ select ${S}`],
