@@ -5,12 +5,11 @@
  */
 
 /**
- * Fixed-capacity LRU map built on `Map`'s insertion order: the oldest key is always the first
- * one, and eviction is `O(1)`. A hit moves its key to the newest end only once the key has
- * fallen into the older half (more than half the capacity inserted or moved since): moving is a
- * delete and an insert, and most hits land on keys used recently, so this "second chance"
- * keeps the order close to LRU for a fraction of the work. A key hit at all before it reaches
- * the oldest end is never evicted.
+ * Fixed-capacity LRU map: a `Map` from key to a node of a doubly linked list that runs from the
+ * least to the most recently used entry. A hit relinks its node at the newest end and an eviction
+ * unlinks the oldest, both in `O(1)` without touching the `Map`'s own order. (Evicting the
+ * `Map`'s first key instead would walk `keys()` past every deleted slot V8 has not yet compacted
+ * away: measured at ~0.45 µs per eviction at 2,000 entries.)
  *
  * @example
  * ```ts
@@ -22,10 +21,12 @@
  * ```
  */
 export class Lru<K, V> {
-  readonly #map = new Map<K, Entry<V>>();
+  readonly #map = new Map<K, Node<K, V>>();
   readonly #capacity: number;
-  /** Counts inserts and moves: an entry's age is how many happened since its own. */
-  #clock = 0;
+  /** Least recently used; `null` when empty. */
+  #oldest: Node<K, V> | null = null;
+  /** Most recently used; `null` when empty. */
+  #newest: Node<K, V> | null = null;
 
   /** @param capacity maximum number of entries; 0 disables caching. */
   constructor(capacity: number) {
@@ -47,14 +48,13 @@ export class Lru<K, V> {
 
   /** The value for `key`, marking it recently used; `undefined` when absent. */
   get(key: K): V | undefined {
-    const entry = this.#map.get(key);
-    if (entry === undefined) return undefined;
-    if (this.#clock - entry.at >= this.#capacity / 2) {
-      this.#map.delete(key);
-      this.#map.set(key, entry);
-      entry.at = ++this.#clock;
+    const node = this.#map.get(key);
+    if (node === undefined) return undefined;
+    if (node !== this.#newest) {
+      this.#unlink(node);
+      this.#append(node);
     }
-    return entry.value;
+    return node.value;
   }
 
   /** True when `key` is held (does not change recency). */
@@ -65,23 +65,49 @@ export class Lru<K, V> {
   /** Stores `value` as the most recent entry, evicting the least recent ones over capacity. */
   set(key: K, value: V): void {
     if (this.#capacity === 0) return;
-    this.#map.delete(key);
-    this.#map.set(key, { value, at: ++this.#clock });
+    const held = this.#map.get(key);
+    if (held !== undefined) {
+      held.value = value;
+      this.get(key);
+      return;
+    }
+    const node: Node<K, V> = { key, value, older: null, newer: null };
+    this.#map.set(key, node);
+    this.#append(node);
     while (this.#map.size > this.#capacity) {
-      const oldest = this.#map.keys().next();
-      if (oldest.done) break;
-      this.#map.delete(oldest.value);
+      const oldest = this.#oldest!;
+      this.#unlink(oldest);
+      this.#map.delete(oldest.key);
     }
   }
 
   /** Drops every entry. */
   clear(): void {
     this.#map.clear();
+    this.#oldest = this.#newest = null;
+  }
+
+  #append(node: Node<K, V>): void {
+    node.older = this.#newest;
+    node.newer = null;
+    if (this.#newest) this.#newest.newer = node;
+    else this.#oldest = node;
+    this.#newest = node;
+  }
+
+  #unlink(node: Node<K, V>): void {
+    if (node.older) node.older.newer = node.newer;
+    else this.#oldest = node.newer;
+    if (node.newer) node.newer.older = node.older;
+    else this.#newest = node.older;
+    node.older = node.newer = null;
   }
 }
 
-/** A value and when it was last inserted or moved (the LRU's clock). */
-interface Entry<V> {
-  readonly value: V;
-  at: number;
+/** An entry and its neighbours in recency order. */
+interface Node<K, V> {
+  readonly key: K;
+  value: V;
+  older: Node<K, V> | null;
+  newer: Node<K, V> | null;
 }

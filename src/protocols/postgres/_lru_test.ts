@@ -41,7 +41,7 @@ Deno.test("lru: clear empties it", () => {
   equal(lru.size, 0);
 });
 
-Deno.test("lru: a key hit while in the older half moves; one hit every few inserts is never evicted", () => {
+Deno.test("lru: a hit makes a key the newest; one hit every few inserts is never evicted", () => {
   const lru = new Lru<string, number>(4);
   for (const k of ["a", "b", "c", "d"]) lru.set(k, 0);
   equal(lru.get("d"), 0); // the newest: stays where it is
@@ -56,4 +56,34 @@ Deno.test("lru: a key hit while in the older half moves; one hit every few inser
     if (i % 4 === 0) equal(hot.get("hot"), 1, `evicted after ${i} inserts`);
   }
   equal(hot.size, 8);
+});
+
+Deno.test("lru: matches a reference model over random gets, sets and evictions", () => {
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (const capacity of [1, 2, 3, 8]) {
+    const lru = new Lru<number, number>(capacity);
+    // The model: keys from least to most recently used.
+    const model: [number, number][] = [];
+    const touch = (k: number) => {
+      const at = model.findIndex(([key]) => key === k);
+      if (at < 0) return undefined;
+      const [entry] = model.splice(at, 1);
+      model.push(entry);
+      return entry[1];
+    };
+    for (let step = 0; step < 5_000; step++) {
+      const key = Math.floor(next() * (capacity * 2 + 1));
+      if (next() < 0.5) {
+        equal(lru.get(key), touch(key), `get ${key} at step ${step}`);
+      } else {
+        if (touch(key) !== undefined) model[model.length - 1][1] = step;
+        else model.push([key, step]);
+        if (model.length > capacity) model.shift();
+        lru.set(key, step);
+      }
+      equal(lru.size, model.length);
+    }
+    for (const [key, value] of model) equal(lru.get(key), value);
+  }
 });
