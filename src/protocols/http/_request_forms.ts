@@ -59,6 +59,34 @@ const utf8 = new TextDecoder("utf-8", { fatal: false });
  * ```
  */
 export function pathForms(path: string): PathForms {
+  // Most paths are visible ASCII without `%`, `;` or `\`: nothing to decode, normalise (NFKC
+  // leaves ASCII as it is), strip or trim, so only case and dot segments remain.
+  if (PLAIN_PATH.test(path)) return { canonicalPath: canonicalSegments(path), anomalies: [] };
+  return pathFormsByDecoding(path);
+}
+
+/** Visible ASCII except `%`, `;` and `\`. */
+const PLAIN_PATH = /^[\x21-\x24\x26-\x3a\x3c-\x5b\x5d-\x7e]*$/;
+
+/** `path`'s segments lowercased, empty and `.` ones dropped and `..` resolved. */
+function canonicalSegments(path: string): string {
+  const lower = path.toLowerCase();
+  // Already canonical: rooted, no empty, `.` or `..` segment, no trailing slash.
+  if (
+    lower.length > 1 && lower.charCodeAt(0) === 47 && !lower.endsWith("/") &&
+    !lower.includes("//") && !lower.includes("/.")
+  ) return lower;
+  const segments: string[] = [];
+  for (const segment of lower.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") segments.pop();
+    else segments.push(segment);
+  }
+  return "/" + segments.join("/");
+}
+
+/** {@linkcode pathForms} the long way, for any path: exported to test the short way against. */
+export function pathFormsByDecoding(path: string): PathForms {
   const anomalies: PathAnomaly[] = [];
   if (DOUBLE_ENCODED.test(path)) anomalies.push("double_encoded");
   if (path.includes(";")) anomalies.push("path_params");

@@ -7,6 +7,7 @@ import {
   methodOverrides,
   type OverrideSources,
   pathForms,
+  pathFormsByDecoding,
   pathRefusal,
 } from "./_request_forms.ts";
 import { normaliseTarget } from "./_path.ts";
@@ -43,6 +44,22 @@ Deno.test("pathForms() canonicalises every issue-27 form to /admin and names its
     const { path } = normaliseTarget(target, { allowEncodedSlash: true });
     deepEqual(pathForms(path), { canonicalPath: canonical, anomalies }, target);
   }
+});
+
+Deno.test("pathForms() gives what the full decoding gives, for plain paths and every other", () => {
+  // Plain characters, dot segments, case, doubled and trailing slashes, and each character that
+  // sends a path the long way: %, ;, backslash, space, a control, non-ASCII.
+  const pieces = ["/", "/", "a", "B", ".", "..", "-", "~", "%41", "%2e", ";", "\\", " ", "\t", "é"];
+  let seed = 11;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const paths = ["", "/", "//", "/.", "/..", "a", "a/b", "/A/./B/../c/", "/.well-known/x"];
+  for (let i = 0; i < 20_000; i++) {
+    let path = next() < 0.8 ? "/" : "";
+    const n = Math.floor(next() * 8);
+    for (let k = 0; k < n; k++) path += pieces[Math.floor(next() * pieces.length)];
+    paths.push(path);
+  }
+  for (const path of paths) deepEqual(pathForms(path), pathFormsByDecoding(path), path);
 });
 
 Deno.test("pathRefusal() refuses double encoding and path parameters unless allowed, nothing else", () => {
