@@ -23,8 +23,29 @@ export interface KubernetesTarget {
   server: { host: string; port: number };
 }
 
-/** Where a Kubernetes endpoint's requests go, from the listener or the forward proxy. */
+/** Targets by endpoint: a config's endpoints are immutable and replaced whole on reload. */
+const targets = new WeakMap<KubernetesEndpoint, KubernetesTarget>();
+
+/**
+ * Where a Kubernetes endpoint's requests go, from the listener or the forward proxy. Worked out
+ * once per endpoint (the listener asks on every request) and frozen, since every request shares it.
+ */
 export function kubernetesTarget(e: KubernetesEndpoint): KubernetesTarget {
+  let target = targets.get(e);
+  if (target === undefined) {
+    target = deepFreeze(targetOf(e));
+    targets.set(e, target);
+  }
+  return target;
+}
+
+function deepFreeze(t: KubernetesTarget): KubernetesTarget {
+  Object.freeze(t.route);
+  Object.freeze(t.server);
+  return Object.freeze(t);
+}
+
+function targetOf(e: KubernetesEndpoint): KubernetesTarget {
   const url = new URL(e.server);
   return {
     route: {
