@@ -33,10 +33,6 @@ fi
 # Deno's own update check would go out through an agent's HTTPS_PROXY when the shell is one.
 DENO_NO_UPDATE_CHECK=1
 export DENO_NO_UPDATE_CHECK
-# glibc's allocator hands big blocks back to the system when freed (src/cli/_runtime_flags.ts
-# MALLOC_TUNABLES says why and what it measured). A value already set, even empty, is kept.
-GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.mmap_threshold=32768:glibc.malloc.trim_threshold=8388608}
-export GLIBC_TUNABLES
 cwd=$(pwd -P)
 # What the app suggests when it prints a command: this launcher's name for itself.
 CLAWPATROL_COMMAND=${CLAWPATROL_COMMAND:-clawpatrol}

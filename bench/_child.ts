@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MALLOC_TUNABLES, RUNTIME_FLAGS } from "../src/cli/_runtime_flags.ts";
+import { RUNTIME_FLAGS } from "../src/cli/_runtime_flags.ts";
 import { join } from "node:path";
 
 /** The repository root: children run from here so relative imports and paths match. */
@@ -56,15 +56,6 @@ function shippedV8Flags(args: string[]): string[] {
 }
 
 /**
- * The allocator settings the launcher exports (`MALLOC_TUNABLES`), for a gateway child, unless
- * this process's environment names its own (`GLIBC_TUNABLES=` turns them off for an A/B run).
- */
-function shippedEnv(args: string[]): Record<string, string> {
-  if (args[0] !== "gateway" || Deno.env.get("GLIBC_TUNABLES") !== undefined) return {};
-  return { GLIBC_TUNABLES: MALLOC_TUNABLES };
-}
-
-/**
  * Runs `deno run -A script ...args`; resolves with the JSON line it prints when ready.
  *
  * @example
@@ -96,7 +87,6 @@ export async function spawnChild(
       ...args,
     ],
     cwd: ROOT,
-    env: shippedEnv(args),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
