@@ -278,3 +278,30 @@ export async function withSharedStore(fn: (t: SharedStoreTest) => Promise<void>)
     }
   });
 }
+
+/** Two gateways on `t.store`, configs `dir/a` and `dir/b`, served and in `t.served`. */
+export interface GatewayPair {
+  /** The two configs' paths, for `storeCli` and `cli`. */
+  a: string;
+  b: string;
+  gwA: Served;
+  gwB: Served;
+  /** Each gateway's CA, for clients of its proxy. */
+  caA: string;
+  caB: string;
+}
+
+/**
+ * Makes and serves two gateways on one shared store. Both start on the same (possibly empty)
+ * database at once, so the migration runs under its lock.
+ */
+export async function serveGatewayPair(t: SharedStoreTest): Promise<GatewayPair> {
+  const { dir, store, upstream, served } = t;
+  const a = await sharedGatewayDir(join(dir, "a"), store, { upstream });
+  const b = await sharedGatewayDir(join(dir, "b"), store, { upstream });
+  const [gwA, gwB] = await Promise.all([serveShared(a, store), serveShared(b, store)]);
+  served.push(gwA, gwB);
+  const caA = await Deno.readTextFile(join(dir, "a/state/ca.pem"));
+  const caB = await Deno.readTextFile(join(dir, "b/state/ca.pem"));
+  return { a, b, gwA, gwB, caA, caB };
+}

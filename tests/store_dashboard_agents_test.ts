@@ -7,13 +7,7 @@ import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { postgresAvailable } from "./_postgres.ts";
 import { eventually } from "./_helpers.ts";
-import {
-  getAs,
-  serveShared,
-  sharedGatewayDir,
-  storeCli,
-  withSharedStore,
-} from "./_shared_store.ts";
+import { getAs, serveGatewayPair, storeCli, withSharedStore } from "./_shared_store.ts";
 import { adminToken, BROWSER_TEST, signIn, withBrowser } from "./_dashboard_browser.ts";
 
 Deno.test({
@@ -21,13 +15,9 @@ Deno.test({
   ignore: BROWSER_TEST.ignore || !postgresAvailable(),
   name: "store: an agent added in one gateway's dashboard is in the store and works on both",
   fn: async () => {
-    await withSharedStore(async ({ dir, store, upstream, served }) => {
-      const a = await sharedGatewayDir(join(dir, "a"), store, { upstream });
-      const b = await sharedGatewayDir(join(dir, "b"), store, { upstream });
-      served.push(...await Promise.all([serveShared(a, store), serveShared(b, store)]));
-      const [gwA, gwB] = served;
-      const caA = await Deno.readTextFile(join(dir, "a/state/ca.pem"));
-      const caB = await Deno.readTextFile(join(dir, "b/state/ca.pem"));
+    await withSharedStore(async (t) => {
+      const { dir, store, served } = t;
+      const { b, gwA, gwB, caA, caB } = await serveGatewayPair(t);
       const taken = await storeCli(b, store, ["agent", "add", "cli-bot", "--profile", "bots"]);
       equal(taken.code, 0, taken.stderr);
 
