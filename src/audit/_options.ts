@@ -81,5 +81,10 @@ export function integerOption(name: string, value: number | undefined, min: numb
  * request (bench/stages.ts, A/B).
  */
 export function sendInterval(options: ReceiptStoreOptions): number {
-  return options.sendIntervalMs ?? Math.floor((options.commitIntervalMs ?? 10) / 5);
+  return options.sendIntervalMs ?? Math.floor(commitInterval(options) / 5);
+}
+
+/** `commitIntervalMs`, or its default: the one place the store reads it from. */
+export function commitInterval(options: ReceiptStoreOptions): number {
+  return options.commitIntervalMs ?? 10;
 }

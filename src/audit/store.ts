@@ -13,7 +13,12 @@ import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from
 import { WriterChannel } from "./_channel.ts";
 import { PruneRequests } from "./_prune_requests.ts";
 import { PRUNE_BATCH, type Pruned } from "./prune.ts";
-import { integerOption, type ReceiptStoreOptions, sendInterval } from "./_options.ts";
+import {
+  commitInterval,
+  integerOption,
+  type ReceiptStoreOptions,
+  sendInterval,
+} from "./_options.ts";
 
 export type { ReceiptStoreOptions } from "./_options.ts";
 // For `deno compile` only: outside the writer worker the module does nothing (see its header).
@@ -86,7 +91,7 @@ export class ReceiptStore {
     this.path = path;
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#protocols = options.protocols ? new Set([...options.protocols, GATEWAY_PROTOCOL]) : null;
-    this.#stallMs = options.stallMs ?? Math.max(1000, 20 * (options.commitIntervalMs ?? 10));
+    this.#stallMs = options.stallMs ?? Math.max(1000, 20 * commitInterval(options));
     this.#onError = options.onError ?? (() => {});
     this.#onFlush = options.onFlush ?? (() => {});
     this.#onHealth = options.onHealth ?? (() => {});
@@ -128,7 +133,7 @@ export class ReceiptStore {
       busyTimeoutMs,
       maxBatch: options.maxBatch ?? 500,
       // A row waits for the next send, then for the next commit: together within the interval.
-      commitIntervalMs: Math.max(0, (options.commitIntervalMs ?? 10) - sendInterval(options)),
+      commitIntervalMs: Math.max(0, commitInterval(options) - sendInterval(options)),
     });
   }
 
