@@ -16,6 +16,12 @@ const PAGE_ROWS = 1000;
 /** Column positions of one `SELECT *`, by name; -1 for a column the table lacks. */
 export type ColumnIndex = (name: string) => number;
 
+/** The rows with `after < seq <= upTo`: one part of a chain verified in parallel. */
+export interface SeqRange {
+  after: number;
+  upTo: number;
+}
+
 /**
  * Every row of `table` ordered by `seq`, made into objects by `shape`. Run it inside a read
  * transaction, so every page reads the snapshot the first one did.
@@ -24,14 +30,25 @@ export type ColumnIndex = (name: string) => number;
  * row there: the one already handed out, recognised by its `hash`. Any other row with that `seq`
  * (a table rebuilt without its primary key can hold two) is handed out too, so the caller sees
  * the repeat exactly as a single pass over the table would show it.
+ *
+ * With a `range`, only rows whose seq compares inside it; a seq that is not a number (a tampered
+ * table) never does, so a caller walking ranges must count what it saw against the table.
  */
 export function* rowsInSeqOrder<T extends { seq: unknown; hash: unknown }>(
   db: DatabaseSync,
   table: "receipts" | "outcomes",
   shape: (columns: ColumnIndex) => (row: unknown[]) => T,
+  range?: SeqRange,
 ): Generator<T> {
-  const first = db.prepare(`SELECT * FROM ${table} ORDER BY seq LIMIT ${PAGE_ROWS}`);
-  const next = db.prepare(`SELECT * FROM ${table} WHERE seq >= ? ORDER BY seq LIMIT ?`);
+  if (range && !(Number.isSafeInteger(range.after) && Number.isSafeInteger(range.upTo))) {
+    throw new RangeError(`seq range ${range.after}..${range.upTo} is not two integers`);
+  }
+  const upTo = range ? ` AND seq <= ${range.upTo}` : "";
+  const first = db.prepare(
+    `SELECT * FROM ${table}${range ? ` WHERE seq > ${range.after}${upTo}` : ""} ` +
+      `ORDER BY seq LIMIT ${PAGE_ROWS}`,
+  );
+  const next = db.prepare(`SELECT * FROM ${table} WHERE seq >= ?${upTo} ORDER BY seq LIMIT ?`);
   returnArrays(first);
   returnArrays(next);
   const names = first.columns().map((c) => c.name);

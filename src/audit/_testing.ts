@@ -4,6 +4,7 @@
  * @module
  */
 
+import { DatabaseSync } from "node:sqlite";
 import type { ReceiptInput } from "../core/mod.ts";
 import type { OutcomeInput } from "./_outcome.ts";
 import { ReceiptStore, type ReceiptStoreOptions } from "./store.ts";
@@ -66,5 +67,35 @@ export async function withTempDir(fn: (dir: string) => Promise<void> | void): Pr
     await fn(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Writes `rows` receipts to `dir/receipts.db`, every tenth written ahead with an outcome, each
+ * with its own reason and byte count; returns the path.
+ */
+export async function seededChain(dir: string, rows: number): Promise<string> {
+  const store = ReceiptStore.open(`${dir}/receipts.db`);
+  for (let i = 1; i <= rows; i++) {
+    if (i % 10 === 0) {
+      const r = store.reserve(receiptInput({ verdict: "allow", wouldBe: "allow" }), {
+        durable: false,
+      });
+      r.complete(outcomeInput({ bytesOut: i }));
+    } else {
+      store.record(receiptInput({ reason: `reason ${i}`, bytesOut: i }));
+    }
+  }
+  await store.close();
+  return store.path;
+}
+
+/** Runs `sql` on the store at `path` as a tamperer would, with a connection of its own. */
+export function tamper(path: string, sql: string): void {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
   }
 }

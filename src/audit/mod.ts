@@ -36,6 +36,7 @@ export {
   type RuleHits,
 } from "./report.ts";
 export { verifyChainInWorker } from "./verify_async.ts";
+export { type ParallelVerifyOptions, verifyChainParallel } from "./verify_parallel.ts";
 export {
   canonicalOutcome,
   canonicalRow,

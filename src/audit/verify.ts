@@ -7,9 +7,10 @@
 import type { DatabaseSync } from "node:sqlite";
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
 import { GENESIS_HASH, rowHash, type StoredRow } from "./_row.ts";
-import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
+import { outcomeHash } from "./_outcome.ts";
 import { checkpointOf } from "./prune.ts";
-import { type ColumnIndex, rowsInSeqOrder } from "./_seq_pages.ts";
+import { rowsInSeqOrder } from "./_seq_pages.ts";
+import { outcomeShape, receiptShape } from "./_chain_shapes.ts";
 
 /**
  * The outcome of {@linkcode verifyChain}. `rows` counts the receipts that verified before the
@@ -47,30 +48,35 @@ export function verifyChain(dbPath: string): ChainVerification {
     // One read transaction is one WAL snapshot: rows appended (or pruned) while the walk reads
     // page after page are not half-seen, and the checkpoints agree with the rows.
     db.exec("BEGIN");
-    let verified = 0;
-    // A pruned chain starts at its checkpoint: the last removed receipt's seq and hash.
-    const cut = checkpointOf(db, "receipts");
-    let prevSeq = cut?.seq ?? 0;
-    let prevHash = cut?.hash ?? GENESIS_HASH;
-    for (const row of rowsInSeqOrder(db, "receipts", receiptShape)) {
-      const problem = check(row, prevSeq, prevHash);
-      if (problem !== undefined) return { ok: false, rows: verified, brokenSeq: row.seq, problem };
-      verified++;
-      prevSeq = row.seq;
-      prevHash = row.hash;
-    }
-    return verifyOutcomes(db) ?? { ok: true, rows: verified };
+    return verifySnapshot(db);
   } finally {
     if (db.isTransaction) db.exec("ROLLBACK");
     db.close();
   }
 }
 
+/** {@linkcode verifyChain} over `db`, open inside a read transaction. */
+export function verifySnapshot(db: DatabaseSync): ChainVerification {
+  let verified = 0;
+  // A pruned chain starts at its checkpoint: the last removed receipt's seq and hash.
+  const cut = checkpointOf(db, "receipts");
+  let prevSeq = cut?.seq ?? 0;
+  let prevHash = cut?.hash ?? GENESIS_HASH;
+  for (const row of rowsInSeqOrder(db, "receipts", receiptShape)) {
+    const problem = receiptProblem(row, prevSeq, prevHash);
+    if (problem !== undefined) return { ok: false, rows: verified, brokenSeq: row.seq, problem };
+    verified++;
+    prevSeq = row.seq;
+    prevHash = row.hash;
+  }
+  return verifyOutcomes(db) ?? { ok: true, rows: verified };
+}
+
 /**
  * The outcomes' own chain, checked the same way, plus: each names a receipt that was written
  * ahead, and no receipt has two outcomes (the UNIQUE column already refuses that on insert).
  */
-function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined {
+export function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined {
   if (!hasOutcomes(db)) return undefined;
   const ahead = db.prepare("SELECT ahead FROM receipts WHERE id = ?");
   const cut = checkpointOf(db, "outcomes");
@@ -98,7 +104,12 @@ function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined {
   return undefined;
 }
 
-function check(row: StoredRow, prevSeq: number, prevHash: string): string | undefined {
+/** Why `row` does not follow the receipt `prevSeq` with hash `prevHash`, if it does not. */
+export function receiptProblem(
+  row: StoredRow,
+  prevSeq: number,
+  prevHash: string,
+): string | undefined {
   if (row.seq !== prevSeq + 1) {
     return prevSeq === 0
       ? `chain starts at seq ${row.seq}, not 1: earlier receipts were deleted`
@@ -111,88 +122,4 @@ function check(row: StoredRow, prevSeq: number, prevHash: string): string | unde
   }
   if (rowHash(row) !== row.hash) return "hash does not match the row: it was edited";
   return undefined;
-}
-
-/** Receipt rows as objects; `ahead` and `policy` are absent from files of schema 1 and 2. */
-function receiptShape(column: ColumnIndex): (row: unknown[]) => StoredRow {
-  const at = (name: string) => column(name);
-  const [seq, id, time, agent, profile, endpoint, protocol, summary, facts, rule, mode] = [
-    "seq",
-    "id",
-    "time",
-    "agent",
-    "profile",
-    "endpoint",
-    "protocol",
-    "summary",
-    "facts",
-    "rule",
-    "mode",
-  ].map(at);
-  const [verdict, wouldBe, reason, approvals, status, bytesIn, bytesOut, latency] = [
-    "verdict",
-    "would_be",
-    "reason",
-    "approvals",
-    "upstream_status",
-    "bytes_in",
-    "bytes_out",
-    "latency_ms",
-  ].map(at);
-  const [prevHash, hash, ahead, policy] = ["prev_hash", "hash", "ahead", "policy"].map(at);
-  // deno-lint-ignore no-explicit-any
-  return (r: any[]) => ({
-    seq: r[seq],
-    id: r[id],
-    time: r[time],
-    agent: r[agent],
-    profile: r[profile],
-    endpoint: r[endpoint],
-    protocol: r[protocol],
-    summary: r[summary],
-    facts: r[facts],
-    rule: r[rule],
-    mode: r[mode],
-    verdict: r[verdict],
-    would_be: r[wouldBe],
-    reason: r[reason],
-    approvals: r[approvals],
-    upstream_status: r[status],
-    bytes_in: r[bytesIn],
-    bytes_out: r[bytesOut],
-    latency_ms: r[latency],
-    prev_hash: r[prevHash],
-    hash: r[hash],
-    ahead: ahead < 0 ? 0 : r[ahead],
-    policy: policy < 0 ? null : r[policy],
-  });
-}
-
-function outcomeShape(column: ColumnIndex): (row: unknown[]) => StoredOutcome {
-  const [seq, receipt, time, status, bytesIn, bytesOut, latency, error, notRun] = [
-    "seq",
-    "receipt",
-    "time",
-    "upstream_status",
-    "bytes_in",
-    "bytes_out",
-    "latency_ms",
-    "error",
-    "not_run",
-  ].map(column);
-  const [prevHash, hash] = ["prev_hash", "hash"].map(column);
-  // deno-lint-ignore no-explicit-any
-  return (r: any[]) => ({
-    seq: r[seq],
-    receipt: r[receipt],
-    time: r[time],
-    upstream_status: r[status],
-    bytes_in: r[bytesIn],
-    bytes_out: r[bytesOut],
-    latency_ms: r[latency],
-    error: r[error],
-    not_run: r[notRun],
-    prev_hash: r[prevHash],
-    hash: r[hash],
-  });
 }

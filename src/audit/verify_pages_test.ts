@@ -3,39 +3,14 @@
 
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { outcomeInput, receiptInput, withTempDir } from "./_testing.ts";
-import { ReceiptStore } from "./store.ts";
+import { seededChain, tamper, withTempDir } from "./_testing.ts";
 import { verifyChain } from "./verify.ts";
 import { rowsInSeqOrder } from "./_seq_pages.ts";
 
 /** More rows than two pages hold, so the walk crosses page boundaries twice. */
 const ROWS = 2_500;
 
-/** Writes `ROWS` receipts, every tenth written ahead with an outcome; returns the path. */
-async function seeded(dir: string): Promise<string> {
-  const store = ReceiptStore.open(`${dir}/receipts.db`);
-  for (let i = 1; i <= ROWS; i++) {
-    if (i % 10 === 0) {
-      const r = store.reserve(receiptInput({ verdict: "allow", wouldBe: "allow" }), {
-        durable: false,
-      });
-      r.complete(outcomeInput({ bytesOut: i }));
-    } else {
-      store.record(receiptInput({ reason: `reason ${i}`, bytesOut: i }));
-    }
-  }
-  await store.close();
-  return store.path;
-}
-
-function tamper(path: string, sql: string): void {
-  const db = new DatabaseSync(path);
-  try {
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
-}
+const seeded = (dir: string) => seededChain(dir, ROWS);
 
 Deno.test("verifyChain() walks a chain longer than a page, and its outcomes", async () => {
   await withTempDir(async (dir) => {

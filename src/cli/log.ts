@@ -19,7 +19,7 @@ import {
   queryReceipts,
   type ReceiptFilter,
   receiptFixture,
-  verifyChain,
+  verifyChainParallel,
 } from "../audit/mod.ts";
 import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
@@ -63,7 +63,7 @@ export async function logCommand(args: string[]): Promise<number> {
       chain = 0;
     } else {
       await assertExists(dbPath);
-      chain = verify(dbPath);
+      chain = await verify(dbPath);
     }
     // Every gateway's chain in the store too, each line naming its gateway.
     if (store) chain = Math.max(chain, await storeVerify(store));
@@ -151,8 +151,8 @@ async function following(
   }
 }
 
-function verify(dbPath: string): number {
-  const result = verifyChain(dbPath);
+async function verify(dbPath: string): Promise<number> {
+  const result = await verifyChainParallel(dbPath);
   if (result.ok) {
     out(`${dbPath}: ok: ${result.rows} receipts, hash chain intact`);
     return 0;
