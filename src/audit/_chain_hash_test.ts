@@ -53,6 +53,16 @@ Deno.test("rowHash() and outcomeHash() keep the chain's format", async () => {
   const older = { ...ROW, ahead: 0 as const, policy: null };
   equal(rowHash(ROW), "dda1d5836af6d9415596342fd3aed36140ce101afa57456e0f41c435fc689513");
   equal(rowHash(older), "e245401db66d0bd3f3be1f7ce9414654158009059858415ecbabbd4510a0e3f2");
+  // `ahead` and `policy` each enter only when set; an empty policy is no policy.
+  equal(
+    rowHash({ ...ROW, policy: null }),
+    "8f638822a1937461f25292fd4ad41dcb3af1f7ef44ac6b994f65121225cd59b8",
+  );
+  equal(
+    rowHash({ ...ROW, ahead: 0 }),
+    "fe4442355a173f7cceba230f898e6fc0c497e1f97ae7001c81322e8f8882b8e9",
+  );
+  equal(rowHash({ ...ROW, ahead: 0, policy: "" }), rowHash(older));
   equal(outcomeHash(OUTCOME), "209580d8d5f70f67bb254b8a229c91008e2d42f6eb910730cd8d71daa07931ec");
   equal(rowHash(ROW), await sha256hex(ROW.prev_hash + canonicalRow(ROW)));
   equal(rowHash(older), await sha256hex(older.prev_hash + canonicalRow(older)));
