@@ -7,6 +7,8 @@
  *                                 [--gateway-v8-flags=…]   (HTTPS gateway child only)
  *                                 [--wire]   (HTTPS: also clock the exchange's synchronous
  *                                             socket, parse and pool steps)
+ *                                 [--new-connections]   (HTTPS: each GET on a new connection,
+ *                                             TCP + CONNECT + TLS, instead of keep-alive)
  *
  * HTTPS: the `http_proxy.ts` setup (upstream and gateway in child processes, 100 rules, receipts
  * in SQLite), keep-alive GET over 8 connections. Postgres: the `postgres.ts` setup (a throwaway
@@ -24,7 +26,7 @@
 import { postgresAvailable, startPostgres } from "../tests/_postgres.ts";
 import { PostgresSession } from "../src/protocols/postgres/session.ts";
 import { SqlAnalyzer } from "../src/protocols/postgres/sql_facts.ts";
-import { GET, keepAlive, proxyPath } from "./_http_load.ts";
+import { GET, keepAlive, newConnections, proxyPath } from "./_http_load.ts";
 import { createUpstreamCa, HOST, startGateway, startUpstream } from "./_http_setup.ts";
 import { BENCH_DB, pgbench, prepareBenchDatabase, startBenchGateway } from "./_pg_setup.ts";
 import { probe, probeDecisionPath, resetStages, stageReport } from "./_stages.ts";
@@ -32,6 +34,7 @@ import { probe, probeDecisionPath, resetStages, stageReport } from "./_stages.ts
 const seconds = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 5);
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7);
 const wire = Deno.args.includes("--wire");
+const fresh = Deno.args.includes("--new-connections");
 const v8Flags = Deno.args.find((a) => a.startsWith("--gateway-v8-flags="))?.slice(19) ?? "";
 
 /** Prints one table: each stage's µs per request and its share of the process's CPU. */
@@ -88,13 +91,20 @@ async function https(): Promise<void> {
       pids: { proxy: gateway.child.ready.pid as number },
       authorization: `Basic ${btoa(`bot:${gateway.token}`)}`,
     });
-    await keepAlive(path, GET, 8, { warmMs: 0, runMs: 1000 });
+    const load = (runMs: number) =>
+      fresh
+        ? newConnections(path, 8, { warmMs: 0, runMs })
+        : keepAlive(path, GET, 8, { warmMs: 0, runMs });
+    await load(1000);
     await gateway.child.ask("reset");
     const before = await gateway.child.ask("stages");
-    const cell = await keepAlive(path, GET, 8, { warmMs: 0, runMs: seconds * 1000 });
+    const cell = await load(seconds * 1000);
     const after = await gateway.child.ask("stages");
+    const what = fresh
+      ? "GET, each on a new connection, 8 workers"
+      : "keep-alive GET, 8 connections";
     table(
-      `HTTPS keep-alive GET, 8 connections, ${cell.count} requests (${Math.round(cell.rate)}/s)`,
+      `HTTPS ${what}, ${cell.count} requests (${Math.round(cell.rate)}/s)`,
       before,
       after,
       cell.count,
