@@ -6,7 +6,7 @@
  */
 
 import type { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { AGENT_NAME_PATTERN } from "./_file.ts";
 
 /** Prefix of every agent token, so a leaked one is recognisable (secret scanners, logs). */
@@ -32,6 +32,11 @@ export function isAgentName(name: string): boolean {
 /** The SHA-256 of `token`, as stored in the agents file (hex) and compared (bytes). */
 export function sha256(token: string): Buffer {
   return createHash("sha256").update(token, "utf8").digest();
+}
+
+/** The SHA-256 of `token` in hex, as the agents file stores it: one call into the runtime. */
+export function sha256Hex(token: string): string {
+  return hash("sha256", token, "hex");
 }
 
 /** 256 random bits, `cpat_` + base64url without padding. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { AgentRegistry } from "./mod.ts";
+import { sha256, sha256Hex } from "./_token.ts";
 
 async function withStateDir(fn: (stateDir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol-agents-" });
@@ -54,4 +55,36 @@ Deno.test("reauthenticate() sees another process's revoke, and never lends facts
       await new Promise((r) => setTimeout(r, 20));
     }
   });
+});
+
+Deno.test("a token authenticates to one frozen facts object per agent until the agents change", async () => {
+  await withStateDir((dir) => {
+    const registry = AgentRegistry.open(dir);
+    const token = registry.add("bot", "default");
+    const first = registry.authenticateToken(token)!;
+    assert.deepEqual(first, { name: "bot", profile: "default" });
+    assert.ok(Object.isFrozen(first));
+    assert.equal(registry.authenticateToken(token), first);
+    assert.equal(registry.authenticate("bot", token), first);
+    // A change loads new entries: new facts, and the old ones still judged by their token.
+    registry.add("other", "default");
+    const second = registry.authenticateToken(token)!;
+    assert.notEqual(second, first);
+    assert.deepEqual(second, first);
+    assert.equal(registry.standing(first), "active");
+    const rotated = registry.rotate("bot");
+    assert.equal(registry.standing(second), "rotated");
+    assert.equal(registry.authenticateToken(token), null);
+    assert.equal(registry.authenticateToken(rotated)!.name, "bot");
+  });
+});
+
+Deno.test("sha256Hex() is the hex of sha256(), the agents file's digest", () => {
+  for (const token of ["", "cpat_abc", "é€😀", "x".repeat(512)]) {
+    assert.equal(sha256Hex(token), sha256(token).toString("hex"));
+  }
+  assert.equal(
+    sha256Hex("abc"),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
 });

@@ -12,7 +12,7 @@ import { timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import type { AgentFacts } from "../core/mod.ts";
 import type { AgentRecord, AgentRegistryOptions, AgentStanding } from "./_record.ts";
-import { MAX_TOKEN_LENGTH, sha256 } from "./_token.ts";
+import { MAX_TOKEN_LENGTH, sha256, sha256Hex } from "./_token.ts";
 import { type AgentScramVerifiers, scramVerifiersOf } from "./_scram.ts";
 import { AgentFileSource, type AgentSource } from "./_source.ts";
 import { enrolment, nameTaken, newCredentials, notActive } from "./_enrol.ts";
@@ -31,6 +31,8 @@ const DUMMY_HASH = new Uint8Array(32);
 interface Entry {
   record: AgentRecord;
   hash: Uint8Array;
+  /** The facts handed out for this entry, made on first use: one object per agent per load. */
+  facts?: AgentFacts;
 }
 
 /**
@@ -170,7 +172,7 @@ export class AgentRegistry {
       if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         return null;
       }
-      const entry = this.#byDigest.get(sha256(token).toString("hex"));
+      const entry = this.#byDigest.get(sha256Hex(token));
       if (!entry || entry.record.revokedAt !== null) return null;
       return this.#facts(entry);
     } catch (err) {
@@ -383,10 +385,17 @@ export class AgentRegistry {
     }
   }
 
+  /**
+   * The facts for `entry`: the same frozen object every time within one load of the agents, so
+   * authenticating each request of a kept-alive connection (a Kubernetes bearer token) adds no
+   * object and no weak-map entry. A load makes new entries, so a change yields new facts.
+   */
   #facts(entry: Entry): AgentFacts {
-    const facts = { name: entry.record.name, profile: entry.record.profile };
+    if (entry.facts !== undefined) return entry.facts;
+    const facts = Object.freeze({ name: entry.record.name, profile: entry.record.profile });
     this.#issued.set(facts, entry.record.tokenSha256);
     this.#issuedUnder.set(facts, this.#entries);
+    entry.facts = facts;
     return facts;
   }
 
