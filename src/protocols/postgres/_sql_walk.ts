@@ -310,15 +310,14 @@ function visitObject(work: ObjectWork, { c, stack }: WalkState): void {
   }
   noteEffects(c, obj, field);
   const w = isObj(obj.withClause) ? obj.withClause : undefined;
-  const ctes = w && Array.isArray(w.ctes) ? w.ctes : [];
-  const names = ctes.map((x) => {
-    const name = isObj(x) && isObj(x.CommonTableExpr) ? x.CommonTableExpr.ctename : undefined;
-    return typeof name === "string" ? name : "";
-  });
+  // Most nodes have no WITH: they allocate nothing for it.
+  const ctes: readonly unknown[] = w && Array.isArray(w.ctes) ? w.ctes : NOTHING;
+  const names: readonly string[] = ctes.length > 0 ? ctes.map(cteName) : NOTHING;
   const inner = names.length > 0 ? new Set([...scope, ...names]) : scope;
-  const keys = Object.keys(obj);
-  for (let k = keys.length - 1; k >= 0; k--) {
-    const key = keys[k];
+  // Children are pushed in key order, then that stretch of the stack is reversed, so they pop in
+  // key order (arrays flattened in order) without copying the keys or the arrays.
+  const from = stack.length;
+  for (const key in obj) {
     if (key === "withClause") continue;
     const v = obj[key];
     if (typeof v !== "object" || v === null) continue;
@@ -332,14 +331,35 @@ function visitObject(work: ObjectWork, { c, stack }: WalkState): void {
         stack.push({ kind: "stmt", type: key, node: v, scope: inner });
       }
     } else {
-      pushValue(stack, v, inner, key);
+      pushInOrder(stack, v, inner, key);
     }
+  }
+  for (let i = from, j = stack.length - 1; i < j; i++, j--) {
+    const t = stack[i];
+    stack[i] = stack[j];
+    stack[j] = t;
   }
   // Pushed last so CTE bodies pop first, in definition order. A plain WITH's query sees only
   // the CTEs before it; WITH RECURSIVE sees them all.
   for (let i = ctes.length - 1; i >= 0; i--) {
     const s = w?.recursive === true ? inner : new Set([...scope, ...names.slice(0, i)]);
     pushValue(stack, ctes[i], s, "ctes");
+  }
+}
+
+const NOTHING: readonly never[] = Object.freeze([]);
+
+function cteName(x: unknown): string {
+  const name = isObj(x) && isObj(x.CommonTableExpr) ? x.CommonTableExpr.ctename : undefined;
+  return typeof name === "string" ? name : "";
+}
+
+/** Pushes `v`'s objects (arrays flattened) in order: `visitObject` reverses them after. */
+function pushInOrder(stack: Work[], v: unknown, scope: Scope, field: string): void {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) pushInOrder(stack, v[i], scope, field);
+  } else if (isObj(v)) {
+    stack.push({ kind: "obj", node: v, scope, field });
   }
 }
 
