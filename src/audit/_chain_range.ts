@@ -1,18 +1,17 @@
 /**
- * One part of the receipt chain, walked on its own: what each thread does when `log verify`
- * splits the chain by seq. A part cannot check that its first row follows the row before it (that
- * row is another part's), so it reports where it starts and ends and the caller joins the parts.
+ * One part of a chained table, walked on its own: what each thread does when `log verify` splits
+ * the chains by seq. A part cannot check that its first row follows the row before it (that row
+ * is another part's), so it reports where it starts and ends and the caller joins the parts.
  *
  * @module
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { rowHash } from "./_row.ts";
 import { rowsInSeqOrder, type SeqRange } from "./_seq_pages.ts";
-import { receiptShape } from "./_chain_shapes.ts";
-import { receiptProblem } from "./verify.ts";
+import { outcomeShape, receiptShape } from "./_chain_shapes.ts";
+import { outcomeChecker, receiptProblem } from "./verify.ts";
 
-/** What one part of the chain holds, and whether it is intact inside. */
+/** What one part of a chain holds, and whether it is intact inside. */
 export interface RangeWalk {
   rows: number;
   /** The part's first row: its seq and the hash it claims came before it. */
@@ -25,19 +24,47 @@ export interface RangeWalk {
 
 /** Walks the receipts in `range` of `db` (open inside a read transaction). */
 export function walkReceiptRange(db: DatabaseSync, range: SeqRange): RangeWalk {
-  let rows = 0;
+  return walkRows(rowsInSeqOrder(db, "receipts", receiptShape, range), receiptProblem);
+}
+
+/** Walks the outcomes in `range` of `db` (open inside a read transaction). */
+export function walkOutcomeRange(db: DatabaseSync, range: SeqRange): RangeWalk {
+  return walkRows(rowsInSeqOrder(db, "outcomes", outcomeShape, range), outcomeChecker(db));
+}
+
+interface Chained {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Every row checked against the one before it; the first against itself (`seq - 1` and its own
+ * `prev_hash`), which leaves the checks of its contents, the joins being the caller's. A seq that
+ * is not a number fails even that.
+ */
+function walkRows<T extends Chained>(
+  rows: Iterable<T>,
+  problem: (row: T, prevSeq: number, prevHash: string) => string | undefined,
+): RangeWalk {
+  let count = 0;
   let first: RangeWalk["first"] = null;
   let prevSeq = 0;
   let prevHash = "";
-  for (const row of rowsInSeqOrder(db, "receipts", receiptShape, range)) {
-    const broken = rows === 0
-      ? rowHash(row) !== row.hash
-      : receiptProblem(row, prevSeq, prevHash) !== undefined;
-    if (broken) return { rows, first, last: null, broken: true };
-    if (rows === 0) first = { seq: row.seq, prevHash: row.prev_hash };
-    rows++;
+  for (const row of rows) {
+    const broken = count === 0
+      ? problem(row, row.seq - 1, row.prev_hash) !== undefined
+      : problem(row, prevSeq, prevHash) !== undefined;
+    if (broken) return { rows: count, first, last: null, broken: true };
+    if (count === 0) first = { seq: row.seq, prevHash: row.prev_hash };
+    count++;
     prevSeq = row.seq;
     prevHash = row.hash;
   }
-  return { rows, first, last: rows > 0 ? { seq: prevSeq, hash: prevHash } : null, broken: false };
+  return {
+    rows: count,
+    first,
+    last: count > 0 ? { seq: prevSeq, hash: prevHash } : null,
+    broken: false,
+  };
 }

@@ -71,21 +71,30 @@ export async function withTempDir(fn: (dir: string) => Promise<void> | void): Pr
 }
 
 /**
- * Writes `rows` receipts to `dir/receipts.db`, every tenth written ahead with an outcome, each
- * with its own reason and byte count; returns the path.
+ * Writes `rows` receipts to `dir/receipts.db`, every tenth written ahead and completed once it
+ * has left for the writer (so its outcome is a row of its own), each with its own reason and byte
+ * count; returns the path.
  */
 export async function seededChain(dir: string, rows: number): Promise<string> {
   const store = ReceiptStore.open(`${dir}/receipts.db`);
+  let open: { complete(outcome: OutcomeInput): void; n: number }[] = [];
+  const completeOpen = async () => {
+    await store.flushed();
+    for (const r of open) r.complete(outcomeInput({ bytesOut: r.n }));
+    open = [];
+  };
   for (let i = 1; i <= rows; i++) {
     if (i % 10 === 0) {
       const r = store.reserve(receiptInput({ verdict: "allow", wouldBe: "allow" }), {
         durable: false,
       });
-      r.complete(outcomeInput({ bytesOut: i }));
+      open.push({ complete: (o) => r.complete(o), n: i });
     } else {
       store.record(receiptInput({ reason: `reason ${i}`, bytesOut: i }));
     }
+    if (i % 100 === 0) await completeOpen();
   }
+  await completeOpen();
   await store.close();
   return store.path;
 }

@@ -8,22 +8,30 @@
 
 import { openReadOnly } from "./_schema.ts";
 import type { SeqRange } from "./_seq_pages.ts";
-import { type RangeWalk, walkReceiptRange } from "./_chain_range.ts";
+import { type RangeWalk, walkOutcomeRange, walkReceiptRange } from "./_chain_range.ts";
 
 /** The worker's name: only a worker so named walks. */
 export const RANGE_WORKER_NAME = "clawpatrol-chain-range";
 
-/** What the worker is asked: the store's path and the part of its chain to walk. */
+/** What the worker is asked: the store's path and its part of each chain. */
 export interface RangeRequest {
   path: string;
-  range: SeqRange;
+  receipts: SeqRange;
+  /** Absent when the outcomes are not split (too few, or none). */
+  outcomes?: SeqRange;
+}
+
+/** What the worker answers: a walk per part it was given. */
+export interface RangeAnswer {
+  receipts: RangeWalk;
+  outcomes?: RangeWalk;
 }
 
 // The project type-checks against Deno's window globals; these are the worker's.
 interface WorkerScope {
   name: string;
   onmessage: ((event: MessageEvent<RangeRequest>) => void) | null;
-  postMessage(message: RangeWalk | { error: string }): void;
+  postMessage(message: RangeAnswer | { error: string }): void;
 }
 
 const scope = globalThis as unknown as Partial<WorkerScope>;
@@ -33,7 +41,11 @@ if ("WorkerGlobalScope" in globalThis && scope.name === RANGE_WORKER_NAME) {
       const db = openReadOnly(event.data.path);
       try {
         db.exec("BEGIN");
-        scope.postMessage!(walkReceiptRange(db, event.data.range));
+        const { receipts, outcomes } = event.data;
+        scope.postMessage!({
+          receipts: walkReceiptRange(db, receipts),
+          outcomes: outcomes && walkOutcomeRange(db, outcomes),
+        });
       } finally {
         if (db.isTransaction) db.exec("ROLLBACK");
         db.close();

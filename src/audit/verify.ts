@@ -7,7 +7,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
 import { GENESIS_HASH, rowHash, type StoredRow } from "./_row.ts";
-import { outcomeHash } from "./_outcome.ts";
+import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
 import { checkpointOf } from "./prune.ts";
 import { rowsInSeqOrder } from "./_seq_pages.ts";
 import { outcomeShape, receiptShape } from "./_chain_shapes.ts";
@@ -78,23 +78,12 @@ export function verifySnapshot(db: DatabaseSync): ChainVerification {
  */
 export function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined {
   if (!hasOutcomes(db)) return undefined;
-  const ahead = db.prepare("SELECT ahead FROM receipts WHERE id = ?");
+  const problemOf = outcomeChecker(db);
   const cut = checkpointOf(db, "outcomes");
-  const receiptsPruned = checkpointOf(db, "receipts") !== null;
   let prevSeq = cut?.seq ?? 0;
   let prevHash = cut?.hash ?? GENESIS_HASH;
   for (const o of rowsInSeqOrder(db, "outcomes", outcomeShape)) {
-    let problem: string | undefined;
-    if (o.seq !== prevSeq + 1) problem = `outcome seq jumps from ${prevSeq} to ${o.seq}: deleted`;
-    else if (o.prev_hash !== prevHash) problem = "prev_hash does not match the previous outcome";
-    else if (outcomeHash(o) !== o.hash) problem = "hash does not match the outcome: it was edited";
-    else {
-      const receipt = ahead.get(o.receipt) as { ahead: number } | undefined;
-      // A receipt pruned while its exchange was still open leaves its outcome behind.
-      if (receipt ? receipt.ahead !== 1 : !receiptsPruned) {
-        problem = `outcome of '${o.receipt}', which is not a receipt written ahead`;
-      }
-    }
+    const problem = problemOf(o, prevSeq, prevHash);
     if (problem !== undefined) {
       return { ok: false, rows: prevSeq, brokenSeq: o.seq, problem, table: "outcomes" };
     }
@@ -102,6 +91,33 @@ export function verifyOutcomes(db: DatabaseSync): ChainVerification | undefined 
     prevHash = o.hash;
   }
   return undefined;
+}
+
+/** Why an outcome does not follow the outcome `prevSeq` with hash `prevHash`, if it does not. */
+export type OutcomeProblem = (
+  o: StoredOutcome,
+  prevSeq: number,
+  prevHash: string,
+) => string | undefined;
+
+/**
+ * The check of one outcome in `db`: it follows the one before, its hash matches, and it names a
+ * receipt of `db` written ahead (or one pruned since, when receipts were pruned).
+ */
+export function outcomeChecker(db: DatabaseSync): OutcomeProblem {
+  const ahead = db.prepare("SELECT ahead FROM receipts WHERE id = ?");
+  const receiptsPruned = checkpointOf(db, "receipts") !== null;
+  return (o, prevSeq, prevHash) => {
+    if (o.seq !== prevSeq + 1) return `outcome seq jumps from ${prevSeq} to ${o.seq}: deleted`;
+    if (o.prev_hash !== prevHash) return "prev_hash does not match the previous outcome";
+    if (outcomeHash(o) !== o.hash) return "hash does not match the outcome: it was edited";
+    const receipt = ahead.get(o.receipt) as { ahead: number } | undefined;
+    // A receipt pruned while its exchange was still open leaves its outcome behind.
+    if (receipt ? receipt.ahead !== 1 : !receiptsPruned) {
+      return `outcome of '${o.receipt}', which is not a receipt written ahead`;
+    }
+    return undefined;
+  };
 }
 
 /** Why `row` does not follow the receipt `prevSeq` with hash `prevHash`, if it does not. */

@@ -1,8 +1,8 @@
 /**
- * `log verify` on every core: the receipt chain split by seq into parts, one per thread, each
- * part walked on its own read snapshot, then joined end to start. Hashing a receipt does not
- * depend on the one before it (each row stores its predecessor's hash), so only the joins are
- * sequential.
+ * `log verify` on every core: the receipts' chain and the outcomes' chain each split by seq into
+ * parts, one of each per thread, each part walked on its own read snapshot, then joined end to
+ * start. Hashing a row does not depend on the one before it (each row stores its predecessor's
+ * hash), so only the joins are sequential. Outcomes too few to split are walked on this thread.
  *
  * The parts' snapshots are taken after this thread's, so a part may see a prune or a tamper this
  * thread does not. Whenever anything does not add up (a part broken inside, parts that do not
@@ -12,14 +12,14 @@
  * @module
  */
 
-import { openReadOnly } from "./_schema.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { hasOutcomes, openReadOnly } from "./_schema.ts";
 import { GENESIS_HASH } from "./_row.ts";
 import { checkpointOf } from "./prune.ts";
 import type { SeqRange } from "./_seq_pages.ts";
-import type { RangeWalk } from "./_chain_range.ts";
-import { walkReceiptRange } from "./_chain_range.ts";
+import { type RangeWalk, walkOutcomeRange, walkReceiptRange } from "./_chain_range.ts";
 import { type ChainVerification, verifyOutcomes, verifySnapshot } from "./verify.ts";
-import { RANGE_WORKER_NAME, type RangeRequest } from "./_verify_range_worker.ts";
+import { RANGE_WORKER_NAME, type RangeAnswer, type RangeRequest } from "./_verify_range_worker.ts";
 import { callWorker } from "./_worker_call.ts";
 
 /** Options of {@linkcode verifyChainParallel}. */
@@ -45,8 +45,7 @@ const MAX_THREADS = 8;
 const MIN_ROWS_PER_THREAD = 20_000;
 
 /**
- * Verifies the chain of the store at `path` as `verifyChain()` does, the receipts split across
- * threads; the outcomes' chain is walked on this thread.
+ * Verifies the chains of the store at `path` as `verifyChain()` does, split across threads.
  *
  * @example
  * ```ts
@@ -70,47 +69,79 @@ export async function verifyWith(
   const db = openReadOnly(path);
   try {
     db.exec("BEGIN");
-    const cut = checkpointOf(db, "receipts");
-    const start = { seq: cut?.seq ?? 0, hash: cut?.hash ?? GENESIS_HASH };
-    const { count, last } = db.prepare("SELECT count(*) AS count, max(seq) AS last FROM receipts")
-      .get() as { count: number; last: unknown };
-    const ranges = split(start.seq, last, count, options);
+    const threads = options.threads ?? Math.min(navigator.hardwareConcurrency ?? 1, MAX_THREADS);
+    const minRows = options.minRowsPerThread ?? MIN_ROWS_PER_THREAD;
+    const receipts = plan(db, "receipts", threads, minRows);
+    const parts = receipts.ranges.length;
     const serial = () => {
-      options.report?.({ parts: Math.max(ranges.length, 1), serial: true });
+      options.report?.({ parts: Math.max(parts, 1), serial: true });
       return verifySnapshot(db);
     };
-    if (ranges.length < 2) return serial();
-    const others = ranges.slice(1).map((range) =>
-      callWorker<RangeWalk>(workerUrl, RANGE_WORKER_NAME, { path, range } satisfies RangeRequest)
+    if (parts < 2) return serial();
+    // The outcomes are split into as many parts, or walked here after the receipts.
+    const outcomes = hasOutcomes(db) ? plan(db, "outcomes", parts, minRows) : null;
+    const outcomeRanges = outcomes?.ranges.length === parts ? outcomes.ranges : null;
+    const others = receipts.ranges.slice(1).map((range, i) =>
+      callWorker<RangeAnswer>(
+        workerUrl,
+        RANGE_WORKER_NAME,
+        {
+          path,
+          receipts: range,
+          outcomes: outcomeRanges?.[i + 1],
+        } satisfies RangeRequest,
+      )
     );
     // Settled, not raced: every worker is awaited (and so ended) before this returns.
     const settled = Promise.allSettled(others);
-    const walks = [walkReceiptRange(db, ranges[0])];
+    const receiptWalks = [walkReceiptRange(db, receipts.ranges[0])];
+    const outcomeWalks = outcomeRanges ? [walkOutcomeRange(db, outcomeRanges[0])] : [];
     for (const result of await settled) {
       if (result.status === "rejected") return serial();
-      walks.push(result.value);
+      receiptWalks.push(result.value.receipts);
+      if (result.value.outcomes) outcomeWalks.push(result.value.outcomes);
     }
-    if (!joined(walks, start, count, last)) return serial();
-    options.report?.({ parts: ranges.length, serial: false });
-    return verifyOutcomes(db) ?? { ok: true, rows: count };
+    if (!joined(receiptWalks, receipts)) return serial();
+    if (outcomes && outcomeRanges && !joined(outcomeWalks, outcomes)) return serial();
+    if (outcomes && !outcomeRanges) {
+      // Too few outcomes to split: walked on this snapshot, where a break is reported as is.
+      const broken = verifyOutcomes(db);
+      if (broken) return serial();
+    }
+    options.report?.({ parts, serial: false });
+    return { ok: true, rows: receipts.count };
   } finally {
     if (db.isTransaction) db.exec("ROLLBACK");
     db.close();
   }
 }
 
-/** The parts, in seq order; one or none when the chain is too short or its seqs are odd. */
-function split(
-  after: number,
-  last: unknown,
-  count: number,
-  options: ParallelVerifyOptions,
-): SeqRange[] {
-  const threads = options.threads ?? Math.min(navigator.hardwareConcurrency ?? 1, MAX_THREADS);
-  const parts = Math.min(
-    Math.floor(threads),
-    Math.floor(count / (options.minRowsPerThread ?? MIN_ROWS_PER_THREAD)),
-  );
+/** One chained table as this thread's snapshot holds it, and the parts it is split into. */
+interface TablePlan {
+  /** Where the chain starts: its checkpoint when pruned, else the genesis. */
+  start: { seq: number; hash: string };
+  count: number;
+  /** `max(seq)`: a number unless the table was tampered with. */
+  last: unknown;
+  ranges: SeqRange[];
+}
+
+function plan(
+  db: DatabaseSync,
+  table: "receipts" | "outcomes",
+  threads: number,
+  minRows: number,
+): TablePlan {
+  const cut = checkpointOf(db, table);
+  const start = { seq: cut?.seq ?? 0, hash: cut?.hash ?? GENESIS_HASH };
+  const { count, last } = db.prepare(`SELECT count(*) AS count, max(seq) AS last FROM ${table}`)
+    .get() as { count: number; last: unknown };
+  const parts = Math.min(Math.floor(threads), Math.floor(count / minRows));
+  return { start, count, last, ranges: split(start.seq, last, parts) };
+}
+
+/** `parts` ranges in seq order; none when fewer than two, or the seqs are odd. */
+function split(after: number, last: unknown, parts: number): SeqRange[] {
   // A seq that is not an integer (a tampered table) cannot be split on; one walk reports it.
   if (parts < 2 || typeof last !== "number" || !Number.isSafeInteger(last)) return [];
   if (!Number.isSafeInteger(after) || last <= after) return [];
@@ -119,12 +150,7 @@ function split(
 }
 
 /** Whether the parts are intact, follow each other from `start` to `last`, and hold every row. */
-function joined(
-  walks: RangeWalk[],
-  start: { seq: number; hash: string },
-  count: number,
-  last: unknown,
-): boolean {
+function joined(walks: RangeWalk[], { start, count, last }: TablePlan): boolean {
   let seq = start.seq;
   let hash = start.hash;
   let rows = 0;

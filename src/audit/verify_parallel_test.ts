@@ -6,6 +6,7 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { seededChain, tamper, withTempDir } from "./_testing.ts";
 import { rowHash, type StoredRow } from "./_row.ts";
+import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
 import { pruneBatch } from "./prune.ts";
 import { verifyChain } from "./verify.ts";
 import {
@@ -152,5 +153,58 @@ Deno.test("verifyChainParallel() answers with one walk when a part's worker fail
     });
     deepStrictEqual(result, { ok: true, rows: ROWS });
     deepStrictEqual(how, { parts: 3, serial: true });
+  });
+});
+
+/** Parts small enough that the 300 outcomes split three ways too: (0, 100], (100, 200], …. */
+const WITH_OUTCOMES: ParallelVerifyOptions = { threads: 3, minRowsPerThread: 50 };
+
+Deno.test("verifyChainParallel() splits the outcomes too, and answers their edits and deletions as verifyChain() does", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seededChain(dir, ROWS);
+    const { result, how } = await both(path, WITH_OUTCOMES);
+    deepStrictEqual(result, { ok: true, rows: ROWS });
+    deepStrictEqual(how, { parts: 3, serial: false });
+    for (const seq of [1, 100, 101, 250, 300]) {
+      tamper(path, `UPDATE outcomes SET bytes_out = bytes_out + 1 WHERE seq = ${seq}`);
+      const edited = await both(path, WITH_OUTCOMES);
+      equal(edited.result.ok, false, `outcome ${seq} edited`);
+      if (!edited.result.ok) {
+        equal(edited.result.table, "outcomes");
+        equal(edited.result.brokenSeq, seq);
+      }
+      tamper(path, `UPDATE outcomes SET bytes_out = bytes_out - 1 WHERE seq = ${seq}`);
+    }
+    tamper(path, "DELETE FROM outcomes WHERE seq = 101");
+    const deleted = await both(path, WITH_OUTCOMES);
+    equal(deleted.result.ok, false);
+    if (!deleted.result.ok) equal(deleted.result.table, "outcomes");
+  });
+});
+
+Deno.test("verifyChainParallel() finds outcome parts that are intact alone but do not join", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seededChain(dir, ROWS);
+    // Every outcome from the second part on, re-chained onto a made-up predecessor.
+    const db = new DatabaseSync(path);
+    try {
+      const rows = db.prepare("SELECT * FROM outcomes WHERE seq > 100 ORDER BY seq").all();
+      const update = db.prepare("UPDATE outcomes SET prev_hash = ?, hash = ? WHERE seq = ?");
+      let prevHash = "0".repeat(64);
+      for (const raw of rows) {
+        const row = { ...raw, prev_hash: prevHash } as unknown as StoredOutcome;
+        prevHash = outcomeHash(row);
+        update.run(row.prev_hash, prevHash, row.seq);
+      }
+    } finally {
+      db.close();
+    }
+    const { result, how } = await both(path, WITH_OUTCOMES);
+    equal(result.ok, false);
+    if (!result.ok) {
+      equal(result.table, "outcomes");
+      equal(result.brokenSeq, 101);
+    }
+    equal(how.serial, true);
   });
 });
