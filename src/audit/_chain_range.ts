@@ -22,14 +22,28 @@ export interface RangeWalk {
   broken: boolean;
 }
 
-/** Walks the receipts in `range` of `db` (open inside a read transaction). */
-export function walkReceiptRange(db: DatabaseSync, range: SeqRange): RangeWalk {
-  return walkRows(rowsInSeqOrder(db, "receipts", receiptShape, range), receiptProblem);
+/** Rows between two calls of a walk's `tick`. */
+export const TICK_ROWS = 10_000;
+
+/**
+ * Walks the receipts in `range` of `db` (open inside a read transaction); `tick` is told of
+ * every {@linkcode TICK_ROWS} rows walked, and of the rest at the end.
+ */
+export function walkReceiptRange(
+  db: DatabaseSync,
+  range: SeqRange,
+  tick?: (rows: number) => void,
+): RangeWalk {
+  return walkRows(rowsInSeqOrder(db, "receipts", receiptShape, range), receiptProblem, tick);
 }
 
-/** Walks the outcomes in `range` of `db` (open inside a read transaction). */
-export function walkOutcomeRange(db: DatabaseSync, range: SeqRange): RangeWalk {
-  return walkRows(rowsInSeqOrder(db, "outcomes", outcomeShape, range), outcomeChecker(db));
+/** Walks the outcomes in `range` of `db` (open inside a read transaction), as the receipts. */
+export function walkOutcomeRange(
+  db: DatabaseSync,
+  range: SeqRange,
+  tick?: (rows: number) => void,
+): RangeWalk {
+  return walkRows(rowsInSeqOrder(db, "outcomes", outcomeShape, range), outcomeChecker(db), tick);
 }
 
 interface Chained {
@@ -46,6 +60,7 @@ interface Chained {
 function walkRows<T extends Chained>(
   rows: Iterable<T>,
   problem: (row: T, prevSeq: number, prevHash: string) => string | undefined,
+  tick?: (rows: number) => void,
 ): RangeWalk {
   let count = 0;
   let first: RangeWalk["first"] = null;
@@ -58,9 +73,11 @@ function walkRows<T extends Chained>(
     if (broken) return { rows: count, first, last: null, broken: true };
     if (count === 0) first = { seq: row.seq, prevHash: row.prev_hash };
     count++;
+    if (count % TICK_ROWS === 0) tick?.(TICK_ROWS);
     prevSeq = row.seq;
     prevHash = row.hash;
   }
+  if (count % TICK_ROWS !== 0) tick?.(count % TICK_ROWS);
   return {
     rows: count,
     first,

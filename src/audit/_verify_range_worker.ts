@@ -31,7 +31,7 @@ export interface RangeAnswer {
 interface WorkerScope {
   name: string;
   onmessage: ((event: MessageEvent<RangeRequest>) => void) | null;
-  postMessage(message: RangeAnswer | { error: string }): void;
+  postMessage(message: RangeAnswer | { error: string } | { progress: number }): void;
 }
 
 const scope = globalThis as unknown as Partial<WorkerScope>;
@@ -42,9 +42,10 @@ if ("WorkerGlobalScope" in globalThis && scope.name === RANGE_WORKER_NAME) {
       try {
         db.exec("BEGIN");
         const { receipts, outcomes } = event.data;
+        const tick = (rows: number) => scope.postMessage!({ progress: rows });
         scope.postMessage!({
-          receipts: walkReceiptRange(db, receipts),
-          outcomes: outcomes && walkOutcomeRange(db, outcomes),
+          receipts: walkReceiptRange(db, receipts, tick),
+          outcomes: outcomes && walkOutcomeRange(db, outcomes, tick),
         });
       } finally {
         if (db.isTransaction) db.exec("ROLLBACK");

@@ -6,13 +6,23 @@
  * @module
  */
 
-/** Runs the worker module at `url` (named `name`) on `message`; rejects on its error. */
-export function callWorker<T>(url: string, name: string, message: unknown): Promise<T> {
+/**
+ * Runs the worker module at `url` (named `name`) on `message`; rejects on its error. A worker may
+ * post `{ progress: n }` before its answer: each goes to `onProgress`.
+ */
+export function callWorker<T>(
+  url: string,
+  name: string,
+  message: unknown,
+  onProgress?: (progress: number) => void,
+): Promise<T> {
   const worker = new Worker(url, { type: "module", name });
   return new Promise<T>((resolve, reject) => {
-    worker.onmessage = (event: MessageEvent<T | { error: string }>) => {
+    worker.onmessage = (event: MessageEvent<T | { error: string } | { progress: number }>) => {
       const data = event.data;
-      if (typeof data === "object" && data !== null && "error" in data) {
+      if (typeof data === "object" && data !== null && "progress" in data) {
+        onProgress?.((data as { progress: number }).progress);
+      } else if (typeof data === "object" && data !== null && "error" in data) {
         reject(new Error((data as { error: string }).error));
       } else resolve(data as T);
     };

@@ -1,10 +1,10 @@
 /**
  * `log verify` on every core: the receipts' chain and the outcomes' chain each split by seq into
- * parts, one of each per thread, each part walked on its own read snapshot, then joined end to
- * start. Hashing a row does not depend on the one before it (each row stores its predecessor's
+ * parts, one of each per thread (this one and workers), each part walked on its thread's own read
+ * snapshot, then joined end to start here. Hashing a row does not depend on the one before it (each row stores its predecessor's
  * hash), so only the joins are sequential. Outcomes too few to split are walked on this thread.
  *
- * The parts' snapshots are taken after this thread's, so a part may see a prune or a tamper this
+ * The workers' snapshots are taken after this thread's, so a part may see a prune or a tamper this
  * thread does not. Whenever anything does not add up (a part broken inside, parts that do not
  * join, fewer rows than this thread counts, a worker that fails) the answer is the one-thread walk
  * over this thread's own snapshot: the same verdict, row count and message as `verifyChain()`.
@@ -30,6 +30,8 @@ export interface ParallelVerifyOptions {
   minRowsPerThread?: number;
   /** Told how the answer was reached: for `log verify`'s bench and tests. */
   report?: (how: ParallelVerifyReport) => void;
+  /** Told the rows walked so far, of all, as the parts go (not on the one-thread walk). */
+  progress?: (done: number, total: number) => void;
 }
 
 /**
@@ -81,21 +83,26 @@ export async function verifyWith(
     // The outcomes are split into as many parts, or walked here after the receipts.
     const outcomes = hasOutcomes(db) ? plan(db, "outcomes", parts, minRows) : null;
     const outcomeRanges = outcomes?.ranges.length === parts ? outcomes.ranges : null;
+    const total = receipts.count + (outcomes?.count ?? 0);
+    let done = 0;
+    const onRows = options.progress && ((rows: number) => {
+      done += rows;
+      options.progress!(done, total);
+    });
     const others = receipts.ranges.slice(1).map((range, i) =>
       callWorker<RangeAnswer>(
         workerUrl,
         RANGE_WORKER_NAME,
-        {
-          path,
-          receipts: range,
-          outcomes: outcomeRanges?.[i + 1],
-        } satisfies RangeRequest,
+        { path, receipts: range, outcomes: outcomeRanges?.[i + 1] } satisfies RangeRequest,
+        onRows,
       )
     );
     // Settled, not raced: every worker is awaited (and so ended) before this returns.
     const settled = Promise.allSettled(others);
-    const receiptWalks = [walkReceiptRange(db, receipts.ranges[0])];
-    const outcomeWalks = outcomeRanges ? [walkOutcomeRange(db, outcomeRanges[0])] : [];
+    // This thread walks the first parts meanwhile (it is warm; a worker starts cold). The
+    // workers' progress reaches it only after, so it tells its own as it goes.
+    const receiptWalks = [walkReceiptRange(db, receipts.ranges[0], onRows)];
+    const outcomeWalks = outcomeRanges ? [walkOutcomeRange(db, outcomeRanges[0], onRows)] : [];
     for (const result of await settled) {
       if (result.status === "rejected") return serial();
       receiptWalks.push(result.value.receipts);

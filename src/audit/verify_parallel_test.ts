@@ -208,3 +208,19 @@ Deno.test("verifyChainParallel() finds outcome parts that are intact alone but d
     equal(how.serial, true);
   });
 });
+
+Deno.test("verifyChainParallel() tells its progress, rising to every receipt and outcome", async () => {
+  await withTempDir(async (dir) => {
+    const path = await seededChain(dir, ROWS);
+    const seen: [number, number][] = [];
+    const result = await verifyChainParallel(path, {
+      ...WITH_OUTCOMES,
+      progress: (done, total) => seen.push([done, total]),
+    });
+    deepStrictEqual(result, { ok: true, rows: ROWS });
+    // One call per part and table at least (each part is under TICK_ROWS rows).
+    equal(seen.length >= 6, true, JSON.stringify(seen));
+    for (let i = 1; i < seen.length; i++) equal(seen[i][0] > seen[i - 1][0], true);
+    deepStrictEqual(seen.at(-1), [ROWS + ROWS / 10, ROWS + ROWS / 10]);
+  });
+});

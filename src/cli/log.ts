@@ -24,6 +24,7 @@ import {
 import { loadAndCompile, RECEIPTS_FILE, stateDirOf } from "../gateway/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import { err, out } from "./_io.ts";
+import { stderrProgress } from "./_progress.ts";
 import { printAnchorKey, verifyAnchors } from "./_log_anchors.ts";
 import { logAcrossGateways, storeVerify } from "./_store_receipts.ts";
 
@@ -152,7 +153,15 @@ async function following(
 }
 
 async function verify(dbPath: string): Promise<number> {
-  const result = await verifyChainParallel(dbPath);
+  const progress = stderrProgress("verifying");
+  let result;
+  try {
+    result = await verifyChainParallel(dbPath, {
+      progress: progress && ((done, total) => progress.update(done, total)),
+    });
+  } finally {
+    progress?.end();
+  }
   if (result.ok) {
     out(`${dbPath}: ok: ${result.rows} receipts, hash chain intact`);
     return 0;
