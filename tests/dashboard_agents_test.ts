@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+// The callbacks handed to page.evaluate run in the browser: DOM types.
+
 /**
  * Enrolling an agent from the dashboard, in a real browser: the token is shown once, in the
  * answer to the form, and works at once; it is in no later page, the gateway's log or a receipt.

@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+// The callbacks handed to page.evaluate run in the browser: DOM types.
+
 /**
  * Approving in the dashboard, in a real browser: a curl held by an approval rule gets its
  * upstream's answer once an operator approves it there, and the receipt names that operator;

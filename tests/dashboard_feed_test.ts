@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+// The callbacks handed to page.evaluate run in the browser: DOM types.
+
 /**
  * The live feed in a real browser: a deny shows up without a reload, as words; filters hold for
  * streamed rows too; agent-controlled text (a path with `<script>`, SQL with markup) is shown as

@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+// The callbacks handed to page.evaluate run in the browser: DOM types.
+
 /**
  * "Block requests like this" and the Rules page in a real browser, against a running gateway:
  * a rule generated from a receipt is checked, refused while broken (every problem shown, nothing

@@ -1,26 +1,109 @@
 /**
- * HCL → JSON with hcl2json, imported on first parse: hcl2json is Go compiled to WebAssembly and
- * importing it starts a Go runtime (~60 MB), which commands that never read a config (`version`,
- * `--help`) need not pay.
+ * HCL → JSON with hcl2json: Go compiled to WebAssembly. Each config load starts its own Go
+ * runtime from the package's WebAssembly and glue, and drops it once the load is done.
  *
- * Parsing in a short-lived worker was measured and rejected: the worker's memory is not all
- * returned when it ends (~30 MB stayed, and 2–5 MB more per reload), so a long-running gateway
- * would grow with every reload. In process the runtime is paid once.
+ * The package's own entry point starts one runtime when imported and keeps it for the life of
+ * the process: its compiled code (from 6 MB of WebAssembly), its 18 MB of linear memory and the Go
+ * heap. Dropping it took a started gateway's RSS from 155–161 to 133–140 MB, and 1,000 idle
+ * tunnels' from 195–201 to 169–173 (bench/README.md). A load is rare (start, a config edit), and
+ * starting the runtime again costs it 50–120 ms of CPU.
  *
  * @module
  */
 
+import { readFile } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
+
 /** Parses one file's HCL text into hcl2json's JSON; throws hcl2json's error message. */
 export type HclParse = (file: string, text: string) => Promise<Record<string, unknown>>;
 
-let loading: Promise<HclParse> | null = null;
+/** What the Go program registers: `parse(file, text, callback)`, as the package calls it. */
+interface GoParser {
+  parse(file: string, text: string, done: (error: string | null, json: string) => void): void;
+}
 
-/** The parser, loaded on first use. */
+/** The global the Go program registers its functions on (the package's name for it). */
+const REGISTRY = "__parse_terraform_config_wasm__";
+
+/** The parser for one load: its Go runtime starts on first use and goes with it. */
 export function hclInProcess(): HclParse {
+  let runtime: Promise<GoRuntime> | null = null;
   return async (file, text) => {
-    loading ??= import("@cdktf/hcl2json").then((m) => (f: string, t: string) =>
-      m.parse(f, t) as Promise<Record<string, unknown>>
-    );
-    return (await loading)(file, text);
+    const go = await (runtime ??= startGo());
+    return JSON.parse(await go.parse(file, text));
   };
+}
+
+interface GoRuntime {
+  parse(file: string, text: string): Promise<string>;
+}
+
+let starting: Promise<unknown> = Promise.resolve();
+
+/**
+ * Starts the package's Go program. One at a time: the program finds the object to register on
+ * through a global, so two starting together could swap parsers.
+ */
+function startGo(): Promise<GoRuntime> {
+  const runtime = starting.then(startOne, startOne);
+  // What waits holds nothing of the runtime, which must go once its load is done.
+  starting = runtime.then(() => {}, () => {});
+  return runtime;
+}
+
+/** The runtimes started, weakly: a test checks that finished loads leave none alive. */
+const started: WeakRef<WebAssembly.Instance>[] = [];
+
+/** How many runtimes started by this module are still in memory (after a GC, for tests). */
+export function runtimesAlive(): number {
+  return started.filter((r) => r.deref() !== undefined).length;
+}
+
+async function startOne(): Promise<GoRuntime> {
+  // The glue defines `globalThis.Go`, as the package's entry point would.
+  await import("@cdktf/hcl2json/wasm/bridge_wasm_exec.js");
+  const gz = await readFile(new URL(import.meta.resolve("@cdktf/hcl2json/main.wasm.gz")));
+  const module = await WebAssembly.compile(new Uint8Array(gunzipSync(gz)));
+  const go = new (globalThis as unknown as { Go: new () => GoInstance }).Go();
+  const instance = await WebAssembly.instantiate(module, go.importObject);
+  for (let i = started.length - 1; i >= 0; i--) if (!started[i].deref()) started.splice(i, 1);
+  started.push(new WeakRef(instance));
+  const registry: Partial<GoParser> = {};
+  const global = globalThis as Record<string, unknown>;
+  global[REGISTRY] = registry;
+  // The program registers `parse`, then waits forever; it ends only by failing.
+  let exited = false;
+  const ended = go.run(instance).then(() => {
+    exited = true;
+    throw new Error("the HCL parser stopped");
+  });
+  ended.catch(() => {});
+  try {
+    while (typeof registry.parse !== "function") {
+      if (exited) throw new Error("the HCL parser did not start");
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  } finally {
+    if (global[REGISTRY] === registry) delete global[REGISTRY];
+  }
+  const parser = registry as GoParser;
+  return {
+    parse: (file, text) =>
+      Promise.race([
+        ended,
+        new Promise<string>((resolve, reject) =>
+          parser.parse(
+            file,
+            text,
+            (error, json) => error ? reject(new Error(error)) : resolve(json),
+          )
+        ),
+      ]),
+  };
+}
+
+/** The glue's `Go` class, as far as it is used here. */
+interface GoInstance {
+  importObject: WebAssembly.Imports;
+  run(instance: WebAssembly.Instance): Promise<void>;
 }
