@@ -1,6 +1,7 @@
 /**
  * {@linkcode verifyChain} in a Web Worker, for a process that keeps serving while it runs (the
- * gateway's dashboard).
+ * gateway's dashboard). One worker, not `verifyChainParallel()`'s one per core: the gateway's own
+ * threads need those cores more than a dashboard check needs its answer sooner.
  *
  * @module
  */
