@@ -1,5 +1,5 @@
 /**
- * Entry point of the Web Workers that walk one part of the receipt chain each for
+ * Entry point of the Web Workers that walk one part of each chain (receipts, outcomes) for
  * `verifyChainParallel()`. `verify_parallel.ts` imports this module, with no effect outside such
  * a worker, so that `deno compile` embeds it (Deno does not follow `new Worker(new URL(…))`).
  *

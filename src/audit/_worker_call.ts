@@ -7,8 +7,8 @@
  */
 
 /**
- * Runs the worker module at `url` (named `name`) on `message`; rejects on its error. A worker may
- * post `{ progress: n }` before its answer: each goes to `onProgress`.
+ * Runs the worker module at `url` (named `name`) on `message`; rejects on its error. Given
+ * `onProgress`, the worker may post `{ progress: n }` before its answer: each goes there.
  */
 export function callWorker<T>(
   url: string,
@@ -20,8 +20,8 @@ export function callWorker<T>(
   return new Promise<T>((resolve, reject) => {
     worker.onmessage = (event: MessageEvent<T | { error: string } | { progress: number }>) => {
       const data = event.data;
-      if (typeof data === "object" && data !== null && "progress" in data) {
-        onProgress?.((data as { progress: number }).progress);
+      if (onProgress && typeof data === "object" && data !== null && "progress" in data) {
+        onProgress((data as { progress: number }).progress);
       } else if (typeof data === "object" && data !== null && "error" in data) {
         reject(new Error((data as { error: string }).error));
       } else resolve(data as T);

@@ -83,12 +83,13 @@ export async function verifyWith(
     // The outcomes are split into as many parts, or walked here after the receipts.
     const outcomes = hasOutcomes(db) ? plan(db, "outcomes", parts, minRows) : null;
     const outcomeRanges = outcomes?.ranges.length === parts ? outcomes.ranges : null;
-    const total = receipts.count + (outcomes?.count ?? 0);
+    const total = receipts.count + (outcomeRanges ? outcomes!.count : 0);
     let done = 0;
-    const onRows = options.progress && ((rows: number) => {
+    // Workers always tell their progress (callWorker takes it apart from their answer).
+    const onRows = (rows: number) => {
       done += rows;
-      options.progress!(done, total);
-    });
+      options.progress?.(done, total);
+    };
     const others = receipts.ranges.slice(1).map((range, i) =>
       callWorker<RangeAnswer>(
         workerUrl,
@@ -111,9 +112,9 @@ export async function verifyWith(
     if (!joined(receiptWalks, receipts)) return serial();
     if (outcomes && outcomeRanges && !joined(outcomeWalks, outcomes)) return serial();
     if (outcomes && !outcomeRanges) {
-      // Too few outcomes to split: walked on this snapshot, where a break is reported as is.
-      const broken = verifyOutcomes(db);
-      if (broken) return serial();
+      // Too few outcomes to split: walked here, on this snapshot. A break is answered by the
+      // one-thread walk, as every other, so its message and count are verifyChain()'s.
+      if (verifyOutcomes(db)) return serial();
     }
     options.report?.({ parts, serial: false });
     return { ok: true, rows: receipts.count };
