@@ -22,14 +22,26 @@ interface GoParser {
   parse(file: string, text: string, done: (error: string | null, json: string) => void): void;
 }
 
-/** The global the Go program registers its functions on (the package's name for it). */
-const REGISTRY = "__parse_terraform_config_wasm__";
+/** How long the Go program may take to register its parser: a load then fails, never hangs. */
+const START_TIMEOUT_MS = 30_000;
 
-/** The parser for one load: its Go runtime starts on first use and goes with it. */
-export function hclInProcess(): HclParse {
+/** The global the Go program registers its functions on (the package's name for it). */
+export const REGISTRY = "__parse_terraform_config_wasm__";
+
+/** The Go program ready to run: the glue's `Go` and the WebAssembly instance it runs. */
+export interface GoProgram {
+  go: GoInstance;
+  instance: WebAssembly.Instance;
+}
+
+/**
+ * The parser for one load: its Go runtime starts on first use and goes with it. `program` makes
+ * the runtime (the package's, unless a test hands in another).
+ */
+export function hclInProcess(program: () => Promise<GoProgram> = packageProgram): HclParse {
   let runtime: Promise<GoRuntime> | null = null;
   return async (file, text) => {
-    const go = await (runtime ??= startGo());
+    const go = await (runtime ??= startGo(program));
     return JSON.parse(await go.parse(file, text));
   };
 }
@@ -44,8 +56,9 @@ let starting: Promise<unknown> = Promise.resolve();
  * Starts the package's Go program. One at a time: the program finds the object to register on
  * through a global, so two starting together could swap parsers.
  */
-function startGo(): Promise<GoRuntime> {
-  const runtime = starting.then(startOne, startOne);
+function startGo(program: () => Promise<GoProgram>): Promise<GoRuntime> {
+  const start = () => startOne(program);
+  const runtime = starting.then(start, start);
   // What waits holds nothing of the runtime, which must go once its load is done.
   starting = runtime.then(() => {}, () => {});
   return runtime;
@@ -59,13 +72,18 @@ export function runtimesAlive(): number {
   return started.filter((r) => r.deref() !== undefined).length;
 }
 
-async function startOne(): Promise<GoRuntime> {
+/** hcl2json's own program: its gzipped WebAssembly, run by its glue. */
+async function packageProgram(): Promise<GoProgram> {
   // The glue defines `globalThis.Go`, as the package's entry point would.
   await import("@cdktf/hcl2json/wasm/bridge_wasm_exec.js");
   const gz = await readFile(new URL(import.meta.resolve("@cdktf/hcl2json/main.wasm.gz")));
   const module = await WebAssembly.compile(new Uint8Array(gunzipSync(gz)));
   const go = new (globalThis as unknown as { Go: new () => GoInstance }).Go();
-  const instance = await WebAssembly.instantiate(module, go.importObject);
+  return { go, instance: await WebAssembly.instantiate(module, go.importObject) };
+}
+
+async function startOne(program: () => Promise<GoProgram>): Promise<GoRuntime> {
+  const { go, instance } = await program();
   for (let i = started.length - 1; i >= 0; i--) if (!started[i].deref()) started.splice(i, 1);
   started.push(new WeakRef(instance));
   const registry: Partial<GoParser> = {};
@@ -73,14 +91,16 @@ async function startOne(): Promise<GoRuntime> {
   global[REGISTRY] = registry;
   // The program registers `parse`, then waits forever; it ends only by failing.
   let exited = false;
-  const ended = go.run(instance).then(() => {
+  const stopped = () => {
     exited = true;
     throw new Error("the HCL parser stopped");
-  });
+  };
+  const ended = go.run(instance).then(stopped, stopped);
   ended.catch(() => {});
+  const deadline = performance.now() + START_TIMEOUT_MS;
   try {
     while (typeof registry.parse !== "function") {
-      if (exited) throw new Error("the HCL parser did not start");
+      if (exited || performance.now() > deadline) throw new Error("the HCL parser did not start");
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   } finally {
@@ -103,7 +123,7 @@ async function startOne(): Promise<GoRuntime> {
 }
 
 /** The glue's `Go` class, as far as it is used here. */
-interface GoInstance {
+export interface GoInstance {
   importObject: WebAssembly.Imports;
   run(instance: WebAssembly.Instance): Promise<void>;
 }
