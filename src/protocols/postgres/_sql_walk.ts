@@ -318,7 +318,8 @@ function visitObject(work: ObjectWork, { c, stack }: WalkState): void {
   // key order (arrays flattened in order) without copying the keys or the arrays.
   const from = stack.length;
   for (const key in obj) {
-    if (key === "withClause") continue;
+    // Own keys only, as Object.keys would give: nothing inherited is part of the tree.
+    if (key === "withClause" || !Object.hasOwn(obj, key)) continue;
     const v = obj[key];
     if (typeof v !== "object" || v === null) continue;
     if (key === "RangeVar" && isObj(v)) {
