@@ -174,7 +174,7 @@ export async function writeAgentKubeconfig(
   const caPem = await readGatewayCa(join(stateDir, CA_CERT_FILE));
   const path = options.path ?? kubeconfigFile(stateDir, agent.name);
   const clusters = kubeClusters(config, options.endpoints, agent.name, token);
-  await writePrivateFile(path, kubeconfigYaml(clusters, { agent: agent.name, token, caPem }));
+  await writePrivateFile(path, await kubeconfigYaml(clusters, { agent: agent.name, token, caPem }));
   return path;
 }
 

@@ -75,7 +75,7 @@ export async function isolatedEnvironment(
   if (kubernetes.length > 0) {
     // The real API servers: kubectl dials their names, which lead to the gateway.
     const clusters = kubernetes.map((e) => ({ endpoint: e.name, server: e.server }));
-    const yaml = kubeconfigYaml(clusters, { agent: agent.name, caPem });
+    const yaml = await kubeconfigYaml(clusters, { agent: agent.name, caPem });
     await Deno.writeTextFile(join(dir, "kubeconfig"), yaml, { mode: 0o644 });
     vars.push(["KUBECONFIG", `${IN_NAMESPACE}/kubeconfig`]);
   }

@@ -6,7 +6,6 @@
  */
 
 import { join } from "node:path";
-import { stringify } from "yaml";
 import type { Config, Profile } from "../config/mod.ts";
 import { isKubernetesEndpoint, type KubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
@@ -88,14 +87,19 @@ export function kubeconfigFile(stateDir: string, agent: string): string {
  *
  * @example
  * ```ts
- * const yaml = kubeconfigYaml([{ endpoint: "k8s-prod", server: "https://127.0.0.1:16443" }], {
+ * const yaml = await kubeconfigYaml([{ endpoint: "k8s-prod", server: "https://127.0.0.1:16443" }], {
  *   agent: "oncall-bot",
  *   token,
  *   caPem,
  * });
  * ```
  */
-export function kubeconfigYaml(clusters: KubeCluster[], options: KubeconfigOptions): string {
+export async function kubeconfigYaml(
+  clusters: KubeCluster[],
+  options: KubeconfigOptions,
+): Promise<string> {
+  // Imported here: the gateway process, which shares this module graph, never writes one.
+  const { stringify } = await import("yaml");
   if (clusters.length === 0) throw new RangeError("Cannot write a kubeconfig without clusters");
   const caData = base64(new TextEncoder().encode(options.caPem));
   const doc = {

@@ -6,7 +6,7 @@
  */
 
 import type { Endpoint, Protocol } from "../../core/mod.ts";
-import { HTTP_FACET } from "../http/mod.ts";
+import { GRAPHQL, HTTP_FACET } from "../http/mod.ts";
 import { AWS_FACET } from "./facet.ts";
 import { AWS_CREDENTIALS, AWS_ENDPOINT, awsUpstreams, isAwsEndpoint } from "./endpoint.ts";
 import { awsFixtureFacts } from "./fixture.ts";
@@ -15,7 +15,7 @@ import { awsFixtureFacts } from "./fixture.ts";
 export const AWS_PROTOCOL: Protocol = Object.freeze({
   family: "aws",
   facets: Object.freeze([AWS_FACET, HTTP_FACET]),
-  fixtureFacts: () => Promise.resolve(awsFixtureFacts),
+  fixtureFacts: () => GRAPHQL.ready().then(() => awsFixtureFacts),
   endpoint: AWS_ENDPOINT,
   credentials: AWS_CREDENTIALS,
   upstreams: awsUpstreams,

@@ -5,15 +5,21 @@
  * @module
  */
 
-import {
-  type DocumentNode,
-  type FragmentDefinitionNode,
+import type {
+  DocumentNode,
+  FragmentDefinitionNode,
   Kind,
-  type OperationDefinitionNode,
-  parse,
-  type SelectionSetNode,
+  OperationDefinitionNode,
+  SelectionSetNode,
 } from "graphql";
 import type { GraphqlFacts } from "../../core/mod.ts";
+import { Lazy } from "../../core/lazy.ts";
+
+/**
+ * The reference parser, loaded by the first request that carries GraphQL: until then
+ * {@linkcode graphqlFacts} throws `NotLoaded` for such a request (see `core/lazy.ts`).
+ */
+export const GRAPHQL = new Lazy("graphql", () => import("graphql"));
 
 /** Where a request may carry GraphQL: its query parameters and its parsed JSON body. */
 export interface GraphqlSources {
@@ -39,6 +45,8 @@ export function noGraphql(): GraphqlFacts {
 /**
  * Reads the GraphQL operations of a request (GraphQL over HTTP: a JSON body `{query,
  * operationName}`, a batched array of those, or `?query=&operationName=`).
+ *
+ * @throws {NotLoaded} for a request that carries GraphQL before {@linkcode GRAPHQL} is loaded.
  *
  * @example
  * ```ts
@@ -86,6 +94,7 @@ function readRequest(request: Record<string, unknown>): GraphqlFacts | "unknown"
   if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
     return "unknown";
   }
+  const { parse, Kind: kind } = GRAPHQL.get();
   let doc: DocumentNode;
   try {
     doc = parse(query, { noLocation: true, maxTokens: MAX_TOKENS });
@@ -97,15 +106,15 @@ function readRequest(request: Record<string, unknown>): GraphqlFacts | "unknown"
   const operations: OperationDefinitionNode[] = [];
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const def of doc.definitions) {
-    if (def.kind === Kind.OPERATION_DEFINITION) operations.push(def);
-    else if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+    if (def.kind === kind.OPERATION_DEFINITION) operations.push(def);
+    else if (def.kind === kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
     // Type-system definitions and extensions are not executable: the server refuses them.
     else return "unknown";
   }
   const selected = selectOperation(operations, operationName ?? "");
   if (selected === null) return "unknown";
   const fields: string[] = [];
-  if (!collectFields(selected.selectionSet, fragments, new Set(), fields)) return "unknown";
+  if (!collectFields(kind, selected.selectionSet, fragments, new Set(), fields)) return "unknown";
   return {
     // Every operation in the document, not only the selected one: a rule allowing "only queries"
     // must not pass a document that also carries a mutation.
@@ -134,22 +143,23 @@ function selectOperation(
  * fragment or a fragment cycle, which the server refuses and the rules must not guess about.
  */
 function collectFields(
+  kind: typeof Kind,
   set: SelectionSetNode,
   fragments: Map<string, FragmentDefinitionNode>,
   visiting: Set<string>,
   into: string[],
 ): boolean {
   for (const selection of set.selections) {
-    if (selection.kind === Kind.FIELD) {
+    if (selection.kind === kind.FIELD) {
       if (!into.includes(selection.name.value)) into.push(selection.name.value);
-    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      if (!collectFields(selection.selectionSet, fragments, visiting, into)) return false;
+    } else if (selection.kind === kind.INLINE_FRAGMENT) {
+      if (!collectFields(kind, selection.selectionSet, fragments, visiting, into)) return false;
     } else {
       const name = selection.name.value;
       const fragment = fragments.get(name);
       if (!fragment || visiting.has(name)) return false;
       visiting.add(name);
-      if (!collectFields(fragment.selectionSet, fragments, visiting, into)) return false;
+      if (!collectFields(kind, fragment.selectionSet, fragments, visiting, into)) return false;
       visiting.delete(name);
     }
   }

@@ -2,6 +2,11 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import type { GraphqlFacts } from "../../core/mod.ts";
 import { policyOf, rule } from "../../policy/_testing.ts";
 import { httpFacts, type HttpRequestFacts, type HttpRequestInput } from "./facts.ts";
+import { GRAPHQL } from "./_graphql.ts";
+
+// These tests call the facts directly; the gateway loads the parser on the first GraphQL
+// request (tests/http_graphql_test.ts, core/lazy_test.ts).
+await GRAPHQL.ready();
 
 const encoder = new TextEncoder();
 

@@ -7,6 +7,7 @@
  */
 
 import type { Decided, Facts } from "../../core/mod.ts";
+import { withLibraries } from "../../core/lazy.ts";
 import type { HttpCredentialUse, HttpRequestParts } from "./context.ts";
 import type { After, Exchange } from "./_exchange_context.ts";
 import { httpFacts, type HttpRequestFacts, MethodRejected, PathRejected } from "./facts.ts";
@@ -88,20 +89,24 @@ async function requestFacts(
 ): Promise<HttpRequestFacts | After> {
   const { req, head } = ex;
   try {
-    return httpFacts({
-      method: head.method,
-      scheme: req.scheme,
-      host: req.host,
-      port: req.port,
-      target: req.target,
-      headers: head.headers,
-      body: received.seen,
-      bodyTruncated: received.truncated,
-      allowEncodedSlash: req.endpoint?.allowEncodedSlash ?? false,
-      allowDoubleEncoding: req.endpoint?.allowDoubleEncoding,
-      allowPathParams: req.endpoint?.allowPathParams,
-      allowMethodOverride: req.endpoint?.allowMethodOverride,
-    });
+    // A request carrying GraphQL loads the parser the first time (core/lazy.ts).
+    const made = withLibraries(() =>
+      httpFacts({
+        method: head.method,
+        scheme: req.scheme,
+        host: req.host,
+        port: req.port,
+        target: req.target,
+        headers: head.headers,
+        body: received.seen,
+        bodyTruncated: received.truncated,
+        allowEncodedSlash: req.endpoint?.allowEncodedSlash ?? false,
+        allowDoubleEncoding: req.endpoint?.allowDoubleEncoding,
+        allowPathParams: req.endpoint?.allowPathParams,
+        allowMethodOverride: req.endpoint?.allowMethodOverride,
+      })
+    );
+    return made instanceof Promise ? await made : made;
   } catch (err) {
     if (err instanceof PathRejected || err instanceof MethodRejected) {
       return await refuse(ex, bad(400, err.message), received.truncated);
@@ -120,7 +125,9 @@ async function actionFacts(ex: Exchange, facts: HttpRequestFacts): Promise<Actio
     return { facts: { http: facts.facts }, unknown: facts.unknown, summary: facts.summary };
   }
   try {
-    const composed = ex.flavor.facts(facts.facts);
+    const flavor = ex.flavor;
+    const making = withLibraries(() => flavor.facts(facts.facts));
+    const composed = making instanceof Promise ? await making : making;
     return {
       facts: composed.facts,
       unknown: [...facts.unknown, ...(composed.unknown ?? [])],

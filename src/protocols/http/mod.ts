@@ -41,7 +41,7 @@ export {
   PathRejected,
 } from "./facts.ts";
 
-export { graphqlFacts, type GraphqlResult, type GraphqlSources } from "./_graphql.ts";
+export { GRAPHQL, graphqlFacts, type GraphqlResult, type GraphqlSources } from "./_graphql.ts";
 export { type PathAnomaly, type PathForms, pathForms } from "./_request_forms.ts";
 
 // For protocols carried over HTTP (kubernetes): one exchange, one request head, the connection

@@ -15,12 +15,13 @@ import {
   isHttpsEndpoint,
 } from "./endpoint.ts";
 import { httpFixtureFacts } from "./fixture.ts";
+import { GRAPHQL } from "./_graphql.ts";
 
 /** `endpoint "https" NAME`: its rules read `http`. */
 export const HTTPS_PROTOCOL: Protocol = Object.freeze({
   family: "https",
   facets: Object.freeze([HTTP_FACET]),
-  fixtureFacts: () => Promise.resolve(httpFixtureFacts),
+  fixtureFacts: () => GRAPHQL.ready().then(() => httpFixtureFacts),
   endpoint: HTTPS_ENDPOINT,
   credentials: HTTPS_CREDENTIALS,
   upstreams: httpsUpstreams,

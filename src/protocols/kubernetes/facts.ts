@@ -6,10 +6,16 @@
  * @module
  */
 
-import { parse as parseYaml } from "yaml";
 import type { Facts, HttpFacts, K8sFacts } from "../../core/mod.ts";
+import { Lazy } from "../../core/lazy.ts";
 import type { ExchangeFlavor } from "../http/mod.ts";
 import { requestInfo } from "./request_info.ts";
+
+/**
+ * The YAML parser, loaded by the first YAML body: until then {@linkcode kubernetesFacts} throws
+ * `NotLoaded` for one (see `core/lazy.ts`).
+ */
+export const YAML = new Lazy("yaml", () => import("yaml"));
 
 /** YAML media types the apiserver decodes: `application/yaml` and server-side apply's. */
 const YAML_TYPES = new Set(["application/yaml", "application/apply-patch+yaml"]);
@@ -27,6 +33,7 @@ const YAML_TYPES = new Set(["application/yaml", "application/apply-patch+yaml"])
  * facts.k8s!.verb; // "delete"
  * summary; // "delete namespaces prod"
  * ```
+ * @throws {NotLoaded} for a YAML body before {@linkcode YAML} is loaded (`http` is unchanged).
  */
 export function kubernetesFacts(
   http: HttpFacts,
@@ -35,9 +42,10 @@ export function kubernetesFacts(
   const unknown: string[] = [];
   if (http.body_json === null && http.body !== "" && !http.body_truncated) {
     if (YAML_TYPES.has(mediaType(http.headers))) {
+      const { parse } = YAML.get();
       try {
         // A bounded alias count keeps a YAML "billion laughs" body from expanding.
-        http.body_json = parseYaml(http.body, { maxAliasCount: 50 }) ?? null;
+        http.body_json = parse(http.body, { maxAliasCount: 50 }) ?? null;
       } catch {
         unknown.push("http.body_json");
       }

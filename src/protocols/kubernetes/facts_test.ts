@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import type { HttpFacts } from "../../core/mod.ts";
-import { kubernetesFacts, summarize } from "./facts.ts";
+import { NotLoaded, withLibraries } from "../../core/lazy.ts";
+import { kubernetesFacts, summarize, YAML } from "./facts.ts";
 
 function http(over: Partial<HttpFacts>): HttpFacts {
   return {
@@ -26,6 +27,36 @@ function http(over: Partial<HttpFacts>): HttpFacts {
   };
 }
 
+// First in this file: the YAML parser is not in yet, as in a gateway that has seen no YAML body.
+Deno.test("the first YAML body loads the parser, then is read as if it had always been in", async () => {
+  assertEquals(YAML.loaded, false);
+  // A JSON body or none needs no parser: still synchronous, nothing loaded.
+  const plain = withLibraries(() => kubernetesFacts(http({ method: "get", path: "/api/v1/pods" })));
+  assertEquals(plain instanceof Promise, false);
+  assertEquals(YAML.loaded, false);
+  const apply = http({
+    method: "patch",
+    path: "/api/v1/namespaces/scratch/pods/p",
+    headers: { "content-type": ["application/apply-patch+yaml"] },
+    body: "spec:\n  hostNetwork: true\n",
+  });
+  let missing: unknown = null;
+  try {
+    kubernetesFacts(apply);
+  } catch (err) {
+    missing = err;
+  }
+  assertEquals(missing instanceof NotLoaded, true);
+  // The failed pass left the facts as they were, so the retry reads the same request.
+  assertEquals(apply.body_json, null);
+  const made = withLibraries(() => kubernetesFacts(apply));
+  assertEquals(made instanceof Promise, true);
+  const { facts, unknown } = await made;
+  assertEquals(unknown, []);
+  assertEquals(facts.http!.body_json, { spec: { hostNetwork: true } });
+  assertEquals(YAML.loaded, true);
+});
+
 Deno.test("kubernetesFacts() composes request info with the http facts", () => {
   const h = http({ method: "delete", path: "/api/v1/namespaces/prod" });
   const { facts, summary } = kubernetesFacts(h);
@@ -37,7 +68,8 @@ Deno.test("kubernetesFacts() composes request info with the http facts", () => {
   assertEquals(summary, "delete namespaces prod");
 });
 
-Deno.test("kubernetesFacts() exposes a server-side-apply YAML body as body_json", () => {
+Deno.test("kubernetesFacts() exposes a server-side-apply YAML body as body_json", async () => {
+  await YAML.ready();
   const yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n" +
     "  - name: c\n    securityContext:\n      privileged: true\n";
   const { facts, unknown } = kubernetesFacts(http({
@@ -51,7 +83,8 @@ Deno.test("kubernetesFacts() exposes a server-side-apply YAML body as body_json"
   assertEquals(body.spec.containers[0].securityContext, { privileged: true });
 });
 
-Deno.test("kubernetesFacts() marks an unparseable apply body unknown instead of guessing", () => {
+Deno.test("kubernetesFacts() marks an unparseable apply body unknown instead of guessing", async () => {
+  await YAML.ready();
   const { facts, unknown } = kubernetesFacts(http({
     method: "patch",
     path: "/api/v1/namespaces/scratch/pods/p",
@@ -80,7 +113,8 @@ Deno.test("summarize() reads like the kubectl command", () => {
   assertEquals(info("/version"), "GET /version");
 });
 
-Deno.test("kubernetesFacts() reads an application/yaml create body too", () => {
+Deno.test("kubernetesFacts() reads an application/yaml create body too", async () => {
+  await YAML.ready();
   const { facts, unknown } = kubernetesFacts(http({
     method: "post",
     path: "/api/v1/namespaces/scratch/pods",

@@ -7,7 +7,7 @@
 
 import { isIP } from "node:net";
 import type { Endpoint, Protocol } from "../../core/mod.ts";
-import { HTTP_FACET } from "../http/mod.ts";
+import { GRAPHQL, HTTP_FACET } from "../http/mod.ts";
 import { K8S_FACET } from "./facet.ts";
 import { isKubernetesEndpoint, KUBERNETES_CREDENTIALS, KUBERNETES_ENDPOINT } from "./endpoint.ts";
 import { kubernetesFixtureFacts } from "./fixture.ts";
@@ -20,7 +20,7 @@ import { kubernetesTarget, listenKubernetes } from "./_listen.ts";
 export const KUBERNETES_PROTOCOL: Protocol = Object.freeze({
   family: "kubernetes",
   facets: Object.freeze([K8S_FACET, HTTP_FACET]),
-  fixtureFacts: () => Promise.resolve(kubernetesFixtureFacts),
+  fixtureFacts: () => GRAPHQL.ready().then(() => kubernetesFixtureFacts),
   endpoint: KUBERNETES_ENDPOINT,
   credentials: KUBERNETES_CREDENTIALS,
   listen: listenKubernetes,
