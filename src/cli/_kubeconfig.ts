@@ -87,7 +87,8 @@ export function kubeconfigFile(stateDir: string, agent: string): string {
  *
  * @example
  * ```ts
- * const yaml = await kubeconfigYaml([{ endpoint: "k8s-prod", server: "https://127.0.0.1:16443" }], {
+ * const clusters = [{ endpoint: "k8s-prod", server: "https://127.0.0.1:16443" }];
+ * const yaml = await kubeconfigYaml(clusters, {
  *   agent: "oncall-bot",
  *   token,
  *   caPem,
