@@ -7,6 +7,9 @@
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const TWO_40 = 2 ** 40;
+const TWO_20 = 2 ** 20;
+/** Every 10-bit value as its two characters. */
+const PAIRS = Array.from({ length: 1024 }, (_, v) => ALPHABET[v >> 5] + ALPHABET[v & 31]);
 const POOL_BYTES = 4096;
 
 /**
@@ -35,6 +38,8 @@ function encode(value: number, length: number): string {
  */
 export class ReceiptIdGenerator {
   #lastMs = 0;
+  /** `rcpt_`, the time and the high random part: the same for every id until either changes. */
+  #head = "";
   #hi = 0;
   #lo = 0;
   // crypto.getRandomValues costs about a microsecond per call; drawing a pool amortises it.
@@ -46,14 +51,23 @@ export class ReceiptIdGenerator {
       this.#lastMs = nowMs;
       this.#hi = this.#random40();
       this.#lo = this.#random40();
+      this.#head = "";
     } else if (++this.#lo === TWO_40) {
       this.#lo = 0;
+      this.#head = "";
       if (++this.#hi === TWO_40) {
         this.#hi = 0;
         this.#lastMs++;
       }
     }
-    return "rcpt_" + encode(this.#lastMs, 10) + encode(this.#hi, 8) + encode(this.#lo, 8);
+    if (this.#head === "") {
+      this.#head = "rcpt_" + encode(this.#lastMs, 10) + encode(this.#hi, 8);
+    }
+    // The low 40 bits as four pairs of characters: a few strings per id, not one per character.
+    const upper = Math.floor(this.#lo / TWO_20);
+    const lower = this.#lo % TWO_20;
+    return this.#head + PAIRS[upper >> 10] + PAIRS[upper & 1023] + PAIRS[lower >> 10] +
+      PAIRS[lower & 1023];
   }
 
   #random40(): number {

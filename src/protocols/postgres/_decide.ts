@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { AgentFacts, Decided, SessionActions, SqlFacts } from "../../core/mod.ts";
+import type {
+  AgentFacts,
+  Decided,
+  DecideOptions,
+  SessionActions,
+  SqlFacts,
+} from "../../core/mod.ts";
 import type { SqlAnalyzer, StatementFacts } from "./sql_facts.ts";
 
 /** Who is running SQL where: fixed for a session. */
@@ -57,6 +63,9 @@ const UNPARSED = [
   "sql.read_only",
 ];
 const SUMMARY_CHARS = 200;
+/** Facts unknown for every statement of a message: none, or its binary parameters. */
+const NOTHING_UNKNOWN: readonly string[] = Object.freeze([]);
+const NO_PARAMS: readonly string[] = Object.freeze(["sql.params"]);
 
 /**
  * Options for {@linkcode decideSql}: who decides, for which session. Nothing in them varies per
@@ -119,33 +128,34 @@ function unparsedFacts(sql: string): StatementFacts {
  * The statements of one message before the guard: each decided as an action of its own, all
  * sharing one signal that cancels those held for approval.
  */
-class SqlMessage {
+class SqlMessage implements DecideOptions {
   readonly #actions: DecideSqlOptions["actions"];
   readonly #session: SqlSession;
   readonly #options: DecideSqlOptions;
   readonly #params: string[] | null;
-  readonly #unknown: string[];
+  readonly #unknown: readonly string[];
   readonly #prefix: string;
   // One signal for the message's held statements: the agent leaving, or a sibling denied. Made
   // only when a statement is actually held (the guard reads it then), so the common path
   // allocates no controller and registers no listener.
   #holds: AbortController | undefined;
-  readonly #gone = () => this.#holds!.abort(this.#options.signal?.reason);
-  readonly #decideOptions: { readonly signal: AbortSignal };
+  #gone: (() => void) | undefined;
 
   constructor(params: string[] | null, options: DecideSqlOptions) {
     this.#actions = options.actions;
     this.#session = options.session;
     this.#options = options;
     this.#params = params;
-    this.#unknown = this.#params === null ? ["sql.params"] : [];
+    this.#unknown = this.#params === null ? NO_PARAMS : NOTHING_UNKNOWN;
     this.#prefix = options.summaryPrefix ?? "";
-    const holdSignal = () => this.#holdSignal();
-    this.#decideOptions = {
-      get signal(): AbortSignal {
-        return holdSignal();
-      },
-    };
+  }
+
+  /**
+   * The message is its statements' `DecideOptions`: the guard reads this signal only when it
+   * holds one (an options object with a getter per message cost an allocation or two each).
+   */
+  get signal(): AbortSignal {
+    return this.#holdSignal();
   }
 
   /** Text the parser rejected: one action, its SQL facts unknown, so rules reading them deny. */
@@ -201,22 +211,23 @@ class SqlMessage {
       facts: { sql: sqlFacts(facts, count, session, this.#params ?? []) },
       unknown: extraUnknown.length || unknown.length ? [...extraUnknown, ...unknown] : undefined,
       summary: prefix === "" ? statementSummary(facts) : summarize(prefix + facts.statement),
-    }, this.#decideOptions);
+    }, this);
   }
 
   /** The signal the guard reads when it holds a statement, made on first read. */
   #holdSignal(): AbortSignal {
     if (!this.#holds) {
-      this.#holds = new AbortController();
+      const holds = this.#holds = new AbortController();
       const agentGone = this.#options.signal;
-      if (agentGone?.aborted) this.#gone();
-      else agentGone?.addEventListener("abort", this.#gone, { once: true });
+      const gone = this.#gone = () => holds.abort(agentGone?.reason);
+      if (agentGone?.aborted) gone();
+      else agentGone?.addEventListener("abort", gone, { once: true });
     }
     return this.#holds.signal;
   }
 
   #settle(decided: Decided[], hint?: string): SqlDecision {
-    if (this.#holds) this.#options.signal?.removeEventListener("abort", this.#gone);
+    if (this.#gone) this.#options.signal?.removeEventListener("abort", this.#gone);
     return settleMessage(decided, this.#actions, hint);
   }
 }
@@ -291,9 +302,13 @@ function statementSummary(facts: StatementFacts): string {
   return summary;
 }
 
+/** Whitespace `summarize` would change: a run of it, or any that is not a plain space. */
+const UNEVEN_SPACE = /\s\s|[^\S ]/;
+
 /** One line, at most SUMMARY_CHARS characters: receipts and logs stay readable. */
 export function summarize(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
+  // Most statements are one line already: testing first spares building the same text again.
+  const line = (UNEVEN_SPACE.test(text) ? text.replace(/\s+/g, " ") : text).trim();
   return line.length <= SUMMARY_CHARS ? line : line.slice(0, SUMMARY_CHARS - 1) + "…";
 }
 

@@ -110,6 +110,20 @@ Deno.test("decideSql: an empty query is no action", () => {
 Deno.test("summaries are one line and bounded; denial text follows DESIGN.md §5", () => {
   assert.equal(summarize("select\n  1,\n\t2"), "select 1, 2");
   assert.equal(summarize("x".repeat(500)).length, 200);
+  // Text already on one line with single spaces is kept as it is; any other whitespace (a run,
+  // a tab, a no-break or line separator space, at the ends) still folds to one space.
+  const texts = [
+    "select 1",
+    " select 1 ",
+    "select  1",
+    "select\u00a01",
+    "select\u20281",
+    "select\ufeff1",
+    "select 1\r",
+    "\tselect 1",
+  ];
+  for (const text of texts) assert.equal(summarize(text), text.replace(/\s+/g, " ").trim());
+  assert.equal(summarize("select\u00a0 1"), "select 1");
   assert.deepEqual(denialMessage({ reason: "no", rule: "r", receipt: "rcpt_1" }), {
     message: "denied by clawpatrol: no",
     detail: "receipt rcpt_1, rule r",

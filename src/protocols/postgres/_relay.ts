@@ -48,8 +48,12 @@ export class BackendRelay {
   #headerDeferred = false;
   #type = 0;
   #remaining = 0;
-  /** Body parts of a frame the relay reads (ErrorResponse, ReadyForQuery). */
+  /** Body parts of a frame the relay reads (ErrorResponse, ParameterStatus). */
   #body: Uint8Array[] | null = null;
+  /** A ReadyForQuery's status byte, read as it passes (-1: none yet). */
+  #status = -1;
+  /** The parts of one push's answer, reused: most pushes forward their chunk whole. */
+  readonly #out: Uint8Array[] = [];
   /** The current frame is held back until it is known whether it gets replaced. */
   #holding = false;
   /** The bytes returned so far end inside a frame. */
@@ -69,7 +73,8 @@ export class BackendRelay {
 
   /** Feeds server bytes; returns the bytes to forward (usually `chunk` itself). */
   push(chunk: Uint8Array): Uint8Array {
-    const out: Uint8Array[] = [];
+    const out = this.#out;
+    out.length = 0;
     // Start of the range of `chunk` still to forward; -1 while a held frame swallows bytes.
     let from = this.#holding ? -1 : 0;
     // Where the current header began in this chunk; -1 when it began in an earlier chunk.
@@ -78,10 +83,9 @@ export class BackendRelay {
     while (i < chunk.length) {
       if (this.#headerLength < 5) {
         if (this.#headerLength === 0) frameStart = i;
-        const take = Math.min(5 - this.#headerLength, chunk.length - i);
-        this.#header.set(chunk.subarray(i, i + take), this.#headerLength);
-        this.#headerLength += take;
-        i += take;
+        // Byte by byte: a view of the chunk per header would be an allocation per frame.
+        const h = this.#header;
+        while (this.#headerLength < 5 && i < chunk.length) h[this.#headerLength++] = chunk[i++];
         if (this.#headerLength < 5) break;
         const start = this.#startFrame(frameStart >= 0);
         if (start !== "forward") {
@@ -97,7 +101,9 @@ export class BackendRelay {
         continue;
       }
       const take = Math.min(this.#remaining, chunk.length - i);
-      this.#body?.push(chunk.subarray(i, i + take));
+      if (this.#type === READY) {
+        if (this.#status < 0) this.#status = chunk[i];
+      } else this.#body?.push(chunk.subarray(i, i + take));
       i += take;
       this.#remaining -= take;
       if (this.#remaining === 0) from = this.#endFrame(out, from, i);
@@ -113,12 +119,21 @@ export class BackendRelay {
       } else if (splitHeader && frameStart < 0 && this.#headerDeferred) {
         end = from; // More bytes of a header already held back.
       }
-      if (end > from) out.push(chunk.subarray(from, end));
+      if (end > from) {
+        if (from === 0 && end === chunk.length && out.length === 0) return this.#forwarded(chunk);
+        out.push(chunk.subarray(from, end));
+      }
     }
+    const result = out.length === 1 ? out[0] : joinBytes(out);
+    out.length = 0;
+    return this.#forwarded(result);
+  }
+
+  /** What one push returns; whether it ends mid-frame is noted for `atBoundary`. */
+  #forwarded(bytes: Uint8Array): Uint8Array {
     // A held frame or held-back header was not returned: only a frame being forwarded counts.
     this.#midFrame = this.#headerLength > 0 && !this.#holding && !this.#headerDeferred;
-    if (out.length === 1) return out[0];
-    return joinBytes(out);
+    return bytes;
   }
 
   /**
@@ -141,21 +156,22 @@ export class BackendRelay {
     this.#headerDeferred = false;
     this.#holding = this.#type === ERROR && headerUnsent && this.#hooks.pending() !== null;
     const t = this.#type;
-    this.#body = this.#holding || t === ERROR || t === READY || t === PARAMETER_STATUS ? [] : null;
+    this.#body = this.#holding || t === ERROR || t === PARAMETER_STATUS ? [] : null;
+    this.#status = -1;
     if (this.#holding) return "hold";
     return deferred ? "resend" : "forward";
   }
 
   /** A frame completed at `i`; returns where forwarding resumes. */
   #endFrame(out: Uint8Array[], from: number, i: number): number {
-    const body = this.#body ? joinBytes(this.#body) : null;
     this.#headerLength = 0;
-    this.#body = null;
-    if (this.#type === READY && body) {
-      const status = String.fromCharCode(body[0] ?? 0x49);
-      this.#hooks.ready(status === "T" || status === "E" ? status : "I");
+    if (this.#type === READY) {
+      const status = this.#status;
+      this.#hooks.ready(status === 0x54 ? "T" : status === 0x45 ? "E" : "I");
       return from;
     }
+    const body = this.#body ? joinBytes(this.#body) : null;
+    this.#body = null;
     if (this.#type === PARAMETER_STATUS && body) {
       const [name, value] = parseParameterStatus(body);
       this.#hooks.parameter?.(name, value);

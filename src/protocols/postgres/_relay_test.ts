@@ -49,12 +49,12 @@ const probeError = errorResponse({
 });
 const otherError = errorResponse({ severity: "ERROR", code: "42P01", message: "no such table" });
 
-// Batch 1: rows then Z. Batch 2: the probe's error then Z. Batch 3: an unrelated error then Z.
+// Batch 1: rows then Z (in a transaction). Batch 2: the probe's error then Z. Batch 3: an unrelated error then Z.
 const stream = concatBytes([
   dataRow("a"),
   dataRow("b".repeat(300)),
   commandComplete("SELECT 2"),
-  readyForQuery("I"),
+  readyForQuery("T"),
   probeError,
   readyForQuery("E"),
   otherError,
@@ -64,7 +64,7 @@ const expected = concatBytes([
   dataRow("a"),
   dataRow("b".repeat(300)),
   commandComplete("SELECT 2"),
-  readyForQuery("I"),
+  readyForQuery("T"),
   ours,
   readyForQuery("E"),
   otherError,
@@ -75,7 +75,7 @@ const replacements = [null, { marker: MARKER, frame: ours }, null];
 Deno.test("relay: bytes pass through untouched when nothing is pending", () => {
   const { out, seen } = run([stream], [null, null, null]);
   assert.deepEqual(out, stream);
-  assert.deepEqual(seen.ready, ["I", "E", "I"]);
+  assert.deepEqual(seen.ready, ["T", "E", "I"]);
   assert.deepEqual(seen.errors, ["26000", "42P01"]);
 });
 
@@ -84,7 +84,7 @@ Deno.test("relay: the probe's error is swapped for the gateway's, at every split
     const { out, seen } = run([head, tail], replacements);
     assert.deepEqual(out, expected, `split at ${head.length}`);
     assert.equal(seen.replaced, 1);
-    assert.deepEqual(seen.ready, ["I", "E", "I"]);
+    assert.deepEqual(seen.ready, ["T", "E", "I"]);
   }
 });
 
