@@ -376,8 +376,36 @@ const asciiDecoder = new TextDecoder();
  */
 export function latin1(buf: Uint8Array, s: number, e: number, ascii: boolean): string {
   if (ascii && e - s > 32) return asciiDecoder.decode(buf.subarray(s, e));
+  if (e - s <= INTERNED_MAX) return internedLatin1(buf, s, e);
   let out = "";
   for (let i = s; i < e; i++) out += String.fromCharCode(buf[i]);
+  return out;
+}
+
+/**
+ * Short strings of heads, kept by a hash of their bytes: most names and many values repeat from
+ * one request to the next (`Host`, `User-Agent`, `Accept`), and building one costs an allocation
+ * per character. A slot holds the last string that hashed to it; a different string in the slot
+ * is a miss, never a wrong answer (its bytes are compared), so colliding texts cost only speed.
+ */
+const INTERNED = new Array<string>(1024).fill("");
+/** Longer strings are built each time: the table stays small (at most 1,024 × 64 characters). */
+const INTERNED_MAX = 64;
+
+function internedLatin1(buf: Uint8Array, s: number, e: number): string {
+  const length = e - s;
+  let h = length;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  const slot = (h ^ (h >>> 15)) & (INTERNED.length - 1);
+  const known = INTERNED[slot];
+  if (known.length === length) {
+    let i = 0;
+    while (i < length && known.charCodeAt(i) === buf[s + i]) i++;
+    if (i === length) return known;
+  }
+  let out = "";
+  for (let i = s; i < e; i++) out += String.fromCharCode(buf[i]);
+  INTERNED[slot] = out;
   return out;
 }
 
