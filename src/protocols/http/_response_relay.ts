@@ -7,7 +7,7 @@
  * @module
  */
 
-import { concatBytes } from "../../core/mod.ts";
+import { concatShortLived } from "../../core/mod.ts";
 import { type After, type Exchange, reportScope } from "./_exchange_context.ts";
 import { RECEIPT_HEADER } from "./_respond.ts";
 import { StreamClosed } from "./_stream.ts";
@@ -157,7 +157,7 @@ async function relayBody(
   };
   const flush = async () => {
     if (ready.length === 0) return;
-    const out = ready.length === 1 ? ready[0] : concatBytes(ready);
+    const out = ready.length === 1 ? ready[0] : concatShortLived(ready);
     ready = [];
     await ex.client.write(out);
   };

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { shortLivedBytes } from "../../core/mod.ts";
 import { FIELD_BYTE, isToken } from "./_head.ts";
 
 /**
@@ -72,7 +73,8 @@ function serializeHead(startLine: string, headers: [string, string][]): Uint8Arr
     checkFieldText(value, `header field '${name}'`);
     size += name.length + value.length + 4;
   }
-  const out = new Uint8Array(size);
+  // Written to a socket and dropped: cut from a shared slab, not a buffer of its own.
+  const out = shortLivedBytes(size);
   let o = writeText(out, 0, startLine);
   for (const [name, value] of headers) {
     out[o++] = 0x0d;

@@ -6,6 +6,7 @@
  */
 
 import type { Socket } from "node:net";
+import { shortLivedBytes } from "../../core/mod.ts";
 
 /** Reads a byte stream chunk by chunk; `null` at end of stream. */
 export interface ByteReader {
@@ -243,7 +244,10 @@ export class ConnStream implements ByteReader, ByteWriter {
       throw err;
     }
     if (n === null) return null;
-    return buf.slice(0, n);
+    // The read buffer is reused: the bytes are copied out, into a slab when they are few.
+    const out = shortLivedBytes(n);
+    out.set(buf.subarray(0, n));
+    return out;
   }
 
   unread(bytes: Uint8Array): void {
