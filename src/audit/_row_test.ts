@@ -3,6 +3,7 @@ import type { Facts } from "../core/mod.ts";
 import { toPendingRow } from "./_row.ts";
 import { receiptInput, withTempDir } from "./_testing.ts";
 import { ReceiptStore } from "./store.ts";
+import { SeededRng } from "../../tests/_rng.ts";
 
 /** What receipts promise for facts: JSON, with BigInts as numbers (or strings past 2^53). */
 function reference(value: unknown): string {
@@ -34,6 +35,72 @@ Deno.test("receipt facts serialise exactly as JSON.stringify with the BigInt rep
   for (const facts of samples) {
     const row = toPendingRow("rcpt_x", receiptInput({ facts: facts as Facts }));
     equal(row.facts, reference(facts));
+  }
+});
+
+Deno.test("receipt facts with null-prototype maps, odd keys and BigInts anywhere serialise as the reference", () => {
+  const map = (entries: [string, unknown][]) => {
+    const m = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of entries) m[k] = v;
+    return m;
+  };
+  const holes: unknown[] = [1n];
+  holes[3] = 2n;
+  const samples: unknown[] = [
+    // A header named __proto__ holding an array must stay a key, not become the prototype.
+    { http: { port: 443n, headers: map([["__proto__", ["x"]], ["2", ["b"]], ["1", ["a"]]]) } },
+    { http: { query: map([["a", ["1"]], ["constructor", ["c"]], ["toString", ["t"]]]), n: 5n } },
+    { before: "kept", list: [1, 2, { z: 3n }], after: { plain: true }, map: map([]) },
+    { holes, nested: [[map([["k", 9007199254740993n]])]] },
+    map([["top", map([["inner", [map([["leaf", -1n]])]]])]]),
+  ];
+  for (const facts of samples) {
+    equal(toPendingRow("rcpt_x", receiptInput({ facts: facts as Facts })).facts, reference(facts));
+  }
+  // Something enumerable on Object.prototype is not an own key: JSON leaves it out, so must we.
+  Object.defineProperty(Object.prototype, "polluted", {
+    value: 1n,
+    enumerable: true,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    const facts = { http: { port: 443n, headers: map([["a", ["1"]]]) } };
+    equal(toPendingRow("rcpt_x", receiptInput({ facts: facts as Facts })).facts, reference(facts));
+  } finally {
+    delete (Object.prototype as Record<string, unknown>).polluted;
+  }
+});
+
+Deno.test("receipt facts of seeded random shapes serialise as the reference", () => {
+  const rng = new SeededRng(21);
+  const leaf = (): unknown =>
+    rng.pick<() => unknown>([
+      () => BigInt(rng.int(1000)) * (rng.chance(0.2) ? 2n ** 60n : 1n),
+      () => rng.int(100),
+      () => `s${rng.int(10)}`,
+      () => null,
+      () => rng.chance(0.5),
+    ])();
+  const tree = (depth: number): unknown => {
+    if (depth === 0 || rng.chance(0.3)) return leaf();
+    const n = rng.int(4);
+    if (rng.chance(0.3)) return Array.from({ length: n }, () => tree(depth - 1));
+    const keys = ["a", "b", "__proto__", "7", "constructor", "z"];
+    const out = (rng.chance(0.5) ? Object.create(null) : {}) as Record<string, unknown>;
+    for (let i = 0; i < n; i++) {
+      Object.defineProperty(out, rng.pick(keys), {
+        value: tree(depth - 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  };
+  for (let i = 0; i < 2_000; i++) {
+    const facts = { x: tree(6) };
+    equal(toPendingRow("rcpt_x", receiptInput({ facts: facts as Facts })).facts, reference(facts));
   }
 });
 
