@@ -74,26 +74,43 @@ export function outcomeHash(o: Omit<StoredOutcome, "hash">): string {
 
 /** Validates an outcome; throws TypeError for what the insert would choke on. */
 export function toPendingOutcome(receipt: string, input: OutcomeInput): PendingOutcome {
-  const bad = (field: string, value: unknown) =>
-    new TypeError(`Cannot record outcome of '${receipt}': invalid ${field} '${value}'`);
-  if (!(input.time instanceof Date) || Number.isNaN(input.time.getTime())) {
-    throw bad("time", input.time);
-  }
-  const status = input.upstreamStatus;
-  if (status !== null && !Number.isSafeInteger(status)) throw bad("upstreamStatus", status);
-  for (const [field, value] of [["bytesIn", input.bytesIn], ["bytesOut", input.bytesOut]]) {
-    if (!Number.isSafeInteger(value) || (value as number) < 0) throw bad(field as string, value);
-  }
-  if (!Number.isFinite(input.latencyMs)) throw bad("latencyMs", input.latencyMs);
-  const error = input.error === null ? null : input.error.toWellFormed().replaceAll("\0", "\uFFFD");
+  const error = checkedOutcomeError(receipt, input);
   return {
     receipt,
     time: input.time.toISOString(),
-    upstream_status: status,
+    upstream_status: input.upstreamStatus,
     bytes_in: input.bytesIn,
     bytes_out: input.bytesOut,
     latency_ms: input.latencyMs,
     error,
     not_run: input.notRun ? 1 : 0,
   };
+}
+
+/**
+ * Checks an outcome as {@linkcode toPendingOutcome} does and returns its error text as stored:
+ * well-formed, a NUL as U+FFFD (node:sqlite would cut the text there, and the stored row would
+ * no longer match its hash). For an outcome merged into its receipt's row, which needs no
+ * outcome row of its own.
+ */
+export function checkedOutcomeError(receipt: string, input: OutcomeInput): string | null {
+  if (!(input.time instanceof Date) || Number.isNaN(input.time.getTime())) {
+    throw invalid(receipt, "time", input.time);
+  }
+  const status = input.upstreamStatus;
+  if (status !== null && !Number.isSafeInteger(status)) {
+    throw invalid(receipt, "upstreamStatus", status);
+  }
+  if (!Number.isSafeInteger(input.bytesIn) || input.bytesIn < 0) {
+    throw invalid(receipt, "bytesIn", input.bytesIn);
+  }
+  if (!Number.isSafeInteger(input.bytesOut) || input.bytesOut < 0) {
+    throw invalid(receipt, "bytesOut", input.bytesOut);
+  }
+  if (!Number.isFinite(input.latencyMs)) throw invalid(receipt, "latencyMs", input.latencyMs);
+  return input.error === null ? null : input.error.toWellFormed().replaceAll("\0", "\uFFFD");
+}
+
+function invalid(receipt: string, field: string, value: unknown): TypeError {
+  return new TypeError(`Cannot record outcome of '${receipt}': invalid ${field} '${value}'`);
 }

@@ -7,7 +7,7 @@
 import { AuditUnavailableError, type ReceiptInput } from "../core/mod.ts";
 import { ReceiptIdGenerator } from "./_id.ts";
 import { GATEWAY_PROTOCOL, type PendingRow, toPendingRow } from "./_row.ts";
-import { type OutcomeInput, toPendingOutcome } from "./_outcome.ts";
+import { checkedOutcomeError, type OutcomeInput, toPendingOutcome } from "./_outcome.ts";
 import { CommitTracker } from "./_commits.ts";
 import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from "./_writer.ts";
 import { WriterChannel } from "./_channel.ts";
@@ -206,12 +206,13 @@ export class ReceiptStore {
       durable: options.durable ? this.#commits.waitFor(number) : Promise.resolve(),
       complete: (outcome: OutcomeInput) => {
         if (done) throw new TypeError(`Receipt '${row.id}' was already completed`);
-        const pending = toPendingOutcome(row.id, outcome);
+        // Checked before it counts as done: a malformed outcome throws and may be given again.
+        const error = checkedOutcomeError(row.id, outcome);
         done = true;
         this.#reserved--;
         // Still in this process (no send since): one row says it all, as for version 1 rows.
-        if (this.#channel.sends === sends) mergeOutcome(row, outcome);
-        else this.#enqueue(pending, false);
+        if (this.#channel.sends === sends) mergeOutcome(row, outcome, error);
+        else this.#enqueue(toPendingOutcome(row.id, outcome), false);
       },
     };
   }
@@ -382,13 +383,14 @@ export class ReceiptStore {
  * version 1 wrote. Not run means the action's record is a deny (its rule's allow is the would-be
  * verdict), so no allow stands for something that never ran.
  */
-function mergeOutcome(row: PendingRow, outcome: OutcomeInput): void {
+/** `error`: the outcome's error text as stored (see `checkedOutcomeError`). */
+function mergeOutcome(row: PendingRow, outcome: OutcomeInput, error: string | null): void {
   row.ahead = 0;
   row.upstream_status = outcome.upstreamStatus;
   row.bytes_in = outcome.bytesIn;
   row.bytes_out = outcome.bytesOut;
   row.latency_ms = outcome.latencyMs;
-  if (outcome.error !== null) row.reason = `${row.reason} (${outcome.error.toWellFormed()})`;
+  if (error !== null) row.reason = `${row.reason} (${error})`;
   if (outcome.notRun) row.verdict = "deny";
 }
 

@@ -71,6 +71,24 @@ Deno.test("an outcome known before the receipt left the process is written in th
   });
 });
 
+Deno.test("an outcome's error with a NUL or a lone surrogate is stored as hashed, merged or not", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`);
+    const error = "upstream said \0 and \ud800";
+    // Same tick: merged into the receipt's own row.
+    store.reserve(receiptInput(ALLOW)).complete(outcomeInput({ error }));
+    // After the row left: an outcome row of its own.
+    const later = store.reserve(receiptInput(ALLOW));
+    await store.flushed();
+    later.complete(outcomeInput({ error }));
+    await store.close();
+    const [merged, separate] = queryReceipts(store.path);
+    match(merged.reason, /\(upstream said \uFFFD and \uFFFD\)$/);
+    equal(separate.outcome?.error, "upstream said \uFFFD and \uFFFD");
+    deepStrictEqual(verifyChain(store.path), { ok: true, rows: 2 });
+  });
+});
+
 storeTest(
   "reservations hold room for their outcome; a full queue refuses new receipts",
   async (open) => {
