@@ -381,9 +381,9 @@ export class ReceiptStore {
 /**
  * The outcome folded into a receipt row that has not left the process yet: the single-row form
  * version 1 wrote. Not run means the action's record is a deny (its rule's allow is the would-be
- * verdict), so no allow stands for something that never ran.
+ * verdict), so no allow stands for something that never ran. `error` is the outcome's error
+ * text as stored (see `checkedOutcomeError`).
  */
-/** `error`: the outcome's error text as stored (see `checkedOutcomeError`). */
 function mergeOutcome(row: PendingRow, outcome: OutcomeInput, error: string | null): void {
   row.ahead = 0;
   row.upstream_status = outcome.upstreamStatus;
