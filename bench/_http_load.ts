@@ -22,8 +22,10 @@ export class Wire {
     this.conn = conn;
   }
 
-  /** Whether the last response read came chunked (scrubbed bodies are re-chunked). */
+  /** Whether the last response read came chunked (long scrubbed bodies are re-chunked). */
   lastChunked = false;
+  /** The length of the last response's body as read (its chunks' total when chunked). */
+  lastLength = 0;
 
   get buffered(): number {
     return this.#end - this.#start;
@@ -84,6 +86,7 @@ export class Wire {
       else if (name === "transfer-encoding") chunked = value.toLowerCase().includes("chunked");
     }
     this.lastChunked = chunked;
+    this.lastLength = 0;
     if (bodyless) return status;
     if (chunked) {
       for (;;) {
@@ -92,9 +95,11 @@ export class Wire {
           while ((await this.#until("\r\n")) !== "");
           break;
         }
+        this.lastLength += size;
         await this.#skip(size + 2);
       }
     } else if (length !== null) {
+      this.lastLength = length;
       await this.#skip(length);
     } else {
       throw new Error(`Response ${status} has neither Content-Length nor chunked encoding`);

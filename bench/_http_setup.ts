@@ -111,12 +111,18 @@ ${rules.join("\n")}
  */
 async function serveUpstream(dir: string): Promise<void> {
   const ca = await loadGatewayCa(join(dir, "upstream-ca"));
-  const item = JSON.stringify({ id: 42, name: "widget", tags: ["a", "b"], ok: true });
+  // key.test's item echoes the secret, which the gateway must scrub (the agent gets the
+  // placeholder, so a shorter body); api.test's holds as many other characters.
+  const item = (note: string) =>
+    JSON.stringify({ id: 42, name: "widget", tags: ["a", "b"], ok: true, note });
   const respond = (body: string, status = "200 OK") =>
     enc.encode(
       `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
     );
-  const getResponse = respond(item);
+  const getResponses = {
+    plain: respond(item("n".repeat(SECRET.length))),
+    echo: respond(item(SECRET)),
+  };
   const unauthorized = respond(JSON.stringify({ error: "bad credentials" }), "401 Unauthorized");
   // key.test answers 401 to any Authorization but the real secret, so a placeholder the gateway
   // did not replace (or an agent's own value it did not drop) fails the bench instead of being
@@ -126,6 +132,7 @@ async function serveUpstream(dir: string): Promise<void> {
   let injected = 0;
   const listen = async (host: string, authorization?: string) => {
     const leaf = await mintLeaf(ca, host);
+    const getResponse = authorization === undefined ? getResponses.plain : getResponses.echo;
     return await startResponder(leaf.certPem, leaf.keyPem, ({ head, length }) => {
       if (authorization !== undefined) {
         const sent = authorizationOf(head);

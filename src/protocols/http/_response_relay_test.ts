@@ -10,6 +10,7 @@ import { ConnStream, SocketStream } from "./_stream.ts";
 import { UpstreamPool } from "./_upstream.ts";
 import { AGENT_GONE } from "./_upstream_report.ts";
 import { parseResponseHead } from "./_wire.ts";
+import { Scrubber } from "../../credentials/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -180,4 +181,114 @@ Deno.test("SocketStream.onLost fires once the connection is gone both ways, not 
   } finally {
     pair.close();
   }
+});
+
+/** Everything the agent receives until its connection ends. */
+function received(socket: net.Socket): Promise<string> {
+  let text = "";
+  socket.on("data", (d: Uint8Array) => text += new TextDecoder().decode(d));
+  return new Promise((resolve) => {
+    socket.once("end", () => resolve(text));
+    socket.once("close", () => resolve(text));
+  });
+}
+
+const SECRET = "ghp_real-secret-value";
+
+/** The data of a chunked body (`size CRLF data CRLF`…, ending with a zero-size chunk). */
+function dechunk(text: string): string {
+  let out = "";
+  for (let at = 0;;) {
+    const line = text.indexOf("\r\n", at);
+    const size = parseInt(text.slice(at, line), 16);
+    if (size === 0) return out;
+    out += text.slice(line + 2, line + 2 + size);
+    at = line + 2 + size + 2;
+  }
+}
+const REPLACEMENT = "{{github_pat}}";
+
+/**
+ * Relays a response with head `head` whose body the upstream sends as `pieces`, a few
+ * milliseconds apart (then closes when `close`), with `SECRET` scrubbed; returns what the agent
+ * received once the gateway ended its connection.
+ */
+async function scrubbedRelay(head: string, pieces: string[], close = false) {
+  const agentSide = await agentPair();
+  const upstream = await upstreamPair();
+  const pool = new UpstreamPool({ net: {} as never });
+  const client = new SocketStream(agentSide.gatewaySide);
+  const results: ExchangeResult[] = [];
+  const text = received(agentSide.agent);
+  try {
+    const relaying = relayResponse(exchangeOn(client, results), pool, {
+      decided: DECIDED,
+      lease: { stream: upstream.lease, reused: false, key: "k" },
+      response: parseResponseHead(encoder.encode(head))!,
+      scrubber: new Scrubber([[SECRET, REPLACEMENT]]),
+      bytesIn: 0,
+    });
+    for (const piece of pieces) {
+      await new Promise((r) => setTimeout(r, 5));
+      await upstream.server.write(encoder.encode(piece));
+    }
+    if (close) upstream.server.close();
+    const after = await relaying;
+    agentSide.gatewaySide.end();
+    return { after, text: await text, results };
+  } finally {
+    pool.close();
+    upstream.close();
+    agentSide.close();
+  }
+}
+
+Deno.test("a scrubbed body is re-chunked, its secret replaced across the upstream's reads", async () => {
+  // The secret straddles the two pieces the upstream sends.
+  const body = `{"token":"${SECRET}","again":"${SECRET}"}`;
+  const cut = body.indexOf(SECRET) + 5;
+  const { after, text, results } = await scrubbedRelay(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    [body.slice(0, cut), body.slice(cut)],
+  );
+  const scrubbed = body.replaceAll(SECRET, REPLACEMENT);
+  equal(after, "keep");
+  const [head, chunks] = text.split("\r\n\r\n");
+  ok(/\r\nTransfer-Encoding: chunked/i.test(head), head);
+  ok(!/content-length/i.test(head), head);
+  equal(dechunk(`${chunks}\r\n\r\n`), scrubbed);
+  ok(!text.includes(SECRET));
+  deepEqual(results.map((r) => [r.upstreamStatus, r.bytesOut, r.error]), [
+    [200, scrubbed.length, undefined],
+  ]);
+});
+
+Deno.test("a scrubbed body cut short upstream never looks complete to the agent", async () => {
+  const { after, text, results } = await scrubbedRelay(
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+    [`{"token":"${SECRET.slice(0, 8)}`],
+    true,
+  );
+  equal(after, "close");
+  // The head left before the body ended: the connection is cut without the last chunk.
+  ok(text.startsWith("HTTP/1.1 200 "), text);
+  ok(!text.endsWith("0\r\n\r\n"), text);
+  deepEqual(results.map((r) => r.upstreamStatus), [200]);
+  ok(/closed mid-response/.test(results[0].error ?? ""), results[0].error);
+});
+
+Deno.test("a large scrubbed body streams chunked, scrubbed across its reads", async () => {
+  const filler = "x".repeat(40 * 1024);
+  const body = `${filler}${SECRET}${filler}`;
+  const cut = filler.length + 7;
+  const { after, text } = await scrubbedRelay(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    [body.slice(0, cut), body.slice(cut)],
+  );
+  equal(after, "keep");
+  const [head] = text.split("\r\n\r\n");
+  ok(/\r\nTransfer-Encoding: chunked/i.test(head), head);
+  ok(!/content-length/i.test(head), head);
+  ok(!text.includes(SECRET));
+  ok(text.includes(REPLACEMENT));
 });
