@@ -7,6 +7,7 @@
  * @module
  */
 
+import { EMPTY_BYTES, shortLivedBytes } from "../../core/mod.ts";
 import { FIELD_BYTE, HttpParseError, TCHAR } from "./_head.ts";
 
 const CR = 0x0d;
@@ -201,9 +202,10 @@ export const LAST_CHUNK: Uint8Array = new Uint8Array([0x30, CR, LF, CR, LF]);
  * ```
  */
 export function encodeChunk(data: Uint8Array): Uint8Array {
-  if (data.length === 0) return new Uint8Array(0);
+  if (data.length === 0) return EMPTY_BYTES;
   const size = data.length.toString(16);
-  const out = new Uint8Array(size.length + data.length + 4);
+  // Written out and dropped: cut from a shared slab when small (core/bytes.ts).
+  const out = shortLivedBytes(size.length + data.length + 4);
   for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i);
   let o = size.length;
   out[o++] = CR;
