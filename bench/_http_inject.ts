@@ -5,9 +5,10 @@
  *   round, the gateway cases rotating places) so machine noise lands on every case alike:
  *   (a) no placeholder to endpoint `api`, which has no credentials; (s) no placeholder to
  *   endpoint `keyed`, whose responses are scrubbed because the credential is bound there (its
- *   upstream echoes the secret, the agent gets the placeholder), and where the agent's own `Authorization` is dropped since the credential owns
- *   that header; (b) `Bearer {{bench_token}}` to `keyed`: injection and scrubbing; (c) direct.
- *   All four send the same bytes but for the host and the bearer value (of equal length).
+ *   upstream echoes the secret, the agent gets the placeholder), and where the agent's own
+ *   `Authorization` is dropped since the credential owns that header; (b) `Bearer
+ *   {{bench_token}}` to `keyed`: injection and scrubbing; (c) direct. All four send the same
+ *   bytes but for the host and the bearer value (of equal length).
  *   (b) − (a) is what a credential costs a request, (b) − (s) what injection adds to scrubbing;
  * - in process, the gateway's credentials hook (`HttpCredentials.use` + `apply`) on the same
  *   request, timed in batches, which isolates header injection from scrubbing and from I/O.

@@ -22,7 +22,7 @@ export class Wire {
     this.conn = conn;
   }
 
-  /** Whether the last response read came chunked (long scrubbed bodies are re-chunked). */
+  /** Whether the last response read came chunked (scrubbed bodies are re-chunked). */
   lastChunked = false;
   /** The length of the last response's body as read (its chunks' total when chunked). */
   lastLength = 0;
