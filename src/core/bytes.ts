@@ -14,9 +14,17 @@
  * ```
  */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  return joinInto(parts, (length) => new Uint8Array(length));
+}
+
+/** Copies `parts` in order into the array `make` gives for their total length. */
+function joinInto(
+  parts: readonly Uint8Array[],
+  make: (length: number) => Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> {
   let length = 0;
   for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
+  const out = make(length);
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
@@ -90,13 +98,5 @@ export function shortLivedBytes(length: number): Uint8Array<ArrayBuffer> {
  * written out and dropped. Like {@linkcode concatBytes}, it never shares memory with a part.
  */
 export function concatShortLived(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = shortLivedBytes(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return joinInto(parts, shortLivedBytes);
 }

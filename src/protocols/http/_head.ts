@@ -376,7 +376,11 @@ const asciiDecoder = new TextDecoder();
  */
 export function latin1(buf: Uint8Array, s: number, e: number, ascii: boolean): string {
   if (ascii && e - s > 32) return asciiDecoder.decode(buf.subarray(s, e));
-  if (e - s <= INTERNED_MAX) return internedLatin1(buf, s, e);
+  return e - s <= INTERNED_MAX ? internedLatin1(buf, s, e) : builtLatin1(buf, s, e);
+}
+
+/** The bytes as code units, built a character at a time (short runs; see `latin1`). */
+function builtLatin1(buf: Uint8Array, s: number, e: number): string {
   let out = "";
   for (let i = s; i < e; i++) out += String.fromCharCode(buf[i]);
   return out;
@@ -403,10 +407,7 @@ function internedLatin1(buf: Uint8Array, s: number, e: number): string {
     while (i < length && known.charCodeAt(i) === buf[s + i]) i++;
     if (i === length) return known;
   }
-  let out = "";
-  for (let i = s; i < e; i++) out += String.fromCharCode(buf[i]);
-  INTERNED[slot] = out;
-  return out;
+  return INTERNED[slot] = builtLatin1(buf, s, e);
 }
 
 function hex2(b: number | undefined): string {
