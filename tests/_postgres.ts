@@ -335,7 +335,7 @@ async function mintServerCertificate(hosts: string[]) {
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: `01${crypto.randomUUID().replaceAll("-", "")}`, // positive, random
       subject: [{ CN: [hosts[0]] }],
-      issuer: ca.cert.subjectName,
+      issuer: new x509.X509Certificate(ca.certPem).subjectName,
       notBefore: new Date(now - 3600_000),
       notAfter: new Date(now + 2 * 86400_000),
       signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },

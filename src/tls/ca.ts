@@ -1,19 +1,29 @@
 // The gateway CA: a self-signed ECDSA P-256 root kept in the state directory. Agents trust its
 // certificate; the gateway signs per-host leaf certificates with its key to terminate TLS.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
 import { concatBytes, pathExists, writeFileAtomic } from "../core/mod.ts";
 import {
   addDays,
   BACKDATE_MS,
   certificateFingerprint,
+  decodePem,
   EC_KEY_ALGORITHM,
   encodePem,
   nowSeconds,
   randomSerial,
   SIGNING_ALGORITHM,
 } from "./_x509.ts";
+import {
+  basicConstraints,
+  commonNameOf,
+  KEY_USAGE,
+  keyIdOf,
+  keyUsage,
+  parseCertificate as parseDer,
+  type ParsedCertificate,
+  signCertificate,
+  subjectKeyId,
+} from "./_cert.ts";
 
 /** File name of the CA certificate inside the state directory (PEM, mode 0644). */
 export const CA_CERT_FILE = "ca.pem";
@@ -25,8 +35,8 @@ export const CA_KEY_FILE = "ca.key";
 export interface GatewayCa {
   /** The CA certificate as PEM: what agents and their tools install as a trusted root. */
   readonly certPem: string;
-  /** The parsed CA certificate. */
-  readonly cert: x509.X509Certificate;
+  /** What the CA certificate says: its subject, validity, key and key identifier. */
+  readonly cert: ParsedCertificate;
   /** The CA signing key (ECDSA P-256, usage `sign`). Not extractable: it never leaves the key file. */
   readonly privateKey: CryptoKey;
   /** SHA-256 of the certificate's DER encoding, lowercase hex, so operators can compare it out of band. */
@@ -53,7 +63,7 @@ export interface CreateGatewayCaOptions {
 }
 
 /** Key usages the CA needs: it signs certificates and, later, CRLs. */
-const CA_KEY_USAGES = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+const CA_KEY_USAGES = [KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign];
 
 /**
  * Generates a new gateway CA and writes it to `<stateDir>/ca.pem` and `<stateDir>/ca.key`.
@@ -95,22 +105,25 @@ export async function createGatewayCa(
 
   const keys = await crypto.subtle.generateKey(EC_KEY_ALGORITHM, true, ["sign", "verify"]);
   const now = nowSeconds();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerial(),
-    name: [{ CN: [commonName] }, { O: ["clawpatrol"] }],
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+  const subject = commonNameOf(commonName, "clawpatrol");
+  const der = await signCertificate({
+    serial: randomSerial(),
+    issuer: subject,
+    subject,
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter: addDays(now, validDays),
-    signingAlgorithm: SIGNING_ALGORITHM,
-    keys,
+    publicKey,
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(CA_KEY_USAGES, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      basicConstraints(true),
+      keyUsage(CA_KEY_USAGES),
+      subjectKeyId(await keyIdOf(publicKey)),
     ],
-  });
-  const certPem = encodePem(cert.rawData, "CERTIFICATE");
+  }, keys.privateKey);
+  const cert = parseDer(der);
+  const certPem = encodePem(der, "CERTIFICATE");
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const keyPem = new TextEncoder().encode(encodePem(pkcs8.buffer, "PRIVATE KEY"));
+  const keyPem = new TextEncoder().encode(encodePem(pkcs8, "PRIVATE KEY"));
   // The returned key is re-imported non-extractable, so later code cannot export it again.
   const privateKey = await importSigningKey(pkcs8, keyPath);
 
@@ -123,7 +136,7 @@ export async function createGatewayCa(
   }
   await writeCaFile(certPath, new TextEncoder().encode(certPem), 0o644, force);
 
-  return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
+  return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(der) };
 }
 
 /** Options for {@linkcode loadGatewayCa}. */
@@ -150,7 +163,7 @@ export async function readGatewayCaKey(stateDir: string): Promise<string> {
   const path = join(stateDir, CA_KEY_FILE);
   const der = await readPrivateKeyFile(path);
   try {
-    return encodePem(der.buffer, "PRIVATE KEY");
+    return encodePem(der, "PRIVATE KEY");
   } finally {
     der.fill(0);
   }
@@ -183,12 +196,8 @@ export async function loadGatewayCa(
     : options.privateKeySource ?? "the vault";
 
   const certPem = await readCaFile(certPath);
-  const cert = parseCertificate(certPem, certPath);
-  const basicConstraints = cert.getExtension(x509.BasicConstraintsExtension);
-  const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
-  if (
-    !basicConstraints?.ca || !keyUsage || (keyUsage.usages & x509.KeyUsageFlags.keyCertSign) === 0
-  ) {
+  const { der: certDer, cert } = parseCertificate(certPem, certPath);
+  if (!cert.isCa || !cert.keyUsage?.has(KEY_USAGE.keyCertSign)) {
     throw new Error(`Cannot load gateway CA: '${certPath}' is not a CA certificate`);
   }
 
@@ -199,7 +208,7 @@ export async function loadGatewayCa(
   if (!(await keyMatchesCertificate(privateKey, cert))) {
     throw new Error(`Cannot load gateway CA: '${keyPath}' is not the key of '${certPath}'`);
   }
-  return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(cert) };
+  return { certPem, cert, privateKey, fingerprint: await certificateFingerprint(certDer) };
 }
 
 function alreadyExists(path: string): Deno.errors.AlreadyExists {
@@ -241,11 +250,14 @@ function readError(err: unknown, path: string): Error {
   return new Error(`Cannot load gateway CA: cannot read '${path}': ${reason}`);
 }
 
-function parseCertificate(pem: string, path: string): x509.X509Certificate {
-  const der = decodePemBlock(pem, "CERTIFICATE");
+function parseCertificate(
+  pem: string,
+  path: string,
+): { der: Uint8Array<ArrayBuffer>; cert: ParsedCertificate } {
+  const der = decodePem(pem, "CERTIFICATE");
   if (der) {
     try {
-      return new x509.X509Certificate(der);
+      return { der, cert: parseDer(der) };
     } catch {
       // Fall through to the uniform message below.
     }
@@ -280,7 +292,7 @@ async function readPrivateKeyFile(path: string): Promise<Uint8Array<ArrayBuffer>
   } finally {
     file.close();
   }
-  const der = decodePemBlock(text, "PRIVATE KEY");
+  const der = decodePem(text, "PRIVATE KEY");
   if (!der) {
     throw new SyntaxError(`Cannot load gateway CA: '${path}' is not a PKCS#8 PEM private key`);
   }
@@ -288,7 +300,7 @@ async function readPrivateKeyFile(path: string): Promise<Uint8Array<ArrayBuffer>
 }
 
 function pkcs8Of(pem: string, source: string): Uint8Array<ArrayBuffer> {
-  const der = decodePemBlock(pem, "PRIVATE KEY");
+  const der = decodePem(pem, "PRIVATE KEY");
   if (!der) {
     throw new SyntaxError(`Cannot load gateway CA: the key in ${source} is not a PKCS#8 PEM key`);
   }
@@ -309,20 +321,6 @@ async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
   return out;
 }
 
-/** DER of the single PEM block labelled `label`, or null when there is not exactly one. */
-function decodePemBlock(text: string, label: string): Uint8Array<ArrayBuffer> | null {
-  if (!x509.PemConverter.isPem(text)) return null;
-  let blocks;
-  try {
-    blocks = x509.PemConverter.decodeWithHeaders(text);
-  } catch {
-    return null;
-  }
-  const matching = blocks.filter((b) => b.type === label);
-  if (matching.length !== 1 || blocks.length !== 1) return null;
-  return new Uint8Array(matching[0].rawData);
-}
-
 /** Imports PKCS#8 DER as a non-extractable ECDSA P-256 signing key; zeroes the DER afterwards. */
 async function importSigningKey(der: Uint8Array<ArrayBuffer>, path: string): Promise<CryptoKey> {
   try {
@@ -339,12 +337,13 @@ async function importSigningKey(der: Uint8Array<ArrayBuffer>, path: string): Pro
 }
 
 /** Signs a random challenge with `key` and verifies it with the certificate's public key. */
-async function keyMatchesCertificate(key: CryptoKey, cert: x509.X509Certificate): Promise<boolean> {
+async function keyMatchesCertificate(key: CryptoKey, cert: ParsedCertificate): Promise<boolean> {
   const challenge = crypto.getRandomValues(new Uint8Array(32));
   const signature = await crypto.subtle.sign(SIGNING_ALGORITHM, key, challenge);
   let publicKey: CryptoKey;
   try {
-    publicKey = await cert.publicKey.export(EC_KEY_ALGORITHM, ["verify"]);
+    const spki = new Uint8Array(cert.publicKey);
+    publicKey = await crypto.subtle.importKey("spki", spki, EC_KEY_ALGORITHM, false, ["verify"]);
   } catch {
     return false;
   }

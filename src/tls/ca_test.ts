@@ -167,7 +167,7 @@ Deno.test("loadGatewayCa() round-trips a created CA", async () => {
     const data = new TextEncoder().encode("clawpatrol");
     const alg = { name: "ECDSA", hash: "SHA-256" };
     const signature = await crypto.subtle.sign(alg, loaded.privateKey, data);
-    const publicKey = await created.cert.publicKey.export();
+    const publicKey = await new x509.X509Certificate(created.certPem).publicKey.export();
     assert.ok(await crypto.subtle.verify(alg, publicKey, signature, data));
   });
 });

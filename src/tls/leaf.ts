@@ -1,7 +1,5 @@
 // Per-host leaf certificates, signed by the gateway CA, that the gateway presents when it
 // terminates an agent's TLS connection.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { BlockList, isIP } from "node:net";
 import type { GatewayCa } from "./ca.ts";
 import {
@@ -13,6 +11,19 @@ import {
   randomSerial,
   SIGNING_ALGORITHM,
 } from "./_x509.ts";
+import {
+  type AltName,
+  authorityKeyId,
+  basicConstraints,
+  commonNameOf,
+  KEY_USAGE,
+  keyIdOf,
+  keyUsage,
+  serverAuthOnly,
+  signCertificate,
+  subjectAltName as altNames,
+  subjectKeyId,
+} from "./_cert.ts";
 
 /** A leaf certificate and its private key, ready for `tls.createSecureContext` or `Deno.listenTls`. */
 export interface LeafCertificate {
@@ -37,7 +48,7 @@ LOOPBACK.addAddress("::1", "ipv6");
 
 // Every spelling an agent on this host may use for a loopback listener: libpq's verify-full,
 // JavaScript database drivers and kubectl check the name they dialled (often `localhost`), not the address.
-const LOOPBACK_NAMES: x509.JsonGeneralName[] = [
+const LOOPBACK_NAMES: AltName[] = [
   { type: "dns", value: "localhost" },
   { type: "ip", value: "127.0.0.1" },
   { type: "ip", value: "::1" },
@@ -72,35 +83,34 @@ export async function mintLeaf(ca: GatewayCa, host: string): Promise<LeafCertifi
   }
   const wanted = addDays(now, LEAF_VALID_DAYS);
   const notAfter = wanted < ca.cert.notAfter ? wanted : ca.cert.notAfter;
-  const caKeyId = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const caKeyId = ca.cert.subjectKeyId;
 
   const keys = await crypto.subtle.generateKey(EC_KEY_ALGORITHM, true, ["sign", "verify"]);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: [{ CN: [names[0].value] }],
-    issuer: ca.cert.subjectName,
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+  const der = await signCertificate({
+    serial: randomSerial(),
+    issuer: ca.cert.subject,
+    subject: commonNameOf(names[0].value),
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    publicKey: keys.publicKey,
-    signingKey: ca.privateKey,
+    publicKey,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      ...(caKeyId ? [new x509.AuthorityKeyIdentifierExtension(caKeyId)] : []),
+      basicConstraints(false),
+      keyUsage([KEY_USAGE.digitalSignature]),
+      serverAuthOnly(),
+      altNames(names),
+      subjectKeyId(await keyIdOf(publicKey)),
+      ...(caKeyId ? [authorityKeyId(caKeyId)] : []),
     ],
-  });
+  }, ca.privateKey);
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const keyPem = encodePem(pkcs8.buffer, "PRIVATE KEY");
+  const keyPem = encodePem(pkcs8, "PRIVATE KEY");
   pkcs8.fill(0);
-  return { certPem: encodePem(cert.rawData, "CERTIFICATE"), keyPem, notAfter };
+  return { certPem: encodePem(der, "CERTIFICATE"), keyPem, notAfter };
 }
 
 /** The SAN entries for `host`, its own first; a loopback host adds the other loopback names. */
-function subjectAltNames(host: string): x509.JsonGeneralName[] {
+function subjectAltNames(host: string): AltName[] {
   const own = subjectAltName(host);
   const loopback = own.type === "ip"
     ? LOOPBACK.check(own.value, isIP(own.value) === 6 ? "ipv6" : "ipv4")
@@ -110,7 +120,7 @@ function subjectAltNames(host: string): x509.JsonGeneralName[] {
 }
 
 /** The SAN entry for `host`: an IP address (brackets around IPv6 allowed) or a DNS name. */
-function subjectAltName(host: string): x509.JsonGeneralName {
+function subjectAltName(host: string): AltName {
   const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   if (isIP(bare)) return { type: "ip", value: bare };
   const dns = host.toLowerCase().replace(/\.$/, "");
