@@ -35,7 +35,17 @@ export const SCREENSHOTS = Deno.env.get("CLAWPATROL_SCREENSHOTS") ||
 export async function screenshot(page: Page, name: string): Promise<string> {
   await Deno.mkdir(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path: path as `${string}.png`, fullPage: true });
+  for (let attempt = 1;; attempt++) {
+    // A full-page shot sizes itself from the layout, which reads 0 wide for a moment while a
+    // page (re)loads on a busy machine: chromium then refuses the shot. Wait for a layout.
+    await page.waitForFunction("document.documentElement.scrollWidth > 0", { timeout: 10_000 });
+    try {
+      await page.screenshot({ path: path as `${string}.png`, fullPage: true });
+      break;
+    } catch (error) {
+      if (attempt >= 3 || !/0 width/.test(String(error))) throw error;
+    }
+  }
   // The README's pictures are refreshed on request only: a test run leaves the tree alone.
   if (Deno.env.get("CLAWPATROL_UPDATE_DOCS_SCREENSHOTS") === "1") {
     const docs = new URL("../docs/", import.meta.url).pathname;
