@@ -27,6 +27,7 @@ import {
   unsignedInteger,
   utf8String,
 } from "./_der.ts";
+import { SIGNING_ALGORITHM } from "./_x509.ts";
 
 const OID = {
   ecdsaWithSha256: "1.2.840.10045.4.3.2",
@@ -158,7 +159,7 @@ export async function signCertificate(
     ),
   );
   const p1363 = new Uint8Array(
-    await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signingKey, tbs),
+    await crypto.subtle.sign(SIGNING_ALGORITHM, signingKey, tbs),
   );
   return sequence(tbs, algorithm, bitString(ecdsaSignatureDer(p1363)));
 }

@@ -86,7 +86,9 @@ export const utf8String = (text: string): Uint8Array =>
   tlv(TAG.utf8String, new TextEncoder().encode(text));
 
 export const ia5String = (text: string): Uint8Array => {
-  if (!/^[\x00-\x7f]*$/.test(text)) throw new RangeError("IA5String takes ASCII only");
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) throw new RangeError("IA5String takes ASCII only");
+  }
   return tlv(TAG.ia5String, new TextEncoder().encode(text));
 };
 

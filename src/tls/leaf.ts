@@ -9,7 +9,6 @@ import {
   encodePem,
   nowSeconds,
   randomSerial,
-  SIGNING_ALGORITHM,
 } from "./_x509.ts";
 import {
   type AltName,
