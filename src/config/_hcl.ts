@@ -1,6 +1,7 @@
 /**
- * HCL → JSON with hcl2json: Go compiled to WebAssembly. Each config load starts its own Go
- * runtime from the package's WebAssembly and glue, and drops it once the load is done.
+ * HCL → JSON with hcl2json: Go compiled to WebAssembly. The gateway no longer runs it (the loader
+ * uses `_hcl_parse.ts`); the tests run it as the reference that parser must agree with. Each
+ * parser made here starts its own Go runtime and drops it once done.
  *
  * The package's own entry point starts one runtime when imported and keeps it for the life of
  * the process: its compiled code (from 6 MB of WebAssembly), its 18 MB of linear memory and the Go
@@ -13,9 +14,8 @@
 
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
-
-/** Parses one file's HCL text into hcl2json's JSON; throws hcl2json's error message. */
-export type HclParse = (file: string, text: string) => Promise<Record<string, unknown>>;
+import type { HclParse } from "./_hcl_parse.ts";
+export type { HclParse };
 
 /** What the Go program registers: `parse(file, text, callback)`, as the package calls it. */
 interface GoParser {

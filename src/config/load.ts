@@ -1,6 +1,7 @@
 /**
- * Reads a config file or directory from disk: HCL → JSON (hcl2json), `<<file:…>>` inclusion,
- * then validation. Never opens sockets.
+ * Reads a config file or directory from disk: HCL → JSON (the JSON hcl2json gives, from the
+ * TypeScript parser in `_hcl_parse.ts`), `<<file:…>>` inclusion, then validation. Never opens
+ * sockets.
  *
  * @module
  */
@@ -12,7 +13,7 @@ import { attributeKey, indexLines, type LineIndex } from "./_locate.ts";
 import { labelProblems } from "./_blocks.ts";
 import type { Config, Rule } from "./types.ts";
 import { validateConfig } from "./validate.ts";
-import { hclInProcess, type HclParse } from "./_hcl.ts";
+import { hclInTypeScript, type HclParse } from "./_hcl_parse.ts";
 
 const INCLUDE = /^<<file:([^>]+)>>$/;
 /** Included files are certificates and prose policies; anything bigger is a mistake. */
@@ -29,7 +30,7 @@ const MAX_INCLUDE_BYTES = 1024 * 1024;
  * @throws {ConfigError} with every problem found, each with file and line.
  */
 export function loadConfig(path: string, options: LoadOptions): Promise<Config> {
-  return loadWith(hclInProcess(), path, options);
+  return loadWith(hclInTypeScript(), path, options);
 }
 
 async function loadWith(parse: HclParse, path: string, options: LoadOptions): Promise<Config> {
@@ -82,7 +83,7 @@ export async function loadConfigText(
   options: LoadTextOptions,
 ): Promise<Config> {
   const problems: ConfigProblem[] = [];
-  const file = await parseText(hclInProcess(), name, text, options.baseDir ?? ".", problems);
+  const file = await parseText(hclInTypeScript(), name, text, options.baseDir ?? ".", problems);
   if (!file) throw new ConfigError(problems);
   return validated(name, [file], problems, options);
 }
