@@ -13,7 +13,7 @@ import {
   DerReader,
   type Element,
   explicit,
-  ia5String,
+  ia5Content,
   implicit,
   octetString,
   oid,
@@ -113,7 +113,7 @@ export function serverAuthOnly(): Extension {
 
 export function subjectAltName(names: readonly AltName[]): Extension {
   const entries = names.map((n) =>
-    n.type === "dns" ? implicit(2, ia5String(n.value).subarray(2)) : implicit(7, ipBytes(n.value))
+    n.type === "dns" ? implicit(2, ia5Content(n.value)) : implicit(7, ipBytes(n.value))
   );
   return { id: OID.subjectAltName, critical: false, value: sequence(...entries) };
 }

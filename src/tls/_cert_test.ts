@@ -149,6 +149,22 @@ Deno.test("mintLeaf() writes every IPv6 spelling as the address's 16 bytes", asy
   });
 });
 
+Deno.test("mintLeaf() names a DNS host of any legal length (a SAN past 127 bytes takes a long length)", async () => {
+  await withDir(async (dir) => {
+    const ca = await createGatewayCa(join(dir, "state"));
+    // Labels of 63 characters cut to the length; a cut right after a dot ends in label "b".
+    const full = Array.from({ length: 4 }, () => "a".repeat(63)).join(".");
+    for (const length of [1, 127, 128, 200, 253]) {
+      const cut = full.slice(0, length);
+      const host = cut.endsWith(".") ? `${cut.slice(0, -2)}.b` : cut;
+      assert.equal(host.length, length);
+      const cert = new x509.X509Certificate((await mintLeaf(ca, host)).certPem);
+      const san = cert.getExtension(x509.SubjectAlternativeNameExtension)!.names.toJSON();
+      assert.deepEqual(san, [{ type: "dns", value: host }], `${host.length} characters`);
+    }
+  });
+});
+
 Deno.test("parseCertificate() throws only SyntaxError on cut and corrupted DER", async () => {
   await withDir(async (dir) => {
     const ca = await createGatewayCa(join(dir, "state"));

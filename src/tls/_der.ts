@@ -16,7 +16,6 @@ export const TAG = {
   oid: 0x06,
   utf8String: 0x0c,
   printableString: 0x13,
-  ia5String: 0x16,
   utcTime: 0x17,
   generalizedTime: 0x18,
   sequence: 0x30,
@@ -85,12 +84,13 @@ export const bitString = (bytes: Uint8Array): Uint8Array =>
 export const utf8String = (text: string): Uint8Array =>
   tlv(TAG.utf8String, new TextEncoder().encode(text));
 
-export const ia5String = (text: string): Uint8Array => {
+/** The content octets of an IA5String (ASCII), for a tag of the caller's: `[2]` dNSName. */
+export function ia5Content(text: string): Uint8Array {
   for (let i = 0; i < text.length; i++) {
     if (text.charCodeAt(i) > 0x7f) throw new RangeError("IA5String takes ASCII only");
   }
-  return tlv(TAG.ia5String, new TextEncoder().encode(text));
-};
+  return new TextEncoder().encode(text);
+}
 
 /** An OBJECT IDENTIFIER from its dotted form. */
 export function oid(dotted: string): Uint8Array {
