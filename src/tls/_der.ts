@@ -77,9 +77,9 @@ export const boolean = (value: boolean): Uint8Array =>
 
 export const octetString = (bytes: Uint8Array): Uint8Array => tlv(TAG.octetString, bytes);
 
-/** A BIT STRING of whole bytes (no unused bits). */
-export const bitString = (bytes: Uint8Array): Uint8Array =>
-  tlv(TAG.bitString, Uint8Array.of(0), bytes);
+/** A BIT STRING: `bytes`, of which the last `unusedBits` bits are not part of the value. */
+export const bitString = (bytes: Uint8Array, unusedBits = 0): Uint8Array =>
+  tlv(TAG.bitString, Uint8Array.of(unusedBits), bytes);
 
 export const utf8String = (text: string): Uint8Array =>
   tlv(TAG.utf8String, new TextEncoder().encode(text));
