@@ -16,7 +16,6 @@ export * from "./guard.ts";
 export * from "./session.ts";
 export * from "./inject.ts";
 export * from "./net.ts";
-export * from "./ip_bytes.ts";
 export * from "./approval.ts";
 export * from "./body.ts";
 export * from "./health.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ipv4Bytes, ipv6Bytes } from "../core/ip_bytes.ts";
+import { isIP } from "node:net";
 import {
   bitString,
   boolean,
@@ -169,11 +169,40 @@ function ecdsaSignatureDer(p1363: Uint8Array): Uint8Array {
   );
 }
 
-/** An iPAddress name's bytes: 4 for IPv4, 16 for IPv6. */
 function ipBytes(address: string): Uint8Array {
-  const bytes = ipv4Bytes(address) ?? ipv6Bytes(address);
-  if (bytes === null) throw new TypeError(`not an IP address: '${address}'`);
-  return bytes;
+  const family = isIP(address);
+  if (family === 4) return Uint8Array.from(address.split(".").map(Number));
+  if (family !== 6) throw new TypeError(`not an IP address: '${address}'`);
+  return ipv6Bytes(address);
+}
+
+/** The 16 bytes of an IPv6 address (`isIP` already said it is one) in any textual form. */
+function ipv6Bytes(address: string): Uint8Array {
+  // A zone (`fe80::1%eth0`) names an interface of this host, which no certificate can carry.
+  if (address.includes("%")) throw new TypeError(`not a global IPv6 address: '${address}'`);
+  let text = address;
+  let tail: number[] = [];
+  const embedded = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (embedded) {
+    const [a, b, c, d] = ipBytes(embedded[2]);
+    tail = [(a << 8) | b, (c << 8) | d];
+    text = embedded[1].endsWith("::") ? embedded[1] : embedded[1].slice(0, -1);
+  }
+  const groups = (s: string) => s === "" ? [] : s.split(":").map((g) => parseInt(g, 16));
+  const halves = text.split("::");
+  const front = groups(halves[0]);
+  const back = halves.length === 2 ? groups(halves[1]) : [];
+  const gap = halves.length === 2 ? 8 - tail.length - front.length - back.length : 0;
+  const words = [...front, ...new Array<number>(Math.max(gap, 0)).fill(0), ...back, ...tail];
+  if (halves.length > 2 || words.length !== 8 || words.some((w) => !(w >= 0 && w <= 0xffff))) {
+    throw new TypeError(`not an IPv6 address: '${address}'`);
+  }
+  const out = new Uint8Array(16);
+  words.forEach((w, i) => {
+    out[2 * i] = w >> 8;
+    out[2 * i + 1] = w & 0xff;
+  });
+  return out;
 }
 
 /** What the gateway reads from a certificate it loads. */

@@ -12,8 +12,7 @@
  * @module
  */
 
-import { ipv4Bytes, ipv6Bytes } from "../core/ip_bytes.ts";
-import { isHostName, presentName, readName } from "./_wire.ts";
+import { ipv4Bytes, ipv6Bytes, isHostName, presentName, readName } from "./_wire.ts";
 
 /** What the server decides from `unknown_host`. */
 export type UnknownHost = "deny" | "passthrough";
