@@ -281,7 +281,8 @@ export function receiptCounts(dir: string): Record<string, number> {
   const db = new DatabaseSync(join(dir, "state", RECEIPTS_FILE), { readOnly: true });
   try {
     const rows = db.prepare(
-      "SELECT verdict, rule, count(*) AS n FROM receipts GROUP BY verdict, rule ORDER BY n DESC",
+      `SELECT canonical ->> '$.verdict' AS verdict, canonical ->> '$.rule' AS rule, count(*) AS n
+        FROM receipts GROUP BY verdict, rule ORDER BY n DESC`,
     ).all() as { verdict: string; rule: string | null; n: number }[];
     return Object.fromEntries(rows.map((r) => [`${r.verdict} ${r.rule ?? "-"}`, Number(r.n)]));
   } finally {

@@ -239,7 +239,9 @@ export function receiptMarkers(stateDir: string): Set<string> {
   const db = new DatabaseSync(join(stateDir, "receipts.db"), { readOnly: true, timeout: 5_000 });
   try {
     const markers = new Set<string>();
-    for (const row of db.prepare("SELECT facts FROM receipts").iterate()) {
+    for (
+      const row of db.prepare("SELECT canonical -> '$.facts' AS facts FROM receipts").iterate()
+    ) {
       for (const m of String(row.facts).matchAll(MARKER)) markers.add(m[0]);
     }
     return markers;

@@ -69,7 +69,9 @@ Deno.test("log verify passes an intact chain and names the seq of an edited rece
 
     const db = new DatabaseSync(join(config, "..", "state", "receipts.db"));
     try {
-      const changed = db.prepare("UPDATE receipts SET reason = ? WHERE seq = 2").run("fine");
+      const changed = db.prepare(
+        "UPDATE receipts SET canonical = json_set(canonical, '$.reason', ?) WHERE seq = 2",
+      ).run("fine");
       equal(changed.changes, 1);
     } finally {
       db.close();

@@ -10,6 +10,8 @@ import type { DatabaseSync } from "node:sqlite";
 import { rowsInSeqOrder, type SeqRange } from "./_seq_pages.ts";
 import { outcomeShape, receiptShape } from "./_chain_shapes.ts";
 import { outcomeChecker, receiptProblem } from "./verify.ts";
+import { type ChainRow, claimedPrevHash } from "./_chain_text.ts";
+import type { StoredOutcome } from "./_outcome.ts";
 
 /** What one part of a chain holds, and whether it is intact inside. */
 export interface RangeWalk {
@@ -34,7 +36,9 @@ export function walkReceiptRange(
   range: SeqRange,
   tick?: (rows: number) => void,
 ): RangeWalk {
-  return walkRows(rowsInSeqOrder(db, "receipts", receiptShape, range), receiptProblem, tick);
+  const rows = rowsInSeqOrder(db, "receipts", receiptShape, range);
+  // Only a part's first row needs the hash it names: its text is read for it.
+  return walkRows(rows, receiptProblem, (row) => claimedPrevHash(row.canonical) ?? "", tick);
 }
 
 /** Walks the outcomes in `range` of `db` (open inside a read transaction), as the receipts. */
@@ -43,23 +47,21 @@ export function walkOutcomeRange(
   range: SeqRange,
   tick?: (rows: number) => void,
 ): RangeWalk {
-  return walkRows(rowsInSeqOrder(db, "outcomes", outcomeShape, range), outcomeChecker(db), tick);
+  const rows = rowsInSeqOrder(db, "outcomes", outcomeShape, range);
+  return walkRows(rows, outcomeChecker(db), (o: StoredOutcome) => o.prev_hash, tick);
 }
 
-interface Chained {
-  seq: number;
-  prev_hash: string;
-  hash: string;
-}
+type Chained = ChainRow | StoredOutcome;
 
 /**
- * Every row checked against the one before it; the first against itself (`seq - 1` and its own
- * `prev_hash`), which leaves the checks of its contents, the joins being the caller's. A seq that
- * is not a number fails even that.
+ * Every row checked against the one before it; the first against itself (`seq - 1` and the hash
+ * it names as its predecessor's, `claimed`), which leaves the checks of its contents, the joins
+ * being the caller's. A seq that is not a number fails even that.
  */
 function walkRows<T extends Chained>(
   rows: Iterable<T>,
   problem: (row: T, prevSeq: number, prevHash: string) => string | undefined,
+  claimed: (row: T) => string,
   tick?: (rows: number) => void,
 ): RangeWalk {
   let count = 0;
@@ -67,11 +69,12 @@ function walkRows<T extends Chained>(
   let prevSeq = 0;
   let prevHash = "";
   for (const row of rows) {
+    const start = count === 0 ? claimed(row) : "";
     const broken = count === 0
-      ? problem(row, row.seq - 1, row.prev_hash) !== undefined
+      ? problem(row, row.seq - 1, start) !== undefined
       : problem(row, prevSeq, prevHash) !== undefined;
     if (broken) return { rows: count, first, last: null, broken: true };
-    if (count === 0) first = { seq: row.seq, prevHash: row.prev_hash };
+    if (count === 0) first = { seq: row.seq, prevHash: start };
     count++;
     if (count % TICK_ROWS === 0) tick?.(TICK_ROWS);
     prevSeq = row.seq;

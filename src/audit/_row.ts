@@ -1,16 +1,12 @@
 /**
- * The stored form of a receipt: schema, input validation, canonical serialisation and the chain
- * hash. Shared by the store (which writes hashes) and verify (which recomputes them), so the two
- * can never disagree about what a row's hash covers.
+ * A receipt on its way to the chain: input validation and the JSON of its facts and approvals,
+ * done in `record()` so a malformed input throws to its caller. The writer turns the row into
+ * the stored text (`_chain_text.ts`).
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
-import type { ApprovalStage, Receipt, ReceiptInput } from "../core/mod.ts";
-
-/** `prev_hash` of the first receipt. */
-export const GENESIS_HASH = "0".repeat(64);
+import type { ReceiptInput } from "../core/mod.ts";
 
 /** A validated receipt awaiting its place in the chain. */
 export interface PendingRow {
@@ -39,88 +35,6 @@ export interface PendingRow {
   ahead: 0 | 1;
   /** The digest of the config that decided (schema 3); `null` in older rows. */
   policy: string | null;
-}
-
-/** One row of the `receipts` table. */
-export interface StoredRow extends PendingRow {
-  seq: number;
-  prev_hash: string;
-  hash: string;
-}
-
-export const INSERT_SQL = `INSERT INTO receipts (seq, id, time, agent, profile, endpoint, protocol,
-  summary, facts, rule, mode, verdict, would_be, reason, approvals, upstream_status, bytes_in,
-  bytes_out, latency_ms, prev_hash, hash, ahead, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-  ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-
-/** The values of {@linkcode INSERT_SQL}, in order. */
-export function insertValues(r: StoredRow): (string | number | null)[] {
-  return [
-    r.seq,
-    r.id,
-    r.time,
-    r.agent,
-    r.profile,
-    r.endpoint,
-    r.protocol,
-    r.summary,
-    r.facts,
-    r.rule,
-    r.mode,
-    r.verdict,
-    r.would_be,
-    r.reason,
-    r.approvals,
-    r.upstream_status,
-    r.bytes_in,
-    r.bytes_out,
-    r.latency_ms,
-    r.prev_hash,
-    r.hash,
-    r.ahead,
-    r.policy,
-  ];
-}
-
-/**
- * The canonical form a hash covers: every column except `hash`, as `JSON.stringify` of an object
- * whose keys are in sorted order. Facts and approvals enter as their stored JSON text. `ahead`
- * and `policy` enter only when set, so rows written before they existed keep their hashes.
- *
- * One object literal for every row: an unset `ahead` or `policy` is `undefined`, which
- * `JSON.stringify` leaves out as if the key were absent. Spreading them in conditionally gave
- * rows four shapes, and hashing them took twice as long.
- */
-export function canonicalRow(r: Omit<StoredRow, "hash">): string {
-  return JSON.stringify({
-    ahead: r.ahead === 1 ? 1 : undefined,
-    agent: r.agent,
-    approvals: r.approvals,
-    bytes_in: r.bytes_in,
-    bytes_out: r.bytes_out,
-    endpoint: r.endpoint,
-    facts: r.facts,
-    id: r.id,
-    latency_ms: r.latency_ms,
-    mode: r.mode,
-    policy: r.policy ? r.policy : undefined,
-    prev_hash: r.prev_hash,
-    profile: r.profile,
-    protocol: r.protocol,
-    reason: r.reason,
-    rule: r.rule,
-    seq: r.seq,
-    summary: r.summary,
-    time: r.time,
-    upstream_status: r.upstream_status,
-    verdict: r.verdict,
-    would_be: r.would_be,
-  });
-}
-
-/** `sha256hex(prev_hash ‖ canonical(row))`. */
-export function rowHash(r: Omit<StoredRow, "hash">): string {
-  return createHash("sha256").update(r.prev_hash).update(canonicalRow(r)).digest("hex");
 }
 
 /** Receipts of the gateway's own refusals (no endpoint, no protocol session) carry this name. */
@@ -266,70 +180,3 @@ export function toPendingRow(
 
 /** What a policy digest looks like (`clawpatrol check` prints it). */
 const POLICY_DIGEST = /^[0-9a-f]{16}$/;
-
-/** An outcome as read back with its receipt (`o_` columns of the query's join). */
-export interface JoinedOutcome {
-  o_time: string | null;
-  o_upstream_status: number | null;
-  o_bytes_in: number | null;
-  o_bytes_out: number | null;
-  o_latency_ms: number | null;
-  o_error: string | null;
-  o_not_run: number | null;
-}
-
-/**
- * Turns a stored row back into the {@linkcode Receipt} callers see. A row written ahead shows
- * its outcome's status, bytes and latency, and its error in the reason, as a one-row receipt
- * would.
- */
-export function toReceipt(r: StoredRow & Partial<JoinedOutcome>): Receipt {
-  const receipt = storedReceipt(r);
-  if (r.ahead !== 1) return receipt;
-  if (r.o_time === null || r.o_time === undefined) return { ...receipt, outcome: null };
-  const outcome = {
-    time: new Date(r.o_time),
-    upstreamStatus: r.o_upstream_status ?? null,
-    bytesIn: r.o_bytes_in ?? 0,
-    bytesOut: r.o_bytes_out ?? 0,
-    latencyMs: r.o_latency_ms ?? 0,
-    error: r.o_error ?? null,
-    notRun: r.o_not_run === 1,
-  };
-  return {
-    ...receipt,
-    upstreamStatus: outcome.upstreamStatus,
-    bytesIn: outcome.bytesIn,
-    bytesOut: outcome.bytesOut,
-    latencyMs: outcome.latencyMs,
-    reason: outcome.error === null ? receipt.reason : `${receipt.reason} (${outcome.error})`,
-    outcome,
-  };
-}
-
-function storedReceipt(r: StoredRow): Receipt {
-  return {
-    id: r.id,
-    seq: r.seq,
-    time: new Date(r.time),
-    agent: r.agent,
-    profile: r.profile,
-    endpoint: r.endpoint,
-    protocol: r.protocol as Receipt["protocol"],
-    summary: r.summary,
-    facts: JSON.parse(r.facts),
-    rule: r.rule,
-    mode: r.mode as Receipt["mode"],
-    verdict: r.verdict as Receipt["verdict"],
-    wouldBe: r.would_be as Receipt["wouldBe"],
-    reason: r.reason,
-    approvals: JSON.parse(r.approvals) as ApprovalStage[],
-    upstreamStatus: r.upstream_status,
-    bytesIn: r.bytes_in,
-    bytesOut: r.bytes_out,
-    latencyMs: r.latency_ms,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-    ...(r.policy ? { policy: r.policy } : {}),
-  };
-}

@@ -10,14 +10,8 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate } from "./_schema.ts";
 import { pruneIn } from "./prune.ts";
-import {
-  GENESIS_HASH,
-  INSERT_SQL,
-  insertValues,
-  type PendingRow,
-  rowHash,
-  type StoredRow,
-} from "./_row.ts";
+import type { PendingRow } from "./_row.ts";
+import { chainHash, GENESIS_HASH, INSERT_SQL, receiptText } from "./_chain_text.ts";
 import {
   INSERT_OUTCOME_SQL,
   outcomeHash,
@@ -298,9 +292,9 @@ export class ReceiptWriter {
           outcomes = o;
           continue;
         }
-        const row = { ...pending, seq: ++seq, prev_hash: prevHash } as StoredRow;
-        row.hash = prevHash = rowHash(row);
-        this.#insert!.run(...insertValues(row));
+        const text = receiptText(pending, ++seq, prevHash);
+        prevHash = chainHash(prevHash, text);
+        this.#insert!.run(seq, pending.id, text, prevHash);
       }
       db.exec("COMMIT");
     } catch (error) {

@@ -14,7 +14,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
-import { GENESIS_HASH } from "./_row.ts";
+import { GENESIS_HASH } from "./_chain_text.ts";
 import { checkpointOf } from "./prune.ts";
 
 /** The newest row of one chain (seq 0 and the genesis hash when it is empty). */

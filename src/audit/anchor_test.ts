@@ -10,7 +10,7 @@ import {
   signAnchor,
 } from "./anchor.ts";
 import { pruneBatch } from "./prune.ts";
-import { rowHash, type StoredRow } from "./_row.ts";
+import { chainHash, type ChainRow, claimedPrevHash, GENESIS_HASH } from "./_chain_text.ts";
 import { ReceiptStore } from "./store.ts";
 import { verifyChain } from "./verify.ts";
 import { receiptInput, withTempDir } from "./_testing.ts";
@@ -26,16 +26,20 @@ async function record(path: string, n: number, time = new Date()): Promise<void>
 /** What an attacker with write access to the database does: edit, then re-hash every row after. */
 function rewriteFrom(path: string, seq: number): void {
   const db = new DatabaseSync(path);
-  db.exec(`UPDATE receipts SET summary = 'nothing to see' WHERE seq = ${seq}`);
+  db.exec(
+    "UPDATE receipts SET canonical = json_set(canonical, '$.summary', 'nothing to see') " +
+      `WHERE seq = ${seq}`,
+  );
   const rows = db.prepare("SELECT * FROM receipts WHERE seq >= ? ORDER BY seq").all(
     seq - 1,
-  ) as unknown as StoredRow[];
-  let prev = rows[0].seq === seq ? undefined : rows.shift()!.hash;
-  const update = db.prepare("UPDATE receipts SET prev_hash = ?, hash = ? WHERE seq = ?");
+  ) as unknown as ChainRow[];
+  let prev = rows[0].seq === seq ? GENESIS_HASH : rows.shift()!.hash;
+  const update = db.prepare("UPDATE receipts SET canonical = ?, hash = ? WHERE seq = ?");
   for (const row of rows) {
-    const next = { ...row, prev_hash: prev ?? row.prev_hash };
-    const hash = rowHash(next);
-    update.run(next.prev_hash, hash, row.seq);
+    const claimed = `"prev_hash":"${claimedPrevHash(row.canonical)}"`;
+    const canonical = row.canonical.replace(claimed, `"prev_hash":"${prev}"`);
+    const hash = chainHash(prev, canonical);
+    update.run(canonical, hash, row.seq);
     prev = hash;
   }
   db.close();

@@ -39,16 +39,17 @@ export { verifyChainInWorker } from "./verify_async.ts";
 export { type ParallelVerifyOptions, verifyChainParallel } from "./verify_parallel.ts";
 export {
   canonicalOutcome,
-  canonicalRow,
+  chainHash,
+  type ChainRow,
   outcomeHash,
   outcomeOfCanonical,
+  type ReceiptFields,
+  receiptFields,
   receiptOfRow,
-  rowHash,
-  rowOfCanonical,
   storedCheckpoint,
   type StoredOutcome,
   storedOutcomesAfter,
-  type StoredRow,
+  type StoredReceipt,
   storedRowsAfter,
 } from "./stored.ts";
 export { rolloutReportInWorker } from "./report_async.ts";

@@ -12,6 +12,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
+import { migrate } from "./_schema.ts";
 
 /** Receipts (and outcomes) removed per transaction. */
 export const PRUNE_BATCH = 500;
@@ -40,6 +41,8 @@ export interface Pruned {
 export function pruneBatch(path: string, cutoff: Date, batch = PRUNE_BATCH): Pruned {
   const db = new DatabaseSync(path, { timeout: 5_000 });
   try {
+    // A file no gateway has opened since schema 4 is brought to it first, as the gateway would.
+    migrate(db);
     return pruneIn(db, cutoff, batch);
   } finally {
     db.close();
@@ -77,7 +80,8 @@ export function checkpointOf(db: DatabaseSync, table: "receipts" | "outcomes"): 
 /** Deletes the oldest rows of `table` older than `cut`, at most `batch`; how many. */
 function prefix(db: DatabaseSync, table: "receipts" | "outcomes", cut: string, batch: number) {
   // By seq, the primary key: times follow seq, so the old rows are the first ones.
-  const rows = db.prepare(`SELECT seq, hash, time FROM ${table} ORDER BY seq LIMIT ?`)
+  const time = table === "receipts" ? "canonical ->> '$.time'" : "time";
+  const rows = db.prepare(`SELECT seq, hash, ${time} AS time FROM ${table} ORDER BY seq LIMIT ?`)
     .all(batch) as { seq: number; hash: string; time: string }[];
   // The newest row always stays: the writer continues the chain from the last row it finds.
   const newest = (db.prepare(`SELECT max(seq) AS seq FROM ${table}`).get() as { seq: number }).seq;

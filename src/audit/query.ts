@@ -7,7 +7,7 @@
 import type { SQLInputValue } from "node:sqlite";
 import type { Decision, Receipt } from "../core/mod.ts";
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
-import { type StoredRow, toReceipt } from "./_row.ts";
+import { type ChainRow, toReceipt } from "./_chain_text.ts";
 import type { ReceiptStore } from "./store.ts";
 
 /** Which receipts {@linkcode queryReceipts} returns. Every field narrows; none means all. */
@@ -48,11 +48,11 @@ export function queryReceipts(
   const where: string[] = [];
   const params: SQLInputValue[] = [];
   if (filter.verdict !== undefined) {
-    where.push("verdict = ?");
+    where.push("canonical ->> '$.verdict' = ?");
     params.push(filter.verdict);
   }
   if (filter.agent !== undefined) {
-    where.push("agent = ?");
+    where.push("canonical ->> '$.agent' = ?");
     params.push(filter.agent);
   }
   if (filter.id !== undefined) {
@@ -64,7 +64,7 @@ export function queryReceipts(
       throw new RangeError(`Invalid receipt filter since '${filter.since}': expected a valid date`);
     }
     // Times are stored as toISOString() output, which sorts as text in time order.
-    where.push("time >= ?");
+    where.push("canonical ->> '$.time' >= ?");
     params.push(filter.since.toISOString());
   }
   if (filter.afterSeq !== undefined) {
@@ -75,19 +75,20 @@ export function queryReceipts(
   if (filter.limit !== undefined) checkInteger("limit", filter.limit, 1);
 
   const conditions = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
-  let sql = `SELECT * FROM receipts ${conditions} ORDER BY seq`;
+  let sql = `SELECT seq, id, canonical, hash FROM receipts ${conditions} ORDER BY seq`;
   if (filter.limit !== undefined) {
     params.push(filter.limit);
     sql = filter.afterSeq !== undefined
       ? `${sql} LIMIT ?`
-      : `SELECT * FROM (SELECT * FROM receipts ${conditions} ORDER BY seq DESC LIMIT ?) ORDER BY seq`;
+      : `SELECT * FROM (SELECT seq, id, canonical, hash FROM receipts ${conditions} ` +
+        "ORDER BY seq DESC LIMIT ?) ORDER BY seq";
   }
 
   const db = openReadOnly(typeof source === "string" ? source : source.path);
   try {
     // Each receipt written ahead with its outcome, if one was written.
     if (hasOutcomes(db)) sql = `SELECT r.*, ${OUTCOME_COLUMNS} FROM (${sql}) r${OUTCOME_JOIN}`;
-    const rows = db.prepare(sql).all(...params) as unknown as StoredRow[];
+    const rows = db.prepare(sql).all(...params) as unknown as ChainRow[];
     return rows.map(toReceipt);
   } finally {
     db.close();

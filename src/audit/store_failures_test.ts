@@ -100,9 +100,9 @@ Deno.test("open() refuses a database written by a newer schema version", async (
     const path = `${dir}/receipts.db`;
     await ReceiptStore.open(path).close();
     const db = new DatabaseSync(path);
-    db.exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    db.exec("UPDATE meta SET value = '5' WHERE key = 'schema_version'");
     db.close();
-    throws(() => ReceiptStore.open(path), /Cannot open receipts database .*schema version '4'/);
+    throws(() => ReceiptStore.open(path), /Cannot open receipts database .*schema version '5'/);
   });
 });
 

@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, match, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { AuditUnavailableError } from "../core/mod.ts";
 import { RECEIPT_ID_PATTERN } from "./_id.ts";
-import { GENESIS_HASH } from "./_row.ts";
+import { GENESIS_HASH } from "./_chain_text.ts";
 import { receiptInput, storeTest, withTempDir } from "./_testing.ts";
 import { countRows, storedIds } from "./_store_testing.ts";
 import { queryReceipts } from "./query.ts";

@@ -1,21 +1,28 @@
 /**
  * Committed receipt and outcome rows exactly as stored, for copying a gateway's chains elsewhere
  * (the shared store keeps them per gateway): the rows after a position, where a pruned chain now
- * starts, the canonical text a row's hash covers, and the receipt a row (and its outcome) stands
- * for.
+ * starts, the hash over a row's text, and the receipt a row (and its outcome) stands for.
  *
  * @module
  */
 
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
-import { canonicalRow, rowHash, type StoredRow, toReceipt } from "./_row.ts";
+import { chainHash, type ChainRow, receiptFields, toReceipt } from "./_chain_text.ts";
 import { canonicalOutcome, outcomeHash, type StoredOutcome } from "./_outcome.ts";
 import { type Checkpoint, checkpointOf } from "./prune.ts";
 import type { Receipt } from "../core/mod.ts";
 
-export type { StoredRow } from "./_row.ts";
+export type { ChainRow, ReceiptFields } from "./_chain_text.ts";
 export type { StoredOutcome } from "./_outcome.ts";
-export { canonicalOutcome, canonicalRow, outcomeHash, rowHash };
+export { canonicalOutcome, chainHash, outcomeHash, receiptFields };
+
+/** A committed receipt row with the fields a copy indexes, read from its text by SQLite. */
+export interface StoredReceipt extends ChainRow {
+  time: string;
+  agent: string | null;
+  verdict: string;
+  prev_hash: string;
+}
 
 /**
  * Up to `limit` committed rows with `seq` above `afterSeq`, in chain order. Opens its own
@@ -26,11 +33,15 @@ export { canonicalOutcome, canonicalRow, outcomeHash, rowHash };
  * const rows = storedRowsAfter("./state/receipts.db", 0, 500);
  * ```
  */
-export function storedRowsAfter(path: string, afterSeq: number, limit: number): StoredRow[] {
+export function storedRowsAfter(path: string, afterSeq: number, limit: number): StoredReceipt[] {
   const db = openReadOnly(path);
   try {
-    return db.prepare("SELECT * FROM receipts WHERE seq > ? ORDER BY seq LIMIT ?")
-      .all(afterSeq, limit) as unknown as StoredRow[];
+    return db.prepare(
+      `SELECT seq, id, canonical, hash, canonical ->> '$.time' AS time,
+        canonical ->> '$.agent' AS agent, canonical ->> '$.verdict' AS verdict,
+        canonical ->> '$.prev_hash' AS prev_hash
+      FROM receipts WHERE seq > ? ORDER BY seq LIMIT ?`,
+    ).all(afterSeq, limit) as unknown as StoredReceipt[];
   } finally {
     db.close();
   }
@@ -81,21 +92,6 @@ export function storedCheckpoint(
   }
 }
 
-/**
- * The row a canonical text (see {@linkcode canonicalRow}) and its hash describe: what a copy of
- * the chain keeps is enough to show the receipt and to check its hash again.
- *
- * @example
- * ```ts
- * const row = rowOfCanonical(text, hash);
- * rowHash(row) === hash; // unless the text was edited
- * ```
- */
-export function rowOfCanonical(canonical: string, hash: string): StoredRow {
-  const parsed = JSON.parse(canonical);
-  return { ...parsed, ahead: parsed.ahead ?? 0, policy: parsed.policy ?? null, hash };
-}
-
 /** The outcome a canonical text (see {@linkcode canonicalOutcome}) and its hash describe. */
 export function outcomeOfCanonical(canonical: string, hash: string): StoredOutcome {
   return { ...JSON.parse(canonical), hash };
@@ -105,7 +101,7 @@ export function outcomeOfCanonical(canonical: string, hash: string): StoredOutco
  * The receipt a stored row stands for, with `outcome` when one is known; without one, the receipt
  * has no `outcome` at all (a copy cannot tell "not copied yet" from "never written").
  */
-export function receiptOfRow(row: StoredRow, outcome: StoredOutcome | null = null): Receipt {
+export function receiptOfRow(row: ChainRow, outcome: StoredOutcome | null = null): Receipt {
   if (outcome !== null) {
     return toReceipt({
       ...row,

@@ -13,7 +13,9 @@ Deno.test("verifyChainInWorker() answers what verifyChain() does, for an intact 
     await store.close();
     assertEquals(await verifyChainInWorker(path), { ok: true, rows: 5 });
     const db = new DatabaseSync(path);
-    db.exec("UPDATE receipts SET summary = 'edited' WHERE seq = 3");
+    db.exec(
+      "UPDATE receipts SET canonical = json_set(canonical, '$.summary', 'edited') WHERE seq = 3",
+    );
     db.close();
     const broken = await verifyChainInWorker(path);
     equal(broken.ok, false);

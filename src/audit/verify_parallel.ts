@@ -14,7 +14,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { hasOutcomes, openReadOnly } from "./_schema.ts";
-import { GENESIS_HASH } from "./_row.ts";
+import { GENESIS_HASH } from "./_chain_text.ts";
 import { checkpointOf } from "./prune.ts";
 import type { SeqRange } from "./_seq_pages.ts";
 import { type RangeWalk, walkOutcomeRange, walkReceiptRange } from "./_chain_range.ts";

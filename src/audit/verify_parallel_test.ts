@@ -5,7 +5,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { seededChain, tamper, withTempDir } from "./_testing.ts";
-import { rowHash, type StoredRow } from "./_row.ts";
+import { chainHash, claimedPrevHash } from "./_chain_text.ts";
 import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
 import { pruneBatch } from "./prune.ts";
 import { verifyChain } from "./verify.ts";
@@ -19,6 +19,16 @@ import {
 /** Three parts of 1,000 receipts: (0, 1000], (1000, 2000], (2000, 3000]. */
 const ROWS = 3_000;
 const THREE: ParallelVerifyOptions = { threads: 3, minRowsPerThread: 500 };
+
+/** SQL that appends `!` to the reason in receipt `seq`'s stored text: an edit. */
+const appendToReason = (seq: number) =>
+  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
+  `(canonical ->> '$.reason') || '!') WHERE seq = ${seq}`;
+
+/** SQL that takes the `!` off again, leaving the text as it was written. */
+const restoreReason = (seq: number) =>
+  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
+  `substr(canonical ->> '$.reason', 1, length(canonical ->> '$.reason') - 1)) WHERE seq = ${seq}`;
 
 /** The parallel answer, checked against the one-thread walk; and how it was reached. */
 async function both(path: string, options = THREE) {
@@ -52,15 +62,12 @@ Deno.test("verifyChainParallel() answers an edit inside or at the edge of any pa
   await withTempDir(async (dir) => {
     const path = await seededChain(dir, ROWS);
     for (const seq of [1, 999, 1000, 1001, 2001, 3000]) {
-      tamper(path, `UPDATE receipts SET reason = reason || '!' WHERE seq = ${seq}`);
+      tamper(path, appendToReason(seq));
       const { result, how } = await both(path);
       equal(result.ok, false, `edit at ${seq}`);
       if (!result.ok) equal(result.brokenSeq, seq);
       equal(how.serial, true);
-      tamper(
-        path,
-        `UPDATE receipts SET reason = substr(reason, 1, length(reason) - 1) WHERE seq = ${seq}`,
-      );
+      tamper(path, restoreReason(seq));
     }
   });
 });
@@ -80,13 +87,15 @@ Deno.test("verifyChainParallel() finds a receipt deleted at either side of a par
 function rechain(path: string, seq: number, prevHash: string): void {
   const db = new DatabaseSync(path);
   try {
-    const rows = db.prepare("SELECT * FROM receipts WHERE seq >= ? ORDER BY seq").all(seq);
-    const update = db.prepare("UPDATE receipts SET prev_hash = ?, hash = ? WHERE seq = ?");
+    const rows = db.prepare("SELECT seq, canonical FROM receipts WHERE seq >= ? ORDER BY seq")
+      .all(seq) as { seq: number; canonical: string }[];
+    const update = db.prepare("UPDATE receipts SET canonical = ?, hash = ? WHERE seq = ?");
     db.exec("BEGIN");
-    for (const raw of rows) {
-      const row = { ...raw, prev_hash: prevHash } as unknown as StoredRow;
-      prevHash = rowHash(row);
-      update.run(row.prev_hash, prevHash, row.seq);
+    for (const row of rows) {
+      const claimed = `"prev_hash":"${claimedPrevHash(row.canonical)}"`;
+      const canonical = row.canonical.replace(claimed, `"prev_hash":"${prevHash}"`);
+      prevHash = chainHash(prevHash, canonical);
+      update.run(canonical, prevHash, row.seq);
     }
     db.exec("COMMIT");
   } finally {

@@ -10,12 +10,12 @@
  */
 
 import {
+  chainHash,
   outcomeHash,
   outcomeOfCanonical,
-  rowHash,
-  rowOfCanonical,
+  type ReceiptFields,
+  receiptFields,
   type StoredOutcome,
-  type StoredRow,
 } from "../audit/mod.ts";
 import type { Sql } from "./_connect.ts";
 import type { Chain } from "./_chain_copy.ts";
@@ -123,16 +123,18 @@ function linked(r: Record<string, unknown>, previous: Link, afterCut: boolean): 
 const checkReceipt: Check = () =>
   Promise.resolve((r) => {
     const seq = r.seq as number;
-    let row: StoredRow;
+    let row: ReceiptFields;
     try {
-      row = rowOfCanonical(r.canonical as string, r.hash as string);
+      row = receiptFields(r.canonical as string);
     } catch {
       return `seq ${seq}: its canonical text is not JSON (edited)`;
     }
     if (row.seq !== seq || row.id !== r.id || row.agent !== r.agent || row.verdict !== r.verdict) {
       return `seq ${seq}: its columns disagree with its canonical text (edited)`;
     }
-    if (row.prev_hash !== r.prev_hash || rowHash(row) !== r.hash) {
+    // The hash covers the text as stored (and a text copied before schema 4 is the canonical
+    // form its hash was computed over, so the same check holds for it).
+    if (row.prev_hash !== r.prev_hash || chainHash(r.prev_hash, r.canonical as string) !== r.hash) {
       return `seq ${seq}: hash does not match its content (edited)`;
     }
     return null;
@@ -147,7 +149,7 @@ function outcomeChecker(sql: Sql, cuts: Map<Chain, Link>): Check {
     for (
       const r of await sql`SELECT id, canonical, hash FROM clawpatrol_receipts
         WHERE gateway = ${gateway} AND id IN ${sql(ids)}`
-    ) ahead.set(r.id, rowOfCanonical(r.canonical, r.hash).ahead);
+    ) ahead.set(r.id, receiptFields(r.canonical).ahead);
     return (r) => {
       const seq = r.seq as number;
       let o: StoredOutcome;

@@ -13,14 +13,12 @@
 
 import {
   canonicalOutcome,
-  canonicalRow,
   outcomeOfCanonical,
   receiptOfRow,
-  rowOfCanonical,
   storedCheckpoint,
   type StoredOutcome,
   storedOutcomesAfter,
-  type StoredRow,
+  type StoredReceipt,
   storedRowsAfter,
 } from "../audit/mod.ts";
 import type { Receipt } from "../core/mod.ts";
@@ -41,7 +39,7 @@ export interface ReceiptMirrorOptions {
 export class ReceiptMirror {
   readonly #pollMs: number;
   readonly #onError: (error: Error) => void;
-  readonly #receipts: ChainCopy<StoredRow>;
+  readonly #receipts: ChainCopy<StoredReceipt>;
   readonly #outcomes: ChainCopy<StoredOutcome>;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | null = null;
@@ -51,7 +49,7 @@ export class ReceiptMirror {
   constructor(sql: Sql, gateway: string, path: string, options: ReceiptMirrorOptions = {}) {
     this.#pollMs = options.pollMs ?? 1_000;
     this.#onError = options.onError ?? (() => {});
-    this.#receipts = new ChainCopy<StoredRow>(sql, gateway, "receipts", {
+    this.#receipts = new ChainCopy<StoredReceipt>(sql, gateway, "receipts", {
       after: (seq, limit) => storedRowsAfter(path, seq, limit),
       checkpoint: () => storedCheckpoint(path, "receipts"),
       values: (rows) =>
@@ -64,7 +62,7 @@ export class ReceiptMirror {
           verdict: r.verdict,
           prev_hash: r.prev_hash,
           hash: r.hash,
-          canonical: canonicalRow(r),
+          canonical: r.canonical,
         })),
     });
     this.#outcomes = new ChainCopy<StoredOutcome>(sql, gateway, "outcomes", {
@@ -166,7 +164,7 @@ export async function storeReceipts(
 ): Promise<GatewayReceipt[]> {
   const { after } = filter;
   const limit = filter.limit === undefined ? 50 : filter.limit;
-  const rows = await sql`SELECT r.gateway, r.seq::int AS seq, r.canonical, r.hash,
+  const rows = await sql`SELECT r.gateway, r.seq::int AS seq, r.id, r.canonical, r.hash,
       o.canonical AS o_canonical, o.hash AS o_hash
     FROM clawpatrol_receipts r
     LEFT JOIN clawpatrol_outcomes o ON o.gateway = r.gateway AND o.receipt = r.id
@@ -188,7 +186,7 @@ export async function storeReceipts(
     gateway: r.gateway as string,
     seq: r.seq as number,
     receipt: receiptOfRow(
-      rowOfCanonical(r.canonical, r.hash),
+      { seq: r.seq, id: r.id, canonical: r.canonical, hash: r.hash },
       r.o_canonical === null ? null : outcomeOfCanonical(r.o_canonical, r.o_hash),
     ),
   }));
