@@ -8,32 +8,13 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
+import type { PendingRow } from "./_row.ts";
 
-/** One row of a schema 1–3 `receipts` table (`ahead` and `policy` from schema 3, 2). */
-export interface LegacyRow {
-  seq: number;
-  id: string;
-  time: string;
-  agent: string | null;
-  profile: string | null;
-  endpoint: string | null;
-  protocol: string;
-  summary: string;
-  facts: string;
-  rule: string | null;
-  mode: string;
-  verdict: string;
-  would_be: string;
-  reason: string;
-  approvals: string;
-  upstream_status: number | null;
-  bytes_in: number;
-  bytes_out: number;
-  latency_ms: number;
-  prev_hash: string;
-  ahead: 0 | 1;
-  policy: string | null;
-}
+/**
+ * One row of a schema 1–3 `receipts` table but its hash: the fields a pending receipt has, and its
+ * place in the chain (`ahead` and `policy` came with schemas 2 and 3; older rows read 0 and null).
+ */
+export type LegacyRow = PendingRow & { seq: number; prev_hash: string };
 
 /**
  * The canonical text a schema 1–3 row's hash covers: every column except `hash`, as
@@ -68,7 +49,8 @@ export function canonicalRow(r: LegacyRow): string {
   });
 }
 
-const COLUMNS = [
+/** A legacy table's columns but `hash`, in the order the SQL function takes them. */
+export const LEGACY_COLUMNS = [
   "seq",
   "id",
   "time",
@@ -106,10 +88,12 @@ export function legacyCanonicalSql(
   has: { ahead: boolean; policy: boolean },
 ): string {
   db.function(FUNCTION, { deterministic: true, varargs: true }, (...values) => {
-    const row = Object.fromEntries(COLUMNS.map((c, i) => [c, values[i]])) as unknown as LegacyRow;
+    const row = Object.fromEntries(
+      LEGACY_COLUMNS.map((c, i) => [c, values[i]]),
+    ) as unknown as LegacyRow;
     return canonicalRow(row);
   });
-  const columns = COLUMNS.map((c) =>
+  const columns = LEGACY_COLUMNS.map((c) =>
     (c === "ahead" && !has.ahead) ? "0" : (c === "policy" && !has.policy) ? "NULL" : `${table}.${c}`
   );
   return `${FUNCTION}(${columns.join(", ")})`;

@@ -108,3 +108,13 @@ export function tamper(path: string, sql: string): void {
     db.close();
   }
 }
+
+/** SQL that appends `!` to the reason in receipt `seq`'s stored text: an edit. */
+export const appendToReason = (seq: number): string =>
+  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
+  `(canonical ->> '$.reason') || '!') WHERE seq = ${seq}`;
+
+/** SQL that takes the `!` off again, leaving the text as it was written (json_set keeps it). */
+export const restoreReason = (seq: number): string =>
+  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
+  `substr(canonical ->> '$.reason', 1, length(canonical ->> '$.reason') - 1)) WHERE seq = ${seq}`;

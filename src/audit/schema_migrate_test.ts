@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import type { Receipt } from "../core/mod.ts";
-import { canonicalRow, type LegacyRow } from "./_legacy_rows.ts";
+import { canonicalRow, LEGACY_COLUMNS, type LegacyRow } from "./_legacy_rows.ts";
 import { toPendingRow } from "./_row.ts";
 import { receiptInput, withTempDir } from "./_testing.ts";
 import { GENESIS_HASH } from "./_chain_text.ts";
@@ -23,30 +23,6 @@ CREATE TABLE receipts (
   ahead INTEGER NOT NULL DEFAULT 0, policy TEXT
 ) STRICT;`;
 
-const LEGACY_COLUMNS = [
-  "seq",
-  "id",
-  "time",
-  "agent",
-  "profile",
-  "endpoint",
-  "protocol",
-  "summary",
-  "facts",
-  "rule",
-  "mode",
-  "verdict",
-  "would_be",
-  "reason",
-  "approvals",
-  "upstream_status",
-  "bytes_in",
-  "bytes_out",
-  "latency_ms",
-  "prev_hash",
-  "hash",
-] as const;
-
 /**
  * A schema `version` file with `n` receipts hashed as that schema did: each over its predecessor's
  * hash and `canonicalRow()`. Version 1 has no `ahead` or `policy` column, 2 no `policy`.
@@ -58,8 +34,8 @@ function legacyFile(path: string, version: 1 | 2 | 3, n: number): void {
     if (version < 3) db.exec("ALTER TABLE receipts DROP COLUMN policy");
     if (version < 2) db.exec("ALTER TABLE receipts DROP COLUMN ahead");
     db.prepare("INSERT INTO meta VALUES ('schema_version', ?)").run(String(version));
-    const extra = version === 3 ? ["ahead", "policy"] : version === 2 ? ["ahead"] : [];
-    const columns = [...LEGACY_COLUMNS, ...extra];
+    const absent = version === 1 ? ["ahead", "policy"] : version === 2 ? ["policy"] : [];
+    const columns = [...LEGACY_COLUMNS.filter((c) => !absent.includes(c)), "hash"];
     const insert = db.prepare(
       `INSERT INTO receipts (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
     );

@@ -3,7 +3,7 @@
 
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { seededChain, tamper, withTempDir } from "./_testing.ts";
+import { appendToReason, restoreReason, seededChain, tamper, withTempDir } from "./_testing.ts";
 import { verifyChain } from "./verify.ts";
 import { rowsInSeqOrder } from "./_seq_pages.ts";
 
@@ -11,16 +11,6 @@ import { rowsInSeqOrder } from "./_seq_pages.ts";
 const ROWS = 2_500;
 
 const seeded = (dir: string) => seededChain(dir, ROWS);
-
-/** SQL that appends `!` to the reason in receipt `seq`'s stored text: an edit. */
-const appendToReason = (seq: number) =>
-  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
-  `(canonical ->> '$.reason') || '!') WHERE seq = ${seq}`;
-
-/** SQL that takes the `!` off again, leaving the text as it was written. */
-const restoreReason = (seq: number) =>
-  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
-  `substr(canonical ->> '$.reason', 1, length(canonical ->> '$.reason') - 1)) WHERE seq = ${seq}`;
 
 Deno.test("verifyChain() walks a chain longer than a page, and its outcomes", async () => {
   await withTempDir(async (dir) => {

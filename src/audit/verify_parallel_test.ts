@@ -4,7 +4,7 @@
 
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { seededChain, tamper, withTempDir } from "./_testing.ts";
+import { appendToReason, restoreReason, seededChain, tamper, withTempDir } from "./_testing.ts";
 import { chainHash, claimedPrevHash } from "./_chain_text.ts";
 import { outcomeHash, type StoredOutcome } from "./_outcome.ts";
 import { pruneBatch } from "./prune.ts";
@@ -19,16 +19,6 @@ import {
 /** Three parts of 1,000 receipts: (0, 1000], (1000, 2000], (2000, 3000]. */
 const ROWS = 3_000;
 const THREE: ParallelVerifyOptions = { threads: 3, minRowsPerThread: 500 };
-
-/** SQL that appends `!` to the reason in receipt `seq`'s stored text: an edit. */
-const appendToReason = (seq: number) =>
-  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
-  `(canonical ->> '$.reason') || '!') WHERE seq = ${seq}`;
-
-/** SQL that takes the `!` off again, leaving the text as it was written. */
-const restoreReason = (seq: number) =>
-  `UPDATE receipts SET canonical = json_set(canonical, '$.reason', ` +
-  `substr(canonical ->> '$.reason', 1, length(canonical ->> '$.reason') - 1)) WHERE seq = ${seq}`;
 
 /** The parallel answer, checked against the one-thread walk; and how it was reached. */
 async function both(path: string, options = THREE) {
