@@ -66,30 +66,13 @@ export function chainHash(prevHash: string, text: string): string {
 }
 
 /** A stored text's fields, as parsed; facts and approvals already decoded. */
-export interface ReceiptFields {
+export type ReceiptFields = Omit<PendingRow, "facts" | "approvals" | "ahead"> & {
   seq: number;
   prev_hash: string;
-  id: string;
-  time: string;
-  agent: string | null;
-  profile: string | null;
-  endpoint: string | null;
-  protocol: string;
-  summary: string;
-  rule: string | null;
-  mode: string;
-  verdict: string;
-  would_be: string;
-  reason: string;
-  upstream_status: number | null;
-  bytes_in: number;
-  bytes_out: number;
-  latency_ms: number;
   ahead: number;
-  policy: string | null;
   facts: unknown;
   approvals: unknown;
-}
+};
 
 /**
  * The fields of a stored text, of either form. Throws SyntaxError when it is not JSON. A text
