@@ -59,6 +59,16 @@ export interface TunnelServer {
   tunnels: OpenTunnels;
 }
 
+/** What a tunnel serves and records against: where it leads, its connection's ledger. */
+export interface TunnelOpening {
+  to: TunnelTarget;
+  actions: SessionActions;
+  /** What a refusal of the tunnel itself is recorded as (`CONNECT host:port`, `TLS host:port`). */
+  summary: string;
+  /** The name the client asks for (SNI) must be absent or equal to the target host. */
+  sni?: boolean;
+}
+
 /**
  * Runs the server side of TLS on `socket` with a leaf for `to.target.host`, then serves the
  * tunnel. `sni` set: the name the client asked for must be absent or equal to the target host.
@@ -68,7 +78,7 @@ export async function serveSecureTunnel(
   server: TunnelServer,
   socket: Socket,
   context: tls.SecureContext,
-  opened: { to: TunnelTarget; actions: SessionActions; summary: string; sni?: boolean },
+  opened: TunnelOpening,
 ): Promise<string> {
   const { to, actions, summary } = opened;
   const { ctx } = server;

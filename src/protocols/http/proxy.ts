@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { Socket } from "node:net";
 import tls from "node:tls";
 import {
   type Admission,
@@ -35,6 +36,7 @@ import {
   gatewayDeny,
   refuseInsideTls,
   serveSecureTunnel,
+  type TunnelOpening,
   type TunnelServer,
 } from "./_tunnel.ts";
 
@@ -43,10 +45,16 @@ const CONNECTION_FAILED = "agent connection failed";
 /** What `Guard.finishOpen()` records for exchanges cut short by a stop. */
 const GATEWAY_STOPPED = "gateway stopped before the exchange ended";
 
-/** One agent connection to the proxy: what its exchanges (and its tunnel's) run on. */
+/** One agent connection to the proxy: what its exchanges run on. */
 interface ProxyConnection extends ExchangeOptions {
   /** Why it ended, what its ledger closes with: the agent leaving unless something failed. */
   ended: string;
+}
+
+/** A CONNECT accepted: the agent's socket is to be served as a TLS tunnel with these. */
+interface TunnelStart {
+  context: tls.SecureContext;
+  opened: TunnelOpening;
 }
 
 /** The running forward proxy. */
@@ -80,8 +88,7 @@ export class HttpProxy {
   static async listen(host: string, port: number, ctx: HttpProxyContext): Promise<HttpProxy> {
     const proxy = new HttpProxy(ctx);
     proxy.#tcp = await ctx.net.listen(host, port, {
-      serve: (socket, admission) =>
-        proxy.#serveProxyConnection(new SocketStream(socket), admission),
+      serve: (socket, admission) => proxy.#serveProxyConnection(socket, admission),
       onError: (err) => ctx.log("error", `proxy listener: ${(err as Error)?.message ?? err}`),
       connections: ctx.connections,
       // An agent that half-closes after its request (nc -N, HTTP/1.0 tools, a passthrough
@@ -168,24 +175,45 @@ export class HttpProxy {
   /**
    * Requests sent to the proxy itself: CONNECT or absolute-form, each authenticated. The
    * connection's ledger is closed here, once, however the connection ends.
+   *
+   * A CONNECT's tunnel is served from here, after the request loop has returned: an idle tunnel
+   * then holds neither that loop's frames nor the CONNECT's head and plain stream (~3 KB of
+   * heap each, measured with 1,000 idle tunnels).
    */
-  async #serveProxyConnection(client: SocketStream, admission: Admission): Promise<void> {
+  async #serveProxyConnection(socket: Socket, admission: Admission): Promise<void> {
+    const actions = this.#ctx.guard.session();
+    let ended = CONNECTION_FAILED;
+    try {
+      const served = await this.#proxyRequests(socket, actions, admission);
+      if (typeof served === "string") ended = served;
+      else {
+        try {
+          const { context, opened } = served;
+          ended = await serveSecureTunnel(this.#tunnelServer, socket, context, opened);
+        } catch (err) {
+          this.#ctx.log("error", `proxy connection failed: ${err}`);
+          socket.destroy();
+        }
+      }
+    } finally {
+      actions.close(this.#stopping ? GATEWAY_STOPPED : ended);
+    }
+  }
+
+  /** Serves requests until the connection ends (why, for its ledger) or a CONNECT opens a tunnel. */
+  async #proxyRequests(
+    socket: Socket,
+    actions: SessionActions,
+    admission: Admission,
+  ): Promise<string | TunnelStart> {
+    const client = new SocketStream(socket);
     const conn: ProxyConnection = {
       client,
       ctx: this.#ctx,
       pool: this.#pool,
-      actions: this.#ctx.guard.session(),
+      actions,
       ended: CONNECTION_ENDED,
     };
-    try {
-      await this.#proxyRequests(conn, admission);
-    } finally {
-      conn.actions.close(this.#stopping ? GATEWAY_STOPPED : conn.ended);
-    }
-  }
-
-  async #proxyRequests(conn: ProxyConnection, admission: Admission): Promise<void> {
-    const client = conn.client;
     try {
       for (;;) {
         const head = await readHead(client, conn, null);
@@ -203,8 +231,8 @@ export class HttpProxy {
           break;
         }
         if (head.method === "CONNECT") {
-          await this.#connect(conn, head, agent);
-          return; // The socket now belongs to the tunnel (or was closed).
+          // The socket now belongs to the tunnel (or was closed).
+          return await this.#connect(conn, head, agent) ?? conn.ended;
         }
         const after = await this.#absolute(conn, head, agent);
         if (after === "close") break;
@@ -215,13 +243,15 @@ export class HttpProxy {
       conn.ended = CONNECTION_FAILED;
       client.destroy();
     }
+    return conn.ended;
   }
 
+  /** A CONNECT: refused here, relayed, or the tunnel for the caller to serve. */
   async #connect(
     conn: ProxyConnection,
     head: RequestHead,
     auth: ProxyAuth | null,
-  ): Promise<void> {
+  ): Promise<TunnelStart | void> {
     const { client, actions } = conn;
     const target = parseAuthority(head.target, null);
     const summary = `CONNECT ${head.target.slice(0, 200)}`;
@@ -281,11 +311,7 @@ export class HttpProxy {
       : () => ctx.authenticate(name, auth.token);
     const tunnelAuth = { agent, name, recheck };
     const to = { auth: tunnelAuth, target, endpoint: route.endpoint };
-    conn.ended = await serveSecureTunnel(this.#tunnelServer, socket, context, {
-      to,
-      actions,
-      summary,
-    });
+    return { context, opened: { to, actions, summary } };
   }
 
   /** An absolute-form `http://` request to the proxy, on the connection `conn`. */
