@@ -80,14 +80,16 @@ const FUNCTION = "clawpatrol_legacy_canonical";
 /**
  * Registers the SQL function that makes a legacy row's canonical text on `db`, and returns the
  * expression that calls it over `table`'s columns (`hasAhead`/`hasPolicy`: whether the table
- * has those columns yet).
+ * has those columns yet). `onRow` is called for each row it makes.
  */
 export function legacyCanonicalSql(
   db: DatabaseSync,
   table: string,
   has: { ahead: boolean; policy: boolean },
+  onRow?: () => void,
 ): string {
   db.function(FUNCTION, { deterministic: true, varargs: true }, (...values) => {
+    onRow?.();
     const row = Object.fromEntries(
       LEGACY_COLUMNS.map((c, i) => [c, values[i]]),
     ) as unknown as LegacyRow;

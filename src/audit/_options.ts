@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { MigrationStep } from "./_schema.ts";
+
 /** Options for `ReceiptStore.open`. */
 export interface ReceiptStoreOptions {
   /**
@@ -57,6 +59,11 @@ export interface ReceiptStoreOptions {
    * `stallMs`.
    */
   onHealth?: (problem: string | null) => void;
+  /**
+   * Told how a file written by an older gateway is brought to this schema, during `open()`
+   * (which blocks until it is done): at the start, every 100,000 receipts and at the end.
+   */
+  onMigration?: (step: MigrationStep) => void;
   /**
    * Longest a recorded receipt may wait for its commit before the store refuses new ones (a
    * writer hung on a dead disk). @default {max(1000, 20 × commitIntervalMs)}

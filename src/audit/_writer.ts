@@ -8,7 +8,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { migrate } from "./_schema.ts";
+import { migrate, type MigrationStep } from "./_schema.ts";
 import { pruneIn } from "./prune.ts";
 import type { PendingRow } from "./_row.ts";
 import { chainHash, GENESIS_HASH, INSERT_SQL, receiptText } from "./_chain_text.ts";
@@ -77,7 +77,11 @@ const RETRY_MAX_MS = 1000;
  */
 export function openDatabase(
   path: string,
-  options: { synchronous: "full" | "normal"; busyTimeoutMs: number },
+  options: {
+    synchronous: "full" | "normal";
+    busyTimeoutMs: number;
+    onMigration?: (step: MigrationStep) => void;
+  },
 ): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
@@ -88,7 +92,7 @@ export function openDatabase(
     };
     if (journal_mode !== "wal") throw new Error(`journal_mode is '${journal_mode}', not 'wal'`);
     setSynchronous(db, options.synchronous);
-    migrate(db);
+    migrate(db, options.onMigration);
     return db;
   } catch (error) {
     if (db?.isOpen) db.close();

@@ -21,6 +21,7 @@ export { queryReceipts, type ReceiptFilter } from "./query.ts";
 export { type ChainVerification, verifyChain } from "./verify.ts";
 export { type Checkpoint, checkpointOf, PRUNE_BATCH, pruneBatch, type Pruned } from "./prune.ts";
 export { RECEIPT_ID_PATTERN } from "./_id.ts";
+export { type MigrationStep, SCHEMA_VERSION } from "./_schema.ts";
 export {
   fixturesYaml,
   type FixtureVerdict,

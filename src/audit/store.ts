@@ -126,7 +126,7 @@ export class ReceiptStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? 10;
     // Opened and migrated here, so a bad database fails open() itself rather than the writer
     // later; the writer then opens its own connection.
-    openDatabase(path, { synchronous, busyTimeoutMs }).close();
+    openDatabase(path, { synchronous, busyTimeoutMs, onMigration: options.onMigration }).close();
     return new ReceiptStore(path, options, {
       path,
       synchronous,

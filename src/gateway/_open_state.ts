@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Logger, Protocol } from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
-import { queryReceipts, ReceiptStore } from "../audit/mod.ts";
+import { queryReceipts, ReceiptStore, SCHEMA_VERSION } from "../audit/mod.ts";
 import { ReceiptFeed } from "../dashboard/mod.ts";
 import { openVault, type OpenVaultOptions, type Vault } from "../credentials/mod.ts";
 import { type AgentRegistry, SourceRegistry } from "../agents/mod.ts";
@@ -84,6 +84,14 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
       problem === null
         ? log.log("info", "receipts are being written again: actions are decided again")
         : log.log("error", `denying every action: ${problem}`),
+    // Rewriting an older file can take minutes; the gateway serves nothing meanwhile.
+    onMigration: ({ from, done, total }) =>
+      log.log(
+        "info",
+        done === 0
+          ? `receipts: bringing ${total} receipts from schema ${from} to ${SCHEMA_VERSION}, once (~20 s per million); the gateway serves when done`
+          : `receipts: ${done} of ${total} receipts brought to schema ${SCHEMA_VERSION}`,
+      ),
     // One cheap call per committed batch; the feed reads the rows only while someone watches.
     onFlush: () => feed.notify(),
   });
