@@ -129,8 +129,7 @@ function clearKeys(k: SpecialKeys): void {
     k.funcname =
     k.args =
     k.setstmt =
-      undefined;
-  k.name =
+    k.name =
     k.kind =
     k.useOp =
     k.names =
