@@ -115,6 +115,12 @@ Deno.test("opening an older file tells how far its migration has come, once", as
     // Already schema 4: nothing to tell.
     await ReceiptStore.open(path, { worker: false, onMigration: (s) => steps.push(s) }).close();
     equal(steps.length, 2);
+    // An older file without receipts has nothing to wait for: only its end is told.
+    const empty = `${dir}/empty.db`;
+    legacyFile(empty, 3, 0);
+    const told: MigrationStep[] = [];
+    await ReceiptStore.open(empty, { worker: false, onMigration: (s) => told.push(s) }).close();
+    deepStrictEqual(told, [{ from: "3", done: 0, total: 0 }]);
   });
 });
 

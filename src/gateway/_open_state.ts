@@ -88,7 +88,7 @@ export async function openState(stateDir: string, options: OpenStateOptions): Pr
     onMigration: ({ from, done, total }) =>
       log.log(
         "info",
-        done === 0
+        done === 0 && total > 0
           ? `receipts: bringing ${total} receipts from schema ${from} to ${SCHEMA_VERSION}, once (~20 s per million); the gateway serves when done`
           : `receipts: ${done} of ${total} receipts brought to schema ${SCHEMA_VERSION}`,
       ),
