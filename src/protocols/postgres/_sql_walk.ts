@@ -93,8 +93,6 @@ interface ObjectWork {
 interface WalkState {
   c: Collector;
   stack: Work[];
-  /** The values of the keys `visitObject` reads, reset for every node. */
-  keys: SpecialKeys;
   /**
    * Something enumerable was added to `Object.prototype` (prototype pollution in any
    * dependency): `for…in` would list it under every node, so each key is checked to be own.
@@ -122,20 +120,22 @@ interface SpecialKeys {
   withClause: unknown;
 }
 
-function clearKeys(k: SpecialKeys): void {
-  k.relname =
-    k.schemaname =
-    k.catalogname =
-    k.funcname =
-    k.args =
-    k.setstmt =
-    k.name =
-    k.kind =
-    k.useOp =
-    k.names =
-    k.lockingClause =
-    k.withClause =
-      undefined;
+/** No key read yet. A new object per node costs no more than clearing a shared one (measured). */
+function noKeys(): SpecialKeys {
+  return {
+    relname: undefined,
+    schemaname: undefined,
+    catalogname: undefined,
+    funcname: undefined,
+    args: undefined,
+    setstmt: undefined,
+    name: undefined,
+    kind: undefined,
+    useOp: undefined,
+    names: undefined,
+    lockingClause: undefined,
+    withClause: undefined,
+  };
 }
 
 /** Whether `for…in` over a plain object would list inherited keys. */
@@ -151,9 +151,7 @@ function inheritsEnumerables(): boolean {
  */
 function walk(c: Collector, first: Work): void {
   const stack: Work[] = [first];
-  const keys = {} as SpecialKeys;
-  clearKeys(keys);
-  const state: WalkState = { c, stack, keys, inherited: inheritsEnumerables() };
+  const state: WalkState = { c, stack, inherited: inheritsEnumerables() };
   let work: Work | undefined;
   while ((work = stack.pop()) !== undefined) {
     if (work.kind === "range") rangeRef(c, work.node, work.scope);
@@ -175,13 +173,13 @@ function pushValue(stack: Work[], v: unknown, scope: Scope, field: string): void
 }
 
 /** `work.field` is the key the object hangs under in its parent (to spot INSERT's VALUES list). */
-function visitObject(work: ObjectWork, { c, stack, keys, inherited }: WalkState): void {
+function visitObject(work: ObjectWork, { c, stack, inherited }: WalkState): void {
   const { node: obj, scope, field } = work;
+  const keys = noKeys();
   // Children are pushed in key order, then that stretch of the stack is reversed, so they pop in
   // key order (arrays flattened in order) without copying the keys or the arrays. They get this
   // node's scope for now: a WITH, wherever its key comes, widens it below.
   const from = stack.length;
-  clearKeys(keys);
   for (const key in obj) {
     // Own keys only, as Object.keys would give: nothing inherited is part of the tree.
     if (inherited && !Object.hasOwn(obj, key)) continue;
