@@ -17,7 +17,7 @@ function request(body = "payload"): ApprovalRequest {
         method: "post",
         scheme: "https",
         host: "api.test",
-        port: 443n,
+        port: 443,
         path: "/write",
         raw_path: "/write",
         canonical_path: "/write",
@@ -68,7 +68,7 @@ Deno.test("buildPrompt() puts the request and its facts inside the fence, once",
       '"writes-need-approval"',
       '"writes need review"',
       `"body":"${body}"`,
-      '"port":"443"',
+      '"port":443',
     ]
   ) {
     ok(data.includes(needle), `missing inside the fence: ${needle}`);

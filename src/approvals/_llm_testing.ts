@@ -79,7 +79,7 @@ export function request(fingerprint = "a".repeat(64), body = "payload"): Approva
         method: "post",
         scheme: "https",
         host: "api.test",
-        port: 443n,
+        port: 443,
         path: "/write",
         raw_path: "/write",
         canonical_path: "/write",

@@ -127,7 +127,7 @@ const SQL: SqlFacts = {
   tables: ["users"],
   functions: [],
   statement: "DELETE FROM users WHERE id = 7",
-  statement_count: 1n,
+  statement_count: 1,
   database: "app",
   user: "agent_rw",
   dynamic: false,

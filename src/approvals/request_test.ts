@@ -10,7 +10,7 @@ function action(over: Partial<HttpFacts> = {}, agent = "bot"): Action {
     method: "post",
     scheme: "https",
     host: "api.github.com",
-    port: 443n,
+    port: 443,
     path: "/repos/acme/api/issues",
     raw_path: "/repos/acme/api/issues",
     canonical_path: "/repos/acme/api/issues",

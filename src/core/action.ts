@@ -24,7 +24,8 @@ export interface HttpFacts {
   method: string;
   scheme: string;
   host: string;
-  port: bigint;
+  /** A CEL `int`: rules see it as one (a BigInt); facts keep a plain number. */
+  port: number;
   path: string;
   raw_path: string;
   /**
@@ -74,7 +75,8 @@ export interface SqlFacts {
   tables: string[];
   functions: string[];
   statement: string;
-  statement_count: bigint;
+  /** A CEL `int`, kept as a plain number like `http.port`. */
+  statement_count: number;
   database: string;
   user: string;
   dynamic: boolean;

@@ -117,3 +117,39 @@ Deno.test("factsContext() wraps a declared facet, message fields included, for e
   );
   assertEquals(rule(ctx), true);
 });
+
+Deno.test("factsContext() gives rules a fact's plain-number ints as CEL ints", () => {
+  const https = protocolOf("https")!;
+  const postgres = protocolOf("postgres")!;
+  const agent = { name: "bot", profile: "oncall" };
+  const port = environmentFor(https).parse("http.port == 8443 && http.port > 443");
+  assertEquals(port(factsContext(https, { http: { port: 8443 } } as Facts, agent)), true);
+  assertEquals(port(factsContext(https, { http: { port: 443 } } as Facts, agent)), false);
+  const count = environmentFor(postgres).parse("sql.statement_count > 1");
+  assertEquals(
+    count(factsContext(postgres, { sql: { statement_count: 2 } } as Facts, agent)),
+    true,
+  );
+  assertEquals(
+    count(factsContext(postgres, { sql: { statement_count: 1 } } as Facts, agent)),
+    false,
+  );
+  // The facts stay numbers: their receipt is serialised from them.
+  const facts = { sql: { statement_count: 2 } } as Facts;
+  factsContext(postgres, facts, agent);
+  assertEquals(facts.sql!.statement_count, 2);
+  // Ints inside a message type too.
+  const counter: Protocol = {
+    family: "counter",
+    facets: [{
+      variable: "c",
+      type: "Counter",
+      fields: { reply: "Reply" },
+      messages: { Reply: { size: "int" } },
+    }],
+  };
+  const size = environmentFor(counter).parse("c.reply.size == 3");
+  assertEquals(size(factsContext(counter, { c: { reply: { size: 3 } } } as Facts, agent)), true);
+  // What is not an integer cannot be one: wrapping throws, and the rule reading it denies.
+  assertThrows(() => factsContext(https, { http: { port: 1.5 } } as unknown as Facts, agent));
+});

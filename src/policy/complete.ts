@@ -1,7 +1,7 @@
 /**
  * Builds complete, normalised facts from a partial description (fixtures, tests, benches), the
  * way a protocol would have produced them: every field present, lowercase facts lowercased, ints
- * as BigInt.
+ * as safe-integer numbers (rules see them as CEL ints).
  *
  * @module
  */
@@ -62,7 +62,7 @@ type Messages = Readonly<Record<string, FactFields>>;
 
 function zero(type: string, messages: Messages): unknown {
   if (type === "string") return "";
-  if (type === "int") return 0n;
+  if (type === "int") return 0;
   if (type === "bool") return false;
   if (type === "dyn") return null;
   if (Object.hasOwn(messages, type)) {
@@ -77,15 +77,16 @@ function zero(type: string, messages: Messages): unknown {
 function coerce(name: string, type: string, v: unknown, messages: Messages): unknown {
   if (Object.hasOwn(messages, type)) return message(name, type, v, messages);
   const fail = () => {
-    throw new TypeError(`Fact '${name}' must be ${type}, got ${JSON.stringify(v)}`);
+    const shown = typeof v === "bigint" ? `${v}` : JSON.stringify(v);
+    throw new TypeError(`Fact '${name}' must be ${type}, got ${shown}`);
   };
   switch (type) {
     case "string":
       if (typeof v !== "string") fail();
       return LOWERCASE_VALUES.has(name) ? (v as string).toLowerCase() : v;
     case "int":
-      if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
-      if (typeof v === "bigint") return v;
+      if (Number.isSafeInteger(v)) return v;
+      if (typeof v === "bigint" && Number.isSafeInteger(Number(v))) return Number(v);
       return fail();
     case "bool":
       if (typeof v !== "boolean") fail();

@@ -12,7 +12,7 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
     method: "",
     scheme: "",
     host: "",
-    port: 0n,
+    port: 0,
     path: "",
     raw_path: "",
     canonical_path: "",
@@ -33,7 +33,7 @@ Deno.test("completeFacts() fills every field with its zero value", () => {
     Object.keys(completeFacts(POSTGRES, {}).sql!),
     Object.keys(POSTGRES.facets[0].fields),
   );
-  assertEquals(completeFacts(POSTGRES, {}).sql!.statement_count, 0n);
+  assertEquals(completeFacts(POSTGRES, {}).sql!.statement_count, 0);
 });
 
 Deno.test("completeFacts() checks http.graphql field by field and fills what is missing", () => {
@@ -110,13 +110,19 @@ Deno.test("completeFacts() keeps header names that collide with Object.prototype
   assertEquals(Object.getPrototypeOf(facts.http!.headers), Object.prototype);
 });
 
-Deno.test("completeFacts() converts ints to BigInt", () => {
-  assertEquals(completeFacts(HTTPS, { http: { port: 443 } }).http!.port, 443n);
-  assertEquals(completeFacts(HTTPS, { http: { port: 8443n } }).http!.port, 8443n);
+Deno.test("completeFacts() keeps ints as numbers, as protocols do", () => {
+  assertEquals(completeFacts(HTTPS, { http: { port: 443 } }).http!.port, 443);
+  assertEquals(completeFacts(HTTPS, { http: { port: 8443n } }).http!.port, 8443);
   assertEquals(
     completeFacts(POSTGRES, { sql: { statement_count: 2 } }).sql!.statement_count,
-    2n,
+    2,
   );
+  // Past 2^53 a number is not the int it stands for: refused rather than rounded.
+  assertThrows(
+    () => completeFacts(HTTPS, { http: { port: 2n ** 60n } }),
+    /Fact 'http\.port' must be int, got 1152921504606846976/,
+  );
+  assertThrows(() => completeFacts(HTTPS, { http: { port: 2 ** 60 } }), TypeError);
 });
 
 Deno.test("completeFacts() parses a JSON body into body_json unless given", () => {
@@ -174,7 +180,7 @@ Deno.test("completeFacts() fills and checks whatever facets a protocol declares"
     }],
   };
   assertEquals(completeFacts(redis, { redis: { db: 2, reply: { kind: "ok" } } }), {
-    redis: { command: "", db: 2n, reply: { kind: "ok", size: 0n } },
+    redis: { command: "", db: 2, reply: { kind: "ok", size: 0 } },
   } as unknown);
   assertThrows(
     () => completeFacts(redis, { redis: { reply: { knd: "ok" } } }),

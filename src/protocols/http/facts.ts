@@ -155,7 +155,7 @@ export function httpFacts(input: HttpRequestInput): HttpRequestFacts {
     method: method.toLowerCase(),
     scheme,
     host,
-    port: BigInt(input.port),
+    port: input.port,
     path,
     raw_path: rawPath,
     canonical_path: forms.canonicalPath,

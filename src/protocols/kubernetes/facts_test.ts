@@ -8,7 +8,7 @@ function http(over: Partial<HttpFacts>): HttpFacts {
     method: "get",
     scheme: "https",
     host: "10.0.0.1",
-    port: 6443n,
+    port: 6443,
     path: "/",
     raw_path: "/",
     canonical_path: "/",

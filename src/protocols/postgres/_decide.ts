@@ -266,7 +266,7 @@ function sqlFacts(
     tables: s.tables as string[],
     functions: s.functions as string[],
     statement: s.statement,
-    statement_count: BigInt(count),
+    statement_count: count,
     database: session.database,
     user: session.user,
     dynamic: s.dynamic,

@@ -57,7 +57,7 @@ Deno.test("decideSql: one action per statement, each with its own facts", () => 
   assert.equal(r.denial, null);
   assert.equal(r.decided.length, 2);
   assert.deepEqual(actions.map((a) => a.facts.sql!.statement), ["select 1", "select * from users"]);
-  assert.deepEqual(actions.map((a) => a.facts.sql!.statement_count), [2n, 2n]);
+  assert.deepEqual(actions.map((a) => a.facts.sql!.statement_count), [2, 2]);
   assert.equal(actions[1].facts.sql!.database, "app");
   assert.equal(actions[1].credential, "postgres_credential.pg_ro");
 });
