@@ -32,11 +32,40 @@ export const REDACTED = "[redacted]";
  */
 export function redactFacts(facts: Facts): Facts {
   if (!facts.http) return facts;
-  const headers: Record<string, string[]> = {};
-  for (const [name, values] of Object.entries(facts.http.headers)) {
-    headers[name] = SECRET_HEADERS.has(name) ? values.map(redactValue) : values;
+  const headers = plainCopy(
+    facts.http.headers,
+    (name, values) => SECRET_HEADERS.has(name) ? values.map(redactValue) : values,
+  );
+  const query = plainCopy(facts.http.query, (_name, values) => values);
+  return { ...facts, http: { ...facts.http, query, headers } };
+}
+
+/**
+ * A fact's map (null prototype, so `constructor` is just a key to look up) as an ordinary object,
+ * for the receipt: V8 serialises facts on its fast path only when none of their objects is in
+ * dictionary mode, as a null-prototype object always is. An HTTPS GET's facts took 2.5 µs with
+ * its query map as it is, 1.0 with this copy (fresh objects, in isolation). Lookups by name on
+ * the copy would find Object's members: it is written out, never read by key.
+ */
+function plainCopy(
+  map: Record<string, string[]>,
+  value: (name: string, values: string[]) => string[],
+): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const name of Object.keys(map)) {
+    const values = value(name, map[name]);
+    // An own key whatever the runtime's flags (with `__proto__` enabled, `=` would set the
+    // prototype instead).
+    if (name === "__proto__") {
+      Object.defineProperty(out, name, {
+        value: values,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[name] = values;
   }
-  return { ...facts, http: { ...facts.http, headers } };
+  return out;
 }
 
 function redactValue(value: string): string {
