@@ -68,6 +68,15 @@ export type FromWriter =
 export const WRITER_WORKER_NAME = "clawpatrol-receipt-writer";
 
 const RETRY_FIRST_MS = 10;
+/**
+ * Receipts inserted per statement while a batch has that many left. node:sqlite's cost per
+ * statement run (binding, stepping, resetting, the call itself) is paid once for all of them:
+ * 4.1–4.5 → 3.0–3.2 µs per row for batches of 500 (50 rows a statement; 10 gave 3.4–3.6).
+ */
+const ROWS_PER_INSERT = 50;
+const INSERT_ROWS_SQL = `INSERT INTO receipts (seq, id, canonical, hash) VALUES ${
+  Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?)").join(", ")
+}`;
 const RETRY_MAX_MS = 1000;
 
 /**
@@ -139,6 +148,7 @@ export class ReceiptWriter {
   #config: WriterConfig | undefined;
   #db: DatabaseSync | undefined;
   #insert: StatementSync | undefined;
+  #insertRows: StatementSync | undefined;
   #head: StatementSync | undefined;
   #insertOutcome: StatementSync | undefined;
   #outcomeHead: StatementSync | undefined;
@@ -207,6 +217,7 @@ export class ReceiptWriter {
       db = new DatabaseSync(config.path, { timeout: config.busyTimeoutMs });
       setSynchronous(db, config.synchronous);
       this.#insert = db.prepare(INSERT_SQL);
+      this.#insertRows = db.prepare(INSERT_ROWS_SQL);
       this.#head = db.prepare("SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1");
       this.#insertOutcome = db.prepare(INSERT_OUTCOME_SQL);
       this.#outcomeHead = db.prepare("SELECT seq, hash FROM outcomes ORDER BY seq DESC LIMIT 1");
@@ -282,7 +293,14 @@ export class ReceiptWriter {
       let seq = head?.seq ?? 0;
       let prevHash = head?.hash ?? GENESIS_HASH;
       let outcomes: { seq: number; hash: string } | undefined;
+      // Values of receipts not inserted yet: inserted ROWS_PER_INSERT at a time, the rest one
+      // by one at the end. Outcomes are another table and chain, so the order between the two
+      // tables does not matter inside the transaction.
+      const values: (string | number)[] = [];
+      let rows = 0;
+      let left = batch.length;
       for (const pending of batch) {
+        left--;
         if (isOutcome(pending)) {
           outcomes ??= this.#outcomeHead!.get() as { seq: number; hash: string } | undefined ??
             { seq: 0, hash: GENESIS_HASH };
@@ -298,7 +316,20 @@ export class ReceiptWriter {
         }
         const text = receiptText(pending, ++seq, prevHash);
         prevHash = chainHash(prevHash, text);
-        this.#insert!.run(seq, pending.id, text, prevHash);
+        // Too few left to fill a statement: one by one from the start.
+        if (rows === 0 && left < ROWS_PER_INSERT - 1) {
+          this.#insert!.run(seq, pending.id, text, prevHash);
+          continue;
+        }
+        values.push(seq, pending.id, text, prevHash);
+        if (++rows === ROWS_PER_INSERT) {
+          this.#insertRows!.run(...values);
+          values.length = 0;
+          rows = 0;
+        }
+      }
+      for (let at = 0; at < values.length; at += 4) {
+        this.#insert!.run(values[at], values[at + 1], values[at + 2], values[at + 3]);
       }
       db.exec("COMMIT");
     } catch (error) {
