@@ -68,6 +68,8 @@ export type FromWriter =
 export const WRITER_WORKER_NAME = "clawpatrol-receipt-writer";
 
 const RETRY_FIRST_MS = 10;
+/** Page size of a new receipts file. */
+export const PAGE_BYTES = 8192;
 /**
  * Receipts inserted per statement while a batch has that many left. node:sqlite's cost per
  * statement run (binding, stepping, resetting, the call itself) is paid once for all of them:
@@ -96,6 +98,10 @@ export function openDatabase(
   try {
     private0600(path);
     db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
+    // Before WAL, which fixes it: a new file gets 8 KiB pages (an existing one keeps its own).
+    // A receipt is ~1 KB, and the writer's insert took 2.5–2.7 µs a row with them against
+    // 2.9–3.5 with SQLite's 4 KiB default (batches of 500, 50 rows a statement).
+    db.exec(`PRAGMA page_size = ${PAGE_BYTES}`);
     const { journal_mode } = db.prepare("PRAGMA journal_mode = WAL").get() as {
       journal_mode: string;
     };

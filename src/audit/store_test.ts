@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { AuditUnavailableError } from "../core/mod.ts";
 import { RECEIPT_ID_PATTERN } from "./_id.ts";
 import { GENESIS_HASH } from "./_chain_text.ts";
+import { PAGE_BYTES } from "./_writer.ts";
 import { receiptInput, storeTest, withTempDir } from "./_testing.ts";
 import { countRows, storedIds } from "./_store_testing.ts";
 import { queryReceipts } from "./query.ts";
@@ -156,5 +157,31 @@ storeTest("open() puts the database in WAL mode", async (open) => {
     deepStrictEqual({ ...db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
     db.close();
     await store.close();
+  });
+});
+
+storeTest("a new receipts file gets 8 KiB pages; an existing one keeps its own", async (open) => {
+  await withTempDir(async (dir) => {
+    const pageSize = (path: string) => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        return (db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
+      } finally {
+        db.close();
+      }
+    };
+    const fresh = open(`${dir}/new.db`);
+    fresh.record(receiptInput());
+    await fresh.close();
+    equal(pageSize(`${dir}/new.db`), PAGE_BYTES);
+    // A file made with SQLite's default pages, as older gateways made them.
+    const older = new DatabaseSync(`${dir}/old.db`);
+    older.exec("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)");
+    older.close();
+    const reopened = open(`${dir}/old.db`);
+    const ids = [reopened.record(receiptInput()), reopened.record(receiptInput())];
+    await reopened.close();
+    equal(pageSize(`${dir}/old.db`), 4096);
+    deepStrictEqual(storedIds(`${dir}/old.db`), ids);
   });
 });
