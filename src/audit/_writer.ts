@@ -68,6 +68,7 @@ export type FromWriter =
 export const WRITER_WORKER_NAME = "clawpatrol-receipt-writer";
 
 const RETRY_FIRST_MS = 10;
+const RETRY_MAX_MS = 1000;
 /** Page size of a new receipts file. */
 export const PAGE_BYTES = 8192;
 /**
@@ -79,7 +80,6 @@ const ROWS_PER_INSERT = 50;
 const INSERT_ROWS_SQL = `INSERT INTO receipts (seq, id, canonical, hash) VALUES ${
   Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?)").join(", ")
 }`;
-const RETRY_MAX_MS = 1000;
 
 /**
  * Opens (creating if missing) the receipts database in WAL mode at the requested `synchronous`

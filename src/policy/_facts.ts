@@ -31,8 +31,8 @@ const classes = new WeakMap<FactFields, FactsClass>();
 
 // Facts hold CEL ints as plain numbers: V8 serialises an object with a BigInt in it (every
 // receipt's facts) on its slow path, ~3× slower for Postgres facts. They become BigInts here,
-// for CEL, which compares an int field with int literals only as one. A value that is not an
-// integer throws, and the rule reading it denies.
+// for CEL, which compares an int field with int literals only as one. A number that is not an
+// integer throws, and the rule being evaluated denies; an absent field stays absent.
 function classOf(fields: FactFields): FactsClass {
   let ctor = classes.get(fields);
   if (!ctor) {
@@ -49,7 +49,7 @@ function classOf(fields: FactFields): FactsClass {
           const self = this as Record<string, unknown>;
           for (const field of ints) {
             const value = self[field];
-            if (typeof value !== "bigint") self[field] = BigInt(value as number);
+            if (typeof value === "number") self[field] = BigInt(value);
           }
         }
       };

@@ -152,4 +152,7 @@ Deno.test("factsContext() gives rules a fact's plain-number ints as CEL ints", (
   assertEquals(size(factsContext(counter, { c: { reply: { size: 3 } } } as Facts, agent)), true);
   // What is not an integer cannot be one: wrapping throws, and the rule reading it denies.
   assertThrows(() => factsContext(https, { http: { port: 1.5 } } as unknown as Facts, agent));
+  // An absent int stays absent: rules that do not read it still evaluate.
+  const method = environmentFor(https).parse("http.method == 'get'");
+  assertEquals(method(factsContext(https, { http: { method: "get" } } as Facts, agent)), true);
 });
