@@ -19,6 +19,8 @@ export interface Options {
   quick: boolean;
   connections: number;
   timing: Timing;
+  /** Unmeasured load each proxy serves before the first measured cell (keep-alive GET). */
+  jitWarmup: Timing;
   tunnels: number;
   /** Interleaved rounds for the injection rows (one request per case per round). */
   injectRounds: number;

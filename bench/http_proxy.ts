@@ -2,7 +2,7 @@
  * The HTTPS forward proxy side by side with a direct connection and with mitmproxy, in one run.
  *
  *     deno run -A bench/http_proxy.ts [--quick] [--connections=8] [--seconds=4] [--tunnels=1000]
- *                                      [--inject-rounds=5000] [--hook-batches=400]
+ *                                      [--jit-warmup=4] [--inject-rounds=5000] [--hook-batches=400]
  *                                      [--gateway-v8-flags=--prof,--logfile=/tmp/gateway.log]
  *
  * Five processes on loopback, so no two share an event loop: this one (the load generator), a
@@ -66,6 +66,7 @@ function parseOptions(args: string[]): Options {
     quick,
     connections: value("connections", 8),
     timing: { warmMs: quick ? 300 : 1_000, runMs: seconds * 1000 },
+    jitWarmup: { warmMs: 0, runMs: value("jit-warmup", quick ? 1 : 4) * 1000 },
     tunnels: value("tunnels", 1000),
     injectRounds: value("inject-rounds", quick ? 1000 : 5000),
     hookBatches: value("hook-batches", quick ? 100 : 400),
@@ -184,6 +185,16 @@ async function run(options: Options): Promise<void> {
     }
 
     const n = options.connections;
+    // Unmeasured: each proxy serves every workload first, so no measured cell pays for V8
+    // compiling the gateway's hot paths. Under load that takes 3–4 s here (bench/README.md): with
+    // only the per-cell warm-up, the first keep-alive GET cell read ~10 µs per request above the
+    // steady state, nearly all of it V8's compiler threads.
+    for (const path of paths.slice(1)) {
+      await keepAlive(path, GET, n, options.jitWarmup);
+      await keepAlive(path, POST, n, { warmMs: 0, runMs: options.jitWarmup.runMs / 4 });
+      await newConnections(path, n, { warmMs: 0, runMs: options.jitWarmup.runMs / 4 });
+    }
+    say("JIT warm-up done (not measured)");
     const phases: [string, Row, (p: Path) => Promise<Cell>][] = [
       ["keep-alive GET", results.get, (p) => keepAlive(p, GET, n, options.timing)],
       ["keep-alive POST", results.post, (p) => keepAlive(p, POST, n, options.timing)],
