@@ -3,7 +3,7 @@
  * gateway's time goes, so the next optimisation starts from a measurement. See `_stages.ts` for
  * what is clocked and how.
  *
- *     deno run -A bench/stages.ts [--seconds=5] [--only=https|postgres]
+ *     deno run -A bench/stages.ts [--seconds=5] [--warmup=4] [--only=https|postgres]
  *                                 [--gateway-v8-flags=…]   (HTTPS gateway child only)
  *                                 [--wire]   (HTTPS: also clock the exchange's synchronous
  *                                             socket, parse and pool steps)
@@ -12,7 +12,7 @@
  *
  * HTTPS: the `http_proxy.ts` setup (upstream and gateway in child processes, 100 rules, receipts
  * in SQLite), keep-alive GET over 8 connections. Postgres: the `postgres.ts` setup (a throwaway
- * cluster, the gateway in this process), `pgbench -S -M simple`, 8 clients. Each runs 1 s of
+ * cluster, the gateway in this process), `pgbench -S -M simple`, 8 clients. Each runs 4 s of
  * warm-up, then the measured load; stages are per request (per transaction for Postgres), and
  * each thread's share is of the process's CPU in the same window. The wrappers add a little time
  * of their own (two clock reads per call), so the total is a touch above `http_proxy.ts`'s.
@@ -32,6 +32,8 @@ import { BENCH_DB, pgbench, prepareBenchDatabase, startBenchGateway } from "./_p
 import { probe, probeDecisionPath, resetStages, stageReport } from "./_stages.ts";
 
 const seconds = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 5);
+/** Unmeasured load first: V8 compiles the hot paths in the first 3–4 s (bench/README.md). */
+const warmup = Number(Deno.args.find((a) => a.startsWith("--warmup="))?.slice(9) ?? 4);
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7);
 const wire = Deno.args.includes("--wire");
 const fresh = Deno.args.includes("--new-connections");
@@ -95,7 +97,7 @@ async function https(): Promise<void> {
       fresh
         ? newConnections(path, 8, { warmMs: 0, runMs })
         : keepAlive(path, GET, 8, { warmMs: 0, runMs });
-    await load(1000);
+    await load(warmup * 1000);
     await gateway.child.ask("reset");
     const before = await gateway.child.ask("stages");
     const cell = await load(seconds * 1000);
@@ -126,7 +128,7 @@ async function postgres(): Promise<void> {
     const gateway = await startBenchGateway(cluster.port, direct.password!);
     try {
       const args = ["-n", "-S", "-M", "simple", "-c", "8", "-j", "2", "-T"];
-      await pgbench(gateway.target, [...args, "1", BENCH_DB], 60_000);
+      await pgbench(gateway.target, [...args, String(warmup), BENCH_DB], 60_000);
       resetStages();
       const before = stageReport();
       const run = await pgbench(gateway.target, [...args, String(seconds), BENCH_DB], 120_000);
