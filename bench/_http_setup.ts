@@ -268,16 +268,32 @@ function freePort(): number {
   return port;
 }
 
+/** Options for {@linkcode startMitm}. */
+export interface StartMitmOptions {
+  /**
+   * Run as a reverse proxy in front of this URL (`--mode reverse:URL`), as the gateway's
+   * Kubernetes listener is, instead of as a forward proxy.
+   */
+  reverseTo?: string;
+  /**
+   * The only CA mitmdump trusts upstream.
+   * @default {"DIR/upstream-ca.pem"}
+   */
+  upstreamCaFile?: string;
+}
+
 /**
  * Starts mitmdump with `_mitm_addon.py`, verifying the upstream against the test CA only, with
  * its own confdir under `dir`; resolves once it listens and has written its CA.
  */
-export async function startMitm(dir: string): Promise<Mitm> {
+export async function startMitm(dir: string, options: StartMitmOptions = {}): Promise<Mitm> {
   const port = freePort();
   const confdir = join(dir, "mitmproxy");
+  const { reverseTo, upstreamCaFile = join(dir, "upstream-ca.pem") } = options;
   const process = new Deno.Command("mitmdump", {
     args: [
       "-q",
+      ...(reverseTo ? ["--mode", `reverse:${reverseTo}`] : []),
       "--listen-host",
       "127.0.0.1",
       "--listen-port",
@@ -287,7 +303,7 @@ export async function startMitm(dir: string): Promise<Mitm> {
       "--set",
       "ssl_insecure=false",
       "--set",
-      `ssl_verify_upstream_trusted_ca=${join(dir, "upstream-ca.pem")}`,
+      `ssl_verify_upstream_trusted_ca=${upstreamCaFile}`,
       "-s",
       join(ROOT, "bench", "_mitm_addon.py"),
     ],

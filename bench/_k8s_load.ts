@@ -82,11 +82,14 @@ export interface Tally {
 
 /** Options for {@linkcode k8sPath}. */
 export interface K8sPathOptions {
-  name: "direct" | "gateway";
+  name: "direct" | "gateway" | "mitmproxy";
   port: number;
-  /** The only CA the client trusts: the API server's (direct) or the gateway's. */
+  /** The only CA the client trusts: the API server's (direct), the gateway's or mitmproxy's. */
   caPem: string;
-  /** Processes whose CPU time a measurement reads (`client`, `upstream`, `gateway`). */
+  /**
+   * Processes whose CPU time a measurement reads (`client`, `upstream`, and the proxy's:
+   * `gateway` or `mitmproxy`).
+   */
   pids: Record<string, number>;
   tally: Tally;
   /**

@@ -17,6 +17,8 @@ export interface Options {
   connections: number;
   seconds: number;
   warmMs: number;
+  /** Unmeasured load per path and workload before the first round (V8 compiling hot paths). */
+  jitWarmMs: number;
   rounds: number;
   singleRounds: number;
   upstream: "canned" | "fixture";
@@ -29,6 +31,8 @@ export interface Sanity {
   /** Requests sent to the gateway that the rules allow, and that they deny. */
   allowedSent: number;
   deniedSent: number;
+  /** Requests sent through mitmproxy (with the cluster's token). */
+  mitmSent: number;
   /** Of those, the setup checks' (4 allowed; 1 denied by rule, 1 with a wrong token). */
   setupAllowed: number;
   setupDenied: number;
@@ -49,11 +53,13 @@ export interface Results {
   sizes: Record<string, number>;
   workloads: Workload[];
   denied: Workload;
-  /** Per workload key, one cell per round. */
-  loaded: Record<string, { direct: Cell[]; gateway: Cell[] }>;
+  /** Per workload key, one cell per round (`mitmproxy` empty when it was not measured). */
+  loaded: Record<string, { direct: Cell[]; gateway: Cell[]; mitmproxy: Cell[] }>;
   deniedCells: Cell[];
   unloaded: Unloaded;
   sanity: Sanity;
+  /** `measured`, or why mitmproxy was not. */
+  mitmproxy: string;
   gatewayLog: { errors: number; warnings: number; samples: string[] };
   elapsedS: number;
 }
@@ -72,14 +78,15 @@ function table(r: Results): string {
   const n = r.options.connections;
   const lines = [
     "| workload | body bytes | direct req/s | gateway req/s | gateway / direct | " +
-    "direct p50 / p99 ms | gateway p50 / p99 ms | added p50 ms | gateway CPU µs/req |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "direct p50 / p99 ms | gateway p50 / p99 ms | added p50 ms | gateway CPU µs/req | " +
+    "mitmproxy req/s | mitmproxy CPU µs/req |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const latency = (cells: Cell[]) =>
     `${fmt(med(cells, (c) => c.p50Ms), 2)} / ${fmt(med(cells, (c) => c.p99Ms), 2)}`;
-  const cpu = (cells: Cell[]) => fmt(med(cells, (c) => c.cpuUs.gateway ?? NaN));
+  const cpu = (cells: Cell[], proxy = "gateway") => fmt(med(cells, (c) => c.cpuUs[proxy] ?? NaN));
   for (const w of r.workloads) {
-    const { direct, gateway } = r.loaded[w.key];
+    const { direct, gateway, mitmproxy } = r.loaded[w.key];
     const ratios = direct.map((d, i) => gateway[i].rate / d.rate);
     const spread = ratios.length > 1
       ? ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})`
@@ -90,7 +97,9 @@ function table(r: Results): string {
         fmt(med(gateway, (c) => c.rate))
       } | ${fmt(median(ratios), 2)}${spread} | ${latency(direct)} | ${latency(gateway)} | ${
         fmt(added, 2)
-      } | ${cpu(gateway)} |`,
+      } | ${cpu(gateway)} | ${mitmproxy.length ? fmt(med(mitmproxy, (c) => c.rate)) : "–"} | ${
+        mitmproxy.length ? cpu(mitmproxy, "mitmproxy") : "–"
+      } |`,
     );
   }
   const u = r.unloaded;
@@ -100,13 +109,13 @@ function table(r: Results): string {
       fmt(r.sizes[r.workloads[1].key])
     } | – | – | – | ${ms(u.direct.p50Us)} / ${ms(u.direct.p99Us)} | ${ms(u.gateway.p50Us)} / ${
       ms(u.gateway.p99Us)
-    } | **${ms(u.addedUs)}** (95% CI ${ms(u.ci95Us[0])}–${ms(u.ci95Us[1])}) | – |`,
+    } | **${ms(u.addedUs)}** (95% CI ${ms(u.ci95Us[0])}–${ms(u.ci95Us[1])}) | – | – | – |`,
   );
   const d = r.deniedCells;
   lines.push(
     `| denied: ${r.denied.label} (403 Status), ${n} conns | – | – | ${
       fmt(med(d, (c) => c.rate))
-    } | – | – | ${latency(d)} | – | ${cpu(d)} |`,
+    } | – | – | ${latency(d)} | – | ${cpu(d)} | – | – |`,
   );
   return lines.join("\n");
 }
@@ -132,17 +141,17 @@ function checks(r: Results): { lines: string[]; ok: boolean } {
       `through the gateway (${fmt(s.allowedSent)} allowed, ${fmt(s.deniedSent)} denied; ` +
       `warm-up and ${s.setupAllowed + s.setupDenied} setup checks included)`,
   );
-  const expected = s.directSent + s.allowedSent;
+  const expected = s.directSent + s.allowedSent + s.mitmSent;
   check(
     s.upstream.authorized === expected && s.upstream.unauthorized === 0 &&
       s.upstream.secrets === 0,
     `upstream: ${fmt(s.upstream.authorized)} requests with the cluster's token for ` +
       `${fmt(expected)} sent to it (${fmt(s.directSent)} direct + ${fmt(s.allowedSent)} ` +
-      `allowed through the gateway), ${s.upstream.unauthorized} without it, ` +
-      `${s.upstream.secrets} for secrets`,
+      `allowed through the gateway + ${fmt(s.mitmSent)} through mitmproxy), ` +
+      `${s.upstream.unauthorized} without it, ${s.upstream.secrets} for secrets`,
   );
   const errors = [
-    ...Object.values(r.loaded).flatMap((x) => [...x.direct, ...x.gateway]),
+    ...Object.values(r.loaded).flatMap((x) => [...x.direct, ...x.gateway, ...x.mitmproxy]),
     ...r.deniedCells,
   ];
   const failed = errors.filter((c) => c.errors > 0);
@@ -159,12 +168,30 @@ function checks(r: Results): { lines: string[]; ok: boolean } {
   return { lines, ok };
 }
 
+/**
+ * The issue's target, one line per allowed workload: the gateway's CPU per request at most a
+ * tenth of mitmproxy's (both medians over rounds), as for the HTTPS proxy.
+ */
+function targets(r: Results): string[] {
+  if (r.mitmproxy !== "measured") return [`info mitmproxy ${r.mitmproxy}: no target lines`];
+  return r.workloads.map((w) => {
+    const { gateway, mitmproxy } = r.loaded[w.key];
+    const ours = med(gateway, (c) => c.cpuUs.gateway ?? NaN);
+    const peer = med(mitmproxy, (c) => c.cpuUs.mitmproxy ?? NaN);
+    const pass = ours * 10 <= peer;
+    return `${pass ? "PASS" : "MISS"} ${w.label}: gateway CPU ${fmt(ours)} µs/req, 1/${
+      fmt(peer / ours, 1)
+    } of mitmproxy's ${fmt(peer)} (≤ 1/10)`;
+  });
+}
+
 /** Prints the table, the checks and the JSON line; returns whether every check passed. */
 export function report(r: Results): boolean {
   const o = r.options;
   console.log(
     `\n${r.command}\n${r.environment}\n` +
-      `${o.rounds} interleaved rounds × ${o.seconds} s per cell (after ${o.warmMs} ms warm-up), ` +
+      `${o.rounds} interleaved rounds × ${o.seconds} s per cell (after ${o.warmMs} ms warm-up; ` +
+      `${o.jitWarmMs} ms per path and workload unmeasured first), ` +
       `${o.connections} keep-alive connections; upstream: ${o.upstream}; ` +
       `medians over rounds (ratio: median of per-round ratios, min–max); ` +
       `took ${fmt(r.elapsedS, 0)} s\n`,
@@ -172,6 +199,7 @@ export function report(r: Results): boolean {
   console.log(table(r) + "\n");
   const { lines, ok } = checks(r);
   for (const line of lines) console.log(line);
+  for (const line of targets(r)) console.log(line);
   const g = r.gatewayLog;
   console.log(`info gateway log: ${g.errors} error and ${g.warnings} warn lines`);
   for (const line of g.samples) console.log(`       ${line}`);

@@ -5,13 +5,16 @@
  *     deno run -A bench/kubernetes.ts [--quick] [--connections=8] [--seconds=3] [--rounds=3]
  *                                      [--single-rounds=5000] [--upstream=canned|fixture]
  *
- * Three processes on loopback, so no two share an event loop: this one (the load generator, raw
+ * Four processes on loopback, so no two share an event loop: this one (the load generator, raw
  * HTTP/1.1 from bench/_http_load.ts), an API server stand-in (canned responses of real size from
- * `_k8s_bodies.ts`, or with `--upstream=fixture` the tests' fake API server) and the gateway
+ * `_k8s_bodies.ts`, or with `--upstream=fixture` the tests' fake API server), the gateway
  * (endpoint `k8s-prod` with the API server's token as a `k8s_bearer_token` credential, the
- * shipped rules/kubernetes.hcl behind 50 filler rules, receipts in SQLite as in production).
- * Direct requests carry the cluster's token; gateway requests the agent's clawpatrol token, which
- * the gateway checks, drops, and replaces with the credential.
+ * shipped rules/kubernetes.hcl behind 50 filler rules, receipts in SQLite as in production) and
+ * the peer, `mitmdump` as a reverse proxy in front of the same API server (`_mitm_addon.py`;
+ * skipped without `mitmdump` on PATH). Direct and mitmproxy requests carry the cluster's token;
+ * gateway requests the agent's clawpatrol token, which the gateway checks, drops, and replaces
+ * with the credential. Target (issue 21): the gateway's CPU per request ≤ 1/10 of mitmproxy's, as
+ * for the HTTPS proxy.
  *
  * Workloads (`_k8s_load.ts`): list pods, get a pod, list deployments, discovery `GET /api`, each
  * over N kept-alive connections, direct and gateway back to back in each round (the order
@@ -24,8 +27,10 @@
  * @module
  */
 
+import { join } from "node:path";
 import { keepAlive, type Path } from "./_http_load.ts";
 import { distinct, fmt } from "./_http_report.ts";
+import { hasMitmdump, type Mitm, startMitm } from "./_http_setup.ts";
 import {
   DENIED,
   interleavedSingle,
@@ -70,6 +75,7 @@ function parseOptions(args: string[]): Options {
     connections: value("connections", 8),
     seconds: value("seconds", quick ? 1 : 3),
     warmMs: quick ? 300 : 500,
+    jitWarmMs: quick ? 300 : 1_000,
     rounds: value("rounds", quick ? 2 : 3),
     singleRounds: value("single-rounds", quick ? 1000 : 5000),
     upstream,
@@ -152,13 +158,27 @@ async function run(options: Options, command: string): Promise<boolean> {
     children.push(upstream.child);
     const gateway = await startGateway(dir, upstream);
     children.push(gateway.child);
-    say(`started: ${options.upstream} upstream, gateway`);
+    let mitm: Mitm | undefined;
+    let mitmStatus = "measured";
+    if (await hasMitmdump()) {
+      try {
+        mitm = await startMitm(dir, {
+          reverseTo: `https://127.0.0.1:${upstream.port}`,
+          upstreamCaFile: join(dir, "apiserver-ca.pem"),
+        });
+        children.push(mitm);
+      } catch (err) {
+        mitmStatus = `not measured: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    } else mitmStatus = "not measured: mitmdump not on PATH";
+    say(`started: ${options.upstream} upstream, gateway${mitm ? ", mitmdump (reverse)" : ""}`);
     const sizes = await setupChecks(upstream, gateway);
 
     const pids = { client: Deno.pid, upstream: upstream.child.ready.pid as number };
     const gatewayPids = { ...pids, gateway: gateway.child.ready.pid as number };
     const tallies = (): Tally => ({ sent: 0, responses: 0, chunked: 0 });
     const directTally = tallies(), allowedTally = tallies(), deniedTally = tallies();
+    const mitmTally = tallies();
     const direct = k8sPath({
       name: "direct",
       port: upstream.port,
@@ -181,20 +201,31 @@ async function run(options: Options, command: string): Promise<boolean> {
       tally: deniedTally,
       ok: 403,
     });
+    const viaMitm = mitm &&
+      k8sPath({
+        name: "mitmproxy",
+        port: mitm.port,
+        caPem: mitm.caPem,
+        pids: { ...pids, mitmproxy: mitm.process.pid },
+        tally: mitmTally,
+      });
     const requests = (w: Workload): [Path, Uint8Array][] => [
       [direct, kubectlRequest(w, upstream.port, upstream.token)],
       [viaGateway, kubectlRequest(w, gateway.port, gateway.token)],
+      ...(viaMitm
+        ? [[viaMitm, kubectlRequest(w, mitm!.port, upstream.token)] as [Path, Uint8Array]]
+        : []),
     ];
 
     const timing = { warmMs: options.warmMs, runMs: options.seconds * 1000 };
     const n = options.connections;
     const loaded: Results["loaded"] = Object.fromEntries(
-      WORKLOADS.map((w) => [w.key, { direct: [], gateway: [] }]),
+      WORKLOADS.map((w) => [w.key, { direct: [], gateway: [], mitmproxy: [] }]),
     );
     const deniedCells: Results["deniedCells"] = [];
     // Unmeasured: every path and request once, so the first measured cell is not the gateway's
     // JIT warming up (the per-cell warm-up only covers new connections and queues filling).
-    const jit = { warmMs: 0, runMs: options.quick ? 300 : 500 };
+    const jit = { warmMs: 0, runMs: options.jitWarmMs };
     for (const w of WORKLOADS) {
       for (const [path, request] of requests(w)) {
         await keepAlive(path, request, n, jit);
@@ -207,9 +238,9 @@ async function run(options: Options, command: string): Promise<boolean> {
         const pair = requests(w);
         for (const [path, request] of round % 2 ? pair : pair.toReversed()) {
           const cell = await keepAlive(path, request, n, timing);
-          loaded[w.key][path.name as "direct" | "gateway"].push(cell);
+          loaded[w.key][path.name as "direct" | "gateway" | "mitmproxy"].push(cell);
           say(
-            `round ${round}/${options.rounds} ${w.key.padEnd(11)} ${path.name.padEnd(7)} ` +
+            `round ${round}/${options.rounds} ${w.key.padEnd(11)} ${path.name.padEnd(9)} ` +
               `${fmt(cell.rate).padStart(7)}/s  p50 ${fmt(cell.p50Ms, 2)} ms  p99 ${
                 fmt(cell.p99Ms, 2)
               } ms${cell.errors ? `  errors ${cell.errors}: ${cell.firstError}` : ""}`,
@@ -250,6 +281,7 @@ async function run(options: Options, command: string): Promise<boolean> {
       directSent: directTally.sent + WORKLOADS.length,
       allowedSent: allowedTally.sent + WORKLOADS.length,
       deniedSent: deniedTally.sent + 2,
+      mitmSent: mitmTally.sent,
       setupAllowed: WORKLOADS.length,
       setupDenied: 2,
       chunked: allowedTally.chunked,
@@ -274,6 +306,7 @@ async function run(options: Options, command: string): Promise<boolean> {
       deniedCells,
       unloaded,
       sanity,
+      mitmproxy: mitmStatus,
       gatewayLog: {
         errors: glines.filter((l) => l.startsWith("error ")).length,
         warnings: glines.filter((l) => l.startsWith("warn ")).length,
