@@ -13,6 +13,11 @@
  */
 
 import { join } from "node:path";
+import { RUNTIME_FLAGS } from "../src/cli/_runtime_flags.ts";
+
+/** The V8 flags the launcher runs the gateway with; the floor gets them too, for a like floor. */
+const SHIPPED_V8_FLAGS = RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags="))
+  .map((f) => f.slice(11)).join(",");
 
 /** The issue's target, and the one proposed with the numbers (bench/README.md). */
 const TARGET_MB = 80;
@@ -96,7 +101,7 @@ async function runChild(kind: "floor" | "gateway"): Promise<Step[]> {
       args: [
         "run",
         "-A",
-        "--v8-flags=--expose-gc,--max-semi-space-size=4",
+        `--v8-flags=--expose-gc,${SHIPPED_V8_FLAGS}`,
         new URL(import.meta.url).pathname,
         `--child=${kind}`,
         join(dir, "gw"),

@@ -55,7 +55,10 @@ Deno.test("every command runs under the launcher's computed grant", async () => 
       equal(permissions.code, 0, explain(permissions));
       match(permissions.stdout, /^--allow-write=.*\/gw\/state$/m);
       // The runtime's flags travel with the grant, to the launcher's `deno run` as to compile.
-      match(permissions.stdout, /^--v8-flags=--max-semi-space-size=4$/m);
+      match(
+        permissions.stdout,
+        /^--v8-flags=--max-semi-space-size=4,--no-concurrent-recompilation$/m,
+      );
 
       const set = await run(["vault", "set", "github_pat", ...c], "ghp_not_a_real_token\n");
       equal(set.code, 0, explain(set));
