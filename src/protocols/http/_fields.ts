@@ -34,9 +34,15 @@ export function stripHopByHop(
   headers: [string, string][],
   keep: string[] = [],
 ): [string, string][] {
-  const drop = new Set(HOP_BY_HOP);
-  for (const token of connectionTokens(headers)) drop.add(token);
-  for (const name of keep) drop.delete(name.toLowerCase());
+  // Twice per exchange: a set of its own only when the message changes the standard one.
+  let drop: ReadonlySet<string> = HOP_BY_HOP;
+  const tokens = connectionTokens(headers);
+  if (keep.length > 0 || tokens.some((token) => !HOP_BY_HOP.has(token))) {
+    const own = new Set(HOP_BY_HOP);
+    for (const token of tokens) own.add(token);
+    for (const name of keep) own.delete(name.toLowerCase());
+    drop = own;
+  }
   const out: [string, string][] = [];
   for (const [name, value] of headers) {
     if (!drop.has(name.toLowerCase())) out.push([name, value]);

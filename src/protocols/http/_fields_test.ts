@@ -36,6 +36,17 @@ Deno.test("stripHopByHop() keeps the names it is told to keep", () => {
   ]]);
 });
 
+Deno.test("stripHopByHop(): what one message's Connection or keep list changes, the next does not see", () => {
+  const named: [string, string][] = [["Connection", "X-Once"], ["X-Once", "1"], ["Upgrade", "h2c"]];
+  deepEqual(stripHopByHop(named, ["upgrade"]), [["Upgrade", "h2c"]]);
+  const plain: [string, string][] = [["X-Once", "2"], ["Upgrade", "websocket"], ["TE", "x"]];
+  deepEqual(stripHopByHop(plain), [["X-Once", "2"]]);
+  deepEqual(stripHopByHop([["Connection", "keep-alive"], ["Keep-Alive", "5"], ["A", "b"]]), [[
+    "A",
+    "b",
+  ]]);
+});
+
 Deno.test("headerValues() returns every field's value in order, matching names in any case", () => {
   const headers: [string, string][] = [["Accept", "a"], ["X", "x"], ["ACCEPT", "b, c"]];
   deepEqual(headerValues(headers, "accept"), ["a", "b, c"]);
