@@ -6,7 +6,7 @@
  */
 
 import { shortLivedBytes } from "../../core/mod.ts";
-import { FIELD_BYTE, isToken } from "./_head.ts";
+import { FIELD_BYTE, isToken, TCHAR } from "./_head.ts";
 
 /**
  * Serialises an HTTP/1.1 request head. Throws TypeError on anything that could not be parsed
@@ -67,25 +67,49 @@ function checkFieldText(text: string, what: string): void {
 }
 
 function serializeHead(startLine: string, headers: [string, string][]): Uint8Array {
+  // Each code unit is one byte (anything above 0xFF is refused below), so the size is known
+  // before a character is read: the fields are checked as they are copied, in one pass.
   let size = startLine.length + 4;
-  for (const [name, value] of headers) {
-    if (!isToken(name)) throw new TypeError(`Invalid header field name '${name}'`);
-    checkFieldText(value, `header field '${name}'`);
-    size += name.length + value.length + 4;
-  }
-  // Written to a socket and dropped: cut from a shared slab, not a buffer of its own.
+  for (const [name, value] of headers) size += name.length + value.length + 4;
+  // Written to a socket and dropped: cut from a shared slab, not a buffer of its own. A field
+  // that throws leaves its part of the slab unused, which is all it costs.
   const out = shortLivedBytes(size);
   let o = writeText(out, 0, startLine);
   for (const [name, value] of headers) {
     out[o++] = 0x0d;
     out[o++] = 0x0a;
-    o = writeText(out, o, name);
+    o = writeName(out, o, name);
     out[o++] = 0x3a;
     out[o++] = 0x20;
-    o = writeText(out, o, value);
+    o = writeValue(out, o, value, name);
   }
   out.set(CRLFCRLF, o);
   return out;
+}
+
+/** Copies a field name, which must be a non-empty token. */
+function writeName(out: Uint8Array, o: number, name: string): number {
+  if (name.length === 0) throw new TypeError(`Invalid header field name '${name}'`);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 0xff || TCHAR[c] === 0) throw new TypeError(`Invalid header field name '${name}'`);
+    out[o++] = c;
+  }
+  return o;
+}
+
+/** Copies a field value, which may hold only HTAB, SP, VCHAR and obs-text. */
+function writeValue(out: Uint8Array, o: number, value: string, name: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0xff || FIELD_BYTE[c] === 0) {
+      throw new TypeError(
+        `Invalid character U+${c.toString(16).padStart(4, "0")} in header field '${name}'`,
+      );
+    }
+    out[o++] = c;
+  }
+  return o;
 }
 
 const CRLFCRLF = new Uint8Array([0x0d, 0x0a, 0x0d, 0x0a]);
