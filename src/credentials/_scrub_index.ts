@@ -50,7 +50,7 @@ export class FormIndex {
    * What {@linkcode find} reads per position: a byte per pair key, `NO_FORM`, `LONGER_FORM` (check
    * the triple) or `TWO_CHARACTER_FORM`. 64 KiB, built on the first `find`, so an index only ever
    * asked `at` (header values) never has one; a byte load per position instead of a shift, a mask
-   * and a bit test made the scan of a Kubernetes response 15–40% faster.
+   * and a bit test made the scan 13–20% faster (scrub_bench.ts: 16 KB of JSON 55.2 → 48.0 µs).
    */
   #pairKinds: Uint8Array | null = null;
   /** Ids by pair key, longest first. */
