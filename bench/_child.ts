@@ -55,6 +55,44 @@ function shippedV8Flags(args: string[]): string[] {
   return RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags=")).map((f) => f.slice(11));
 }
 
+/** Set in a bench re-run by {@linkcode underShippedFlags}: this process has the flags. */
+const SHIPPED_ENV = "CLAWPATROL_BENCH_SHIPPED_FLAGS";
+
+/**
+ * For a bench that runs the gateway in its own process (postgres.ts, stages.ts' Postgres part):
+ * runs `script` again with this process's arguments under the launcher's V8 flags, which cannot
+ * be set once V8 runs, and resolves with that run's exit code; `null` when this process is that
+ * run and should go on. Ctrl-C reaches both (one process group): this one waits for the other's
+ * cleanup, and passes a SIGTERM on.
+ */
+export async function underShippedFlags(script: string): Promise<number | null> {
+  if (Deno.env.get(SHIPPED_ENV) === "1") return null;
+  const flags = RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags="));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...flags, script, ...Deno.args],
+    env: { [SHIPPED_ENV]: "1" },
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const ignore = () => {};
+  const terminate = () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+  };
+  Deno.addSignalListener("SIGINT", ignore);
+  Deno.addSignalListener("SIGTERM", terminate);
+  try {
+    return (await child.status).code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", ignore);
+    Deno.removeSignalListener("SIGTERM", terminate);
+  }
+}
+
 /**
  * Runs `deno run -A script ...args`; resolves with the JSON line it prints when ready.
  *

@@ -5,7 +5,7 @@
  *
  * What runs, all on 127.0.0.1: a throwaway PostgreSQL 15 cluster (tests/_postgres.ts) with role
  * `bench` (SCRAM) owning database `bench`, filled by `pgbench -i -s 10`; the clawpatrol gateway
- * in this process (endpoint `pg`, a credential that logs in as `bench` with the vault's password,
+ * in this process (which runs itself again under the launcher's V8 flags, `_child.ts`) (endpoint `pg`, a credential that logs in as `bench` with the vault's password,
  * a deny-DDL rule at priority 100 and an allow rule for select/begin/commit/rollback/show/set:
  * every statement is parsed, decided and given a receipt in SQLite, as in production); pgbouncer
  * in session mode (SCRAM with the role's verifier, one server connection per client). Each
@@ -49,6 +49,7 @@
 import { postgresAvailable, startPostgres } from "../tests/_postgres.ts";
 import { pgbouncerAvailable, startPgbouncer } from "./_pg_bouncer.ts";
 import { startBareRelay } from "./_pg_relay.ts";
+import { underShippedFlags } from "./_child.ts";
 import { measureFacts } from "./_pg_facts.ts";
 import { type Cell, report, type Results, type RunInfo, TARGETS } from "./_pg_report.ts";
 import {
@@ -285,4 +286,5 @@ async function main(): Promise<number> {
   }
 }
 
-Deno.exit(await main());
+// The gateway runs in this process: under the launcher's V8 flags, as it ships.
+Deno.exit(await underShippedFlags(import.meta.filename!) ?? await main());

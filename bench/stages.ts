@@ -30,6 +30,7 @@ import { GET, keepAlive, newConnections, proxyPath } from "./_http_load.ts";
 import { createUpstreamCa, HOST, startGateway, startUpstream } from "./_http_setup.ts";
 import { BENCH_DB, pgbench, prepareBenchDatabase, startBenchGateway } from "./_pg_setup.ts";
 import { probe, probeDecisionPath, resetStages, stageReport } from "./_stages.ts";
+import { underShippedFlags } from "./_child.ts";
 
 const seconds = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 5);
 /** Unmeasured load first: V8 compiles the hot paths in the first 3–4 s (bench/README.md). */
@@ -144,5 +145,8 @@ async function postgres(): Promise<void> {
   }
 }
 
+// The Postgres gateway runs in this process: under the launcher's V8 flags, as it ships.
+const rerun = await underShippedFlags(import.meta.filename!);
+if (rerun !== null) Deno.exit(rerun);
 if (only !== "postgres") await https();
 if (only !== "https") await postgres();
