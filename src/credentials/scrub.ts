@@ -104,6 +104,11 @@ export class Scrubber {
   /** String forms for {@linkcode text}, longest first, including UTF-8-as-latin1 variants. */
   readonly #textForms: Array<[string, string]>;
   readonly #textIndex: FormIndex;
+  /**
+   * Length of the shortest text form: a shorter header value cannot hold one, and most values
+   * (dates, ids, content types) are shorter than a secret, so `text` returns them unscanned.
+   */
+  readonly #shortestText: number;
 
   /**
    * Compiles `forms`; or, given another scrubber, shares its compiled forms and starts with
@@ -117,6 +122,7 @@ export class Scrubber {
       this.active = forms.active;
       this.#holdBytes = forms.#holdBytes;
       this.#textForms = forms.#textForms;
+      this.#shortestText = forms.#shortestText;
       return;
     }
     const seen = new Set<string>();
@@ -154,6 +160,7 @@ export class Scrubber {
     }
     this.#textForms = textForms.sort((a, b) => b[0].length - a[0].length);
     this.#textIndex = new FormIndex(this.#textForms.map(([t]) => t));
+    this.#shortestText = textForms.length > 0 ? textForms[textForms.length - 1][0].length : 0;
   }
 
   /** Scrubs `chunk` and returns the bytes safe to send now; a possible form prefix is held. */
@@ -186,7 +193,7 @@ export class Scrubber {
 
   /** `s` with every form replaced (a header value, or any whole string). */
   text(s: string): string {
-    if (!this.active) return s;
+    if (!this.active || s.length < this.#shortestText) return s;
     const index = this.#textIndex;
     let out = "";
     let cursor = 0;

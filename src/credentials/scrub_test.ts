@@ -125,6 +125,16 @@ Deno.test("Scrubber.text() scrubs header values, including Basic credentials and
   equal(s.text("nothing to see"), "nothing to see");
 });
 
+Deno.test("Scrubber.text() replaces a value exactly as long as its shortest form, and passes shorter ones", () => {
+  const s = new Scrubber(scrubForms(credential(), "ghp_x1"));
+  equal(s.text("ghp_x1"), "{{github_pat}}");
+  equal(s.text("ghp_x"), "ghp_x");
+  equal(new Scrubber(s).text("ghp_x1"), "{{github_pat}}", "a scrubber built from another");
+  const short = new Scrubber(scrubForms(credential(), "ab"));
+  equal(short.text("ab"), "{{github_pat}}");
+  equal(short.text("a"), "a");
+});
+
 Deno.test("Scrubber keeps the first replacement when two credentials share a value", () => {
   const s = new Scrubber([["same-value", "{{a}}"], ["same-value", "{{b}}"]]);
   equal(s.text("same-value"), "{{a}}");
