@@ -5,9 +5,10 @@
  *
  * What runs, all on 127.0.0.1: a throwaway PostgreSQL 15 cluster (tests/_postgres.ts) with role
  * `bench` (SCRAM) owning database `bench`, filled by `pgbench -i -s 10`; the clawpatrol gateway
- * in this process (which runs itself again under the launcher's V8 flags, `_child.ts`) (endpoint `pg`, a credential that logs in as `bench` with the vault's password,
- * a deny-DDL rule at priority 100 and an allow rule for select/begin/commit/rollback/show/set:
- * every statement is parsed, decided and given a receipt in SQLite, as in production); pgbouncer
+ * in this process, which runs itself again under the launcher's V8 flags (`underShippedFlags`,
+ * `_child.ts`): endpoint `pg`, a credential that logs in as `bench` with the vault's password, a
+ * deny-DDL rule at priority 100 and an allow rule for select/begin/commit/rollback/show/set, so
+ * every statement is parsed, decided and given a receipt in SQLite, as in production; pgbouncer
  * in session mode (SCRAM with the role's verifier, one server connection per client). Each
  * target is a different path from the same pgbench binary to the same server:
  *
