@@ -60,10 +60,12 @@ function checkTarget(target: string): void {
 function checkFieldText(text: string, what: string): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c > 0xff || FIELD_BYTE[c] === 0) {
-      throw new TypeError(`Invalid character U+${c.toString(16).padStart(4, "0")} in ${what}`);
-    }
+    if (c > 0xff || FIELD_BYTE[c] === 0) throw invalidCharacter(c, what);
   }
+}
+
+function invalidCharacter(c: number, what: string): TypeError {
+  return new TypeError(`Invalid character U+${c.toString(16).padStart(4, "0")} in ${what}`);
 }
 
 function serializeHead(startLine: string, headers: [string, string][]): Uint8Array {
@@ -102,11 +104,7 @@ function writeName(out: Uint8Array, o: number, name: string): number {
 function writeValue(out: Uint8Array, o: number, value: string, name: string): number {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c > 0xff || FIELD_BYTE[c] === 0) {
-      throw new TypeError(
-        `Invalid character U+${c.toString(16).padStart(4, "0")} in header field '${name}'`,
-      );
-    }
+    if (c > 0xff || FIELD_BYTE[c] === 0) throw invalidCharacter(c, `header field '${name}'`);
     out[o++] = c;
   }
   return o;
