@@ -46,13 +46,19 @@ function inspect(args: string[]): string[] {
 }
 
 /**
- * The V8 flags the launcher runs every command with (`clawpatrol permissions` prints them): a
- * gateway child runs with them too, so the benches measure the gateway as it ships. Flags given
- * in `v8Flags` come after, and V8 takes the last of a repeated flag.
+ * The V8 flags the launcher runs every command with (`clawpatrol permissions` prints them),
+ * comma-separated: gateways in benches run with them too, so the benches measure the gateway as
+ * it ships.
+ */
+export const SHIPPED_V8_FLAGS: string = RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags="))
+  .map((f) => f.slice(11)).join(",");
+
+/**
+ * The shipped V8 flags for a gateway child. Flags given in `v8Flags` come after, and V8 takes the
+ * last of a repeated flag.
  */
 function shippedV8Flags(args: string[]): string[] {
-  if (args[0] !== "gateway") return [];
-  return RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags=")).map((f) => f.slice(11));
+  return args[0] === "gateway" && SHIPPED_V8_FLAGS ? [SHIPPED_V8_FLAGS] : [];
 }
 
 /** Set in a bench re-run by {@linkcode underShippedFlags}: this process has the flags. */
@@ -67,7 +73,7 @@ const SHIPPED_ENV = "CLAWPATROL_BENCH_SHIPPED_FLAGS";
  */
 export async function underShippedFlags(script: string): Promise<number | null> {
   if (Deno.env.get(SHIPPED_ENV) === "1") return null;
-  const flags = RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags="));
+  const flags = SHIPPED_V8_FLAGS ? [`--v8-flags=${SHIPPED_V8_FLAGS}`] : [];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ...flags, script, ...Deno.args],
     env: { [SHIPPED_ENV]: "1" },

@@ -261,6 +261,19 @@ export async function hasMitmdump(): Promise<boolean> {
   }
 }
 
+/** mitmdump, when it runs here; `status` is `measured`, or why there is no mitmproxy column. */
+export async function startMitmIfPresent(
+  dir: string,
+  options: StartMitmOptions = {},
+): Promise<{ mitm?: Mitm; status: string }> {
+  if (!(await hasMitmdump())) return { status: "skipped: mitmdump not on PATH" };
+  try {
+    return { mitm: await startMitm(dir, options), status: "measured" };
+  } catch (err) {
+    return { status: `skipped: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;

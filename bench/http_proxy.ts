@@ -29,12 +29,10 @@
 
 import {
   createUpstreamCa,
-  hasMitmdump,
   HOST,
   KEYED_HOST,
-  type Mitm,
   startGateway,
-  startMitm,
+  startMitmIfPresent,
   startUpstream,
 } from "./_http_setup.ts";
 import {
@@ -112,20 +110,9 @@ async function run(options: Options): Promise<void> {
       pids: { ...pids, proxy: relay.ready.pid as number },
     });
     const paths: Path[] = [directPath(upstreamPort, upstreamCa, pids), viaGateway(HOST)];
-    let mitm: Mitm | undefined;
-    let mitmStatus = "measured";
-    if (await hasMitmdump()) {
-      try {
-        mitm = await startMitm(dir);
-        children.push(mitm);
-      } catch (err) {
-        mitmStatus = `skipped: ${(err as Error).message}`;
-        say(`${(err as Error).message}: skipping the mitmproxy column`);
-      }
-    } else {
-      mitmStatus = "skipped: mitmdump not on PATH";
-      say("mitmdump not found on PATH: skipping the mitmproxy column");
-    }
+    const { mitm, status: mitmStatus } = await startMitmIfPresent(dir);
+    if (mitm) children.push(mitm);
+    else say(`mitmproxy ${mitmStatus}: no mitmproxy column`);
     if (mitm) {
       // mitmproxy dials the CONNECT target itself, so it gets the upstream's address; it verifies
       // the upstream's certificate for the client's SNI (api.test), with only the test CA trusted.

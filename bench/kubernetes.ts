@@ -30,7 +30,7 @@
 import { join } from "node:path";
 import { keepAlive, type Path } from "./_http_load.ts";
 import { distinct, fmt } from "./_http_report.ts";
-import { hasMitmdump, type Mitm, startMitm } from "./_http_setup.ts";
+import { startMitmIfPresent } from "./_http_setup.ts";
 import {
   DENIED,
   interleavedSingle,
@@ -158,19 +158,11 @@ async function run(options: Options, command: string): Promise<boolean> {
     children.push(upstream.child);
     const gateway = await startGateway(dir, upstream);
     children.push(gateway.child);
-    let mitm: Mitm | undefined;
-    let mitmStatus = "measured";
-    if (await hasMitmdump()) {
-      try {
-        mitm = await startMitm(dir, {
-          reverseTo: `https://127.0.0.1:${upstream.port}`,
-          upstreamCaFile: join(dir, "apiserver-ca.pem"),
-        });
-        children.push(mitm);
-      } catch (err) {
-        mitmStatus = `not measured: ${err instanceof Error ? err.message : String(err)}`;
-      }
-    } else mitmStatus = "not measured: mitmdump not on PATH";
+    const { mitm, status: mitmStatus } = await startMitmIfPresent(dir, {
+      reverseTo: `https://127.0.0.1:${upstream.port}`,
+      upstreamCaFile: join(dir, "apiserver-ca.pem"),
+    });
+    if (mitm) children.push(mitm);
     say(`started: ${options.upstream} upstream, gateway${mitm ? ", mitmdump (reverse)" : ""}`);
     const sizes = await setupChecks(upstream, gateway);
 

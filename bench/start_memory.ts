@@ -13,11 +13,8 @@
  */
 
 import { join } from "node:path";
-import { RUNTIME_FLAGS } from "../src/cli/_runtime_flags.ts";
-
-/** The V8 flags the launcher runs the gateway with; the floor gets them too, for a like floor. */
-const SHIPPED_V8_FLAGS = RUNTIME_FLAGS.filter((f) => f.startsWith("--v8-flags="))
-  .map((f) => f.slice(11)).join(",");
+// The V8 flags the launcher runs the gateway with; the floor gets them too, for a like floor.
+import { SHIPPED_V8_FLAGS } from "./_child.ts";
 
 /** The target, and the one proposed with the numbers (bench/README.md). */
 const TARGET_MB = 80;
