@@ -29,14 +29,19 @@ export interface ChainRow {
 export const INSERT_SQL = "INSERT INTO receipts (seq, id, canonical, hash) VALUES (?, ?, ?, ?)";
 
 /**
- * The stored text of a receipt: its place in the chain first, then its fields, then its facts
- * and approvals as JSON values (not as strings holding JSON, which would escape every quote of
- * the facts a second time). Written once by the writer and hashed as written.
+ * A receipt on its way to the writer: its stored text but for its place in the chain, which only
+ * the writer knows. Built on the event loop when its batch leaves (no outcome can fold into the
+ * row after that), so the writer is handed two strings instead of a clone of twenty fields.
  */
-export function receiptText(r: PendingRow, seq: number, prevHash: string): string {
+export interface SealedRow {
+  id: string;
+  /** The stored text after `prev_hash`: see {@linkcode receiptText}. */
+  tail: string;
+}
+
+/** `r` as the writer takes it. */
+export function sealRow(r: PendingRow): SealedRow {
   const fields = JSON.stringify({
-    seq,
-    prev_hash: prevHash,
     id: r.id,
     time: r.time,
     agent: r.agent,
@@ -57,7 +62,24 @@ export function receiptText(r: PendingRow, seq: number, prevHash: string): strin
     policy: r.policy,
   });
   // r.facts and r.approvals are JSON.stringify output (toPendingRow), so this stays one JSON text.
-  return `${fields.slice(0, -1)},"facts":${r.facts},"approvals":${r.approvals}}`;
+  return {
+    id: r.id,
+    tail: `${fields.slice(1, -1)},"facts":${r.facts},"approvals":${r.approvals}}`,
+  };
+}
+
+/** The stored text of a sealed row given its place in the chain. */
+export function chainedText(row: SealedRow, seq: number, prevHash: string): string {
+  return `{"seq":${JSON.stringify(seq)},"prev_hash":${JSON.stringify(prevHash)},${row.tail}`;
+}
+
+/**
+ * The stored text of a receipt: its place in the chain first, then its fields, then its facts
+ * and approvals as JSON values (not as strings holding JSON, which would escape every quote of
+ * the facts a second time). Written once by the writer and hashed as written.
+ */
+export function receiptText(r: PendingRow, seq: number, prevHash: string): string {
+  return chainedText(sealRow(r), seq, prevHash);
 }
 
 /** `sha256hex(prevHash ‖ text)`: the hash of a row whose predecessor's hash is `prevHash`. */

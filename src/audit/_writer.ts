@@ -11,7 +11,14 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate, type MigrationStep } from "./_schema.ts";
 import { pruneIn } from "./prune.ts";
 import type { PendingRow } from "./_row.ts";
-import { chainHash, GENESIS_HASH, INSERT_SQL, receiptText } from "./_chain_text.ts";
+import {
+  chainedText,
+  chainHash,
+  GENESIS_HASH,
+  INSERT_SQL,
+  type SealedRow,
+  sealRow,
+} from "./_chain_text.ts";
 import {
   INSERT_OUTCOME_SQL,
   outcomeHash,
@@ -20,12 +27,25 @@ import {
   type StoredOutcome,
 } from "./_outcome.ts";
 
-/** What the writer appends: a receipt, or the outcome of one written earlier (or earlier in the batch). */
-export type QueuedRow = PendingRow | PendingOutcome;
+/** What the store queues: a receipt, or the outcome of one queued earlier. */
+export type StoreRow = PendingRow | PendingOutcome;
+
+/** What the writer appends: a sealed receipt, or the outcome of one written earlier (or earlier in the batch). */
+export type QueuedRow = SealedRow | PendingOutcome;
 
 /** Whether `row` is an outcome (outcomes name their receipt; receipts have their own id). */
-export function isOutcome(row: QueuedRow): row is PendingOutcome {
+export function isOutcome(row: StoreRow | QueuedRow): row is PendingOutcome {
   return !("id" in row);
+}
+
+/** `rows` as the writer takes them, sealed in place: the array is the caller's to give away. */
+export function sealRows(rows: StoreRow[]): QueuedRow[] {
+  const out = rows as (StoreRow | QueuedRow)[];
+  for (let i = 0; i < out.length; i++) {
+    const row = out[i];
+    if (!isOutcome(row)) out[i] = sealRow(row as PendingRow);
+  }
+  return out as QueuedRow[];
 }
 
 /** How the writer opens the database. */
@@ -320,7 +340,7 @@ export class ReceiptWriter {
           outcomes = o;
           continue;
         }
-        const text = receiptText(pending, ++seq, prevHash);
+        const text = chainedText(pending, ++seq, prevHash);
         prevHash = chainHash(prevHash, text);
         // Too few left to fill a statement: one by one from the start.
         if (rows === 0 && left < ROWS_PER_INSERT - 1) {

@@ -9,7 +9,7 @@ import { ReceiptIdGenerator } from "./_id.ts";
 import { GATEWAY_PROTOCOL, type PendingRow, toPendingRow } from "./_row.ts";
 import { checkedOutcomeError, type OutcomeInput, toPendingOutcome } from "./_outcome.ts";
 import { CommitTracker } from "./_commits.ts";
-import { type FromWriter, openDatabase, type QueuedRow, type WriterConfig } from "./_writer.ts";
+import { type FromWriter, openDatabase, type StoreRow, type WriterConfig } from "./_writer.ts";
 import { WriterChannel } from "./_channel.ts";
 import { PruneRequests } from "./_prune_requests.ts";
 import { PRUNE_BATCH, type Pruned } from "./prune.ts";
@@ -249,7 +249,7 @@ export class ReceiptStore {
 
   // Outcomes are written even after close() began: the action was forwarded, so it must not
   // lose its record. Only a stopped or closed writer refuses.
-  #enqueue(row: QueuedRow, urgent: boolean): number {
+  #enqueue(row: StoreRow, urgent: boolean): number {
     if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
     if (this.#writerClosing) {
       throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
