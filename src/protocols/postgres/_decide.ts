@@ -260,11 +260,14 @@ function sqlFacts(
   session: SqlSession,
   params: string[],
 ): SqlFacts {
+  // The analysis' lists are frozen (it is cached and shared); copies are plain arrays, which
+  // keep the receipt's JSON.stringify on V8's fast path: a frozen array anywhere in the facts
+  // sends the whole call down the slow one (Postgres facts 0.81 → 0.40 µs alone, copies included).
   return {
     verb: s.verb,
-    verbs: s.verbs as string[],
-    tables: s.tables as string[],
-    functions: s.functions as string[],
+    verbs: [...s.verbs],
+    tables: [...s.tables],
+    functions: [...s.functions],
     statement: s.statement,
     statement_count: count,
     database: session.database,
@@ -272,7 +275,7 @@ function sqlFacts(
     dynamic: s.dynamic,
     params,
     read_only: s.readOnly && !shadowed(s, session),
-    settings: s.settings as string[],
+    settings: [...s.settings],
   };
 }
 
