@@ -173,6 +173,11 @@ function guardTest(
   term: Node,
   schema: FactSchema,
 ): [[string, string], (ctx: FactsView) => boolean] | null {
+  const member = membership(term, schema);
+  if (member) {
+    const [fact, item] = member;
+    return [fact, (ctx) => mayHold(ctx[fact[0]]?.[fact[1]], item)];
+  }
   if (term?.op === "==") {
     const [l, r] = term.args;
     const fact = stringFact(l, schema) ?? stringFact(r, schema);
@@ -209,6 +214,62 @@ function guardTest(
     }
   }
   return null;
+}
+
+/** A fact holding a map with string keys or a list of strings, as `[variable, field]`. */
+function collectionFact(node: Node, schema: FactSchema): [string, string] | null {
+  if (node?.op !== ".") return null;
+  const [target, field] = node.args;
+  if (target?.op !== "id") return null;
+  const fields = schema.get(target.args);
+  const type = fields && Object.hasOwn(fields, field) ? fields[field] : "";
+  return type.startsWith("map<string,") || type === "list<string>" ? [target.args, field] : null;
+}
+
+/**
+ * `'x' in F` and `F.exists(v, v == 'x')` (either side of the `==`) on a map or list fact: the
+ * condition needs F to hold the key or item `x`. The common way to ask for a header or query
+ * parameter, and rules written so sit in a disjunction that is otherwise guarded.
+ */
+function membership(term: Node, schema: FactSchema): [[string, string], string] | null {
+  if (term?.op === "in") {
+    const item = stringLiteral(term.args[0]);
+    const fact = collectionFact(term.args[1], schema);
+    return item !== null && fact ? [fact, item] : null;
+  }
+  if (term?.op !== "rcall" || term.args[0] !== "exists") return null;
+  const [, receiver, args] = term.args as [string, Node, Node[]];
+  const fact = collectionFact(receiver, schema);
+  if (!fact || args.length !== 2 || args[0]?.op !== "id" || args[1]?.op !== "==") return null;
+  const variable = args[0].args;
+  const [l, r] = args[1].args;
+  const item = l?.op === "id" && l.args === variable
+    ? stringLiteral(r)
+    : r?.op === "id" && r.args === variable
+    ? stringLiteral(l)
+    : null;
+  return item !== null ? [fact, item] : null;
+}
+
+/**
+ * Whether `value` may hold `item` as CEL reads it: false only when that is certain. A plain
+ * object's keys are all a CEL map's keys (`in` also needs the value defined, so an own key
+ * answers true and CEL decides). A list answers false only when every element is a string, as
+ * comparing another type with a string could fail the rule instead.
+ */
+function mayHold(value: unknown, item: string): boolean {
+  if (Array.isArray(value)) {
+    let strings = true;
+    for (const element of value) {
+      if (element === item) return true;
+      if (typeof element !== "string") strings = false;
+    }
+    return !strings;
+  }
+  if (value === null || typeof value !== "object") return true;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return true;
+  return Object.hasOwn(value, item);
 }
 
 /** A necessary condition on one string fact, usable as an index key. */

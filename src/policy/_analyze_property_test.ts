@@ -67,6 +67,13 @@ const HTTP_CONDITIONS = [
   "http.path.startsWith('') && http.method == 'options'",
   "http.headers['x-token'][0].startsWith('ghp_')",
   "http.method == 'get'",
+  // Membership in a map or list fact: guarded since stop 43, alone and inside disjunctions.
+  "'x-token' in http.headers && http.method == 'get'",
+  "http.query.exists(q, 'force' == q) || http.path == '/a'",
+  "http.path.matches('^/gists') || http.headers.exists(h, h == 'x-api-key')",
+  "'force' in http.query || http.method == 'head'",
+  "http.path_anomalies.exists(a, a == 'dot_segment') || http.method == 'options'",
+  "'dot_segment' in http.path_anomalies && http.method == 'delete'",
 ];
 
 const SQL_CONDITIONS = [
@@ -78,6 +85,7 @@ const SQL_CONDITIONS = [
   "sql.statement.startsWith('SET ') && sql.verb == 'set'",
   "sql.user == 'admin' && sql.verb != 'select'",
   "sql.verb == 'select'",
+  "sql.tables.exists(t, t == 'orders') || sql.verb == 'drop'",
 ];
 
 function pick<T>(rnd: () => number, items: readonly T[]): T {
@@ -132,6 +140,7 @@ function httpActions(count: number, seed: number): Action[] {
         path: pick(rnd, paths),
         headers,
         query: rnd() < 0.2 ? { force: ["1"] } : {},
+        path_anomalies: rnd() < 0.2 ? ["dot_segment"] : [],
         body: pick(rnd, bodies),
         body_truncated: rnd() < 0.1,
       },
@@ -148,6 +157,12 @@ function httpActions(count: number, seed: number): Action[] {
     else if (shape < 0.11) delete http.path;
     else if (shape < 0.13) http.method = 42n;
     else if (shape < 0.16) http.method = String(http.method).toUpperCase();
+    // Collections of the wrong kind or holding another type: membership guards must not skip.
+    else if (shape < 0.18) http.headers = "x-token";
+    else if (shape < 0.20) http.query = ["force"];
+    else if (shape < 0.22) http.path_anomalies = [7, "other"];
+    else if (shape < 0.24) http.query = Object.assign(Object.create({ force: ["1"] }), {});
+    else if (shape < 0.26) http.headers = new Map([["x-token", ["t"]]]);
     actions.push(action);
   }
   return actions;
@@ -172,6 +187,7 @@ function sqlActions(count: number, seed: number): Action[] {
       },
     }, { unknown: rnd() < 0.1 ? pick(rnd, [["sql.*"], ["sql.tables"], ["sql.verb"]]) : undefined });
     if (rnd() < 0.05) action.facts = {};
+    else if (rnd() < 0.05) (action.facts.sql as { tables: unknown[] }).tables = [7, "users"];
     actions.push(action);
   }
   return actions;

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { environmentFor, factSchema } from "./_facts.ts";
+import { environmentFor, factSchema, factsContext } from "./_facts.ts";
 import { extractGuards, factReads, readsUnknown } from "./_analyze.ts";
 import { protocolOf, PROTOCOLS } from "../protocols/registry.ts";
 
@@ -77,4 +77,49 @@ Deno.test("extractGuards() makes no guard from terms that are not conjuncts", ()
   assertEquals(guardsOf("!(http.method == 'get')").length, 0);
   assertEquals(guardsOf("http.method != 'get'").length, 0);
   assertEquals(guardsOf("http.method == 'get' || http.body_truncated").length, 0);
+});
+
+Deno.test("extractGuards() membership guards skip only when CEL is sure the key or item is absent", () => {
+  const https = protocolOf("https")!;
+  const env = environmentFor(https);
+  const agent = { name: "bot", profile: "oncall" };
+  const conditions = [
+    "'x-token' in http.headers",
+    "http.headers.exists(h, h == 'x-token')",
+    "http.headers.exists(h, 'x-token' == h)",
+    "'dot_segment' in http.path_anomalies",
+    "http.path_anomalies.exists(a, a == 'dot_segment')",
+  ];
+  // [facts, whether every guard may skip]: skip only where the collection is certain.
+  const cases: [Record<string, unknown>, boolean][] = [
+    [{ headers: { accept: ["x"] }, path_anomalies: ["other"] }, true],
+    [{ headers: Object.create(null), path_anomalies: [] }, true],
+    [{ headers: { "x-token": ["t"] }, path_anomalies: ["dot_segment"] }, false],
+    [{ headers: { "x-token": undefined }, path_anomalies: ["other", "dot_segment"] }, false],
+    // Not plain data or not all strings: CEL decides (true, or an evaluation failure).
+    [{ headers: new Map([["x-token", ["t"]]]), path_anomalies: [7, "other"] }, false],
+    [{ headers: Object.create({ "x-token": ["t"] }), path_anomalies: [null] }, false],
+    [{ headers: "x-token", path_anomalies: "dot_segment" }, false],
+    [{}, false],
+  ];
+  let skipped = 0;
+  for (const condition of conditions) {
+    const guards = guardsOf(condition);
+    assertEquals(guards.length, 1, condition);
+    for (const [http, skips] of cases) {
+      const where = `${condition} on ${Deno.inspect(http)}`;
+      const passes = guards[0].test({ http });
+      if (passes) continue;
+      skipped++;
+      let result: unknown;
+      try {
+        result = env.parse(condition)(factsContext(https, { http } as never, agent));
+      } catch (error) {
+        result = error;
+      }
+      assertEquals(result, false, `${where}: the guard skipped, CEL says ${result}`);
+    }
+  }
+  // Each condition skips exactly in the two certain cases.
+  assertEquals(skipped, conditions.length * cases.filter(([, skips]) => skips).length);
 });
