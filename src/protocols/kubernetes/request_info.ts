@@ -176,12 +176,18 @@ function decodeListOptions(query: Record<string, string[]>): { watch: boolean; n
   return { watch, name };
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
 /** strconv.ParseInt(s, 10, 64) succeeds; an absent parameter is not decoded at all. */
 function isInt64(value: string | undefined): boolean {
   if (value === undefined) return true;
   if (!/^[+-]?\d+$/.test(value)) return false;
+  // Up to 18 digits always fits (kubectl's `limit=500`): no BigInt for the usual case.
+  const digits = value.length - (value[0] === "+" || value[0] === "-" ? 1 : 0);
+  if (digits <= 18) return true;
   const n = BigInt(value);
-  return n >= -(2n ** 63n) && n < 2n ** 63n;
+  return n >= INT64_MIN && n <= INT64_MAX;
 }
 
 interface FieldTerm {

@@ -243,6 +243,20 @@ Deno.test("requestInfo() narrows list and watch to a metadata.name field selecto
       request: sel("metadata.name=x") + "&limit=500",
       want: { ...nsPods, name: "x", verb: "list" },
     },
+    // strconv.ParseInt's int64 range, at both ends; leading zeros do not count.
+    ...[
+      "9223372036854775807",
+      "-9223372036854775808",
+      "+000000000000000000000001",
+      "-999999999999999999",
+    ].map((limit) => ({
+      request: sel("metadata.name=x") + `&limit=${encodeURIComponent(limit)}`,
+      want: { ...nsPods, name: "x", verb: "list" },
+    })),
+    ...["9223372036854775808", "-9223372036854775809", "99999999999999999999"].map((limit) => ({
+      request: sel("metadata.name=x") + `&timeoutSeconds=${limit}`,
+      want: { ...nsPods, verb: "list" },
+    })),
     {
       request: "GET /api/v1/watch/pods?fieldSelector=metadata.name%3Dx",
       want: { ...pods, verb: "watch" },
