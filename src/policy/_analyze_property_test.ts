@@ -186,8 +186,9 @@ function sqlActions(count: number, seed: number): Action[] {
         dynamic: rnd() < 0.1,
       },
     }, { unknown: rnd() < 0.1 ? pick(rnd, [["sql.*"], ["sql.tables"], ["sql.verb"]]) : undefined });
-    if (rnd() < 0.05) action.facts = {};
-    else if (rnd() < 0.05) (action.facts.sql as { tables: unknown[] }).tables = [7, "users"];
+    const shape = rnd();
+    if (shape < 0.05) action.facts = {};
+    else if (shape < 0.1) (action.facts.sql as { tables: unknown[] }).tables = [7, "users"];
     actions.push(action);
   }
   return actions;

@@ -106,7 +106,7 @@ Deno.test("extractGuards() membership guards skip only when CEL is sure the key 
   for (const condition of conditions) {
     const guards = guardsOf(condition);
     assertEquals(guards.length, 1, condition);
-    for (const [http, skips] of cases) {
+    for (const [http] of cases) {
       const where = `${condition} on ${Deno.inspect(http)}`;
       const passes = guards[0].test({ http });
       if (passes) continue;
