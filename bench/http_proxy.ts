@@ -24,8 +24,8 @@
  * Targets (issue 21): ≥ 10× mitmproxy's keep-alive GET rate and ≤ 1/10 of its proxy CPU per
  * request, ≤ 1/12 of its CPU per new connection; added p50 ≤ 0.5 ms over direct; ≤ 150 MB RSS at
  * 1,000 idle tunnels; RSS after the load phases within 10% of before them (and, proposed in its
- * place, after `--settle` idle seconds no more than with the tunnels open; not read with
- * `--quick`); ≤ 10 µs added p50 for header injection.
+ * place, after `--settle` idle seconds within 10% of the figure with the tunnels open; not read
+ * with `--quick`); ≤ 10 µs added p50 for header injection.
  *
  * @module
  */
