@@ -8,9 +8,20 @@
  * @module
  */
 
+import { latin1 } from "./_placeholders.ts";
+
 /** The two characters at `i` as a 16-bit key (low bytes only: a collision only costs a compare). */
 function pairKey(s: string, i: number): number {
   return ((s.charCodeAt(i) & 0xff) << 8) | (s.charCodeAt(i + 1) & 0xff);
+}
+
+/** Whether `bytes` holds `form` (a latin1 string: one byte a character) at `at`. */
+function bytesStartWith(bytes: Uint8Array, form: string, at: number): boolean {
+  if (at + form.length > bytes.length) return false;
+  for (let j = 0; j < form.length; j++) {
+    if (bytes[at + j] !== form.charCodeAt(j)) return false;
+  }
+  return true;
 }
 
 /** A 16-bit hash of the three bytes `pair << 8 | third`, for the second-level filter. */
@@ -100,17 +111,13 @@ export class FormIndex {
   }
 
   /**
-   * The leftmost form starting in `[from, limit)` of `bytes` (whose latin1 string is `s`), the
-   * longest one at that position: the per-response hot loop, so it reads the pair key straight
-   * from the bytes and compares strings only where the bitmap says a form may start.
+   * The leftmost form starting in `[from, limit)` of `bytes`, the longest one at that position,
+   * for an index of latin1 forms (one byte a character): the per-response hot loop, so it reads
+   * the pair key straight from the bytes and compares bytes only where the table says a form may
+   * start. No string of the chunk is made (it cost a copy of every body: ~1 µs per 5 KB).
    */
-  find(
-    bytes: Uint8Array,
-    s: string,
-    from: number,
-    limit: number,
-  ): { at: number; id: number } | null {
-    if (this.#single.size > 0) return this.#findWithSingles(bytes, s, from, limit);
+  find(bytes: Uint8Array, from: number, limit: number): { at: number; id: number } | null {
+    if (this.#single.size > 0) return this.#findWithSingles(bytes, from, limit);
     const kinds = this.#pairKinds ??= this.#buildPairKinds();
     const triples = this.#tripleBits;
     const n = bytes.length;
@@ -126,7 +133,7 @@ export class FormIndex {
         if ((triples[h >>> 3] & (1 << (h & 7))) === 0) continue;
       }
       for (const id of this.#byPair.get(key)!) {
-        if (s.startsWith(this.forms[id], i)) return { at: i, id };
+        if (bytesStartWith(bytes, this.forms[id], i)) return { at: i, id };
       }
     }
     return null;
@@ -143,10 +150,10 @@ export class FormIndex {
   /** {@linkcode find} for a set with one-character forms (a one-character secret): rare, slow. */
   #findWithSingles(
     bytes: Uint8Array,
-    s: string,
     from: number,
     limit: number,
   ): { at: number; id: number } | null {
+    const s = latin1(bytes);
     for (let i = from; i < Math.min(limit, bytes.length); i++) {
       const id = this.at(s, i);
       if (id >= 0) return { at: i, id };

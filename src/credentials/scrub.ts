@@ -217,11 +217,10 @@ export class Scrubber {
   #scan(buf: Uint8Array, limit: number): { out: Uint8Array; consumed: number } {
     const forms = this.#forms;
     const index = this.#index;
-    const s = latin1(buf);
     const pieces: Uint8Array[] = [];
     let replaced = false;
     let cursor = 0;
-    for (let m = index.find(buf, s, 0, limit); m; m = index.find(buf, s, cursor, limit)) {
+    for (let m = index.find(buf, 0, limit); m; m = index.find(buf, cursor, limit)) {
       if (m.at > cursor) pieces.push(buf.subarray(cursor, m.at));
       pieces.push(forms[m.id].replacement);
       replaced = true;
