@@ -7,6 +7,7 @@
 
 import { createHash } from "node:crypto";
 import type { ReceiptOutcome } from "../core/mod.ts";
+import { isoTime } from "./_iso_time.ts";
 
 /** What a caller hands the store when an allowed action's exchange is over: what it reads back. */
 export type OutcomeInput = ReceiptOutcome;
@@ -77,7 +78,7 @@ export function toPendingOutcome(receipt: string, input: OutcomeInput): PendingO
   const error = checkedOutcomeError(receipt, input);
   return {
     receipt,
-    time: input.time.toISOString(),
+    time: isoTime(input.time),
     upstream_status: input.upstreamStatus,
     bytes_in: input.bytesIn,
     bytes_out: input.bytesOut,

@@ -7,6 +7,7 @@
  */
 
 import type { ReceiptInput } from "../core/mod.ts";
+import { isoTime } from "./_iso_time.ts";
 
 /** A validated receipt awaiting its place in the chain. */
 export interface PendingRow {
@@ -157,7 +158,7 @@ export function toPendingRow(
   }
   return {
     id,
-    time: time.toISOString(),
+    time: isoTime(time),
     agent: optionalText("agent", input.agent),
     profile: optionalText("profile", input.profile),
     endpoint: optionalText("endpoint", input.endpoint),
