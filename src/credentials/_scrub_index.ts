@@ -8,8 +8,6 @@
  * @module
  */
 
-import { latin1 } from "./_placeholders.ts";
-
 /** The two characters at `i` as a 16-bit key (low bytes only: a collision only costs a compare). */
 function pairKey(s: string, i: number): number {
   return ((s.charCodeAt(i) & 0xff) << 8) | (s.charCodeAt(i + 1) & 0xff);
@@ -147,16 +145,27 @@ export class FormIndex {
     return kinds;
   }
 
-  /** {@linkcode find} for a set with one-character forms (a one-character secret): rare, slow. */
+  /**
+   * {@linkcode find} for a set with one-character forms (a one-character secret): rare, slower.
+   * What {@linkcode at} does, on the bytes: called again after every match, so it makes no copy
+   * of the chunk (one per call would cost a body full of matches its length squared).
+   */
   #findWithSingles(
     bytes: Uint8Array,
     from: number,
     limit: number,
   ): { at: number; id: number } | null {
-    const s = latin1(bytes);
     for (let i = from; i < Math.min(limit, bytes.length); i++) {
-      const id = this.at(s, i);
-      if (id >= 0) return { at: i, id };
+      if (i + 1 < bytes.length) {
+        const key = (bytes[i] << 8) | bytes[i + 1];
+        if (this.#pairBits[key >>> 3] & (1 << (key & 7))) {
+          for (const id of this.#byPair.get(key)!) {
+            if (bytesStartWith(bytes, this.forms[id], i)) return { at: i, id };
+          }
+        }
+      }
+      const id = this.#single.get(String.fromCharCode(bytes[i]));
+      if (id !== undefined) return { at: i, id };
     }
     return null;
   }

@@ -72,3 +72,21 @@ Deno.bench("scan: 16 KB JSON in 64-byte chunks (streamed)", { group: "stream" },
 Deno.bench("text: one header value", { group: "header" }, () => {
   template.text(header);
 });
+
+// A one-character secret matching every other byte: the scan must stay linear in the body
+// (64 KB should cost about four times 16 KB), however many matches it finds.
+const oneCharacter = new Scrubber(scrubForms(bearer("short"), "a"));
+const alternating16 = new TextEncoder().encode("ab".repeat(8 * 1024));
+const alternating64 = new TextEncoder().encode("ab".repeat(32 * 1024));
+
+Deno.bench("scan: 16 KB, a one-character secret every other byte", { group: "single" }, () => {
+  const s = new Scrubber(oneCharacter);
+  s.push(alternating16);
+  s.end();
+});
+
+Deno.bench("scan: 64 KB, a one-character secret every other byte", { group: "single" }, () => {
+  const s = new Scrubber(oneCharacter);
+  s.push(alternating64);
+  s.end();
+});
