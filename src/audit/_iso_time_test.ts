@@ -1,19 +1,9 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { isoTime } from "./_iso_time.ts";
-
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { SeededRng } from "../../tests/_rng.ts";
 
 Deno.test("isoTime() writes what toISOString() writes, in and across seconds (property)", () => {
-  const rnd = random(7);
+  const rnd = new SeededRng(7).float;
   const starts = [
     Date.UTC(2026, 11, 6, 9, 0, 0, 0),
     Date.UTC(1999, 11, 31, 23, 59, 59, 990), // into a new year
