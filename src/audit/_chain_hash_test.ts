@@ -5,7 +5,7 @@
 
 import { equal } from "node:assert/strict";
 import { canonicalRow, type LegacyRow } from "./_legacy_rows.ts";
-import { chainHash, receiptText } from "./_chain_text.ts";
+import { chainedText, chainHash, sealRow } from "./_chain_text.ts";
 import type { PendingRow } from "./_row.ts";
 import { canonicalOutcome, outcomeHash, type StoredOutcome } from "./_outcome.ts";
 
@@ -34,7 +34,7 @@ const ROW: LegacyRow = {
   policy: "0123456789abcdef",
 };
 
-/** The same receipt as schema 4 writes it: its place in the chain is given to receiptText(). */
+/** The same receipt as schema 4 writes it: its place in the chain is given to chainedText(). */
 const PENDING: PendingRow = {
   id: ROW.id,
   time: ROW.time,
@@ -99,9 +99,9 @@ Deno.test("legacy rows' hashes and outcomeHash() keep the chain's format", async
   equal(outcomeHash(OUTCOME), await sha256hex(OUTCOME.prev_hash + canonicalOutcome(OUTCOME)));
 });
 
-Deno.test("chainHash() of receiptText() keeps schema 4's format", async () => {
+Deno.test("chainHash() of a sealed receipt's chainedText() keeps schema 4's format", async () => {
   const prev = "ab".repeat(32);
-  const text = receiptText(PENDING, 7, prev);
+  const text = chainedText(sealRow(PENDING), 7, prev);
   equal(
     text,
     `{"seq":7,"prev_hash":"${prev}","id":"rcpt_01M7YZGRNYBT6CCCH0GYNBPBQH",` +
@@ -115,7 +115,7 @@ Deno.test("chainHash() of receiptText() keeps schema 4's format", async () => {
   equal(chainHash(prev, text), "475e240c3e079d6f3b597d4e7282752cd8e7fae5e075afa1d18e2a11a3cfdee0");
   equal(chainHash(prev, text), await sha256hex(prev + text));
   // Unlike the legacy form, nothing is left out when unset: the text is its own format.
-  const older = receiptText({ ...PENDING, ahead: 0, policy: null }, 7, prev);
+  const older = chainedText(sealRow({ ...PENDING, ahead: 0, policy: null }), 7, prev);
   equal(older, text.replace('"ahead":1,"policy":"0123456789abcdef"', '"ahead":0,"policy":null'));
   equal(chainHash(prev, older), "5ba552a545fde1ba58c7a8d37aa7e503e0dd4dae5e380efbfb7c4e9601c8b88e");
   equal(chainHash(prev, older), await sha256hex(prev + older));

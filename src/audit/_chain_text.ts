@@ -21,7 +21,7 @@ export const GENESIS_HASH = "0".repeat(64);
 export interface ChainRow {
   seq: number;
   id: string;
-  /** The receipt as JSON; see {@linkcode receiptText}. */
+  /** The receipt as JSON; see {@linkcode chainedText}. */
   canonical: string;
   hash: string;
 }
@@ -35,7 +35,7 @@ export const INSERT_SQL = "INSERT INTO receipts (seq, id, canonical, hash) VALUE
  */
 export interface SealedRow {
   id: string;
-  /** The stored text after `prev_hash`: see {@linkcode receiptText}. */
+  /** The stored text after `prev_hash`: see {@linkcode chainedText}. */
   tail: string;
 }
 
@@ -68,18 +68,13 @@ export function sealRow(r: PendingRow): SealedRow {
   };
 }
 
-/** The stored text of a sealed row given its place in the chain. */
+/**
+ * The stored text of a sealed receipt: its place in the chain first, then its fields, then its
+ * facts and approvals as JSON values (not as strings holding JSON, which would escape every quote
+ * of the facts a second time). Written once by the writer and hashed as written.
+ */
 export function chainedText(row: SealedRow, seq: number, prevHash: string): string {
   return `{"seq":${JSON.stringify(seq)},"prev_hash":${JSON.stringify(prevHash)},${row.tail}`;
-}
-
-/**
- * The stored text of a receipt: its place in the chain first, then its fields, then its facts
- * and approvals as JSON values (not as strings holding JSON, which would escape every quote of
- * the facts a second time). Written once by the writer and hashed as written.
- */
-export function receiptText(r: PendingRow, seq: number, prevHash: string): string {
-  return chainedText(sealRow(r), seq, prevHash);
 }
 
 /** `sha256hex(prevHash ‖ text)`: the hash of a row whose predecessor's hash is `prevHash`. */
