@@ -130,11 +130,18 @@ export class FormIndex {
         const h = tripleHash(key, bytes[i + 2]);
         if ((triples[h >>> 3] & (1 << (h & 7))) === 0) continue;
       }
-      for (const id of this.#byPair.get(key)!) {
-        if (bytesStartWith(bytes, this.forms[id], i)) return { at: i, id };
-      }
+      const id = this.#formAt(bytes, key, i);
+      if (id >= 0) return { at: i, id };
     }
     return null;
+  }
+
+  /** The longest form starting with the pair `key` that `bytes` holds at `i`, or -1. */
+  #formAt(bytes: Uint8Array, key: number, i: number): number {
+    for (const id of this.#byPair.get(key)!) {
+      if (bytesStartWith(bytes, this.forms[id], i)) return id;
+    }
+    return -1;
   }
 
   #buildPairKinds(): Uint8Array {
@@ -156,14 +163,11 @@ export class FormIndex {
     limit: number,
   ): { at: number; id: number } | null {
     for (let i = from; i < Math.min(limit, bytes.length); i++) {
-      if (i + 1 < bytes.length) {
-        const key = (bytes[i] << 8) | bytes[i + 1];
-        if (this.#pairBits[key >>> 3] & (1 << (key & 7))) {
-          for (const id of this.#byPair.get(key)!) {
-            if (bytesStartWith(bytes, this.forms[id], i)) return { at: i, id };
-          }
-        }
-      }
+      const key = i + 1 < bytes.length ? (bytes[i] << 8) | bytes[i + 1] : -1;
+      const pair = key >= 0 && (this.#pairBits[key >>> 3] & (1 << (key & 7))) !== 0
+        ? this.#formAt(bytes, key, i)
+        : -1;
+      if (pair >= 0) return { at: i, id: pair };
       const id = this.#single.get(String.fromCharCode(bytes[i]));
       if (id !== undefined) return { at: i, id };
     }
