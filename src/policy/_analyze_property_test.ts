@@ -1,4 +1,5 @@
-// Property: the guards extractGuards() puts in front of a rule never change a decision.
+// Property: the guards extractGuards() puts in front of a rule, and the exact evaluators that
+// decide a rule without CEL (`_exact.ts`), never change a decision.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
@@ -323,13 +324,16 @@ Deno.test("Policy decides exactly as it would with guards stripped, rule by rule
   const tally: Tally = { matched: new Set(), reasons: new Set(), excused: 0 };
   const rules = generatedRules();
   let guarded = 0;
+  let exact = 0;
   for (const { text } of rules) {
     const policy = await policyOf(text);
-    guarded += ENDPOINTS.flatMap((e) => policy.rulesFor(e)).filter((r) => r.guards.length > 0)
-      .length;
+    const compiled = ENDPOINTS.flatMap((e) => policy.rulesFor(e));
+    guarded += compiled.filter((r) => r.guards.length > 0).length;
+    exact += compiled.filter((r) => r.exact).length;
     assertGuardsChangeNothing(policy, tally);
   }
   assert(guarded >= 30, `only ${guarded} rules carry guards: this test would check little`);
+  assert(exact >= 40, `only ${exact} rules are decided without CEL: this test would check little`);
   // Every rule must match some generated action, or its guard was never tested against a match.
   // Except the rule that contradicts itself on purpose.
   const never = `http-${HTTP_CONDITIONS.indexOf("http.method == 'GET' && http.method == 'POST'")}`;

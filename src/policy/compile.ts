@@ -17,6 +17,7 @@ import {
   type Guard,
   indexConstraints,
 } from "./_analyze.ts";
+import { type Exact, exactEvaluator } from "./_exact.ts";
 import { Policy } from "./policy.ts";
 
 /** A rule ready to evaluate. */
@@ -29,6 +30,8 @@ export interface CompiledRule {
   evaluate: (ctx: Record<string, unknown>) => unknown;
   reads: Set<string>;
   guards: Guard[];
+  /** Decides the condition in plain JS when its shape allows (see `_exact.ts`). */
+  exact?: Exact;
   /** Necessary conditions on string facts, for the per-endpoint index. */
   constraints?: Constraint[];
 }
@@ -164,6 +167,7 @@ function compileUncached(
       evaluate: parsed as unknown as (ctx: Record<string, unknown>) => unknown,
       reads: factReads(parsed.ast, schema),
       guards: extractGuards(parsed.ast, schema),
+      exact: exactEvaluator(parsed.ast, protocol) ?? undefined,
       constraints: indexConstraints(parsed.ast, schema),
     };
   } catch (err) {

@@ -191,7 +191,14 @@ export class Policy {
       const observing = rule.mode === "observe";
       if (observing && observed) continue;
       if (!guardsPass(compiled, view, unknown)) continue;
-      const outcome = matchRule(compiled, context, unknown);
+      // With every fact known, a condition plain JS can decide skips CEL (and wrapping the
+      // facts for it); one it cannot be sure of still goes to CEL.
+      const decided = compiled.exact && unknown.length === 0 ? compiled.exact(view) : undefined;
+      const outcome = decided === undefined
+        ? matchRule(compiled, context, unknown)
+        : decided
+        ? matchedOutcome(compiled.rule)
+        : null;
       if (!outcome) continue;
       if (observing) {
         observed = outcome;
@@ -250,6 +257,11 @@ function matchRule(
   }
   if (result === false) return null;
   if (result !== true) return failed(`rule '${rule.name}' returned a non-boolean value`);
+  return matchedOutcome(rule);
+}
+
+/** The outcome of a rule whose condition holds. */
+function matchedOutcome(rule: CompiledRule["rule"]): Outcome {
   if (rule.approve.length > 0) {
     return {
       kind: "approve",

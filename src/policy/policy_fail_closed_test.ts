@@ -156,3 +156,36 @@ Deno.test("decide() denies when a dyn condition yields a non-boolean", async () 
   const yes = policy.decide(http({ body: '{"admin": true}' }));
   assertEquals([yes.decision, yes.rule], ["allow", "json"]);
 });
+
+Deno.test("decide() settles a rule plain JS can decide without CEL, and leaves CEL the rest", async () => {
+  const policy = await policyOf(
+    rule("reads", {
+      endpoint: "postgres.pg",
+      condition: "sql.verbs.all(v, v in ['select', 'show'])",
+      verdict: "allow",
+    }),
+  );
+  const [compiled] = policy.rulesFor("pg");
+  assert(compiled.exact, "the rule's shape has an exact evaluator");
+  // CEL now fails whenever it runs, so a decision that reaches it denies.
+  let celRuns = 0;
+  compiled.evaluate = () => {
+    celRuns++;
+    throw new Error("CEL ran");
+  };
+  assertEquals(policy.decide(sql({ verbs: ["select", "show"] })).decision, "allow");
+  assertEquals(
+    policy.decide(sql({ verbs: ["select", "drop"] })).reason,
+    "no rule allows this request",
+  );
+  assertEquals(celRuns, 0);
+  // Facts it cannot be sure of (a verb that is not a string) go to CEL, which fails closed.
+  const action = sql({ verbs: ["select"] });
+  (action.facts.sql as { verbs: unknown[] }).verbs = ["select", 7];
+  const odd = policy.decide(action);
+  assertEquals([odd.decision, odd.reason, celRuns], ["deny", EVALUATION_FAILED, 1]);
+  // So does any action with an unknown fact: the rule reading it denies as before.
+  const unknown = policy.decide(sql({ verbs: ["select"] }, { unknown: ["sql.verbs"] }));
+  assertEquals([unknown.decision, unknown.reason], ["deny", EVALUATION_FAILED]);
+  assertMatch(unknown.detail!, /could not be established/);
+});
