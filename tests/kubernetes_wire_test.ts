@@ -144,6 +144,38 @@ Deno.test({
 
 Deno.test({
   name:
+    "kubernetes listener: each request on a connection is its own token's, whatever came before",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withK8sGateway(async (fx) => {
+      const outsider = fx.registry.add("outsider", "nobody");
+      await eventually(
+        "the new agent known",
+        async () => (await listPods(fx.url(), fx.caPem, outsider)) === 403 || undefined,
+      );
+      const before = fx.api.requests.length;
+      // On one connection the agent of the last request is kept (sparing a hash); it must never
+      // answer for another token. A refusal closes the connection, so each sequence ends in one.
+      const get = (token: string) =>
+        `GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n` +
+        `Authorization: Bearer ${token}\r\n\r\n`;
+      const statuses = async (...tokens: string[]) => {
+        const conn = await tlsTo(fx.url(), fx.caPem);
+        await conn.write(new TextEncoder().encode(tokens.map(get).join("")));
+        const text = await readAll(conn, 10_000);
+        return [...text.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+      };
+      assertEquals(await statuses(fx.token, fx.token, outsider), [200, 200, 403]);
+      assertEquals(await statuses(fx.token, `${fx.token}x`), [200, 401]);
+      assertEquals(await statuses(outsider, fx.token), [403]);
+      assertEquals(fx.api.requests.length - before, 3);
+      fx.registry.revoke("outsider");
+    }),
+});
+
+Deno.test({
+  name:
     "kubernetes listener: a reload applies to the next request; a removed endpoint's listener closes",
   sanitizeResources: false,
   sanitizeOps: false,

@@ -57,6 +57,29 @@ Deno.test("reauthenticate() sees another process's revoke, and never lends facts
   });
 });
 
+Deno.test("reauthenticateToken() skips the hash while the agents are unchanged, and no longer", async () => {
+  await withStateDir((dir) => {
+    const registry = AgentRegistry.open(dir);
+    const token = registry.add("bot", "default");
+    const agent = registry.authenticateToken(token)!;
+    // Not a hash: the facts come back for a token the registry never issued, as the caller
+    // promises the token is the one `agent` authenticated with.
+    assert.equal(registry.reauthenticateToken(agent, "not-checked"), agent);
+    // Any change to the agents (a profile edit would make the kept facts wrong): checked in full.
+    registry.add("other", "default");
+    assert.equal(registry.reauthenticateToken(agent, "not-checked"), null);
+    const again = registry.reauthenticateToken(agent, token)!;
+    assert.deepEqual(again, agent);
+    assert.equal(registry.reauthenticateToken(again, token), again);
+    registry.rotate("bot");
+    assert.equal(registry.reauthenticateToken(again, token), null, "the rotated token");
+    const fresh = registry.add("second", "default");
+    const second = registry.authenticateToken(fresh)!;
+    registry.revoke("second");
+    assert.equal(registry.reauthenticateToken(second, fresh), null, "a revoked agent");
+  });
+});
+
 Deno.test("a token authenticates to one frozen facts object per agent until the agents change", async () => {
   await withStateDir((dir) => {
     const registry = AgentRegistry.open(dir);

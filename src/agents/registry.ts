@@ -182,6 +182,17 @@ export class AgentRegistry {
   }
 
   /**
+   * `authenticateToken(token)` again for a connection that authenticated as `agent` with that
+   * token, as {@linkcode reauthenticate} is `authenticate` again (a Kubernetes client sends its
+   * bearer token on every request). Never throws.
+   */
+  reauthenticateToken(agent: AgentFacts, token: string): AgentFacts | null {
+    this.#maybeReload();
+    if (this.#issuedUnder.get(agent) === this.#entries) return agent;
+    return this.authenticateToken(token);
+  }
+
+  /**
    * The active agent named `name`, for identities that carry no token (a source address): its
    * facts are judged by name only, so a rotation does not end what it opened. Never throws.
    */

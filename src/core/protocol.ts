@@ -277,6 +277,11 @@ export interface AgentAuthentication {
   /** The agent whose token is `token`, or `null`. */
   authenticateToken(token: string): AgentFacts | null;
   /**
+   * `authenticateToken(token)` for a connection that authenticated as `agent` with `token`
+   * before: cheaper while the agents have not changed since.
+   */
+  reauthenticateToken(agent: AgentFacts, token: string): AgentFacts | null;
+  /**
    * The SCRAM-SHA-256 verifiers of every active agent (RFC 5802 §3): one salt and iteration
    * count, sent before the agent is known; `null` when some agent has none.
    */

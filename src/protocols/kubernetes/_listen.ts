@@ -99,6 +99,7 @@ function kubernetesContext(services: ProtocolServices): KubernetesContext {
   return {
     guard: services.guard,
     authenticateToken: (token) => agents.authenticateToken(token),
+    reauthenticateToken: (agent, token) => agents.reauthenticateToken(agent, token),
     route: (agent, name) => {
       const endpoint = services.endpoint(name);
       if (!endpoint || !isKubernetesEndpoint(endpoint)) {

@@ -32,6 +32,11 @@ export interface KubernetesContext {
   guard: ActionGuard;
   /** The agent a bearer token belongs to (its clawpatrol token), or `null`. */
   authenticateToken(token: string): AgentFacts | null;
+  /**
+   * The same, for a connection whose last request authenticated as `agent` with this token
+   * (without it, every request is authenticated in full).
+   */
+  reauthenticateToken?(agent: AgentFacts, token: string): AgentFacts | null;
   /** Where `endpoint` leads for `agent`; asked for every request, so reloads apply at once. */
   route(agent: AgentFacts, endpoint: string): KubernetesRoute;
   /** A leaf certificate for the address agents dial, signed by the gateway CA (cached). */

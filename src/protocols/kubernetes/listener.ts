@@ -47,6 +47,8 @@ const GATEWAY_STOPPED = "gateway stopped before the exchange ended";
  */
 interface Connection extends ExchangeOptions {
   agent: AgentFacts | null;
+  /** The bearer token `agent` authenticated with, so the next request's same token skips a hash. */
+  token: string | null;
   /**
    * Why the gateway ended it (agent revoked or rotated), `null` while it has not: its failing
    * exchange is no error to log, and its ledger closes with this reason.
@@ -171,6 +173,7 @@ export class KubernetesListener {
       pool: this.#pool,
       actions,
       agent: null,
+      token: null,
       ended: null,
     };
     this.#open.add(conn);
@@ -225,8 +228,7 @@ export class KubernetesListener {
     admission: Admission,
   ): Promise<"keep" | "close"> {
     const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
-    const agent = this.#authenticate(head);
-    conn.agent = agent;
+    const agent = this.#authenticate(conn, head);
     if (!agent) {
       return await this.#deny(conn, summary, {
         agent: null,
@@ -279,11 +281,19 @@ export class KubernetesListener {
     );
   }
 
-  #authenticate(head: RequestHead): AgentFacts | null {
+  /** The agent of the request's bearer token, remembered on the connection with the token. */
+  #authenticate(conn: Connection, head: RequestHead): AgentFacts | null {
     const values = headerValues(head.headers, "authorization");
-    if (values.length !== 1) return null;
-    const match = /^bearer +(\S+) *$/i.exec(values[0]);
-    return match ? this.#ctx.authenticateToken(match[1]) : null;
+    const token = values.length === 1 ? /^bearer +(\S+) *$/i.exec(values[0])?.[1] : undefined;
+    const again = this.#ctx.reauthenticateToken;
+    const agent = token === undefined
+      ? null
+      : conn.agent !== null && token === conn.token && again
+      ? again(conn.agent, token)
+      : this.#ctx.authenticateToken(token);
+    conn.agent = agent;
+    conn.token = agent ? token! : null;
+    return agent;
   }
 
   /** Records a deny the gateway took itself, on the connection's ledger. */
