@@ -203,16 +203,33 @@ export const LAST_CHUNK: Uint8Array = new Uint8Array([0x30, CR, LF, CR, LF]);
  */
 export function encodeChunk(data: Uint8Array): Uint8Array {
   if (data.length === 0) return EMPTY_BYTES;
-  const size = data.length.toString(16);
-  // Written out and dropped: cut from a shared slab when small (core/bytes.ts).
-  const out = shortLivedBytes(size.length + data.length + 4);
-  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i);
-  let o = size.length;
-  out[o++] = CR;
-  out[o++] = LF;
-  out.set(data, o);
-  o += data.length;
-  out[o++] = CR;
-  out[o] = LF;
+  const { head, end } = chunkFraming(data.length);
+  const out = shortLivedBytes(head.length + data.length + end.length);
+  out.set(head, 0);
+  out.set(data, head.length);
+  out.set(end, head.length + data.length);
   return out;
+}
+
+/** The CRLF that ends each chunk's data. Shared: never mutate it. */
+const CHUNK_END: Uint8Array = new Uint8Array([CR, LF]);
+
+/**
+ * What goes around `length` (> 0) bytes of data to make them one chunk: `<hex size>\r\n` before,
+ * `\r\n` after. For a writer that gathers pieces into one buffer anyway: the data is then copied
+ * once, there, and not also into a chunk of its own (a 5 KB body's copy and allocation, ~2 µs).
+ *
+ * @example
+ * ```ts
+ * const { head, end } = chunkFraming(5); // "5\r\n", "\r\n"
+ * concatBytes([head, data, end]); // the bytes of encodeChunk(data)
+ * ```
+ */
+export function chunkFraming(length: number): { head: Uint8Array; end: Uint8Array } {
+  const size = length.toString(16);
+  const head = shortLivedBytes(size.length + 2);
+  for (let i = 0; i < size.length; i++) head[i] = size.charCodeAt(i);
+  head[size.length] = CR;
+  head[size.length + 1] = LF;
+  return { head, end: CHUNK_END };
 }

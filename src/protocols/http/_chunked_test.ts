@@ -1,5 +1,11 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { ChunkedDecoder, type ChunkedLimits, encodeChunk, LAST_CHUNK } from "./_chunked.ts";
+import {
+  ChunkedDecoder,
+  type ChunkedLimits,
+  chunkFraming,
+  encodeChunk,
+  LAST_CHUNK,
+} from "./_chunked.ts";
 import { HttpParseError } from "./_head.ts";
 import { seededRandom } from "../../../tests/_rng.ts";
 import { splits } from "../../../tests/_splits.ts";
@@ -155,6 +161,16 @@ Deno.test("encodeChunk() frames data as hex size, CRLF, data, CRLF", () => {
   const big = new Uint8Array(255).fill(0x61);
   equal(text([encodeChunk(big)]).slice(0, 4), "ff\r\n");
   equal(text([LAST_CHUNK]), "0\r\n\r\n");
+});
+
+Deno.test("chunkFraming() around data gives encodeChunk()'s bytes, at every size-line length", () => {
+  for (const length of [1, 9, 15, 16, 255, 256, 4095, 4096, 65535, 65536, 1048577]) {
+    const data = new Uint8Array(length).fill(0x61 + (length % 26));
+    const { head, end } = chunkFraming(length);
+    equal(text([head]), `${length.toString(16)}\r\n`);
+    equal(text([end]), "\r\n");
+    equal(text([head, data, end]), text([encodeChunk(data)]));
+  }
 });
 
 Deno.test("encodeChunk() encodes empty data as nothing so it cannot end the body early", () => {

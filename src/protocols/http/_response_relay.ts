@@ -17,7 +17,7 @@ import type { Forwarded } from "./_upstream_request.ts";
 import { AGENT_GONE, agentLeft, reportFailure, upstreamFailed } from "./_upstream_report.ts";
 import {
   BodyReader,
-  encodeChunk,
+  chunkFraming,
   type Framing,
   headerValues,
   LAST_CHUNK,
@@ -153,7 +153,13 @@ async function relayBody(
   let ready: Uint8Array[] = [head];
   const send = (bytes: Uint8Array) => {
     bytesOut += bytes.length;
-    ready.push(relay.chunkOut ? encodeChunk(bytes) : bytes);
+    if (!relay.chunkOut) {
+      ready.push(bytes);
+      return;
+    }
+    // Framed in pieces: `flush` copies everything ready into one buffer anyway.
+    const { head, end } = chunkFraming(bytes.length);
+    ready.push(head, bytes, end);
   };
   const flush = async () => {
     if (ready.length === 0) return;

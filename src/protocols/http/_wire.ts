@@ -9,7 +9,7 @@
  * @module
  */
 
-export { type ChunkedLimits, encodeChunk, LAST_CHUNK } from "./_chunked.ts";
+export { type ChunkedLimits, chunkFraming, encodeChunk, LAST_CHUNK } from "./_chunked.ts";
 export { headerValues, stripHopByHop, wantsClose } from "./_fields.ts";
 export {
   BodyReader,
