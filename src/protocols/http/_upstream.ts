@@ -289,8 +289,22 @@ function keyOf(t: UpstreamTarget): string {
   // The certificate (public) is part of the key: a rotated client certificate gets new
   // connections instead of riding on ones authenticated with the old one.
   return `${t.owner ?? ""}|${t.tls ? "tls" : "tcp"}|${t.dialHost}|${t.dialPort}|${t.serverName}|${
-    t.caCert ?? ""
-  }|${t.clientCert?.certPem ?? ""}`;
+    pemId(t.caCert)
+  }|${pemId(t.clientCert?.certPem)}`;
+}
+
+/**
+ * A short stand-in for a PEM in pool keys, the same for equal texts: a key holding the PEM itself
+ * is a new ~1–2 KB string per request, copied and hashed whole by the pool's map (~0.5 µs). One
+ * entry per distinct certificate text the gateway was ever configured with.
+ */
+const pemIds = new Map<string, string>();
+
+function pemId(pem: string | undefined): string {
+  if (pem === undefined) return "";
+  let id = pemIds.get(pem);
+  if (id === undefined) pemIds.set(pem, id = `pem${pemIds.size + 1}`);
+  return id;
 }
 
 /** The certificate problem in rustls' words, without addresses or stack. */

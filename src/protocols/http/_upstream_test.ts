@@ -115,3 +115,37 @@ Deno.test("UpstreamPool.acquire({ fresh: true }) dials even when an idle connect
     up.close();
   }
 });
+
+Deno.test("UpstreamPool reuses a connection only for the same trust roots and client certificate", async () => {
+  const up = server();
+  const pool = new UpstreamPool({ net: netServices() });
+  const pem = (label: string) => `-----BEGIN CERTIFICATE-----\n${label.repeat(40)}\n-----END`;
+  const certPem = pem("C");
+  const target = { ...up.target, caCert: pem("A"), clientCert: { certPem, keyPem: "k" } };
+  const opened: Deno.Conn[] = [];
+  const lease = async (t: UpstreamTarget) => {
+    const got = await pool.acquire(t);
+    if (!got.reused) opened.push(await up.next());
+    return got;
+  };
+  try {
+    pool.release(await lease(target));
+    // Other roots, or another client certificate (a rotated one): never the pooled connection.
+    const otherRoots = await lease({ ...target, caCert: pem("B") });
+    const otherCert = await lease({ ...target, clientCert: { certPem: pem("D"), keyPem: "k" } });
+    const noRoots = await lease({ ...target, caCert: undefined });
+    assertEquals([otherRoots.reused, otherCert.reused, noRoots.reused], [false, false, false]);
+    // Equal texts, even as other string objects, are the same key.
+    const same = await lease({
+      ...target,
+      caCert: JSON.parse(JSON.stringify(pem("A"))),
+      clientCert: { certPem: JSON.parse(JSON.stringify(certPem)), keyPem: "k" },
+    });
+    assertEquals(same.reused, true);
+    for (const l of [otherRoots, otherCert, noRoots, same]) l.stream.destroy();
+  } finally {
+    for (const c of opened) c.close();
+    pool.close();
+    up.close();
+  }
+});
