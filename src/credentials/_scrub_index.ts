@@ -27,6 +27,12 @@ function tripleHash(pair: number, third: number): number {
   return Math.imul((pair << 8) | third, 0x9e3779b1) >>> 16;
 }
 
+/**
+ * Shortest form length from which `find` steps over positions (below it the shift table's steps
+ * are too short to beat reading every position).
+ */
+const MIN_SKIPPING_LENGTH = 8;
+
 /** {@linkcode FormIndex}'s per-pair kinds for `find`. */
 const NO_FORM = 0;
 const LONGER_FORM = 1;
@@ -70,11 +76,23 @@ export class FormIndex {
   readonly #firsts = new Set<string>();
   /** Length of the longest form. */
   readonly longest: number;
+  /** Length of the shortest form of two or more characters (0 when there is none). */
+  readonly #shortest: number;
+  /**
+   * How far `find` may move on from a position `p`, read from the pair ending `#shortest`
+   * characters into the text at `p` (Wu and Manber's shift table): 0 when that pair ends the
+   * first `#shortest` characters of some form, so `p` must be checked; otherwise the distance to
+   * the nearest position where it could sit inside a form's first `#shortest` characters. Built
+   * on the first `find` over forms long enough for skipping to pay.
+   */
+  #shifts: Uint8Array | null = null;
 
   /** Indexes `forms`, which must be non-empty strings sorted longest first. */
   constructor(forms: readonly string[]) {
     this.forms = forms;
     this.longest = forms.length > 0 ? forms[0].length : 0;
+    const multi = forms.filter((f) => f.length >= 2);
+    this.#shortest = multi.length > 0 ? multi[multi.length - 1].length : 0;
     forms.forEach((form, id) => {
       if (form.length === 1) {
         if (!this.#single.has(form)) this.#single.set(form, id);
@@ -116,6 +134,7 @@ export class FormIndex {
    */
   find(bytes: Uint8Array, from: number, limit: number): { at: number; id: number } | null {
     if (this.#single.size > 0) return this.#findWithSingles(bytes, from, limit);
+    if (this.#shortest >= MIN_SKIPPING_LENGTH) return this.#findSkipping(bytes, from, limit);
     const kinds = this.#pairKinds ??= this.#buildPairKinds();
     const triples = this.#tripleBits;
     const n = bytes.length;
@@ -134,6 +153,60 @@ export class FormIndex {
       if (id >= 0) return { at: i, id };
     }
     return null;
+  }
+
+  /**
+   * {@linkcode find} for forms of at least {@linkcode MIN_SKIPPING_LENGTH} bytes: a form starting
+   * at `p` fills `p … p + shortest − 1`, so the pair ending there must be one that ends some form's
+   * first `shortest` bytes; any other pair says how many positions cannot start a form (Wu–Manber
+   * with blocks of two bytes). Response text is mostly pairs no form holds there, so most positions
+   * are stepped over unread. The positions it stops at are checked as `find` checks every one.
+   */
+  #findSkipping(
+    bytes: Uint8Array,
+    from: number,
+    limit: number,
+  ): { at: number; id: number } | null {
+    const shifts = this.#shifts ??= this.#buildShifts();
+    const kinds = this.#pairKinds ??= this.#buildPairKinds();
+    const triples = this.#tripleBits;
+    const n = bytes.length;
+    const reach = this.#shortest - 1;
+    // A form starting at `p` needs `p + shortest <= n`, and must start before `limit`.
+    const end = Math.min(limit, n - reach);
+    for (let p = from; p < end;) {
+      const shift = shifts[(bytes[p + reach - 1] << 8) | bytes[p + reach]];
+      if (shift > 0) {
+        p += shift;
+        continue;
+      }
+      const key = (bytes[p] << 8) | bytes[p + 1];
+      const kind = kinds[key];
+      if (kind !== NO_FORM) {
+        const h = tripleHash(key, bytes[p + 2]);
+        if (kind === TWO_CHARACTER_FORM || (triples[h >>> 3] & (1 << (h & 7))) !== 0) {
+          const id = this.#formAt(bytes, key, p);
+          if (id >= 0) return { at: p, id };
+        }
+      }
+      p++;
+    }
+    return null;
+  }
+
+  #buildShifts(): Uint8Array {
+    const length = this.#shortest;
+    // One byte a shift: a longer safe distance is capped, which only moves on less far.
+    const shifts = new Uint8Array(65536).fill(Math.min(length - 1, 255));
+    for (const form of this.forms) {
+      if (form.length < 2) continue;
+      for (let j = 0; j + 1 < length; j++) {
+        const key = ((form.charCodeAt(j) & 0xff) << 8) | (form.charCodeAt(j + 1) & 0xff);
+        const shift = length - 2 - j;
+        if (shift < shifts[key]) shifts[key] = shift;
+      }
+    }
+    return shifts;
   }
 
   /** The longest form starting with the pair `key` that `bytes` holds at `i`, or -1. */

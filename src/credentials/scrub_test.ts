@@ -4,6 +4,7 @@ import { base64Utf8, Scrubber, scrubForms } from "./scrub.ts";
 import { concatBytes } from "../core/mod.ts";
 import { SeededRng } from "../../tests/_rng.ts";
 import { randomSplit } from "../../tests/_splits.ts";
+import { reference, scrubAll } from "./_scrub_testing.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -19,11 +20,6 @@ function credential(over: Partial<InjectableCredential> = {}): InjectableCredent
     inject: "placeholder",
     ...over,
   };
-}
-
-function scrubAll(forms: Array<[string, string]>, input: Uint8Array): Uint8Array {
-  const s = new Scrubber(forms);
-  return concatBytes([s.push(input), s.end()]);
 }
 
 Deno.test("scrubForms() maps the raw secret of a bearer token to its placeholder, first among the longest", () => {
@@ -139,25 +135,6 @@ Deno.test("Scrubber keeps the first replacement when two credentials share a val
   const s = new Scrubber([["same-value", "{{a}}"], ["same-value", "{{b}}"]]);
   equal(s.text("same-value"), "{{a}}");
 });
-
-/** Leftmost-longest replacement over the whole input, written the obvious way. */
-function reference(forms: Array<[string, string]>, input: Uint8Array): Uint8Array {
-  const list = forms.map(([f, r]) => [enc.encode(f), enc.encode(r)] as const)
-    .sort((a, b) => b[0].length - a[0].length);
-  const out: number[] = [];
-  let i = 0;
-  outer: while (i < input.length) {
-    for (const [f, r] of list) {
-      if (f.length > 0 && f.every((b, k) => input[i + k] === b)) {
-        out.push(...r);
-        i += f.length;
-        continue outer;
-      }
-    }
-    out.push(input[i++]);
-  }
-  return new Uint8Array(out);
-}
 
 Deno.test("Scrubber: any chunk split gives the same output as one pass (property)", () => {
   // Seeded so a failure reproduces.
