@@ -83,45 +83,44 @@ export function requestInfo(input: RequestInfoInput): K8sFacts {
   };
 
   // Fewer than three segments (`/api`, `/api/v1`, `/apis/apps`) is discovery or non-API.
-  let parts = splitPath(input.path);
+  const parts = splitPath(input.path);
   if (parts.length < 3 || (parts[0] !== GROUPLESS_PREFIX && parts[0] !== GROUP_PREFIX)) {
     return facts;
   }
-  const prefix = parts[0];
-  parts = parts.slice(1);
-  if (prefix === GROUP_PREFIX) {
+  // `at` is the first segment not read yet: an index, where slicing would copy the rest each time.
+  let at = 1;
+  if (parts[0] === GROUP_PREFIX) {
     // `/apis/GROUP/VERSION` alone is group-version discovery, not a resource.
-    if (parts.length < 3) return facts;
-    facts.api_group = parts[0];
-    parts = parts.slice(1);
+    if (parts.length - at < 3) return facts;
+    facts.api_group = parts[at++];
   }
   facts.is_resource_request = true;
-  facts.api_version = parts[0];
-  parts = parts.slice(1);
+  facts.api_version = parts[at++];
 
-  if (PATH_VERBS.has(parts[0])) {
+  if (PATH_VERBS.has(parts[at])) {
     // apiserver fails `/api/v1/watch` with an error and keeps what it had parsed so far; the
     // request is refused upstream, so reporting that partial state is harmless.
-    if (parts.length < 2) return facts;
-    facts.verb = parts[0];
-    parts = parts.slice(1);
+    if (parts.length - at < 2) return facts;
+    facts.verb = parts[at++];
   } else {
     // Any other method (OPTIONS, CONNECT, ...) gets an empty verb, as in apiserver.
     facts.verb = METHOD_VERBS[method] ?? "";
   }
 
-  if (parts[0] === "namespaces" && parts.length > 1) {
+  if (parts[at] === "namespaces" && parts.length - at > 1) {
     // `/namespaces/NS` itself is resource "namespaces" named NS *and* scoped to NS, which is how
     // a RoleBinding inside NS can grant reading NS. The exception: server-side apply creates a
     // namespace with `PATCH /namespaces/NEW`, which apiserver leaves unscoped.
-    if (parts.length > 2 || facts.verb !== "patch") facts.namespace = parts[1];
-    if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2])) parts = parts.slice(2);
+    const more = parts.length - at > 2;
+    if (more || facts.verb !== "patch") facts.namespace = parts[at + 1];
+    if (more && !NAMESPACE_SUBRESOURCES.has(parts[at + 2])) at += 2;
   }
 
-  // parts: resource/name/subresource/anything-else (proxy paths, which apiserver ignores).
-  if (parts.length >= 3 && facts.verb !== "proxy") facts.subresource = parts[2];
-  if (parts.length >= 2) facts.name = parts[1];
-  facts.resource = parts[0];
+  // From `at`: resource/name/subresource/anything-else (proxy paths, which apiserver ignores).
+  const left = parts.length - at;
+  if (left >= 3 && facts.verb !== "proxy") facts.subresource = parts[at + 2];
+  if (left >= 2) facts.name = parts[at + 1];
+  facts.resource = parts[at];
 
   if (facts.name === "" && facts.verb === "get") {
     // Only a GET-derived collection read is refined; a `/watch/` path keeps its verb and, like
@@ -138,9 +137,14 @@ export function requestInfo(input: RequestInfoInput): K8sFacts {
 
 /** requestinfo.go `splitPath`: trim every leading and trailing "/", keep inner empty segments. */
 function splitPath(path: string): string[] {
-  const trimmed = path.replace(/^\/+|\/+$/g, "");
-  return trimmed === "" ? [] : trimmed.split("/");
+  let start = 0;
+  let end = path.length;
+  while (start < end && path.charCodeAt(start) === SLASH) start++;
+  while (end > start && path.charCodeAt(end - 1) === SLASH) end--;
+  return start === end ? [] : path.slice(start, end).split("/");
 }
+
+const SLASH = 0x2f;
 
 function copyQuery(query: Record<string, string[]>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
