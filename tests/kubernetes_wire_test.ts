@@ -5,7 +5,7 @@
  */
 
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import { withK8sGateway } from "./_k8s_fixture.ts";
+import { type K8sFixture, withK8sGateway } from "./_k8s_fixture.ts";
 import { eventually, withTimeout } from "./_helpers.ts";
 
 async function readAll(conn: Deno.Conn, limitMs = 5_000): Promise<string> {
@@ -27,6 +27,19 @@ async function readAll(conn: Deno.Conn, limitMs = 5_000): Promise<string> {
     // Already closed.
   }
   return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+}
+
+/**
+ * Enrols agent `outsider` in a profile without the endpoint and waits until the running gateway
+ * refuses it with 403 (it picks up a new agent within a second; until then the token is unknown).
+ */
+async function enrolOutsider(fx: K8sFixture): Promise<string> {
+  const outsider = fx.registry.add("outsider", "nobody");
+  await eventually(
+    "a 403 for the new agent",
+    async () => (await listPods(fx.url(), fx.caPem, outsider)) === 403 || undefined,
+  );
+  return outsider;
 }
 
 async function tlsTo(url: string, caPem: string): Promise<Deno.TlsConn> {
@@ -130,12 +143,7 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withK8sGateway(async (fx) => {
-      const outsider = fx.registry.add("outsider", "nobody");
-      // The running gateway picks up a new agent within a second; until then its token is unknown.
-      await eventually(
-        "a 403 for the new agent",
-        async () => (await listPods(fx.url(), fx.caPem, outsider)) === 403 || undefined,
-      );
+      await enrolOutsider(fx);
       assertEquals(fx.api.requests.length, 0);
       const receipts = await fx.receipts();
       assert(receipts.some((r) => r.agent === "outsider" && r.reason.includes("not in profile")));
@@ -149,11 +157,7 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withK8sGateway(async (fx) => {
-      const outsider = fx.registry.add("outsider", "nobody");
-      await eventually(
-        "the new agent known",
-        async () => (await listPods(fx.url(), fx.caPem, outsider)) === 403 || undefined,
-      );
+      const outsider = await enrolOutsider(fx);
       const before = fx.api.requests.length;
       // On one connection the agent of the last request is kept (sparing a hash); it must never
       // answer for another token. A refusal closes the connection, so each sequence ends in one.
