@@ -285,12 +285,12 @@ export class KubernetesListener {
   #authenticate(conn: Connection, head: RequestHead): AgentFacts | null {
     const values = headerValues(head.headers, "authorization");
     const token = values.length === 1 ? /^bearer +(\S+) *$/i.exec(values[0])?.[1] : undefined;
-    const again = this.#ctx.reauthenticateToken;
+    const ctx = this.#ctx;
     const agent = token === undefined
       ? null
-      : conn.agent !== null && token === conn.token && again
-      ? again(conn.agent, token)
-      : this.#ctx.authenticateToken(token);
+      : conn.agent !== null && token === conn.token && ctx.reauthenticateToken
+      ? ctx.reauthenticateToken(conn.agent, token)
+      : ctx.authenticateToken(token);
     conn.agent = agent;
     conn.token = agent ? token! : null;
     return agent;
