@@ -2,7 +2,8 @@
  * Conditions plain JS can decide without CEL: string and boolean facts compared with literals,
  * list membership, string tests, `exists`/`all` over a list of strings or a map's keys, joined
  * by `&&`, `||` and `!`. Most shipped and bench rules are of this shape, and evaluating them
- * this way skips wrapping the facts as CEL types and the evaluator's walk (~2 µs a statement).
+ * this way skips wrapping the facts as CEL types and the evaluator's walk (~1 µs a decision in
+ * the gateway: `Policy.evaluate` 1.6 → 0.5 µs per Postgres statement, 2.3 → 1.2 per HTTPS GET).
  *
  * An exact evaluator answers `true` or `false` only when CEL is sure to give the same answer,
  * and `undefined` whenever it cannot be sure (a fact missing, of another type, a list holding a
