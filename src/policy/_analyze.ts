@@ -266,10 +266,14 @@ function mayHold(value: unknown, item: string): boolean {
     }
     return !strings;
   }
-  if (value === null || typeof value !== "object") return true;
+  return !plainObject(value) || Object.hasOwn(value, item);
+}
+
+/** A map as CEL reads it from facts for sure: an object literal (or one without a prototype). */
+export function plainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
   const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return true;
-  return Object.hasOwn(value, item);
+  return proto === Object.prototype || proto === null;
 }
 
 /** A necessary condition on one string fact, usable as an index key. */

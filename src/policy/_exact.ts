@@ -14,7 +14,7 @@
 
 import type { ASTNode } from "@marcbachmann/cel-js";
 import type { Protocol } from "../core/mod.ts";
-import type { FactsView } from "./_analyze.ts";
+import { type FactsView, plainObject } from "./_analyze.ts";
 import { facetsOf, type FactSchema } from "./_facts.ts";
 import { compiledPattern } from "./_regex.ts";
 
@@ -250,11 +250,4 @@ function quantifier(node: Node, schema: FactSchema, variable: string | null): Te
 function allStrings(list: readonly unknown[]): boolean {
   for (const x of list) if (typeof x !== "string") return false;
   return true;
-}
-
-/** A map as CEL reads it from facts: an object literal (or one without a prototype). */
-function plainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object") return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
