@@ -180,11 +180,11 @@ export class FormIndex {
         p += shift;
         continue;
       }
+      // As `find` checks a position; every form here is longer than two bytes, and `p + 2 < n`.
       const key = (bytes[p] << 8) | bytes[p + 1];
-      const kind = kinds[key];
-      if (kind !== NO_FORM) {
+      if (kinds[key] !== NO_FORM) {
         const h = tripleHash(key, bytes[p + 2]);
-        if (kind === TWO_CHARACTER_FORM || (triples[h >>> 3] & (1 << (h & 7))) !== 0) {
+        if ((triples[h >>> 3] & (1 << (h & 7))) !== 0) {
           const id = this.#formAt(bytes, key, p);
           if (id >= 0) return { at: p, id };
         }
