@@ -22,6 +22,7 @@ import {
   scrubForms,
 } from "../credentials/mod.ts";
 import type { Logger } from "./log.ts";
+import { CompiledScrubbers } from "./_compiled_scrubbers.ts";
 import type { SecretCache } from "./_secrets.ts";
 import { type AwsCredential, AwsKeySource, readAwsCredentials } from "./_aws_keys.ts";
 
@@ -32,7 +33,8 @@ export class AwsCredentials {
   readonly #log: Logger;
   /** Minted EKS tokens by credential, cluster and key id; dropped with the vault's values. */
   readonly #tokens = new Map<string, { token: string; mintedAt: number }>();
-  readonly #scrubbers = new Map<string, Scrubber | null>();
+  /** By credential and key set; emptied with the vault's values. */
+  readonly #scrubbers: CompiledScrubbers;
   /** The vault's keys, or the temporary credentials of an assumed role. */
   readonly #keySource: AwsKeySource;
   readonly #unsubscribe: () => void;
@@ -43,6 +45,7 @@ export class AwsCredentials {
     }
     this.#credentials = readAwsCredentials(config);
     this.#keySource = new AwsKeySource(secrets, log);
+    this.#scrubbers = new CompiledScrubbers({ idleMs: secrets.idleMs });
     this.#log = log;
     this.#unsubscribe = secrets.onForget(() => {
       this.#tokens.clear();
@@ -164,30 +167,26 @@ export class AwsCredentials {
    * key id it was signed with), each replaced by its placeholder.
    */
   #scrubberFor(credential: AwsCredential, real: AwsKeys): Scrubber | null {
-    const key = `${credential.ref}\0${real.accessKeyId}\0${real.secretAccessKey}\0${
-      real.sessionToken ?? ""
-    }`;
-    if (this.#scrubbers.has(key)) return this.#scrubbers.get(key)!;
-    const as = (placeholder: string) => ({
-      ref: credential.ref,
-      name: credential.name,
-      kind: "bearer_token" as const,
-      endpoints: credential.endpoints,
-      placeholder,
-      substituteIn: [],
-      inject: "placeholder" as const,
+    const values = [real.accessKeyId, real.secretAccessKey, real.sessionToken ?? null];
+    return this.#scrubbers.get(credential.ref, values, () => {
+      const as = (placeholder: string) => ({
+        ref: credential.ref,
+        name: credential.name,
+        kind: "bearer_token" as const,
+        endpoints: credential.endpoints,
+        placeholder,
+        substituteIn: [],
+        inject: "placeholder" as const,
+      });
+      const forms = [
+        ...scrubForms(as(credential.placeholder.accessKeyId), real.accessKeyId),
+        ...scrubForms(as(credential.placeholder.secretAccessKey), real.secretAccessKey),
+        ...real.sessionToken
+          ? scrubForms(as(`{{${credential.name}.session_token}}`), real.sessionToken)
+          : [],
+      ];
+      return forms.length > 0 ? new Scrubber(forms) : null;
     });
-    const forms = [
-      ...scrubForms(as(credential.placeholder.accessKeyId), real.accessKeyId),
-      ...scrubForms(as(credential.placeholder.secretAccessKey), real.secretAccessKey),
-      ...real.sessionToken
-        ? scrubForms(as(`{{${credential.name}.session_token}}`), real.sessionToken)
-        : [],
-    ];
-    const scrubber = forms.length > 0 ? new Scrubber(forms) : null;
-    this.#scrubbers.clear();
-    this.#scrubbers.set(key, scrubber);
-    return scrubber;
   }
 }
 

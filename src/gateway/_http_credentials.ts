@@ -25,6 +25,7 @@ import type { Logger } from "./log.ts";
 import type { SecretCache } from "./_secrets.ts";
 import { AwsCredentials } from "./_aws_credentials.ts";
 import { OAuthTokens } from "./_oauth_tokens.ts";
+import { CompiledScrubbers } from "./_compiled_scrubbers.ts";
 import { isKubernetesEndpoint } from "../protocols/kubernetes/mod.ts";
 
 const HTTP_KINDS = new Set([
@@ -40,12 +41,6 @@ const NONE: ReadonlySet<string> = new Set();
 /** Vault slots of an `mtls_credential`: `vault set NAME --slot cert` and `--slot key`. */
 export const MTLS_SLOTS = { cert: "cert", key: "key" } as const;
 
-/** A scrubber compiled for the secret values an endpoint's responses are scrubbed of. */
-interface CompiledScrubber {
-  values: (string | null)[];
-  template: Scrubber | null;
-}
-
 /** Credential injection for HTTPS endpoints under one config. */
 export class HttpCredentials {
   readonly #injector: HttpInjector;
@@ -57,10 +52,10 @@ export class HttpCredentials {
   readonly #secrets: SecretCache;
   readonly #log: Logger;
   /**
-   * By endpoint. Holds secret values, so it is emptied whenever the secret cache forgets any:
-   * a value never outlives the cache's own idle limit here.
+   * By endpoint and value set. Holds secret values, so it is emptied whenever the secret cache
+   * forgets any: a value never outlives the cache's own idle limit here.
    */
-  readonly #scrubbers = new Map<string, CompiledScrubber>();
+  readonly #scrubbers: CompiledScrubbers;
   readonly #unsubscribe: () => void;
   /** Signing for `aws` endpoints, and EKS tokens. */
   readonly #aws: AwsCredentials;
@@ -122,6 +117,7 @@ export class HttpCredentials {
     this.#misplacedDeny = config.defaults.misplacedPlaceholder === "deny";
     this.#secrets = secrets;
     this.#log = log;
+    this.#scrubbers = new CompiledScrubbers({ idleMs: secrets.idleMs });
     this.#unsubscribe = secrets.onForget(() => this.#scrubbers.clear());
   }
 
@@ -133,9 +129,9 @@ export class HttpCredentials {
     this.#scrubbers.clear();
   }
 
-  /** Endpoints with a compiled scrubber in memory (for tests). */
-  get compiledScrubbers(): number {
-    return this.#scrubbers.size;
+  /** Compiled scrubbers in memory, and how many were compiled so far (for tests). */
+  get compiledScrubbers(): { held: number; compiles: number } {
+    return { held: this.#scrubbers.size, compiles: this.#scrubbers.compiles };
   }
 
   /** Whether any HTTPS credential is configured (no hook work otherwise). */
@@ -196,7 +192,14 @@ export class HttpCredentials {
         // A secret the vault does not hold cannot be echoed: nothing to scrub for it.
         scrubbed.push(typeof value === "string" ? value : null);
       }
-      template = this.#scrubberFor(endpoint ?? "", plan.scrub, scrubbed);
+      // The endpoint fixes the refs and their order, so the values alone tell sets apart.
+      template = this.#scrubbers.get(endpoint ?? "", scrubbed, () => {
+        const forms = plan.scrub.flatMap((ref, i) => {
+          const value = scrubbed[i];
+          return value === null ? [] : scrubForms(this.#byRef.get(ref)!, value);
+        });
+        return forms.length > 0 ? new Scrubber(forms) : null;
+      });
     }
     return {
       placeholders: plan.placeholders,
@@ -223,19 +226,6 @@ export class HttpCredentials {
     const keyPem = await this.#secret(found[0], agent, { slot: MTLS_SLOTS.key, name });
     if (typeof keyPem !== "string") return keyPem;
     return { certPem, keyPem };
-  }
-
-  /** The compiled scrubber for these values, compiled again only when a value changed. */
-  #scrubberFor(endpoint: string, refs: string[], values: (string | null)[]): Scrubber | null {
-    const known = this.#scrubbers.get(endpoint);
-    if (known && known.values.every((v, i) => v === values[i])) return known.template;
-    const forms = refs.flatMap((ref, i) => {
-      const value = values[i];
-      return value === null ? [] : scrubForms(this.#byRef.get(ref)!, value);
-    });
-    const template = forms.length > 0 ? new Scrubber(forms) : null;
-    this.#scrubbers.set(endpoint, { values, template });
-    return template;
   }
 
   /** A credential's vault value for `agent`'s request, or the refusal when it cannot be read. */

@@ -106,6 +106,11 @@ export class SecretCache {
     this.#sweep = undefined;
   }
 
+  /** How long a value may go unused before it is dropped. */
+  get idleMs(): number {
+    return this.#idleMs;
+  }
+
   /** Number of values held decrypted right now. */
   get size(): number {
     return this.#entries.size;
