@@ -19,6 +19,32 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** `LENGTHS[n]` is 1 when a standard hop-by-hop name is `n` characters long. */
+const HOP_LENGTHS = new Uint8Array(32);
+for (const name of HOP_BY_HOP) HOP_LENGTHS[name.length] = 1;
+
+/** Names this long or longer are lowercased each time, so the table holds little text. */
+const LOWER_MAX = 64;
+/** Entries before the table starts over (a peer sending ever new names only refills it). */
+const LOWER_ENTRIES = 512;
+const LOWER = new Map<string, string>();
+
+/**
+ * `name.toLowerCase()`, remembered: a head's names repeat from one message to the next
+ * (`Content-Type`, `User-Agent`), and each side of an exchange compares several of them in
+ * lowercase, which allocated a new string per comparison.
+ */
+export function lowerName(name: string): string {
+  if (name.length >= LOWER_MAX) return name.toLowerCase();
+  let lower = LOWER.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (LOWER.size === LOWER_ENTRIES) LOWER.clear();
+    LOWER.set(name, lower);
+  }
+  return lower;
+}
+
 /**
  * Removes hop-by-hop headers (RFC 9110 §7.6.1): Connection and every header it names, Keep-Alive,
  * Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE, Trailer, Transfer-Encoding,
@@ -44,8 +70,14 @@ export function stripHopByHop(
     drop = own;
   }
   const out: [string, string][] = [];
-  for (const [name, value] of headers) {
-    if (!drop.has(name.toLowerCase())) out.push([name, value]);
+  for (const field of headers) {
+    const name = field[0];
+    // Only a name as long as a standard one can be one (the usual case has no others).
+    if (drop === HOP_BY_HOP && (name.length >= 32 || HOP_LENGTHS[name.length] === 0)) {
+      out.push([name, field[1]]);
+    } else if (!drop.has(lowerName(name))) {
+      out.push([name, field[1]]);
+    }
   }
   return out;
 }
@@ -62,7 +94,7 @@ export function headerValues(headers: [string, string][], name: string): string[
   const lower = name.toLowerCase();
   const out: string[] = [];
   for (const [n, v] of headers) {
-    if (n.length === lower.length && n.toLowerCase() === lower) out.push(v);
+    if (n.length === lower.length && lowerName(n) === lower) out.push(v);
   }
   return out;
 }

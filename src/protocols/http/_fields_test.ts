@@ -1,5 +1,5 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { headerValues, stripHopByHop, wantsClose } from "./_fields.ts";
+import { headerValues, lowerName, stripHopByHop, wantsClose } from "./_fields.ts";
 
 Deno.test("stripHopByHop() removes hop-by-hop fields and those Connection names, any case", () => {
   const headers: [string, string][] = [
@@ -45,6 +45,46 @@ Deno.test("stripHopByHop(): what one message's Connection or keep list changes, 
     "A",
     "b",
   ]]);
+});
+
+Deno.test("stripHopByHop() drops every standard name in any case when Connection names no other", () => {
+  const standard = [
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "Proxy-Authorization",
+    "Proxy-Authenticate",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
+  ];
+  // Names as long as a standard one, and longer than the length table, are kept.
+  const kept: [string, string][] = [
+    ["Tx", "1"],
+    ["Trailex", "2"],
+    ["Keep-Alivx", "3"],
+    ["Transfer-Encodinx", "4"],
+    ["X".repeat(40), "5"],
+    ["UPGRADE-LATER", "6"],
+  ];
+  for (const name of standard) {
+    for (const form of [name, name.toUpperCase(), name.toLowerCase()]) {
+      const value = form.toLowerCase() === "connection" ? "keep-alive" : "v";
+      deepEqual(stripHopByHop([[form, value], ...kept]), kept, form);
+    }
+  }
+});
+
+Deno.test("lowerName() is toLowerCase, for repeated, long and ever new names", () => {
+  const names = ["Content-Type", "content-type", "X-ÀB", "A".repeat(64), "B".repeat(63), "İ"];
+  for (let round = 0; round < 2; round++) {
+    for (const name of names) equal(lowerName(name), name.toLowerCase(), name);
+  }
+  // More names than the table holds: each is still right when it comes back.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 1_500; i++) equal(lowerName(`X-Name-${i}`), `x-name-${i}`);
+  }
 });
 
 Deno.test("headerValues() returns every field's value in order, matching names in any case", () => {

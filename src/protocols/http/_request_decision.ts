@@ -14,7 +14,7 @@ import { httpFacts, type HttpRequestFacts, MethodRejected, PathRejected } from "
 import type { ReceivedRequest } from "./_request_intake.ts";
 import { bad, refuse } from "./_request_refusal.ts";
 import { type GatewayReply, reply } from "./_respond.ts";
-import { headerValues, type RequestHead, stripHopByHop } from "./_wire.ts";
+import { headerValues, lowerName, type RequestHead, stripHopByHop } from "./_wire.ts";
 
 const SET_BY_GATEWAY = new Set(["host", "expect", "content-length", "transfer-encoding"]);
 
@@ -200,11 +200,12 @@ export function forwardable(
 ): [string, string][] {
   const kept: [string, string][] = [];
   for (const h of stripHopByHop(head.headers, upgrade ? ["upgrade"] : [])) {
-    if (dropped.includes(h[0].toLowerCase())) continue;
+    const name = lowerName(h[0]);
+    if (dropped.includes(name)) continue;
     // Framing headers are always the gateway's own, matching the bytes it sends: an agent that
     // names Content-Length in Connection must not get a body forwarded without its length
     // (the upstream would read the body as a second, undecided request).
-    if (SET_BY_GATEWAY.has(h[0].toLowerCase())) continue;
+    if (SET_BY_GATEWAY.has(name)) continue;
     kept.push(h);
   }
   return kept;

@@ -21,6 +21,7 @@ import {
   type Framing,
   headerValues,
   LAST_CHUNK,
+  lowerName,
   responseFraming,
   serializeResponseHead,
   stripHopByHop,
@@ -114,9 +115,8 @@ async function planRelay(ex: Exchange, forwarded: Forwarded): Promise<Relay | Af
 /** The response head's fields as the agent gets them. */
 function responseHeaders(forwarded: Forwarded, relay: Relay): [string, string][] {
   const { response, scrubber, decided } = forwarded;
-  const headers = stripHopByHop(response.headers).filter(([name]) =>
-    !FRAMING.has(name.toLowerCase())
-  ).map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
+  const headers = stripHopByHop(response.headers).filter(([name]) => !FRAMING.has(lowerName(name)))
+    .map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
   const length = headerValues(response.headers, "content-length")[0];
   // HEAD and 304 keep the length the upstream announced; bodies keep the length they carry.
   if (relay.framing.kind === "length" && !relay.scrub) {

@@ -10,7 +10,7 @@
  */
 
 export { type ChunkedLimits, chunkFraming, encodeChunk, LAST_CHUNK } from "./_chunked.ts";
-export { headerValues, stripHopByHop, wantsClose } from "./_fields.ts";
+export { headerValues, lowerName, stripHopByHop, wantsClose } from "./_fields.ts";
 export {
   BodyReader,
   type BodyReaderOptions,

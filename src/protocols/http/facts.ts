@@ -6,6 +6,7 @@
  */
 
 import type { HttpFacts } from "../../core/mod.ts";
+import { lowerName } from "./_fields.ts";
 import { graphqlFacts, noGraphql } from "./_graphql.ts";
 import { normaliseTarget, PathRejected, reject } from "./_path.ts";
 import {
@@ -223,7 +224,7 @@ function headerMap(pairs: [string, string][]): Record<string, string[]> {
   // Null prototype: a header named `__proto__` or `constructor` stays a plain key.
   const map: Record<string, string[]> = Object.create(null);
   for (const [name, value] of pairs) {
-    const key = name.toLowerCase();
+    const key = lowerName(name);
     const list = map[key];
     if (list) list.push(value);
     else map[key] = [value];
