@@ -7,7 +7,6 @@
  * @module
  */
 
-import { concatShortLived } from "../../core/mod.ts";
 import { type After, type Exchange, reportScope } from "./_exchange_context.ts";
 import { RECEIPT_HEADER } from "./_respond.ts";
 import { StreamClosed } from "./_stream.ts";
@@ -157,15 +156,15 @@ async function relayBody(
       ready.push(bytes);
       return;
     }
-    // Framed in pieces: `flush` copies everything ready into one buffer anyway.
+    // Framed in pieces: `flush` writes everything ready as one write.
     const { head, end } = chunkFraming(bytes.length);
     ready.push(head, bytes, end);
   };
   const flush = async () => {
     if (ready.length === 0) return;
-    const out = ready.length === 1 ? ready[0] : concatShortLived(ready);
+    const out = ready;
     ready = [];
-    await ex.client.write(out);
+    await ex.client.writeParts(out);
   };
   // An idle stream (a watch with no events) must not outlive its agent: a connection lost both
   // ways (cut by a revocation, reset) ends the relay at once, not at the next event's write,

