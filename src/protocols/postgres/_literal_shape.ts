@@ -19,22 +19,23 @@
  */
 
 /** Marks a blanked constant; control characters never survive into a shape otherwise. */
-const MARK = "\u0001";
+export const MARK = "\u0001";
 /** Largest integer PostgreSQL lexes as an integer constant; larger ones are numeric. */
 const INT4_MAX = "2147483647";
 
 /** Character classes of the ASCII range, one bit each, so a test is one table load. */
-const IDENT_START = 1;
-const DIGIT = 2;
-const IDENT_CHAR = 4;
+export const IDENT_START = 1;
+export const DIGIT = 2;
+export const IDENT_CHAR = 4;
 /** DEL, or a control character other than tab, newline, form feed and carriage return. */
-const UNREAD = 8;
+export const UNREAD = 8;
 /** Read as itself whatever follows: whitespace and operators that start no comment or literal. */
-const PLAIN = 16;
+export const PLAIN = 16;
 /** Characters that may start a comment, a quoted token, a parameter or a number: `'"-/$.\`. */
 const SPECIAL = [39, 34, 45, 47, 36, 46, 92];
 
-const CLASSES = (() => {
+/** Exported with the helpers below for `_literal_shape_testing.ts`'s reference scanner. */
+export const CLASSES = (() => {
   const t = new Uint8Array(128);
   for (let c = 0; c < 128; c++) {
     const identStart = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95; // a-z A-Z _
@@ -50,11 +51,11 @@ const CLASSES = (() => {
 })();
 
 // `charCodeAt` past the end is NaN: every test below is false for it, as for any non-class.
-function isDigit(c: number): boolean {
+export function isDigit(c: number): boolean {
   return c < 128 && (CLASSES[c] & DIGIT) !== 0;
 }
 
-function isIdentChar(c: number): boolean {
+export function isIdentChar(c: number): boolean {
   return c < 128 && (CLASSES[c] & IDENT_CHAR) !== 0;
 }
 
@@ -62,7 +63,7 @@ function isIdentChar(c: number): boolean {
  * Non-ASCII, DEL, or a control character other than tab, newline, form feed and carriage
  * return: text the scanner does not read (the caller parses it in full).
  */
-function isUnread(c: number): boolean {
+export function isUnread(c: number): boolean {
   return c >= 128 || (CLASSES[c] & UNREAD) !== 0;
 }
 
@@ -83,19 +84,30 @@ export function literalShape(sql: string): string | null {
   let i = 0;
   const n = sql.length;
   while (i < n) {
+    SKIP.lastIndex = i;
+    SKIP.test(sql);
+    i = SKIP.lastIndex;
+    if (i >= n) break;
     const c = sql.charCodeAt(i);
     if (c >= 128) return null;
     const cls = CLASSES[c];
-    if ((cls & PLAIN) !== 0) {
-      i++;
-      continue;
-    }
-    if ((cls & IDENT_START) !== 0) {
-      while (i < n && isIdentChar(sql.charCodeAt(i))) i++;
-      continue;
-    }
     if ((cls & UNREAD) !== 0) return null;
-    if ((cls & DIGIT) !== 0) {
+    if ((cls & IDENT_CHAR) !== 0) { // A digit or `$`: SKIP stops at both.
+      const prev = i > 0 ? sql.charCodeAt(i - 1) : 32;
+      if (isIdentChar(prev)) {
+        // Inside an identifier (a number is never followed by one): the rest of it.
+        while (i < n && isIdentChar(sql.charCodeAt(i))) i++;
+        continue;
+      }
+      if (c === 36) { // $: a parameter ($1) is kept; anything else may open a dollar quote.
+        let j = i + 1;
+        while (j < n && isDigit(sql.charCodeAt(j))) j++;
+        if (j === i + 1 || (j < n && isIdentChar(sql.charCodeAt(j)))) return null;
+        i = j;
+        continue;
+      }
+      // `.5`: the dot was passed over as an operator, but opens a number.
+      if (prev === 46) return null;
       const end = numberEnd(sql, i);
       if (end < 0) return null;
       out += sql.slice(from, i) + MARK + numberKind(sql.slice(i, end));
@@ -123,8 +135,7 @@ export function literalShape(sql: string): string | null {
       case 45: // -
         if (sql.charCodeAt(i + 1) === 45) {
           while (i < n && sql.charCodeAt(i) !== 10 && sql.charCodeAt(i) !== 13) {
-            const k = sql.charCodeAt(i);
-            if (isUnread(k)) return null;
+            if (isUnread(sql.charCodeAt(i))) return null;
             i++;
           }
           continue;
@@ -138,16 +149,6 @@ export function literalShape(sql: string): string | null {
           continue;
         }
         break;
-      case 36: { // $: a parameter ($1) is kept; anything else may open a dollar quote.
-        let j = i + 1;
-        while (j < n && isDigit(sql.charCodeAt(j))) j++;
-        if (j === i + 1 || (j < n && isIdentChar(sql.charCodeAt(j)))) return null;
-        i = j;
-        continue;
-      }
-      case 46: // .
-        if (isDigit(sql.charCodeAt(i + 1))) return null; // .5
-        break;
       case 92: // \
         return null;
     }
@@ -156,8 +157,18 @@ export function literalShape(sql: string): string | null {
   return from === 0 ? sql : out + sql.slice(from);
 }
 
+/**
+ * What the scanner passes over in one native scan, as many as follow one another: letters, `_`,
+ * whitespace, `.` and the operator characters that open nothing. It stops at digits and `$`
+ * (inside an identifier they are read as part of it), quotes, `-` and `/` (a comment may open),
+ * `\`, controls and non-ASCII. A `.` passed over that opens a number (`.5`) is caught at the
+ * digit after it. Measured on the bench's 229-character join: 0.50–0.55 µs a character at a
+ * time, 0.13 µs for this scan alone.
+ */
+const SKIP = /[A-Za-z_.\t\n\f\r !#%&()*+,:;<=>?@[\]^`{|}~]*/y;
+
 /** End of a plain decimal number starting at `i`, or -1 when it is written any other way. */
-function numberEnd(sql: string, i: number): number {
+export function numberEnd(sql: string, i: number): number {
   const n = sql.length;
   while (i < n && isDigit(sql.charCodeAt(i))) i++;
   if (sql.charCodeAt(i) === 46) { // .
@@ -182,7 +193,7 @@ function numberEnd(sql: string, i: number): number {
 }
 
 /** `i` for an integer PostgreSQL lexes as int4, `f` for a numeric constant. */
-function numberKind(text: string): "i" | "f" {
+export function numberKind(text: string): "i" | "f" {
   let zeros = 0; // Leading zeros, keeping the last digit.
   for (let i = 0; i < text.length; i++) {
     if (!isDigit(text.charCodeAt(i))) return "f"; // A fraction or an exponent.
@@ -198,7 +209,7 @@ function numberKind(text: string): "i" | "f" {
  * when it is not closed or holds what the scanner does not read: a backslash in a string is
  * plain text only while standard_conforming_strings is on.
  */
-function quotedEnd(sql: string, i: number): number {
+export function quotedEnd(sql: string, i: number): number {
   const quote = sql.charCodeAt(i);
   const n = sql.length;
   for (let j = i + 1; j < n; j++) {
@@ -217,7 +228,7 @@ function quotedEnd(sql: string, i: number): number {
 }
 
 /** End of a block comment opened at `i`; they nest in PostgreSQL. -1 when not closed. */
-function blockCommentEnd(sql: string, i: number): number {
+export function blockCommentEnd(sql: string, i: number): number {
   const n = sql.length;
   let depth = 0;
   let j = i;
