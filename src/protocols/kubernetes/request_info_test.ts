@@ -1,4 +1,4 @@
-import { deepEqual, notStrictEqual } from "node:assert/strict";
+import { deepEqual, equal, notStrictEqual } from "node:assert/strict";
 import type { K8sFacts } from "../../core/mod.ts";
 import { requestInfo } from "./request_info.ts";
 
@@ -312,4 +312,22 @@ Deno.test("requestInfo() copies every query parameter into params", () => {
   notStrictEqual(facts.params.dryRun, input.query.dryRun);
   input.query.dryRun.push("x");
   deepEqual(facts.params.dryRun, ["All"]);
+});
+
+Deno.test("requestInfo() keeps a parameter named like an Object property as a key, and reads methods in any case", () => {
+  const query: Record<string, string[]> = Object.create(null);
+  query["__proto__"] = ["a"];
+  query["constructor"] = ["b"];
+  const facts = requestInfo({ method: "CONSTRUCTOR", path: "/api/v1/namespaces/ns/pods", query });
+  deepEqual(Object.keys(facts.params).sort(), ["__proto__", "constructor"]);
+  deepEqual(facts.params["__proto__"], ["a"]);
+  // Not a method apiserver names a verb for: an empty verb, never an inherited property.
+  equal(facts.verb, "");
+  for (const method of ["get", "GET", "Get"]) {
+    equal(requestInfo({ method, path: "/api/v1/namespaces/ns/pods/p", query }).verb, "get");
+  }
+  equal(
+    requestInfo({ method: "Delete", path: "/api/v1/namespaces/ns/pods", query }).verb,
+    "deletecollection",
+  );
 });
