@@ -76,7 +76,7 @@ export function kubectlRequest(w: Workload, port: number, token: string): Uint8A
 export interface Tally {
   sent: number;
   responses: number;
-  /** Responses that came chunked (the gateway re-chunks scrubbed bodies). */
+  /** Responses that came chunked (the gateway re-chunks scrubbed bodies not read whole). */
   chunked: number;
 }
 

@@ -36,7 +36,7 @@ export interface Sanity {
   /** Of those, the setup checks' (4 allowed; 1 denied by rule, 1 with a wrong token). */
   setupAllowed: number;
   setupDenied: number;
-  /** Gateway responses to allowed requests that came chunked (scrubbed: re-chunked). */
+  /** Gateway responses to allowed requests that came chunked (a scrubbed body not read whole). */
   chunked: number;
   allowedResponses: number;
   /** Receipts in the stopped gateway's store, by `verdict rule` (`-` for no rule). */
@@ -162,8 +162,10 @@ function checks(r: Results): { lines: string[]; ok: boolean } {
     }${r.unloaded.firstError ? ` (unloaded: ${r.unloaded.firstError})` : ""}`,
   );
   lines.push(
-    `info gateway responses to allowed requests re-chunked (response scrubbing, since the ` +
-      `endpoint holds a credential): ${fmt(s.chunked)} of ${fmt(s.allowedResponses)}`,
+    `info gateway responses to allowed requests re-chunked (scrubbed, since the endpoint holds ` +
+      `a credential, and not read whole with the head): ${fmt(s.chunked)} of ${
+        fmt(s.allowedResponses)
+      }`,
   );
   return { lines, ok };
 }

@@ -34,6 +34,8 @@ export interface ResponseScrubber {
   push(chunk: Uint8Array): Uint8Array;
   /** The held-back tail, scrubbed. */
   end(): Uint8Array;
+  /** A body that is here in full, scrubbed: instead of `push` and `end`, before either. */
+  whole(body: Uint8Array): Uint8Array;
   /** A scrubbed header value. */
   text(value: string): string;
 }

@@ -183,6 +183,17 @@ export class Scrubber {
     return this.#index.pendingPrefix(latin1(buf.subarray(from)), 0);
   }
 
+  /**
+   * A body that is here in full, scrubbed in one pass: what `push(body)` then `end()` give, without
+   * working out which tail to hold back. Call it instead of them, on a scrubber not pushed to yet.
+   */
+  whole(body: Uint8Array): Uint8Array {
+    if (!this.active) return body;
+    const buf = this.#held.length === 0 ? body : concatBytes([this.#held, body]);
+    this.#held = EMPTY;
+    return this.#scan(buf, buf.length).out;
+  }
+
   /** The held-back tail, scrubbed. Call once after the last `push()`. */
   end(): Uint8Array {
     const buf = this.#held;

@@ -63,6 +63,7 @@ function check(seed: number, alphabet: string, rounds: number): number {
     const want = reference(forms, input);
     const whole = scrubAll(forms, input);
     deepEqual(whole, want, `whole input ${JSON.stringify(text)}`);
+    deepEqual(new Scrubber(forms).whole(input), want, `whole() ${JSON.stringify(text)}`);
     if (whole.length !== input.length || whole.some((b, i) => b !== input[i])) replaced++;
     const s = new Scrubber(forms);
     const pieces = randomSplit(input, rng.float, { pieceLength: () => 1 + rng.int(64) });

@@ -160,6 +160,7 @@ Deno.test("Scrubber: any chunk split gives the same output as one pass (property
     const input = enc.encode(text);
     const whole = scrubAll(forms, input);
     deepEqual(whole, reference(forms, input), `whole input ${JSON.stringify(text)}`);
+    deepEqual(new Scrubber(forms).whole(input), whole, `whole() ${JSON.stringify(text)}`);
     const s = new Scrubber(forms);
     const pieces = randomSplit(input, rng.float, { pieceLength: () => 1 + rand(8) });
     const parts = [...pieces.map((piece) => s.push(piece)), s.end()];

@@ -39,6 +39,8 @@ interface Relay {
   chunkOut: boolean;
   /** The agent connection closes after the response. */
   closeOut: boolean;
+  /** A scrubbed body that came whole with its head: sent as it is, with its length. */
+  whole: Uint8Array | null;
 }
 
 /** Relays the response head and body, then settles the receipt and both connections. */
@@ -103,12 +105,24 @@ async function planRelay(ex: Exchange, forwarded: Forwarded): Promise<Relay | Af
     const why = "upstream sent a compressed response the gateway cannot check for credentials";
     return await failed(new UpstreamError("protocol", why));
   }
+  // A scrubbed body that came whole with its head (most small responses) is scrubbed at once and
+  // keeps a length, now its scrubbed one: no re-chunking, and one write to the agent.
+  const body = scrub && framing.kind === "length" ? lease.stream.takeExactly(framing.length) : null;
+  if (body !== null) {
+    return {
+      framing,
+      scrub,
+      chunkOut: false,
+      closeOut: ex.clientClose,
+      whole: scrubber!.whole(body),
+    };
+  }
   // Close-delimited upstream bodies are re-framed as chunked so the agent connection survives;
   // so are scrubbed bodies, whose length changes when a secret is replaced.
   const reframe = framing.kind === "close" || (scrub && framing.kind === "length");
   const chunkOut = framing.kind === "chunked" || (reframe && ex.head.version === "HTTP/1.1");
   const closeOut = ex.clientClose || (reframe && !chunkOut);
-  return { framing, scrub, chunkOut, closeOut };
+  return { framing, scrub, chunkOut, closeOut, whole: null };
 }
 
 /** The response head's fields as the agent gets them. */
@@ -118,7 +132,9 @@ function responseHeaders(forwarded: Forwarded, relay: Relay): [string, string][]
     .map(([name, value]): [string, string] => [name, scrubber ? scrubber.text(value) : value]);
   const length = headerValues(response.headers, "content-length")[0];
   // HEAD and 304 keep the length the upstream announced; bodies keep the length they carry.
-  if (relay.framing.kind === "length" && !relay.scrub) {
+  if (relay.whole !== null) {
+    headers.push(["Content-Length", String(relay.whole.length)]);
+  } else if (relay.framing.kind === "length" && !relay.scrub) {
     headers.push(["Content-Length", String(relay.framing.length)]);
   } else if (relay.framing.kind === "none" && length !== undefined) {
     headers.push(["Content-Length", length.trim()]);
@@ -147,7 +163,8 @@ async function relayBody(
 ): Promise<{ bytesOut: number; upstreamClean: boolean } | After> {
   const { lease, scrubber } = forwarded;
   const reader = new BodyReader(relay.framing);
-  let upstreamClean = reader.done;
+  // A whole body was taken from the upstream's stream already: nothing is left to read.
+  let upstreamClean = reader.done || relay.whole !== null;
   let bytesOut = 0;
   let ready: Uint8Array[] = [head];
   const send = (bytes: Uint8Array) => {
@@ -175,6 +192,11 @@ async function relayBody(
     lease.stream.destroy();
   });
   try {
+    if (relay.whole !== null) {
+      if (relay.whole.length > 0) send(relay.whole);
+      await flush();
+      return { bytesOut, upstreamClean };
+    }
     while (!reader.done) {
       if (!lease.stream.buffered) await flush();
       const chunk = await lease.stream.read();

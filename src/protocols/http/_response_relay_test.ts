@@ -210,10 +210,10 @@ const REPLACEMENT = "{{github_pat}}";
 
 /**
  * Relays a response with head `head` whose body the upstream sends as `pieces`, a few
- * milliseconds apart (then closes when `close`), with `SECRET` scrubbed; returns what the agent
- * received once the gateway ended its connection.
+ * milliseconds apart (then closes when `close`), after `withHead` (read with the head), with
+ * `SECRET` scrubbed; returns what the agent received once the gateway ended its connection.
  */
-async function scrubbedRelay(head: string, pieces: string[], close = false) {
+async function scrubbedRelay(head: string, pieces: string[], close = false, withHead = "") {
   const agentSide = await agentPair();
   const upstream = await upstreamPair();
   const pool = new UpstreamPool({ net: {} as never });
@@ -221,6 +221,8 @@ async function scrubbedRelay(head: string, pieces: string[], close = false) {
   const results: ExchangeResult[] = [];
   const text = received(agentSide.agent);
   try {
+    // Bytes read with the head, as the head reader leaves them in the stream.
+    if (withHead !== "") upstream.lease.unread(encoder.encode(withHead));
     const relaying = relayResponse(exchangeOn(client, results), pool, {
       decided: DECIDED,
       lease: { stream: upstream.lease, reused: false, key: "k" },
@@ -291,4 +293,61 @@ Deno.test("a large scrubbed body streams chunked, scrubbed across its reads", as
   ok(!/content-length/i.test(head), head);
   ok(!text.includes(SECRET));
   ok(text.includes(REPLACEMENT));
+});
+
+Deno.test("a scrubbed body that came whole with its head keeps a length, its scrubbed one", async () => {
+  const body = `{"token":"${SECRET}","again":"${SECRET}"}`;
+  const scrubbed = body.replaceAll(SECRET, REPLACEMENT);
+  const { after, text, results } = await scrubbedRelay(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    [],
+    false,
+    body,
+  );
+  equal(after, "keep");
+  const [head, rest] = text.split("\r\n\r\n");
+  ok(!/transfer-encoding/i.test(head), head);
+  ok(new RegExp(`\r\nContent-Length: ${scrubbed.length}(\r\n|$)`).test(head), head);
+  equal(rest, scrubbed);
+  deepEqual(results.map((r) => [r.upstreamStatus, r.bytesOut, r.error]), [
+    [200, scrubbed.length, undefined],
+  ]);
+});
+
+Deno.test("an empty scrubbed body keeps its length of 0", async () => {
+  const { after, text } = await scrubbedRelay(
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    [],
+  );
+  equal(after, "keep");
+  ok(/\r\nContent-Length: 0\r\n\r\n$/.test(text), text);
+});
+
+Deno.test("a scrubbed body only partly read with its head streams chunked", async () => {
+  const body = `{"token":"${SECRET}"}`;
+  const cut = body.indexOf(SECRET) + 3;
+  const { after, text } = await scrubbedRelay(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    [body.slice(cut)],
+    false,
+    body.slice(0, cut),
+  );
+  equal(after, "keep");
+  const [head, chunks] = text.split("\r\n\r\n");
+  ok(/\r\nTransfer-Encoding: chunked/i.test(head), head);
+  equal(dechunk(`${chunks}\r\n\r\n`), body.replaceAll(SECRET, REPLACEMENT));
+});
+
+Deno.test("bytes past a scrubbed body read with its head are refused, never relayed", async () => {
+  const body = `{"token":"${SECRET}"}`;
+  const { after, text, results } = await scrubbedRelay(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    [],
+    false,
+    `${body}HTTP/1.1 200 OK\r\n`,
+  );
+  equal(after, "close");
+  ok(!text.includes(SECRET), text);
+  ok(!text.includes("HTTP/1.1 200 OK\r\nHTTP"), text);
+  ok(/extra bytes/.test(results[0].error ?? ""), results[0].error);
 });

@@ -6,7 +6,7 @@
  */
 
 import type { Socket } from "node:net";
-import { shortLivedBytes } from "../../core/mod.ts";
+import { concatBytes, shortLivedBytes } from "../../core/mod.ts";
 
 /** Reads a byte stream chunk by chunk; `null` at end of stream. */
 export interface ByteReader {
@@ -252,6 +252,19 @@ export class ConnStream implements ByteReader, ByteWriter {
   /** Whether bytes put back with `unread` wait: the next `read()` returns without waiting. */
   get buffered(): boolean {
     return this.#pending.length > 0;
+  }
+
+  /**
+   * The bytes put back with `unread`, taken, when there are exactly `length` of them (a whole
+   * body that came with its head); otherwise `null`, and nothing is taken.
+   */
+  takeExactly(length: number): Uint8Array | null {
+    const pending = this.#pending;
+    let total = 0;
+    for (const chunk of pending) total += chunk.length;
+    if (total !== length) return null;
+    this.#pending = [];
+    return pending.length === 1 ? pending[0] : concatBytes(pending);
   }
 
   async read(): Promise<Uint8Array | null> {
