@@ -177,7 +177,8 @@ export class HttpCredentials {
       else refusal = value.refusal;
     }
     let clientCertificate: ClientCertificate | null = null;
-    if (refusal === null && endpoint !== null) {
+    // Most endpoints hold no mtls_credential: no call (and no await) for them.
+    if (refusal === null && endpoint !== null && this.#mtls.has(endpoint)) {
       const cert = await this.#clientCertificate(endpoint, held, agent);
       if (cert && "refusal" in cert) refusal = cert.refusal;
       else clientCertificate = cert;
