@@ -227,10 +227,9 @@ export class KubernetesListener {
     head: RequestHead,
     admission: Admission,
   ): Promise<"keep" | "close"> {
-    const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     const agent = this.#authenticate(conn, head);
     if (!agent) {
-      return await this.#deny(conn, summary, {
+      return await this.#deny(conn, head, {
         agent: null,
         status: 401,
         error: "unauthorized",
@@ -238,7 +237,7 @@ export class KubernetesListener {
       });
     }
     if (!admission.authenticated(agent.name)) {
-      return await this.#deny(conn, summary, {
+      return await this.#deny(conn, head, {
         agent,
         status: 503,
         error: "unavailable",
@@ -246,7 +245,7 @@ export class KubernetesListener {
       });
     }
     if (!head.target.startsWith("/")) {
-      return await this.#deny(conn, summary, {
+      return await this.#deny(conn, head, {
         agent,
         status: 400,
         error: "bad_request",
@@ -255,7 +254,7 @@ export class KubernetesListener {
     }
     const route = this.#ctx.route(agent, this.endpoint);
     if (route.kind === "refused") {
-      return await this.#deny(conn, summary, {
+      return await this.#deny(conn, head, {
         agent,
         status: 403,
         error: "denied",
@@ -314,7 +313,9 @@ export class KubernetesListener {
     });
   }
 
-  async #deny(conn: Connection, summary: string, denial: KubernetesDenial): Promise<"close"> {
+  async #deny(conn: Connection, head: RequestHead, denial: KubernetesDenial): Promise<"close"> {
+    // Worked out only for a refusal: an allowed request's summary comes from its facts.
+    const summary = `${head.method.slice(0, 16)} ${head.target.split("?")[0].slice(0, 200)}`;
     const { agent, status, error, reason } = denial;
     const receipt = this.#refuse(conn.actions, agent, summary, reason);
     // The request body (if any) was not read: the connection cannot carry another request.
