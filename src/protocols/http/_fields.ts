@@ -69,14 +69,15 @@ export function stripHopByHop(
     for (const name of keep) own.delete(name.toLowerCase());
     drop = own;
   }
+  // The fields themselves go in the new array: nothing downstream changes a field in place.
   const out: [string, string][] = [];
   for (const field of headers) {
     const name = field[0];
     // Only a name as long as a standard one can be one (the usual case has no others).
     if (drop === HOP_BY_HOP && (name.length >= 32 || HOP_LENGTHS[name.length] === 0)) {
-      out.push([name, field[1]]);
+      out.push(field);
     } else if (!drop.has(lowerName(name))) {
-      out.push([name, field[1]]);
+      out.push(field);
     }
   }
   return out;
@@ -90,14 +91,17 @@ export function stripHopByHop(
  * headerValues([["Accept", "a"], ["accept", "b"]], "ACCEPT"); // ["a", "b"]
  * ```
  */
-export function headerValues(headers: [string, string][], name: string): string[] {
+export function headerValues(headers: [string, string][], name: string): readonly string[] {
   const lower = name.toLowerCase();
-  const out: string[] = [];
+  let out: string[] | null = null;
   for (const [n, v] of headers) {
-    if (n.length === lower.length && lowerName(n) === lower) out.push(v);
+    if (n.length === lower.length && lowerName(n) === lower) (out ??= []).push(v);
   }
-  return out;
+  // Most lookups find nothing (`Connection`, `Expect`, `Transfer-Encoding`): one shared answer.
+  return out ?? NO_VALUES;
 }
+
+const NO_VALUES: readonly string[] = Object.freeze([]);
 
 /**
  * True when the message asks to close after it: `Connection: close`, or anything but HTTP/1.1

@@ -129,7 +129,7 @@ function parseLength(s: string): number | null {
 }
 
 /** Lowercased coding names from Transfer-Encoding fields; malformed syntax throws `status`. */
-function parseCodings(fields: string[], status: 400 | 502): string[] {
+function parseCodings(fields: readonly string[], status: 400 | 502): string[] {
   const codings: string[] = [];
   for (const field of fields) {
     for (const element of field.split(",")) {

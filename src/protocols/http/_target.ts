@@ -96,7 +96,7 @@ export function hostMatches(hostHeader: string, target: Authority, defaultPort: 
  */
 export function proxyTarget(
   target: string,
-  hosts: string[],
+  hosts: readonly string[],
   version: string,
 ): { absolute: AbsoluteTarget } | { problem: string } {
   const absolute = parseAbsoluteTarget(target);
@@ -128,7 +128,7 @@ export function proxyTarget(
  */
 export function tunnelOrigin(
   target: string,
-  hosts: string[],
+  hosts: readonly string[],
   tunnel: Authority,
 ): { origin: string } | { problem: string } {
   let origin = target;
@@ -150,7 +150,9 @@ export function tunnelOrigin(
 }
 
 /** Decodes `Proxy-Authorization: Basic base64(name:token)`; `null` when absent or malformed. */
-export function basicCredentials(values: string[]): { name: string; token: string } | null {
+export function basicCredentials(
+  values: readonly string[],
+): { name: string; token: string } | null {
   if (values.length !== 1) return null;
   const m = /^basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(values[0]);
   if (!m) return null;
