@@ -276,10 +276,17 @@ export function plainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** A necessary condition on one string fact, usable as an index key. */
+/**
+ * A necessary condition, usable as an index key: on one string fact (`eq`, `prefix`, `suffix`),
+ * that a map or list fact holds a key or item (`member`), or that one of a disjunction's branches
+ * holds (`any`: each branch's own necessary conditions, from which the index picks one a branch,
+ * and every fact the disjunction reads: with one unknown, the disjunction is decided by CEL).
+ */
 export type Constraint =
   | { kind: "eq"; fact: string; values: string[] }
-  | { kind: "prefix" | "suffix"; fact: string; value: string };
+  | { kind: "prefix" | "suffix"; fact: string; value: string }
+  | { kind: "member"; fact: string; value: string }
+  | { kind: "any"; branches: Constraint[][]; reads: string[] };
 
 /** Index-able constraints from the condition's top-level conjunction. */
 export function indexConstraints(ast: ASTNode, schema: FactSchema): Constraint[] {
@@ -287,8 +294,16 @@ export function indexConstraints(ast: ASTNode, schema: FactSchema): Constraint[]
   for (const [fact, values] of requiredValues(ast, schema)) {
     out.push({ kind: "eq", fact, values: [...values] });
   }
-  const conjuncts = topLevelConjuncts(ast);
-  for (const term of conjuncts) {
+  for (const term of topLevelConjuncts(ast)) {
+    const member = membership(term, schema);
+    if (member) out.push({ kind: "member", fact: member[0].join("."), value: member[1] });
+    if (term?.op === "||") {
+      const branches = topLevelDisjuncts(term).map((b) => indexConstraints(b, schema));
+      // A branch that needs nothing index-able can hold for any action: no key for the whole.
+      if (branches.every((b) => b.length > 0)) {
+        out.push({ kind: "any", branches, reads: [...factReads(term, schema)] });
+      }
+    }
     if (term?.op !== "rcall") continue;
     const [name, receiver, args] = term.args as [string, Node, Node[]];
     const fact = stringFact(receiver, schema);
@@ -302,6 +317,17 @@ export function indexConstraints(ast: ASTNode, schema: FactSchema): Constraint[]
       if (prefix) out.push({ kind: "prefix", fact: key, value: prefix });
     }
   }
+  return out;
+}
+
+/** The branches of a `||` chain, nested ones flattened. */
+function topLevelDisjuncts(ast: Node): Node[] {
+  const out: Node[] = [];
+  const split = (node: Node) => {
+    if (node?.op === "||") node.args.forEach(split);
+    else out.push(node);
+  };
+  split(ast);
   return out;
 }
 
