@@ -172,7 +172,8 @@ export class HttpCredentials {
     const values = new Map<string, string>();
     for (const ref of plan.needs) {
       if (refusal !== null) break;
-      const value = await this.#secret(ref, agent, { endpoint: endpoint ?? "" });
+      const value = this.#heldSecret(ref) ??
+        await this.#secret(ref, agent, { endpoint: endpoint ?? "" });
       if (typeof value === "string") values.set(ref, value);
       else refusal = value.refusal;
     }
@@ -189,7 +190,9 @@ export class HttpCredentials {
       for (const ref of plan.scrub) {
         // An EKS token not minted for this request was never sent: nothing to scrub for it.
         const value = values.get(ref) ??
-          (this.#eksRefs.has(ref) ? null : await this.#secret(ref, agent, { purpose: "scrub" }));
+          (this.#eksRefs.has(ref)
+            ? null
+            : this.#heldSecret(ref) ?? await this.#secret(ref, agent, { purpose: "scrub" }));
         // A secret the vault does not hold cannot be echoed: nothing to scrub for it.
         scrubbed.push(typeof value === "string" ? value : null);
       }
@@ -227,6 +230,20 @@ export class HttpCredentials {
     const keyPem = await this.#secret(found[0], agent, { slot: MTLS_SLOTS.key, name });
     if (typeof keyPem !== "string") return keyPem;
     return { certPem, keyPem };
+  }
+
+  /**
+   * A vault credential's value when the secret cache holds it, read without a promise (most
+   * requests); `undefined` for minted tokens and values only {@linkcode #secret} can read.
+   */
+  #heldSecret(ref: string): string | undefined {
+    if (this.#tokens.has(ref) || this.#eksRefs.has(ref)) return undefined;
+    try {
+      return this.#secrets.held(this.#byRef.get(ref)?.name ?? ref);
+    } catch {
+      // The vault could not be checked for changes: `#secret` reads it, and refuses if it must.
+      return undefined;
+    }
   }
 
   /** A credential's vault value for `agent`'s request, or the refusal when it cannot be read. */

@@ -55,6 +55,21 @@ export class SecretCache {
    * @throws {VaultError} when the stored row fails authentication (tampered, or another key).
    */
   async get(name: string, slot: string = DEFAULT_SLOT): Promise<string | null> {
+    const held = this.held(name, slot);
+    if (held !== undefined) return held;
+    const value = await this.#vault.get(name, slot);
+    if (value === null) return null;
+    this.#entries.set(entryKey(name, slot), { value, usedAt: performance.now() });
+    this.#scheduleSweep();
+    return value;
+  }
+
+  /**
+   * The value held decrypted for `name` (in `slot`), read as `get` reads it (a vault changed on
+   * disk is noticed first), or `undefined` when none is held and only `get` can read it. Spares
+   * a request's hot path the promise `get` returns.
+   */
+  held(name: string, slot: string = DEFAULT_SLOT): string | undefined {
     const now = performance.now();
     if (now - this.#checkedAt >= this.#changeCheckMs) {
       this.#checkedAt = now;
@@ -64,18 +79,10 @@ export class SecretCache {
         this.#forget(() => this.#entries.clear());
       }
     }
-    // NUL cannot occur in credential or slot names, so keys never collide.
-    const key = slot === DEFAULT_SLOT ? name : `${name}\0${slot}`;
-    const hit = this.#entries.get(key);
-    if (hit) {
-      hit.usedAt = now;
-      return hit.value;
-    }
-    const value = await this.#vault.get(name, slot);
-    if (value === null) return null;
-    this.#entries.set(key, { value, usedAt: now });
-    this.#scheduleSweep();
-    return value;
+    const hit = this.#entries.get(entryKey(name, slot));
+    if (hit === undefined) return undefined;
+    hit.usedAt = now;
+    return hit.value;
   }
 
   /**
@@ -85,8 +92,7 @@ export class SecretCache {
   async set(name: string, slot: string, value: string): Promise<void> {
     await this.#vault.set(name, slot, value);
     this.#version = this.#vault.version();
-    const key = slot === DEFAULT_SLOT ? name : `${name}\0${slot}`;
-    this.#entries.set(key, { value, usedAt: performance.now() });
+    this.#entries.set(entryKey(name, slot), { value, usedAt: performance.now() });
     this.#scheduleSweep();
   }
 
@@ -154,4 +160,9 @@ export function warnMissingSecrets(vault: Vault, config: Config, log: Logger): v
       { fix: `${commandName()} vault set ${credential.name}` },
     );
   }
+}
+
+/** NUL cannot occur in credential or slot names, so keys never collide. */
+function entryKey(name: string, slot: string): string {
+  return slot === DEFAULT_SLOT ? name : `${name}\0${slot}`;
 }

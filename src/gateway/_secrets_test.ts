@@ -48,3 +48,24 @@ Deno.test("SecretCache drops every value when another process writes the vault",
     equal(cache.size, 0);
   });
 });
+
+Deno.test("SecretCache.held answers from what get read, and notices a vault written elsewhere", async () => {
+  await withVault(async (vault, stateDir) => {
+    await vault.set("gh", DEFAULT_SLOT, "one");
+    await vault.set("gh", "cert", "pem");
+    const cache = new SecretCache(vault, { changeCheckMs: 0 });
+    equal(cache.held("gh"), undefined, "held read the vault");
+    equal(await cache.get("gh"), "one");
+    equal(cache.held("gh"), "one");
+    equal(cache.held("gh", "cert"), undefined, "another slot answered for the default one");
+    equal(await cache.get("gh", "cert"), "pem");
+    equal(cache.held("gh", "cert"), "pem");
+    const other = await openVault(stateDir);
+    await other.set("gh", DEFAULT_SLOT, "two");
+    other.close();
+    equal(cache.held("gh"), undefined, "a value outlived a change of the vault");
+    equal(cache.size, 0);
+    equal(await cache.get("gh"), "two");
+    cache.clear();
+  });
+});
