@@ -50,7 +50,8 @@ export async function relayResponse(
   forwarded: Forwarded,
 ): Promise<After> {
   const { decided, lease, response, bytesIn } = forwarded;
-  const relay = await planRelay(ex, forwarded);
+  const planned = planRelay(ex, forwarded);
+  const relay = planned instanceof Promise ? await planned : planned;
   if (typeof relay === "string") return relay;
   const headers = responseHeaders(forwarded, relay);
   const head = serializeResponseHead(response.status, response.reason, headers);
@@ -78,8 +79,11 @@ export async function relayResponse(
   return "keep";
 }
 
-/** How the body goes out; a response that cannot be relayed faithfully is the gateway's 502. */
-async function planRelay(ex: Exchange, forwarded: Forwarded): Promise<Relay | After> {
+/**
+ * How the body goes out; a response that cannot be relayed faithfully is the gateway's 502 (a
+ * promise: only the refusal waits on anything).
+ */
+function planRelay(ex: Exchange, forwarded: Forwarded): Relay | Promise<After> {
   const { lease, response, scrubber } = forwarded;
   const failed = (err: unknown) =>
     upstreamFailed(ex.client, ex.ctx, {
@@ -96,14 +100,14 @@ async function planRelay(ex: Exchange, forwarded: Forwarded): Promise<Relay | Af
     framing = responseFraming(ex.head.method, response);
   } catch (err) {
     lease.stream.destroy();
-    return await failed(err);
+    return failed(err);
   }
   const scrub = scrubber !== null && framing.kind !== "none";
   if (scrub && !identityEncoded(response.headers)) {
     // Compressed bytes cannot be searched for an echoed secret: refuse rather than pass them.
     lease.stream.destroy();
     const why = "upstream sent a compressed response the gateway cannot check for credentials";
-    return await failed(new UpstreamError("protocol", why));
+    return failed(new UpstreamError("protocol", why));
   }
   // A scrubbed body that came whole with its head (most small responses) is scrubbed at once and
   // keeps a length, now its scrubbed one: no re-chunking, and one write to the agent.
