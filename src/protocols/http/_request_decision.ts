@@ -81,7 +81,7 @@ export async function decideRequest(
   const making = actionFacts(ex, facts);
   const action = making instanceof Promise ? await making : making;
   if (typeof action === "string") return action;
-  return await decide(ex, received, { facts, parts, credentials }, action);
+  return decide(ex, received, { facts, parts, credentials }, action);
 }
 
 /**
@@ -164,14 +164,15 @@ async function refuseActionFacts(ex: Exchange, err: unknown): Promise<After> {
 
 /**
  * Asks the guard through the connection's ledger (or passes passthrough traffic) and waits for a
- * held decision; the ledger tracks what it settles with.
+ * held decision; the ledger tracks what it settles with. An allow decided at once is returned
+ * as it is, without a promise.
  */
-async function decide(
+function decide(
   ex: Exchange,
   received: ReceivedRequest,
   request: Omit<AllowedRequest, "decided" | "approvalHold">,
   action: ActionFacts,
-): Promise<AllowedRequest | After> {
+): AllowedRequest | Promise<AllowedRequest | After> {
   const { req } = ex;
   let decided: Decided = req.endpoint
     ? ex.actions.decide({
@@ -194,12 +195,25 @@ async function decide(
   // An approval hold (provisional deny) can outlast the upstream's idle timeout; a wait for
   // the receipt to be on disk (an allow, held) takes milliseconds and keeps pooled connections.
   const approvalHold = decided.held !== undefined && decided.verdict.decision === "deny";
+  if (decided.held === undefined && decided.verdict.decision !== "deny") {
+    return { ...request, decided, approvalHold };
+  }
+  return settle(ex, received, { ...request, decided, approvalHold });
+}
+
+/** Waits for a held decision, and answers a deny. */
+async function settle(
+  ex: Exchange,
+  received: ReceivedRequest,
+  allowed: AllowedRequest,
+): Promise<AllowedRequest | After> {
+  let decided = allowed.decided;
   if (decided.held) decided = await decided.held;
   if (decided.verdict.decision === "deny") {
     const { reason, rule } = decided.verdict;
     return await deny(ex, { reason, rule, receipt: decided.receipt }, received);
   }
-  return { ...request, decided, approvalHold };
+  return { ...allowed, decided };
 }
 
 /** Answers a denied request with the protocol's 403; a partly read body ends the connection. */
