@@ -71,7 +71,8 @@ export async function exchange(
     clientClose: wantsClose(head.version, head.headers),
   };
   // A step that returns "keep" or "close" has ended the exchange.
-  const received = await receiveRequest(ex);
+  const receiving = receiveRequest(ex);
+  const received = receiving instanceof Promise ? await receiving : receiving;
   if (typeof received === "string") return received;
   const allowed = await decideRequest(ex, received);
   if (typeof allowed === "string") return allowed;

@@ -17,14 +17,36 @@ export type { ReceivedRequest } from "./session.ts";
 
 const WEBSOCKET_ONLY = ["websocket"];
 
-/** Takes the request in, or refuses it (answered, with a receipt). */
-export async function receiveRequest(ex: Exchange): Promise<ReceivedRequest | After> {
+/**
+ * Takes the request in, or refuses it (answered, with a receipt). A request whose body came with
+ * its head, or that has none, is returned as it is: no promise for the common case.
+ */
+export function receiveRequest(ex: Exchange): ReceivedRequest | Promise<ReceivedRequest | After> {
   const intake = new RequestIntake(ex.limits);
-  let commands: IntakeCommand[] = intake.takeBody(ex.head, {
+  const commands: IntakeCommand[] = intake.takeBody(ex.head, {
     upgrades: ex.flavor?.upgrades ?? WEBSOCKET_ONLY,
     summary: requestSummary(ex),
   });
   let stallMs = ex.limits.headerTimeoutMs;
+  for (let i = 0; i < commands.length; i++) {
+    const c = commands[i];
+    if (c.kind === "deadline") stallMs = c.ms;
+    else if (c.kind === "unread") ex.client.unread(c.bytes);
+    else if (c.kind === "body") return c.request;
+    else return receiveRest(ex, intake, commands.slice(i), stallMs);
+  }
+  return receiveRest(ex, intake, [], stallMs);
+}
+
+/** The rest of {@linkcode receiveRequest}: commands that wait, and the body's further reads. */
+async function receiveRest(
+  ex: Exchange,
+  intake: RequestIntake,
+  first: IntakeCommand[],
+  stallFirst: number,
+): Promise<ReceivedRequest | After> {
+  let commands = first;
+  let stallMs = stallFirst;
   for (;;) {
     for (const c of commands) {
       switch (c.kind) {
