@@ -108,6 +108,8 @@ export async function probeHttpWire(): Promise<void> {
   const { RequestIntake } = await import("../src/protocols/http/session.ts");
   const { BodyReader } = await import("../src/protocols/http/_framing.ts");
   probe(SocketStream.prototype, "write", "wire: agent write (node:tls encrypt, send)");
+  // A response's head and body leave through writeParts (one corked write); it never calls write.
+  probe(SocketStream.prototype, "writeParts", "wire: agent write (node:tls encrypt, send)");
   probe(SocketStream.prototype, "read", "wire: agent read (queue)");
   probe(ConnStream.prototype, "write", "wire: upstream write (op start)");
   probe(ConnStream.prototype, "read", "wire: upstream read (op start)");
