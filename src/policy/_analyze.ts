@@ -320,22 +320,21 @@ export function indexConstraints(ast: ASTNode, schema: FactSchema): Constraint[]
   return out;
 }
 
-/** The branches of a `||` chain, nested ones flattened. */
-function topLevelDisjuncts(ast: Node): Node[] {
-  const out: Node[] = [];
-  const split = (node: Node) => {
-    if (node?.op === "||") node.args.forEach(split);
-    else out.push(node);
-  };
-  split(ast);
-  return out;
-}
-
 /** The terms of a condition's top-level `&&` chain (the whole condition when there is none). */
 function topLevelConjuncts(ast: Node): Node[] {
+  return chain(ast, "&&");
+}
+
+/** The branches of a `||` chain, nested ones flattened. */
+function topLevelDisjuncts(ast: Node): Node[] {
+  return chain(ast, "||");
+}
+
+/** The operands of a chain of `op`, nested ones flattened, in order. */
+function chain(ast: Node, op: "&&" | "||"): Node[] {
   const out: Node[] = [];
   const split = (node: Node) => {
-    if (node?.op === "&&") node.args.forEach(split);
+    if (node?.op === op) node.args.forEach(split);
     else out.push(node);
   };
   split(ast);
