@@ -174,7 +174,7 @@ function decide(
   action: ActionFacts,
 ): AllowedRequest | Promise<AllowedRequest | After> {
   const { req } = ex;
-  let decided: Decided = req.endpoint
+  const decided: Decided = req.endpoint
     ? ex.actions.decide({
       protocol: ex.protocol,
       endpoint: req.endpoint.name,
