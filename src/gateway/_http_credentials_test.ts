@@ -129,3 +129,35 @@ profile "oauth_bots" {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("HttpCredentials refuses, never throws, when the vault cannot be read behind a held value", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_httpcred_" });
+  const stateDir = join(dir, "state");
+  await Deno.mkdir(stateDir, { mode: 0o700 });
+  const vault = await openVault(stateDir, { create: true });
+  try {
+    await vault.set("gh_pat", DEFAULT_SLOT, "ghp_real_value_1");
+    const secrets = new SecretCache(vault, { changeCheckMs: 0 });
+    const log = new MemoryLogger();
+    const creds = new HttpCredentials(
+      await loadConfigText("t.hcl", CONFIG, { protocols: PROTOCOLS }),
+      secrets,
+      log,
+    );
+    equal((await creds.use(AGENT, "gh", REQUEST)).refusal, null);
+    // The value is held; checking the vault for changes now fails.
+    vault.close();
+    const use = await creds.use(AGENT, "gh", REQUEST);
+    equal(use.refusal, "credential 'gh_pat' is not available on the gateway");
+    equal(
+      JSON.stringify(log.lines).includes("ghp_real_value_1"),
+      false,
+      "a secret reached the log",
+    );
+    creds.close();
+    secrets.clear();
+  } finally {
+    vault.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
