@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concatBytes } from "../core/mod.ts";
+import { concatBytes, concatShortLived } from "../core/mod.ts";
 import type { InjectableCredential } from "./http_inject.ts";
 import { latin1 } from "./_placeholders.ts";
 import { FormIndex } from "./_scrub_index.ts";
@@ -239,9 +239,10 @@ export class Scrubber {
     }
     const stop = Math.max(cursor, limit);
     if (stop > cursor) pieces.push(buf.subarray(cursor, stop));
-    // A lone piece of `buf` is returned as is; replacements are shared, so they are copied.
+    // A lone piece of `buf` is returned as is; replacements are shared, so they are copied, into
+    // a slab: the output is written to the agent and dropped, so it needs no buffer of its own.
     return {
-      out: pieces.length === 1 && !replaced ? pieces[0] : concatBytes(pieces),
+      out: pieces.length === 1 && !replaced ? pieces[0] : concatShortLived(pieces),
       consumed: stop,
     };
   }

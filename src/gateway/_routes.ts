@@ -8,7 +8,12 @@
 
 import { type Config, HostMatcher } from "../config/mod.ts";
 import type { AgentFacts } from "../core/mod.ts";
-import { type HostRoute, type HttpsEndpoint, isHttpsEndpoint } from "../protocols/http/mod.ts";
+import {
+  type HostRoute,
+  type HttpEndpointRoute,
+  type HttpsEndpoint,
+  isHttpsEndpoint,
+} from "../protocols/http/mod.ts";
 import { AWS_FLAVOR, type AwsEndpoint, isAwsEndpoint } from "../protocols/aws/mod.ts";
 import {
   isKubernetesEndpoint,
@@ -26,6 +31,8 @@ export class HttpRoutes {
   /** Kubernetes endpoints by name, and by their API server's host (for CONNECT). */
   readonly #kubernetes = new Map<string, KubernetesTarget>();
   readonly #kubernetesHosts = new Map<string, string[]>();
+  /** Routes to https and aws endpoints by name, built at first use. */
+  readonly #httpsRoutes = new Map<string, HostRoute>();
 
   constructor(config: Config) {
     this.#config = config;
@@ -56,7 +63,10 @@ export class HttpRoutes {
    * config reaches no endpoint (fail closed).
    */
   route(agent: AgentFacts, host: string, port: number): HostRoute {
-    const kubernetes = this.#kubernetesHosts.get(normaliseHost(host)) ?? [];
+    // Most configs name no Kubernetes API server: no host to normalise for them.
+    const kubernetes = this.#kubernetesHosts.size === 0
+      ? NO_NAMES
+      : this.#kubernetesHosts.get(normaliseHost(host)) ?? NO_NAMES;
     const https = this.#hosts.match(host);
     // A Kubernetes API server and an https endpoint may share a host on different ports.
     const name = kubernetes.find((k) => this.#kubernetes.get(k)!.server.port === port) ??
@@ -76,19 +86,14 @@ export class HttpRoutes {
     }
     const target = this.#kubernetes.get(name);
     if (target) return { kind: "endpoint", endpoint: target.route };
-    return {
-      kind: "endpoint",
-      endpoint: {
-        name: https!.name,
-        upstream: https!.upstream,
-        caCert: https!.caCert,
-        allowEncodedSlash: https!.allowEncodedSlash,
-        allowDoubleEncoding: https!.allowDoubleEncoding,
-        allowPathParams: https!.allowPathParams,
-        allowMethodOverride: https!.allowMethodOverride,
-        ...(isAwsEndpoint(https!) ? { flavor: AWS_FLAVOR } : {}),
-      },
-    };
+    // Every request in a tunnel is routed again (a reload may have moved its host): the answer
+    // for an endpoint is built once per config.
+    let found = this.#httpsRoutes.get(name);
+    if (found === undefined) {
+      found = Object.freeze({ kind: "endpoint", endpoint: httpsRoute(https!) });
+      this.#httpsRoutes.set(name, found);
+    }
+    return found;
   }
 
   /** Whether `agent`'s profile reaches `endpoint` (lists it, or holds a credential on it). */
@@ -103,4 +108,20 @@ export class HttpRoutes {
     const e = this.#config.endpoints.get(name);
     return e && (isHttpsEndpoint(e) || isAwsEndpoint(e)) ? e.ports : [];
   }
+}
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+/** How the proxy reaches an https or aws endpoint; frozen, as one serves every request. */
+function httpsRoute(https: HttpsEndpoint | AwsEndpoint): HttpEndpointRoute {
+  return Object.freeze({
+    name: https.name,
+    upstream: https.upstream,
+    caCert: https.caCert,
+    allowEncodedSlash: https.allowEncodedSlash,
+    allowDoubleEncoding: https.allowDoubleEncoding,
+    allowPathParams: https.allowPathParams,
+    allowMethodOverride: https.allowMethodOverride,
+    ...(isAwsEndpoint(https) ? { flavor: AWS_FLAVOR } : {}),
+  });
 }

@@ -1,4 +1,4 @@
-import { deepStrictEqual, equal } from "node:assert/strict";
+import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import { loadConfigText } from "../config/mod.ts";
 import type { HostRoute } from "../protocols/http/mod.ts";
 import { HttpRoutes } from "./_routes.ts";
@@ -100,4 +100,45 @@ Deno.test("HttpRoutes.route() claims a Kubernetes API server's host only on the 
     endpoint: "default-port",
     ports: [443],
   });
+});
+
+Deno.test("HttpRoutes.route() answers an endpoint the same way each time, whoever asks, and no agent can change it", async () => {
+  const config = await loadConfigText(
+    "t.hcl",
+    `${CONFIG}
+profile "others" {
+  endpoints = [https.private]
+}
+`,
+    { protocols: PROTOCOLS },
+  );
+  const routes = new HttpRoutes(config);
+  const OTHER = { name: "other", profile: "others" };
+  const first = routes.route(AGENT, "api.github.com", 443);
+  const again = routes.route(AGENT, "API.github.com.", 443);
+  deepStrictEqual(again, first);
+  equal(first.kind === "endpoint" && first.endpoint.upstream, undefined);
+  // The profile and the port are checked on every call, before any kept answer.
+  deepStrictEqual(where(routes.route(OTHER, "api.github.com", 443)), ["outside_profile", "github"]);
+  deepStrictEqual(where(routes.route(AGENT, "api.github.com", 8443)), ["unclaimed_port", "github"]);
+  deepStrictEqual(where(routes.route(OTHER, "private.test", 443)), ["endpoint", "private"]);
+  deepStrictEqual(where(routes.route(AGENT, "private.test", 443)), ["outside_profile", "private"]);
+  // One answer serves every request: it is frozen, so no caller can edit it for the next.
+  if (first.kind !== "endpoint") throw new Error("expected an endpoint");
+  throws(() => {
+    (first.endpoint as { name: string }).name = "private";
+  }, TypeError);
+  deepStrictEqual(where(routes.route(AGENT, "api.github.com", 443)), ["endpoint", "github"]);
+  // A reload builds new routes: a host moved to another endpoint goes there at once.
+  const moved = new HttpRoutes(
+    await loadConfigText(
+      "t.hcl",
+      CONFIG.replace('"api.github.com", ', "").replace(
+        'hosts = ["alt.test"]',
+        'hosts = ["alt.test", "api.github.com"]',
+      ),
+      { protocols: PROTOCOLS },
+    ),
+  );
+  deepStrictEqual(where(moved.route(AGENT, "api.github.com", 443)), ["endpoint", "alt"]);
 });

@@ -76,9 +76,20 @@ export function parseAbsoluteTarget(target: string): AbsoluteTarget | null {
 
 /** Whether a `Host` header value names the same host and port as `target`. */
 export function hostMatches(hostHeader: string, target: Authority, defaultPort: number): boolean {
-  const parsed = parseAuthority(hostHeader, defaultPort);
+  // Each request in a tunnel carries the same `Host`: its parse (pure) is kept from the last one.
+  if (hostHeader !== lastHost.text || defaultPort !== lastHost.defaultPort) {
+    lastHost = { text: hostHeader, defaultPort, parsed: parseAuthority(hostHeader, defaultPort) };
+  }
+  const parsed = lastHost.parsed;
   return parsed !== null && parsed.host === target.host && parsed.port === target.port;
 }
+
+/** The last `Host` value {@linkcode hostMatches} parsed, and what it parsed to. */
+let lastHost: { text: string; defaultPort: number; parsed: Authority | null } = {
+  text: "",
+  defaultPort: 0,
+  parsed: null,
+};
 
 /**
  * The absolute-form `http://` target of a request sent to the proxy itself, or why it is refused.

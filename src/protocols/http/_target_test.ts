@@ -74,6 +74,24 @@ Deno.test("hostMatches() compares host and port, with the scheme's default port"
   equal(hostMatches("api.test@evil.test", target, 443), false);
 });
 
+Deno.test("hostMatches() judges each Host anew when it changes, and keeps the default port apart", () => {
+  const api = { host: "api.test", port: 443 };
+  const plain = { host: "api.test", port: 80 };
+  // The same text asked in turns against targets and default ports: a kept parse must never
+  // answer for another text, nor for the same text under another default port.
+  for (let round = 0; round < 3; round++) {
+    equal(hostMatches("api.test", api, 443), true);
+    equal(hostMatches("api.test", api, 443), true);
+    equal(hostMatches("api.test", plain, 80), true);
+    equal(hostMatches("api.test", api, 80), false);
+    equal(hostMatches("evil.test", api, 443), false);
+    equal(hostMatches("api.test", { host: "evil.test", port: 443 }, 443), false);
+    equal(hostMatches("api.test:80", api, 443), false);
+    equal(hostMatches("api.test:80", plain, 443), true);
+    equal(hostMatches("bad host", api, 443), false);
+  }
+});
+
 Deno.test("basicCredentials() decodes one Basic NAME:TOKEN and nothing else", () => {
   deepEqual(basicCredentials([`Basic ${btoa("bot:cpat_x:y")}`]), {
     name: "bot",

@@ -62,7 +62,8 @@ function targetOf(e: KubernetesEndpoint): KubernetesTarget {
 
 /** A host as routes compare it: lower case, no brackets, no trailing dot. */
 export function normaliseHost(host: string): string {
-  const lower = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  let lower = host.toLowerCase();
+  if (lower.charCodeAt(0) === 0x5b) lower = lower.replace(/^\[(.*)\]$/, "$1"); // "["
   return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }
 
