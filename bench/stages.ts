@@ -9,6 +9,9 @@
  *                                             socket, parse and pool steps)
  *                                 [--new-connections]   (HTTPS: each GET on a new connection,
  *                                             TCP + CONNECT + TLS, instead of keep-alive)
+ *                                 [--connections=8]   (HTTPS: connections or workers; 1 shows
+ *                                             one agent's sequential requests, where every
+ *                                             request wakes the gateway on cold caches)
  *
  * HTTPS: the `http_proxy.ts` setup (upstream and gateway in child processes, 100 rules, receipts
  * in SQLite), keep-alive GET over 8 connections. Postgres: the `postgres.ts` setup (a throwaway
@@ -38,6 +41,9 @@ const warmup = Number(Deno.args.find((a) => a.startsWith("--warmup="))?.slice(9)
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7);
 const wire = Deno.args.includes("--wire");
 const fresh = Deno.args.includes("--new-connections");
+const connections = Number(
+  Deno.args.find((a) => a.startsWith("--connections="))?.slice(14) ?? 8,
+);
 const v8Flags = Deno.args.find((a) => a.startsWith("--gateway-v8-flags="))?.slice(19) ?? "";
 
 /** Prints one table: each stage's µs per request and its share of the process's CPU. */
@@ -96,16 +102,16 @@ async function https(): Promise<void> {
     });
     const load = (runMs: number) =>
       fresh
-        ? newConnections(path, 8, { warmMs: 0, runMs })
-        : keepAlive(path, GET, 8, { warmMs: 0, runMs });
+        ? newConnections(path, connections, { warmMs: 0, runMs })
+        : keepAlive(path, GET, connections, { warmMs: 0, runMs });
     await load(warmup * 1000);
     await gateway.child.ask("reset");
     const before = await gateway.child.ask("stages");
     const cell = await load(seconds * 1000);
     const after = await gateway.child.ask("stages");
     const what = fresh
-      ? "GET, each on a new connection, 8 workers"
-      : "keep-alive GET, 8 connections";
+      ? `GET, each on a new connection, ${connections} workers`
+      : `keep-alive GET, ${connections} connection${connections === 1 ? "" : "s"}`;
     table(
       `HTTPS ${what}, ${cell.count} requests (${Math.round(cell.rate)}/s)`,
       before,

@@ -24,6 +24,8 @@ export const REDACTED = "[redacted]";
 /**
  * Returns a copy of `facts` safe to store: credential-bearing header values are replaced with
  * {@linkcode REDACTED} (the scheme word of `Authorization` is kept, e.g. `Bearer [redacted]`).
+ * The facts' maps (headers, query, Kubernetes params) are ordinary objects in the copy, see
+ * {@linkcode plainCopy}.
  *
  * @example
  * ```ts
@@ -31,14 +33,23 @@ export const REDACTED = "[redacted]";
  * ```
  */
 export function redactFacts(facts: Facts): Facts {
-  if (!facts.http) return facts;
-  const headers = plainCopy(
-    facts.http.headers,
-    (name, values) => SECRET_HEADERS.has(name) ? values.map(redactValue) : values,
-  );
-  const query = plainCopy(facts.http.query, (_name, values) => values);
-  return { ...facts, http: { ...facts.http, query, headers } };
+  const { http, k8s } = facts;
+  if (!http && !k8s) return facts;
+  const out = { ...facts };
+  if (http) {
+    const headers = plainCopy(
+      http.headers,
+      (name, values) => SECRET_HEADERS.has(name) ? values.map(redactValue) : values,
+    );
+    out.http = { ...http, query: plainCopy(http.query, same), headers };
+  }
+  // A Kubernetes request's params alone sent its receipt's facts down the slow path: 5.2 µs
+  // against 2.4 with this copy, in the gateway under bench/kubernetes.ts' `get pods`.
+  if (k8s) out.k8s = { ...k8s, params: plainCopy(k8s.params, same) };
+  return out;
 }
+
+const same = (_name: string, values: string[]) => values;
 
 /**
  * A fact's map (null prototype, so `constructor` is just a key to look up) as an ordinary object,

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, equal, notEqual } from "node:assert/strict";
-import type { Facts, HttpFacts } from "../core/mod.ts";
+import type { Facts, HttpFacts, K8sFacts } from "../core/mod.ts";
 import { REDACTED, redactFacts } from "./redact.ts";
 
 /** A fact map as the HTTP protocol builds one: null prototype, any key a plain key. */
@@ -60,4 +60,28 @@ Deno.test("redactFacts() copies the header and query maps to ordinary objects, e
   equal(JSON.stringify(redacted.query), JSON.stringify(facts.http!.query));
   equal(JSON.stringify(redacted.headers), JSON.stringify(facts.http!.headers));
   notEqual(redacted.query, facts.http!.query);
+});
+
+Deno.test("redactFacts() copies a Kubernetes request's params to an ordinary object, and leaves the rules' facts alone", () => {
+  const odd: [string, string[]][] = [["__proto__", ["p"]], ["watch", ["1"]], ["constructor", [
+    "c",
+  ]]];
+  const params = factMap(odd);
+  const k8s = { verb: "list", resource: "pods", params } as unknown as K8sFacts;
+  for (const facts of [{ k8s }, { ...http([], odd), k8s }] as Facts[]) {
+    const redacted = redactFacts(facts);
+    const copy = redacted.k8s!.params;
+    notEqual(copy, params);
+    equal(Object.getPrototypeOf(copy), Object.prototype);
+    assertEquals(Object.keys(copy), ["__proto__", "watch", "constructor"]);
+    assertEquals(Object.getOwnPropertyDescriptor(copy, "__proto__")?.value, ["p"]);
+    equal(JSON.stringify(redacted.k8s), JSON.stringify(facts.k8s));
+    equal(redacted.k8s!.verb, "list");
+    // What the rules read keeps its null prototype: `constructor` is only ever a key there.
+    equal(Object.getPrototypeOf(facts.k8s!.params), null);
+    equal(facts.k8s!.params, params);
+  }
+  // Facts of another family come back as they are.
+  const sql = { sql: { verb: "select" } } as unknown as Facts;
+  equal(redactFacts(sql), sql);
 });
