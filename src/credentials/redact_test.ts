@@ -85,3 +85,26 @@ Deno.test("redactFacts() copies a Kubernetes request's params to an ordinary obj
   const sql = { sql: { verb: "select" } } as unknown as Facts;
   equal(redactFacts(sql), sql);
 });
+
+Deno.test("redactFacts() keeps each scheme word as the agent spelled it, request after request", () => {
+  for (let round = 0; round < 2; round++) {
+    const headers = redactFacts(http([["authorization", [
+      "bearer a",
+      "BEARER b",
+      "Bearer c",
+      "token d",
+      "Digest e",
+      "BASIC f",
+      "Bearerx g",
+    ]]], [])).http!.headers;
+    assertEquals(headers.authorization, [
+      `bearer ${REDACTED}`,
+      `BEARER ${REDACTED}`,
+      `Bearer ${REDACTED}`,
+      `token ${REDACTED}`,
+      `Digest ${REDACTED}`,
+      `BASIC ${REDACTED}`,
+      REDACTED,
+    ]);
+  }
+});
