@@ -278,8 +278,12 @@ function parseField(buf: Uint8Array, ls: number, cr: number, upstream: boolean):
   const first = buf[ls];
   // RFC 9112 §5.2: obs-fold is refused; so is whitespace before the first field (§2.2).
   if (first === SP || first === HTAB) fail(upstream, 400, "Obsolete line folding is not accepted");
+  // The name's bytes are checked and hashed for the interned-string table in one pass.
   let c = ls;
-  while (c < cr && TCHAR[buf[c]] === 1) c++;
+  let nameHash = 0;
+  for (let b = buf[c]; c < cr && TCHAR[b] === 1; b = buf[++c]) {
+    nameHash = Math.imul(nameHash ^ b, FNV_PRIME);
+  }
   if (c === cr || buf[c] !== COLON) {
     const b = buf[c];
     // RFC 9112 §5.1: whitespace before the colon MUST be rejected (it renames the field elsewhere).
@@ -290,17 +294,26 @@ function parseField(buf: Uint8Array, ls: number, cr: number, upstream: boolean):
     fail(upstream, 400, `Invalid byte 0x${hex2(b)} in header field name`);
   }
   if (c === ls) fail(upstream, 400, "Empty header field name");
+  // Optional whitespace first: what it trims is SP or HTAB, valid anywhere in a value, so the
+  // checking pass below covers only the value itself and hashes it on the way.
   let vs = c + 1;
   let ve = cr;
+  while (vs < ve && (buf[vs] === SP || buf[vs] === HTAB)) vs++;
+  while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
   let high = 0;
+  let valueHash = 0;
   for (let j = vs; j < ve; j++) {
     const b = buf[j];
     if (FIELD_BYTE[b] === 0) fail(upstream, 400, `Invalid byte 0x${hex2(b)} in header field value`);
     high |= b;
+    valueHash = Math.imul(valueHash ^ b, FNV_PRIME);
   }
-  while (vs < ve && (buf[vs] === SP || buf[vs] === HTAB)) vs++;
-  while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-  return [latin1(buf, ls, c, true), latin1(buf, vs, ve, high < 0x80)];
+  const name = c - ls <= INTERNED_MAX ? interned(buf, ls, c, nameHash) : latin1(buf, ls, c, true);
+  const ascii = high < 0x80;
+  const value = ve - vs <= INTERNED_MAX && !(ascii && ve - vs > ASCII_DECODE_FROM)
+    ? interned(buf, vs, ve, valueHash)
+    : latin1(buf, vs, ve, ascii);
+  return [name, value];
 }
 
 /** `method SP request-target SP HTTP-version` (RFC 9112 §3), `cr` exclusive. */
@@ -375,9 +388,12 @@ const asciiDecoder = new TextDecoder();
  * and much faster than a loop.
  */
 export function latin1(buf: Uint8Array, s: number, e: number, ascii: boolean): string {
-  if (ascii && e - s > 32) return asciiDecoder.decode(buf.subarray(s, e));
+  if (ascii && e - s > ASCII_DECODE_FROM) return asciiDecoder.decode(buf.subarray(s, e));
   return e - s <= INTERNED_MAX ? internedLatin1(buf, s, e) : builtLatin1(buf, s, e);
 }
+
+/** All-ASCII runs longer than this are decoded by the runtime rather than built in a loop. */
+const ASCII_DECODE_FROM = 32;
 
 /** The bytes as code units, built a character at a time (short runs; see `latin1`). */
 function builtLatin1(buf: Uint8Array, s: number, e: number): string {
@@ -396,10 +412,22 @@ const INTERNED = new Array<string>(1024).fill("");
 /** Longer strings are built each time: the table stays small (at most 1,024 × 64 characters). */
 const INTERNED_MAX = 64;
 
+/** FNV-1a's 32-bit prime: the interned table's hash of a run of bytes. */
+const FNV_PRIME = 0x01000193;
+
 function internedLatin1(buf: Uint8Array, s: number, e: number): string {
+  let h = 0;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
+  return interned(buf, s, e, h);
+}
+
+/**
+ * The interned string of the bytes `[s, e)`, whose hash the caller worked out (a field's bytes are
+ * hashed as they are checked).
+ */
+function interned(buf: Uint8Array, s: number, e: number, bytesHash: number): string {
   const length = e - s;
-  let h = length;
-  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  const h = Math.imul(bytesHash ^ length, FNV_PRIME);
   const slot = (h ^ (h >>> 15)) & (INTERNED.length - 1);
   const known = INTERNED[slot];
   if (known.length === length) {

@@ -199,11 +199,21 @@ Deno.test("parseRequestHead() rejects malformed header field lines", () => {
     ["ESC in value", "Host: h\r\nX: \x1b[0m", value],
     ["bare CR in value", "Host: h\r\nX: a\rb", value],
     ["bare CR as a line", "Host: h\r\n\rX: v", /field name/],
+    // Bytes next to the optional whitespace a value is trimmed of are checked all the same.
+    ["NUL after leading whitespace", "Host: h\r\nX: \t\x00", value],
+    ["DEL before trailing whitespace", "Host: h\r\nX:  a\x7f \t", value],
+    ["control right after the colon", "Host: h\r\nX:\x01", value],
+    ["control between whitespace", "Host: h\r\nX: \x0b ", value],
   ];
   for (const [label, fields, message] of cases) {
     assertStatus(() => req(`GET / HTTP/1.1\r\n${fields}\r\n\r\n`), 400, label, message);
   }
   equal(req("GET / HTTP/1.1\r\nHost: h\r\nX: a\tb\r\n\r\n")?.headers[1][1], "a\tb");
+  // A value of nothing but whitespace is empty; inner whitespace stays.
+  deepEqual(req("GET / HTTP/1.1\r\nHost: h\r\nX: \t \r\nY:\t a  b \r\n\r\n")?.headers.slice(1), [
+    ["X", ""],
+    ["Y", "a  b"],
+  ]);
 });
 
 Deno.test("parseRequestHead() rejects duplicate Host fields and an HTTP/1.1 request without Host", () => {
