@@ -392,7 +392,10 @@ export function latin1(buf: Uint8Array, s: number, e: number, ascii: boolean): s
   return e - s <= INTERNED_MAX ? internedLatin1(buf, s, e) : builtLatin1(buf, s, e);
 }
 
-/** All-ASCII runs longer than this are decoded by the runtime rather than built in a loop. */
+/**
+ * All-ASCII runs longer than this are decoded by the runtime rather than built in a loop, unless
+ * they are header names: names repeat, so they stay in the interned table up to its limit.
+ */
 const ASCII_DECODE_FROM = 32;
 
 /** The bytes as code units, built a character at a time (short runs; see `latin1`). */
