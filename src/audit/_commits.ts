@@ -23,18 +23,18 @@ export class CommitTracker {
   #waiters: Waiter[] = [];
   /** `[row number, when recorded]` of the first row of each burst not yet committed. */
   #pending: [number, number][] = [];
-  readonly #now: () => number;
+  /** The tracker's clock, ms: callers read it once for a row's stall check and its queueing. */
+  readonly now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
-    this.#now = now;
+    this.now = now;
   }
 
-  /** Counts one more row; returns its number. */
-  recorded(): number {
+  /** Counts one more row, queued at `now` (this tracker's clock); returns its number. */
+  recorded(now: number = this.now()): number {
     const n = ++this.#recorded;
     // A mark every few ms, not per row, keeps this cheap; a row's age is then known to within
     // MARK_EVERY_MS (it is never older than the mark before it).
-    const now = this.#now();
     const last = this.#pending.at(-1);
     if (last === undefined || now - last[1] >= MARK_EVERY_MS) this.#pending.push([n, now]);
     return n;
@@ -82,9 +82,9 @@ export class CommitTracker {
     for (const w of waiters) w.reject(error);
   }
 
-  /** How long the oldest uncommitted row has waited, in ms (0 when none waits). */
-  oldestWaitMs(): number {
+  /** How long the oldest uncommitted row has waited at `now`, in ms (0 when none waits). */
+  oldestWaitMs(now: number = this.now()): number {
     const first = this.#pending[0];
-    return first === undefined ? 0 : this.#now() - first[1];
+    return first === undefined ? 0 : now - first[1];
   }
 }

@@ -172,9 +172,11 @@ export class ReceiptStore {
    * ```
    */
   record(input: ReceiptInput): string {
-    this.#ensureRoom();
+    // One clock reading serves the stall check and the row's queueing time.
+    const now = this.#commits.now();
+    this.#ensureRoom(now);
     const row = toPendingRow(this.#ids.next(), input, this.#protocols);
-    this.#enqueue(row, false);
+    this.#enqueue(row, false, now);
     return row.id;
   }
 
@@ -193,12 +195,13 @@ export class ReceiptStore {
    * ```
    */
   reserve(decision: ReceiptInput, options: { durable?: boolean } = {}): ReceiptReservation {
-    this.#ensureRoom();
+    const now = this.#commits.now();
+    this.#ensureRoom(now);
     const row = toPendingRow(this.#ids.next(), decision, this.#protocols);
     row.ahead = 1;
     // Read before the push: an in-process writer takes the row during it.
     const sends = this.#channel.sends;
-    const number = this.#enqueue(row, options.durable === true);
+    const number = this.#enqueue(row, options.durable === true, now);
     this.#reserved++;
     let done = false;
     return {
@@ -212,15 +215,15 @@ export class ReceiptStore {
         this.#reserved--;
         // Still in this process (no send since): one row says it all, as for version 1 rows.
         if (this.#channel.sends === sends) mergeOutcome(row, outcome, error);
-        else this.#enqueue(toPendingOutcome(row.id, outcome), false);
+        else this.#enqueue(toPendingOutcome(row.id, outcome), false, this.#commits.now());
       },
     };
   }
 
-  #ensureRoom(): void {
+  #ensureRoom(now: number): void {
     if (this.#closed) throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
     if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
-    this.#checkStall();
+    this.#checkStall(now);
     if (this.#problem !== null) throw new AuditUnavailableError(this.#problem);
     if (this.queued + this.#reserved >= this.#maxQueue) {
       throw new AuditUnavailableError(
@@ -230,9 +233,9 @@ export class ReceiptStore {
   }
 
   // Called on every receipt: a hung writer is noticed by the next action, not by a timer.
-  #checkStall(): void {
+  #checkStall(now = this.#commits.now()): void {
     if (this.#problem !== null || this.#stopped) return;
-    const waited = this.#commits.oldestWaitMs();
+    const waited = this.#commits.oldestWaitMs(now);
     if (waited > this.#stallMs) {
       this.#setProblem(
         `receipts are not being written: the oldest has waited ${Math.round(waited)} ms`,
@@ -249,12 +252,13 @@ export class ReceiptStore {
 
   // Outcomes are written even after close() began: the action was forwarded, so it must not
   // lose its record. Only a stopped or closed writer refuses.
-  #enqueue(row: StoreRow, urgent: boolean): number {
+  /** `now`: the commit tracker's clock, read by the caller. */
+  #enqueue(row: StoreRow, urgent: boolean, now: number): number {
     if (this.#stopped) throw new AuditUnavailableError(this.#stopped.message);
     if (this.#writerClosing) {
       throw new AuditUnavailableError(`Receipt store '${this.path}' is closed`);
     }
-    const number = this.#commits.recorded();
+    const number = this.#commits.recorded(now);
     this.#channel.push(row, urgent);
     return number;
   }

@@ -94,11 +94,13 @@ export class Guard implements ActionGuard {
     let policy: Policy | undefined;
     const current = () => policy ??= this.#policy();
     const { verdict, approve, facts } = evaluate(action, { policy: current, log: this.#log });
+    // When the decision was made: read once, for the receipt and for the decision metric.
+    let decidedAt: number | undefined;
     const input = () =>
       actionReceiptInput(action, {
         verdict,
         facts,
-        latencyMs: this.#now() - started,
+        latencyMs: (decidedAt = this.#now()) - started,
         policy: policy?.digest ?? null,
         bodies: this.#bodies?.(),
       });
@@ -109,7 +111,7 @@ export class Guard implements ActionGuard {
     }
     const durable = waitsForDurableReceipt(action, this.#durability());
     const decided = this.#written.receipt(verdict, input, { started, who: action, durable });
-    this.#observe(action.protocol, decided.verdict, this.#now() - started, null);
+    this.#observe(action.protocol, decided.verdict, (decidedAt ?? this.#now()) - started, null);
     return decided;
   }
 

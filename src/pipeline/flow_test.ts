@@ -332,6 +332,31 @@ Deno.test("the decision observer sees every verdict with its protocol", async ()
   }
 });
 
+Deno.test("the decision metric and a deny's receipt give the same decision latency", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_guard_" });
+  const store = ReceiptStore.open(join(dir, "receipts.db"));
+  const policy = await policyOf();
+  // Every reading of this clock moves it on: two readings for one decision would disagree.
+  let clock = 0;
+  const observed: number[] = [];
+  const guard = new Guard(() => policy, store, {
+    log: new MemoryLogger(),
+    now: () => (clock += 1.5),
+    observe: (_protocol, _verdict, ms) => observed.push(ms),
+  });
+  try {
+    guard.decide(action("DELETE"));
+    await store.flushed();
+    const [row] = queryReceipts(store);
+    equal(row.verdict, "deny");
+    deepEqual(observed, [row.latencyMs]);
+    equal(row.latencyMs, 1.5);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("finishOpen() writes the receipt of every allowed action still open, marked cut short", async () => {
   await withGuard(async ({ guard, store }) => {
     const open = guard.decide(action("GET"));
