@@ -1,7 +1,7 @@
 import { equal } from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfigText } from "../config/mod.ts";
-import { DEFAULT_SLOT, openVault } from "../credentials/mod.ts";
+import { DEFAULT_SLOT, openVault, type Vault } from "../credentials/mod.ts";
 import { HttpCredentials } from "./_http_credentials.ts";
 import { MemoryLogger } from "./log.ts";
 import { SecretCache } from "./_secrets.ts";
@@ -34,7 +34,16 @@ const REQUEST = {
   bodyTruncated: false,
 };
 
-Deno.test("HttpCredentials compiles a scrubber once per value set and drops it when the cache forgets", async () => {
+/** The credentials hook over a fresh vault holding `gh_pat`; the vault and its dir go after. */
+async function withCredentials(
+  fn: (ctx: {
+    creds: HttpCredentials;
+    secrets: SecretCache;
+    log: MemoryLogger;
+    vault: Vault;
+    stateDir: string;
+  }) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "clawpatrol_httpcred_" });
   const stateDir = join(dir, "state");
   await Deno.mkdir(stateDir, { mode: 0o700 });
@@ -48,6 +57,15 @@ Deno.test("HttpCredentials compiles a scrubber once per value set and drops it w
       secrets,
       log,
     );
+    await fn({ creds, secrets, log, vault, stateDir });
+  } finally {
+    vault.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("HttpCredentials compiles a scrubber once per value set and drops it when the cache forgets", async () => {
+  await withCredentials(async ({ creds, secrets, log, stateDir }) => {
     const use = await creds.use(AGENT, "gh", REQUEST);
     equal(use.refusal, null);
     equal((await use.apply()).headers[0][1], "Bearer ghp_real_value_1");
@@ -70,10 +88,7 @@ Deno.test("HttpCredentials compiles a scrubber once per value set and drops it w
     secrets.clear();
     equal(creds.compiledScrubbers.held, 0, "a compiled scrubber outlived the secret cache");
     creds.close();
-  } finally {
-    vault.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("HttpCredentials keeps the scrubbers of requests that take turns sending an access token", async () => {
@@ -131,19 +146,7 @@ profile "oauth_bots" {
 });
 
 Deno.test("HttpCredentials refuses, never throws, when the vault cannot be read behind a held value", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "clawpatrol_httpcred_" });
-  const stateDir = join(dir, "state");
-  await Deno.mkdir(stateDir, { mode: 0o700 });
-  const vault = await openVault(stateDir, { create: true });
-  try {
-    await vault.set("gh_pat", DEFAULT_SLOT, "ghp_real_value_1");
-    const secrets = new SecretCache(vault, { changeCheckMs: 0 });
-    const log = new MemoryLogger();
-    const creds = new HttpCredentials(
-      await loadConfigText("t.hcl", CONFIG, { protocols: PROTOCOLS }),
-      secrets,
-      log,
-    );
+  await withCredentials(async ({ creds, secrets, log, vault }) => {
     equal((await creds.use(AGENT, "gh", REQUEST)).refusal, null);
     // The value is held; checking the vault for changes now fails.
     vault.close();
@@ -156,8 +159,5 @@ Deno.test("HttpCredentials refuses, never throws, when the vault cannot be read 
     );
     creds.close();
     secrets.clear();
-  } finally {
-    vault.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
