@@ -9,6 +9,8 @@
 interface Node {
   /** The edge into this node, oriented in reading order (reversed for suffixes). */
   label: string;
+  /** The edge as it reads in a value: `label`, or for suffixes `label` reversed back. */
+  text: string;
   /** Positions filed under the key that ends here. */
   here: number[] | null;
   /** First character codes of the children's labels, parallel to `kids` (few: scanned). */
@@ -21,11 +23,12 @@ export type AffixSide = "prefix" | "suffix";
 
 /** Keys that are prefixes (or suffixes) of a value, with the positions filed under each. */
 export class AffixTree {
-  readonly #root: Node = node_("", null);
+  readonly #root: Node;
   readonly #fromEnd: boolean;
 
   constructor(side: AffixSide) {
     this.#fromEnd = side === "suffix";
+    this.#root = this.#node("", null);
   }
 
   /** Files `position` under `key`. */
@@ -38,7 +41,7 @@ export class AffixTree {
       const at = node.codes.indexOf(first);
       if (at < 0) {
         node.codes.push(first);
-        node.kids.push(node_(path.slice(k), [position]));
+        node.kids.push(this.#node(path.slice(k), [position]));
         return;
       }
       const child = node.kids[at];
@@ -49,10 +52,11 @@ export class AffixTree {
       }
       if (common < child.label.length) {
         // The key parts ways with this edge inside it: split the edge at the fork.
-        const tail = node_(child.label.slice(common), child.here);
+        const tail = this.#node(child.label.slice(common), child.here);
         tail.codes = child.codes;
         tail.kids = child.kids;
         child.label = child.label.slice(0, common);
+        child.text = this.#textOf(child.label);
         child.here = null;
         child.codes = [tail.label.charCodeAt(0)];
         child.kids = [tail];
@@ -61,6 +65,14 @@ export class AffixTree {
       k += common;
     }
     (node.here ??= []).push(position);
+  }
+
+  #node(label: string, here: number[] | null): Node {
+    return { label, text: this.#textOf(label), here, codes: [], kids: [] };
+  }
+
+  #textOf(label: string): string {
+    return this.#fromEnd ? reversed(label) : label;
   }
 
   /** Appends to `out` the positions of every key that is an affix of `value` (shortest first). */
@@ -98,12 +110,9 @@ function collectSuffixes(root: Node, value: string, out: number[]): void {
     if (end === 0) return;
     const child = childOf(node, value.charCodeAt(end - 1));
     if (child === null) return;
-    const label = child.label;
-    if (label.length > end) return;
-    for (let j = 1; j < label.length; j++) {
-      if (label.charCodeAt(j) !== value.charCodeAt(end - 1 - j)) return;
-    }
-    end -= label.length;
+    const text = child.text;
+    if (!value.endsWith(text, end)) return;
+    end -= text.length;
     node = child;
   }
 }
@@ -112,10 +121,6 @@ function childOf(node: Node, code: number): Node | null {
   const codes = node.codes;
   for (let i = 0; i < codes.length; i++) if (codes[i] === code) return node.kids[i];
   return null;
-}
-
-function node_(label: string, here: number[] | null): Node {
-  return { label, here, codes: [], kids: [] };
 }
 
 /** `s` in reverse UTF-16 code-unit order, the order a suffix lookup reads a value in. */
