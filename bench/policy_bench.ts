@@ -113,12 +113,18 @@ if (import.meta.main) {
     );
   }
   const growth = rows[3].p50 / rows[1].p50;
-  console.log(`growth 100 → 10,000 rules (100 endpoints): ${growth.toFixed(2)}× (target ≤ 2×)`);
+  console.log(
+    `growth 100 → 10,000 rules (100 endpoints): ${growth.toFixed(2)}× (target ≤ 2×) ` +
+      (growth <= 2 ? "PASS" : "MISS"),
+  );
   const [mixed100, mixed10k] = [await scenario(100, 20), await scenario(10_000, 20)];
   console.log(
     `growth 100 → 10,000 rules, all five rule shapes on every endpoint (20 endpoints): ` +
       `${mixed100.p50.toFixed(2)} → ${mixed10k.p50.toFixed(2)} µs, ` +
       `${(mixed10k.p50 / mixed100.p50).toFixed(2)}×`,
   );
-  console.log(`100 rules on one endpoint: p50 ${single.p50.toFixed(2)} µs (target ≤ 5 µs)`);
+  console.log(
+    `100 rules on one endpoint: p50 ${single.p50.toFixed(2)} µs (target ≤ 5 µs) ` +
+      (single.p50 <= 5 ? "PASS" : "MISS"),
+  );
 }

@@ -8,6 +8,7 @@
 import type { ASTNode } from "@marcbachmann/cel-js";
 import type { FactSchema } from "./_facts.ts";
 import { literalPrefix } from "./_regex.ts";
+import { factReader } from "./_fact_reader.ts";
 
 // deno-lint-ignore no-explicit-any
 type Node = any;
@@ -115,8 +116,8 @@ function stringLiteral(node: Node): string | null {
   return node?.op === "value" && typeof node.args === "string" ? node.args : null;
 }
 
-function read(ctx: FactsView, fact: [string, string]) {
-  const v = ctx[fact[0]]?.[fact[1]];
+/** A string fact's value, or `undefined` when it is absent or another kind. */
+function stringOf(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
@@ -176,15 +177,17 @@ function guardTest(
   const member = membership(term, schema);
   if (member) {
     const [fact, item] = member;
-    return [fact, (ctx) => mayHold(ctx[fact[0]]?.[fact[1]], item)];
+    const read = factReader(fact[0], fact[1]);
+    return [fact, (ctx) => mayHold(read(ctx), item)];
   }
   if (term?.op === "==") {
     const [l, r] = term.args;
     const fact = stringFact(l, schema) ?? stringFact(r, schema);
     const lit = stringLiteral(r) ?? stringLiteral(l);
     if (!fact || lit === null) return null;
+    const read = factReader(fact[0], fact[1]);
     return [fact, (ctx) => {
-      const v = read(ctx, fact);
+      const v = stringOf(read(ctx));
       return v === undefined || v === lit;
     }];
   }
@@ -195,8 +198,9 @@ function guardTest(
     const items = (r.args as Node[]).map(stringLiteral);
     if (items.some((x) => x === null)) return null;
     const set = new Set(items as string[]);
+    const read = factReader(fact[0], fact[1]);
     return [fact, (ctx) => {
-      const v = read(ctx, fact);
+      const v = stringOf(read(ctx));
       return v === undefined || set.has(v);
     }];
   }
@@ -205,12 +209,13 @@ function guardTest(
     const fact = stringFact(receiver, schema);
     const lit = args.length === 1 ? stringLiteral(args[0]) : null;
     if (!fact || lit === null) return null;
-    if (name === "startsWith") return [fact, (ctx) => read(ctx, fact)?.startsWith(lit) ?? true];
-    if (name === "endsWith") return [fact, (ctx) => read(ctx, fact)?.endsWith(lit) ?? true];
-    if (name === "contains") return [fact, (ctx) => read(ctx, fact)?.includes(lit) ?? true];
+    const read = factReader(fact[0], fact[1]);
+    if (name === "startsWith") return [fact, (ctx) => stringOf(read(ctx))?.startsWith(lit) ?? true];
+    if (name === "endsWith") return [fact, (ctx) => stringOf(read(ctx))?.endsWith(lit) ?? true];
+    if (name === "contains") return [fact, (ctx) => stringOf(read(ctx))?.includes(lit) ?? true];
     if (name === "matches" || name === "re_match") {
       const prefix = literalPrefix(lit);
-      if (prefix) return [fact, (ctx) => read(ctx, fact)?.startsWith(prefix) ?? true];
+      if (prefix) return [fact, (ctx) => stringOf(read(ctx))?.startsWith(prefix) ?? true];
     }
   }
   return null;

@@ -10,6 +10,7 @@
 
 import { type Constraint, type FactsView, plainObject } from "./_analyze.ts";
 import { AffixTree } from "./_affix_tree.ts";
+import { type FactReader, factReader } from "./_fact_reader.ts";
 
 /** A constraint the index files a rule under directly: one lookup each. */
 type Key = Exclude<Constraint, { kind: "any" }>;
@@ -17,22 +18,19 @@ type Key = Exclude<Constraint, { kind: "any" }>;
 /** Facts whose values spread widely come first when picking a rule's index key. */
 const COARSE_FACTS = new Set(["http.method", "http.scheme", "sql.verb", "k8s.verb"]);
 
-/** A fact's path in the view, split once: `http.method` → `["http", "method"]`. */
-type FactPath = readonly [family: string, field: string];
-
 interface EqIndex {
-  fact: FactPath;
+  fact: FactReader;
   byValue: Map<string, number[]>;
 }
 
 interface AffixIndex {
-  fact: FactPath;
+  fact: FactReader;
   tree: AffixTree;
 }
 
 /** Rules filed by a key or item their map or list fact must hold. */
 interface MemberIndex {
-  fact: FactPath;
+  fact: FactReader;
   byItem: Map<string, number[]>;
 }
 
@@ -89,11 +87,11 @@ export class RuleIndex {
         maps.set(key.fact, byValue);
       }
     });
-    for (const [fact, byValue] of eq) this.#eq.push({ fact: split(fact), byValue });
+    for (const [fact, byValue] of eq) this.#eq.push({ fact: readerOf(fact), byValue });
     for (const trees of [affix.prefix, affix.suffix]) {
-      for (const [fact, tree] of trees) this.#affix.push({ fact: split(fact), tree });
+      for (const [fact, tree] of trees) this.#affix.push({ fact: readerOf(fact), tree });
     }
-    for (const [fact, byItem] of member) this.#member.push({ fact: split(fact), byItem });
+    for (const [fact, byItem] of member) this.#member.push({ fact: readerOf(fact), byItem });
     if (member.size > 0) this.#repeats = true;
     this.#facts = [...reads];
   }
@@ -111,18 +109,18 @@ export class RuleIndex {
     if (this.#facts.length === 0) return null;
     const found: number[] = this.#always.slice();
     for (const { fact, byValue } of this.#eq) {
-      const v = read(view, fact);
-      if (v === undefined) return null;
+      const v = fact(view);
+      if (typeof v !== "string") return null;
       const hit = byValue.get(v);
       if (hit) { for (const p of hit) found.push(p); }
     }
     for (const { fact, tree } of this.#affix) {
-      const v = read(view, fact);
-      if (v === undefined) return null;
+      const v = fact(view);
+      if (typeof v !== "string") return null;
       tree.collect(v, found);
     }
     for (const { fact, byItem } of this.#member) {
-      if (!collectMembers(view[fact[0]]?.[fact[1]], byItem, found)) return null;
+      if (!collectMembers(fact(view), byItem, found)) return null;
     }
     if (found.length > 1) found.sort((a, b) => a - b);
     if (this.#repeats) dedupe(found);
@@ -162,14 +160,10 @@ function dedupe(sorted: number[]): void {
   sorted.length = kept;
 }
 
-function split(fact: string): FactPath {
+/** The reader of a dotted fact name: `http.method`. */
+function readerOf(fact: string): FactReader {
   const dot = fact.indexOf(".");
-  return [fact.slice(0, dot), fact.slice(dot + 1)];
-}
-
-function read(view: FactsView, fact: FactPath): string | undefined {
-  const v = view[fact[0]]?.[fact[1]];
-  return typeof v === "string" ? v : undefined;
+  return factReader(fact.slice(0, dot), fact.slice(dot + 1));
 }
 
 /**
