@@ -173,3 +173,31 @@ Deno.test("receipts.db is created 0600, and an existing one is narrowed to 0600"
     await store.close();
   });
 });
+
+Deno.test("a durable reservation commits on the next turn, not after a timer", async () => {
+  await withTempDir(async (dir) => {
+    const store = ReceiptStore.open(`${dir}/receipts.db`, { worker: false });
+    await store.flushed();
+    // Deno fires a 0 ms timer ~2 ms later: a commit "now" that went through one made every
+    // durable write wait that long. Armed first, this timer fires before any armed later.
+    const timer = new Promise<string>((resolve) => setTimeout(() => resolve("timer"), 0));
+    const receipt = store.reserve(receiptInput(ALLOW), { durable: true });
+    equal(await Promise.race([receipt.durable.then(() => "committed"), timer]), "committed");
+    receipt.complete(outcomeInput());
+    await store.close();
+  });
+});
+
+storeTest("durable reservations made in one turn share one commit", async (open) => {
+  await withTempDir(async (dir) => {
+    const batches: number[] = [];
+    const store = open(`${dir}/receipts.db`, { onFlush: ({ rows }) => batches.push(rows) });
+    await store.flushed();
+    batches.length = 0;
+    const receipts = [1, 2, 3].map(() => store.reserve(receiptInput(ALLOW), { durable: true }));
+    await Promise.all(receipts.map((r) => r.durable));
+    deepStrictEqual(batches, [3]);
+    for (const r of receipts) r.complete(outcomeInput());
+    await store.close();
+  });
+});
