@@ -21,7 +21,7 @@ export interface Cell {
   proxyCpuUs: number;
 }
 
-/** Runs per workload (pgbench -M mode), per target, in round order. */
+/** Runs per workload (its pgbench options, e.g. `-S -M simple`), per target, in round order. */
 export type Results = Map<string, Record<TargetName, Cell[]>>;
 
 /**
@@ -100,9 +100,10 @@ export function report(info: RunInfo, results: Results, facts: FactsRow[]): {
   out.push(`command: \`${info.command}\``);
   out.push(info.environment);
   out.push(
-    `pgbench -S (select-only), ${info.clients} clients, -j ${info.threads}, ` +
+    `pgbench -S (select-only) and -N (simple-update: its UPDATE and INSERT each wait for their ` +
+      `receipt's commit through the gateway), ${info.clients} clients, -j ${info.threads}, ` +
       `-T ${info.seconds} s, scale ${info.scale}, ${info.rounds} round(s) of ` +
-      `direct → gateway → pgbouncer → bare relay per workload.`,
+      `direct → gateway → pgbouncer → bare relay per workload. The targets are for the reads.`,
   );
   out.push(...info.notes);
   out.push("");
@@ -113,7 +114,7 @@ export function report(info: RunInfo, results: Results, facts: FactsRow[]): {
       if (runs.length === 0) continue;
       const tps = runs.map((c) => c.tps);
       rows.push([
-        `-S -M ${mode}`,
+        mode,
         target,
         int(median(tps)),
         `${int(Math.min(...tps))}..${int(Math.max(...tps))}`,
@@ -136,31 +137,37 @@ export function report(info: RunInfo, results: Results, facts: FactsRow[]): {
     const bouncerVsDirect = haveBouncer ? ratios(cells.pgbouncer, cells.direct) : null;
     const haveRelay = cells.relay.length > 0;
     ratioRows.push([
-      `-S -M ${mode}`,
+      mode,
       ratioText(vsDirect),
       vsBouncer ? ratioText(vsBouncer) : "–",
       bouncerVsDirect ? ratioText(bouncerVsDirect) : "–",
       haveRelay ? ratioText(ratios(cells.relay, cells.direct)) : "–",
       haveRelay ? ratioText(ratios(cells.gateway, cells.relay)) : "–",
     ]);
+    if (!mode.startsWith("-S")) {
+      // Writes wait for a commit each: reported beside the reads, not held to their targets.
+      verdicts.push(
+        `- info ${mode}: gateway/direct ${fix(vsDirect.median)}×` +
+          (vsBouncer ? `, gateway/pgbouncer ${fix(vsBouncer.median)}×` : ""),
+      );
+      continue;
+    }
     verdict(
       vsDirect.median >= GOALS.vsDirect,
-      `-M ${mode}: gateway/direct ${fix(vsDirect.median)}× (target ≥ ${GOALS.vsDirect}×)`,
+      `${mode}: gateway/direct ${fix(vsDirect.median)}× (target ≥ ${GOALS.vsDirect}×)`,
     );
     if (vsBouncer) {
       verdict(
         vsBouncer.median >= GOALS.vsPgbouncer,
-        `-M ${mode}: gateway/pgbouncer ${fix(vsBouncer.median)}× (target ≥ ${GOALS.vsPgbouncer}×)`,
+        `${mode}: gateway/pgbouncer ${fix(vsBouncer.median)}× (target ≥ ${GOALS.vsPgbouncer}×)`,
       );
-    } else verdict(false, `-M ${mode}: gateway/pgbouncer not measured (no pgbouncer)`);
+    } else verdict(false, `${mode}: gateway/pgbouncer not measured (no pgbouncer)`);
     if (haveRelay) {
       const gatewayCpu = median(cells.gateway.map((c) => c.proxyCpuUs));
       const relayCpu = median(cells.relay.map((c) => c.proxyCpuUs));
       aim(
         gatewayCpu <= GOALS.cpuVsRelay * relayCpu,
-        `-M ${mode}: gateway CPU ${fix(gatewayCpu, 1)} µs/txn = ${
-          fix(gatewayCpu / relayCpu, 1)
-        }× ` +
+        `${mode}: gateway CPU ${fix(gatewayCpu, 1)} µs/txn = ${fix(gatewayCpu / relayCpu, 1)}× ` +
           `the bare relay's ${fix(relayCpu, 1)} (target ≤ ${GOALS.cpuVsRelay}×)`,
       );
     }

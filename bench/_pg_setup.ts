@@ -134,7 +134,10 @@ export interface BenchGateway {
   stop(): Promise<void>;
 }
 
-/** The policy: deny DDL first, allow reads and transaction control, anything else unmatched. */
+/**
+ * The policy: deny DDL first; allow pgbench -N's writes to its own two tables, and reads and
+ * transaction control; anything else unmatched.
+ */
 const RULES = `
 rule "pg-no-ddl" {
   endpoint  = postgres.pg
@@ -142,6 +145,11 @@ rule "pg-no-ddl" {
   condition = "sql.verbs.exists(v, v in ['drop','truncate','alter','grant','revoke','create'])"
   verdict   = "deny"
   reason    = "Schema changes land via migration PR, not via the agent"
+}
+rule "pg-bench-writes" {
+  endpoint  = postgres.pg
+  condition = "sql.verbs.exists(v, v in ['update','insert']) && sql.verbs.all(v, v in ['update','insert']) && sql.tables.all(t, t in ['pgbench_accounts','pgbench_history'])"
+  verdict   = "allow"
 }
 rule "pg-read" {
   endpoint  = postgres.pg

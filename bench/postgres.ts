@@ -20,10 +20,13 @@
  *              no parsing, no decisions, no receipts) → PostgreSQL. The floor: what any proxy
  *              written for this runtime pays on this machine before doing any work
  *
- * Workload: `pgbench -n -S` (select-only: the read policy denies pgbench's TPC-B writes, by
- * design) with `-M simple` (one Query message per statement, its literal differs every time so
- * the gateway's facts cache misses: the uncached path) and `-M extended` (Parse/Bind/Describe/
- * Execute/Sync with the same `$1` text: the cached path), 8 clients, `-j 2`, `-T` seconds.
+ * Workloads: `pgbench -n -S` (select-only) with `-M simple` (one Query message per statement, its
+ * literal differs every time so the gateway's facts cache misses: the uncached path) and
+ * `-M extended` (Parse/Bind/Describe/Execute/Sync with the same `$1` text: the cached path); and
+ * `pgbench -n -N -M simple` (simple-update: BEGIN, UPDATE, SELECT, INSERT, END as five Query
+ * messages), where a rule allows updating pgbench_accounts and inserting into pgbench_history, so
+ * each UPDATE and INSERT waits for its receipt's commit before it runs (the default durability).
+ * 8 clients, `-j 2`, `-T` seconds. The targets below are for the reads; the writes' line reports.
  * After a short unmeasured warm-up of every target, each round runs direct, gateway, pgbouncer,
  * relay back to back for each workload, so drift on this shared machine hits them all alike.
  *
@@ -69,7 +72,12 @@ const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
 const SAMPLES = 2_000;
-const MODES = ["simple", "extended"] as const;
+/** pgbench's options per workload (also its name in the report), and statements per transaction. */
+const WORKLOADS = [
+  { name: "-S -M simple", statements: 1 },
+  { name: "-S -M extended", statements: 1 },
+  { name: "-N -M simple", statements: 5 },
+] as const;
 
 /** Whose CPU time is the proxy's: the gateway runs in this process; none for direct. */
 type Pid = number | "self" | null;
@@ -119,11 +127,12 @@ function loadAverage(): string {
 /** One timed pgbench run; throws on any failure, so a broken path never reads as slow. */
 async function runOnce(
   target: Target,
-  mode: string,
+  workload: string,
   seconds: number,
   proxyPid: Pid,
 ): Promise<Cell> {
-  const args = ["-n", "-S", "-M", mode, "-c", `${CLIENTS}`, "-j", `${THREADS}`, "-T", `${seconds}`];
+  const args = ["-n", ...workload.split(" "), "-c", `${CLIENTS}`, "-j", `${THREADS}`];
+  args.push("-T", `${seconds}`);
   const cpuBefore = proxyPid === null ? NaN : cpuMs(proxyPid);
   const r = await pgbench(target, [...args, BENCH_DB], (seconds + 60) * 1000);
   const cpu = proxyPid === null ? NaN : cpuMs(proxyPid) - cpuBefore;
@@ -133,7 +142,7 @@ async function runOnce(
   const failed = num(/number of failed transactions: (\d+)/);
   if (r.code !== 0 || r.timedOut || !(tps > 0) || failed > 0) {
     throw new Error(
-      `pgbench -M ${mode} against ${target.name} failed (exit ${r.code}` +
+      `pgbench ${workload} against ${target.name} failed (exit ${r.code}` +
         `${r.timedOut ? ", timed out" : ""}):\n${
           r.stderr.trim().split("\n").slice(-15).join("\n")
         }` +
@@ -217,29 +226,36 @@ async function main(): Promise<number> {
     cleanups.push({ what: "bare relay stop", run: () => relay.stop() });
     targets.push({ target: relay.target, pid: relay.pid });
 
-    // Transactions pgbench completed through the gateway, to compare with its receipts.
+    // Statements pgbench completed through the gateway, to compare with its receipts.
     let throughGateway = 0;
-    const measure = async (target: Target, mode: string, seconds: number, pid: Pid) => {
-      const cell = await runOnce(target, mode, seconds, pid);
-      if (target === gw.target) throughGateway += cell.transactions;
+    const measure = async (
+      target: Target,
+      workload: typeof WORKLOADS[number],
+      seconds: number,
+      pid: Pid,
+    ) => {
+      const cell = await runOnce(target, workload.name, seconds, pid);
+      if (target === gw.target) throughGateway += cell.transactions * workload.statements;
       return cell;
     };
     say(`warm-up: ${options.warmSeconds} s per target and workload (not measured)`);
-    for (const mode of MODES) {
-      for (const { target, pid } of targets) await measure(target, mode, options.warmSeconds, pid);
+    for (const workload of WORKLOADS) {
+      for (const { target, pid } of targets) {
+        await measure(target, workload, options.warmSeconds, pid);
+      }
     }
 
     const results: Results = new Map(
-      MODES.map((mode) => [mode, { direct: [], gateway: [], pgbouncer: [], relay: [] }]),
+      WORKLOADS.map((w) => [w.name, { direct: [], gateway: [], pgbouncer: [], relay: [] }]),
     );
     for (let round = 1; round <= options.rounds; round++) {
-      for (const mode of MODES) {
+      for (const workload of WORKLOADS) {
         for (const { target, pid } of targets) {
-          const cell = await measure(target, mode, options.seconds, pid);
-          results.get(mode)![target.name as typeof TARGETS[number]].push(cell);
+          const cell = await measure(target, workload, options.seconds, pid);
+          results.get(workload.name)![target.name as typeof TARGETS[number]].push(cell);
           say(
-            `round ${round}/${options.rounds} -M ${mode.padEnd(8)} ${target.name.padEnd(9)} ` +
-              `${Math.round(cell.tps).toString().padStart(6)} tps`,
+            `round ${round}/${options.rounds} ${workload.name.padEnd(14)} ` +
+              `${target.name.padEnd(9)} ${Math.round(cell.tps).toString().padStart(6)} tps`,
           );
         }
       }
@@ -266,7 +282,7 @@ async function main(): Promise<number> {
       notes: [
         `The gateway wrote ${receipts.toLocaleString("en-US")} receipts (one per statement, ` +
         `2 from the setup checks) for the ${throughGateway.toLocaleString("en-US")} ` +
-        `transactions pgbench completed through it, warm-up included.`,
+        `statements of the transactions pgbench completed through it, warm-up included.`,
       ],
     };
     const { text } = report(info, results, facts);
